@@ -1,0 +1,276 @@
+//! API keys: generation, hashing, authentication, roles and per-key rate limits.
+//!
+//! A key is `aok_` followed by 43 characters of base64url (256 random bits). Only its
+//! SHA-256 is stored: with that much entropy a slow password hash adds nothing, and a
+//! fast one keeps authentication cheap on every request. Authenticated keys are cached in
+//! memory for [`KEY_CACHE_TTL`]; revoking through this replica takes effect at once, through
+//! another replica within that TTL.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use agentops_sdk::types::Role;
+
+use crate::config::ApiConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store;
+
+/// How long an authenticated key is trusted without asking the database again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+const KEY_CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The API key's id.
+    pub key_id: Uuid,
+    /// The key's role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller's role includes `needed`
+    /// (admin includes agent, which includes viewer).
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if rank(self.role) >= rank(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this operation needs the {needed} role; the key has the {} role",
+                self.role
+            )))
+        }
+    }
+}
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Viewer => 0,
+        Role::Agent => 1,
+        Role::Admin => 2,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized("missing API key"))
+    }
+}
+
+/// A freshly generated secret and what is stored of it.
+pub struct NewSecret {
+    /// The secret to hand to the user once.
+    pub secret: String,
+    /// Its SHA-256, hex.
+    pub hash: String,
+    /// Its first characters, for recognising it in listings.
+    pub prefix: String,
+}
+
+/// Generates a new random key secret.
+pub fn generate_secret() -> NewSecret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!(
+        "aok_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    describe_secret(secret)
+}
+
+/// The stored form of a given secret (used for `AGENTOPS_ADMIN_KEY`).
+pub fn describe_secret(secret: String) -> NewSecret {
+    NewSecret {
+        hash: hash_secret(&secret),
+        prefix: secret.chars().take(12).collect(),
+        secret,
+    }
+}
+
+/// SHA-256 of a secret, hex-encoded.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    caller: Caller,
+    expires_at: Option<DateTime<Utc>>,
+    fetched: Instant,
+}
+
+/// Recently authenticated keys and the per-key rate limiter.
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, CachedKey>>,
+    limiter: DefaultKeyedRateLimiter<Uuid>,
+}
+
+impl KeyCache {
+    /// An empty cache with the configured rate limit.
+    pub fn new(cfg: &ApiConfig) -> Self {
+        let per_second = NonZeroU32::new(cfg.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(cfg.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<CachedKey> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|entry| entry.fetched.elapsed() < KEY_CACHE_TTL)
+            .cloned()
+    }
+
+    fn put(&self, hash: String, entry: CachedKey) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= KEY_CACHE_MAX_ENTRIES {
+            entries.retain(|_, e| e.fetched.elapsed() < KEY_CACHE_TTL);
+            if entries.len() >= KEY_CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, entry);
+    }
+
+    /// Forgets a key at once (after it is revoked).
+    pub fn evict(&self, key_id: Uuid) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, entry| entry.caller.key_id != key_id);
+    }
+
+    /// Counts one request against the key's budget.
+    fn check_rate(&self, key_id: Uuid) -> Result<(), ApiError> {
+        self.limiter.check_key(&key_id).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+}
+
+/// Resolves a bearer secret to its caller, checking revocation and expiry.
+pub async fn authenticate_secret(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    const INVALID: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
+    let hash = hash_secret(secret);
+    let entry = match state.keys.get(&hash) {
+        Some(entry) => entry,
+        None => {
+            let row = store::keys::find_by_hash(&state.db, &hash)
+                .await?
+                .filter(|row| row.revoked_at.is_none())
+                .ok_or(INVALID)?;
+            let role: Role = row
+                .role
+                .parse()
+                .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
+            let entry = CachedKey {
+                caller: Caller {
+                    key_id: row.id,
+                    role,
+                },
+                expires_at: row.expires_at,
+                fetched: Instant::now(),
+            };
+            state.keys.put(hash, entry.clone());
+            entry
+        }
+    };
+    if entry.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(INVALID);
+    }
+    Ok(entry.caller)
+}
+
+/// The bearer secret of a request: the `Authorization` header, or (for browsers, whose
+/// WebSocket API cannot set headers) an `access_token` query parameter.
+fn bearer_secret(request: &Request) -> Option<String> {
+    if let Some(value) = request.headers().get(axum::http::header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+            .filter(|t| !t.is_empty());
+    }
+    request.uri().query().and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == "access_token" && !value.is_empty()).then(|| value.to_owned())
+        })
+    })
+}
+
+/// Middleware: authenticates the request, applies the key's rate limit and makes the
+/// [`Caller`] available to handlers.
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let secret = bearer_secret(&request).ok_or(ApiError::Unauthorized(
+        "missing API key: send `Authorization: Bearer <key>`",
+    ))?;
+    let caller = authenticate_secret(&state, &secret).await?;
+    state.keys.check_rate(caller.key_id)?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require($role)?;
+                Ok($name(caller))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A caller with the admin role. Checked before the body is read.
+    AdminKey,
+    Role::Admin
+);
+role_extractor!(
+    /// A caller with the agent role or above.
+    AgentKey,
+    Role::Agent
+);
+role_extractor!(
+    /// Any authenticated caller (viewer or above).
+    ViewerKey,
+    Role::Viewer
+);

@@ -1,0 +1,150 @@
+//! Server configuration: command-line flags, each backed by an environment variable.
+//!
+//! Every setting has exactly one flag and one variable, declared here with clap, so the
+//! list of variables the binary reads is derived from this struct (the deployment
+//! contract test in `tests/` reads it from clap rather than from a second list).
+//! Defaults give a working embedded platform with no set-up; invalid values fail at start
+//! with a message that names the setting.
+//!
+//! The STYLE guide suggests figment with a TOML file; flags plus variables cover every
+//! deployment we target (serverless containers are configured by variables only) with one
+//! mechanism less.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Everything the API server needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for the embedded defaults (SQLite file, admin key, local artifacts).
+    #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = "agentops-data")]
+    pub data_dir: PathBuf,
+
+    /// Database: `postgres://user:pass@host/db` for PostgreSQL, or `sqlite://path` ;
+    /// defaults to a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Apply pending database migrations on start (`false` when a deploy step runs
+    /// `agentops migrate up` instead, so an older image can still start on a newer schema).
+    #[arg(long, env = "AGENTOPS_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
+
+    /// Maximum database connections per process (PostgreSQL).
+    #[arg(long, env = "AGENTOPS_DB_MAX_CONNECTIONS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// An admin API key to install on start (at least 32 characters). Without it, the
+    /// first start on an empty database generates one and writes it to
+    /// `<data dir>/admin.key`.
+    #[arg(long, env = "AGENTOPS_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Requests per second allowed per API key (sustained).
+    #[arg(long, env = "AGENTOPS_RATE_LIMIT_PER_SECOND", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_second: u32,
+
+    /// Requests per API key allowed in a burst above the sustained rate.
+    #[arg(long, env = "AGENTOPS_RATE_LIMIT_BURST", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
+    /// Origins allowed by CORS, comma-separated, or `*` for any. None if empty.
+    #[arg(
+        long,
+        env = "AGENTOPS_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds without a heartbeat after which an agent shows as offline.
+    #[arg(long, env = "AGENTOPS_AGENT_TTL_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub agent_ttl_seconds: u64,
+
+    /// How often the reaper looks for expired leases and silent agents, in milliseconds.
+    #[arg(long, env = "AGENTOPS_REAPER_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub reaper_interval_ms: u64,
+
+    /// First retry delay after a failed attempt, in milliseconds; doubles per attempt.
+    #[arg(long, env = "AGENTOPS_RETRY_BASE_MS", default_value_t = 1000)]
+    pub retry_base_ms: u64,
+
+    /// Longest retry delay, in milliseconds.
+    #[arg(long, env = "AGENTOPS_RETRY_MAX_MS", default_value_t = 300_000)]
+    pub retry_max_ms: u64,
+
+    /// Largest accepted JSON request body, in bytes.
+    #[arg(long, env = "AGENTOPS_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl ApiConfig {
+    /// The configuration with every default, as if started with no flag and no variable.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ApiConfig,
+        }
+        <Wrapper as clap::Parser>::parse_from(["agentops"]).config
+    }
+
+    /// The database URL in effect: `DATABASE_URL`, or the embedded SQLite file.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("agentops.db").display()
+            ),
+        }
+    }
+
+    /// The agent TTL as a duration.
+    pub fn agent_ttl(&self) -> Duration {
+        Duration::from_secs(self.agent_ttl_seconds)
+    }
+
+    /// Checks what clap cannot; the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(key) = &self.admin_key
+            && key.trim().len() < 32
+        {
+            return Err(
+                "AGENTOPS_ADMIN_KEY must be at least 32 characters (use a random secret)"
+                    .to_owned(),
+            );
+        }
+        let url = self.effective_database_url();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(format!(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got `{}`)",
+                url.split("://").next().unwrap_or_default()
+            ));
+        }
+        if self.retry_max_ms < self.retry_base_ms {
+            return Err(
+                "AGENTOPS_RETRY_MAX_MS must not be below AGENTOPS_RETRY_BASE_MS".to_owned(),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("AGENTOPS_MAX_BODY_BYTES must be at least 1024".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! API keys: create, list, revoke, and the first admin key.
+
+use std::path::Path;
+
+use sea_orm::ConnectionTrait;
+
+use uuid::Uuid;
+
+use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, Page, Role};
+
+use super::{Checks, paginate};
+use crate::auth::{self, NewSecret};
+use crate::error::DomainError;
+use crate::extract::PageRequest;
+use crate::state::AppState;
+use crate::store::{self, NewEvent, entity::api_key};
+
+impl TryFrom<api_key::Model> for ApiKeyOut {
+    type Error = DomainError;
+
+    fn try_from(row: api_key::Model) -> Result<Self, Self::Error> {
+        Ok(ApiKeyOut {
+            id: row.id,
+            name: row.name,
+            role: row
+                .role
+                .parse()
+                .map_err(|e: String| DomainError::Db(sea_orm::DbErr::Custom(e)))?,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
+    }
+}
+
+fn key_event(kind: &'static str, key: &ApiKeyOut) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: None,
+        task_id: None,
+        agent_id: None,
+        data: serde_json::to_value(key).unwrap_or_default(),
+    }
+}
+
+/// Creates a key and returns its secret (the only time it is shown).
+pub async fn create(state: &AppState, input: ApiKeyIn) -> Result<ApiKeyCreated, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("name", &input.name, 1, 100);
+    if input.expires_at.is_some_and(|at| at <= store::now()) {
+        checks.push("expires_at", "must be in the future");
+    }
+    checks.finish()?;
+    let secret = auth::generate_secret();
+    let mut tx = state.begin().await?;
+    let key = insert(
+        tx.conn(),
+        input.name.trim(),
+        input.role,
+        &secret,
+        input.expires_at,
+    )
+    .await?;
+    tx.emit(key_event("key.created", &key));
+    state.commit(tx).await?;
+    Ok(ApiKeyCreated {
+        key,
+        secret: secret.secret,
+    })
+}
+
+async fn insert<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    role: Role,
+    secret: &NewSecret,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<ApiKeyOut, DomainError> {
+    let row = store::keys::insert(
+        conn,
+        api_key::Model {
+            id: Uuid::now_v7(),
+            name: name.to_owned(),
+            role: role.as_str().to_owned(),
+            prefix: secret.prefix.clone(),
+            secret_hash: secret.hash.clone(),
+            created_at: store::now(),
+            expires_at,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    ApiKeyOut::try_from(row)
+}
+
+/// Keys that have not been revoked, newest first.
+pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<ApiKeyOut>, DomainError> {
+    let rows = store::keys::list_active(&state.db, page.before, page.limit + 1).await?;
+    let items = rows
+        .into_iter()
+        .map(ApiKeyOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(items, page.limit, |k| k.id))
+}
+
+/// Revokes a key; it stops working at once on this replica.
+pub async fn revoke(state: &AppState, id: Uuid) -> Result<(), DomainError> {
+    let mut tx = state.begin().await?;
+    let row = store::keys::revoke(tx.conn(), id, store::now())
+        .await?
+        .ok_or_else(|| DomainError::not_found("key", id))?;
+    tx.emit(key_event("key.revoked", &ApiKeyOut::try_from(row)?));
+    state.commit(tx).await?;
+    state.keys.evict(id);
+    Ok(())
+}
+
+/// What [`bootstrap_admin`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// The configured `AGENTOPS_ADMIN_KEY` was installed (or already was).
+    Configured,
+    /// The database was empty: a key was generated and written to this file.
+    Generated {
+        /// The secret, to print once.
+        secret: String,
+        /// Where it was written.
+        path: std::path::PathBuf,
+    },
+    /// Keys exist already and none was configured: nothing to do.
+    Existing,
+}
+
+/// Makes sure an admin can get in: installs `AGENTOPS_ADMIN_KEY` if set, or on an empty
+/// database generates an admin key and writes it to `<data_dir>/admin.key` (mode 0600).
+pub async fn bootstrap_admin(
+    state: &AppState,
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> Result<Bootstrap, DomainError> {
+    let mut tx = state.begin().await?;
+    if tx.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Replicas starting together must not both generate a key.
+        tx.conn()
+            .execute_unprepared("SELECT pg_advisory_xact_lock(7243819113003)")
+            .await?;
+    }
+    let outcome = if let Some(secret) = configured {
+        let secret = auth::describe_secret(secret.trim().to_owned());
+        if store::keys::find_by_hash(tx.conn(), &secret.hash)
+            .await?
+            .is_none()
+        {
+            let key = insert(
+                tx.conn(),
+                "admin (AGENTOPS_ADMIN_KEY)",
+                Role::Admin,
+                &secret,
+                None,
+            )
+            .await?;
+            tx.emit(key_event("key.created", &key));
+        }
+        Bootstrap::Configured
+    } else if store::keys::count_all(tx.conn()).await? == 0 {
+        let secret = auth::generate_secret();
+        let key = insert(tx.conn(), "admin (generated)", Role::Admin, &secret, None).await?;
+        tx.emit(key_event("key.created", &key));
+        let path = data_dir.join("admin.key");
+        write_secret_file(&path, &secret.secret).map_err(|err| {
+            DomainError::Db(sea_orm::DbErr::Custom(format!(
+                "cannot write the admin key to {}: {err}",
+                path.display()
+            )))
+        })?;
+        Bootstrap::Generated {
+            secret: secret.secret,
+            path,
+        }
+    } else {
+        Bootstrap::Existing
+    };
+    state.commit(tx).await?;
+    Ok(outcome)
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()
+}

@@ -1,0 +1,164 @@
+//! Use cases: validation, state machines and the rules of each entity.
+//!
+//! Each function opens at most one transaction, emits the events describing its changes
+//! into that transaction (see [`crate::store::Tx`]) and publishes them after commit.
+//! Nothing here knows about HTTP; routes call these functions and map their results.
+
+pub mod agents;
+pub mod keys;
+pub mod projects;
+pub mod tasks;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use agentops_sdk::types::{FieldError, Page};
+use uuid::Uuid;
+
+use crate::error::DomainError;
+
+/// Collects field errors so a request learns about all its problems at once.
+#[derive(Default)]
+pub(crate) struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Text of `min..=max` characters; with `min > 0` it must not be blank.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let len = value.chars().count();
+        if min > 0 && value.trim().is_empty() {
+            self.fail(field, "must not be empty");
+        } else if len < min || len > max {
+            self.fail(
+                field,
+                format!("must be {min} to {max} characters (got {len})"),
+            );
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
+            self.fail(field, "must not contain control characters");
+        }
+    }
+
+    /// An identifier of `1..=max` characters, each accepted by `allowed`.
+    pub fn ident(
+        &mut self,
+        field: &str,
+        value: &str,
+        max: usize,
+        allowed: fn(char) -> bool,
+        what: &str,
+    ) {
+        let len = value.chars().count();
+        if len == 0 || len > max {
+            self.fail(field, format!("must be 1 to {max} characters (got {len})"));
+        } else if !value.chars().all(allowed) {
+            self.fail(field, format!("may only contain {what}"));
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.fail(
+                field,
+                format!("must be between {min} and {max} (got {value})"),
+            );
+        }
+    }
+
+    /// A JSON value of at most `max` bytes serialised.
+    pub fn json_size(&mut self, field: &str, value: &serde_json::Value, max: usize) {
+        let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+        if size > max {
+            self.fail(
+                field,
+                format!("must be at most {max} bytes of JSON (got {size})"),
+            );
+        }
+    }
+
+    /// A JSON object of at most `max` bytes.
+    pub fn object(&mut self, field: &str, value: &serde_json::Value, max: usize) {
+        if value.is_object() {
+            self.json_size(field, value, max);
+        } else {
+            self.fail(field, "must be a JSON object");
+        }
+    }
+
+    /// A list of at most `max` items.
+    pub fn count(&mut self, field: &str, len: usize, max: usize) {
+        if len > max {
+            self.fail(field, format!("must have at most {max} items (got {len})"));
+        }
+    }
+
+    /// Records a failure found elsewhere.
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.fail(field, message);
+    }
+
+    /// `Ok` if no check failed.
+    pub fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Validation(self.0))
+        }
+    }
+}
+
+/// Characters of kinds and agent names: `[a-zA-Z0-9_.:-]`.
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+}
+
+/// Characters of labels: names plus `/`.
+pub(crate) fn is_label_char(c: char) -> bool {
+    is_name_char(c) || c == '/'
+}
+
+/// A fingerprint of a request body, to tell a retry from a different request that reuses
+/// an idempotency key.
+pub(crate) fn request_hash(body: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What to do with an idempotency key that was seen before.
+pub(crate) fn check_replay(stored_hash: Option<&str>, hash: &str) -> Result<(), DomainError> {
+    if stored_hash == Some(hash) {
+        Ok(())
+    } else {
+        Err(DomainError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was already used with a different request body"
+                .to_owned(),
+        })
+    }
+}
+
+/// Whether a database error is a unique-constraint violation (a lost insert race).
+pub(crate) fn is_unique_violation(err: &DomainError) -> bool {
+    matches!(err, DomainError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+}
+
+/// Turns `limit + 1` fetched rows into a page with the cursor of the next one.
+pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    let has_more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if has_more {
+        items.last().map(|item| id(item).to_string())
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}

@@ -1,0 +1,776 @@
+//! Tasks: creation with dependencies and idempotency, the status machine, leased claims,
+//! fencing by claim token, retries with back-off and the lease reaper.
+//!
+//! `attempts` counts attempts that ended without success (a failure report or an expired
+//! lease). While `attempts < max_attempts` such an ending puts the task back in the queue
+//! after a back-off (`not_before`); the attempt that reaches `max_attempts` fails the task
+//! for good (`task.dead`). Blocking and unblocking do not use up attempts.
+//!
+//! The claim token is cleared whenever a task stops running for any reason other than
+//! completing, so every later call with the old token is refused as stale (409). It is
+//! kept on completion so a retried `complete` (same token) is answered with the
+//! completed task instead of an error.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use agentops_sdk::types::{
+    BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn, FailIn, Page, TaskHeartbeatIn,
+    TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+};
+
+use super::projects::Created;
+use super::{
+    Checks, check_replay, is_label_char, is_name_char, is_unique_violation, paginate, request_hash,
+};
+use crate::auth::Caller;
+use crate::error::DomainError;
+use crate::extract::PageRequest;
+use crate::state::AppState;
+use crate::store::{self, NewEvent, Tx, tasks::Model};
+
+const INPUT_MAX: usize = 1024 * 1024;
+const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+const DEFAULT_LEASE_SECONDS: u32 = 60;
+const LEASE_RANGE: std::ops::RangeInclusive<u32> = 5..=3600;
+const NAME_CHARS: &str = "letters, digits, `_`, `.`, `:` and `-`";
+
+fn status_of(row: &Model) -> Result<TaskStatus, DomainError> {
+    row.status
+        .parse()
+        .map_err(|e: String| DomainError::Db(sea_orm::DbErr::Custom(e)))
+}
+
+/// The wire form of a task row, given its dependencies.
+pub fn to_out(row: Model, depends_on: Vec<Uuid>) -> Result<TaskOut, DomainError> {
+    let status = status_of(&row)?;
+    Ok(TaskOut {
+        id: row.id,
+        project_id: row.project_id,
+        title: row.title,
+        description: row.description,
+        kind: row.kind,
+        labels: serde_json::from_value(row.labels).unwrap_or_default(),
+        priority: row.priority,
+        input: row.input,
+        status,
+        depends_on,
+        attempts: row.attempts,
+        max_attempts: row.max_attempts,
+        agent_id: row.agent_id,
+        lease_expires_at: row.lease_expires_at,
+        not_before: row.not_before,
+        progress: row.progress,
+        progress_message: row.progress_message,
+        result: row.result,
+        error: row.error,
+        block_reason: row.block_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+    })
+}
+
+/// Wire forms of several rows, fetching their dependencies in one query.
+async fn to_outs<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    rows: Vec<Model>,
+) -> Result<Vec<TaskOut>, DomainError> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut deps = store::tasks::dependencies_of(conn, &ids).await?;
+    rows.into_iter()
+        .map(|row| {
+            let depends_on = deps.remove(&row.id).unwrap_or_default();
+            to_out(row, depends_on)
+        })
+        .collect()
+}
+
+async fn to_out_one<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    row: Model,
+) -> Result<TaskOut, DomainError> {
+    Ok(to_outs(conn, vec![row]).await?.remove(0))
+}
+
+fn task_event(kind: &'static str, task: &TaskOut) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: Some(task.project_id),
+        task_id: Some(task.id),
+        agent_id: task.agent_id,
+        data: serde_json::to_value(task).unwrap_or_default(),
+    }
+}
+
+/// Saves `row` and records `kind` for it; returns the wire form.
+async fn save(tx: &mut Tx, row: Model, kind: &'static str) -> Result<TaskOut, DomainError> {
+    let row = store::tasks::update(tx.conn(), row).await?;
+    let out = to_out_one(tx.conn(), row).await?;
+    tx.emit(task_event(kind, &out));
+    Ok(out)
+}
+
+fn normalise_labels(labels: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    labels
+        .iter()
+        .filter(|label| seen.insert(label.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn check_labels(checks: &mut Checks, labels: &[String]) {
+    checks.count("labels", labels.len(), 20);
+    for (i, label) in labels.iter().enumerate() {
+        checks.ident(
+            &format!("labels.{i}"),
+            label,
+            64,
+            is_label_char,
+            "letters, digits, `_`, `.`, `:`, `/` and `-`",
+        );
+    }
+}
+
+/// Creates a task; with an idempotency key, a repeat returns the first task.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    input: TaskIn,
+    idempotency_key: Option<String>,
+) -> Result<Created<TaskOut>, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("title", &input.title, 1, 500);
+    if let Some(description) = &input.description {
+        checks.text("description", description, 0, 100_000);
+    }
+    if let Some(kind) = &input.kind {
+        checks.ident("kind", kind, 100, is_name_char, NAME_CHARS);
+    }
+    if let Some(labels) = &input.labels {
+        check_labels(&mut checks, labels);
+    }
+    if let Some(priority) = input.priority {
+        checks.range("priority", i64::from(priority), -1000, 1000);
+    }
+    if let Some(value) = &input.input {
+        checks.json_size("input", value, INPUT_MAX);
+    }
+    if let Some(max_attempts) = input.max_attempts {
+        checks.range("max_attempts", i64::from(max_attempts), 1, 100);
+    }
+    let depends_on: Vec<Uuid> = {
+        let mut seen = HashSet::new();
+        let deps = input.depends_on.clone().unwrap_or_default();
+        checks.count("depends_on", deps.len(), 100);
+        let mut deps: Vec<Uuid> = deps.into_iter().filter(|id| seen.insert(*id)).collect();
+        deps.sort();
+        deps
+    };
+    checks.finish()?;
+
+    let hash = request_hash(&input);
+    if let Some(key) = &idempotency_key
+        && let Some(existing) =
+            store::tasks::find_by_idempotency_key(&state.db, caller.key_id, key).await?
+    {
+        check_replay(existing.request_hash.as_deref(), &hash)?;
+        return Ok(Created {
+            value: to_out_one(&state.db, existing).await?,
+            replayed: true,
+        });
+    }
+
+    let result = insert_task(
+        state,
+        caller,
+        &input,
+        &depends_on,
+        idempotency_key.clone(),
+        hash.clone(),
+    )
+    .await;
+    match (result, idempotency_key) {
+        (Ok(out), _) => Ok(Created {
+            value: out,
+            replayed: false,
+        }),
+        // Two requests with one key raced: the loser answers with the winner's task.
+        (Err(err), Some(key)) if is_unique_violation(&err) => {
+            let existing = store::tasks::find_by_idempotency_key(&state.db, caller.key_id, &key)
+                .await?
+                .ok_or(err)?;
+            check_replay(existing.request_hash.as_deref(), &hash)?;
+            Ok(Created {
+                value: to_out_one(&state.db, existing).await?,
+                replayed: true,
+            })
+        }
+        (Err(err), _) => Err(err),
+    }
+}
+
+async fn insert_task(
+    state: &AppState,
+    caller: &Caller,
+    input: &TaskIn,
+    depends_on: &[Uuid],
+    idempotency_key: Option<String>,
+    hash: String,
+) -> Result<TaskOut, DomainError> {
+    let mut tx = state.begin().await?;
+    if store::projects::find(tx.conn(), input.project_id)
+        .await?
+        .is_none()
+    {
+        return Err(DomainError::not_found("project", input.project_id));
+    }
+    // Lock the upstream tasks (shared) so none of them finishes between our look at its
+    // status and our commit: its completion then sees this task among its dependents.
+    let upstream = store::tasks::find_many_for_share(tx.conn(), depends_on).await?;
+    let statuses: HashMap<Uuid, TaskStatus> = upstream
+        .iter()
+        .map(|row| Ok((row.id, status_of(row)?)))
+        .collect::<Result<_, DomainError>>()?;
+    let mut checks = Checks::default();
+    let mut all_completed = true;
+    for (i, id) in depends_on.iter().enumerate() {
+        match statuses.get(id) {
+            None => checks.push(
+                &format!("depends_on.{i}"),
+                format!("task {id} does not exist"),
+            ),
+            Some(status @ (TaskStatus::Failed | TaskStatus::Cancelled)) => checks.push(
+                &format!("depends_on.{i}"),
+                format!("task {id} is {status}, so this task could never run"),
+            ),
+            Some(TaskStatus::Completed) => {}
+            Some(_) => all_completed = false,
+        }
+    }
+    checks.finish()?;
+
+    let now = store::now();
+    let labels = normalise_labels(input.labels.as_deref().unwrap_or_default());
+    let row = Model {
+        id: Uuid::now_v7(),
+        project_id: input.project_id,
+        title: input.title.trim().to_owned(),
+        description: input.description.clone(),
+        kind: input.kind.clone().unwrap_or_else(|| "default".to_owned()),
+        labels: serde_json::json!(labels),
+        priority: input.priority.unwrap_or(0),
+        input: input.input.clone().unwrap_or(serde_json::Value::Null),
+        status: if all_completed {
+            TaskStatus::Queued
+        } else {
+            TaskStatus::Waiting
+        }
+        .as_str()
+        .to_owned(),
+        attempts: 0,
+        max_attempts: input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        agent_id: None,
+        claim_token: None,
+        lease_seconds: None,
+        lease_expires_at: None,
+        not_before: None,
+        progress: None,
+        progress_message: None,
+        result: None,
+        error: None,
+        block_reason: None,
+        created_by: Some(caller.key_id),
+        idempotency_key,
+        request_hash: Some(hash),
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    let row = store::tasks::insert(tx.conn(), row, &labels, depends_on).await?;
+    let out = to_out(row, depends_on.to_vec())?;
+    tx.emit(task_event("task.created", &out));
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// One task.
+pub async fn get(state: &AppState, id: Uuid) -> Result<TaskOut, DomainError> {
+    let row = store::tasks::find(&state.db, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("task", id))?;
+    to_out_one(&state.db, row).await
+}
+
+/// Tasks matching `filter`, newest first.
+pub async fn list(
+    state: &AppState,
+    filter: &store::tasks::ListFilter,
+    page: PageRequest,
+) -> Result<Page<TaskOut>, DomainError> {
+    let rows = store::tasks::list(&state.db, filter, page.before, page.limit + 1).await?;
+    let items = to_outs(&state.db, rows).await?;
+    Ok(paginate(items, page.limit, |t| t.id))
+}
+
+async fn load_for_update(tx: &Tx, id: Uuid) -> Result<Model, DomainError> {
+    store::tasks::find_for_update(tx.conn(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("task", id))
+}
+
+fn invalid_transition(action: &str, status: TaskStatus) -> DomainError {
+    DomainError::conflict(
+        "invalid_transition",
+        format!("cannot {action} a task that is {status}"),
+    )
+}
+
+/// Changes the fields of a task that is not running and not finished.
+pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(title) = &patch.title {
+        checks.text("title", title, 1, 500);
+    }
+    if let Some(description) = &patch.description {
+        checks.text("description", description, 0, 100_000);
+    }
+    if let Some(priority) = patch.priority {
+        checks.range("priority", i64::from(priority), -1000, 1000);
+    }
+    if let Some(labels) = &patch.labels {
+        check_labels(&mut checks, labels);
+    }
+    if let Some(value) = &patch.input {
+        checks.json_size("input", value, INPUT_MAX);
+    }
+    if let Some(max_attempts) = patch.max_attempts {
+        checks.range("max_attempts", i64::from(max_attempts), 1, 100);
+    }
+    checks.finish()?;
+
+    let mut tx = state.begin().await?;
+    let mut row = load_for_update(&tx, id).await?;
+    let status = status_of(&row)?;
+    if status == TaskStatus::Running || status.is_final() {
+        return Err(invalid_transition("change", status));
+    }
+    if let Some(max_attempts) = patch.max_attempts
+        && max_attempts <= row.attempts
+    {
+        return Err(DomainError::invalid(
+            "max_attempts",
+            format!("must be above the {} attempts already used", row.attempts),
+        ));
+    }
+    if let Some(title) = patch.title {
+        row.title = title.trim().to_owned();
+    }
+    if let Some(description) = patch.description {
+        row.description = Some(description);
+    }
+    if let Some(priority) = patch.priority {
+        row.priority = priority;
+    }
+    if let Some(labels) = patch.labels {
+        let labels = normalise_labels(&labels);
+        store::tasks::replace_labels(tx.conn(), id, &labels).await?;
+        row.labels = serde_json::json!(labels);
+    }
+    if let Some(input) = patch.input {
+        row.input = input;
+    }
+    if let Some(max_attempts) = patch.max_attempts {
+        row.max_attempts = max_attempts;
+    }
+    row.updated_at = store::now();
+    let out = save(&mut tx, row, "task.updated").await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Cancels a task that has not finished (a running one too: its agent's next call is
+/// refused), and every task waiting on it.
+pub async fn cancel(state: &AppState, id: Uuid, input: CancelIn) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(reason) = &input.reason {
+        checks.text("reason", reason, 0, 10_000);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let mut row = load_for_update(&tx, id).await?;
+    let status = status_of(&row)?;
+    if status.is_final() {
+        return Err(invalid_transition("cancel", status));
+    }
+    let now = store::now();
+    row.status = TaskStatus::Cancelled.as_str().to_owned();
+    row.error = Some(input.reason.unwrap_or_else(|| "cancelled".to_owned()));
+    end_lease(&mut row);
+    row.finished_at = Some(now);
+    row.updated_at = now;
+    let out = save(&mut tx, row, "task.cancelled").await?;
+    cancel_dependents(&mut tx, id, TaskStatus::Cancelled).await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+fn end_lease(row: &mut Model) {
+    row.claim_token = None;
+    row.lease_expires_at = None;
+}
+
+fn lease_seconds(value: Option<u32>, default: u32) -> Result<u32, DomainError> {
+    let seconds = value.unwrap_or(default);
+    if LEASE_RANGE.contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(DomainError::invalid(
+            "lease_seconds",
+            format!(
+                "must be between {} and {} (got {seconds})",
+                LEASE_RANGE.start(),
+                LEASE_RANGE.end()
+            ),
+        ))
+    }
+}
+
+/// Hands up to `limit` runnable tasks to an agent, each with a fresh lease.
+pub async fn claim(state: &AppState, input: ClaimIn) -> Result<ClaimOut, DomainError> {
+    let mut checks = Checks::default();
+    let limit = input.limit.unwrap_or(1);
+    checks.range("limit", i64::from(limit), 1, 100);
+    let kinds = input.kinds.unwrap_or_default();
+    checks.count("kinds", kinds.len(), 100);
+    for (i, kind) in kinds.iter().enumerate() {
+        checks.ident(&format!("kinds.{i}"), kind, 100, is_name_char, NAME_CHARS);
+    }
+    let labels = normalise_labels(&input.labels.unwrap_or_default());
+    check_labels(&mut checks, &labels);
+    checks.finish()?;
+    let lease_seconds = lease_seconds(input.lease_seconds, DEFAULT_LEASE_SECONDS)?;
+
+    if store::agents::find(&state.db, input.agent_id)
+        .await?
+        .is_none()
+    {
+        return Err(DomainError::not_found("agent", input.agent_id));
+    }
+    let params = store::tasks::ClaimParams {
+        agent_id: input.agent_id,
+        kinds,
+        labels,
+        project_id: input.project_id,
+        limit,
+        lease_seconds,
+        now: store::now(),
+    };
+    let mut tx = state.begin().await?;
+    let rows = store::tasks::claim(tx.conn(), &params).await?;
+    let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
+    let outs = to_outs(tx.conn(), rows).await?;
+    for out in &outs {
+        tx.emit(task_event("task.claimed", out));
+    }
+    state.commit(tx).await?;
+    state.metrics.claims.inc_by(outs.len() as u64);
+    let tasks = outs
+        .into_iter()
+        .zip(tokens)
+        .map(|(task, token)| {
+            let claim_token = token.ok_or_else(|| {
+                DomainError::Db(sea_orm::DbErr::Custom(
+                    "claimed task without a token".into(),
+                ))
+            })?;
+            Ok(ClaimedTask { task, claim_token })
+        })
+        .collect::<Result<Vec<_>, DomainError>>()?;
+    Ok(ClaimOut { tasks })
+}
+
+/// Loads a task for an agent's call and checks that `token` is its current claim.
+async fn load_claimed(
+    tx: &Tx,
+    id: Uuid,
+    token: Uuid,
+    action: &str,
+) -> Result<(Model, TaskStatus), DomainError> {
+    let row = load_for_update(tx, id).await?;
+    let status = status_of(&row)?;
+    if row.claim_token != Some(token) {
+        return Err(DomainError::conflict(
+            "stale_claim",
+            format!(
+                "cannot {action}: this claim token is not the task's current claim \
+                 (the task is {status}; its lease may have expired or it was cancelled)"
+            ),
+        ));
+    }
+    Ok((row, status))
+}
+
+fn require_running(status: TaskStatus, action: &str) -> Result<(), DomainError> {
+    if status == TaskStatus::Running {
+        Ok(())
+    } else {
+        Err(invalid_transition(action, status))
+    }
+}
+
+/// Extends a running task's lease and records progress.
+pub async fn heartbeat(
+    state: &AppState,
+    id: Uuid,
+    input: TaskHeartbeatIn,
+) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(progress) = input.progress
+        && !(0.0..=1.0).contains(&progress)
+    {
+        checks.push("progress", "must be between 0.0 and 1.0");
+    }
+    if let Some(message) = &input.message {
+        checks.text("message", message, 0, 2_000);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "heartbeat").await?;
+    require_running(status, "heartbeat")?;
+    let seconds = lease_seconds(
+        input.lease_seconds,
+        row.lease_seconds
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or(DEFAULT_LEASE_SECONDS),
+    )?;
+    let now = store::now();
+    row.lease_expires_at = Some(now + chrono::Duration::seconds(i64::from(seconds)));
+    row.lease_seconds = Some(seconds as i32);
+    let reported = input.progress.is_some() || input.message.is_some();
+    if let Some(progress) = input.progress {
+        row.progress = Some(progress);
+    }
+    if let Some(message) = input.message {
+        row.progress_message = Some(message);
+    }
+    row.updated_at = now;
+    let out = if reported {
+        save(&mut tx, row, "task.progress").await?
+    } else {
+        // A bare lease extension is not worth an event.
+        to_out_one(tx.conn(), store::tasks::update(tx.conn(), row).await?).await?
+    };
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Completes a running task and releases the tasks that were waiting only for it.
+pub async fn complete(
+    state: &AppState,
+    id: Uuid,
+    input: CompleteIn,
+) -> Result<TaskOut, DomainError> {
+    if let Some(result) = &input.result {
+        let mut checks = Checks::default();
+        checks.json_size("result", result, INPUT_MAX);
+        checks.finish()?;
+    }
+    let mut tx = state.begin().await?;
+    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "complete").await?;
+    if status == TaskStatus::Completed {
+        // A retry of a completion that succeeded: same token, same answer.
+        return to_out_one(tx.conn(), row).await;
+    }
+    require_running(status, "complete")?;
+    let now = store::now();
+    row.status = TaskStatus::Completed.as_str().to_owned();
+    row.result = Some(input.result.unwrap_or(serde_json::Value::Null));
+    row.lease_expires_at = None;
+    row.progress = Some(1.0);
+    row.finished_at = Some(now);
+    row.updated_at = now;
+    let out = save(&mut tx, row, "task.completed").await?;
+    release_dependents(&mut tx, id).await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Records a failed attempt: retried after a back-off while attempts remain and the error
+/// is retryable, failed for good otherwise.
+pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("error", &input.error, 1, 10_000);
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let (row, status) = load_claimed(&tx, id, input.claim_token, "fail").await?;
+    require_running(status, "fail")?;
+    let retryable = input.retryable.unwrap_or(true);
+    let out = end_attempt(&mut tx, &state.cfg, row, input.error, retryable).await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Stops a running task because it needs a human; the lease ends.
+pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("reason", &input.reason, 1, 10_000);
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "block").await?;
+    require_running(status, "block")?;
+    row.status = TaskStatus::Blocked.as_str().to_owned();
+    row.block_reason = Some(input.reason);
+    end_lease(&mut row);
+    row.updated_at = store::now();
+    let out = save(&mut tx, row, "task.blocked").await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Puts a blocked task back in the queue, with the human's note for the next attempt.
+pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(note) = &input.note {
+        checks.text("note", note, 0, 2_000);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let mut row = load_for_update(&tx, id).await?;
+    let status = status_of(&row)?;
+    if status != TaskStatus::Blocked {
+        return Err(invalid_transition("unblock", status));
+    }
+    row.status = TaskStatus::Queued.as_str().to_owned();
+    row.not_before = None;
+    if let Some(note) = input.note {
+        row.progress_message = Some(note);
+    }
+    row.updated_at = store::now();
+    let out = save(&mut tx, row, "task.unblocked").await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// The delay before retry number `attempts` (1-based): doubling from the base, capped.
+fn backoff(cfg: &crate::config::ApiConfig, attempts: i32) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    let millis = cfg
+        .retry_base_ms
+        .saturating_mul(1u64 << exponent)
+        .min(cfg.retry_max_ms);
+    chrono::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+/// Ends the current attempt of a running task without success.
+async fn end_attempt(
+    tx: &mut Tx,
+    cfg: &crate::config::ApiConfig,
+    mut row: Model,
+    error: String,
+    retryable: bool,
+) -> Result<TaskOut, DomainError> {
+    let now = store::now();
+    row.attempts += 1;
+    end_lease(&mut row);
+    row.updated_at = now;
+    let id = row.id;
+    if retryable && row.attempts < row.max_attempts {
+        row.status = TaskStatus::Queued.as_str().to_owned();
+        row.not_before = Some(now + backoff(cfg, row.attempts));
+        row.error = Some(error);
+        return save(tx, row, "task.requeued").await;
+    }
+    let kind = if retryable {
+        row.error = Some(format!(
+            "{error} (attempt {} of {}: no attempts left)",
+            row.attempts, row.max_attempts
+        ));
+        "task.dead"
+    } else {
+        row.error = Some(error);
+        "task.failed"
+    };
+    row.status = TaskStatus::Failed.as_str().to_owned();
+    row.finished_at = Some(now);
+    let out = save(tx, row, kind).await?;
+    cancel_dependents(tx, id, TaskStatus::Failed).await?;
+    Ok(out)
+}
+
+/// Queues the tasks waiting on `upstream` whose dependencies have now all completed.
+async fn release_dependents(tx: &mut Tx, upstream: Uuid) -> Result<(), DomainError> {
+    for mut row in store::tasks::waiting_dependents_for_update(tx.conn(), upstream).await? {
+        if store::tasks::unfinished_dependency_count(tx.conn(), row.id).await? == 0 {
+            row.status = TaskStatus::Queued.as_str().to_owned();
+            row.updated_at = store::now();
+            save(tx, row, "task.queued").await?;
+        }
+    }
+    Ok(())
+}
+
+/// Cancels, transitively, every task waiting on `upstream`, which ended as `how`.
+async fn cancel_dependents(
+    tx: &mut Tx,
+    upstream: Uuid,
+    how: TaskStatus,
+) -> Result<(), DomainError> {
+    let mut queue = VecDeque::from([(upstream, how)]);
+    while let Some((upstream, how)) = queue.pop_front() {
+        for mut row in store::tasks::waiting_dependents_for_update(tx.conn(), upstream).await? {
+            let now = store::now();
+            row.status = TaskStatus::Cancelled.as_str().to_owned();
+            row.error = Some(format!("dependency {upstream} was {how}"));
+            row.finished_at = Some(now);
+            row.updated_at = now;
+            let id = row.id;
+            save(tx, row, "task.cancelled").await?;
+            queue.push_back((id, TaskStatus::Cancelled));
+        }
+    }
+    Ok(())
+}
+
+/// Ends the attempts whose lease expired: re-queued with a back-off, or failed for good
+/// on their last attempt. Returns how many were reaped.
+pub async fn reap_expired_leases(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let mut tx = state.begin().await?;
+    let rows = store::tasks::expired_leases_for_update(tx.conn(), now, 200).await?;
+    let count = rows.len();
+    for row in rows {
+        let error = format!(
+            "lease expired: agent {} sent no heartbeat before {}",
+            row.agent_id
+                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
+            row.lease_expires_at
+                .map_or_else(String::new, |at| at.to_rfc3339()),
+        );
+        end_attempt(&mut tx, &state.cfg, row, error, true).await?;
+    }
+    state.commit(tx).await?;
+    state.metrics.lease_expiries.inc_by(count as u64);
+    Ok(count)
+}
+
+/// Task counts by status, every status present (zero if none).
+pub async fn counts_by_status(state: &AppState) -> Result<Vec<(TaskStatus, i64)>, DomainError> {
+    let counts: HashMap<String, i64> = store::tasks::count_by_status(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(TaskStatus::ALL
+        .into_iter()
+        .map(|status| (status, counts.get(status.as_str()).copied().unwrap_or(0)))
+        .collect())
+}

@@ -1,0 +1,224 @@
+//! Request extractors that turn every malformed input into a clear JSON error.
+//!
+//! axum's own extractors answer with plain-text bodies; these wrap them so that bad JSON,
+//! unknown fields, bad ids and bad query strings all come back as
+//! `{"error":{"code":…,"message":…}}` with the right status.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// A JSON body. Malformed JSON → 400 `malformed_json`; a body of the wrong shape
+/// (missing, unknown or mistyped fields) → 422 `invalid_body`; a wrong content type →
+/// 415; a body over the limit → 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection, limit)),
+        }
+    }
+}
+
+/// The body limit in force, put in the request's extensions by the router so errors can
+/// state it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
+    match rejection {
+        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {}", source_message(&err)),
+        ),
+        JsonRejection::JsonDataError(err) => ApiError::Unprocessable {
+            code: "invalid_body",
+            message: format!(
+                "the body does not match the expected shape: {}",
+                source_message(&err)
+            ),
+        },
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned())
+        }
+        JsonRejection::BytesRejection(err) => {
+            if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::bad_request("unreadable_body", err.body_text())
+            }
+        }
+        other => ApiError::bad_request("invalid_body", other.body_text()),
+    }
+}
+
+/// The innermost cause of an error, which for serde is the useful part.
+fn source_message(err: &dyn std::error::Error) -> String {
+    let mut current: &dyn std::error::Error = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+/// A UUID from the path (`/tasks/{id}`). Anything else → 400 `invalid_id`.
+pub struct IdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(raw)) => Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
+                ApiError::bad_request("invalid_id", format!("`{raw}` is not a valid UUID"))
+            }),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::bad_request("invalid_path", rejection.body_text())
+}
+
+/// Query-string parameters. Unknown or malformed parameters → 400 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    match rejection {
+        QueryRejection::FailedToDeserializeQueryString(err) => ApiError::bad_request(
+            "invalid_query",
+            format!("invalid query string: {}", source_message(&err)),
+        ),
+        other => ApiError::bad_request("invalid_query", other.body_text()),
+    }
+}
+
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page (1–200, default 50).
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Items per page.
+    pub limit: u64,
+    /// Only items older than this id.
+    pub before: Option<Uuid>,
+}
+
+impl PageParams {
+    /// Checks the limit and decodes the cursor.
+    pub fn validate(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "limit must be between 1 and 200",
+            ));
+        }
+        let before = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => Some(Uuid::parse_str(cursor).map_err(|_| {
+                ApiError::bad_request("invalid_cursor", "cursor is not one this server issued")
+            })?),
+        };
+        Ok(PageRequest { limit, before })
+    }
+}
+
+/// The optional `Idempotency-Key` header (1–255 visible ASCII characters).
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// A JSON body that may be left out entirely (then `T::default()`); a body that is sent
+/// is held to the same rules as [`ApiJson`].
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|len| len == "0")
+            || (req
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_none()
+                && req
+                    .headers()
+                    .get(axum::http::header::TRANSFER_ENCODING)
+                    .is_none()
+                && req
+                    .headers()
+                    .get(axum::http::header::CONTENT_LENGTH)
+                    .is_none());
+        if empty {
+            return Ok(OptionalJson(T::default()));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}

@@ -1,0 +1,280 @@
+//! The AgentOps server: data layer, REST API, event log and background workers.
+//!
+//! Layers, bottom-up (see `ARCHITECTURE.md`): [`store`] (SQL) → [`domain`] (use cases)
+//! → [`routes`] (HTTP). Routes never touch `store`; `store` never imports axum.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let cfg = agentops_api::config::ApiConfig::defaults();
+//! let server = agentops_api::Server::start(cfg).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! server.serve(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod metrics;
+pub mod reaper;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::ApiConfig;
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::metrics::{RequestLabels, RouteLabels};
+use crate::state::AppState;
+
+pub use crate::domain::keys::Bootstrap;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AgentOps API",
+        description = "Control plane for AI agents: projects, tasks with leases, agents, API keys.\n\n\
+                       Every request except `/health`, `/ready` and `/metrics` needs \
+                       `Authorization: Bearer <API key>`. Errors are \
+                       `{\"error\":{\"code\":…,\"message\":…}}`."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = api_router_parts();
+    api
+}
+
+fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .merge(routes::keys::router())
+        .merge(routes::projects::router())
+        .merge(routes::tasks::router())
+        .merge(routes::agents::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// Builds the whole HTTP application around `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_router_parts();
+    let (health, _) = OpenApiRouter::<AppState>::new()
+        .merge(routes::health::router())
+        .split_for_parts();
+    let limit = state.cfg.max_body_bytes;
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let app = Router::new()
+        .merge(api)
+        .merge(health)
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(
+            move |mut request: Request, next: Next| async move {
+                request.extensions_mut().insert(BodyLimit(limit));
+                next.run(request).await
+            },
+        ));
+    let app = match cors_layer(&state.cfg.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.with_state(state)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .max_age(Duration::from_secs(600));
+    if origins.contains(&"*") {
+        return Some(layer.allow_origin(Any));
+    }
+    let list = origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect::<Vec<_>>();
+    Some(layer.allow_origin(AllowOrigin::list(list)))
+}
+
+async fn route_not_found(uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+async fn track_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    if status >= 500 {
+        tracing::warn!(status, "server error response");
+    }
+    response
+}
+
+/// A started server: database connected and migrated, admin key in place, background
+/// workers not yet running until [`Server::serve`].
+pub struct Server {
+    state: AppState,
+    bootstrap: Bootstrap,
+}
+
+impl Server {
+    /// Connects to the database, applies migrations (unless `migrate` is off) and makes
+    /// sure an admin key exists.
+    pub async fn start(cfg: ApiConfig) -> anyhow::Result<Self> {
+        let state = AppState::connect(cfg.clone()).await?;
+        let bootstrap =
+            domain::keys::bootstrap_admin(&state, cfg.admin_key.as_deref(), &cfg.data_dir)
+                .await
+                .map_err(|err| anyhow::anyhow!("cannot set up the admin key: {err:?}"))?;
+        Ok(Self { state, bootstrap })
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// What the admin-key bootstrap did.
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
+    /// Serves HTTP on `listener` and runs the background workers until `shutdown`
+    /// resolves; in-flight requests are finished first.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let reaper = tokio::spawn(reaper::run(self.state.clone()));
+        let app = router(self.state.clone());
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed");
+        reaper.abort();
+        result
+    }
+}
+
+/// A database URL with its password hidden, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_the_password_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
+    }
+}

@@ -1,0 +1,88 @@
+//! `/health`, `/ready` and `/metrics`: unauthenticated, for load balancers and scrapers.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use agentops_sdk::types::HealthOut;
+
+use crate::domain;
+use crate::metrics::StatusLabels;
+use crate::state::AppState;
+use crate::store;
+
+/// Routes of this module (mounted at the root, outside `/api/v1`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+}
+
+fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// Whether the process is up.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = HealthOut)))]
+async fn health() -> Json<HealthOut> {
+    Json(HealthOut {
+        status: "ok".into(),
+        version: version(),
+        checks: BTreeMap::new(),
+    })
+}
+
+/// Whether the server can serve requests: 503 if the database is unreachable.
+#[utoipa::path(get, path = "/ready", tag = "health",
+    responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
+    let mut checks = BTreeMap::new();
+    let database = match store::ping(&state.db).await {
+        Ok(()) => "ok".to_owned(),
+        Err(err) => format!("error: {err}"),
+    };
+    let ok = database == "ok";
+    checks.insert("database".to_owned(), database);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = HealthOut {
+        status: if ok { "ok" } else { "unavailable" }.into(),
+        version: version(),
+        checks,
+    };
+    (status, Json(body))
+}
+
+/// Prometheus metrics in text format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Queue depth comes from the database so every replica reports the true figure; a
+    // database outage must not hide the process metrics, so it only skips the refresh.
+    if let Ok(counts) = domain::tasks::counts_by_status(&state).await {
+        for (status, count) in counts {
+            state
+                .metrics
+                .tasks
+                .get_or_create(&StatusLabels {
+                    status: status.as_str().to_owned(),
+                })
+                .set(count);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

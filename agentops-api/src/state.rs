@@ -1,0 +1,92 @@
+//! Shared state of the running server, cloned into every handler.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use agentops_sdk::types::Event;
+
+use crate::auth::KeyCache;
+use crate::config::ApiConfig;
+use crate::error::DomainError;
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::store::Tx;
+
+/// Everything a request may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The configuration the server started with.
+    pub cfg: ApiConfig,
+    /// Event fan-out.
+    pub bus: Arc<dyn EventBus>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Authenticated keys, cached briefly.
+    pub keys: KeyCache,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(db: DatabaseConnection, cfg: ApiConfig, bus: Arc<dyn EventBus>) -> Self {
+        let keys = KeyCache::new(&cfg);
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                bus,
+                metrics: Metrics::default(),
+                keys,
+            }),
+        }
+    }
+
+    /// Validates `cfg`, connects to its database and applies migrations (unless
+    /// `cfg.migrate` is off); events fan out in-process.
+    pub async fn connect(cfg: ApiConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        cfg.validate().map_err(anyhow::Error::msg)?;
+        let url = cfg.effective_database_url();
+        let db = crate::store::connect(&url, cfg.db_max_connections)
+            .await
+            .with_context(|| format!("cannot connect to the database ({})", crate::redact(&url)))?;
+        if cfg.migrate {
+            crate::store::migrate(&db)
+                .await
+                .context("database migration failed")?;
+        }
+        let bus = Arc::new(crate::events::MemoryBus::new(4096));
+        Ok(Self::new(db, cfg, bus))
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, DomainError> {
+        Ok(Tx::begin(&self.db).await?)
+    }
+
+    /// Commits `tx` and then publishes its events: subscribers never hear of a change
+    /// that did not commit.
+    pub async fn commit(&self, tx: Tx) -> Result<Vec<Event>, DomainError> {
+        let events = tx.commit().await?;
+        if !events.is_empty() {
+            self.metrics.events_written.inc_by(events.len() as u64);
+            self.bus.publish(&events);
+        }
+        Ok(events)
+    }
+}

@@ -1,0 +1,90 @@
+//! Queries on `agents`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entity::agent::{self, Model};
+
+/// Inserts an agent row.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    agent::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(row)
+}
+
+/// One agent.
+pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
+    agent::Entity::find_by_id(id).one(conn).await
+}
+
+/// One agent by its unique name, locked for update (PostgreSQL).
+pub async fn find_by_name_for_update<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+) -> Result<Option<Model>, DbErr> {
+    agent::Entity::find()
+        .filter(agent::Column::Name.eq(name))
+        .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// One agent, locked for update (PostgreSQL).
+pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    agent::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// Agents newest first, after the `before` cursor.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = agent::Entity::find();
+    if let Some(before) = before {
+        query = query.filter(agent::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(agent::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Agents still marked online whose last heartbeat is older than `cutoff`, locked
+/// (skipping rows another replica's reaper holds).
+pub async fn list_silent_for_update<C: ConnectionTrait>(
+    conn: &C,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let query = agent::Entity::find()
+        .filter(agent::Column::Status.eq("online"))
+        .filter(agent::Column::LastHeartbeatAt.lt(cutoff))
+        .limit(limit);
+    let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        )
+    } else {
+        query
+    };
+    query.all(conn).await
+}
+
+/// Saves every column of `row`.
+pub async fn update<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    row.into_active_model().reset_all().update(conn).await
+}

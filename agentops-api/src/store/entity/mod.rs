@@ -1,0 +1,9 @@
+//! sea-orm entities, one per table. They mirror `migration/` exactly and hold no logic.
+
+pub mod agent;
+pub mod api_key;
+pub mod event;
+pub mod project;
+pub mod task;
+pub mod task_dependency;
+pub mod task_label;

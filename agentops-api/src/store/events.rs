@@ -1,0 +1,147 @@
+//! The event log: append inside a write transaction, read in id order.
+//!
+//! # Why ids are in commit order
+//!
+//! Readers resume with "everything after the last id I saw", so an event with a lower id
+//! must never become visible after one with a higher id. With concurrent transactions a
+//! sequence alone does not guarantee that: transaction A can draw id 5, transaction B
+//! id 6, and B commit first. On PostgreSQL, [`append`] therefore takes a
+//! transaction-scoped advisory lock just before it draws ids; the lock is held until the
+//! transaction ends, so whoever draws a higher id commits after every lower id has
+//! committed or rolled back (PostgreSQL makes a commit visible before it releases the
+//! transaction's locks). Only the tail of each writing transaction (the insert and the
+//! commit) is serialised; the work before it runs in parallel. SQLite has a single
+//! writer, so ids are in commit order already.
+//!
+//! A rolled-back transaction can leave a hole in the ids; holes are never filled later.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
+};
+use uuid::Uuid;
+
+use agentops_sdk::types::Event;
+
+use super::entity::event;
+
+/// Key of the PostgreSQL advisory lock that orders event ids by commit.
+const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
+
+/// An event about to be written.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `entity.verb`, e.g. `task.completed`.
+    pub kind: &'static str,
+    /// The project concerned.
+    pub project_id: Option<Uuid>,
+    /// The task concerned.
+    pub task_id: Option<Uuid>,
+    /// The agent concerned.
+    pub agent_id: Option<Uuid>,
+    /// The entity after the change.
+    pub data: serde_json::Value,
+}
+
+impl From<event::Model> for Event {
+    fn from(row: event::Model) -> Self {
+        Event {
+            id: row.id,
+            kind: row.kind,
+            created_at: row.created_at,
+            project_id: row.project_id,
+            task_id: row.task_id,
+            agent_id: row.agent_id,
+            data: row.data,
+        }
+    }
+}
+
+/// Appends `events` to the log; must run inside the transaction that made the changes,
+/// as its last statement before commit.
+pub async fn append<C: ConnectionTrait>(
+    conn: &C,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Event>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            [EVENT_ORDER_LOCK.into()],
+        ))
+        .await?;
+    }
+    let created_at = super::now();
+    let mut sql = String::from(
+        "INSERT INTO events (type, created_at, project_id, task_id, agent_id, data) VALUES ",
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 6);
+    for (i, event) in events.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let base = i * 6;
+        sql.push_str(&placeholders(backend, base, 6));
+        values.push(event.kind.into());
+        values.push(created_at.into());
+        values.push(event.project_id.into());
+        values.push(event.task_id.into());
+        values.push(event.agent_id.into());
+        values.push(event.data.into());
+    }
+    sql.push_str(" RETURNING id, type, created_at, project_id, task_id, agent_id, data");
+    let rows = event::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await?;
+    let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
+    events.sort_by_key(|event| event.id);
+    Ok(events)
+}
+
+/// `(?7, ?8, ?9)` or `($7, $8, $9)`: `count` placeholders starting after `base` values.
+pub(crate) fn placeholders(backend: DbBackend, base: usize, count: usize) -> String {
+    let list: Vec<String> = (1..=count)
+        .map(|n| match backend {
+            DbBackend::Postgres => format!("${}", base + n),
+            _ => format!("?{}", base + n),
+        })
+        .collect();
+    format!("({})", list.join(", "))
+}
+
+/// Events with an id above `after`, oldest first, at most `limit`.
+pub async fn list_after<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Event>, DbErr> {
+    Ok(event::Entity::find()
+        .filter(event::Column::Id.gt(after))
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}
+
+/// Events concerning one task, oldest first.
+pub async fn list_for_task<C: ConnectionTrait>(
+    conn: &C,
+    task_id: Uuid,
+) -> Result<Vec<Event>, DbErr> {
+    Ok(event::Entity::find()
+        .filter(event::Column::TaskId.eq(task_id))
+        .order_by_asc(event::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}

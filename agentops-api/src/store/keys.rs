@@ -1,0 +1,81 @@
+//! Queries on `api_keys`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::entity::api_key::{self, Model};
+
+/// Inserts a key row.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    api_key::ActiveModel {
+        id: Set(row.id),
+        name: Set(row.name),
+        role: Set(row.role),
+        prefix: Set(row.prefix),
+        secret_hash: Set(row.secret_hash),
+        created_at: Set(row.created_at),
+        expires_at: Set(row.expires_at),
+        revoked_at: Set(row.revoked_at),
+    }
+    .insert(conn)
+    .await
+}
+
+/// The key whose secret hashes to `secret_hash`, revoked or not.
+pub async fn find_by_hash<C: ConnectionTrait>(
+    conn: &C,
+    secret_hash: &str,
+) -> Result<Option<Model>, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::SecretHash.eq(secret_hash))
+        .one(conn)
+        .await
+}
+
+/// A key that has not been revoked.
+pub async fn find_active<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
+    api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(conn)
+        .await
+}
+
+/// Keys that have not been revoked, newest first, after the `before` cursor.
+pub async fn list_active<C: ConnectionTrait>(
+    conn: &C,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null());
+    if let Some(before) = before {
+        query = query.filter(api_key::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(api_key::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Marks a key revoked; returns the updated row if it was active.
+pub async fn revoke<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Option<Model>, DbErr> {
+    let Some(row) = find_active(conn, id).await? else {
+        return Ok(None);
+    };
+    let mut active: api_key::ActiveModel = row.into();
+    active.revoked_at = Set(Some(at));
+    active.update(conn).await.map(Some)
+}
+
+/// How many keys exist, revoked ones included.
+pub async fn count_all<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    api_key::Entity::find().count(conn).await
+}

@@ -1,0 +1,151 @@
+//! The data layer: connecting, migrating, transactions with their event outbox, and the
+//! query functions of each table.
+//!
+//! It owns SQL and nothing else: no HTTP types, no authorisation, no business rules
+//! beyond what a single statement must guarantee (such as a claim being atomic). Callers
+//! pass any `&impl ConnectionTrait`, so one function serves inside and outside a
+//! transaction.
+
+pub mod agents;
+pub mod entity;
+pub mod events;
+pub mod keys;
+pub mod projects;
+pub mod tasks;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionOptions, TransactionTrait,
+};
+
+use agentops_sdk::types::Event;
+
+pub use events::NewEvent;
+
+/// The current time, truncated to microseconds: the precision PostgreSQL keeps, so a
+/// value reads back exactly as it was written on both backends.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Connects to `url` (PostgreSQL or SQLite), creating the SQLite file's directory if
+/// needed, and tunes the pool for the backend.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite_path(url)
+            && let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                DbErr::Custom(format!("cannot create directory {}: {err}", dir.display()))
+            })?;
+        }
+        // SQLite has one writer at a time: write transactions start IMMEDIATE (see
+        // `Tx::begin`) and wait for each other through the busy timeout, while WAL lets
+        // readers go on in parallel.
+        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    } else {
+        options.max_connections(max_connections).min_connections(1);
+    }
+    Database::connect(options).await
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Applies every pending migration.
+///
+/// On PostgreSQL the migrations run in one transaction under an advisory lock, so
+/// replicas starting together migrate once and the others wait, then find nothing to do.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7243819113001)")
+                .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+/// Rolls back the last `steps` migrations, or all of them.
+pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
+    Migrator::down(db, steps).await
+}
+
+/// Checks that the database answers.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT 1",
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// A write transaction together with the events it will emit.
+///
+/// Events are inserted into the log by [`Tx::commit`], in the same transaction as the
+/// changes they describe (an outbox): either both exist or neither does.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    events: Vec<NewEvent>,
+}
+
+impl Tx {
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers
+    /// queue on the busy timeout instead of failing when they upgrade a read lock).
+    pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(Self {
+            txn,
+            events: Vec::new(),
+        })
+    }
+
+    /// The connection to run statements on.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Records an event to be written with this transaction.
+    pub fn emit(&mut self, event: NewEvent) {
+        self.events.push(event);
+    }
+
+    /// Writes the recorded events and commits; returns the events as stored, ready to be
+    /// published.
+    pub async fn commit(self) -> Result<Vec<Event>, DbErr> {
+        let events = events::append(&self.txn, self.events).await?;
+        self.txn.commit().await?;
+        Ok(events)
+    }
+}

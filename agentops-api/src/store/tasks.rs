@@ -1,0 +1,418 @@
+//! Queries on `tasks`, `task_labels` and `task_dependencies`, including the atomic claim.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query},
+};
+use uuid::Uuid;
+
+use super::entity::{task, task_dependency, task_label};
+use super::events::placeholders;
+
+pub use task::Model;
+
+/// Inserts a task with its labels and dependencies.
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    row: Model,
+    labels: &[String],
+    depends_on: &[Uuid],
+) -> Result<Model, DbErr> {
+    task::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    insert_labels(conn, row.id, labels).await?;
+    if !depends_on.is_empty() {
+        task_dependency::Entity::insert_many(depends_on.iter().map(|upstream| {
+            task_dependency::Model {
+                task_id: row.id,
+                depends_on: *upstream,
+            }
+            .into_active_model()
+            .reset_all()
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(row)
+}
+
+async fn insert_labels<C: ConnectionTrait>(
+    conn: &C,
+    task_id: Uuid,
+    labels: &[String],
+) -> Result<(), DbErr> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    task_label::Entity::insert_many(labels.iter().map(|label| {
+        task_label::Model {
+            task_id,
+            label: label.clone(),
+        }
+        .into_active_model()
+        .reset_all()
+    }))
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a task's labels.
+pub async fn replace_labels<C: ConnectionTrait>(
+    conn: &C,
+    task_id: Uuid,
+    labels: &[String],
+) -> Result<(), DbErr> {
+    task_label::Entity::delete_many()
+        .filter(task_label::Column::TaskId.eq(task_id))
+        .exec(conn)
+        .await?;
+    insert_labels(conn, task_id, labels).await
+}
+
+/// One task.
+pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
+    task::Entity::find_by_id(id).one(conn).await
+}
+
+/// One task, locked for update until the transaction ends (PostgreSQL).
+pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    task::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// Several tasks by id, in no particular order.
+pub async fn find_many<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    task::Entity::find()
+        .filter(task::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await
+}
+
+/// Several tasks by id, locked in shared mode until the transaction ends (PostgreSQL):
+/// they cannot change status meanwhile, but other transactions may read-lock them too.
+pub async fn find_many_for_share<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    task::Entity::find()
+        .filter(task::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(task::Column::Id)
+        .lock_shared()
+        .all(conn)
+        .await
+}
+
+/// The task a caller created earlier with the same idempotency key.
+pub async fn find_by_idempotency_key<C: ConnectionTrait>(
+    conn: &C,
+    created_by: Uuid,
+    key: &str,
+) -> Result<Option<Model>, DbErr> {
+    task::Entity::find()
+        .filter(task::Column::CreatedBy.eq(created_by))
+        .filter(task::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
+/// Filters of a task listing; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// Tasks of this project.
+    pub project_id: Option<Uuid>,
+    /// Tasks in this status.
+    pub status: Option<String>,
+    /// Tasks of this kind.
+    pub kind: Option<String>,
+    /// Tasks carrying this label.
+    pub label: Option<String>,
+    /// Tasks held (or last held) by this agent.
+    pub agent_id: Option<Uuid>,
+}
+
+/// Tasks newest first, after the `before` cursor.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    filter: &ListFilter,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = task::Entity::find();
+    if let Some(project_id) = filter.project_id {
+        query = query.filter(task::Column::ProjectId.eq(project_id));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(task::Column::Status.eq(status.as_str()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(task::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(agent_id) = filter.agent_id {
+        query = query.filter(task::Column::AgentId.eq(agent_id));
+    }
+    if let Some(label) = &filter.label {
+        query = query.filter(
+            task::Column::Id.in_subquery(
+                Query::select()
+                    .column(task_label::Column::TaskId)
+                    .from(task_label::Entity)
+                    .and_where(Expr::col(task_label::Column::Label).eq(label.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(before) = before {
+        query = query.filter(task::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(task::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Saves every column of `row`.
+pub async fn update<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    row.into_active_model().reset_all().update(conn).await
+}
+
+/// The upstream tasks of each of `task_ids`.
+pub async fn dependencies_of<C: ConnectionTrait>(
+    conn: &C,
+    task_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    if task_ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = task_dependency::Entity::find()
+        .filter(task_dependency::Column::TaskId.is_in(task_ids.iter().copied()))
+        .all(conn)
+        .await?;
+    for row in rows {
+        map.entry(row.task_id).or_default().push(row.depends_on);
+    }
+    for deps in map.values_mut() {
+        deps.sort();
+    }
+    Ok(map)
+}
+
+/// Tasks still `waiting` that depend on `upstream`, locked for update.
+pub async fn waiting_dependents_for_update<C: ConnectionTrait>(
+    conn: &C,
+    upstream: Uuid,
+) -> Result<Vec<Model>, DbErr> {
+    task::Entity::find()
+        .filter(task::Column::Status.eq("waiting"))
+        .filter(
+            task::Column::Id.in_subquery(
+                Query::select()
+                    .column(task_dependency::Column::TaskId)
+                    .from(task_dependency::Entity)
+                    .and_where(Expr::col(task_dependency::Column::DependsOn).eq(upstream))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(task::Column::Id)
+        .lock_exclusive()
+        .all(conn)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+/// How many of a task's dependencies have not completed.
+pub async fn unfinished_dependency_count<C: ConnectionTrait>(
+    conn: &C,
+    task_id: Uuid,
+) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on \
+         WHERE d.task_id = {} AND t.status <> 'completed'",
+        param(backend, 1)
+    );
+    let count = Count::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [task_id.into()],
+    ))
+    .one(conn)
+    .await?;
+    Ok(count.map_or(0, |c| c.n))
+}
+
+/// Whether a project has tasks that are not final.
+pub async fn project_has_unfinished<C: ConnectionTrait>(
+    conn: &C,
+    project_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(task::Entity::find()
+        .filter(task::Column::ProjectId.eq(project_id))
+        .filter(task::Column::Status.is_in(["waiting", "queued", "running", "blocked"]))
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusCount {
+    status: String,
+    n: i64,
+}
+
+/// Number of tasks per status.
+pub async fn count_by_status<C: ConnectionTrait>(conn: &C) -> Result<Vec<(String, i64)>, DbErr> {
+    let backend = conn.get_database_backend();
+    Ok(StatusCount::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT status, COUNT(*) AS n FROM tasks GROUP BY status",
+    ))
+    .all(conn)
+    .await?
+    .into_iter()
+    .map(|row| (row.status, row.n))
+    .collect())
+}
+
+/// What a claim asks for.
+#[derive(Debug, Clone)]
+pub struct ClaimParams {
+    /// The agent that will hold the leases.
+    pub agent_id: Uuid,
+    /// Only these kinds (any if empty).
+    pub kinds: Vec<String>,
+    /// Only tasks carrying all these labels.
+    pub labels: Vec<String>,
+    /// Only this project.
+    pub project_id: Option<Uuid>,
+    /// At most this many tasks.
+    pub limit: u32,
+    /// Lease length in seconds.
+    pub lease_seconds: u32,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+/// Atomically moves up to `limit` runnable tasks to `running` for one agent, each with a
+/// fresh claim token, and returns them highest priority first, then oldest first.
+///
+/// PostgreSQL selects with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait
+/// on or receive the same row. SQLite runs the single `UPDATE … RETURNING` inside the
+/// caller's immediate (write-locked) transaction, which makes it exclusive.
+pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<Model>, DbErr> {
+    let backend = conn.get_database_backend();
+    let lease_expires_at = p.now + chrono::Duration::seconds(i64::from(p.lease_seconds));
+    let mut values: Vec<Value> = vec![
+        p.now.into(),                                              // 1: now
+        p.agent_id.into(),                                         // 2
+        i32::try_from(p.lease_seconds).unwrap_or(i32::MAX).into(), // 3
+        lease_expires_at.into(),                                   // 4
+    ];
+    let mut conditions = vec![format!(
+        "status = 'queued' AND (not_before IS NULL OR not_before <= {})",
+        param(backend, 1)
+    )];
+    if !p.kinds.is_empty() {
+        let list = placeholders(backend, values.len(), p.kinds.len());
+        values.extend(p.kinds.iter().map(|k| Value::from(k.as_str())));
+        conditions.push(format!("kind IN {list}"));
+    }
+    if let Some(project_id) = p.project_id {
+        values.push(project_id.into());
+        conditions.push(format!("project_id = {}", param(backend, values.len())));
+    }
+    if !p.labels.is_empty() {
+        let list = placeholders(backend, values.len(), p.labels.len());
+        values.extend(p.labels.iter().map(|l| Value::from(l.as_str())));
+        conditions.push(format!(
+            "(SELECT COUNT(*) FROM task_labels l WHERE l.task_id = tasks.id AND l.label IN {list}) = {}",
+            p.labels.len()
+        ));
+    }
+    values.push(i64::from(p.limit).into());
+    let limit = param(backend, values.len());
+    let filter = conditions.join(" AND ");
+    let set = format!(
+        "status = 'running', agent_id = {agent}, lease_seconds = {secs}, \
+         lease_expires_at = {expires}, started_at = {now}, updated_at = {now}, \
+         progress = NULL, block_reason = NULL",
+        agent = param(backend, 2),
+        secs = param(backend, 3),
+        expires = param(backend, 4),
+        now = param(backend, 1),
+    );
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "WITH picked AS (SELECT id FROM tasks WHERE {filter} \
+             ORDER BY priority DESC, created_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+             UPDATE tasks SET {set}, claim_token = gen_random_uuid() \
+             FROM picked WHERE tasks.id = picked.id RETURNING tasks.*"
+        ),
+        _ => format!(
+            "UPDATE tasks SET {set}, claim_token = randomblob(16) WHERE id IN \
+             (SELECT id FROM tasks WHERE {filter} ORDER BY priority DESC, created_at, id LIMIT {limit}) \
+             RETURNING *"
+        ),
+    };
+    let mut rows = task::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await?;
+    rows.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(rows)
+}
+
+/// Running tasks whose lease ended before `now`, locked for update; on PostgreSQL rows
+/// another replica's reaper holds are skipped.
+pub async fn expired_leases_for_update<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let query = task::Entity::find()
+        .filter(task::Column::Status.eq("running"))
+        .filter(task::Column::LeaseExpiresAt.lt(now))
+        .order_by_asc(task::Column::LeaseExpiresAt)
+        .limit(limit);
+    let query = if conn.get_database_backend() == DbBackend::Postgres {
+        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+    } else {
+        query
+    };
+    query.all(conn).await
+}
+
+/// The `n`th (1-based) bind parameter in the backend's syntax.
+fn param(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}

@@ -1,0 +1,624 @@
+//! Wire types of the AgentOps HTTP API, defined once and shared by the server and the client.
+//!
+//! The server (`agentops-api`) serialises exactly these types and the client deserialises
+//! them, so any disagreement between the two is a compile error rather than a runtime
+//! surprise. Request bodies are `*In` (creation) or `*Patch` (partial update) and reject
+//! unknown fields; responses are `*Out`. Times are RFC 3339 in UTC; ids are UUIDs.
+//!
+//! This module has no I/O and is always compiled, even without the `client` feature.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The body of every error response: `{"error": {"code": "…", "message": "…"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The detail of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `task_not_found` or `validation_failed`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// Per-field problems, for validation errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+/// One invalid field in a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FieldError {
+    /// The field's name, dotted for nested fields (`labels.2`).
+    pub field: String,
+    /// Why the value was refused.
+    pub message: String,
+}
+
+/// One page of a cursor-paginated listing.
+///
+/// Pass `next_cursor` back as `?cursor=` to get the following page; it is `None` on the
+/// last page. Cursors are opaque: do not build or parse them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Page<T> {
+    /// The items of this page, newest first.
+    pub items: Vec<T>,
+    /// The cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+// ---------------------------------------------------------------------------------------
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including key management.
+    Admin,
+    /// Register itself, claim and run tasks, and read.
+    Agent,
+    /// Read only.
+    Viewer,
+}
+
+impl Role {
+    /// The role's name on the wire (`admin`, `agent`, `viewer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "agent" => Ok(Role::Agent),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!(
+                "unknown role `{other}` (expected admin, agent or viewer)"
+            )),
+        }
+    }
+}
+
+/// Request to create an API key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    /// A label for people (1–100 characters), e.g. `seed-worker-1`.
+    pub name: String,
+    /// What the key may do.
+    pub role: Role,
+    /// When the key stops working; never if absent.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An API key as listed: never contains the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeyOut {
+    /// The key's id.
+    pub id: Uuid,
+    /// Its label.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The first characters of the secret, to recognise it (`aok_3f9c…`).
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A newly created API key: the only response that ever contains the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKeyCreated {
+    /// The key's metadata.
+    #[serde(flatten)]
+    pub key: ApiKeyOut,
+    /// The secret to send as `Authorization: Bearer <secret>`. Shown once; store it now.
+    pub secret: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Projects
+// ---------------------------------------------------------------------------------------
+
+/// Request to create a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIn {
+    /// The project's name (1–200 characters).
+    pub name: String,
+    /// What the project is about (up to 10,000 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Free-form JSON object for the caller's own use (up to 64 KiB).
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+/// A partial update of a project: absent fields are left as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProjectPatch {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New metadata (replaces the old object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// A project: a named group of tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProjectOut {
+    /// The project's id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// Caller-defined JSON object.
+    pub metadata: Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Tasks
+// ---------------------------------------------------------------------------------------
+
+/// Where a task is in its life.
+///
+/// ```text
+/// waiting ──(dependencies completed)──▶ queued ──claim──▶ running ──▶ completed
+///                                        ▲  ▲                │  │
+///                              unblock ──┘  └─ retry / lease ┘  ├──▶ blocked ──unblock──▶ queued
+///                                              expiry           └──▶ failed
+/// any non-final status ──cancel──▶ cancelled
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting for the tasks it depends on to complete.
+    Waiting,
+    /// Ready to be claimed (from `not_before` on, if set).
+    Queued,
+    /// Claimed by an agent that holds a lease on it.
+    Running,
+    /// Stopped by its agent because it needs a human; `unblock` puts it back in the queue.
+    Blocked,
+    /// Finished successfully. Final.
+    Completed,
+    /// Finished unsuccessfully, with no attempt left. Final.
+    Failed,
+    /// Cancelled by a person or because a dependency did not complete. Final.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// All statuses, in life-cycle order.
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Waiting,
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Blocked,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The status's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Blocked => "blocked",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the task can never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TaskStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown task status `{s}`"))
+    }
+}
+
+/// Request to create a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskIn {
+    /// The project the task belongs to.
+    pub project_id: Uuid,
+    /// A one-line summary (1–500 characters).
+    pub title: String,
+    /// The full instructions (up to 100,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What sort of work this is, used to route it to agents that can do it
+    /// (`[a-z0-9_.:-]`, 1–100 characters). Default `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Tags (at most 20, each `[a-zA-Z0-9_.:/-]`, 1–64 characters). Claims may require labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Higher runs first (−1000 to 1000). Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// The task's input, any JSON value (up to 1 MiB serialised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// Tasks that must complete before this one can be claimed (at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<Uuid>>,
+    /// How many times the task may run before it fails for good (1–100). Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i32>,
+}
+
+/// A partial update of a task: absent fields are left as they are.
+///
+/// Only tasks that are not running and not final can be patched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatch {
+    /// New title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// New labels (replace the old ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// New input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// New attempt limit (not below the attempts already used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i32>,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TaskOut {
+    /// The task's id.
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: Uuid,
+    /// One-line summary.
+    pub title: String,
+    /// Full instructions.
+    pub description: Option<String>,
+    /// What sort of work it is.
+    pub kind: String,
+    /// Tags.
+    pub labels: Vec<String>,
+    /// Higher runs first.
+    pub priority: i32,
+    /// The task's input.
+    pub input: Value,
+    /// Where it is in its life.
+    pub status: TaskStatus,
+    /// Tasks that must complete first.
+    pub depends_on: Vec<Uuid>,
+    /// Attempts that ended without success (failure or lost lease).
+    pub attempts: i32,
+    /// How many attempts it may use before failing for good.
+    pub max_attempts: i32,
+    /// The agent that holds it (while running) or last held it.
+    pub agent_id: Option<Uuid>,
+    /// When the current lease ends, while running.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// It will not be claimed before this time (retry back-off).
+    pub not_before: Option<DateTime<Utc>>,
+    /// Progress reported by the agent, from 0.0 to 1.0.
+    pub progress: Option<f64>,
+    /// The agent's last progress message.
+    pub progress_message: Option<String>,
+    /// What the agent returned on completion.
+    pub result: Option<Value>,
+    /// Why the last attempt failed, or why the task failed or was cancelled.
+    pub error: Option<String>,
+    /// Why it is blocked (what the agent needs from a human).
+    pub block_reason: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was last claimed.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Request to claim runnable tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClaimIn {
+    /// The registered agent that will run the tasks.
+    pub agent_id: Uuid,
+    /// Only tasks of these kinds (any kind if absent or empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<String>>,
+    /// Only tasks that carry all of these labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Only tasks of this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// How many tasks at most (1–100). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// How long the lease lasts without a heartbeat (5–3600 s). Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+}
+
+/// A task handed to an agent, with the token that proves it holds the lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ClaimedTask {
+    /// The task, now `running`.
+    #[serde(flatten)]
+    pub task: TaskOut,
+    /// Send this with heartbeat, complete, fail and block. A newer claim makes it stale.
+    pub claim_token: Uuid,
+}
+
+/// The tasks handed out by one claim: empty when none is runnable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ClaimOut {
+    /// The claimed tasks, highest priority first, then oldest first.
+    pub tasks: Vec<ClaimedTask>,
+}
+
+/// Extends a task's lease and optionally reports progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskHeartbeatIn {
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// New lease length from now (5–3600 s); the claim's length if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+    /// Progress from 0.0 to 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// A short progress message (up to 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Completes a running task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompleteIn {
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// What the task produced, any JSON value (up to 1 MiB serialised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+/// Reports that an attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FailIn {
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// What went wrong (1–10,000 characters).
+    pub error: String,
+    /// Whether another attempt may succeed. Default `true`: the task is retried after a
+    /// back-off while attempts remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+/// Stops a running task because it needs a human.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BlockIn {
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// What the agent needs (1–10,000 characters).
+    pub reason: String,
+}
+
+/// Puts a blocked task back in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UnblockIn {
+    /// The human's answer, passed on to the next attempt as `progress_message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Cancels a task that has not finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CancelIn {
+    /// Why, kept in the task's `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Agents
+// ---------------------------------------------------------------------------------------
+
+/// Whether an agent has sent a heartbeat recently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// A heartbeat arrived within the server's agent TTL.
+    Online,
+    /// No heartbeat within the TTL.
+    Offline,
+}
+
+/// Registers an agent. Registering a name that exists returns that agent, updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentIn {
+    /// Unique name (`[a-zA-Z0-9_.:-]`, 1–100 characters).
+    pub name: String,
+    /// What sort of agent it is (`seed`, `chief_of_staff`, `custom`…). Default `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Task kinds or skills it offers (at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    /// Its software version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Free-form JSON object (up to 64 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// An agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AgentOut {
+    /// The agent's id.
+    pub id: Uuid,
+    /// Its unique name.
+    pub name: String,
+    /// What sort of agent it is.
+    pub kind: String,
+    /// What it offers.
+    pub capabilities: Vec<String>,
+    /// Its software version.
+    pub version: Option<String>,
+    /// Free-form JSON object.
+    pub metadata: Value,
+    /// Online if it sent a heartbeat within the server's agent TTL.
+    pub status: AgentStatus,
+    /// Its last heartbeat.
+    pub last_heartbeat_at: DateTime<Utc>,
+    /// When it first registered.
+    pub created_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------
+
+/// A change that happened on the platform, as stored in the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Event {
+    /// Position in the log: strictly increasing in commit order.
+    pub id: i64,
+    /// What happened, `entity.verb` (e.g. `task.completed`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it was committed.
+    pub created_at: DateTime<Utc>,
+    /// The project it concerns, if any.
+    pub project_id: Option<Uuid>,
+    /// The task it concerns, if any.
+    pub task_id: Option<Uuid>,
+    /// The agent it concerns, if any.
+    pub agent_id: Option<Uuid>,
+    /// The entity after the change.
+    pub data: Value,
+}
+
+// ---------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------
+
+/// Answer of `/health` and `/ready`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HealthOut {
+    /// `ok`, `degraded` or `unavailable`.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+    /// Per-dependency state (`database`, later `fanout`, `storage`): `ok` or an error.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub checks: std::collections::BTreeMap<String, String>,
+}

@@ -1,0 +1,290 @@
+//! `agentops` subcommands.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use agentops_api::config::ApiConfig;
+use agentops_api::{Bootstrap, Server};
+use agentops_sdk::types::{ApiKeyIn, Role};
+
+/// AgentOps: a control plane for AI agents.
+///
+/// With no command, starts the whole platform on the embedded defaults (`agentops up`).
+#[derive(Debug, Parser)]
+#[command(name = "agentops", version, about, long_about = None)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTOPS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
+    /// What to do (default: `up`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the whole platform (API and background workers); the default.
+    Up(ApiArgs),
+    /// Start the API server only (one replica of a scaled-out deployment).
+    Api(ApiArgs),
+    /// Apply or roll back database migrations.
+    Migrate(MigrateArgs),
+    /// Manage API keys directly in the database (for the first key of an operator).
+    Keys(KeysArgs),
+    /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Settings of `up` and `api`.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub config: ApiConfig,
+}
+
+/// `agentops migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: MigrateAction,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Where the database is, for commands that only need it.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database URL (see `agentops api --help`); defaults to the embedded SQLite file.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite file.
+    #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = "agentops-data")]
+    pub data_dir: std::path::PathBuf,
+}
+
+impl DbArgs {
+    fn api_config(&self) -> ApiConfig {
+        let mut cfg = ApiConfig::defaults();
+        cfg.database_url = self.database_url.clone();
+        cfg.data_dir = self.data_dir.clone();
+        cfg
+    }
+}
+
+/// Migration actions.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last migration (or `--steps N`, or `--all`).
+    Down {
+        /// How many migrations to roll back.
+        #[arg(long, default_value_t = 1, conflicts_with = "all")]
+        steps: u32,
+        /// Roll back every migration (drops all AgentOps tables).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `agentops keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Key actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its secret (shown once).
+    Create {
+        /// The key's label.
+        #[arg(long)]
+        name: String,
+        /// admin, agent or viewer.
+        #[arg(long)]
+        role: Role,
+        /// Days until the key expires (never if absent).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+/// `agentops healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to check.
+    #[arg(long, default_value = "http://127.0.0.1:8080/health")]
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_seconds: u64,
+}
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    init_tracing(cli.log_format);
+    match cli.command {
+        None => {
+            up(ApiArgs {
+                config: ApiConfig::defaults(),
+            }
+            .config)
+            .await
+        }
+        Some(Command::Up(args)) | Some(Command::Api(args)) => up(args.config).await,
+        Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Keys(args)) => keys(args).await,
+        Some(Command::Healthcheck(args)) => healthcheck(args).await,
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn up(config: ApiConfig) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let server = Server::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+        format!("cannot listen on {bind} (set AGENTOPS_BIND to another address)")
+    })?;
+    let addr = listener.local_addr()?;
+    match server.bootstrap() {
+        Bootstrap::Generated { secret, path } => {
+            println!(
+                "Created the first admin API key (shown once, also saved to {}):",
+                path.display()
+            );
+            println!("    {secret}");
+        }
+        Bootstrap::Configured => println!("Admin API key: the one in AGENTOPS_ADMIN_KEY."),
+        Bootstrap::Existing => {}
+    }
+    println!("AgentOps is running at http://{addr}  (API reference: http://{addr}/docs)");
+    server.serve(listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let cfg = args.db.api_config();
+    let url = cfg.effective_database_url();
+    let db = agentops_api::store::connect(&url, 2)
+        .await
+        .with_context(|| format!("cannot connect to {}", agentops_api::redact(&url)))?;
+    match args.action {
+        MigrateAction::Up => {
+            agentops_api::store::migrate(&db)
+                .await
+                .context("migration failed")?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { steps, all } => {
+            agentops_api::store::migrate_down(&db, (!all).then_some(steps))
+                .await
+                .context("rollback failed")?;
+            println!("migrations rolled back");
+        }
+    }
+    Ok(())
+}
+
+async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    let cfg = args.db.api_config();
+    let state = agentops_api::state::AppState::connect(cfg).await?;
+    match args.action {
+        KeysAction::Create {
+            name,
+            role,
+            expires_in_days,
+        } => {
+            let expires_at = expires_in_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
+            let created = agentops_api::domain::keys::create(
+                &state,
+                ApiKeyIn {
+                    name,
+                    role,
+                    expires_at,
+                },
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}: {err:?}"))?;
+            println!("{}", created.secret);
+            eprintln!(
+                "created {} key `{}` ({}); the secret above is shown once",
+                created.key.role, created.key.name, created.key.id
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.timeout_seconds))
+        .build()?;
+    let response = client
+        .get(&args.url)
+        .send()
+        .await
+        .with_context(|| format!("GET {}", args.url))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET {} answered {}",
+        args.url,
+        response.status()
+    );
+    Ok(())
+}
