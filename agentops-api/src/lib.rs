@@ -80,12 +80,6 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = api_router_parts();
-    api
-}
-
 fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(routes::keys::router())
@@ -99,10 +93,11 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Builds the whole HTTP application around `state`.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api_router_parts();
-    let (health, _) = OpenApiRouter::<AppState>::new()
+    let (api, mut openapi) = api_router_parts();
+    let (health, health_doc) = OpenApiRouter::<AppState>::new()
         .merge(routes::health::router())
         .split_for_parts();
+    openapi.merge(health_doc);
     let limit = state.cfg.max_body_bytes;
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),

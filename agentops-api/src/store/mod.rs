@@ -76,19 +76,18 @@ fn sqlite_path(url: &str) -> Option<&str> {
 
 /// Applies every pending migration.
 ///
-/// On PostgreSQL the migrations run in one transaction under an advisory lock, so
-/// replicas starting together migrate once and the others wait, then find nothing to do.
+/// The migrations run in one transaction (DDL is transactional on both backends) that
+/// first takes the database's write lock: an advisory lock on PostgreSQL, `BEGIN
+/// IMMEDIATE` on SQLite. Processes starting together migrate once; the others wait, then
+/// find nothing to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let txn = db.begin().await?;
-            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7243819113001)")
-                .await?;
-            Migrator::up(&txn, None).await?;
-            txn.commit().await
-        }
-        _ => Migrator::up(db, None).await,
+    let txn = Tx::begin(db).await?.txn;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7243819113001)")
+            .await?;
     }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Rolls back the last `steps` migrations, or all of them.

@@ -1,0 +1,382 @@
+//! API keys, roles and rate limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, id_of};
+
+async fn each_role_may_do_what_it_should_and_nothing_more(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let task = id_of(&app.create_task(project, json!({})).await);
+    let agent_key = app.create_key("agent").await;
+    let viewer_key = app.create_key("viewer").await;
+    let agent = id_of(
+        &app.call_as(
+            Some(&agent_key),
+            Method::POST,
+            "/api/v1/agents",
+            Some(json!({ "name": "a1" })),
+        )
+        .await
+        .1,
+    );
+
+    // (method, path, body, admin, agent, viewer): whether each role is allowed.
+    let cases: Vec<(Method, String, Option<Value>, bool, bool, bool)> = vec![
+        (
+            Method::GET,
+            "/api/v1/projects".into(),
+            None,
+            true,
+            true,
+            true,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{project}"),
+            None,
+            true,
+            true,
+            true,
+        ),
+        (Method::GET, "/api/v1/tasks".into(), None, true, true, true),
+        (
+            Method::GET,
+            format!("/api/v1/tasks/{task}"),
+            None,
+            true,
+            true,
+            true,
+        ),
+        (Method::GET, "/api/v1/agents".into(), None, true, true, true),
+        (
+            Method::POST,
+            "/api/v1/agents".into(),
+            Some(json!({ "name": "a2" })),
+            true,
+            true,
+            false,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/agents/{agent}/heartbeat"),
+            None,
+            true,
+            true,
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/tasks/claim".into(),
+            Some(json!({ "agent_id": agent, "kinds": ["none"] })),
+            true,
+            true,
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects".into(),
+            Some(json!({ "name": "x" })),
+            true,
+            false,
+            false,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/projects/{project}"),
+            Some(json!({ "name": "y" })),
+            true,
+            false,
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/tasks".into(),
+            Some(json!({ "project_id": project, "title": "t" })),
+            true,
+            false,
+            false,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tasks/{task}"),
+            Some(json!({ "priority": 1 })),
+            true,
+            false,
+            false,
+        ),
+        (Method::GET, "/api/v1/keys".into(), None, true, false, false),
+        (
+            Method::POST,
+            "/api/v1/keys".into(),
+            Some(json!({ "name": "k", "role": "viewer" })),
+            true,
+            false,
+            false,
+        ),
+    ];
+    for (method, path, body, admin_ok, agent_ok, viewer_ok) in cases {
+        for (key, allowed, role) in [
+            (&app.key, admin_ok, "admin"),
+            (&agent_key, agent_ok, "agent"),
+            (&viewer_key, viewer_ok, "viewer"),
+        ] {
+            let (status, response) = app
+                .call_as(Some(key), method.clone(), &path, body.clone())
+                .await;
+            if allowed {
+                assert!(
+                    status.is_success(),
+                    "{role} {method} {path} should be allowed: {status} {response}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {response}"
+                );
+                assert_eq!(response["error"]["code"], "forbidden");
+            }
+        }
+    }
+    // Task control that needs a human is admin-only; agents may not cancel or unblock.
+    for action in ["cancel", "unblock"] {
+        let (status, _) = app
+            .call_as(
+                Some(&agent_key),
+                Method::POST,
+                &format!("/api/v1/tasks/{task}/{action}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "agent {action}");
+    }
+    // Forbidden is decided before the body is read.
+    let (status, _) = app
+        .call_as(
+            Some(&viewer_key),
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!("not an object")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn keys_are_shown_once_listed_without_secrets_and_revocable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app
+        .post_ok(
+            "/api/v1/keys",
+            json!({ "name": "ci", "role": "viewer" }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("aok_"));
+    assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
+
+    let listed = app.get_ok("/api/v1/keys").await;
+    let text = listed.to_string();
+    assert!(!text.contains(&secret), "listing never shows a secret");
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == created["id"])
+    );
+    // The database holds only a hash.
+    let row = agentops_api::store::keys::find_active(&app.state.db, id_of(&created))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(row.secret_hash, secret);
+    assert_eq!(row.secret_hash.len(), 64);
+
+    assert_eq!(
+        app.call_as(Some(&secret), Method::GET, "/api/v1/projects", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/keys/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .call_as(Some(&secret), Method::GET, "/api/v1/projects", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/keys/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let kinds: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| k.starts_with("key."))
+        .collect();
+    assert!(
+        kinds.ends_with(&["key.created".to_owned(), "key.revoked".to_owned()]),
+        "{kinds:?}"
+    );
+}
+
+async fn missing_wrong_and_expired_keys_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = app
+        .call_as(None, Method::GET, "/api/v1/projects", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = app
+        .call_as(
+            Some("aok_not-a-real-key"),
+            Method::GET,
+            "/api/v1/projects",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = app
+        .http
+        .get(app.url("/api/v1/projects"))
+        .header("Authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("www-authenticate").is_some());
+
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let created = app
+        .post_ok(
+            "/api/v1/keys",
+            json!({ "name": "short", "role": "viewer", "expires_at": soon }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        app.call_as(Some(secret), Method::GET, "/api/v1/projects", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        app.call_as(Some(secret), Method::GET, "/api/v1/projects", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let past = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let (status, _) = app
+        .post(
+            "/api/v1/keys",
+            json!({ "name": "past", "role": "viewer", "expires_at": past }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post("/api/v1/keys", json!({ "name": "bad", "role": "root" }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.rate_limit_per_second = 1;
+        cfg.rate_limit_burst = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let response = app
+            .http
+            .get(app.url("/api/v1/projects"))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let seconds: u64 = retry_after.expect("Retry-After header").parse().unwrap();
+    assert!((1..=2).contains(&seconds));
+    // Health endpoints are not rate limited or authenticated.
+    for _ in 0..5 {
+        assert_eq!(
+            app.http
+                .get(app.url("/health"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+async fn the_first_start_generates_an_admin_key_file(backend: Backend) {
+    let db = crate::helpers::TestDb::create(backend).await;
+    let mut cfg = crate::helpers::test_config(&db);
+    cfg.admin_key = None;
+    let server = agentops_api::Server::start(cfg.clone()).await.unwrap();
+    let agentops_api::Bootstrap::Generated { secret, path } = server.bootstrap() else {
+        panic!("expected a generated key, got {:?}", server.bootstrap());
+    };
+    let on_disk = std::fs::read_to_string(path).unwrap();
+    assert_eq!(on_disk.trim(), secret);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let caller = agentops_api::auth::authenticate_secret(server.state(), secret)
+        .await
+        .unwrap();
+    assert_eq!(caller.role, agentops_sdk::types::Role::Admin);
+    // A second start finds keys and generates nothing.
+    let again = agentops_api::Server::start(cfg).await.unwrap();
+    assert_eq!(again.bootstrap(), &agentops_api::Bootstrap::Existing);
+}
+
+crate::on_both_backends!(
+    each_role_may_do_what_it_should_and_nothing_more,
+    keys_are_shown_once_listed_without_secrets_and_revocable,
+    missing_wrong_and_expired_keys_are_refused,
+    a_key_over_its_rate_limit_gets_429_with_retry_after,
+    the_first_start_generates_an_admin_key_file,
+);

@@ -1,0 +1,280 @@
+//! Every class of bad input answers the right 4xx with a JSON error body.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp};
+
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(&app.key)
+        .body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "{status} {body}"
+    );
+    (status, body)
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+async fn every_error_class_has_its_status_and_a_json_body(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| cfg.max_body_bytes = 64 * 1024).await;
+    let project = app.create_project("p").await;
+    let json_type = Some("application/json");
+
+    // 400: malformed JSON, bad ids, bad query strings, bad idempotency keys.
+    let (status, body) = raw(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        json_type,
+        b"{\"name\": ".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "malformed_json")
+    );
+    let (status, body) = raw(&app, Method::GET, "/api/v1/tasks/not-a-uuid", None, vec![]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_id")
+    );
+    let (status, body) = raw(
+        &app,
+        Method::GET,
+        "/api/v1/tasks?project_id=nope",
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let (status, body) = raw(&app, Method::GET, "/api/v1/projects?limit=0", None, vec![]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let (status, body) = raw(
+        &app,
+        Method::GET,
+        "/api/v1/projects?cursor=garbage",
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_cursor")
+    );
+    let response = app
+        .http
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(&app.key)
+        .header("Idempotency-Key", "has space")
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // 415: not JSON.
+    let (status, body) = raw(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        Some("text/plain"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+
+    // 413: over the body limit.
+    let big = json!({ "name": "x", "description": "y".repeat(100 * 1024) })
+        .to_string()
+        .into_bytes();
+    let (status, body) = raw(&app, Method::POST, "/api/v1/projects", json_type, big).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+
+    // 422: unknown, missing and mistyped fields; values out of range.
+    for bad in [
+        json!({ "name": "x", "colour": "red" }),
+        json!({ "description": "no name" }),
+        json!({ "name": 42 }),
+    ] {
+        let (status, body) = raw(
+            &app,
+            Method::POST,
+            "/api/v1/projects",
+            json_type,
+            bad.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            "{bad}"
+        );
+    }
+    let (status, body) = app.post("/api/v1/tasks", json!({ "project_id": project, "title": "", "priority": 5000, "labels": ["ok", "bad label"], "max_attempts": 0 })).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let fields: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title", "labels.1", "priority", "max_attempts"]);
+    let (status, body) = app
+        .post(
+            "/api/v1/projects",
+            json!({ "name": "x", "metadata": [1, 2] }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks",
+            json!({ "project_id": project, "title": "t", "input": "z".repeat(1024 * 1024) }),
+        )
+        .await;
+    // Over the 64 KiB body limit of this server before it is over the 1 MiB input limit.
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let agent = app.register_agent("w").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks/claim",
+            json!({ "agent_id": agent, "limit": 1000, "lease_seconds": 1 }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+
+    // 404: unknown ids and routes.
+    let missing = Uuid::now_v7();
+    for path in [
+        format!("/api/v1/tasks/{missing}"),
+        format!("/api/v1/projects/{missing}"),
+        format!("/api/v1/agents/{missing}"),
+    ] {
+        let (status, body) = raw(&app, Method::GET, &path, None, vec![]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(code(&body).ends_with("_not_found"), "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks",
+            json!({ "project_id": missing, "title": "t" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "project_not_found")
+    );
+    let (status, body) = app
+        .post("/api/v1/tasks/claim", json!({ "agent_id": missing }))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "agent_not_found")
+    );
+    let (status, body) = raw(&app, Method::GET, "/api/v1/nothing-here", None, vec![]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "route_not_found")
+    );
+
+    // 405.
+    let (status, body) = raw(
+        &app,
+        Method::PUT,
+        "/api/v1/projects",
+        json_type,
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+
+    // 409: an illegal transition.
+    let task = app.create_task(project, json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{}/unblock", task["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "invalid_transition")
+    );
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{}/complete", task["id"].as_str().unwrap()),
+            json!({ "claim_token": Uuid::new_v4() }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "stale_claim"));
+
+    // No request above produced a server error.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("agentops_http_requests_total") && l.contains("status=\"5")),
+        "{metrics}"
+    );
+}
+
+crate::on_both_backends!(every_error_class_has_its_status_and_a_json_body);

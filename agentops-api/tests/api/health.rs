@@ -1,0 +1,127 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+async fn health_ready_and_metrics_answer_without_a_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    app.create_task(project, json!({})).await;
+    app.create_task(project, json!({})).await;
+
+    let health: Value = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["database"], "ok");
+
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("agentops_tasks{status=\"queued\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("agentops_tasks{status=\"completed\"} 0"));
+    assert!(metrics.contains(
+        "agentops_http_requests_total{method=\"POST\",route=\"/api/v1/tasks\",status=\"201\"} 2"
+    ));
+    assert!(metrics.contains("agentops_http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("agentops_task_claims_total 0"));
+    assert!(metrics.contains("agentops_lease_expiries_total"));
+}
+
+async fn ready_reports_503_when_the_database_is_gone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.state.db.clone().close().await.unwrap();
+    let response = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert!(
+        body["checks"]["database"]
+            .as_str()
+            .unwrap()
+            .starts_with("error")
+    );
+    // The process itself is still healthy.
+    assert_eq!(
+        app.http
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn the_openapi_document_describes_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/projects",
+        "/api/v1/projects/{id}",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{id}",
+        "/api/v1/tasks/claim",
+        "/api/v1/tasks/{id}/heartbeat",
+        "/api/v1/tasks/{id}/complete",
+        "/api/v1/tasks/{id}/fail",
+        "/api/v1/tasks/{id}/block",
+        "/api/v1/tasks/{id}/unblock",
+        "/api/v1/tasks/{id}/cancel",
+        "/api/v1/agents",
+        "/api/v1/agents/{id}",
+        "/api/v1/agents/{id}/heartbeat",
+        "/health",
+        "/ready",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "missing {path} in {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+    }
+    assert!(doc["components"]["schemas"]["TaskOut"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let page = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+crate::on_both_backends!(
+    health_ready_and_metrics_answer_without_a_key,
+    ready_reports_503_when_the_database_is_gone,
+    the_openapi_document_describes_every_route,
+);

@@ -1,0 +1,13 @@
+//! Integration tests of the API, each against a real server on `127.0.0.1:0` and a
+//! fresh database, on SQLite and on PostgreSQL. One binary, many modules.
+
+mod helpers;
+
+mod agents;
+mod auth;
+mod concurrency;
+mod errors;
+mod health;
+mod migrations;
+mod projects;
+mod tasks;

@@ -1,0 +1,635 @@
+//! Task life cycle: claims, leases, fencing, retries, dependencies, idempotency.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp, id_of};
+
+fn token_of(claimed: &serde_json::Value) -> String {
+    claimed["claim_token"]
+        .as_str()
+        .expect("claim token")
+        .to_owned()
+}
+
+async fn a_claimed_task_can_be_completed_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let task = app
+        .create_task(project, json!({ "input": { "n": 1 }, "kind": "echo" }))
+        .await;
+    assert_eq!(task["status"], "queued");
+    let agent = app.register_agent("worker").await;
+
+    let claimed = app.claim(agent, json!({})).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0]["id"], task["id"]);
+    assert_eq!(claimed[0]["status"], "running");
+    assert_eq!(claimed[0]["agent_id"], json!(agent));
+    assert!(claimed[0]["lease_expires_at"].is_string());
+    let token = token_of(&claimed[0]);
+    let id = id_of(&task);
+
+    let done = app
+        .post_ok(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({ "claim_token": token, "result": { "ok": true } }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["result"], json!({ "ok": true }));
+    assert!(done["finished_at"].is_string());
+
+    // A retried completion with the same token gets the same answer, not an error.
+    let again = app
+        .post_ok(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({ "claim_token": token, "result": { "ok": false } }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(again["result"], json!({ "ok": true }));
+    // But the task cannot be failed afterwards.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/fail"),
+            json!({ "claim_token": token, "error": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        app.claim(agent, json!({})).await.is_empty(),
+        "a completed task is never handed out again"
+    );
+
+    let kinds: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(id))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["task.created", "task.claimed", "task.completed"]);
+}
+
+async fn claims_follow_priority_then_age_and_respect_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let low = app
+        .create_task(project, json!({ "title": "low", "priority": -5 }))
+        .await;
+    let old_high = app
+        .create_task(project, json!({ "title": "old high", "priority": 10 }))
+        .await;
+    let new_high = app
+        .create_task(project, json!({ "title": "new high", "priority": 10 }))
+        .await;
+    let gpu = app
+        .create_task(
+            project,
+            json!({ "title": "gpu", "priority": 100, "kind": "render", "labels": ["gpu", "eu"] }),
+        )
+        .await;
+    let agent = app.register_agent("w").await;
+
+    // Kind and label filters.
+    assert!(
+        app.claim(
+            agent,
+            json!({ "kinds": ["render"], "labels": ["gpu", "us"] })
+        )
+        .await
+        .is_empty()
+    );
+    let claimed = app
+        .claim(agent, json!({ "kinds": ["render"], "labels": ["gpu"] }))
+        .await;
+    assert_eq!(claimed[0]["id"], gpu["id"]);
+
+    // A batch comes highest priority first, then oldest first.
+    let batch = app
+        .claim(agent, json!({ "limit": 10, "kinds": ["default"] }))
+        .await;
+    let ids: Vec<_> = batch.iter().map(|t| t["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        [
+            old_high["id"].clone(),
+            new_high["id"].clone(),
+            low["id"].clone()
+        ]
+    );
+    let tokens: std::collections::HashSet<_> = batch.iter().map(token_of).collect();
+    assert_eq!(tokens.len(), 3, "each claimed task has its own token");
+    assert!(app.claim(agent, json!({ "limit": 10 })).await.is_empty());
+}
+
+async fn an_expired_lease_requeues_the_task_and_fences_the_old_holder(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let task = app.create_task(project, json!({})).await;
+    let id = id_of(&task);
+    let first = app.register_agent("first").await;
+    let second = app.register_agent("second").await;
+
+    let claimed = app.claim(first, json!({ "lease_seconds": 5 })).await;
+    let stale = token_of(&claimed[0]);
+    // Force the lease into the past rather than sleeping through it.
+    expire_lease(&app, id).await;
+
+    let requeued = app
+        .wait_for_task(id, Duration::from_secs(10), |t| t["status"] == "queued")
+        .await;
+    assert_eq!(requeued["attempts"], 1);
+    assert!(
+        requeued["error"]
+            .as_str()
+            .unwrap()
+            .contains("lease expired")
+    );
+    assert!(requeued["not_before"].is_string(), "retries back off");
+
+    let reclaimed = loop {
+        let got = app.claim(second, json!({})).await;
+        if !got.is_empty() {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let fresh = token_of(&reclaimed[0]);
+    assert_ne!(fresh, stale);
+
+    for (action, body) in [
+        ("heartbeat", json!({ "claim_token": stale })),
+        ("complete", json!({ "claim_token": stale, "result": 1 })),
+        ("fail", json!({ "claim_token": stale, "error": "late" })),
+        ("block", json!({ "claim_token": stale, "reason": "late" })),
+    ] {
+        let (status, body) = app
+            .post(&format!("/api/v1/tasks/{id}/{action}"), body)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {body}");
+        assert_eq!(body["error"]["code"], "stale_claim", "{action}");
+    }
+    let current = app.get_ok(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(current["status"], "running");
+    assert_eq!(current["agent_id"], json!(second));
+
+    app.post_ok(
+        &format!("/api/v1/tasks/{id}/complete"),
+        json!({ "claim_token": fresh }),
+        StatusCode::OK,
+    )
+    .await;
+    let kinds: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(id))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "task.created",
+            "task.claimed",
+            "task.requeued",
+            "task.claimed",
+            "task.completed"
+        ]
+    );
+}
+
+async fn expire_lease(app: &TestApp, id: Uuid) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    let row = agentops_api::store::entity::task::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row = row.into_active_model();
+    row.lease_expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    row.update(&app.state.db).await.unwrap();
+}
+
+async fn heartbeats_extend_the_lease_and_report_progress(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({})).await);
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({ "lease_seconds": 10 })).await;
+    let token = token_of(&claimed[0]);
+    let before: chrono::DateTime<chrono::Utc> = claimed[0]["lease_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let beat = app
+        .post_ok(&format!("/api/v1/tasks/{id}/heartbeat"), json!({ "claim_token": token, "lease_seconds": 600, "progress": 0.5, "message": "halfway" }), StatusCode::OK)
+        .await;
+    let after: chrono::DateTime<chrono::Utc> =
+        beat["lease_expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(after > before + chrono::Duration::seconds(500));
+    assert_eq!(beat["progress"], 0.5);
+    assert_eq!(beat["progress_message"], "halfway");
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/heartbeat"),
+            json!({ "claim_token": token, "progress": 1.5 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"][0]["field"], "progress");
+
+    let progress_events = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "task.progress")
+        .count();
+    assert_eq!(progress_events, 1);
+}
+
+async fn failures_retry_with_backoff_until_max_attempts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({ "max_attempts": 3 })).await);
+    let agent = app.register_agent("w").await;
+
+    for attempt in 1..=3 {
+        let claimed = loop {
+            let got = app.claim(agent, json!({})).await;
+            if !got.is_empty() {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let after = app
+            .post_ok(
+                &format!("/api/v1/tasks/{id}/fail"),
+                json!({ "claim_token": token_of(&claimed[0]), "error": format!("boom {attempt}") }),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(after["attempts"], attempt);
+        if attempt < 3 {
+            assert_eq!(after["status"], "queued");
+            assert!(after["not_before"].is_string());
+        } else {
+            assert_eq!(after["status"], "failed");
+            let error = after["error"].as_str().unwrap();
+            assert!(
+                error.contains("boom 3") && error.contains("no attempts left"),
+                "{error}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(app.claim(agent, json!({})).await.is_empty());
+    let kinds: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(id))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("task.dead"));
+}
+
+async fn lease_expiry_on_the_last_attempt_fails_the_task_for_good(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({ "max_attempts": 1 })).await);
+    let agent = app.register_agent("w").await;
+    app.claim(agent, json!({ "lease_seconds": 5 })).await;
+    expire_lease(&app, id).await;
+    let dead = app
+        .wait_for_task(id, Duration::from_secs(10), |t| t["status"] == "failed")
+        .await;
+    assert_eq!(dead["attempts"], 1);
+    let error = dead["error"].as_str().unwrap();
+    assert!(
+        error.contains("lease expired") && error.contains("attempt 1 of 1"),
+        "{error}"
+    );
+}
+
+async fn a_non_retryable_failure_is_final(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({ "max_attempts": 5 })).await);
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({})).await;
+    let failed = app
+        .post_ok(&format!("/api/v1/tasks/{id}/fail"), json!({ "claim_token": token_of(&claimed[0]), "error": "bad input", "retryable": false }), StatusCode::OK)
+        .await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"], "bad input");
+}
+
+async fn dependencies_gate_claiming_and_failures_cascade(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let a = id_of(&app.create_task(project, json!({ "title": "a" })).await);
+    let b = id_of(&app.create_task(project, json!({ "title": "b" })).await);
+    let c = app
+        .create_task(project, json!({ "title": "c", "depends_on": [a, b] }))
+        .await;
+    let d = app
+        .create_task(project, json!({ "title": "d", "depends_on": [c["id"]] }))
+        .await;
+    assert_eq!(c["status"], "waiting");
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(c["depends_on"], json!(expected));
+    let agent = app.register_agent("w").await;
+
+    // Only a and b are claimable.
+    let batch = app.claim(agent, json!({ "limit": 10 })).await;
+    assert_eq!(batch.len(), 2);
+    let token = |id: Uuid| token_of(batch.iter().find(|t| t["id"] == json!(id)).unwrap());
+    app.post_ok(
+        &format!("/api/v1/tasks/{a}/complete"),
+        json!({ "claim_token": token(a) }),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/tasks/{}", id_of(&c))).await["status"],
+        "waiting"
+    );
+    app.post_ok(
+        &format!("/api/v1/tasks/{b}/complete"),
+        json!({ "claim_token": token(b) }),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/tasks/{}", id_of(&c))).await["status"],
+        "queued"
+    );
+
+    // c fails for good: d, waiting on it, is cancelled.
+    let claimed = app.claim(agent, json!({})).await;
+    assert_eq!(claimed[0]["id"], c["id"]);
+    app.post_ok(
+        &format!("/api/v1/tasks/{}/fail", id_of(&c)),
+        json!({ "claim_token": token_of(&claimed[0]), "error": "no", "retryable": false }),
+        StatusCode::OK,
+    )
+    .await;
+    let d = app.get_ok(&format!("/api/v1/tasks/{}", id_of(&d))).await;
+    assert_eq!(d["status"], "cancelled");
+    assert!(d["error"].as_str().unwrap().contains("failed"));
+
+    // A task cannot depend on one that can never complete, nor on one that does not exist.
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks",
+            json!({ "project_id": project, "title": "e", "depends_on": [c["id"], Uuid::now_v7()] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 2);
+}
+
+async fn cancelling_reaches_waiting_dependents_and_fences_the_agent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let a = id_of(&app.create_task(project, json!({})).await);
+    let b = id_of(&app.create_task(project, json!({ "depends_on": [a] })).await);
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({})).await;
+
+    let cancelled = app
+        .post_ok(
+            &format!("/api/v1/tasks/{a}/cancel"),
+            json!({ "reason": "not needed" }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["error"], "not needed");
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/tasks/{b}")).await["status"],
+        "cancelled"
+    );
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{a}/complete"),
+            json!({ "claim_token": token_of(&claimed[0]) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "stale_claim");
+    // Cancelling twice is an illegal transition; so is a body-less cancel of a final task.
+    let (status, body) = app
+        .call(Method::POST, &format!("/api/v1/tasks/{a}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "invalid_transition");
+}
+
+async fn a_blocked_task_waits_for_a_human(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({})).await);
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({})).await;
+    let blocked = app
+        .post_ok(
+            &format!("/api/v1/tasks/{id}/block"),
+            json!({ "claim_token": token_of(&claimed[0]), "reason": "which account?" }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(blocked["status"], "blocked");
+    assert_eq!(blocked["block_reason"], "which account?");
+    assert!(app.claim(agent, json!({})).await.is_empty());
+
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/unblock"),
+            json!({ "bogus": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unblocked = app
+        .post_ok(
+            &format!("/api/v1/tasks/{id}/unblock"),
+            json!({ "note": "use the EU one" }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(unblocked["status"], "queued");
+    assert_eq!(
+        unblocked["attempts"], 0,
+        "blocking does not use up attempts"
+    );
+    let again = app.claim(agent, json!({})).await;
+    assert_eq!(again[0]["progress_message"], "use the EU one");
+    let (status, body) = app
+        .call(Method::POST, &format!("/api/v1/tasks/{id}/unblock"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+async fn the_same_idempotency_key_returns_the_first_task(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let body = json!({ "project_id": project, "title": "once" });
+    let send = |body: serde_json::Value, key: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.url("/api/v1/tasks"))
+                .bearer_auth(&app.key)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let replayed = response.headers().get("idempotent-replayed").is_some();
+            (
+                status,
+                replayed,
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (s1, r1, first) = send(body.clone(), "key-1").await;
+    let (s2, r2, second) = send(body.clone(), "key-1").await;
+    assert_eq!((s1, r1), (StatusCode::CREATED, false));
+    assert_eq!((s2, r2), (StatusCode::OK, true));
+    assert_eq!(first["id"], second["id"]);
+
+    let (s3, _, reused) = send(
+        json!({ "project_id": project, "title": "different" }),
+        "key-1",
+    )
+    .await;
+    assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+
+    // Concurrent requests with one key still make one task.
+    let results = futures_util::future::join_all((0..8).map(|_| send(body.clone(), "key-2"))).await;
+    let ids: std::collections::HashSet<_> = results
+        .iter()
+        .map(|(s, _, v)| {
+            assert!(s.is_success(), "{v}");
+            v["id"].clone()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let page = app
+        .get_ok(&format!("/api/v1/tasks?project_id={project}&limit=200"))
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}
+
+async fn tasks_can_be_patched_only_while_not_running(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({ "labels": ["a"] })).await);
+    let patched = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tasks/{id}"),
+            Some(json!({ "title": "new", "priority": 7, "labels": ["b", "b", "c"] })),
+        )
+        .await;
+    assert_eq!(patched.0, StatusCode::OK, "{}", patched.1);
+    assert_eq!(patched.1["labels"], json!(["b", "c"]));
+    let by_label = app.get_ok("/api/v1/tasks?label=c").await;
+    assert_eq!(by_label["items"].as_array().unwrap().len(), 1);
+    assert!(
+        app.get_ok("/api/v1/tasks?label=a").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let agent = app.register_agent("w").await;
+    app.claim(agent, json!({})).await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tasks/{id}"),
+            Some(json!({ "title": "x" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "invalid_transition");
+}
+
+async fn task_listing_filters_and_paginates(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let p1 = app.create_project("p1").await;
+    let p2 = app.create_project("p2").await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(id_of(&app.create_task(p1, json!({ "title": format!("t{i}"), "kind": if i % 2 == 0 { "even" } else { "odd" } })).await));
+    }
+    app.create_task(p2, json!({})).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/tasks?project_id={p1}&limit=3&cursor={c}"),
+            None => format!("/api/v1/tasks?project_id={p1}&limit=3"),
+        };
+        let page = app.get_ok(&path).await;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(id_of(item));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(
+        seen, created,
+        "all of the project's tasks, newest first, each once"
+    );
+
+    let odd = app
+        .get_ok(&format!("/api/v1/tasks?project_id={p1}&kind=odd"))
+        .await;
+    assert_eq!(odd["items"].as_array().unwrap().len(), 3);
+    let queued = app.get_ok("/api/v1/tasks?status=queued&limit=200").await;
+    assert_eq!(queued["items"].as_array().unwrap().len(), 8);
+    let agent = app.register_agent("w").await;
+    app.claim(agent, json!({ "limit": 2, "project_id": p2 }))
+        .await;
+    let mine = app.get_ok(&format!("/api/v1/tasks?agent_id={agent}")).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let (status, body) = app.get("/api/v1/tasks?status=sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_query");
+}
+
+crate::on_both_backends!(
+    a_claimed_task_can_be_completed_once,
+    claims_follow_priority_then_age_and_respect_filters,
+    an_expired_lease_requeues_the_task_and_fences_the_old_holder,
+    heartbeats_extend_the_lease_and_report_progress,
+    failures_retry_with_backoff_until_max_attempts,
+    lease_expiry_on_the_last_attempt_fails_the_task_for_good,
+    a_non_retryable_failure_is_final,
+    dependencies_gate_claiming_and_failures_cascade,
+    cancelling_reaches_waiting_dependents_and_fences_the_agent,
+    a_blocked_task_waits_for_a_human,
+    the_same_idempotency_key_returns_the_first_task,
+    tasks_can_be_patched_only_while_not_running,
+    task_listing_filters_and_paginates,
+);
