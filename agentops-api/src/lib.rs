@@ -23,6 +23,8 @@ pub mod reaper;
 pub mod routes;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

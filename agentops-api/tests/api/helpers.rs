@@ -1,140 +1,15 @@
-//! The test harness: a real API server on `127.0.0.1:0` over a fresh database.
-//!
-//! SQLite tests get a file in a temporary directory; PostgreSQL tests get a database of
-//! their own on the server named by `TEST_DATABASE_URL` (default: the local server as
-//! user `postgres`), created before and dropped after the test.
+//! HTTP helpers over `agentops_api::testing`: a real API server on `127.0.0.1:0` over a
+//! fresh database, driven with raw requests (the SDK's own tests live in `tests/`).
 
 use std::time::Duration;
 
-use agentops_api::Server;
 use agentops_api::config::ApiConfig;
 use agentops_api::state::AppState;
+use agentops_api::testing::TestServer;
+pub use agentops_api::testing::{ADMIN_KEY, Backend, TestDb, test_config};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// The admin key every test server is started with.
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The PostgreSQL server used for tests.
-pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let url = format!("{}/{name}", &base[..authority_end]);
-    match query {
-        Some(query) => format!("{url}?{query}"),
-        None => url,
-    }
-}
-
-/// A throwaway database: a SQLite file or a PostgreSQL database, removed on drop.
-pub struct TestDb {
-    pub url: String,
-    pg_name: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match backend {
-            Backend::Sqlite => Self {
-                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
-                pg_name: None,
-                _dir: dir,
-            },
-            Backend::Postgres => {
-                let admin_url = postgres_admin_url();
-                // Named after the test run (set by scripts/test.sh) so leftovers can be
-                // dropped without touching another run's databases.
-                let run = std::env::var("AGENTOPS_TEST_RUN").unwrap_or_else(|_| "adhoc".to_owned());
-                let name = format!("agentops_test_{run}_{}", Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
-                    panic!(
-                        "cannot reach PostgreSQL at {admin_url} ({err}); run the tests with \
-                         `scripts/test.sh`, which starts one, or set TEST_DATABASE_URL"
-                    )
-                });
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                Self {
-                    url: with_database(&admin_url, &name),
-                    pg_name: Some(name),
-                    _dir: dir,
-                }
-            }
-        }
-    }
-
-    pub fn dir(&self) -> &std::path::Path {
-        self._dir.path()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        // Drop runs outside async context: use a private runtime on a plain thread.
-        let admin_url = postgres_admin_url();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(runtime) = runtime {
-                runtime.block_on(async {
-                    if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                        admin.close().await.ok();
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
-/// The configuration of a test server (fast reaper, short back-off).
-pub fn test_config(db: &TestDb) -> ApiConfig {
-    let mut cfg = ApiConfig::defaults();
-    cfg.bind = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = db.dir().to_path_buf();
-    cfg.database_url = Some(db.url.clone());
-    cfg.admin_key = Some(ADMIN_KEY.to_owned());
-    cfg.reaper_interval_ms = 50;
-    cfg.retry_base_ms = 10;
-    cfg.retry_max_ms = 50;
-    cfg.rate_limit_per_second = 100_000;
-    cfg.rate_limit_burst = 100_000;
-    cfg.db_max_connections = 40;
-    cfg
-}
 
 /// A running API server and an HTTP client for it.
 pub struct TestApp {
@@ -142,10 +17,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: AppState,
     pub key: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    /// Kept alive for the server's lifetime; dropped (and deleted) after it.
-    _db: TestDb,
+    _server: TestServer,
 }
 
 impl TestApp {
@@ -155,33 +27,16 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
         init_test_logging();
-        let db = TestDb::create(backend).await;
-        let mut cfg = test_config(&db);
-        configure(&mut cfg);
-        Self::spawn_on(db, cfg).await
-    }
-
-    pub async fn spawn_on(db: TestDb, cfg: ApiConfig) -> Self {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let server = Server::start(cfg).await.expect("server starts");
-        let state = server.state().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(server.serve(listener, async move {
-            let _ = rx.await;
-        }));
+        let server = TestServer::spawn_with(backend, configure).await;
         Self {
-            base: format!("http://{addr}"),
+            base: server.base.clone(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
-            state,
+            state: server.state.clone(),
             key: ADMIN_KEY.to_owned(),
-            shutdown: Some(tx),
-            server: Some(handle),
-            _db: db,
+            _server: server,
         }
     }
 
@@ -320,17 +175,6 @@ impl TestApp {
                 "task never reached the expected state: {task}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.server.take() {
-            handle.abort();
         }
     }
 }

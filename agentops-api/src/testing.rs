@@ -1,0 +1,253 @@
+//! Test harness, behind the `testing` feature: a real server on `127.0.0.1:0` over a
+//! throwaway database, for this crate's integration tests and for the end-to-end tests of
+//! the SDK and agents.
+//!
+//! SQLite servers get a file in a temporary directory; PostgreSQL servers get a database
+//! of their own on the server named by `TEST_DATABASE_URL` (default: the local server as
+//! user `postgres`), created before and dropped after the test. Database names carry
+//! `AGENTOPS_TEST_RUN` (set by `scripts/test.sh`) so a run can clean up after itself
+//! without touching another's.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database};
+use uuid::Uuid;
+
+use crate::Server;
+use crate::config::ApiConfig;
+use crate::state::AppState;
+
+/// The admin key every test server is started with.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// The PostgreSQL server used for tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let url = format!("{}/{name}", &base[..authority_end]);
+    match query {
+        Some(query) => format!("{url}?{query}"),
+        None => url,
+    }
+}
+
+/// A throwaway database (and a temporary data directory), removed on drop.
+pub struct TestDb {
+    /// Its connection URL.
+    pub url: String,
+    pg_name: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// Creates an empty database on `backend`.
+    ///
+    /// # Panics
+    /// If the PostgreSQL server cannot be reached or the database cannot be created.
+    pub async fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+                pg_name: None,
+                dir,
+            },
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let run = std::env::var("AGENTOPS_TEST_RUN").unwrap_or_else(|_| "adhoc".to_owned());
+                let name = format!("agentops_test_{run}_{}", Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
+                    panic!(
+                        "cannot reach PostgreSQL at {admin_url} ({err}); run the tests with \
+                         `scripts/test.sh`, which starts one, or set TEST_DATABASE_URL"
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                Self {
+                    url: with_database(&admin_url, &name),
+                    pg_name: Some(name),
+                    dir,
+                }
+            }
+        }
+    }
+
+    /// Its temporary data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside async context: use a private runtime on a plain thread.
+        let admin_url = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        admin.close().await.ok();
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// The configuration of a test server: a fast reaper, short back-offs, no rate limit to
+/// speak of, and [`ADMIN_KEY`].
+pub fn test_config(db: &TestDb) -> ApiConfig {
+    let mut cfg = ApiConfig::defaults();
+    cfg.bind = "127.0.0.1:0".parse().expect("address");
+    cfg.data_dir = db.dir().to_path_buf();
+    cfg.database_url = Some(db.url.clone());
+    cfg.admin_key = Some(ADMIN_KEY.to_owned());
+    cfg.reaper_interval_ms = 50;
+    cfg.retry_base_ms = 10;
+    cfg.retry_max_ms = 50;
+    cfg.rate_limit_per_second = 100_000;
+    cfg.rate_limit_burst = 100_000;
+    cfg.db_max_connections = 40;
+    cfg
+}
+
+/// A running API server.
+pub struct TestServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// `http://addr`.
+    pub base: String,
+    /// Its shared state (database pool, configuration).
+    pub state: AppState,
+    cfg: ApiConfig,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    db: Option<TestDb>,
+}
+
+impl TestServer {
+    /// A server over a fresh database on `backend`.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server over a fresh database, with `configure` applied to [`test_config`].
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
+        let db = TestDb::create(backend).await;
+        let mut cfg = test_config(&db);
+        configure(&mut cfg);
+        Self::spawn_on(db, cfg, "127.0.0.1:0".parse().expect("address")).await
+    }
+
+    /// A server over `db` with `cfg`, listening on `addr`.
+    ///
+    /// # Panics
+    /// If the server cannot start or bind.
+    pub async fn spawn_on(db: TestDb, cfg: ApiConfig, addr: SocketAddr) -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let server = Server::start(cfg.clone()).await.expect("server starts");
+        let state = server.state().clone();
+        let listener = bind_retrying(addr).await;
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            cfg,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            db: Some(db),
+        }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server (finishing in-flight requests) and closes its pool; returns its
+    /// database and configuration so it can be started again.
+    pub async fn stop(mut self) -> (TestDb, ApiConfig) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+        self.state.db.clone().close().await.ok();
+        let db = self.db.take().expect("database");
+        (db, self.cfg.clone())
+    }
+
+    /// Stops the server, waits `downtime`, and starts it again on the same address and
+    /// database.
+    pub async fn restart(self, downtime: Duration) -> Self {
+        let addr = self.addr;
+        let (db, cfg) = self.stop().await;
+        tokio::time::sleep(downtime).await;
+        Self::spawn_on(db, cfg, addr).await
+    }
+}
+
+async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
+    let mut last = None;
+    for _ in 0..50 {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr}: {last:?}");
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
