@@ -85,6 +85,37 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_RETRY_MAX_MS", default_value_t = 300_000)]
     pub retry_max_ms: u64,
 
+    /// Redis for event fan-out between replicas (`redis://` or `rediss://` for TLS).
+    /// Without it events fan out in-process only (one replica).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the Redis channel names, so several deployments can share one Redis.
+    #[arg(long, env = "AGENTOPS_REDIS_PREFIX", default_value = "agentops:")]
+    pub redis_prefix: String,
+
+    /// CA certificate (PEM text, or a path to it) to trust for `rediss://`, for servers
+    /// whose certificate is not signed by a public CA (Scaleway Managed Redis).
+    #[arg(long, env = "REDIS_CA_CERT", hide_env_values = true)]
+    pub redis_ca_cert: Option<String>,
+
+    /// Events a WebSocket subscriber may fall behind by before it is disconnected (it
+    /// then resumes from the last id it saw).
+    #[arg(long, env = "AGENTOPS_EVENT_BUFFER", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    pub event_buffer: u64,
+
+    /// How often each replica reads the event log for events whose publication it missed,
+    /// in milliseconds (more often while Redis is unreachable).
+    #[arg(long, env = "AGENTOPS_EVENT_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub event_poll_ms: u64,
+
+    /// Days events are kept in the log before they are pruned.
+    #[arg(long, env = "AGENTOPS_EVENT_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub event_retention_days: u64,
+
     /// Largest accepted JSON request body, in bytes.
     #[arg(long, env = "AGENTOPS_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -87,7 +87,8 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::keys::router())
         .merge(routes::projects::router())
         .merge(routes::tasks::router())
-        .merge(routes::agents::router());
+        .merge(routes::agents::router())
+        .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()
@@ -238,6 +239,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         let reaper = tokio::spawn(reaper::run(self.state.clone()));
         let app = router(self.state.clone());
+        let events = self.state.events.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // WebSocket sessions are upgraded connections the HTTP server does not wait
+            // for: tell them to close so their clients resume elsewhere.
+            events.close_sessions();
+        };
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

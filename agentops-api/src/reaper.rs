@@ -1,5 +1,5 @@
-//! The background reaper: ends attempts whose lease expired and marks silent agents
-//! offline.
+//! The background reaper: ends attempts whose lease expired, marks silent agents
+//! offline and prunes events past their retention.
 //!
 //! Every replica runs one. On PostgreSQL they skip rows another replica holds
 //! (`SKIP LOCKED`), so running several is safe and only adds capacity.
@@ -14,12 +14,40 @@ use crate::store;
 pub async fn run(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_millis(state.cfg.reaper_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
     loop {
         interval.tick().await;
         if let Err(err) = pass(&state).await {
             tracing::warn!(error = ?err, "reaper pass failed; retrying next interval");
         }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(tokio::time::Instant::now());
+            if let Err(err) = prune_events(&state).await {
+                tracing::warn!(error = ?err, "event pruning failed; retrying later");
+            }
+        }
     }
+}
+
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes events older than the retention period, in batches.
+pub async fn prune_events(state: &AppState) -> Result<u64, crate::error::DomainError> {
+    let retention =
+        chrono::Duration::days(i64::try_from(state.cfg.event_retention_days).unwrap_or(36_500));
+    let cutoff = store::now() - retention;
+    let mut total = 0;
+    loop {
+        let pruned = store::events::prune_before(&state.db, cutoff, 10_000).await?;
+        total += pruned;
+        if pruned < 10_000 {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(pruned = total, "pruned events past their retention");
+    }
+    Ok(total)
 }
 
 /// One pass: reaps expired leases in batches until none is left, then agents.

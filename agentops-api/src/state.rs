@@ -9,7 +9,7 @@ use agentops_sdk::types::Event;
 use crate::auth::KeyCache;
 use crate::config::ApiConfig;
 use crate::error::DomainError;
-use crate::events::EventBus;
+use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::store::Tx;
 
@@ -26,7 +26,7 @@ pub struct Inner {
     /// The configuration the server started with.
     pub cfg: ApiConfig,
     /// Event fan-out.
-    pub bus: Arc<dyn EventBus>,
+    pub events: Events,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Authenticated keys, cached briefly.
@@ -43,13 +43,13 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(db: DatabaseConnection, cfg: ApiConfig, bus: Arc<dyn EventBus>) -> Self {
+    pub fn new(db: DatabaseConnection, cfg: ApiConfig, events: Events) -> Self {
         let keys = KeyCache::new(&cfg);
         Self {
             inner: Arc::new(Inner {
                 db,
                 cfg,
-                bus,
+                events,
                 metrics: Metrics::default(),
                 keys,
             }),
@@ -57,7 +57,7 @@ impl AppState {
     }
 
     /// Validates `cfg`, connects to its database and applies migrations (unless
-    /// `cfg.migrate` is off); events fan out in-process.
+    /// `cfg.migrate` is off), and starts the event fan-out.
     pub async fn connect(cfg: ApiConfig) -> anyhow::Result<Self> {
         use anyhow::Context;
         cfg.validate().map_err(anyhow::Error::msg)?;
@@ -70,8 +70,10 @@ impl AppState {
                 .await
                 .context("database migration failed")?;
         }
-        let bus = Arc::new(crate::events::MemoryBus::new(4096));
-        Ok(Self::new(db, cfg, bus))
+        let events = Events::start(db.clone(), &cfg)
+            .await
+            .context("cannot start the event fan-out")?;
+        Ok(Self::new(db, cfg, events))
     }
 
     /// Starts a write transaction.
@@ -85,7 +87,7 @@ impl AppState {
         let events = tx.commit().await?;
         if !events.is_empty() {
             self.metrics.events_written.inc_by(events.len() as u64);
-            self.bus.publish(&events);
+            self.events.publish(&events);
         }
         Ok(events)
     }

@@ -30,6 +30,18 @@ pub enum Backend {
     Postgres,
 }
 
+/// The Redis server used for tests (`TEST_REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Points `cfg` at `url` with a channel prefix of its own, so concurrent tests sharing
+/// one Redis never hear each other.
+pub fn use_redis(cfg: &mut ApiConfig, url: &str) {
+    cfg.redis_url = Some(url.to_owned());
+    cfg.redis_prefix = format!("agentops-test:{}:", Uuid::new_v4().simple());
+}
+
 /// The PostgreSQL server used for tests.
 pub fn postgres_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -200,6 +212,31 @@ impl TestServer {
         }
     }
 
+    /// A second replica: another server on a new port over the same database (and the
+    /// same Redis, if any), with the same configuration.
+    pub async fn spawn_replica(&self) -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let server = Server::start(self.cfg.clone())
+            .await
+            .expect("replica starts");
+        let state = server.state().clone();
+        let listener = bind_retrying("127.0.0.1:0".parse().expect("address")).await;
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            cfg: self.cfg.clone(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            db: None,
+        }
+    }
+
     /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -215,7 +252,10 @@ impl TestServer {
             let _ = handle.await;
         }
         self.state.db.clone().close().await.ok();
-        let db = self.db.take().expect("database");
+        let db = self
+            .db
+            .take()
+            .expect("stop() the first server, not a replica");
         (db, self.cfg.clone())
     }
 

@@ -1,46 +1,148 @@
-//! Event fan-out: after a transaction commits, the events it wrote are published to
-//! every subscriber of this process.
+//! Event fan-out: committed events reach every live subscriber of every replica, in id
+//! order, with no gap and no duplicate.
 //!
-//! The log in the database is the source of truth; fan-out only makes delivery fast.
-//! A subscriber that lags or misses a publication catches up from the log.
+//! The event log in the database is the source of truth (see [`crate::store::events`]
+//! for why its ids are in commit order). Fan-out only makes delivery fast:
+//!
+//! - After a transaction commits, its events go to this process's [`hub`] directly and,
+//!   when `REDIS_URL` is set, to the Redis channel every replica subscribes to.
+//! - Each replica's hub turns whatever arrives (local commits, Redis messages, possibly
+//!   out of order or duplicated) into one gapless, ordered stream: an event whose
+//!   predecessors it has not seen makes it read the missing ids from the log first. It
+//!   also polls the log on a timer (often while Redis is unreachable), so an event whose
+//!   publication was lost is still delivered, a little later.
+//! - WebSocket sessions subscribe to that stream ([`tokio::sync::broadcast`]) after
+//!   replaying the log from the client's `since`.
+//!
+//! Publishing never fails or delays a write: a full queue or an unreachable Redis only
+//! means subscribers get the event from the log a poll interval later.
 
-use tokio::sync::broadcast;
+pub mod filter;
+mod hub;
+mod redis_fanout;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{broadcast, mpsc, watch};
 
 use agentops_sdk::types::Event;
 
-/// Publishes committed events to live subscribers.
-pub trait EventBus: Send + Sync + 'static {
-    /// Hands committed events to subscribers. Never fails the caller: the events are
-    /// already durable in the log.
-    fn publish(&self, events: &[Event]);
+use crate::config::ApiConfig;
+use redis_fanout::RedisFanout;
 
-    /// A receiver of events published from now on.
-    fn subscribe(&self) -> broadcast::Receiver<Event>;
+/// One committed event, serialised once for every subscriber.
+#[derive(Debug)]
+pub struct LiveEvent {
+    /// The event.
+    pub event: Event,
+    /// Its JSON text, as sent on WebSockets (cheap to clone: shared bytes).
+    pub json: axum::extract::ws::Utf8Bytes,
 }
 
-/// In-process fan-out over a tokio broadcast channel: the embedded default.
-pub struct MemoryBus {
-    sender: broadcast::Sender<Event>,
-}
-
-impl MemoryBus {
-    /// A bus whose subscribers may lag by up to `capacity` events before they are told
-    /// they missed some.
-    pub fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+impl LiveEvent {
+    fn new(event: Event) -> Arc<Self> {
+        let json = serde_json::to_string(&event).unwrap_or_default().into();
+        Arc::new(Self { event, json })
     }
 }
 
-impl EventBus for MemoryBus {
-    fn publish(&self, events: &[Event]) {
-        for event in events {
-            // An error only means nobody is listening.
-            let _ = self.sender.send(event.clone());
+/// The fan-out of one process. Cheap to clone.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub_input: mpsc::Sender<hub::Input>,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+    redis: Option<RedisFanout>,
+    closing: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
         }
     }
+}
 
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
+impl Events {
+    /// Starts the hub (and the Redis publisher and subscriber if `REDIS_URL` is set).
+    pub async fn start(db: DatabaseConnection, cfg: &ApiConfig) -> anyhow::Result<Self> {
+        let (live, _) = broadcast::channel(usize::try_from(cfg.event_buffer).unwrap_or(4096));
+        let (hub_input, hub_rx) = mpsc::channel(16_384);
+        let redis = match cfg
+            .redis_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+        {
+            Some(url) => Some(RedisFanout::connect(url, cfg)?),
+            None => None,
+        };
+        let cursor = crate::store::events::max_id(&db).await?;
+        let mut tasks = vec![tokio::spawn(hub::run(hub::Hub {
+            db,
+            input: hub_rx,
+            live: live.clone(),
+            cursor,
+            poll_every: Duration::from_millis(cfg.event_poll_ms),
+            fanout_up: redis.as_ref().map(RedisFanout::subscribed_flag),
+        }))];
+        if let Some(redis) = &redis {
+            tasks.extend(redis.spawn(hub_input.clone()));
+        }
+        let (closing, _) = watch::channel(false);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hub_input,
+                live,
+                redis,
+                closing,
+                tasks,
+            }),
+        })
+    }
+
+    /// Hands committed events to the fan-out. Never blocks and never fails.
+    pub fn publish(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(redis) = &self.inner.redis {
+            redis.publish(events);
+        }
+        // A full queue drops the hint; the hub's next log poll delivers the events.
+        let _ = self
+            .inner
+            .hub_input
+            .try_send(hub::Input::Events(events.to_vec()));
+    }
+
+    /// A receiver of the ordered, gapless stream of events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.inner.live.subscribe()
+    }
+
+    /// Resolves when the server starts shutting down, so sessions can close cleanly.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
+    /// Tells every session the server is shutting down.
+    pub fn close_sessions(&self) {
+        let _ = self.inner.closing.send(true);
+    }
+
+    /// The state of the fan-out, for `/ready`: `Ok` with a description, or the error.
+    pub async fn check(&self) -> Result<String, String> {
+        match &self.inner.redis {
+            None => Ok("ok (in-process)".to_owned()),
+            Some(redis) => redis.check().await.map(|()| "ok (redis)".to_owned()),
+        }
     }
 }

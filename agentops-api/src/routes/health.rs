@@ -37,7 +37,8 @@ async fn health() -> Json<HealthOut> {
     })
 }
 
-/// Whether the server can serve requests: 503 if the database is unreachable.
+/// Whether the server can serve requests: 503 if the database is unreachable;
+/// `degraded` (still 200) if event fan-out between replicas is down.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
@@ -48,13 +49,23 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
     };
     let ok = database == "ok";
     checks.insert("database".to_owned(), database);
+    // Without fan-out the replica still serves every request and its subscribers still
+    // get every event (from the log), so it stays in rotation, reported as degraded.
+    let fanout = state.events.check().await;
+    let degraded = fanout.is_err();
+    checks.insert("fanout".to_owned(), fanout.unwrap_or_else(|e| e));
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = HealthOut {
-        status: if ok { "ok" } else { "unavailable" }.into(),
+        status: match (ok, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        }
+        .into(),
         version: version(),
         checks,
     };

@@ -120,8 +120,43 @@ pub async fn list_after<C: ConnectionTrait>(
     after: i64,
     limit: u64,
 ) -> Result<Vec<Event>, DbErr> {
-    Ok(event::Entity::find()
-        .filter(event::Column::Id.gt(after))
+    list_after_where(conn, after, &IdFilter::default(), limit).await
+}
+
+/// Conditions of a log read that SQL can apply exactly.
+#[derive(Debug, Clone, Default)]
+pub struct IdFilter {
+    /// Only this project's events.
+    pub project_id: Option<Uuid>,
+    /// Only this task's events.
+    pub task_id: Option<Uuid>,
+    /// Only this agent's events.
+    pub agent_id: Option<Uuid>,
+    /// Leave out `key.*` events.
+    pub exclude_keys: bool,
+}
+
+/// Events with an id above `after` that pass `filter`, oldest first, at most `limit`.
+pub async fn list_after_where<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    filter: &IdFilter,
+    limit: u64,
+) -> Result<Vec<Event>, DbErr> {
+    let mut query = event::Entity::find().filter(event::Column::Id.gt(after));
+    if let Some(id) = filter.project_id {
+        query = query.filter(event::Column::ProjectId.eq(id));
+    }
+    if let Some(id) = filter.task_id {
+        query = query.filter(event::Column::TaskId.eq(id));
+    }
+    if let Some(id) = filter.agent_id {
+        query = query.filter(event::Column::AgentId.eq(id));
+    }
+    if filter.exclude_keys {
+        query = query.filter(event::Column::Kind.not_like("key.%"));
+    }
+    Ok(query
         .order_by_asc(event::Column::Id)
         .limit(limit)
         .all(conn)
@@ -129,6 +164,49 @@ pub async fn list_after<C: ConnectionTrait>(
         .into_iter()
         .map(Event::from)
         .collect())
+}
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct MaxId {
+    id: Option<i64>,
+}
+
+/// The highest event id in the log (0 if it is empty).
+pub async fn max_id<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    use sea_orm::FromQueryResult;
+    let backend = conn.get_database_backend();
+    let row = MaxId::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT MAX(id) AS id FROM events",
+    ))
+    .one(conn)
+    .await?;
+    Ok(row.and_then(|r| r.id).unwrap_or(0))
+}
+
+/// Deletes events created before `cutoff`, at most `limit` of them; returns how many.
+pub async fn prune_before<C: ConnectionTrait>(
+    conn: &C,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<i64> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::CreatedAt.lt(cutoff))
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(event::Entity::delete_many()
+        .filter(event::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?
+        .rows_affected)
 }
 
 /// Events concerning one task, oldest first.

@@ -7,6 +7,7 @@ mod agents;
 mod auth;
 mod concurrency;
 mod errors;
+mod events;
 mod health;
 mod migrations;
 mod projects;

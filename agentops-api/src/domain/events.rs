@@ -1,0 +1,42 @@
+//! Reading the event log.
+
+use agentops_sdk::types::{Event, Page};
+
+use crate::error::DomainError;
+use crate::events::filter::EventFilter;
+use crate::state::AppState;
+use crate::store;
+
+/// Events after `since` that pass `filter`, oldest first.
+///
+/// At most `limit` rows of the log are read per call, so a sparse filter may return a
+/// short (even empty) page with a `next_cursor`: keep reading until `next_cursor` is
+/// `None`.
+pub async fn list(
+    state: &AppState,
+    filter: &EventFilter,
+    since: i64,
+    limit: u64,
+) -> Result<Page<Event>, DomainError> {
+    if !(1..=1000).contains(&limit) {
+        return Err(DomainError::invalid("limit", "must be between 1 and 1000"));
+    }
+    if since < 0 {
+        return Err(DomainError::invalid("since", "must not be negative"));
+    }
+    let id_filter = store::events::IdFilter {
+        project_id: filter.project_id,
+        task_id: filter.task_id,
+        agent_id: filter.agent_id,
+        exclude_keys: !filter.include_keys,
+    };
+    let rows = store::events::list_after_where(&state.db, since, &id_filter, limit).await?;
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|e| e.id.to_string()))
+        .flatten();
+    let items = rows
+        .into_iter()
+        .filter(|event| filter.matches(event))
+        .collect();
+    Ok(Page { items, next_cursor })
+}

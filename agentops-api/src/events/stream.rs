@@ -1,0 +1,182 @@
+//! One WebSocket subscriber: replay from the log, then live events, with no gap and no
+//! duplicate at the seam.
+//!
+//! The session subscribes to the hub *before* it reads the log, so every event committed
+//! after that read reaches it live; it remembers the highest id it has accounted for and
+//! skips anything at or below it. The hub's stream is itself gapless and ordered, so once
+//! live the session only compares ids.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::LiveEvent;
+use super::filter::EventFilter;
+use crate::state::AppState;
+use crate::store;
+
+/// Close code sent to a subscriber that fell too far behind (application range).
+pub const CLOSE_TOO_SLOW: u16 = 4000;
+/// Close code sent when the server shuts down ("service restart").
+pub const CLOSE_RESTART: u16 = 1012;
+const PING_EVERY: Duration = Duration::from_secs(15);
+const REPLAY_PAGE: u64 = 500;
+
+/// Where the stream starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// After this id: replay the log from there.
+    After(i64),
+    /// Only events committed from now on.
+    Now,
+}
+
+enum Outcome {
+    /// The client went away or a send failed.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, String),
+}
+
+/// Runs a subscriber session until the client leaves, lags or the server shuts down.
+pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, start: Start) {
+    let (mut sink, mut incoming) = socket.split();
+    let outcome = serve(&mut sink, &mut incoming, &state, &filter, start).await;
+    if let Outcome::Close(code, reason) = outcome {
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })))
+            .await;
+    }
+    let _ = sink.close().await;
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+type Incoming = futures_util::stream::SplitStream<WebSocket>;
+
+async fn serve(
+    sink: &mut Sink,
+    incoming: &mut Incoming,
+    state: &AppState,
+    filter: &EventFilter,
+    start: Start,
+) -> Outcome {
+    let mut closing = state.events.closing();
+    let id_filter = store::events::IdFilter {
+        project_id: filter.project_id,
+        task_id: filter.task_id,
+        agent_id: filter.agent_id,
+        exclude_keys: !filter.include_keys,
+    };
+    // `last`: every event with an id at or below it has been sent or does not match.
+    let mut receiver = state.events.subscribe();
+    let mut last = match start {
+        Start::After(id) => id,
+        Start::Now => match store::events::max_id(&state.db).await {
+            Ok(id) => id,
+            Err(err) => return unavailable(&err),
+        },
+    };
+    let mut caught_up_once = false;
+    loop {
+        // Replay the log after `last`.
+        loop {
+            let page =
+                match store::events::list_after_where(&state.db, last, &id_filter, REPLAY_PAGE)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(err) => return unavailable(&err),
+                };
+            let full = page.len() as u64 == REPLAY_PAGE;
+            for event in page {
+                last = event.id;
+                if filter.matches(&event) {
+                    let Ok(json) = serde_json::to_string(&event) else {
+                        continue;
+                    };
+                    if sink.send(Message::Text(json.into())).await.is_err() {
+                        return Outcome::Gone;
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        // Then live.
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut live_sent = false;
+        loop {
+            tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(live) => {
+                        if let Some(outcome) = deliver(sink, filter, &mut last, &live).await {
+                            return outcome;
+                        }
+                        live_sent = true;
+                    }
+                    Err(RecvError::Lagged(_)) if !live_sent && !caught_up_once => {
+                        // Events piled up during a long replay: catch up from the log
+                        // once more rather than calling the client slow.
+                        caught_up_once = true;
+                        receiver = state.events.subscribe();
+                        break;
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        return Outcome::Close(
+                            CLOSE_TOO_SLOW,
+                            format!("subscriber too slow ({missed} events behind); reconnect with since={last}"),
+                        );
+                    }
+                    Err(RecvError::Closed) => {
+                        return Outcome::Close(CLOSE_RESTART, format!("server stopping; reconnect with since={last}"));
+                    }
+                },
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return Outcome::Gone;
+                    }
+                }
+                message = incoming.next() => match message {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Outcome::Gone,
+                    // Clients have nothing to say; pongs and anything else are ignored.
+                    Some(Ok(_)) => {}
+                },
+                _ = closing.changed() => {
+                    return Outcome::Close(CLOSE_RESTART, format!("server restarting; reconnect with since={last}"));
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(
+    sink: &mut Sink,
+    filter: &EventFilter,
+    last: &mut i64,
+    live: &Arc<LiveEvent>,
+) -> Option<Outcome> {
+    if live.event.id <= *last {
+        return None;
+    }
+    *last = live.event.id;
+    if filter.matches(&live.event) && sink.send(Message::Text(live.json.clone())).await.is_err() {
+        return Some(Outcome::Gone);
+    }
+    None
+}
+
+fn unavailable(err: &sea_orm::DbErr) -> Outcome {
+    tracing::warn!(error = %err, "event stream cannot read the log");
+    Outcome::Close(
+        1011,
+        "the event log is unavailable; retry shortly".to_owned(),
+    )
+}

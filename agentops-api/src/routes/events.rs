@@ -1,0 +1,116 @@
+//! `/api/v1/events`: the event log over HTTP, and the live stream over WebSocket.
+
+use axum::Json;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use agentops_sdk::types::{ErrorBody, Event, Page};
+
+use crate::auth::ViewerKey;
+use crate::domain;
+use crate::error::ApiResult;
+use crate::events::filter::EventFilter;
+use crate::events::stream::{self, Start};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(stream_events))
+}
+
+/// Filters of the event log and stream.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EventParams {
+    /// Only events after this id (the log's start if absent for the list; for the stream,
+    /// only events committed from now on if absent).
+    since: Option<i64>,
+    /// Comma-separated type patterns: `task.completed`, `task.*`, `*`.
+    types: Option<String>,
+    /// Only events about this project.
+    project_id: Option<Uuid>,
+    /// Only events about this task.
+    task_id: Option<Uuid>,
+    /// Only events about this agent.
+    agent_id: Option<Uuid>,
+    /// Most events in a page (1–1000, default 100; list only).
+    limit: Option<u64>,
+    /// Browsers' WebSocket API cannot set headers: the API key may come here instead.
+    #[serde(rename = "access_token")]
+    #[expect(
+        dead_code,
+        reason = "read by the authentication middleware; declared for the OpenAPI document"
+    )]
+    access_token: Option<String>,
+}
+
+impl EventParams {
+    fn filter(
+        &self,
+        caller: &crate::auth::Caller,
+    ) -> Result<EventFilter, crate::error::DomainError> {
+        EventFilter::parse(
+            self.types.as_deref(),
+            self.project_id,
+            self.task_id,
+            self.agent_id,
+            caller.role,
+        )
+    }
+}
+
+/// Read the event log after `since`, oldest first.
+///
+/// `next_cursor`, when present, is the `since` of the next page.
+#[utoipa::path(get, path = "/events", tag = "events", params(EventParams),
+    responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_events(
+    State(state): State<AppState>,
+    ViewerKey(caller): ViewerKey,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> ApiResult<Json<Page<Event>>> {
+    let filter = params.filter(&caller)?;
+    let page = domain::events::list(
+        &state,
+        &filter,
+        params.since.unwrap_or(0),
+        params.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// Watch events live over a WebSocket: first the log after `since`, then new events.
+///
+/// Each text message is one event as JSON, in id order, with no gap and no duplicate.
+/// The server pings every 15 s; a subscriber that falls behind is closed with code 4000,
+/// and on shutdown with 1012; either way, reconnect with `since` = the last id received.
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(EventParams),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn stream_events(
+    State(state): State<AppState>,
+    ViewerKey(caller): ViewerKey,
+    ApiQuery(params): ApiQuery<EventParams>,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let filter = params.filter(&caller)?;
+    let start = match params.since {
+        Some(since) if since >= 0 => Start::After(since),
+        Some(_) => {
+            return Err(crate::error::ApiError::bad_request(
+                "invalid_query",
+                "since must not be negative",
+            ));
+        }
+        None => Start::Now,
+    };
+    Ok(upgrade.on_upgrade(move |socket| stream::run(socket, state, filter, start)))
+}

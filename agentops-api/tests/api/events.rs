@@ -1,0 +1,679 @@
+//! The event log and the live stream: ordering, resume, replicas, Redis outages, filters.
+
+use std::time::Duration;
+
+use agentops_api::testing::{Backend as B, TestServer, redis_url, use_redis};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, id_of};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the event stream of the server at `base` with `query` (e.g. `since=0&types=task.*`).
+async fn connect(
+    base: &str,
+    key: Option<&str>,
+    query: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let url = format!(
+        "{}/api/v1/events/stream?{query}",
+        base.replacen("http", "ws", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    if let Some(key) = key {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Reads the next event, skipping pings; `None` on close or after `timeout`.
+async fn next_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Reads events until one has `id >= until`; returns their ids.
+async fn read_until(ws: &mut Ws, until: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    while ids.last().is_none_or(|&last| last < until) {
+        let event = next_event(ws, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("stream ended after {ids:?}, waiting for {until}"));
+        ids.push(event["id"].as_i64().unwrap());
+    }
+    ids
+}
+
+async fn log_ids(app: &TestApp, keep: impl Fn(&agentops_sdk::types::Event) -> bool) -> Vec<i64> {
+    app.events()
+        .await
+        .into_iter()
+        .filter(|e| keep(e))
+        .map(|e| e.id)
+        .collect()
+}
+
+async fn the_stream_replays_the_log_then_goes_live_without_gap_or_duplicate(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    for _ in 0..20 {
+        app.create_task(project, json!({})).await;
+    }
+    let midway = app.events().await[10].id;
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={midway}"))
+        .await
+        .unwrap();
+    // Writes keep happening while the subscriber moves from replay to live.
+    let writer = {
+        let base = app.base.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..30 {
+                let response = http
+                    .post(format!("{base}/api/v1/tasks"))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({ "project_id": project, "title": format!("live {i}") }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    writer.await.unwrap();
+    let last = app.events().await.last().unwrap().id;
+    let received = read_until(&mut ws, last).await;
+    let expected = log_ids(&app, |e| e.id > midway && !e.kind.starts_with("key.")).await;
+    assert_eq!(received, expected);
+}
+
+async fn the_log_can_be_read_over_http_with_filters_and_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let p1 = app.create_project("p1").await;
+    let p2 = app.create_project("p2").await;
+    let t1 = id_of(&app.create_task(p1, json!({})).await);
+    app.create_task(p2, json!({})).await;
+    let agent = app.register_agent("w").await;
+    app.claim(agent, json!({ "project_id": p1 })).await;
+
+    let all = app.get_ok("/api/v1/events?limit=1000").await;
+    let kinds: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"key.created"),
+        "admins see key events: {kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("task.")).count(), 3);
+
+    let viewer = app.create_key("viewer").await;
+    let (status, seen) = app
+        .call_as(
+            Some(&viewer),
+            reqwest::Method::GET,
+            "/api/v1/events?limit=1000",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        seen["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["type"].as_str().unwrap().starts_with("key."))
+    );
+
+    let tasks_of_p1 = app
+        .get_ok(&format!("/api/v1/events?types=task.*&project_id={p1}"))
+        .await;
+    let kinds: Vec<&str> = tasks_of_p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["task.created", "task.claimed"]);
+    let claimed = app
+        .get_ok(&format!("/api/v1/events?types=task.claimed&task_id={t1}"))
+        .await;
+    assert_eq!(claimed["items"][0]["data"]["status"], "running");
+    assert_eq!(claimed["items"][0]["agent_id"], json!(agent));
+
+    // Paging: the cursor is the `since` of the next page.
+    let mut since = 0;
+    let mut ids = Vec::new();
+    loop {
+        let page = app
+            .get_ok(&format!("/api/v1/events?since={since}&limit=2"))
+            .await;
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => since = next.parse().unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(ids, log_ids(&app, |_| true).await);
+
+    for bad in [
+        "types=Task",
+        "limit=0",
+        "limit=5000",
+        "since=-1",
+        "since=abc",
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/events?{bad}")).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status} {body}"
+        );
+    }
+}
+
+async fn the_stream_filters_and_needs_a_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let viewer = app.create_key("viewer").await;
+    let project = app.create_project("p").await;
+    let other = app.create_project("other").await;
+
+    let refused = connect(&app.base, None, "since=0").await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    // Browsers pass the key as a query parameter.
+    let mut by_query = connect(
+        &app.base,
+        None,
+        &format!("since=0&types=project.*&access_token={viewer}"),
+    )
+    .await
+    .unwrap();
+    let first = next_event(&mut by_query, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(first["type"], "project.created");
+
+    let mut filtered = connect(
+        &app.base,
+        Some(&viewer),
+        &format!("types=task.completed,task.created&project_id={project}"),
+    )
+    .await
+    .unwrap();
+    app.create_task(other, json!({})).await;
+    app.create_key("agent").await;
+    let mine = app.create_task(project, json!({})).await;
+    let event = next_event(&mut filtered, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(event["type"], "task.created");
+    assert_eq!(event["task_id"], mine["id"]);
+    assert_eq!(event["data"]["title"], "a task");
+    // Nothing else matched (the other project's task, the key).
+    assert!(
+        next_event(&mut filtered, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    let bad = connect(&app.base, Some(&viewer), "types=BAD").await;
+    assert!(
+        matches!(bad, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == 422),
+        "{bad:?}"
+    );
+}
+
+/// Many concurrent writers; readers reconnect over and over with `since` = the last id
+/// they saw. Every reader must end with exactly the log, in order.
+async fn resuming_readers_miss_nothing_under_concurrent_writers(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let project = app.create_project("p").await;
+    let start = app.events().await.last().unwrap().id;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let agent = app.register_agent(&format!("writer-{w}")).await;
+                for i in 0..25 {
+                    app.create_task(project, json!({ "title": format!("w{w}-{i}") }))
+                        .await;
+                    if i % 3 == 0 {
+                        for claimed in app.claim(agent, json!({})).await {
+                            app.post_ok(
+                                &format!("/api/v1/tasks/{}/complete", id_of(&claimed)),
+                                json!({ "claim_token": claimed["claim_token"] }),
+                                StatusCode::OK,
+                            )
+                            .await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let base = app.base.clone();
+            tokio::spawn(async move {
+                let mut seen: Vec<i64> = Vec::new();
+                let mut last = start;
+                let mut round = 0usize;
+                loop {
+                    let mut ws = connect(&base, Some(ADMIN_KEY), &format!("since={last}"))
+                        .await
+                        .unwrap();
+                    round += 1;
+                    // Read a few events, then drop the connection.
+                    let take = 1 + (round * 7 + r) % 13;
+                    let mut quiet = false;
+                    for _ in 0..take {
+                        match next_event(&mut ws, Duration::from_millis(800)).await {
+                            Some(event) => {
+                                last = event["id"].as_i64().unwrap();
+                                seen.push(last);
+                            }
+                            None => {
+                                quiet = true;
+                                break;
+                            }
+                        }
+                    }
+                    drop(ws);
+                    if quiet {
+                        return seen;
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let expected = log_ids(&app, |e| e.id > start && !e.kind.starts_with("key.")).await;
+    assert!(expected.len() > 250);
+    for reader in readers {
+        let mut seen = reader.await.unwrap();
+        // A reader that went quiet before the writers finished catches up now.
+        let mut ws = connect(
+            &app.base,
+            Some(ADMIN_KEY),
+            &format!("since={}", seen.last().copied().unwrap_or(start)),
+        )
+        .await
+        .unwrap();
+        if seen.last().copied().unwrap_or(start) < *expected.last().unwrap() {
+            seen.extend(read_until(&mut ws, *expected.last().unwrap()).await);
+        }
+        assert_eq!(
+            seen, expected,
+            "a resuming reader saw a gap, a duplicate or a reordering"
+        );
+    }
+}
+
+crate::on_both_backends!(
+    the_stream_replays_the_log_then_goes_live_without_gap_or_duplicate,
+    the_log_can_be_read_over_http_with_filters_and_pages,
+    the_stream_filters_and_needs_a_key,
+    resuming_readers_miss_nothing_under_concurrent_writers,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_one_replica_sees_writes_made_through_another() {
+    let a = TestServer::spawn_with(B::Postgres, |cfg| use_redis(cfg, &redis_url())).await;
+    let b = a.spawn_replica().await;
+    wait_until_ready(&b.base).await;
+    let mut ws = connect(&b.base, Some(ADMIN_KEY), "types=project.*,task.*")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let project: Value = http
+        .post(a.url("/api/v1/projects"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "name": "via A" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = next_event(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("the event crossed replicas");
+    assert_eq!(event["type"], "project.created");
+    assert_eq!(event["project_id"], project["id"]);
+    let ready: Value = http
+        .get(b.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["fanout"], "ok (redis)");
+}
+
+async fn wait_until_ready(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        let ready: Value = http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["status"] == "ok" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} never became ready");
+}
+
+/// A Redis server of the test's own, which it can stop and start.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_lost_while_redis_is_down() {
+    let mut redis = PrivateRedis::start();
+    let a = TestServer::spawn_with(B::Postgres, |cfg| use_redis(cfg, &redis.url())).await;
+    let b = a.spawn_replica().await;
+    wait_until_ready(&a.base).await;
+    wait_until_ready(&b.base).await;
+    let http = reqwest::Client::new();
+    let project: Value = http
+        .post(a.url("/api/v1/projects"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "name": "p" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let since = project_created_id(&a).await;
+    let mut on_a = connect(
+        &a.base,
+        Some(ADMIN_KEY),
+        &format!("since={since}&types=task.*"),
+    )
+    .await
+    .unwrap();
+    let mut on_b = connect(
+        &b.base,
+        Some(ADMIN_KEY),
+        &format!("since={since}&types=task.*"),
+    )
+    .await
+    .unwrap();
+
+    let create = |n: usize| {
+        let http = http.clone();
+        let url = a.url("/api/v1/tasks");
+        let project = project["id"].clone();
+        async move {
+            for i in 0..n {
+                let response = http
+                    .post(&url)
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({ "project_id": project, "title": format!("t{i}") }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    response.status(),
+                    StatusCode::CREATED,
+                    "writes succeed whatever Redis does"
+                );
+            }
+        }
+    };
+    create(5).await;
+    redis.stop();
+    create(10).await;
+    let ready: Value = http
+        .get(a.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["checks"]["fanout"]
+            .as_str()
+            .unwrap()
+            .starts_with("error")
+    );
+    let last_during_outage = last_event_id(&a).await;
+    // Both subscribers, including the one on the other replica, get every event.
+    let on_b_ids = read_until(&mut on_b, last_during_outage).await;
+    let on_a_ids = read_until(&mut on_a, last_during_outage).await;
+    redis.restart();
+    create(5).await;
+    let last = last_event_id(&a).await;
+    let mut on_b_ids = on_b_ids;
+    on_b_ids.extend(read_until(&mut on_b, last).await);
+    let mut on_a_ids = on_a_ids;
+    on_a_ids.extend(read_until(&mut on_a, last).await);
+    let expected: Vec<i64> = agentops_api::store::events::list_after(&a.state.db, since, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("task."))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(expected.len(), 20);
+    assert_eq!(on_a_ids, expected);
+    assert_eq!(on_b_ids, expected);
+    wait_until_ready(&b.base).await;
+}
+
+async fn project_created_id(server: &TestServer) -> i64 {
+    agentops_api::store::events::list_after(&server.state.db, 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.kind == "project.created")
+        .unwrap()
+        .id
+}
+
+async fn last_event_id(server: &TestServer) -> i64 {
+    agentops_api::store::events::max_id(&server.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_is_closed_with_a_reason_to_resume() {
+    let server = TestServer::spawn_with(B::Sqlite, |cfg| {
+        cfg.event_buffer = 16;
+        cfg.max_body_bytes = 4 * 1024 * 1024;
+    })
+    .await;
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "types=task.*")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let project: Value = http
+        .post(server.url("/api/v1/projects"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "name": "p" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Large events, and a subscriber that does not read: socket buffers fill, then the
+    // subscriber's queue.
+    let blob = "x".repeat(512 * 1024);
+    for i in 0..80 {
+        let response = http.post(server.url("/api/v1/tasks")).bearer_auth(ADMIN_KEY)
+            .json(&json!({ "project_id": project["id"], "title": format!("big {i}"), "input": { "blob": blob } }))
+            .send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let mut received = 0;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("the server acts")
+            .expect("a frame")
+        {
+            Ok(Message::Text(_)) => received += 1,
+            Ok(Message::Close(frame)) => break frame.expect("a close frame with a reason"),
+            Ok(_) => {}
+            Err(err) => {
+                panic!("connection broke without a close frame after {received} events: {err}")
+            }
+        }
+    };
+    assert_eq!(u16::from(close.code), 4000);
+    assert!(close.reason.contains("since="), "{}", close.reason);
+    assert!(received < 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_closes_streams_so_clients_resume_elsewhere() {
+    let server = TestServer::spawn(B::Sqlite).await;
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "since=0")
+        .await
+        .unwrap();
+    assert!(next_event(&mut ws, Duration::from_secs(5)).await.is_some());
+    let stopping = tokio::spawn(server.stop());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame"),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1012);
+    assert!(close.reason.contains("since="));
+    let _ = ws.close(None).await;
+    let _ = stopping.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_past_their_retention_are_pruned() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_project("p").await;
+    let events = app.events().await;
+    let old = events[0].id;
+    let db = &app.state.db;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE events SET created_at = ? WHERE id = ?",
+        [
+            (chrono::Utc::now() - chrono::Duration::days(40)).into(),
+            old.into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let pruned = agentops_api::reaper::prune_events(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let remaining: Vec<i64> = app.events().await.iter().map(|e| e.id).collect();
+    assert!(!remaining.contains(&old));
+    assert_eq!(remaining.len(), events.len() - 1);
+}
