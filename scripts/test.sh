@@ -7,7 +7,8 @@
 #   scripts/test.sh -E 'test(claim)'  # extra arguments go to cargo nextest
 #
 # Services: PostgreSQL from TEST_DATABASE_URL, else the local server on 127.0.0.1:5432,
-# else a private cluster started here in a temporary directory.
+# else a private cluster started here in a temporary directory; Redis likewise from
+# TEST_REDIS_URL, the local server on 6379, or a private one (installed if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +69,32 @@ psql_ok() {
     "$psql" "$1" -qtAc 'select 1' >/dev/null 2>&1
 }
 
+# --- Redis ---------------------------------------------------------------------------------
+ensure_redis() {
+    if ! command -v redis-server >/dev/null 2>&1; then
+        # The tests also start private redis-server processes (to stop them mid-test).
+        log "Redis: installing (apt-get install redis-server)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    if [ -n "${TEST_REDIS_URL:-}" ]; then
+        log "Redis: using TEST_REDIS_URL"
+        return
+    fi
+    if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+        export TEST_REDIS_URL="redis://127.0.0.1:6379"
+        log "Redis: local server on 127.0.0.1:6379"
+        return
+    fi
+    local port=56379 dir
+    dir=$(mktemp -d /tmp/agentops-redis.XXXXXX)
+    log "Redis: starting a private server on port $port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+        --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    cleanup_actions+=("redis-cli -p $port shutdown nosave >/dev/null 2>&1; rm -rf '$dir'")
+    export TEST_REDIS_URL="redis://127.0.0.1:$port"
+}
+
 # --- Rust test runner --------------------------------------------------------------------
 ensure_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
@@ -77,6 +104,7 @@ ensure_nextest() {
 }
 
 ensure_postgres
+ensure_redis
 ensure_nextest
 
 # Test databases carry this run's id, so several runs can share one server.

@@ -52,6 +52,16 @@ pub enum Command {
     Keys(KeysArgs),
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
+    /// Benchmarks that print their figures (loopback only).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `agentops bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Live-event latency and delivery at many WebSocket subscribers.
+    Events(crate::bench_events::EventsBenchArgs),
 }
 
 /// Settings of `up` and `api`.
@@ -159,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
+        Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
     }
 }
 

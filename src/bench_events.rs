@@ -1,0 +1,351 @@
+//! `agentops bench events`: live-event latency and delivery at many WebSocket subscribers.
+//!
+//! It starts real API processes (this binary's `api` command) on PostgreSQL and Redis,
+//! so their memory can be measured on their own: with `--replicas 2` (the default)
+//! events are written through replica A while every subscriber is connected to replica
+//! B, so each event crosses Redis, as in a scaled-out deployment. Latency is measured
+//! from the event's `created_at` (taken in the writing transaction, just before it
+//! commits) to its arrival at the subscriber, on the same clock.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use futures_util::StreamExt;
+use sea_orm::{ConnectionTrait, Database};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Options of `agentops bench events`.
+#[derive(Debug, Args)]
+pub struct EventsBenchArgs {
+    /// WebSocket subscribers.
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Events written through the API.
+    #[arg(long, default_value_t = 1000)]
+    pub events: usize,
+    /// Events written per second (paced, so latency is not queueing behind a flood).
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// API processes: 2 puts writers and subscribers on different replicas (via Redis).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub replicas: u8,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: String,
+    /// Redis server for fan-out (`none` for in-process fan-out, one replica only).
+    #[arg(
+        long,
+        env = "BENCH_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Deserialize)]
+struct Received {
+    id: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One API process.
+struct ApiProcess {
+    child: Child,
+    base: String,
+}
+
+impl ApiProcess {
+    fn start(
+        database_url: &str,
+        redis_url: Option<&str>,
+        prefix: &str,
+        admin_key: &str,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("api")
+            .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("AGENTOPS_ADMIN_KEY", admin_key)
+            .env("AGENTOPS_DATA_DIR", data_dir)
+            .env("AGENTOPS_REDIS_PREFIX", prefix)
+            .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
+            .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        match redis_url {
+            Some(url) => command.env("REDIS_URL", url),
+            None => command.env_remove("REDIS_URL"),
+        };
+        let child = command.spawn().context("cannot start `agentops api`")?;
+        Ok(Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = http.get(format!("{}/ready", self.base)).send().await
+                && let Ok(body) = response.json::<serde_json::Value>().await
+                && body["status"] == "ok"
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{} did not become ready", self.base)
+    }
+
+    /// Peak resident memory so far, in MiB (Linux `VmHWM`).
+    fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: EventsBenchArgs) -> anyhow::Result<()> {
+    let redis = (args.redis_url != "none").then_some(args.redis_url.as_str());
+    if redis.is_none() && args.replicas > 1 {
+        bail!("--replicas 2 needs Redis (--redis-url)");
+    }
+    raise_fd_limit(args.subscribers as u64 * 2 + 1024);
+    let admin = Database::connect(&args.database_url)
+        .await
+        .context("cannot reach PostgreSQL")?;
+    let name = format!("agentops_bench_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let result = bench(&args, redis, &database_url_for(&args.database_url, &name)).await;
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    result
+}
+
+fn database_url_for(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let url = format!("{}/{name}", &base[..authority_end]);
+    query.map_or(url.clone(), |q| format!("{url}?{q}"))
+}
+
+fn raise_fd_limit(wanted: u64) {
+    // Each subscriber is a socket on both ends; the usual soft limit (1024) is too low.
+    // The API processes inherit the raised limit.
+    if let Err(err) = rlimit::increase_nofile_limit(wanted) {
+        eprintln!("warning: cannot raise the open-file limit to {wanted}: {err}");
+    }
+}
+
+async fn bench(
+    args: &EventsBenchArgs,
+    redis: Option<&str>,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let data_dir = tempfile::tempdir()?;
+    let admin_key = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("agentops-bench:{}:", uuid::Uuid::new_v4().simple());
+    let writer = ApiProcess::start(database_url, redis, &prefix, &admin_key, data_dir.path())?;
+    writer.wait_ready().await?;
+    let reader = if args.replicas == 2 {
+        let reader = ApiProcess::start(database_url, redis, &prefix, &admin_key, data_dir.path())?;
+        reader.wait_ready().await?;
+        Some(reader)
+    } else {
+        None
+    };
+    let subscribed_to = reader.as_ref().unwrap_or(&writer);
+    let http = reqwest::Client::new();
+    let project: serde_json::Value = http
+        .post(format!("{}/api/v1/projects", writer.base))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+
+    // Connect every subscriber before writing.
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
+        args.subscribers * args.events,
+    )));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let duplicates = Arc::new(AtomicU64::new(0));
+    let ws_url = format!(
+        "{}/api/v1/events/stream?types=task.created",
+        subscribed_to.base.replacen("http", "ws", 1)
+    );
+    let mut sockets = Vec::with_capacity(args.subscribers);
+    for _ in 0..args.subscribers {
+        let mut request = ws_url.as_str().into_client_request()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {admin_key}").parse()?);
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .context("cannot open a WebSocket")?;
+        sockets.push(socket);
+    }
+    let expected_per_subscriber = args.events;
+    let mut readers = Vec::with_capacity(args.subscribers);
+    for mut socket in sockets {
+        let latencies = latencies.clone();
+        let delivered = delivered.clone();
+        let duplicates = duplicates.clone();
+        readers.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(expected_per_subscriber);
+            let mut last = 0i64;
+            let mut count = 0usize;
+            while count < expected_per_subscriber {
+                let Ok(Some(Ok(message))) =
+                    tokio::time::timeout(Duration::from_secs(30), socket.next()).await
+                else {
+                    break;
+                };
+                if let Message::Text(text) = message {
+                    let arrived = chrono::Utc::now();
+                    if let Ok(event) = serde_json::from_str::<Received>(&text) {
+                        if event.id <= last {
+                            duplicates.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        last = event.id;
+                        count += 1;
+                        mine.push(
+                            (arrived - event.created_at).num_microseconds().unwrap_or(0) as f64
+                                / 1000.0,
+                        );
+                    }
+                }
+            }
+            delivered.fetch_add(count as u64, Ordering::Relaxed);
+            latencies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(mine);
+        }));
+    }
+
+    // Write at a steady pace.
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
+    let mut ticker = tokio::time::interval(interval);
+    let mut writes = Vec::with_capacity(args.events);
+    for i in 0..args.events {
+        ticker.tick().await;
+        let http = http.clone();
+        let url = format!("{}/api/v1/tasks", writer.base);
+        let key = admin_key.clone();
+        let project = project["id"].clone();
+        writes.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({ "project_id": project, "title": format!("event {i}") }))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map(|_| ())
+        }));
+    }
+    for write in writes {
+        write.await?.context("a write failed")?;
+    }
+    let written_in = started.elapsed();
+    for reader in readers {
+        reader.await?;
+    }
+    let peak_rss_mb = subscribed_to.peak_rss_mb().unwrap_or(f64::NAN);
+    let writer_rss_mb = writer.peak_rss_mb().unwrap_or(f64::NAN);
+
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
+        latencies[index.min(latencies.len() - 1)]
+    };
+    let expected = (args.subscribers * args.events) as u64;
+    let delivered = delivered.load(Ordering::Relaxed);
+    let report = serde_json::json!({
+        "subscribers": args.subscribers,
+        "events": args.events,
+        "replicas": args.replicas,
+        "fanout": if redis.is_some() { "redis" } else { "in-process" },
+        "delivered": delivered,
+        "expected": expected,
+        "duplicates": duplicates.load(Ordering::Relaxed),
+        "p50_ms": round2(percentile(50.0)),
+        "p99_ms": round2(percentile(99.0)),
+        "max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),
+        "peak_rss_mb": round2(peak_rss_mb),
+        "writer_peak_rss_mb": round2(writer_rss_mb),
+        "write_seconds": round2(written_in.as_secs_f64()),
+    });
+    println!(
+        "{} subscribers on {} ({} fan-out), {} events at {}/s:\n  delivered {delivered} of {expected} ({} duplicates)\n  latency commit→receipt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  subscriber-side API peak RSS {:.1} MiB (writer-side {:.1} MiB)",
+        args.subscribers,
+        if args.replicas == 2 {
+            "replica B, writes through replica A"
+        } else {
+            "the writing replica"
+        },
+        report["fanout"].as_str().unwrap_or_default(),
+        args.events,
+        args.rate,
+        report["duplicates"],
+        percentile(50.0),
+        percentile(99.0),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        peak_rss_mb,
+        writer_rss_mb,
+    );
+    if args.json {
+        println!("{report}");
+    }
+    if delivered != expected {
+        bail!("{} events were not delivered", expected - delivered);
+    }
+    Ok(())
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
