@@ -299,3 +299,58 @@ async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// For a parse error about an invalid value, the environment variable that also sets it.
+pub fn env_hint(command: &clap::Command, err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let ContextValue::String(invalid) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = invalid.trim_start_matches("--").split([' ', '=']).next()?;
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    }
+    find(command, long)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn an_invalid_value_names_its_environment_variable() {
+        let err =
+            Cli::try_parse_from(["agentops", "api", "--agent-ttl-seconds", "soon"]).unwrap_err();
+        assert_eq!(
+            env_hint(&Cli::command(), &err).as_deref(),
+            Some("AGENTOPS_AGENT_TTL_SECONDS")
+        );
+    }
+
+    #[test]
+    fn no_command_means_up_and_defaults_are_valid() {
+        let cli = Cli::try_parse_from(["agentops"]).unwrap();
+        assert!(cli.command.is_none());
+        let cfg = ApiConfig::defaults();
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        assert!(
+            cfg.effective_database_url()
+                .starts_with("sqlite://agentops-data/")
+        );
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn a_short_admin_key_is_refused_with_its_name() {
+        let mut cfg = ApiConfig::defaults();
+        cfg.admin_key = Some("short".into());
+        assert!(cfg.validate().unwrap_err().contains("AGENTOPS_ADMIN_KEY"));
+    }
+}

@@ -1,7 +1,18 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> std::process::ExitCode {
-    let cli = agentops::cli::Cli::parse();
+    let cli = match agentops::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Name the environment variable too: in containers that is where values come from.
+            let hint = agentops::cli::env_hint(&agentops::cli::Cli::command(), &err);
+            let _ = err.print();
+            if let Some(hint) = hint {
+                eprintln!("  (this setting is also read from the environment variable {hint})");
+            }
+            return std::process::ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
