@@ -6,3 +6,25 @@
 #![deny(missing_docs)]
 
 pub mod types;
+
+#[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
+mod error;
+#[cfg(feature = "client")]
+pub mod events;
+#[cfg(feature = "client")]
+pub mod resources;
+
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder};
+#[cfg(feature = "client")]
+pub use error::{Error, Result};
+
+/// HTTP status codes, as carried by [`Error::Api`].
+#[cfg(feature = "client")]
+pub use reqwest::StatusCode;
+/// URLs, as returned by [`Client::base_url`].
+#[cfg(feature = "client")]
+pub use reqwest::Url;
+

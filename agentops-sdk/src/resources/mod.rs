@@ -1,0 +1,78 @@
+//! One handle per API resource (`client.tasks()`, `client.projects()`...), and the
+//! listing request they share.
+//!
+//! Handles borrow the [`Client`](crate::Client) and hold nothing else: make them on the
+//! spot (`client.tasks().get(id)`), there is no cost to it.
+
+mod agents;
+mod events;
+mod keys;
+mod list;
+mod projects;
+mod tasks;
+
+pub use agents::Agents;
+pub use events::Events;
+pub use keys::Keys;
+pub use list::ListRequest;
+pub use projects::Projects;
+pub use tasks::Tasks;
+
+use crate::Client;
+
+impl Client {
+    /// Projects: named groups of tasks.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let projects = client.projects().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn projects(&self) -> Projects<'_> {
+        Projects { client: self }
+    }
+
+    /// Tasks, and the agent protocol (claim, heartbeat, complete, fail, block).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, id: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// let task = client.tasks().get(id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks { client: self }
+    }
+
+    /// Agents: registration, heartbeats, presence.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let agents = client.agents().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn agents(&self) -> Agents<'_> {
+        Agents { client: self }
+    }
+
+    /// API keys (admin only).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let keys = client.keys().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn keys(&self) -> Keys<'_> {
+        Keys { client: self }
+    }
+
+    /// The event log: listing and live subscription.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let recent = client.events().list().since(0).limit(10).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn events(&self) -> Events<'_> {
+        Events { client: self }
+    }
+}

@@ -1,0 +1,445 @@
+//! A real API server with an SDK client pointed at it, and the fault-injecting proxies
+//! that produce what a healthy server cannot (503 bursts, lost answers, cut connections).
+
+#![allow(dead_code, reason = "each test module uses a different subset")]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentops_api::testing::TestServer;
+pub use agentops_api::testing::{ADMIN_KEY, Backend};
+use agentops_sdk::Client;
+use agentops_sdk::types::{AgentIn, ProjectIn, TaskIn, TaskOut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// A running API server and an admin client for it.
+pub struct TestApp {
+    pub server: TestServer,
+    pub client: Client,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        init_test_logging();
+        let server = TestServer::spawn(backend).await;
+        let client = client_for(&server.base, ADMIN_KEY);
+        Self { server, client }
+    }
+
+    pub async fn project(&self) -> Uuid {
+        Self::project_with(&self.client).await
+    }
+
+    pub async fn project_with(client: &Client) -> Uuid {
+        client
+            .projects()
+            .create(ProjectIn {
+                name: "p".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create project")
+            .id
+    }
+
+    pub async fn task(&self, project_id: Uuid, kind: &str, input: serde_json::Value) -> TaskOut {
+        self.client
+            .tasks()
+            .create(TaskIn {
+                project_id,
+                title: format!("a {kind} task"),
+                kind: Some(kind.to_owned()),
+                input: Some(input),
+                ..Default::default()
+            })
+            .await
+            .expect("create task")
+    }
+
+    pub async fn agent(&self, name: &str) -> Uuid {
+        self.client
+            .agents()
+            .register(AgentIn {
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("register agent")
+            .id
+    }
+
+    /// Polls the task until `check` holds; panics after `timeout`.
+    pub async fn wait_for_task(
+        &self,
+        id: Uuid,
+        timeout: Duration,
+        check: impl Fn(&TaskOut) -> bool,
+    ) -> TaskOut {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = self.client.tasks().get(id).await.expect("get task");
+            if check(&task) {
+                return task;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task never reached the expected state: {task:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every event in the log, oldest first, read through the SDK.
+    pub async fn all_events(&self) -> Vec<agentops_sdk::types::Event> {
+        use futures_util::TryStreamExt;
+        self.client
+            .events()
+            .list()
+            .since(0)
+            .limit(1000)
+            .stream()
+            .try_collect()
+            .await
+            .expect("list events")
+    }
+
+    /// Ends the current lease of a running task now, as if its holder had gone silent
+    /// (the reaper re-queues it on its next pass, within 50 ms in tests).
+    pub async fn expire_lease(&self, task_id: Uuid) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = &self.server.state.db;
+        let backend = db.get_database_backend();
+        let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "UPDATE tasks SET lease_expires_at = $1 WHERE id = $2",
+            _ => "UPDATE tasks SET lease_expires_at = ?1 WHERE id = ?2",
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [past.into(), task_id.into()],
+        ))
+        .await
+        .expect("expire lease");
+    }
+}
+
+/// A client with quick retries, for tests.
+pub fn client_for(base: &str, key: &str) -> Client {
+    Client::builder()
+        .base_url(base)
+        .api_key(key)
+        .timeout(Duration::from_secs(20))
+        .retry_delays(Duration::from_millis(20), Duration::from_millis(300))
+        .build()
+        .expect("client")
+}
+
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            ))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Generates `sqlite::name` and `postgres::name` tests that call `name(backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// An HTTP/1.1 proxy that decides, request by request, what the client gets.
+// ---------------------------------------------------------------------------------------
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer `status` itself (with `Retry-After` if given) without forwarding.
+    Status(u16, Option<u64>),
+    /// Forward it, let the server process it, then cut the connection instead of
+    /// answering: the client cannot know whether it was applied.
+    DropAnswer,
+}
+
+/// A request that reached the proxy.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    /// Whether it was forwarded to the server.
+    pub forwarded: bool,
+}
+
+#[derive(Default)]
+struct Plan {
+    faults: VecDeque<Fault>,
+    /// Apply this fault to every request once `faults` is empty.
+    always: Option<Fault>,
+    seen: Vec<Seen>,
+}
+
+/// The proxy; requests pass through unless faults are queued.
+pub struct FaultProxy {
+    pub base: String,
+    plan: Arc<Mutex<Plan>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let plan = Arc::new(Mutex::new(Plan::default()));
+        let shared = plan.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                connections.spawn(serve_connection(client, upstream, shared.clone()));
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            plan,
+            task,
+        }
+    }
+
+    /// Applies `faults` to the next requests, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.plan.lock().unwrap().faults.extend(faults);
+    }
+
+    /// Applies `fault` to every request from now on (`None` to stop).
+    pub fn always(&self, fault: Option<Fault>) {
+        self.plan.lock().unwrap().always = fault;
+    }
+
+    /// The requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.plan.lock().unwrap().seen.clone()
+    }
+}
+
+struct Request {
+    head: Vec<u8>,
+    body: Vec<u8>,
+    method: String,
+    path: String,
+    idempotency_key: Option<String>,
+}
+
+async fn serve_connection(mut client: TcpStream, upstream: SocketAddr, plan: Arc<Mutex<Plan>>) {
+    let mut server: Option<TcpStream> = None;
+    let mut buffer = Vec::new();
+    let mut server_buffer = Vec::new();
+    loop {
+        let Some(request) = read_message(&mut client, &mut buffer, true).await else {
+            return;
+        };
+        let fault = {
+            let mut plan = plan.lock().unwrap();
+            let fault = plan.faults.pop_front().or_else(|| plan.always.clone());
+            let forwarded = !matches!(fault, Some(Fault::Status(..)));
+            plan.seen.push(Seen {
+                method: request.method.clone(),
+                path: request.path.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                forwarded,
+            });
+            fault
+        };
+        if let Some(Fault::Status(status, retry_after)) = fault {
+            let retry = retry_after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
+            let body = format!(
+                "{{\"error\":{{\"code\":\"injected\",\"message\":\"injected {status}\"}}}}"
+            );
+            let answer = format!(
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n{retry}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(answer.as_bytes()).await;
+            let _ = client.shutdown().await;
+            return;
+        }
+        if server.is_none() {
+            match TcpStream::connect(upstream).await {
+                Ok(stream) => server = Some(stream),
+                Err(_) => return,
+            }
+        }
+        let Some(upstream_conn) = server.as_mut() else {
+            return;
+        };
+        if upstream_conn.write_all(&request.head).await.is_err()
+            || upstream_conn.write_all(&request.body).await.is_err()
+        {
+            return;
+        }
+        let Some(response) = read_message(upstream_conn, &mut server_buffer, false).await else {
+            return;
+        };
+        if fault == Some(Fault::DropAnswer) {
+            // The server applied the request; the client never hears of it.
+            return;
+        }
+        if client.write_all(&response.head).await.is_err()
+            || client.write_all(&response.body).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 message (head and Content-Length body) from `stream`.
+async fn read_message(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    is_request: bool,
+) -> Option<Request> {
+    let head_end = loop {
+        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head: Vec<u8> = buffer.drain(..head_end).collect();
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let mut parts = first.split(' ');
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let mut length = 0usize;
+    let mut idempotency_key = None;
+    let mut no_body = false;
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim().to_ascii_lowercase();
+            let value = value.trim();
+            match name.as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "idempotency-key" => idempotency_key = Some(value.to_owned()),
+                "transfer-encoding" => panic!("the test proxy does not speak chunked encoding"),
+                _ => {}
+            }
+        }
+    }
+    if !is_request && (path == "204" || path == "304") {
+        no_body = true;
+    }
+    let length = if no_body { 0 } else { length };
+    while buffer.len() < length {
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let body: Vec<u8> = buffer.drain(..length).collect();
+    Some(Request {
+        head,
+        body,
+        method,
+        path,
+        idempotency_key,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// A TCP proxy whose connections can all be cut at once (for WebSockets).
+// ---------------------------------------------------------------------------------------
+
+/// Passes bytes through both ways until [`cut`](Self::cut).
+pub struct CuttableProxy {
+    pub base: String,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+impl CuttableProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let shared = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                shared.lock().unwrap().push(handle);
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            connections,
+            task,
+        }
+    }
+
+    /// Cuts every open connection (both sides see a reset or EOF).
+    pub fn cut(&self) {
+        for handle in self.connections.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+
+    /// How many connections were accepted and not cut yet.
+    pub fn open(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| !h.is_finished())
+            .count()
+    }
+}

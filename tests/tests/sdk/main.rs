@@ -1,0 +1,8 @@
+//! End-to-end tests of `agentops-sdk` against the real API spawned in-process, on SQLite
+//! and on PostgreSQL. One binary, one module per part of the SDK.
+
+mod helpers;
+
+mod client;
+mod events;
+mod retries;
