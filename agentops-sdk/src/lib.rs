@@ -15,11 +15,15 @@ mod error;
 pub mod events;
 #[cfg(feature = "client")]
 pub mod resources;
+#[cfg(feature = "client")]
+pub mod worker;
 
 #[cfg(feature = "client")]
 pub use client::{Client, ClientBuilder};
 #[cfg(feature = "client")]
 pub use error::{Error, Result};
+#[cfg(feature = "client")]
+pub use worker::{TaskContext, TaskError, Worker};
 
 /// HTTP status codes, as carried by [`Error::Api`].
 #[cfg(feature = "client")]
@@ -27,4 +31,6 @@ pub use reqwest::StatusCode;
 /// URLs, as returned by [`Client::base_url`].
 #[cfg(feature = "client")]
 pub use reqwest::Url;
-
+/// The cancellation token of a [`TaskContext`].
+#[cfg(feature = "client")]
+pub use tokio_util::sync::CancellationToken;

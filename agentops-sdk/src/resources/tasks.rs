@@ -18,7 +18,7 @@ use crate::types::{
 /// [`fail`](Self::fail) and [`block`](Self::block) end the attempt. Only the current
 /// claim token is accepted: an error with
 /// [`is_stale_claim`](crate::Error::is_stale_claim) means the lease was lost. The
-/// worker runtime does all of this for you.
+/// [`worker`](crate::worker) runtime does all of this for you.
 #[derive(Debug, Clone, Copy)]
 pub struct Tasks<'a> {
     pub(crate) client: &'a Client,

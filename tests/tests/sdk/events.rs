@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use agentops_api::testing::TestServer;
 use agentops_sdk::events::Subscription;
 use agentops_sdk::types::{Event, EventFilter};
-use agentops_api::testing::TestServer;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -44,7 +44,10 @@ async fn a_subscription_replays_from_since_then_goes_live_with_its_filter(backen
     let before = app.task(project, "echo", json!({ "n": 1 })).await;
     app.task(other, "echo", json!({})).await;
 
-    let filter = EventFilter::new().types(["task.*"]).project(project).since(0);
+    let filter = EventFilter::new()
+        .types(["task.*"])
+        .project(project)
+        .since(0);
     let mut events = app.client.events().subscribe(filter);
     let replayed = take(&mut events, 1).await;
     assert_eq!(replayed[0].kind, "task.created");
@@ -95,20 +98,29 @@ async fn cut_connections_are_resumed_without_loss_or_duplicates(backend: Backend
     let mut received = Vec::new();
     for round in 0..4 {
         for i in 0..5 {
-            app.task(project, "echo", json!({ "round": round, "i": i })).await;
+            app.task(project, "echo", json!({ "round": round, "i": i }))
+                .await;
         }
         received.extend(take(&mut events, 3).await);
         // Cut mid-way: two of this round's events are still to come.
         proxy.cut();
         for i in 0..3 {
-            app.task(project, "echo", json!({ "round": round, "after_cut": i })).await;
+            app.task(project, "echo", json!({ "round": round, "after_cut": i }))
+                .await;
         }
         received.extend(take(&mut events, 5).await);
     }
     assert_quiet(&mut events).await;
 
-    let expected: Vec<i64> = ids(&app.all_events().await).into_iter().filter(|id| *id > start).collect();
-    assert_eq!(ids(&received), expected, "every event exactly once, in order");
+    let expected: Vec<i64> = ids(&app.all_events().await)
+        .into_iter()
+        .filter(|id| *id > start)
+        .collect();
+    assert_eq!(
+        ids(&received),
+        expected,
+        "every event exactly once, in order"
+    );
 }
 
 async fn the_stream_survives_a_restart_with_writes_during_the_downtime(backend: Backend) {
@@ -147,13 +159,20 @@ async fn the_stream_survives_a_restart_with_writes_during_the_downtime(backend: 
         .filter(|id| *id > start)
         .collect();
     assert_eq!(expected.len(), 17);
-    assert_eq!(ids(&received), expected, "every event exactly once, in order");
+    assert_eq!(
+        ids(&received),
+        expected,
+        "every event exactly once, in order"
+    );
     drop(server);
 }
 
 async fn a_refused_subscription_ends_the_stream_with_its_error(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let stranger = client_for(&app.server.base, "aok_not-a-real-key-0000000000000000000000000");
+    let stranger = client_for(
+        &app.server.base,
+        "aok_not-a-real-key-0000000000000000000000000",
+    );
     let mut events = stranger.events().subscribe(EventFilter::new().since(0));
     let first = tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
@@ -189,7 +208,11 @@ async fn all_events(client: &agentops_sdk::Client) -> Vec<Event> {
         .unwrap()
 }
 
-async fn task_with(client: &agentops_sdk::Client, project_id: uuid::Uuid, input: serde_json::Value) {
+async fn task_with(
+    client: &agentops_sdk::Client,
+    project_id: uuid::Uuid,
+    input: serde_json::Value,
+) {
     client
         .tasks()
         .create(agentops_sdk::types::TaskIn {

@@ -1,7 +1,6 @@
 //! A real API server with an SDK client pointed at it, and the fault-injecting proxies
 //! that produce what a healthy server cannot (503 bursts, lost answers, cut connections).
 
-#![allow(dead_code, reason = "each test module uses a different subset")]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -431,15 +430,5 @@ impl CuttableProxy {
         for handle in self.connections.lock().unwrap().drain(..) {
             handle.abort();
         }
-    }
-
-    /// How many connections were accepted and not cut yet.
-    pub fn open(&self) -> usize {
-        self.connections
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| !h.is_finished())
-            .count()
     }
 }

@@ -6,3 +6,4 @@ mod helpers;
 mod client;
 mod events;
 mod retries;
+mod worker;

@@ -31,14 +31,46 @@ async fn a_create_retried_through_a_503_burst_makes_one_task(backend: Backend) {
     let (app, proxy, client) = proxied(backend).await;
     let project = app.project().await;
 
-    proxy.inject([Fault::Status(503, None), Fault::Status(502, None), Fault::Status(504, None)]);
-    let task = client.tasks().create(new_task(project, "through the storm")).await.unwrap();
+    proxy.inject([
+        Fault::Status(503, None),
+        Fault::Status(502, None),
+        Fault::Status(504, None),
+    ]);
+    let task = client
+        .tasks()
+        .create(new_task(project, "through the storm"))
+        .await
+        .unwrap();
 
-    let posts: Vec<_> = proxy.seen().into_iter().filter(|s| s.method == "POST").collect();
-    assert_eq!(posts.len(), 4, "three refusals, then the one that went through");
-    let key = posts[0].idempotency_key.clone().expect("an idempotency key");
-    assert!(posts.iter().all(|s| s.idempotency_key.as_ref() == Some(&key)), "the same key on every retry");
-    let tasks: Vec<_> = app.client.tasks().list().project(project).stream().try_collect().await.unwrap();
+    let posts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(
+        posts.len(),
+        4,
+        "three refusals, then the one that went through"
+    );
+    let key = posts[0]
+        .idempotency_key
+        .clone()
+        .expect("an idempotency key");
+    assert!(
+        posts
+            .iter()
+            .all(|s| s.idempotency_key.as_ref() == Some(&key)),
+        "the same key on every retry"
+    );
+    let tasks: Vec<_> = app
+        .client
+        .tasks()
+        .list()
+        .project(project)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].id, task.id);
 }
@@ -49,12 +81,31 @@ async fn a_create_whose_answer_was_lost_is_replayed_not_duplicated(backend: Back
 
     // The server creates the task, but the client never gets the answer, twice.
     proxy.inject([Fault::DropAnswer, Fault::DropAnswer]);
-    let task = client.tasks().create(new_task(project, "lost answers")).await.unwrap();
+    let task = client
+        .tasks()
+        .create(new_task(project, "lost answers"))
+        .await
+        .unwrap();
 
-    let posts: Vec<_> = proxy.seen().into_iter().filter(|s| s.method == "POST").collect();
+    let posts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
     assert_eq!(posts.len(), 3);
-    assert!(posts.iter().all(|s| s.forwarded), "every attempt reached the server");
-    let tasks: Vec<_> = app.client.tasks().list().project(project).stream().try_collect().await.unwrap();
+    assert!(
+        posts.iter().all(|s| s.forwarded),
+        "every attempt reached the server"
+    );
+    let tasks: Vec<_> = app
+        .client
+        .tasks()
+        .list()
+        .project(project)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(tasks.len(), 1, "three deliveries, one task");
     assert_eq!(tasks[0].id, task.id);
     let created = app
@@ -151,7 +202,11 @@ async fn a_claim_whose_answer_was_lost_is_not_repeated(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-    let claims = proxy.seen().into_iter().filter(|s| s.path.ends_with("/claim")).count();
+    let claims = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/claim"))
+        .count();
     assert_eq!(claims, 1, "a claim is not repeat-safe");
 
     // A 429 is refused before any work: that one is retried even for a claim.
@@ -184,7 +239,10 @@ async fn retry_after_is_honoured(backend: Backend) {
     let started = Instant::now();
     client.projects().list().send().await.unwrap();
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(950), "waited only {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
     assert!(waited < Duration::from_secs(4), "waited {waited:?}");
 }
 

@@ -1,0 +1,489 @@
+//! The worker runtime against the real API: results, failures and panics, progress and
+//! blocking, lost leases, a worker killed mid-task, and graceful shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentops_sdk::types::{AgentStatus, TaskIn, TaskOut, TaskStatus};
+use agentops_sdk::worker::WorkerBuilder;
+use agentops_sdk::{TaskContext, TaskError, Worker};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A worker tuned for tests: quick polling and heartbeats, no signal handling.
+fn worker(app: &TestApp, name: &str) -> WorkerBuilder {
+    Worker::builder(app.client.clone())
+        .name(name)
+        .poll_interval(Duration::from_millis(50))
+        .agent_heartbeat_interval(Duration::from_millis(200))
+        .handle_signals(false)
+}
+
+async fn events_of(app: &TestApp, task: Uuid) -> Vec<String> {
+    app.all_events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(task))
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn a_worker_completes_tasks_with_its_handlers_results(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(app.task(project, "echo", json!({ "i": i })).await.id);
+    }
+    let other_kind = app.task(project, "other", json!({})).await;
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+
+    let builder = worker(&app, "echo").kinds(["echo"]).concurrency(4);
+    let stop = builder.shutdown_handle();
+    let (r, p) = (running.clone(), peak.clone());
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let (running, peak) = (r.clone(), p.clone());
+        async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(json!({ "echo": task.input() }))
+        }
+    }));
+
+    for (i, id) in ids.iter().enumerate() {
+        let done = app
+            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
+            .await;
+        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) <= 4,
+        "never above the concurrency"
+    );
+    assert!(peak.load(Ordering::SeqCst) >= 2, "tasks ran concurrently");
+    assert_eq!(
+        app.client.tasks().get(other_kind.id).await.unwrap().status,
+        TaskStatus::Queued,
+        "kinds it does not handle are left alone"
+    );
+
+    let agents = app.client.agents().list().send().await.unwrap().items;
+    let agent = agents
+        .iter()
+        .find(|a| a.name == "echo")
+        .expect("registered");
+    assert_eq!(agent.capabilities, ["echo"]);
+    assert_eq!(agent.status, AgentStatus::Online);
+
+    stop.shutdown();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+async fn handler_errors_and_panics_fail_the_task_with_their_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let create = |mode: &str, max_attempts: i32| TaskIn {
+        project_id: project,
+        title: mode.to_owned(),
+        kind: Some("modes".into()),
+        input: Some(json!({ "mode": mode })),
+        max_attempts: Some(max_attempts),
+        ..Default::default()
+    };
+    let error = app.client.tasks().create(create("error", 1)).await.unwrap();
+    let panic = app.client.tasks().create(create("panic", 1)).await.unwrap();
+    let permanent = app
+        .client
+        .tasks()
+        .create(create("permanent", 5))
+        .await
+        .unwrap();
+    let retried = app.client.tasks().create(create("flaky", 3)).await.unwrap();
+    let attempts = Arc::new(AtomicUsize::new(0));
+
+    let builder = worker(&app, "modes").kinds(["modes"]).concurrency(2);
+    let stop = builder.shutdown_handle();
+    let seen = attempts.clone();
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let seen = seen.clone();
+        async move {
+            match task.input()["mode"].as_str() {
+                Some("error") => Err(TaskError::new("the upstream said no")),
+                Some("panic") => panic!("handler blew up"),
+                Some("permanent") => {
+                    let _: u32 = "not a number".parse()?;
+                    Ok(Value::Null)
+                }
+                Some("flaky") if seen.fetch_add(1, Ordering::SeqCst) == 0 => {
+                    Err(TaskError::new("flaky once"))
+                }
+                _ => Ok(json!("fine")),
+            }
+        }
+    }));
+
+    let failed = |t: &TaskOut| t.status == TaskStatus::Failed;
+    let done = app.wait_for_task(error.id, WAIT, failed).await;
+    assert_eq!(
+        done.error.as_deref(),
+        Some("the upstream said no (attempt 1 of 1: no attempts left)")
+    );
+    let done = app.wait_for_task(panic.id, WAIT, failed).await;
+    let message = done.error.unwrap();
+    assert!(
+        message.starts_with("handler panicked: handler blew up"),
+        "{message}"
+    );
+
+    // A std error converts with `?`; `TaskError::permanent` would skip the retries too.
+    let done = app
+        .wait_for_task(permanent.id, WAIT, |t| t.attempts >= 1 || failed(t))
+        .await;
+    assert!(
+        done.error
+            .as_deref()
+            .is_some_and(|e| e.contains("invalid digit")),
+        "{done:?}"
+    );
+
+    let done = app
+        .wait_for_task(retried.id, WAIT, |t| t.status == TaskStatus::Completed)
+        .await;
+    assert_eq!(done.attempts, 1, "one failed attempt, then success");
+    assert_eq!(done.result, Some(json!("fine")));
+    assert_eq!(
+        events_of(&app, retried.id).await,
+        [
+            "task.created",
+            "task.claimed",
+            "task.requeued",
+            "task.claimed",
+            "task.completed"
+        ]
+    );
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_permanent_error_fails_the_task_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "strict", json!({})).await;
+    let builder = worker(&app, "strict").kinds(["strict"]);
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(builder.run(|_task: TaskContext| async move {
+        Err::<Value, _>(TaskError::permanent("input.url is missing"))
+    }));
+    let done = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Failed)
+        .await;
+    assert_eq!(done.error.as_deref(), Some("input.url is missing"));
+    assert_eq!(done.attempts, 1);
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn progress_and_block_from_the_context_reach_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "ask", json!({})).await;
+    let builder = worker(&app, "asker").kinds(["ask"]);
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(builder.run(|task: TaskContext| async move {
+        task.progress(0.5, "half way").await?;
+        task.block("which branch should I deploy?").await?;
+        Ok(json!("this result is not written: the task is blocked"))
+    }));
+
+    let blocked = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Blocked)
+        .await;
+    assert_eq!(
+        blocked.block_reason.as_deref(),
+        Some("which branch should I deploy?")
+    );
+    assert_eq!(blocked.progress, Some(0.5));
+    assert_eq!(blocked.progress_message.as_deref(), Some("half way"));
+    assert_eq!(blocked.result, None);
+    assert_eq!(
+        events_of(&app, task.id).await,
+        [
+            "task.created",
+            "task.claimed",
+            "task.progress",
+            "task.blocked"
+        ]
+    );
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_lost_lease_cancels_the_handler_and_its_result_is_not_written(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "slow", json!({})).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u32, bool)>();
+    let attempt = Arc::new(AtomicUsize::new(0));
+
+    let builder = worker(&app, "slow")
+        .kinds(["slow"])
+        .lease(Duration::from_secs(5))
+        .heartbeat_interval(Duration::from_millis(100));
+    let stop = builder.shutdown_handle();
+    let counter = attempt.clone();
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let (tx, counter) = (tx.clone(), counter.clone());
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst) as u32 + 1;
+            if n == 1 {
+                tx.send((n, false)).unwrap();
+                // Work until told to stop, then return a result that must be discarded.
+                task.cancelled().await;
+                tx.send((n, task.is_lease_lost())).unwrap();
+                return Ok(json!({ "attempt": 1 }));
+            }
+            Ok(json!({ "attempt": n }))
+        }
+    }));
+
+    assert_eq!(rx.recv().await, Some((1, false)), "first attempt started");
+    // The holder goes silent as far as the server is concerned: its lease ends, the
+    // reaper re-queues the task, and the next heartbeat is refused as stale.
+    app.expire_lease(task.id).await;
+    let (n, lost) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((n, lost), (1, true), "the handler saw the lease lost");
+
+    let done = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Completed)
+        .await;
+    assert_eq!(
+        done.result,
+        Some(json!({ "attempt": 2 })),
+        "only the second attempt's result is written"
+    );
+    let kinds = events_of(&app, task.id).await;
+    assert_eq!(
+        kinds,
+        [
+            "task.created",
+            "task.claimed",
+            "task.requeued",
+            "task.claimed",
+            "task.completed"
+        ]
+    );
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_killed_workers_task_is_reclaimed_and_completed_once_by_another(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "job", json!({ "n": 7 })).await;
+
+    // Worker A starts the task and is killed mid-way (its future dropped).
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let (dropped_tx, mut dropped) = mpsc::unbounded_channel::<()>();
+    struct OnDrop(mpsc::UnboundedSender<()>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    let a = tokio::spawn(
+        worker(&app, "worker-a")
+            .kinds(["job"])
+            .lease(Duration::from_secs(5))
+            .run(move |_task: TaskContext| {
+                let (started_tx, dropped_tx) = (started_tx.clone(), dropped_tx.clone());
+                async move {
+                    let _guard = OnDrop(dropped_tx);
+                    started_tx.send(()).unwrap();
+                    std::future::pending::<()>().await;
+                    Ok(json!("never"))
+                }
+            }),
+    );
+    started.recv().await.unwrap();
+    a.abort();
+    tokio::time::timeout(WAIT, dropped.recv())
+        .await
+        .expect("the handler is dropped with its worker")
+        .unwrap();
+    let held = app.client.tasks().get(task.id).await.unwrap();
+    assert_eq!(
+        held.status,
+        TaskStatus::Running,
+        "the server has not noticed yet"
+    );
+
+    // Worker B is waiting for work; A's lease runs out (forced, to keep the test short).
+    let completions = Arc::new(AtomicUsize::new(0));
+    let seen = completions.clone();
+    let b = worker(&app, "worker-b").kinds(["job"]);
+    let stop = b.shutdown_handle();
+    let b = tokio::spawn(b.run(move |task: TaskContext| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(json!({ "done_by": "b", "n": task.input()["n"] }))
+        }
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.client.tasks().get(task.id).await.unwrap().status,
+        TaskStatus::Running,
+        "B does not take a task A still holds"
+    );
+    app.expire_lease(task.id).await;
+
+    let done = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Completed)
+        .await;
+    assert_eq!(done.result, Some(json!({ "done_by": "b", "n": 7 })));
+    assert_eq!(done.attempts, 1, "A's attempt counted as a lost lease");
+    let b_id = app
+        .client
+        .agents()
+        .list()
+        .send()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|a| a.name == "worker-b")
+        .unwrap()
+        .id;
+    assert_eq!(done.agent_id, Some(b_id));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(completions.load(Ordering::SeqCst), 1, "completed once");
+    assert_eq!(
+        events_of(&app, task.id).await,
+        [
+            "task.created",
+            "task.claimed",
+            "task.requeued",
+            "task.claimed",
+            "task.completed"
+        ]
+    );
+    stop.shutdown();
+    b.await.unwrap().unwrap();
+}
+
+async fn graceful_shutdown_finishes_in_flight_tasks_then_releases_the_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let quick = app.task(project, "mixed", json!({ "mode": "quick" })).await;
+    let stuck = app.task(project, "mixed", json!({ "mode": "stuck" })).await;
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+
+    let builder = worker(&app, "mixed")
+        .kinds(["mixed"])
+        .concurrency(2)
+        .shutdown_grace(Duration::from_secs(1));
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let started_tx = started_tx.clone();
+        async move {
+            started_tx.send(()).unwrap();
+            if task.input()["mode"] == "quick" {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(json!("finished during the grace period"))
+            } else {
+                // Ignores cancellation: the runtime must stop it and release the task.
+                std::future::pending::<()>().await;
+                Ok(json!("never"))
+            }
+        }
+    }));
+    started.recv().await.unwrap();
+    started.recv().await.unwrap();
+
+    let began = tokio::time::Instant::now();
+    stop.shutdown();
+    let late = app.task(project, "mixed", json!({ "mode": "quick" })).await;
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run returns after the grace period")
+        .unwrap()
+        .unwrap();
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "waited the grace period: {took:?}"
+    );
+
+    let quick = app.client.tasks().get(quick.id).await.unwrap();
+    assert_eq!(quick.status, TaskStatus::Completed);
+    assert_eq!(
+        quick.result,
+        Some(json!("finished during the grace period"))
+    );
+    let stuck = app.client.tasks().get(stuck.id).await.unwrap();
+    assert_eq!(
+        stuck.status,
+        TaskStatus::Queued,
+        "released for another worker"
+    );
+    assert_eq!(stuck.error.as_deref(), Some("worker shutting down"));
+    assert_eq!(stuck.attempts, 1);
+    let late = app.client.tasks().get(late.id).await.unwrap();
+    assert_eq!(late.status, TaskStatus::Queued, "no claims after shutdown");
+}
+
+async fn a_worker_without_a_name_or_with_a_viewer_key_does_not_start(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let err = Worker::builder(app.client.clone())
+        .handle_signals(false)
+        .run(|task: TaskContext| async move { Ok(task.input().clone()) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, agentops_sdk::Error::Config(_)), "{err:?}");
+
+    let viewer = app
+        .client
+        .keys()
+        .create(agentops_sdk::types::ApiKeyIn {
+            name: "v".into(),
+            role: agentops_sdk::types::Role::Viewer,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let err = Worker::builder(crate::helpers::client_for(&app.server.base, &viewer.secret))
+        .name("nope")
+        .handle_signals(false)
+        .run(|task: TaskContext| async move { Ok(task.input().clone()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_auth(), "{err:?}");
+}
+
+on_both_backends!(
+    a_worker_completes_tasks_with_its_handlers_results,
+    handler_errors_and_panics_fail_the_task_with_their_message,
+    a_permanent_error_fails_the_task_at_once,
+    progress_and_block_from_the_context_reach_the_server,
+    a_lost_lease_cancels_the_handler_and_its_result_is_not_written,
+    a_killed_workers_task_is_reclaimed_and_completed_once_by_another,
+    graceful_shutdown_finishes_in_flight_tasks_then_releases_the_rest,
+    a_worker_without_a_name_or_with_a_viewer_key_does_not_start,
+);
