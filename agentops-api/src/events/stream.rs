@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::LiveEvent;
 use super::filter::EventFilter;
@@ -24,6 +24,8 @@ pub const CLOSE_TOO_SLOW: u16 = 4000;
 pub const CLOSE_RESTART: u16 = 1012;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const REPLAY_PAGE: u64 = 500;
+/// Most live events written per flush.
+const SEND_BATCH: usize = 64;
 
 /// Where the stream starts.
 #[derive(Debug, Clone, Copy)]
@@ -100,10 +102,13 @@ async fn serve(
                     let Ok(json) = serde_json::to_string(&event) else {
                         continue;
                     };
-                    if sink.send(Message::Text(json.into())).await.is_err() {
+                    if sink.feed(Message::Text(json.into())).await.is_err() {
                         return Outcome::Gone;
                     }
                 }
+            }
+            if sink.flush().await.is_err() {
+                return Outcome::Gone;
             }
             if !full {
                 break;
@@ -117,10 +122,26 @@ async fn serve(
             tokio::select! {
                 received = receiver.recv() => match received {
                     Ok(live) => {
-                        if let Some(outcome) = deliver(sink, filter, &mut last, &live).await {
+                        // Take whatever else is already waiting and write it in one flush.
+                        let mut batch = vec![live];
+                        let mut lagged = None;
+                        while batch.len() < SEND_BATCH {
+                            match receiver.try_recv() {
+                                Ok(live) => batch.push(live),
+                                Err(TryRecvError::Lagged(missed)) => {
+                                    lagged = Some(missed);
+                                    break;
+                                }
+                                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                            }
+                        }
+                        if let Some(outcome) = deliver(sink, filter, &mut last, &batch).await {
                             return outcome;
                         }
                         live_sent = true;
+                        if let Some(missed) = lagged {
+                            return too_slow(missed, last);
+                        }
                     }
                     Err(RecvError::Lagged(_)) if !live_sent && !caught_up_once => {
                         // Events piled up during a long replay: catch up from the log
@@ -129,12 +150,7 @@ async fn serve(
                         receiver = state.events.subscribe();
                         break;
                     }
-                    Err(RecvError::Lagged(missed)) => {
-                        return Outcome::Close(
-                            CLOSE_TOO_SLOW,
-                            format!("subscriber too slow ({missed} events behind); reconnect with since={last}"),
-                        );
-                    }
+                    Err(RecvError::Lagged(missed)) => return too_slow(missed, last),
                     Err(RecvError::Closed) => {
                         return Outcome::Close(CLOSE_RESTART, format!("server stopping; reconnect with since={last}"));
                     }
@@ -157,20 +173,37 @@ async fn serve(
     }
 }
 
+/// Sends the events of `batch` that are new and match, then flushes once.
 async fn deliver(
     sink: &mut Sink,
     filter: &EventFilter,
     last: &mut i64,
-    live: &Arc<LiveEvent>,
+    batch: &[Arc<LiveEvent>],
 ) -> Option<Outcome> {
-    if live.event.id <= *last {
-        return None;
+    let mut pending = false;
+    for live in batch {
+        if live.event.id <= *last {
+            continue;
+        }
+        *last = live.event.id;
+        if filter.matches(&live.event) {
+            if sink.feed(Message::Text(live.json.clone())).await.is_err() {
+                return Some(Outcome::Gone);
+            }
+            pending = true;
+        }
     }
-    *last = live.event.id;
-    if filter.matches(&live.event) && sink.send(Message::Text(live.json.clone())).await.is_err() {
+    if pending && sink.flush().await.is_err() {
         return Some(Outcome::Gone);
     }
     None
+}
+
+fn too_slow(missed: u64, last: i64) -> Outcome {
+    Outcome::Close(
+        CLOSE_TOO_SLOW,
+        format!("subscriber too slow ({missed} events behind); reconnect with since={last}"),
+    )
 }
 
 fn unavailable(err: &sea_orm::DbErr) -> Outcome {

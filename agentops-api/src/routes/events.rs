@@ -112,5 +112,11 @@ async fn stream_events(
         }
         None => Start::Now,
     };
+    // Clients only send control frames: a small read buffer keeps a thousand idle
+    // subscribers cheap (the default is 128 KiB each).
+    let upgrade = upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(64 * 1024);
     Ok(upgrade.on_upgrade(move |socket| stream::run(socket, state, filter, start)))
 }
