@@ -119,6 +119,56 @@ pub struct ApiConfig {
     /// Largest accepted JSON request body, in bytes.
     #[arg(long, env = "AGENTOPS_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Largest accepted artifact, in bytes; a larger upload is refused with 413 as soon as
+    /// it goes over, and nothing of it is kept.
+    #[arg(long, env = "AGENTOPS_ARTIFACT_MAX_BYTES", default_value_t = 100 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub artifact_max_bytes: u64,
+
+    /// Directory of the local artifact store (used when `S3_BUCKET` is not set); defaults to
+    /// `artifacts` in the data directory.
+    #[arg(long, env = "AGENTOPS_ARTIFACTS_DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+
+    /// S3-compatible endpoint of the artifact bucket, e.g. `https://s3.fr-par.scw.cloud`
+    /// (AWS's own endpoint if unset). Addressed path-style.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Bucket for artifacts. When set, artifacts are stored there instead of the local
+    /// directory.
+    #[arg(long, env = "S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Region of the artifact bucket (`fr-par` on Scaleway).
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Access key of the artifact bucket; without it (and its secret) the usual AWS
+    /// credential chain is used (`AWS_*` variables, profile, instance role).
+    #[arg(long, env = "S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// Secret of `S3_ACCESS_KEY_ID`.
+    #[arg(long, env = "S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Prefix of artifact keys in the bucket, so the bucket can hold other things too.
+    #[arg(long, env = "AGENTOPS_S3_PREFIX", default_value = "artifacts/")]
+    pub s3_prefix: String,
+
+    /// Size of the parts of a multipart upload, in bytes (S3's minimum is 5 MiB); an
+    /// artifact up to this size is stored with a single PUT.
+    #[arg(long, env = "AGENTOPS_S3_PART_BYTES", default_value_t = 8 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..=5 * 1024 * 1024 * 1024))]
+    pub s3_part_bytes: u64,
+
+    /// Lifetime of the presigned download URLs handed out by
+    /// `GET /api/v1/artifacts/{id}/content?redirect=true`, in seconds.
+    #[arg(long, env = "AGENTOPS_S3_PRESIGN_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub s3_presign_seconds: u64,
 }
 
 impl ApiConfig {
@@ -141,6 +191,22 @@ impl ApiConfig {
                 self.data_dir.join("agentops.db").display()
             ),
         }
+    }
+
+    /// The directory of the local artifact store.
+    pub fn effective_artifacts_dir(&self) -> PathBuf {
+        self.artifacts_dir
+            .clone()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.join("artifacts"))
+    }
+
+    /// The artifact bucket, if artifacts go to S3 (a blank `S3_BUCKET` counts as unset).
+    pub fn s3_bucket(&self) -> Option<&str> {
+        self.s3_bucket
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
     }
 
     /// The agent TTL as a duration.
@@ -175,6 +241,43 @@ impl ApiConfig {
         }
         if self.max_body_bytes < 1024 {
             return Err("AGENTOPS_MAX_BODY_BYTES must be at least 1024".to_owned());
+        }
+        self.validate_s3()
+    }
+
+    fn validate_s3(&self) -> Result<(), String> {
+        if self.s3_bucket().is_none() {
+            return Ok(());
+        }
+        if let Some(endpoint) = self.s3_endpoint.as_deref().map(str::trim)
+            && !endpoint.is_empty()
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "S3_ENDPOINT must be an http:// or https:// URL (got `{endpoint}`)"
+            ));
+        }
+        let key = self
+            .s3_access_key_id
+            .as_deref()
+            .is_some_and(|k| !k.is_empty());
+        let secret = self
+            .s3_secret_access_key
+            .as_deref()
+            .is_some_and(|k| !k.is_empty());
+        if key != secret {
+            return Err(
+                "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together".to_owned(),
+            );
+        }
+        if self.s3_region.trim().is_empty() {
+            return Err("S3_REGION must not be empty".to_owned());
+        }
+        if self.s3_prefix.starts_with('/') || self.s3_prefix.len() > 512 {
+            return Err(
+                "AGENTOPS_S3_PREFIX must not start with `/` and must be at most 512 bytes"
+                    .to_owned(),
+            );
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod reaper;
 pub mod routes;
 pub mod state;
+pub mod storage;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -56,7 +57,7 @@ pub use crate::domain::keys::Bootstrap;
 #[openapi(
     info(
         title = "AgentOps API",
-        description = "Control plane for AI agents: projects, tasks with leases, agents, API keys.\n\n\
+        description = "Control plane for AI agents: projects, tasks with leases, agents, artifacts, API keys.\n\n\
                        Every request except `/health`, `/ready` and `/metrics` needs \
                        `Authorization: Bearer <API key>`. Errors are \
                        `{\"error\":{\"code\":…,\"message\":…}}`."
@@ -88,6 +89,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::projects::router())
         .merge(routes::tasks::router())
         .merge(routes::agents::router())
+        .merge(routes::artifacts::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
@@ -238,6 +240,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let reaper = tokio::spawn(reaper::run(self.state.clone()));
+        let sweeper = tokio::spawn(domain::artifacts::run_sweeper(self.state.clone()));
         let app = router(self.state.clone());
         let events = self.state.events.clone();
         let shutdown = async move {
@@ -251,6 +254,7 @@ impl Server {
             .await
             .context("HTTP server failed");
         reaper.abort();
+        sweeper.abort();
         result
     }
 }

@@ -11,6 +11,7 @@ use crate::config::ApiConfig;
 use crate::error::DomainError;
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::storage::ArtifactStore;
 use crate::store::Tx;
 
 /// Everything a request may need. Cheap to clone.
@@ -31,6 +32,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Authenticated keys, cached briefly.
     pub keys: KeyCache,
+    /// Where artifact bytes are kept.
+    pub storage: Arc<dyn ArtifactStore>,
 }
 
 impl std::ops::Deref for AppState {
@@ -43,7 +46,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(db: DatabaseConnection, cfg: ApiConfig, events: Events) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        cfg: ApiConfig,
+        events: Events,
+        storage: Arc<dyn ArtifactStore>,
+    ) -> Self {
         let keys = KeyCache::new(&cfg);
         Self {
             inner: Arc::new(Inner {
@@ -52,12 +60,13 @@ impl AppState {
                 events,
                 metrics: Metrics::default(),
                 keys,
+                storage,
             }),
         }
     }
 
     /// Validates `cfg`, connects to its database and applies migrations (unless
-    /// `cfg.migrate` is off), and starts the event fan-out.
+    /// `cfg.migrate` is off), starts the event fan-out and opens the artifact store.
     pub async fn connect(cfg: ApiConfig) -> anyhow::Result<Self> {
         use anyhow::Context;
         cfg.validate().map_err(anyhow::Error::msg)?;
@@ -73,7 +82,11 @@ impl AppState {
         let events = Events::start(db.clone(), &cfg)
             .await
             .context("cannot start the event fan-out")?;
-        Ok(Self::new(db, cfg, events))
+        let storage = crate::storage::connect(&cfg)
+            .await
+            .context("cannot open the artifact store")?;
+        tracing::info!(store = storage.describe(), "artifact store");
+        Ok(Self::new(db, cfg, events, storage))
     }
 
     /// Starts a write transaction.

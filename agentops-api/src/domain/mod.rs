@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP; routes call these functions and map their results.
 
 pub mod agents;
+pub mod artifacts;
 pub mod events;
 pub mod keys;
 pub mod projects;

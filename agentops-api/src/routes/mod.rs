@@ -2,6 +2,7 @@
 //! handlers extract, make one `domain::` call and map the result.
 
 pub mod agents;
+pub mod artifacts;
 pub mod events;
 pub mod health;
 pub mod keys;

@@ -7,6 +7,7 @@
 //! transaction.
 
 pub mod agents;
+pub mod artifacts;
 pub mod entity;
 pub mod events;
 pub mod keys;

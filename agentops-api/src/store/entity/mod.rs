@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod artifact;
 pub mod event;
 pub mod project;
 pub mod task;

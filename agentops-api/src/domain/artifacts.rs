@@ -1,0 +1,708 @@
+//! Artifacts: files agents attach to tasks and projects.
+//!
+//! The bytes go to the artifact store (`crate::storage`), the metadata to the
+//! `artifacts` table. The two are kept in step so that a row always has its object:
+//!
+//! 1. **Stream** the body into a pending object (a temporary file, or a multipart upload
+//!    that is invisible until completed), hashing and counting as the bytes pass; over
+//!    the size limit, the upload stops at once.
+//! 2. **Verify** the size and the client's expected SHA-256; on any failure the pending
+//!    object is aborted and nothing is left.
+//! 3. **Finalise** the object (fsync and rename; complete the multipart upload or PUT).
+//! 4. **Record** the row and its `artifact.created` event in one transaction. If that
+//!    fails, the object is deleted again.
+//!
+//! The object is made final before the row exists, never after: a crash between 3 and 4
+//! leaves an object without a row, which nobody can see and [`Sweeper`] removes, rather
+//! than a row whose bytes are missing. Deleting goes the same way round: the row (with
+//! its `artifact.deleted` event) first, then the object. The steps after the request
+//! starts run in a task of their own, so a client that hangs up cannot cancel them
+//! half-way.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use agentops_sdk::types::{ArtifactLinks, ArtifactOut, Page, Role};
+
+use super::{Checks, paginate};
+use crate::auth::Caller;
+use crate::error::DomainError;
+use crate::extract::PageRequest;
+use crate::state::AppState;
+use crate::storage::{ByteRange, ByteStream, StorageError};
+use crate::store::{self, NewEvent, artifacts::ListFilter, entity::artifact};
+
+/// Longest artifact name, in characters.
+pub const NAME_MAX: usize = 255;
+/// Content type of an upload that does not name one.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+/// Age after which an unfinished upload, or an object without a row, is garbage.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+/// How long the sweep waits before it deletes an object it found without a row, in case
+/// that row's transaction was still under way.
+pub const ORPHAN_RECHECK: Duration = Duration::from_secs(300);
+
+/// What an upload says about the artifact, before its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct NewArtifact {
+    /// The task it belongs to.
+    pub task_id: Option<Uuid>,
+    /// The project it belongs to (filled from the task if absent).
+    pub project_id: Option<Uuid>,
+    /// Its file name.
+    pub name: Option<String>,
+    /// Its media type (`application/octet-stream` if absent).
+    pub content_type: Option<String>,
+    /// The SHA-256 the client expects, hex.
+    pub sha256: Option<String>,
+    /// The size the request declared (`Content-Length`), if it did.
+    pub declared_size: Option<u64>,
+}
+
+/// Why an upload body could not be read.
+#[derive(Debug, Clone)]
+pub enum BodyError {
+    /// The client went away or the transfer broke off.
+    Interrupted(String),
+    /// The body is not what it claims to be (bad multipart framing).
+    Malformed(String),
+}
+
+/// The bytes of an upload.
+pub type UploadBody = BoxStream<'static, Result<Bytes, BodyError>>;
+
+/// What artifact operations can fail with, beyond [`DomainError`].
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// Not found, invalid, conflicting, or a database failure.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The caller's key may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body is larger than the configured limit.
+    #[error("the artifact is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The bytes do not hash to what the client said.
+    #[error("the body's SHA-256 is {actual}, not the expected {expected}; nothing was stored")]
+    ChecksumMismatch {
+        /// What the client sent.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
+    /// The body could not be read.
+    #[error("{message}")]
+    BadBody {
+        /// `body_interrupted` or `malformed_body`.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The requested range starts beyond the end.
+    #[error("the range is outside the artifact's {size} bytes")]
+    RangeNotSatisfiable {
+        /// The artifact's size.
+        size: u64,
+    },
+    /// The artifact store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A bug.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for ArtifactError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ArtifactError::Domain(DomainError::Db(err))
+    }
+}
+
+impl From<BodyError> for ArtifactError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::Interrupted(message) => ArtifactError::BadBody {
+                code: "body_interrupted",
+                message: format!("the upload broke off before its end: {message}"),
+            },
+            BodyError::Malformed(message) => ArtifactError::BadBody {
+                code: "malformed_body",
+                message,
+            },
+        }
+    }
+}
+
+impl From<artifact::Model> for ArtifactOut {
+    fn from(row: artifact::Model) -> Self {
+        ArtifactOut {
+            links: ArtifactLinks {
+                self_: format!("/api/v1/artifacts/{}", row.id),
+                content: format!("/api/v1/artifacts/{}/content", row.id),
+            },
+            id: row.id,
+            task_id: row.task_id,
+            project_id: row.project_id,
+            name: row.name,
+            content_type: row.content_type,
+            size: u64::try_from(row.size).unwrap_or_default(),
+            sha256: row.sha256,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn artifact_event(kind: &'static str, artifact: &ArtifactOut) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: Some(artifact.project_id),
+        task_id: artifact.task_id,
+        agent_id: None,
+        data: serde_json::to_value(artifact).unwrap_or_default(),
+    }
+}
+
+/// Checks an artifact name: a file name, never a path.
+fn check_name(checks: &mut Checks, name: Option<&str>) {
+    let Some(name) = name else {
+        checks.push("name", "is required");
+        return;
+    };
+    let len = name.chars().count();
+    if name.trim().is_empty() {
+        checks.push("name", "must not be empty");
+    } else if len > NAME_MAX {
+        checks.push(
+            "name",
+            format!("must be at most {NAME_MAX} characters (got {len})"),
+        );
+    } else if name.chars().any(char::is_control) {
+        checks.push("name", "must not contain control characters");
+    } else if name.contains(['/', '\\']) || name == "." || name == ".." {
+        checks.push(
+            "name",
+            "must be a file name, without `/` or `\\` and not `.` or `..`",
+        );
+    }
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// Checks a media type (`type/subtype`, optionally with parameters).
+fn check_content_type(checks: &mut Checks, value: &str) {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let valid_essence = essence.split_once('/').is_some_and(|(kind, sub)| {
+        !kind.is_empty() && !sub.is_empty() && kind.chars().chain(sub.chars()).all(is_token_char)
+    });
+    if value.len() > 255 {
+        checks.push("content_type", "must be at most 255 characters");
+    } else if !valid_essence || !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        checks.push(
+            "content_type",
+            "must be a media type such as `text/plain` or `application/json; charset=utf-8`",
+        );
+    }
+}
+
+/// A SHA-256 in hex, lowercased; `None` (with a failed check) if it is not one.
+fn check_sha256(checks: &mut Checks, value: &str) -> Option<String> {
+    if value.len() == 64 && value.chars().all(|c| c.is_ascii_hexdigit()) {
+        Some(value.to_ascii_lowercase())
+    } else {
+        checks.push("sha256", "must be 64 hexadecimal characters");
+        None
+    }
+}
+
+/// A validated upload, its owner resolved.
+struct Checked {
+    project_id: Uuid,
+    task_id: Option<Uuid>,
+    name: String,
+    content_type: String,
+    sha256: Option<String>,
+}
+
+async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, ArtifactError> {
+    let mut checks = Checks::default();
+    check_name(&mut checks, new.name.as_deref());
+    let content_type = new
+        .content_type
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+    check_content_type(&mut checks, &content_type);
+    let sha256 = new
+        .sha256
+        .as_deref()
+        .and_then(|value| check_sha256(&mut checks, value));
+    if new.task_id.is_none() && new.project_id.is_none() {
+        checks.push(
+            "task_id",
+            "give the task_id or the project_id it belongs to",
+        );
+    }
+    checks.finish()?;
+    let project_id = match new.task_id {
+        Some(task_id) => {
+            let task = store::tasks::find(&state.db, task_id)
+                .await?
+                .ok_or_else(|| DomainError::not_found("task", task_id))?;
+            if new.project_id.is_some_and(|p| p != task.project_id) {
+                return Err(DomainError::invalid("project_id", "is not the task's project").into());
+            }
+            task.project_id
+        }
+        None => {
+            let project_id = new.project_id.unwrap_or_default();
+            store::projects::find(&state.db, project_id)
+                .await?
+                .ok_or_else(|| DomainError::not_found("project", project_id))?;
+            project_id
+        }
+    };
+    Ok(Checked {
+        project_id,
+        task_id: new.task_id,
+        name: new.name.unwrap_or_default(),
+        content_type,
+        sha256,
+    })
+}
+
+/// Stores an artifact: checks it, streams its bytes to the store and records it (see the
+/// module documentation for the order and what each failure leaves: nothing).
+pub async fn upload(
+    state: &AppState,
+    caller: &Caller,
+    new: NewArtifact,
+    body: UploadBody,
+) -> Result<ArtifactOut, ArtifactError> {
+    let limit = state.cfg.artifact_max_bytes;
+    if new.declared_size.is_some_and(|size| size > limit) {
+        return Err(ArtifactError::TooLarge { limit });
+    }
+    let checked = check_upload(state, new).await?;
+    let (state, caller) = (state.clone(), caller.clone());
+    tokio::spawn(async move { store_and_record(&state, &caller, checked, body).await })
+        .await
+        .map_err(|err| anyhow::anyhow!("artifact upload task failed: {err}"))?
+}
+
+async fn store_and_record(
+    state: &AppState,
+    caller: &Caller,
+    checked: Checked,
+    mut body: UploadBody,
+) -> Result<ArtifactOut, ArtifactError> {
+    let limit = state.cfg.artifact_max_bytes;
+    let id = Uuid::now_v7();
+    let mut pending = state.storage.begin(id, &checked.content_type).await?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let streamed: Result<(), ArtifactError> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ArtifactError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            pending.write(chunk).await?;
+        }
+        Ok(())
+    }
+    .await;
+    // The rest of a refused body is not read: the connection closes after the answer.
+    drop(body);
+    if let Err(err) = streamed {
+        pending.abort().await;
+        return Err(err);
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    if let Some(expected) = checked.sha256
+        && expected != sha256
+    {
+        pending.abort().await;
+        return Err(ArtifactError::ChecksumMismatch {
+            expected,
+            actual: sha256,
+        });
+    }
+    pending.commit().await?;
+    let row = artifact::Model {
+        id,
+        project_id: checked.project_id,
+        task_id: checked.task_id,
+        name: checked.name,
+        content_type: checked.content_type,
+        size: i64::try_from(size).map_err(|_| ArtifactError::TooLarge { limit })?,
+        sha256,
+        created_by: Some(caller.key_id),
+        created_at: store::now(),
+    };
+    match record(state, row).await {
+        Ok(out) => Ok(out),
+        Err(err) => {
+            if let Err(delete) = state.storage.delete(id).await {
+                tracing::warn!(artifact = %id, error = %delete, "cannot remove the object of an artifact that was not recorded; the sweep will");
+            }
+            Err(err.into())
+        }
+    }
+}
+
+async fn record(state: &AppState, row: artifact::Model) -> Result<ArtifactOut, DomainError> {
+    let mut tx = state.begin().await?;
+    let out = ArtifactOut::from(store::artifacts::insert(tx.conn(), row).await?);
+    tx.emit(artifact_event("artifact.created", &out));
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// One artifact's metadata.
+pub async fn get(state: &AppState, id: Uuid) -> Result<ArtifactOut, DomainError> {
+    store::artifacts::find(&state.db, id)
+        .await?
+        .map(ArtifactOut::from)
+        .ok_or_else(|| DomainError::not_found("artifact", id))
+}
+
+/// Artifacts, newest first, of a task or a project (or all).
+pub async fn list(
+    state: &AppState,
+    filter: &ListFilter,
+    page: PageRequest,
+) -> Result<Page<ArtifactOut>, DomainError> {
+    let rows = store::artifacts::list(&state.db, filter, page.before, page.limit + 1).await?;
+    Ok(paginate(
+        rows.into_iter().map(ArtifactOut::from).collect(),
+        page.limit,
+        |a| a.id,
+    ))
+}
+
+/// Deletes an artifact: its row (with the event), then its bytes. Admins may delete any
+/// artifact; agents only those uploaded with their own key.
+pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ArtifactError> {
+    let mut tx = state.begin().await?;
+    let row = store::artifacts::find_for_update(tx.conn(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("artifact", id))?;
+    if caller.role != Role::Admin && row.created_by != Some(caller.key_id) {
+        return Err(ArtifactError::Forbidden(
+            "agents may delete only the artifacts uploaded with their own key".to_owned(),
+        ));
+    }
+    store::artifacts::delete(tx.conn(), id).await?;
+    tx.emit(artifact_event("artifact.deleted", &ArtifactOut::from(row)));
+    state.commit(tx).await?;
+    if let Err(err) = state.storage.delete(id).await {
+        tracing::warn!(artifact = %id, error = %err, "cannot remove a deleted artifact's object; the sweep will");
+    }
+    Ok(())
+}
+
+/// How a download was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ContentRequest {
+    /// The `Range` header.
+    pub range: Option<String>,
+    /// The `If-Range` header.
+    pub if_range: Option<String>,
+    /// The `If-None-Match` header.
+    pub if_none_match: Option<String>,
+    /// Whether the client prefers a redirect to a presigned URL.
+    pub redirect: bool,
+}
+
+/// What a download answers.
+pub enum Content {
+    /// The client has these bytes already (its `If-None-Match` matched).
+    NotModified(ArtifactOut),
+    /// Fetch the bytes from this presigned URL.
+    Redirect(String),
+    /// The bytes, or the `range` of them.
+    Bytes {
+        /// The artifact.
+        artifact: ArtifactOut,
+        /// The part being sent, if not the whole.
+        range: Option<ByteRange>,
+        /// The bytes.
+        stream: ByteStream,
+    },
+}
+
+/// The `ETag` of an artifact's content: its SHA-256, quoted.
+pub fn etag(artifact: &ArtifactOut) -> String {
+    format!("\"{}\"", artifact.sha256)
+}
+
+/// `attachment` with the name as a quoted ASCII fallback and as RFC 5987 UTF-8.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+/// What a `Range` header asks of an object of `size` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeAnswer {
+    /// Send everything (no range, or one to ignore: another unit, several ranges, bad
+    /// syntax, as RFC 9110 allows).
+    Full,
+    /// Send this part (206).
+    Partial(ByteRange),
+    /// Nothing of the object is in the range (416).
+    Unsatisfiable,
+}
+
+/// Interprets a `Range` header for an object of `size` bytes.
+pub fn parse_range(header: &str, size: u64) -> RangeAnswer {
+    let Some((unit, spec)) = header.trim().split_once('=') else {
+        return RangeAnswer::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return RangeAnswer::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Full;
+    };
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // A suffix: the last N bytes.
+        return match number(last) {
+            None => RangeAnswer::Full,
+            Some(0) => RangeAnswer::Unsatisfiable,
+            Some(_) if size == 0 => RangeAnswer::Unsatisfiable,
+            Some(n) => RangeAnswer::Partial(ByteRange {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            }),
+        };
+    }
+    let Some(start) = number(first) else {
+        return RangeAnswer::Full;
+    };
+    let end = if last.is_empty() {
+        None
+    } else {
+        match number(last) {
+            Some(end) if end >= start => Some(end),
+            _ => return RangeAnswer::Full,
+        }
+    };
+    if start >= size {
+        return RangeAnswer::Unsatisfiable;
+    }
+    RangeAnswer::Partial(ByteRange {
+        start,
+        end: end.map_or(size - 1, |end| end.min(size - 1)),
+    })
+}
+
+/// An artifact's bytes, as the request asks for them.
+pub async fn content(
+    state: &AppState,
+    id: Uuid,
+    request: ContentRequest,
+) -> Result<Content, ArtifactError> {
+    let artifact = get(state, id).await?;
+    let tag = etag(&artifact);
+    if request
+        .if_none_match
+        .as_deref()
+        .is_some_and(|header| etag_matches(header, &tag))
+    {
+        return Ok(Content::NotModified(artifact));
+    }
+    if request.redirect
+        && let Some(url) = state
+            .storage
+            .presign(
+                id,
+                &artifact.content_type,
+                &content_disposition(&artifact.name),
+            )
+            .await?
+    {
+        return Ok(Content::Redirect(url));
+    }
+    // A range applies only to the version the client has (`If-Range`), else send all.
+    let range = match (&request.range, &request.if_range) {
+        (Some(range), None) => parse_range(range, artifact.size),
+        (Some(range), Some(if_range)) if if_range.trim() == tag => {
+            parse_range(range, artifact.size)
+        }
+        _ => RangeAnswer::Full,
+    };
+    let range = match range {
+        RangeAnswer::Full => None,
+        RangeAnswer::Partial(range) => Some(range),
+        RangeAnswer::Unsatisfiable => {
+            return Err(ArtifactError::RangeNotSatisfiable {
+                size: artifact.size,
+            });
+        }
+    };
+    let stream = match state.storage.read(id, range).await {
+        Ok(stream) => stream,
+        // Deleted between the two reads: the artifact is gone.
+        Err(StorageError::NotFound) => {
+            tracing::warn!(artifact = %id, "an artifact's object is missing (deleted meanwhile?)");
+            return Err(DomainError::not_found("artifact", id).into());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Content::Bytes {
+        artifact,
+        range,
+        stream,
+    })
+}
+
+/// What one sweep pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Abandoned uploads removed (temporary files, multipart uploads).
+    pub stale_uploads: u64,
+    /// Objects without a row removed.
+    pub orphans: u64,
+}
+
+/// Removes what crashes leave in the store: uploads abandoned for `older_than`, and
+/// objects older than that without a row (a crash between finalising an object and
+/// recording it, or between deleting a row and its object; and the objects of artifacts
+/// deleted with their project).
+///
+/// An object can be without a row for a moment in normal operation too (finalised, row
+/// not yet committed; S3 dates a multipart object from the start of its upload), so an
+/// orphan is deleted only if it still has no row after `recheck_after`. Every replica may
+/// sweep: deleting is idempotent.
+pub async fn sweep(
+    state: &AppState,
+    older_than: Duration,
+    recheck_after: Duration,
+) -> Result<SweepReport, ArtifactError> {
+    let cutoff = SystemTime::now()
+        .checked_sub(older_than)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let stale_uploads = state.storage.remove_stale_uploads(cutoff).await?;
+    let orphans = without_rows(state, state.storage.list_objects(cutoff).await?).await?;
+    let mut removed = 0;
+    if !orphans.is_empty() {
+        tokio::time::sleep(recheck_after).await;
+        for id in without_rows(state, orphans).await? {
+            state.storage.delete(id).await?;
+            removed += 1;
+        }
+    }
+    Ok(SweepReport {
+        stale_uploads,
+        orphans: removed,
+    })
+}
+
+async fn without_rows(state: &AppState, ids: Vec<Uuid>) -> Result<Vec<Uuid>, ArtifactError> {
+    let mut orphans = Vec::new();
+    for batch in ids.chunks(500) {
+        let existing: HashSet<Uuid> = store::artifacts::existing(&state.db, batch)
+            .await?
+            .into_iter()
+            .collect();
+        orphans.extend(batch.iter().filter(|id| !existing.contains(id)));
+    }
+    Ok(orphans)
+}
+
+/// Sweeps at start and then every [`ORPHAN_AGE`], until aborted.
+pub async fn run_sweeper(state: AppState) {
+    loop {
+        match sweep(&state, ORPHAN_AGE, ORPHAN_RECHECK).await {
+            Ok(report) if report != SweepReport::default() => {
+                tracing::info!(
+                    stale_uploads = report.stale_uploads,
+                    orphans = report.orphans,
+                    "removed abandoned artifact uploads and objects"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "artifact sweep failed; retrying later"),
+        }
+        tokio::time::sleep(ORPHAN_AGE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        let part = |start, end| RangeAnswer::Partial(ByteRange { start, end });
+        assert_eq!(parse_range("bytes=0-9", 100), part(0, 9));
+        assert_eq!(parse_range("bytes=90-200", 100), part(90, 99));
+        assert_eq!(parse_range("bytes=10-", 100), part(10, 99));
+        assert_eq!(parse_range("bytes=-10", 100), part(90, 99));
+        assert_eq!(parse_range("bytes=-500", 100), part(0, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-", 0), RangeAnswer::Unsatisfiable);
+        for ignored in [
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes",
+        ] {
+            assert_eq!(parse_range(ignored, 100), RangeAnswer::Full, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn content_disposition_quotes_safely_and_keeps_utf8() {
+        assert_eq!(
+            content_disposition("r\u{e9}sum\u{e9} \"final\".pdf"),
+            "attachment; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
+        );
+    }
+}

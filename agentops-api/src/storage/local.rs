@@ -1,0 +1,311 @@
+//! The local-directory artifact store (the embedded default).
+//!
+//! Layout under the root: `objects/<artifact id>` holds finished objects and
+//! `tmp/<artifact id>.part` uploads in progress. Files are named only by the artifact's
+//! UUID, which this module formats itself, so no request can make a path that leaves the
+//! root. An upload is written to its temporary file by a blocking thread fed through a
+//! bounded channel (network reads and disk writes overlap, memory stays bounded), then
+//! `fsync`ed, renamed into `objects/` and the directory `fsync`ed: after a crash an object
+//! is either whole under its final name or absent.
+
+use std::io::{SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{ArtifactStore, ByteRange, ByteStream, PendingObject, StorageError, spawn_cleanup};
+
+/// Chunks queued between the request and the writing thread.
+const QUEUE_CHUNKS: usize = 32;
+/// Size of the reads that stream an object out.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Artifacts in a directory.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let store = Self {
+            objects: root.join("objects"),
+            tmp: root.join("tmp"),
+        };
+        for dir in [&store.objects, &store.tmp] {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create the artifact directory {}", dir.display())
+            })?;
+        }
+        Ok(store)
+    }
+
+    /// The file of artifact `id` (for tests and tools).
+    pub fn object_path(&self, id: Uuid) -> PathBuf {
+        self.objects.join(id.hyphenated().to_string())
+    }
+
+    fn tmp_path(&self, id: Uuid) -> PathBuf {
+        self.tmp.join(format!("{}.part", id.hyphenated()))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| StorageError::Failed(format!("blocking task failed: {err}")))?
+        .map_err(StorageError::Io)
+}
+
+/// Entries of `dir` last modified before `cutoff`.
+fn entries_before(dir: &Path, cutoff: SystemTime) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(metadata) = entry.metadata() else {
+            continue; // removed meanwhile
+        };
+        if metadata.is_file() && metadata.modified()? < cutoff {
+            found.push((
+                entry.path(),
+                entry.file_name().to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+#[async_trait::async_trait]
+impl ArtifactStore for LocalStore {
+    fn describe(&self) -> String {
+        format!(
+            "local directory {}",
+            self.objects.parent().unwrap_or(&self.objects).display()
+        )
+    }
+
+    async fn begin(
+        &self,
+        id: Uuid,
+        _content_type: &str,
+    ) -> Result<Box<dyn PendingObject>, StorageError> {
+        let tmp = self.tmp_path(id);
+        let file = {
+            let tmp = tmp.clone();
+            blocking(move || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
+            })
+            .await?
+        };
+        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(file)
+        });
+        Ok(Box::new(LocalPending {
+            tx: Some(tx),
+            writer: Some(writer),
+            tmp,
+            target: self.object_path(id),
+            objects: self.objects.clone(),
+            settled: false,
+        }))
+    }
+
+    async fn read(&self, id: Uuid, range: Option<ByteRange>) -> Result<ByteStream, StorageError> {
+        let mut file = match tokio::fs::File::open(self.object_path(id)).await {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let length = file.metadata().await?.len();
+        let (start, count) = match range {
+            Some(range) => (range.start, range.len()),
+            None => (0, length),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
+        }
+        Ok(tokio_util::io::ReaderStream::with_capacity(file.take(count), READ_CHUNK).boxed())
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.object_path(id)).await {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn presign(
+        &self,
+        _id: Uuid,
+        _content_type: &str,
+        _content_disposition: &str,
+    ) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        // A directory can exist and still refuse writes (read-only mount, full disk).
+        let probe = self.tmp.join(format!(".probe-{}", Uuid::new_v4().simple()));
+        let objects = self.objects.clone();
+        blocking(move || {
+            if !objects.is_dir() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} is not a directory", objects.display()),
+                ));
+            }
+            let written = std::fs::write(&probe, b"ok");
+            let _ = std::fs::remove_file(&probe);
+            written
+        })
+        .await
+    }
+
+    async fn remove_stale_uploads(&self, cutoff: SystemTime) -> Result<u64, StorageError> {
+        let tmp = self.tmp.clone();
+        blocking(move || {
+            let mut removed = 0;
+            for (path, _) in entries_before(&tmp, cutoff)? {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn list_objects(&self, cutoff: SystemTime) -> Result<Vec<Uuid>, StorageError> {
+        let objects = self.objects.clone();
+        blocking(move || {
+            Ok(entries_before(&objects, cutoff)?
+                .into_iter()
+                // Anything not named by a UUID was not put here by us: leave it alone.
+                .filter_map(|(_, name)| Uuid::try_parse(&name).ok())
+                .collect())
+        })
+        .await
+    }
+}
+
+/// An upload in progress into `tmp/`.
+struct LocalPending {
+    tx: Option<mpsc::Sender<Bytes>>,
+    writer: Option<JoinHandle<std::io::Result<std::fs::File>>>,
+    tmp: PathBuf,
+    target: PathBuf,
+    objects: PathBuf,
+    settled: bool,
+}
+
+impl LocalPending {
+    /// Closes the queue and waits for the writing thread; its file if all went well.
+    async fn finish_writing(&mut self) -> Result<std::fs::File, StorageError> {
+        drop(self.tx.take());
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| StorageError::Failed("upload already finished".to_owned()))?;
+        writer
+            .await
+            .map_err(|err| StorageError::Failed(format!("artifact writer failed: {err}")))?
+            .map_err(StorageError::Io)
+    }
+}
+
+#[async_trait::async_trait]
+impl PendingObject for LocalPending {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        let Some(tx) = &self.tx else {
+            return Err(StorageError::Failed("upload already finished".to_owned()));
+        };
+        if tx.send(chunk).await.is_err() {
+            // The writer stopped early: only a write error does that.
+            return Err(match self.finish_writing().await {
+                Err(err) => err,
+                Ok(_) => StorageError::Failed("artifact writer stopped".to_owned()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        self.settled = true;
+        let file = match self.finish_writing().await {
+            Ok(file) => file,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&self.tmp).await;
+                return Err(err);
+            }
+        };
+        let (tmp, target, objects) = (self.tmp.clone(), self.target.clone(), self.objects.clone());
+        blocking(move || {
+            let finalise = || -> std::io::Result<()> {
+                file.sync_all()?;
+                drop(file);
+                std::fs::rename(&tmp, &target)?;
+                // The rename itself is durable only once the directory is.
+                std::fs::File::open(&objects)?.sync_all()
+            };
+            let result = finalise();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(&target);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.settled = true;
+        let _ = self.finish_writing().await;
+        if let Err(err) = tokio::fs::remove_file(&self.tmp).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %err, path = %self.tmp.display(), "cannot remove an aborted upload; the sweep will");
+        }
+    }
+}
+
+impl Drop for LocalPending {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // Dropped half-way (the request was cancelled): the writer ends when its queue
+        // closes; the file goes (unlinking is safe even while it is still being written).
+        drop(self.tx.take());
+        let writer = self.writer.take();
+        let tmp = self.tmp.clone();
+        spawn_cleanup(async move {
+            if let Some(writer) = writer {
+                let _ = writer.await;
+            }
+            let _ = tokio::fs::remove_file(&tmp).await;
+        });
+    }
+}
