@@ -38,7 +38,7 @@ async fn health() -> Json<HealthOut> {
 }
 
 /// Whether the server can serve requests: 503 if the database is unreachable;
-/// `degraded` (still 200) if event fan-out between replicas is down.
+/// `degraded` (still 200) if event fan-out between replicas or artifact storage is down.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
@@ -52,8 +52,14 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
     // Without fan-out the replica still serves every request and its subscribers still
     // get every event (from the log), so it stays in rotation, reported as degraded.
     let fanout = state.events.check().await;
-    let degraded = fanout.is_err();
+    // Likewise without artifact storage: everything else still works, and every replica
+    // shares the same store, so taking this one out of rotation would not help.
+    let storage = crate::storage::readiness(state.storage.as_ref())
+        .await
+        .map(|()| "ok".to_owned());
+    let degraded = fanout.is_err() || storage.is_err();
     checks.insert("fanout".to_owned(), fanout.unwrap_or_else(|e| e));
+    checks.insert("storage".to_owned(), storage.unwrap_or_else(|e| e));
     let status = if ok {
         StatusCode::OK
     } else {
