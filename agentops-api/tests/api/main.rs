@@ -4,6 +4,7 @@
 mod helpers;
 
 mod agents;
+mod artifacts;
 mod auth;
 mod concurrency;
 mod errors;
