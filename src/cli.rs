@@ -62,6 +62,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Live-event latency and delivery at many WebSocket subscribers.
     Events(crate::bench_events::EventsBenchArgs),
+    /// Claim throughput end to end (HTTP + SDK) against the same SQL without HTTP.
+    Claim(crate::bench::claim::ClaimBenchArgs),
 }
 
 /// Settings of `up` and `api`.
@@ -170,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
+        Some(Command::Bench(BenchCommand::Claim(args))) => crate::bench::claim::run(args).await,
     }
 }
 

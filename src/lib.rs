@@ -5,5 +5,6 @@
 //! single source of truth for the settings and environment variables the binary reads;
 //! the deployment contract test compares the Terraform containers against it.
 
+pub mod bench;
 pub mod bench_events;
 pub mod cli;
