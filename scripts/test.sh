@@ -8,7 +8,8 @@
 #
 # Services: PostgreSQL from TEST_DATABASE_URL, else the local server on 127.0.0.1:5432,
 # else a private cluster started here in a temporary directory; Redis likewise from
-# TEST_REDIS_URL, the local server on 6379, or a private one (installed if missing).
+# TEST_REDIS_URL, the local server on 6379, or a private one (installed if missing); an
+# S3-compatible server from TEST_S3_ENDPOINT, else moto started here (installed if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,6 +96,46 @@ ensure_redis() {
     export TEST_REDIS_URL="redis://127.0.0.1:$port"
 }
 
+# --- S3-compatible server ------------------------------------------------------------------
+# The artifact tests need an S3-compatible server; each test creates a bucket of its own.
+# moto is pinned in a private virtualenv: 5.2.0-5.2.4 answer CompleteMultipartUpload with
+# the wrong XML root element (getmoto/moto#10055), which aws-sdk-s3 rightly rejects.
+MOTO_VERSION=5.2.5
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ensure_s3() {
+    if [ -n "${TEST_S3_ENDPOINT:-}" ]; then
+        log "S3: using TEST_S3_ENDPOINT"
+        return
+    fi
+    local venv="${AGENTOPS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentops}/moto-$MOTO_VERSION"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        log "S3: installing moto[server]==$MOTO_VERSION into $venv"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+    fi
+    local port dir pid
+    port=$(free_port)
+    dir=$(mktemp -d /tmp/agentops-s3.XXXXXX)
+    log "S3: starting moto $MOTO_VERSION on port $port"
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 &
+    pid=$!
+    cleanup_actions+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf '$dir'")
+    for _ in $(seq 100); do port_open "$port" && break; sleep 0.1; done
+    port_open "$port" || { cat "$dir/log"; echo "moto did not start" >&2; exit 1; }
+    export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+}
+
 # --- Rust test runner --------------------------------------------------------------------
 ensure_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
@@ -105,6 +146,7 @@ ensure_nextest() {
 
 ensure_postgres
 ensure_redis
+ensure_s3
 ensure_nextest
 
 # Test databases carry this run's id, so several runs can share one server.
