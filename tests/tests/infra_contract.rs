@@ -22,13 +22,7 @@ const PENDING_SUBCOMMANDS: &[(&str, &str)] = &[
 ];
 
 /// Variables Terraform already passes for a feature the binary does not read yet.
-const PENDING_VARIABLES: &[(&str, &str)] = &[
-    ("S3_ENDPOINT", "TODO(#4): artifact storage"),
-    ("S3_BUCKET", "TODO(#4): artifact storage"),
-    ("S3_REGION", "TODO(#4): artifact storage"),
-    ("S3_ACCESS_KEY_ID", "TODO(#4): artifact storage"),
-    ("S3_SECRET_ACCESS_KEY", "TODO(#4): artifact storage"),
-];
+const PENDING_VARIABLES: &[(&str, &str)] = &[];
 
 /// Variables a production API replica must be given.
 const API_REQUIRED: &[&str] = &[
