@@ -62,6 +62,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Live-event latency and delivery at many WebSocket subscribers.
     Events(crate::bench_events::EventsBenchArgs),
+    /// Artifact upload/download throughput and API memory against copying directly.
+    Artifacts(crate::bench_artifacts::ArtifactsBenchArgs),
     /// Claim throughput end to end (HTTP + SDK) against the same SQL without HTTP.
     Claim(crate::bench::claim::ClaimBenchArgs),
 }
@@ -172,6 +174,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
+        Some(Command::Bench(BenchCommand::Artifacts(args))) => {
+            crate::bench_artifacts::run(args).await
+        }
         Some(Command::Bench(BenchCommand::Claim(args))) => crate::bench::claim::run(args).await,
     }
 }

@@ -6,5 +6,6 @@
 //! the deployment contract test compares the Terraform containers against it.
 
 pub mod bench;
+pub mod bench_artifacts;
 pub mod bench_events;
 pub mod cli;

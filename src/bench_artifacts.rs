@@ -1,0 +1,606 @@
+//! `agentops bench artifacts`: upload and download throughput of one large artifact
+//! through the API, against moving the same bytes directly, and the API's memory.
+//!
+//! It starts a real API process (this binary's `api` command, on SQLite in a temporary
+//! data directory) so its memory can be measured on its own: its peak RSS is reset
+//! (`/proc/<pid>/clear_refs`) just before the transfers and read after them. The direct
+//! path is what the API itself has to do, without HTTP:
+//!
+//! - local store: a plain copy of the source file into a new file, `fsync`ed like the
+//!   API's objects (upload), and a plain copy of the stored object to a new file
+//!   (download);
+//! - S3 store: aws-sdk-s3 on the same endpoint, with the API's part size and parts in
+//!   flight (upload), and a streamed `GetObject` into a file (download).
+//!
+//! Each direction runs `--rounds` times, alternating direct and API so background load
+//! weighs on both; the best round of each is reported.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::BytesMut;
+use clap::{Args, ValueEnum};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use agentops_api::config::ApiConfig;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Where the API under test keeps artifacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchStore {
+    /// The local directory (the embedded default).
+    Local,
+    /// An S3-compatible server (`--s3-endpoint`).
+    S3,
+}
+
+/// Options of `agentops bench artifacts`.
+#[derive(Debug, Args)]
+pub struct ArtifactsBenchArgs {
+    /// Size of the artifact, in MiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub size_mib: u64,
+    /// The artifact store of the API under test.
+    #[arg(long, value_enum, default_value = "local")]
+    pub store: BenchStore,
+    /// S3-compatible endpoint for `--store s3`; a bucket is created there and removed.
+    #[arg(long, env = "BENCH_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Region for `--store s3`.
+    #[arg(long, env = "BENCH_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Access key for `--store s3`.
+    #[arg(long, env = "BENCH_S3_ACCESS_KEY_ID", default_value = "test")]
+    pub s3_access_key_id: String,
+    /// Secret key for `--store s3`.
+    #[arg(
+        long,
+        env = "BENCH_S3_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: String,
+    /// Rounds of each measurement (the best is reported).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    /// Directory for the benchmark's files (it needs about three times the size free);
+    /// a temporary directory by default.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The API process under test.
+struct ApiProcess {
+    child: Child,
+    base: String,
+}
+
+impl ApiProcess {
+    fn start(envs: &[(&str, String)]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("api")
+            .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
+            .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
+            .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("S3_BUCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("cannot start `agentops api`")?;
+        Ok(Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = http.get(format!("{}/ready", self.base)).send().await
+                && let Ok(body) = response.json::<serde_json::Value>().await
+                && body["status"] == "ok"
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{} did not become ready", self.base)
+    }
+
+    /// A field of `/proc/<pid>/status` in MiB (`VmRSS`, `VmHWM`).
+    fn memory_mib(&self, field: &str) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .with_context(|| format!("no {field} in /proc status"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("malformed /proc status")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    }
+
+    /// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
+    fn reset_peak(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("cannot reset the API's peak RSS")
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A deterministic, incompressible file of `size` bytes; returns its SHA-256.
+fn write_source(path: &Path, size: u64) -> anyhow::Result<String> {
+    let mut file = std::io::BufWriter::with_capacity(
+        8 * MIB as usize,
+        std::fs::File::create(path).context("cannot create the source file")?,
+    );
+    let mut hasher = Sha256::new();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        let n = left.min(MIB) as usize;
+        file.write_all(&block[..n])?;
+        hasher.update(&block[..n]);
+        left -= n as u64;
+    }
+    file.into_inner()?.sync_all()?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; MIB as usize];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// A plain file copy through a 1 MiB buffer, `fsync`ed if `durable`.
+async fn copy_file(from: &Path, to: &Path, durable: bool) -> anyhow::Result<()> {
+    let (from, to) = (from.to_owned(), to.to_owned());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut input = std::fs::File::open(&from)?;
+        let mut output = std::fs::File::create(&to)?;
+        let mut buf = vec![0u8; MIB as usize];
+        loop {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            output.write_all(&buf[..n])?;
+        }
+        if durable {
+            output.sync_all()?;
+        }
+        Ok(())
+    })
+    .await?
+}
+
+/// Streams a response body into a new file.
+async fn save(response: reqwest::Response, to: &Path) -> anyhow::Result<u64> {
+    let mut file = tokio::fs::File::create(to).await?;
+    let mut body = response.bytes_stream();
+    let mut written = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        written += chunk.len() as u64;
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(written)
+}
+
+/// The S3 side of the benchmark: a bucket of its own and a client like the API's.
+struct S3Side {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    cfg: ApiConfig,
+}
+
+impl S3Side {
+    async fn create(args: &ArtifactsBenchArgs) -> anyhow::Result<Self> {
+        let endpoint = args
+            .s3_endpoint
+            .clone()
+            .context("--store s3 needs --s3-endpoint (or BENCH_S3_ENDPOINT)")?;
+        let bucket = format!(
+            "agentops-bench-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        let mut cfg = ApiConfig::defaults();
+        cfg.s3_endpoint = Some(endpoint);
+        cfg.s3_bucket = Some(bucket.clone());
+        cfg.s3_region = args.s3_region.clone();
+        cfg.s3_access_key_id = Some(args.s3_access_key_id.clone());
+        cfg.s3_secret_access_key = Some(args.s3_secret_access_key.clone());
+        let client = agentops_api::storage::s3::client(&cfg).await;
+        let mut create = client.create_bucket().bucket(&bucket);
+        if args.s3_region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        args.s3_region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        create.send().await.context("cannot create the bucket")?;
+        Ok(Self {
+            client,
+            bucket,
+            cfg,
+        })
+    }
+
+    fn api_env(&self) -> Vec<(&'static str, String)> {
+        let cfg = &self.cfg;
+        vec![
+            ("S3_ENDPOINT", cfg.s3_endpoint.clone().unwrap_or_default()),
+            ("S3_BUCKET", self.bucket.clone()),
+            ("S3_REGION", cfg.s3_region.clone()),
+            (
+                "S3_ACCESS_KEY_ID",
+                cfg.s3_access_key_id.clone().unwrap_or_default(),
+            ),
+            (
+                "S3_SECRET_ACCESS_KEY",
+                cfg.s3_secret_access_key.clone().unwrap_or_default(),
+            ),
+        ]
+    }
+
+    /// A multipart upload of `path` with the API's part size and parts in flight.
+    async fn put(&self, path: &Path, key: &str) -> anyhow::Result<()> {
+        let part_size = self.cfg.s3_part_bytes as usize;
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await?;
+        let upload_id = created.upload_id().context("no upload id")?.to_owned();
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut in_flight = FuturesUnordered::new();
+        let mut parts = Vec::new();
+        for number in 1.. {
+            let mut buf = BytesMut::with_capacity(part_size);
+            while buf.len() < part_size {
+                if file.read_buf(&mut buf).await? == 0 {
+                    break;
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            while in_flight.len() >= agentops_api::storage::s3::PARTS_IN_FLIGHT {
+                parts.push(in_flight.next().await.context("part")???);
+            }
+            let request = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(SdkByteStream::from(buf.freeze()));
+            in_flight.push(tokio::spawn(async move {
+                let output = request.send().await?;
+                anyhow::Ok(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(output.e_tag().map(str::to_owned))
+                        .build(),
+                )
+            }));
+        }
+        while let Some(part) = in_flight.next().await {
+            parts.push(part??);
+        }
+        parts.sort_by_key(|p| p.part_number());
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// A streamed `GetObject` into a new file.
+    async fn get(&self, key: &str, to: &Path) -> anyhow::Result<()> {
+        let mut body = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await?
+            .body;
+        let mut file = tokio::fs::File::create(to).await?;
+        while let Some(chunk) = body.try_next().await? {
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(())
+    }
+
+    async fn remove_everything(&self) {
+        if let Ok(listed) = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            for object in listed.contents() {
+                if let Some(key) = object.key() {
+                    let _ = self
+                        .client
+                        .delete_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        let _ = self
+            .client
+            .delete_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await;
+    }
+}
+
+/// Seconds of the fastest of `rounds`.
+fn best(times: &[Duration]) -> f64 {
+    times
+        .iter()
+        .map(Duration::as_secs_f64)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: ArtifactsBenchArgs) -> anyhow::Result<()> {
+    let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(&parent)
+        .with_context(|| format!("cannot make a directory in {}", parent.display()))?;
+    let s3 = match args.store {
+        BenchStore::S3 => Some(S3Side::create(&args).await?),
+        BenchStore::Local => None,
+    };
+    let result = bench(&args, dir.path(), s3.as_ref()).await;
+    if let Some(s3) = &s3 {
+        s3.remove_everything().await;
+    }
+    result
+}
+
+async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> anyhow::Result<()> {
+    let size = args.size_mib * MIB;
+    let source = dir.join("source.bin");
+    eprintln!("writing a {} MiB source file...", args.size_mib);
+    let source_sha = write_source(&source, size)?;
+
+    let admin_key = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let data_dir = dir.join("api");
+    let mut envs = vec![
+        ("AGENTOPS_DATA_DIR", data_dir.display().to_string()),
+        ("AGENTOPS_ADMIN_KEY", admin_key.clone()),
+        ("AGENTOPS_ARTIFACT_MAX_BYTES", size.to_string()),
+    ];
+    if let Some(s3) = s3 {
+        envs.extend(s3.api_env());
+    }
+    let api = ApiProcess::start(&envs)?;
+    api.wait_ready().await?;
+    let http = reqwest::Client::new();
+    let project: serde_json::Value = http
+        .post(format!("{}/api/v1/projects", api.base))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let project_id = project["id"].as_str().context("no project id")?.to_owned();
+
+    let upload = |name: &'static str| {
+        let (http, base, key, project_id, source) = (
+            http.clone(),
+            api.base.clone(),
+            admin_key.clone(),
+            project_id.clone(),
+            source.clone(),
+        );
+        async move {
+            let file = tokio::fs::File::open(&source).await?;
+            let length = file.metadata().await?.len();
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                file,
+                256 * 1024,
+            ));
+            let response = http
+                .post(format!(
+                    "{base}/api/v1/artifacts?project_id={project_id}&name={name}"
+                ))
+                .bearer_auth(&key)
+                .header("content-type", "application/octet-stream")
+                .header("content-length", length)
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            anyhow::ensure!(status.as_u16() == 201, "upload answered {status}: {body}");
+            anyhow::Ok(body)
+        }
+    };
+    let delete = |id: String| {
+        let (http, base, key) = (http.clone(), api.base.clone(), admin_key.clone());
+        async move {
+            http.delete(format!("{base}/api/v1/artifacts/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await?
+                .error_for_status()?;
+            anyhow::Ok(())
+        }
+    };
+
+    // Warm up: code paths, pools, allocator arenas.
+    let warm = upload("warm-up").await?;
+    delete(warm["id"].as_str().unwrap_or_default().to_owned()).await?;
+
+    let rss_before = api.memory_mib("VmRSS:")?;
+    api.reset_peak()?;
+    let (mut up_api, mut up_direct, mut down_api, mut down_direct) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let copy = dir.join("direct.bin");
+    let downloaded = dir.join("downloaded.bin");
+    let mut verified = true;
+    for round in 0..args.rounds {
+        eprintln!("round {} of {}...", round + 1, args.rounds);
+        // Upload: direct, then through the API.
+        let started = Instant::now();
+        match s3 {
+            None => copy_file(&source, &copy, true).await?,
+            Some(s3) => s3.put(&source, "direct/object").await?,
+        }
+        up_direct.push(started.elapsed());
+        let started = Instant::now();
+        let artifact = upload("bench.bin").await?;
+        up_api.push(started.elapsed());
+        verified &= artifact["sha256"] == source_sha.as_str();
+        let id = artifact["id"].as_str().context("no artifact id")?.to_owned();
+
+        // Download: direct, then through the API.
+        let started = Instant::now();
+        match s3 {
+            None => {
+                let stored = data_dir.join("artifacts").join("objects").join(&id);
+                copy_file(&stored, &copy, false).await?;
+            }
+            Some(s3) => s3.get("direct/object", &copy).await?,
+        }
+        down_direct.push(started.elapsed());
+        let started = Instant::now();
+        let response = http
+            .get(format!("{}/api/v1/artifacts/{id}/content", api.base))
+            .bearer_auth(&admin_key)
+            .send()
+            .await?
+            .error_for_status()?;
+        let written = save(response, &downloaded).await?;
+        down_api.push(started.elapsed());
+        verified &= written == size && sha256_of(&downloaded)? == source_sha;
+        delete(id).await?;
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(&downloaded);
+    }
+    let peak = api.memory_mib("VmHWM:")?;
+    let growth = peak - rss_before;
+
+    let mib = args.size_mib as f64;
+    let rate = |times: &[Duration]| mib / best(times);
+    let (up_api, up_direct) = (rate(&up_api), rate(&up_direct));
+    let (down_api, down_direct) = (rate(&down_api), rate(&down_direct));
+    let report = serde_json::json!({
+        "store": match args.store { BenchStore::Local => "local", BenchStore::S3 => "s3" },
+        "size_mib": args.size_mib,
+        "rounds": args.rounds,
+        "upload_api_mib_s": round2(up_api),
+        "upload_direct_mib_s": round2(up_direct),
+        "upload_ratio": round2(up_api / up_direct),
+        "download_api_mib_s": round2(down_api),
+        "download_direct_mib_s": round2(down_direct),
+        "download_ratio": round2(down_api / down_direct),
+        "api_rss_before_mib": round2(rss_before),
+        "api_peak_rss_mib": round2(peak),
+        "api_rss_growth_mib": round2(growth),
+        "verified": verified,
+    });
+    println!(
+        "{} MiB artifact, {} store, best of {} rounds:\n  upload:   API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2})\n  download: API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2})\n  API RSS {:.1} MiB before, peak {:.1} MiB during (growth {:.1} MiB); bytes verified: {}",
+        args.size_mib,
+        report["store"].as_str().unwrap_or_default(),
+        args.rounds,
+        up_api,
+        up_direct,
+        up_api / up_direct,
+        down_api,
+        down_direct,
+        down_api / down_direct,
+        rss_before,
+        peak,
+        growth,
+        verified,
+    );
+    if args.json {
+        println!("{report}");
+    }
+    if !verified {
+        bail!("the bytes that came back are not the bytes that went in");
+    }
+    Ok(())
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
