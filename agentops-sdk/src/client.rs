@@ -236,6 +236,8 @@ pub(crate) struct Call {
     method: Method,
     url: Url,
     body: Option<Bytes>,
+    content_type: Option<String>,
+    headers: Vec<(&'static str, String)>,
     idempotency_key: Option<String>,
     repeat: Repeat,
 }
@@ -260,7 +262,21 @@ impl Call {
         let bytes = serde_json::to_vec(body)
             .map_err(|err| Error::Config(format!("cannot serialise the request: {err}")))?;
         self.body = Some(Bytes::from(bytes));
+        self.content_type = Some("application/json".to_owned());
         Ok(self)
+    }
+
+    /// Sends `body` as it is, with `content_type`.
+    pub(crate) fn raw_body(mut self, body: Bytes, content_type: String) -> Self {
+        self.body = Some(body);
+        self.content_type = Some(content_type);
+        self
+    }
+
+    /// Adds a request header.
+    pub(crate) fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// Sends an `Idempotency-Key` drawn now, the same on every retry.
@@ -370,6 +386,8 @@ impl Client {
             method,
             url,
             body: None,
+            content_type: None,
+            headers: Vec::new(),
             idempotency_key: None,
             repeat: Repeat::Safe,
         }
@@ -400,16 +418,85 @@ impl Client {
         self.send_raw(&call).await.map(|_| ())
     }
 
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.inner.min_delay)
+            .with_max_delay(self.inner.max_delay)
+            .with_max_times(self.inner.max_retries)
+            .with_jitter()
+    }
+
+    /// Sends `call` with retries until the answer's head arrives, and returns the
+    /// response with its body still to be read (for downloads).
+    pub(crate) async fn send_for_stream(&self, call: Call) -> Result<reqwest::Response> {
+        let max_delay = self.inner.max_delay;
+        let call = &call;
+        (|| async move {
+            let response = self
+                .request(call)
+                .send()
+                .await
+                .map_err(Error::from_reqwest)?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(Error::from_reqwest)?;
+            Err(api_error(status, &headers, &body))
+        })
+        .retry(self.backoff())
+        .when(|err| call.repeat.allows(err))
+        .adjust(|err, delay| {
+            delay.map(|d| err.retry_after().map_or(d, |asked| asked.min(max_delay)))
+        })
+        .await
+    }
+
+    /// Sends `call` once with a streamed `body` (it cannot be replayed, so no retries)
+    /// and decodes the JSON answer.
+    pub(crate) async fn send_streamed_body<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        body: reqwest::Body,
+    ) -> Result<T> {
+        let response = self
+            .request(&call)
+            .body(body)
+            .send()
+            .await
+            .map_err(Error::from_reqwest)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
+        if !status.is_success() {
+            return Err(api_error(status, &headers, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|err| Error::decode(err, &bytes))
+    }
+
+    /// The request for `call`, body excepted.
+    fn request(&self, call: &Call) -> reqwest::RequestBuilder {
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone());
+        if let Some(content_type) = &call.content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        if let Some(key) = &call.idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
+        }
+        request
+    }
+
     async fn send_raw(&self, call: &Call) -> Result<(HeaderMap, Bytes)> {
-        let inner = &self.inner;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(inner.min_delay)
-            .with_max_delay(inner.max_delay)
-            .with_max_times(inner.max_retries)
-            .with_jitter();
-        let max_delay = inner.max_delay;
+        let max_delay = self.inner.max_delay;
         (|| self.send_once(call))
-            .retry(backoff)
+            .retry(self.backoff())
             .when(|err| call.repeat.allows(err))
             .adjust(|err, delay| {
                 // Honour Retry-After, but never beyond our cap nor past the last retry.
@@ -428,17 +515,9 @@ impl Client {
     }
 
     async fn send_once(&self, call: &Call) -> Result<(HeaderMap, Bytes)> {
-        let mut request = self
-            .inner
-            .http
-            .request(call.method.clone(), call.url.clone());
+        let mut request = self.request(call);
         if let Some(body) = &call.body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
-        if let Some(key) = &call.idempotency_key {
-            request = request.header("idempotency-key", key);
+            request = request.body(body.clone());
         }
         let response = request.send().await.map_err(Error::from_reqwest)?;
         let status = response.status();

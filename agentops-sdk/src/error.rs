@@ -57,6 +57,10 @@ pub enum Error {
         #[source]
         source: Box<tokio_tungstenite::tungstenite::Error>,
     },
+    /// A local file could not be read or written (artifact upload from or download to a
+    /// file).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
     /// The client is misconfigured (bad base URL, missing API key, bad header value).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -89,7 +93,7 @@ impl Error {
             ),
             Error::Transport { source } => !source.is_builder() && !source.is_redirect(),
             Error::Timeout | Error::WebSocket { .. } => true,
-            Error::Decode { .. } | Error::Config(_) => false,
+            Error::Decode { .. } | Error::Io(_) | Error::Config(_) => false,
         }
     }
 

@@ -1,8 +1,14 @@
-//! Typed Rust client for the AgentOps control plane.
+#![doc = include_str!("../README.md")]
 //!
-//! The [`types`] module holds every request and response body of the HTTP API; the
-//! server uses the same definitions, so the two cannot disagree.
-
+//! # Modules
+//!
+//! - [`types`]: every request and response body of the HTTP API. The server uses the same
+//!   definitions, so the two cannot disagree. Always compiled, even without the `client`
+//!   feature.
+//! - [`Client`] and [`resources`]: the HTTP client, one handle per resource (artifacts
+//!   streamed in and out included).
+//! - [`events`]: the resumable live event stream.
+//! - [`worker`]: the worker runtime.
 #![deny(missing_docs)]
 
 pub mod types;

@@ -1,10 +1,10 @@
 //! The worker runtime: everything between "here is my handler" and a well-behaved agent.
 //!
 //! A [`Worker`] registers an agent, keeps its heartbeat, claims tasks in batches up to its
-//! concurrency, runs the handler for each with a [`TaskContext`], extends each lease
-//! while the handler runs, and writes the outcome: the handler's value completes the
-//! task; an error or a panic fails it with the message (retryable unless the error says
-//! otherwise).
+//! concurrency, runs the handler for each with a [`TaskContext`] (input, progress,
+//! artifacts, blocking, cancellation), extends each lease while the handler runs, and
+//! writes the outcome: the handler's value completes the task; an error or a panic fails
+//! it with the message (retryable unless the error says otherwise).
 //!
 //! ```no_run
 //! use agentops_sdk::{Client, TaskContext, Worker};
@@ -56,8 +56,10 @@ use uuid::Uuid;
 
 use crate::Client;
 use crate::error::Result;
+use crate::resources::ArtifactUpload;
 use crate::types::{
-    AgentIn, BlockIn, ClaimIn, ClaimedTask, CompleteIn, FailIn, TaskHeartbeatIn, TaskOut,
+    AgentIn, ArtifactOut, BlockIn, ClaimIn, ClaimedTask, CompleteIn, FailIn, TaskHeartbeatIn,
+    TaskOut,
 };
 
 const MIN_LEASE: Duration = Duration::from_secs(5);
@@ -296,6 +298,25 @@ impl TaskContext {
                 Err(err)
             }
         }
+    }
+
+    /// Attaches a file to the task (an artifact), from bytes in memory; see
+    /// [`Artifacts`](crate::resources::Artifacts) for streams and files.
+    ///
+    /// ```no_run
+    /// # async fn example(task: agentops_sdk::TaskContext) -> agentops_sdk::Result<()> {
+    /// let report = format!("# Report for {}\n", task.task().title);
+    /// task.upload("report.md", "text/markdown", report).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn upload(
+        &self,
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        bytes: impl Into<bytes::Bytes>,
+    ) -> Result<ArtifactOut> {
+        let upload = ArtifactUpload::for_task(self.id(), name).content_type(content_type);
+        self.inner.client.artifacts().upload(upload, bytes).await
     }
 
     /// Blocks the task because it needs a human: the lease ends, the task shows as

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 
@@ -123,7 +123,7 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn stream(self) -> impl Stream<Item = Result<T>> + Send + 'static {
+    pub fn stream(self) -> impl Stream<Item = Result<T>> + Send + Unpin + 'static {
         let Self {
             client,
             path,
@@ -144,5 +144,6 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
         })
         .map_ok(|items| futures_util::stream::iter(items.into_iter().map(Ok)))
         .try_flatten()
+        .boxed()
     }
 }

@@ -5,6 +5,7 @@
 //! spot (`client.tasks().get(id)`), there is no cost to it.
 
 mod agents;
+mod artifacts;
 mod events;
 mod keys;
 mod list;
@@ -12,6 +13,7 @@ mod projects;
 mod tasks;
 
 pub use agents::Agents;
+pub use artifacts::{ArtifactUpload, Artifacts, Download};
 pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
@@ -63,6 +65,17 @@ impl Client {
     /// ```
     pub fn keys(&self) -> Keys<'_> {
         Keys { client: self }
+    }
+
+    /// Artifacts: files attached to tasks and projects.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, task_id: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// let files = client.artifacts().list().task(task_id).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn artifacts(&self) -> Artifacts<'_> {
+        Artifacts { client: self }
     }
 
     /// The event log: listing and live subscription.

@@ -1,7 +1,6 @@
 //! A real API server with an SDK client pointed at it, and the fault-injecting proxies
 //! that produce what a healthy server cannot (503 bursts, lost answers, cut connections).
 
-
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod artifacts;
 mod client;
 mod events;
 mod retries;
