@@ -943,7 +943,12 @@ impl Runtime {
             let outcome = loop {
                 tokio::select! {
                     joined = &mut handle.0 => break Some(joined),
-                    _ = ticks.tick(), if !ctx.is_cancelled() => {
+                    () = ctx.cancelled() => {
+                        // The handler's own progress or block call found the lease lost:
+                        // give it a moment to return, then stop it.
+                        break tokio::time::timeout(LOST_LEASE_GRACE, &mut handle.0).await.ok();
+                    }
+                    _ = ticks.tick(), if !ctx.is_finished() => {
                         match extend(&client, &ctx, lease).await {
                             Ok(()) => lease_ends = Instant::now() + lease,
                             Err(err) if lease_gone(&err) => {

@@ -293,6 +293,59 @@ async fn a_lost_lease_cancels_the_handler_and_its_result_is_not_written(backend:
     run.await.unwrap().unwrap();
 }
 
+async fn a_handler_that_finds_its_lease_lost_and_hangs_is_stopped(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "stubborn", json!({})).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    struct OnDrop(mpsc::UnboundedSender<&'static str>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send("dropped");
+        }
+    }
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+
+    let builder = worker(&app, "stubborn")
+        .kinds(["stubborn"])
+        .lease(Duration::from_secs(60));
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let (tx, mut go) = (tx.clone(), go_rx.clone());
+        async move {
+            let _guard = OnDrop(tx.clone());
+            tx.send("started").unwrap();
+            let _ = go.wait_for(|go| *go).await;
+            let err = task.progress(0.5, "still here").await.unwrap_err();
+            assert!(err.is_stale_claim(), "{err:?}");
+            assert!(task.is_lease_lost() && task.is_cancelled());
+            tx.send("lost").unwrap();
+            // Ignores the cancellation: the runtime must stop it.
+            std::future::pending::<()>().await;
+            Ok(Value::Null)
+        }
+    }));
+    assert_eq!(rx.recv().await, Some("started"));
+    app.client
+        .tasks()
+        .cancel(task.id, Default::default())
+        .await
+        .unwrap();
+    go_tx.send(true).unwrap();
+    assert_eq!(rx.recv().await, Some("lost"));
+    let dropped = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    assert_eq!(
+        dropped.ok().flatten(),
+        Some("dropped"),
+        "stopped within the grace"
+    );
+    let cancelled = app.client.tasks().get(task.id).await.unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    assert_eq!(cancelled.result, None);
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
 async fn a_killed_workers_task_is_reclaimed_and_completed_once_by_another(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let project = app.project().await;
@@ -483,6 +536,7 @@ on_both_backends!(
     a_permanent_error_fails_the_task_at_once,
     progress_and_block_from_the_context_reach_the_server,
     a_lost_lease_cancels_the_handler_and_its_result_is_not_written,
+    a_handler_that_finds_its_lease_lost_and_hangs_is_stopped,
     a_killed_workers_task_is_reclaimed_and_completed_once_by_another,
     graceful_shutdown_finishes_in_flight_tasks_then_releases_the_rest,
     a_worker_without_a_name_or_with_a_viewer_key_does_not_start,
