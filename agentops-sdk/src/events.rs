@@ -10,7 +10,7 @@
 //!
 //! A subscription is lazy: it starts on its first poll, or when
 //! [`Subscription::start`] is awaited. Without `since` it then finds the id of the newest
-//! event in the log (a few `GET /api/v1/events?limit=1` probes, a binary search) and
+//! event in the log (`GET /api/v1/events/latest`) and
 //! resumes from there: events committed after the start are delivered even if the first
 //! connection fails.
 //!
@@ -398,37 +398,9 @@ fn ensure_crypto_provider() {
     }
 }
 
-/// The id of the newest event the caller may see (0 for an empty log), by galloping then
-/// bisecting with one-item listings: `O(log n)` tiny requests.
+/// The id of the newest event in the log (0 for an empty log).
 async fn newest_id(client: &Client) -> Result<i64> {
-    let first_after = |since: i64| async move {
-        let page = client.events().list().since(since).limit(1).send().await?;
-        Ok::<_, Error>(page.items.first().map(|event| event.id))
-    };
-    let Some(mut low) = first_after(0).await? else {
-        return Ok(0);
-    };
-    // Gallop: find `high` with no event above it.
-    let mut step: i64 = 1024;
-    let mut high = loop {
-        let probe = low.saturating_add(step);
-        match first_after(probe).await? {
-            Some(id) => {
-                low = id;
-                step = step.saturating_mul(2);
-            }
-            None => break probe,
-        }
-    };
-    // `low` exists, nothing is above `high`: bisect.
-    while low < high {
-        let mid = low + (high - low) / 2;
-        match first_after(mid).await? {
-            Some(id) => low = id,
-            None => high = mid,
-        }
-    }
-    Ok(low)
+    Ok(client.events().latest().await?.last_id)
 }
 
 #[cfg(test)]

@@ -501,6 +501,28 @@ pub struct BlockIn {
     pub reason: String,
 }
 
+/// Hands a running task back to the queue without using up an attempt (an agent that
+/// is shutting down, or that cannot take the task after all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseIn {
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// Why, kept in the task's `progress_message` (up to 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The newest position of the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EventLogHead {
+    /// The highest event id committed so far (0 for an empty log): a `since` that starts
+    /// a reader at "now".
+    pub last_id: i64,
+}
+
 /// Puts a blocked task back in the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

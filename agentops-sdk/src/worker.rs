@@ -34,8 +34,8 @@
 //! On Ctrl-C or SIGTERM (unless [`handle_signals(false)`](WorkerBuilder::handle_signals)),
 //! or when a [`ShutdownHandle`] is triggered, the worker stops claiming and waits up to
 //! the grace period for the running handlers. Handlers still running then are cancelled
-//! and their tasks released: failed as retryable with "worker shutting down", so another
-//! worker picks them up after the server's back-off. [`Worker::run`] returns after that.
+//! and their tasks released (`POST /tasks/{id}/release`, which uses up no attempt) with
+//! "worker shutting down", so another worker picks them up at once. [`Worker::run`] returns after that.
 //!
 //! Dropping the future of [`Worker::run`] (aborting its task) stops everything at once,
 //! handlers included, without telling the server: its leases then expire and the tasks
@@ -58,8 +58,8 @@ use crate::Client;
 use crate::error::Result;
 use crate::resources::ArtifactUpload;
 use crate::types::{
-    AgentIn, ArtifactOut, BlockIn, ClaimIn, ClaimedTask, CompleteIn, FailIn, TaskHeartbeatIn,
-    TaskOut,
+    AgentIn, ArtifactOut, BlockIn, ClaimIn, ClaimedTask, CompleteIn, FailIn, ReleaseIn,
+    TaskHeartbeatIn, TaskOut,
 };
 
 const MIN_LEASE: Duration = Duration::from_secs(5);
@@ -983,7 +983,21 @@ impl Runtime {
                 return;
             }
             let (error, retryable) = match outcome {
-                None => ("worker shutting down".to_owned(), true),
+                None => {
+                    // Shutting down is not the task's fault: hand it back without using
+                    // up one of its attempts.
+                    let input = ReleaseIn {
+                        claim_token: ctx.claim_token(),
+                        reason: Some("worker shutting down".to_owned()),
+                    };
+                    match client.tasks().release(id, input).await {
+                        Ok(_) => tracing::info!(task_id = %id, "task released for another worker"),
+                        Err(err) => {
+                            tracing::warn!(task_id = %id, error = %err, "cannot release the task; its lease will expire")
+                        }
+                    }
+                    return;
+                }
                 Some(Ok(Ok(value))) => {
                     let input = CompleteIn {
                         claim_token: ctx.claim_token(),

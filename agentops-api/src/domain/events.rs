@@ -40,3 +40,8 @@ pub async fn list(
         .collect();
     Ok(Page { items, next_cursor })
 }
+
+/// The highest event id committed so far (0 for an empty log).
+pub async fn last_id(state: &AppState) -> Result<i64, DomainError> {
+    Ok(store::events::max_id(&state.db).await?)
+}

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn, FailIn, Page, TaskHeartbeatIn,
-    TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn, FailIn, Page, ReleaseIn,
+    TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
 };
 
 use super::projects::Created;
@@ -629,6 +629,28 @@ pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut
     end_lease(&mut row);
     row.updated_at = store::now();
     let out = save(&mut tx, row, "task.blocked").await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// Hands a running task back to the queue at once, without using up an attempt.
+pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<TaskOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(reason) = &input.reason {
+        checks.text("reason", reason, 0, 2_000);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "release").await?;
+    require_running(status, "release")?;
+    row.status = TaskStatus::Queued.as_str().to_owned();
+    row.not_before = None;
+    if let Some(reason) = input.reason {
+        row.progress_message = Some(reason);
+    }
+    end_lease(&mut row);
+    row.updated_at = store::now();
+    let out = save(&mut tx, row, "task.released").await?;
     state.commit(tx).await?;
     Ok(out)
 }

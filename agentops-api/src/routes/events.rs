@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use agentops_sdk::types::{ErrorBody, Event, Page};
+use agentops_sdk::types::{ErrorBody, Event, EventLogHead, Page};
 
 use crate::auth::ViewerKey;
 use crate::domain;
@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_events))
+        .routes(routes!(event_log_head))
         .routes(routes!(stream_events))
 }
 
@@ -85,6 +86,18 @@ async fn list_events(
     )
     .await?;
     Ok(Json(page))
+}
+
+/// The newest event id: a `since` that starts a reader at "now".
+#[utoipa::path(get, path = "/events/latest", tag = "events",
+    responses((status = 200, body = EventLogHead)), security(("bearer" = [])))]
+async fn event_log_head(
+    State(state): State<AppState>,
+    _viewer: ViewerKey,
+) -> ApiResult<Json<EventLogHead>> {
+    Ok(Json(EventLogHead {
+        last_id: domain::events::last_id(&state).await?,
+    }))
 }
 
 /// Watch events live over a WebSocket: first the log after `since`, then new events.

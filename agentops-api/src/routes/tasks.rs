@@ -8,8 +8,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, ErrorBody, FailIn, Page, TaskHeartbeatIn,
-    TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, ErrorBody, FailIn, Page, ReleaseIn,
+    TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
 };
 
 use super::created;
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(complete_task))
         .routes(routes!(fail_task))
         .routes(routes!(block_task))
+        .routes(routes!(release_task))
         .routes(routes!(unblock_task))
 }
 
@@ -200,6 +201,20 @@ async fn block_task(
     ApiJson(input): ApiJson<BlockIn>,
 ) -> ApiResult<Json<TaskOut>> {
     Ok(Json(domain::tasks::block(&state, id, input).await?))
+}
+
+/// Hand a running task back to the queue without using up an attempt.
+#[utoipa::path(post, path = "/tasks/{id}/release", tag = "agent protocol", request_body = ReleaseIn,
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
+    security(("bearer" = [])))]
+async fn release_task(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    IdPath(id): IdPath,
+    ApiJson(input): ApiJson<ReleaseIn>,
+) -> ApiResult<Json<TaskOut>> {
+    Ok(Json(domain::tasks::release(&state, id, input).await?))
 }
 
 /// Put a blocked task back in the queue, with an optional note for its next attempt.

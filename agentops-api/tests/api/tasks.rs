@@ -618,7 +618,63 @@ async fn task_listing_filters_and_paginates(backend: Backend) {
     assert_eq!(body["error"]["code"], "invalid_query");
 }
 
+async fn a_released_task_goes_back_to_the_queue_without_using_an_attempt(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({ "max_attempts": 1 })).await);
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({})).await;
+    let token = token_of(&claimed[0]);
+    let released = app
+        .post_ok(
+            &format!("/api/v1/tasks/{id}/release"),
+            json!({ "claim_token": token, "reason": "worker shutting down" }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(released["status"], "queued");
+    assert_eq!(released["attempts"], 0);
+    assert!(released["not_before"].is_null(), "claimable at once");
+    assert_eq!(released["progress_message"], "worker shutting down");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({ "claim_token": token }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("stale_claim"))
+    );
+    // With one attempt allowed, the task still runs: releasing used none.
+    let again = app.claim(agent, json!({})).await;
+    app.post_ok(
+        &format!("/api/v1/tasks/{id}/complete"),
+        json!({ "claim_token": token_of(&again[0]) }),
+        StatusCode::OK,
+    )
+    .await;
+    let kinds: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(id))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "task.created",
+            "task.claimed",
+            "task.released",
+            "task.claimed",
+            "task.completed"
+        ]
+    );
+}
+
 crate::on_both_backends!(
+    a_released_task_goes_back_to_the_queue_without_using_an_attempt,
     a_claimed_task_can_be_completed_once,
     claims_follow_priority_then_age_and_respect_filters,
     an_expired_lease_requeues_the_task_and_fences_the_old_holder,

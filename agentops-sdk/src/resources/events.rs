@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::ListRequest;
 use crate::Client;
 use crate::events::Subscription;
-use crate::types::{Event, EventFilter};
+use crate::types::{Event, EventFilter, EventLogHead};
 
 /// The event log and live event stream. Get it with [`Client::events`].
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,23 @@ impl Events<'_> {
     /// ```
     pub fn list(&self) -> ListRequest<Event> {
         ListRequest::new(self.client, "api/v1/events", "since")
+    }
+
+    /// The newest event id (0 for an empty log): a `since` that starts a reader at "now".
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let head = client.events().latest().await?;
+    /// println!("the log is at #{}", head.last_id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn latest(&self) -> crate::Result<EventLogHead> {
+        self.client
+            .send(
+                self.client
+                    .call(reqwest::Method::GET, "api/v1/events/latest"),
+            )
+            .await
     }
 
     /// Applies a whole [`EventFilter`] to a listing.

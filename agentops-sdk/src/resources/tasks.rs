@@ -7,8 +7,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, FailIn, TaskHeartbeatIn, TaskIn, TaskOut,
-    TaskPatch, TaskStatus, UnblockIn,
+    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, FailIn, ReleaseIn, TaskHeartbeatIn, TaskIn,
+    TaskOut, TaskPatch, TaskStatus, UnblockIn,
 };
 
 /// Tasks and the agent protocol. Get it with [`Client::tasks`].
@@ -286,6 +286,27 @@ impl Tasks<'_> {
         let call = self
             .client
             .call(Method::POST, &format!("api/v1/tasks/{id}/block"))
+            .json(&input)?;
+        self.client.send(call).await
+    }
+
+    /// Hands a running task back to the queue without using up an attempt (agent role),
+    /// for an agent that is shutting down or cannot take the task after all.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, id: uuid::Uuid, token: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::ReleaseIn;
+    /// let task = client
+    ///     .tasks()
+    ///     .release(id, ReleaseIn { claim_token: token, reason: Some("worker shutting down".into()) })
+    ///     .await?;
+    /// assert_eq!(task.status, agentops_sdk::types::TaskStatus::Queued);
+    /// # Ok(()) }
+    /// ```
+    pub async fn release(&self, id: Uuid, input: ReleaseIn) -> Result<TaskOut> {
+        let call = self
+            .client
+            .call(Method::POST, &format!("api/v1/tasks/{id}/release"))
             .json(&input)?;
         self.client.send(call).await
     }
