@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
@@ -310,16 +310,31 @@ async fn store_and_record(
     let limit = state.cfg.artifact_max_bytes;
     let id = Uuid::now_v7();
     let mut pending = state.storage.begin(id, &checked.content_type).await?;
-    let mut hasher = Sha256::new();
+    let hasher = BackgroundHash::start();
     let mut size: u64 = 0;
     let streamed: Result<(), ArtifactError> = async {
+        // Network reads arrive in pieces of a few KiB: gather them into larger chunks,
+        // each handed to the hashing thread and to the store without copying again.
+        let mut gathered = BytesMut::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             size += chunk.len() as u64;
             if size > limit {
                 return Err(ArtifactError::TooLarge { limit });
             }
-            hasher.update(&chunk);
+            if gathered.capacity() < GATHER_BYTES {
+                gathered.reserve(GATHER_BYTES);
+            }
+            gathered.extend_from_slice(&chunk);
+            if gathered.len() >= GATHER_BYTES {
+                let chunk = gathered.split().freeze();
+                hasher.update(chunk.clone()).await;
+                pending.write(chunk).await?;
+            }
+        }
+        if !gathered.is_empty() {
+            let chunk = gathered.freeze();
+            hasher.update(chunk.clone()).await;
             pending.write(chunk).await?;
         }
         Ok(())
@@ -331,7 +346,13 @@ async fn store_and_record(
         pending.abort().await;
         return Err(err);
     }
-    let sha256 = hex::encode(hasher.finalize());
+    let sha256 = match hasher.finish().await {
+        Ok(sha256) => sha256,
+        Err(err) => {
+            pending.abort().await;
+            return Err(err);
+        }
+    };
     if let Some(expected) = checked.sha256
         && expected != sha256
     {
@@ -361,6 +382,41 @@ async fn store_and_record(
             }
             Err(err.into())
         }
+    }
+}
+
+/// Size of the chunks an upload is hashed and stored in.
+const GATHER_BYTES: usize = 1024 * 1024;
+
+/// SHA-256 computed on a thread of its own, so hashing overlaps receiving and storing.
+struct BackgroundHash {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    thread: tokio::task::JoinHandle<String>,
+}
+
+impl BackgroundHash {
+    fn start() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let thread = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hex::encode(hasher.finalize())
+        });
+        Self { tx, thread }
+    }
+
+    async fn update(&self, chunk: Bytes) {
+        // The thread only stops when `tx` is dropped, so this cannot fail.
+        let _ = self.tx.send(chunk).await;
+    }
+
+    async fn finish(self) -> Result<String, ArtifactError> {
+        drop(self.tx);
+        self.thread
+            .await
+            .map_err(|err| anyhow::anyhow!("hashing thread failed: {err}").into())
     }
 }
 

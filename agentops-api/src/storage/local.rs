@@ -3,18 +3,19 @@
 //! Layout under the root: `objects/<artifact id>` holds finished objects and
 //! `tmp/<artifact id>.part` uploads in progress. Files are named only by the artifact's
 //! UUID, which this module formats itself, so no request can make a path that leaves the
-//! root. An upload is written to its temporary file by a blocking thread fed through a
-//! bounded channel (network reads and disk writes overlap, memory stays bounded), then
-//! `fsync`ed, renamed into `objects/` and the directory `fsync`ed: after a crash an object
-//! is either whole under its final name or absent.
+//! root. An upload is written to its temporary file in 1 MiB writes by a blocking thread
+//! fed through a bounded channel (network reads and disk writes overlap; at most about
+//! 9 MiB are in flight), then `fsync`ed, renamed into `objects/` and the directory
+//! `fsync`ed: after a crash an object is either whole under its final name or absent.
+//! A download is read likewise by a blocking thread, 1 MiB at a time and at most four
+//! chunks ahead of the socket.
 
-use std::io::{SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -22,9 +23,13 @@ use uuid::Uuid;
 use super::{ArtifactStore, ByteRange, ByteStream, PendingObject, StorageError, spawn_cleanup};
 
 /// Chunks queued between the request and the writing thread.
-const QUEUE_CHUNKS: usize = 32;
+const QUEUE_CHUNKS: usize = 8;
+/// Size of the writes of an upload.
+const WRITE_CHUNK: usize = 1024 * 1024;
 /// Size of the reads that stream an object out.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+/// Chunks read ahead of a download's socket.
+const READ_AHEAD_CHUNKS: usize = 4;
 
 /// Artifacts in a directory.
 #[derive(Debug, Clone)]
@@ -59,13 +64,23 @@ impl LocalStore {
     }
 }
 
+/// A full disk is an outage (503), not a bug.
+fn io_error(err: std::io::Error) -> StorageError {
+    match err.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            StorageError::Unavailable(format!("the artifact directory is full: {err}"))
+        }
+        _ => StorageError::Io(err),
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, StorageError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|err| StorageError::Failed(format!("blocking task failed: {err}")))?
-        .map_err(StorageError::Io)
+        .map_err(io_error)
 }
 
 /// Entries of `dir` last modified before `cutoff`.
@@ -122,6 +137,7 @@ impl ArtifactStore for LocalStore {
         Ok(Box::new(LocalPending {
             tx: Some(tx),
             writer: Some(writer),
+            buf: BytesMut::new(),
             tmp,
             target: self.object_path(id),
             objects: self.objects.clone(),
@@ -130,22 +146,51 @@ impl ArtifactStore for LocalStore {
     }
 
     async fn read(&self, id: Uuid, range: Option<ByteRange>) -> Result<ByteStream, StorageError> {
-        let mut file = match tokio::fs::File::open(self.object_path(id)).await {
+        let path = self.object_path(id);
+        let mut file = match blocking(move || std::fs::File::open(path)).await {
             Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(StorageError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::NotFound);
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         };
-        let length = file.metadata().await?.len();
-        let (start, count) = match range {
-            Some(range) => (range.start, range.len()),
-            None => (0, length),
-        };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await?;
-        }
-        Ok(tokio_util::io::ReaderStream::with_capacity(file.take(count), READ_CHUNK).boxed())
+        // A blocking thread reads straight into the chunks it hands over (tokio's file
+        // would copy every chunk once more), a few chunks ahead of the socket.
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD_CHUNKS);
+        tokio::task::spawn_blocking(move || {
+            let mut read = || -> std::io::Result<()> {
+                let length = file.metadata()?.len();
+                let (start, mut left) = match range {
+                    Some(range) => (range.start, range.len()),
+                    None => (0, length),
+                };
+                file.seek(SeekFrom::Start(start))?;
+                while left > 0 {
+                    let want = usize::try_from(left.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
+                    let mut chunk = BytesMut::zeroed(want);
+                    let n = file.read(&mut chunk)?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the object is shorter than its metadata",
+                        ));
+                    }
+                    chunk.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(chunk.freeze())).is_err() {
+                        return Ok(()); // the reader went away
+                    }
+                }
+                Ok(())
+            };
+            if let Err(err) = read() {
+                let _ = tx.blocking_send(Err(err));
+            }
+        });
+        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed())
     }
 
     async fn delete(&self, id: Uuid) -> Result<(), StorageError> {
@@ -215,6 +260,8 @@ impl ArtifactStore for LocalStore {
 struct LocalPending {
     tx: Option<mpsc::Sender<Bytes>>,
     writer: Option<JoinHandle<std::io::Result<std::fs::File>>>,
+    /// Small pieces gathered into one write.
+    buf: BytesMut,
     tmp: PathBuf,
     target: PathBuf,
     objects: PathBuf,
@@ -222,23 +269,8 @@ struct LocalPending {
 }
 
 impl LocalPending {
-    /// Closes the queue and waits for the writing thread; its file if all went well.
-    async fn finish_writing(&mut self) -> Result<std::fs::File, StorageError> {
-        drop(self.tx.take());
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| StorageError::Failed("upload already finished".to_owned()))?;
-        writer
-            .await
-            .map_err(|err| StorageError::Failed(format!("artifact writer failed: {err}")))?
-            .map_err(StorageError::Io)
-    }
-}
-
-#[async_trait::async_trait]
-impl PendingObject for LocalPending {
-    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+    /// Hands a chunk to the writing thread.
+    async fn send(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         let Some(tx) = &self.tx else {
             return Err(StorageError::Failed("upload already finished".to_owned()));
         };
@@ -252,15 +284,26 @@ impl PendingObject for LocalPending {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
-        self.settled = true;
-        let file = match self.finish_writing().await {
-            Ok(file) => file,
-            Err(err) => {
-                let _ = tokio::fs::remove_file(&self.tmp).await;
-                return Err(err);
-            }
-        };
+    /// Closes the queue and waits for the writing thread; its file if all went well.
+    async fn finish_writing(&mut self) -> Result<std::fs::File, StorageError> {
+        drop(self.tx.take());
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| StorageError::Failed("upload already finished".to_owned()))?;
+        writer
+            .await
+            .map_err(|err| StorageError::Failed(format!("artifact writer failed: {err}")))?
+            .map_err(io_error)
+    }
+
+    /// Writes what is left, `fsync`s and renames the file into place.
+    async fn finish(&mut self) -> Result<(), StorageError> {
+        if !self.buf.is_empty() {
+            let tail = self.buf.split().freeze();
+            self.send(tail).await?;
+        }
+        let file = self.finish_writing().await?;
         let (tmp, target, objects) = (self.tmp.clone(), self.target.clone(), self.objects.clone());
         blocking(move || {
             let finalise = || -> std::io::Result<()> {
@@ -272,7 +315,6 @@ impl PendingObject for LocalPending {
             };
             let result = finalise();
             if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
                 let _ = std::fs::remove_file(&target);
             }
             result
@@ -280,14 +322,51 @@ impl PendingObject for LocalPending {
         .await
     }
 
-    async fn abort(mut self: Box<Self>) {
-        self.settled = true;
-        let _ = self.finish_writing().await;
+    async fn remove_tmp(&self) {
         if let Err(err) = tokio::fs::remove_file(&self.tmp).await
             && err.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(error = %err, path = %self.tmp.display(), "cannot remove an aborted upload; the sweep will");
+            tracing::warn!(error = %err, path = %self.tmp.display(), "cannot remove an unfinished upload; the sweep will");
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl PendingObject for LocalPending {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        // Network reads arrive in pieces of a few KiB; the disk is better served by
+        // fewer, larger writes, and the writing thread by fewer wake-ups.
+        if chunk.len() >= WRITE_CHUNK {
+            if !self.buf.is_empty() {
+                let head = self.buf.split().freeze();
+                self.send(head).await?;
+            }
+            return self.send(chunk).await;
+        }
+        if self.buf.capacity() < WRITE_CHUNK {
+            self.buf.reserve(WRITE_CHUNK);
+        }
+        self.buf.extend_from_slice(&chunk);
+        if self.buf.len() >= WRITE_CHUNK {
+            let full = self.buf.split().freeze();
+            self.send(full).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        self.settled = true;
+        let result = self.finish().await;
+        if result.is_err() {
+            self.remove_tmp().await;
+        }
+        result
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.settled = true;
+        let _ = self.finish_writing().await;
+        self.remove_tmp().await;
     }
 }
 
