@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use agentops_api::config::ApiConfig;
 
@@ -143,6 +143,19 @@ impl ApiProcess {
         Ok(kib / 1024.0)
     }
 
+    /// CPU time the process has used (user + system), in seconds.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces) start at the state.
+        let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+        };
+        // utime and stime, in USER_HZ (100 per second on Linux).
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+
     /// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
     fn reset_peak(&self) -> anyhow::Result<()> {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
@@ -219,17 +232,60 @@ async fn copy_file(from: &Path, to: &Path, durable: bool) -> anyhow::Result<()> 
     .await?
 }
 
-/// Streams a response body into a new file.
-async fn save(response: reqwest::Response, to: &Path) -> anyhow::Result<u64> {
-    let mut file = tokio::fs::File::create(to).await?;
-    let mut body = response.bytes_stream();
+/// Reads `path` on a blocking thread in 1 MiB chunks (as a client that cares would).
+fn file_chunks(path: PathBuf) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let read = || -> std::io::Result<()> {
+            let mut file = std::fs::File::open(&path)?;
+            loop {
+                let mut chunk = BytesMut::zeroed(MIB as usize);
+                let n = file.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                if tx.blocking_send(Ok(chunk.freeze())).is_err() {
+                    return Ok(());
+                }
+            }
+        };
+        if let Err(err) = read() {
+            let _ = tx.blocking_send(Err(err));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+/// Writes a stream of chunks into a new file on a blocking thread; returns the length.
+async fn save<E>(
+    mut chunks: impl futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    to: &Path,
+) -> anyhow::Result<u64>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let to = to.to_owned();
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&to)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+        }
+        file.flush()
+    });
     let mut written = 0;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         written += chunk.len() as u64;
-        file.write_all(&chunk).await?;
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed: its error follows
+        }
     }
-    file.flush().await?;
+    drop(tx);
+    writer.await??;
     Ok(written)
 }
 
@@ -358,7 +414,7 @@ impl S3Side {
 
     /// A streamed `GetObject` into a new file.
     async fn get(&self, key: &str, to: &Path) -> anyhow::Result<()> {
-        let mut body = self
+        let body = self
             .client
             .get_object()
             .bucket(&self.bucket)
@@ -366,11 +422,10 @@ impl S3Side {
             .send()
             .await?
             .body;
-        let mut file = tokio::fs::File::create(to).await?;
-        while let Some(chunk) = body.try_next().await? {
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
+        let chunks = futures_util::stream::unfold(body, |mut body| async move {
+            body.try_next().await.transpose().map(|item| (item, body))
+        });
+        save(Box::pin(chunks), to).await?;
         Ok(())
     }
 
@@ -466,12 +521,8 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
             source.clone(),
         );
         async move {
-            let file = tokio::fs::File::open(&source).await?;
-            let length = file.metadata().await?.len();
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                file,
-                256 * 1024,
-            ));
+            let length = tokio::fs::metadata(&source).await?.len();
+            let body = reqwest::Body::wrap_stream(file_chunks(source));
             let response = http
                 .post(format!(
                     "{base}/api/v1/artifacts?project_id={project_id}&name={name}"
@@ -506,15 +557,12 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
 
     let rss_before = api.memory_mib("VmRSS:")?;
     api.reset_peak()?;
-    let (mut up_api, mut up_direct, mut down_api, mut down_direct) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let (mut up_api, mut up_direct, mut down_api, mut down_direct) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let copy = dir.join("direct.bin");
     let downloaded = dir.join("downloaded.bin");
     let mut verified = true;
+    let (mut up_cpu, mut down_cpu) = (0.0, 0.0);
     for round in 0..args.rounds {
         eprintln!("round {} of {}...", round + 1, args.rounds);
         // Upload: direct, then through the API.
@@ -524,11 +572,15 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
             Some(s3) => s3.put(&source, "direct/object").await?,
         }
         up_direct.push(started.elapsed());
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
         let artifact = upload("bench.bin").await?;
         up_api.push(started.elapsed());
+        up_cpu += api.cpu_seconds()? - cpu;
         verified &= artifact["sha256"] == source_sha.as_str();
-        let id = artifact["id"].as_str().context("no artifact id")?.to_owned();
+        let id = artifact["id"]
+            .as_str()
+            .context("no artifact id")?
+            .to_owned();
 
         // Download: direct, then through the API.
         let started = Instant::now();
@@ -540,15 +592,16 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
             Some(s3) => s3.get("direct/object", &copy).await?,
         }
         down_direct.push(started.elapsed());
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
         let response = http
             .get(format!("{}/api/v1/artifacts/{id}/content", api.base))
             .bearer_auth(&admin_key)
             .send()
             .await?
             .error_for_status()?;
-        let written = save(response, &downloaded).await?;
+        let written = save(response.bytes_stream(), &downloaded).await?;
         down_api.push(started.elapsed());
+        down_cpu += api.cpu_seconds()? - cpu;
         verified &= written == size && sha256_of(&downloaded)? == source_sha;
         delete(id).await?;
         let _ = std::fs::remove_file(&copy);
@@ -558,6 +611,7 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     let growth = peak - rss_before;
 
     let mib = args.size_mib as f64;
+    let (rounds, gib) = (f64::from(args.rounds), mib / 1024.0);
     let rate = |times: &[Duration]| mib / best(times);
     let (up_api, up_direct) = (rate(&up_api), rate(&up_direct));
     let (down_api, down_direct) = (rate(&down_api), rate(&down_direct));
@@ -571,22 +625,26 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
         "download_api_mib_s": round2(down_api),
         "download_direct_mib_s": round2(down_direct),
         "download_ratio": round2(down_api / down_direct),
+        "api_cpu_s_per_gib_upload": round2(up_cpu / rounds / gib),
+        "api_cpu_s_per_gib_download": round2(down_cpu / rounds / gib),
         "api_rss_before_mib": round2(rss_before),
         "api_peak_rss_mib": round2(peak),
         "api_rss_growth_mib": round2(growth),
         "verified": verified,
     });
     println!(
-        "{} MiB artifact, {} store, best of {} rounds:\n  upload:   API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2})\n  download: API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2})\n  API RSS {:.1} MiB before, peak {:.1} MiB during (growth {:.1} MiB); bytes verified: {}",
+        "{} MiB artifact, {} store, best of {} rounds:\n  upload:   API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2}); API CPU {:.2} s/GiB\n  download: API {:.1} MiB/s, direct {:.1} MiB/s (ratio {:.2}); API CPU {:.2} s/GiB\n  API RSS {:.1} MiB before, peak {:.1} MiB during (growth {:.1} MiB); bytes verified: {}",
         args.size_mib,
         report["store"].as_str().unwrap_or_default(),
         args.rounds,
         up_api,
         up_direct,
         up_api / up_direct,
+        up_cpu / rounds / gib,
         down_api,
         down_direct,
         down_api / down_direct,
+        down_cpu / rounds / gib,
         rss_before,
         peak,
         growth,
