@@ -33,6 +33,8 @@ use crate::config::ApiConfig;
 
 /// Parts uploaded concurrently while the next one fills.
 pub const PARTS_IN_FLIGHT: usize = 2;
+/// A body buffered up to this size grows as needed; past it, a whole part is allocated.
+const SMALL_BODY: usize = 1024 * 1024;
 
 /// Artifacts in an S3 bucket.
 #[derive(Clone)]
@@ -438,16 +440,21 @@ impl S3Pending {
 
 #[async_trait::async_trait]
 impl PendingObject for S3Pending {
-    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        if self.buf.capacity() < self.part_size && self.buf.len() + chunk.len() > 256 * 1024 {
-            // Reserve a whole part at once rather than grow it by doubling.
-            self.buf
-                .reserve(self.part_size + chunk.len() - self.buf.len());
-        }
-        self.buf.extend_from_slice(&chunk);
-        while self.buf.len() >= self.part_size {
-            let part = self.buf.split_to(self.part_size).freeze();
-            self.send_part(part).await?;
+    async fn write(&mut self, mut chunk: Bytes) -> Result<(), StorageError> {
+        while !chunk.is_empty() {
+            if self.buf.len() + chunk.len() > SMALL_BODY && self.buf.capacity() < self.part_size {
+                // Past a small body: allocate exactly one part, once, rather than let
+                // the buffer grow by doubling (which would overshoot the part size).
+                let mut part = BytesMut::with_capacity(self.part_size);
+                part.extend_from_slice(&self.buf);
+                self.buf = part;
+            }
+            let take = chunk.len().min(self.part_size - self.buf.len());
+            self.buf.extend_from_slice(&chunk.split_to(take));
+            if self.buf.len() == self.part_size {
+                let part = std::mem::take(&mut self.buf).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
