@@ -207,6 +207,7 @@ async fn bench(
     )));
     let delivered = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
+    let gaps = Arc::new(AtomicU64::new(0));
     let ws_url = format!(
         "{}/api/v1/events/stream?types=task.created",
         subscribed_to.base.replacen("http", "ws", 1)
@@ -228,13 +229,15 @@ async fn bench(
         let latencies = latencies.clone();
         let delivered = delivered.clone();
         let duplicates = duplicates.clone();
+        let gaps = gaps.clone();
         readers.push(tokio::spawn(async move {
             let mut mine = Vec::with_capacity(expected_per_subscriber);
             let mut last = 0i64;
             let mut count = 0usize;
+            // Give up on a subscriber after 10 s without an event (pings do not count).
+            let mut deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while count < expected_per_subscriber {
-                let Ok(Some(Ok(message))) =
-                    tokio::time::timeout(Duration::from_secs(30), socket.next()).await
+                let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await
                 else {
                     break;
                 };
@@ -245,14 +248,23 @@ async fn bench(
                             duplicates.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
+                        // This benchmark writes nothing but tasks, so ids are consecutive.
+                        if last > 0 && event.id != last + 1 {
+                            gaps.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("subscriber skipped from #{last} to #{}", event.id);
+                        }
                         last = event.id;
                         count += 1;
+                        deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                         mine.push(
                             (arrived - event.created_at).num_microseconds().unwrap_or(0) as f64
                                 / 1000.0,
                         );
                     }
                 }
+            }
+            if count < expected_per_subscriber {
+                eprintln!("subscriber stopped at #{last} after {count} events");
             }
             delivered.fetch_add(count as u64, Ordering::Relaxed);
             latencies
@@ -312,6 +324,7 @@ async fn bench(
         "delivered": delivered,
         "expected": expected,
         "duplicates": duplicates.load(Ordering::Relaxed),
+        "gaps": gaps.load(Ordering::Relaxed),
         "p50_ms": round2(percentile(50.0)),
         "p99_ms": round2(percentile(99.0)),
         "max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),

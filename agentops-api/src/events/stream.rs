@@ -43,10 +43,28 @@ enum Outcome {
     Close(u16, String),
 }
 
+/// A session's starting point, fixed before the WebSocket handshake completes: events
+/// committed after the client sees the handshake's answer are always delivered.
+pub struct Prepared {
+    receiver: tokio::sync::broadcast::Receiver<Arc<LiveEvent>>,
+    last: i64,
+}
+
+/// Subscribes to the live stream, then resolves `start` (reading the log's head for
+/// [`Start::Now`]): subscribing first means nothing committed after that read is missed.
+pub async fn prepare(state: &AppState, start: Start) -> Result<Prepared, sea_orm::DbErr> {
+    let receiver = state.events.subscribe();
+    let last = match start {
+        Start::After(id) => id,
+        Start::Now => store::events::max_id(&state.db).await?,
+    };
+    Ok(Prepared { receiver, last })
+}
+
 /// Runs a subscriber session until the client leaves, lags or the server shuts down.
-pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, start: Start) {
+pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, prepared: Prepared) {
     let (mut sink, mut incoming) = socket.split();
-    let outcome = serve(&mut sink, &mut incoming, &state, &filter, start).await;
+    let outcome = serve(&mut sink, &mut incoming, &state, &filter, prepared).await;
     if let Outcome::Close(code, reason) = outcome {
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
@@ -66,7 +84,7 @@ async fn serve(
     incoming: &mut Incoming,
     state: &AppState,
     filter: &EventFilter,
-    start: Start,
+    prepared: Prepared,
 ) -> Outcome {
     let mut closing = state.events.closing();
     let id_filter = store::events::IdFilter {
@@ -76,14 +94,10 @@ async fn serve(
         exclude_keys: !filter.include_keys,
     };
     // `last`: every event with an id at or below it has been sent or does not match.
-    let mut receiver = state.events.subscribe();
-    let mut last = match start {
-        Start::After(id) => id,
-        Start::Now => match store::events::max_id(&state.db).await {
-            Ok(id) => id,
-            Err(err) => return unavailable(&err),
-        },
-    };
+    let Prepared {
+        mut receiver,
+        mut last,
+    } = prepared;
     let mut caught_up_once = false;
     loop {
         // Replay the log after `last`.

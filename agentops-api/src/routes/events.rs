@@ -131,5 +131,6 @@ async fn stream_events(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024);
-    Ok(upgrade.on_upgrade(move |socket| stream::run(socket, state, filter, start)))
+    let prepared = stream::prepare(&state, start).await?;
+    Ok(upgrade.on_upgrade(move |socket| stream::run(socket, state, filter, prepared)))
 }

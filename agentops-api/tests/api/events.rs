@@ -342,7 +342,30 @@ async fn resuming_readers_miss_nothing_under_concurrent_writers(backend: Backend
     }
 }
 
+/// "From now on" starts when the handshake is answered, not when the session task
+/// happens to run: an event written right after connecting reaches every subscriber.
+async fn a_subscriber_without_since_gets_everything_written_after_it_connected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let mut subscribers = Vec::new();
+    for _ in 0..40 {
+        subscribers.push(
+            connect(&app.base, Some(ADMIN_KEY), "types=task.created")
+                .await
+                .unwrap(),
+        );
+    }
+    let task = app.create_task(project, json!({})).await;
+    for ws in &mut subscribers {
+        let event = next_event(ws, Duration::from_secs(10))
+            .await
+            .expect("the event written after connecting");
+        assert_eq!(event["task_id"], task["id"]);
+    }
+}
+
 crate::on_both_backends!(
+    a_subscriber_without_since_gets_everything_written_after_it_connected,
     the_stream_replays_the_log_then_goes_live_without_gap_or_duplicate,
     the_log_can_be_read_over_http_with_filters_and_pages,
     the_stream_filters_and_needs_a_key,
