@@ -31,6 +31,10 @@ impl TestApp {
         Self {
             base: server.base.clone(),
             http: reqwest::Client::builder()
+                // The server may close a connection after refusing a body it did not
+                // read (413): never reuse a connection, so such a close cannot fail the
+                // next request.
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
