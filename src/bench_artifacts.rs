@@ -17,7 +17,6 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -31,6 +30,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use agentops_api::config::ApiConfig;
+
+use crate::bench::process::ApiProcess;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -79,95 +80,6 @@ pub struct ArtifactsBenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The API process under test.
-struct ApiProcess {
-    child: Child,
-    base: String,
-}
-
-impl ApiProcess {
-    fn start(envs: &[(&str, String)]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg("api")
-            .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
-            .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
-            .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("S3_BUCKET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (name, value) in envs {
-            command.env(name, value);
-        }
-        let child = command.spawn().context("cannot start `agentops api`")?;
-        Ok(Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    async fn wait_ready(&self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = http.get(format!("{}/ready", self.base)).send().await
-                && let Ok(body) = response.json::<serde_json::Value>().await
-                && body["status"] == "ok"
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("{} did not become ready", self.base)
-    }
-
-    /// A field of `/proc/<pid>/status` in MiB (`VmRSS`, `VmHWM`).
-    fn memory_mib(&self, field: &str) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .with_context(|| format!("no {field} in /proc status"))?;
-        let kib: f64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("malformed /proc status")?
-            .parse()?;
-        Ok(kib / 1024.0)
-    }
-
-    /// CPU time the process has used (user + system), in seconds.
-    fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name (which may hold spaces) start at the state.
-        let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<f64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-        };
-        // utime and stime, in USER_HZ (100 per second on Linux).
-        Ok((ticks(11)? + ticks(12)?) / 100.0)
-    }
-
-    /// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
-    fn reset_peak(&self) -> anyhow::Result<()> {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
-            .context("cannot reset the API's peak RSS")
-    }
-}
-
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A deterministic, incompressible file of `size` bytes; returns its SHA-256.

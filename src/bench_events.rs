@@ -7,7 +7,6 @@
 //! from the event's `created_at` (taken in the writing transaction, just before it
 //! commits) to its arrival at the subscriber, on the same clock.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +18,8 @@ use sea_orm::{ConnectionTrait, Database};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::bench::process::ApiProcess;
 
 /// Options of `agentops bench events`.
 #[derive(Debug, Args)]
@@ -60,77 +61,6 @@ struct Received {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One API process.
-struct ApiProcess {
-    child: Child,
-    base: String,
-}
-
-impl ApiProcess {
-    fn start(
-        database_url: &str,
-        redis_url: Option<&str>,
-        prefix: &str,
-        admin_key: &str,
-        data_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg("api")
-            .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database_url)
-            .env("AGENTOPS_ADMIN_KEY", admin_key)
-            .env("AGENTOPS_DATA_DIR", data_dir)
-            .env("AGENTOPS_REDIS_PREFIX", prefix)
-            .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
-            .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        match redis_url {
-            Some(url) => command.env("REDIS_URL", url),
-            None => command.env_remove("REDIS_URL"),
-        };
-        let child = command.spawn().context("cannot start `agentops api`")?;
-        Ok(Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    async fn wait_ready(&self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = http.get(format!("{}/ready", self.base)).send().await
-                && let Ok(body) = response.json::<serde_json::Value>().await
-                && body["status"] == "ok"
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("{} did not become ready", self.base)
-    }
-
-    /// Peak resident memory so far, in MiB (Linux `VmHWM`).
-    fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
-    }
-}
-
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: EventsBenchArgs) -> anyhow::Result<()> {
     let redis = (args.redis_url != "none").then_some(args.redis_url.as_str());
@@ -145,23 +75,36 @@ pub async fn run(args: EventsBenchArgs) -> anyhow::Result<()> {
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
-    let result = bench(&args, redis, &database_url_for(&args.database_url, &name)).await;
+    let result = bench(
+        &args,
+        redis,
+        &agentops_api::store::with_database_name(&args.database_url, &name),
+    )
+    .await;
     let _ = admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
     result
 }
 
-fn database_url_for(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let url = format!("{}/{name}", &base[..authority_end]);
-    query.map_or(url.clone(), |q| format!("{url}?{q}"))
+/// The settings of one API process of this benchmark.
+fn api_env(
+    database_url: &str,
+    redis_url: Option<&str>,
+    prefix: &str,
+    admin_key: &str,
+    data_dir: &std::path::Path,
+) -> Vec<(&'static str, String)> {
+    let mut envs = vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("AGENTOPS_ADMIN_KEY", admin_key.to_owned()),
+        ("AGENTOPS_DATA_DIR", data_dir.display().to_string()),
+        ("AGENTOPS_REDIS_PREFIX", prefix.to_owned()),
+    ];
+    if let Some(url) = redis_url {
+        envs.push(("REDIS_URL", url.to_owned()));
+    }
+    envs
 }
 
 fn raise_fd_limit(wanted: u64) {
@@ -180,10 +123,11 @@ async fn bench(
     let data_dir = tempfile::tempdir()?;
     let admin_key = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let prefix = format!("agentops-bench:{}:", uuid::Uuid::new_v4().simple());
-    let writer = ApiProcess::start(database_url, redis, &prefix, &admin_key, data_dir.path())?;
+    let envs = api_env(database_url, redis, &prefix, &admin_key, data_dir.path());
+    let writer = ApiProcess::start(&envs)?;
     writer.wait_ready().await?;
     let reader = if args.replicas == 2 {
-        let reader = ApiProcess::start(database_url, redis, &prefix, &admin_key, data_dir.path())?;
+        let reader = ApiProcess::start(&envs)?;
         reader.wait_ready().await?;
         Some(reader)
     } else {
@@ -302,8 +246,8 @@ async fn bench(
     for reader in readers {
         reader.await?;
     }
-    let peak_rss_mb = subscribed_to.peak_rss_mb().unwrap_or(f64::NAN);
-    let writer_rss_mb = writer.peak_rss_mb().unwrap_or(f64::NAN);
+    let peak_rss_mb = subscribed_to.memory_mib("VmHWM:").unwrap_or(f64::NAN);
+    let writer_rss_mb = writer.memory_mib("VmHWM:").unwrap_or(f64::NAN);
 
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     latencies.sort_by(f64::total_cmp);

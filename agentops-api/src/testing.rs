@@ -48,21 +48,6 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let url = format!("{}/{name}", &base[..authority_end]);
-    match query {
-        Some(query) => format!("{url}?{query}"),
-        None => url,
-    }
-}
-
 /// A throwaway database (and a temporary data directory), removed on drop.
 pub struct TestDb {
     /// Its connection URL.
@@ -100,7 +85,7 @@ impl TestDb {
                     .expect("create test database");
                 admin.close().await.ok();
                 Self {
-                    url: with_database(&admin_url, &name),
+                    url: crate::store::with_database_name(&admin_url, &name),
                     pg_name: Some(name),
                     dir,
                 }

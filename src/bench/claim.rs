@@ -436,7 +436,7 @@ impl BenchDatabase {
             .await
             .context("cannot create the benchmark database")?;
         admin.close().await.ok();
-        let url = with_database(admin_url, &name);
+        let url = agentops_api::store::with_database_name(admin_url, &name);
         Ok(Self {
             admin_url: admin_url.to_owned(),
             name,
@@ -454,35 +454,5 @@ impl BenchDatabase {
                 .await;
             admin.close().await.ok();
         }
-    }
-}
-
-/// `url` with its database name replaced by `name` (query string kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let url = format!("{}/{name}", &base[..authority_end]);
-    match query {
-        Some(query) => format!("{url}?{query}"),
-        None => url,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn the_database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres?sslmode=disable", "b"),
-            "postgres://u@h:5432/b?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h", "b"), "postgres://h/b");
     }
 }

@@ -1,4 +1,4 @@
-//! `agentops bench claim`: measurements of the platform's own code paths, run against a
+//! `agentops bench …`: measurements of the platform's own code paths, run against a
 //! throwaway PostgreSQL database on this machine. Each benchmark prints its figures for
 //! people and, with `--json`, one JSON object per run as the last lines for scripts.
 //!
@@ -6,3 +6,4 @@
 //! measured (every task completed exactly once) and never run in CI.
 
 pub mod claim;
+pub mod process;

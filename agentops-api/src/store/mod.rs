@@ -67,6 +67,23 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// `url` with its database name replaced by `name` (the query string is kept): the URL
+/// of a sibling database on the same server, for tests and benchmarks.
+pub fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let url = format!("{}/{name}", &base[..authority_end]);
+    match query {
+        Some(query) => format!("{url}?{query}"),
+        None => url,
+    }
+}
+
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -147,5 +164,19 @@ impl Tx {
         let events = events::append(&self.txn, self.events).await?;
         self.txn.commit().await?;
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database_name;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            with_database_name("postgres://u@h:5432/postgres?sslmode=disable", "b"),
+            "postgres://u@h:5432/b?sslmode=disable"
+        );
+        assert_eq!(with_database_name("postgres://h", "b"), "postgres://h/b");
     }
 }

@@ -1,0 +1,97 @@
+//! One `agentops api` process started by a benchmark, so its memory and CPU can be
+//! measured on their own (not mixed with the benchmark's clients).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// The API process under test.
+pub struct ApiProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl ApiProcess {
+    pub fn start(envs: &[(&str, String)]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("api")
+            .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
+            .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
+            .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("S3_BUCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("cannot start `agentops api`")?;
+        Ok(Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = http.get(format!("{}/ready", self.base)).send().await
+                && let Ok(body) = response.json::<serde_json::Value>().await
+                && body["status"] == "ok"
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{} did not become ready", self.base)
+    }
+
+    /// A field of `/proc/<pid>/status` in MiB (`VmRSS`, `VmHWM`).
+    pub fn memory_mib(&self, field: &str) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .with_context(|| format!("no {field} in /proc status"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("malformed /proc status")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    }
+
+    /// CPU time the process has used (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces) start at the state.
+        let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+        };
+        // utime and stime, in USER_HZ (100 per second on Linux).
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+
+    /// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
+    pub fn reset_peak(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("cannot reset the API's peak RSS")
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
