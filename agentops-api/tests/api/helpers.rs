@@ -154,6 +154,16 @@ impl TestApp {
         body["secret"].as_str().unwrap().to_owned()
     }
 
+    /// The types of the events about one task, oldest first.
+    pub async fn task_event_kinds(&self, task_id: Uuid) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e.task_id == Some(task_id))
+            .map(|e| e.kind)
+            .collect()
+    }
+
     /// Every event in the log, oldest first.
     pub async fn events(&self) -> Vec<agentops_sdk::types::Event> {
         agentops_api::store::events::list_after(&self.state.db, 0, 1_000_000)

@@ -66,13 +66,7 @@ async fn a_claimed_task_can_be_completed_once(backend: Backend) {
         "a completed task is never handed out again"
     );
 
-    let kinds: Vec<String> = app
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| e.task_id == Some(id))
-        .map(|e| e.kind)
-        .collect();
+    let kinds = app.task_event_kinds(id).await;
     assert_eq!(kinds, ["task.created", "task.claimed", "task.completed"]);
 }
 
@@ -185,13 +179,7 @@ async fn an_expired_lease_requeues_the_task_and_fences_the_old_holder(backend: B
         StatusCode::OK,
     )
     .await;
-    let kinds: Vec<String> = app
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| e.task_id == Some(id))
-        .map(|e| e.kind)
-        .collect();
+    let kinds = app.task_event_kinds(id).await;
     assert_eq!(
         kinds,
         [
@@ -292,13 +280,7 @@ async fn failures_retry_with_backoff_until_max_attempts(backend: Backend) {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(app.claim(agent, json!({})).await.is_empty());
-    let kinds: Vec<String> = app
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| e.task_id == Some(id))
-        .map(|e| e.kind)
-        .collect();
+    let kinds = app.task_event_kinds(id).await;
     assert_eq!(kinds.last().map(String::as_str), Some("task.dead"));
 }
 
@@ -654,13 +636,7 @@ async fn a_released_task_goes_back_to_the_queue_without_using_an_attempt(backend
         StatusCode::OK,
     )
     .await;
-    let kinds: Vec<String> = app
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| e.task_id == Some(id))
-        .map(|e| e.kind)
-        .collect();
+    let kinds = app.task_event_kinds(id).await;
     assert_eq!(
         kinds,
         [
