@@ -248,6 +248,9 @@ async fn bench(
     }
     let peak_rss_mb = subscribed_to.memory_mib("VmHWM:").unwrap_or(f64::NAN);
     let writer_rss_mb = writer.memory_mib("VmHWM:").unwrap_or(f64::NAN);
+    // Where the two cores went: the subscriber-side API versus this process's clients.
+    let api_cpu = subscribed_to.cpu_seconds().unwrap_or(f64::NAN);
+    let clients_cpu = own_cpu_seconds().unwrap_or(f64::NAN);
 
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     latencies.sort_by(f64::total_cmp);
@@ -275,6 +278,8 @@ async fn bench(
         "peak_rss_mb": round2(peak_rss_mb),
         "writer_peak_rss_mb": round2(writer_rss_mb),
         "write_seconds": round2(written_in.as_secs_f64()),
+        "subscriber_api_cpu_seconds": round2(api_cpu),
+        "clients_cpu_seconds": round2(clients_cpu),
     });
     println!(
         "{} subscribers on {} ({} fan-out), {} events at {}/s:\n  delivered {delivered} of {expected} ({} duplicates)\n  latency commit→receipt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  subscriber-side API peak RSS {:.1} MiB (writer-side {:.1} MiB)",
@@ -301,6 +306,14 @@ async fn bench(
         bail!("{} events were not delivered", expected - delivered);
     }
     Ok(())
+}
+
+/// CPU time this process has used (user + system), in seconds.
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn round2(value: f64) -> f64 {
