@@ -64,6 +64,8 @@ resource "scaleway_container" "api" {
     AGENTOPS_CORS_ORIGINS = local.cors_origins
     AGENTOPS_LOG_FORMAT   = "json"
     RUST_LOG              = var.rust_log
+    # The managed Redis presents a certificate from its own CA: trust exactly that one.
+    REDIS_CA_CERT = scaleway_redis_cluster.main.certificate
   }
 
   secret_environment_variables = {
