@@ -110,20 +110,44 @@ impl TestApp {
     /// (the reaper re-queues it on its next pass, within 50 ms in tests).
     pub async fn expire_lease(&self, task_id: Uuid) {
         use sea_orm::{ConnectionTrait, Statement};
-        let db = &self.server.state.db;
+        let state = &self.server.state;
+        let db = &state.db;
         let backend = db.get_database_backend();
-        let past = chrono::Utc::now() - chrono::Duration::seconds(1);
         let sql = match backend {
             sea_orm::DbBackend::Postgres => "UPDATE tasks SET lease_expires_at = $1 WHERE id = $2",
             _ => "UPDATE tasks SET lease_expires_at = ?1 WHERE id = ?2",
         };
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [past.into(), task_id.into()],
-        ))
-        .await
-        .expect("expire lease");
+        let token =
+            |row: Option<agentops_api::store::tasks::Model>| row.and_then(|r| r.claim_token);
+        let held = token(
+            agentops_api::store::tasks::find(db, task_id)
+                .await
+                .expect("read task"),
+        );
+        // The server accepts the holder's heartbeat until the lease is reaped, so a
+        // heartbeat landing between this update and the reaper extends the lease again:
+        // repeat until the reaper has ended the attempt.
+        loop {
+            let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [past.into(), task_id.into()],
+            ))
+            .await
+            .expect("expire lease");
+            agentops_api::reaper::pass(state)
+                .await
+                .expect("reaper pass");
+            let now = token(
+                agentops_api::store::tasks::find(db, task_id)
+                    .await
+                    .expect("read task"),
+            );
+            if now != held {
+                return;
+            }
+        }
     }
 }
 
