@@ -276,3 +276,39 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Sends the server's logs to the test output when `TEST_LOG` is set (filtered by
+/// `RUST_LOG`, default `info`); tests are silent otherwise.
+pub fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            ))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Generates `sqlite::name` and `postgres::name` tests that call `name(backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -26,7 +26,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
-        init_test_logging();
+        agentops_api::testing::init_logging();
         let server = TestServer::spawn_with(backend, configure).await;
         Self {
             base: server.base.clone(),
@@ -206,38 +206,4 @@ pub fn merge(target: &mut Value, extra: Value) {
             target.insert(k, v);
         }
     }
-}
-
-fn init_test_logging() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            ))
-            .with_test_writer()
-            .try_init();
-    }
-}
-
-/// Generates `sqlite::name` and `postgres::name` tests that call `name(backend)`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }

@@ -3,6 +3,9 @@
 
 mod helpers;
 
+/// `crate::on_both_backends!(…)` in every module.
+pub(crate) use agentops_api::on_both_backends;
+
 mod agents;
 mod artifacts;
 mod auth;

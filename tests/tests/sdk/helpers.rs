@@ -23,7 +23,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        init_test_logging();
+        agentops_api::testing::init_logging();
         let server = TestServer::spawn(backend).await;
         let client = client_for(&server.base, ADMIN_KEY);
         Self { server, client }
@@ -160,40 +160,6 @@ pub fn client_for(base: &str, key: &str) -> Client {
         .retry_delays(Duration::from_millis(20), Duration::from_millis(300))
         .build()
         .expect("client")
-}
-
-fn init_test_logging() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            ))
-            .with_test_writer()
-            .try_init();
-    }
-}
-
-/// Generates `sqlite::name` and `postgres::name` tests that call `name(backend)`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------------------
