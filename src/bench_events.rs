@@ -3,9 +3,15 @@
 //! It starts real API processes (this binary's `api` command) on PostgreSQL and Redis,
 //! so their memory can be measured on their own: with `--replicas 2` (the default)
 //! events are written through replica A while every subscriber is connected to replica
-//! B, so each event crosses Redis, as in a scaled-out deployment. Latency is measured
-//! from the event's `created_at` (taken in the writing transaction, just before it
-//! commits) to its arrival at the subscriber, on the same clock.
+//! B, so each event crosses Redis, as in a scaled-out deployment.
+//!
+//! Latency runs from each event's commit to its arrival at the subscriber, on the same
+//! clock: the commit time is the one the writing replica stamps on the event's Redis
+//! message just after `COMMIT` returns, which this benchmark reads by subscribing to the
+//! channel too. (Without Redis it falls back to the event's `created_at`, taken inside
+//! the transaction, so the commit's own duration is then included.) It also reports
+//! latency from `created_at`, which includes the commit, and the first receipt of each
+//! event, which leaves the fan-out to the other subscribers out.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,9 +152,14 @@ async fn bench(
         .await?;
 
     // Connect every subscriber before writing.
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
-        args.subscribers * args.events,
-    )));
+    // (event id, created_at, arrival), both in microseconds since the epoch.
+    let receipts = Arc::new(std::sync::Mutex::new(
+        Vec::<(i64, i64, i64)>::with_capacity(args.subscribers * args.events),
+    ));
+    let commits = match redis {
+        Some(url) => Some(watch_commits(url, &format!("{prefix}events")).await?),
+        None => None,
+    };
     let delivered = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let gaps = Arc::new(AtomicU64::new(0));
@@ -162,7 +173,10 @@ async fn bench(
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {admin_key}").parse()?);
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        // tungstenite zeroes its whole read buffer before every read; events are small.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4 * 1024);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
             .await
             .context("cannot open a WebSocket")?;
         sockets.push(socket);
@@ -170,7 +184,7 @@ async fn bench(
     let expected_per_subscriber = args.events;
     let mut readers = Vec::with_capacity(args.subscribers);
     for mut socket in sockets {
-        let latencies = latencies.clone();
+        let receipts = receipts.clone();
         let delivered = delivered.clone();
         let duplicates = duplicates.clone();
         let gaps = gaps.clone();
@@ -186,7 +200,7 @@ async fn bench(
                     break;
                 };
                 if let Message::Text(text) = message {
-                    let arrived = chrono::Utc::now();
+                    let arrived = chrono::Utc::now().timestamp_micros();
                     if let Ok(event) = serde_json::from_str::<Received>(&text) {
                         if event.id <= last {
                             duplicates.fetch_add(1, Ordering::Relaxed);
@@ -200,10 +214,7 @@ async fn bench(
                         last = event.id;
                         count += 1;
                         deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                        mine.push(
-                            (arrived - event.created_at).num_microseconds().unwrap_or(0) as f64
-                                / 1000.0,
-                        );
+                        mine.push((event.id, event.created_at.timestamp_micros(), arrived));
                     }
                 }
             }
@@ -211,7 +222,7 @@ async fn bench(
                 eprintln!("subscriber stopped at #{last} after {count} events");
             }
             delivered.fetch_add(count as u64, Ordering::Relaxed);
-            latencies
+            receipts
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(mine);
@@ -230,18 +241,22 @@ async fn bench(
         let key = admin_key.clone();
         let project = project["id"].clone();
         writes.push(tokio::spawn(async move {
+            let sent = Instant::now();
             http.post(url)
                 .bearer_auth(key)
                 .json(&serde_json::json!({ "project_id": project, "title": format!("event {i}") }))
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)
-                .map(|_| ())
+                .map(|_| sent.elapsed().as_secs_f64() * 1000.0)
         }));
     }
+    // How long each write took to be answered (its transaction included).
+    let mut write_ms = Vec::with_capacity(writes.len());
     for write in writes {
-        write.await?.context("a write failed")?;
+        write_ms.push(write.await?.context("a write failed")?);
     }
+    write_ms.sort_by(f64::total_cmp);
     let written_in = started.elapsed();
     for reader in readers {
         reader.await?;
@@ -252,15 +267,48 @@ async fn bench(
     let api_cpu = subscribed_to.cpu_seconds().unwrap_or(f64::NAN);
     let clients_cpu = own_cpu_seconds().unwrap_or(f64::NAN);
 
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
+    let receipts = std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()));
+    let commits = match commits {
+        Some(commits) => {
+            // Give the last publications a moment to be read.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let commits = commits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            Some(commits)
         }
-        let index = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
-        latencies[index.min(latencies.len() - 1)]
+        None => None,
     };
+    let ms = |from: i64, to: i64| (to - from) as f64 / 1000.0;
+    // From the commit when it is known, else from `created_at`.
+    let mut latencies = Vec::with_capacity(receipts.len());
+    let mut from_created = Vec::with_capacity(receipts.len());
+    let mut commit_unknown = 0u64;
+    // The first receipt of each event: the pipeline (commit, Redis, hub) without the
+    // fan-out to the other subscribers.
+    let mut first = std::collections::HashMap::<i64, f64>::new();
+    for &(id, created, arrived) in &receipts {
+        from_created.push(ms(created, arrived));
+        let latency = match commits.as_ref().map(|c| c.get(&id)) {
+            Some(Some(&committed)) => ms(committed, arrived),
+            Some(None) => {
+                commit_unknown += 1;
+                continue;
+            }
+            None => ms(created, arrived),
+        };
+        latencies.push(latency);
+        let entry = first.entry(id).or_insert(latency);
+        *entry = entry.min(latency);
+    }
+    if commit_unknown > 0 {
+        eprintln!(
+            "warning: {commit_unknown} receipts of events whose commit time was not seen on Redis are left out"
+        );
+    }
+    let mut first: Vec<f64> = first.into_values().collect();
+    first.sort_by(f64::total_cmp);
+    latencies.sort_by(f64::total_cmp);
+    from_created.sort_by(f64::total_cmp);
+    let percentile = |p: f64| nearest_rank(&latencies, p);
     let expected = (args.subscribers * args.events) as u64;
     let delivered = delivered.load(Ordering::Relaxed);
     let report = serde_json::json!({
@@ -268,6 +316,7 @@ async fn bench(
         "events": args.events,
         "replicas": args.replicas,
         "fanout": if redis.is_some() { "redis" } else { "in-process" },
+        "latency_from": if commits.is_some() { "commit" } else { "created_at" },
         "delivered": delivered,
         "expected": expected,
         "duplicates": duplicates.load(Ordering::Relaxed),
@@ -275,14 +324,21 @@ async fn bench(
         "p50_ms": round2(percentile(50.0)),
         "p99_ms": round2(percentile(99.0)),
         "max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),
+        "from_created_p50_ms": round2(nearest_rank(&from_created, 50.0)),
+        "from_created_p99_ms": round2(nearest_rank(&from_created, 99.0)),
+        "from_created_max_ms": round2(from_created.last().copied().unwrap_or(f64::NAN)),
+        "first_receipt_p50_ms": round2(nearest_rank(&first, 50.0)),
+        "first_receipt_p99_ms": round2(nearest_rank(&first, 99.0)),
         "peak_rss_mb": round2(peak_rss_mb),
         "writer_peak_rss_mb": round2(writer_rss_mb),
         "write_seconds": round2(written_in.as_secs_f64()),
+        "write_p50_ms": round2(nearest_rank(&write_ms, 50.0)),
+        "write_p99_ms": round2(nearest_rank(&write_ms, 99.0)),
         "subscriber_api_cpu_seconds": round2(api_cpu),
         "clients_cpu_seconds": round2(clients_cpu),
     });
     println!(
-        "{} subscribers on {} ({} fan-out), {} events at {}/s:\n  delivered {delivered} of {expected} ({} duplicates)\n  latency commit→receipt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  subscriber-side API peak RSS {:.1} MiB (writer-side {:.1} MiB)",
+        "{} subscribers on {} ({} fan-out), {} events at {}/s:\n  delivered {delivered} of {expected} ({} duplicates)\n  latency {}→receipt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  (created_at→receipt, the commit included: p50 {:.2} ms, p99 {:.2} ms)\n  subscriber-side API peak RSS {:.1} MiB (writer-side {:.1} MiB)",
         args.subscribers,
         if args.replicas == 2 {
             "replica B, writes through replica A"
@@ -293,9 +349,12 @@ async fn bench(
         args.events,
         args.rate,
         report["duplicates"],
+        report["latency_from"].as_str().unwrap_or_default(),
         percentile(50.0),
         percentile(99.0),
         latencies.last().copied().unwrap_or(f64::NAN),
+        nearest_rank(&from_created, 50.0),
+        nearest_rank(&from_created, 99.0),
         peak_rss_mb,
         writer_rss_mb,
     );
@@ -308,12 +367,50 @@ async fn bench(
     Ok(())
 }
 
+/// Commit times of events, by id, as the writing replica stamps them on its Redis
+/// messages; filled in the background from a subscription made before this returns.
+async fn watch_commits(
+    url: &str,
+    channel: &str,
+) -> anyhow::Result<Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>> {
+    use agentops_api::events::redis_fanout::Envelope;
+    let client = redis::Client::open(url).context("invalid Redis URL")?;
+    let mut pubsub = client
+        .get_async_pubsub()
+        .await
+        .context("cannot reach Redis")?;
+    pubsub.subscribe(channel).await?;
+    let commits = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let filled = commits.clone();
+    tokio::spawn(async move {
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            if let Ok(envelope) = serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
+                filled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(envelope.event.id, envelope.committed_at.timestamp_micros());
+            }
+        }
+    });
+    Ok(commits)
+}
+
 /// CPU time this process has used (user + system), in seconds.
 fn own_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The `p`th percentile of sorted `values` (nearest rank).
+fn nearest_rank(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values[index.min(values.len() - 1)]
 }
 
 fn round2(value: f64) -> f64 {

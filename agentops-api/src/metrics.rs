@@ -97,6 +97,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Also exports how long events take to cross Redis from the replica that committed
+    /// them ([`crate::events::Events::redis_lag`]).
+    pub fn with_redis_lag(mut self, lag: Histogram) -> Self {
+        self.registry.register(
+            "event_redis_lag_seconds",
+            "Time from an event's commit on any replica to its arrival here over Redis",
+            lag,
+        );
+        self
+    }
+
     /// The metrics in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

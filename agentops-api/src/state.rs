@@ -53,12 +53,13 @@ impl AppState {
         storage: Arc<dyn ArtifactStore>,
     ) -> Self {
         let keys = KeyCache::new(&cfg);
+        let metrics = Metrics::default().with_redis_lag(events.redis_lag());
         Self {
             inner: Arc::new(Inner {
                 db,
                 cfg,
                 events,
-                metrics: Metrics::default(),
+                metrics,
                 keys,
                 storage,
             }),

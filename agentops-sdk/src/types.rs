@@ -616,7 +616,7 @@ pub struct Event {
     /// What happened, `entity.verb` (e.g. `task.completed`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// When it was committed.
+    /// When the change was made: taken in its transaction, just before the commit.
     pub created_at: DateTime<Utc>,
     /// The project it concerns, if any.
     pub project_id: Option<Uuid>,

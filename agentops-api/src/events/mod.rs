@@ -19,12 +19,13 @@
 
 pub mod filter;
 mod hub;
-mod redis_fanout;
+pub mod redis_fanout;
 pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -60,6 +61,7 @@ struct Inner {
     live: broadcast::Sender<Arc<LiveEvent>>,
     redis: Option<RedisFanout>,
     closing: watch::Sender<bool>,
+    redis_lag: Histogram,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -93,8 +95,10 @@ impl Events {
             poll_every: Duration::from_millis(cfg.event_poll_ms),
             fanout_up: redis.as_ref().map(RedisFanout::subscribed_flag),
         }))];
+        // 0.1 ms to about 3.3 s.
+        let redis_lag = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         if let Some(redis) = &redis {
-            tasks.extend(redis.spawn(hub_input.clone()));
+            tasks.extend(redis.spawn(hub_input.clone(), redis_lag.clone()));
         }
         let (closing, _) = watch::channel(false);
         Ok(Self {
@@ -103,6 +107,7 @@ impl Events {
                 live,
                 redis,
                 closing,
+                redis_lag,
                 tasks,
             }),
         })
@@ -114,13 +119,19 @@ impl Events {
             return;
         }
         if let Some(redis) = &self.inner.redis {
-            redis.publish(events);
+            redis.publish(events, chrono::Utc::now());
         }
         // A full queue drops the hint; the hub's next log poll delivers the events.
         let _ = self
             .inner
             .hub_input
             .try_send(hub::Input::Events(events.to_vec()));
+    }
+
+    /// How long events took from their commit (on any replica) to their arrival here
+    /// over Redis; empty without Redis.
+    pub fn redis_lag(&self) -> Histogram {
+        self.inner.redis_lag.clone()
     }
 
     /// A receiver of the ordered, gapless stream of events from now on.

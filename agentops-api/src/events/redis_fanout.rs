@@ -4,20 +4,51 @@
 //! Publishing happens on a background task fed by a bounded queue, so a slow or absent
 //! Redis never delays a request; what cannot be published is dropped, and the other
 //! replicas' hubs read it from the log on their next poll.
+//!
+//! Each message is one [`Envelope`]: the event and the moment its transaction committed,
+//! so every replica can tell how long fan-out takes (`agentops_event_redis_lag_seconds`).
+//! A bare event (as published by older replicas during a rolling upgrade) is accepted too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use prometheus_client::metrics::histogram::Histogram;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, mpsc};
 
 use agentops_sdk::types::Event;
 
 use super::hub::Input;
 use crate::config::ApiConfig;
+
+/// One message on the event channel.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    /// When the publishing replica's transaction committed (just after `COMMIT` returned).
+    pub committed_at: DateTime<Utc>,
+    /// The committed event.
+    pub event: Event,
+}
+
+/// An [`Envelope`] as written, borrowing the event.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    committed_at: DateTime<Utc>,
+    event: &'a Event,
+}
+
+/// What may arrive on the channel: an envelope, or a bare event from an older replica.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Incoming {
+    Envelope(Envelope),
+    Bare(Event),
+}
 
 pub(super) struct RedisFanout {
     client: redis::Client,
@@ -69,8 +100,13 @@ impl RedisFanout {
         self.subscribed.clone()
     }
 
-    /// Starts the publisher and subscriber tasks.
-    pub fn spawn(&self, hub: mpsc::Sender<Input>) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Starts the publisher and subscriber tasks; `lag` observes how long events take
+    /// from their commit on any replica to their arrival here.
+    pub fn spawn(
+        &self,
+        hub: mpsc::Sender<Input>,
+        lag: Histogram,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
         if let Some(rx) = self
             .outbox_rx
@@ -90,15 +126,23 @@ impl RedisFanout {
             self.channel.clone(),
             hub,
             self.subscribed.clone(),
+            lag,
         )));
         tasks
     }
 
-    /// Queues events for publication; drops them if the queue is full.
-    pub fn publish(&self, events: &[Event]) {
+    /// Queues events that committed at `committed_at` for publication; drops them if the
+    /// queue is full.
+    pub fn publish(&self, events: &[Event], committed_at: DateTime<Utc>) {
         let messages = events
             .iter()
-            .filter_map(|event| serde_json::to_string(event).ok())
+            .filter_map(|event| {
+                serde_json::to_string(&Outgoing {
+                    committed_at,
+                    event,
+                })
+                .ok()
+            })
             .collect();
         if self.outbox.try_send(messages).is_err() {
             tracing::warn!(
@@ -188,6 +232,7 @@ async fn subscribe_loop(
     channel: String,
     hub: mpsc::Sender<Input>,
     subscribed: Arc<AtomicBool>,
+    lag: Histogram,
 ) {
     let mut delay = Duration::from_millis(100);
     loop {
@@ -206,8 +251,16 @@ async fn subscribe_loop(
                 let _ = hub.send(Input::CatchUp).await;
                 let mut stream = pubsub.into_on_message();
                 while let Some(message) = stream.next().await {
-                    match serde_json::from_slice::<Event>(message.get_payload_bytes()) {
-                        Ok(event) => {
+                    match serde_json::from_slice::<Incoming>(message.get_payload_bytes()) {
+                        Ok(Incoming::Envelope(Envelope {
+                            committed_at,
+                            event,
+                        })) => {
+                            let lag_us = (Utc::now() - committed_at).num_microseconds();
+                            lag.observe(lag_us.unwrap_or(0).max(0) as f64 / 1e6);
+                            let _ = hub.try_send(Input::Events(vec![event]));
+                        }
+                        Ok(Incoming::Bare(event)) => {
                             let _ = hub.try_send(Input::Events(vec![event]));
                         }
                         Err(err) => {
@@ -229,5 +282,46 @@ async fn subscribe_loop(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        serde_json::from_value(serde_json::json!({
+            "id": 7,
+            "type": "project.created",
+            "created_at": "2026-11-22T07:00:00Z",
+            "project_id": null,
+            "task_id": null,
+            "agent_id": null,
+            "data": {"name": "x"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn messages_carry_the_commit_time_and_bare_events_are_still_understood() {
+        let committed_at = Utc::now();
+        let event = event();
+        let wire = serde_json::to_string(&Outgoing {
+            committed_at,
+            event: &event,
+        })
+        .unwrap();
+        match serde_json::from_str::<Incoming>(&wire).unwrap() {
+            Incoming::Envelope(envelope) => {
+                assert_eq!(envelope.committed_at, committed_at);
+                assert_eq!(envelope.event.id, 7);
+            }
+            Incoming::Bare(_) => panic!("an envelope was read as a bare event"),
+        }
+        let bare = serde_json::to_string(&event).unwrap();
+        assert!(matches!(
+            serde_json::from_str::<Incoming>(&bare).unwrap(),
+            Incoming::Bare(e) if e.id == 7
+        ));
     }
 }

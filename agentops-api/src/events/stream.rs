@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::oneshot;
 
 use super::LiveEvent;
 use super::filter::EventFilter;
@@ -62,9 +63,24 @@ pub async fn prepare(state: &AppState, start: Start) -> Result<Prepared, sea_orm
 }
 
 /// Runs a subscriber session until the client leaves, lags or the server shuts down.
+///
+/// Reading the client's frames (pongs, its close) happens in a task of its own that
+/// only wakes when the client sends something; the sending side is woken once per live
+/// event and, with nothing else to poll, stays cheap at thousands of subscribers.
 pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, prepared: Prepared) {
     let (mut sink, mut incoming) = socket.split();
-    let outcome = serve(&mut sink, &mut incoming, &state, &filter, prepared).await;
+    let (gone_tx, mut gone) = oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        // Clients have nothing to say: pongs and anything else are ignored (tungstenite
+        // answers pings and the closing handshake itself while reading).
+        while let Some(Ok(message)) = incoming.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+        drop(gone_tx);
+    });
+    let outcome = serve(&mut sink, &mut gone, &state, &filter, prepared).await;
     if let Outcome::Close(code, reason) = outcome {
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
@@ -74,19 +90,22 @@ pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, prepar
             .await;
     }
     let _ = sink.close().await;
+    reader.abort();
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
-type Incoming = futures_util::stream::SplitStream<WebSocket>;
 
 async fn serve(
     sink: &mut Sink,
-    incoming: &mut Incoming,
+    gone: &mut oneshot::Receiver<()>,
     state: &AppState,
     filter: &EventFilter,
     prepared: Prepared,
 ) -> Outcome {
     let mut closing = state.events.closing();
+    // One waiter for the whole session, not one per loop turn.
+    let closing = closing.changed();
+    tokio::pin!(closing);
     let id_filter = store::events::IdFilter {
         project_id: filter.project_id,
         task_id: filter.task_id,
@@ -134,6 +153,8 @@ async fn serve(
         let mut live_sent = false;
         loop {
             tokio::select! {
+                // Events first: under load the other branches are not even polled.
+                biased;
                 received = receiver.recv() => match received {
                     Ok(live) => {
                         // Take whatever else is already waiting and write it in one flush.
@@ -169,18 +190,14 @@ async fn serve(
                         return Outcome::Close(CLOSE_RESTART, format!("server stopping; reconnect with since={last}"));
                     }
                 },
+                _ = &mut closing => {
+                    return Outcome::Close(CLOSE_RESTART, format!("server restarting; reconnect with since={last}"));
+                }
+                _ = &mut *gone => return Outcome::Gone,
                 _ = ping.tick() => {
                     if sink.send(Message::Ping(Default::default())).await.is_err() {
                         return Outcome::Gone;
                     }
-                }
-                message = incoming.next() => match message {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Outcome::Gone,
-                    // Clients have nothing to say; pongs and anything else are ignored.
-                    Some(Ok(_)) => {}
-                },
-                _ = closing.changed() => {
-                    return Outcome::Close(CLOSE_RESTART, format!("server restarting; reconnect with since={last}"));
                 }
             }
         }

@@ -405,6 +405,21 @@ async fn a_subscriber_on_one_replica_sees_writes_made_through_another() {
         .await
         .unwrap();
     assert_eq!(ready["checks"]["fanout"], "ok (redis)");
+    // B measured how long the event took from A's commit to its arrival over Redis.
+    let metrics = http
+        .get(b.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let arrivals: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("agentops_event_redis_lag_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Redis lag histogram in {metrics}"));
+    assert!(arrivals >= 1, "{metrics}");
 }
 
 async fn wait_until_ready(base: &str) {
