@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
@@ -313,29 +313,27 @@ async fn store_and_record(
     let hasher = BackgroundHash::start();
     let mut size: u64 = 0;
     let streamed: Result<(), ArtifactError> = async {
-        // Network reads arrive in pieces of a few KiB: gather them into larger chunks,
-        // each handed to the hashing thread and to the store without copying again.
-        let mut gathered = BytesMut::new();
+        // Network reads arrive in pieces of a few KiB: the store takes them as they come
+        // (it batches its own writes) and the hashing thread in batches of about 1 MiB,
+        // so it wakes up rarely. Nothing is copied.
+        let mut batch = Vec::new();
+        let mut batch_len = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             size += chunk.len() as u64;
             if size > limit {
                 return Err(ArtifactError::TooLarge { limit });
             }
-            if gathered.capacity() < GATHER_BYTES {
-                gathered.reserve(GATHER_BYTES);
-            }
-            gathered.extend_from_slice(&chunk);
-            if gathered.len() >= GATHER_BYTES {
-                let chunk = gathered.split().freeze();
-                hasher.update(chunk.clone()).await;
-                pending.write(chunk).await?;
+            batch_len += chunk.len();
+            batch.push(chunk.clone());
+            pending.write(chunk).await?;
+            if batch_len >= HASH_BATCH_BYTES {
+                hasher.update(std::mem::take(&mut batch)).await;
+                batch_len = 0;
             }
         }
-        if !gathered.is_empty() {
-            let chunk = gathered.freeze();
-            hasher.update(chunk.clone()).await;
-            pending.write(chunk).await?;
+        if !batch.is_empty() {
+            hasher.update(batch).await;
         }
         Ok(())
     }
@@ -385,31 +383,33 @@ async fn store_and_record(
     }
 }
 
-/// Size of the chunks an upload is hashed and stored in.
-const GATHER_BYTES: usize = 1024 * 1024;
+/// Bytes handed to the hashing thread at a time.
+const HASH_BATCH_BYTES: usize = 1024 * 1024;
 
 /// SHA-256 computed on a thread of its own, so hashing overlaps receiving and storing.
 struct BackgroundHash {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+    tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
     thread: tokio::task::JoinHandle<String>,
 }
 
 impl BackgroundHash {
     fn start() -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(4);
         let thread = tokio::task::spawn_blocking(move || {
             let mut hasher = Sha256::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
+            while let Some(batch) = rx.blocking_recv() {
+                for chunk in batch {
+                    hasher.update(&chunk);
+                }
             }
             hex::encode(hasher.finalize())
         });
         Self { tx, thread }
     }
 
-    async fn update(&self, chunk: Bytes) {
+    async fn update(&self, batch: Vec<Bytes>) {
         // The thread only stops when `tx` is dropped, so this cannot fail.
-        let _ = self.tx.send(chunk).await;
+        let _ = self.tx.send(batch).await;
     }
 
     async fn finish(self) -> Result<String, ArtifactError> {
