@@ -151,13 +151,13 @@ fn file_chunks(path: PathBuf) -> impl futures_util::Stream<Item = std::io::Resul
         let read = || -> std::io::Result<()> {
             let mut file = std::fs::File::open(&path)?;
             loop {
-                let mut chunk = BytesMut::zeroed(MIB as usize);
-                let n = file.read(&mut chunk)?;
+                // `read_to_end` fills the spare capacity without zeroing it first.
+                let mut chunk = Vec::with_capacity(MIB as usize);
+                let n = (&mut file).take(MIB).read_to_end(&mut chunk)?;
                 if n == 0 {
                     return Ok(());
                 }
-                chunk.truncate(n);
-                if tx.blocking_send(Ok(chunk.freeze())).is_err() {
+                if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                     return Ok(());
                 }
             }
