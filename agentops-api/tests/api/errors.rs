@@ -260,15 +260,7 @@ async fn every_error_class_has_its_status_and_a_json_body(backend: Backend) {
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "stale_claim"));
 
     // No request above produced a server error.
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         !metrics
             .lines()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, id_of};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, id_of, metrics_of};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -406,14 +406,7 @@ async fn a_subscriber_on_one_replica_sees_writes_made_through_another() {
         .unwrap();
     assert_eq!(ready["checks"]["fanout"], "ok (redis)");
     // B measured how long the event took from A's commit to its arrival over Redis.
-    let metrics = http
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &b.url("/metrics")).await;
     let arrivals: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("agentops_event_redis_lag_seconds_count "))

@@ -26,15 +26,7 @@ async fn health_ready_and_metrics_answer_without_a_key(backend: Backend) {
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["database"], "ok");
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("agentops_tasks{status=\"queued\"} 2"),
         "{metrics}"

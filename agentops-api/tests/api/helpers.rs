@@ -164,6 +164,11 @@ impl TestApp {
             .collect()
     }
 
+    /// The server's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        metrics_of(&self.http, &self.url("/metrics")).await
+    }
+
     /// Every event in the log, oldest first.
     pub async fn events(&self) -> Vec<agentops_sdk::types::Event> {
         agentops_api::store::events::list_after(&self.state.db, 0, 1_000_000)
@@ -191,6 +196,11 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The Prometheus page at `url`.
+pub async fn metrics_of(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 pub fn id_of(value: &Value) -> Uuid {
