@@ -41,6 +41,14 @@ pub enum DomainError {
         /// Explanation.
         message: String,
     },
+    /// What was asked for existed but is gone for good (e.g. events past retention).
+    #[error("{message}")]
+    Gone {
+        /// Stable code, e.g. `cursor_expired`.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// The database failed.
     #[error("database error")]
     Db(#[from] DbErr),
@@ -92,6 +100,14 @@ pub enum ApiError {
     /// 400 with a code.
     #[error("{message}")]
     BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// 410: gone for good.
+    #[error("{message}")]
+    Gone {
         /// Stable code.
         code: &'static str,
         /// Explanation.
@@ -163,6 +179,7 @@ impl ApiError {
             }
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, (*code).into()),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
+            ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
             ApiError::Validation(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed".into())
             }
@@ -194,6 +211,7 @@ impl From<DomainError> for ApiError {
             DomainError::Unprocessable { code, message } => {
                 ApiError::Unprocessable { code, message }
             }
+            DomainError::Gone { code, message } => ApiError::Gone { code, message },
             DomainError::Db(err) => ApiError::from(err),
         }
     }

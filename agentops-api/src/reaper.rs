@@ -38,7 +38,9 @@ pub async fn prune_events(state: &AppState) -> Result<u64, crate::error::DomainE
     let cutoff = store::now() - retention;
     let mut total = 0;
     loop {
-        let pruned = store::events::prune_before(&state.db, cutoff, 10_000).await?;
+        let tx = store::Tx::begin(&state.db).await?;
+        let pruned = store::events::prune_before(tx.conn(), cutoff, 10_000).await?;
+        tx.commit().await?;
         total += pruned;
         if pruned < 10_000 {
             break;

@@ -14,8 +14,9 @@
 //! resumes from there: events committed after the start are delivered even if the first
 //! connection fails.
 //!
-//! Errors that retrying cannot fix (401, 403, an invalid filter) end the stream after
-//! being yielded once. Transient failures are not yielded: they are logged (`tracing`,
+//! Errors that retrying cannot fix (401, 403, an invalid filter, or a `since` older than
+//! the server's retention: 410 `cursor_expired`, after which the consumer should reload
+//! the state it tracks and subscribe again) end the stream after being yielded once. Transient failures are not yielded: they are logged (`tracing`,
 //! target `agentops_sdk::events`) and retried with jittered exponential back-off between
 //! the client's retry delays, forever.
 

@@ -9,8 +9,30 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// Implements `MigrationTrait` for the module's `Migration` with hand-written SQL: one
+/// script per backend going up, one script going down.
+macro_rules! sql_migration {
+    (postgres: $postgres:expr, sqlite: $sqlite:expr, down: $down:expr $(,)?) => {
+        #[expect(
+            elided_lifetimes_in_paths,
+            reason = "the async_trait signature must match MigrationTrait's exactly"
+        )]
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_for_backend(manager, $postgres, $sqlite).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_sql(manager, $down).await
+            }
+        }
+    };
+}
+
 mod m20261122_000001_create_core;
 mod m20261122_000002_create_artifacts;
+mod m20261122_000003_create_event_log_state;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -21,7 +43,25 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_core::Migration),
             Box::new(m20261122_000002_create_artifacts::Migration),
+            Box::new(m20261122_000003_create_event_log_state::Migration),
         ]
+    }
+}
+
+/// Runs `postgres` or `sqlite` (each `;`-separated statements), whichever matches the
+/// connection's backend; any other backend is refused.
+pub(crate) async fn run_for_backend(
+    manager: &SchemaManager<'_>,
+    postgres: &str,
+    sqlite: &str,
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::DbBackend;
+    match manager.get_database_backend() {
+        DbBackend::Postgres => run_sql(manager, postgres).await,
+        DbBackend::Sqlite => run_sql(manager, sqlite).await,
+        other => Err(DbErr::Migration(format!(
+            "unsupported database backend {other:?}: use SQLite or PostgreSQL"
+        ))),
     }
 }
 

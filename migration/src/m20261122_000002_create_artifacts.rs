@@ -2,9 +2,6 @@
 //! in the artifact store (a local directory or an S3 bucket), keyed by the artifact's id.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
-
-use crate::run_sql;
 
 pub struct Migration;
 
@@ -50,23 +47,4 @@ CREATE INDEX artifacts_task ON artifacts (task_id, id)
 
 const DOWN: &str = "DROP TABLE artifacts";
 
-#[expect(
-    elided_lifetimes_in_paths,
-    reason = "the async_trait signature must match MigrationTrait's exactly"
-)]
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_sql(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run_sql(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!(
-                "unsupported database backend {other:?}: use SQLite or PostgreSQL"
-            ))),
-        }
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, DOWN).await
-    }
-}
+sql_migration!(postgres: POSTGRES_UP, sqlite: SQLITE_UP, down: DOWN);

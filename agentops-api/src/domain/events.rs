@@ -24,6 +24,7 @@ pub async fn list(
     if since < 0 {
         return Err(DomainError::invalid("since", "must not be negative"));
     }
+    check_cursor(&state.db, since).await?;
     let id_filter = store::events::IdFilter {
         project_id: filter.project_id,
         task_id: filter.task_id,
@@ -44,4 +45,24 @@ pub async fn list(
 /// The highest event id committed so far (0 for an empty log).
 pub async fn last_id(state: &AppState) -> Result<i64, DomainError> {
     Ok(store::events::max_id(&state.db).await?)
+}
+
+/// Refuses a `since` from before what retention has pruned: events after it may be gone,
+/// and a reader must know it missed them rather than carry on as if it had not.
+pub async fn check_cursor<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    since: i64,
+) -> Result<(), DomainError> {
+    let pruned_through = store::events::pruned_through(conn).await?;
+    if since < pruned_through {
+        return Err(DomainError::Gone {
+            code: "cursor_expired",
+            message: format!(
+                "events up to #{pruned_through} were deleted by retention, so some after #{since} \
+                 may be missing; read the current state again, then resume from \
+                 GET /api/v1/events/latest"
+            ),
+        });
+    }
+    Ok(())
 }

@@ -53,10 +53,17 @@ pub struct Prepared {
 
 /// Subscribes to the live stream, then resolves `start` (reading the log's head for
 /// [`Start::Now`]): subscribing first means nothing committed after that read is missed.
-pub async fn prepare(state: &AppState, start: Start) -> Result<Prepared, sea_orm::DbErr> {
+/// A `since` from before what retention has pruned is refused (`cursor_expired`).
+pub async fn prepare(
+    state: &AppState,
+    start: Start,
+) -> Result<Prepared, crate::error::DomainError> {
     let receiver = state.events.subscribe();
     let last = match start {
-        Start::After(id) => id,
+        Start::After(id) => {
+            crate::domain::events::check_cursor(&state.db, id).await?;
+            id
+        }
         Start::Now => store::events::max_id(&state.db).await?,
     };
     Ok(Prepared { receiver, last })

@@ -70,7 +70,9 @@ impl EventParams {
 ///
 /// `next_cursor`, when present, is the `since` of the next page.
 #[utoipa::path(get, path = "/events", tag = "events", params(EventParams),
-    responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody),
+        (status = 410, description = "`since` is older than what retention kept (`cursor_expired`)", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_events(
     State(state): State<AppState>,
@@ -106,7 +108,8 @@ async fn event_log_head(
 /// The server pings every 15 s; a subscriber that falls behind is closed with code 4000,
 /// and on shutdown with 1012; either way, reconnect with `since` = the last id received.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(EventParams),
-    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody)),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody),
+        (status = 410, description = "`since` is older than what retention kept (`cursor_expired`)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn stream_events(
     State(state): State<AppState>,

@@ -184,7 +184,9 @@ pub async fn max_id<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
     Ok(row.and_then(|r| r.id).unwrap_or(0))
 }
 
-/// Deletes events created before `cutoff`, at most `limit` of them; returns how many.
+/// Deletes events created before `cutoff`, at most `limit` of them, and moves the
+/// [`pruned_through`] mark past them; returns how many. Run it in a transaction so the
+/// deletion and the mark go together.
 pub async fn prune_before<C: ConnectionTrait>(
     conn: &C,
     cutoff: chrono::DateTime<chrono::Utc>,
@@ -199,14 +201,48 @@ pub async fn prune_before<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    if ids.is_empty() {
+    let Some(&highest) = ids.last() else {
         return Ok(0);
-    }
+    };
+    let backend = conn.get_database_backend();
+    // One parameter used twice: `$1` on PostgreSQL, `?1` on SQLite.
+    let placeholder = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?1"
+    };
+    // Never moves back, whatever another replica's pruner wrote meanwhile.
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "UPDATE event_log_state SET pruned_through = CASE WHEN pruned_through < {placeholder} \
+             THEN {placeholder} ELSE pruned_through END WHERE id = 1"
+        ),
+        [highest.into()],
+    ))
+    .await?;
     Ok(event::Entity::delete_many()
         .filter(event::Column::Id.is_in(ids))
         .exec(conn)
         .await?
         .rows_affected)
+}
+
+/// The highest id retention may have deleted: a reader resuming from below it may have
+/// missed events. `0` if nothing was ever pruned.
+pub async fn pruned_through<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    use sea_orm::FromQueryResult;
+    #[derive(Debug, sea_orm::FromQueryResult)]
+    struct Row {
+        pruned_through: i64,
+    }
+    let row = Row::find_by_statement(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT pruned_through FROM event_log_state WHERE id = 1",
+    ))
+    .one(conn)
+    .await?;
+    Ok(row.map(|r| r.pruned_through).unwrap_or(0))
 }
 
 /// Events concerning one task, oldest first.

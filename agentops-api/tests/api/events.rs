@@ -370,6 +370,7 @@ crate::on_both_backends!(
     the_log_can_be_read_over_http_with_filters_and_pages,
     the_stream_filters_and_needs_a_key,
     resuming_readers_miss_nothing_under_concurrent_writers,
+    events_past_their_retention_are_pruned_and_older_cursors_expire,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -682,29 +683,57 @@ async fn a_stopping_server_closes_streams_so_clients_resume_elsewhere() {
     let _ = stopping.await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_past_their_retention_are_pruned() {
-    use sea_orm::{ConnectionTrait, Statement};
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn events_past_their_retention_are_pruned_and_older_cursors_expire(backend: Backend) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = TestApp::spawn(backend).await;
     app.create_project("p").await;
+    app.create_project("q").await;
     let events = app.events().await;
-    let old = events[0].id;
+    let (oldest, kept) = (events[0].id, events[1].id);
     let db = &app.state.db;
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "UPDATE events SET created_at = $1 WHERE id = $2",
+        _ => "UPDATE events SET created_at = ? WHERE id = ?",
+    };
     db.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
-        "UPDATE events SET created_at = ? WHERE id = ?",
+        sql,
         [
             (chrono::Utc::now() - chrono::Duration::days(40)).into(),
-            old.into(),
+            oldest.into(),
         ],
     ))
     .await
     .unwrap();
+
+    // Before pruning, reading from the very start is fine.
+    let (status, _) = app.get("/api/v1/events?since=0").await;
+    assert_eq!(status, StatusCode::OK);
     let pruned = agentops_api::reaper::prune_events(&app.state)
         .await
         .unwrap();
     assert_eq!(pruned, 1);
     let remaining: Vec<i64> = app.events().await.iter().map(|e| e.id).collect();
-    assert!(!remaining.contains(&old));
+    assert!(!remaining.contains(&oldest));
     assert_eq!(remaining.len(), events.len() - 1);
+
+    // A reader that had not seen the pruned event is told, over HTTP and WebSocket.
+    let (status, body) = app.get("/api/v1/events?since=0").await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"]["code"], "cursor_expired");
+    match connect(&app.base, Some(ADMIN_KEY), "since=0").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 410);
+        }
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+    // One that had seen it resumes as usual, and gets the rest.
+    let (status, page) = app.get(&format!("/api/v1/events?since={oldest}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"][0]["id"], kept);
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={oldest}"))
+        .await
+        .unwrap();
+    let first = next_event(&mut ws, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(first["id"], kept);
 }
