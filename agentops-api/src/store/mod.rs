@@ -63,8 +63,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         });
     } else {
         options.max_connections(max_connections).min_connections(1);
+        return Database::connect(options).await;
     }
-    Database::connect(options).await
+    // Opening a new SQLite file while another process converts it to WAL (or recovers
+    // it) can fail with SQLITE_BUSY without going through the busy timeout: retry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err) if is_sqlite_busy(&err) && std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %err, "the SQLite database is busy; connecting again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `err` is SQLite's "database is busy / locked" (primary codes 5 and 6).
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    let (DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// `url` with its database name replaced by `name` (the query string is kept): the URL
