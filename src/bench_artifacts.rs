@@ -32,6 +32,7 @@ use tokio::io::AsyncReadExt;
 use agentops_api::config::ApiConfig;
 
 use crate::bench::process::ApiProcess;
+use crate::bench::round2;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -413,16 +414,7 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     let api = ApiProcess::start(&envs)?;
     api.wait_ready().await?;
     let http = reqwest::Client::new();
-    let project: serde_json::Value = http
-        .post(format!("{}/api/v1/projects", api.base))
-        .bearer_auth(&admin_key)
-        .json(&serde_json::json!({ "name": "bench" }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let project_id = project["id"].as_str().context("no project id")?.to_owned();
+    let project_id = api.create_project(&http, &admin_key).await?;
 
     let upload = |name: &'static str| {
         let (http, base, key, project_id, source) = (
@@ -569,8 +561,4 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
         bail!("the bytes that came back are not the bytes that went in");
     }
     Ok(())
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }

@@ -25,7 +25,8 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::bench::process::ApiProcess;
+use crate::bench::process::{ApiProcess, own_cpu_seconds};
+use crate::bench::round2;
 
 /// Options of `agentops bench events`.
 #[derive(Debug, Args)]
@@ -141,18 +142,10 @@ async fn bench(
     };
     let subscribed_to = reader.as_ref().unwrap_or(&writer);
     let http = reqwest::Client::new();
-    let project: serde_json::Value = http
-        .post(format!("{}/api/v1/projects", writer.base))
-        .bearer_auth(&admin_key)
-        .json(&serde_json::json!({ "name": "bench" }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let project_id = writer.create_project(&http, &admin_key).await?;
 
     // Connect every subscriber before writing.
-    // (event id, created_at, arrival), both in microseconds since the epoch.
+    // (event id, created_at, arrival); the times in microseconds since the epoch.
     let receipts = Arc::new(std::sync::Mutex::new(
         Vec::<(i64, i64, i64)>::with_capacity(args.subscribers * args.events),
     ));
@@ -239,7 +232,7 @@ async fn bench(
         let http = http.clone();
         let url = format!("{}/api/v1/tasks", writer.base);
         let key = admin_key.clone();
-        let project = project["id"].clone();
+        let project = project_id.clone();
         writes.push(tokio::spawn(async move {
             let sent = Instant::now();
             http.post(url)
@@ -396,14 +389,6 @@ async fn watch_commits(
     Ok(commits)
 }
 
-/// CPU time this process has used (user + system), in seconds.
-fn own_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    Some((ticks(11)? + ticks(12)?) / 100.0)
-}
-
 /// The `p`th percentile of sorted `values` (nearest rank).
 fn nearest_rank(values: &[f64], p: f64) -> f64 {
     if values.is_empty() {
@@ -411,8 +396,4 @@ fn nearest_rank(values: &[f64], p: f64) -> f64 {
     }
     let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[index.min(values.len() - 1)]
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }

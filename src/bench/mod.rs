@@ -7,3 +7,8 @@
 
 pub mod claim;
 pub mod process;
+
+/// `value` rounded to two decimals, for reports.
+pub fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}

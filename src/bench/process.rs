@@ -71,15 +71,25 @@ impl ApiProcess {
 
     /// CPU time the process has used (user + system), in seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name (which may hold spaces) start at the state.
-        let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<f64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-        };
-        // utime and stime, in USER_HZ (100 per second on Linux).
-        Ok((ticks(11)? + ticks(12)?) / 100.0)
+        cpu_seconds_in(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// Creates a project through the API with the admin key; returns its id.
+    pub async fn create_project(
+        &self,
+        http: &reqwest::Client,
+        admin_key: &str,
+    ) -> anyhow::Result<String> {
+        let project: serde_json::Value = http
+            .post(format!("{}/api/v1/projects", self.base))
+            .bearer_auth(admin_key)
+            .json(&serde_json::json!({ "name": "bench" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(project["id"].as_str().context("no project id")?.to_owned())
     }
 
     /// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
@@ -94,4 +104,22 @@ impl Drop for ApiProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time this process has used (user + system), in seconds.
+pub fn own_cpu_seconds() -> anyhow::Result<f64> {
+    cpu_seconds_in("/proc/self/stat")
+}
+
+/// User + system CPU seconds from a `/proc/<pid>/stat` file.
+fn cpu_seconds_in(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
+    // Fields after the command name (which may hold spaces) start at the state.
+    let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+    };
+    // utime and stime, in USER_HZ (100 per second on Linux).
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }

@@ -166,22 +166,24 @@ pub async fn list_after_where<C: ConnectionTrait>(
         .collect())
 }
 
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct MaxId {
-    id: Option<i64>,
+/// The one integer (named `value`) a query returns: `None` for no row or `NULL`.
+async fn query_i64<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Option<i64>, DbErr> {
+    use sea_orm::FromQueryResult;
+    #[derive(Debug, sea_orm::FromQueryResult)]
+    struct Row {
+        value: Option<i64>,
+    }
+    let row = Row::find_by_statement(Statement::from_string(conn.get_database_backend(), sql))
+        .one(conn)
+        .await?;
+    Ok(row.and_then(|r| r.value))
 }
 
 /// The highest event id in the log (0 if it is empty).
 pub async fn max_id<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
-    use sea_orm::FromQueryResult;
-    let backend = conn.get_database_backend();
-    let row = MaxId::find_by_statement(Statement::from_string(
-        backend,
-        "SELECT MAX(id) AS id FROM events",
-    ))
-    .one(conn)
-    .await?;
-    Ok(row.and_then(|r| r.id).unwrap_or(0))
+    Ok(query_i64(conn, "SELECT MAX(id) AS value FROM events")
+        .await?
+        .unwrap_or(0))
 }
 
 /// Deletes events created before `cutoff`, at most `limit` of them, and moves the
@@ -231,18 +233,12 @@ pub async fn prune_before<C: ConnectionTrait>(
 /// The highest id retention may have deleted: a reader resuming from below it may have
 /// missed events. `0` if nothing was ever pruned.
 pub async fn pruned_through<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
-    use sea_orm::FromQueryResult;
-    #[derive(Debug, sea_orm::FromQueryResult)]
-    struct Row {
-        pruned_through: i64,
-    }
-    let row = Row::find_by_statement(Statement::from_string(
-        conn.get_database_backend(),
-        "SELECT pruned_through FROM event_log_state WHERE id = 1",
-    ))
-    .one(conn)
-    .await?;
-    Ok(row.map(|r| r.pruned_through).unwrap_or(0))
+    Ok(query_i64(
+        conn,
+        "SELECT pruned_through AS value FROM event_log_state WHERE id = 1",
+    )
+    .await?
+    .unwrap_or(0))
 }
 
 /// Events concerning one task, oldest first.

@@ -42,29 +42,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
-    if url.starts_with("sqlite:") {
-        if let Some(path) = sqlite_path(url)
-            && let Some(dir) = Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                DbErr::Custom(format!("cannot create directory {}: {err}", dir.display()))
-            })?;
-        }
-        // SQLite has one writer at a time: write transactions start IMMEDIATE (see
-        // `Tx::begin`) and wait for each other through the busy timeout, while WAL lets
-        // readers go on in parallel.
-        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                .create_if_missing(true)
-        });
-    } else {
+    if !url.starts_with("sqlite:") {
         options.max_connections(max_connections).min_connections(1);
         return Database::connect(options).await;
     }
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            DbErr::Custom(format!("cannot create directory {}: {err}", dir.display()))
+        })?;
+    }
+    // SQLite has one writer at a time: write transactions start IMMEDIATE (see
+    // `Tx::begin`) and wait for each other through the busy timeout, while WAL lets
+    // readers go on in parallel.
+    options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+        opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .create_if_missing(true)
+    });
     // Opening a new SQLite file while another process converts it to WAL (or recovers
     // it) can fail with SQLITE_BUSY without going through the busy timeout: retry.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
