@@ -10,8 +10,13 @@
 //! message just after `COMMIT` returns, which this benchmark reads by subscribing to the
 //! channel too. (Without Redis it falls back to the event's `created_at`, taken inside
 //! the transaction, so the commit's own duration is then included.) It also reports
-//! latency from `created_at`, which includes the commit, and the first receipt of each
-//! event, which leaves the fan-out to the other subscribers out.
+//! latency from `created_at`, which includes the commit, and the first and last receipt
+//! of each event: the first leaves the fan-out to the other subscribers out, the last is
+//! the whole fan-out.
+//!
+//! The subscribers are real WebSocket clients (tungstenite does the opening handshake)
+//! whose frames are then read straight off the socket: they share the machine's cores
+//! with the API they measure, so they should cost it as little CPU as they can.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +27,7 @@ use clap::Args;
 use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, Database};
 use serde::Deserialize;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::bench::process::{ApiProcess, own_cpu_seconds};
@@ -64,7 +69,6 @@ pub struct EventsBenchArgs {
 
 #[derive(Deserialize)]
 struct Received {
-    id: i64,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -145,10 +149,10 @@ async fn bench(
     let project_id = writer.create_project(&http, &admin_key).await?;
 
     // Connect every subscriber before writing.
-    // (event id, created_at, arrival); the times in microseconds since the epoch.
-    let receipts = Arc::new(std::sync::Mutex::new(
-        Vec::<(i64, i64, i64)>::with_capacity(args.subscribers * args.events),
-    ));
+    // (event id, arrival), in microseconds since the epoch.
+    let receipts = Arc::new(std::sync::Mutex::new(Vec::<(i64, i64)>::with_capacity(
+        args.subscribers * args.events,
+    )));
     let commits = match redis {
         Some(url) => Some(watch_commits(url, &format!("{prefix}events")).await?),
         None => None,
@@ -175,46 +179,75 @@ async fn bench(
         sockets.push(socket);
     }
     let expected_per_subscriber = args.events;
+    // `created_at` is the same for every subscriber: the first one reads it.
+    let created = Arc::new(std::sync::Mutex::new(
+        std::collections::HashMap::<i64, i64>::new(),
+    ));
     let mut readers = Vec::with_capacity(args.subscribers);
-    for mut socket in sockets {
+    for (index, socket) in sockets.into_iter().enumerate() {
         let receipts = receipts.clone();
         let delivered = delivered.clone();
         let duplicates = duplicates.clone();
         let gaps = gaps.clone();
+        let created = (index == 0).then(|| created.clone());
+        let MaybeTlsStream::Plain(stream) = socket.into_inner() else {
+            bail!("the benchmark's subscribers use plain TCP");
+        };
         readers.push(tokio::spawn(async move {
+            let mut reader = FrameReader::new(stream);
             let mut mine = Vec::with_capacity(expected_per_subscriber);
+            let mut created_at = Vec::new();
             let mut last = 0i64;
             let mut count = 0usize;
             // Give up on a subscriber after 10 s without an event (pings do not count).
             let mut deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while count < expected_per_subscriber {
-                let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await
-                else {
+            'read: while count < expected_per_subscriber {
+                let Ok(Ok(arrived)) = tokio::time::timeout_at(deadline, reader.fill()).await else {
                     break;
                 };
-                if let Message::Text(text) = message {
-                    let arrived = chrono::Utc::now().timestamp_micros();
-                    if let Ok(event) = serde_json::from_str::<Received>(&text) {
-                        if event.id <= last {
-                            duplicates.fetch_add(1, Ordering::Relaxed);
+                while let Some(frame) = reader.next_frame() {
+                    let text = match frame {
+                        Frame::Text(text) => text,
+                        Frame::Ping(payload) => {
+                            if reader.pong(payload).await.is_err() {
+                                break 'read;
+                            }
                             continue;
                         }
-                        // This benchmark writes nothing but tasks, so ids are consecutive.
-                        if last > 0 && event.id != last + 1 {
-                            gaps.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("subscriber skipped from #{last} to #{}", event.id);
-                        }
-                        last = event.id;
-                        count += 1;
-                        deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                        mine.push((event.id, event.created_at.timestamp_micros(), arrived));
+                        Frame::Close => break 'read,
+                        Frame::Other => continue,
+                    };
+                    let Some(id) = event_id(&text) else { continue };
+                    if created.is_some()
+                        && let Ok(event) = serde_json::from_slice::<Received>(&text)
+                    {
+                        created_at.push((id, event.created_at.timestamp_micros()));
                     }
+                    if id <= last {
+                        duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // This benchmark writes nothing but tasks, so ids are consecutive.
+                    if last > 0 && id != last + 1 {
+                        gaps.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("subscriber skipped from #{last} to #{id}");
+                    }
+                    last = id;
+                    count += 1;
+                    mine.push((id, arrived));
                 }
+                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             }
             if count < expected_per_subscriber {
                 eprintln!("subscriber stopped at #{last} after {count} events");
             }
             delivered.fetch_add(count as u64, Ordering::Relaxed);
+            if let Some(created) = created {
+                created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(created_at);
+            }
             receipts
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -260,7 +293,12 @@ async fn bench(
     let api_cpu = subscribed_to.cpu_seconds().unwrap_or(f64::NAN);
     let clients_cpu = own_cpu_seconds().unwrap_or(f64::NAN);
 
-    let receipts = std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()));
+    let created = std::mem::take(&mut *created.lock().unwrap_or_else(|e| e.into_inner()));
+    let receipts: Vec<(i64, i64, i64)> =
+        std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|(id, arrived)| (id, created.get(&id).copied().unwrap_or(arrived), arrived))
+            .collect();
     let commits = match commits {
         Some(commits) => {
             // Give the last publications a moment to be read.
@@ -275,9 +313,9 @@ async fn bench(
     let mut latencies = Vec::with_capacity(receipts.len());
     let mut from_created = Vec::with_capacity(receipts.len());
     let mut commit_unknown = 0u64;
-    // The first receipt of each event: the pipeline (commit, Redis, hub) without the
-    // fan-out to the other subscribers.
-    let mut first = std::collections::HashMap::<i64, f64>::new();
+    // The first and last receipts of each event: the pipeline (commit, Redis, hub)
+    // without the fan-out to the other subscribers, and with all of it.
+    let mut spans = std::collections::HashMap::<i64, (f64, f64)>::new();
     for &(id, created, arrived) in &receipts {
         from_created.push(ms(created, arrived));
         let latency = match commits.as_ref().map(|c| c.get(&id)) {
@@ -289,16 +327,18 @@ async fn bench(
             None => ms(created, arrived),
         };
         latencies.push(latency);
-        let entry = first.entry(id).or_insert(latency);
-        *entry = entry.min(latency);
+        let (first, last) = spans.entry(id).or_insert((latency, latency));
+        *first = first.min(latency);
+        *last = last.max(latency);
     }
     if commit_unknown > 0 {
         eprintln!(
             "warning: {commit_unknown} receipts of events whose commit time was not seen on Redis are left out"
         );
     }
-    let mut first: Vec<f64> = first.into_values().collect();
+    let (mut first, mut last): (Vec<f64>, Vec<f64>) = spans.into_values().unzip();
     first.sort_by(f64::total_cmp);
+    last.sort_by(f64::total_cmp);
     latencies.sort_by(f64::total_cmp);
     from_created.sort_by(f64::total_cmp);
     let percentile = |p: f64| nearest_rank(&latencies, p);
@@ -322,6 +362,8 @@ async fn bench(
         "from_created_max_ms": round2(from_created.last().copied().unwrap_or(f64::NAN)),
         "first_receipt_p50_ms": round2(nearest_rank(&first, 50.0)),
         "first_receipt_p99_ms": round2(nearest_rank(&first, 99.0)),
+        "last_receipt_p50_ms": round2(nearest_rank(&last, 50.0)),
+        "last_receipt_p99_ms": round2(nearest_rank(&last, 99.0)),
         "peak_rss_mb": round2(peak_rss_mb),
         "writer_peak_rss_mb": round2(writer_rss_mb),
         "write_seconds": round2(written_in.as_secs_f64()),
@@ -396,4 +438,98 @@ fn nearest_rank(values: &[f64], p: f64) -> f64 {
     }
     let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[index.min(values.len() - 1)]
+}
+
+/// A subscriber's connection after the WebSocket handshake, its frames parsed here
+/// rather than by tungstenite: the clients share the two cores with the API they
+/// measure, so they should spend as little as they can per event. Server frames are
+/// never masked (RFC 6455, section 5.1).
+struct FrameReader {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+enum Frame {
+    Text(Vec<u8>),
+    Ping(Vec<u8>),
+    Close,
+    Other,
+}
+
+impl FrameReader {
+    fn new(stream: tokio::net::TcpStream) -> Self {
+        Self {
+            stream,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads what has arrived; returns the arrival time (microseconds since the epoch).
+    async fn fill(&mut self) -> std::io::Result<i64> {
+        use tokio::io::AsyncReadExt;
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        Ok(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// The next whole frame already read, if any.
+    fn next_frame(&mut self) -> Option<Frame> {
+        let bytes = &self.buf[self.start..self.end];
+        let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+        let (header, length) = match second & 0x7f {
+            126 => (
+                4,
+                u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+            ),
+            127 => (10, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+            short => (2, u64::from(short)),
+        };
+        let total = header + usize::try_from(length).ok()?;
+        let payload = bytes.get(header..total)?.to_vec();
+        self.start += total;
+        Some(match first & 0x0f {
+            0x1 => Frame::Text(payload),
+            0x8 => Frame::Close,
+            0x9 => Frame::Ping(payload),
+            _ => Frame::Other,
+        })
+    }
+
+    /// Answers a ping (client frames are masked).
+    async fn pong(&mut self, payload: Vec<u8>) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mask: [u8; 4] = rand::random();
+        let mut frame = vec![0x8a, 0x80 | (payload.len().min(125) as u8)];
+        frame.extend_from_slice(&mask);
+        frame.extend(
+            payload
+                .iter()
+                .take(125)
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4]),
+        );
+        self.stream.write_all(&frame).await
+    }
+}
+
+/// The `id` of an event's JSON text, which the server writes first.
+fn event_id(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"{\"id\":")?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }

@@ -21,6 +21,7 @@ pub mod filter;
 mod hub;
 pub mod redis_fanout;
 pub mod stream;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +40,15 @@ use redis_fanout::RedisFanout;
 pub struct LiveEvent {
     /// The event.
     pub event: Event,
-    /// Its JSON text, as sent on WebSockets (cheap to clone: shared bytes).
-    pub json: axum::extract::ws::Utf8Bytes,
+    /// Its WebSocket text frame, the same bytes for every subscriber (server frames are
+    /// not masked), cheap to clone.
+    pub frame: bytes::Bytes,
 }
 
 impl LiveEvent {
     fn new(event: Event) -> Arc<Self> {
-        let json = serde_json::to_string(&event).unwrap_or_default().into();
-        Arc::new(Self { event, json })
+        let frame = ws::text_frame(&serde_json::to_string(&event).unwrap_or_default());
+        Arc::new(Self { event, frame })
     }
 }
 

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use super::LiveEvent;
 use super::filter::EventFilter;
+use super::ws::{self, ClientFrame};
 use crate::state::AppState;
 use crate::store;
 
@@ -23,6 +24,8 @@ use crate::store;
 pub const CLOSE_TOO_SLOW: u16 = 4000;
 /// Close code sent when the server shuts down ("service restart").
 pub const CLOSE_RESTART: u16 = 1012;
+/// Close code sent when the log cannot be read ("internal error").
+const CLOSE_UNAVAILABLE: u16 = 1011;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const REPLAY_PAGE: u64 = 500;
 /// Most live events written per flush.
@@ -69,42 +72,64 @@ pub async fn prepare(
     Ok(Prepared { receiver, last })
 }
 
-/// Runs a subscriber session until the client leaves, lags or the server shuts down.
-///
-/// Reading the client's frames (pongs, its close) happens in a task of its own that
-/// only wakes when the client sends something; the sending side is woken once per live
-/// event and, with nothing else to poll, stays cheap at thousands of subscribers.
-pub async fn run(socket: WebSocket, state: AppState, filter: EventFilter, prepared: Prepared) {
-    let (mut sink, mut incoming) = socket.split();
-    let (gone_tx, mut gone) = oneshot::channel::<()>();
-    let reader = tokio::spawn(async move {
-        // Clients have nothing to say: pongs and anything else are ignored (tungstenite
-        // answers pings and the closing handshake itself while reading).
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-        drop(gone_tx);
-    });
-    let outcome = serve(&mut sink, &mut gone, &state, &filter, prepared).await;
-    if let Outcome::Close(code, reason) = outcome {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from(reason),
-            })))
-            .await;
-    }
-    let _ = sink.close().await;
-    reader.abort();
+/// What the session's reading side tells its writing side.
+enum Control {
+    /// Time to ping the client.
+    Ping,
+    /// The client said something the session must answer.
+    Client(ClientFrame),
 }
 
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+/// Runs a subscriber session until the client leaves, lags or the server shuts down.
+///
+/// Client frames are read by a task of their own, which also keeps the ping clock: the
+/// writing side wakes only for events and for what that task hands it, and writes each
+/// event's frame, encoded once for every subscriber, straight to the socket.
+pub async fn run(
+    reader: ws::ReadHalf,
+    mut writer: ws::WriteHalf,
+    state: AppState,
+    filter: EventFilter,
+    prepared: Prepared,
+) {
+    let (control_tx, mut control) = mpsc::channel::<Control>(8);
+    let reading = tokio::spawn(read_client(reader, control_tx));
+    let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
+    if let Outcome::Close(code, reason) = outcome {
+        let _ = writer.write_all(&ws::close_frame(code, &reason)).await;
+    }
+    let _ = writer.shutdown().await;
+    reading.abort();
+}
+
+/// Reads client frames and keeps the ping clock; ends when the client goes (dropping
+/// `control`, which the session sees) or after a frame that ends the session.
+async fn read_client(mut reader: ws::ReadHalf, control: mpsc::Sender<Control>) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        let next = ws::next_client_frame(&mut reader);
+        tokio::pin!(next);
+        let frame = loop {
+            tokio::select! {
+                frame = &mut next => break frame,
+                _ = ping.tick() => {
+                    if control.send(Control::Ping).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(frame) = frame else { return };
+        let last = !matches!(frame, ClientFrame::Ping(_));
+        if control.send(Control::Client(frame)).await.is_err() || last {
+            return;
+        }
+    }
+}
 
 async fn serve(
-    sink: &mut Sink,
-    gone: &mut oneshot::Receiver<()>,
+    writer: &mut ws::WriteHalf,
+    control: &mut mpsc::Receiver<Control>,
     state: &AppState,
     filter: &EventFilter,
     prepared: Prepared,
@@ -125,6 +150,7 @@ async fn serve(
         mut last,
     } = prepared;
     let mut caught_up_once = false;
+    let mut frames: Vec<Bytes> = Vec::new();
     loop {
         // Replay the log after `last`.
         loop {
@@ -136,18 +162,16 @@ async fn serve(
                     Err(err) => return unavailable(&err),
                 };
             let full = page.len() as u64 == REPLAY_PAGE;
+            frames.clear();
             for event in page {
                 last = event.id;
-                if filter.matches(&event) {
-                    let Ok(json) = serde_json::to_string(&event) else {
-                        continue;
-                    };
-                    if sink.feed(Message::Text(json.into())).await.is_err() {
-                        return Outcome::Gone;
-                    }
+                if filter.matches(&event)
+                    && let Ok(json) = serde_json::to_string(&event)
+                {
+                    frames.push(ws::text_frame(&json));
                 }
             }
-            if sink.flush().await.is_err() {
+            if ws::write_frames(writer, &frames).await.is_err() {
                 return Outcome::Gone;
             }
             if !full {
@@ -155,8 +179,6 @@ async fn serve(
             }
         }
         // Then live.
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let mut live_sent = false;
         loop {
             tokio::select! {
@@ -164,21 +186,27 @@ async fn serve(
                 biased;
                 received = receiver.recv() => match received {
                     Ok(live) => {
-                        // Take whatever else is already waiting and write it in one flush.
-                        let mut batch = vec![live];
+                        // Take whatever else is already waiting and write it at once.
                         let mut lagged = None;
-                        while batch.len() < SEND_BATCH {
-                            match receiver.try_recv() {
-                                Ok(live) => batch.push(live),
-                                Err(TryRecvError::Lagged(missed)) => {
-                                    lagged = Some(missed);
-                                    break;
+                        frames.clear();
+                        let mut next = Some(live);
+                        while let Some(live) = next.take() {
+                            if live.event.id > last {
+                                last = live.event.id;
+                                if filter.matches(&live.event) {
+                                    frames.push(live.frame.clone());
                                 }
-                                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                            }
+                            if frames.len() < SEND_BATCH {
+                                match receiver.try_recv() {
+                                    Ok(live) => next = Some(live),
+                                    Err(TryRecvError::Lagged(missed)) => lagged = Some(missed),
+                                    Err(TryRecvError::Empty | TryRecvError::Closed) => {}
+                                }
                             }
                         }
-                        if let Some(outcome) = deliver(sink, filter, &mut last, &batch).await {
-                            return outcome;
+                        if ws::write_frames(writer, &frames).await.is_err() {
+                            return Outcome::Gone;
                         }
                         live_sent = true;
                         if let Some(missed) = lagged {
@@ -197,44 +225,30 @@ async fn serve(
                         return Outcome::Close(CLOSE_RESTART, format!("server stopping; reconnect with since={last}"));
                     }
                 },
-                _ = &mut closing => {
-                    return Outcome::Close(CLOSE_RESTART, format!("server restarting; reconnect with since={last}"));
-                }
-                _ = &mut *gone => return Outcome::Gone,
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                said = control.recv() => {
+                    let reply = match said {
+                        None => return Outcome::Gone,
+                        Some(Control::Ping) => ws::ping_frame(),
+                        Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
+                        Some(Control::Client(ClientFrame::Close(code))) => {
+                            // Echo the client's code (RFC 6455, section 5.5.1), then end.
+                            let code = code.unwrap_or(ws::close_code::NORMAL);
+                            return Outcome::Close(code, String::new());
+                        }
+                        Some(Control::Client(ClientFrame::Violation(code, reason))) => {
+                            return Outcome::Close(code, reason.to_owned());
+                        }
+                    };
+                    if writer.write_all(&reply).await.is_err() {
                         return Outcome::Gone;
                     }
                 }
+                _ = &mut closing => {
+                    return Outcome::Close(CLOSE_RESTART, format!("server restarting; reconnect with since={last}"));
+                }
             }
         }
     }
-}
-
-/// Sends the events of `batch` that are new and match, then flushes once.
-async fn deliver(
-    sink: &mut Sink,
-    filter: &EventFilter,
-    last: &mut i64,
-    batch: &[Arc<LiveEvent>],
-) -> Option<Outcome> {
-    let mut pending = false;
-    for live in batch {
-        if live.event.id <= *last {
-            continue;
-        }
-        *last = live.event.id;
-        if filter.matches(&live.event) {
-            if sink.feed(Message::Text(live.json.clone())).await.is_err() {
-                return Some(Outcome::Gone);
-            }
-            pending = true;
-        }
-    }
-    if pending && sink.flush().await.is_err() {
-        return Some(Outcome::Gone);
-    }
-    None
 }
 
 fn too_slow(missed: u64, last: i64) -> Outcome {
@@ -247,7 +261,7 @@ fn too_slow(missed: u64, last: i64) -> Outcome {
 fn unavailable(err: &sea_orm::DbErr) -> Outcome {
     tracing::warn!(error = %err, "event stream cannot read the log");
     Outcome::Close(
-        1011,
+        CLOSE_UNAVAILABLE,
         "the event log is unavailable; retry shortly".to_owned(),
     )
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/events`: the event log over HTTP, and the live stream over WebSocket.
 
 use axum::Json;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -14,6 +14,7 @@ use crate::domain;
 use crate::error::ApiResult;
 use crate::events::filter::EventFilter;
 use crate::events::stream::{self, Start};
+use crate::events::ws::WsUpgrade;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 
@@ -115,7 +116,7 @@ async fn stream_events(
     State(state): State<AppState>,
     ViewerKey(caller): ViewerKey,
     ApiQuery(params): ApiQuery<EventParams>,
-    upgrade: WebSocketUpgrade,
+    upgrade: WsUpgrade,
 ) -> ApiResult<Response> {
     let filter = params.filter(&caller)?;
     let start = match params.since {
@@ -128,12 +129,7 @@ async fn stream_events(
         }
         None => Start::Now,
     };
-    // Clients only send control frames: a small read buffer keeps a thousand idle
-    // subscribers cheap (the default is 128 KiB each).
-    let upgrade = upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(64 * 1024);
     let prepared = stream::prepare(&state, start).await?;
-    Ok(upgrade.on_upgrade(move |socket| stream::run(socket, state, filter, prepared)))
+    Ok(upgrade
+        .on_upgrade(move |reader, writer| stream::run(reader, writer, state, filter, prepared)))
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use agentops_api::testing::{Backend as B, TestServer, redis_url, use_redis};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -736,4 +736,97 @@ async fn events_past_their_retention_are_pruned_and_older_cursors_expire(backend
         .unwrap();
     let first = next_event(&mut ws, Duration::from_secs(10)).await.unwrap();
     assert_eq!(first["id"], kept);
+}
+
+/// Reads frames until one that is not an event; the events before it are dropped.
+async fn next_control(ws: &mut Ws) -> Message {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers in time")
+            .expect("the connection is open")
+            .expect("a valid frame")
+        {
+            Message::Text(_) => {}
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_answers_pings_ignores_client_data_and_echoes_a_close() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let server = TestServer::spawn(B::Sqlite).await;
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "types=project.*")
+        .await
+        .unwrap();
+    ws.send(Message::Ping("are you there".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_control(&mut ws).await,
+        Message::Pong("are you there".into())
+    );
+    // What a client sends is read and dropped; the stream goes on.
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    ws.send(Message::Binary(vec![1u8; 1000].into()))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let created = http
+        .post(server.url("/api/v1/projects"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "name": "after the chatter" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let event = next_event(&mut ws, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(event["data"]["name"], "after the chatter");
+
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    match next_control(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected the close to be echoed, got {other:?}"),
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server ends the connection")
+            .is_none_or(|frame| frame.is_err())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_too_much_is_closed_with_1009() {
+    let server = TestServer::spawn(B::Sqlite).await;
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "").await.unwrap();
+    ws.send(Message::Binary(vec![0u8; 100 * 1024].into()))
+        .await
+        .unwrap();
+    match next_control(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a close with 1009, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_request_to_the_stream_is_refused_with_a_json_error() {
+    let server = TestServer::spawn(B::Sqlite).await;
+    let response = reqwest::Client::new()
+        .get(server.url("/api/v1/events/stream"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_a_websocket_request");
 }
