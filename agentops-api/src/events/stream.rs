@@ -232,7 +232,9 @@ async fn serve(
                         Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
                         Some(Control::Client(ClientFrame::Close(code))) => {
                             // Echo the client's code (RFC 6455, section 5.5.1), then end.
-                            let code = code.unwrap_or(ws::close_code::NORMAL);
+                            let code = code
+                                .filter(|&code| ws::close_code::may_be_sent(code))
+                                .unwrap_or(ws::close_code::NORMAL);
                             return Outcome::Close(code, String::new());
                         }
                         Some(Control::Client(ClientFrame::Violation(code, reason))) => {

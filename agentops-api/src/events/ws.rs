@@ -35,6 +35,12 @@ pub mod close_code {
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// The client sent a frame over [`super::MAX_CLIENT_FRAME`].
     pub const TOO_BIG: u16 = 1009;
+
+    /// Whether `code` may appear in a close frame (1004–1006 and 1015 are reserved for
+    /// local use, and codes below 1000 or from 5000 are not defined).
+    pub fn may_be_sent(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
 }
 
 const OP_CONTINUATION: u8 = 0x0;
@@ -394,6 +400,16 @@ mod tests {
         assert_eq!(u64::from_be_bytes(frame[2..10].try_into().unwrap()), 70_000);
         assert_eq!(&ping_frame()[..], b"\x89\x00");
         assert_eq!(&pong_frame(b"ab")[..], b"\x8A\x02ab");
+    }
+
+    #[test]
+    fn only_codes_defined_for_the_wire_are_echoed() {
+        for code in [1000, 1001, 1003, 1007, 1011, 3000, 4000, 4999] {
+            assert!(close_code::may_be_sent(code), "{code}");
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert!(!close_code::may_be_sent(code), "{code}");
+        }
     }
 
     #[test]
