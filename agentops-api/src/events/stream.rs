@@ -27,6 +27,10 @@ pub const CLOSE_RESTART: u16 = 1012;
 /// Close code sent when the log cannot be read ("internal error").
 const CLOSE_UNAVAILABLE: u16 = 1011;
 const PING_EVERY: Duration = Duration::from_secs(15);
+/// How long a write may wait for a client's socket to take it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the closing frame and shutdown may wait.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const REPLAY_PAGE: u64 = 500;
 /// Most live events written per flush.
 const SEND_BATCH: usize = 64;
@@ -96,9 +100,13 @@ pub async fn run(
     let reading = tokio::spawn(read_client(reader, control_tx));
     let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
     if let Outcome::Close(code, reason) = outcome {
-        let _ = writer.write_all(&ws::close_frame(code, &reason)).await;
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            writer.write_all(&ws::close_frame(code, &reason)),
+        )
+        .await;
     }
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer.shutdown()).await;
     reading.abort();
 }
 
@@ -171,7 +179,7 @@ async fn serve(
                     frames.push(ws::text_frame(&json));
                 }
             }
-            if ws::write_frames(writer, &frames).await.is_err() {
+            if send(writer, &frames).await.is_err() {
                 return Outcome::Gone;
             }
             if !full {
@@ -205,7 +213,7 @@ async fn serve(
                                 }
                             }
                         }
-                        if ws::write_frames(writer, &frames).await.is_err() {
+                        if send(writer, &frames).await.is_err() {
                             return Outcome::Gone;
                         }
                         live_sent = true;
@@ -241,7 +249,7 @@ async fn serve(
                             return Outcome::Close(code, reason.to_owned());
                         }
                     };
-                    if writer.write_all(&reply).await.is_err() {
+                    if send(writer, std::slice::from_ref(&reply)).await.is_err() {
                         return Outcome::Gone;
                     }
                 }
@@ -251,6 +259,14 @@ async fn serve(
             }
         }
     }
+}
+
+/// Writes `frames`, giving up on a client whose socket has taken nothing for
+/// [`WRITE_TIMEOUT`]: it is gone or stuck, and must not hold its session forever.
+async fn send(writer: &mut ws::WriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
+    tokio::time::timeout(WRITE_TIMEOUT, ws::write_frames(writer, frames))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 fn too_slow(missed: u64, last: i64) -> Outcome {
