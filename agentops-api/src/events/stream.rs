@@ -182,6 +182,10 @@ async fn serve(
             if send(writer, &frames).await.is_err() {
                 return Outcome::Gone;
             }
+            // A long replay must not keep the client's pings waiting.
+            if let Some(outcome) = answer_waiting(writer, control).await {
+                return outcome;
+            }
             if !full {
                 break;
             }
@@ -216,6 +220,10 @@ async fn serve(
                         if send(writer, &frames).await.is_err() {
                             return Outcome::Gone;
                         }
+                        // Under a steady flow of events the branch below is not polled.
+                        if let Some(outcome) = answer_waiting(writer, control).await {
+                            return outcome;
+                        }
                         live_sent = true;
                         if let Some(missed) = lagged {
                             return too_slow(missed, last);
@@ -234,23 +242,8 @@ async fn serve(
                     }
                 },
                 said = control.recv() => {
-                    let reply = match said {
-                        None => return Outcome::Gone,
-                        Some(Control::Ping) => ws::ping_frame(),
-                        Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
-                        Some(Control::Client(ClientFrame::Close(code))) => {
-                            // Echo the client's code (RFC 6455, section 5.5.1), then end.
-                            let code = code
-                                .filter(|&code| ws::close_code::may_be_sent(code))
-                                .unwrap_or(ws::close_code::NORMAL);
-                            return Outcome::Close(code, String::new());
-                        }
-                        Some(Control::Client(ClientFrame::Violation(code, reason))) => {
-                            return Outcome::Close(code, reason.to_owned());
-                        }
-                    };
-                    if send(writer, std::slice::from_ref(&reply)).await.is_err() {
-                        return Outcome::Gone;
+                    if let Some(outcome) = answer(writer, said).await {
+                        return outcome;
                     }
                 }
                 _ = &mut closing => {
@@ -264,9 +257,48 @@ async fn serve(
 /// Writes `frames`, giving up on a client whose socket has taken nothing for
 /// [`WRITE_TIMEOUT`]: it is gone or stuck, and must not hold its session forever.
 async fn send(writer: &mut ws::WriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
-    tokio::time::timeout(WRITE_TIMEOUT, ws::write_frames(writer, frames))
+    ws::write_frames(writer, frames, WRITE_TIMEOUT).await
+}
+
+/// Acts on what the reading side said (`None`: the client is gone); `Some` when the
+/// session ends.
+async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>) -> Option<Outcome> {
+    let reply = match said {
+        None => return Some(Outcome::Gone),
+        Some(Control::Ping) => ws::ping_frame(),
+        Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
+        Some(Control::Client(ClientFrame::Close(code))) => {
+            // Echo the client's code (RFC 6455, section 5.5.1), then end.
+            let code = code
+                .filter(|&code| ws::close_code::may_be_sent(code))
+                .unwrap_or(ws::close_code::NORMAL);
+            return Some(Outcome::Close(code, String::new()));
+        }
+        Some(Control::Client(ClientFrame::Violation(code, reason))) => {
+            return Some(Outcome::Close(code, reason.to_owned()));
+        }
+    };
+    send(writer, std::slice::from_ref(&reply))
         .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+        .err()
+        .map(|_| Outcome::Gone)
+}
+
+/// Acts on whatever the reading side has already said, without waiting.
+async fn answer_waiting(
+    writer: &mut ws::WriteHalf,
+    control: &mut mpsc::Receiver<Control>,
+) -> Option<Outcome> {
+    loop {
+        let said = match control.try_recv() {
+            Ok(said) => Some(said),
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+        };
+        if let Some(outcome) = answer(writer, said).await {
+            return Some(outcome);
+        }
+    }
 }
 
 fn too_slow(missed: u64, last: i64) -> Outcome {

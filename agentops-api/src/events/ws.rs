@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Pa
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::error::ApiError;
 
@@ -188,32 +188,30 @@ pub fn close_frame(code: u16, reason: &str) -> Bytes {
     frame(OP_CLOSE, &payload)
 }
 
-/// Writes `frames` with as few system calls as the socket allows.
+/// Writes `frames` with as few system calls as the socket allows; fails with
+/// `TimedOut` if the socket takes nothing for `stall`.
 pub async fn write_frames<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frames: &[Bytes],
+    stall: std::time::Duration,
 ) -> std::io::Result<()> {
-    match frames {
-        [] => Ok(()),
-        [only] => writer.write_all(only).await,
-        _ => {
-            let mut written = 0usize;
-            let total: usize = frames.iter().map(Bytes::len).sum();
-            while written < total {
-                let n = WriteFrames {
-                    writer: &mut *writer,
-                    frames,
-                    skip: written,
-                }
-                .await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
-                }
-                written += n;
-            }
-            Ok(())
+    let total: usize = frames.iter().map(Bytes::len).sum();
+    let mut written = 0usize;
+    while written < total {
+        let write = WriteFrames {
+            writer: &mut *writer,
+            frames,
+            skip: written,
+        };
+        let n = tokio::time::timeout(stall, write)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
+        written += n;
     }
+    Ok(())
 }
 
 /// One vectored write of `frames` from byte `skip` on.
@@ -483,8 +481,20 @@ mod tests {
             client.read_to_end(&mut got).await.unwrap();
             got
         });
-        write_frames(&mut server, &frames).await.unwrap();
+        write_frames(&mut server, &frames, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
         drop(server);
         assert_eq!(reading.await.unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_takes_nothing_times_out() {
+        let (_client, mut server) = tokio::io::duplex(64);
+        let frames = vec![text_frame(&"x".repeat(1000))];
+        let err = write_frames(&mut server, &frames, std::time::Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     }
 }

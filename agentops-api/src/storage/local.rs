@@ -271,21 +271,25 @@ impl ArtifactStore for LocalStore {
 
 /// Creates an upload's file, for direct I/O where the file system allows it; says
 /// whether it does.
+///
+/// Direct I/O is switched on after creating the file, not asked for at `open`: where a
+/// file system refuses it, `open(O_CREAT | O_EXCL | O_DIRECT)` creates the file and then
+/// fails, and a second exclusive create of the same name could not succeed.
 fn create_object_file(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut direct = options.clone();
-        direct.custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32);
-        match direct.open(path) {
-            Ok(file) => return Ok((file, true)),
-            Err(err) if is_einval(&err) => {} // no direct I/O here: use the cache
-            Err(err) => return Err(err),
+        let flags = rustix::fs::fcntl_getfl(&file)?;
+        match rustix::fs::fcntl_setfl(&file, flags | rustix::fs::OFlags::DIRECT) {
+            Ok(()) => return Ok((file, true)),
+            Err(rustix::io::Errno::INVAL) => {} // no direct I/O here: use the cache
+            Err(err) => return Err(err.into()),
         }
     }
-    Ok((options.open(path)?, false))
+    Ok((file, false))
 }
 
 #[cfg(target_os = "linux")]
