@@ -269,9 +269,7 @@ async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>) -> Option<Out
         Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
         Some(Control::Client(ClientFrame::Close(code))) => {
             // Echo the client's code (RFC 6455, section 5.5.1), then end.
-            let code = code
-                .filter(|&code| ws::close_code::may_be_sent(code))
-                .unwrap_or(ws::close_code::NORMAL);
+            let code = code.unwrap_or(ws::close_code::NORMAL);
             return Some(Outcome::Close(code, String::new()));
         }
         Some(Control::Client(ClientFrame::Violation(code, reason))) => {

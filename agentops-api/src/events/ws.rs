@@ -33,6 +33,8 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// The client broke the protocol.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// The client sent text that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// The client sent a frame over [`super::MAX_CLIENT_FRAME`].
     pub const TOO_BIG: u16 = 1009;
 
@@ -65,11 +67,12 @@ pub struct WsUpgrade {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let refuse =
-            |message: &str| ApiError::bad_request("not_a_websocket_request", message.to_owned());
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        let refuse = |message: &str| {
+            ApiError::bad_request("not_a_websocket_request", message.to_owned()).into_response()
+        };
         if parts.method != Method::GET {
             return Err(refuse("a WebSocket opening request must be a GET"));
         }
@@ -85,13 +88,30 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_none_or(|v| v.as_bytes() != b"13")
         {
-            return Err(refuse("only WebSocket version 13 is spoken"));
+            // RFC 6455, section 4.4: 426 with the versions spoken.
+            let mut response = ApiError::bad_request(
+                "unsupported_websocket_version",
+                "only WebSocket version 13 is spoken",
+            )
+            .into_response();
+            *response.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Err(response);
         }
         let key = parts
             .headers
             .get(header::SEC_WEBSOCKET_KEY)
+            .filter(|key| {
+                // A base64-encoded 16-byte nonce (RFC 6455, section 4.1).
+                key.len() == 24
+                    && base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key)
+                        .is_ok_and(|nonce| nonce.len() == 16)
+            })
             .cloned()
-            .ok_or_else(|| refuse("the Sec-WebSocket-Key header is missing"))?;
+            .ok_or_else(|| refuse("Sec-WebSocket-Key must be a base64-encoded 16-byte nonce"))?;
         let on_upgrade = parts
             .extensions
             .remove::<hyper::upgrade::OnUpgrade>()
@@ -293,9 +313,32 @@ pub async fn next_client_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<C
                 match opcode {
                     OP_PING => return Some(ClientFrame::Ping(payload)),
                     OP_CLOSE => {
-                        let code = payload
-                            .get(..2)
-                            .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                        // Empty, or a code that may be sent and a UTF-8 reason (5.5.1).
+                        let code = match payload.as_slice() {
+                            [] => None,
+                            [high, low, reason @ ..] => {
+                                let code = u16::from_be_bytes([*high, *low]);
+                                if !close_code::may_be_sent(code) {
+                                    return Some(ClientFrame::Violation(
+                                        close_code::PROTOCOL_ERROR,
+                                        "invalid close code",
+                                    ));
+                                }
+                                if std::str::from_utf8(reason).is_err() {
+                                    return Some(ClientFrame::Violation(
+                                        close_code::INVALID_DATA,
+                                        "the close reason is not UTF-8",
+                                    ));
+                                }
+                                Some(code)
+                            }
+                            [_] => {
+                                return Some(ClientFrame::Violation(
+                                    close_code::PROTOCOL_ERROR,
+                                    "a close code takes two bytes",
+                                ));
+                            }
+                        };
                         return Some(ClientFrame::Close(code));
                     }
                     _ => {} // a pong: nothing to do
@@ -445,6 +488,11 @@ mod tests {
         let fragmented_ping = client_frame(0x09, b"x");
         let reserved_bits = client_frame(0xC1, b"x");
         let unknown_opcode = client_frame(0x83, b"x");
+        let one_byte_close = client_frame(0x88, &[0x03]);
+        let reserved_close_code = client_frame(0x88, &1005u16.to_be_bytes());
+        let mut bad_reason = 1000u16.to_be_bytes().to_vec();
+        bad_reason.extend_from_slice(&[0xFF, 0xFE]);
+        let bad_reason = client_frame(0x88, &bad_reason);
         for (bytes, code) in [
             (unmasked, close_code::PROTOCOL_ERROR),
             (too_big, close_code::TOO_BIG),
@@ -452,6 +500,9 @@ mod tests {
             (fragmented_ping, close_code::PROTOCOL_ERROR),
             (reserved_bits, close_code::PROTOCOL_ERROR),
             (unknown_opcode, close_code::PROTOCOL_ERROR),
+            (one_byte_close, close_code::PROTOCOL_ERROR),
+            (reserved_close_code, close_code::PROTOCOL_ERROR),
+            (bad_reason, close_code::INVALID_DATA),
         ] {
             let frames = read_all(bytes, 4096).await;
             assert!(

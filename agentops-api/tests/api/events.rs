@@ -829,4 +829,26 @@ async fn a_plain_request_to_the_stream_is_refused_with_a_json_error() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_a_websocket_request");
+
+    let opening = |version: &'static str, key: &'static str| {
+        reqwest::Client::new()
+            .get(server.url("/api/v1/events/stream"))
+            .bearer_auth(ADMIN_KEY)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", version)
+            .header("sec-websocket-key", key)
+            .send()
+    };
+    // Another version: 426 with the version spoken (RFC 6455, section 4.4).
+    let response = opening("8", "dGhlIHNhbXBsZSBub25jZQ==").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(response.headers()["sec-websocket-version"], "13");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_websocket_version");
+    // A key that is not a base64-encoded 16-byte nonce.
+    let response = opening("13", "not a nonce").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_a_websocket_request");
 }
