@@ -218,14 +218,25 @@ pub async fn write_frames<W: AsyncWrite + Unpin>(
     let total: usize = frames.iter().map(Bytes::len).sum();
     let mut written = 0usize;
     while written < total {
-        let write = WriteFrames {
+        let mut write = WriteFrames {
             writer: &mut *writer,
             frames,
             skip: written,
         };
-        let n = tokio::time::timeout(stall, write)
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        // Almost every write completes at once: arm the timer only for one that waits.
+        let at_once = std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut write).poll(cx) {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => None,
+            })
+        })
+        .await;
+        let n = match at_once {
+            Some(result) => result?,
+            None => tokio::time::timeout(stall, write)
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??,
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
