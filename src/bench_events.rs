@@ -207,7 +207,7 @@ async fn bench(
                 };
                 while let Some(frame) = reader.next_frame() {
                     let text = match frame {
-                        Frame::Text(text) => text,
+                        Frame::Text(at) => &reader.buf[at],
                         Frame::Ping(payload) => {
                             if reader.pong(payload).await.is_err() {
                                 break 'read;
@@ -217,9 +217,9 @@ async fn bench(
                         Frame::Close => break 'read,
                         Frame::Other => continue,
                     };
-                    let Some(id) = event_id(&text) else { continue };
+                    let Some(id) = event_id(text) else { continue };
                     if created.is_some()
-                        && let Ok(event) = serde_json::from_slice::<Received>(&text)
+                        && let Ok(event) = serde_json::from_slice::<Received>(text)
                     {
                         created_at.push((id, event.created_at.timestamp_micros()));
                     }
@@ -452,7 +452,8 @@ struct FrameReader {
 }
 
 enum Frame {
-    Text(Vec<u8>),
+    /// Where its text is in the reader's buffer (valid until the next `fill`).
+    Text(std::ops::Range<usize>),
     Ping(Vec<u8>),
     Close,
     Other,
@@ -500,14 +501,16 @@ impl FrameReader {
             short => (2, u64::from(short)),
         };
         let total = header + usize::try_from(length).ok()?;
-        let payload = bytes.get(header..total)?.to_vec();
-        self.start += total;
-        Some(match first & 0x0f {
-            0x1 => Frame::Text(payload),
+        let payload = bytes.get(header..total)?;
+        let at = self.start + header..self.start + total;
+        let frame = match first & 0x0f {
+            0x1 => Frame::Text(at),
             0x8 => Frame::Close,
-            0x9 => Frame::Ping(payload),
+            0x9 => Frame::Ping(payload.to_vec()),
             _ => Frame::Other,
-        })
+        };
+        self.start += total;
+        Some(frame)
     }
 
     /// Answers a ping (client frames are masked).

@@ -245,6 +245,10 @@ pub async fn write_frames<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Most frames one vectored write takes (well under Linux's `IOV_MAX`); the slices live
+/// on the stack, so a write allocates nothing.
+const WRITE_SLICES: usize = 64;
+
 /// One vectored write of `frames` from byte `skip` on.
 struct WriteFrames<'a, W> {
     writer: &'a mut W,
@@ -257,17 +261,22 @@ impl<W: AsyncWrite + Unpin> Future for WriteFrames<'_, W> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut skip = self.skip;
-        let mut slices = Vec::with_capacity(self.frames.len());
+        let mut slices = [std::io::IoSlice::new(&[]); WRITE_SLICES];
+        let mut used = 0;
         for frame in self.frames {
             if skip >= frame.len() {
                 skip -= frame.len();
                 continue;
             }
-            slices.push(std::io::IoSlice::new(&frame[skip..]));
+            if used == WRITE_SLICES {
+                break;
+            }
+            slices[used] = std::io::IoSlice::new(&frame[skip..]);
+            used += 1;
             skip = 0;
         }
         let this = &mut *self;
-        Pin::new(&mut *this.writer).poll_write_vectored(cx, &slices)
+        Pin::new(&mut *this.writer).poll_write_vectored(cx, &slices[..used])
     }
 }
 

@@ -303,8 +303,9 @@ struct ObjectWriter {
     file: std::fs::File,
     /// Bytes waiting for the next direct write; `None` when writing through the cache.
     direct: Option<AlignedBuffer>,
+    /// While writing through the cache: the file's length, and how far writeback was
+    /// started (from where direct writes stopped, if they came first).
     written: u64,
-    /// How far writeback was started (cached writes only).
     flushed: u64,
 }
 
@@ -368,7 +369,8 @@ impl ObjectWriter {
             while !rest.is_empty() {
                 let Some(buffer) = &mut self.direct else {
                     // Direct I/O was refused half-way: the rest goes through the cache.
-                    self.written += write_all(&mut self.file, rest)?;
+                    self.file.write_all(rest)?;
+                    self.written += rest.len() as u64;
                     break;
                 };
                 rest = &rest[buffer.fill(rest)..];
@@ -394,20 +396,14 @@ impl ObjectWriter {
                 Ok(n) if n % DIRECT_ALIGN == 0 || done + n == len => done += n,
                 Ok(n) => {
                     // A short, unaligned write: later direct writes would be refused.
-                    done += n;
-                    self.written += done as u64;
-                    return self.leave_direct(done);
+                    return self.leave_direct(done + n);
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 #[cfg(target_os = "linux")]
-                Err(err) if is_einval(&err) => {
-                    self.written += done as u64;
-                    return self.leave_direct(done);
-                }
+                Err(err) if is_einval(&err) => return self.leave_direct(done),
                 Err(err) => return Err(err),
             }
         }
-        self.written += len as u64;
         let kept = buffer.len - len;
         buffer
             .storage
@@ -424,8 +420,11 @@ impl ObjectWriter {
             rustix::fs::fcntl_setfl(&self.file, flags - rustix::fs::OFlags::DIRECT)?;
         }
         if let Some(buffer) = self.direct.take() {
-            self.written += write_all(&mut self.file, &buffer.filled()[from..])?;
+            self.file.write_all(&buffer.filled()[from..])?;
         }
+        // What was written directly is on disk already: writeback hints start here.
+        self.written = self.file.stream_position()?;
+        self.flushed = self.written;
         Ok(())
     }
 
@@ -441,12 +440,6 @@ impl ObjectWriter {
         }
         Ok(self.file)
     }
-}
-
-/// Writes all of `bytes`; returns how many that was.
-fn write_all(file: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<u64> {
-    file.write_all(bytes)?;
-    Ok(bytes.len() as u64)
 }
 
 /// Starts writing `len` bytes from `offset` back to disk without waiting for them (and
