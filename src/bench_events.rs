@@ -62,13 +62,17 @@ pub struct EventsBenchArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+    /// Then run the same subscribers against a bare fan-out server (no database, no
+    /// Redis, no HTTP), frames of the same size: the floor of this machine.
+    #[arg(long)]
+    pub baseline: bool,
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Deserialize)]
-struct Received {
+struct CreatedAt {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -95,7 +99,90 @@ pub async fn run(args: EventsBenchArgs) -> anyhow::Result<()> {
     let _ = admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
-    result
+    let (mut report, frame_bytes) = result?;
+    if args.baseline {
+        let floor = baseline(&args, frame_bytes).await?;
+        if let (Some(report), Some(floor)) = (report.as_object_mut(), floor.as_object()) {
+            report.extend(floor.clone());
+        }
+    }
+    if args.json {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// Runs the same subscribers against the bare fan-out server
+/// ([`crate::bench::fanout_baseline`]), frames of `frame_bytes`; returns its figures,
+/// prefixed `baseline_`.
+async fn baseline(args: &EventsBenchArgs, frame_bytes: u64) -> anyhow::Result<serde_json::Value> {
+    let counts = [
+        "--subscribers".to_owned(),
+        args.subscribers.to_string(),
+        "--events".to_owned(),
+        args.events.to_string(),
+        "--rate".to_owned(),
+        args.rate.to_string(),
+        "--frame-bytes".to_owned(),
+        frame_bytes.to_string(),
+    ];
+    let mut command = vec!["bench", "fanout-baseline-server"];
+    command.extend(counts.iter().map(String::as_str));
+    let server = ApiProcess::start_command(&command, &[])?;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // Wait for it to listen (it ignores connections that are not WebSocket requests).
+    let mut listening = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&address).await.is_ok() {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if !listening {
+        bail!("the baseline server did not start listening on {address}");
+    }
+    let clients_before = own_cpu_seconds().unwrap_or(f64::NAN);
+    let subscribers = Subscribers::connect(
+        &format!("ws://{address}/"),
+        "baseline",
+        args.subscribers,
+        args.events,
+    )
+    .await?;
+    let received = subscribers.finish().await?;
+    let server_cpu = server.cpu_seconds().unwrap_or(f64::NAN);
+    let clients_cpu = own_cpu_seconds().unwrap_or(f64::NAN) - clients_before;
+    let mut latencies: Vec<f64> = received
+        .receipts
+        .iter()
+        .map(|&(_, created, arrived)| (arrived - created) as f64 / 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let expected = (args.subscribers * args.events) as u64;
+    let report = serde_json::json!({
+        "baseline_frame_bytes": frame_bytes,
+        "baseline_delivered": received.delivered,
+        "baseline_p50_ms": round2(nearest_rank(&latencies, 50.0)),
+        "baseline_p99_ms": round2(nearest_rank(&latencies, 99.0)),
+        "baseline_max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),
+        "baseline_server_cpu_seconds": round2(server_cpu),
+        "baseline_clients_cpu_seconds": round2(clients_cpu),
+    });
+    println!(
+        "bare fan-out baseline (same subscribers, {frame_bytes}-byte events, no database, Redis or HTTP):\n  delivered {} of {expected}\n  latency send→receipt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n  server CPU {server_cpu:.2} s, clients CPU {clients_cpu:.2} s",
+        received.delivered,
+        nearest_rank(&latencies, 50.0),
+        nearest_rank(&latencies, 99.0),
+        latencies.last().copied().unwrap_or(f64::NAN),
+    );
+    if received.delivered != expected {
+        bail!(
+            "the baseline delivered {} of {expected} events",
+            received.delivered
+        );
+    }
+    Ok(report)
 }
 
 /// The settings of one API process of this benchmark.
@@ -126,11 +213,13 @@ fn raise_fd_limit(wanted: u64) {
     }
 }
 
+/// The measurement through the API; returns its report and the mean size of an event's
+/// frame.
 async fn bench(
     args: &EventsBenchArgs,
     redis: Option<&str>,
     database_url: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(serde_json::Value, u64)> {
     let data_dir = tempfile::tempdir()?;
     let admin_key = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let prefix = format!("agentops-bench:{}:", uuid::Uuid::new_v4().simple());
@@ -148,112 +237,17 @@ async fn bench(
     let http = reqwest::Client::new();
     let project_id = writer.create_project(&http, &admin_key).await?;
 
-    // Connect every subscriber before writing.
-    // (event id, arrival), in microseconds since the epoch.
-    let receipts = Arc::new(std::sync::Mutex::new(Vec::<(i64, i64)>::with_capacity(
-        args.subscribers * args.events,
-    )));
     let commits = match redis {
         Some(url) => Some(watch_commits(url, &format!("{prefix}events")).await?),
         None => None,
     };
-    let delivered = Arc::new(AtomicU64::new(0));
-    let duplicates = Arc::new(AtomicU64::new(0));
-    let gaps = Arc::new(AtomicU64::new(0));
     let ws_url = format!(
         "{}/api/v1/events/stream?types=task.created",
         subscribed_to.base.replacen("http", "ws", 1)
     );
-    let mut sockets = Vec::with_capacity(args.subscribers);
-    for _ in 0..args.subscribers {
-        let mut request = ws_url.as_str().into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {admin_key}").parse()?);
-        // tungstenite zeroes its whole read buffer before every read; events are small.
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(4 * 1024);
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .context("cannot open a WebSocket")?;
-        sockets.push(socket);
-    }
-    let expected_per_subscriber = args.events;
-    // `created_at` is the same for every subscriber: the first one reads it.
-    let created = Arc::new(std::sync::Mutex::new(
-        std::collections::HashMap::<i64, i64>::new(),
-    ));
-    let mut readers = Vec::with_capacity(args.subscribers);
-    for (index, socket) in sockets.into_iter().enumerate() {
-        let receipts = receipts.clone();
-        let delivered = delivered.clone();
-        let duplicates = duplicates.clone();
-        let gaps = gaps.clone();
-        let created = (index == 0).then(|| created.clone());
-        let MaybeTlsStream::Plain(stream) = socket.into_inner() else {
-            bail!("the benchmark's subscribers use plain TCP");
-        };
-        readers.push(tokio::spawn(async move {
-            let mut reader = FrameReader::new(stream);
-            let mut mine = Vec::with_capacity(expected_per_subscriber);
-            let mut created_at = Vec::new();
-            let mut last = 0i64;
-            let mut count = 0usize;
-            // Give up on a subscriber after 10 s without an event (pings do not count).
-            let mut deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            'read: while count < expected_per_subscriber {
-                let Ok(Ok(arrived)) = tokio::time::timeout_at(deadline, reader.fill()).await else {
-                    break;
-                };
-                while let Some(frame) = reader.next_frame() {
-                    let text = match frame {
-                        Frame::Text(at) => &reader.buf[at],
-                        Frame::Ping(payload) => {
-                            if reader.pong(payload).await.is_err() {
-                                break 'read;
-                            }
-                            continue;
-                        }
-                        Frame::Close => break 'read,
-                        Frame::Other => continue,
-                    };
-                    let Some(id) = event_id(text) else { continue };
-                    if created.is_some()
-                        && let Ok(event) = serde_json::from_slice::<Received>(text)
-                    {
-                        created_at.push((id, event.created_at.timestamp_micros()));
-                    }
-                    if id <= last {
-                        duplicates.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    // This benchmark writes nothing but tasks, so ids are consecutive.
-                    if last > 0 && id != last + 1 {
-                        gaps.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("subscriber skipped from #{last} to #{id}");
-                    }
-                    last = id;
-                    count += 1;
-                    mine.push((id, arrived));
-                }
-                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            }
-            if count < expected_per_subscriber {
-                eprintln!("subscriber stopped at #{last} after {count} events");
-            }
-            delivered.fetch_add(count as u64, Ordering::Relaxed);
-            if let Some(created) = created {
-                created
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(created_at);
-            }
-            receipts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(mine);
-        }));
-    }
+    // Connect every subscriber before writing.
+    let subscribers =
+        Subscribers::connect(&ws_url, &admin_key, args.subscribers, args.events).await?;
 
     // Write at a steady pace.
     let started = Instant::now();
@@ -284,21 +278,14 @@ async fn bench(
     }
     write_ms.sort_by(f64::total_cmp);
     let written_in = started.elapsed();
-    for reader in readers {
-        reader.await?;
-    }
+    let received = subscribers.finish().await?;
     let peak_rss_mb = subscribed_to.memory_mib("VmHWM:").unwrap_or(f64::NAN);
     let writer_rss_mb = writer.memory_mib("VmHWM:").unwrap_or(f64::NAN);
     // Where the two cores went: the subscriber-side API versus this process's clients.
     let api_cpu = subscribed_to.cpu_seconds().unwrap_or(f64::NAN);
     let clients_cpu = own_cpu_seconds().unwrap_or(f64::NAN);
 
-    let created = std::mem::take(&mut *created.lock().unwrap_or_else(|e| e.into_inner()));
-    let receipts: Vec<(i64, i64, i64)> =
-        std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()))
-            .into_iter()
-            .map(|(id, arrived)| (id, created.get(&id).copied().unwrap_or(arrived), arrived))
-            .collect();
+    let receipts = &received.receipts;
     let commits = match commits {
         Some(commits) => {
             // Give the last publications a moment to be read.
@@ -316,7 +303,7 @@ async fn bench(
     // The first and last receipts of each event: the pipeline (commit, Redis, hub)
     // without the fan-out to the other subscribers, and with all of it.
     let mut spans = std::collections::HashMap::<i64, (f64, f64)>::new();
-    for &(id, created, arrived) in &receipts {
+    for &(id, created, arrived) in receipts {
         from_created.push(ms(created, arrived));
         let latency = match commits.as_ref().map(|c| c.get(&id)) {
             Some(Some(&committed)) => ms(committed, arrived),
@@ -343,7 +330,7 @@ async fn bench(
     from_created.sort_by(f64::total_cmp);
     let percentile = |p: f64| nearest_rank(&latencies, p);
     let expected = (args.subscribers * args.events) as u64;
-    let delivered = delivered.load(Ordering::Relaxed);
+    let delivered = received.delivered;
     let report = serde_json::json!({
         "subscribers": args.subscribers,
         "events": args.events,
@@ -352,8 +339,8 @@ async fn bench(
         "latency_from": if commits.is_some() { "commit" } else { "created_at" },
         "delivered": delivered,
         "expected": expected,
-        "duplicates": duplicates.load(Ordering::Relaxed),
-        "gaps": gaps.load(Ordering::Relaxed),
+        "duplicates": received.duplicates,
+        "gaps": received.gaps,
         "p50_ms": round2(percentile(50.0)),
         "p99_ms": round2(percentile(99.0)),
         "max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),
@@ -393,13 +380,10 @@ async fn bench(
         peak_rss_mb,
         writer_rss_mb,
     );
-    if args.json {
-        println!("{report}");
-    }
     if delivered != expected {
         bail!("{} events were not delivered", expected - delivered);
     }
-    Ok(())
+    Ok((report, received.frame_bytes))
 }
 
 /// Commit times of events, by id, as the writing replica stamps them on its Redis
@@ -438,6 +422,170 @@ fn nearest_rank(values: &[f64], p: f64) -> f64 {
     }
     let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[index.min(values.len() - 1)]
+}
+
+/// The benchmark's WebSocket subscribers, reading in the background.
+struct Subscribers {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    /// (event id, arrival), in microseconds since the epoch.
+    receipts: Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+    /// Each event's `created_at`, read by the first subscriber only.
+    created: Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
+    /// Bytes and count of the text frames the first subscriber received.
+    frames: Arc<std::sync::Mutex<(u64, u64)>>,
+    delivered: Arc<AtomicU64>,
+    duplicates: Arc<AtomicU64>,
+    gaps: Arc<AtomicU64>,
+}
+
+/// What the subscribers received.
+struct Received {
+    /// (event id, `created_at`, arrival), in microseconds since the epoch.
+    receipts: Vec<(i64, i64, i64)>,
+    delivered: u64,
+    duplicates: u64,
+    gaps: u64,
+    /// Mean size of an event's frame, in bytes.
+    frame_bytes: u64,
+}
+
+impl Subscribers {
+    /// Opens `count` WebSocket connections to `url`, each expecting `events` events
+    /// with consecutive ids.
+    async fn connect(url: &str, key: &str, count: usize, events: usize) -> anyhow::Result<Self> {
+        let subscribers = Self {
+            readers: Vec::with_capacity(count),
+            receipts: Arc::new(std::sync::Mutex::new(Vec::with_capacity(count * events))),
+            created: Arc::default(),
+            frames: Arc::default(),
+            delivered: Arc::default(),
+            duplicates: Arc::default(),
+            gaps: Arc::default(),
+        };
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut request = url.into_client_request()?;
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {key}").parse()?);
+            // tungstenite zeroes its whole read buffer before every read; events are small.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4 * 1024);
+            let (socket, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                    .await
+                    .context("cannot open a WebSocket")?;
+            sockets.push(socket);
+        }
+        let mut subscribers = subscribers;
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let MaybeTlsStream::Plain(stream) = socket.into_inner() else {
+                bail!("the benchmark's subscribers use plain TCP");
+            };
+            let reader = subscribers.read(stream, index == 0, events);
+            subscribers.readers.push(tokio::spawn(reader));
+        }
+        Ok(subscribers)
+    }
+
+    /// One subscriber's reading loop; `first` also records `created_at` and frame sizes.
+    fn read(
+        &self,
+        stream: tokio::net::TcpStream,
+        first: bool,
+        expected: usize,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let receipts = self.receipts.clone();
+        let delivered = self.delivered.clone();
+        let duplicates = self.duplicates.clone();
+        let gaps = self.gaps.clone();
+        let created = first.then(|| (self.created.clone(), self.frames.clone()));
+        async move {
+            let mut reader = FrameReader::new(stream);
+            let mut mine = Vec::with_capacity(expected);
+            let mut created_at = Vec::new();
+            let (mut frame_bytes, mut frame_count) = (0u64, 0u64);
+            let mut last = 0i64;
+            let mut count = 0usize;
+            // Give up on a subscriber after 10 s without an event (pings do not count).
+            let mut deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            'read: while count < expected {
+                let Ok(Ok(arrived)) = tokio::time::timeout_at(deadline, reader.fill()).await else {
+                    break;
+                };
+                while let Some(frame) = reader.next_frame() {
+                    let text = match frame {
+                        Frame::Text(at) => &reader.buf[at],
+                        Frame::Ping(payload) => {
+                            if reader.pong(payload).await.is_err() {
+                                break 'read;
+                            }
+                            continue;
+                        }
+                        Frame::Close => break 'read,
+                        Frame::Other => continue,
+                    };
+                    let Some(id) = event_id(text) else { continue };
+                    if created.is_some()
+                        && let Ok(event) = serde_json::from_slice::<CreatedAt>(text)
+                    {
+                        created_at.push((id, event.created_at.timestamp_micros()));
+                        frame_bytes += text.len() as u64;
+                        frame_count += 1;
+                    }
+                    if id <= last {
+                        duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // This benchmark writes nothing but tasks, so ids are consecutive.
+                    if last > 0 && id != last + 1 {
+                        gaps.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("subscriber skipped from #{last} to #{id}");
+                    }
+                    last = id;
+                    count += 1;
+                    mine.push((id, arrived));
+                }
+                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            }
+            if count < expected {
+                eprintln!("subscriber stopped at #{last} after {count} events");
+            }
+            delivered.fetch_add(count as u64, Ordering::Relaxed);
+            if let Some((created, frames)) = created {
+                created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(created_at);
+                *frames.lock().unwrap_or_else(|e| e.into_inner()) = (frame_bytes, frame_count);
+            }
+            receipts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(mine);
+        }
+    }
+
+    /// Waits for every subscriber to receive its events (or give up).
+    async fn finish(self) -> anyhow::Result<Received> {
+        for reader in self.readers {
+            reader.await?;
+        }
+        let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        let receipts =
+            std::mem::take(&mut *self.receipts.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .map(|(id, arrived)| (id, created.get(&id).copied().unwrap_or(arrived), arrived))
+                .collect();
+        let (bytes, count) = *self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Received {
+            receipts,
+            delivered: self.delivered.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            gaps: self.gaps.load(Ordering::Relaxed),
+            frame_bytes: bytes.checked_div(count).unwrap_or(0),
+        })
+    }
 }
 
 /// A subscriber's connection after the WebSocket handshake, its frames parsed here

@@ -66,6 +66,9 @@ pub enum BenchCommand {
     Artifacts(crate::bench_artifacts::ArtifactsBenchArgs),
     /// Claim throughput end to end (HTTP + SDK) against the same SQL without HTTP.
     Claim(crate::bench::claim::ClaimBenchArgs),
+    /// The bare fan-out server `bench events --baseline` starts as a child process.
+    #[command(hide = true)]
+    FanoutBaselineServer(crate::bench::fanout_baseline::BaselineServerArgs),
 }
 
 /// Settings of `up` and `api`.
@@ -178,6 +181,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::bench_artifacts::run(args).await
         }
         Some(Command::Bench(BenchCommand::Claim(args))) => crate::bench::claim::run(args).await,
+        Some(Command::Bench(BenchCommand::FanoutBaselineServer(args))) => {
+            crate::bench::fanout_baseline::serve(args).await
+        }
     }
 }
 

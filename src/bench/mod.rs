@@ -6,6 +6,7 @@
 //! measured (every task completed exactly once) and never run in CI.
 
 pub mod claim;
+pub mod fanout_baseline;
 pub mod process;
 
 /// `value` rounded to two decimals, for reports.

@@ -15,12 +15,17 @@ pub struct ApiProcess {
 
 impl ApiProcess {
     pub fn start(envs: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::start_command(&["api"], envs)
+    }
+
+    /// Starts this binary with `args` (listening on the port in `AGENTOPS_BIND`).
+    pub fn start_command(args: &[&str], envs: &[(&str, String)]) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let mut command = Command::new(std::env::current_exe()?);
         command
-            .arg("api")
+            .args(args)
             .env("AGENTOPS_BIND", format!("127.0.0.1:{port}"))
             .env("AGENTOPS_RATE_LIMIT_PER_SECOND", "1000000")
             .env("AGENTOPS_RATE_LIMIT_BURST", "1000000")
@@ -33,7 +38,9 @@ impl ApiProcess {
         for (name, value) in envs {
             command.env(name, value);
         }
-        let child = command.spawn().context("cannot start `agentops api`")?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start `agentops {}`", args.join(" ")))?;
         Ok(Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
