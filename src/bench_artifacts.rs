@@ -10,7 +10,9 @@
 //!   API's objects (upload), and a plain copy of the stored object to a new file
 //!   (download);
 //! - S3 store: aws-sdk-s3 on the same endpoint, with the API's part size and parts in
-//!   flight (upload), and a streamed `GetObject` into a file (download).
+//!   flight (upload), and a streamed `GetObject` into a file (download). On S3 the
+//!   benchmark also downloads with `?redirect=true`, which the API answers with a
+//!   redirect to a presigned URL.
 //!
 //! Each direction runs `--rounds` times, alternating direct and API so background load
 //! weighs on both; the best round of each is reported.
@@ -226,6 +228,9 @@ fn upload_with_sendfile(
     let file = std::fs::File::open(source)?;
     let length = file.metadata()?.len();
     let mut socket = std::net::TcpStream::connect(authority)?;
+    // A stalled API fails the run rather than hanging it.
+    socket.set_read_timeout(Some(Duration::from_secs(120)))?;
+    socket.set_write_timeout(Some(Duration::from_secs(120)))?;
     write!(
         socket,
         "POST /{path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {key}\r\n\
@@ -546,6 +551,7 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     api.reset_peak()?;
     let (mut up_api, mut up_direct, mut down_api, mut down_direct) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut down_redirect = Vec::new();
     let copy = dir.join("direct.bin");
     let downloaded = dir.join("downloaded.bin");
     let mut verified = true;
@@ -593,6 +599,27 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
         down_api.push(started.elapsed());
         down_cpu += api.cpu_seconds()? - cpu;
         verified &= written == size && sha256_of(&downloaded)? == source_sha;
+        if s3.is_some() {
+            // The same download through the API's redirect to a presigned URL: the API
+            // only authorises it, the bytes come from the store.
+            let _ = std::fs::remove_file(&downloaded);
+            let started = Instant::now();
+            let response = http
+                .get(format!(
+                    "{}/api/v1/artifacts/{id}/content?redirect=true",
+                    api.base
+                ))
+                .bearer_auth(&admin_key)
+                .send()
+                .await?
+                .error_for_status()?;
+            if response.url().as_str().starts_with(&api.base) {
+                bail!("the API answered ?redirect=true without redirecting");
+            }
+            let written = save(response.bytes_stream(), &downloaded).await?;
+            down_redirect.push(started.elapsed());
+            verified &= written == size && sha256_of(&downloaded)? == source_sha;
+        }
         delete(id).await?;
         let _ = std::fs::remove_file(&copy);
         let _ = std::fs::remove_file(&downloaded);
@@ -605,7 +632,7 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     let rate = |times: &[Duration]| mib / best(times);
     let (up_api, up_direct) = (rate(&up_api), rate(&up_direct));
     let (down_api, down_direct) = (rate(&down_api), rate(&down_direct));
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "store": match args.store { BenchStore::Local => "local", BenchStore::S3 => "s3" },
         "size_mib": args.size_mib,
         "rounds": args.rounds,
@@ -640,6 +667,15 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
         growth,
         verified,
     );
+    if !down_redirect.is_empty() {
+        let down_redirect = rate(&down_redirect);
+        println!(
+            "  download with ?redirect=true (a presigned URL): {down_redirect:.1} MiB/s (ratio {:.2})",
+            down_redirect / down_direct
+        );
+        report["download_redirect_mib_s"] = round2(down_redirect).into();
+        report["download_redirect_ratio"] = round2(down_redirect / down_direct).into();
+    }
     if args.json {
         println!("{report}");
     }

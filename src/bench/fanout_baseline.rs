@@ -4,9 +4,10 @@
 //! It takes the same WebSocket subscribers as the real run, answers their opening
 //! handshake, and then, `--rate` times a second, writes one text frame of the real
 //! events' size to each of them, through one task per subscriber fed by a broadcast
-//! channel that writes whatever frames are waiting at once, as the API's sessions do. There is no database, no Redis, no HTTP routing
-//! and no JSON encoding per event: what it costs is the loopback TCP fan-out itself,
-//! on the same cores, with the same clients. The API's latency cannot go below it.
+//! channel that writes whatever frames are waiting at once, as the API's sessions do.
+//! There is no database, no Redis, no HTTP routing and no JSON encoding per event: what
+//! it costs is the loopback TCP fan-out itself, on the same cores, with the same
+//! clients. The API's latency is not expected to go below it.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::error::TryRecvError;
 
 use agentops_api::events::ws;
 
@@ -22,6 +24,8 @@ use agentops_api::events::ws;
 const SEND_BATCH: usize = 64;
 /// How long a write may wait for a subscriber's socket.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may take to send its opening request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Options of the baseline server (started by `agentops bench events --baseline`).
 #[derive(Debug, Args)]
@@ -53,8 +57,12 @@ pub async fn serve(args: BaselineServerArgs) -> anyhow::Result<()> {
     while sessions.len() < args.subscribers {
         let (mut socket, _) = listener.accept().await?;
         socket.set_nodelay(true)?;
-        // The benchmark's probe for a listening server is not a subscriber.
-        if handshake(&mut socket).await.is_err() {
+        // The benchmark's probe for a listening server is not a subscriber, and a
+        // connection that says nothing must not hold up the others.
+        if !matches!(
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut socket)).await,
+            Ok(Ok(()))
+        ) {
             continue;
         }
         let mut receiver = events.subscribe();
@@ -67,6 +75,8 @@ pub async fn serve(args: BaselineServerArgs) -> anyhow::Result<()> {
                 while frames.len() < SEND_BATCH {
                     match receiver.try_recv() {
                         Ok(frame) => frames.push(frame),
+                        // Too far behind (as `recv` would say): the run will miss events.
+                        Err(TryRecvError::Lagged(_)) => return,
                         Err(_) => break,
                     }
                 }

@@ -4,7 +4,7 @@
 //! `tmp/<artifact id>.part` uploads in progress. Files are named only by the artifact's
 //! UUID, which this module formats itself, so no request can make a path that leaves the
 //! root. An upload is written to its temporary file by a blocking thread fed through a
-//! bounded channel (network reads and disk writes overlap, and at most about 9 MiB are
+//! bounded channel (network reads and disk writes overlap, and at most about 13 MiB are
 //! in flight), then `fsync`ed, renamed into `objects/` and the directory `fsync`ed:
 //! after a crash an object is either whole under its final name or absent.
 //!
@@ -14,11 +14,13 @@
 //! upload (more than hashing it), and an upload is not read back soon anyway. The
 //! request copies the network's bytes into aligned buffers (at most three per upload,
 //! growing from 64 KiB to 4 MiB, recycled) and hands each full one to the writing
-//! thread, so staging the next buffer overlaps the disk writing the last one. The last partial block is written through
-//! the cache. Where the file system refuses direct I/O (tmpfs, some network file
-//! systems), the thread writes the network's own buffers through the cache in vectored
-//! writes of about 1 MiB instead, starting their writeback as it goes so the final
-//! `fsync` has little left.
+//! thread, so staging the next buffer overlaps the disk writing the last one. The last
+//! partial block is written through the cache. Where the file system refuses direct
+//! I/O when the file is created (some network file systems, older kernels' tmpfs), the
+//! thread writes the network's own buffers through the cache in vectored writes of
+//! about 1 MiB instead, starting their writeback as it goes so the final `fsync` has
+//! little left; where it refuses a direct write half-way, the rest of the staged
+//! buffers goes through the cache.
 //! A download is read likewise by a blocking thread, 1 MiB at a time into buffers that
 //! are not zeroed first, at most four chunks ahead of the socket.
 
@@ -646,6 +648,8 @@ impl LocalPending {
         {
             self.send(ToWriter::Staged(last)).await?;
         }
+        // The buffers handed back are not needed during the `fsync`s.
+        self.stager = None;
         let file = self.finish_writing().await?;
         let (tmp, target, objects) = (self.tmp.clone(), self.target.clone(), self.objects.clone());
         blocking(move || {

@@ -108,7 +108,9 @@ pub trait ArtifactStore: Send + Sync + 'static {
 /// (in the background).
 #[async_trait::async_trait]
 pub trait PendingObject: Send {
-    /// Appends bytes.
+    /// Appends bytes. Not cancel-safe: a `write` dropped before it completes may have
+    /// taken part of `chunk`, so the object must then be dropped or aborted, not
+    /// committed.
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
 
     /// Makes the object appear under its final key, durably and whole. On failure nothing
