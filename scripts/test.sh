@@ -108,32 +108,72 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-ensure_s3() {
-    if [ -n "${TEST_S3_ENDPOINT:-}" ]; then
-        log "S3: using TEST_S3_ENDPOINT"
-        return
-    fi
+moto_venv() {
     local venv="${AGENTOPS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentops}/moto-$MOTO_VERSION"
     if [ ! -x "$venv/bin/moto_server" ]; then
-        log "S3: installing moto[server]==$MOTO_VERSION into $venv"
+        log "S3: installing moto[server]==$MOTO_VERSION into $venv" >&2
         rm -rf "$venv"
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             rm -rf "$venv"
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+        "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION" >&2
     fi
-    local port dir pid
+    echo "$venv"
+}
+
+# Starts moto on a free port with extra arguments; sets MOTO_PORT (not a subshell, so
+# that the cleanup action is kept).
+start_moto() {
+    local venv=$1 dir=$2 port pid
+    shift 2
     port=$(free_port)
-    dir=$(mktemp -d /tmp/agentops-s3.XXXXXX)
-    log "S3: starting moto $MOTO_VERSION on port $port"
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 &
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" "$@" >"$dir/log" 2>&1 &
     pid=$!
     cleanup_actions+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf '$dir'")
     for _ in $(seq 100); do port_open "$port" && break; sleep 0.1; done
     port_open "$port" || { cat "$dir/log"; echo "moto did not start" >&2; exit 1; }
-    export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    MOTO_PORT=$port
+}
+
+ensure_s3() {
+    local venv="" dir
+    if [ -n "${TEST_S3_ENDPOINT:-}" ]; then
+        log "S3: using TEST_S3_ENDPOINT"
+    else
+        venv=$(moto_venv)
+        dir=$(mktemp -d /tmp/agentops-s3.XXXXXX)
+        log "S3: starting moto $MOTO_VERSION"
+        start_moto "$venv" "$dir"
+        export TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+    fi
+    # Production object storage is reached over TLS: a second moto serves HTTPS with a
+    # certificate from a throwaway CA, which the tests trust through SSL_CERT_FILE (the
+    # system's roots plus that CA; rustls-native-certs reads it).
+    if [ -n "${TEST_S3_TLS_ENDPOINT:-}" ]; then
+        log "S3 over TLS: using TEST_S3_TLS_ENDPOINT"
+        return
+    fi
+    command -v openssl >/dev/null || {
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+    }
+    [ -n "$venv" ] || venv=$(moto_venv)
+    dir=$(mktemp -d /tmp/agentops-s3-tls.XXXXXX)
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=agentops test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+        -keyout "$dir/ca-key.pem" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/key.pem" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null
+    cat "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$dir/ca.pem" >"$dir/roots.pem" 2>/dev/null \
+        || cp "$dir/ca.pem" "$dir/roots.pem"
+    log "S3 over TLS: starting moto $MOTO_VERSION"
+    start_moto "$venv" "$dir" -c "$dir/cert.pem" -k "$dir/key.pem"
+    export TEST_S3_TLS_ENDPOINT="https://127.0.0.1:$MOTO_PORT"
+    export SSL_CERT_FILE="$dir/roots.pem"
 }
 
 # --- Rust test runner --------------------------------------------------------------------

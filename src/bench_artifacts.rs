@@ -364,6 +364,8 @@ impl S3Side {
     /// A multipart upload of `path` with the API's part size and parts in flight.
     async fn put(&self, path: &Path, key: &str) -> anyhow::Result<()> {
         let part_size = self.cfg.s3_part_bytes as usize;
+        let sign_payload =
+            agentops_api::storage::s3::signs_payload(self.cfg.s3_endpoint.as_deref());
         let created = self
             .client
             .create_multipart_upload()
@@ -395,7 +397,14 @@ impl S3Side {
                 .key(key)
                 .upload_id(&upload_id)
                 .part_number(number)
-                .body(SdkByteStream::from(buf.freeze()));
+                .body(SdkByteStream::from(buf.freeze()))
+                .customize();
+            // The same signing as the API's (see `storage::s3::signs_payload`).
+            let request = if sign_payload {
+                request
+            } else {
+                request.disable_payload_signing()
+            };
             in_flight.push(tokio::spawn(async move {
                 let output = request.send().await?;
                 anyhow::Ok(

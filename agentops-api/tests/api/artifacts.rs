@@ -1,6 +1,7 @@
 //! Artifacts: streamed uploads and downloads on the local directory and on a real
 //! S3-compatible server (`TEST_S3_ENDPOINT`, started by `scripts/test.sh`; each test gets
-//! a bucket of its own), on SQLite and PostgreSQL. After every refused or broken upload
+//! a bucket of its own; a few also over HTTPS, `TEST_S3_TLS_ENDPOINT`), on SQLite and
+//! PostgreSQL. After every refused or broken upload
 //! the tests look into the storage itself (directory or bucket) and the table: nothing
 //! may be left.
 
@@ -25,6 +26,9 @@ const MIB: usize = 1024 * 1024;
 enum Store {
     Local,
     S3,
+    /// The S3-compatible server reached over HTTPS, as production object storage is
+    /// (`TEST_S3_TLS_ENDPOINT`, its certificate trusted through `SSL_CERT_FILE`).
+    S3Tls,
 }
 
 /// A view into the store behind a test server, to see what is really there.
@@ -95,6 +99,15 @@ fn file_names(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+fn s3_tls_endpoint() -> String {
+    std::env::var("TEST_S3_TLS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "TEST_S3_TLS_ENDPOINT is not set: run the tests with `scripts/test.sh`, which \
+             starts an S3-compatible server over HTTPS with a certificate it trusts"
+        )
+    })
+}
+
 fn s3_endpoint() -> String {
     std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| {
         panic!(
@@ -104,13 +117,17 @@ fn s3_endpoint() -> String {
     })
 }
 
-/// Points `cfg` at a fresh bucket on the test S3 server.
-async fn use_s3(cfg: &mut ApiConfig) -> (aws_sdk_s3::Client, String) {
+/// Points `cfg` at a fresh bucket on the test S3 server (over HTTPS for `Store::S3Tls`).
+async fn use_s3(cfg: &mut ApiConfig, store: Store) -> (aws_sdk_s3::Client, String) {
     let bucket = format!(
         "agentops-test-{}",
         &Uuid::new_v4().simple().to_string()[..20]
     );
-    cfg.s3_endpoint = Some(s3_endpoint());
+    cfg.s3_endpoint = Some(if store == Store::S3Tls {
+        s3_tls_endpoint()
+    } else {
+        s3_endpoint()
+    });
     cfg.s3_bucket = Some(bucket.clone());
     cfg.s3_region = "us-east-1".to_owned();
     cfg.s3_access_key_id = Some("test".to_owned());
@@ -144,11 +161,11 @@ impl Harness {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut s3 = None;
         let mut base = ApiConfig::defaults();
-        if store == Store::S3 {
-            s3 = Some(use_s3(&mut base).await);
+        if store != Store::Local {
+            s3 = Some(use_s3(&mut base, store).await);
         }
         let app = TestApp::spawn_with(backend, |cfg| {
-            if store == Store::S3 {
+            if store != Store::Local {
                 cfg.s3_endpoint = base.s3_endpoint;
                 cfg.s3_bucket = base.s3_bucket;
                 cfg.s3_region = base.s3_region;
@@ -1104,7 +1121,7 @@ async fn ready_reports_the_artifact_store(store: Store) {
     assert_eq!(ready["checks"]["storage"], "ok", "{ready}");
     assert_eq!(ready["status"], "ok");
 
-    if store == Store::S3 {
+    if store != Store::Local {
         // A bucket that does not exist: still serving, reported as degraded.
         let broken = TestApp::spawn_with(Backend::Sqlite, |cfg| {
             cfg.s3_endpoint = Some(s3_endpoint());
@@ -1152,7 +1169,7 @@ async fn a_redirect_hands_out_a_presigned_url_on_s3_and_streams_locally(store: S
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(response.bytes().await.unwrap().as_ref(), bytes.as_slice());
         }
-        Store::S3 => {
+        Store::S3 | Store::S3Tls => {
             assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
             let location = response.headers()[header::LOCATION]
                 .to_str()
@@ -1217,6 +1234,32 @@ on_every_store_and_backend!(
     a_checksum_mismatch_is_refused_with_400_and_leaves_nothing,
     an_interrupted_upload_leaves_nothing,
 );
+
+/// The same paths over HTTPS, the way production object storage is reached.
+mod s3_tls {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_and_multipart_sized_files_round_trip_with_their_sha256() {
+        super::small_and_multipart_sized_files_round_trip_with_their_sha256(
+            crate::helpers::Backend::Sqlite,
+            super::Store::S3Tls,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn range_reads_return_exactly_the_requested_bytes() {
+        super::range_reads_return_exactly_the_requested_bytes(super::Store::S3Tls).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checksum_mismatch_is_refused_with_400_and_leaves_nothing() {
+        super::a_checksum_mismatch_is_refused_with_400_and_leaves_nothing(
+            crate::helpers::Backend::Sqlite,
+            super::Store::S3Tls,
+        )
+        .await
+    }
+}
 
 on_every_store!(
     range_reads_return_exactly_the_requested_bytes,
