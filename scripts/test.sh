@@ -149,8 +149,8 @@ ensure_s3() {
         export TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
     fi
     # Production object storage is reached over TLS: a second moto serves HTTPS with a
-    # certificate from a throwaway CA, which the tests trust through SSL_CERT_FILE (the
-    # system's roots plus that CA; rustls-native-certs reads it).
+    # certificate from a throwaway CA, which the tests (and only they) trust through
+    # SSL_CERT_FILE: the system's roots plus that CA (rustls-native-certs reads it).
     if [ -n "${TEST_S3_TLS_ENDPOINT:-}" ]; then
         log "S3 over TLS: using TEST_S3_TLS_ENDPOINT"
         return
@@ -173,7 +173,7 @@ ensure_s3() {
     log "S3 over TLS: starting moto $MOTO_VERSION"
     start_moto "$venv" "$dir" -c "$dir/cert.pem" -k "$dir/key.pem"
     export TEST_S3_TLS_ENDPOINT="https://127.0.0.1:$MOTO_PORT"
-    export SSL_CERT_FILE="$dir/roots.pem"
+    TEST_ROOTS="$dir/roots.pem"
 }
 
 # --- Rust test runner --------------------------------------------------------------------
@@ -203,7 +203,11 @@ drop_test_databases() {
 }
 
 log "cargo nextest run --workspace"
-cargo nextest run --workspace --no-fail-fast "$@"
+test_env=()
+if [ -n "${TEST_ROOTS:-}" ]; then
+    test_env=(SSL_CERT_FILE="$TEST_ROOTS")
+fi
+env "${test_env[@]}" cargo nextest run --workspace --no-fail-fast "$@"
 
 if [ $# -eq 0 ]; then
     log "doc tests"
