@@ -453,7 +453,7 @@ impl Subscribers {
     /// Opens `count` WebSocket connections to `url`, each expecting `events` events
     /// with consecutive ids.
     async fn connect(url: &str, key: &str, count: usize, events: usize) -> anyhow::Result<Self> {
-        let subscribers = Self {
+        let mut subscribers = Self {
             readers: Vec::with_capacity(count),
             receipts: Arc::new(std::sync::Mutex::new(Vec::with_capacity(count * events))),
             created: Arc::default(),
@@ -477,7 +477,6 @@ impl Subscribers {
                     .context("cannot open a WebSocket")?;
             sockets.push(socket);
         }
-        let mut subscribers = subscribers;
         for (index, socket) in sockets.into_iter().enumerate() {
             let MaybeTlsStream::Plain(stream) = socket.into_inner() else {
                 bail!("the benchmark's subscribers use plain TCP");

@@ -342,10 +342,10 @@ struct ObjectWriter {
 
 /// Bytes at an address aligned for direct I/O, up to a fixed capacity.
 struct AlignedBuffer {
+    /// The capacity plus [`DIRECT_ALIGN`] bytes of room to align the start.
     storage: Vec<u8>,
     start: usize,
     len: usize,
-    capacity: usize,
 }
 
 impl AlignedBuffer {
@@ -357,13 +357,17 @@ impl AlignedBuffer {
             storage,
             start,
             len: 0,
-            capacity,
         }
+    }
+
+    fn capacity(&self) -> usize {
+        self.storage.len() - DIRECT_ALIGN
     }
 
     /// Copies as much of `bytes` as fits; returns how much that was.
     fn fill(&mut self, bytes: &[u8]) -> usize {
-        let free = &mut self.storage[self.start + self.len..self.start + self.capacity];
+        let end = self.start + self.capacity();
+        let free = &mut self.storage[self.start + self.len..end];
         let n = free.len().min(bytes.len());
         free[..n].copy_from_slice(&bytes[..n]);
         self.len += n;
@@ -371,7 +375,7 @@ impl AlignedBuffer {
     }
 
     fn is_full(&self) -> bool {
-        self.len == self.capacity
+        self.len == self.capacity()
     }
 
     fn filled(&self) -> &[u8] {
@@ -507,7 +511,7 @@ impl Stager {
                 Err(_) => Some(self.spare.recv().await?),
             };
             let buffer = match handed_back {
-                Some(buffer) if buffer.capacity >= self.next_capacity => buffer,
+                Some(buffer) if buffer.capacity() >= self.next_capacity => buffer,
                 handed_back => {
                     if handed_back.is_none() {
                         self.outstanding += 1;
