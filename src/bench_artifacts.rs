@@ -14,8 +14,15 @@
 //!   benchmark also downloads with `?redirect=true`, which the API answers with a
 //!   redirect to a presigned URL.
 //!
-//! Each direction runs `--rounds` times, alternating direct and API so background load
-//! weighs on both; the best round of each is reported.
+//! The API's client is plain HTTP/1.1 that keeps off the two cores it shares with the
+//! API: on Linux it uploads with `sendfile` and downloads with `splice`, so the bytes
+//! never stop in its memory (elsewhere it is reqwest).
+//!
+//! Each direction runs `--rounds` times, direct and API taking turns at going first so
+//! that neither always runs in the other's wake; the best round of each is reported.
+//! Before every timed transfer the benchmark waits for the disk to settle (`sync`), and
+//! a download's file is removed as soon as it is timed: the kernel writing back one
+//! path's gigabyte must not slow the next path down.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -270,6 +277,185 @@ fn upload_with_sendfile(
         bail!("the API answered an upload with a chunked body");
     }
     Ok((status, serde_json::from_slice(&answer[head_end + 4..])?))
+}
+
+/// A finished download.
+struct Downloaded {
+    /// The body's length.
+    length: u64,
+    /// Whether the first answer was a redirect (followed without the key).
+    redirected: bool,
+}
+
+/// Downloads `GET url` (with `key` as bearer token, following one redirect without it)
+/// into a new file `to`.
+#[cfg(target_os = "linux")]
+async fn download_file(
+    http: &reqwest::Client,
+    url: String,
+    key: String,
+    to: &Path,
+) -> anyhow::Result<Downloaded> {
+    let file = to.to_owned();
+    let first = tokio::task::spawn_blocking(move || download_with_splice(&url, Some(&key), &file));
+    let location = match first.await?? {
+        Fetched::Body(length) => {
+            return Ok(Downloaded {
+                length,
+                redirected: false,
+            });
+        }
+        Fetched::Redirect(location) => location,
+    };
+    let length = if location.starts_with("http://") {
+        let file = to.to_owned();
+        let second = location.clone();
+        match tokio::task::spawn_blocking(move || download_with_splice(&second, None, &file))
+            .await??
+        {
+            Fetched::Body(length) => length,
+            Fetched::Redirect(again) => bail!("{location} redirected again, to {again}"),
+        }
+    } else {
+        // An HTTPS store (moto with a test CA): no splicing out of TLS.
+        let response = http.get(location).send().await?.error_for_status()?;
+        save(response.bytes_stream(), to).await?
+    };
+    Ok(Downloaded {
+        length,
+        redirected: true,
+    })
+}
+
+/// Downloads `GET url` (with `key` as bearer token, following redirects without it)
+/// into a new file `to`.
+#[cfg(not(target_os = "linux"))]
+async fn download_file(
+    http: &reqwest::Client,
+    url: String,
+    key: String,
+    to: &Path,
+) -> anyhow::Result<Downloaded> {
+    let response = http
+        .get(&url)
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .error_for_status()?;
+    let redirected = response.url().as_str() != url;
+    let length = save(response.bytes_stream(), to).await?;
+    Ok(Downloaded { length, redirected })
+}
+
+/// What one `GET` of [`download_with_splice`] gave.
+#[cfg(target_os = "linux")]
+enum Fetched {
+    /// The body, this many bytes, is in the file.
+    Body(u64),
+    /// A redirect to this URL.
+    Redirect(String),
+}
+
+/// `GET url` over plain HTTP/1.1, moving the body from the socket into the file `to`
+/// with `splice` (through a pipe), as [`upload_with_sendfile`] does the other way: the
+/// socket's pages go to the page cache without a stop in the client's memory. A client
+/// that reads the body into buffers and writes them out spends about as much CPU as the
+/// API does serving it, on the two cores the API shares with it.
+#[cfg(target_os = "linux")]
+fn download_with_splice(url: &str, key: Option<&str>, to: &Path) -> anyhow::Result<Fetched> {
+    use rustix::pipe::{SpliceFlags, fcntl_setpipe_size, pipe, splice};
+
+    let (authority, path) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .with_context(|| format!("not a plain-HTTP URL: {url}"))?;
+    let mut socket = std::net::TcpStream::connect(authority)?;
+    socket.set_read_timeout(Some(Duration::from_secs(120)))?;
+    socket.set_write_timeout(Some(Duration::from_secs(120)))?;
+    let authorization = key.map_or_else(String::new, |key| {
+        format!("authorization: Bearer {key}\r\n")
+    });
+    write!(
+        socket,
+        "GET /{path} HTTP/1.1\r\nhost: {authority}\r\n{authorization}connection: close\r\n\r\n"
+    )?;
+
+    // The head, and whatever of the body came with it.
+    let mut received = Vec::with_capacity(16 * 1024);
+    let head_end = loop {
+        if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end;
+        }
+        anyhow::ensure!(received.len() < 64 * 1024, "the answer's head is too long");
+        let mut buf = [0u8; 16 * 1024];
+        let n = socket.read(&mut buf)?;
+        anyhow::ensure!(
+            n > 0,
+            "the connection closed before the answer's head ended"
+        );
+        received.extend_from_slice(&buf[..n]);
+    };
+    let head = std::str::from_utf8(&received[..head_end])?.to_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .with_context(|| format!("not an HTTP status line: {head}"))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field
+                .trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    if matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Ok(Fetched::Redirect(
+            header("location").context("a redirect without a Location")?,
+        ));
+    }
+    anyhow::ensure!(status == 200, "GET {url} answered {status}");
+    let length: u64 = header("content-length")
+        .context("the answer has no Content-Length")?
+        .parse()?;
+
+    let mut file = std::fs::File::create(to)?;
+    let early = &received[head_end + 4..];
+    file.write_all(early)?;
+    let mut left = length
+        .checked_sub(early.len() as u64)
+        .context("the body is longer than its Content-Length")?;
+    let (pipe_out, pipe_in) = pipe()?;
+    // A larger pipe moves more per call; the default (64 KiB) works too.
+    let capacity = fcntl_setpipe_size(&pipe_in, 1024 * 1024).unwrap_or(64 * 1024);
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(capacity);
+        let moved = match splice(&socket, None, &pipe_in, None, want, SpliceFlags::MOVE) {
+            Ok(0) => bail!("the connection closed with {left} bytes of the body to come"),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(std::io::Error::from(err).into()),
+        };
+        let mut in_pipe = moved;
+        while in_pipe > 0 {
+            match splice(&pipe_out, None, &file, None, in_pipe, SpliceFlags::MOVE) {
+                Ok(0) => bail!("{} took no more bytes", to.display()),
+                Ok(n) => in_pipe -= n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(err) => return Err(std::io::Error::from(err).into()),
+            }
+        }
+        left -= moved as u64;
+    }
+    Ok(Fetched::Body(length))
+}
+
+/// Waits until every dirty page on the machine is written back, so a timed transfer does
+/// not share the disk, or the CPU, with the write-back of the one before it.
+fn settle() {
+    #[cfg(target_os = "linux")]
+    rustix::fs::sync();
 }
 
 /// Writes a stream of chunks into a new file on a blocking thread; returns the length.
@@ -567,71 +753,78 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     let (mut up_cpu, mut down_cpu) = (0.0, 0.0);
     for round in 0..args.rounds {
         eprintln!("round {} of {}...", round + 1, args.rounds);
-        // Upload: direct, then through the API.
-        let started = Instant::now();
-        match s3 {
-            None => copy_file(&source, &copy, true).await?,
-            Some(s3) => s3.put(&source, "direct/object").await?,
+        let api_first = round % 2 == 1;
+
+        // Upload.
+        let mut artifact = serde_json::Value::Null;
+        for api_turn in [api_first, !api_first] {
+            settle();
+            if api_turn {
+                let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
+                artifact = upload("bench.bin").await?;
+                up_api.push(started.elapsed());
+                up_cpu += api.cpu_seconds()? - cpu;
+            } else {
+                let started = Instant::now();
+                match s3 {
+                    None => copy_file(&source, &copy, true).await?,
+                    Some(s3) => s3.put(&source, "direct/object").await?,
+                }
+                up_direct.push(started.elapsed());
+                let _ = std::fs::remove_file(&copy);
+            }
         }
-        up_direct.push(started.elapsed());
-        let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
-        let artifact = upload("bench.bin").await?;
-        up_api.push(started.elapsed());
-        up_cpu += api.cpu_seconds()? - cpu;
         verified &= artifact["sha256"] == source_sha.as_str();
         let id = artifact["id"]
             .as_str()
             .context("no artifact id")?
             .to_owned();
 
-        // Download: direct, then through the API. The local store writes objects past the
-        // page cache (direct I/O): read the object once first, so both paths read it from
-        // the cache rather than the first one paying for the disk.
+        // Download. The local store writes objects past the page cache (direct I/O):
+        // read the object once first, so both paths read it from the cache rather than
+        // the first one paying for the disk.
         let stored = data_dir.join("artifacts").join("objects").join(&id);
         if s3.is_none() {
             std::io::copy(&mut std::fs::File::open(&stored)?, &mut std::io::sink())?;
         }
-        let started = Instant::now();
-        match s3 {
-            None => copy_file(&stored, &copy, false).await?,
-            Some(s3) => s3.get("direct/object", &copy).await?,
+        for api_turn in [api_first, !api_first] {
+            settle();
+            if api_turn {
+                let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
+                let url = format!("{}/api/v1/artifacts/{id}/content", api.base);
+                let got = download_file(&http, url, admin_key.clone(), &downloaded).await?;
+                down_api.push(started.elapsed());
+                anyhow::ensure!(!got.redirected, "the API redirected a plain download");
+                let written = got.length;
+                down_cpu += api.cpu_seconds()? - cpu;
+                verified &= written == size && sha256_of(&downloaded)? == source_sha;
+            } else {
+                let started = Instant::now();
+                match s3 {
+                    None => copy_file(&stored, &copy, false).await?,
+                    Some(s3) => s3.get("direct/object", &copy).await?,
+                }
+                down_direct.push(started.elapsed());
+            }
+            let _ = std::fs::remove_file(&copy);
+            let _ = std::fs::remove_file(&downloaded);
         }
-        down_direct.push(started.elapsed());
-        let (started, cpu) = (Instant::now(), api.cpu_seconds()?);
-        let response = http
-            .get(format!("{}/api/v1/artifacts/{id}/content", api.base))
-            .bearer_auth(&admin_key)
-            .send()
-            .await?
-            .error_for_status()?;
-        let written = save(response.bytes_stream(), &downloaded).await?;
-        down_api.push(started.elapsed());
-        down_cpu += api.cpu_seconds()? - cpu;
-        verified &= written == size && sha256_of(&downloaded)? == source_sha;
         if s3.is_some() {
             // The same download through the API's redirect to a presigned URL: the API
             // only authorises it, the bytes come from the store.
-            let _ = std::fs::remove_file(&downloaded);
+            settle();
             let started = Instant::now();
-            let response = http
-                .get(format!(
-                    "{}/api/v1/artifacts/{id}/content?redirect=true",
-                    api.base
-                ))
-                .bearer_auth(&admin_key)
-                .send()
-                .await?
-                .error_for_status()?;
-            if response.url().as_str().starts_with(&api.base) {
+            let url = format!("{}/api/v1/artifacts/{id}/content?redirect=true", api.base);
+            let got = download_file(&http, url, admin_key.clone(), &downloaded).await?;
+            down_redirect.push(started.elapsed());
+            if !got.redirected {
                 bail!("the API answered ?redirect=true without redirecting");
             }
-            let written = save(response.bytes_stream(), &downloaded).await?;
-            down_redirect.push(started.elapsed());
+            let written = got.length;
             verified &= written == size && sha256_of(&downloaded)? == source_sha;
+            let _ = std::fs::remove_file(&downloaded);
         }
         delete(id).await?;
-        let _ = std::fs::remove_file(&copy);
-        let _ = std::fs::remove_file(&downloaded);
     }
     let peak = api.memory_mib("VmHWM:")?;
     let growth = peak - rss_before;
