@@ -9,9 +9,9 @@
 //!
 //! - reads, `PATCH`, `DELETE`, heartbeats and agent registration are naturally
 //!   idempotent;
-//! - creates of projects and tasks carry an `Idempotency-Key` (a UUID drawn once per
-//!   call and reused by every retry), so the server answers a repeat with the first
-//!   entity;
+//! - creates of projects and tasks, and uploads of bytes held in memory, carry an
+//!   `Idempotency-Key` (a UUID drawn once per call and reused by every retry, or the
+//!   caller's own), so the server answers a repeat with the first entity;
 //! - `complete` is idempotent for one claim token; `fail`, `block`, `cancel` and
 //!   `unblock` are fenced: a repeat of one that was applied is refused (409), never
 //!   applied twice;

@@ -33,6 +33,7 @@ macro_rules! sql_migration {
 mod m20261122_000001_create_core;
 mod m20261122_000002_create_artifacts;
 mod m20261122_000003_create_event_log_state;
+mod m20261201_000004_artifact_idempotency;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_core::Migration),
             Box::new(m20261122_000002_create_artifacts::Migration),
             Box::new(m20261122_000003_create_event_log_state::Migration),
+            Box::new(m20261201_000004_artifact_idempotency::Migration),
         ]
     }
 }

@@ -30,7 +30,10 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{ArtifactLinks, ArtifactOut, Page, Role};
 
-use super::{Checks, paginate};
+use super::projects::Created;
+use super::{
+    Checks, check_replay, is_unique_violation, paginate, request_hash, reused_idempotency_key,
+};
 use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
@@ -284,21 +287,88 @@ async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, Art
 
 /// Stores an artifact: checks it, streams its bytes to the store and records it (see the
 /// module documentation for the order and what each failure leaves: nothing).
+///
+/// With an idempotency key, a repeat of an upload that succeeded returns the first
+/// artifact (`replayed`) and stores nothing; the same key with other metadata or other
+/// bytes is refused (`idempotency_key_reused`). A repeat that names the same expected
+/// SHA-256 as the stored artifact is answered before its body is read.
 pub async fn upload(
     state: &AppState,
     caller: &Caller,
     new: NewArtifact,
     body: UploadBody,
-) -> Result<ArtifactOut, ArtifactError> {
+    idempotency_key: Option<String>,
+) -> Result<Created<ArtifactOut>, ArtifactError> {
     let limit = state.cfg.artifact_max_bytes;
-    if new.declared_size.is_some_and(|size| size > limit) {
+    let declared_size = new.declared_size;
+    if declared_size.is_some_and(|size| size > limit) {
         return Err(ArtifactError::TooLarge { limit });
     }
     let checked = check_upload(state, new).await?;
+    if let Some(key) = &idempotency_key
+        && let Some(existing) =
+            store::artifacts::find_by_idempotency_key(&state.db, caller.key_id, key).await?
+    {
+        let same_metadata = existing.project_id == checked.project_id
+            && existing.task_id == checked.task_id
+            && existing.name == checked.name
+            && existing.content_type == checked.content_type
+            && declared_size.is_none_or(|size| i64::try_from(size) == Ok(existing.size))
+            && checked
+                .sha256
+                .as_ref()
+                .is_none_or(|sha| *sha == existing.sha256);
+        if !same_metadata {
+            return Err(reused_idempotency_key().into());
+        }
+        if checked.sha256.is_some() {
+            return Ok(Created {
+                value: ArtifactOut::from(existing),
+                replayed: true,
+            });
+        }
+        // Without an expected SHA-256 only the bytes tell: they are read and compared.
+    }
     let (state, caller) = (state.clone(), caller.clone());
-    tokio::spawn(async move { store_and_record(&state, &caller, checked, body).await })
-        .await
-        .map_err(|err| anyhow::anyhow!("artifact upload task failed: {err}"))?
+    tokio::spawn(
+        async move { store_and_record(&state, &caller, checked, body, idempotency_key).await },
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("artifact upload task failed: {err}"))?
+}
+
+/// What tells two uploads under one idempotency key apart.
+#[derive(serde::Serialize)]
+struct Fingerprint<'a> {
+    project_id: Uuid,
+    task_id: Option<Uuid>,
+    name: &'a str,
+    content_type: &'a str,
+    size: i64,
+    sha256: &'a str,
+}
+
+impl<'a> From<&'a artifact::Model> for Fingerprint<'a> {
+    fn from(row: &'a artifact::Model) -> Self {
+        Fingerprint {
+            project_id: row.project_id,
+            task_id: row.task_id,
+            name: &row.name,
+            content_type: &row.content_type,
+            size: row.size,
+            sha256: &row.sha256,
+        }
+    }
+}
+
+/// The answer to a repeat of an upload whose key `existing` was recorded under: the
+/// first artifact if the repeat is the same upload, else a refusal.
+fn replay(existing: artifact::Model, hash: &str) -> Result<Created<ArtifactOut>, ArtifactError> {
+    check_replay(existing.request_hash.as_deref(), hash)?;
+    Ok(Created {
+        value: ArtifactOut::from(existing),
+        replayed: true,
+    })
 }
 
 async fn store_and_record(
@@ -306,7 +376,8 @@ async fn store_and_record(
     caller: &Caller,
     checked: Checked,
     mut body: UploadBody,
-) -> Result<ArtifactOut, ArtifactError> {
+    idempotency_key: Option<String>,
+) -> Result<Created<ArtifactOut>, ArtifactError> {
     let limit = state.cfg.artifact_max_bytes;
     let id = Uuid::now_v7();
     let mut pending = state.storage.begin(id, &checked.content_type).await?;
@@ -360,8 +431,7 @@ async fn store_and_record(
             actual: sha256,
         });
     }
-    pending.commit().await?;
-    let row = artifact::Model {
+    let mut row = artifact::Model {
         id,
         project_id: checked.project_id,
         task_id: checked.task_id,
@@ -371,12 +441,45 @@ async fn store_and_record(
         sha256,
         created_by: Some(caller.key_id),
         created_at: store::now(),
+        idempotency_key: None,
+        request_hash: None,
     };
+    let hash = request_hash(&Fingerprint::from(&row));
+    if let Some(key) = &idempotency_key {
+        // A repeat (or a concurrent twin) that finished first: this copy is not kept.
+        let existing =
+            store::artifacts::find_by_idempotency_key(&state.db, caller.key_id, key).await;
+        match existing {
+            Ok(Some(existing)) => {
+                pending.abort().await;
+                return replay(existing, &hash);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                pending.abort().await;
+                return Err(err.into());
+            }
+        }
+        row.idempotency_key = Some(key.clone());
+        row.request_hash = Some(hash.clone());
+    }
+    pending.commit().await?;
     match record(state, row).await {
-        Ok(out) => Ok(out),
+        Ok(out) => Ok(Created {
+            value: out,
+            replayed: false,
+        }),
         Err(err) => {
             if let Err(delete) = state.storage.delete(id).await {
                 tracing::warn!(artifact = %id, error = %delete, "cannot remove the object of an artifact that was not recorded; the sweep will");
+            }
+            // Two uploads with one key raced and the other recorded first.
+            if let Some(key) = &idempotency_key
+                && is_unique_violation(&err)
+                && let Some(existing) =
+                    store::artifacts::find_by_idempotency_key(&state.db, caller.key_id, key).await?
+            {
+                return replay(existing, &hash);
             }
             Err(err.into())
         }

@@ -140,11 +140,15 @@ pub(crate) fn check_replay(stored_hash: Option<&str>, hash: &str) -> Result<(), 
     if stored_hash == Some(hash) {
         Ok(())
     } else {
-        Err(DomainError::Unprocessable {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was already used with a different request body"
-                .to_owned(),
-        })
+        Err(reused_idempotency_key())
+    }
+}
+
+/// The refusal of an idempotency key already used with a different request.
+pub(crate) fn reused_idempotency_key() -> DomainError {
+    DomainError::Unprocessable {
+        code: "idempotency_key_reused",
+        message: "this Idempotency-Key was already used with a different request body".to_owned(),
     }
 }
 

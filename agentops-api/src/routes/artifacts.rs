@@ -22,7 +22,7 @@ use crate::domain::artifacts::{
     ArtifactError, BodyError, Content, ContentRequest, NewArtifact, UploadBody,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiQuery, IdPath, PageParams};
+use crate::extract::{ApiQuery, IdPath, IdempotencyKey, PageParams};
 use crate::state::AppState;
 use crate::storage::StorageError;
 use crate::store::artifacts::ListFilter;
@@ -235,21 +235,28 @@ fn file_stream(field: multer::Field<'static>, form: multer::Multipart<'static>) 
     field.map_err(form_error).chain(fields_after).boxed()
 }
 
-/// Upload an artifact: the raw body (with `Content-Type`) and the query, or a multipart form.
-#[utoipa::path(post, path = "/artifacts", tag = "artifacts", params(UploadParams),
+/// Upload an artifact: the raw body (with `Content-Type`) and the query, or a multipart form
+/// (an `Idempotency-Key` header makes retries safe).
+#[utoipa::path(post, path = "/artifacts", tag = "artifacts",
+    params(UploadParams,
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe upload: the same key, metadata and bytes return the first artifact; with the same `sha256` the body is not read")),
     request_body(description = "The bytes, or a form whose last field is `file`",
         content(("application/octet-stream"), (UploadForm = "multipart/form-data"))),
-    responses((status = 201, body = ArtifactOut), (status = 400, body = ErrorBody, description = "Checksum mismatch, malformed or interrupted body"),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = ArtifactOut),
+        (status = 200, description = "Replay of an earlier upload with the same Idempotency-Key", body = ArtifactOut),
+        (status = 400, body = ErrorBody, description = "Checksum mismatch, malformed or interrupted body"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Invalid metadata, or an Idempotency-Key reused for another upload")),
     security(("bearer" = [])))]
 async fn upload_artifact(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
+    IdempotencyKey(key): IdempotencyKey,
     Upload(new, body): Upload,
 ) -> ApiResult<Response> {
-    let out = domain::artifacts::upload(&state, &caller, new, body).await?;
-    let location = HeaderValue::from_str(&out.links.self_).ok();
-    let mut response = (StatusCode::CREATED, Json(out)).into_response();
+    let created = domain::artifacts::upload(&state, &caller, new, body, key).await?;
+    let location = HeaderValue::from_str(&created.value.links.self_).ok();
+    let mut response = super::created(created);
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }

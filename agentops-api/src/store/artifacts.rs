@@ -21,6 +21,19 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     artifact::Entity::find_by_id(id).one(conn).await
 }
 
+/// The artifact a key uploaded earlier with the same idempotency key.
+pub async fn find_by_idempotency_key<C: ConnectionTrait>(
+    conn: &C,
+    created_by: Uuid,
+    key: &str,
+) -> Result<Option<Model>, DbErr> {
+    artifact::Entity::find()
+        .filter(artifact::Column::CreatedBy.eq(created_by))
+        .filter(artifact::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
 /// One artifact, locked for update until the transaction ends (PostgreSQL).
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,

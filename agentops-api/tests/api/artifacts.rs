@@ -218,6 +218,38 @@ impl Harness {
         .await
     }
 
+    /// `POST /artifacts?{query}` with `Idempotency-Key: {idempotency}` as API key `key`;
+    /// returns the status, whether it says it replayed, and the body.
+    async fn upload_keyed(
+        &self,
+        key: &str,
+        idempotency: &str,
+        query: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, bool, Value) {
+        let response = self
+            .app
+            .http
+            .post(self.app.url(&format!("/api/v1/artifacts?{query}")))
+            .bearer_auth(key)
+            .header("idempotency-key", idempotency)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload sent");
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        (
+            status,
+            replayed,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     /// An upload that must succeed; returns the artifact.
     async fn upload_ok(&self, query: &str, bytes: Vec<u8>) -> Value {
         let (status, body) = self.upload(query, bytes).await;
@@ -738,6 +770,92 @@ async fn an_interrupted_upload_leaves_nothing(backend: Backend, store: Store) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
+async fn an_idempotency_key_makes_an_upload_repeat_safe(backend: Backend, store: Store) {
+    let h = Harness::spawn(backend, store).await;
+    let (_, task) = a_task(&h.app).await;
+    let query = format!("task_id={task}&name=report.bin");
+    // Past one S3 part: a repeat that is read and dropped aborts a multipart upload.
+    let bytes = random_bytes(10 * MIB);
+
+    let (status, replayed, first) = h
+        .upload_keyed(ADMIN_KEY, "run-1", &query, bytes.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(!replayed);
+
+    // The same upload again (its answer was lost, say): the first artifact, stored once.
+    let (status, replayed, again) = h
+        .upload_keyed(ADMIN_KEY, "run-1", &query, bytes.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert!(replayed);
+    assert_eq!(again, first);
+    // Naming the SHA-256 it already has, the repeat is answered without its body: only
+    // the request's head is sent.
+    let framing = format!("Content-Length: {}\r\nIdempotency-Key: run-1", bytes.len());
+    let with_sha = format!("{query}&sha256={}", sha256_hex(&bytes));
+    let mut stream = h.raw_upload_head(&with_sha, &framing).await;
+    let (status, again) = read_response(&mut stream).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+
+    // The key with other bytes: read, compared and refused.
+    let mut other = bytes.clone();
+    other[5 * MIB] ^= 1;
+    let (status, _, refused) = h
+        .upload_keyed(ADMIN_KEY, "run-1", &query, other.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    // With another name or another expected SHA-256: refused before the body.
+    for query in [
+        format!("task_id={task}&name=other.bin"),
+        format!("{query}&sha256={}", sha256_hex(&other)),
+    ] {
+        let mut stream = h.raw_upload_head(&query, &framing).await;
+        let (status, refused) = read_response(&mut stream).await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    }
+    assert_eq!(h.listed().await, vec![first.clone()]);
+    assert_eq!(h.event_kinds().await, vec!["artifact.created"]);
+    h.eventually("the dropped copies are gone", || async {
+        h.store.pending().await.is_empty() && h.store.objects().await.len() == 1
+    })
+    .await;
+    assert_eq!(h.content(id_of(&first)).await, bytes);
+
+    // Keys belong to the API key that used them: an agent's "run-1" is its own.
+    let agent = h.app.create_key("agent").await;
+    let (status, _, by_agent) = h
+        .upload_keyed(&agent, "run-1", &query, b"agent".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{by_agent}");
+    assert_ne!(by_agent["id"], first["id"]);
+
+    // Two uploads racing with one key: one artifact, and both answers name it.
+    let small = random_bytes(64 * 1024);
+    let (a, b) = tokio::join!(
+        h.upload_keyed(ADMIN_KEY, "race", &query, small.clone()),
+        h.upload_keyed(ADMIN_KEY, "race", &query, small.clone()),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CREATED],
+        "{} {}",
+        a.2,
+        b.2
+    );
+    assert_eq!(a.2, b.2);
+    assert_eq!(h.listed().await.len(), 3);
+    h.eventually("the race's loser left nothing", || async {
+        h.store.pending().await.is_empty() && h.store.objects().await.len() == 3
+    })
+    .await;
+}
+
 // --- names, owners, roles, events, listings ----------------------------------------------
 
 async fn names_can_never_choose_where_bytes_go(backend: Backend) {
@@ -1233,6 +1351,7 @@ on_every_store_and_backend!(
     an_upload_over_the_limit_is_refused_with_413_and_leaves_nothing,
     a_checksum_mismatch_is_refused_with_400_and_leaves_nothing,
     an_interrupted_upload_leaves_nothing,
+    an_idempotency_key_makes_an_upload_repeat_safe,
 );
 
 /// The same paths over HTTPS, the way production object storage is reached.

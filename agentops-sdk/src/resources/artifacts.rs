@@ -31,6 +31,11 @@ pub struct ArtifactUpload {
     /// The SHA-256 the bytes must have (lowercase hex): on a mismatch nothing is stored
     /// and the upload fails with 400 `checksum_mismatch`.
     pub sha256: Option<String>,
+    /// Makes the upload repeat-safe (`Idempotency-Key`): another upload with the same
+    /// key, metadata and bytes returns the first artifact instead of storing a second
+    /// one, and the same key with anything else fails with 422 `idempotency_key_reused`.
+    /// [`Artifacts::upload`] draws one for its own retries when none is given.
+    pub idempotency_key: Option<String>,
 }
 
 impl ArtifactUpload {
@@ -48,6 +53,7 @@ impl ArtifactUpload {
             name: name.into(),
             content_type: None,
             sha256: None,
+            idempotency_key: None,
         }
     }
 
@@ -59,6 +65,7 @@ impl ArtifactUpload {
             name: name.into(),
             content_type: None,
             sha256: None,
+            idempotency_key: None,
         }
     }
 
@@ -74,13 +81,32 @@ impl ArtifactUpload {
         self
     }
 
+    /// A key that makes the upload repeat-safe, for instance one derived from the task
+    /// and the file so that an agent that crashed and runs the task again does not attach
+    /// the same file twice (1–255 visible ASCII characters).
+    ///
+    /// ```
+    /// # let task_id = uuid::Uuid::nil();
+    /// use agentops_sdk::resources::ArtifactUpload;
+    /// let upload = ArtifactUpload::for_task(task_id, "report.md")
+    ///     .idempotency_key(format!("{task_id}/report.md"));
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
     fn call(&self, client: &Client) -> Call {
-        client
+        let call = client
             .call(Method::POST, "api/v1/artifacts")
             .query_opt("task_id", self.task_id)
             .query_opt("project_id", self.project_id)
             .query("name", &self.name)
-            .query_opt("sha256", self.sha256.as_ref())
+            .query_opt("sha256", self.sha256.as_ref());
+        match &self.idempotency_key {
+            Some(key) => call.with_idempotency_key(key.clone()),
+            None => call,
+        }
     }
 
     fn media_type(&self) -> String {
@@ -99,8 +125,9 @@ pub struct Artifacts<'a> {
 impl Artifacts<'_> {
     /// Uploads bytes held in memory (agent role).
     ///
-    /// Not retried unless the request certainly did not reach the server: a repeat after
-    /// a lost answer would store a second artifact.
+    /// Retried like the creates of projects and tasks: it carries an `Idempotency-Key`
+    /// (the upload's own, or one drawn for this call), so a repeat after a lost answer
+    /// returns the first artifact rather than storing a second.
     ///
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client, task_id: uuid::Uuid) -> agentops_sdk::Result<()> {
@@ -119,13 +146,19 @@ impl Artifacts<'_> {
     ) -> Result<ArtifactOut> {
         let call = upload
             .call(self.client)
-            .raw_body(bytes.into(), upload.media_type())
-            .not_repeatable();
+            .raw_body(bytes.into(), upload.media_type());
+        let call = if upload.idempotency_key.is_some() {
+            call
+        } else {
+            call.idempotent_create()
+        };
         self.client.send(call).await
     }
 
     /// Uploads a stream of chunks without holding it in memory (agent role). A stream
-    /// cannot be replayed, so this is never retried.
+    /// cannot be replayed, so this is never retried; with an
+    /// [`idempotency_key`](ArtifactUpload::idempotency_key) the caller's own repeat is
+    /// safe.
     ///
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client, task_id: uuid::Uuid) -> agentops_sdk::Result<()> {

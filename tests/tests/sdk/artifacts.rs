@@ -153,7 +153,7 @@ async fn a_checksum_mismatch_stores_nothing(backend: Backend) {
     assert_eq!(second.sha256, first.sha256);
 }
 
-async fn downloads_are_retried_and_uploads_are_not_repeated(backend: Backend) {
+async fn downloads_are_retried_and_uploads_are_stored_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let proxy = FaultProxy::start(app.server.addr).await;
     let client = client_for(&proxy.base, ADMIN_KEY);
@@ -176,25 +176,95 @@ async fn downloads_are_retried_and_uploads_are_not_repeated(backend: Backend) {
         .unwrap();
     assert_eq!(&bytes[..], b"retry me");
 
+    // The answer to an upload from memory is lost after the server stored it: the retry
+    // carries the same Idempotency-Key and gets the first artifact back.
     proxy.inject([Fault::DropAnswer]);
-    let err = client
+    let once = client
         .artifacts()
         .upload(ArtifactUpload::for_project(project, "once.txt"), "once")
         .await
+        .unwrap();
+    let posts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2, "the lost answer's upload was repeated");
+    assert!(posts[0].idempotency_key.is_some());
+    assert_eq!(posts[0].idempotency_key, posts[1].idempotency_key);
+    let named_once = |items: &[agentops_sdk::types::ArtifactOut]| {
+        items.iter().filter(|a| a.name == "once.txt").count()
+    };
+    let listed = app
+        .client
+        .artifacts()
+        .list()
+        .project(project)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named_once(&listed.items), 1, "stored once");
+    assert!(listed.items.iter().any(|a| a.id == once.id));
+
+    // A streamed body cannot be sent twice: a file's upload is not repeated.
+    let path = std::env::temp_dir().join(format!("agentops-sdk-{}.txt", uuid::Uuid::new_v4()));
+    tokio::fs::write(&path, b"streamed").await.unwrap();
+    proxy.inject([Fault::DropAnswer]);
+    let err = client
+        .artifacts()
+        .upload_file(ArtifactUpload::for_project(project, "file.txt"), &path)
+        .await
         .unwrap_err();
+    let _ = tokio::fs::remove_file(&path).await;
     assert!(
         matches!(err, agentops_sdk::Error::Transport { .. }),
         "{err:?}"
     );
-    let uploads = proxy
+    let streamed_posts = proxy
         .seen()
         .into_iter()
         .filter(|s| s.method == "POST")
         .count();
+    assert_eq!(streamed_posts, 3, "a streamed upload is not repeated");
+}
+
+/// The caller's own key: a repeat of the same upload returns the first artifact, the
+/// same key with other bytes is refused and stores nothing.
+async fn an_upload_with_its_own_key_is_stored_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let artifacts = app.client.artifacts();
+    let upload = ArtifactUpload::for_project(project, "report.md")
+        .content_type("text/markdown")
+        .idempotency_key(format!("{project}/report.md"));
+
+    let first = artifacts
+        .upload(upload.clone(), "# Report\n")
+        .await
+        .unwrap();
+    let again = artifacts
+        .upload(upload.clone(), "# Report\n")
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(b"# Report\n".to_vec())]);
+    let streamed = artifacts
+        .upload_stream(upload.clone(), chunks)
+        .await
+        .unwrap();
+    assert_eq!(streamed, first);
+
+    let err = artifacts
+        .upload(upload.clone(), "# Another report\n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("idempotency_key_reused"), "{err:?}");
     assert_eq!(
-        uploads, 1,
-        "an upload that may have been stored is not repeated"
+        err.status(),
+        Some(agentops_sdk::StatusCode::UNPROCESSABLE_ENTITY)
     );
+    let listed = artifacts.list().project(project).send().await.unwrap();
+    assert_eq!(listed.items, vec![first]);
 }
 
 async fn a_handler_attaches_files_to_its_task(backend: Backend) {
@@ -241,6 +311,7 @@ async fn a_handler_attaches_files_to_its_task(backend: Backend) {
 on_both_backends!(
     artifacts_are_uploaded_listed_downloaded_and_deleted,
     a_checksum_mismatch_stores_nothing,
-    downloads_are_retried_and_uploads_are_not_repeated,
+    downloads_are_retried_and_uploads_are_stored_once,
+    an_upload_with_its_own_key_is_stored_once,
     a_handler_attaches_files_to_its_task,
 );

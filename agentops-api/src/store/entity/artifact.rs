@@ -15,6 +15,11 @@ pub struct Model {
     pub sha256: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// The `Idempotency-Key` it was uploaded with, unique per uploading key.
+    pub idempotency_key: Option<String>,
+    /// A fingerprint of that upload (metadata and bytes), to tell a retry from another
+    /// upload reusing the key.
+    pub request_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
