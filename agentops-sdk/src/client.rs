@@ -9,15 +9,15 @@
 //!
 //! - reads, `PATCH`, `DELETE`, heartbeats and agent registration are naturally
 //!   idempotent;
-//! - creates of projects and tasks, and uploads of bytes held in memory, carry an
+//! - creates of projects and tasks, claims, and uploads of bytes held in memory carry an
 //!   `Idempotency-Key` (a UUID drawn once per call and reused by every retry, or the
-//!   caller's own), so the server answers a repeat with the first entity;
+//!   caller's own), so the server answers a repeat with the first entity, or with the
+//!   tasks the first claim still holds;
 //! - `complete` is idempotent for one claim token; `fail`, `block`, `cancel` and
 //!   `unblock` are fenced: a repeat of one that was applied is refused (409), never
 //!   applied twice;
-//! - `claim` and key creation are not repeat-safe: they are retried only when the request
-//!   certainly did not reach the server (connection refused) or was refused before any
-//!   work (429).
+//! - key creation is not repeat-safe: it is retried only when the request certainly did
+//!   not reach the server (connection refused) or was refused before any work (429).
 //!
 //! A 429 or 503 with `Retry-After` waits what the server asked (capped by the maximum
 //! delay) instead of the computed back-off.

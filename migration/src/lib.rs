@@ -34,6 +34,7 @@ mod m20261122_000001_create_core;
 mod m20261122_000002_create_artifacts;
 mod m20261122_000003_create_event_log_state;
 mod m20261201_000004_artifact_idempotency;
+mod m20261201_000005_claim_idempotency;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_artifacts::Migration),
             Box::new(m20261122_000003_create_event_log_state::Migration),
             Box::new(m20261201_000004_artifact_idempotency::Migration),
+            Box::new(m20261201_000005_claim_idempotency::Migration),
         ]
     }
 }

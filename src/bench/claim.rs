@@ -360,9 +360,10 @@ async fn baseline(state: &AppState, agents: &[Uuid], batch: u32) -> anyhow::Resu
         workers.spawn(async move {
             let mut done = 0u64;
             loop {
-                let claimed = tasks::claim(&state, claim_input(agent, batch))
+                let claimed = tasks::claim(&state, claim_input(agent, batch), None)
                     .await
                     .map_err(|err| anyhow::anyhow!("claim: {err:?}"))?
+                    .value
                     .tasks;
                 if claimed.is_empty() {
                     return Ok::<_, anyhow::Error>(done);

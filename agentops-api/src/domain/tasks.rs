@@ -276,6 +276,7 @@ async fn insert_task(
         max_attempts: input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
         agent_id: None,
         claim_token: None,
+        claim_key: None,
         lease_seconds: None,
         lease_expires_at: None,
         not_before: None,
@@ -442,7 +443,17 @@ fn lease_seconds(value: Option<u32>, default: u32) -> Result<u32, DomainError> {
 }
 
 /// Hands up to `limit` runnable tasks to an agent, each with a fresh lease.
-pub async fn claim(state: &AppState, input: ClaimIn) -> Result<ClaimOut, DomainError> {
+///
+/// With an idempotency key, a repeat of the agent's claim (its answer was lost) returns
+/// the tasks that claim still holds, with their claim tokens, and claims nothing more;
+/// the lease of each is what the first claim gave it. Claims with one key and agent
+/// take turns (the agent's row is locked), so a repeat sent while the first is still
+/// under way waits for it rather than claiming a second set.
+pub async fn claim(
+    state: &AppState,
+    input: ClaimIn,
+    idempotency_key: Option<String>,
+) -> Result<Created<ClaimOut>, DomainError> {
     let mut checks = Checks::default();
     let limit = input.limit.unwrap_or(1);
     checks.range("limit", i64::from(limit), 1, 100);
@@ -470,8 +481,22 @@ pub async fn claim(state: &AppState, input: ClaimIn) -> Result<ClaimOut, DomainE
         limit,
         lease_seconds,
         now: store::now(),
+        claim_key: idempotency_key.clone(),
     };
     let mut tx = state.begin().await?;
+    if let Some(key) = &idempotency_key {
+        // One keyed claim of this agent at a time (SQLite's writers take turns anyway).
+        store::agents::find_for_update(tx.conn(), input.agent_id).await?;
+        let held = store::tasks::held_by_claim(tx.conn(), input.agent_id, key).await?;
+        if !held.is_empty() {
+            let value = claimed(tx.conn(), held).await?;
+            state.commit(tx).await?; // nothing changed: no event
+            return Ok(Created {
+                value,
+                replayed: true,
+            });
+        }
+    }
     let rows = store::tasks::claim(tx.conn(), &params).await?;
     let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
     let outs = to_outs(tx.conn(), rows).await?;
@@ -480,6 +505,22 @@ pub async fn claim(state: &AppState, input: ClaimIn) -> Result<ClaimOut, DomainE
     }
     state.commit(tx).await?;
     state.metrics.claims.inc_by(outs.len() as u64);
+    Ok(Created {
+        value: with_tokens(outs, tokens)?,
+        replayed: false,
+    })
+}
+
+/// The answer to a claim that took `rows`.
+async fn claimed<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    rows: Vec<Model>,
+) -> Result<ClaimOut, DomainError> {
+    let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
+    with_tokens(to_outs(conn, rows).await?, tokens)
+}
+
+fn with_tokens(outs: Vec<TaskOut>, tokens: Vec<Option<Uuid>>) -> Result<ClaimOut, DomainError> {
     let tasks = outs
         .into_iter()
         .zip(tokens)

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -135,16 +135,27 @@ async fn cancel_task(
     Ok(Json(domain::tasks::cancel(&state, id, input).await?))
 }
 
-/// Claim up to `limit` runnable tasks, each with a lease and a claim token.
+/// Claim up to `limit` runnable tasks, each with a lease and a claim token (an
+/// `Idempotency-Key` header makes retries safe).
 #[utoipa::path(post, path = "/tasks/claim", tag = "agent protocol", request_body = ClaimIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe claim: a repeat by the same agent returns the tasks the first claim still holds (with `Idempotent-Replayed: true`) and claims nothing more")),
     responses((status = 200, body = ClaimOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn claim_tasks(
     State(state): State<AppState>,
     _agent: AgentKey,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(input): ApiJson<ClaimIn>,
-) -> ApiResult<Json<ClaimOut>> {
-    Ok(Json(domain::tasks::claim(&state, input).await?))
+) -> ApiResult<Response> {
+    let claimed = domain::tasks::claim(&state, input, key).await?;
+    let mut response = Json(claimed.value).into_response();
+    if claimed.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 /// Extend a running task's lease, optionally reporting progress.

@@ -313,6 +313,8 @@ pub struct ClaimParams {
     pub lease_seconds: u32,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// The claim's `Idempotency-Key`, recorded on the tasks it takes.
+    pub claim_key: Option<String>,
 }
 
 /// Atomically moves up to `limit` runnable tasks to `running` for one agent, each with a
@@ -329,6 +331,7 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
         p.agent_id.into(),                                         // 2
         i32::try_from(p.lease_seconds).unwrap_or(i32::MAX).into(), // 3
         lease_expires_at.into(),                                   // 4
+        p.claim_key.clone().into(),                                // 5
     ];
     let mut conditions = vec![format!(
         "status = 'queued' AND (not_before IS NULL OR not_before <= {})",
@@ -357,11 +360,12 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
     let set = format!(
         "status = 'running', agent_id = {agent}, lease_seconds = {secs}, \
          lease_expires_at = {expires}, started_at = {now}, updated_at = {now}, \
-         progress = NULL, block_reason = NULL",
+         progress = NULL, block_reason = NULL, claim_key = {key}",
         agent = param(backend, 2),
         secs = param(backend, 3),
         expires = param(backend, 4),
         now = param(backend, 1),
+        key = param(backend, 5),
     );
     let sql = match backend {
         DbBackend::Postgres => format!(
@@ -387,6 +391,24 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
             .then(a.id.cmp(&b.id))
     });
     Ok(rows)
+}
+
+/// The tasks `agent_id` still holds from its claim with idempotency key `key`, in the
+/// order the claim returned them.
+pub async fn held_by_claim<C: ConnectionTrait>(
+    conn: &C,
+    agent_id: Uuid,
+    key: &str,
+) -> Result<Vec<Model>, DbErr> {
+    task::Entity::find()
+        .filter(task::Column::Status.eq("running"))
+        .filter(task::Column::AgentId.eq(agent_id))
+        .filter(task::Column::ClaimKey.eq(key))
+        .order_by_desc(task::Column::Priority)
+        .order_by_asc(task::Column::CreatedAt)
+        .order_by_asc(task::Column::Id)
+        .all(conn)
+        .await
 }
 
 /// Running tasks whose lease ended before `now`, locked for update; on PostgreSQL rows

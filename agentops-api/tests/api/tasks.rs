@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, id_of};
@@ -649,6 +649,111 @@ async fn a_released_task_goes_back_to_the_queue_without_using_an_attempt(backend
     );
 }
 
+/// `POST /tasks/claim` with `Idempotency-Key: key`; returns whether it says it replayed,
+/// and the claimed tasks.
+async fn claim_keyed(app: &TestApp, agent: Uuid, key: &str, extra: Value) -> (bool, Vec<Value>) {
+    let mut body = json!({ "agent_id": agent });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let response = app
+        .http
+        .post(app.url("/api/v1/tasks/claim"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let out: Value = response.json().await.unwrap();
+    (
+        replayed,
+        out["tasks"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+async fn a_repeated_claim_gets_the_same_tasks_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    for i in 0..5 {
+        app.create_task(project, json!({ "title": format!("t{i}") }))
+            .await;
+    }
+    let agent = app.register_agent("w").await;
+
+    let (replayed, first) = claim_keyed(&app, agent, "claim-1", json!({ "limit": 2 })).await;
+    assert!(!replayed);
+    assert_eq!(first.len(), 2);
+    // The answer was lost; the agent asks again with the same key: the same tasks, the
+    // same tokens, the same leases, and nothing more is claimed.
+    let (replayed, again) = claim_keyed(&app, agent, "claim-1", json!({ "limit": 2 })).await;
+    assert!(replayed);
+    assert_eq!(again, first);
+    let running = app.get_ok("/api/v1/tasks?status=running").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(running, 2);
+    let claimed_events = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "task.claimed")
+        .count();
+    assert_eq!(
+        claimed_events, 2,
+        "a replay changes nothing, so it emits nothing"
+    );
+
+    // Another key claims afresh; another agent's "claim-1" is its own.
+    let (replayed, next) = claim_keyed(&app, agent, "claim-2", json!({})).await;
+    assert!(!replayed);
+    assert_eq!(next.len(), 1);
+    assert!(first.iter().all(|t| t["id"] != next[0]["id"]));
+    let other = app.register_agent("v").await;
+    let (replayed, theirs) = claim_keyed(&app, other, "claim-1", json!({})).await;
+    assert!(!replayed);
+    assert_eq!(theirs.len(), 1);
+
+    // Once the claim's tasks are finished, its key holds nothing: a late repeat claims
+    // what is runnable then, as a new claim would.
+    for task in &first {
+        let id = task["id"].as_str().unwrap();
+        app.post_ok(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({ "claim_token": token_of(task), "result": { "done": true } }),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let (replayed, late) = claim_keyed(&app, agent, "claim-1", json!({ "limit": 5 })).await;
+    assert!(!replayed);
+    assert_eq!(late.len(), 1, "the one task still queued");
+
+    // Two repeats racing: one claim, and both answers carry it.
+    for i in 0..3 {
+        app.create_task(project, json!({ "title": format!("r{i}") }))
+            .await;
+    }
+    let (a, b) = tokio::join!(
+        claim_keyed(&app, agent, "race", json!({})),
+        claim_keyed(&app, agent, "race", json!({})),
+    );
+    assert_eq!(a.1, b.1);
+    assert_eq!(a.1.len(), 1);
+    assert!(a.0 != b.0, "one claimed, the other replayed");
+    let queued = app.get_ok("/api/v1/tasks?status=queued").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(queued, 2);
+}
+
 crate::on_both_backends!(
     a_released_task_goes_back_to_the_queue_without_using_an_attempt,
     a_claimed_task_can_be_completed_once,
@@ -662,6 +767,7 @@ crate::on_both_backends!(
     cancelling_reaches_waiting_dependents_and_fences_the_agent,
     a_blocked_task_waits_for_a_human,
     the_same_idempotency_key_returns_the_first_task,
+    a_repeated_claim_gets_the_same_tasks_back,
     tasks_can_be_patched_only_while_not_running,
     task_listing_filters_and_paginates,
 );

@@ -170,8 +170,9 @@ impl Tasks<'_> {
     /// Claims up to `limit` runnable tasks for an agent (agent role), each `running` with
     /// a lease and a claim token; empty when nothing is runnable.
     ///
-    /// Not retried unless the request certainly did not reach the server: a claim that
-    /// was applied but whose answer was lost would hold its tasks until the lease ends.
+    /// Retried safely: the claim carries an `Idempotency-Key` drawn for this call, so a
+    /// repeat after a lost answer gets back the tasks (and claim tokens) the first claim
+    /// took, instead of leaving them to wait out their lease and use up an attempt.
     ///
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client, agent_id: uuid::Uuid) -> agentops_sdk::Result<()> {
@@ -197,7 +198,7 @@ impl Tasks<'_> {
             .client
             .call(Method::POST, "api/v1/tasks/claim")
             .json(&input)?;
-        self.client.send(call.not_repeatable()).await
+        self.client.send(call.idempotent_create()).await
     }
 
     /// Extends a running task's lease, optionally reporting progress (agent role).

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use agentops_sdk::types::{ClaimIn, TaskIn, TaskStatus};
-use agentops_sdk::{Client, Error, StatusCode};
+use agentops_sdk::{Client, StatusCode};
 use futures_util::TryStreamExt;
 use serde_json::json;
 
@@ -182,46 +182,62 @@ async fn a_completion_whose_answer_was_lost_is_retried_safely(backend: Backend) 
     assert_eq!(completed, 1);
 }
 
-async fn a_claim_whose_answer_was_lost_is_not_repeated(backend: Backend) {
+async fn a_claim_whose_answer_was_lost_gets_its_tasks_back(backend: Backend) {
     let (app, proxy, client) = proxied(backend).await;
     let project = app.project().await;
     let agent = app.agent("w").await;
+    let task = app.task(project, "echo", json!({})).await;
     app.task(project, "echo", json!({})).await;
+    let claim = || ClaimIn {
+        agent_id: agent,
+        kinds: None,
+        labels: None,
+        project_id: None,
+        limit: Some(1),
+        lease_seconds: Some(30),
+    };
 
+    // The server claims the task, then the answer is lost: the retry carries the same
+    // key and gets that task and its token, rather than a second task while the first
+    // waits out its lease and uses up an attempt.
     proxy.inject([Fault::DropAnswer]);
-    let err = client
-        .tasks()
-        .claim(ClaimIn {
-            agent_id: agent,
-            kinds: None,
-            labels: None,
-            project_id: None,
-            limit: Some(1),
-            lease_seconds: Some(30),
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-    let claims = proxy
+    let claimed = client.tasks().claim(claim()).await.unwrap();
+    let claims: Vec<_> = proxy
         .seen()
         .into_iter()
         .filter(|s| s.path.ends_with("/claim"))
-        .count();
-    assert_eq!(claims, 1, "a claim is not repeat-safe");
-
-    // A 429 is refused before any work: that one is retried even for a claim.
-    proxy.inject([Fault::Status(429, None)]);
-    let err = client
+        .collect();
+    assert_eq!(claims.len(), 2, "the lost claim was repeated");
+    assert!(claims[0].idempotency_key.is_some());
+    assert_eq!(claims[0].idempotency_key, claims[1].idempotency_key);
+    assert_eq!(claimed.tasks.len(), 1);
+    assert_eq!(claimed.tasks[0].task.id, task.id);
+    assert_eq!(claimed.tasks[0].task.attempts, 0);
+    // The token works: the task completes through it.
+    client
         .tasks()
-        .claim(ClaimIn {
-            agent_id: agent,
-            kinds: None,
-            labels: None,
-            project_id: None,
-            limit: Some(1),
-            lease_seconds: Some(30),
-        })
-        .await;
+        .complete(
+            task.id,
+            agentops_sdk::types::CompleteIn {
+                claim_token: claimed.tasks[0].claim_token,
+                result: Some(json!({ "ok": true })),
+            },
+        )
+        .await
+        .unwrap();
+    let queued = app
+        .client
+        .tasks()
+        .list()
+        .status(TaskStatus::Queued)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.items.len(), 1, "the other task was not claimed");
+
+    // A 429 is refused before any work: retried too.
+    proxy.inject([Fault::Status(429, None)]);
+    let err = client.tasks().claim(claim()).await;
     assert!(err.is_ok(), "{err:?}");
 }
 
@@ -293,7 +309,7 @@ on_both_backends!(
     a_create_retried_through_a_503_burst_makes_one_task,
     a_create_whose_answer_was_lost_is_replayed_not_duplicated,
     a_completion_whose_answer_was_lost_is_retried_safely,
-    a_claim_whose_answer_was_lost_is_not_repeated,
+    a_claim_whose_answer_was_lost_gets_its_tasks_back,
     retry_after_is_honoured,
     retries_give_up_after_max_retries_with_the_last_error,
 );

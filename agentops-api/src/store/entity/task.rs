@@ -21,6 +21,8 @@ pub struct Model {
     pub max_attempts: i32,
     pub agent_id: Option<Uuid>,
     pub claim_token: Option<Uuid>,
+    /// The `Idempotency-Key` of the claim that holds the lease, if it sent one.
+    pub claim_key: Option<String>,
     pub lease_seconds: Option<i32>,
     pub lease_expires_at: Option<DateTimeUtc>,
     pub not_before: Option<DateTimeUtc>,
