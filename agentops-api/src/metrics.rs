@@ -53,6 +53,8 @@ pub struct Metrics {
     pub lease_expiries: Counter,
     /// Events written to the log.
     pub events_written: Counter,
+    /// Stream subscribers closed for falling too far behind (close code 4000).
+    pub slow_subscribers: Counter,
 }
 
 impl Default for Metrics {
@@ -66,6 +68,7 @@ impl Default for Metrics {
         let claims = Counter::default();
         let lease_expiries = Counter::default();
         let events_written = Counter::default();
+        let slow_subscribers = Counter::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -84,6 +87,11 @@ impl Default for Metrics {
             "Events written to the log",
             events_written.clone(),
         );
+        registry.register(
+            "event_subscribers_too_slow",
+            "Event stream subscribers closed for falling too far behind (code 4000)",
+            slow_subscribers.clone(),
+        );
         Self {
             registry,
             requests,
@@ -92,6 +100,7 @@ impl Default for Metrics {
             claims,
             lease_expiries,
             events_written,
+            slow_subscribers,
         }
     }
 }

@@ -103,11 +103,17 @@ pub async fn run(
     let reading = tokio::spawn(read_client(reader, control_tx));
     let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
     if let Outcome::Close(code, reason) = outcome {
-        let _ = tokio::time::timeout(
-            CLOSE_TIMEOUT,
-            writer.write_all(&ws::close_frame(code, &reason)),
-        )
-        .await;
+        // A subscriber closed for being slow may take as long to read its way to the
+        // close frame, which tells it where to resume, as it may take for any frame. A
+        // stopping server does not wait that long.
+        let patience = if code == CLOSE_TOO_SLOW {
+            state.metrics.slow_subscribers.inc();
+            WRITE_TIMEOUT
+        } else {
+            CLOSE_TIMEOUT
+        };
+        let _ =
+            tokio::time::timeout(patience, writer.write_all(&ws::close_frame(code, &reason))).await;
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer.shutdown()).await;
     reading.abort();

@@ -630,15 +630,27 @@ async fn a_subscriber_that_falls_behind_is_closed_with_a_reason_to_resume() {
         .json()
         .await
         .unwrap();
-    // Large events, and a subscriber that does not read: socket buffers fill, then the
-    // subscriber's queue.
-    let blob = "x".repeat(512 * 1024);
-    for i in 0..80 {
-        let response = http.post(server.url("/api/v1/tasks")).bearer_auth(ADMIN_KEY)
-            .json(&json!({ "project_id": project["id"], "title": format!("big {i}"), "input": { "blob": blob } }))
-            .send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
+    // Large events (a task's input may be up to 1 MiB), and a subscriber that does not
+    // read: socket buffers fill (about a dozen of these events on loopback), then the
+    // subscriber's queue (16). The subscriber reads again once 40 are written, well
+    // within the 30 s the server waits for a client to take a frame, and must then find
+    // the close frame telling it where to resume.
+    let blob = "x".repeat(768 * 1024);
+    let url = server.url("/api/v1/tasks");
+    let (written_tx, mut written) = tokio::sync::watch::channel(0usize);
+    let writing = tokio::spawn(async move {
+        for i in 0..64 {
+            let response = http.post(&url).bearer_auth(ADMIN_KEY)
+                .json(&json!({ "project_id": project["id"], "title": format!("big {i}"), "input": { "blob": blob } }))
+                .send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let _ = written_tx.send(i + 1);
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(120), written.wait_for(|n| *n >= 40))
+        .await
+        .expect("40 events written within 120 s")
+        .unwrap();
     let mut received = 0;
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next())
@@ -656,7 +668,9 @@ async fn a_subscriber_that_falls_behind_is_closed_with_a_reason_to_resume() {
     };
     assert_eq!(u16::from(close.code), 4000);
     assert!(close.reason.contains("since="), "{}", close.reason);
-    assert!(received < 80);
+    assert!(received < 64);
+    assert_eq!(server.state.metrics.slow_subscribers.get(), 1, "counted");
+    writing.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
