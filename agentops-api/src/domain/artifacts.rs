@@ -290,8 +290,8 @@ async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, Art
 ///
 /// With an idempotency key, a repeat of an upload that succeeded returns the first
 /// artifact (`replayed`) and stores nothing; the same key with other metadata or other
-/// bytes is refused (`idempotency_key_reused`). A repeat that names the same expected
-/// SHA-256 as the stored artifact is answered before its body is read.
+/// bytes is refused (`idempotency_key_reused`). When the key's artifact exists before
+/// the upload starts, the repeat's body is only hashed, never stored.
 pub async fn upload(
     state: &AppState,
     caller: &Caller,
@@ -318,16 +318,19 @@ pub async fn upload(
                 .sha256
                 .as_ref()
                 .is_none_or(|sha| *sha == existing.sha256);
+        // The body is read to its end even when the answer is already known: a client
+        // still sending it would otherwise see the connection reset instead of the
+        // answer. It is hashed, never stored.
+        let (size, sha256) = hash_body(body, state.cfg.artifact_max_bytes).await?;
         if !same_metadata {
             return Err(reused_idempotency_key().into());
         }
-        if checked.sha256.is_some() {
-            return Ok(Created {
-                value: ArtifactOut::from(existing),
-                replayed: true,
-            });
-        }
-        // Without an expected SHA-256 only the bytes tell: they are read and compared.
+        let repeat = artifact::Model {
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256,
+            ..existing.clone()
+        };
+        return replay(existing, &request_hash(&Fingerprint::from(&repeat)));
     }
     let (state, caller) = (state.clone(), caller.clone());
     tokio::spawn(
@@ -484,6 +487,31 @@ async fn store_and_record(
             Err(err.into())
         }
     }
+}
+
+/// Reads a body to its end without storing it; returns its size and SHA-256.
+async fn hash_body(mut body: UploadBody, limit: u64) -> Result<(u64, String), ArtifactError> {
+    let hasher = BackgroundHash::start();
+    let mut size: u64 = 0;
+    let mut batch = Vec::new();
+    let mut batch_len = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ArtifactError::TooLarge { limit });
+        }
+        batch_len += chunk.len();
+        batch.push(chunk);
+        if batch_len >= HASH_BATCH_BYTES {
+            hasher.update(std::mem::take(&mut batch)).await;
+            batch_len = 0;
+        }
+    }
+    if !batch.is_empty() {
+        hasher.update(batch).await;
+    }
+    Ok((size, hasher.finish().await?))
 }
 
 /// Bytes handed to the hashing thread at a time.

@@ -446,7 +446,9 @@ fn lease_seconds(value: Option<u32>, default: u32) -> Result<u32, DomainError> {
 ///
 /// With an idempotency key, a repeat of the agent's claim (its answer was lost) returns
 /// the tasks that claim still holds, with their claim tokens, and claims nothing more;
-/// the lease of each is what the first claim gave it. Claims with one key and agent
+/// the lease of each is what the first claim gave it. The key names the claim, its body
+/// is not compared. Once the claim holds nothing (it found no task, or its tasks ended
+/// or their leases ran out), the key claims afresh, as a new claim would. Claims with one key and agent
 /// take turns (the agent's row is locked), so a repeat sent while the first is still
 /// under way waits for it rather than claiming a second set.
 pub async fn claim(
@@ -487,7 +489,7 @@ pub async fn claim(
     if let Some(key) = &idempotency_key {
         // One keyed claim of this agent at a time (SQLite's writers take turns anyway).
         store::agents::find_for_update(tx.conn(), input.agent_id).await?;
-        let held = store::tasks::held_by_claim(tx.conn(), input.agent_id, key).await?;
+        let held = store::tasks::held_by_claim(tx.conn(), input.agent_id, key, params.now).await?;
         if !held.is_empty() {
             let value = claimed(tx.conn(), held).await?;
             state.commit(tx).await?; // nothing changed: no event

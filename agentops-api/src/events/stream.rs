@@ -52,6 +52,8 @@ enum Outcome {
     Gone,
     /// Close with this code and reason.
     Close(u16, String),
+    /// Close with [`CLOSE_TOO_SLOW`] and this reason: the subscriber fell too far behind.
+    TooSlow(String),
 }
 
 /// A session's starting point, fixed before the WebSocket handshake completes: events
@@ -102,16 +104,18 @@ pub async fn run(
     let (control_tx, mut control) = mpsc::channel::<Control>(8);
     let reading = tokio::spawn(read_client(reader, control_tx));
     let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
-    if let Outcome::Close(code, reason) = outcome {
-        // A subscriber closed for being slow may take as long to read its way to the
-        // close frame, which tells it where to resume, as it may take for any frame. A
-        // stopping server does not wait that long.
-        let patience = if code == CLOSE_TOO_SLOW {
+    // A subscriber closed for being slow may take as long to read its way to the close
+    // frame, which tells it where to resume, as it may take for any frame. A stopping
+    // server does not wait that long.
+    let close = match outcome {
+        Outcome::Gone => None,
+        Outcome::Close(code, reason) => Some((code, reason, CLOSE_TIMEOUT)),
+        Outcome::TooSlow(reason) => {
             state.metrics.slow_subscribers.inc();
-            WRITE_TIMEOUT
-        } else {
-            CLOSE_TIMEOUT
-        };
+            Some((CLOSE_TOO_SLOW, reason, WRITE_TIMEOUT))
+        }
+    };
+    if let Some((code, reason, patience)) = close {
         let _ =
             tokio::time::timeout(patience, writer.write_all(&ws::close_frame(code, &reason))).await;
     }
@@ -315,10 +319,9 @@ async fn answer_waiting(
 }
 
 fn too_slow(missed: u64, last: i64) -> Outcome {
-    Outcome::Close(
-        CLOSE_TOO_SLOW,
-        format!("subscriber too slow ({missed} events behind); reconnect with since={last}"),
-    )
+    Outcome::TooSlow(format!(
+        "subscriber too slow ({missed} events behind); reconnect with since={last}"
+    ))
 }
 
 fn unavailable(err: &sea_orm::DbErr) -> Outcome {

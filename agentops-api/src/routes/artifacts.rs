@@ -239,7 +239,7 @@ fn file_stream(field: multer::Field<'static>, form: multer::Multipart<'static>) 
 /// (an `Idempotency-Key` header makes retries safe).
 #[utoipa::path(post, path = "/artifacts", tag = "artifacts",
     params(UploadParams,
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe upload: the same key, metadata and bytes return the first artifact; with the same `sha256` the body is not read")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe upload: the same key, metadata and bytes return the first artifact (the repeat's bytes are not kept)")),
     request_body(description = "The bytes, or a form whose last field is `file`",
         content(("application/octet-stream"), (UploadForm = "multipart/form-data"))),
     responses((status = 201, body = ArtifactOut),

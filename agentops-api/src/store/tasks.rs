@@ -393,15 +393,17 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
     Ok(rows)
 }
 
-/// The tasks `agent_id` still holds from its claim with idempotency key `key`, in the
-/// order the claim returned them.
+/// The tasks `agent_id` still holds from its claim with idempotency key `key` (running,
+/// lease not expired at `now`), in the order the claim returned them.
 pub async fn held_by_claim<C: ConnectionTrait>(
     conn: &C,
     agent_id: Uuid,
     key: &str,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Model>, DbErr> {
     task::Entity::find()
         .filter(task::Column::Status.eq("running"))
+        .filter(task::Column::LeaseExpiresAt.gt(now))
         .filter(task::Column::AgentId.eq(agent_id))
         .filter(task::Column::ClaimKey.eq(key))
         .order_by_desc(task::Column::Priority)

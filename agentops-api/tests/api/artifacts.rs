@@ -790,31 +790,29 @@ async fn an_idempotency_key_makes_an_upload_repeat_safe(backend: Backend, store:
     assert_eq!(status, StatusCode::OK, "{again}");
     assert!(replayed);
     assert_eq!(again, first);
-    // Naming the SHA-256 it already has, the repeat is answered without its body: only
-    // the request's head is sent.
-    let framing = format!("Content-Length: {}\r\nIdempotency-Key: run-1", bytes.len());
+    // Naming the SHA-256 it already has: the same.
     let with_sha = format!("{query}&sha256={}", sha256_hex(&bytes));
-    let mut stream = h.raw_upload_head(&with_sha, &framing).await;
-    let (status, again) = read_response(&mut stream).await;
-    assert_eq!(status, 200, "{again}");
+    let (status, replayed, again) = h
+        .upload_keyed(ADMIN_KEY, "run-1", &with_sha, bytes.clone())
+        .await;
+    assert_eq!((status, replayed), (StatusCode::OK, true), "{again}");
     assert_eq!(again, first);
 
-    // The key with other bytes: read, compared and refused.
+    // The key with other bytes, another name or another expected SHA-256: refused, and
+    // answered only once the body is read (a client still sending it would otherwise
+    // see the connection reset instead of the answer).
     let mut other = bytes.clone();
     other[5 * MIB] ^= 1;
-    let (status, _, refused) = h
-        .upload_keyed(ADMIN_KEY, "run-1", &query, other.clone())
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
-    // With another name or another expected SHA-256: refused before the body.
-    for query in [
-        format!("task_id={task}&name=other.bin"),
-        format!("{query}&sha256={}", sha256_hex(&other)),
+    for (query, body) in [
+        (query.clone(), other.clone()),
+        (format!("task_id={task}&name=other.bin"), bytes.clone()),
+        (
+            format!("{query}&sha256={}", sha256_hex(&other)),
+            other.clone(),
+        ),
     ] {
-        let mut stream = h.raw_upload_head(&query, &framing).await;
-        let (status, refused) = read_response(&mut stream).await;
-        assert_eq!(status, 422, "{refused}");
+        let (status, _, refused) = h.upload_keyed(ADMIN_KEY, "run-1", &query, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
         assert_eq!(refused["error"]["code"], "idempotency_key_reused");
     }
     assert_eq!(h.listed().await, vec![first.clone()]);
