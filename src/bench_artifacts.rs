@@ -10,7 +10,8 @@
 //!   API's objects (upload), and a plain copy of the stored object to a new file
 //!   (download);
 //! - S3 store: aws-sdk-s3 on the same endpoint, with the API's part size and parts in
-//!   flight (upload), and a streamed `GetObject` into a file (download). On S3 the
+//!   flight (upload), and its `GetObject` into a file (download; on Linux over plain
+//!   HTTP a presigned `GetObject` read by the same client as the API's). On S3 the
 //!   benchmark also downloads with `?redirect=true`, which the API answers with a
 //!   redirect to a presigned URL.
 //!
@@ -620,8 +621,37 @@ impl S3Side {
         Ok(())
     }
 
-    /// A streamed `GetObject` into a new file.
+    /// `GetObject` into a new file. On Linux, over plain HTTP, through a presigned URL
+    /// read with the same `splice` client as the API's downloads, so both paths pay the
+    /// same for receiving; otherwise the SDK's streamed body, written out.
     async fn get(&self, key: &str, to: &Path) -> anyhow::Result<()> {
+        #[cfg(target_os = "linux")]
+        if self
+            .cfg
+            .s3_endpoint
+            .as_deref()
+            .is_some_and(|endpoint| endpoint.starts_with("http://"))
+        {
+            let presigned = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(aws_sdk_s3::presigning::PresigningConfig::expires_in(
+                    Duration::from_secs(600),
+                )?)
+                .await?;
+            let url = presigned.uri().to_owned();
+            let file = to.to_owned();
+            return match tokio::task::spawn_blocking(move || {
+                download_with_splice(&url, None, &file)
+            })
+            .await??
+            {
+                Fetched::Body(_) => Ok(()),
+                Fetched::Redirect(location) => bail!("GetObject redirected to {location}"),
+            };
+        }
         let body = self
             .client
             .get_object()
