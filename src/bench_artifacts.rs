@@ -297,9 +297,7 @@ async fn download_file(
     key: String,
     to: &Path,
 ) -> anyhow::Result<Downloaded> {
-    let file = to.to_owned();
-    let first = tokio::task::spawn_blocking(move || download_with_splice(&url, Some(&key), &file));
-    let location = match first.await?? {
+    let location = match splice_download(url, Some(key), to).await? {
         Fetched::Body(length) => {
             return Ok(Downloaded {
                 length,
@@ -309,11 +307,7 @@ async fn download_file(
         Fetched::Redirect(location) => location,
     };
     let length = if location.starts_with("http://") {
-        let file = to.to_owned();
-        let second = location.clone();
-        match tokio::task::spawn_blocking(move || download_with_splice(&second, None, &file))
-            .await??
-        {
+        match splice_download(location.clone(), None, to).await? {
             Fetched::Body(length) => length,
             Fetched::Redirect(again) => bail!("{location} redirected again, to {again}"),
         }
@@ -346,6 +340,13 @@ async fn download_file(
     let redirected = response.url().as_str() != url;
     let length = save(response.bytes_stream(), to).await?;
     Ok(Downloaded { length, redirected })
+}
+
+/// [`download_with_splice`] on a blocking thread.
+#[cfg(target_os = "linux")]
+async fn splice_download(url: String, key: Option<String>, to: &Path) -> anyhow::Result<Fetched> {
+    let to = to.to_owned();
+    tokio::task::spawn_blocking(move || download_with_splice(&url, key.as_deref(), &to)).await?
 }
 
 /// What one `GET` of [`download_with_splice`] gave.
@@ -641,13 +642,7 @@ impl S3Side {
                     Duration::from_secs(600),
                 )?)
                 .await?;
-            let url = presigned.uri().to_owned();
-            let file = to.to_owned();
-            return match tokio::task::spawn_blocking(move || {
-                download_with_splice(&url, None, &file)
-            })
-            .await??
-            {
+            return match splice_download(presigned.uri().to_owned(), None, to).await? {
                 Fetched::Body(_) => Ok(()),
                 Fetched::Redirect(location) => bail!("GetObject redirected to {location}"),
             };

@@ -38,7 +38,7 @@ use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
 use crate::state::AppState;
-use crate::storage::{ByteRange, ByteStream, StorageError};
+use crate::storage::{ByteRange, ByteStream, PendingObject, StorageError};
 use crate::store::{self, NewEvent, artifacts::ListFilter, entity::artifact};
 
 /// Longest artifact name, in characters.
@@ -296,7 +296,7 @@ pub async fn upload(
     state: &AppState,
     caller: &Caller,
     new: NewArtifact,
-    body: UploadBody,
+    mut body: UploadBody,
     idempotency_key: Option<String>,
 ) -> Result<Created<ArtifactOut>, ArtifactError> {
     let limit = state.cfg.artifact_max_bytes;
@@ -321,7 +321,7 @@ pub async fn upload(
         // The body is read to its end even when the answer is already known: a client
         // still sending it would otherwise see the connection reset instead of the
         // answer. It is hashed, never stored.
-        let (size, sha256) = hash_body(body, state.cfg.artifact_max_bytes).await?;
+        let (size, sha256) = read_body(&mut body, limit, None).await?;
         if !same_metadata {
             return Err(reused_idempotency_key().into());
         }
@@ -384,42 +384,11 @@ async fn store_and_record(
     let limit = state.cfg.artifact_max_bytes;
     let id = Uuid::now_v7();
     let mut pending = state.storage.begin(id, &checked.content_type).await?;
-    let hasher = BackgroundHash::start();
-    let mut size: u64 = 0;
-    let streamed: Result<(), ArtifactError> = async {
-        // Network reads arrive in pieces of a few KiB: the store takes them as they come
-        // (it batches its own writes) and the hashing thread in batches of about 1 MiB,
-        // so it wakes up rarely. Nothing is copied.
-        let mut batch = Vec::new();
-        let mut batch_len = 0;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(ArtifactError::TooLarge { limit });
-            }
-            batch_len += chunk.len();
-            batch.push(chunk.clone());
-            pending.write(chunk).await?;
-            if batch_len >= HASH_BATCH_BYTES {
-                hasher.update(std::mem::take(&mut batch)).await;
-                batch_len = 0;
-            }
-        }
-        if !batch.is_empty() {
-            hasher.update(batch).await;
-        }
-        Ok(())
-    }
-    .await;
+    let read = read_body(&mut body, limit, Some(pending.as_mut())).await;
     // The rest of a refused body is not read: the connection closes after the answer.
     drop(body);
-    if let Err(err) = streamed {
-        pending.abort().await;
-        return Err(err);
-    }
-    let sha256 = match hasher.finish().await {
-        Ok(sha256) => sha256,
+    let (size, sha256) = match read {
+        Ok(read) => read,
         Err(err) => {
             pending.abort().await;
             return Err(err);
@@ -489,8 +458,17 @@ async fn store_and_record(
     }
 }
 
-/// Reads a body to its end without storing it; returns its size and SHA-256.
-async fn hash_body(mut body: UploadBody, limit: u64) -> Result<(u64, String), ArtifactError> {
+/// Reads a body to its end, counting it against `limit` and hashing it, and hands each
+/// chunk to `pending` if there is one; returns its size and SHA-256.
+///
+/// Network reads arrive in pieces of a few KiB: the store takes them as they come (it
+/// batches its own writes) and the hashing thread in batches of about 1 MiB, so it wakes
+/// up rarely. Nothing is copied.
+async fn read_body(
+    body: &mut UploadBody,
+    limit: u64,
+    mut pending: Option<&mut dyn PendingObject>,
+) -> Result<(u64, String), ArtifactError> {
     let hasher = BackgroundHash::start();
     let mut size: u64 = 0;
     let mut batch = Vec::new();
@@ -502,7 +480,10 @@ async fn hash_body(mut body: UploadBody, limit: u64) -> Result<(u64, String), Ar
             return Err(ArtifactError::TooLarge { limit });
         }
         batch_len += chunk.len();
-        batch.push(chunk);
+        batch.push(chunk.clone());
+        if let Some(pending) = pending.as_deref_mut() {
+            pending.write(chunk).await?;
+        }
         if batch_len >= HASH_BATCH_BYTES {
             hasher.update(std::mem::take(&mut batch)).await;
             batch_len = 0;

@@ -500,30 +500,26 @@ pub async fn claim(
         }
     }
     let rows = store::tasks::claim(tx.conn(), &params).await?;
-    let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
-    let outs = to_outs(tx.conn(), rows).await?;
-    for out in &outs {
-        tx.emit(task_event("task.claimed", out));
+    let value = claimed(tx.conn(), rows).await?;
+    for claimed in &value.tasks {
+        tx.emit(task_event("task.claimed", &claimed.task));
     }
     state.commit(tx).await?;
-    state.metrics.claims.inc_by(outs.len() as u64);
+    state.metrics.claims.inc_by(value.tasks.len() as u64);
     Ok(Created {
-        value: with_tokens(outs, tokens)?,
+        value,
         replayed: false,
     })
 }
 
-/// The answer to a claim that took `rows`.
+/// The answer to a claim that took `rows`: each task with its claim token.
 async fn claimed<C: sea_orm::ConnectionTrait>(
     conn: &C,
     rows: Vec<Model>,
 ) -> Result<ClaimOut, DomainError> {
     let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
-    with_tokens(to_outs(conn, rows).await?, tokens)
-}
-
-fn with_tokens(outs: Vec<TaskOut>, tokens: Vec<Option<Uuid>>) -> Result<ClaimOut, DomainError> {
-    let tasks = outs
+    let tasks = to_outs(conn, rows)
+        .await?
         .into_iter()
         .zip(tokens)
         .map(|(task, token)| {
