@@ -13,7 +13,13 @@
 //!   flight (upload), and its `GetObject` into a file (download; on Linux over plain
 //!   HTTP a presigned `GetObject` read by the same client as the API's). On S3 the
 //!   benchmark also downloads with `?redirect=true`, which the API answers with a
-//!   redirect to a presigned URL.
+//!   redirect to a presigned URL, and, where the same client was used, once more on
+//!   each path with the clients most programs use (reqwest through the API, aws-sdk-s3
+//!   without it), which copy every byte through their memory.
+//!
+//! Where the client can tell when a body began, each download is also split into the
+//! wait for its first byte and the body, with how busy the machine's cores were while
+//! the body moved (`/proc/stat`): it tells a slow API from a machine out of CPU.
 //!
 //! The API's client is plain HTTP/1.1 that keeps off the two cores it shares with the
 //! API: on Linux it uploads with `sendfile` and downloads with `splice`, so the bytes
@@ -41,7 +47,7 @@ use tokio::io::AsyncReadExt;
 
 use agentops_api::config::ApiConfig;
 
-use crate::bench::process::ApiProcess;
+use crate::bench::process::{ApiProcess, MachineCpu};
 use crate::bench::round2;
 
 const MIB: u64 = 1024 * 1024;
@@ -286,6 +292,25 @@ struct Downloaded {
     length: u64,
     /// Whether the first answer was a redirect (followed without the key).
     redirected: bool,
+    /// When the body began (known to the `splice` client only).
+    first_byte: Option<FirstByte>,
+}
+
+/// When a download's head had arrived and its body began, and the machine's CPU counters
+/// then: splits a download into waiting for the server and moving the bytes.
+#[derive(Debug, Clone, Copy)]
+struct FirstByte {
+    at: Instant,
+    machine: Option<MachineCpu>,
+}
+
+impl FirstByte {
+    fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            machine: MachineCpu::now(),
+        }
+    }
 }
 
 /// Downloads `GET url` (with `key` as bearer token, following one redirect without it)
@@ -298,27 +323,29 @@ async fn download_file(
     to: &Path,
 ) -> anyhow::Result<Downloaded> {
     let location = match splice_download(url, Some(key), to).await? {
-        Fetched::Body(length) => {
+        Fetched::Body(length, first_byte) => {
             return Ok(Downloaded {
                 length,
                 redirected: false,
+                first_byte: Some(first_byte),
             });
         }
         Fetched::Redirect(location) => location,
     };
-    let length = if location.starts_with("http://") {
+    let (length, first_byte) = if location.starts_with("http://") {
         match splice_download(location.clone(), None, to).await? {
-            Fetched::Body(length) => length,
+            Fetched::Body(length, first_byte) => (length, Some(first_byte)),
             Fetched::Redirect(again) => bail!("{location} redirected again, to {again}"),
         }
     } else {
         // An HTTPS store (moto with a test CA): no splicing out of TLS.
         let response = http.get(location).send().await?.error_for_status()?;
-        save(response.bytes_stream(), to).await?
+        (save(response.bytes_stream(), to).await?, None)
     };
     Ok(Downloaded {
         length,
         redirected: true,
+        first_byte,
     })
 }
 
@@ -326,6 +353,17 @@ async fn download_file(
 /// into a new file `to`.
 #[cfg(not(target_os = "linux"))]
 async fn download_file(
+    http: &reqwest::Client,
+    url: String,
+    key: String,
+    to: &Path,
+) -> anyhow::Result<Downloaded> {
+    download_buffered(http, url, key, to).await
+}
+
+/// Downloads `GET url` as most programs would: reqwest's body read into buffers and
+/// written out (with `key` as bearer token, following redirects without it).
+async fn download_buffered(
     http: &reqwest::Client,
     url: String,
     key: String,
@@ -339,7 +377,11 @@ async fn download_file(
         .error_for_status()?;
     let redirected = response.url().as_str() != url;
     let length = save(response.bytes_stream(), to).await?;
-    Ok(Downloaded { length, redirected })
+    Ok(Downloaded {
+        length,
+        redirected,
+        first_byte: None,
+    })
 }
 
 /// [`download_with_splice`] on a blocking thread.
@@ -352,8 +394,8 @@ async fn splice_download(url: String, key: Option<String>, to: &Path) -> anyhow:
 /// What one `GET` of [`download_with_splice`] gave.
 #[cfg(target_os = "linux")]
 enum Fetched {
-    /// The body, this many bytes, is in the file.
-    Body(u64),
+    /// The body, this many bytes, is in the file; it began at the [`FirstByte`].
+    Body(u64, FirstByte),
     /// A redirect to this URL.
     Redirect(String),
 }
@@ -418,6 +460,7 @@ fn download_with_splice(url: &str, key: Option<&str>, to: &Path) -> anyhow::Resu
         ));
     }
     anyhow::ensure!(status == 200, "GET {url} answered {status}");
+    let first_byte = FirstByte::now();
     let length: u64 = header("content-length")
         .context("the answer has no Content-Length")?
         .parse()?;
@@ -450,7 +493,7 @@ fn download_with_splice(url: &str, key: Option<&str>, to: &Path) -> anyhow::Resu
         }
         left -= moved as u64;
     }
-    Ok(Fetched::Body(length))
+    Ok(Fetched::Body(length, first_byte))
 }
 
 /// Waits until every dirty page on the machine is written back, so a timed transfer does
@@ -622,17 +665,24 @@ impl S3Side {
         Ok(())
     }
 
-    /// `GetObject` into a new file. On Linux, over plain HTTP, through a presigned URL
+    /// Whether [`S3Side::get`] reads with the same client as the API's downloads (on
+    /// Linux, over plain HTTP), rather than with the SDK.
+    fn same_client(&self) -> bool {
+        cfg!(target_os = "linux")
+            && self
+                .cfg
+                .s3_endpoint
+                .as_deref()
+                .is_some_and(|endpoint| endpoint.starts_with("http://"))
+    }
+
+    /// `GetObject` into a new file. When [`S3Side::same_client`], through a presigned URL
     /// read with the same `splice` client as the API's downloads, so both paths pay the
-    /// same for receiving; otherwise the SDK's streamed body, written out.
-    async fn get(&self, key: &str, to: &Path) -> anyhow::Result<()> {
+    /// same for receiving (and the body's start is known); otherwise as
+    /// [`S3Side::get_sdk`].
+    async fn get(&self, key: &str, to: &Path) -> anyhow::Result<Option<FirstByte>> {
         #[cfg(target_os = "linux")]
-        if self
-            .cfg
-            .s3_endpoint
-            .as_deref()
-            .is_some_and(|endpoint| endpoint.starts_with("http://"))
-        {
+        if self.same_client() {
             let presigned = self
                 .client
                 .get_object()
@@ -643,10 +693,16 @@ impl S3Side {
                 )?)
                 .await?;
             return match splice_download(presigned.uri().to_owned(), None, to).await? {
-                Fetched::Body(_) => Ok(()),
+                Fetched::Body(_, first_byte) => Ok(Some(first_byte)),
                 Fetched::Redirect(location) => bail!("GetObject redirected to {location}"),
             };
         }
+        self.get_sdk(key, to).await.map(|()| None)
+    }
+
+    /// `GetObject` with aws-sdk-s3, its streamed body written into a new file: how a
+    /// program would fetch the object without the API.
+    async fn get_sdk(&self, key: &str, to: &Path) -> anyhow::Result<()> {
         let body = self
             .client
             .get_object()
@@ -688,6 +744,55 @@ impl S3Side {
             .bucket(&self.bucket)
             .send()
             .await;
+    }
+}
+
+/// One download path's rounds split at the body's first byte: waiting for the server,
+/// then moving the bytes, with how busy the machine's CPUs were while they moved.
+#[derive(Debug, Default)]
+struct Phases {
+    waits: Vec<Duration>,
+    bodies: Vec<Duration>,
+    busy: Vec<f64>,
+}
+
+/// [`Phases`] averaged over the rounds.
+struct PhaseSummary {
+    first_byte_ms: f64,
+    body_mib_s: f64,
+    busy_pct: f64,
+}
+
+impl Phases {
+    /// Records a download that started at `started` and has just ended (nothing when
+    /// the client could not tell when its body began).
+    fn record(&mut self, started: Instant, first_byte: Option<FirstByte>) {
+        let Some(first_byte) = first_byte else { return };
+        self.waits.push(first_byte.at - started);
+        self.bodies.push(first_byte.at.elapsed());
+        self.busy
+            .extend(first_byte.machine.and_then(MachineCpu::busy_since));
+    }
+
+    /// Means over the rounds, for `mib` MiB bodies; `None` without a split round.
+    fn summary(&self, mib: f64) -> Option<PhaseSummary> {
+        let mean = |values: &mut dyn Iterator<Item = f64>, count: usize| {
+            (count > 0).then(|| values.sum::<f64>() / count as f64)
+        };
+        let waits = mean(
+            &mut self.waits.iter().map(Duration::as_secs_f64),
+            self.waits.len(),
+        )?;
+        let bodies = mean(
+            &mut self.bodies.iter().map(Duration::as_secs_f64),
+            self.bodies.len(),
+        )?;
+        Some(PhaseSummary {
+            first_byte_ms: waits * 1000.0,
+            body_mib_s: mib / bodies,
+            busy_pct: 100.0
+                * mean(&mut self.busy.iter().copied(), self.busy.len()).unwrap_or(f64::NAN),
+        })
     }
 }
 
@@ -771,7 +876,8 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
     api.reset_peak()?;
     let (mut up_api, mut up_direct, mut down_api, mut down_direct) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut down_redirect = Vec::new();
+    let (mut down_redirect, mut down_sdk, mut down_buffered) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut phases_api, mut phases_direct) = (Phases::default(), Phases::default());
     let copy = dir.join("direct.bin");
     let downloaded = dir.join("downloaded.bin");
     let mut verified = true;
@@ -819,20 +925,42 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
                 let url = format!("{}/api/v1/artifacts/{id}/content", api.base);
                 let got = download_file(&http, url, admin_key.clone(), &downloaded).await?;
                 down_api.push(started.elapsed());
+                phases_api.record(started, got.first_byte);
                 anyhow::ensure!(!got.redirected, "the API redirected a plain download");
                 let written = got.length;
                 down_cpu += api.cpu_seconds()? - cpu;
                 verified &= written == size && sha256_of(&downloaded)? == source_sha;
             } else {
                 let started = Instant::now();
-                match s3 {
-                    None => copy_file(&stored, &copy, false).await?,
+                let first_byte = match s3 {
+                    None => copy_file(&stored, &copy, false).await.map(|()| None)?,
                     Some(s3) => s3.get("direct/object", &copy).await?,
-                }
+                };
                 down_direct.push(started.elapsed());
+                phases_direct.record(started, first_byte);
             }
             let _ = std::fs::remove_file(&copy);
             let _ = std::fs::remove_file(&downloaded);
+        }
+        if let Some(s3) = s3.filter(|s3| s3.same_client()) {
+            // Both paths again with the clients most programs use, which copy every byte
+            // through their memory: aws-sdk-s3's `GetObject` without the API (the direct
+            // path as the issue names it), reqwest through it.
+            for api_turn in [api_first, !api_first] {
+                settle();
+                let started = Instant::now();
+                if api_turn {
+                    let url = format!("{}/api/v1/artifacts/{id}/content", api.base);
+                    let got = download_buffered(&http, url, admin_key.clone(), &downloaded).await?;
+                    down_buffered.push(started.elapsed());
+                    verified &= got.length == size && sha256_of(&downloaded)? == source_sha;
+                } else {
+                    s3.get_sdk("direct/object", &copy).await?;
+                    down_sdk.push(started.elapsed());
+                }
+                let _ = std::fs::remove_file(&copy);
+                let _ = std::fs::remove_file(&downloaded);
+            }
         }
         if s3.is_some() {
             // The same download through the API's redirect to a presigned URL: the API
@@ -894,6 +1022,39 @@ async fn bench(args: &ArtifactsBenchArgs, dir: &Path, s3: Option<&S3Side>) -> an
         growth,
         verified,
     );
+    if let (Some(api_split), Some(direct_split)) =
+        (phases_api.summary(mib), phases_direct.summary(mib))
+    {
+        println!(
+            "  download phases (mean of rounds): first byte after {:.0} ms through the API, {:.0} ms direct;\n    then the body at {:.1} MiB/s through the API, {:.1} MiB/s direct (ratio {:.2}), the machine's {} cores {:.0}% / {:.0}% busy",
+            api_split.first_byte_ms,
+            direct_split.first_byte_ms,
+            api_split.body_mib_s,
+            direct_split.body_mib_s,
+            api_split.body_mib_s / direct_split.body_mib_s,
+            std::thread::available_parallelism().map_or(0, usize::from),
+            api_split.busy_pct,
+            direct_split.busy_pct,
+        );
+        report["download_first_byte_ms_api"] = round2(api_split.first_byte_ms).into();
+        report["download_first_byte_ms_direct"] = round2(direct_split.first_byte_ms).into();
+        report["download_body_api_mib_s"] = round2(api_split.body_mib_s).into();
+        report["download_body_direct_mib_s"] = round2(direct_split.body_mib_s).into();
+        report["download_body_ratio"] =
+            round2(api_split.body_mib_s / direct_split.body_mib_s).into();
+        report["machine_busy_pct_body_api"] = round2(api_split.busy_pct).into();
+        report["machine_busy_pct_body_direct"] = round2(direct_split.busy_pct).into();
+    }
+    if !down_sdk.is_empty() {
+        let (down_sdk, down_buffered) = (rate(&down_sdk), rate(&down_buffered));
+        println!(
+            "  download with buffering clients: API (reqwest) {down_buffered:.1} MiB/s, direct (aws-sdk-s3 GetObject) {down_sdk:.1} MiB/s (ratio {:.2})",
+            down_buffered / down_sdk
+        );
+        report["download_api_buffered_mib_s"] = round2(down_buffered).into();
+        report["download_direct_sdk_mib_s"] = round2(down_sdk).into();
+        report["download_ratio_buffered"] = round2(down_buffered / down_sdk).into();
+    }
     if !down_redirect.is_empty() {
         let down_redirect = rate(&down_redirect);
         println!(

@@ -130,3 +130,41 @@ fn cpu_seconds_in(path: &str) -> anyhow::Result<f64> {
     // utime and stime, in USER_HZ (100 per second on Linux).
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
+
+/// How busy the whole machine's CPUs were between two moments: `/proc/stat`'s first line,
+/// read at [`MachineCpu::now`] and again at [`MachineCpu::busy_since`].
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    /// The counters now; `None` where `/proc/stat` cannot be read (not Linux).
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+        let total: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        Some(Self {
+            busy: total - idle,
+            total,
+        })
+    }
+
+    /// The fraction (0–1) of all CPU time that was busy since `self`, softirq included
+    /// (which per-process counters miss); `None` if no tick passed or `/proc` is gone.
+    pub fn busy_since(self) -> Option<f64> {
+        let now = Self::now()?;
+        let total = now.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        Some(now.busy.saturating_sub(self.busy) as f64 / total as f64)
+    }
+}
