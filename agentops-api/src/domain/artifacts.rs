@@ -566,7 +566,7 @@ pub async fn list(
 /// artifact; agents only those uploaded with their own key.
 pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ArtifactError> {
     let mut tx = state.begin().await?;
-    let row = store::artifacts::find_for_update(tx.conn(), id)
+    let row = store::artifacts::find_for_delete(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found("artifact", id))?;
     if caller.role != Role::Admin && row.created_by != Some(caller.key_id) {

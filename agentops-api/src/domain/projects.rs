@@ -183,7 +183,9 @@ pub async fn update(
 /// Deletes a project and its finished tasks; refused while any task is unfinished.
 pub async fn delete(state: &AppState, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
-    let row = store::projects::find_for_update(tx.conn(), id)
+    // `FOR UPDATE`: a task being created in the project waits for the outcome, so none
+    // slips in between the check below and the delete.
+    let row = store::projects::find_for_delete(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found("project", id))?;
     if store::tasks::project_has_unfinished(tx.conn(), id).await? {

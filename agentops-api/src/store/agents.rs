@@ -1,6 +1,7 @@
 //! Queries on `agents`.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
@@ -22,25 +23,29 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     agent::Entity::find_by_id(id).one(conn).await
 }
 
-/// One agent by its unique name, locked for update (PostgreSQL).
+/// One agent by its unique name, locked for update until the transaction ends
+/// (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
+/// reference it (foreign-key checks take `FOR KEY SHARE`)).
 pub async fn find_by_name_for_update<C: ConnectionTrait>(
     conn: &C,
     name: &str,
 ) -> Result<Option<Model>, DbErr> {
     agent::Entity::find()
         .filter(agent::Column::Name.eq(name))
-        .lock_exclusive()
+        .lock(LockType::NoKeyUpdate)
         .one(conn)
         .await
 }
 
-/// One agent, locked for update (PostgreSQL).
+/// One agent, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
+/// reference it (foreign-key checks take `FOR KEY SHARE`)):
+/// a heartbeat does not hold up a claim that names the agent.
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
 ) -> Result<Option<Model>, DbErr> {
     agent::Entity::find_by_id(id)
-        .lock_exclusive()
+        .lock(LockType::NoKeyUpdate)
         .one(conn)
         .await
 }
@@ -75,7 +80,7 @@ pub async fn list_silent_for_update<C: ConnectionTrait>(
         .limit(limit);
     let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
         query.lock_with_behavior(
-            sea_orm::sea_query::LockType::Update,
+            LockType::Update,
             sea_orm::sea_query::LockBehavior::SkipLocked,
         )
     } else {

@@ -34,8 +34,9 @@ pub async fn find_by_idempotency_key<C: ConnectionTrait>(
         .await
 }
 
-/// One artifact, locked for update until the transaction ends (PostgreSQL).
-pub async fn find_for_update<C: ConnectionTrait>(
+/// One artifact, locked for deletion until the transaction ends (PostgreSQL,
+/// `FOR UPDATE`).
+pub async fn find_for_delete<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
 ) -> Result<Option<Model>, DbErr> {

@@ -1,5 +1,6 @@
 //! Queries on `projects`.
 
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
@@ -21,8 +22,22 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     project::Entity::find_by_id(id).one(conn).await
 }
 
-/// One project, locked for update until the transaction ends (PostgreSQL).
+/// One project, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
+/// reference it (foreign-key checks take `FOR KEY SHARE`)):
+/// renaming a project does not hold up tasks being created in it.
 pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    project::Entity::find_by_id(id)
+        .lock(LockType::NoKeyUpdate)
+        .one(conn)
+        .await
+}
+
+/// One project, locked for deletion until the transaction ends (PostgreSQL,
+/// `FOR UPDATE`): inserts that reference it wait, then fail or go ahead with the outcome.
+pub async fn find_for_delete<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
 ) -> Result<Option<Model>, DbErr> {

@@ -80,13 +80,14 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     task::Entity::find_by_id(id).one(conn).await
 }
 
-/// One task, locked for update until the transaction ends (PostgreSQL).
+/// One task, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
+/// reference it (foreign-key checks take `FOR KEY SHARE`)).
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
 ) -> Result<Option<Model>, DbErr> {
     task::Entity::find_by_id(id)
-        .lock_exclusive()
+        .lock(LockType::NoKeyUpdate)
         .one(conn)
         .await
 }
@@ -232,7 +233,7 @@ pub async fn waiting_dependents_for_update<C: ConnectionTrait>(
             ),
         )
         .order_by_asc(task::Column::Id)
-        .lock_exclusive()
+        .lock(LockType::NoKeyUpdate)
         .all(conn)
         .await
 }

@@ -105,3 +105,71 @@ async fn thirty_two_claimers_over_two_thousand_tasks_on_postgres() {
 async fn eight_claimers_over_three_hundred_tasks_on_sqlite() {
     concurrent_claimers_complete_every_task_exactly_once(Backend::Sqlite, 300, 8).await;
 }
+
+/// A row being updated is locked `FOR NO KEY UPDATE`: other writers of that row wait, but
+/// writes that only reference it do not (PostgreSQL's foreign-key checks take
+/// `FOR KEY SHARE`). So an agent's heartbeat does not hold up its claims, a project's
+/// rename does not hold up the tasks being created in it, and a task's transition does
+/// not hold up what is attached to it. Deleting a project locks it `FOR UPDATE`, which
+/// does hold them up: no task slips in between its emptiness check and its delete.
+#[tokio::test]
+async fn updates_leave_writes_that_reference_the_row_free_and_deletes_hold_them() {
+    use agentops_api::store;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("locks").await;
+    let agent = app.register_agent("locked-agent").await;
+    let task = id_of(&app.create_task(project, json!({})).await);
+    let db = &app.state.db;
+    // What a foreign-key check takes on the row it points at, but failing at once
+    // instead of waiting.
+    let key_share = |table: &'static str, id: Uuid| {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE NOWAIT"),
+            [id.into()],
+        ))
+    };
+    // A request that would wait behind a lock fails the test instead of hanging it.
+    let patience = std::time::Duration::from_secs(30);
+
+    let held = db.begin().await.expect("begin");
+    let locked = (
+        store::agents::find_for_update(&held, agent).await,
+        store::projects::find_for_update(&held, project).await,
+        store::tasks::find_for_update(&held, task).await,
+    );
+    assert!(matches!(locked, (Ok(Some(_)), Ok(Some(_)), Ok(Some(_)))));
+    for (table, id) in [("agents", agent), ("projects", project), ("tasks", task)] {
+        key_share(table, id)
+            .await
+            .unwrap_or_else(|err| panic!("a reference to the locked {table} row waits: {err}"));
+    }
+    // For real, through the API, while the locks are held: a task is created in the
+    // project and claimed by the agent (the claim writes the agent's id on the task).
+    let created = tokio::time::timeout(patience, app.create_task(project, json!({})))
+        .await
+        .expect("creating a task waited for the project's update lock");
+    let claimed = tokio::time::timeout(patience, app.claim(agent, json!({})))
+        .await
+        .expect("claiming waited for the agent's update lock");
+    assert_eq!(
+        claimed.iter().map(id_of).collect::<Vec<_>>(),
+        vec![id_of(&created)],
+        "the claim skips the locked task and takes the new one"
+    );
+    held.rollback().await.expect("rollback");
+
+    let deleting = db.begin().await.expect("begin");
+    assert!(matches!(
+        store::projects::find_for_delete(&deleting, project).await,
+        Ok(Some(_))
+    ));
+    let refused = key_share("projects", project).await;
+    assert!(
+        refused.is_err(),
+        "a task could be inserted into a project being deleted"
+    );
+    deleting.rollback().await.expect("rollback");
+}
