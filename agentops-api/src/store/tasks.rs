@@ -403,7 +403,10 @@ pub async fn held_by_claim<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Vec<Model>, DbErr> {
     task::Entity::find()
-        .filter(task::Column::Status.eq("running"))
+        // A literal, not a bind parameter: PostgreSQL can use the partial index
+        // `tasks_claim_key` (… WHERE status = 'running') only when the query's condition
+        // implies it, and a parameter does not once a prepared statement's plan is generic.
+        .filter(Expr::col((task::Entity, task::Column::Status)).eq(Expr::cust("'running'")))
         .filter(task::Column::LeaseExpiresAt.gt(now))
         .filter(task::Column::AgentId.eq(agent_id))
         .filter(task::Column::ClaimKey.eq(key))
