@@ -7,7 +7,6 @@
 //! another replica within that TTL.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,8 +16,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -27,6 +24,7 @@ use agentops_sdk::types::Role;
 
 use crate::config::ApiConfig;
 use crate::error::ApiError;
+use crate::rate_limit::{Limited, RateLimits};
 use crate::state::AppState;
 use crate::store;
 
@@ -120,21 +118,24 @@ struct CachedKey {
     fetched: Instant,
 }
 
-/// Recently authenticated keys and the per-key rate limiter.
+/// Recently authenticated keys and the per-key rate limits.
 pub struct KeyCache {
     entries: Mutex<HashMap<String, CachedKey>>,
-    limiter: DefaultKeyedRateLimiter<Uuid>,
+    limits: RateLimits,
 }
 
 impl KeyCache {
     /// An empty cache with the configured rate limit.
     pub fn new(cfg: &ApiConfig) -> Self {
-        let per_second = NonZeroU32::new(cfg.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(cfg.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
         Self {
             entries: Mutex::new(HashMap::new()),
-            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            limits: RateLimits::new(cfg),
         }
+    }
+
+    /// The per-key rate limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     fn get(&self, hash: &str) -> Option<CachedKey> {
@@ -163,13 +164,13 @@ impl KeyCache {
     }
 
     /// Counts one request against the key's budget.
-    fn check_rate(&self, key_id: Uuid) -> Result<(), ApiError> {
-        self.limiter.check_key(&key_id).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
+    async fn check_rate(&self, key_id: Uuid) -> Result<(), ApiError> {
+        self.limits
+            .check(key_id)
+            .await
+            .map_err(|Limited { retry_after: wait }| ApiError::RateLimited {
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+            })
     }
 }
 
@@ -236,7 +237,7 @@ pub async fn require_key(
         "missing API key: send `Authorization: Bearer <key>`",
     ))?;
     let caller = authenticate_secret(&state, &secret).await?;
-    state.keys.check_rate(caller.key_id)?;
+    state.keys.check_rate(caller.key_id).await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

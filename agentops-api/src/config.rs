@@ -85,7 +85,8 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_RETRY_MAX_MS", default_value_t = 300_000)]
     pub retry_max_ms: u64,
 
-    /// Redis for event fan-out between replicas (`redis://` or `rediss://` for TLS).
+    /// Redis for event fan-out between replicas and their shared per-key rate limits
+    /// (`redis://` or `rediss://` for TLS).
     /// Without it events fan out in-process only (one replica).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use prometheus_client::metrics::histogram::Histogram;
@@ -62,29 +61,7 @@ pub(super) struct RedisFanout {
 impl RedisFanout {
     /// Prepares the client; connections are made lazily and re-made as needed.
     pub fn connect(url: &str, cfg: &ApiConfig) -> anyhow::Result<Self> {
-        let client = match cfg
-            .redis_ca_cert
-            .as_deref()
-            .filter(|c| !c.trim().is_empty())
-        {
-            Some(ca) => {
-                let pem = if ca.contains("-----BEGIN") {
-                    ca.as_bytes().to_vec()
-                } else {
-                    std::fs::read(ca)
-                        .with_context(|| format!("cannot read REDIS_CA_CERT file {ca}"))?
-                };
-                redis::Client::build_with_tls(
-                    url,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem),
-                    },
-                )
-            }
-            None => redis::Client::open(url),
-        }
-        .context("REDIS_URL is not a valid Redis URL")?;
+        let client = crate::redis_client::client(url, cfg)?;
         let (outbox, outbox_rx) = mpsc::channel(16_384);
         Ok(Self {
             client,

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, id_of};
+use crate::helpers::{Backend, PrivateRedis, TestApp, id_of};
 
 async fn each_role_may_do_what_it_should_and_nothing_more(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -380,3 +380,79 @@ crate::on_both_backends!(
     a_key_over_its_rate_limit_gets_429_with_retry_after,
     the_first_start_generates_an_admin_key_file,
 );
+
+/// With Redis, replicas share each key's budget: what a key spent on one replica it
+/// cannot spend again on another. While Redis is down each replica keeps a budget of
+/// its own and requests still go through; once it is back, the budget is shared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_each_keys_rate_limit_through_redis() {
+    use agentops_api::testing::{Backend as B, TestServer, use_redis};
+
+    let mut redis = PrivateRedis::start();
+    let a = TestServer::spawn_with(B::Postgres, |cfg| {
+        use_redis(cfg, &redis.url());
+        cfg.rate_limit_per_second = 1;
+        cfg.rate_limit_burst = 4;
+    })
+    .await;
+    let b = a.spawn_replica().await;
+    let http = reqwest::Client::new();
+    let statuses = |server: &TestServer, n: usize| {
+        let (http, url) = (http.clone(), server.url("/api/v1/projects"));
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..n {
+                let response = http
+                    .get(&url)
+                    .bearer_auth(crate::helpers::ADMIN_KEY)
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                    let retry_after: u64 = response.headers()["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+                }
+                statuses.push(response.status());
+            }
+            statuses
+        }
+    };
+    let ok = |statuses: &[StatusCode]| statuses.iter().filter(|s| **s == StatusCode::OK).count();
+
+    // A spends the burst; B, with a budget of its own, would allow 4 more. One
+    // request a second comes back, so B may get one or two in, never four.
+    assert_eq!(statuses(&a, 4).await, [StatusCode::OK; 4]);
+    let on_b = statuses(&b, 4).await;
+    assert!(ok(&on_b) < 4, "B did not see what A spent: {on_b:?}");
+    assert!(a.state.keys.limits().shared() && b.state.keys.limits().shared());
+
+    // Redis down: each replica falls back to its own budget (untouched so far).
+    redis.stop();
+    let on_a = statuses(&a, 4).await;
+    assert_eq!(
+        on_a,
+        [StatusCode::OK; 4],
+        "requests must go on while Redis is down"
+    );
+    assert!(!a.state.keys.limits().shared());
+
+    // Redis back (empty, as after a failover): after the back-off, shared again.
+    redis.restart();
+    let deadline = std::time::Instant::now()
+        + agentops_api::rate_limit::REDIS_BACKOFF
+        + std::time::Duration::from_secs(30);
+    while !(a.state.keys.limits().shared() && b.state.keys.limits().shared()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never went back to Redis"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(statuses(&b, 4).await, [StatusCode::OK; 4]);
+    let on_a = statuses(&a, 4).await;
+    assert!(ok(&on_a) < 4, "A did not see what B spent: {on_a:?}");
+}
