@@ -95,6 +95,12 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_REDIS_PREFIX", default_value = "agentops:")]
     pub redis_prefix: String,
 
+    /// Longest a request waits for Redis to count it against its key's rate limit, in
+    /// milliseconds; past it, the replica counts on its own budget for a while.
+    #[arg(long, env = "AGENTOPS_REDIS_TIMEOUT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+
     /// CA certificate (PEM text, or a path to it) to trust for `rediss://`, for servers
     /// whose certificate is not signed by a public CA (Scaleway Managed Redis).
     #[arg(long, env = "REDIS_CA_CERT", hide_env_values = true)]

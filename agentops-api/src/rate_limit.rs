@@ -5,10 +5,15 @@
 //! one script call per request stores the key's *theoretical arrival time* under
 //! `<prefix>rate:<key id>`, with Redis's own clock, so replicas need not agree on time.
 //! Without Redis, or while it cannot be reached, each replica keeps the budget in memory
-//! (so N replicas allow up to N times the rate): a request is never refused or delayed
-//! because Redis is down. After a failed call the replica stays on its own budget for
-//! [`REDIS_BACKOFF`] before trying Redis again, so an outage costs one slow call per
-//! replica, not one per request.
+//! (so N replicas allow up to N times the rate): a request is never refused because Redis
+//! is down, and waits for it at most `AGENTOPS_REDIS_TIMEOUT_MS` (250 ms). A failed or
+//! late call puts the replica on its own budget for [`REDIS_BACKOFF`]; then one request
+//! probes Redis while the others keep to the replica's budget, until the probe succeeds.
+//! So an outage delays only the requests already waiting on Redis when it began.
+//!
+//! The script reads Redis's clock (`TIME`) before it writes, which needs Redis 5 or later
+//! (effects replication); Scaleway's managed Redis is 7. A call whose connection broke is
+//! tried once more; if the first try had in fact run, that request counts twice.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -22,8 +27,6 @@ use uuid::Uuid;
 
 use crate::config::ApiConfig;
 
-/// Longest a request waits for Redis before counting on the replica's own budget.
-pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long a replica keeps to its own budget after Redis failed it.
 pub const REDIS_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -41,7 +44,7 @@ if not tat or tat < now then tat = now end
 local next_tat = tat + interval
 local wait = next_tat - tolerance - now
 if wait > 0 then return math.ceil(wait) end
-redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1)
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1)
 return 0
 ";
 
@@ -62,10 +65,25 @@ struct Shared {
     connection: OnceCell<ConnectionManager>,
     script: redis::Script,
     prefix: String,
+    /// One request's share of a second, in whole microseconds (rounded down: a rate that
+    /// does not divide a million runs a little fast).
     interval_us: u64,
     tolerance_us: u64,
-    /// Until when this replica keeps to its own budget (after Redis failed it).
-    backoff_until: Mutex<Option<Instant>>,
+    timeout: Duration,
+    health: Mutex<Health>,
+}
+
+/// Whether this replica counts on Redis right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// The last call answered: every request asks Redis.
+    Answering,
+    /// A call failed: the replica keeps to its own budget until then.
+    BackingOff(Instant),
+    /// One request is asking Redis again (since then); the others keep to the
+    /// replica's budget. A probe abandoned half-way (its request dropped) is taken over
+    /// once it is older than the timeout.
+    Probing(Instant),
 }
 
 impl RateLimits {
@@ -93,7 +111,8 @@ impl RateLimits {
                     prefix: format!("{}rate:", cfg.redis_prefix),
                     interval_us,
                     tolerance_us: interval_us * u64::from(burst.get()),
-                    backoff_until: Mutex::new(None),
+                    timeout: Duration::from_millis(cfg.redis_timeout_ms),
+                    health: Mutex::new(Health::Answering),
                 }
             });
         Self {
@@ -114,35 +133,47 @@ impl RateLimits {
         })
     }
 
-    /// Whether the budgets are shared between replicas right now (Redis configured and
-    /// not failing).
+    /// Whether the budgets are shared between replicas right now: Redis is configured
+    /// and its last call answered.
     pub fn shared(&self) -> bool {
         self.shared
             .as_ref()
-            .is_some_and(|shared| !shared.backing_off())
+            .is_some_and(|shared| *shared.health() == Health::Answering)
     }
 }
 
 impl Shared {
     /// The shared answer, or `None` when Redis cannot give one (now, or recently).
     async fn check(&self, key_id: Uuid) -> Option<Result<(), Limited>> {
-        if self.backing_off() {
-            return None;
+        {
+            let mut health = self.health();
+            match *health {
+                Health::Answering => {}
+                Health::BackingOff(until) if Instant::now() >= until => {
+                    *health = Health::Probing(Instant::now());
+                }
+                Health::Probing(since) if since.elapsed() > self.timeout => {
+                    *health = Health::Probing(Instant::now());
+                }
+                Health::BackingOff(_) | Health::Probing(_) => return None,
+            }
         }
-        match tokio::time::timeout(REDIS_TIMEOUT, self.call(key_id)).await {
-            Ok(Ok(0)) => Some(Ok(())),
-            Ok(Ok(wait_us)) => Some(Err(Limited {
+        let answer = match tokio::time::timeout(self.timeout, self.call(key_id)).await {
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(wait_us)) => Err(Limited {
                 retry_after: Duration::from_micros(wait_us),
-            })),
+            }),
             Ok(Err(err)) => {
                 self.back_off(&err.to_string());
-                None
+                return None;
             }
             Err(_) => {
                 self.back_off("no answer in time");
-                None
+                return None;
             }
-        }
+        };
+        *self.health() = Health::Answering;
+        Some(answer)
     }
 
     async fn call(&self, key_id: Uuid) -> redis::RedisResult<u64> {
@@ -150,8 +181,8 @@ impl Shared {
             .connection
             .get_or_try_init(|| {
                 let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(REDIS_TIMEOUT))
-                    .set_response_timeout(Some(REDIS_TIMEOUT))
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
                     .set_number_of_retries(1);
                 ConnectionManager::new_with_config(self.client.clone(), config)
             })
@@ -168,20 +199,19 @@ impl Shared {
         }
     }
 
-    fn backing_off(&self) -> bool {
-        let until = self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
-        until.is_some_and(|until| Instant::now() < until)
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn back_off(&self, reason: &str) {
-        let mut until = self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.is_none_or(|until| Instant::now() >= until) {
+        let mut health = self.health();
+        if !matches!(*health, Health::BackingOff(_)) {
             tracing::warn!(
                 reason,
                 "rate limits fall back to this replica's own budget for {}s: Redis failed",
                 REDIS_BACKOFF.as_secs()
             );
         }
-        *until = Some(Instant::now() + REDIS_BACKOFF);
+        *health = Health::BackingOff(Instant::now() + REDIS_BACKOFF);
     }
 }

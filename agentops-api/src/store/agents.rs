@@ -37,9 +37,10 @@ pub async fn find_by_name_for_update<C: ConnectionTrait>(
         .await
 }
 
-/// One agent, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
-/// reference it (foreign-key checks take `FOR KEY SHARE`)):
-/// a heartbeat does not hold up a claim that names the agent.
+/// One agent, locked for update until the transaction ends (PostgreSQL,
+/// `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
+/// reference it, as foreign-key checks take `FOR KEY SHARE`): a heartbeat does not hold
+/// up an unkeyed claim that names the agent (a keyed claim locks the agent itself).
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
@@ -80,7 +81,7 @@ pub async fn list_silent_for_update<C: ConnectionTrait>(
         .limit(limit);
     let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
         query.lock_with_behavior(
-            LockType::Update,
+            LockType::NoKeyUpdate,
             sea_orm::sea_query::LockBehavior::SkipLocked,
         )
     } else {

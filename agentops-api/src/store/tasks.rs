@@ -321,8 +321,9 @@ pub struct ClaimParams {
 /// Atomically moves up to `limit` runnable tasks to `running` for one agent, each with a
 /// fresh claim token, and returns them highest priority first, then oldest first.
 ///
-/// PostgreSQL selects with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait
-/// on or receive the same row. SQLite runs the single `UPDATE … RETURNING` inside the
+/// PostgreSQL selects with `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent claimers never
+/// wait on or receive the same row (nor one a transition or a dependency check holds),
+/// and a task with an artifact being attached is not skipped. SQLite runs the single `UPDATE … RETURNING` inside the
 /// caller's immediate (write-locked) transaction, which makes it exclusive.
 pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<Model>, DbErr> {
     let backend = conn.get_database_backend();
@@ -371,7 +372,7 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
     let sql = match backend {
         DbBackend::Postgres => format!(
             "WITH picked AS (SELECT id FROM tasks WHERE {filter} \
-             ORDER BY priority DESC, created_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+             ORDER BY priority DESC, created_at, id LIMIT {limit} FOR NO KEY UPDATE SKIP LOCKED) \
              UPDATE tasks SET {set}, claim_token = gen_random_uuid() \
              FROM picked WHERE tasks.id = picked.id RETURNING tasks.*"
         ),
@@ -430,7 +431,7 @@ pub async fn expired_leases_for_update<C: ConnectionTrait>(
         .order_by_asc(task::Column::LeaseExpiresAt)
         .limit(limit);
     let query = if conn.get_database_backend() == DbBackend::Postgres {
-        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        query.lock_with_behavior(LockType::NoKeyUpdate, LockBehavior::SkipLocked)
     } else {
         query
     };
