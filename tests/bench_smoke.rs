@@ -1,0 +1,113 @@
+//! The benchmarks at toy sizes: each `agentops bench …` runs end to end against the same
+//! services as the other tests and prints its JSON report, so a change that breaks a
+//! benchmark shows here rather than on the day someone measures. The figures are not
+//! checked (speed is measured by benchmarks, not asserted by tests); what each report
+//! says about correctness is (bytes verified, every event delivered once, every task
+//! completed once).
+//!
+//! This is an integration test of the root package (it needs the `agentops` binary);
+//! the rest of `tests/` is the end-to-end test crate.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `agentops bench <args> --json`; returns its last line, parsed.
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_agentops"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("the agentops binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "agentops bench {args:?} failed:\n{stderr}"
+    );
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    let last = stdout.lines().last().expect("a report");
+    serde_json::from_str(last).unwrap_or_else(|err| panic!("not JSON ({err}): {last}"))
+}
+
+fn service(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!(
+            "{variable} is not set: run the tests with scripts/test.sh, which starts the services"
+        )
+    })
+}
+
+#[test]
+fn artifacts_on_the_local_store() {
+    let report = bench(&["artifacts", "--size-mib", "4", "--rounds", "1"]);
+    assert_eq!(report["store"], "local");
+    assert_eq!(report["verified"], true, "{report}");
+    for field in ["upload_ratio", "download_ratio", "api_rss_growth_mib"] {
+        assert!(report[field].is_number(), "no {field}: {report}");
+    }
+}
+
+#[test]
+fn artifacts_on_s3() {
+    let endpoint = service("TEST_S3_ENDPOINT");
+    let report = bench(&[
+        "artifacts",
+        "--size-mib",
+        "4",
+        "--rounds",
+        "1",
+        "--store",
+        "s3",
+        "--s3-endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(report["store"], "s3");
+    assert_eq!(report["verified"], true, "{report}");
+    let mut fields = vec!["upload_ratio", "download_ratio", "download_redirect_ratio"];
+    if cfg!(target_os = "linux") && endpoint.starts_with("http://") {
+        fields.extend(["download_ratio_buffered", "download_body_ratio"]);
+    }
+    for field in fields {
+        assert!(report[field].is_number(), "no {field}: {report}");
+    }
+}
+
+#[test]
+fn events_at_a_few_subscribers() {
+    let (database, redis) = (service("TEST_DATABASE_URL"), service("TEST_REDIS_URL"));
+    let report = bench(&[
+        "events",
+        "--subscribers",
+        "20",
+        "--events",
+        "50",
+        "--rate",
+        "200",
+        "--database-url",
+        &database,
+        "--redis-url",
+        &redis,
+    ]);
+    assert_eq!(report["expected"], 20 * 50);
+    assert_eq!(report["delivered"], report["expected"], "{report}");
+    assert_eq!(report["gaps"], 0);
+    assert_eq!(report["duplicates"], 0);
+}
+
+#[test]
+fn claims_of_a_few_hundred_tasks() {
+    let database = service("TEST_DATABASE_URL");
+    let report = bench(&[
+        "claim",
+        "--tasks",
+        "200",
+        "--workers",
+        "4",
+        "--rounds",
+        "1",
+        "--database-url",
+        &database,
+    ]);
+    assert_eq!(report["completed_once"], true, "{report}");
+}
