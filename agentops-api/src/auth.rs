@@ -23,6 +23,8 @@ use uuid::Uuid;
 use agentops_sdk::types::Role;
 
 use crate::config::ApiConfig;
+use prometheus_client::metrics::counter::Counter;
+
 use crate::error::ApiError;
 use crate::rate_limit::{Limited, RateLimits};
 use crate::state::AppState;
@@ -125,11 +127,12 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    /// An empty cache with the configured rate limit.
-    pub fn new(cfg: &ApiConfig) -> Self {
+    /// An empty cache with the configured rate limits; `fallbacks` counts the times
+    /// they stop being shared through Redis.
+    pub fn new(cfg: &ApiConfig, fallbacks: Counter) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
-            limits: RateLimits::new(cfg),
+            limits: RateLimits::new(cfg, fallbacks),
         }
     }
 

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub events_written: Counter,
     /// Stream subscribers closed for falling too far behind (close code 4000).
     pub slow_subscribers: Counter,
+    /// Times this replica stopped sharing rate limits through Redis (it failed or was
+    /// late) and kept to its own budget.
+    pub rate_limit_fallbacks: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,7 @@ impl Default for Metrics {
         let lease_expiries = Counter::default();
         let events_written = Counter::default();
         let slow_subscribers = Counter::default();
+        let rate_limit_fallbacks = Counter::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -92,6 +96,11 @@ impl Default for Metrics {
             "Event stream subscribers closed for falling too far behind (code 4000)",
             slow_subscribers.clone(),
         );
+        registry.register(
+            "rate_limit_redis_fallbacks",
+            "Times this replica fell back to its own rate-limit budgets because Redis failed",
+            rate_limit_fallbacks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -101,6 +110,7 @@ impl Default for Metrics {
             lease_expiries,
             events_written,
             slow_subscribers,
+            rate_limit_fallbacks,
         }
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -71,6 +72,7 @@ struct Shared {
     tolerance_us: u64,
     timeout: Duration,
     health: Mutex<Health>,
+    fallbacks: Counter,
 }
 
 /// Whether this replica counts on Redis right now.
@@ -87,8 +89,9 @@ enum Health {
 }
 
 impl RateLimits {
-    /// The budgets `cfg` sets, shared through `cfg.redis_url` when there is one.
-    pub fn new(cfg: &ApiConfig) -> Self {
+    /// The budgets `cfg` sets, shared through `cfg.redis_url` when there is one;
+    /// `fallbacks` counts the times Redis fails and the replica keeps its own.
+    pub fn new(cfg: &ApiConfig, fallbacks: Counter) -> Self {
         let per_second = NonZeroU32::new(cfg.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(cfg.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
         let shared = cfg
@@ -113,6 +116,7 @@ impl RateLimits {
                     tolerance_us: interval_us * u64::from(burst.get()),
                     timeout: Duration::from_millis(cfg.redis_timeout_ms),
                     health: Mutex::new(Health::Answering),
+                    fallbacks,
                 }
             });
         Self {
@@ -205,7 +209,9 @@ impl Shared {
 
     fn back_off(&self, reason: &str) {
         let mut health = self.health();
-        if !matches!(*health, Health::BackingOff(_)) {
+        // Counted and logged once an outage, not at every failed probe.
+        if *health == Health::Answering {
+            self.fallbacks.inc();
             tracing::warn!(
                 reason,
                 "rate limits fall back to this replica's own budget for {}s: Redis failed",

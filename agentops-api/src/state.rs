@@ -52,8 +52,8 @@ impl AppState {
         events: Events,
         storage: Arc<dyn ArtifactStore>,
     ) -> Self {
-        let keys = KeyCache::new(&cfg);
         let metrics = Metrics::default().with_redis_lag(events.redis_lag());
+        let keys = KeyCache::new(&cfg, metrics.rate_limit_fallbacks.clone());
         Self {
             inner: Arc::new(Inner {
                 db,

@@ -439,6 +439,13 @@ async fn replicas_share_each_keys_rate_limit_through_redis() {
         "requests must go on while Redis is down"
     );
     assert!(!a.state.keys.limits().shared());
+    assert!(
+        a.state
+            .metrics
+            .render()
+            .contains("agentops_rate_limit_redis_fallbacks_total 1\n"),
+        "the fallback is counted once"
+    );
 
     // Redis back (empty, as after a failover): once the back-off is over, a request
     // probes it and the budget is shared again. B then finds the probe's spending there.
