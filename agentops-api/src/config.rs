@@ -95,6 +95,12 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_REDIS_PREFIX", default_value = "agentops:")]
     pub redis_prefix: String,
 
+    /// Longest wait, in seconds, for the next piece of a request body: a client that
+    /// stops sending half-way is answered 400 after it.
+    #[arg(long, env = "AGENTOPS_BODY_IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub body_idle_timeout_secs: u64,
+
     /// Longest a request waits for Redis to count it against its key's rate limit, in
     /// milliseconds; past it, the replica counts on its own budget for a while.
     #[arg(long, env = "AGENTOPS_REDIS_TIMEOUT_MS", default_value_t = 250,
@@ -219,6 +225,11 @@ impl ApiConfig {
     /// The agent TTL as a duration.
     pub fn agent_ttl(&self) -> Duration {
         Duration::from_secs(self.agent_ttl_seconds)
+    }
+
+    /// The longest wait for the next piece of a request body.
+    pub fn body_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_idle_timeout_secs)
     }
 
     /// Checks what clap cannot; the message names the setting.

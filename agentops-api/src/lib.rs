@@ -42,6 +42,7 @@ use axum::serve::ListenerExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -121,6 +122,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))
         .layer(DefaultBodyLimit::max(limit))
+        // A client that stops sending half-way through a body is answered (400) instead
+        // of holding its request open for ever; a slow upload that keeps moving is fine.
+        .layer(RequestBodyTimeoutLayer::new(state.cfg.body_idle_timeout()))
         .layer(middleware::from_fn(
             move |mut request: Request, next: Next| async move {
                 request.extensions_mut().insert(BodyLimit(limit));

@@ -269,4 +269,69 @@ async fn every_error_class_has_its_status_and_a_json_body(backend: Backend) {
     );
 }
 
-crate::on_both_backends!(every_error_class_has_its_status_and_a_json_body);
+/// Sends a request head announcing a 100-byte body and only `sent` of it, then waits
+/// (at most 30 s, a guard against hanging) for the answer: (status line, body).
+async fn stall(app: &TestApp, head: &str, sent: &[u8]) -> (String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!(
+        "{head}\r\nhost: {authority}\r\nauthorization: Bearer {}\r\ncontent-length: 100\r\nconnection: close\r\n\r\n",
+        app.key
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.write_all(sent).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("a stalled body is answered, not waited on for ever")
+    .unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {answer}")),
+    )
+}
+
+async fn a_body_that_stops_coming_is_answered_and_nothing_is_stored(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| cfg.body_idle_timeout_secs = 1).await;
+    let project = app.create_project("stalls").await;
+
+    let (status, body) = stall(
+        &app,
+        "POST /api/v1/projects HTTP/1.1\r\ncontent-type: application/json",
+        b"{\"name\": ",
+    )
+    .await;
+    assert!(status.contains(" 400 "), "{status} {body}");
+    assert_eq!(code(&body), "unreadable_body");
+
+    let (status, body) = stall(
+        &app,
+        &format!(
+            "POST /api/v1/artifacts?project_id={project}&name=half.bin HTTP/1.1\r\ncontent-type: application/octet-stream"
+        ),
+        &[7; 40],
+    )
+    .await;
+    assert!(status.contains(" 400 "), "{status} {body}");
+    assert_eq!(code(&body), "body_interrupted");
+    let listed = app.get_ok("/api/v1/artifacts").await;
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    let projects = app.get_ok("/api/v1/projects").await;
+    assert_eq!(
+        projects["items"].as_array().map(Vec::len),
+        Some(1),
+        "{projects}"
+    );
+}
+
+crate::on_both_backends!(
+    every_error_class_has_its_status_and_a_json_body,
+    a_body_that_stops_coming_is_answered_and_nothing_is_stored,
+);
