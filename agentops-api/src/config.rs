@@ -95,6 +95,12 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_REDIS_PREFIX", default_value = "agentops:")]
     pub redis_prefix: String,
 
+    /// Longest a client may take, in seconds, to send a request's headers; its connection
+    /// is closed after it.
+    #[arg(long, env = "AGENTOPS_HEADER_READ_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_read_timeout_secs: u64,
+
     /// Longest wait, in seconds, for the next piece of a request body: a client that
     /// stops sending half-way is answered 400 after it.
     #[arg(long, env = "AGENTOPS_BODY_IDLE_TIMEOUT_SECS", default_value_t = 60,
@@ -225,6 +231,11 @@ impl ApiConfig {
     /// The agent TTL as a duration.
     pub fn agent_ttl(&self) -> Duration {
         Duration::from_secs(self.agent_ttl_seconds)
+    }
+
+    /// The longest a client may take to send a request's headers.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
     }
 
     /// The longest wait for the next piece of a request body.

@@ -32,13 +32,11 @@ pub mod testing;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -256,21 +254,93 @@ impl Server {
             // for: tell them to close so their clients resume elsewhere.
             events.close_sessions();
         };
-        // Small writes (a WebSocket event, a short response) go out at once instead of
-        // waiting for the peer's delayed ACK (Nagle's algorithm).
-        let listener = listener.tap_io(|stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed");
+        let header_timeout = self.state.cfg.header_read_timeout();
+        serve_http(listener, app, header_timeout, shutdown).await;
         reaper.abort();
         sweeper.abort();
-        result
+        Ok(())
     }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish. What `axum::serve` does, plus a deadline for request headers: a client that
+/// never finishes sending them has its connection closed after `header_timeout`
+/// instead of holding it for ever.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    // Dropping `stop` tells every connection to finish; `done` closes once all have.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let (done, connections) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    accept_failed(err).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small writes (a WebSocket event, a short response) go out at once instead of
+        // waiting for the peer's delayed ACK (Nagle's algorithm).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let (mut stopped, connections) = (stopped.clone(), connections.clone());
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            let finished = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                _ = stopped.changed() => None,
+            };
+            let result = match finished {
+                Some(result) => result,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::trace!(error = %err, "connection ended with an error");
+            }
+            drop(connections);
+        });
+    }
+    drop(listener);
+    drop(stop);
+    drop(connections);
+    done.closed().await;
+}
+
+/// An `accept` that failed: a connection reset before it was accepted is nothing; any
+/// other error (out of file descriptors) is logged and retried a second later.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %err, "cannot accept connections; retrying in 1 s");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// A database URL with its password hidden, for messages.

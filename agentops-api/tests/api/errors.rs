@@ -331,7 +331,33 @@ async fn a_body_that_stops_coming_is_answered_and_nothing_is_stored(backend: Bac
     );
 }
 
+/// A client that never finishes its request's headers has its connection closed after
+/// `AGENTOPS_HEADER_READ_TIMEOUT_SECS` instead of holding it for ever.
+async fn a_client_that_never_finishes_its_headers_is_cut_off(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(backend, |cfg| cfg.header_read_timeout_secs = 1).await;
+    let authority = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(authority).await.unwrap();
+    socket
+        .write_all(format!("GET /health HTTP/1.1\r\nhost: {authority}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes a connection whose headers never end")
+    .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains(" 200 "), "{answer}");
+    // The server itself still answers.
+    assert_eq!(app.get_ok("/health").await["status"], "ok");
+}
+
 crate::on_both_backends!(
+    a_client_that_never_finishes_its_headers_is_cut_off,
     every_error_class_has_its_status_and_a_json_body,
     a_body_that_stops_coming_is_answered_and_nothing_is_stored,
 );
