@@ -751,8 +751,11 @@ impl S3Side {
 /// then moving the bytes, with how busy the machine's CPUs were while they moved.
 #[derive(Debug, Default)]
 struct Phases {
-    waits: Vec<Duration>,
-    bodies: Vec<Duration>,
+    /// Seconds until the first byte, per round.
+    waits: Vec<f64>,
+    /// Seconds from the first byte to the last, per round.
+    bodies: Vec<f64>,
+    /// Fraction of the machine's CPU time busy while the body moved, per round.
     busy: Vec<f64>,
 }
 
@@ -768,30 +771,21 @@ impl Phases {
     /// the client could not tell when its body began).
     fn record(&mut self, started: Instant, first_byte: Option<FirstByte>) {
         let Some(first_byte) = first_byte else { return };
-        self.waits.push(first_byte.at - started);
-        self.bodies.push(first_byte.at.elapsed());
+        self.waits.push((first_byte.at - started).as_secs_f64());
+        self.bodies.push(first_byte.at.elapsed().as_secs_f64());
         self.busy
             .extend(first_byte.machine.and_then(MachineCpu::busy_since));
     }
 
     /// Means over the rounds, for `mib` MiB bodies; `None` without a split round.
     fn summary(&self, mib: f64) -> Option<PhaseSummary> {
-        let mean = |values: &mut dyn Iterator<Item = f64>, count: usize| {
-            (count > 0).then(|| values.sum::<f64>() / count as f64)
+        let mean = |values: &[f64]| {
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
         };
-        let waits = mean(
-            &mut self.waits.iter().map(Duration::as_secs_f64),
-            self.waits.len(),
-        )?;
-        let bodies = mean(
-            &mut self.bodies.iter().map(Duration::as_secs_f64),
-            self.bodies.len(),
-        )?;
         Some(PhaseSummary {
-            first_byte_ms: waits * 1000.0,
-            body_mib_s: mib / bodies,
-            busy_pct: 100.0
-                * mean(&mut self.busy.iter().copied(), self.busy.len()).unwrap_or(f64::NAN),
+            first_byte_ms: mean(&self.waits)? * 1000.0,
+            body_mib_s: mib / mean(&self.bodies)?,
+            busy_pct: 100.0 * mean(&self.busy).unwrap_or(f64::NAN),
         })
     }
 }

@@ -20,11 +20,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use prometheus_client::metrics::counter::Counter;
+
 use agentops_sdk::types::Role;
 
 use crate::config::ApiConfig;
-use prometheus_client::metrics::counter::Counter;
-
 use crate::error::ApiError;
 use crate::rate_limit::{Limited, RateLimits};
 use crate::state::AppState;

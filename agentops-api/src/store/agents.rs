@@ -23,9 +23,8 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     agent::Entity::find_by_id(id).one(conn).await
 }
 
-/// One agent by its unique name, locked for update until the transaction ends
-/// (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
-/// reference it (foreign-key checks take `FOR KEY SHARE`)).
+/// One agent by its unique name, locked `FOR NO KEY UPDATE` until the transaction ends
+/// (see [`crate::store`]).
 pub async fn find_by_name_for_update<C: ConnectionTrait>(
     conn: &C,
     name: &str,
@@ -37,10 +36,9 @@ pub async fn find_by_name_for_update<C: ConnectionTrait>(
         .await
 }
 
-/// One agent, locked for update until the transaction ends (PostgreSQL,
-/// `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
-/// reference it, as foreign-key checks take `FOR KEY SHARE`): a heartbeat does not hold
-/// up an unkeyed claim that names the agent (a keyed claim locks the agent itself).
+/// One agent, locked `FOR NO KEY UPDATE` until the transaction ends (see
+/// [`crate::store`]): a heartbeat does not hold up an unkeyed claim that names the agent
+/// (a keyed claim locks the agent itself).
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,

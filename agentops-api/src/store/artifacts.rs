@@ -34,8 +34,8 @@ pub async fn find_by_idempotency_key<C: ConnectionTrait>(
         .await
 }
 
-/// One artifact, locked for deletion until the transaction ends (PostgreSQL,
-/// `FOR UPDATE`).
+/// One artifact, locked `FOR UPDATE` for deletion until the transaction ends (see
+/// [`crate::store`]).
 pub async fn find_for_delete<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,

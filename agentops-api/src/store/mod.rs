@@ -5,6 +5,11 @@
 //! beyond what a single statement must guarantee (such as a claim being atomic). Callers
 //! pass any `&impl ConnectionTrait`, so one function serves inside and outside a
 //! transaction.
+//!
+//! Row locks (PostgreSQL; SQLite has none and serialises writers instead): a row about
+//! to be changed is read `FOR NO KEY UPDATE`, which holds back other writers of that row
+//! but not inserts that only reference it (foreign-key checks take `FOR KEY SHARE`). A
+//! row about to be deleted is read `FOR UPDATE`, which does hold those back.
 
 pub mod agents;
 pub mod artifacts;

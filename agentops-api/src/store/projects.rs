@@ -22,9 +22,8 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     project::Entity::find_by_id(id).one(conn).await
 }
 
-/// One project, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
-/// reference it (foreign-key checks take `FOR KEY SHARE`)):
-/// renaming a project does not hold up tasks being created in it.
+/// One project, locked `FOR NO KEY UPDATE` until the transaction ends (see
+/// [`crate::store`]): renaming a project does not hold up tasks being created in it.
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
@@ -35,8 +34,9 @@ pub async fn find_for_update<C: ConnectionTrait>(
         .await
 }
 
-/// One project, locked for deletion until the transaction ends (PostgreSQL,
-/// `FOR UPDATE`): inserts that reference it wait, then fail or go ahead with the outcome.
+/// One project, locked `FOR UPDATE` for deletion until the transaction ends (see
+/// [`crate::store`]): inserts that reference it wait, then fail or go ahead with the
+/// outcome.
 pub async fn find_for_delete<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,

@@ -80,8 +80,8 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     task::Entity::find_by_id(id).one(conn).await
 }
 
-/// One task, locked for update until the transaction ends (PostgreSQL, `FOR NO KEY UPDATE`: it holds back other writers of the row, not inserts that only
-/// reference it (foreign-key checks take `FOR KEY SHARE`)).
+/// One task, locked `FOR NO KEY UPDATE` until the transaction ends (see
+/// [`crate::store`]).
 pub async fn find_for_update<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
@@ -323,8 +323,9 @@ pub struct ClaimParams {
 ///
 /// PostgreSQL selects with `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent claimers never
 /// wait on or receive the same row (nor one a transition or a dependency check holds),
-/// and a task with an artifact being attached is not skipped. SQLite runs the single `UPDATE … RETURNING` inside the
-/// caller's immediate (write-locked) transaction, which makes it exclusive.
+/// and a task with an artifact being attached is not skipped. SQLite runs the single
+/// `UPDATE … RETURNING` inside the caller's immediate (write-locked) transaction, which
+/// makes it exclusive.
 pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<Model>, DbErr> {
     let backend = conn.get_database_backend();
     let lease_expires_at = p.now + chrono::Duration::seconds(i64::from(p.lease_seconds));
