@@ -22,10 +22,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # --- runtime ---------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# ca-certificates is left unpinned on purpose: it must follow Debian security updates.
+# Unpinned on purpose: they must follow Debian security updates. curl and jq are
+# there for Seed's shell steps (with sh and coreutils, what its tasks can use);
+# build a derived image for more tools.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates curl jq \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 agentops \
  && useradd --system --uid 10001 --gid agentops --home-dir /var/lib/agentops --create-home --shell /usr/sbin/nologin agentops

@@ -50,6 +50,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Manage API keys directly in the database (for the first key of an operator).
     Keys(KeysArgs),
+    /// Run the Seed worker: claims `seed` tasks and carries them out in a sandbox.
+    Seed(crate::agents::SeedArgs),
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Benchmarks that print their figures (loopback only).
@@ -175,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Up(args)) | Some(Command::Api(args)) => up(args.config).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Keys(args)) => keys(args).await,
+        Some(Command::Seed(args)) => crate::agents::seed(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
         Some(Command::Bench(BenchCommand::Artifacts(args))) => {

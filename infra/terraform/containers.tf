@@ -181,6 +181,9 @@ resource "scaleway_container" "seed" {
   }
 
   environment_variables = {
+    # Serves /health for the health check below (the worker itself only
+    # calls out, to the API and the LLM).
+    AGENTOPS_BIND       = "0.0.0.0:8080"
     AGENTOPS_URL        = local.api_url
     LLM_BASE_URL        = var.llm_base_url
     LLM_MODEL           = var.llm_model

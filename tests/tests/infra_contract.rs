@@ -17,12 +17,15 @@ const READ_OUTSIDE_CLAP: &[&str] = &["RUST_LOG"];
 /// which switches the full check on for that container.
 const PENDING_SUBCOMMANDS: &[(&str, &str)] = &[
     ("chief-of-staff", "agents issue: the Chief of Staff"),
-    ("seed", "agents issue: the Seed worker"),
     ("telegram", "Telegram issue"),
 ];
 
 /// Variables Terraform already passes for a feature the binary does not read yet.
 const PENDING_VARIABLES: &[(&str, &str)] = &[];
+
+/// Variables every agent container must be given, and which of them are secret.
+const AGENT_REQUIRED: &[&str] = &["AGENTOPS_URL", "AGENTOPS_BIND", "AGENTOPS_API_KEY"];
+const AGENT_SECRETS: &[&str] = &["AGENTOPS_API_KEY", "LLM_API_KEY"];
 
 /// Variables a production API replica must be given.
 const API_REQUIRED: &[&str] = &[
@@ -184,6 +187,20 @@ fn every_container_gets_exactly_the_variables_its_subcommand_reads() {
                 reads.contains(var) || pending_vars.contains_key(var.as_str()),
                 "{name}: Terraform sets {var}, which `agentops {subcommand}` does not read"
             );
+        }
+        if subcommand == "seed" {
+            for var in AGENT_REQUIRED {
+                assert!(
+                    plain.contains(*var) || secret.contains(*var),
+                    "{name}: {var} is not set"
+                );
+            }
+            for var in AGENT_SECRETS {
+                assert!(
+                    !plain.contains(*var),
+                    "{name}: {var} must be a secret variable"
+                );
+            }
         }
         if subcommand == "api" {
             for var in API_REQUIRED {

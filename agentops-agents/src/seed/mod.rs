@@ -1,0 +1,379 @@
+//! Seed: a general worker that carries out tasks in a sandbox.
+//!
+//! A Seed claims tasks of its kinds (`seed` by default) through the SDK's worker runtime
+//! and, for each, works in a fresh private directory:
+//!
+//! - **explicit steps** in `input.steps` run in order: `{"run": "<shell command>"}`,
+//!   `{"fetch": "<url>", "save_as": "out/page.html"}`,
+//!   `{"write": "out/notes.md", "content": "…"}` and `{"ask": "<question>"}`;
+//! - otherwise the **goal** (`input.goal`, else the description, else the title) goes to
+//!   the LLM, which works towards it with the same tools in a loop; with no LLM
+//!   configured, the rule-based brain reads a goal written as plain commands
+//!   (`run …`, `fetch … as …`, `ask …`, one per line).
+//!
+//! Progress is reported after every step. Every file left under `out/` is attached to the
+//! task as an artifact when the work is done, and the task completes with a record of
+//! what each step did. A question (`ask`, or the LLM's `ask_human`) **blocks** the task
+//! with the question as its reason; when a human unblocks it with a note, the task runs
+//! again from the start with the answer: to later steps as `$ANSWER_1`, `$ANSWER_2`…, to
+//! the LLM in its prompt. Steps before the question therefore run again.
+//!
+//! Shell commands run with `/bin/sh -c`, a time limit, a memory limit, a file-size limit
+//! and a scrubbed environment (no API key, no LLM key: only `PATH`, `HOME`, `TMPDIR`,
+//! `LANG` and the step's own `env`), in their own process group, killed when done. Those
+//! limits stop runaway work; isolation from everything else is the container's job.
+//!
+//! ```no_run
+//! use agentops_agents::seed::{Seed, SeedConfig};
+//! use agentops_sdk::{Client, Worker};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let seed = Seed::new(SeedConfig::default())?;
+//! Worker::builder(Client::from_env()?)
+//!     .name("seed")
+//!     .agent_kind("seed")
+//!     .kinds(["seed"])
+//!     .run(move |task| seed.clone().handle(task))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod plan;
+mod reason;
+mod sandbox;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agentops_sdk::resources::ArtifactUpload;
+use agentops_sdk::types::EventFilter;
+use agentops_sdk::{TaskContext, TaskError};
+use futures_util::TryStreamExt;
+use serde_json::{Value, json};
+
+pub use plan::{Plan, Step};
+pub use sandbox::{Limits, Sandbox, StepError, protect_secrets};
+
+use crate::llm::{Llm, LlmConfig, LlmError};
+
+/// How a Seed works.
+#[derive(Debug, Clone)]
+pub struct SeedConfig {
+    /// Limits on every step.
+    pub limits: Limits,
+    /// Where task directories are made (the system's temp dir if `None`).
+    pub workdir: Option<PathBuf>,
+    /// The model for goals; the rule-based brain if `None`.
+    pub llm: Option<LlmConfig>,
+    /// Most model turns for one task.
+    pub max_turns: usize,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            workdir: None,
+            llm: None,
+            max_turns: 20,
+        }
+    }
+}
+
+/// The Seed agent's task handler. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SeedConfig,
+    llm: Option<Llm>,
+}
+
+/// A question asked earlier in this task, and the human's answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Answer {
+    /// What was asked (the block reason).
+    pub question: String,
+    /// What the human said when unblocking (empty if they gave no note).
+    pub answer: String,
+}
+
+impl Seed {
+    /// A Seed with `config`.
+    ///
+    /// # Errors
+    /// If the LLM client cannot be built.
+    pub fn new(config: SeedConfig) -> Result<Self, LlmError> {
+        let llm = config.llm.clone().map(Llm::new).transpose()?;
+        Ok(Self {
+            inner: Arc::new(Inner { config, llm }),
+        })
+    }
+
+    /// Whether goals go to an LLM (else to the rule-based brain).
+    pub fn has_llm(&self) -> bool {
+        self.inner.llm.is_some()
+    }
+
+    /// Carries out one task (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// A [`TaskError`]: permanent for input no attempt can carry out, retryable for
+    /// failures another attempt may not repeat.
+    pub async fn handle(self, task: TaskContext) -> Result<Value, TaskError> {
+        let t = task.task();
+        let plan = plan::from_task(&t.input, &t.title, t.description.as_deref())
+            .map_err(TaskError::permanent)?;
+        let answers = answers(&task).await?;
+        let sandbox = Sandbox::create(
+            self.inner.config.workdir.as_deref(),
+            self.inner.config.limits.clone(),
+        )
+        .map_err(|err| TaskError::new(format!("cannot create the task's workspace: {err}")))?;
+        let outcome = match (plan, &self.inner.llm) {
+            (Plan::Steps(steps), _) => run_steps(&task, &sandbox, &steps, &answers).await?,
+            (Plan::Goal(goal), Some(llm)) => {
+                reason::run(
+                    &task,
+                    &sandbox,
+                    llm,
+                    &goal,
+                    &answers,
+                    self.inner.config.max_turns,
+                )
+                .await?
+            }
+            (Plan::Goal(goal), None) => {
+                let steps = plan::rule_based(&goal).map_err(|line| {
+                    TaskError::permanent(format!(
+                        "no LLM is configured (LLM_BASE_URL), and the rule-based brain does not understand `{line}`: \
+                         give the task explicit `input.steps`, or write its goal as plain commands \
+                         (`run <command>`, `fetch <url> as <path>`, `ask <question>`, one per line)"
+                    ))
+                })?;
+                run_steps(&task, &sandbox, &steps, &answers).await?
+            }
+        };
+        let Outcome::Done(mut result) = outcome else {
+            return Ok(Value::Null);
+        };
+        let artifacts = upload_outputs(&task, &sandbox).await?;
+        if let Value::Object(map) = &mut result {
+            map.insert("artifacts".into(), Value::Array(artifacts));
+            if !answers.is_empty() {
+                map.insert("answers".into(), json!(answers));
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// How a run ended: done with a result, or handed to a human (blocked).
+pub(crate) enum Outcome {
+    Done(Value),
+    Blocked,
+}
+
+/// The questions this task asked and the answers it got, oldest first: each
+/// `task.blocked` event's reason paired with the note of the `task.unblocked` after it.
+async fn answers(task: &TaskContext) -> Result<Vec<Answer>, TaskError> {
+    let filter = EventFilter::new()
+        .task(task.id())
+        .types(["task.blocked", "task.unblocked"])
+        .since(0);
+    let events: Vec<_> = task
+        .client()
+        .events()
+        .list_filtered(&filter)
+        .stream()
+        .try_collect()
+        .await
+        .map_err(|err| TaskError::new(format!("cannot read the task's history: {err}")))?;
+    let mut answers = Vec::new();
+    let mut question: Option<String> = None;
+    for event in events {
+        match event.kind.as_str() {
+            "task.blocked" => {
+                question = event.data["block_reason"].as_str().map(str::to_owned);
+            }
+            "task.unblocked" => {
+                if let Some(question) = question.take() {
+                    answers.push(Answer {
+                        question,
+                        answer: event.data["progress_message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(answers)
+}
+
+fn step_error(index: usize, step: &Step, err: StepError) -> TaskError {
+    let message = format!("step {} ({}): {err}", index + 1, step.summary());
+    match err {
+        StepError::Invalid(_) | StepError::Failed(_) => TaskError::permanent(message),
+        StepError::Transient(_) => TaskError::new(message),
+    }
+}
+
+async fn run_steps(
+    task: &TaskContext,
+    sandbox: &Sandbox,
+    steps: &[Step],
+    answers: &[Answer],
+) -> Result<Outcome, TaskError> {
+    let mut records = Vec::with_capacity(steps.len());
+    let mut asked = 0usize;
+    let total = steps.len() as f64;
+    for (i, step) in steps.iter().enumerate() {
+        if task.is_cancelled() {
+            return Err(TaskError::new("cancelled"));
+        }
+        let _ = task
+            .progress(
+                i as f64 / total,
+                format!("step {}/{}: {}", i + 1, steps.len(), step.summary()),
+            )
+            .await;
+        let record = match step {
+            Step::Run {
+                command,
+                timeout,
+                env,
+                allow_failure,
+            } => {
+                let mut vars: Vec<(String, String)> = answers
+                    .iter()
+                    .take(asked)
+                    .enumerate()
+                    .map(|(k, a)| (format!("ANSWER_{}", k + 1), a.answer.clone()))
+                    .collect();
+                vars.extend(env.iter().cloned());
+                let out = sandbox
+                    .shell(command, &vars, *timeout)
+                    .await
+                    .map_err(|err| step_error(i, step, err))?;
+                if out.timed_out {
+                    return Err(TaskError::new(format!(
+                        "step {} ({}) ran over its time limit; output: {}",
+                        i + 1,
+                        step.summary(),
+                        last_words(&out.stdout, &out.stderr)
+                    )));
+                }
+                if !out.succeeded() && !allow_failure {
+                    return Err(TaskError::new(format!(
+                        "step {} ({}) exited with {}: {}",
+                        i + 1,
+                        step.summary(),
+                        out.exit_code
+                            .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                        last_words(&out.stdout, &out.stderr)
+                    )));
+                }
+                json!({ "run": command, "outcome": out })
+            }
+            Step::Fetch { url, save_as } => {
+                let out = sandbox
+                    .fetch(url, save_as.as_deref())
+                    .await
+                    .map_err(|err| step_error(i, step, err))?;
+                json!({ "fetch": url, "outcome": out })
+            }
+            Step::Write { path, content } => {
+                let bytes = sandbox
+                    .write(path, content)
+                    .await
+                    .map_err(|err| step_error(i, step, err))?;
+                json!({ "write": path, "bytes": bytes })
+            }
+            Step::Ask { question } => {
+                let Some(answer) = answers.get(asked) else {
+                    block(task, question).await?;
+                    return Ok(Outcome::Blocked);
+                };
+                asked += 1;
+                json!({ "ask": question, "answer": answer.answer })
+            }
+        };
+        records.push(record);
+    }
+    let _ = task
+        .progress(1.0, format!("{} steps done", steps.len()))
+        .await;
+    Ok(Outcome::Done(json!({ "steps": records })))
+}
+
+pub(crate) async fn block(task: &TaskContext, question: &str) -> Result<(), TaskError> {
+    let reason: String = question.chars().take(10_000).collect();
+    task.block(reason)
+        .await
+        .map_err(|err| TaskError::new(format!("cannot block the task to ask a human: {err}")))
+}
+
+/// The end of a failed command's output, for the task's error.
+fn last_words(stdout: &str, stderr: &str) -> String {
+    let text = if stderr.trim().is_empty() {
+        stdout
+    } else {
+        stderr
+    };
+    let text = text.trim();
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(499)
+        .map_or(0, |(index, _)| index);
+    if text.is_empty() {
+        "(no output)".to_owned()
+    } else {
+        text[start..].to_owned()
+    }
+}
+
+/// Uploads every file under `out/` as an artifact of the task. The idempotency key is the
+/// attempt's claim token and the file's name, so a retried upload within one attempt
+/// does not store it twice.
+async fn upload_outputs(task: &TaskContext, sandbox: &Sandbox) -> Result<Vec<Value>, TaskError> {
+    let files = sandbox
+        .outputs()
+        .map_err(|err| TaskError::new(format!("cannot list out/: {err}")))?;
+    let mut uploaded = Vec::with_capacity(files.len());
+    let total = files.len();
+    for (i, file) in files.into_iter().enumerate() {
+        let _ = task
+            .message(format!("uploading {} ({}/{total})", file.name, i + 1))
+            .await;
+        let upload = ArtifactUpload::for_task(task.id(), &file.name)
+            .content_type(file.content_type)
+            .idempotency_key(format!("{}:{}", task.claim_token(), file.name));
+        let artifact = task
+            .client()
+            .artifacts()
+            .upload_file(upload, &file.path)
+            .await
+            .map_err(|err| {
+                let message = format!("uploading out/{}: {err}", file.name);
+                if err.is_retryable() {
+                    TaskError::new(message)
+                } else {
+                    TaskError::permanent(message)
+                }
+            })?;
+        uploaded.push(json!({
+            "id": artifact.id,
+            "name": artifact.name,
+            "size": artifact.size,
+            "sha256": artifact.sha256,
+        }));
+    }
+    Ok(uploaded)
+}

@@ -1,0 +1,244 @@
+//! The agent subcommands (`agentops seed`): settings from flags or the environment, the
+//! SDK client and worker, and a `/health` endpoint for container platforms.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use agentops_agents::llm::LlmConfig;
+use agentops_agents::seed::{Limits, Seed, SeedConfig};
+use agentops_sdk::{Client, Worker};
+
+/// How an agent reaches the platform.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformArgs {
+    /// The AgentOps API's base URL.
+    #[arg(long, env = "AGENTOPS_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API key with the agent (or admin) role.
+    #[arg(long, env = "AGENTOPS_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Serve `GET /health` on this address (for container health checks); off if unset.
+    #[arg(long, env = "AGENTOPS_BIND")]
+    pub bind: Option<SocketAddr>,
+}
+
+/// The LLM an agent thinks with: any OpenAI-compatible chat API. Without a base URL the
+/// built-in rule-based brain is used.
+#[derive(Debug, Clone, Args)]
+pub struct LlmArgs {
+    /// Base URL of an OpenAI-compatible API (e.g. `https://api.scaleway.ai/v1`,
+    /// `http://127.0.0.1:11434/v1`); empty = the rule-based brain.
+    #[arg(long, env = "LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// Its API key (empty for servers without auth).
+    #[arg(long, env = "LLM_API_KEY", hide_env_values = true, default_value = "")]
+    pub llm_api_key: String,
+    /// The model.
+    #[arg(long, env = "LLM_MODEL", default_value = "llama-3.3-70b-instruct")]
+    pub llm_model: String,
+    /// Longest wait for one completion, in seconds.
+    #[arg(long, env = "LLM_TIMEOUT_SECS", default_value_t = 120)]
+    pub llm_timeout_secs: u64,
+}
+
+impl LlmArgs {
+    /// The LLM's configuration, or `None` for the rule-based brain.
+    pub fn config(&self) -> anyhow::Result<Option<LlmConfig>> {
+        let Some(base_url) = self
+            .llm_base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        let parsed = reqwest::Url::parse(base_url)
+            .with_context(|| format!("LLM_BASE_URL `{base_url}` is not a URL"))?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https"),
+            "LLM_BASE_URL must be an http(s) URL"
+        );
+        anyhow::ensure!(
+            !self.llm_model.trim().is_empty(),
+            "LLM_MODEL must name a model"
+        );
+        Ok(Some(LlmConfig {
+            base_url: base_url.to_owned(),
+            api_key: self.llm_api_key.clone(),
+            model: self.llm_model.trim().to_owned(),
+            timeout: Duration::from_secs(self.llm_timeout_secs.max(1)),
+        }))
+    }
+}
+
+/// `agentops seed`: the Seed worker.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// The agent's name, as the platform lists it.
+    #[arg(long, env = "SEED_NAME", default_value = "seed")]
+    pub name: String,
+    /// Task kinds it claims (comma-separated).
+    #[arg(
+        long,
+        env = "SEED_KINDS",
+        value_delimiter = ',',
+        default_value = "seed"
+    )]
+    pub kinds: Vec<String>,
+    /// Tasks it runs at once.
+    #[arg(long, env = "SEED_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Where task workspaces are created (the system's temp dir if unset).
+    #[arg(long, env = "SEED_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Longest a shell step may run, in seconds.
+    #[arg(long, env = "SEED_STEP_TIMEOUT_SECS", default_value_t = 300)]
+    pub step_timeout_secs: u64,
+    /// Memory (address space) limit of a shell step, in MiB.
+    #[arg(long, env = "SEED_MEMORY_LIMIT_MB", default_value_t = 1024)]
+    pub memory_limit_mb: u64,
+    /// Largest file a step may write or fetch, in MiB.
+    #[arg(long, env = "SEED_MAX_FILE_MB", default_value_t = 100)]
+    pub max_file_mb: u64,
+    /// Most LLM turns for one task.
+    #[arg(long, env = "SEED_MAX_TURNS", default_value_t = 20)]
+    pub max_turns: usize,
+}
+
+impl SeedArgs {
+    /// The Seed's configuration.
+    pub fn config(&self) -> anyhow::Result<SeedConfig> {
+        anyhow::ensure!(
+            (1..=64).contains(&self.concurrency),
+            "SEED_CONCURRENCY must be from 1 to 64"
+        );
+        anyhow::ensure!(
+            self.step_timeout_secs >= 1,
+            "SEED_STEP_TIMEOUT_SECS must be at least 1"
+        );
+        anyhow::ensure!(
+            self.memory_limit_mb >= 16,
+            "SEED_MEMORY_LIMIT_MB must be at least 16"
+        );
+        anyhow::ensure!(self.max_file_mb >= 1, "SEED_MAX_FILE_MB must be at least 1");
+        anyhow::ensure!(
+            (1..=200).contains(&self.max_turns),
+            "SEED_MAX_TURNS must be from 1 to 200"
+        );
+        anyhow::ensure!(
+            self.kinds.iter().all(|k| !k.trim().is_empty()),
+            "SEED_KINDS must not contain an empty kind"
+        );
+        Ok(SeedConfig {
+            limits: Limits {
+                step_timeout: Duration::from_secs(self.step_timeout_secs),
+                memory_mb: self.memory_limit_mb,
+                max_file_mb: self.max_file_mb,
+                ..Limits::default()
+            },
+            workdir: self.workdir.clone(),
+            llm: self.llm.config()?,
+            max_turns: self.max_turns,
+        })
+    }
+}
+
+fn client(platform: &PlatformArgs) -> anyhow::Result<Client> {
+    anyhow::ensure!(
+        !platform.api_key.trim().is_empty(),
+        "AGENTOPS_API_KEY must be set to an agent key (`agentops keys create --role agent --name seed`)"
+    );
+    Client::builder()
+        .base_url(&platform.url)
+        .api_key(platform.api_key.trim())
+        .user_agent(concat!("agentops-seed/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .with_context(|| format!("cannot make a client for {}", platform.url))
+}
+
+/// Runs the Seed worker until Ctrl-C or SIGTERM (then finishes or releases its tasks).
+pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let client = client(&args.platform)?;
+    if let Err(err) = agentops_agents::seed::protect_secrets() {
+        tracing::warn!("commands run by tasks may be able to read this process's keys: {err}");
+    }
+    let seed = Seed::new(config).context("cannot set up the LLM client")?;
+    let brain = if seed.has_llm() {
+        format!("the LLM {}", args.llm.llm_model)
+    } else {
+        "the rule-based brain (set LLM_BASE_URL for an LLM)".to_owned()
+    };
+    tracing::info!(url = %args.platform.url, kinds = ?args.kinds, "seed starting, thinking with {brain}");
+    let worker = Worker::builder(client)
+        .name(&args.name)
+        .agent_kind("seed")
+        .version(env!("CARGO_PKG_VERSION"))
+        .kinds(args.kinds.clone())
+        .concurrency(args.concurrency)
+        .build();
+    let running = Arc::new(AtomicBool::new(true));
+    let health = match args.platform.bind {
+        Some(bind) => Some(serve_health(bind, "seed", running.clone()).await?),
+        None => None,
+    };
+    let result = worker
+        .run(move |task| seed.clone().handle(task))
+        .await
+        .context("the worker stopped");
+    running.store(false, Ordering::Release);
+    if let Some(health) = health {
+        health.abort();
+    }
+    result
+}
+
+/// Serves `GET /health` (200 while the agent runs) on `bind`.
+async fn serve_health(
+    bind: SocketAddr,
+    agent: &'static str,
+    running: Arc<AtomicBool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use axum::{Json, Router, http::StatusCode, routing::get};
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (AGENTOPS_BIND)"))?;
+    let app = Router::new().route(
+        "/health",
+        get(move || {
+            let running = running.clone();
+            async move {
+                if running.load(Ordering::Acquire) {
+                    (
+                        StatusCode::OK,
+                        Json(serde_json::json!({"status": "ok", "agent": agent})),
+                    )
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({"status": "stopping", "agent": agent})),
+                    )
+                }
+            }
+        }),
+    );
+    tracing::info!(
+        "health endpoint on http://{}/health",
+        listener.local_addr()?
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::warn!("health endpoint stopped: {err}");
+        }
+    }))
+}

@@ -1,0 +1,113 @@
+//! A stand-in for an OpenAI-compatible chat-completions server: it answers
+//! `POST /v1/chat/completions` with scripted assistant messages, in order, and keeps
+//! every request it got.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Script {
+    replies: VecDeque<(StatusCode, Value)>,
+    requests: Vec<(Option<String>, Value)>,
+}
+
+/// The running stand-in.
+pub struct LlmStandIn {
+    /// Base URL to configure (`…/v1`).
+    pub base: String,
+    script: Arc<Mutex<Script>>,
+}
+
+/// An assistant message that calls one tool.
+pub fn tool_call(id: &str, name: &str, arguments: Value) -> Value {
+    json!({
+        "role": "assistant",
+        "content": null,
+        "tool_calls": [{
+            "id": id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments.to_string()}
+        }]
+    })
+}
+
+impl LlmStandIn {
+    pub async fn spawn() -> Self {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, script }
+    }
+
+    /// Queues the next assistant message, with its token usage.
+    pub fn reply(&self, message: Value) {
+        self.script
+            .lock()
+            .unwrap()
+            .replies
+            .push_back((StatusCode::OK, message));
+    }
+
+    /// Queues an error answer.
+    pub fn fail(&self, status: StatusCode) {
+        self.script
+            .lock()
+            .unwrap()
+            .replies
+            .push_back((status, json!({"error": {"message": "overloaded"}})));
+    }
+
+    /// Every request so far: its bearer token and JSON body.
+    pub fn requests(&self) -> Vec<(Option<String>, Value)> {
+        self.script.lock().unwrap().requests.clone()
+    }
+}
+
+async fn complete(
+    State(script): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let mut script = script.lock().unwrap();
+    script.requests.push((bearer, body.clone()));
+    let Some((status, message)) = script.replies.pop_front() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"message": "the script has no more replies"}})),
+        );
+    };
+    if !status.is_success() {
+        return (status, Json(message));
+    }
+    let finish = if message.get("tool_calls").is_some() {
+        "tool_calls"
+    } else {
+        "stop"
+    };
+    (
+        status,
+        Json(json!({
+            "id": "chatcmpl-standin",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+        })),
+    )
+}

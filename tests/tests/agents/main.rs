@@ -1,0 +1,13 @@
+//! End-to-end tests of the agents in `agentops-agents` against the real API spawned
+//! in-process, with a local stand-in for an OpenAI-compatible LLM that speaks the real
+//! protocol over HTTP.
+
+#[allow(dead_code)]
+#[path = "../sdk/helpers.rs"]
+mod helpers;
+
+/// `crate::on_both_backends!(…)` in every module.
+pub(crate) use agentops_api::on_both_backends;
+
+mod llm_standin;
+mod seed;

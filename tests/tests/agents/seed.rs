@@ -1,0 +1,618 @@
+//! The Seed worker: explicit steps, questions to a human, the rule-based brain, the LLM
+//! loop (against the stand-in), and the `agentops seed` command.
+
+use std::time::Duration;
+
+use agentops_agents::llm::LlmConfig;
+use agentops_agents::seed::{Seed, SeedConfig};
+use agentops_sdk::types::{TaskIn, TaskOut, TaskStatus, UnblockIn};
+use agentops_sdk::{TaskContext, Worker};
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{ADMIN_KEY, Backend, TestApp};
+use crate::llm_standin::{LlmStandIn, tool_call};
+use crate::on_both_backends;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+on_both_backends!(
+    explicit_steps_run_in_order_and_out_files_become_artifacts,
+    a_question_blocks_the_task_and_the_answer_reaches_the_next_run,
+);
+
+/// Starts a Seed worker on `app`; stops when the handle is dropped.
+struct Running {
+    stop: agentops_sdk::worker::ShutdownHandle,
+    run: Option<tokio::task::JoinHandle<agentops_sdk::Result<()>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(run) = self.run.take() {
+            run.abort();
+        }
+    }
+}
+
+fn start(app: &TestApp, config: SeedConfig) -> Running {
+    let seed = Seed::new(config).expect("seed");
+    let builder = Worker::builder(app.client.clone())
+        .name("seed")
+        .agent_kind("seed")
+        .kinds(["seed"])
+        .poll_interval(Duration::from_millis(50))
+        .agent_heartbeat_interval(Duration::from_millis(200))
+        .handle_signals(false);
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(builder.run(move |task: TaskContext| seed.clone().handle(task)));
+    Running {
+        stop,
+        run: Some(run),
+    }
+}
+
+async fn seed_task(app: &TestApp, project: Uuid, input: Value, max_attempts: i32) -> TaskOut {
+    app.client
+        .tasks()
+        .create(TaskIn {
+            project_id: project,
+            title: "seed work".into(),
+            kind: Some("seed".into()),
+            input: Some(input),
+            max_attempts: Some(max_attempts),
+            ..Default::default()
+        })
+        .await
+        .expect("create task")
+}
+
+async fn finished(app: &TestApp, id: Uuid) -> TaskOut {
+    app.wait_for_task(id, WAIT, |t| {
+        matches!(t.status, TaskStatus::Completed | TaskStatus::Failed)
+    })
+    .await
+}
+
+async fn artifact_text(app: &TestApp, task: &TaskOut, name: &str) -> String {
+    let artifacts = app
+        .client
+        .artifacts()
+        .list()
+        .task(task.id)
+        .send()
+        .await
+        .expect("list artifacts")
+        .items;
+    let artifact = artifacts
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no artifact {name} in {artifacts:?}"));
+    let bytes = app
+        .client
+        .artifacts()
+        .download(artifact.id)
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body");
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+/// A web server for fetch steps: `/page` answers text, anything else 404.
+async fn website() -> String {
+    let app = Router::new().route("/page", get(|| async { "hello from the web" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn llm(standin: &LlmStandIn) -> SeedConfig {
+    SeedConfig {
+        llm: Some(LlmConfig {
+            base_url: standin.base.clone(),
+            api_key: "sk-test".into(),
+            model: "standin-model".into(),
+            timeout: Duration::from_secs(10),
+        }),
+        ..SeedConfig::default()
+    }
+}
+
+async fn explicit_steps_run_in_order_and_out_files_become_artifacts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web = website().await;
+    let project = app.project().await;
+    let _seed = start(&app, SeedConfig::default());
+    let task = seed_task(
+        &app,
+        project,
+        json!({"steps": [
+            {"write": "out/notes/plan.md", "content": "# Plan\n"},
+            {"fetch": format!("{web}/page"), "save_as": "out/page.txt"},
+            {"fetch": format!("{web}/page")},
+            {"run": "wc -c < out/page.txt > out/size.txt; echo \"$MODE\"; ls out", "env": {"MODE": "fast"}},
+            {"run": "exit 4", "allow_failure": true}
+        ]}),
+        1,
+    )
+    .await;
+
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    let result = done.result.clone().unwrap();
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5);
+    assert_eq!(steps[0]["bytes"], 7);
+    assert_eq!(steps[1]["outcome"]["bytes"], 18);
+    assert_eq!(steps[2]["outcome"]["body"], "hello from the web");
+    assert_eq!(
+        steps[3]["outcome"]["stdout"],
+        "fast\nnotes\npage.txt\nsize.txt\n"
+    );
+    assert_eq!(steps[3]["outcome"]["exit_code"], 0);
+    assert_eq!(steps[4]["outcome"]["exit_code"], 4);
+    let names: Vec<&str> = result["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["notes__plan.md", "page.txt", "size.txt"]);
+    assert_eq!(
+        artifact_text(&app, &done, "page.txt").await,
+        "hello from the web"
+    );
+    assert_eq!(artifact_text(&app, &done, "size.txt").await.trim(), "18");
+    assert_eq!(
+        artifact_text(&app, &done, "notes__plan.md").await,
+        "# Plan\n"
+    );
+    assert_eq!(done.progress, Some(1.0));
+
+    // Progress was reported step by step.
+    let messages: Vec<String> = app
+        .all_events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(task.id) && e.kind == "task.progress")
+        .filter_map(|e| e.data["progress_message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("step 2/5: fetch ")),
+        "{messages:?}"
+    );
+    assert!(messages.iter().any(|m| m == "5 steps done"), "{messages:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_say_which_step_failed_and_why() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let web = website().await;
+    let project = app.project().await;
+    let _seed = start(&app, SeedConfig::default());
+
+    let failing = seed_task(
+        &app,
+        project,
+        json!({"steps": [{"run": "echo fine"}, {"run": "echo 'no such table' >&2; exit 3"}]}),
+        1,
+    )
+    .await;
+    let missing = seed_task(
+        &app,
+        project,
+        json!({"steps": [{"fetch": format!("{web}/nothing-here")}]}),
+        3,
+    )
+    .await;
+    let escaping = seed_task(
+        &app,
+        project,
+        json!({"steps": [{"write": "../outside.txt", "content": "x"}]}),
+        3,
+    )
+    .await;
+    let malformed = seed_task(&app, project, json!({"steps": [{"rm": "-rf /"}]}), 3).await;
+    let slow = app
+        .client
+        .tasks()
+        .create(TaskIn {
+            project_id: project,
+            title: "slow".into(),
+            kind: Some("seed".into()),
+            input: Some(json!({"steps": [{"run": "sleep 20", "timeout_secs": 1}]})),
+            max_attempts: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let failed = finished(&app, failing.id).await;
+    assert_eq!(failed.status, TaskStatus::Failed);
+    let error = failed.error.unwrap();
+    assert!(
+        error.contains(
+            "step 2 (run `echo 'no such table' >&2; exit 3`) exited with 3: no such table"
+        ),
+        "{error}"
+    );
+    // Input no attempt can fix fails at once, attempts left or not.
+    for (task, expected) in [
+        (missing, "answered 404 Not Found"),
+        (escaping, "must be a relative path inside the workspace"),
+        (malformed, "input.steps.0: must have one of"),
+    ] {
+        let done = finished(&app, task.id).await;
+        assert_eq!(done.status, TaskStatus::Failed);
+        assert_eq!(done.attempts, 1, "{done:?}");
+        let error = done.error.unwrap();
+        assert!(error.contains(expected), "{error}");
+    }
+    let timed_out = finished(&app, slow.id).await;
+    assert!(
+        timed_out
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("ran over its time limit"),
+        "{timed_out:?}"
+    );
+    // A failed task leaves no artifacts behind.
+    let artifacts = app
+        .client
+        .artifacts()
+        .list()
+        .task(failing.id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert!(artifacts.is_empty());
+}
+
+async fn a_question_blocks_the_task_and_the_answer_reaches_the_next_run(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let _seed = start(&app, SeedConfig::default());
+    let task = seed_task(
+        &app,
+        project,
+        json!({"steps": [
+            {"run": "echo before"},
+            {"ask": "Which environment should I deploy to?"},
+            {"run": "echo \"deploying to $ANSWER_1\" > out/deploy.log"}
+        ]}),
+        3,
+    )
+    .await;
+
+    let blocked = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Blocked)
+        .await;
+    assert_eq!(
+        blocked.block_reason.as_deref(),
+        Some("Which environment should I deploy to?")
+    );
+    app.client
+        .tasks()
+        .unblock(
+            task.id,
+            UnblockIn {
+                note: Some("staging".into()),
+            },
+        )
+        .await
+        .unwrap();
+
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(
+        artifact_text(&app, &done, "deploy.log").await,
+        "deploying to staging\n"
+    );
+    let result = done.result.unwrap();
+    assert_eq!(
+        result["answers"],
+        json!([{"question": "Which environment should I deploy to?", "answer": "staging"}])
+    );
+    assert_eq!(result["steps"][1]["answer"], "staging");
+    // Blocking used up no attempt.
+    assert_eq!(done.attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_llm_a_goal_in_plain_commands_runs_and_anything_else_fails_clearly() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let project = app.project().await;
+    let _seed = start(&app, SeedConfig::default());
+    let plain = app
+        .client
+        .tasks()
+        .create(TaskIn {
+            project_id: project,
+            title: "count files".into(),
+            description: Some("run: echo 3 > out/count.txt\n$ cat out/count.txt".into()),
+            kind: Some("seed".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let prose = seed_task(
+        &app,
+        project,
+        json!({"goal": "Summarise yesterday's news"}),
+        3,
+    )
+    .await;
+
+    let done = finished(&app, plain.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(
+        done.result.as_ref().unwrap()["steps"][1]["outcome"]["stdout"],
+        "3\n"
+    );
+    assert_eq!(artifact_text(&app, &done, "count.txt").await, "3\n");
+
+    let failed = finished(&app, prose.id).await;
+    assert_eq!(failed.status, TaskStatus::Failed);
+    let error = failed.error.unwrap();
+    assert!(
+        error.contains("no LLM is configured (LLM_BASE_URL)"),
+        "{error}"
+    );
+    assert!(error.contains("`Summarise yesterday's news`"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_works_towards_the_goal_with_tools_until_it_finishes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let project = app.project().await;
+    standin.reply(tool_call(
+        "call_1",
+        "run_shell",
+        json!({"command": "echo 42 > out/answer.txt; echo done"}),
+    ));
+    standin.reply(tool_call(
+        "call_2",
+        "read_file",
+        json!({"path": "../../etc/passwd"}),
+    ));
+    standin.reply(tool_call("call_3", "no_such_tool", json!({})));
+    standin.reply(tool_call(
+        "call_4",
+        "finish",
+        json!({"summary": "The answer is 42; it is in answer.txt."}),
+    ));
+    let _seed = start(&app, llm(&standin));
+    let task = seed_task(
+        &app,
+        project,
+        json!({"goal": "Find the answer and write it to out/answer.txt"}),
+        1,
+    )
+    .await;
+
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    let result = done.result.clone().unwrap();
+    assert_eq!(result["summary"], "The answer is 42; it is in answer.txt.");
+    assert_eq!(result["turns"], 4);
+    assert_eq!(
+        result["llm"],
+        json!({"model": "standin-model", "calls": 4, "prompt_tokens": 400, "completion_tokens": 40})
+    );
+    assert_eq!(result["steps"][0]["outcome"]["stdout"], "done\n");
+    assert_eq!(artifact_text(&app, &done, "answer.txt").await, "42\n");
+
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 4);
+    let (bearer, first) = &requests[0];
+    assert_eq!(bearer.as_deref(), Some("sk-test"));
+    assert_eq!(first["model"], "standin-model");
+    let tools: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "run_shell",
+            "fetch_url",
+            "write_file",
+            "read_file",
+            "ask_human",
+            "finish"
+        ]
+    );
+    assert!(
+        first["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Goal: Find the answer and write it to out/answer.txt")
+    );
+    // Each tool's answer goes back to the model, tied to its call.
+    let last = requests[3].1["messages"].as_array().unwrap();
+    let tool_replies: Vec<(&str, &str)> = last
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap(),
+                m["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(tool_replies.len(), 3);
+    assert_eq!(tool_replies[0].0, "call_1");
+    assert!(
+        tool_replies[0].1.contains("\"exit_code\":0"),
+        "{tool_replies:?}"
+    );
+    assert!(
+        tool_replies[1]
+            .1
+            .starts_with("error: `../../etc/passwd` must be a relative path"),
+        "{tool_replies:?}"
+    );
+    assert!(
+        tool_replies[2]
+            .1
+            .starts_with("error: there is no tool `no_such_tool`"),
+        "{tool_replies:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_asks_a_human_and_starts_again_with_the_answer() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let project = app.project().await;
+    standin.reply(tool_call(
+        "call_1",
+        "ask_human",
+        json!({"question": "Which city's weather?"}),
+    ));
+    standin.reply(json!({"role": "assistant", "content": "Paris: sunny, 21 °C."}));
+    let _seed = start(&app, llm(&standin));
+    let task = seed_task(&app, project, json!({"goal": "Report the weather"}), 3).await;
+
+    let blocked = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Blocked)
+        .await;
+    assert_eq!(
+        blocked.block_reason.as_deref(),
+        Some("Which city's weather?")
+    );
+    app.client
+        .tasks()
+        .unblock(
+            task.id,
+            UnblockIn {
+                note: Some("Paris".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(done.result.unwrap()["summary"], "Paris: sunny, 21 °C.");
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 2);
+    let brief = requests[1].1["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        brief.contains("Q: Which city's weather?\nA: Paris"),
+        "{brief}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_that_is_down_leaves_the_task_for_a_retry_and_a_refusal_fails_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let project = app.project().await;
+    standin.fail(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    standin.reply(json!({"role": "assistant", "content": "done after a retry"}));
+    standin.fail(axum::http::StatusCode::UNAUTHORIZED);
+    let _seed = start(&app, llm(&standin));
+    let flaky = seed_task(&app, project, json!({"goal": "first"}), 3).await;
+    let done = finished(&app, flaky.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(done.attempts, 1, "the 503 used up one attempt");
+    assert_eq!(done.result.unwrap()["summary"], "done after a retry");
+
+    let refused = seed_task(&app, project, json!({"goal": "second"}), 3).await;
+    let failed = finished(&app, refused.id).await;
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(failed.attempts, 1, "a 401 is not retried");
+    assert!(failed.error.unwrap().contains("the LLM answered 401"),);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_command_runs_a_worker_from_its_settings_and_answers_health_checks() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let project = app.project().await;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let cli = agentops::cli::Cli::try_parse_from([
+        "agentops",
+        "seed",
+        "--url",
+        &app.server.base,
+        "--api-key",
+        ADMIN_KEY,
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+        "--name",
+        "seed-from-cli",
+        "--kinds",
+        "cli-work,other",
+        "--step-timeout-secs",
+        "5",
+    ])
+    .unwrap();
+    let run = tokio::spawn(agentops::cli::run(cli));
+    let task = app
+        .client
+        .tasks()
+        .create(TaskIn {
+            project_id: project,
+            title: "hello".into(),
+            kind: Some("cli-work".into()),
+            input: Some(json!({"steps": [{"run": "echo hello from the command"}]})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(
+        done.result.unwrap()["steps"][0]["outcome"]["stdout"],
+        "hello from the command\n"
+    );
+    let agent = app
+        .client
+        .agents()
+        .get(done.agent_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(agent.name, "seed-from-cli");
+    assert_eq!(agent.kind, "seed");
+
+    let health: Value = reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok", "agent": "seed"}));
+    run.abort();
+
+    // Settings are checked before anything starts.
+    let bad = agentops::cli::Cli::try_parse_from([
+        "agentops",
+        "seed",
+        "--api-key",
+        "k",
+        "--llm-base-url",
+        "ftp://models.example",
+    ])
+    .unwrap();
+    let err = agentops::cli::run(bad).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("LLM_BASE_URL must be an http(s) URL"),
+        "{err}"
+    );
+}
