@@ -242,3 +242,120 @@ async fn serve_health(
         }
     }))
 }
+
+/// The API key of the Seed that `agentops up` runs in-process: the one saved in
+/// `<data dir>/seed.key` while it is still a valid agent key, else a new agent key
+/// (saved there, mode 0600).
+pub async fn embedded_seed_key(
+    state: &agentops_api::state::AppState,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<String> {
+    use agentops_sdk::types::{ApiKeyIn, Role};
+    let path = data_dir.join("seed.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let secret = text.trim().to_owned();
+        let hash = agentops_api::auth::hash_secret(&secret);
+        let stored = agentops_api::store::keys::find_by_hash(&state.db, &hash)
+            .await
+            .context("cannot look up the embedded Seed's key")?;
+        let now = chrono::Utc::now();
+        if stored.is_some_and(|key| {
+            key.role == "agent"
+                && key.revoked_at.is_none()
+                && key.expires_at.is_none_or(|at| at > now)
+        }) {
+            return Ok(secret);
+        }
+    }
+    let created = agentops_api::domain::keys::create(
+        state,
+        ApiKeyIn {
+            name: "seed (embedded)".into(),
+            role: Role::Agent,
+            expires_at: None,
+        },
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("cannot create the embedded Seed's key: {err}"))?;
+    write_secret(&path, &created.secret)
+        .with_context(|| format!("cannot save the embedded Seed's key to {}", path.display()))?;
+    Ok(created.secret)
+}
+
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()
+}
+
+/// A Seed worker running in the same process as the API (`agentops up`).
+pub struct EmbeddedSeed {
+    stop: agentops_sdk::worker::ShutdownHandle,
+    run: tokio::task::JoinHandle<agentops_sdk::Result<()>>,
+}
+
+impl EmbeddedSeed {
+    /// Starts a Seed against the API listening on `api`, with `key` and the LLM settings.
+    ///
+    /// # Errors
+    /// If the LLM settings are invalid or the client cannot be built.
+    pub fn start(api: SocketAddr, key: String, llm: LlmArgs) -> anyhow::Result<Self> {
+        let host = match api.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        };
+        let platform = PlatformArgs {
+            url: format!("http://{host}:{}", api.port()),
+            api_key: key,
+            bind: None,
+        };
+        let config = SeedConfig {
+            llm: llm.config()?,
+            ..SeedConfig::default()
+        };
+        let seed = Seed::new(config).context("cannot set up the LLM client")?;
+        if let Err(err) = agentops_agents::seed::protect_secrets() {
+            tracing::warn!("commands run by tasks may be able to read this process's keys: {err}");
+        }
+        let builder = Worker::builder(client(&platform)?)
+            .name("seed-embedded")
+            .agent_kind("seed")
+            .version(env!("CARGO_PKG_VERSION"))
+            .kinds(["seed"])
+            .concurrency(2)
+            .handle_signals(false);
+        let stop = builder.shutdown_handle();
+        let worker = builder.run(move |task| seed.clone().handle(task));
+        let run = tokio::spawn(async move {
+            let result = worker.await;
+            if let Err(err) = &result {
+                tracing::error!("the embedded Seed stopped: {err}");
+            }
+            result
+        });
+        Ok(Self { stop, run })
+    }
+
+    /// Stops claiming, lets running tasks finish (or hands them back) and waits.
+    pub async fn stop(self) {
+        self.stop.shutdown();
+        match self.run.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {} // logged when it happened
+            Err(err) => tracing::warn!("the embedded Seed crashed: {err}"),
+        }
+    }
+}

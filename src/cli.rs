@@ -42,8 +42,8 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start the whole platform (API and background workers); the default.
-    Up(ApiArgs),
+    /// Start the whole platform (API, background workers and a Seed agent); the default.
+    Up(UpArgs),
     /// Start the API server only (one replica of a scaled-out deployment).
     Api(ApiArgs),
     /// Apply or roll back database migrations.
@@ -73,7 +73,27 @@ pub enum BenchCommand {
     FanoutBaselineServer(crate::bench::fanout_baseline::BaselineServerArgs),
 }
 
-/// Settings of `up` and `api`.
+/// Settings of `up`: the API's, and the embedded Seed's.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub config: ApiConfig,
+    /// Run a Seed agent in the same process, so tasks of kind `seed` get done with no
+    /// other set-up (its key is kept in `<data dir>/seed.key`). It runs the shell
+    /// commands tasks give it, as this user: turn it off where task authors are not
+    /// trusted with that.
+    #[arg(
+        long,
+        env = "AGENTOPS_EMBEDDED_SEED",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub seed: bool,
+    #[command(flatten)]
+    pub llm: crate::agents::LlmArgs,
+}
+
+/// Settings of `api`.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     #[command(flatten)]
@@ -168,13 +188,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
         None => {
-            up(ApiArgs {
-                config: ApiConfig::defaults(),
-            }
-            .config)
-            .await
+            let cli = Cli::parse_from(["agentops", "up"]);
+            let Some(Command::Up(args)) = cli.command else {
+                unreachable!("`agentops up` parses as Up");
+            };
+            up(args.config, Some(args.llm).filter(|_| args.seed)).await
         }
-        Some(Command::Up(args)) | Some(Command::Api(args)) => up(args.config).await,
+        Some(Command::Up(args)) => up(args.config, Some(args.llm).filter(|_| args.seed)).await,
+        Some(Command::Api(args)) => up(args.config, None).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Seed(args)) => crate::agents::seed(args).await,
@@ -201,8 +222,9 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-async fn up(config: ApiConfig) -> anyhow::Result<()> {
+async fn up(config: ApiConfig, seed: Option<crate::agents::LlmArgs>) -> anyhow::Result<()> {
     let bind = config.bind;
+    let data_dir = config.data_dir.clone();
     let server = Server::start(config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
         format!("cannot listen on {bind} (set AGENTOPS_BIND to another address)")
@@ -219,8 +241,25 @@ async fn up(config: ApiConfig) -> anyhow::Result<()> {
         Bootstrap::Configured => println!("Admin API key: the one in AGENTOPS_ADMIN_KEY."),
         Bootstrap::Existing => {}
     }
+    let seed = match seed {
+        Some(llm) => {
+            let key = crate::agents::embedded_seed_key(server.state(), &data_dir).await?;
+            Some(crate::agents::EmbeddedSeed::start(addr, key, llm)?)
+        }
+        None => None,
+    };
     println!("AgentOps is running at http://{addr}  (API reference: http://{addr}/docs)");
-    server.serve(listener, shutdown_signal()).await
+    if seed.is_some() {
+        println!("A Seed agent is running in this process: it carries out tasks of kind `seed`.");
+    }
+    let shutdown = async move {
+        shutdown_signal().await;
+        // The Seed first finishes (or hands back) its tasks, while the API still answers.
+        if let Some(seed) = seed {
+            seed.stop().await;
+        }
+    };
+    server.serve(listener, shutdown).await
 }
 
 async fn shutdown_signal() {
@@ -242,7 +281,7 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight work");
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {

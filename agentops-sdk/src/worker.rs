@@ -888,6 +888,10 @@ impl Runtime {
                 }
             }
         }
+        // Handlers that ended while the loop slept are not in flight any more.
+        while let Some(done) = running.try_join_next() {
+            log_supervisor_end(done);
+        }
         tracing::info!(
             in_flight = running.len(),
             grace = ?self.config.shutdown_grace,

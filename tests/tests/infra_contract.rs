@@ -97,6 +97,12 @@ fn strings(expr: Option<&Expression>) -> Vec<String> {
     }
 }
 
+fn variable_default(body: &Body, name: &str) -> Option<Expression> {
+    body.blocks()
+        .find(|b| b.identifier() == "variable" && b.labels()[0].as_str() == name)
+        .and_then(|b| attribute(b.body(), "default").cloned())
+}
+
 /// The environment variables a subcommand of `agentops` reads, global flags included.
 fn binary_env(subcommand: &str) -> Option<BTreeSet<String>> {
     let cli = agentops::cli::Cli::command();
@@ -179,6 +185,19 @@ fn every_container_gets_exactly_the_variables_its_subcommand_reads() {
             "{name}: {both:?} set both plainly and secretly"
         );
         let Some(reads) = binary_env(subcommand) else {
+            // A container whose command does not exist yet must be off unless asked for.
+            let count = attribute(body, "count")
+                .map(|e| hcl::format::to_string(e).unwrap())
+                .unwrap_or_default();
+            let switch = count
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .find(|word| word.starts_with("var.enable_"))
+                .unwrap_or_else(|| panic!("{name}: its count has no var.enable_* switch"));
+            assert_eq!(
+                variable_default(&tf, switch.trim_start_matches("var.")),
+                Some(Expression::Bool(false)),
+                "{name}: `agentops {subcommand}` does not exist yet, so {switch} must default to false"
+            );
             missing_subcommands.insert(subcommand.clone());
             continue;
         };

@@ -616,3 +616,88 @@ async fn the_seed_command_runs_a_worker_from_its_settings_and_answers_health_che
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agentops_up_runs_a_seed_that_keeps_its_key_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let start = |port: u16| {
+        let cli = agentops::cli::Cli::try_parse_from([
+            "agentops",
+            "up",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--admin-key",
+            ADMIN_KEY,
+        ])
+        .unwrap();
+        tokio::spawn(agentops::cli::run(cli))
+    };
+    let free_port = || {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+
+    let mut seed_keys = Vec::new();
+    for round in 0..2 {
+        let port = free_port();
+        let run = start(port);
+        let client = crate::helpers::client_for(&format!("http://127.0.0.1:{port}"), ADMIN_KEY);
+        let mut waited = 0;
+        while client.health().await.is_err() {
+            waited += 1;
+            assert!(waited < 400, "the platform did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let project = TestApp::project_with(&client).await;
+        let task = client
+            .tasks()
+            .create(TaskIn {
+                project_id: project,
+                title: format!("round {round}"),
+                kind: Some("seed".into()),
+                description: Some(format!("run echo round {round}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut done = client.tasks().get(task.id).await.unwrap();
+        for _ in 0..600 {
+            if done.status == TaskStatus::Completed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            done = client.tasks().get(task.id).await.unwrap();
+        }
+        assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+        assert_eq!(
+            done.result.unwrap()["steps"][0]["outcome"]["stdout"],
+            format!("round {round}\n")
+        );
+        let keys: Vec<_> = client
+            .keys()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|k| k.name == "seed (embedded)")
+            .collect();
+        seed_keys.push(keys.iter().map(|k| k.id).collect::<Vec<_>>());
+        run.abort();
+        let _ = run.await;
+    }
+    assert_eq!(seed_keys[0].len(), 1, "{seed_keys:?}");
+    assert_eq!(seed_keys[0], seed_keys[1], "a restart reuses the saved key");
+    let saved = data.path().join("seed.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
