@@ -59,7 +59,7 @@ pub use crate::domain::keys::Bootstrap;
 #[openapi(
     info(
         title = "AgentOps API",
-        description = "Control plane for AI agents: projects, tasks with leases, agents, artifacts, API keys.\n\n\
+        description = "Control plane for AI agents: projects, tasks with leases, agents, artifacts, conversation threads and approvals, API keys.\n\n\
                        Every request except `/health`, `/ready` and `/metrics` needs \
                        `Authorization: Bearer <API key>`. Errors are \
                        `{\"error\":{\"code\":…,\"message\":…}}`."
@@ -92,6 +92,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::tasks::router())
         .merge(routes::agents::router())
         .merge(routes::artifacts::router())
+        .merge(routes::threads::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

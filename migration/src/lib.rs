@@ -35,6 +35,7 @@ mod m20261122_000002_create_artifacts;
 mod m20261122_000003_create_event_log_state;
 mod m20261201_000004_artifact_idempotency;
 mod m20261201_000005_claim_idempotency;
+mod m20261201_000006_threads_and_approvals;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_event_log_state::Migration),
             Box::new(m20261201_000004_artifact_idempotency::Migration),
             Box::new(m20261201_000005_claim_idempotency::Migration),
+            Box::new(m20261201_000006_threads_and_approvals::Migration),
         ]
     }
 }

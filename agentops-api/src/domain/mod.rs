@@ -10,6 +10,7 @@ pub mod events;
 pub mod keys;
 pub mod projects;
 pub mod tasks;
+pub mod threads;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

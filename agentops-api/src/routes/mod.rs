@@ -8,6 +8,7 @@ pub mod health;
 pub mod keys;
 pub mod projects;
 pub mod tasks;
+pub mod threads;
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

@@ -18,6 +18,7 @@ pub mod events;
 pub mod keys;
 pub mod projects;
 pub mod tasks;
+pub mod threads;
 
 use std::path::Path;
 use std::time::Duration;

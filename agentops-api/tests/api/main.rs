@@ -16,3 +16,4 @@ mod health;
 mod migrations;
 mod projects;
 mod tasks;
+mod threads;

@@ -26,7 +26,7 @@ use crate::types::Page;
 #[must_use = "a listing does nothing until `send` or `stream`"]
 pub struct ListRequest<T> {
     client: Client,
-    path: &'static str,
+    path: std::sync::Arc<str>,
     /// The query parameter that carries the cursor: `cursor` for entities, `since` for
     /// events.
     cursor_param: &'static str,
@@ -46,10 +46,14 @@ impl<T> std::fmt::Debug for ListRequest<T> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
-    pub(crate) fn new(client: &Client, path: &'static str, cursor_param: &'static str) -> Self {
+    pub(crate) fn new(
+        client: &Client,
+        path: impl Into<std::sync::Arc<str>>,
+        cursor_param: &'static str,
+    ) -> Self {
         Self {
             client: client.clone(),
-            path,
+            path: path.into(),
             cursor_param,
             params: Vec::new(),
             cursor: None,
@@ -104,7 +108,7 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
     pub async fn send(self) -> Result<Page<T>> {
         let call = Self::call(
             &self.client,
-            self.path,
+            &self.path,
             self.cursor_param,
             &self.params,
             self.cursor.as_deref(),
@@ -133,14 +137,17 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
             ..
         } = self;
         let state = (client, params, Some(cursor));
-        futures_util::stream::try_unfold(state, move |(client, params, next)| async move {
-            let Some(cursor) = next else {
-                return Ok::<_, crate::Error>(None);
-            };
-            let call = Self::call(&client, path, cursor_param, &params, cursor.as_deref());
-            let page: Page<T> = client.send(call).await?;
-            let next = page.next_cursor.map(Some);
-            Ok(Some((page.items, (client, params, next))))
+        futures_util::stream::try_unfold(state, move |(client, params, next)| {
+            let path = path.clone();
+            async move {
+                let Some(cursor) = next else {
+                    return Ok::<_, crate::Error>(None);
+                };
+                let call = Self::call(&client, &path, cursor_param, &params, cursor.as_deref());
+                let page: Page<T> = client.send(call).await?;
+                let next = page.next_cursor.map(Some);
+                Ok(Some((page.items, (client, params, next))))
+            }
         })
         .map_ok(|items| futures_util::stream::iter(items.into_iter().map(Ok)))
         .try_flatten()

@@ -11,6 +11,7 @@ mod keys;
 mod list;
 mod projects;
 mod tasks;
+mod threads;
 
 pub use agents::Agents;
 pub use artifacts::{ArtifactUpload, Artifacts, Download};
@@ -19,6 +20,7 @@ pub use keys::Keys;
 pub use list::ListRequest;
 pub use projects::Projects;
 pub use tasks::Tasks;
+pub use threads::{Approvals, Threads};
 
 use crate::Client;
 
@@ -65,6 +67,30 @@ impl Client {
     /// ```
     pub fn keys(&self) -> Keys<'_> {
         Keys { client: self }
+    }
+
+    /// Conversation threads and their messages (what the Chief of Staff and the
+    /// interfaces in front of it talk through).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let threads = client.threads().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn threads(&self) -> Threads<'_> {
+        Threads { client: self }
+    }
+
+    /// Approvals: plans proposed in threads, waiting for (or given) a human's OK.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::ApprovalStatus;
+    /// let waiting = client.approvals().list().status(ApprovalStatus::Pending).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn approvals(&self) -> Approvals<'_> {
+        Approvals { client: self }
     }
 
     /// Artifacts: files attached to tasks and projects.

@@ -10,4 +10,5 @@ mod artifacts;
 mod client;
 mod events;
 mod retries;
+mod threads;
 mod worker;

@@ -2,9 +2,12 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod approval;
 pub mod artifact;
 pub mod event;
 pub mod project;
 pub mod task;
 pub mod task_dependency;
 pub mod task_label;
+pub mod thread;
+pub mod thread_message;

@@ -1,0 +1,410 @@
+//! Threads (conversations), their messages, and approvals: plans an agent proposes in a
+//! thread and may carry out only once a human says OK.
+//!
+//! Rules kept here, each in one transaction with its events:
+//! - a thread is found again by (`channel`, `external_id`): opening it twice returns the
+//!   first one;
+//! - a `user` message supersedes the thread's pending approval (the person moved on);
+//! - a new approval supersedes the thread's pending one: at most one is pending;
+//! - only a pending approval can be approved, rejected or superseded, and only an
+//!   approved one can be finished (executed or failed).
+
+use uuid::Uuid;
+
+use agentops_sdk::types::{
+    ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, MessageIn,
+    MessageOut, MessageRole, Page, ThreadIn, ThreadOut,
+};
+
+use super::projects::Created;
+use super::{Checks, is_unique_violation, paginate};
+use crate::auth::Caller;
+use crate::error::DomainError;
+use crate::extract::PageRequest;
+use crate::state::AppState;
+use crate::store::threads::ApprovalFilter;
+use crate::store::{self, NewEvent, Tx, entity};
+
+const METADATA_MAX: usize = 64 * 1024;
+const PLAN_MAX: usize = 256 * 1024;
+const TEXT_MAX: usize = 32_000;
+
+impl From<entity::thread::Model> for ThreadOut {
+    fn from(row: entity::thread::Model) -> Self {
+        ThreadOut {
+            id: row.id,
+            channel: row.channel,
+            external_id: row.external_id,
+            title: row.title,
+            metadata: row.metadata,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+impl From<entity::thread_message::Model> for MessageOut {
+    fn from(row: entity::thread_message::Model) -> Self {
+        MessageOut {
+            id: row.id,
+            thread_id: row.thread_id,
+            role: row.role.parse().unwrap_or(MessageRole::System),
+            author: row.author,
+            text: row.text,
+            metadata: row.metadata,
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl From<entity::approval::Model> for ApprovalOut {
+    fn from(row: entity::approval::Model) -> Self {
+        ApprovalOut {
+            id: row.id,
+            thread_id: row.thread_id,
+            summary: row.summary,
+            plan: row.plan,
+            status: row.status.parse().unwrap_or(ApprovalStatus::Failed),
+            reason: row.reason,
+            result: row.result,
+            decided_by: row.decided_by,
+            created_at: row.created_at,
+            decided_at: row.decided_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn event(kind: &'static str, data: &impl serde::Serialize) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: None,
+        task_id: None,
+        agent_id: None,
+        data: serde_json::to_value(data).unwrap_or_default(),
+    }
+}
+
+fn is_channel_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+}
+
+/// Opens a thread, or returns the one its channel already has under `external_id`.
+pub async fn open(
+    state: &AppState,
+    caller: &Caller,
+    input: ThreadIn,
+) -> Result<Created<ThreadOut>, DomainError> {
+    let mut checks = Checks::default();
+    let channel = input.channel.unwrap_or_else(|| "api".to_owned());
+    checks.ident(
+        "channel",
+        &channel,
+        32,
+        is_channel_char,
+        "lower-case letters, digits, `_` and `-`",
+    );
+    if let Some(external_id) = &input.external_id {
+        checks.text("external_id", external_id, 1, 200);
+    }
+    if let Some(title) = &input.title {
+        checks.text("title", title, 0, 200);
+    }
+    if let Some(metadata) = &input.metadata {
+        checks.object("metadata", metadata, METADATA_MAX);
+    }
+    checks.finish()?;
+    if let Some(external_id) = &input.external_id
+        && let Some(existing) =
+            store::threads::find_by_external(&state.db, &channel, external_id).await?
+    {
+        return Ok(Created {
+            value: existing.into(),
+            replayed: true,
+        });
+    }
+    let now = store::now();
+    let row = entity::thread::Model {
+        id: Uuid::now_v7(),
+        channel: channel.clone(),
+        external_id: input.external_id.clone(),
+        title: input.title,
+        metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+        created_by: Some(caller.key_id),
+        created_at: now,
+        updated_at: now,
+    };
+    let result = async {
+        let mut tx = state.begin().await?;
+        let out = ThreadOut::from(store::threads::insert(tx.conn(), row).await?);
+        tx.emit(event("thread.created", &out));
+        state.commit(tx).await?;
+        Ok::<_, DomainError>(out)
+    }
+    .await;
+    match (result, input.external_id) {
+        (Ok(out), _) => Ok(Created {
+            value: out,
+            replayed: false,
+        }),
+        // Two opens of one chat raced: the loser answers with the winner's thread.
+        (Err(err), Some(external_id)) if is_unique_violation(&err) => {
+            let existing = store::threads::find_by_external(&state.db, &channel, &external_id)
+                .await?
+                .ok_or(err)?;
+            Ok(Created {
+                value: existing.into(),
+                replayed: true,
+            })
+        }
+        (Err(err), _) => Err(err),
+    }
+}
+
+/// One thread.
+pub async fn get(state: &AppState, id: Uuid) -> Result<ThreadOut, DomainError> {
+    store::threads::find(&state.db, id)
+        .await?
+        .map(ThreadOut::from)
+        .ok_or_else(|| DomainError::not_found("thread", id))
+}
+
+/// Threads, newest first, optionally of one channel.
+pub async fn list(
+    state: &AppState,
+    channel: Option<&str>,
+    page: PageRequest,
+) -> Result<Page<ThreadOut>, DomainError> {
+    let rows = store::threads::list(&state.db, channel, page.before, page.limit + 1).await?;
+    Ok(paginate(
+        rows.into_iter().map(ThreadOut::from).collect(),
+        page.limit,
+        |t| t.id,
+    ))
+}
+
+/// Supersedes the thread's pending approval, if any, inside `tx`.
+async fn supersede_pending(tx: &mut Tx, thread_id: Uuid, why: &str) -> Result<(), DomainError> {
+    if let Some(mut pending) = store::threads::find_pending_for_update(tx.conn(), thread_id).await?
+    {
+        pending.status = ApprovalStatus::Superseded.as_str().to_owned();
+        pending.reason = Some(why.to_owned());
+        pending.updated_at = store::now();
+        let out = ApprovalOut::from(store::threads::update_approval(tx.conn(), pending).await?);
+        tx.emit(event("approval.superseded", &out));
+    }
+    Ok(())
+}
+
+/// Adds a message to a thread (a `user` message supersedes its pending approval).
+pub async fn post_message(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: Uuid,
+    input: MessageIn,
+) -> Result<MessageOut, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("text", &input.text, 1, TEXT_MAX);
+    if let Some(author) = &input.author {
+        checks.text("author", author, 1, 200);
+    }
+    if let Some(metadata) = &input.metadata {
+        checks.object("metadata", metadata, METADATA_MAX);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let mut thread = store::threads::find_for_update(tx.conn(), thread_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
+    if input.role == MessageRole::User {
+        supersede_pending(&mut tx, thread_id, "a newer message arrived in the thread").await?;
+    }
+    let now = store::now();
+    let row = entity::thread_message::Model {
+        id: Uuid::now_v7(),
+        thread_id,
+        role: input.role.as_str().to_owned(),
+        author: input.author,
+        text: input.text,
+        metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+        created_by: Some(caller.key_id),
+        created_at: now,
+    };
+    let out = MessageOut::from(store::threads::insert_message(tx.conn(), row).await?);
+    thread.updated_at = now;
+    store::threads::update(tx.conn(), thread).await?;
+    tx.emit(event("thread.message", &out));
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// A thread's messages, newest first (read one page of `limit` for "the last N").
+pub async fn messages(
+    state: &AppState,
+    thread_id: Uuid,
+    page: PageRequest,
+) -> Result<Page<MessageOut>, DomainError> {
+    if store::threads::find(&state.db, thread_id).await?.is_none() {
+        return Err(DomainError::not_found("thread", thread_id));
+    }
+    let rows =
+        store::threads::list_messages(&state.db, thread_id, page.before, page.limit + 1).await?;
+    Ok(paginate(
+        rows.into_iter().map(MessageOut::from).collect(),
+        page.limit,
+        |m| m.id,
+    ))
+}
+
+/// Proposes a plan in a thread; the thread's pending approval is superseded.
+pub async fn propose(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: Uuid,
+    input: ApprovalIn,
+) -> Result<ApprovalOut, DomainError> {
+    let mut checks = Checks::default();
+    checks.text("summary", &input.summary, 1, 2_000);
+    checks.object("plan", &input.plan, PLAN_MAX);
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    store::threads::find_for_update(tx.conn(), thread_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
+    supersede_pending(&mut tx, thread_id, "a newer plan was proposed").await?;
+    let now = store::now();
+    let row = entity::approval::Model {
+        id: Uuid::now_v7(),
+        thread_id,
+        summary: input.summary,
+        plan: input.plan,
+        status: ApprovalStatus::Pending.as_str().to_owned(),
+        reason: None,
+        result: None,
+        created_by: Some(caller.key_id),
+        decided_by: None,
+        created_at: now,
+        decided_at: None,
+        updated_at: now,
+    };
+    let out = ApprovalOut::from(store::threads::insert_approval(tx.conn(), row).await?);
+    tx.emit(event("approval.requested", &out));
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// One approval.
+pub async fn approval(state: &AppState, id: Uuid) -> Result<ApprovalOut, DomainError> {
+    store::threads::find_approval(&state.db, id)
+        .await?
+        .map(ApprovalOut::from)
+        .ok_or_else(|| DomainError::not_found("approval", id))
+}
+
+/// Approvals, newest first.
+pub async fn approvals(
+    state: &AppState,
+    filter: &ApprovalFilter,
+    page: PageRequest,
+) -> Result<Page<ApprovalOut>, DomainError> {
+    let rows =
+        store::threads::list_approvals(&state.db, filter, page.before, page.limit + 1).await?;
+    Ok(paginate(
+        rows.into_iter().map(ApprovalOut::from).collect(),
+        page.limit,
+        |a| a.id,
+    ))
+}
+
+/// What a human decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// OK: the agent may carry it out.
+    Approve,
+    /// No.
+    Reject,
+}
+
+/// Approves or rejects a pending approval.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    decision: Decision,
+    input: ApprovalDecisionIn,
+) -> Result<ApprovalOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(reason) = &input.reason {
+        checks.text("reason", reason, 0, 2_000);
+    }
+    checks.finish()?;
+    let (status, verb, kind) = match decision {
+        Decision::Approve => (ApprovalStatus::Approved, "approve", "approval.approved"),
+        Decision::Reject => (ApprovalStatus::Rejected, "reject", "approval.rejected"),
+    };
+    transition(state, id, ApprovalStatus::Pending, verb, kind, |row| {
+        row.status = status.as_str().to_owned();
+        row.reason = input.reason;
+        row.decided_by = Some(caller.key_id);
+        row.decided_at = Some(store::now());
+    })
+    .await
+}
+
+/// Records what carrying out an approved plan gave.
+pub async fn finish(
+    state: &AppState,
+    id: Uuid,
+    input: ApprovalOutcomeIn,
+) -> Result<ApprovalOut, DomainError> {
+    let mut checks = Checks::default();
+    match (&input.result, &input.error) {
+        (Some(_), Some(_)) => checks.push("error", "give either `result` or `error`, not both"),
+        (None, None) => checks.push("result", "give `result` (done) or `error` (failed)"),
+        (Some(result), None) => checks.json_size("result", result, PLAN_MAX),
+        (None, Some(error)) => checks.text("error", error, 1, 10_000),
+    }
+    checks.finish()?;
+    let (status, kind) = if input.error.is_some() {
+        (ApprovalStatus::Failed, "approval.failed")
+    } else {
+        (ApprovalStatus::Executed, "approval.executed")
+    };
+    transition(state, id, ApprovalStatus::Approved, "finish", kind, |row| {
+        row.status = status.as_str().to_owned();
+        row.result = input.result;
+        if input.error.is_some() {
+            row.reason = input.error;
+        }
+    })
+    .await
+}
+
+async fn transition(
+    state: &AppState,
+    id: Uuid,
+    from: ApprovalStatus,
+    verb: &str,
+    kind: &'static str,
+    change: impl FnOnce(&mut entity::approval::Model),
+) -> Result<ApprovalOut, DomainError> {
+    let mut tx = state.begin().await?;
+    let mut row = store::threads::find_approval_for_update(tx.conn(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("approval", id))?;
+    if row.status != from.as_str() {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!(
+                "cannot {verb} an approval that is {} (only a {from} one)",
+                row.status
+            ),
+        ));
+    }
+    change(&mut row);
+    row.updated_at = store::now();
+    let out = ApprovalOut::from(store::threads::update_approval(tx.conn(), row).await?);
+    tx.emit(event(kind, &out));
+    state.commit(tx).await?;
+    Ok(out)
+}
