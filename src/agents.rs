@@ -20,12 +20,9 @@ pub struct PlatformArgs {
     /// The AgentOps API's base URL.
     #[arg(long, env = "AGENTOPS_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// An API key with the agent (or admin) role.
+    /// An API key: the agent role for Seed, the admin role for the Chief of Staff.
     #[arg(long, env = "AGENTOPS_API_KEY", hide_env_values = true)]
     pub api_key: String,
-    /// Serve `GET /health` on this address (for container health checks); off if unset.
-    #[arg(long, env = "AGENTOPS_BIND")]
-    pub bind: Option<SocketAddr>,
 }
 
 /// The LLM an agent thinks with: any OpenAI-compatible chat API. Without a base URL the
@@ -84,6 +81,9 @@ pub struct SeedArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub llm: LlmArgs,
+    /// Serve `GET /health` on this address (for container health checks); off if unset.
+    #[arg(long, env = "AGENTOPS_BIND")]
+    pub bind: Option<SocketAddr>,
     /// The agent's name, as the platform lists it.
     #[arg(long, env = "SEED_NAME", default_value = "seed")]
     pub name: String,
@@ -153,15 +153,16 @@ impl SeedArgs {
     }
 }
 
-fn client(platform: &PlatformArgs) -> anyhow::Result<Client> {
+/// A client for an agent called `agent`.
+pub(crate) fn client(platform: &PlatformArgs, agent: &str) -> anyhow::Result<Client> {
     anyhow::ensure!(
         !platform.api_key.trim().is_empty(),
-        "AGENTOPS_API_KEY must be set to an agent key (`agentops keys create --role agent --name seed`)"
+        "AGENTOPS_API_KEY must be set (`agentops keys create --role agent --name {agent}`; the Chief of Staff needs --role admin)"
     );
     Client::builder()
         .base_url(&platform.url)
         .api_key(platform.api_key.trim())
-        .user_agent(concat!("agentops-seed/", env!("CARGO_PKG_VERSION")))
+        .user_agent(format!("agentops-{agent}/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .with_context(|| format!("cannot make a client for {}", platform.url))
 }
@@ -169,7 +170,7 @@ fn client(platform: &PlatformArgs) -> anyhow::Result<Client> {
 /// Runs the Seed worker until Ctrl-C or SIGTERM (then finishes or releases its tasks).
 pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    let client = client(&args.platform)?;
+    let client = client(&args.platform, "seed")?;
     if let Err(err) = agentops_agents::seed::protect_secrets() {
         tracing::warn!("commands run by tasks may be able to read this process's keys: {err}");
     }
@@ -188,7 +189,7 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         .concurrency(args.concurrency)
         .build();
     let running = Arc::new(AtomicBool::new(true));
-    let health = match args.platform.bind {
+    let health = match args.bind {
         Some(bind) => Some(serve_health(bind, "seed", running.clone()).await?),
         None => None,
     };
@@ -320,7 +321,6 @@ impl EmbeddedSeed {
         let platform = PlatformArgs {
             url: format!("http://{host}:{}", api.port()),
             api_key: key,
-            bind: None,
         };
         let config = SeedConfig {
             llm: llm.config()?,
@@ -330,7 +330,7 @@ impl EmbeddedSeed {
         if let Err(err) = agentops_agents::seed::protect_secrets() {
             tracing::warn!("commands run by tasks may be able to read this process's keys: {err}");
         }
-        let builder = Worker::builder(client(&platform)?)
+        let builder = Worker::builder(client(&platform, "seed")?)
             .name("seed-embedded")
             .agent_kind("seed")
             .version(env!("CARGO_PKG_VERSION"))

@@ -52,6 +52,8 @@ pub enum Command {
     Keys(KeysArgs),
     /// Run the Seed worker: claims `seed` tasks and carries them out in a sandbox.
     Seed(crate::agents::SeedArgs),
+    /// Run the Chief of Staff: the agent people talk to (`POST /chat`).
+    ChiefOfStaff(crate::chief::ChiefArgs),
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Benchmarks that print their figures (loopback only).
@@ -199,6 +201,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Seed(args)) => crate::agents::seed(args).await,
+        Some(Command::ChiefOfStaff(args)) => crate::chief::run(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
         Some(Command::Bench(BenchCommand::Artifacts(args))) => {
@@ -262,7 +265,8 @@ async fn up(config: ApiConfig, seed: Option<crate::agents::LlmArgs>) -> anyhow::
     server.serve(listener, shutdown).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -9,4 +9,5 @@ pub mod agents;
 pub mod bench;
 pub mod bench_artifacts;
 pub mod bench_events;
+pub mod chief;
 pub mod cli;

@@ -99,6 +99,8 @@ resource "scaleway_container_domain" "api" {
 }
 
 # --- Chief of Staff agent (reaches the platform only through the API) ------
+# It creates projects and tasks and approves what people approve in a chat,
+# so it holds an admin key.
 
 resource "scaleway_container" "chief_of_staff" {
   count        = var.create_containers && var.enable_chief_of_staff ? 1 : 0
@@ -131,6 +133,9 @@ resource "scaleway_container" "chief_of_staff" {
   }
 
   environment_variables = {
+    # Its HTTP API (POST /chat, GET /health) for the Telegram bot and the
+    # health check below.
+    AGENTOPS_BIND       = "0.0.0.0:8080"
     AGENTOPS_URL        = local.api_url
     LLM_BASE_URL        = var.llm_base_url
     LLM_MODEL           = var.llm_model
@@ -139,7 +144,7 @@ resource "scaleway_container" "chief_of_staff" {
   }
 
   secret_environment_variables = {
-    AGENTOPS_API_KEY = local.agent_api_key
+    AGENTOPS_API_KEY = local.admin_key
     LLM_API_KEY      = var.llm_api_key
   }
 

@@ -429,9 +429,9 @@ variable "rust_log" {
 # ---------------------------------------------------------------------------
 
 variable "enable_chief_of_staff" {
-  description = "Run the Chief of Staff agent container. Off until the image has the `agentops chief-of-staff` subcommand (a later release): the container would fail its health check."
+  description = "Run the Chief of Staff agent container (`agentops chief-of-staff`: POST /chat)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "enable_seed" {

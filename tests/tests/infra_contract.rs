@@ -16,7 +16,6 @@ const READ_OUTSIDE_CLAP: &[&str] = &["RUST_LOG"];
 /// that adds it; when the subcommand lands, this test fails until the entry is removed,
 /// which switches the full check on for that container.
 const PENDING_SUBCOMMANDS: &[(&str, &str)] = &[
-    ("chief-of-staff", "agents issue: the Chief of Staff"),
     ("telegram", "Telegram issue"),
 ];
 
@@ -207,7 +206,7 @@ fn every_container_gets_exactly_the_variables_its_subcommand_reads() {
                 "{name}: Terraform sets {var}, which `agentops {subcommand}` does not read"
             );
         }
-        if subcommand == "seed" {
+        if subcommand == "seed" || subcommand == "chief-of-staff" {
             for var in AGENT_REQUIRED {
                 assert!(
                     plain.contains(*var) || secret.contains(*var),
@@ -220,6 +219,23 @@ fn every_container_gets_exactly_the_variables_its_subcommand_reads() {
                     "{name}: {var} must be a secret variable"
                 );
             }
+        }
+        if subcommand == "chief-of-staff" {
+            let key = hcl::format::to_string(
+                match attribute(body, "secret_environment_variables") {
+                    Some(Expression::Object(map)) => map
+                        .iter()
+                        .find(|(k, _)| matches!(k, ObjectKey::Identifier(id) if id.as_str() == "AGENTOPS_API_KEY"))
+                        .map(|(_, v)| v)
+                        .expect("AGENTOPS_API_KEY"),
+                    _ => panic!("{name}: no secret variables"),
+                },
+            )
+            .unwrap();
+            assert!(
+                key.contains("admin_key"),
+                "{name}: the Chief of Staff creates work and approves it, so it needs the admin key (got {key})"
+            );
         }
         if subcommand == "api" {
             for var in API_REQUIRED {

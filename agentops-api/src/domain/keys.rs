@@ -131,6 +131,14 @@ pub enum Bootstrap {
     Existing,
 }
 
+/// The caller's own key (any role): who the platform takes it for.
+pub async fn me(state: &AppState, caller: &crate::auth::Caller) -> Result<ApiKeyOut, DomainError> {
+    let row = store::keys::find_active(&state.db, caller.key_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("key", caller.key_id))?;
+    ApiKeyOut::try_from(row)
+}
+
 /// Makes sure an admin can get in: installs `AGENTOPS_ADMIN_KEY` if set, or on an empty
 /// database generates an admin key and writes it to `<data_dir>/admin.key` (mode 0600).
 pub async fn bootstrap_admin(

@@ -1,4 +1,4 @@
-//! `/api/v1/keys`: API key management (admin only).
+//! `/api/v1/keys`: API key management (admin only), and `/keys/me` for any key.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorBody, Page};
 
-use crate::auth::AdminKey;
+use crate::auth::{AdminKey, ViewerKey};
 use crate::domain;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageParams};
@@ -18,6 +18,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
+        .routes(routes!(own_key))
+}
+
+/// The caller's own key, any role: which key this is and what it may do (for services
+/// that accept a platform key from their own callers).
+#[utoipa::path(get, path = "/keys/me", tag = "keys",
+    responses((status = 200, body = ApiKeyOut), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn own_key(
+    State(state): State<AppState>,
+    ViewerKey(caller): ViewerKey,
+) -> ApiResult<Json<ApiKeyOut>> {
+    Ok(Json(domain::keys::me(&state, &caller).await?))
 }
 
 /// Create an API key; the response is the only time its secret is shown.

@@ -62,4 +62,19 @@ impl Keys<'_> {
             )
             .await
     }
+
+    /// The key this client uses: its id, name and role (any role). Services that take
+    /// platform keys from their own callers check them with it.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let me = client.keys().me().await?;
+    /// println!("this is {} ({})", me.name, me.role);
+    /// # Ok(()) }
+    /// ```
+    pub async fn me(&self) -> Result<ApiKeyOut> {
+        self.client
+            .send(self.client.call(Method::GET, "api/v1/keys/me"))
+            .await
+    }
 }

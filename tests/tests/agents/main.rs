@@ -9,5 +9,6 @@ mod helpers;
 /// `crate::on_both_backends!(…)` in every module.
 pub(crate) use agentops_api::on_both_backends;
 
+mod chief;
 mod llm_standin;
 mod seed;

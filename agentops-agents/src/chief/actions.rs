@@ -1,0 +1,494 @@
+//! What the Chief of Staff can do: read the platform's state (at once) and change work
+//! (only once a person approves), all through the SDK.
+
+use agentops_sdk::Client;
+use agentops_sdk::types::{CancelIn, ProjectIn, TaskIn, TaskOut, TaskStatus, UnblockIn};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// One change to the platform, as stored in an approval's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Create a project.
+    CreateProject {
+        /// Its name.
+        name: String,
+        /// What it is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// Create tasks in a project (one created by an earlier action of the plan, or an
+    /// existing one), in order; a task may depend on tasks listed before it.
+    CreateTasks {
+        /// The project's name or id.
+        project: String,
+        /// The tasks.
+        tasks: Vec<NewTask>,
+    },
+    /// Put a blocked task back in the queue with an answer.
+    UnblockTask {
+        /// The task's id, or the end of it as shown in listings (`#3fa2c1`).
+        task: String,
+        /// The answer for its next attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Cancel a task that has not finished.
+    CancelTask {
+        /// The task's id, or the end of it.
+        task: String,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// A task to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// One-line summary.
+    pub title: String,
+    /// Full instructions (for a Seed: its goal, or plain commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Which agents may take it (default `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Titles of tasks listed earlier in the same action that must complete first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Action {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::CreateProject { name, .. } => format!("create project \"{name}\""),
+            Action::CreateTasks { project, tasks } => {
+                let titles: Vec<String> =
+                    tasks.iter().map(|t| format!("\"{}\"", t.title)).collect();
+                format!(
+                    "add {} to project \"{project}\": {}",
+                    plural(tasks.len(), "task"),
+                    titles.join(", ")
+                )
+            }
+            Action::UnblockTask { task, note } => match note {
+                Some(note) => format!("unblock task {task} with \"{note}\""),
+                None => format!("unblock task {task}"),
+            },
+            Action::CancelTask { task, .. } => format!("cancel task {task}"),
+        }
+    }
+}
+
+/// "3 tasks", "1 task".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// How a task is shown to people: its title and the end of its id.
+pub fn short_id(id: Uuid) -> String {
+    let hex = id.simple().to_string();
+    format!("#{}", &hex[hex.len() - 6..])
+}
+
+/// Checks a plan before it is proposed, so a person never approves something that
+/// cannot run.
+///
+/// # Errors
+/// What is wrong, for the person.
+pub fn validate(actions: &[Action]) -> Result<(), String> {
+    if actions.is_empty() {
+        return Err("the plan does nothing".into());
+    }
+    for action in actions {
+        match action {
+            Action::CreateProject { name, .. } if name.trim().is_empty() => {
+                return Err("a project needs a name".into());
+            }
+            Action::CreateTasks { project, tasks } => {
+                if project.trim().is_empty() {
+                    return Err("which project should the tasks go to?".into());
+                }
+                if tasks.is_empty() {
+                    return Err("there are no tasks to add".into());
+                }
+                let mut seen: Vec<&str> = Vec::new();
+                for task in tasks {
+                    if task.title.trim().is_empty() {
+                        return Err("a task needs a title".into());
+                    }
+                    if let Some(missing) = task.after.iter().find(|a| !seen.contains(&a.as_str())) {
+                        return Err(format!(
+                            "\"{}\" comes after \"{missing}\", which is not listed before it",
+                            task.title
+                        ));
+                    }
+                    seen.push(&task.title);
+                }
+            }
+            Action::UnblockTask { task, .. } | Action::CancelTask { task, .. }
+                if task.trim().is_empty() =>
+            {
+                return Err("which task?".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Finds a task by id or by the end of its id (`#3fa2c1` or `3fa2c1`), among the most
+/// recent 1,000.
+///
+/// # Errors
+/// A message for the person if there is no such task, or several.
+pub async fn resolve_task(client: &Client, reference: &str) -> Result<TaskOut, String> {
+    let reference = reference
+        .trim()
+        .trim_start_matches('#')
+        .to_ascii_lowercase();
+    if let Ok(id) = Uuid::parse_str(&reference) {
+        return client
+            .tasks()
+            .get(id)
+            .await
+            .map_err(|err| format!("task {reference}: {err}"));
+    }
+    if reference.len() < 4 || !reference.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{reference}` is not a task id (use the #code shown next to a task)"
+        ));
+    }
+    let matches: Vec<TaskOut> = client
+        .tasks()
+        .list()
+        .limit(200)
+        .stream()
+        .take(1_000)
+        .try_filter(|t| {
+            let hex = t.id.simple().to_string();
+            std::future::ready(hex.ends_with(&reference))
+        })
+        .try_collect()
+        .await
+        .map_err(|err| format!("cannot list tasks: {err}"))?;
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!("there is no task #{reference}")),
+        _ => Err(format!(
+            "#{reference} matches several tasks: give more of its id"
+        )),
+    }
+}
+
+async fn resolve_project(
+    client: &Client,
+    reference: &str,
+    created: &[(String, Uuid)],
+) -> Result<Uuid, String> {
+    if let Some((_, id)) = created
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(reference.trim()))
+    {
+        return Ok(*id);
+    }
+    if let Ok(id) = Uuid::parse_str(reference.trim()) {
+        return Ok(id);
+    }
+    let projects: Vec<_> = client
+        .projects()
+        .list()
+        .limit(200)
+        .stream()
+        .take(1_000)
+        .try_filter(|p| std::future::ready(p.name.eq_ignore_ascii_case(reference.trim())))
+        .try_collect()
+        .await
+        .map_err(|err| format!("cannot list projects: {err}"))?;
+    match projects.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(format!("there is no project called \"{reference}\"")),
+        _ => Err(format!("several projects are called \"{reference}\"")),
+    }
+}
+
+/// Carries out an approved plan. Every create uses an idempotency key made of the
+/// approval's id and the action's place in the plan, so carrying out the same approval
+/// again (after a crash half-way) creates nothing twice.
+///
+/// # Errors
+/// What failed, for the person; what was done before it stays done.
+pub async fn execute(
+    client: &Client,
+    approval_id: Uuid,
+    actions: &[Action],
+) -> Result<Value, String> {
+    let mut created_projects: Vec<(String, Uuid)> = Vec::new();
+    let mut done = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        let key = |part: &str| format!("approval:{approval_id}:{i}:{part}");
+        match action {
+            Action::CreateProject { name, description } => {
+                let (project, _) = client
+                    .projects()
+                    .create_with_key(
+                        ProjectIn {
+                            name: name.clone(),
+                            description: description.clone(),
+                            metadata: Some(json!({"approval_id": approval_id})),
+                        },
+                        key("project"),
+                    )
+                    .await
+                    .map_err(|err| format!("creating project \"{name}\": {err}"))?;
+                created_projects.push((project.name.clone(), project.id));
+                done.push(json!({"created_project": {"id": project.id, "name": project.name}}));
+            }
+            Action::CreateTasks { project, tasks } => {
+                let project_id = resolve_project(client, project, &created_projects).await?;
+                let mut ids: Vec<(String, Uuid)> = Vec::new();
+                let mut created = Vec::new();
+                for (j, task) in tasks.iter().enumerate() {
+                    let depends_on: Vec<Uuid> = task
+                        .after
+                        .iter()
+                        .filter_map(|title| ids.iter().find(|(t, _)| t == title).map(|(_, id)| *id))
+                        .collect();
+                    let (out, _) = client
+                        .tasks()
+                        .create_with_key(
+                            TaskIn {
+                                project_id,
+                                title: task.title.clone(),
+                                description: task.description.clone(),
+                                kind: Some(task.kind.clone().unwrap_or_else(|| "seed".into())),
+                                depends_on: (!depends_on.is_empty()).then_some(depends_on),
+                                ..TaskIn::default()
+                            },
+                            key(&format!("task:{j}")),
+                        )
+                        .await
+                        .map_err(|err| format!("creating task \"{}\": {err}", task.title))?;
+                    ids.push((task.title.clone(), out.id));
+                    created.push(json!({"id": out.id, "title": out.title, "status": out.status}));
+                }
+                done.push(json!({"created_tasks": {"project_id": project_id, "tasks": created}}));
+            }
+            Action::UnblockTask { task, note } => {
+                let found = resolve_task(client, task).await?;
+                if found.status == TaskStatus::Blocked {
+                    client
+                        .tasks()
+                        .unblock(found.id, UnblockIn { note: note.clone() })
+                        .await
+                        .map_err(|err| format!("unblocking {}: {err}", short_id(found.id)))?;
+                }
+                done.push(json!({"unblocked": found.id}));
+            }
+            Action::CancelTask { task, reason } => {
+                let found = resolve_task(client, task).await?;
+                if !found.status.is_final() {
+                    client
+                        .tasks()
+                        .cancel(
+                            found.id,
+                            CancelIn {
+                                reason: reason.clone(),
+                            },
+                        )
+                        .await
+                        .map_err(|err| format!("cancelling {}: {err}", short_id(found.id)))?;
+                }
+                done.push(json!({"cancelled": found.id}));
+            }
+        }
+    }
+    Ok(json!({ "done": done }))
+}
+
+/// A short report of the platform's state: projects, or one project's tasks, with what
+/// is blocked and why.
+///
+/// # Errors
+/// If the platform cannot be read.
+pub async fn report(client: &Client, project: Option<&str>) -> Result<String, String> {
+    let project_id = match project {
+        Some(name) => Some(resolve_project(client, name, &[]).await?),
+        None => None,
+    };
+    let mut list = client.tasks().list().limit(200);
+    if let Some(id) = project_id {
+        list = list.project(id);
+    }
+    let tasks: Vec<TaskOut> = list
+        .stream()
+        .take(500)
+        .try_collect()
+        .await
+        .map_err(|err| format!("cannot list tasks: {err}"))?;
+    if tasks.is_empty() {
+        return Ok(match project {
+            Some(name) => format!("Project \"{name}\" has no tasks yet."),
+            None => "There are no tasks yet.".into(),
+        });
+    }
+    let mut counts: Vec<(TaskStatus, usize)> = TaskStatus::ALL
+        .iter()
+        .map(|s| (*s, tasks.iter().filter(|t| t.status == *s).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    counts.sort_by_key(|(s, _)| TaskStatus::ALL.iter().position(|x| x == s));
+    let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let mut text = format!("{}: {}.", plural(tasks.len(), "task"), summary.join(", "));
+    for task in tasks.iter().filter(|t| t.status == TaskStatus::Blocked) {
+        text.push_str(&format!(
+            "\nBlocked {} \"{}\": {}",
+            short_id(task.id),
+            task.title,
+            task.block_reason.as_deref().unwrap_or("(no reason given)")
+        ));
+    }
+    for task in tasks
+        .iter()
+        .filter(|t| matches!(t.status, TaskStatus::Running | TaskStatus::Queued))
+        .take(10)
+    {
+        text.push_str(&format!(
+            "\n{} {} \"{}\"{}",
+            task.status,
+            short_id(task.id),
+            task.title,
+            task.progress_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(text)
+}
+
+/// The projects, newest first.
+///
+/// # Errors
+/// If the platform cannot be read.
+pub async fn projects(client: &Client) -> Result<String, String> {
+    let projects = client
+        .projects()
+        .list()
+        .limit(50)
+        .send()
+        .await
+        .map_err(|err| format!("cannot list projects: {err}"))?
+        .items;
+    if projects.is_empty() {
+        return Ok("There are no projects yet.".into());
+    }
+    let names: Vec<String> = projects.iter().map(|p| format!("\"{}\"", p.name)).collect();
+    Ok(format!(
+        "{}: {}.",
+        plural(projects.len(), "project"),
+        names.join(", ")
+    ))
+}
+
+/// One task, for people.
+pub fn describe_task(task: &TaskOut) -> String {
+    let mut text = format!(
+        "{} \"{}\" is {}",
+        short_id(task.id),
+        task.title,
+        task.status
+    );
+    if let Some(p) = task.progress {
+        text.push_str(&format!(" ({:.0}%)", p * 100.0));
+    }
+    if let Some(reason) = &task.block_reason {
+        text.push_str(&format!(": {reason}"));
+    } else if let Some(error) = &task.error {
+        text.push_str(&format!(": {error}"));
+    } else if let Some(message) = &task.progress_message {
+        text.push_str(&format!(": {message}"));
+    }
+    text.push('.');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_read_and_write_as_tagged_json() {
+        let plan = vec![
+            Action::CreateProject {
+                name: "Launch".into(),
+                description: None,
+            },
+            Action::CreateTasks {
+                project: "Launch".into(),
+                tasks: vec![
+                    NewTask {
+                        title: "draft".into(),
+                        description: None,
+                        kind: None,
+                        after: vec![],
+                    },
+                    NewTask {
+                        title: "review".into(),
+                        description: None,
+                        kind: None,
+                        after: vec!["draft".into()],
+                    },
+                ],
+            },
+        ];
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            json[0],
+            json!({"action": "create_project", "name": "Launch"})
+        );
+        assert_eq!(json[1]["tasks"][1]["after"], json!(["draft"]));
+        let back: Vec<Action> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plan);
+        assert!(validate(&plan).is_ok());
+        assert_eq!(
+            plan[1].describe(),
+            "add 2 tasks to project \"Launch\": \"draft\", \"review\""
+        );
+    }
+
+    #[test]
+    fn a_plan_that_cannot_run_is_refused_before_anyone_approves_it() {
+        let task = |title: &str, after: &[&str]| NewTask {
+            title: title.into(),
+            description: None,
+            kind: None,
+            after: after.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        assert!(validate(&[]).is_err());
+        let backwards = Action::CreateTasks {
+            project: "P".into(),
+            tasks: vec![task("review", &["draft"]), task("draft", &[])],
+        };
+        assert_eq!(
+            validate(&[backwards]).unwrap_err(),
+            "\"review\" comes after \"draft\", which is not listed before it"
+        );
+    }
+
+    #[test]
+    fn short_ids_are_the_random_end_of_the_uuid() {
+        let id = Uuid::parse_str("01a2314a-2459-7710-9c2e-6891fd54703c").unwrap();
+        assert_eq!(short_id(id), "#54703c");
+    }
+}

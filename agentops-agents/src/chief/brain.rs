@@ -1,0 +1,367 @@
+//! How the Chief of Staff understands a message: the rule-based brain (plain commands,
+//! no set-up) or an LLM with tools. Either answers a question at once or proposes a plan
+//! of [`Action`]s for a person to approve.
+
+use agentops_sdk::Client;
+use agentops_sdk::types::MessageOut;
+use serde_json::{Value, json};
+
+use super::actions::{self, Action, NewTask};
+use crate::llm::{Llm, LlmError, Message, Tool, Usage};
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Reply with this text; nothing changes.
+    Answer(String),
+    /// Propose these changes; they happen only once a person approves.
+    Propose {
+        /// What was understood, in a few words.
+        understood: String,
+        /// What will be done.
+        actions: Vec<Action>,
+    },
+}
+
+/// What the brain used to decide.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thinking {
+    /// The model's name, if an LLM decided.
+    pub model: Option<String>,
+    /// Tokens used.
+    pub usage: Usage,
+    /// LLM calls made.
+    pub calls: u32,
+}
+
+/// What the Chief of Staff can be told without an LLM.
+pub const HELP: &str = "I understand:\n\
+- projects — list the projects\n\
+- status [project] — how the work is going, and what is blocked\n\
+- status #code — one task\n\
+- create project NAME [with tasks A, B then C] — a new project (\"then\": after the one before)\n\
+- add task TITLE to PROJECT — a new task for a Seed agent\n\
+- unblock #code [with ANSWER] — answer a blocked task\n\
+- cancel #code — stop a task\n\
+Anything that changes work waits for your OK.";
+
+fn strip_prefix_ci<'a>(text: &'a str, prefixes: &[&str]) -> Option<&'a str> {
+    prefixes.iter().find_map(|p| {
+        let head = text.get(..p.len())?;
+        head.eq_ignore_ascii_case(p).then(|| text[p.len()..].trim())
+    })
+}
+
+fn looks_like_task_ref(text: &str) -> bool {
+    let t = text.trim().trim_start_matches('#');
+    (text.trim().starts_with('#') || uuid::Uuid::parse_str(t).is_ok())
+        && t.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// `A, B then C` → tasks, each `then` making a task wait for the one before it.
+fn parse_task_list(text: &str) -> Vec<NewTask> {
+    let mut tasks: Vec<NewTask> = Vec::new();
+    for part in text.split(',') {
+        let mut previous: Option<String> = None;
+        for title in part
+            .split(" then ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let title = title.trim_start_matches("and ").trim().to_owned();
+            tasks.push(NewTask {
+                title: title.clone(),
+                description: None,
+                kind: None,
+                after: previous.take().into_iter().collect(),
+            });
+            previous = Some(title);
+        }
+    }
+    tasks
+}
+
+/// The rule-based brain.
+pub async fn rule_based(client: &Client, text: &str) -> Decision {
+    let text = text.trim().trim_start_matches('/').trim();
+    let lower = text.to_ascii_lowercase();
+    let answer =
+        |r: Result<String, String>| Decision::Answer(r.unwrap_or_else(|e| format!("Sorry: {e}")));
+    match lower.as_str() {
+        "" | "help" | "start" | "?" => return Decision::Answer(HELP.into()),
+        "projects" | "list projects" => return answer(actions::projects(client).await),
+        "status" | "tasks" | "list tasks" => return answer(actions::report(client, None).await),
+        _ => {}
+    }
+    if let Some(rest) = strip_prefix_ci(text, &["status of ", "status ", "tasks in ", "tasks of "])
+    {
+        if looks_like_task_ref(rest) {
+            return answer(
+                actions::resolve_task(client, rest)
+                    .await
+                    .map(|t| actions::describe_task(&t)),
+            );
+        }
+        return answer(actions::report(client, Some(rest)).await);
+    }
+    if let Some(rest) =
+        strip_prefix_ci(text, &["create project ", "new project ", "start project "])
+    {
+        let (name, tasks) = match rest.to_ascii_lowercase().find(" with tasks ") {
+            Some(at) => (rest[..at].trim(), parse_task_list(&rest[at + 12..])),
+            None => (rest, Vec::new()),
+        };
+        let name = name.trim_matches('"').to_owned();
+        let mut plan = vec![Action::CreateProject {
+            name: name.clone(),
+            description: None,
+        }];
+        if !tasks.is_empty() {
+            plan.push(Action::CreateTasks {
+                project: name.clone(),
+                tasks,
+            });
+        }
+        return Decision::Propose {
+            understood: format!("a new project \"{name}\""),
+            actions: plan,
+        };
+    }
+    if let Some(rest) = strip_prefix_ci(text, &["add task ", "new task ", "create task ", "task "])
+    {
+        let lower_rest = rest.to_ascii_lowercase();
+        let Some(at) = lower_rest
+            .rfind(" to ")
+            .or_else(|| lower_rest.rfind(" in "))
+        else {
+            return Decision::Answer(
+                "Which project should it go to? Say: add task TITLE to PROJECT".into(),
+            );
+        };
+        let title = rest[..at].trim().trim_matches('"').to_owned();
+        let project = rest[at + 4..].trim().trim_matches('"').to_owned();
+        return Decision::Propose {
+            understood: format!("a new task \"{title}\" in \"{project}\""),
+            actions: vec![Action::CreateTasks {
+                project,
+                tasks: vec![NewTask {
+                    title,
+                    description: None,
+                    kind: None,
+                    after: Vec::new(),
+                }],
+            }],
+        };
+    }
+    if let Some(rest) = strip_prefix_ci(text, &["unblock "]) {
+        let (task, note) = match rest.split_once(" with ").or_else(|| rest.split_once(':')) {
+            Some((task, note)) => (task.trim(), Some(note.trim().to_owned())),
+            None => (rest, None),
+        };
+        return match actions::resolve_task(client, task).await {
+            Ok(found) => Decision::Propose {
+                understood: format!(
+                    "task {} \"{}\" can go on",
+                    actions::short_id(found.id),
+                    found.title
+                ),
+                actions: vec![Action::UnblockTask {
+                    task: found.id.to_string(),
+                    note,
+                }],
+            },
+            Err(err) => Decision::Answer(format!("Sorry: {err}")),
+        };
+    }
+    if let Some(rest) = strip_prefix_ci(text, &["cancel "]) {
+        return match actions::resolve_task(client, rest).await {
+            Ok(found) => Decision::Propose {
+                understood: format!(
+                    "task {} \"{}\" should stop",
+                    actions::short_id(found.id),
+                    found.title
+                ),
+                actions: vec![Action::CancelTask {
+                    task: found.id.to_string(),
+                    reason: Some("cancelled from a conversation with the Chief of Staff".into()),
+                }],
+            },
+            Err(err) => Decision::Answer(format!("Sorry: {err}")),
+        };
+    }
+    Decision::Answer(format!(
+        "I did not understand that (no LLM is configured, so I only know plain commands).\n{HELP}"
+    ))
+}
+
+const SYSTEM: &str = "You are the Chief of Staff of an AgentOps platform: people tell you what \
+they want done; you turn it into projects and tasks that agents (Seed workers) carry out, and you \
+report on how the work is going. Answer questions directly and briefly, using the read tools to \
+look things up. For anything that creates or changes work, call propose_plan once with what you \
+understood and the actions: nothing happens until the person approves. Task descriptions are what \
+a Seed agent will work from: make them concrete. Tasks are referred to by the #code shown in \
+reports.";
+
+fn tools() -> Vec<Tool> {
+    vec![
+        Tool {
+            name: "list_projects",
+            description: "List the projects.",
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+        Tool {
+            name: "task_report",
+            description: "How the work is going: task counts by status, what is blocked and why, what runs. Optionally for one project (by name).",
+            parameters: json!({"type": "object", "properties": {"project": {"type": "string"}}}),
+        },
+        Tool {
+            name: "get_task",
+            description: "One task by its #code or id.",
+            parameters: json!({"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}),
+        },
+        Tool {
+            name: "propose_plan",
+            description: "Propose changes for the person to approve. `understood`: a few words on what they want. `actions`: in order; each is {\"action\":\"create_project\",\"name\",\"description\"?}, {\"action\":\"create_tasks\",\"project\":name,\"tasks\":[{\"title\",\"description\"?,\"kind\"?,\"after\"?:[titles listed earlier]}]}, {\"action\":\"unblock_task\",\"task\":#code,\"note\"?} or {\"action\":\"cancel_task\",\"task\":#code,\"reason\"?}.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "understood": {"type": "string"},
+                    "actions": {"type": "array", "items": {"type": "object"}}
+                },
+                "required": ["understood", "actions"]
+            }),
+        },
+    ]
+}
+
+/// Most model turns for one message.
+const MAX_TURNS: usize = 6;
+
+/// The LLM brain: the conversation so far (oldest first) and the new message.
+///
+/// # Errors
+/// If the model cannot be reached or does not come to a decision.
+pub async fn with_llm(
+    client: &Client,
+    llm: &Llm,
+    history: &[MessageOut],
+    text: &str,
+    thinking: &mut Thinking,
+) -> Result<Decision, LlmError> {
+    thinking.model = Some(llm.model().to_owned());
+    let mut messages = vec![Message::system(SYSTEM)];
+    if !history.is_empty() {
+        let mut transcript = String::from("The conversation so far (UTC):\n");
+        for m in history {
+            transcript.push_str(&format!(
+                "[{}] {}: {}\n",
+                m.created_at.format("%Y-%m-%d %H:%M"),
+                m.role,
+                m.text
+            ));
+            if let Some(transcript_of_voice) = m.metadata.get("transcript").and_then(Value::as_str)
+            {
+                transcript.push_str(&format!(
+                    "  (voice note transcript: {transcript_of_voice})\n"
+                ));
+            }
+        }
+        messages.push(Message::system(transcript));
+    }
+    messages.push(Message::user(text));
+    let tools = tools();
+    for _ in 0..MAX_TURNS {
+        let completion = llm.chat(&messages, &tools).await?;
+        thinking.calls += 1;
+        thinking.usage += completion.usage;
+        let message = completion.message;
+        messages.push(message.clone());
+        if message.tool_calls.is_empty() {
+            return Ok(Decision::Answer(
+                message.content.unwrap_or_default().trim().to_owned(),
+            ));
+        }
+        for call in &message.tool_calls {
+            let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
+            let text_arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
+            let reply = match call.function.name.as_str() {
+                "list_projects" => actions::projects(client)
+                    .await
+                    .unwrap_or_else(|e| format!("error: {e}")),
+                "task_report" => actions::report(client, text_arg("project").as_deref())
+                    .await
+                    .unwrap_or_else(|e| format!("error: {e}")),
+                "get_task" => match text_arg("task") {
+                    Some(task) => actions::resolve_task(client, &task)
+                        .await
+                        .map(|t| actions::describe_task(&t))
+                        .unwrap_or_else(|e| format!("error: {e}")),
+                    None => "error: `task` is required".into(),
+                },
+                "propose_plan" => {
+                    let understood = text_arg("understood").unwrap_or_default();
+                    match serde_json::from_value::<Vec<Action>>(
+                        args.get("actions").cloned().unwrap_or(Value::Null),
+                    ) {
+                        Ok(plan) => match actions::validate(&plan) {
+                            Ok(()) => {
+                                return Ok(Decision::Propose {
+                                    understood,
+                                    actions: plan,
+                                });
+                            }
+                            Err(err) => format!(
+                                "error: the plan cannot run: {err}. Fix it and call propose_plan again."
+                            ),
+                        },
+                        Err(err) => format!(
+                            "error: the actions are not valid: {err}. Fix them and call propose_plan again."
+                        ),
+                    }
+                }
+                other => format!("error: there is no tool `{other}`"),
+            };
+            messages.push(Message::tool(&call.id, reply));
+        }
+    }
+    Err(LlmError::Malformed(format!(
+        "the model did not answer or propose within {MAX_TURNS} turns"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_lists_read_commas_as_independent_and_then_as_after() {
+        let tasks = parse_task_list("research, draft then review then publish, and tweet");
+        let shape: Vec<(&str, Vec<&str>)> = tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.title.as_str(),
+                    t.after.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("research", vec![]),
+                ("draft", vec![]),
+                ("review", vec!["draft"]),
+                ("publish", vec!["review"]),
+                ("tweet", vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn task_references_are_hash_codes_or_uuids() {
+        assert!(looks_like_task_ref("#54703c"));
+        assert!(looks_like_task_ref("01a2314a-2459-7710-9c2e-6891fd54703c"));
+        assert!(!looks_like_task_ref("Launch"));
+        assert!(!looks_like_task_ref("cafe"));
+    }
+}

@@ -1,0 +1,543 @@
+//! The Chief of Staff: the agent people talk to. It keeps each conversation in a platform
+//! thread, answers questions at once, and for anything that creates or changes work
+//! first replies with one sentence — "Understood: … Will: …" — and proposes it as an
+//! approval; only once a person approves does it act, through the SDK.
+//!
+//! - [`ChiefOfStaff::chat`] takes a message (from Telegram, voice, the dashboard, any
+//!   HTTP caller), stores it, decides, stores and returns the reply. The last 30
+//!   messages, with their times and derived text such as voice transcripts, go to the
+//!   LLM with each message.
+//! - A new message supersedes the plan still waiting for an OK (the platform does that
+//!   when the message is stored); "ok"/"yes" approves it, "no" rejects it.
+//! - [`ChiefOfStaff::run_executor`] carries out approved plans, wherever they were
+//!   approved (an OK in the chat, a Telegram button, the dashboard): first those
+//!   approved while it was not running, then each `approval.approved` event as it
+//!   comes. Every create carries an idempotency key drawn from the approval, so a plan
+//!   carried out twice (after a crash half-way) creates nothing twice; the outcome is
+//!   recorded on the approval and told in the thread.
+//!
+//! Without an LLM, the rule-based brain understands plain commands
+//! ([`brain::HELP`]); with one, free text.
+
+pub mod actions;
+pub mod brain;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use agentops_sdk::types::{
+    ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
+    MessageRole, ThreadIn,
+};
+use agentops_sdk::{CancellationToken, Client};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use self::actions::Action;
+use self::brain::{Decision, Thinking};
+use crate::llm::{Llm, LlmConfig, LlmError};
+
+/// The marker in an approval's plan that says the Chief of Staff proposed it (other
+/// agents may propose plans of their own).
+const PROPOSER: &str = "chief-of-staff";
+
+/// Messages of history given with each new one.
+pub const HISTORY: u32 = 30;
+
+/// A message to the Chief of Staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatIn {
+    /// The message.
+    pub text: String,
+    /// An existing thread to continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<Uuid>,
+    /// Or the channel it comes from (`telegram`, `web`, `voice`, default `api`)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// …and the channel's id for the conversation (a Telegram chat id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Who wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Derived artifacts to keep with the message (a voice note's `transcript`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl ChatIn {
+    /// A message in the conversation `external_id` of `channel`.
+    pub fn on(channel: &str, external_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            thread_id: None,
+            channel: Some(channel.to_owned()),
+            external_id: Some(external_id.into()),
+            author: None,
+            metadata: None,
+        }
+    }
+}
+
+/// The Chief of Staff's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatOut {
+    /// The conversation.
+    pub thread_id: Uuid,
+    /// What it says.
+    pub reply: String,
+    /// The plan waiting for an OK, when the reply proposes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalOut>,
+}
+
+/// What can go wrong handling a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The message itself is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The platform could not be reached or refused.
+    #[error("the platform: {0}")]
+    Platform(#[from] agentops_sdk::Error),
+}
+
+/// How the Chief of Staff thinks.
+#[derive(Debug, Clone, Default)]
+pub struct ChiefConfig {
+    /// The LLM; the rule-based brain if `None`.
+    pub llm: Option<LlmConfig>,
+}
+
+/// The Chief of Staff. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChiefOfStaff {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    llm: Option<Llm>,
+    /// Approvals being carried out by this process, so two notices of one approval do
+    /// not run it twice at the same time.
+    executing: Mutex<HashSet<Uuid>>,
+}
+
+fn is_yes(text: &str) -> bool {
+    matches!(
+        text.trim()
+            .trim_end_matches(['.', '!'])
+            .to_ascii_lowercase()
+            .as_str(),
+        "ok" | "okay" | "yes" | "y" | "go" | "go ahead" | "approve" | "approved" | "do it" | "👍"
+    )
+}
+
+fn is_no(text: &str) -> bool {
+    matches!(
+        text.trim()
+            .trim_end_matches(['.', '!'])
+            .to_ascii_lowercase()
+            .as_str(),
+        "no" | "n" | "reject" | "don't" | "dont" | "stop" | "cancel that" | "👎"
+    )
+}
+
+impl ChiefOfStaff {
+    /// A Chief of Staff talking to the platform through `client` (an admin key: it creates
+    /// projects and tasks, and approves what people approve in the chat).
+    ///
+    /// # Errors
+    /// If the LLM client cannot be built.
+    pub fn new(client: Client, config: ChiefConfig) -> Result<Self, LlmError> {
+        let llm = config.llm.map(Llm::new).transpose()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                llm,
+                executing: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Whether it thinks with an LLM (else the rule-based brain).
+    pub fn has_llm(&self) -> bool {
+        self.inner.llm.is_some()
+    }
+
+    /// Handles one message: stores it, decides, stores and returns the reply.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for an empty message or a bad channel,
+    /// [`ChatError::Platform`] if the platform fails.
+    pub async fn chat(&self, input: ChatIn) -> Result<ChatOut, ChatError> {
+        let client = &self.inner.client;
+        if input.text.trim().is_empty() {
+            return Err(ChatError::Invalid("the message is empty".into()));
+        }
+        let thread = match input.thread_id {
+            Some(id) => client.threads().get(id).await?,
+            None => {
+                client
+                    .threads()
+                    .open(ThreadIn {
+                        channel: input.channel.clone(),
+                        external_id: input.external_id.clone(),
+                        ..ThreadIn::default()
+                    })
+                    .await?
+            }
+        };
+        // An OK (or a no) answers the plan waiting in this thread: decide it before the
+        // message is stored, since a stored message supersedes it.
+        let pending = if is_yes(&input.text) || is_no(&input.text) {
+            client
+                .approvals()
+                .list()
+                .thread(thread.id)
+                .status(ApprovalStatus::Pending)
+                .limit(1)
+                .send()
+                .await?
+                .items
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        if let Some(approval) = pending {
+            let reply = if is_yes(&input.text) {
+                client.approvals().approve(approval.id).await?;
+                "On it.".to_owned()
+            } else {
+                client
+                    .approvals()
+                    .reject(approval.id, Some("the person said no".into()))
+                    .await?;
+                "All right, I will not do it.".to_owned()
+            };
+            self.store_user(thread.id, &input).await?;
+            self.reply(thread.id, &reply, json!({"approval_id": approval.id}))
+                .await?;
+            return Ok(ChatOut {
+                thread_id: thread.id,
+                reply,
+                approval: None,
+            });
+        }
+
+        let stored = self.store_user(thread.id, &input).await?;
+        let mut history: Vec<MessageOut> = client
+            .threads()
+            .messages(thread.id)
+            .limit(HISTORY + 1)
+            .send()
+            .await?
+            .items
+            .into_iter()
+            .filter(|m| m.id != stored.id)
+            .take(HISTORY as usize)
+            .collect();
+        history.reverse();
+
+        let mut thinking = Thinking::default();
+        let mut note = None;
+        let decision = match &self.inner.llm {
+            Some(llm) => {
+                match brain::with_llm(client, llm, &history, &input.text, &mut thinking).await {
+                    Ok(decision) => decision,
+                    Err(err) => {
+                        tracing::warn!(
+                            "the LLM failed, falling back to the rule-based brain: {err}"
+                        );
+                        note = Some(format!(
+                            "(The LLM is unavailable: {err}. I answered with plain commands only.)"
+                        ));
+                        brain::rule_based(client, &input.text).await
+                    }
+                }
+            }
+            None => brain::rule_based(client, &input.text).await,
+        };
+        let llm_meta = thinking.model.as_ref().map(|model| {
+            json!({
+                "model": model,
+                "calls": thinking.calls,
+                "prompt_tokens": thinking.usage.prompt_tokens,
+                "completion_tokens": thinking.usage.completion_tokens,
+            })
+        });
+        match decision {
+            Decision::Answer(text) => {
+                let reply = match note {
+                    Some(note) => format!("{text}\n{note}"),
+                    None => text,
+                };
+                self.reply(thread.id, &reply, json!({"llm": llm_meta}))
+                    .await?;
+                Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply,
+                    approval: None,
+                })
+            }
+            Decision::Propose {
+                understood,
+                actions,
+            } => {
+                if let Err(err) = actions::validate(&actions) {
+                    let reply = format!("I cannot do that: {err}");
+                    self.reply(thread.id, &reply, json!({"llm": llm_meta}))
+                        .await?;
+                    return Ok(ChatOut {
+                        thread_id: thread.id,
+                        reply,
+                        approval: None,
+                    });
+                }
+                let will: Vec<String> = actions.iter().map(Action::describe).collect();
+                let summary = format!(
+                    "Understood: {}. Will: {}.",
+                    understood.trim().trim_end_matches('.'),
+                    will.join("; ")
+                );
+                let summary: String = summary.chars().take(2_000).collect();
+                let approval = client
+                    .threads()
+                    .propose(
+                        thread.id,
+                        ApprovalIn {
+                            summary: summary.clone(),
+                            plan: json!({"proposed_by": PROPOSER, "actions": actions}),
+                        },
+                    )
+                    .await?;
+                let reply = format!("{summary}\nReply OK to go ahead.");
+                self.reply(
+                    thread.id,
+                    &reply,
+                    json!({"approval_id": approval.id, "llm": llm_meta}),
+                )
+                .await?;
+                Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply,
+                    approval: Some(approval),
+                })
+            }
+        }
+    }
+
+    async fn store_user(&self, thread_id: Uuid, input: &ChatIn) -> Result<MessageOut, ChatError> {
+        Ok(self
+            .inner
+            .client
+            .threads()
+            .post(
+                thread_id,
+                MessageIn {
+                    role: MessageRole::User,
+                    text: input.text.clone(),
+                    author: input.author.clone(),
+                    metadata: input.metadata.clone(),
+                },
+            )
+            .await?)
+    }
+
+    async fn reply(
+        &self,
+        thread_id: Uuid,
+        text: &str,
+        metadata: Value,
+    ) -> Result<MessageOut, ChatError> {
+        let text: String = text.chars().take(32_000).collect();
+        Ok(self
+            .inner
+            .client
+            .threads()
+            .post(
+                thread_id,
+                MessageIn {
+                    role: MessageRole::Assistant,
+                    text,
+                    author: Some("chief-of-staff".into()),
+                    metadata: Some(metadata),
+                },
+            )
+            .await?)
+    }
+
+    /// Carries out approved plans until `stop` is cancelled: first every plan approved
+    /// while it was not running, then each one as it is approved.
+    ///
+    /// # Errors
+    /// If the platform cannot be read at the start.
+    pub async fn run_executor(&self, stop: CancellationToken) -> Result<(), agentops_sdk::Error> {
+        let client = &self.inner.client;
+        // Subscribe from the log's head as it is now, then catch up: an approval made in
+        // between is seen twice, and carried out once.
+        let head = client.events().latest().await?.last_id;
+        let owed: Vec<ApprovalOut> = client
+            .approvals()
+            .list()
+            .status(ApprovalStatus::Approved)
+            .stream()
+            .try_collect()
+            .await?;
+        for approval in owed {
+            self.execute(approval).await;
+        }
+        let mut events = client
+            .events()
+            .subscribe(EventFilter::new().types(["approval.approved"]).since(head));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                event = events.next() => match event {
+                    Some(Ok(event)) => match serde_json::from_value::<ApprovalOut>(event.data) {
+                        Ok(approval) => self.execute(approval).await,
+                        Err(err) => tracing::warn!("an approval.approved event did not parse: {err}"),
+                    },
+                    Some(Err(err)) => tracing::warn!("event stream: {err}"),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Carries out one approved plan (if the Chief of Staff proposed it), records the
+    /// outcome on the approval and tells the thread.
+    pub async fn execute(&self, approval: ApprovalOut) {
+        if approval.plan.get("proposed_by").and_then(Value::as_str) != Some(PROPOSER) {
+            return;
+        }
+        if !self
+            .inner
+            .executing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(approval.id)
+        {
+            return;
+        }
+        let outcome = self.carry_out(&approval).await;
+        self.inner
+            .executing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&approval.id);
+        if let Err(err) = outcome {
+            tracing::warn!(approval = %approval.id, "could not record an approval's outcome: {err}");
+        }
+    }
+
+    async fn carry_out(&self, approval: &ApprovalOut) -> Result<(), agentops_sdk::Error> {
+        let client = &self.inner.client;
+        let plan: Result<Vec<Action>, String> = approval
+            .plan
+            .get("actions")
+            .cloned()
+            .ok_or_else(|| "the plan has no actions".to_owned())
+            .and_then(|a| serde_json::from_value(a).map_err(|e| e.to_string()));
+        let result = match plan {
+            Ok(actions) => actions::execute(client, approval.id, &actions).await,
+            Err(err) => Err(format!("the plan cannot be read: {err}")),
+        };
+        let (outcome, message) = match result {
+            Ok(result) => (
+                ApprovalOutcomeIn {
+                    result: Some(result.clone()),
+                    error: None,
+                },
+                format!("Done: {}", done_text(&result)),
+            ),
+            Err(err) => (
+                ApprovalOutcomeIn {
+                    result: None,
+                    error: Some(err.clone()),
+                },
+                format!("That did not work: {err}"),
+            ),
+        };
+        match client.approvals().finish(approval.id, outcome).await {
+            Ok(_) => {}
+            // Someone else (another notice of the same approval) recorded it first.
+            Err(err) if err.is_conflict() || err.is_invalid_transition() => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        self.reply(
+            approval.thread_id,
+            &message,
+            json!({"approval_id": approval.id}),
+        )
+        .await
+        .map_err(|err| match err {
+            ChatError::Platform(err) => err,
+            ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
+        })?;
+        Ok(())
+    }
+}
+
+/// "created project "Launch"; added 3 tasks (#a1b2c3 "draft", …)".
+fn done_text(result: &Value) -> String {
+    let mut parts = Vec::new();
+    for item in result["done"].as_array().into_iter().flatten() {
+        if let Some(p) = item.get("created_project") {
+            parts.push(format!(
+                "created project \"{}\"",
+                p["name"].as_str().unwrap_or("?")
+            ));
+        } else if let Some(t) = item.get("created_tasks") {
+            let tasks: Vec<String> = t["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|task| {
+                    let code = task["id"]
+                        .as_str()
+                        .and_then(|id| Uuid::parse_str(id).ok())
+                        .map(actions::short_id)
+                        .unwrap_or_default();
+                    format!("{code} \"{}\"", task["title"].as_str().unwrap_or("?"))
+                })
+                .collect();
+            parts.push(format!(
+                "added {} ({})",
+                actions::plural(tasks.len(), "task"),
+                tasks.join(", ")
+            ));
+        } else if item.get("unblocked").is_some() {
+            parts.push("unblocked the task".into());
+        } else if item.get("cancelled").is_some() {
+            parts.push("cancelled the task".into());
+        }
+    }
+    if parts.is_empty() {
+        "nothing to do".into()
+    } else {
+        format!("{}.", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yes_and_no_are_recognised_loosely() {
+        for yes in ["OK", "ok.", "Yes!", "go ahead", "👍"] {
+            assert!(is_yes(yes), "{yes}");
+        }
+        for no in ["no", "No.", "reject"] {
+            assert!(is_no(no), "{no}");
+        }
+        assert!(!is_yes("ok but rename it"));
+    }
+}

@@ -1,0 +1,268 @@
+//! `agentops chief-of-staff`: the Chief of Staff behind a small HTTP API.
+//!
+//! - `POST /chat` `{text, channel?, external_id?, thread_id?, author?, metadata?}` →
+//!   `{thread_id, reply, approval?}`;
+//! - `GET /health`.
+//!
+//! Callers present a platform API key with the admin role (`Authorization: Bearer …`):
+//! a chat can approve work, so it needs what approving needs. Keys are checked with the
+//! platform (`GET /api/v1/keys/me`) and remembered for a minute.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Args;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use agentops_agents::chief::{ChatError, ChatIn, ChiefConfig, ChiefOfStaff};
+use agentops_sdk::types::Role;
+use agentops_sdk::{CancellationToken, Client};
+
+use crate::agents::{LlmArgs, PlatformArgs};
+
+/// `agentops chief-of-staff`.
+#[derive(Debug, Clone, Args)]
+pub struct ChiefArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Where its HTTP API (`POST /chat`, `GET /health`) listens.
+    #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8090")]
+    pub bind: SocketAddr,
+}
+
+/// How long a caller's key, once checked, is taken as it was.
+const KEY_CACHE: Duration = Duration::from_secs(60);
+
+/// SHA-256 of checked keys → whether it is an admin key, and when that was learnt.
+type CheckedKeys = Arc<Mutex<HashMap<[u8; 32], (bool, Instant)>>>;
+
+#[derive(Clone)]
+struct AppState {
+    chief: ChiefOfStaff,
+    platform_url: String,
+    keys: CheckedKeys,
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message.into()}})),
+    )
+        .into_response()
+}
+
+impl AppState {
+    /// Whether the request carries an admin key of the platform.
+    async fn authorise(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let Some(key) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send a platform API key: Authorization: Bearer <key>",
+            ));
+        };
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let cached = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&digest)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE)
+            .map(|(admin, _)| *admin);
+        let admin = match cached {
+            Some(admin) => admin,
+            None => {
+                let client = Client::builder()
+                    .base_url(&self.platform_url)
+                    .api_key(key)
+                    .max_retries(1)
+                    .build()
+                    .map_err(|err| {
+                        error(
+                            StatusCode::BAD_GATEWAY,
+                            "platform_unavailable",
+                            err.to_string(),
+                        )
+                    })?;
+                let admin = match client.keys().me().await {
+                    Ok(me) => me.role == Role::Admin,
+                    Err(err) if err.is_auth() => {
+                        return Err(error(
+                            StatusCode::UNAUTHORIZED,
+                            "unauthorized",
+                            "the platform does not know this key",
+                        ));
+                    }
+                    Err(err) => {
+                        return Err(error(
+                            StatusCode::BAD_GATEWAY,
+                            "platform_unavailable",
+                            format!("cannot check the key with the platform: {err}"),
+                        ));
+                    }
+                };
+                let mut keys = self
+                    .keys
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                keys.retain(|_, (_, at)| at.elapsed() < KEY_CACHE);
+                keys.insert(digest, (admin, Instant::now()));
+                admin
+            }
+        };
+        if admin {
+            Ok(())
+        } else {
+            Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "talking to the Chief of Staff needs an admin key (a chat can approve work)",
+            ))
+        }
+    }
+}
+
+async fn chat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ChatIn>, JsonRejection>,
+) -> Response {
+    if let Err(denied) = state.authorise(&headers).await {
+        return denied;
+    }
+    let input = match body {
+        Ok(Json(input)) => input,
+        Err(rejection) => {
+            let status = rejection.status();
+            let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                "unsupported_media_type"
+            } else if status == StatusCode::BAD_REQUEST {
+                "malformed_json"
+            } else {
+                "invalid_body"
+            };
+            return error(status, code, rejection.body_text());
+        }
+    };
+    match state.chief.chat(input).await {
+        Ok(out) => Json(out).into_response(),
+        Err(ChatError::Invalid(message)) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        ),
+        Err(ChatError::Platform(err)) if err.is_not_found() => {
+            error(StatusCode::NOT_FOUND, "thread_not_found", err.to_string())
+        }
+        Err(ChatError::Platform(err)) if err.is_invalid_request() => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            err.to_string(),
+        ),
+        Err(ChatError::Platform(err)) => {
+            tracing::warn!("chat failed: {err}");
+            error(
+                StatusCode::BAD_GATEWAY,
+                "platform_unavailable",
+                err.to_string(),
+            )
+        }
+    }
+}
+
+/// The Chief of Staff's HTTP API, for `chief`.
+pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
+    let state = AppState {
+        chief,
+        platform_url,
+        keys: Arc::new(Mutex::new(HashMap::new())),
+    };
+    Router::new()
+        .route("/chat", post(chat))
+        .route(
+            "/health",
+            get(|| async { Json(json!({"status": "ok", "agent": "chief-of-staff"})) }),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+        .with_state(state)
+}
+
+/// Runs the Chief of Staff: its HTTP API and the executor of approved plans, until
+/// Ctrl-C or SIGTERM.
+pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
+    let client = crate::agents::client(&args.platform, "chief-of-staff")?;
+    let chief = ChiefOfStaff::new(
+        client,
+        ChiefConfig {
+            llm: args.llm.config()?,
+        },
+    )
+    .context("cannot set up the LLM client")?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (AGENTOPS_BIND)", args.bind))?;
+    let brain = if chief.has_llm() {
+        format!("the LLM {}", args.llm.llm_model)
+    } else {
+        "the rule-based brain (set LLM_BASE_URL for an LLM)".to_owned()
+    };
+    tracing::info!(
+        "Chief of Staff on http://{}/chat, thinking with {brain}",
+        listener.local_addr()?
+    );
+    let stop = CancellationToken::new();
+    let executor = {
+        let chief = chief.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // The platform may not be up yet: try again until it is.
+            let mut delay = Duration::from_millis(500);
+            loop {
+                match chief.run_executor(stop.clone()).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!("the executor of approved plans cannot start: {err}");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        })
+    };
+    let app = router(chief, args.platform.url.clone());
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            crate::cli::shutdown_signal().await;
+            stop.cancel();
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    stop.cancel();
+    let _ = executor.await;
+    Ok(())
+}

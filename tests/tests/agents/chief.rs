@@ -1,0 +1,498 @@
+//! The Chief of Staff: conversations, plans that wait for an OK, carrying them out (also
+//! after a restart), the LLM brain against the stand-in, and its HTTP API.
+
+use std::time::Duration;
+
+use agentops_agents::chief::{ChatIn, ChiefConfig, ChiefOfStaff};
+use agentops_agents::llm::LlmConfig;
+use agentops_sdk::types::{ApprovalStatus, BlockIn, ClaimIn, MessageRole, TaskIn, TaskStatus};
+use agentops_sdk::{CancellationToken, Client};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, client_for};
+use crate::llm_standin::{LlmStandIn, tool_call};
+use crate::on_both_backends;
+
+on_both_backends!(a_plan_waits_for_an_ok_then_is_carried_out_once);
+
+fn chief(app: &TestApp, llm: Option<&LlmStandIn>) -> ChiefOfStaff {
+    ChiefOfStaff::new(
+        app.client.clone(),
+        ChiefConfig {
+            llm: llm.map(|s| LlmConfig {
+                base_url: s.base.clone(),
+                api_key: "sk-chief".into(),
+                model: "standin-model".into(),
+                timeout: Duration::from_secs(10),
+            }),
+        },
+    )
+    .unwrap()
+}
+
+/// Runs the executor in the background until dropped.
+struct Executor(CancellationToken, tokio::task::JoinHandle<()>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.0.cancel();
+        self.1.abort();
+    }
+}
+
+fn executor(chief: &ChiefOfStaff) -> Executor {
+    let stop = CancellationToken::new();
+    let (c, s) = (chief.clone(), stop.clone());
+    Executor(
+        stop,
+        tokio::spawn(async move {
+            c.run_executor(s).await.unwrap();
+        }),
+    )
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn approval_status(client: &Client, id: Uuid) -> ApprovalStatus {
+    client.approvals().get(id).await.unwrap().status
+}
+
+async fn thread_texts(client: &Client, thread: Uuid) -> Vec<(MessageRole, String)> {
+    let mut messages = client
+        .threads()
+        .messages(thread)
+        .limit(100)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    messages.reverse();
+    messages.into_iter().map(|m| (m.role, m.text)).collect()
+}
+
+async fn a_plan_waits_for_an_ok_then_is_carried_out_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let chief = chief(&app, None);
+    let out = chief
+        .chat(ChatIn::on(
+            "telegram",
+            "100",
+            "create project Launch with tasks draft then review, tweet",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.reply,
+        "Understood: a new project \"Launch\". Will: create project \"Launch\"; add 3 tasks to project \"Launch\": \"draft\", \"review\", \"tweet\".\nReply OK to go ahead."
+    );
+    let approval = out.approval.clone().unwrap();
+    assert_eq!(approval.status, ApprovalStatus::Pending);
+    // Nothing happens before the OK.
+    assert!(
+        app.client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // The OK arrives while no executor runs (a restart, say): the plan is owed, not lost.
+    let ok = chief
+        .chat(ChatIn::on("telegram", "100", "OK"))
+        .await
+        .unwrap();
+    assert_eq!(ok.reply, "On it.");
+    assert_eq!(ok.thread_id, out.thread_id);
+    assert_eq!(
+        approval_status(&app.client, approval.id).await,
+        ApprovalStatus::Approved
+    );
+    let _executor = executor(&chief);
+    wait_until("the plan to be carried out", || async {
+        approval_status(&app.client, approval.id).await == ApprovalStatus::Executed
+    })
+    .await;
+
+    let projects = app.client.projects().list().send().await.unwrap().items;
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].name, "Launch");
+    let tasks = app
+        .client
+        .tasks()
+        .list()
+        .project(projects[0].id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tasks.len(), 3);
+    let by_title = |t: &str| tasks.iter().find(|x| x.title == t).unwrap();
+    assert_eq!(by_title("review").depends_on, [by_title("draft").id]);
+    assert_eq!(by_title("review").status, TaskStatus::Waiting);
+    assert_eq!(by_title("draft").kind, "seed");
+
+    // Carrying it out again (a second notice) creates nothing more and says nothing more.
+    let executed = app.client.approvals().get(approval.id).await.unwrap();
+    chief.execute(executed).await;
+    let again = app
+        .client
+        .tasks()
+        .list()
+        .project(projects[0].id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(again.len(), 3);
+
+    wait_until("the done message", || async {
+        thread_texts(&app.client, out.thread_id)
+            .await
+            .last()
+            .is_some_and(|(_, text)| text.starts_with("Done: "))
+    })
+    .await;
+    let texts = thread_texts(&app.client, out.thread_id).await;
+    let roles: Vec<MessageRole> = texts.iter().map(|(r, _)| *r).collect();
+    assert_eq!(
+        roles,
+        [
+            MessageRole::User,
+            MessageRole::Assistant,
+            MessageRole::User,
+            MessageRole::Assistant,
+            MessageRole::Assistant
+        ]
+    );
+    let done = &texts[4].1;
+    assert!(
+        done.starts_with("Done: created project \"Launch\"; added 3 tasks (#"),
+        "{done}"
+    );
+    assert_eq!(
+        texts.iter().filter(|(_, t)| t.starts_with("Done")).count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_message_supersedes_the_plan_and_no_rejects_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief(&app, None);
+    let first = chief
+        .chat(ChatIn::on("web", "s1", "create project Alpha"))
+        .await
+        .unwrap();
+    let status = chief.chat(ChatIn::on("web", "s1", "status")).await.unwrap();
+    assert_eq!(status.reply, "There are no tasks yet.");
+    assert_eq!(
+        approval_status(&app.client, first.approval.unwrap().id).await,
+        ApprovalStatus::Superseded
+    );
+    // With nothing pending, "ok" is just a message.
+    let ok = chief.chat(ChatIn::on("web", "s1", "ok")).await.unwrap();
+    assert!(ok.reply.starts_with("I did not understand"), "{}", ok.reply);
+
+    let second = chief
+        .chat(ChatIn::on("web", "s1", "create project Beta"))
+        .await
+        .unwrap();
+    let no = chief.chat(ChatIn::on("web", "s1", "no")).await.unwrap();
+    assert_eq!(no.reply, "All right, I will not do it.");
+    assert_eq!(
+        approval_status(&app.client, second.approval.unwrap().id).await,
+        ApprovalStatus::Rejected
+    );
+    let help = chief.chat(ChatIn::on("web", "s1", "/help")).await.unwrap();
+    assert!(help.reply.starts_with("I understand:"));
+    assert!(
+        app.client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_name_blocked_tasks_and_an_unblock_carries_the_answer() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief(&app, None);
+    let _executor = executor(&chief);
+    let project = app.project().await;
+    let task = app
+        .client
+        .tasks()
+        .create(TaskIn {
+            project_id: project,
+            title: "deploy".into(),
+            kind: Some("ops".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let agent = app.agent("ops-bot").await;
+    let claimed = app
+        .client
+        .tasks()
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: Some(vec!["ops".into()]),
+            labels: None,
+            project_id: None,
+            limit: None,
+            lease_seconds: None,
+        })
+        .await
+        .unwrap();
+    app.client
+        .tasks()
+        .block(
+            task.id,
+            BlockIn {
+                claim_token: claimed.tasks[0].claim_token,
+                reason: "which region?".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let code = agentops_agents::chief::actions::short_id(task.id);
+
+    let report = chief.chat(ChatIn::on("web", "r", "status")).await.unwrap();
+    assert_eq!(
+        report.reply,
+        format!("1 task: 1 blocked.\nBlocked {code} \"deploy\": which region?")
+    );
+    let one = chief
+        .chat(ChatIn::on("web", "r", format!("status {code}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        one.reply,
+        format!("{code} \"deploy\" is blocked: which region?.")
+    );
+    let projects = chief
+        .chat(ChatIn::on("web", "r", "projects"))
+        .await
+        .unwrap();
+    assert_eq!(projects.reply, "1 project: \"p\".");
+
+    let plan = chief
+        .chat(ChatIn::on(
+            "web",
+            "r",
+            format!("unblock {code} with eu-west"),
+        ))
+        .await
+        .unwrap();
+    assert!(plan.reply.contains("Will: unblock task"), "{}", plan.reply);
+    chief.chat(ChatIn::on("web", "r", "yes")).await.unwrap();
+    app.wait_for_task(task.id, Duration::from_secs(20), |t| {
+        t.status == TaskStatus::Queued
+    })
+    .await;
+    let queued = app.client.tasks().get(task.id).await.unwrap();
+    assert_eq!(queued.progress_message.as_deref(), Some("eu-west"));
+
+    let unknown = chief
+        .chat(ChatIn::on("web", "r", "unblock #abcdef"))
+        .await
+        .unwrap();
+    assert_eq!(unknown.reply, "Sorry: there is no task #abcdef");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_looks_things_up_and_proposes_with_the_conversation_in_view() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    standin.reply(json!({"role": "assistant", "content": "Hello! What shall we work on?"}));
+    standin.reply(tool_call("c1", "task_report", json!({})));
+    standin.reply(tool_call(
+        "c2",
+        "propose_plan",
+        json!({"understood": "a blog post", "actions": [{"action": "create_tasks", "project": "Nope", "tasks": []}]}),
+    ));
+    standin.reply(tool_call(
+        "c3",
+        "propose_plan",
+        json!({
+            "understood": "a blog post about the launch",
+            "actions": [
+                {"action": "create_project", "name": "Blog"},
+                {"action": "create_tasks", "project": "Blog", "tasks": [
+                    {"title": "write the post", "description": "run: echo draft > out/post.md"}
+                ]}
+            ]
+        }),
+    ));
+    let hello = chief
+        .chat(ChatIn::on("telegram", "7", "hi there"))
+        .await
+        .unwrap();
+    assert_eq!(hello.reply, "Hello! What shall we work on?");
+    let plan = chief
+        .chat(ChatIn {
+            metadata: Some(json!({"transcript": "write a blog post about the launch"})),
+            ..ChatIn::on("telegram", "7", "write a blog post about the launch")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.reply,
+        "Understood: a blog post about the launch. Will: create project \"Blog\"; add 1 task to project \"Blog\": \"write the post\".\nReply OK to go ahead."
+    );
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[0].0.as_deref(), Some("sk-chief"));
+    // The second message's prompt carries the first exchange, with times.
+    let transcript = requests[1].1["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        transcript.starts_with("The conversation so far (UTC):\n["),
+        "{transcript}"
+    );
+    assert!(transcript.contains("] user: hi there\n"), "{transcript}");
+    assert!(
+        transcript.contains("] assistant: Hello! What shall we work on?"),
+        "{transcript}"
+    );
+    // The lookup's answer and the refusal of the unrunnable plan went back to the model.
+    let last = requests[3].1["messages"].as_array().unwrap();
+    let tool_texts: Vec<&str> = last
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(tool_texts[0], "There are no tasks yet.");
+    assert_eq!(
+        tool_texts[1],
+        "error: the plan cannot run: there are no tasks to add. Fix it and call propose_plan again."
+    );
+    // Token use is kept with the reply, for the ledger.
+    let mut messages = app
+        .client
+        .threads()
+        .messages(plan.thread_id)
+        .limit(1)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let meta: Value = messages.remove(0).metadata;
+    assert_eq!(meta["llm"]["calls"], 3);
+    assert_eq!(meta["llm"]["prompt_tokens"], 300);
+    assert_eq!(meta["approval_id"], plan.approval.unwrap().id.to_string());
+
+    // With the LLM down, plain commands still work.
+    standin.fail(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    let fallback = chief
+        .chat(ChatIn::on("telegram", "7", "projects"))
+        .await
+        .unwrap();
+    assert!(
+        fallback.reply.starts_with(
+            "There are no projects yet.\n(The LLM is unavailable: the LLM answered 503"
+        ),
+        "{}",
+        fallback.reply
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_takes_admin_keys_and_answers_errors_in_json() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief(&app, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = agentops::chief::router(chief, app.server.base.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let viewer = app
+        .client
+        .keys()
+        .create(agentops_sdk::types::ApiKeyIn {
+            name: "viewer".into(),
+            role: agentops_sdk::types::Role::Viewer,
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let send = |key: Option<&str>, body: &str| {
+        let mut request = http
+            .post(format!("{base}/chat"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let ok = r#"{"text": "projects", "channel": "web", "external_id": "h1"}"#;
+    for (key, body, status, code) in [
+        (None, ok, 401, "unauthorized"),
+        (Some("aok_not_a_key"), ok, 401, "unauthorized"),
+        (Some(viewer.as_str()), ok, 403, "forbidden"),
+        (Some(ADMIN_KEY), "{not json", 400, "malformed_json"),
+        (Some(ADMIN_KEY), r#"{"txt": "x"}"#, 422, "invalid_body"),
+        (
+            Some(ADMIN_KEY),
+            r#"{"text": "  "}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            Some(ADMIN_KEY),
+            r#"{"text": "hi", "channel": "Bad Channel"}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            Some(ADMIN_KEY),
+            r#"{"text": "hi", "thread_id": "01a2314a-2459-7710-9c2e-6891fd54703c"}"#,
+            404,
+            "thread_not_found",
+        ),
+    ] {
+        let (got, answer) = send(key, body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+    }
+    let (status, answer) = send(Some(ADMIN_KEY), ok).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["reply"], "There are no projects yet.");
+    let thread: Uuid = answer["thread_id"].as_str().unwrap().parse().unwrap();
+    let admin = client_for(&app.server.base, ADMIN_KEY);
+    assert_eq!(admin.threads().get(thread).await.unwrap().channel, "web");
+    let health: Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+}
