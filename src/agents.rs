@@ -244,24 +244,27 @@ async fn serve_health(
     }))
 }
 
-/// The API key of the Seed that `agentops up` runs in-process: the one saved in
-/// `<data dir>/seed.key` while it is still a valid agent key, else a new agent key
-/// (saved there, mode 0600).
-pub async fn embedded_seed_key(
+/// The API key of an agent that `agentops up` runs in-process (`seed.key`,
+/// `chief.key`): the one saved in `<data dir>/<file>` while it is still a valid key of
+/// `role`, else a new one (saved there, mode 0600).
+pub async fn embedded_key(
     state: &agentops_api::state::AppState,
     data_dir: &std::path::Path,
+    file: &str,
+    name: &str,
+    role: agentops_sdk::types::Role,
 ) -> anyhow::Result<String> {
-    use agentops_sdk::types::{ApiKeyIn, Role};
-    let path = data_dir.join("seed.key");
+    use agentops_sdk::types::ApiKeyIn;
+    let path = data_dir.join(file);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim().to_owned();
         let hash = agentops_api::auth::hash_secret(&secret);
         let stored = agentops_api::store::keys::find_by_hash(&state.db, &hash)
             .await
-            .context("cannot look up the embedded Seed's key")?;
+            .with_context(|| format!("cannot look up the key in {}", path.display()))?;
         let now = chrono::Utc::now();
         if stored.is_some_and(|key| {
-            key.role == "agent"
+            key.role == role.to_string()
                 && key.revoked_at.is_none()
                 && key.expires_at.is_none_or(|at| at > now)
         }) {
@@ -271,16 +274,27 @@ pub async fn embedded_seed_key(
     let created = agentops_api::domain::keys::create(
         state,
         ApiKeyIn {
-            name: "seed (embedded)".into(),
-            role: Role::Agent,
+            name: name.into(),
+            role,
             expires_at: None,
         },
     )
     .await
-    .map_err(|err| anyhow::anyhow!("cannot create the embedded Seed's key: {err}"))?;
+    .map_err(|err| anyhow::anyhow!("cannot create the key `{name}`: {err}"))?;
     write_secret(&path, &created.secret)
-        .with_context(|| format!("cannot save the embedded Seed's key to {}", path.display()))?;
+        .with_context(|| format!("cannot save the key `{name}` to {}", path.display()))?;
     Ok(created.secret)
+}
+
+/// The URL of the API listening on `api`, as a client on this machine reaches it.
+pub fn local_url(api: SocketAddr) -> String {
+    let host = match api.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{}", api.port())
 }
 
 fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
@@ -312,14 +326,8 @@ impl EmbeddedSeed {
     /// # Errors
     /// If the LLM settings are invalid or the client cannot be built.
     pub fn start(api: SocketAddr, key: String, llm: LlmArgs) -> anyhow::Result<Self> {
-        let host = match api.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
-            ip if ip.is_unspecified() => "[::1]".to_owned(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            std::net::IpAddr::V4(ip) => ip.to_string(),
-        };
         let platform = PlatformArgs {
-            url: format!("http://{host}:{}", api.port()),
+            url: local_url(api),
             api_key: key,
         };
         let config = SeedConfig {

@@ -205,6 +205,90 @@ pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
         .with_state(state)
 }
 
+/// A Chief of Staff running in the same process as the API (`agentops up`).
+pub struct EmbeddedChief {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl EmbeddedChief {
+    /// Starts the Chief of Staff against the API on `api` with an admin `key`, its HTTP
+    /// API on `bind`.
+    ///
+    /// # Errors
+    /// If `bind` cannot be listened on or the LLM settings are invalid.
+    pub async fn start(
+        api: SocketAddr,
+        key: String,
+        bind: SocketAddr,
+        llm: &LlmArgs,
+    ) -> anyhow::Result<(Self, SocketAddr)> {
+        let platform = PlatformArgs {
+            url: crate::agents::local_url(api),
+            api_key: key,
+        };
+        let chief = ChiefOfStaff::new(
+            crate::agents::client(&platform, "chief-of-staff")?,
+            ChiefConfig { llm: llm.config()? },
+        )
+        .context("cannot set up the LLM client")?;
+        let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+            format!("cannot listen on {bind} for the Chief of Staff (set AGENTOPS_CHIEF_BIND)")
+        })?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let executor = spawn_executor(chief.clone(), stop.clone());
+        let app = router(chief, platform.url);
+        let http = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::warn!("the Chief of Staff's HTTP API stopped: {err}");
+                }
+            })
+        };
+        Ok((
+            Self {
+                stop,
+                tasks: vec![executor, http],
+            },
+            addr,
+        ))
+    }
+
+    /// Stops it and waits.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Runs the executor of approved plans until `stop`, starting again while the platform
+/// cannot be reached.
+fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match chief.run_executor(stop.clone()).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!("the executor of approved plans cannot start: {err}");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop.cancelled() => return,
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    })
+}
+
 /// Runs the Chief of Staff: its HTTP API and the executor of approved plans, until
 /// Ctrl-C or SIGTERM.
 pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
@@ -229,27 +313,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     let stop = CancellationToken::new();
-    let executor = {
-        let chief = chief.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            // The platform may not be up yet: try again until it is.
-            let mut delay = Duration::from_millis(500);
-            loop {
-                match chief.run_executor(stop.clone()).await {
-                    Ok(()) => return,
-                    Err(err) => {
-                        tracing::warn!("the executor of approved plans cannot start: {err}");
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = stop.cancelled() => return,
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(30));
-                    }
-                }
-            }
-        })
-    };
+    let executor = spawn_executor(chief.clone(), stop.clone());
     let app = router(chief, args.platform.url.clone());
     let shutdown = {
         let stop = stop.clone();

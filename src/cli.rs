@@ -91,8 +91,38 @@ pub struct UpArgs {
         action = clap::ArgAction::Set
     )]
     pub seed: bool,
+    /// Run the Chief of Staff in the same process, its HTTP API (`POST /chat`) on
+    /// `AGENTOPS_CHIEF_BIND` (its admin key is kept in `<data dir>/chief.key`).
+    #[arg(
+        long,
+        env = "AGENTOPS_EMBEDDED_CHIEF",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub chief: bool,
+    /// Where the embedded Chief of Staff's HTTP API listens.
+    #[arg(long, env = "AGENTOPS_CHIEF_BIND", default_value = "127.0.0.1:8090")]
+    pub chief_bind: std::net::SocketAddr,
     #[command(flatten)]
     pub llm: crate::agents::LlmArgs,
+}
+
+/// What `agentops up` runs next to the API.
+#[derive(Debug, Default)]
+pub struct Embedded {
+    /// The Seed, with these LLM settings.
+    pub seed: Option<crate::agents::LlmArgs>,
+    /// The Chief of Staff, on this address, with these LLM settings.
+    pub chief: Option<(std::net::SocketAddr, crate::agents::LlmArgs)>,
+}
+
+impl UpArgs {
+    fn embedded(&self) -> Embedded {
+        Embedded {
+            seed: self.seed.then(|| self.llm.clone()),
+            chief: self.chief.then(|| (self.chief_bind, self.llm.clone())),
+        }
+    }
 }
 
 /// Settings of `api`.
@@ -194,10 +224,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let Some(Command::Up(args)) = cli.command else {
                 unreachable!("`agentops up` parses as Up");
             };
-            up(args.config, Some(args.llm).filter(|_| args.seed)).await
+            let embedded = args.embedded();
+            up(args.config, embedded).await
         }
-        Some(Command::Up(args)) => up(args.config, Some(args.llm).filter(|_| args.seed)).await,
-        Some(Command::Api(args)) => up(args.config, None).await,
+        Some(Command::Up(args)) => {
+            let embedded = args.embedded();
+            up(args.config, embedded).await
+        }
+        Some(Command::Api(args)) => up(args.config, Embedded::default()).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Seed(args)) => crate::agents::seed(args).await,
@@ -225,7 +259,7 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-async fn up(config: ApiConfig, seed: Option<crate::agents::LlmArgs>) -> anyhow::Result<()> {
+async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
     let bind = config.bind;
     let data_dir = config.data_dir.clone();
     let server = Server::start(config).await?;
@@ -244,10 +278,31 @@ async fn up(config: ApiConfig, seed: Option<crate::agents::LlmArgs>) -> anyhow::
         Bootstrap::Configured => println!("Admin API key: the one in AGENTOPS_ADMIN_KEY."),
         Bootstrap::Existing => {}
     }
-    let seed = match seed {
+    let seed = match embedded.seed {
         Some(llm) => {
-            let key = crate::agents::embedded_seed_key(server.state(), &data_dir).await?;
+            let key = crate::agents::embedded_key(
+                server.state(),
+                &data_dir,
+                "seed.key",
+                "seed (embedded)",
+                Role::Agent,
+            )
+            .await?;
             Some(crate::agents::EmbeddedSeed::start(addr, key, llm)?)
+        }
+        None => None,
+    };
+    let chief = match embedded.chief {
+        Some((bind, llm)) => {
+            let key = crate::agents::embedded_key(
+                server.state(),
+                &data_dir,
+                "chief.key",
+                "chief-of-staff (embedded)",
+                Role::Admin,
+            )
+            .await?;
+            Some(crate::chief::EmbeddedChief::start(addr, key, bind, &llm).await?)
         }
         None => None,
     };
@@ -255,9 +310,18 @@ async fn up(config: ApiConfig, seed: Option<crate::agents::LlmArgs>) -> anyhow::
     if seed.is_some() {
         println!("A Seed agent is running in this process: it carries out tasks of kind `seed`.");
     }
+    if let Some((_, chief_addr)) = &chief {
+        println!(
+            "The Chief of Staff listens on http://{chief_addr}/chat (with an admin key; try {{\"text\":\"help\"}})."
+        );
+    }
     let shutdown = async move {
         shutdown_signal().await;
-        // The Seed first finishes (or hands back) its tasks, while the API still answers.
+        // The agents stop first (the Seed finishes or hands back its tasks), while the
+        // API still answers.
+        if let Some((chief, _)) = chief {
+            chief.stop().await;
+        }
         if let Some(seed) = seed {
             seed.stop().await;
         }

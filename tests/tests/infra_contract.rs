@@ -15,9 +15,7 @@ const READ_OUTSIDE_CLAP: &[&str] = &["RUST_LOG"];
 /// Containers whose subcommand the binary does not have yet. Each entry names the issue
 /// that adds it; when the subcommand lands, this test fails until the entry is removed,
 /// which switches the full check on for that container.
-const PENDING_SUBCOMMANDS: &[(&str, &str)] = &[
-    ("telegram", "Telegram issue"),
-];
+const PENDING_SUBCOMMANDS: &[(&str, &str)] = &[("telegram", "Telegram issue")];
 
 /// Variables Terraform already passes for a feature the binary does not read yet.
 const PENDING_VARIABLES: &[(&str, &str)] = &[];

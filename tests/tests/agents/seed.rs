@@ -618,14 +618,16 @@ async fn the_seed_command_runs_a_worker_from_its_settings_and_answers_health_che
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agentops_up_runs_a_seed_that_keeps_its_key_across_restarts() {
+async fn agentops_up_runs_a_seed_and_a_chief_of_staff_that_keep_their_keys_across_restarts() {
     let data = tempfile::tempdir().unwrap();
-    let start = |port: u16| {
+    let start = |port: u16, chief_port: u16| {
         let cli = agentops::cli::Cli::try_parse_from([
             "agentops",
             "up",
             "--bind",
             &format!("127.0.0.1:{port}"),
+            "--chief-bind",
+            &format!("127.0.0.1:{chief_port}"),
             "--data-dir",
             data.path().to_str().unwrap(),
             "--admin-key",
@@ -641,8 +643,8 @@ async fn agentops_up_runs_a_seed_that_keeps_its_key_across_restarts() {
 
     let mut seed_keys = Vec::new();
     for round in 0..2 {
-        let port = free_port();
-        let run = start(port);
+        let (port, chief_port) = (free_port(), free_port());
+        let run = start(port, chief_port);
         let client = crate::helpers::client_for(&format!("http://127.0.0.1:{port}"), ADMIN_KEY);
         let mut waited = 0;
         while client.health().await.is_err() {
@@ -686,10 +688,24 @@ async fn agentops_up_runs_a_seed_that_keeps_its_key_across_restarts() {
             .filter(|k| k.name == "seed (embedded)")
             .collect();
         seed_keys.push(keys.iter().map(|k| k.id).collect::<Vec<_>>());
+        // The Chief of Staff answers on its own port.
+        let answer: Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{chief_port}/chat"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"text": "projects", "channel": "web", "external_id": "up"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let expected = ["1 project: \"p\".", "2 projects: \"p\", \"p\"."][round];
+        assert_eq!(answer["reply"], expected, "{answer}");
         run.abort();
         let _ = run.await;
     }
     assert_eq!(seed_keys[0].len(), 1, "{seed_keys:?}");
+    assert!(data.path().join("chief.key").exists());
     assert_eq!(seed_keys[0], seed_keys[1], "a restart reuses the saved key");
     let saved = data.path().join("seed.key");
     #[cfg(unix)]
