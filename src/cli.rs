@@ -54,6 +54,8 @@ pub enum Command {
     Seed(crate::agents::SeedArgs),
     /// Run the Chief of Staff: the agent people talk to (`POST /chat`).
     ChiefOfStaff(crate::chief::ChiefArgs),
+    /// Run the Telegram bot (webhook, or long polling for local use).
+    Telegram(crate::telegram::TelegramArgs),
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Benchmarks that print their figures (loopback only).
@@ -236,6 +238,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Seed(args)) => crate::agents::seed(args).await,
         Some(Command::ChiefOfStaff(args)) => crate::chief::run(args).await,
+        Some(Command::Telegram(args)) => crate::telegram::run(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
         Some(Command::Bench(BenchCommand::Artifacts(args))) => {

@@ -1,1 +1,568 @@
-//! Placeholder until the Telegram issue: the Telegram interface lives here and uses only `agentops-sdk`.
+//! The Telegram interface of AgentOps: operators talk to the Chief of Staff from a
+//! Telegram chat and are told when work completes, fails or blocks.
+//!
+//! It depends only on `agentops-sdk` and the Chief of Staff's HTTP API (`POST /chat`):
+//!
+//! - free text goes to the Chief of Staff as a message of the chat's thread (channel
+//!   `telegram`, the chat id as external id);
+//! - commands: `/start`, `/help`, `/status [project or #task]`, `/projects`, `/agents`,
+//!   `/task TITLE to PROJECT`;
+//! - the Chief of Staff's replies (and its "Done: …" once a plan is carried out) come
+//!   back through the event stream (`thread.message`) and are sent to the chat; a reply
+//!   that proposes a plan carries inline **OK** / **No** buttons, which approve or reject
+//!   it on the platform;
+//! - `task.completed`, `task.failed`, `task.dead` and `task.blocked` events are sent to
+//!   every allowed chat;
+//! - only chats in the allowlist are served; others are told their chat id, so an
+//!   operator can add it;
+//! - texts over 4,096 characters are split.
+//!
+//! Updates arrive by webhook ([`TelegramBot::handle_update`], served by the binary with
+//! Telegram's secret-token check) or by long polling ([`TelegramBot::poll`]).
+
+pub mod api;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentops_sdk::types::{
+    AgentOut, ApprovalStatus, EventFilter, MessageOut, MessageRole, TaskOut,
+};
+use agentops_sdk::{CancellationToken, Client};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::{BotApi, BotApiError, Button, CallbackQuery, IncomingMessage, Update};
+
+/// The thread channel the bot's conversations use.
+pub const CHANNEL: &str = "telegram";
+
+/// What the bot says to `/start` and `/help`.
+pub const HELP: &str = "I am the AgentOps bot. Tell me what you need in plain words and the Chief of Staff will plan it; \
+nothing changes before you press OK.\n\
+/status [project or #task] — how the work is going\n\
+/projects — the projects\n\
+/agents — the agents and when they were last seen\n\
+/task TITLE to PROJECT — a new task\n\
+I will tell you when a task completes, fails or needs you.";
+
+/// How the bot is set up.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    /// The Bot API's base URL ([`api::DEFAULT_BASE`]).
+    pub bot_api_base: String,
+    /// The bot's token from @BotFather.
+    pub token: String,
+    /// The Chief of Staff's base URL (`…/chat` is appended).
+    pub chief_url: String,
+    /// The admin key it uses with the Chief of Staff (the same as the platform client's).
+    pub api_key: String,
+    /// Chats it serves and notifies.
+    pub allowed_chats: HashSet<i64>,
+}
+
+/// What can stop the bot.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// The Bot API failed.
+    #[error(transparent)]
+    Telegram(#[from] BotApiError),
+    /// The platform failed.
+    #[error("the platform: {0}")]
+    Platform(#[from] agentops_sdk::Error),
+}
+
+/// The bot. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TelegramBot {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    api: BotApi,
+    platform: Client,
+    config: TelegramConfig,
+    http: reqwest::Client,
+    /// Thread id → its Telegram chat (None: not a Telegram thread).
+    chats: Mutex<HashMap<Uuid, Option<i64>>>,
+}
+
+fn task_line(task: &TaskOut) -> String {
+    let hex = task.id.simple().to_string();
+    format!("#{} \"{}\"", &hex[hex.len() - 6..], task.title)
+}
+
+impl TelegramBot {
+    /// A bot talking to Telegram, the platform (through `platform`, an admin key: it
+    /// approves what people approve with its buttons) and the Chief of Staff.
+    ///
+    /// # Errors
+    /// If the HTTP clients cannot be built.
+    pub fn new(platform: Client, config: TelegramConfig) -> Result<Self, BotError> {
+        let api = BotApi::new(&config.bot_api_base, &config.token)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(180))
+            .build()
+            .map_err(|source| BotApiError::Transport {
+                method: "(chief client)".into(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                api,
+                platform,
+                config,
+                http,
+                chats: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The Bot API client.
+    pub fn api(&self) -> &BotApi {
+        &self.inner.api
+    }
+
+    fn allowed(&self, chat: i64) -> bool {
+        self.inner.config.allowed_chats.contains(&chat)
+    }
+
+    /// Handles one update. Failures are told to the chat and logged, never returned:
+    /// Telegram would only send the update again.
+    pub async fn handle_update(&self, update: Update) {
+        let outcome = if let Some(query) = update.callback_query {
+            self.on_button(query).await
+        } else if let Some(message) = update.message {
+            self.on_message(message).await
+        } else {
+            Ok(())
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(
+                update = update.update_id,
+                "handling a Telegram update failed: {err}"
+            );
+        }
+    }
+
+    async fn on_message(&self, message: IncomingMessage) -> Result<(), BotError> {
+        let chat = message.chat.id;
+        let api = &self.inner.api;
+        if !self.allowed(chat) {
+            api.send_text(
+                chat,
+                &format!(
+                    "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
+                ),
+                &[],
+            )
+            .await?;
+            return Ok(());
+        }
+        let Some(text) = message
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        else {
+            let reply = if message.voice.is_some() {
+                "I cannot listen to voice notes yet: please type your request."
+            } else {
+                "I only understand text messages."
+            };
+            api.send_text(chat, reply, &[]).await?;
+            return Ok(());
+        };
+        let author = message.from.as_ref().map(api::User::display);
+        if let Some(command) = text.strip_prefix('/') {
+            let (name, args) = command
+                .split_once(char::is_whitespace)
+                .unwrap_or((command, ""));
+            // `/status@my_bot` in groups.
+            let name = name
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let args = args.trim();
+            return match name.as_str() {
+                "start" | "help" => Ok(api.send_text(chat, HELP, &[]).await?),
+                "status" => {
+                    self.ask_chief(chat, &format!("status {args}"), author)
+                        .await
+                }
+                "projects" => self.ask_chief(chat, "projects", author).await,
+                "task" if args.is_empty() => Ok(api
+                    .send_text(chat, "Say: /task TITLE to PROJECT", &[])
+                    .await?),
+                "task" => {
+                    self.ask_chief(chat, &format!("add task {args}"), author)
+                        .await
+                }
+                "agents" => {
+                    let text = self.agents().await?;
+                    Ok(api.send_text(chat, &text, &[]).await?)
+                }
+                _ => Ok(api
+                    .send_text(chat, &format!("I do not know /{name}.\n{HELP}"), &[])
+                    .await?),
+            };
+        }
+        self.ask_chief(chat, text, author).await
+    }
+
+    async fn agents(&self) -> Result<String, BotError> {
+        let agents: Vec<AgentOut> = self
+            .inner
+            .platform
+            .agents()
+            .list()
+            .limit(50)
+            .send()
+            .await?
+            .items;
+        if agents.is_empty() {
+            return Ok("No agent has registered yet.".into());
+        }
+        let lines: Vec<String> = agents
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({}) — {:?}, last seen {}",
+                    a.name,
+                    a.kind,
+                    a.status,
+                    a.last_heartbeat_at.format("%Y-%m-%d %H:%M UTC")
+                )
+                .replace("Online", "online")
+                .replace("Offline", "offline")
+            })
+            .collect();
+        Ok(lines.join("\n"))
+    }
+
+    /// Sends a message to the Chief of Staff. Its reply comes back through the event
+    /// stream ([`run_relay`](Self::run_relay)), like everything it says in the thread.
+    async fn ask_chief(
+        &self,
+        chat: i64,
+        text: &str,
+        author: Option<String>,
+    ) -> Result<(), BotError> {
+        let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
+        let body = json!({
+            "text": text.trim(),
+            "channel": CHANNEL,
+            "external_id": chat.to_string(),
+            "author": author,
+        });
+        let outcome = self
+            .inner
+            .http
+            .post(&url)
+            .bearer_auth(&self.inner.config.api_key)
+            .json(&body)
+            .send()
+            .await;
+        let problem = match outcome {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                body["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| format!("it answered {status}"), str::to_owned)
+            }
+            Err(err) => format!("it cannot be reached ({err})"),
+        };
+        tracing::warn!(chat, "the Chief of Staff failed: {problem}");
+        self.inner
+            .api
+            .send_text(
+                chat,
+                &format!("Sorry, the Chief of Staff is unavailable: {problem}"),
+                &[],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn on_button(&self, query: CallbackQuery) -> Result<(), BotError> {
+        let api = &self.inner.api;
+        let chat = query.message.as_ref().map(|m| m.chat.id);
+        let answer = |text: &str| json!({"callback_query_id": query.id, "text": text});
+        if !chat.is_some_and(|c| self.allowed(c)) {
+            api.call("answerCallbackQuery", answer("This chat is not allowed."))
+                .await?;
+            return Ok(());
+        }
+        let data = query.data.as_deref().unwrap_or_default();
+        let parsed = data
+            .split_once(':')
+            .and_then(|(verb, id)| Some((verb, Uuid::parse_str(id).ok()?)));
+        let Some((verb, id)) = parsed else {
+            api.call("answerCallbackQuery", answer("I do not know this button."))
+                .await?;
+            return Ok(());
+        };
+        let approvals = self.inner.platform.approvals();
+        let result = match verb {
+            "approve" => approvals.approve(id).await.map(|_| "Approved: on it."),
+            "reject" => approvals
+                .reject(
+                    id,
+                    Some(format!("rejected on Telegram by {}", query.from.display())),
+                )
+                .await
+                .map(|_| "Rejected."),
+            _ => {
+                api.call("answerCallbackQuery", answer("I do not know this button."))
+                    .await?;
+                return Ok(());
+            }
+        };
+        let text = match result {
+            Ok(text) => text,
+            Err(err) if err.is_conflict() || err.is_invalid_transition() => {
+                "That plan is no longer waiting for an answer."
+            }
+            Err(err) => {
+                api.call("answerCallbackQuery", answer("Something went wrong."))
+                    .await?;
+                return Err(err.into());
+            }
+        };
+        api.call("answerCallbackQuery", answer(text)).await?;
+        // The buttons have done their job.
+        if let Some(message) = &query.message {
+            let _ = api
+                .call(
+                    "editMessageReplyMarkup",
+                    json!({"chat_id": message.chat.id, "message_id": message.message_id,
+                           "reply_markup": {"inline_keyboard": []}}),
+                )
+                .await;
+        }
+        if let Some(chat) = chat {
+            api.send_text(chat, text, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// The Telegram chat of a thread, if it is one of ours.
+    async fn chat_of(&self, thread_id: Uuid) -> Result<Option<i64>, BotError> {
+        if let Some(known) = self
+            .inner
+            .chats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&thread_id)
+        {
+            return Ok(*known);
+        }
+        let thread = self.inner.platform.threads().get(thread_id).await?;
+        let chat = (thread.channel == CHANNEL)
+            .then(|| thread.external_id.as_deref().and_then(|id| id.parse().ok()))
+            .flatten();
+        self.inner
+            .chats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(thread_id, chat);
+        Ok(chat)
+    }
+
+    async fn relay_message(&self, message: MessageOut) -> Result<(), BotError> {
+        if message.role == MessageRole::User {
+            return Ok(());
+        }
+        let Some(chat) = self.chat_of(message.thread_id).await? else {
+            return Ok(());
+        };
+        if !self.allowed(chat) {
+            return Ok(());
+        }
+        let mut buttons = Vec::new();
+        if let Some(approval) = message
+            .metadata
+            .get("approval_id")
+            .and_then(Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok())
+            && self.inner.platform.approvals().get(approval).await?.status
+                == ApprovalStatus::Pending
+        {
+            buttons = vec![
+                Button {
+                    text: "✅ OK".into(),
+                    callback_data: format!("approve:{approval}"),
+                },
+                Button {
+                    text: "✖ No".into(),
+                    callback_data: format!("reject:{approval}"),
+                },
+            ];
+        }
+        self.inner
+            .api
+            .send_text(chat, &message.text, &buttons)
+            .await?;
+        Ok(())
+    }
+
+    async fn notify(&self, kind: &str, task: TaskOut) -> Result<(), BotError> {
+        let text = match kind {
+            "task.completed" => format!("✅ Task {} completed.", task_line(&task)),
+            "task.blocked" => format!(
+                "⏸ Task {} needs you: {}\nAnswer with: unblock #{} with <your answer>",
+                task_line(&task),
+                task.block_reason.as_deref().unwrap_or("(no reason given)"),
+                {
+                    let hex = task.id.simple().to_string();
+                    hex[hex.len() - 6..].to_owned()
+                }
+            ),
+            _ => format!(
+                "❌ Task {} failed: {}",
+                task_line(&task),
+                task.error.as_deref().unwrap_or("(no error given)")
+            ),
+        };
+        let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
+        chats.sort_unstable();
+        for chat in chats {
+            self.inner.api.send_text(chat, &text, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows the event stream until `stop`: sends the Chief of Staff's messages in
+    /// Telegram threads to their chats, and task outcomes to every allowed chat. It
+    /// starts after event `since`, or at the stream's head if `None` (what happened
+    /// while it was down is then not sent).
+    ///
+    /// # Errors
+    /// If the platform cannot be read at the start.
+    pub async fn run_relay(
+        &self,
+        since: Option<i64>,
+        stop: CancellationToken,
+    ) -> Result<(), BotError> {
+        let head = match since {
+            Some(id) => id,
+            None => self.inner.platform.events().latest().await?.last_id,
+        };
+        let filter = EventFilter::new()
+            .types([
+                "thread.message",
+                "task.completed",
+                "task.failed",
+                "task.dead",
+                "task.blocked",
+            ])
+            .since(head);
+        let mut events = self.inner.platform.events().subscribe(filter);
+        loop {
+            let event = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                event = events.next() => event,
+            };
+            let Some(event) = event else { return Ok(()) };
+            let event = match event {
+                Ok(event) => event,
+                Err(err) => {
+                    tracing::warn!("event stream: {err}");
+                    continue;
+                }
+            };
+            let outcome = if event.kind == "thread.message" {
+                match serde_json::from_value::<MessageOut>(event.data) {
+                    Ok(message) => self.relay_message(message).await,
+                    Err(err) => {
+                        tracing::warn!("a thread.message event did not parse: {err}");
+                        Ok(())
+                    }
+                }
+            } else {
+                match serde_json::from_value::<TaskOut>(event.data) {
+                    Ok(task) => self.notify(&event.kind, task).await,
+                    Err(err) => {
+                        tracing::warn!("a task event did not parse: {err}");
+                        Ok(())
+                    }
+                }
+            };
+            if let Err(err) = outcome {
+                tracing::warn!(
+                    event = event.id,
+                    "could not relay an event to Telegram: {err}"
+                );
+            }
+        }
+    }
+
+    /// Receives updates by long polling (`getUpdates`) until `stop`, for local use; it
+    /// first removes any webhook, since Telegram allows only one way.
+    ///
+    /// # Errors
+    /// If the webhook cannot be removed.
+    pub async fn poll(&self, stop: CancellationToken) -> Result<(), BotError> {
+        let api = &self.inner.api;
+        api.call("deleteWebhook", json!({})).await?;
+        let mut offset: Option<i64> = None;
+        let mut delay = Duration::from_millis(500);
+        loop {
+            let mut params =
+                json!({"timeout": 25, "allowed_updates": ["message", "callback_query"]});
+            if let Some(offset) = offset {
+                params["offset"] = json!(offset);
+            }
+            let updates = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                updates = api.call("getUpdates", params) => updates,
+            };
+            match updates.and_then(|v| {
+                serde_json::from_value::<Vec<Update>>(v).map_err(|err| BotApiError::Refused {
+                    method: "getUpdates".into(),
+                    code: 0,
+                    description: format!("unreadable updates: {err}"),
+                })
+            }) {
+                Ok(updates) => {
+                    delay = Duration::from_millis(500);
+                    for update in updates {
+                        offset = Some(update.update_id + 1);
+                        self.handle_update(update).await;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!("getUpdates failed: {err}");
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Points Telegram at the webhook `url`, with `secret` to be sent back in
+    /// `X-Telegram-Bot-Api-Secret-Token` on every call.
+    ///
+    /// # Errors
+    /// If Telegram refuses.
+    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), BotError> {
+        self.inner
+            .api
+            .call(
+                "setWebhook",
+                json!({"url": url, "secret_token": secret,
+                       "allowed_updates": ["message", "callback_query"]}),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -116,8 +116,10 @@ resource "scaleway_container" "chief_of_staff" {
   args     = ["chief-of-staff"]
   port     = 8080
   protocol = "http1"
-  # Invoked only by its own loop and the API, never from the Internet.
-  privacy = "private"
+  # Called by the Telegram bot (and any client) over HTTPS; POST /chat takes
+  # only platform admin keys, checked with the API on every new key.
+  privacy     = "public"
+  http_option = "redirected"
 
   min_scale    = 1
   max_scale    = 1
@@ -227,7 +229,8 @@ resource "scaleway_container" "telegram" {
   privacy     = "public"
   http_option = "redirected"
 
-  # Kept warm: it also follows the event stream to send notifications.
+  # Kept warm: it also follows the event stream to send notifications. It
+  # approves plans when people press OK, so it holds the admin key.
   min_scale    = 1
   max_scale    = 1
   cpu_limit    = var.agent_cpu_limit
@@ -242,6 +245,9 @@ resource "scaleway_container" "telegram" {
   }
 
   environment_variables = {
+    # The webhook (the path of TELEGRAM_WEBHOOK_URL) and GET /health.
+    AGENTOPS_BIND          = "0.0.0.0:8080"
+    CHIEF_OF_STAFF_URL     = local.chief_url
     AGENTOPS_URL           = local.api_url
     TELEGRAM_WEBHOOK_URL   = local.telegram_webhook_url
     TELEGRAM_ALLOWED_CHATS = join(",", var.telegram_allowed_chats)
@@ -250,7 +256,7 @@ resource "scaleway_container" "telegram" {
   }
 
   secret_environment_variables = {
-    AGENTOPS_API_KEY        = local.agent_api_key
+    AGENTOPS_API_KEY        = local.admin_key
     TELEGRAM_BOT_TOKEN      = var.telegram_bot_token
     TELEGRAM_WEBHOOK_SECRET = local.telegram_webhook_secret
   }
@@ -261,6 +267,10 @@ resource "scaleway_container" "telegram" {
     precondition {
       condition     = nonsensitive(var.telegram_bot_token != "")
       error_message = "enable_telegram = true needs telegram_bot_token."
+    }
+    precondition {
+      condition     = var.enable_chief_of_staff
+      error_message = "enable_telegram = true needs enable_chief_of_staff = true: the bot talks to the Chief of Staff."
     }
   }
 }

@@ -52,6 +52,7 @@ locals {
   # --- public URLs ----------------------------------------------------------
   api_default_url = var.create_containers ? "https://${scaleway_container.api[0].domain_name}" : ""
   api_url         = var.api_domain != "" ? "https://${var.api_domain}" : local.api_default_url
+  chief_url       = var.create_containers && var.enable_chief_of_staff ? "https://${scaleway_container.chief_of_staff[0].domain_name}" : ""
   # The dashboard is served by the API itself (same origin), so CORS is only
   # needed for other origins. Must not depend on the API container (cycle).
   cors_origins = (

@@ -9,6 +9,8 @@ mod helpers;
 /// `crate::on_both_backends!(…)` in every module.
 pub(crate) use agentops_api::on_both_backends;
 
+mod bot_standin;
 mod chief;
 mod llm_standin;
 mod seed;
+mod telegram;

@@ -1,0 +1,272 @@
+//! `agentops telegram`: the Telegram bot, by webhook (production: `TELEGRAM_WEBHOOK_URL`
+//! set) or by long polling (local use), with `GET /health` for container platforms.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Args;
+use serde_json::json;
+
+use agentops_sdk::CancellationToken;
+use agentops_telegram::api::{DEFAULT_BASE, Update};
+use agentops_telegram::{TelegramBot, TelegramConfig};
+
+use crate::agents::PlatformArgs;
+
+/// `agentops telegram`.
+#[derive(Debug, Clone, Args)]
+pub struct TelegramArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    /// The bot's token from @BotFather.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub bot_token: String,
+    /// Chat ids the bot serves and notifies (comma-separated); other chats are told
+    /// their id and refused.
+    #[arg(long, env = "TELEGRAM_ALLOWED_CHATS", value_delimiter = ',')]
+    pub allowed_chats: Vec<String>,
+    /// Public HTTPS URL Telegram calls with updates; long polling if unset.
+    #[arg(long, env = "TELEGRAM_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Secret Telegram sends back with every webhook call (16–256 of A-Z a-z 0-9 _ -).
+    #[arg(long, env = "TELEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// The Bot API's base URL.
+    #[arg(long, env = "TELEGRAM_API_URL", default_value = DEFAULT_BASE)]
+    pub api_url: String,
+    /// The Chief of Staff's base URL.
+    #[arg(
+        long,
+        env = "CHIEF_OF_STAFF_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub chief_url: String,
+    /// Where the webhook and `GET /health` listen.
+    #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8091")]
+    pub bind: SocketAddr,
+}
+
+/// The checked settings.
+#[derive(Debug)]
+struct Settings {
+    allowed: HashSet<i64>,
+    webhook: Option<(String, String, String)>,
+}
+
+impl TelegramArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        anyhow::ensure!(
+            !self.bot_token.trim().is_empty(),
+            "TELEGRAM_BOT_TOKEN must be set (from @BotFather)"
+        );
+        let allowed = self
+            .allowed_chats
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse::<i64>()
+                    .with_context(|| format!("TELEGRAM_ALLOWED_CHATS: `{c}` is not a chat id"))
+            })
+            .collect::<anyhow::Result<HashSet<i64>>>()?;
+        let webhook = match self
+            .webhook_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            None => None,
+            Some(url) => {
+                let parsed = reqwest::Url::parse(url)
+                    .with_context(|| format!("TELEGRAM_WEBHOOK_URL `{url}` is not a URL"))?;
+                anyhow::ensure!(
+                    parsed.scheme() == "https",
+                    "TELEGRAM_WEBHOOK_URL must be https (Telegram only calls HTTPS webhooks)"
+                );
+                let secret = self.webhook_secret.clone().unwrap_or_default();
+                anyhow::ensure!(
+                    (16..=256).contains(&secret.len())
+                        && secret
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                    "TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and - in webhook mode"
+                );
+                Some((url.to_owned(), parsed.path().to_owned(), secret))
+            }
+        };
+        Ok(Settings { allowed, webhook })
+    }
+}
+
+#[derive(Clone)]
+struct WebhookState {
+    bot: TelegramBot,
+    secret: String,
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// Constant-time comparison, so the secret cannot be guessed byte by byte from timings.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !same_secret(given, state.secret.as_bytes()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong X-Telegram-Bot-Api-Secret-Token",
+        );
+    }
+    let update: Update = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(err) => {
+            return error(StatusCode::BAD_REQUEST, "malformed_json", &err.to_string());
+        }
+    };
+    // Answer at once: Telegram sends an update again if the answer is slow, and talking
+    // to the Chief of Staff may take as long as its LLM does.
+    tokio::spawn(async move { state.bot.handle_update(update).await });
+    StatusCode::OK.into_response()
+}
+
+/// The bot's HTTP server: `GET /health`, and the webhook at `path` when given.
+pub fn router(bot: TelegramBot, hook: Option<(String, String)>) -> Router {
+    let health = get(|| async { Json(json!({"status": "ok", "agent": "telegram"})) });
+    let router = Router::new().route("/health", health);
+    let router = match hook {
+        Some((path, secret)) => router.merge(
+            Router::new()
+                .route(&path, post(webhook))
+                .with_state(WebhookState { bot, secret }),
+        ),
+        None => router,
+    };
+    router.fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+}
+
+/// Runs the bot until Ctrl-C or SIGTERM.
+pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    if settings.allowed.is_empty() {
+        tracing::warn!(
+            "TELEGRAM_ALLOWED_CHATS is empty: every chat is refused (and told its id to allow it)"
+        );
+    }
+    let platform = crate::agents::client(&args.platform, "telegram")?;
+    let bot = TelegramBot::new(
+        platform,
+        TelegramConfig {
+            bot_api_base: args.api_url.clone(),
+            token: args.bot_token.trim().to_owned(),
+            chief_url: args.chief_url.clone(),
+            api_key: args.platform.api_key.trim().to_owned(),
+            allowed_chats: settings.allowed,
+        },
+    )?;
+    let me = bot
+        .api()
+        .call("getMe", json!({}))
+        .await
+        .context("the bot token does not work with the Bot API (getMe)")?;
+    tracing::info!(
+        "Telegram bot @{} starting",
+        me["username"].as_str().unwrap_or("?")
+    );
+    let stop = CancellationToken::new();
+    let relay = {
+        let (bot, stop) = (bot.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(500);
+            loop {
+                match bot.run_relay(None, stop.clone()).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!("cannot follow the event stream: {err}");
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                    }
+                }
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (AGENTOPS_BIND)", args.bind))?;
+    let (app, poller) = match settings.webhook {
+        Some((url, path, secret)) => {
+            bot.set_webhook(&url, &secret)
+                .await
+                .context("Telegram refused the webhook")?;
+            tracing::info!("receiving updates on the webhook {url}");
+            (router(bot, Some((path, secret))), None)
+        }
+        None => {
+            tracing::info!(
+                "receiving updates by long polling (set TELEGRAM_WEBHOOK_URL for a webhook)"
+            );
+            let (bot2, stop2) = (bot.clone(), stop.clone());
+            let poller = tokio::spawn(async move {
+                if let Err(err) = bot2.poll(stop2).await {
+                    tracing::error!("long polling stopped: {err}");
+                }
+            });
+            (router(bot, None), Some(poller))
+        }
+    };
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            crate::cli::shutdown_signal().await;
+            stop.cancel();
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    stop.cancel();
+    let _ = relay.await;
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abcdefghijklmnop", b"abcdefghijklmnop"));
+        assert!(!same_secret(b"abcdefghijklmnoq", b"abcdefghijklmnop"));
+        assert!(!same_secret(b"abc", b"abcdefghijklmnop"));
+    }
+}

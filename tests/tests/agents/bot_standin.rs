@@ -1,0 +1,140 @@
+//! A stand-in for the Telegram Bot API: `POST /bot<token>/<method>` with a JSON body,
+//! answered `{"ok": true, "result": …}` like Telegram, method names matched
+//! case-insensitively. It keeps every call, and serves queued updates to `getUpdates`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "123456:test-token";
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<(String, Value)>,
+    updates: VecDeque<Value>,
+    next_message_id: i64,
+}
+
+/// The running stand-in.
+#[derive(Clone)]
+pub struct BotStandIn {
+    /// Base URL (what `TELEGRAM_API_URL` takes).
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl BotStandIn {
+    pub async fn spawn() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/{bot}/{method}", post(call))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, inner }
+    }
+
+    /// Every call of `method` so far (its parameters).
+    pub fn calls(&self, method: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(m, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// The texts sent to `chat`, in order.
+    pub fn texts_to(&self, chat: i64) -> Vec<String> {
+        self.calls("sendMessage")
+            .into_iter()
+            .filter(|p| p["chat_id"] == chat)
+            .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Waits until a message to `chat` satisfies `check`; returns its parameters.
+    pub async fn wait_for_message(&self, chat: i64, check: impl Fn(&str) -> bool) -> Value {
+        for _ in 0..400 {
+            if let Some(found) = self
+                .calls("sendMessage")
+                .into_iter()
+                .find(|p| p["chat_id"] == chat && check(p["text"].as_str().unwrap_or_default()))
+            {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no such message to {chat}; sent: {:?}", self.texts_to(chat));
+    }
+
+    /// Queues an update for `getUpdates`.
+    pub fn queue_update(&self, update: Value) {
+        self.inner.lock().unwrap().updates.push_back(update);
+    }
+}
+
+async fn call(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((bot, method)): Path<(String, String)>,
+    Json(params): Json<Value>,
+) -> Json<Value> {
+    if bot != format!("bot{TOKEN}") {
+        return Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+    }
+    let method_lower = method.to_ascii_lowercase();
+    if method_lower == "getupdates" {
+        let offset = params["offset"].as_i64().unwrap_or(0);
+        // Long polling: wait a little for updates, as Telegram does.
+        for _ in 0..10 {
+            let ready: Vec<Value> = {
+                let mut inner = inner.lock().unwrap();
+                inner.calls.push((method.clone(), params.clone()));
+                inner
+                    .updates
+                    .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                inner.updates.iter().cloned().collect()
+            };
+            if !ready.is_empty() {
+                return Json(json!({"ok": true, "result": ready}));
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        return Json(json!({"ok": true, "result": []}));
+    }
+    let mut inner = inner.lock().unwrap();
+    inner.calls.push((method.clone(), params.clone()));
+    let result = match method_lower.as_str() {
+        "getme" => json!({"id": 123456, "is_bot": true, "first_name": "AgentOps",
+                          "username": "agentops_test_bot", "has_main_web_app": false}),
+        "sendmessage" => {
+            if params["text"]
+                .as_str()
+                .is_none_or(|t| t.is_empty() || t.chars().count() > 4096)
+            {
+                return Json(json!({"ok": false, "error_code": 400,
+                                   "description": "Bad Request: message text is empty or too long"}));
+            }
+            inner.next_message_id += 1;
+            json!({"message_id": inner.next_message_id, "date": 0,
+                   "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]})
+        }
+        "answercallbackquery" | "editmessagereplymarkup" | "setwebhook" | "deletewebhook" => {
+            json!(true)
+        }
+        _ => {
+            return Json(
+                json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}),
+            );
+        }
+    };
+    Json(json!({"ok": true, "result": result}))
+}

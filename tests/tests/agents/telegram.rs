@@ -1,0 +1,534 @@
+//! The Telegram bot against the stand-in Bot API, the real platform and the real Chief
+//! of Staff: chats, buttons, commands, notifications, the webhook and long polling.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
+use agentops_sdk::CancellationToken;
+use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, TaskIn};
+use agentops_telegram::{TelegramBot, TelegramConfig};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::bot_standin::{BotStandIn, TOKEN};
+use crate::helpers::{ADMIN_KEY, Backend, TestApp, client_for};
+
+const SECRET: &str = "webhook-secret-0123456789";
+const ALLOWED: i64 = 100;
+const STRANGER: i64 = 666;
+
+struct Stack {
+    app: TestApp,
+    telegram: BotStandIn,
+    bot: TelegramBot,
+    webhook: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+async fn stack() -> Stack {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let stop = CancellationToken::new();
+    let head = app.client.events().latest().await.unwrap().last_id;
+    let chief = ChiefOfStaff::new(app.client.clone(), ChiefConfig::default()).unwrap();
+    {
+        let (chief, stop) = (chief.clone(), stop.clone());
+        tokio::spawn(async move { chief.run_executor(stop).await.unwrap() });
+    }
+    let chief_url = serve(agentops::chief::router(chief, app.server.base.clone())).await;
+    let telegram = BotStandIn::spawn().await;
+    let bot = TelegramBot::new(
+        client_for(&app.server.base, ADMIN_KEY),
+        TelegramConfig {
+            bot_api_base: telegram.base.clone(),
+            token: TOKEN.into(),
+            chief_url,
+            api_key: ADMIN_KEY.into(),
+            allowed_chats: HashSet::from([ALLOWED, 101]),
+        },
+    )
+    .unwrap();
+    {
+        let (bot, stop) = (bot.clone(), stop.clone());
+        tokio::spawn(async move { bot.run_relay(Some(head), stop).await.unwrap() });
+    }
+    let webhook = serve(agentops::telegram::router(
+        bot.clone(),
+        Some(("/telegram/webhook".into(), SECRET.into())),
+    ))
+    .await;
+    Stack {
+        app,
+        telegram,
+        bot,
+        webhook,
+        stop,
+    }
+}
+
+static NEXT_UPDATE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+
+fn text_update(chat: i64, text: &str) -> Value {
+    json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"},
+                    "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                    "text": text}
+    })
+}
+
+impl Stack {
+    async fn post_update(&self, update: &Value, secret: Option<&str>) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/telegram/webhook", self.webhook))
+            .json(update);
+        if let Some(secret) = secret {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn say(&self, chat: i64, text: &str) {
+        let (status, body) = self
+            .post_update(&text_update(chat, text), Some(SECRET))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
+    let s = stack().await;
+    s.say(
+        ALLOWED,
+        "create project Launch with tasks draft then review",
+    )
+    .await;
+    let proposal = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    let buttons = &proposal["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(buttons[0]["text"], "✅ OK");
+    let approve = buttons[0]["callback_data"].as_str().unwrap().to_owned();
+    assert!(approve.starts_with("approve:"), "{approve}");
+    assert!(
+        buttons[1]["callback_data"]
+            .as_str()
+            .unwrap()
+            .starts_with("reject:")
+    );
+
+    // The thread is the chat's, and remembers who spoke.
+    let threads = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("telegram")
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(threads.len(), 1);
+    assert_eq!(threads[0].external_id.as_deref(), Some("100"));
+    let first = s
+        .app
+        .client
+        .threads()
+        .messages(threads[0].id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(first.last().unwrap().author.as_deref(), Some("@ana"));
+
+    let press = json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "callback_query": {"id": "press-1", "from": {"id": 7, "is_bot": false, "first_name": "Ana"},
+            "message": {"message_id": 5, "date": 0, "chat": {"id": ALLOWED, "type": "private"}},
+            "data": approve}
+    });
+    let (status, _) = s.post_update(&press, Some(SECRET)).await;
+    assert_eq!(status, 200);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "Approved: on it.")
+        .await;
+    let done = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Done: "))
+        .await;
+    assert!(
+        done["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Done: created project \"Launch\"; added 2 tasks (#"),
+        "{done}"
+    );
+    assert!(done.get("reply_markup").is_none(), "{done}");
+    let answers = s.telegram.calls("answerCallbackQuery");
+    assert_eq!(answers[0]["callback_query_id"], "press-1");
+    assert_eq!(answers[0]["text"], "Approved: on it.");
+    let edits = s.telegram.calls("editMessageReplyMarkup");
+    assert_eq!(edits[0]["message_id"], 5);
+    assert_eq!(edits[0]["reply_markup"], json!({"inline_keyboard": []}));
+    assert_eq!(
+        s.app
+            .client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    // Pressing again finds nothing waiting.
+    let (status, _) = s.post_update(&press, Some(SECRET)).await;
+    assert_eq!(status, 200);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t == "That plan is no longer waiting for an answer."
+        })
+        .await;
+    // Other chats never saw any of it.
+    assert!(
+        s.telegram
+            .texts_to(101)
+            .iter()
+            .all(|t| !t.contains("Launch"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_strangers_and_bad_webhook_calls() {
+    let s = stack().await;
+    s.say(ALLOWED, "/start").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("I am the AgentOps bot."))
+        .await;
+    s.say(ALLOWED, "/status@agentops_test_bot").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "There are no tasks yet.")
+        .await;
+    s.say(ALLOWED, "/agents").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "No agent has registered yet.")
+        .await;
+    s.app.agent("writer").await;
+    s.say(ALLOWED, "/agents").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("writer (custom) — online, last seen ")
+        })
+        .await;
+    s.say(ALLOWED, "/projects").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "There are no projects yet.")
+        .await;
+    s.say(ALLOWED, "/task").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "Say: /task TITLE to PROJECT")
+        .await;
+    s.say(ALLOWED, "/dance").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("I do not know /dance."))
+        .await;
+    let voice = json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 2, "date": 0, "chat": {"id": ALLOWED, "type": "private"},
+                    "voice": {"file_id": "f", "duration": 3}}
+    });
+    s.post_update(&voice, Some(SECRET)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("I cannot listen to voice notes yet")
+        })
+        .await;
+
+    s.say(STRANGER, "create project Evil").await;
+    s.telegram
+        .wait_for_message(STRANGER, |t| {
+            t.contains("not allowed") && t.contains("adding 666 to TELEGRAM_ALLOWED_CHATS")
+        })
+        .await;
+
+    let (status, body) = s.post_update(&text_update(ALLOWED, "hi"), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = s
+        .post_update(
+            &text_update(ALLOWED, "hi"),
+            Some("webhook-secret-0123456788"),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let response = reqwest::Client::new()
+        .post(format!("{}/telegram/webhook", s.webhook))
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // Nothing reached the platform from the stranger or the refused calls.
+    assert!(
+        s.app
+            .client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let threads = s.app.client.threads().list().send().await.unwrap().items;
+    assert!(
+        threads
+            .iter()
+            .all(|t| t.external_id.as_deref() == Some("100"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_outcomes_reach_every_allowed_chat() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let create = |title: &str| TaskIn {
+        project_id: project,
+        title: title.into(),
+        kind: Some("ops".into()),
+        ..Default::default()
+    };
+    let done = s
+        .app
+        .client
+        .tasks()
+        .create(create("ship it"))
+        .await
+        .unwrap();
+    let stuck = s.app.client.tasks().create(create("deploy")).await.unwrap();
+    let agent = s.app.agent("ops-bot").await;
+    let claimed = s
+        .app
+        .client
+        .tasks()
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: Some(vec!["ops".into()]),
+            labels: None,
+            project_id: None,
+            limit: Some(2),
+            lease_seconds: None,
+        })
+        .await
+        .unwrap();
+    for claim in claimed.tasks {
+        if claim.task.id == done.id {
+            s.app
+                .client
+                .tasks()
+                .complete(
+                    claim.task.id,
+                    CompleteIn {
+                        claim_token: claim.claim_token,
+                        result: None,
+                    },
+                )
+                .await
+                .unwrap();
+        } else {
+            s.app
+                .client
+                .tasks()
+                .block(
+                    claim.task.id,
+                    BlockIn {
+                        claim_token: claim.claim_token,
+                        reason: "which region?".into(),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let code = |id: uuid::Uuid| {
+        let hex = id.simple().to_string();
+        hex[hex.len() - 6..].to_owned()
+    };
+    for chat in [ALLOWED, 101] {
+        s.telegram
+            .wait_for_message(chat, |t| {
+                t == format!("✅ Task #{} \"ship it\" completed.", code(done.id))
+            })
+            .await;
+        s.telegram
+            .wait_for_message(chat, |t| {
+                t == format!(
+                    "⏸ Task #{} \"deploy\" needs you: which region?\nAnswer with: unblock #{} with <your answer>",
+                    code(stuck.id),
+                    code(stuck.id)
+                )
+            })
+            .await;
+    }
+    assert!(s.telegram.texts_to(STRANGER).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_reads_each_update_once() {
+    let s = stack().await;
+    s.telegram.queue_update(json!({
+        "update_id": 500,
+        "message": {"message_id": 1, "date": 0, "chat": {"id": ALLOWED, "type": "private"}, "text": "/help"}
+    }));
+    s.telegram.queue_update(json!({
+        "update_id": 501,
+        "message": {"message_id": 2, "date": 0, "chat": {"id": ALLOWED, "type": "private"}, "text": "/start"}
+    }));
+    let stop = CancellationToken::new();
+    let polling = {
+        let (bot, stop) = (s.bot.clone(), stop.clone());
+        tokio::spawn(async move { bot.poll(stop).await })
+    };
+    for _ in 0..200 {
+        if s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.starts_with("I am the AgentOps bot."))
+            .count()
+            >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a third poll the chance to (wrongly) see them again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    polling.await.unwrap().unwrap();
+    assert_eq!(
+        s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.starts_with("I am the AgentOps bot."))
+            .count(),
+        2
+    );
+    assert_eq!(s.telegram.calls("deleteWebhook").len(), 1);
+    let offsets: Vec<Value> = s
+        .telegram
+        .calls("getUpdates")
+        .into_iter()
+        .map(|p| p["offset"].clone())
+        .collect();
+    assert!(offsets.contains(&json!(502)), "{offsets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
+    let telegram = BotStandIn::spawn().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = [
+        "agentops",
+        "telegram",
+        "--url",
+        app.server.base.as_str(),
+        "--api-key",
+        ADMIN_KEY,
+        "--bot-token",
+        TOKEN,
+        "--api-url",
+        telegram.base.as_str(),
+    ];
+    for (extra, expected) in [
+        (vec!["--allowed-chats", "12,abc"], "`abc` is not a chat id"),
+        (
+            vec![
+                "--webhook-url",
+                "http://bot.example.com/hook",
+                "--webhook-secret",
+                SECRET,
+            ],
+            "must be https",
+        ),
+        (
+            vec![
+                "--webhook-url",
+                "https://bot.example.com/hook",
+                "--webhook-secret",
+                "short",
+            ],
+            "TELEGRAM_WEBHOOK_SECRET must be 16-256",
+        ),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra).collect();
+        let cli = agentops::cli::Cli::try_parse_from(args).unwrap();
+        let err = agentops::cli::run(cli).await.unwrap_err();
+        assert!(format!("{err:#}").contains(expected), "{err:#}");
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let bind = format!("127.0.0.1:{port}");
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain([
+            "--webhook-url",
+            "https://bot.example.com/telegram/webhook",
+            "--webhook-secret",
+            SECRET,
+            "--allowed-chats",
+            "100",
+            "--bind",
+            bind.as_str(),
+        ])
+        .collect();
+    let run = tokio::spawn(agentops::cli::run(
+        agentops::cli::Cli::try_parse_from(args).unwrap(),
+    ));
+    let mut health = None;
+    for _ in 0..200 {
+        if let Ok(response) = reqwest::get(format!("http://{bind}/health")).await {
+            health = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health.unwrap()["status"], "ok");
+    let hooks = telegram.calls("setWebhook");
+    assert_eq!(hooks[0]["url"], "https://bot.example.com/telegram/webhook");
+    assert_eq!(hooks[0]["secret_token"], SECRET);
+    assert_eq!(telegram.calls("getMe").len(), 1);
+    // The webhook is served on the URL's path.
+    let response = reqwest::Client::new()
+        .post(format!("http://{bind}/telegram/webhook"))
+        .json(&text_update(100, "/help"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401, "no secret, no entry");
+    run.abort();
+}
