@@ -315,18 +315,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let app = router(chief, args.platform.url.clone());
-    let shutdown = {
-        let stop = stop.clone();
-        async move {
-            crate::cli::shutdown_signal().await;
-            stop.cancel();
-        }
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
-    stop.cancel();
+    let served = crate::cli::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
-    Ok(())
+    served
 }

@@ -355,6 +355,31 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight work");
 }
 
+/// Serves `app` on `listener` until Ctrl-C, SIGTERM or `stop`, then cancels `stop` so the
+/// background work tied to it winds down too.
+pub(crate) async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: agentops_sdk::CancellationToken,
+) -> anyhow::Result<()> {
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = stop.cancelled() => {}
+            }
+            stop.cancel();
+        }
+    };
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed");
+    stop.cancel();
+    served
+}
+
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let cfg = args.db.api_config();
     let url = cfg.effective_database_url();

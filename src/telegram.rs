@@ -202,7 +202,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let mut delay = std::time::Duration::from_millis(500);
             loop {
-                match bot.run_relay(None, stop.clone()).await {
+                match bot.run_relay(stop.clone()).await {
                     Ok(()) => return,
                     Err(err) => {
                         tracing::warn!("cannot follow the event stream: {err}");
@@ -240,23 +240,12 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             (router(bot, None), Some(poller))
         }
     };
-    let shutdown = {
-        let stop = stop.clone();
-        async move {
-            crate::cli::shutdown_signal().await;
-            stop.cancel();
-        }
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
-    stop.cancel();
+    let served = crate::cli::serve_until_stopped(listener, app, stop).await;
     let _ = relay.await;
     if let Some(poller) = poller {
         let _ = poller.await;
     }
-    Ok(())
+    served
 }
 
 #[cfg(test)]

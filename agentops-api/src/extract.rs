@@ -91,6 +91,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
+/// A name from the path (`/events/cursors/{name}`), percent-decoded; the use case
+/// validates it.
+pub struct NamePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NamePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(name)| NamePath(name))
+            .map_err(path_rejection)
+    }
+}
+
 fn path_rejection(rejection: PathRejection) -> ApiError {
     ApiError::bad_request("invalid_path", rejection.body_text())
 }

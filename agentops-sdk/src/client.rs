@@ -243,6 +243,15 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Appends `segment` to the path, percent-encoded (a `/` or `..` in it stays part of
+    /// the one segment).
+    pub(crate) fn segment(mut self, segment: &str) -> Self {
+        if let Ok(mut segments) = self.url.path_segments_mut() {
+            segments.pop_if_empty().push(segment);
+        }
+        self
+    }
+
     /// Adds `key=value` to the query string.
     pub(crate) fn query(mut self, key: &str, value: impl AsRef<str>) -> Self {
         self.url.query_pairs_mut().append_pair(key, value.as_ref());

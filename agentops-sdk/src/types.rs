@@ -15,6 +15,44 @@ use uuid::Uuid;
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+/// Gives a fieldless wire enum, from one table of its variants and their names on the wire
+/// (the `snake_case` names serde uses): `ALL`, `as_str`, `Display` and `FromStr`.
+macro_rules! wire_names {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// The name on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        format!(concat!("unknown ", $what, " `{}` (expected one of: {})"), s, names.join(", "))
+                    })
+            }
+        }
+    };
+}
+
 /// The body of every error response: `{"error": {"code": "…", "message": "…"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -76,37 +114,7 @@ pub enum Role {
     Viewer,
 }
 
-impl Role {
-    /// The role's name on the wire (`admin`, `agent`, `viewer`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-            Role::Viewer => "viewer",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "agent" => Ok(Role::Agent),
-            "viewer" => Ok(Role::Viewer),
-            other => Err(format!(
-                "unknown role `{other}` (expected admin, agent or viewer)"
-            )),
-        }
-    }
-}
+wire_names!(Role, "role", { Admin => "admin", Agent => "agent", Viewer => "viewer" });
 
 /// Request to create an API key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,54 +245,23 @@ pub enum TaskStatus {
     Cancelled,
 }
 
+wire_names!(TaskStatus, "task status", {
+    Waiting => "waiting",
+    Queued => "queued",
+    Running => "running",
+    Blocked => "blocked",
+    Completed => "completed",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
 impl TaskStatus {
-    /// All statuses, in life-cycle order.
-    pub const ALL: [TaskStatus; 7] = [
-        TaskStatus::Waiting,
-        TaskStatus::Queued,
-        TaskStatus::Running,
-        TaskStatus::Blocked,
-        TaskStatus::Completed,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-    ];
-
-    /// The status's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Waiting => "waiting",
-            TaskStatus::Queued => "queued",
-            TaskStatus::Running => "running",
-            TaskStatus::Blocked => "blocked",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Cancelled => "cancelled",
-        }
-    }
-
     /// Whether the task can never change again.
     pub fn is_final(self) -> bool {
         matches!(
             self,
             TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
         )
-    }
-}
-
-impl std::fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for TaskStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TaskStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| format!("unknown task status `{s}`"))
     }
 }
 
@@ -521,6 +498,35 @@ pub struct EventLogHead {
     /// The highest event id committed so far (0 for an empty log): a `since` that starts
     /// a reader at "now".
     pub last_id: i64,
+}
+
+/// Request to save a named event cursor: the id of the last event its consumer has
+/// handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventCursorIn {
+    /// The id of the last event handled (0 to the log's newest id). A cursor only moves
+    /// forward: a lower id than the one saved leaves it where it is.
+    pub last_id: i64,
+}
+
+/// Where a named consumer of the event stream got to, so that it resumes there after a
+/// restart (`since` = `last_id`) instead of skipping what happened while it was down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EventCursor {
+    /// Its name (`[a-zA-Z0-9_.:-]`, 1–100 characters, starting with a letter or digit),
+    /// e.g. `telegram`.
+    pub name: String,
+    /// The id of the last event its consumer handled.
+    pub last_id: i64,
+    /// The API key that saved it last.
+    pub updated_by: Option<Uuid>,
+    /// When it was first saved.
+    pub created_at: DateTime<Utc>,
+    /// When it was saved last (even if `last_id` did not move).
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Puts a blocked task back in the queue.
@@ -880,37 +886,7 @@ pub enum MessageRole {
     System,
 }
 
-impl MessageRole {
-    /// The role's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageRole::User => "user",
-            MessageRole::Assistant => "assistant",
-            MessageRole::System => "system",
-        }
-    }
-}
-
-impl std::fmt::Display for MessageRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for MessageRole {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user" => Ok(MessageRole::User),
-            "assistant" => Ok(MessageRole::Assistant),
-            "system" => Ok(MessageRole::System),
-            other => Err(format!(
-                "unknown role `{other}` (expected user, assistant or system)"
-            )),
-        }
-    }
-}
+wire_names!(MessageRole, "message role", { User => "user", Assistant => "assistant", System => "system" });
 
 /// Request to add a message to a thread. A `user` message supersedes the thread's
 /// pending approval, if any: what the person says next replaces the plan they did not
@@ -998,41 +974,14 @@ pub enum ApprovalStatus {
     Failed,
 }
 
-impl ApprovalStatus {
-    /// The status's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalStatus::Pending => "pending",
-            ApprovalStatus::Approved => "approved",
-            ApprovalStatus::Rejected => "rejected",
-            ApprovalStatus::Superseded => "superseded",
-            ApprovalStatus::Executed => "executed",
-            ApprovalStatus::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for ApprovalStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ApprovalStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(ApprovalStatus::Pending),
-            "approved" => Ok(ApprovalStatus::Approved),
-            "rejected" => Ok(ApprovalStatus::Rejected),
-            "superseded" => Ok(ApprovalStatus::Superseded),
-            "executed" => Ok(ApprovalStatus::Executed),
-            "failed" => Ok(ApprovalStatus::Failed),
-            other => Err(format!("unknown approval status `{other}`")),
-        }
-    }
-}
+wire_names!(ApprovalStatus, "approval status", {
+    Pending => "pending",
+    Approved => "approved",
+    Rejected => "rejected",
+    Superseded => "superseded",
+    Executed => "executed",
+    Failed => "failed",
+});
 
 /// Request to propose a plan in a thread; it supersedes the thread's pending approval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1095,4 +1044,43 @@ pub struct ApprovalOut {
     pub decided_at: Option<DateTime<Utc>>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str`, `FromStr` and serde agree on every wire name.
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display + std::str::FromStr,
+        T: Serialize + serde::de::DeserializeOwned,
+    {
+        for &value in all {
+            let name = value.to_string();
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                Value::String(name.clone())
+            );
+            assert_eq!(name.parse::<T>().ok(), Some(value));
+        }
+    }
+
+    #[test]
+    fn wire_names_match_serde() {
+        round_trips(&Role::ALL);
+        round_trips(&TaskStatus::ALL);
+        round_trips(&MessageRole::ALL);
+        round_trips(&ApprovalStatus::ALL);
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let err = "owner".parse::<Role>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown role `owner` (expected one of: admin, agent, viewer)"
+        );
+        assert!("Queued".parse::<TaskStatus>().is_err());
+    }
 }

@@ -118,7 +118,29 @@ pub enum BotApiError {
         code: i64,
         /// Its `description`.
         description: String,
+        /// How long Telegram asks to wait before trying again (`parameters.retry_after`,
+        /// with 429 Too Many Requests).
+        retry_after: Option<Duration>,
     },
+}
+
+impl BotApiError {
+    /// Whether the same call may succeed later: no answer, 429 (flood control) or a
+    /// 5xx. Anything else (a chat that blocked the bot, a bad request) will not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BotApiError::Transport { .. } => true,
+            BotApiError::Refused { code, .. } => *code == 429 || *code >= 500,
+        }
+    }
+
+    /// How long Telegram asked to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            BotApiError::Refused { retry_after, .. } => *retry_after,
+            BotApiError::Transport { .. } => None,
+        }
+    }
 }
 
 /// A client for one bot.
@@ -146,6 +168,13 @@ struct Envelope {
     error_code: i64,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Deserialize)]
+struct ResponseParameters {
+    retry_after: Option<u64>,
 }
 
 impl BotApi {
@@ -195,6 +224,10 @@ impl BotApi {
                 method: method.to_owned(),
                 code: envelope.error_code,
                 description: envelope.description,
+                retry_after: envelope
+                    .parameters
+                    .and_then(|p| p.retry_after)
+                    .map(Duration::from_secs),
             })
         }
     }

@@ -74,6 +74,17 @@ pub enum BotError {
     Platform(#[from] agentops_sdk::Error),
 }
 
+impl BotError {
+    /// Whether trying again later may succeed (see [`BotApiError::is_transient`] and
+    /// [`agentops_sdk::Error::is_retryable`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BotError::Telegram(err) => err.is_transient(),
+            BotError::Platform(err) => err.is_retryable(),
+        }
+    }
+}
+
 /// The bot. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct TelegramBot {
@@ -88,6 +99,8 @@ struct Inner {
     http: reqwest::Client,
     /// Thread id → its Telegram chat (None: not a Telegram thread).
     chats: Mutex<HashMap<Uuid, Option<i64>>>,
+    /// The name of the event cursor the relay saves its progress under.
+    cursor: String,
 }
 
 fn task_line(task: &TaskOut) -> String {
@@ -110,6 +123,9 @@ impl TelegramBot {
                 method: "(chief client)".into(),
                 source,
             })?;
+        // The bot's id (the token's part before `:`) tells bots sharing a platform apart.
+        let bot_id = config.token.split(':').next().unwrap_or_default();
+        let cursor = format!("telegram.{bot_id}");
         Ok(Self {
             inner: Arc::new(Inner {
                 api,
@@ -117,8 +133,15 @@ impl TelegramBot {
                 config,
                 http,
                 chats: Mutex::new(HashMap::new()),
+                cursor,
             }),
         })
+    }
+
+    /// The name of the event cursor under which the relay saves how far it got
+    /// (`telegram.<bot id>`).
+    pub fn cursor_name(&self) -> &str {
+        &self.inner.cursor
     }
 
     /// The Bot API client.
@@ -433,73 +456,137 @@ impl TelegramBot {
         let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
         chats.sort_unstable();
         for chat in chats {
-            self.inner.api.send_text(chat, &text, &[]).await?;
+            match self.inner.api.send_text(chat, &text, &[]).await {
+                Ok(()) => {}
+                // A chat that blocked the bot (or no longer exists) does not hold up the
+                // others; a Telegram outage is retried, for every chat.
+                Err(err) if !err.is_transient() => {
+                    tracing::warn!(chat, "cannot notify the chat: {err}");
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
         Ok(())
     }
 
     /// Follows the event stream until `stop`: sends the Chief of Staff's messages in
-    /// Telegram threads to their chats, and task outcomes to every allowed chat. It
-    /// starts after event `since`, or at the stream's head if `None` (what happened
-    /// while it was down is then not sent).
+    /// Telegram threads to their chats, and task outcomes to every allowed chat.
+    ///
+    /// It resumes after the event saved in its cursor ([`cursor_name`](Self::cursor_name);
+    /// on the very first start, the stream's head), and saves each event's id once the
+    /// event is relayed, so a restart sends what happened while the bot was down, and at
+    /// worst repeats the one message it was sending. A Telegram outage, flood control
+    /// (429, waiting as long as Telegram asks) or a platform failure is retried until it
+    /// passes; a message Telegram refuses for good (a chat that blocked the bot) is
+    /// skipped. If the cursor is older than the platform's event retention, the events
+    /// in between are gone: that is logged, and the relay goes on from the head.
     ///
     /// # Errors
-    /// If the platform cannot be read at the start.
-    pub async fn run_relay(
-        &self,
-        since: Option<i64>,
-        stop: CancellationToken,
-    ) -> Result<(), BotError> {
-        let head = match since {
-            Some(id) => id,
-            None => self.inner.platform.events().latest().await?.last_id,
-        };
-        let filter = EventFilter::new()
-            .types([
-                "thread.message",
-                "task.completed",
-                "task.failed",
-                "task.dead",
-                "task.blocked",
-            ])
-            .since(head);
-        let mut events = self.inner.platform.events().subscribe(filter);
-        loop {
-            let event = tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                event = events.next() => event,
-            };
-            let Some(event) = event else { return Ok(()) };
-            let event = match event {
-                Ok(event) => event,
-                Err(err) => {
-                    tracing::warn!("event stream: {err}");
-                    continue;
+    /// If the platform cannot be read at the start, or refuses the stream for good
+    /// (a revoked key).
+    pub async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
+        let events = self.inner.platform.events();
+        let name = self.inner.cursor.as_str();
+        'resume: loop {
+            let since = match events.cursor(name).await? {
+                Some(cursor) => cursor.last_id,
+                None => {
+                    let head = events.latest().await?.last_id;
+                    events.save_cursor(name, head).await?;
+                    head
                 }
             };
+            tracing::info!(since, "relaying events to Telegram");
+            let filter = EventFilter::new()
+                .types([
+                    "thread.message",
+                    "task.completed",
+                    "task.failed",
+                    "task.dead",
+                    "task.blocked",
+                ])
+                .since(since);
+            let mut stream = events.subscribe(filter);
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    next = stream.next() => next,
+                };
+                let event = match next {
+                    Some(Ok(event)) => event,
+                    Some(Err(err)) if err.code() == Some("cursor_expired") => {
+                        let head = events.latest().await?.last_id;
+                        tracing::error!(
+                            "events after #{since} were deleted by retention before they \
+                             were relayed to Telegram; going on from #{head}"
+                        );
+                        events.save_cursor(name, head).await?;
+                        continue 'resume;
+                    }
+                    Some(Err(err)) => return Err(err.into()),
+                    None => continue 'resume,
+                };
+                if !self.relay_until_done(&event, &stop).await {
+                    return Ok(());
+                }
+                if let Err(err) = events.save_cursor(name, event.id).await {
+                    // The next save carries this one; a restart before it repeats one event.
+                    tracing::warn!(event = event.id, "cannot save the relay's cursor: {err}");
+                }
+            }
+        }
+    }
+
+    /// Relays one event, retrying transient failures with back-off; `false` if `stop`
+    /// came first.
+    async fn relay_until_done(
+        &self,
+        event: &agentops_sdk::types::Event,
+        stop: &CancellationToken,
+    ) -> bool {
+        let mut delay = Duration::from_secs(1);
+        loop {
             let outcome = if event.kind == "thread.message" {
-                match serde_json::from_value::<MessageOut>(event.data) {
+                match serde_json::from_value::<MessageOut>(event.data.clone()) {
                     Ok(message) => self.relay_message(message).await,
                     Err(err) => {
-                        tracing::warn!("a thread.message event did not parse: {err}");
+                        tracing::warn!(
+                            event = event.id,
+                            "a thread.message event did not parse: {err}"
+                        );
                         Ok(())
                     }
                 }
             } else {
-                match serde_json::from_value::<TaskOut>(event.data) {
+                match serde_json::from_value::<TaskOut>(event.data.clone()) {
                     Ok(task) => self.notify(&event.kind, task).await,
                     Err(err) => {
-                        tracing::warn!("a task event did not parse: {err}");
+                        tracing::warn!(event = event.id, "a task event did not parse: {err}");
                         Ok(())
                     }
                 }
             };
-            if let Err(err) = outcome {
-                tracing::warn!(
-                    event = event.id,
-                    "could not relay an event to Telegram: {err}"
-                );
+            let err = match outcome {
+                Ok(()) => return true,
+                Err(err) if !err.is_transient() => {
+                    tracing::warn!(event = event.id, "not relayed to Telegram: {err}");
+                    return true;
+                }
+                Err(err) => err,
+            };
+            let wait = match &err {
+                BotError::Telegram(api) => api.retry_after().unwrap_or(delay),
+                BotError::Platform(_) => delay,
+            };
+            tracing::warn!(
+                event = event.id,
+                "relaying to Telegram failed, retrying in {wait:?}: {err}"
+            );
+            tokio::select! {
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep(wait) => {}
             }
+            delay = (delay * 2).min(Duration::from_secs(60));
         }
     }
 
@@ -528,6 +615,7 @@ impl TelegramBot {
                     method: "getUpdates".into(),
                     code: 0,
                     description: format!("unreadable updates: {err}"),
+                    retry_after: None,
                 })
             }) {
                 Ok(updates) => {

@@ -36,6 +36,7 @@ mod m20261122_000003_create_event_log_state;
 mod m20261201_000004_artifact_idempotency;
 mod m20261201_000005_claim_idempotency;
 mod m20261201_000006_threads_and_approvals;
+mod m20261201_000007_event_cursors;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_artifact_idempotency::Migration),
             Box::new(m20261201_000005_claim_idempotency::Migration),
             Box::new(m20261201_000006_threads_and_approvals::Migration),
+            Box::new(m20261201_000007_event_cursors::Migration),
         ]
     }
 }

@@ -1,11 +1,14 @@
-//! Reading the event log.
+//! Reading the event log, and the cursors its named consumers save.
 
-use agentops_sdk::types::{Event, Page};
+use agentops_sdk::types::{Event, EventCursor, EventCursorIn, Page};
 
+use super::{Checks, is_name_char};
+use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::events::filter::EventFilter;
 use crate::state::AppState;
 use crate::store;
+use crate::store::entity::event_cursor;
 
 /// Events after `since` that pass `filter`, oldest first.
 ///
@@ -65,4 +68,90 @@ pub async fn check_cursor<C: sea_orm::ConnectionTrait>(
         });
     }
     Ok(())
+}
+
+/// The cursor called `name`.
+pub async fn get_cursor(state: &AppState, name: &str) -> Result<EventCursor, DomainError> {
+    store::event_cursors::find(&state.db, name)
+        .await?
+        .map(EventCursor::from)
+        .ok_or_else(|| DomainError::not_found("event_cursor", name))
+}
+
+/// Every saved cursor, by name.
+pub async fn list_cursors(state: &AppState) -> Result<Vec<EventCursor>, DomainError> {
+    Ok(store::event_cursors::list(&state.db)
+        .await?
+        .into_iter()
+        .map(EventCursor::from)
+        .collect())
+}
+
+/// Creates the cursor `name` at `input.last_id`, or moves it forward there (never back).
+pub async fn save_cursor(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    input: EventCursorIn,
+) -> Result<EventCursor, DomainError> {
+    let mut checks = Checks::default();
+    check_cursor_name(&mut checks, name);
+    checks.range("last_id", input.last_id, 0, i64::MAX);
+    checks.finish()?;
+    let newest = store::events::max_id(&state.db).await?;
+    if input.last_id > newest {
+        return Err(DomainError::invalid(
+            "last_id",
+            format!("is beyond the newest event (#{newest}): save the id of an event you handled"),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let row = store::event_cursors::advance(
+        &state.db,
+        event_cursor::Model {
+            name: name.to_owned(),
+            last_id: input.last_id,
+            updated_by: Some(caller.key_id),
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    Ok(row.into())
+}
+
+/// Deletes the cursor `name`: its consumer starts afresh.
+pub async fn delete_cursor(state: &AppState, name: &str) -> Result<(), DomainError> {
+    if store::event_cursors::delete(&state.db, name).await? {
+        Ok(())
+    } else {
+        Err(DomainError::not_found("event_cursor", name))
+    }
+}
+
+/// `[a-zA-Z0-9_.:-]`, 1–100 characters, starting with a letter or digit (so that no name
+/// is `.` or `..`, which URLs would resolve away).
+fn check_cursor_name(checks: &mut Checks, name: &str) {
+    checks.ident(
+        "name",
+        name,
+        100,
+        is_name_char,
+        "letters, digits, `_`, `.`, `:` and `-`",
+    );
+    if name.starts_with(['_', '.', ':', '-']) {
+        checks.push("name", "must start with a letter or a digit");
+    }
+}
+
+impl From<event_cursor::Model> for EventCursor {
+    fn from(row: event_cursor::Model) -> Self {
+        EventCursor {
+            name: row.name,
+            last_id: row.last_id,
+            updated_by: row.updated_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }

@@ -2,20 +2,21 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use agentops_sdk::types::{ErrorBody, Event, EventLogHead, Page};
+use agentops_sdk::types::{ErrorBody, Event, EventCursor, EventCursorIn, EventLogHead, Page};
 
-use crate::auth::ViewerKey;
+use crate::auth::{AgentKey, ViewerKey};
 use crate::domain;
 use crate::error::ApiResult;
 use crate::events::filter::EventFilter;
 use crate::events::stream::{self, Start};
 use crate::events::ws::WsUpgrade;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery, NamePath};
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -24,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_events))
         .routes(routes!(event_log_head))
         .routes(routes!(stream_events))
+        .routes(routes!(list_cursors))
+        .routes(routes!(get_cursor, save_cursor, delete_cursor))
 }
 
 /// Filters of the event log and stream.
@@ -132,4 +135,62 @@ async fn stream_events(
     let prepared = stream::prepare(&state, start).await?;
     Ok(upgrade
         .on_upgrade(move |reader, writer| stream::run(reader, writer, state, filter, prepared)))
+}
+
+/// Every saved event cursor, by name: how far each named consumer has got (compare with
+/// `GET /events/latest` to see how far behind it is).
+#[utoipa::path(get, path = "/events/cursors", tag = "events",
+    responses((status = 200, body = Vec<EventCursor>)), security(("bearer" = [])))]
+async fn list_cursors(
+    State(state): State<AppState>,
+    _viewer: ViewerKey,
+) -> ApiResult<Json<Vec<EventCursor>>> {
+    Ok(Json(domain::events::list_cursors(&state).await?))
+}
+
+/// A named event cursor: resume its consumer's stream with `since` = `last_id`.
+#[utoipa::path(get, path = "/events/cursors/{name}", tag = "events",
+    params(("name" = String, Path, description = "The cursor's name")),
+    responses((status = 200, body = EventCursor), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_cursor(
+    State(state): State<AppState>,
+    _viewer: ViewerKey,
+    NamePath(name): NamePath,
+) -> ApiResult<Json<EventCursor>> {
+    Ok(Json(domain::events::get_cursor(&state, &name).await?))
+}
+
+/// Save a named event cursor: create it, or move it forward to `last_id` (agent role).
+///
+/// A cursor never moves back: saving a lower id than the stored one leaves it (and
+/// answers it) as it is, so replicas or retries that save late do no harm.
+#[utoipa::path(put, path = "/events/cursors/{name}", tag = "events",
+    params(("name" = String, Path, description = "The cursor's name")),
+    request_body = EventCursorIn,
+    responses((status = 200, body = EventCursor), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn save_cursor(
+    State(state): State<AppState>,
+    AgentKey(caller): AgentKey,
+    NamePath(name): NamePath,
+    ApiJson(input): ApiJson<EventCursorIn>,
+) -> ApiResult<Json<EventCursor>> {
+    Ok(Json(
+        domain::events::save_cursor(&state, &caller, &name, input).await?,
+    ))
+}
+
+/// Delete a named event cursor, so that its consumer starts afresh (agent role).
+#[utoipa::path(delete, path = "/events/cursors/{name}", tag = "events",
+    params(("name" = String, Path, description = "The cursor's name")),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_cursor(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    NamePath(name): NamePath,
+) -> ApiResult<StatusCode> {
+    domain::events::delete_cursor(&state, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

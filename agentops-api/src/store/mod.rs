@@ -14,6 +14,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod entity;
+pub mod event_cursors;
 pub mod events;
 pub mod keys;
 pub mod projects;

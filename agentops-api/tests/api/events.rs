@@ -364,7 +364,129 @@ async fn a_subscriber_without_since_gets_everything_written_after_it_connected(b
     }
 }
 
+async fn named_cursors_only_move_forward_and_refuse_bad_input(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    for _ in 0..3 {
+        app.create_task(project, json!({})).await;
+    }
+    let head = app.get_ok("/api/v1/events/latest").await["last_id"]
+        .as_i64()
+        .unwrap();
+    assert!(head >= 4, "the log has the project and its tasks: {head}");
+
+    let (status, body) = app.get("/api/v1/events/cursors/telegram").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "event_cursor_not_found");
+
+    let save = |last_id: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                "/api/v1/events/cursors/telegram",
+                Some(json!({ "last_id": last_id })),
+            )
+            .await
+        }
+    };
+    let (status, saved) = save(json!(head - 1)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["name"], "telegram");
+    assert_eq!(saved["last_id"], head - 1);
+    assert_eq!(saved["created_at"], saved["updated_at"]);
+
+    // Forward moves it; back (a late save from another replica) leaves it.
+    let (_, saved) = save(json!(head)).await;
+    assert_eq!(saved["last_id"], head);
+    let (status, saved) = save(json!(1)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["last_id"], head, "a cursor never moves back");
+    assert_eq!(
+        app.get_ok("/api/v1/events/cursors/telegram").await["last_id"],
+        head
+    );
+
+    // Beyond the log's head, negative, or not a number: 422 with the field named.
+    for (bad, code) in [
+        (json!(head + 1000), "validation_failed"),
+        (json!(-1), "validation_failed"),
+    ] {
+        let (status, body) = save(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], code);
+        assert_eq!(body["error"]["details"][0]["field"], "last_id");
+    }
+    let (status, body) = save(json!("ten")).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+
+    for bad in ["-leading-dash", ".", "has%20space", &"x".repeat(101)] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/events/cursors/{bad}"),
+                Some(json!({ "last_id": 1 })),
+            )
+            .await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND,
+            "{bad}: {status} {body}"
+        );
+        assert!(body["error"]["code"].is_string(), "{bad}: {body}");
+    }
+
+    // Viewers read; only agents and admins save or delete.
+    let viewer = app.create_key("viewer").await;
+    let (status, listed) = app
+        .call_as(Some(&viewer), Method::GET, "/api/v1/events/cursors", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, _) = app
+        .call_as(
+            Some(&viewer),
+            Method::PUT,
+            "/api/v1/events/cursors/mine",
+            Some(json!({ "last_id": 1 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let agent_key = app.create_key("agent").await;
+    let (status, saved) = app
+        .call_as(
+            Some(&agent_key),
+            Method::PUT,
+            "/api/v1/events/cursors/worker:1",
+            Some(json!({ "last_id": 2 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let names: Vec<String> = app
+        .get_ok("/api/v1/events/cursors")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["telegram", "worker:1"]);
+
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/events/cursors/telegram", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .call(Method::DELETE, "/api/v1/events/cursors/telegram", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = app.get("/api/v1/events/cursors/telegram").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 crate::on_both_backends!(
+    named_cursors_only_move_forward_and_refuse_bad_input,
     a_subscriber_without_since_gets_everything_written_after_it_connected,
     the_stream_replays_the_log_then_goes_live_without_gap_or_duplicate,
     the_log_can_be_read_over_http_with_filters_and_pages,

@@ -94,6 +94,8 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         "/api/v1/events",
         "/api/v1/events/latest",
         "/api/v1/events/stream",
+        "/api/v1/events/cursors",
+        "/api/v1/events/cursors/{name}",
         "/api/v1/tasks/{id}/unblock",
         "/api/v1/tasks/{id}/cancel",
         "/api/v1/agents",
@@ -110,6 +112,7 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         );
     }
     assert!(doc["components"]["schemas"]["TaskOut"].is_object());
+    assert!(doc["components"]["schemas"]["EventCursor"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let page = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);

@@ -1,6 +1,9 @@
 //! A stand-in for the Telegram Bot API: `POST /bot<token>/<method>` with a JSON body,
 //! answered `{"ok": true, "result": …}` like Telegram, method names matched
 //! case-insensitively. It keeps every call, and serves queued updates to `getUpdates`.
+//! It can play an outage or flood control (the next sends refused with a status) and a
+//! chat that blocked the bot, answering as Telegram does; refused sends are counted, not
+//! kept with the calls.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,11 @@ struct Inner {
     calls: Vec<(String, Value)>,
     updates: VecDeque<Value>,
     next_message_id: i64,
+    /// The next this many `sendMessage` calls are refused with `refuse_with`.
+    refuse_sends: usize,
+    refuse_with: (i64, Option<u64>),
+    refused: usize,
+    blocked_chats: Vec<i64>,
 }
 
 /// The running stand-in.
@@ -76,6 +84,24 @@ impl BotStandIn {
         panic!("no such message to {chat}; sent: {:?}", self.texts_to(chat));
     }
 
+    /// Refuses the next `count` `sendMessage` calls with `code` (429 with `retry_after`
+    /// seconds is flood control, 502 an outage).
+    pub fn refuse_sends(&self, count: usize, code: i64, retry_after: Option<u64>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.refuse_sends = count;
+        inner.refuse_with = (code, retry_after);
+    }
+
+    /// How many sends were refused so far.
+    pub fn refused(&self) -> usize {
+        self.inner.lock().unwrap().refused
+    }
+
+    /// From now on, `chat` has blocked the bot: sends to it get 403.
+    pub fn block_chat(&self, chat: i64) {
+        self.inner.lock().unwrap().blocked_chats.push(chat);
+    }
+
     /// Queues an update for `getUpdates`.
     pub fn queue_update(&self, update: Value) {
         self.inner.lock().unwrap().updates.push_back(update);
@@ -111,6 +137,27 @@ async fn call(
         return Json(json!({"ok": true, "result": []}));
     }
     let mut inner = inner.lock().unwrap();
+    if method_lower == "sendmessage" {
+        if inner.refuse_sends > 0 {
+            inner.refuse_sends -= 1;
+            inner.refused += 1;
+            let (code, retry_after) = inner.refuse_with;
+            return Json(match retry_after {
+                Some(seconds) => json!({"ok": false, "error_code": code,
+                    "description": format!("Too Many Requests: retry after {seconds}"),
+                    "parameters": {"retry_after": seconds}}),
+                None => json!({"ok": false, "error_code": code, "description": "Bad Gateway"}),
+            });
+        }
+        if params["chat_id"]
+            .as_i64()
+            .is_some_and(|chat| inner.blocked_chats.contains(&chat))
+        {
+            inner.refused += 1;
+            return Json(json!({"ok": false, "error_code": 403,
+                               "description": "Forbidden: bot was blocked by the user"}));
+        }
+    }
     inner.calls.push((method.clone(), params.clone()));
     let result = match method_lower.as_str() {
         "getme" => json!({"id": 123456, "is_bot": true, "first_name": "AgentOps",

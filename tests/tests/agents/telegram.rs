@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
-use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, TaskIn};
+use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, TaskIn, TaskOut};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -24,6 +24,19 @@ struct Stack {
     bot: TelegramBot,
     webhook: String,
     stop: CancellationToken,
+    /// The running relay, and what stops it alone (a bot restart).
+    relay: (CancellationToken, tokio::task::JoinHandle<()>),
+}
+
+/// Runs the bot's event relay until the token it returns (a child of `stop`) is cancelled.
+fn start_relay(
+    bot: &TelegramBot,
+    stop: &CancellationToken,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let relay = stop.child_token();
+    let (bot, token) = (bot.clone(), relay.clone());
+    let handle = tokio::spawn(async move { bot.run_relay(token).await.unwrap() });
+    (relay, handle)
 }
 
 impl Drop for Stack {
@@ -61,10 +74,13 @@ async fn stack() -> Stack {
         },
     )
     .unwrap();
-    {
-        let (bot, stop) = (bot.clone(), stop.clone());
-        tokio::spawn(async move { bot.run_relay(Some(head), stop).await.unwrap() });
-    }
+    // The relay goes on from its cursor: start it at the head, as a first start would.
+    app.client
+        .events()
+        .save_cursor(bot.cursor_name(), head)
+        .await
+        .unwrap();
+    let relay = start_relay(&bot, &stop);
     let webhook = serve(agentops::telegram::router(
         bot.clone(),
         Some(("/telegram/webhook".into(), SECRET.into())),
@@ -76,6 +92,7 @@ async fn stack() -> Stack {
         bot,
         webhook,
         stop,
+        relay,
     }
 }
 
@@ -101,6 +118,53 @@ impl Stack {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the relay, as a crash or a redeploy of the bot would.
+    async fn stop_relay(&mut self) {
+        self.relay.0.cancel();
+        (&mut self.relay.1).await.unwrap();
+    }
+
+    /// Creates a task of kind `ops` titled `title`, then claims and completes it.
+    async fn complete_task(&self, project: uuid::Uuid, agent: uuid::Uuid, title: &str) -> TaskOut {
+        let tasks = self.app.client.tasks();
+        let task = tasks
+            .create(TaskIn {
+                project_id: project,
+                title: title.into(),
+                kind: Some("ops".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let claimed = tasks
+            .claim(ClaimIn {
+                agent_id: agent,
+                kinds: Some(vec!["ops".into()]),
+                labels: None,
+                project_id: None,
+                limit: Some(1),
+                lease_seconds: None,
+            })
+            .await
+            .unwrap();
+        let claim = claimed
+            .tasks
+            .into_iter()
+            .next()
+            .expect("the task is claimed");
+        assert_eq!(claim.task.id, task.id);
+        tasks
+            .complete(
+                task.id,
+                CompleteIn {
+                    claim_token: claim.claim_token,
+                    result: None,
+                },
+            )
+            .await
+            .unwrap()
     }
 
     async fn say(&self, chat: i64, text: &str) {
@@ -393,6 +457,66 @@ async fn task_outcomes_reach_every_allowed_chat() {
             .await;
     }
     assert!(s.telegram.texts_to(STRANGER).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_resumes_after_a_restart_and_rides_out_telegram_failures() {
+    let mut s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    let sent = |texts: Vec<String>, title: &str| {
+        texts
+            .iter()
+            .filter(|t| t.contains(&format!("\"{title}\" completed")))
+            .count()
+    };
+    s.complete_task(project, agent, "first").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"first\" completed"))
+        .await;
+
+    // The bot goes down, and work completes meanwhile.
+    s.stop_relay().await;
+    let second = s.complete_task(project, agent, "second").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sent(s.telegram.texts_to(ALLOWED), "second"), 0);
+
+    // It comes back to a flaky Telegram: flood control twice, and a chat that blocked it.
+    s.telegram.refuse_sends(2, 429, Some(1));
+    s.telegram.block_chat(101);
+    s.relay = start_relay(&s.bot, &s.stop);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"second\" completed"))
+        .await;
+    assert_eq!(s.telegram.refused(), 3, "two 429s, then the blocked chat");
+
+    // Each outcome reached the chat once: the saved cursor kept "first" from being resent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let texts = s.telegram.texts_to(ALLOWED);
+    assert_eq!(sent(texts.clone(), "first"), 1, "{texts:?}");
+    assert_eq!(sent(texts.clone(), "second"), 1, "{texts:?}");
+    let completed = s
+        .app
+        .client
+        .events()
+        .list()
+        .types(["task.completed"])
+        .task(second.id)
+        .since(0)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let cursor = s
+        .app
+        .client
+        .events()
+        .cursor(s.bot.cursor_name())
+        .await
+        .unwrap()
+        .expect("the relay saved its cursor");
+    assert!(cursor.last_id >= completed[0].id, "{cursor:?}");
+    assert_eq!(s.bot.cursor_name(), "telegram.123456");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

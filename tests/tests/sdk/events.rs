@@ -225,7 +225,58 @@ async fn task_with(
         .unwrap();
 }
 
+async fn a_consumer_resumes_from_its_saved_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let events = app.client.events();
+    assert_eq!(events.cursor("mailer").await.unwrap(), None);
+
+    let first = app.task(project, "echo", json!({})).await;
+    let handled = all_events(&app.client)
+        .await
+        .into_iter()
+        .find(|e| e.task_id == Some(first.id))
+        .unwrap();
+    let saved = events.save_cursor("mailer", handled.id).await.unwrap();
+    assert_eq!(saved.last_id, handled.id);
+    // Saving an older id (a late replica) does not move it back.
+    assert_eq!(
+        events.save_cursor("mailer", 1).await.unwrap().last_id,
+        handled.id
+    );
+
+    // What happens while the consumer is away is what it reads on resuming.
+    let missed = app.task(project, "echo", json!({})).await;
+    let since = events.cursor("mailer").await.unwrap().unwrap().last_id;
+    let mut resumed = events.subscribe(EventFilter::new().types(["task.created"]).since(since));
+    let next = take(&mut resumed, 1).await;
+    assert_eq!(next[0].task_id, Some(missed.id));
+
+    // Names travel as one path segment: `a/b` is refused as a name, not routed elsewhere.
+    let err = events.save_cursor("a/b", 1).await.unwrap_err();
+    assert_eq!(err.code(), Some("validation_failed"), "{err}");
+    let err = events
+        .save_cursor("mailer", newest(&app.client).await + 100)
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_request(), "{err}");
+
+    let listed = events.cursors().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "mailer");
+    events.delete_cursor("mailer").await.unwrap();
+    assert_eq!(events.cursor("mailer").await.unwrap(), None);
+    assert!(
+        events
+            .delete_cursor("mailer")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
 on_both_backends!(
+    a_consumer_resumes_from_its_saved_cursor,
     a_subscription_replays_from_since_then_goes_live_with_its_filter,
     a_subscription_without_since_starts_with_the_events_after_it_starts,
     cut_connections_are_resumed_without_loss_or_duplicates,

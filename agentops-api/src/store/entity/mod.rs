@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod approval;
 pub mod artifact;
 pub mod event;
+pub mod event_cursor;
 pub mod project;
 pub mod task;
 pub mod task_dependency;
