@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
 use serde_json::json;
+use tokio_util::task::TaskTracker;
 
 use agentops_sdk::CancellationToken;
 use agentops_telegram::api::{DEFAULT_BASE, Update};
@@ -109,6 +111,7 @@ impl TelegramArgs {
 struct WebhookState {
     bot: TelegramBot,
     secret: String,
+    inflight: TaskTracker,
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -148,24 +151,56 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
         }
     };
     // Answer at once: Telegram sends an update again if the answer is slow, and talking
-    // to the Chief of Staff may take as long as its LLM does.
-    tokio::spawn(async move { state.bot.handle_update(update).await });
+    // to the Chief of Staff may take as long as its LLM does. The tracker lets a
+    // shutdown wait for the chats already accepted (see `drain`).
+    let bot = state.bot.clone();
+    state
+        .inflight
+        .spawn(async move { bot.handle_update(update).await });
     StatusCode::OK.into_response()
 }
 
 /// The bot's HTTP server: `GET /health`, and the webhook at `path` when given.
-pub fn router(bot: TelegramBot, hook: Option<(String, String)>) -> Router {
+///
+/// Updates accepted on the webhook are answered at once and handled on `inflight`; wait
+/// for them with [`drain`] before the process exits.
+pub fn router(bot: TelegramBot, hook: Option<(String, String)>, inflight: &TaskTracker) -> Router {
     let health = get(|| async { Json(json!({"status": "ok", "agent": "telegram"})) });
     let router = Router::new().route("/health", health);
     let router = match hook {
-        Some((path, secret)) => router.merge(
-            Router::new()
-                .route(&path, post(webhook))
-                .with_state(WebhookState { bot, secret }),
-        ),
+        Some((path, secret)) => router.merge(Router::new().route(&path, post(webhook)).with_state(
+            WebhookState {
+                bot,
+                secret,
+                inflight: inflight.clone(),
+            },
+        )),
         None => router,
     };
     router.fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+}
+
+/// How long a shutdown waits for the chats the webhook already accepted. Telegram does
+/// not send an update again once it got its 200, so an unfinished one would be lost;
+/// this stays under the usual 30 s between SIGTERM and SIGKILL.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Stops `inflight` taking new work and waits up to `within` for what it runs. Returns
+/// how many handlers were still running when the wait gave up (0: all finished).
+pub async fn drain(inflight: &TaskTracker, within: Duration) -> usize {
+    inflight.close();
+    if inflight.is_empty() {
+        return 0;
+    }
+    tracing::info!("waiting for {} chat(s) in progress", inflight.len());
+    match tokio::time::timeout(within, inflight.wait()).await {
+        Ok(()) => 0,
+        Err(_) => {
+            let left = inflight.len();
+            tracing::warn!("{left} chat(s) still in progress after {within:?}: giving up on them");
+            left
+        }
+    }
 }
 
 /// Runs the bot until Ctrl-C or SIGTERM.
@@ -200,7 +235,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
     let relay = {
         let (bot, stop) = (bot.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut delay = std::time::Duration::from_millis(500);
+            let mut delay = Duration::from_millis(500);
             loop {
                 match bot.run_relay(stop.clone()).await {
                     Ok(()) => return,
@@ -210,7 +245,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
                             () = stop.cancelled() => return,
                             () = tokio::time::sleep(delay) => {}
                         }
-                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                        delay = (delay * 2).min(Duration::from_secs(30));
                     }
                 }
             }
@@ -219,13 +254,14 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {} (AGENTOPS_BIND)", args.bind))?;
+    let inflight = TaskTracker::new();
     let (app, poller) = match settings.webhook {
         Some((url, path, secret)) => {
             bot.set_webhook(&url, &secret)
                 .await
                 .context("Telegram refused the webhook")?;
             tracing::info!("receiving updates on the webhook {url}");
-            (router(bot, Some((path, secret))), None)
+            (router(bot, Some((path, secret)), &inflight), None)
         }
         None => {
             tracing::info!(
@@ -237,10 +273,11 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
                     tracing::error!("long polling stopped: {err}");
                 }
             });
-            (router(bot, None), Some(poller))
+            (router(bot, None, &inflight), Some(poller))
         }
     };
     let served = crate::cli::serve_until_stopped(listener, app, stop).await;
+    drain(&inflight, DRAIN_TIMEOUT).await;
     let _ = relay.await;
     if let Some(poller) = poller {
         let _ = poller.await;

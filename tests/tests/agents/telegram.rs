@@ -1,7 +1,6 @@
 //! The Telegram bot against the stand-in Bot API, the real platform and the real Chief
 //! of Staff: chats, buttons, commands, notifications, the webhook and long polling.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
@@ -10,6 +9,7 @@ use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, TaskIn, TaskOut};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 use clap::Parser;
 use serde_json::{Value, json};
+use tokio_util::task::TaskTracker;
 
 use crate::bot_standin::{BotStandIn, TOKEN};
 use crate::helpers::{ADMIN_KEY, Backend, TestApp, client_for};
@@ -52,6 +52,44 @@ async fn serve(router: axum::Router) -> String {
     base
 }
 
+fn new_bot(
+    app: &TestApp,
+    telegram: &BotStandIn,
+    chief_url: String,
+    allowed: &[i64],
+) -> TelegramBot {
+    TelegramBot::new(
+        client_for(&app.server.base, ADMIN_KEY),
+        TelegramConfig {
+            bot_api_base: telegram.base.clone(),
+            token: TOKEN.into(),
+            chief_url,
+            api_key: ADMIN_KEY.into(),
+            allowed_chats: allowed.iter().copied().collect(),
+        },
+    )
+    .unwrap()
+}
+
+/// Serves the bot's webhook at `/telegram/webhook`, its handlers on `inflight`.
+async fn serve_webhook(bot: &TelegramBot, inflight: &TaskTracker) -> String {
+    let hook = Some(("/telegram/webhook".into(), SECRET.into()));
+    serve(agentops::telegram::router(bot.clone(), hook, inflight)).await
+}
+
+/// Posts `update` to the webhook served at `base`; returns the status and JSON body.
+async fn post_update(base: &str, update: &Value, secret: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/telegram/webhook"))
+        .json(update);
+    if let Some(secret) = secret {
+        request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 async fn stack() -> Stack {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let stop = CancellationToken::new();
@@ -63,17 +101,7 @@ async fn stack() -> Stack {
     }
     let chief_url = serve(agentops::chief::router(chief, app.server.base.clone())).await;
     let telegram = BotStandIn::spawn().await;
-    let bot = TelegramBot::new(
-        client_for(&app.server.base, ADMIN_KEY),
-        TelegramConfig {
-            bot_api_base: telegram.base.clone(),
-            token: TOKEN.into(),
-            chief_url,
-            api_key: ADMIN_KEY.into(),
-            allowed_chats: HashSet::from([ALLOWED, 101]),
-        },
-    )
-    .unwrap();
+    let bot = new_bot(&app, &telegram, chief_url, &[ALLOWED, 101]);
     // The relay goes on from its cursor: start it at the head, as a first start would.
     app.client
         .events()
@@ -81,11 +109,7 @@ async fn stack() -> Stack {
         .await
         .unwrap();
     let relay = start_relay(&bot, &stop);
-    let webhook = serve(agentops::telegram::router(
-        bot.clone(),
-        Some(("/telegram/webhook".into(), SECRET.into())),
-    ))
-    .await;
+    let webhook = serve_webhook(&bot, &TaskTracker::new()).await;
     Stack {
         app,
         telegram,
@@ -109,15 +133,7 @@ fn text_update(chat: i64, text: &str) -> Value {
 
 impl Stack {
     async fn post_update(&self, update: &Value, secret: Option<&str>) -> (u16, Value) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/telegram/webhook", self.webhook))
-            .json(update);
-        if let Some(secret) = secret {
-            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        post_update(&self.webhook, update, secret).await
     }
 
     /// Stops the relay, as a crash or a redeploy of the bot would.
@@ -517,6 +533,82 @@ async fn the_relay_resumes_after_a_restart_and_rides_out_telegram_failures() {
         .expect("the relay saved its cursor");
     assert!(cursor.last_id >= completed[0].id, "{cursor:?}");
     assert_eq!(s.bot.cursor_name(), "telegram.123456");
+}
+
+/// A Chief of Staff that takes each call and holds it until the test lets it answer,
+/// then answers 503.
+struct HeldChief {
+    url: String,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    answer: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+async fn held_chief() -> HeldChief {
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let answer = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let handler = {
+        let (arrived, answer) = (arrived.clone(), answer.clone());
+        move || async move {
+            arrived.notify_one();
+            answer.acquire().await.unwrap().forget();
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"error": {"code": "overloaded", "message": "try later"}})),
+            )
+        }
+    };
+    let url = serve(axum::Router::new().fallback(handler)).await;
+    HeldChief {
+        url,
+        arrived,
+        answer,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_the_chats_the_webhook_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let telegram = BotStandIn::spawn().await;
+    let chief = held_chief().await;
+    let bot = new_bot(&app, &telegram, chief.url.clone(), &[ALLOWED]);
+    let inflight = TaskTracker::new();
+    let webhook = serve_webhook(&bot, &inflight).await;
+    // Telegram gets its 200 while the Chief of Staff still holds the chat.
+    let update = text_update(ALLOWED, "plan the launch");
+    assert_eq!(post_update(&webhook, &update, Some(SECRET)).await.0, 200);
+    chief.arrived.notified().await;
+
+    // The shutdown waits for that chat...
+    let drain = tokio::spawn({
+        let inflight = inflight.clone();
+        async move { agentops::telegram::drain(&inflight, Duration::from_secs(60)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !drain.is_finished(),
+        "the drain returned with a chat in progress"
+    );
+    assert!(telegram.texts_to(ALLOWED).is_empty());
+
+    // ...and returns once the chat is answered.
+    chief.answer.add_permits(1);
+    assert_eq!(drain.await.unwrap(), 0, "every chat finished");
+    assert_eq!(
+        telegram.texts_to(ALLOWED),
+        ["Sorry, the Chief of Staff is unavailable: try later"]
+    );
+
+    // A chat that outlives the bound is given up on, and counted.
+    let inflight = TaskTracker::new();
+    let webhook = serve_webhook(&bot, &inflight).await;
+    let update = text_update(ALLOWED, "another plan");
+    assert_eq!(post_update(&webhook, &update, Some(SECRET)).await.0, 200);
+    chief.arrived.notified().await;
+    assert_eq!(
+        agentops::telegram::drain(&inflight, Duration::from_millis(100)).await,
+        1
+    );
+    chief.answer.add_permits(1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
