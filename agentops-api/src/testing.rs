@@ -293,6 +293,29 @@ pub fn init_logging() {
     }
 }
 
+/// Backdates every event with an id up to `through` by `age`, so that retention
+/// ([`crate::reaper::prune_events`]) treats them as old.
+///
+/// # Panics
+///
+/// If the database refuses the update.
+pub async fn age_events(state: &AppState, through: i64, age: chrono::Duration) {
+    let backend = state.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "UPDATE events SET created_at = $1 WHERE id <= $2",
+        _ => "UPDATE events SET created_at = ? WHERE id <= ?",
+    };
+    state
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [(chrono::Utc::now() - age).into(), through.into()],
+        ))
+        .await
+        .expect("backdate events");
+}
+
 /// Generates `sqlite::name` and `postgres::name` tests that call `name(backend)`.
 #[macro_export]
 macro_rules! on_both_backends {

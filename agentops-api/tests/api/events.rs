@@ -493,6 +493,7 @@ crate::on_both_backends!(
     the_stream_filters_and_needs_a_key,
     resuming_readers_miss_nothing_under_concurrent_writers,
     events_past_their_retention_are_pruned_and_older_cursors_expire,
+    when_retention_prunes_every_event_the_head_stays_put,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -759,35 +760,21 @@ async fn a_stopping_server_closes_streams_so_clients_resume_elsewhere() {
 }
 
 async fn events_past_their_retention_are_pruned_and_older_cursors_expire(backend: Backend) {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let app = TestApp::spawn(backend).await;
     app.create_project("p").await;
     app.create_project("q").await;
     let events = app.events().await;
     let (oldest, kept) = (events[0].id, events[1].id);
-    let db = &app.state.db;
-    let sql = match db.get_database_backend() {
-        DbBackend::Postgres => "UPDATE events SET created_at = $1 WHERE id = $2",
-        _ => "UPDATE events SET created_at = ? WHERE id = ?",
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        [
-            (chrono::Utc::now() - chrono::Duration::days(40)).into(),
-            oldest.into(),
-        ],
-    ))
-    .await
-    .unwrap();
-
     // Before pruning, reading from the very start is fine.
     let (status, _) = app.get("/api/v1/events?since=0").await;
     assert_eq!(status, StatusCode::OK);
-    let pruned = agentops_api::reaper::prune_events(&app.state)
+
+    // The server's own reaper may get to the aged event first: check what is left, not
+    // who deleted it.
+    agentops_api::testing::age_events(&app.state, oldest, chrono::Duration::days(40)).await;
+    agentops_api::reaper::prune_events(&app.state)
         .await
         .unwrap();
-    assert_eq!(pruned, 1);
     let remaining: Vec<i64> = app.events().await.iter().map(|e| e.id).collect();
     assert!(!remaining.contains(&oldest));
     assert_eq!(remaining.len(), events.len() - 1);
@@ -811,6 +798,51 @@ async fn events_past_their_retention_are_pruned_and_older_cursors_expire(backend
         .unwrap();
     let first = next_event(&mut ws, Duration::from_secs(10)).await.unwrap();
     assert_eq!(first["id"], kept);
+}
+
+/// A quiet platform can see retention delete its whole log. The head must not fall
+/// back to 0 then, or every reader resuming from it would be told its cursor expired.
+async fn when_retention_prunes_every_event_the_head_stays_put(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_project("p").await;
+    let (_, latest) = app.get("/api/v1/events/latest").await;
+    let head = latest["last_id"].as_i64().unwrap();
+    assert!(head > 0);
+    agentops_api::testing::age_events(&app.state, head, chrono::Duration::days(400)).await;
+    agentops_api::reaper::prune_events(&app.state)
+        .await
+        .unwrap();
+    assert!(app.events().await.is_empty(), "the log is empty");
+
+    let (status, latest) = app.get("/api/v1/events/latest").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(latest["last_id"], head, "the head stays where it was");
+    // Readers at the head resume, over HTTP and WebSocket, and a cursor can be saved there.
+    let (status, page) = app.get(&format!("/api/v1/events?since={head}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"], json!([]));
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/events/cursors/quiet",
+            Some(json!({"last_id": head})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={head}"))
+        .await
+        .unwrap();
+    // Live readers (no `since`) start there too, and what comes next gets a new id.
+    let mut live = connect(&app.base, Some(ADMIN_KEY), "").await.unwrap();
+    app.create_project("q").await;
+    for ws in [&mut ws, &mut live] {
+        let next = next_event(ws, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(next["type"], "project.created");
+        assert!(next["id"].as_i64().unwrap() > head, "{next}");
+    }
+    // A reader from before the head is told what it missed is gone.
+    let (status, body) = app.get(&format!("/api/v1/events?since={}", head - 1)).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
 }
 
 /// Reads frames until one that is not an event; the events before it are dropped.

@@ -535,6 +535,46 @@ async fn the_relay_resumes_after_a_restart_and_rides_out_telegram_failures() {
     assert_eq!(s.bot.cursor_name(), "telegram.123456");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_whose_cursor_was_pruned_goes_on_from_the_head() {
+    let mut s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+
+    // The bot is down longer than the platform keeps events: what happened meanwhile
+    // is pruned, its saved cursor with it.
+    s.stop_relay().await;
+    s.complete_task(project, agent, "pruned").await;
+    let head = s.app.client.events().latest().await.unwrap().last_id;
+    let state = &s.app.server.state;
+    agentops_api::testing::age_events(state, head, chrono::Duration::days(400)).await;
+    agentops_api::reaper::prune_events(state).await.unwrap();
+    let read = s.app.client.events().list().since(0).send().await;
+    assert_eq!(read.unwrap_err().code(), Some("cursor_expired"));
+
+    // Back up, it finds its cursor expired, says so and goes on from the head...
+    s.relay = start_relay(&s.bot, &s.stop);
+    let events = s.app.client.events();
+    let mut moved = None;
+    for _ in 0..200 {
+        let cursor = events.cursor(s.bot.cursor_name()).await.unwrap().unwrap();
+        if cursor.last_id >= head {
+            moved = Some(cursor.last_id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(moved, Some(head), "the relay moved its cursor to the head");
+
+    // ...relaying what happens next, and nothing of what was pruned.
+    s.complete_task(project, agent, "after").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"after\" completed"))
+        .await;
+    let texts = s.telegram.texts_to(ALLOWED);
+    assert!(!texts.iter().any(|t| t.contains("pruned")), "{texts:?}");
+}
+
 /// A Chief of Staff that takes each call and holds it until the test lets it answer,
 /// then answers 503.
 struct HeldChief {
