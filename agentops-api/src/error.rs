@@ -228,6 +228,10 @@ impl From<DbErr> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
+            other if rejects_nul(&other) => ApiError::Unprocessable {
+                code: "invalid_text",
+                message: "text must not contain the NUL character (\\u0000)".to_owned(),
+            },
             other => match other.sql_err() {
                 Some(SqlErr::UniqueConstraintViolation(msg)) => ApiError::Conflict {
                     code: "already_exists",
@@ -243,6 +247,18 @@ impl From<DbErr> for ApiError {
             },
         }
     }
+}
+
+/// PostgreSQL refusing a NUL in `text` (22021) or `\\u0000` in `jsonb` (22P05). The
+/// extractors refuse both up front; this keeps whatever slips past them a 4xx.
+fn rejects_nul(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    if let DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) = err
+        && let sea_orm::sqlx::Error::Database(db) = &**e
+    {
+        return matches!(db.code().as_deref(), Some("22021" | "22P05"));
+    }
+    false
 }
 
 impl IntoResponse for ApiError {

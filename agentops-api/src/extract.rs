@@ -4,18 +4,21 @@
 //! unknown fields, bad ids and bad query strings all come back as
 //! `{"error":{"code":…,"message":…}}` with the right status.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
 /// A JSON body. Malformed JSON → 400 `malformed_json`; a body of the wrong shape
-/// (missing, unknown or mistyped fields) → 422 `invalid_body`; a wrong content type →
-/// 415; a body over the limit → 413.
+/// (missing, unknown or mistyped fields) or with a NUL character in a string → 422
+/// `invalid_body`; a wrong content type → 415; a body over the limit → 413.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -27,11 +30,60 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection, limit)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected `Content-Type: application/json`".to_owned(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|err| json_rejection(err.into(), limit))?;
+        let axum::Json(value) =
+            axum::Json::<T>::from_bytes(&bytes).map_err(|err| json_rejection(err, limit))?;
+        if contains_nul(&bytes) {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_body",
+                message: "strings in the body must not contain the NUL character (\\u0000)"
+                    .to_owned(),
+            });
+        }
+        Ok(ApiJson(value))
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.split_once('/').is_some_and(|(kind, sub)| {
+        kind == "application" && (sub == "json" || sub.ends_with("+json"))
+    })
+}
+
+/// Whether a string (or key) of this valid JSON holds a NUL, which PostgreSQL stores
+/// neither in `text` nor in `jsonb`. Bodies without the escape `\u0000` are not parsed
+/// again.
+fn contains_nul(json: &[u8]) -> bool {
+    fn walk(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(walk),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
         }
     }
+    json.windows(6).any(|w| w == br"\u0000")
+        && serde_json::from_slice::<Value>(json).is_ok_and(|value| walk(&value))
 }
 
 /// The body limit in force, put in the request's extensions by the router so errors can
@@ -99,10 +151,17 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(name)| NamePath(name))
-            .map_err(path_rejection)
+        let axum::extract::Path(name) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(path_rejection)?;
+        if name.contains('\0') {
+            return Err(ApiError::bad_request(
+                "invalid_path",
+                "the path must not contain the NUL character (%00)",
+            ));
+        }
+        Ok(NamePath(name))
     }
 }
 
@@ -110,7 +169,8 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
     ApiError::bad_request("invalid_path", rejection.body_text())
 }
 
-/// Query-string parameters. Unknown or malformed parameters → 400 `invalid_query`.
+/// Query-string parameters. Unknown or malformed parameters, or a NUL character (`%00`)
+/// → 400 `invalid_query`.
 pub struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -121,6 +181,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "query parameters must not contain the NUL character (%00)",
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => Err(query_rejection(rejection)),

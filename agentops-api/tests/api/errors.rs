@@ -366,7 +366,68 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    nul_characters_are_refused_everywhere_on_both_databases,
     a_client_that_never_finishes_its_headers_is_cut_off,
     every_error_class_has_its_status_and_a_json_body,
     a_body_that_stops_coming_is_answered_and_nothing_is_stored,
 );
+
+/// PostgreSQL stores neither NUL in `text` nor `\u0000` in `jsonb`; SQLite stores both.
+/// Every way in refuses them up front, so both databases answer alike, with a 4xx.
+async fn nul_characters_are_refused_everywhere_on_both_databases(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let thread = app
+        .post_ok(
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "nul"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let messages = format!(
+        "/api/v1/threads/{}/messages",
+        thread["id"].as_str().unwrap()
+    );
+    let bodies = [
+        (
+            "/api/v1/tasks",
+            json!({"project_id": project, "title": "t", "input": {"k": "a\u{0}b"}}),
+        ),
+        (
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "x", "metadata": {"k\u{0}": 1}}),
+        ),
+        (
+            messages.as_str(),
+            json!({"role": "user", "text": "hi", "metadata": {"deep": [{"k": "\u{0}"}]}}),
+        ),
+    ];
+    for (path, body) in bodies {
+        let (status, answer) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_body", "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{answer}"
+        );
+    }
+    for (method, path) in [
+        (Method::GET, "/api/v1/threads?channel=%00"),
+        (Method::GET, "/api/v1/tasks?kind=a%00"),
+        (Method::GET, "/api/v1/events/cursors/a%00b"),
+        (Method::DELETE, "/api/v1/events/cursors/a%00b"),
+    ] {
+        let (status, answer) = app.call(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    // A backslash followed by `u0000` is only text, and is stored as sent.
+    let (status, stored) = app
+        .post(
+            &messages,
+            json!({"role": "user", "text": "write \\u0000 to end a C string"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["text"], "write \\u0000 to end a C string");
+}
