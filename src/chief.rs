@@ -268,13 +268,14 @@ impl EmbeddedChief {
     }
 }
 
-/// Runs the executor of approved plans until `stop`, starting again while the platform
-/// cannot be reached.
+/// Runs the executor of approved plans until `stop`, starting it again while the
+/// platform cannot be read (it starts over by itself when its event stream ends).
 fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(500);
         loop {
             match chief.run_executor(stop.clone()).await {
+                // Only once `stop` is cancelled.
                 Ok(()) => return,
                 Err(err) => {
                     tracing::warn!("the executor of approved plans cannot start: {err}");

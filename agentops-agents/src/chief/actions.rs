@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::clean_text;
+
 /// One change to the platform, as stored in an approval's plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
@@ -64,6 +66,42 @@ pub struct NewTask {
 }
 
 impl Action {
+    /// The same action with each of its texts as the platform takes them
+    /// ([`clean_text`]), and optional ones left out when nothing is left: an LLM may put
+    /// control characters anywhere, and the platform refuses them in names, titles and
+    /// notes, only once the plan is approved.
+    #[must_use]
+    pub fn cleaned(self) -> Self {
+        let optional =
+            |text: Option<String>| text.map(|t| clean_text(&t)).filter(|t| !t.is_empty());
+        match self {
+            Action::CreateProject { name, description } => Action::CreateProject {
+                name: clean_text(&name),
+                description: optional(description),
+            },
+            Action::CreateTasks { project, tasks } => Action::CreateTasks {
+                project: clean_text(&project),
+                tasks: tasks
+                    .into_iter()
+                    .map(|task| NewTask {
+                        title: clean_text(&task.title),
+                        description: optional(task.description),
+                        kind: optional(task.kind),
+                        after: task.after.iter().map(|t| clean_text(t)).collect(),
+                    })
+                    .collect(),
+            },
+            Action::UnblockTask { task, note } => Action::UnblockTask {
+                task: clean_text(&task),
+                note: optional(note),
+            },
+            Action::CancelTask { task, reason } => Action::CancelTask {
+                task: clean_text(&task),
+                reason: optional(reason),
+            },
+        }
+    }
+
     /// One line for people.
     pub fn describe(&self) -> String {
         match self {

@@ -302,7 +302,11 @@ pub async fn with_llm(
                     let understood = text_arg("understood").unwrap_or_default();
                     match serde_json::from_value::<Vec<Action>>(
                         args.get("actions").cloned().unwrap_or(Value::Null),
-                    ) {
+                    )
+                    // Cleaned before the check, so a title of nothing but control
+                    // characters goes back to the model as missing.
+                    .map(|plan| plan.into_iter().map(Action::cleaned).collect::<Vec<_>>())
+                    {
                         Ok(plan) => match actions::validate(&plan) {
                             Ok(()) => {
                                 return Ok(Decision::Propose {

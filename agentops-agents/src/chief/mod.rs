@@ -14,7 +14,12 @@
 //!   approved while it was not running, then each `approval.approved` event as it
 //!   comes. Every create carries an idempotency key drawn from the approval, so a plan
 //!   carried out twice (after a crash half-way) creates nothing twice; the outcome is
-//!   recorded on the approval and told in the thread.
+//!   recorded on the approval and told in the thread. Should the event stream end (the
+//!   platform refused to resume it, say after retention pruned its cursor), it starts
+//!   over after a pause: catch up, then follow the events again.
+//! - Everything it posts goes through [`clean_text`] first: an LLM can answer with
+//!   nothing, or with control characters the platform refuses in a message, and the
+//!   person must still get a reply.
 //!
 //! Without an LLM, the rule-based brain understands plain commands
 //! ([`brain::HELP`]); with one, free text.
@@ -24,6 +29,7 @@ pub mod brain;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use agentops_sdk::types::{
     ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
@@ -45,6 +51,46 @@ const PROPOSER: &str = "chief-of-staff";
 
 /// Messages of history given with each new one.
 pub const HISTORY: u32 = 30;
+
+/// The reply when the LLM answers with nothing (or nothing but control characters).
+pub const NO_ANSWER: &str = "I have no answer to that. Could you say it another way?";
+
+/// The longest message the platform takes, in characters.
+const TEXT_MAX: usize = 32_000;
+
+/// The longest plan summary the platform takes, in characters.
+const SUMMARY_MAX: usize = 2_000;
+
+/// The first pause before the executor starts over after its event stream ended; it
+/// doubles, up to [`RESTART_MAX`], while the stream keeps ending soon after it started,
+/// so a stream the platform refuses for good does not spin.
+const RESTART_MIN: Duration = Duration::from_secs(1);
+/// The longest pause between two starts of the executor.
+const RESTART_MAX: Duration = Duration::from_secs(60);
+
+/// `text` as the platform takes it in a message or a name: without control characters
+/// other than `\n`, `\t` and `\r` (exactly what its text check allows), and trimmed.
+/// ANSI escape sequences (`ESC [ 31 m`) go whole rather than leave `[31m` behind.
+///
+/// An LLM's output is not checked by anyone before it is posted: one stray `\x1b` or
+/// `\u0000` would get the whole reply refused.
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.next_if_eq(&'[').is_some() {
+            // A CSI sequence: parameter and intermediate bytes, then one final byte.
+            while chars
+                .next_if(|c| ('\u{20}'..='\u{3f}').contains(c))
+                .is_some()
+            {}
+            chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c));
+        } else if !c.is_control() || matches!(c, '\n' | '\t' | '\r') {
+            out.push(c);
+        }
+    }
+    out.trim().to_owned()
+}
 
 /// A message to the Chief of Staff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,15 +320,21 @@ impl ChiefOfStaff {
         });
         match decision {
             Decision::Answer(text) => {
-                let reply = match note {
-                    Some(note) => format!("{text}\n{note}"),
-                    None => text,
-                };
-                self.reply(thread.id, &reply, json!({"llm": llm_meta}))
+                // The person's message is stored (and any plan it superseded gone): they
+                // must get a reply even when the LLM said nothing usable.
+                let mut reply = clean_text(&text);
+                if reply.is_empty() {
+                    reply = NO_ANSWER.to_owned();
+                }
+                if let Some(note) = note {
+                    reply = format!("{reply}\n{note}");
+                }
+                let posted = self
+                    .reply(thread.id, &reply, json!({"llm": llm_meta}))
                     .await?;
                 Ok(ChatOut {
                     thread_id: thread.id,
-                    reply,
+                    reply: posted.text,
                     approval: None,
                 })
             }
@@ -292,21 +344,25 @@ impl ChiefOfStaff {
             } => {
                 if let Err(err) = actions::validate(&actions) {
                     let reply = format!("I cannot do that: {err}");
-                    self.reply(thread.id, &reply, json!({"llm": llm_meta}))
+                    let posted = self
+                        .reply(thread.id, &reply, json!({"llm": llm_meta}))
                         .await?;
                     return Ok(ChatOut {
                         thread_id: thread.id,
-                        reply,
+                        reply: posted.text,
                         approval: None,
                     });
                 }
                 let will: Vec<String> = actions.iter().map(Action::describe).collect();
-                let summary = format!(
-                    "Understood: {}. Will: {}.",
-                    understood.trim().trim_end_matches('.'),
-                    will.join("; ")
-                );
-                let summary: String = summary.chars().take(2_000).collect();
+                let will = will.join("; ");
+                let understood = clean_text(&understood);
+                let understood = understood.trim_end_matches('.');
+                let summary = if understood.is_empty() {
+                    format!("Will: {will}.")
+                } else {
+                    format!("Understood: {understood}. Will: {will}.")
+                };
+                let summary: String = clean_text(&summary).chars().take(SUMMARY_MAX).collect();
                 let approval = client
                     .threads()
                     .propose(
@@ -318,15 +374,16 @@ impl ChiefOfStaff {
                     )
                     .await?;
                 let reply = format!("{summary}\nReply OK to go ahead.");
-                self.reply(
-                    thread.id,
-                    &reply,
-                    json!({"approval_id": approval.id, "llm": llm_meta}),
-                )
-                .await?;
+                let posted = self
+                    .reply(
+                        thread.id,
+                        &reply,
+                        json!({"approval_id": approval.id, "llm": llm_meta}),
+                    )
+                    .await?;
                 Ok(ChatOut {
                     thread_id: thread.id,
-                    reply,
+                    reply: posted.text,
                     approval: Some(approval),
                 })
             }
@@ -350,13 +407,16 @@ impl ChiefOfStaff {
             .await?)
     }
 
+    /// Posts the Chief of Staff's message, made acceptable to the platform
+    /// ([`clean_text`], cut to its length limit); `text` must hold something besides
+    /// control characters and spaces.
     async fn reply(
         &self,
         thread_id: Uuid,
         text: &str,
         metadata: Value,
     ) -> Result<MessageOut, ChatError> {
-        let text: String = text.chars().take(32_000).collect();
+        let text: String = clean_text(text).chars().take(TEXT_MAX).collect();
         Ok(self
             .inner
             .client
@@ -376,9 +436,39 @@ impl ChiefOfStaff {
     /// Carries out approved plans until `stop` is cancelled: first every plan approved
     /// while it was not running, then each one as it is approved.
     ///
+    /// The event stream ends only when the platform refuses it for good (a `since` that
+    /// retention pruned, a revoked key); the executor then starts over (catch up, follow
+    /// the events again) after a pause that `stop` interrupts and that grows while the
+    /// stream keeps ending at once. It returns `Ok(())` only once `stop` is cancelled.
+    ///
     /// # Errors
-    /// If the platform cannot be read at the start.
+    /// If the platform cannot be read when it starts or starts over; the caller may call
+    /// it again.
     pub async fn run_executor(&self, stop: CancellationToken) -> Result<(), agentops_sdk::Error> {
+        let mut pause = RESTART_MIN;
+        loop {
+            let started = tokio::time::Instant::now();
+            if self.follow_approvals(&stop).await? == Followed::Stopped {
+                return Ok(());
+            }
+            if started.elapsed() >= RESTART_MAX {
+                pause = RESTART_MIN;
+            }
+            tracing::warn!("the stream of approvals ended; starting over in {pause:?}");
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(RESTART_MAX);
+        }
+    }
+
+    /// Carries out every plan approved so far, then each one approved while the event
+    /// stream lasts.
+    async fn follow_approvals(
+        &self,
+        stop: &CancellationToken,
+    ) -> Result<Followed, agentops_sdk::Error> {
         let client = &self.inner.client;
         // Subscribe from the log's head as it is now, then catch up: an approval made in
         // between is seen twice, and carried out once.
@@ -398,14 +488,14 @@ impl ChiefOfStaff {
             .subscribe(EventFilter::new().types(["approval.approved"]).since(head));
         loop {
             tokio::select! {
-                () = stop.cancelled() => return Ok(()),
+                () = stop.cancelled() => return Ok(Followed::Stopped),
                 event = events.next() => match event {
                     Some(Ok(event)) => match serde_json::from_value::<ApprovalOut>(event.data) {
                         Ok(approval) => self.execute(approval).await,
                         Err(err) => tracing::warn!("an approval.approved event did not parse: {err}"),
                     },
                     Some(Err(err)) => tracing::warn!("event stream: {err}"),
-                    None => return Ok(()),
+                    None => return Ok(Followed::Ended),
                 },
             }
         }
@@ -485,6 +575,15 @@ impl ChiefOfStaff {
     }
 }
 
+/// Why [`ChiefOfStaff::follow_approvals`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// `stop` was cancelled.
+    Stopped,
+    /// The event stream ended.
+    Ended,
+}
+
 /// "created project "Launch"; added 3 tasks (#a1b2c3 "draft", …)".
 fn done_text(result: &Value) -> String {
     let mut parts = Vec::new();
@@ -539,5 +638,16 @@ mod tests {
             assert!(is_no(no), "{no}");
         }
         assert!(!is_yes("ok but rename it"));
+    }
+
+    #[test]
+    fn clean_text_keeps_what_the_platform_takes_and_drops_the_rest() {
+        assert_eq!(
+            clean_text("  \u{1b}[1;31mRed\u{1b}[0m alert\u{0}!\r\n\tnext\u{7f}\u{85} "),
+            "Red alert!\r\n\tnext"
+        );
+        assert_eq!(clean_text("\u{0}\u{1b}[m \n"), "");
+        assert_eq!(clean_text("a\u{1b}b [c]"), "ab [c]");
+        assert_eq!(clean_text("Grüße 👍"), "Grüße 👍");
     }
 }

@@ -1,16 +1,17 @@
 //! The Chief of Staff: conversations, plans that wait for an OK, carrying them out (also
-//! after a restart), the LLM brain against the stand-in, and its HTTP API.
+//! after a restart, and after its event stream ended), the LLM brain against the
+//! stand-in (also when it answers nothing, or control characters), and its HTTP API.
 
 use std::time::Duration;
 
-use agentops_agents::chief::{ChatIn, ChiefConfig, ChiefOfStaff};
+use agentops_agents::chief::{ChatIn, ChiefConfig, ChiefOfStaff, NO_ANSWER};
 use agentops_agents::llm::LlmConfig;
 use agentops_sdk::types::{ApprovalStatus, BlockIn, ClaimIn, MessageRole, TaskIn, TaskStatus};
 use agentops_sdk::{CancellationToken, Client};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, client_for};
+use crate::helpers::{ADMIN_KEY, Backend, CuttableProxy, TestApp, client_for};
 use crate::llm_standin::{LlmStandIn, tool_call};
 use crate::on_both_backends;
 
@@ -63,6 +64,28 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Serves `chief`'s HTTP API; returns its base URL.
+async fn serve_chief(app: &TestApp, chief: ChiefOfStaff) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = agentops::chief::router(chief, app.server.base.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+/// Posts `body` to the Chief of Staff's `/chat` with the admin key: the status and the
+/// JSON answer.
+async fn post_chat(base: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/chat"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 async fn approval_status(client: &Client, id: Uuid) -> ApprovalStatus {
@@ -417,13 +440,165 @@ async fn the_llm_looks_things_up_and_proposes_with_the_conversation_in_view() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_that_answers_nothing_still_gets_the_person_a_reply() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let base = serve_chief(&app, chief(&app, Some(&standin))).await;
+    standin.reply(json!({"role": "assistant", "content": null}));
+    standin.reply(json!({"role": "assistant", "content": " \n\u{0}\u{1b}[0m "}));
+
+    let mut thread = None;
+    for text in ["what now?", "and now?"] {
+        let (status, answer) = post_chat(
+            &base,
+            json!({"text": text, "channel": "web", "external_id": "e1"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["reply"], NO_ANSWER);
+        thread = answer["thread_id"]
+            .as_str()
+            .map(|t| t.parse::<Uuid>().unwrap());
+    }
+
+    let texts = thread_texts(&app.client, thread.unwrap()).await;
+    assert_eq!(
+        texts,
+        [
+            (MessageRole::User, "what now?".to_owned()),
+            (MessageRole::Assistant, NO_ANSWER.to_owned()),
+            (MessageRole::User, "and now?".to_owned()),
+            (MessageRole::Assistant, NO_ANSWER.to_owned()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_from_the_llm_are_cleaned_from_what_the_chief_posts() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    let _executor = executor(&chief);
+    let base = serve_chief(&app, chief).await;
+    standin.reply(json!({
+        "role": "assistant",
+        "content": "\u{1b}[31mAll\u{0} green\u{1b}[0m:\n\tnothing is blocked.\u{0}"
+    }));
+    standin.reply(tool_call(
+        "c1",
+        "propose_plan",
+        json!({
+            "understood": "\u{1b}[1ma launch\u{0}",
+            "actions": [
+                {"action": "create_project", "name": "Launch\u{0}"},
+                {"action": "create_tasks", "project": "Launch", "tasks": [
+                    {"title": "\u{1b}[31mdraft\u{1b}[0m"},
+                    {"title": "review", "after": ["draft\u{7}"]}
+                ]}
+            ]
+        }),
+    ));
+    let say = |text: &str| {
+        post_chat(
+            &base,
+            json!({"text": text, "channel": "web", "external_id": "c1"}),
+        )
+    };
+
+    let (status, answer) = say("how is it going?").await;
+    assert_eq!(status, 200, "{answer}");
+    let clean = "All green:\n\tnothing is blocked.";
+    assert_eq!(answer["reply"], clean);
+    let (status, plan) = say("plan the launch").await;
+    assert_eq!(status, 200, "{plan}");
+    let proposed = "Understood: a launch. Will: create project \"Launch\"; add 2 tasks to project \"Launch\": \"draft\", \"review\".\nReply OK to go ahead.";
+    assert_eq!(plan["reply"], proposed);
+    assert_eq!(
+        plan["approval"]["summary"],
+        proposed.split('\n').next().unwrap()
+    );
+
+    let thread: Uuid = answer["thread_id"].as_str().unwrap().parse().unwrap();
+    let assistant: Vec<String> = thread_texts(&app.client, thread)
+        .await
+        .into_iter()
+        .filter(|(role, _)| *role == MessageRole::Assistant)
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(assistant, [clean, proposed]);
+
+    // The plan holds the cleaned names too, so it runs once approved.
+    let (status, ok) = say("ok").await;
+    assert_eq!(status, 200, "{ok}");
+    let approval: Uuid = plan["approval"]["id"].as_str().unwrap().parse().unwrap();
+    wait_until("the plan to be carried out", || async {
+        approval_status(&app.client, approval).await == ApprovalStatus::Executed
+    })
+    .await;
+    let projects = app.client.projects().list().send().await.unwrap().items;
+    assert_eq!(projects[0].name, "Launch");
+    let tasks = app
+        .client
+        .tasks()
+        .list()
+        .project(projects[0].id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let review = tasks.iter().find(|t| t.title == "review").unwrap();
+    let draft = tasks.iter().find(|t| t.title == "draft").unwrap();
+    assert_eq!(review.depends_on, [draft.id]);
+}
+
+/// Proposes a new project in a chat, says OK, and waits until the plan is carried out.
+async fn have_project_created(app: &TestApp, chief: &ChiefOfStaff, name: &str) {
+    let plan = chief
+        .chat(ChatIn::on("web", "x", format!("create project {name}")))
+        .await
+        .unwrap();
+    let id = plan.approval.unwrap().id;
+    chief.chat(ChatIn::on("web", "x", "ok")).await.unwrap();
+    wait_until(
+        &format!("the plan for {name} to be carried out"),
+        || async { approval_status(&app.client, id).await == ApprovalStatus::Executed },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_starts_over_when_its_event_stream_ends() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The executor reaches the platform through a proxy whose connections the test cuts;
+    // the chats go straight there.
+    let proxy = CuttableProxy::start(app.server.addr).await;
+    let proxied =
+        ChiefOfStaff::new(client_for(&proxy.base, ADMIN_KEY), ChiefConfig::default()).unwrap();
+    let executor = executor(&proxied);
+    let chief = chief(&app, None);
+    have_project_created(&app, &chief, "Before").await;
+
+    // Retention prunes past the point the executor's stream would resume from, and its
+    // connection drops: the platform refuses to resume (410 cursor_expired), which ends
+    // the stream.
+    let head = app.client.events().latest().await.unwrap().last_id;
+    agentops_api::testing::age_events(&app.server.state, head, chrono::Duration::days(400)).await;
+    agentops_api::reaper::prune_events(&app.server.state)
+        .await
+        .unwrap();
+    proxy.cut();
+
+    // It starts over: what is approved afterwards is still carried out.
+    have_project_created(&app, &chief, "After").await;
+    assert!(!executor.1.is_finished());
+    let projects = app.client.projects().list().send().await.unwrap().items;
+    assert_eq!(projects.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_api_takes_admin_keys_and_answers_errors_in_json() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let chief = chief(&app, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = agentops::chief::router(chief, app.server.base.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let base = serve_chief(&app, chief(&app, None)).await;
     let http = reqwest::Client::new();
     let viewer = app
         .client
