@@ -243,17 +243,29 @@ impl BotApi {
         text: &str,
         buttons: &[Button],
     ) -> Result<(), BotApiError> {
-        let parts = split(text, MAX_TEXT);
-        let last = parts.len().saturating_sub(1);
-        for (i, part) in parts.into_iter().enumerate() {
-            let mut params = json!({"chat_id": chat_id, "text": part});
-            if i == last && !buttons.is_empty() {
-                params["reply_markup"] = json!({"inline_keyboard": [buttons]});
-            }
+        for params in text_messages(chat_id, text, buttons) {
             self.call("sendMessage", params).await?;
         }
         Ok(())
     }
+}
+
+/// The `sendMessage` parameters that send `text` to a chat: one message per piece of
+/// at most [`MAX_TEXT`] characters, inline buttons on the last one.
+pub fn text_messages(chat_id: i64, text: &str, buttons: &[Button]) -> Vec<Value> {
+    let parts = split(text, MAX_TEXT);
+    let last = parts.len().saturating_sub(1);
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut params = json!({"chat_id": chat_id, "text": part});
+            if i == last && !buttons.is_empty() {
+                params["reply_markup"] = json!({"inline_keyboard": [buttons]});
+            }
+            params
+        })
+        .collect()
 }
 
 /// Splits `text` into pieces of at most `max` characters, at line breaks where it can,

@@ -22,7 +22,7 @@
 
 pub mod api;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -398,15 +398,17 @@ impl TelegramBot {
         Ok(chat)
     }
 
-    async fn relay_message(&self, message: MessageOut) -> Result<(), BotError> {
+    /// What relays a thread message to its chat (nothing for a person's own message, or
+    /// a thread that is not an allowed chat's).
+    async fn message_out(&self, message: MessageOut) -> Result<Vec<Value>, BotError> {
         if message.role == MessageRole::User {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let Some(chat) = self.chat_of(message.thread_id).await? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if !self.allowed(chat) {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut buttons = Vec::new();
         if let Some(approval) = message
@@ -428,19 +430,16 @@ impl TelegramBot {
                 },
             ];
         }
-        self.inner
-            .api
-            .send_text(chat, &message.text, &buttons)
-            .await?;
-        Ok(())
+        Ok(api::text_messages(chat, &message.text, &buttons))
     }
 
-    async fn notify(&self, kind: &str, task: TaskOut) -> Result<(), BotError> {
+    /// What tells every allowed chat a task's outcome.
+    fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<Value> {
         let text = match kind {
-            "task.completed" => format!("✅ Task {} completed.", task_line(&task)),
+            "task.completed" => format!("✅ Task {} completed.", task_line(task)),
             "task.blocked" => format!(
                 "⏸ Task {} needs you: {}\nAnswer with: unblock #{} with <your answer>",
-                task_line(&task),
+                task_line(task),
                 task.block_reason.as_deref().unwrap_or("(no reason given)"),
                 {
                     let hex = task.id.simple().to_string();
@@ -449,19 +448,67 @@ impl TelegramBot {
             ),
             _ => format!(
                 "❌ Task {} failed: {}",
-                task_line(&task),
+                task_line(task),
                 task.error.as_deref().unwrap_or("(no error given)")
             ),
         };
         let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
         chats.sort_unstable();
-        for chat in chats {
-            match self.inner.api.send_text(chat, &text, &[]).await {
-                Ok(()) => {}
-                // A chat that blocked the bot (or no longer exists) does not hold up the
-                // others; a Telegram outage is retried, for every chat.
+        chats
+            .into_iter()
+            .flat_map(|chat| api::text_messages(chat, &text, &[]))
+            .collect()
+    }
+
+    /// The messages that relay `event` (none for one that does not parse).
+    async fn outgoing(&self, event: &agentops_sdk::types::Event) -> Result<Vec<Value>, BotError> {
+        if event.kind == "thread.message" {
+            match serde_json::from_value::<MessageOut>(event.data.clone()) {
+                Ok(message) => self.message_out(message).await,
+                Err(err) => {
+                    tracing::warn!(
+                        event = event.id,
+                        "a thread.message event did not parse: {err}"
+                    );
+                    Ok(Vec::new())
+                }
+            }
+        } else {
+            match serde_json::from_value::<TaskOut>(event.data.clone()) {
+                Ok(task) => Ok(self.notifications(&event.kind, &task)),
+                Err(err) => {
+                    tracing::warn!(event = event.id, "a task event did not parse: {err}");
+                    Ok(Vec::new())
+                }
+            }
+        }
+    }
+
+    /// Sends what is left of `queue` (filled from `event` on the first call), in order,
+    /// taking off each message once Telegram has it: a retry after a failure goes on
+    /// where it stopped, and no chat gets a message (or part of one) twice. A chat that
+    /// refuses for good (it blocked the bot) loses the rest of its messages and does not
+    /// hold up the others.
+    async fn deliver(
+        &self,
+        event: &agentops_sdk::types::Event,
+        queue: &mut Option<VecDeque<Value>>,
+    ) -> Result<(), BotError> {
+        if queue.is_none() {
+            *queue = Some(self.outgoing(event).await?.into());
+        }
+        let Some(pending) = queue.as_mut() else {
+            return Ok(());
+        };
+        while let Some(params) = pending.front() {
+            match self.inner.api.call("sendMessage", params.clone()).await {
+                Ok(_) => {
+                    pending.pop_front();
+                }
                 Err(err) if !err.is_transient() => {
-                    tracing::warn!(chat, "cannot notify the chat: {err}");
+                    let chat = params["chat_id"].clone();
+                    tracing::warn!(event = event.id, %chat, "cannot send to the chat: {err}");
+                    pending.retain(|p| p["chat_id"] != chat);
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -545,28 +592,9 @@ impl TelegramBot {
         stop: &CancellationToken,
     ) -> bool {
         let mut delay = Duration::from_secs(1);
+        let mut queue = None;
         loop {
-            let outcome = if event.kind == "thread.message" {
-                match serde_json::from_value::<MessageOut>(event.data.clone()) {
-                    Ok(message) => self.relay_message(message).await,
-                    Err(err) => {
-                        tracing::warn!(
-                            event = event.id,
-                            "a thread.message event did not parse: {err}"
-                        );
-                        Ok(())
-                    }
-                }
-            } else {
-                match serde_json::from_value::<TaskOut>(event.data.clone()) {
-                    Ok(task) => self.notify(&event.kind, task).await,
-                    Err(err) => {
-                        tracing::warn!(event = event.id, "a task event did not parse: {err}");
-                        Ok(())
-                    }
-                }
-            };
-            let err = match outcome {
+            let err = match self.deliver(event, &mut queue).await {
                 Ok(()) => return true,
                 Err(err) if !err.is_transient() => {
                     tracing::warn!(event = event.id, "not relayed to Telegram: {err}");

@@ -21,8 +21,10 @@ struct Inner {
     calls: Vec<(String, Value)>,
     updates: VecDeque<Value>,
     next_message_id: i64,
-    /// The next this many `sendMessage` calls are refused with `refuse_with`.
+    /// The next this many `sendMessage` calls (to `refuse_chat` only, if set) are
+    /// refused with `refuse_with`.
     refuse_sends: usize,
+    refuse_chat: Option<i64>,
     refuse_with: (i64, Option<u64>),
     refused: usize,
     blocked_chats: Vec<i64>,
@@ -89,7 +91,15 @@ impl BotStandIn {
     pub fn refuse_sends(&self, count: usize, code: i64, retry_after: Option<u64>) {
         let mut inner = self.inner.lock().unwrap();
         inner.refuse_sends = count;
+        inner.refuse_chat = None;
         inner.refuse_with = (code, retry_after);
+    }
+
+    /// Like [`refuse_sends`](Self::refuse_sends), for the sends to `chat` only (a group
+    /// chat over its own flood limit).
+    pub fn refuse_sends_to(&self, chat: i64, count: usize, code: i64, retry_after: Option<u64>) {
+        self.refuse_sends(count, code, retry_after);
+        self.inner.lock().unwrap().refuse_chat = Some(chat);
     }
 
     /// How many sends were refused so far.
@@ -138,7 +148,11 @@ async fn call(
     }
     let mut inner = inner.lock().unwrap();
     if method_lower == "sendmessage" {
-        if inner.refuse_sends > 0 {
+        if inner.refuse_sends > 0
+            && inner
+                .refuse_chat
+                .is_none_or(|chat| params["chat_id"].as_i64() == Some(chat))
+        {
             inner.refuse_sends -= 1;
             inner.refused += 1;
             let (code, retry_after) = inner.refuse_with;

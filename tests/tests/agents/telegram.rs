@@ -536,6 +536,26 @@ async fn the_relay_resumes_after_a_restart_and_rides_out_telegram_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_control_on_one_chat_does_not_repeat_the_message_to_another() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    // Chat 101 is over its flood limit: its next two sends get 429. Chat 100, sent to
+    // first, must not get the message again with every retry.
+    s.telegram.refuse_sends_to(101, 2, 429, Some(1));
+    s.complete_task(project, agent, "busy").await;
+    s.telegram
+        .wait_for_message(101, |t| t.contains("\"busy\" completed"))
+        .await;
+    assert_eq!(s.telegram.refused(), 2);
+    for chat in [ALLOWED, 101] {
+        let texts = s.telegram.texts_to(chat);
+        let busy = texts.iter().filter(|t| t.contains("\"busy\"")).count();
+        assert_eq!(busy, 1, "chat {chat}: {texts:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_whose_cursor_was_pruned_goes_on_from_the_head() {
     let mut s = stack().await;
     let project = s.app.project().await;
