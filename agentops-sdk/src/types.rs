@@ -496,8 +496,14 @@ pub struct ReleaseIn {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct EventLogHead {
     /// The highest event id committed so far (0 for an empty log): a `since` that starts
-    /// a reader at "now".
+    /// a reader at "now". It never goes back, even once retention has deleted every
+    /// event.
     pub last_id: i64,
+    /// Events up to this id may have been deleted by retention (0: none ever was). A
+    /// reader refused with `cursor_expired` that can live with the gap resumes from here
+    /// to get every event still kept, rather than from `last_id`.
+    #[serde(default)]
+    pub pruned_through: i64,
 }
 
 /// Request to save a named event cursor: the id of the last event its consumer has

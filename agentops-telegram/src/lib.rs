@@ -562,12 +562,15 @@ impl TelegramBot {
                 let event = match next {
                     Some(Ok(event)) => event,
                     Some(Err(err)) if err.code() == Some("cursor_expired") => {
-                        let head = events.latest().await?.last_id;
+                        // Go on with what retention kept, not from the head: events
+                        // after the pruned ones are still owed to the chats.
+                        let kept_after = events.latest().await?.pruned_through;
                         tracing::error!(
-                            "events after #{since} were deleted by retention before they \
-                             were relayed to Telegram; going on from #{head}"
+                            "events #{}..=#{kept_after} were deleted by retention before \
+                             they were relayed to Telegram; going on after #{kept_after}",
+                            since + 1
                         );
-                        events.save_cursor(name, head).await?;
+                        events.save_cursor(name, kept_after).await?;
                         continue 'resume;
                     }
                     Some(Err(err)) => return Err(err.into()),

@@ -1,6 +1,6 @@
 //! Reading the event log, and the cursors its named consumers save.
 
-use agentops_sdk::types::{Event, EventCursor, EventCursorIn, Page};
+use agentops_sdk::types::{Event, EventCursor, EventCursorIn, EventLogHead, Page};
 
 use super::{Checks, is_name_char};
 use crate::auth::Caller;
@@ -45,9 +45,13 @@ pub async fn list(
     Ok(Page { items, next_cursor })
 }
 
-/// The highest event id committed so far (0 for an empty log).
-pub async fn last_id(state: &AppState) -> Result<i64, DomainError> {
-    Ok(store::events::max_id(&state.db).await?)
+/// Where the log stands: its head (0 for a log never written) and how far retention
+/// has pruned it.
+pub async fn head(state: &AppState) -> Result<EventLogHead, DomainError> {
+    Ok(EventLogHead {
+        last_id: store::events::max_id(&state.db).await?,
+        pruned_through: store::events::pruned_through(&state.db).await?,
+    })
 }
 
 /// Refuses a `since` from before what retention has pruned: events after it may be gone,

@@ -94,16 +94,15 @@ async fn list_events(
     Ok(Json(page))
 }
 
-/// The newest event id: a `since` that starts a reader at "now".
+/// The newest event id (a `since` that starts a reader at "now"), and how far retention
+/// has pruned the log.
 #[utoipa::path(get, path = "/events/latest", tag = "events",
     responses((status = 200, body = EventLogHead)), security(("bearer" = [])))]
 async fn event_log_head(
     State(state): State<AppState>,
     _viewer: ViewerKey,
 ) -> ApiResult<Json<EventLogHead>> {
-    Ok(Json(EventLogHead {
-        last_id: domain::events::last_id(&state).await?,
-    }))
+    Ok(Json(domain::events::head(&state).await?))
 }
 
 /// Watch events live over a WebSocket: first the log after `since`, then new events.

@@ -808,6 +808,7 @@ async fn when_retention_prunes_every_event_the_head_stays_put(backend: Backend) 
     let (_, latest) = app.get("/api/v1/events/latest").await;
     let head = latest["last_id"].as_i64().unwrap();
     assert!(head > 0);
+    assert_eq!(latest["pruned_through"], 0, "nothing was pruned yet");
     agentops_api::testing::age_events(&app.state, head, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(&app.state)
         .await
@@ -817,6 +818,7 @@ async fn when_retention_prunes_every_event_the_head_stays_put(backend: Backend) 
     let (status, latest) = app.get("/api/v1/events/latest").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(latest["last_id"], head, "the head stays where it was");
+    assert_eq!(latest["pruned_through"], head);
     // Readers at the head resume, over HTTP and WebSocket, and a cursor can be saved there.
     let (status, page) = app.get(&format!("/api/v1/events?since={head}")).await;
     assert_eq!(status, StatusCode::OK, "{page}");

@@ -29,12 +29,16 @@ impl Events<'_> {
         ListRequest::new(self.client, "api/v1/events", "since")
     }
 
-    /// The newest event id (0 for an empty log): a `since` that starts a reader at "now".
+    /// The newest event id (0 for an empty log), a `since` that starts a reader at
+    /// "now", and how far retention has pruned the log.
     ///
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
     /// let head = client.events().latest().await?;
-    /// println!("the log is at #{}", head.last_id);
+    /// println!(
+    ///     "the log is at #{}; events up to #{} may be gone",
+    ///     head.last_id, head.pruned_through
+    /// );
     /// # Ok(()) }
     /// ```
     pub async fn latest(&self) -> crate::Result<EventLogHead> {

@@ -136,6 +136,20 @@ impl Stack {
         post_update(&self.webhook, update, secret).await
     }
 
+    /// Waits until the relay's saved cursor is at `at_least` or beyond.
+    async fn wait_for_cursor(&self, at_least: i64) {
+        let events = self.app.client.events();
+        let mut last = None;
+        for _ in 0..200 {
+            last = events.cursor(self.bot.cursor_name()).await.unwrap();
+            if last.as_ref().is_some_and(|c| c.last_id >= at_least) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the relay's cursor never reached #{at_least}: {last:?}");
+    }
+
     /// Stops the relay, as a crash or a redeploy of the bot would.
     async fn stop_relay(&mut self) {
         self.relay.0.cancel();
@@ -556,43 +570,55 @@ async fn flood_control_on_one_chat_does_not_repeat_the_message_to_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_whose_cursor_was_pruned_goes_on_from_the_head() {
+async fn a_relay_whose_cursor_was_pruned_goes_on_with_what_retention_kept() {
     let mut s = stack().await;
     let project = s.app.project().await;
     let agent = s.app.agent("ops-bot").await;
 
-    // The bot is down longer than the platform keeps events: what happened meanwhile
-    // is pruned, its saved cursor with it.
+    // The bot is down longer than the platform keeps events: the oldest of what
+    // happened meanwhile is pruned, its saved cursor with it; the newest is kept.
     s.stop_relay().await;
     s.complete_task(project, agent, "pruned").await;
-    let head = s.app.client.events().latest().await.unwrap().last_id;
+    let pruned = s.app.client.events().latest().await.unwrap().last_id;
+    s.complete_task(project, agent, "kept").await;
     let state = &s.app.server.state;
-    agentops_api::testing::age_events(state, head, chrono::Duration::days(400)).await;
+    agentops_api::testing::age_events(state, pruned, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(state).await.unwrap();
     let read = s.app.client.events().list().since(0).send().await;
     assert_eq!(read.unwrap_err().code(), Some("cursor_expired"));
+    let head = s.app.client.events().latest().await.unwrap();
+    assert_eq!(head.pruned_through, pruned);
 
-    // Back up, it finds its cursor expired, says so and goes on from the head...
+    // Back up, it finds its cursor expired and goes on after what was pruned: what was
+    // kept still reaches the chats, and what comes next too.
     s.relay = start_relay(&s.bot, &s.stop);
-    let events = s.app.client.events();
-    let mut moved = None;
-    for _ in 0..200 {
-        let cursor = events.cursor(s.bot.cursor_name()).await.unwrap().unwrap();
-        if cursor.last_id >= head {
-            moved = Some(cursor.last_id);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(moved, Some(head), "the relay moved its cursor to the head");
-
-    // ...relaying what happens next, and nothing of what was pruned.
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"kept\" completed"))
+        .await;
     s.complete_task(project, agent, "after").await;
     s.telegram
         .wait_for_message(ALLOWED, |t| t.contains("\"after\" completed"))
         .await;
     let texts = s.telegram.texts_to(ALLOWED);
     assert!(!texts.iter().any(|t| t.contains("pruned")), "{texts:?}");
+    s.wait_for_cursor(head.last_id + 1).await;
+
+    // Down again, and this time retention prunes every event: it goes on from the head,
+    // which has not fallen back to 0.
+    s.stop_relay().await;
+    s.complete_task(project, agent, "gone").await;
+    let head = s.app.client.events().latest().await.unwrap().last_id;
+    let state = &s.app.server.state;
+    agentops_api::testing::age_events(state, head, chrono::Duration::days(400)).await;
+    agentops_api::reaper::prune_events(state).await.unwrap();
+    s.relay = start_relay(&s.bot, &s.stop);
+    s.wait_for_cursor(head).await;
+    s.complete_task(project, agent, "last").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"last\" completed"))
+        .await;
+    let texts = s.telegram.texts_to(ALLOWED);
+    assert!(!texts.iter().any(|t| t.contains("\"gone\"")), "{texts:?}");
 }
 
 /// A Chief of Staff that takes each call and holds it until the test lets it answer,
