@@ -35,6 +35,9 @@ pub async fn list(
         exclude_keys: !filter.include_keys,
     };
     let rows = store::events::list_after_where(&state.db, since, &id_filter, limit).await?;
+    // Retention may have committed between the check and the read (its deletion and
+    // its mark go together): look again, so a reader never gets a page with a silent gap.
+    check_cursor(&state.db, since).await?;
     let next_cursor = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|e| e.id.to_string()))
         .flatten();
