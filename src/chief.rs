@@ -69,7 +69,11 @@ impl AppState {
         let Some(key) = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                // The scheme is case-insensitive, as the platform takes it.
+                let (scheme, key) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(key)
+            })
             .map(str::trim)
             .filter(|k| !k.is_empty())
         else {
@@ -202,6 +206,13 @@ pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
             get(|| async { Json(json!({"status": "ok", "agent": "chief-of-staff"})) }),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .with_state(state)
 }
 

@@ -257,17 +257,33 @@ impl ChiefOfStaff {
             None
         };
         if let Some(approval) = pending {
-            let reply = if is_yes(&input.text) {
-                client.approvals().approve(approval.id).await?;
-                "On it.".to_owned()
+            // Store the answer first, marked as answering the plan so it does not
+            // supersede it: a message the platform refuses then decides nothing.
+            let mut answer = input.clone();
+            answer.metadata = Some(answering(input.metadata.clone(), approval.id)?);
+            self.store_user(thread.id, &answer).await?;
+            let decided = if is_yes(&input.text) {
+                client
+                    .approvals()
+                    .approve(approval.id)
+                    .await
+                    .map(|_| "On it.")
             } else {
                 client
                     .approvals()
                     .reject(approval.id, Some("the person said no".into()))
-                    .await?;
-                "All right, I will not do it.".to_owned()
+                    .await
+                    .map(|_| "All right, I will not do it.")
             };
-            self.store_user(thread.id, &input).await?;
+            let reply = match decided {
+                Ok(reply) => reply.to_owned(),
+                // Decided meanwhile (another "OK", a button, a newer plan).
+                Err(err) if err.is_conflict() => {
+                    "That plan is no longer waiting for an answer: it was decided or replaced."
+                        .to_owned()
+                }
+                Err(err) => return Err(err.into()),
+            };
             self.reply(thread.id, &reply, json!({"approval_id": approval.id}))
                 .await?;
             return Ok(ChatOut {
@@ -572,6 +588,18 @@ impl ChiefOfStaff {
             ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
         })?;
         Ok(())
+    }
+}
+
+/// The metadata of a person's answer to `approval`: theirs, with `approval_id` added.
+fn answering(metadata: Option<Value>, approval: Uuid) -> Result<Value, ChatError> {
+    match metadata {
+        None => Ok(json!({"approval_id": approval})),
+        Some(Value::Object(mut fields)) => {
+            fields.insert("approval_id".into(), json!(approval));
+            Ok(Value::Object(fields))
+        }
+        Some(_) => Err(ChatError::Invalid("metadata must be a JSON object".into())),
     }
 }
 

@@ -183,9 +183,16 @@ pub async fn list(
     ))
 }
 
-/// Supersedes the thread's pending approval, if any, inside `tx`.
-async fn supersede_pending(tx: &mut Tx, thread_id: Uuid, why: &str) -> Result<(), DomainError> {
+/// Supersedes the thread's pending approval, if any (and if it is not `spare`), inside
+/// `tx`.
+async fn supersede_pending(
+    tx: &mut Tx,
+    thread_id: Uuid,
+    spare: Option<Uuid>,
+    why: &str,
+) -> Result<(), DomainError> {
     if let Some(mut pending) = store::threads::find_pending_for_update(tx.conn(), thread_id).await?
+        && Some(pending.id) != spare
     {
         pending.status = ApprovalStatus::Superseded.as_str().to_owned();
         pending.reason = Some(why.to_owned());
@@ -196,7 +203,9 @@ async fn supersede_pending(tx: &mut Tx, thread_id: Uuid, why: &str) -> Result<()
     Ok(())
 }
 
-/// Adds a message to a thread (a `user` message supersedes its pending approval).
+/// Adds a message to a thread. A `user` message supersedes its pending approval, unless
+/// its `metadata.approval_id` names that approval: then it is the answer to it (the
+/// person's "OK", stored before the approval is decided).
 pub async fn post_message(
     state: &AppState,
     caller: &Caller,
@@ -217,7 +226,19 @@ pub async fn post_message(
         .await?
         .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
     if input.role == MessageRole::User {
-        supersede_pending(&mut tx, thread_id, "a newer message arrived in the thread").await?;
+        let answers = input
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("approval_id"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok());
+        supersede_pending(
+            &mut tx,
+            thread_id,
+            answers,
+            "a newer message arrived in the thread",
+        )
+        .await?;
     }
     let now = store::now();
     let row = entity::thread_message::Model {
@@ -271,7 +292,7 @@ pub async fn propose(
     store::threads::find_for_update(tx.conn(), thread_id)
         .await?
         .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
-    supersede_pending(&mut tx, thread_id, "a newer plan was proposed").await?;
+    supersede_pending(&mut tx, thread_id, None, "a newer plan was proposed").await?;
     let now = store::now();
     let row = entity::approval::Model {
         id: Uuid::now_v7(),

@@ -670,4 +670,70 @@ async fn the_http_api_takes_admin_keys_and_answers_errors_in_json() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    // Another method on a route, and a lower-case scheme, as the platform takes it.
+    let response = http.get(format!("{base}/chat")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "method_not_allowed");
+    let response = http
+        .post(format!("{base}/chat"))
+        .header("authorization", format!("bearer {ADMIN_KEY}"))
+        .json(&json!({"text": "projects", "channel": "web", "external_id": "h1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ok_the_platform_refuses_decides_nothing_and_a_late_ok_is_told_so() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief(&app, None);
+    let base = serve_chief(&app, chief.clone()).await;
+    let plan = chief
+        .chat(ChatIn::on("web", "late", "create project Gamma"))
+        .await
+        .unwrap();
+    let approval = plan.approval.unwrap().id;
+    let thread = plan.thread_id;
+    // An "ok" whose message the platform refuses (metadata not an object, an author
+    // over 200 characters) approves nothing.
+    let long = "a".repeat(201);
+    for body in [
+        json!({"text": "ok", "thread_id": thread, "metadata": [1]}),
+        json!({"text": "ok", "thread_id": thread, "author": long}),
+    ] {
+        let (status, answer) = post_chat(&base, body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(
+            approval_status(&app.client, approval).await,
+            ApprovalStatus::Pending
+        );
+    }
+    // The answer is stored with the plan it answers, and the plan stays to be approved.
+    let (status, answer) = post_chat(
+        &base,
+        json!({"text": "ok", "thread_id": thread, "metadata": {"via": "test"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["reply"], "On it.");
+    assert_ne!(
+        approval_status(&app.client, approval).await,
+        ApprovalStatus::Pending
+    );
+    let mine = app
+        .client
+        .threads()
+        .messages(thread)
+        .limit(10)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|m| m.role == MessageRole::User && m.text == "ok")
+        .unwrap();
+    assert_eq!(mine.metadata["via"], "test");
+    assert_eq!(mine.metadata["approval_id"], json!(approval));
 }
