@@ -130,6 +130,11 @@ pub struct ApiConfig {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub event_poll_ms: u64,
 
+    /// How often the event stream pings each subscriber, in milliseconds. Not a flag:
+    /// tests shorten it.
+    #[arg(skip = 15_000u64)]
+    pub event_ping_ms: u64,
+
     /// Days events are kept in the log before they are pruned.
     #[arg(long, env = "AGENTOPS_EVENT_RETENTION_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=36_500))]

@@ -116,7 +116,9 @@ impl Subscription {
         }
     }
 
-    /// The id of the last event delivered (or the `since` it started from): store it to
+    /// Where the subscription stands: every matching event up to this id has been
+    /// delivered (it is the last event delivered, the `since` it started from, or, as
+    /// the server's pings say, the id up to which nothing else matched). Store it to
     /// resume from there in another process with [`EventFilter::since`].
     ///
     /// ```no_run
@@ -287,8 +289,24 @@ impl State {
                     }
                 }
             }
+            Some(Ok(Message::Ping(payload))) => {
+                // Answered by tungstenite. The server's pings carry the id up to which
+                // it has sent every event or filtered it out: a filter that matched
+                // nothing for long then still resumes from near the head, not from an
+                // old event that retention may have pruned (`cursor_expired`).
+                self.failures = 0;
+                if let Some(position) = std::str::from_utf8(&payload)
+                    .ok()
+                    .and_then(|text| text.parse::<i64>().ok())
+                    && resume < position
+                {
+                    self.resume = Some(position);
+                    self.last_id.store(position, Ordering::Release);
+                }
+                Step::Continue
+            }
             Some(Ok(_)) => {
-                // Pings (answered by tungstenite), pongs, binary frames.
+                // Pongs, binary frames.
                 self.failures = 0;
                 Step::Continue
             }

@@ -26,7 +26,6 @@ pub const CLOSE_TOO_SLOW: u16 = 4000;
 pub const CLOSE_RESTART: u16 = 1012;
 /// Close code sent when the log cannot be read ("internal error").
 const CLOSE_UNAVAILABLE: u16 = 1011;
-const PING_EVERY: Duration = Duration::from_secs(15);
 /// How long a write may wait for a client's socket to take it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the closing frame and shutdown may wait.
@@ -102,7 +101,8 @@ pub async fn run(
     prepared: Prepared,
 ) {
     let (control_tx, mut control) = mpsc::channel::<Control>(8);
-    let reading = tokio::spawn(read_client(reader, control_tx));
+    let ping_every = Duration::from_millis(state.cfg.event_ping_ms.max(1));
+    let reading = tokio::spawn(read_client(reader, control_tx, ping_every));
     let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
     // A subscriber closed for being slow may take as long to read its way to the close
     // frame, which tells it where to resume, as it may take for any frame. A stopping
@@ -125,8 +125,12 @@ pub async fn run(
 
 /// Reads client frames and keeps the ping clock; ends when the client goes (dropping
 /// `control`, which the session sees) or after a frame that ends the session.
-async fn read_client(mut reader: ws::ReadHalf, control: mpsc::Sender<Control>) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+async fn read_client(
+    mut reader: ws::ReadHalf,
+    control: mpsc::Sender<Control>,
+    ping_every: Duration,
+) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     loop {
         let next = ws::next_client_frame(&mut reader);
         tokio::pin!(next);
@@ -196,7 +200,7 @@ async fn serve(
                 return Outcome::Gone;
             }
             // A long replay must not keep the client's pings waiting.
-            if let Some(outcome) = answer_waiting(writer, control).await {
+            if let Some(outcome) = answer_waiting(writer, control, last).await {
                 return outcome;
             }
             if !full {
@@ -239,7 +243,7 @@ async fn serve(
                         // each: that check was 4% of the stream's CPU).
                         batches = batches.wrapping_add(1);
                         if (batches.is_multiple_of(ANSWER_EVERY_BATCHES) || frames.len() == SEND_BATCH)
-                            && let Some(outcome) = answer_waiting(writer, control).await
+                            && let Some(outcome) = answer_waiting(writer, control, last).await
                         {
                             return outcome;
                         }
@@ -261,7 +265,7 @@ async fn serve(
                     }
                 },
                 said = control.recv() => {
-                    if let Some(outcome) = answer(writer, said).await {
+                    if let Some(outcome) = answer(writer, said, last).await {
                         return outcome;
                     }
                 }
@@ -280,11 +284,12 @@ async fn send(writer: &mut ws::WriteHalf, frames: &[Bytes]) -> std::io::Result<(
 }
 
 /// Acts on what the reading side said (`None`: the client is gone); `Some` when the
-/// session ends.
-async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>) -> Option<Outcome> {
+/// session ends. Pings carry `last` (every event up to it was sent or filtered out), so
+/// a subscriber whose filter matched nothing for long still knows where to resume.
+async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>, last: i64) -> Option<Outcome> {
     let reply = match said {
         None => return Some(Outcome::Gone),
-        Some(Control::Ping) => ws::ping_frame(),
+        Some(Control::Ping) => ws::ping_frame(last.to_string().as_bytes()),
         Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
         Some(Control::Client(ClientFrame::Close(code))) => {
             // Echo the client's code (RFC 6455, section 5.5.1), then end.
@@ -305,6 +310,7 @@ async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>) -> Option<Out
 async fn answer_waiting(
     writer: &mut ws::WriteHalf,
     control: &mut mpsc::Receiver<Control>,
+    last: i64,
 ) -> Option<Outcome> {
     loop {
         let said = match control.try_recv() {
@@ -312,7 +318,7 @@ async fn answer_waiting(
             Err(mpsc::error::TryRecvError::Empty) => return None,
             Err(mpsc::error::TryRecvError::Disconnected) => None,
         };
-        if let Some(outcome) = answer(writer, said).await {
+        if let Some(outcome) = answer(writer, said, last).await {
             return Some(outcome);
         }
     }

@@ -186,8 +186,8 @@ pub fn text_frame(text: &str) -> Bytes {
 }
 
 /// A ping frame (empty).
-pub fn ping_frame() -> Bytes {
-    frame(OP_PING, &[])
+pub fn ping_frame(payload: &[u8]) -> Bytes {
+    frame(OP_PING, payload)
 }
 
 /// The answer to a ping carrying `payload`.
@@ -459,7 +459,8 @@ mod tests {
         let frame = text_frame(&large);
         assert_eq!(frame[1], 127);
         assert_eq!(u64::from_be_bytes(frame[2..10].try_into().unwrap()), 70_000);
-        assert_eq!(&ping_frame()[..], b"\x89\x00");
+        assert_eq!(&ping_frame(b"")[..], b"\x89\x00");
+        assert_eq!(&ping_frame(b"42")[..], b"\x89\x0242");
         assert_eq!(&pong_frame(b"ab")[..], b"\x8A\x02ab");
     }
 

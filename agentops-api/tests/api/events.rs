@@ -672,6 +672,45 @@ async fn last_event_id(server: &TestServer) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_tell_a_subscriber_whose_filter_matches_nothing_where_it_stands() {
+    let server = TestServer::spawn_with(B::Sqlite, |cfg| cfg.event_ping_ms = 100).await;
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "types=nothing.matches")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for name in ["a", "b", "c"] {
+        let response = http
+            .post(server.url("/api/v1/projects"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let head = last_event_id(&server).await;
+    let mut positions = Vec::new();
+    while positions.last().is_none_or(|p| *p < head) {
+        assert!(
+            positions.len() < 200,
+            "no ping reached #{head}: {positions:?}"
+        );
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server pings")
+        {
+            Some(Ok(Message::Ping(payload))) => {
+                let text = std::str::from_utf8(&payload).unwrap();
+                positions.push(text.parse::<i64>().unwrap());
+            }
+            other => panic!("expected only pings, got {other:?}"),
+        }
+    }
+    assert!(positions.is_sorted(), "{positions:?}");
+    assert_eq!(positions.last(), Some(&head));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_is_closed_with_a_reason_to_resume() {
     let server = TestServer::spawn_with(B::Sqlite, |cfg| {
         cfg.event_buffer = 16;

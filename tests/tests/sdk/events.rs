@@ -283,3 +283,53 @@ on_both_backends!(
     the_stream_survives_a_restart_with_writes_during_the_downtime,
     a_refused_subscription_ends_the_stream_with_its_error,
 );
+
+/// A filter that matches nothing for longer than retention keeps events still resumes:
+/// the server's pings move its position along with the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_filtered_subscription_resumes_after_retention_pruned_its_start() {
+    let server = TestServer::spawn_with(agentops_api::testing::Backend::Sqlite, |cfg| {
+        cfg.event_ping_ms = 100;
+    })
+    .await;
+    let admin = client_for(&server.base, ADMIN_KEY);
+    let proxy = CuttableProxy::start(server.addr).await;
+    let watcher = client_for(&proxy.base, ADMIN_KEY);
+    let start = admin.events().latest().await.unwrap().last_id;
+    let mut events = watcher
+        .events()
+        .subscribe(EventFilter::new().types(["project.deleted"]).since(start));
+    let mut doomed = None;
+    for name in ["a", "b", "c"] {
+        let project = agentops_sdk::types::ProjectIn {
+            name: name.into(),
+            ..Default::default()
+        };
+        doomed = Some(admin.projects().create(project).await.unwrap().id);
+    }
+    let head = admin.events().latest().await.unwrap().last_id;
+    // Nothing matches; the pings carry the subscription's position to the head.
+    for _ in 0..200 {
+        if events.last_id() >= Some(head) {
+            break;
+        }
+        if let Ok(item) = tokio::time::timeout(Duration::from_millis(100), events.next()).await {
+            panic!("nothing matches yet, got {item:?}");
+        }
+    }
+    assert_eq!(events.last_id(), Some(head));
+
+    // Retention prunes everything up to the head, and the connection drops.
+    agentops_api::testing::age_events(&server.state, head, chrono::Duration::days(400)).await;
+    agentops_api::reaper::prune_events(&server.state)
+        .await
+        .unwrap();
+    proxy.cut();
+    admin.projects().delete(doomed.unwrap()).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .expect("the subscription goes on")
+        .expect("the stream is open")
+        .expect("no cursor_expired");
+    assert_eq!(event.kind, "project.deleted");
+}
