@@ -16,7 +16,9 @@
 //! what each step did. A question (`ask`, or the LLM's `ask_human`) **blocks** the task
 //! with the question as its reason; when a human unblocks it with a note, the task runs
 //! again from the start with the answer: to later steps as `$ANSWER_1`, `$ANSWER_2`…, to
-//! the LLM in its prompt. Steps before the question therefore run again.
+//! the LLM in its prompt. Steps before the question therefore run again. Unblocked
+//! without a note, the question counts as answered with nothing: `$ANSWER_n` is set but
+//! empty, and the LLM is told that no answer was given.
 //!
 //! Shell commands run with `/bin/sh -c`, a time limit, a memory limit, a file-size limit
 //! and a scrubbed environment (no API key, no LLM key: only `PATH`, `HOME`, `TMPDIR`,
@@ -46,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agentops_sdk::resources::ArtifactUpload;
-use agentops_sdk::types::EventFilter;
+use agentops_sdk::types::{Event, EventFilter};
 use agentops_sdk::{TaskContext, TaskError};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
@@ -97,7 +99,8 @@ struct Inner {
 pub struct Answer {
     /// What was asked (the block reason).
     pub question: String,
-    /// What the human said when unblocking (empty if they gave no note).
+    /// What the human said when unblocking: empty if they gave no note (never stale
+    /// progress text standing in for one).
     pub answer: String,
 }
 
@@ -177,8 +180,7 @@ pub(crate) enum Outcome {
     Blocked,
 }
 
-/// The questions this task asked and the answers it got, oldest first: each
-/// `task.blocked` event's reason paired with the note of the `task.unblocked` after it.
+/// The questions this task asked and the answers it got, oldest first (see [`pair`]).
 async fn answers(task: &TaskContext) -> Result<Vec<Answer>, TaskError> {
     let filter = EventFilter::new()
         .task(task.id())
@@ -192,28 +194,43 @@ async fn answers(task: &TaskContext) -> Result<Vec<Answer>, TaskError> {
         .try_collect()
         .await
         .map_err(|err| TaskError::new(format!("cannot read the task's history: {err}")))?;
+    Ok(pair(&events))
+}
+
+/// Pairs each `task.blocked` event's reason with the note of the `task.unblocked` after
+/// it. The note is the unblocked task's `progress_message`, which unblocking sets to the
+/// note, or clears when there is none: an empty answer.
+///
+/// Servers before that fix left the field as it was when there was no note, holding this
+/// Seed's own progress text (`step 1/2: ask …`), and their events stay in the history
+/// a task is replayed from. So an unblocked `progress_message` equal to the blocked one
+/// is taken as no note too: only a human who typed exactly the text already shown would
+/// be misread, and as having said nothing, never as something they did not say.
+fn pair(events: &[Event]) -> Vec<Answer> {
     let mut answers = Vec::new();
-    let mut question: Option<String> = None;
+    let mut asked: Option<(String, Option<&str>)> = None;
     for event in events {
         match event.kind.as_str() {
             "task.blocked" => {
-                question = event.data["block_reason"].as_str().map(str::to_owned);
+                asked = event.data["block_reason"]
+                    .as_str()
+                    .map(|question| (question.to_owned(), event.data["progress_message"].as_str()));
             }
             "task.unblocked" => {
-                if let Some(question) = question.take() {
+                if let Some((question, shown)) = asked.take() {
+                    let note = event.data["progress_message"]
+                        .as_str()
+                        .filter(|&note| Some(note) != shown);
                     answers.push(Answer {
                         question,
-                        answer: event.data["progress_message"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
+                        answer: note.unwrap_or_default().to_owned(),
                     });
                 }
             }
             _ => {}
         }
     }
-    Ok(answers)
+    answers
 }
 
 fn step_error(index: usize, step: &Step, err: StepError) -> TaskError {
@@ -376,4 +393,48 @@ async fn upload_outputs(task: &TaskContext, sandbox: &Sandbox) -> Result<Vec<Val
         }));
     }
     Ok(uploaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, block_reason: Option<&str>, progress_message: Option<&str>) -> Event {
+        serde_json::from_value(json!({
+            "id": 1,
+            "type": kind,
+            "created_at": "2026-11-22T10:00:00Z",
+            "project_id": null,
+            "task_id": null,
+            "agent_id": null,
+            "data": {"block_reason": block_reason, "progress_message": progress_message},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unblock_without_a_note_is_an_empty_answer_not_the_progress_text() {
+        let asked = |n: u32| format!("step {n}/4: ask \"Q{n}\"");
+        let events = [
+            // Today's server: no note, no progress message.
+            event("task.blocked", Some("Q1"), Some(&asked(1))),
+            event("task.unblocked", None, None),
+            // An older server kept the progress text when there was no note.
+            event("task.blocked", Some("Q2"), Some(&asked(2))),
+            event("task.unblocked", None, Some(&asked(2))),
+            event("task.blocked", Some("Q3"), Some(&asked(3))),
+            event("task.unblocked", None, Some("prod")),
+            // An unblock with no question before it answers nothing.
+            event("task.unblocked", None, Some("stray")),
+        ];
+
+        let answers: Vec<(String, String)> = pair(&events)
+            .into_iter()
+            .map(|a| (a.question, a.answer))
+            .collect();
+
+        let expected =
+            [("Q1", ""), ("Q2", ""), ("Q3", "prod")].map(|(q, a)| (q.to_owned(), a.to_owned()));
+        assert_eq!(answers, expected);
+    }
 }

@@ -103,7 +103,12 @@ fn brief(task: &TaskContext, goal: &str, answers: &[Answer]) -> String {
             "\nYou asked a human before, and they answered (this is a fresh workspace):\n",
         );
         for a in answers {
-            text.push_str(&format!("Q: {}\nA: {}\n", a.question, a.answer));
+            let answer = if a.answer.trim().is_empty() {
+                "(none: they unblocked the task without a note; carry on as best you can)"
+            } else {
+                &a.answer
+            };
+            text.push_str(&format!("Q: {}\nA: {answer}\n", a.question));
         }
     }
     text

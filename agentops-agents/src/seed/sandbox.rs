@@ -173,7 +173,8 @@ impl Sandbox {
     /// The environment holds only `PATH`, `HOME` (the workspace), `TMPDIR`, `LANG` and
     /// the variables given; stdin is empty. The command and everything it starts run in
     /// their own process group, which is killed when the time is up (or as soon as the
-    /// command exits, so nothing it left in the background outlives the step).
+    /// command exits, so nothing it left in the background outlives the step, or when
+    /// this future is dropped before the command is done).
     ///
     /// # Errors
     /// [`StepError::Transient`] if the shell cannot be started.
@@ -215,19 +216,22 @@ impl Sandbox {
         let mut child = cmd
             .spawn()
             .map_err(|err| StepError::Transient(format!("cannot start /bin/sh: {err}")))?;
-        let group = child.id();
+        // Declared after `child`, so dropped first: the group is killed while the shell,
+        // its leader, is not yet reaped and its id cannot have been reused.
+        let mut group = GroupGuard(child.id());
         let tail = self.limits.output_tail_bytes;
         let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
         let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
         let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(status) => (status.ok(), false),
             Err(_) => {
-                kill_group(group);
+                kill_group(group.0);
                 (child.wait().await.ok(), true)
             }
         };
-        // Whatever the command left running in the background goes with it.
-        kill_group(group);
+        // Whatever the command left running in the background goes with it (and must,
+        // before the pipes are read to their end: it may hold them open).
+        group.kill();
         let stdout = stdout.await.unwrap_or_default();
         let stderr = stderr.await.unwrap_or_default();
         Ok(ShellOutcome {
@@ -445,6 +449,28 @@ pub fn protect_secrets() -> std::io::Result<()> {
     }
 }
 
+/// Kills a step's process group when dropped, unless [`kill`](Self::kill) did already.
+///
+/// The worker drops a handler's future, whatever step it is in, when the task's lease is
+/// lost or the shutdown grace ends. `kill_on_drop` then kills only the shell; this kills
+/// everything it started too, rather than leave it running in a deleted workspace while
+/// the task runs again elsewhere.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    /// Kills the group now, and not again on drop: once the shell has been reaped, its
+    /// id may in time name another group.
+    fn kill(&mut self) {
+        kill_group(self.0.take());
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn kill_group(group: Option<u32>) {
     let Some(pid) = group
         .and_then(|id| i32::try_from(id).ok())
@@ -561,6 +587,61 @@ mod tests {
         assert!(out.timed_out);
         assert!(!out.succeeded());
         assert_eq!(out.stdout.trim(), "started");
+    }
+
+    /// Whether `pid` is gone: no such process, or a zombie (dead, waiting for a parent
+    /// that is not this test to reap it).
+    #[cfg(target_os = "linux")]
+    fn gone(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            // `pid (comm) S …`: the state follows the last `)`.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dropping_a_running_step_kills_everything_it_started() {
+        let sb = sandbox(Limits::default());
+        let pid_file = sb.root().join("grandchild.pid");
+        // A grandchild of the shell: it writes its own pid, then sleeps on.
+        let step = sb.shell(
+            "sh -c 'echo $$ > tmp/pid && mv tmp/pid grandchild.pid && exec sleep 300' & wait",
+            &[],
+            None,
+        );
+        let started = async {
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&pid_file) {
+                    return text.trim().parse::<i32>().unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+
+        // The step is dropped, unfinished, as the worker drops an aborted handler.
+        let pid = tokio::select! {
+            out = step => panic!("the step ended by itself: {out:?}"),
+            pid = tokio::time::timeout(Duration::from_secs(10), started) => {
+                pid.expect("the grandchild never started")
+            }
+        };
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !gone(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let survived = !gone(pid);
+        if survived {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        assert!(!survived, "process {pid} outlived the dropped step");
     }
 
     #[tokio::test]

@@ -695,6 +695,10 @@ pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<Tas
 }
 
 /// Puts a blocked task back in the queue, with the human's note for the next attempt.
+///
+/// The note replaces `progress_message` (cleared when there is none): the next attempt,
+/// and anyone reading the `task.unblocked` event, then takes that field as the human's
+/// answer, never the agent's own progress text from before it blocked.
 pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(note) = &input.note {
@@ -709,9 +713,7 @@ pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<Tas
     }
     row.status = TaskStatus::Queued.as_str().to_owned();
     row.not_before = None;
-    if let Some(note) = input.note {
-        row.progress_message = Some(note);
-    }
+    row.progress_message = input.note;
     row.updated_at = store::now();
     let out = save(&mut tx, row, "task.unblocked").await?;
     state.commit(tx).await?;

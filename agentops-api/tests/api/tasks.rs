@@ -462,6 +462,58 @@ async fn a_blocked_task_waits_for_a_human(backend: Backend) {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
+async fn unblocking_without_a_note_leaves_no_stale_progress_text(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let id = id_of(&app.create_task(project, json!({})).await);
+    let agent = app.register_agent("w").await;
+    let mut answers = Vec::new();
+    for unblock in [
+        None,
+        Some(json!({})),
+        Some(json!({ "note": "use the EU one" })),
+    ] {
+        let claimed = app.claim(agent, json!({})).await;
+        let token = token_of(&claimed[0]);
+        app.post_ok(
+            &format!("/api/v1/tasks/{id}/heartbeat"),
+            json!({ "claim_token": token, "message": "step 1/2: ask \"Which env?\"" }),
+            StatusCode::OK,
+        )
+        .await;
+        app.post_ok(
+            &format!("/api/v1/tasks/{id}/block"),
+            json!({ "claim_token": token, "reason": "Which env?" }),
+            StatusCode::OK,
+        )
+        .await;
+
+        let (status, unblocked) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/tasks/{id}/unblock"),
+                unblock,
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::OK, "{unblocked}");
+        answers.push(unblocked["progress_message"].clone());
+    }
+    // The next attempt reads the human's answer from `progress_message`: absent when
+    // they gave none, never the agent's own text from before it blocked.
+    assert_eq!(answers, [Value::Null, Value::Null, json!("use the EU one")]);
+    let events: Vec<Value> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.task_id == Some(id) && e.kind == "task.unblocked")
+        .map(|e| e.data["progress_message"].clone())
+        .collect();
+    assert_eq!(events, answers);
+    let again = app.claim(agent, json!({})).await;
+    assert_eq!(again[0]["progress_message"], "use the EU one");
+}
+
 async fn the_same_idempotency_key_returns_the_first_task(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let project = app.create_project("p").await;
@@ -766,6 +818,7 @@ crate::on_both_backends!(
     dependencies_gate_claiming_and_failures_cascade,
     cancelling_reaches_waiting_dependents_and_fences_the_agent,
     a_blocked_task_waits_for_a_human,
+    unblocking_without_a_note_leaves_no_stale_progress_text,
     the_same_idempotency_key_returns_the_first_task,
     a_repeated_claim_gets_the_same_tasks_back,
     tasks_can_be_patched_only_while_not_running,

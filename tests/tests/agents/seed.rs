@@ -22,6 +22,7 @@ const WAIT: Duration = Duration::from_secs(30);
 on_both_backends!(
     explicit_steps_run_in_order_and_out_files_become_artifacts,
     a_question_blocks_the_task_and_the_answer_reaches_the_next_run,
+    a_question_unblocked_without_a_note_is_answered_with_nothing,
 );
 
 /// Starts a Seed worker on `app`; stops when the handle is dropped.
@@ -325,6 +326,45 @@ async fn a_question_blocks_the_task_and_the_answer_reaches_the_next_run(backend:
     assert_eq!(result["steps"][1]["answer"], "staging");
     // Blocking used up no attempt.
     assert_eq!(done.attempts, 0);
+}
+
+async fn a_question_unblocked_without_a_note_is_answered_with_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let _seed = start(&app, SeedConfig::default());
+    let task = seed_task(
+        &app,
+        project,
+        json!({"steps": [
+            {"ask": "Which env?"},
+            {"run": "echo \"[$ANSWER_1]\""}
+        ]}),
+        1,
+    )
+    .await;
+    let blocked = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Blocked)
+        .await;
+    // What Seed said while asking is still on the task: it must not become the answer.
+    assert_eq!(
+        blocked.progress_message.as_deref(),
+        Some("step 1/2: ask \"Which env?\"")
+    );
+
+    app.client
+        .tasks()
+        .unblock(task.id, UnblockIn { note: None })
+        .await
+        .unwrap();
+
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    let result = done.result.unwrap();
+    assert_eq!(result["steps"][1]["outcome"]["stdout"], "[]\n");
+    assert_eq!(
+        result["answers"],
+        json!([{"question": "Which env?", "answer": ""}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
