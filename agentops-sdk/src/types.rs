@@ -540,7 +540,9 @@ pub struct EventCursor {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UnblockIn {
-    /// The human's answer, passed on to the next attempt as `progress_message`.
+    /// The human's answer, passed on to the next attempt as `progress_message`
+    /// (cleared without one, so the next attempt never reads older progress text as
+    /// the answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
