@@ -24,10 +24,30 @@
 //!
 //! Each claimed task is heartbeated every `heartbeat_interval` (a third of the lease by
 //! default). If the server answers that the claim is stale (the lease expired and the
-//! task went back to the queue, or it was cancelled), or if no heartbeat succeeded before
-//! the lease's end, the task's context is cancelled ([`TaskContext::cancelled`],
+//! task went back to the queue, or it was cancelled), or if no heartbeat was answered
+//! before the lease's end, the task's context is cancelled ([`TaskContext::cancelled`],
 //! [`TaskContext::is_lease_lost`]) and whatever the handler returns is discarded: the
 //! task now belongs to someone else.
+//!
+//! The lease's end is counted from when the claim or the last answered heartbeat was
+//! *sent*, less a margin (a tenth of the lease, at most 1 s) for delays between this
+//! process and the server's clock, so the handler is told to stop before the server can
+//! hand the task to another worker. A heartbeat to a server that accepts connections but
+//! never answers is given up at that point too, whatever the client's own timeout.
+//!
+//! # Outcomes
+//!
+//! The handler's outcome (complete, fail, or release on shutdown) is sent again through
+//! transient failures (connection errors, timeouts, 5xx, 429), with back-off, while the
+//! lease is kept by heartbeats, until it lands, the lease is lost, or one lease length
+//! has passed since the handler returned (the shutdown grace for a release). A refusal
+//! of the content is not retried as is:
+//!
+//! - a failure message the server refuses (over 10,000 characters, or with control
+//!   characters such as the escape codes of coloured output) is sent once more with the
+//!   control characters but `\n`, `\t` and `\r` removed, cut to 10,000 characters;
+//! - a result the server refuses (over 1 MiB of JSON) fails the task for good with
+//!   "result rejected: <the server's reason>".
 //!
 //! # Shutdown
 //!
@@ -35,7 +55,9 @@
 //! or when a [`ShutdownHandle`] is triggered, the worker stops claiming and waits up to
 //! the grace period for the running handlers. Handlers still running then are cancelled
 //! and their tasks released (`POST /tasks/{id}/release`, which uses up no attempt) with
-//! "worker shutting down", so another worker picks them up at once. [`Worker::run`] returns after that.
+//! "worker shutting down", so another worker picks them up at once. [`Worker::run`]
+//! returns after that (the releases are retried for up to another grace period if the
+//! server is unreachable).
 //!
 //! Dropping the future of [`Worker::run`] (aborting its task) stops everything at once,
 //! handlers included, without telling the server: its leases then expire and the tasks
@@ -67,6 +89,15 @@ const MAX_LEASE: Duration = Duration::from_secs(3600);
 const MAX_BATCH: usize = 100;
 /// How long a handler whose lease was lost may take to notice before it is aborted.
 const LOST_LEASE_GRACE: Duration = Duration::from_secs(5);
+/// The most taken off a lease's end to allow for delays between us and the server's clock.
+const LEASE_MARGIN_MAX: Duration = Duration::from_secs(1);
+/// The first and the longest wait between two tries at writing an outcome.
+const WRITE_RETRY_FIRST: Duration = Duration::from_millis(250);
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// The API's limit on a failure message, in characters (`error` of `POST /tasks/{id}/fail`).
+const MAX_ERROR_CHARS: usize = 10_000;
+/// What a failure without a message is reported as.
+const NO_MESSAGE: &str = "handler failed without a message";
 
 /// A task's failure, as returned by a handler: a message, and whether another attempt
 /// may succeed (default: yes).
@@ -353,8 +384,9 @@ impl TaskContext {
         }
     }
 
-    /// Resolves when the handler should stop: the lease was lost, or the worker's
-    /// shutdown grace period ran out.
+    /// Resolves when the handler should stop: the lease was lost (the server said so,
+    /// or no heartbeat was answered before its end), or the worker's shutdown grace
+    /// period ran out.
     ///
     /// ```no_run
     /// # use agentops_sdk::{TaskContext, TaskError};
@@ -581,7 +613,11 @@ impl WorkerBuilder {
     }
 
     /// The lease asked for each task (5 s to 1 h; default 60 s). A handler that stops
-    /// being heartbeated (the process froze or died) loses its task after this long.
+    /// being heartbeated (the process froze or died) loses its task after this long. If
+    /// no heartbeat is answered for this long (the server is down or hangs), the
+    /// handler's context is cancelled a little before the server may give the task to
+    /// another worker (see the [module docs](self)). It is also how long an outcome is
+    /// retried through a server outage once the handler returned.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = lease.clamp(MIN_LEASE, MAX_LEASE);
         self
@@ -606,7 +642,9 @@ impl WorkerBuilder {
         self
     }
 
-    /// How long running handlers may take to finish once shutdown starts (default 30 s).
+    /// How long running handlers may take to finish once shutdown starts (default 30 s);
+    /// the release of the tasks still running then is retried for up to as long again
+    /// if the server is unreachable.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
@@ -726,7 +764,10 @@ impl Worker {
     }
 
     /// Registers the agent and runs until shut down: claims tasks, runs `handler` on
-    /// each, writes the outcomes. Returns `Ok(())` after a graceful shutdown.
+    /// each, writes the outcomes (retried through server outages; see the
+    /// [module docs](self)). A panic in `handler`, in its synchronous part or in its
+    /// future, fails the task with the panic's message. Returns `Ok(())` after a
+    /// graceful shutdown.
     ///
     /// # Errors
     /// If the agent cannot be registered (bad key, no name, server unreachable after the
@@ -859,11 +900,12 @@ impl Runtime {
                 }
                 continue;
             }
+            let asked = Instant::now();
             match self.claim(free.min(batch)).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     failures = 0;
                     for task in claimed {
-                        running.spawn(self.supervise(task));
+                        running.spawn(self.supervise(task, asked));
                     }
                 }
                 Ok(_) => {
@@ -931,52 +973,52 @@ impl Runtime {
     }
 
     /// Runs one task: the handler, its lease heartbeats, and the writing of its outcome.
-    fn supervise(&self, claimed: ClaimedTask) -> impl Future<Output = ()> + Send + 'static {
+    ///
+    /// `asked` is when the claim was sent: the server started the lease after that.
+    fn supervise(
+        &self,
+        claimed: ClaimedTask,
+        asked: Instant,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let ctx = TaskContext::new(self.client.clone(), claimed);
         let handler = self.handler.clone();
         let force = self.force.clone();
         let lease = self.config.lease;
         let every = self.config.heartbeat_interval.unwrap_or(lease / 3);
+        let grace = self.config.shutdown_grace;
         let client = self.client.clone();
         async move {
             let id = ctx.id();
-            let mut handle = AbortOnDrop(tokio::spawn(handler(ctx.clone())));
-            let mut lease_ends = Instant::now() + lease;
-            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let outcome = loop {
-                tokio::select! {
-                    joined = &mut handle.0 => break Some(joined),
-                    () = ctx.cancelled() => {
-                        // The handler's own progress or block call found the lease lost:
-                        // give it a moment to return, then stop it.
-                        break tokio::time::timeout(LOST_LEASE_GRACE, &mut handle.0).await.ok();
-                    }
-                    _ = ticks.tick(), if !ctx.is_finished() => {
-                        match extend(&client, &ctx, lease).await {
-                            Ok(()) => lease_ends = Instant::now() + lease,
-                            Err(err) if lease_gone(&err) => {
-                                tracing::warn!(task_id = %id, error = %err, "lease lost; cancelling the handler");
-                                ctx.lose_lease();
-                            }
-                            Err(err) => {
-                                tracing::warn!(task_id = %id, error = %err, "lease heartbeat failed");
-                                if Instant::now() >= lease_ends {
-                                    tracing::warn!(task_id = %id, "lease ran out without a heartbeat; cancelling the handler");
-                                    ctx.lose_lease();
-                                }
-                            }
-                        }
-                        if ctx.is_lease_lost() {
-                            // Give the handler a moment to notice, then stop it.
-                            break tokio::time::timeout(LOST_LEASE_GRACE, &mut handle.0).await.ok();
-                        }
-                    }
-                    () = force.cancelled() => {
-                        ctx.shut_down();
-                        handle.0.abort();
-                        break None;
-                    }
+            // The handler is called inside the spawned task, so that a panic in its
+            // synchronous part (before its first `.await`) fails the task like any other
+            // panic instead of killing this supervisor.
+            let mut handle = AbortOnDrop(tokio::spawn({
+                let ctx = ctx.clone();
+                async move { handler(ctx).await }
+            }));
+            // Kept beating while the outcome is written, too; cancelled once the lease is
+            // gone.
+            let lost = CancellationToken::new();
+            let _heartbeat = AbortOnDrop(tokio::spawn(keep_lease(
+                client.clone(),
+                ctx.clone(),
+                lost.clone(),
+                lease,
+                every,
+                asked,
+            )));
+            let outcome = tokio::select! {
+                joined = &mut handle.0 => Some(joined),
+                () = ctx.cancelled() => {
+                    // The lease was lost (found by the heartbeat, or by the handler's own
+                    // progress or block call): give the handler a moment to return, then
+                    // stop it.
+                    tokio::time::timeout(LOST_LEASE_GRACE, &mut handle.0).await.ok()
+                }
+                () = force.cancelled() => {
+                    ctx.shut_down();
+                    handle.0.abort();
+                    None
                 }
             };
             if ctx.is_lease_lost() {
@@ -986,33 +1028,20 @@ impl Runtime {
             if ctx.is_finished() {
                 return;
             }
+            let writer = Writer {
+                client: &client,
+                ctx: &ctx,
+                lost: &lost,
+            };
             let (error, retryable) = match outcome {
                 None => {
                     // Shutting down is not the task's fault: hand it back without using
                     // up one of its attempts.
-                    let input = ReleaseIn {
-                        claim_token: ctx.claim_token(),
-                        reason: Some("worker shutting down".to_owned()),
-                    };
-                    match client.tasks().release(id, input).await {
-                        Ok(_) => tracing::info!(task_id = %id, "task released for another worker"),
-                        Err(err) => {
-                            tracing::warn!(task_id = %id, error = %err, "cannot release the task; its lease will expire")
-                        }
-                    }
+                    writer.release(Instant::now() + grace).await;
                     return;
                 }
                 Some(Ok(Ok(value))) => {
-                    let input = CompleteIn {
-                        claim_token: ctx.claim_token(),
-                        result: Some(value),
-                    };
-                    match client.tasks().complete(id, input).await {
-                        Ok(_) => tracing::debug!(task_id = %id, "task completed"),
-                        Err(err) => {
-                            tracing::warn!(task_id = %id, error = %err, "cannot complete the task")
-                        }
-                    }
+                    writer.complete(value, Instant::now() + lease).await;
                     return;
                 }
                 Some(Ok(Err(err))) => (err.message, err.retryable),
@@ -1022,24 +1051,64 @@ impl Runtime {
                 ),
                 Some(Err(_)) => ("handler was cancelled".to_owned(), true),
             };
-            let error = if error.trim().is_empty() {
-                "handler failed without a message".to_owned()
-            } else {
-                error
-            };
-            let input = FailIn {
-                claim_token: ctx.claim_token(),
-                error,
-                retryable: Some(retryable),
-            };
-            match client.tasks().fail(id, input).await {
-                Ok(task) => tracing::info!(task_id = %id, status = %task.status, "task failed"),
-                Err(err) => {
-                    tracing::warn!(task_id = %id, error = %err, "cannot report the failure")
-                }
+            writer.fail(error, retryable, Instant::now() + lease).await;
+        }
+    }
+}
+
+/// Heartbeats `ctx`'s task every `every` until aborted, and once the lease is gone (the
+/// server said so, or no heartbeat was answered before its end) cancels `lost` and the
+/// context.
+///
+/// The lease's end is counted from when the claim (`asked`) or the last answered
+/// heartbeat was sent, less a margin: the server started it later than that, so this end
+/// comes first and the handler stops before the task can be handed to another worker.
+async fn keep_lease(
+    client: Client,
+    ctx: TaskContext,
+    lost: CancellationToken,
+    lease: Duration,
+    every: Duration,
+    asked: Instant,
+) {
+    let id = ctx.id();
+    let margin = (lease / 10).min(LEASE_MARGIN_MAX);
+    let mut ends = asked + lease - margin;
+    let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let ran_out = tokio::select! {
+            _ = ticks.tick() => false,
+            () = tokio::time::sleep_until(ends) => true,
+        };
+        if ctx.is_finished() {
+            // Blocked by the handler: the attempt is over, nothing left to keep.
+            return;
+        }
+        if ran_out {
+            tracing::warn!(task_id = %id, "lease ran out without a heartbeat; cancelling the handler");
+            break;
+        }
+        let sent = Instant::now();
+        // Bounded by the lease's end: a server that takes the request but never answers
+        // must not keep the handler going once the task may run elsewhere.
+        match tokio::time::timeout_at(ends, extend(&client, &ctx, lease)).await {
+            Ok(Ok(())) => ends = sent + lease - margin,
+            Ok(Err(err)) if lease_gone(&err) => {
+                tracing::warn!(task_id = %id, error = %err, "lease lost; cancelling the handler");
+                break;
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(task_id = %id, error = %err, "lease heartbeat failed");
+            }
+            Err(_) => {
+                tracing::warn!(task_id = %id, "lease ran out waiting for a heartbeat's answer; cancelling the handler");
+                break;
             }
         }
     }
+    lost.cancel();
+    ctx.lose_lease();
 }
 
 async fn extend(client: &Client, ctx: &TaskContext, lease: Duration) -> Result<()> {
@@ -1050,6 +1119,191 @@ async fn extend(client: &Client, ctx: &TaskContext, lease: Duration) -> Result<(
         message: None,
     };
     client.tasks().heartbeat(ctx.id(), input).await.map(|_| ())
+}
+
+/// Why an outcome was not written.
+enum Unwritten {
+    /// The lease was lost while trying: the task is someone else's now.
+    LeaseLost,
+    /// Transient failures until the deadline; the last one, if any.
+    OutOfTime(Option<crate::Error>),
+    /// The server refused it for good.
+    Refused(crate::Error),
+}
+
+/// Writes one attempt's outcome.
+struct Writer<'a> {
+    client: &'a Client,
+    ctx: &'a TaskContext,
+    /// Cancelled by [`keep_lease`] once the lease is gone.
+    lost: &'a CancellationToken,
+}
+
+impl Writer<'_> {
+    async fn complete(&self, value: Value, deadline: Instant) {
+        let id = self.ctx.id();
+        let input = CompleteIn {
+            claim_token: self.ctx.claim_token(),
+            result: Some(value),
+        };
+        let sent = self
+            .send(deadline, |client| {
+                let input = input.clone();
+                async move { client.tasks().complete(id, input).await }
+            })
+            .await;
+        match sent {
+            Ok(_) => tracing::debug!(task_id = %id, "task completed"),
+            Err(Unwritten::Refused(err)) if refused_for_content(&err) => {
+                // Sending it again cannot help, and leaving the task running would only
+                // have it re-run after its lease until it is dead: fail it for good.
+                tracing::warn!(task_id = %id, error = %err, "the result was refused; failing the task");
+                let message = format!("result rejected: {}", api_message(&err));
+                self.fail(message, false, deadline).await;
+            }
+            Err(unwritten) => log_unwritten(id, "complete the task", unwritten),
+        }
+    }
+
+    async fn fail(&self, error: String, retryable: bool, deadline: Instant) {
+        let id = self.ctx.id();
+        let error = if error.trim().is_empty() {
+            NO_MESSAGE.to_owned()
+        } else {
+            error
+        };
+        let send = |error: String| {
+            let input = FailIn {
+                claim_token: self.ctx.claim_token(),
+                error,
+                retryable: Some(retryable),
+            };
+            self.send(deadline, move |client| {
+                let input = input.clone();
+                async move { client.tasks().fail(id, input).await }
+            })
+        };
+        let mut sent = send(error.clone()).await;
+        if let Err(Unwritten::Refused(err)) = &sent
+            && refused_for_content(err)
+        {
+            tracing::warn!(task_id = %id, error = %err, "the failure message was refused; sending it cleaned and cut");
+            sent = send(clean_message(&error)).await;
+        }
+        match sent {
+            Ok(task) => tracing::info!(task_id = %id, status = %task.status, "task failed"),
+            Err(unwritten) => log_unwritten(id, "report the failure", unwritten),
+        }
+    }
+
+    async fn release(&self, deadline: Instant) {
+        let id = self.ctx.id();
+        let input = ReleaseIn {
+            claim_token: self.ctx.claim_token(),
+            reason: Some("worker shutting down".to_owned()),
+        };
+        let sent = self
+            .send(deadline, |client| {
+                let input = input.clone();
+                async move { client.tasks().release(id, input).await }
+            })
+            .await;
+        match sent {
+            Ok(_) => tracing::info!(task_id = %id, "task released for another worker"),
+            Err(unwritten) => log_unwritten(id, "release the task", unwritten),
+        }
+    }
+
+    /// Sends the request made by `request` until it lands, again after each transient
+    /// failure (with back-off), until the lease is lost or `deadline`.
+    async fn send<F, Fut>(&self, deadline: Instant, request: F) -> Result<TaskOut, Unwritten>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<TaskOut>>,
+    {
+        let mut delay = WRITE_RETRY_FIRST;
+        let mut last = None;
+        loop {
+            tokio::select! {
+                biased;
+                sent = tokio::time::timeout_at(deadline, request(self.client.clone())) => match sent {
+                    Ok(Ok(task)) => return Ok(task),
+                    Ok(Err(err)) if is_transient(&err) => {
+                        tracing::debug!(task_id = %self.ctx.id(), error = %err, ?delay, "cannot write the outcome yet; retrying");
+                        last = Some(err);
+                    }
+                    Ok(Err(err)) => return Err(Unwritten::Refused(err)),
+                    Err(_) => return Err(Unwritten::OutOfTime(last)),
+                },
+                () = self.lost.cancelled() => return Err(Unwritten::LeaseLost),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep_until(deadline) => return Err(Unwritten::OutOfTime(last)),
+                () = self.lost.cancelled() => return Err(Unwritten::LeaseLost),
+            }
+            delay = delay.saturating_mul(2).min(WRITE_RETRY_MAX);
+        }
+    }
+}
+
+fn log_unwritten(id: Uuid, what: &str, unwritten: Unwritten) {
+    match unwritten {
+        Unwritten::LeaseLost => {
+            tracing::warn!(task_id = %id, "cannot {what}: the lease was lost; the task will run again");
+        }
+        Unwritten::OutOfTime(last) => {
+            let error = last.map_or_else(|| "no answer".to_owned(), |err| err.to_string());
+            tracing::warn!(task_id = %id, %error, "cannot {what} in time; its lease will expire");
+        }
+        // After a try whose answer was lost, this is the sign it landed.
+        Unwritten::Refused(err) if lease_gone(&err) => {
+            tracing::info!(task_id = %id, error = %err, "cannot {what}: the task is no longer ours");
+        }
+        Unwritten::Refused(err) => {
+            tracing::error!(task_id = %id, error = %err, "cannot {what}; its lease will expire");
+        }
+    }
+}
+
+/// Whether sending the same request again later may succeed.
+fn is_transient(err: &crate::Error) -> bool {
+    err.is_retryable() || err.status().is_some_and(|status| status.is_server_error())
+}
+
+/// Whether the server refused the request for what it carries (too big, invalid).
+fn refused_for_content(err: &crate::Error) -> bool {
+    err.is_invalid_request() || err.status() == Some(reqwest::StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// The server's explanation of an API error, or the error itself.
+fn api_message(err: &crate::Error) -> String {
+    match err {
+        crate::Error::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `message` as the API takes a failure message: no control characters but `\n`, `\t`
+/// and `\r`, at most [`MAX_ERROR_CHARS`] characters (a cut one ends with `…`), not blank.
+fn clean_message(message: &str) -> String {
+    let kept: Vec<char> = message
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        .collect();
+    let cleaned: String = if kept.len() > MAX_ERROR_CHARS {
+        kept[..MAX_ERROR_CHARS - 1]
+            .iter()
+            .chain(std::iter::once(&'…'))
+            .collect()
+    } else {
+        kept.into_iter().collect()
+    };
+    if cleaned.trim().is_empty() {
+        NO_MESSAGE.to_owned()
+    } else {
+        cleaned
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -1090,5 +1344,61 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn api(status: StatusCode) -> crate::Error {
+        crate::Error::Api {
+            status,
+            code: String::new(),
+            message: "why".to_owned(),
+            details: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_cleaned_message_keeps_line_breaks_and_tabs_and_fits_the_limit() {
+        assert_eq!(
+            clean_message("\u{1b}[31mred\u{1b}[0m\n\tnext\r\n\u{0}"),
+            "[31mred[0m\n\tnext\r\n"
+        );
+        let long = "é".repeat(MAX_ERROR_CHARS + 1);
+        let cut = clean_message(&long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_CHARS);
+        assert!(cut.ends_with("é…"));
+        assert_eq!(
+            clean_message(&"é".repeat(MAX_ERROR_CHARS)),
+            "é".repeat(MAX_ERROR_CHARS)
+        );
+        assert_eq!(clean_message("\u{7}\u{1b}"), NO_MESSAGE);
+    }
+
+    #[test]
+    fn outages_are_retried_and_refusals_of_content_are_not() {
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
+            assert!(is_transient(&api(status)), "{status}");
+            assert!(!refused_for_content(&api(status)), "{status}");
+        }
+        assert!(is_transient(&crate::Error::Timeout));
+        for status in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ] {
+            assert!(!is_transient(&api(status)), "{status}");
+            assert!(refused_for_content(&api(status)), "{status}");
+        }
+        assert!(!is_transient(&api(StatusCode::CONFLICT)));
+        assert_eq!(api_message(&api(StatusCode::UNPROCESSABLE_ENTITY)), "why");
     }
 }

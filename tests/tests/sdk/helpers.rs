@@ -374,13 +374,27 @@ async fn read_message(
 }
 
 // ---------------------------------------------------------------------------------------
-// A TCP proxy whose connections can all be cut at once (for WebSockets).
+// A TCP proxy whose connections can be cut, held silent, or refused.
 // ---------------------------------------------------------------------------------------
 
-/// Passes bytes through both ways until [`cut`](Self::cut).
+/// What [`CuttableProxy`] does with the bytes and connections it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Passes bytes through both ways.
+    Pass,
+    /// Keeps every connection open, and takes new ones, but passes nothing on: a server
+    /// that accepts requests and never answers.
+    Stall,
+    /// Closes new connections at once: a server that is down.
+    Refuse,
+}
+
+/// Passes bytes through both ways until [`cut`](Self::cut), [`stall`](Self::stall) or
+/// [`refuse`](Self::refuse).
 pub struct CuttableProxy {
     pub base: String,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    mode: tokio::sync::watch::Sender<Mode>,
     task: JoinHandle<()>,
 }
 
@@ -397,19 +411,21 @@ impl CuttableProxy {
         let addr = listener.local_addr().expect("proxy address");
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let shared = connections.clone();
+        let (mode, watching) = tokio::sync::watch::channel(Mode::Pass);
         let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let handle = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
+            while let Ok((client, _)) = listener.accept().await {
+                if *watching.borrow() == Mode::Refuse {
+                    drop(client);
+                    continue;
+                }
+                let handle = tokio::spawn(pass_through(client, upstream, watching.clone()));
                 shared.lock().unwrap().push(handle);
             }
         });
         Self {
             base: format!("http://{addr}"),
             connections,
+            mode,
             task,
         }
     }
@@ -418,6 +434,70 @@ impl CuttableProxy {
     pub fn cut(&self) {
         for handle in self.connections.lock().unwrap().drain(..) {
             handle.abort();
+        }
+    }
+
+    /// Holds every connection, open ones and new ones, silent (`true`) until called
+    /// with `false`: what was held is then passed on.
+    pub fn stall(&self, stalled: bool) {
+        self.set(if stalled { Mode::Stall } else { Mode::Pass });
+    }
+
+    /// Cuts every open connection and closes new ones at once (`true`), until called
+    /// with `false`.
+    pub fn refuse(&self, refused: bool) {
+        self.set(if refused { Mode::Refuse } else { Mode::Pass });
+        if refused {
+            self.cut();
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+/// Passes bytes between `client` and a new connection to `upstream` until either side
+/// ends, holding them while the proxy is stalled.
+async fn pass_through(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mode: tokio::sync::watch::Receiver<Mode>,
+) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let up = pump(client_read, server_write, mode.clone());
+    let down = pump(server_read, client_write, mode);
+    tokio::pin!(up, down);
+    // An EOF one way leaves the other way open; an error ends both, as
+    // `copy_bidirectional` does.
+    tokio::select! {
+        clean = &mut up => if clean { down.await; },
+        clean = &mut down => if clean { up.await; },
+    }
+}
+
+/// Copies `from` to `to`; returns `true` at EOF (after passing it on), `false` on an
+/// error.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: tokio::sync::watch::Receiver<Mode>,
+) -> bool {
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut chunk).await {
+            Ok(0) => return to.shutdown().await.is_ok(),
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if mode.wait_for(|mode| *mode != Mode::Stall).await.is_err()
+            || to.write_all(&chunk[..n]).await.is_err()
+        {
+            return false;
         }
     }
 }

@@ -12,3 +12,4 @@ mod events;
 mod retries;
 mod threads;
 mod worker;
+mod worker_outages;

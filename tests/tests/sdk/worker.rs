@@ -1,5 +1,6 @@
-//! The worker runtime against the real API: results, failures and panics, progress and
-//! blocking, lost leases, a worker killed mid-task, and graceful shutdown.
+//! The worker runtime against the real API: results, failures and panics, outcomes the
+//! API refuses, progress and blocking, lost leases, a worker killed mid-task, and graceful
+//! shutdown. Outages between the worker and the API are in `worker_outages`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,12 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A worker tuned for tests: quick polling and heartbeats, no signal handling.
 fn worker(app: &TestApp, name: &str) -> WorkerBuilder {
-    Worker::builder(app.client.clone())
+    worker_with(app.client.clone(), name)
+}
+
+/// [`worker`] with its own client (through a proxy, for instance).
+pub(crate) fn worker_with(client: agentops_sdk::Client, name: &str) -> WorkerBuilder {
+    Worker::builder(client)
         .name(name)
         .poll_interval(Duration::from_millis(50))
         .agent_heartbeat_interval(Duration::from_millis(200))
@@ -174,6 +180,113 @@ async fn handler_errors_and_panics_fail_the_task_with_their_message(backend: Bac
             "task.claimed",
             "task.completed"
         ]
+    );
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_handler_that_panics_before_its_first_await_fails_its_task(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let create = |input: Value| TaskIn {
+        project_id: project,
+        title: "needs n".into(),
+        kind: Some("sync".into()),
+        input: Some(input),
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let broken = app.client.tasks().create(create(json!({}))).await.unwrap();
+
+    let builder = worker(&app, "sync").kinds(["sync"]);
+    let stop = builder.shutdown_handle();
+    // The panic happens when the handler is called, not in the future it returns.
+    let run = tokio::spawn(builder.run(|task: TaskContext| {
+        let n = task.input()["n"].as_u64().expect("input.n is required");
+        async move { Ok(json!({ "double": n * 2 })) }
+    }));
+
+    let done = app
+        .wait_for_task(broken.id, WAIT, |t| t.status == TaskStatus::Failed)
+        .await;
+    let message = done.error.unwrap();
+    assert!(
+        message.starts_with("handler panicked: input.n is required"),
+        "{message}"
+    );
+    // The worker is still running and takes the next task.
+    let fine = app
+        .client
+        .tasks()
+        .create(create(json!({ "n": 21 })))
+        .await
+        .unwrap();
+    let done = app
+        .wait_for_task(fine.id, WAIT, |t| t.status == TaskStatus::Completed)
+        .await;
+    assert_eq!(done.result, Some(json!({ "double": 42 })));
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_failure_message_the_api_refuses_is_sent_again_cleaned_and_cut(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "noisy", json!({})).await;
+    // What a command's coloured stderr looks like, and far too much of it.
+    let message = format!("\u{1b}[31merror\u{1b}[0m: it broke\n{}", "x".repeat(20_000));
+
+    let builder = worker(&app, "noisy")
+        .kinds(["noisy"])
+        .lease(Duration::from_secs(5));
+    let stop = builder.shutdown_handle();
+    let sent = message.clone();
+    let run = tokio::spawn(builder.run(move |_task: TaskContext| {
+        let sent = sent.clone();
+        async move { Err::<Value, _>(TaskError::permanent(sent)) }
+    }));
+
+    let done = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Failed)
+        .await;
+    let kept: String = message.chars().filter(|c| *c != '\u{1b}').collect();
+    let expected: String = kept.chars().take(9_999).chain(['…']).collect();
+    assert_eq!(done.error.as_deref(), Some(expected.as_str()));
+    assert!(expected.starts_with("[31merror[0m: it broke\nxxx"));
+    assert_eq!(
+        done.attempts, 1,
+        "failed by this attempt, not by a lost lease"
+    );
+    stop.shutdown();
+    run.await.unwrap().unwrap();
+}
+
+async fn a_result_the_api_refuses_fails_the_task_for_good(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let task = app.task(project, "bulky", json!({})).await;
+
+    let builder = worker(&app, "bulky")
+        .kinds(["bulky"])
+        .lease(Duration::from_secs(5));
+    let stop = builder.shutdown_handle();
+    // Over the API's 1 MiB limit on a result, under its limit on a request body.
+    let run = tokio::spawn(
+        builder
+            .run(|_task: TaskContext| async move { Ok(json!({ "dump": "x".repeat(1_200_000) })) }),
+    );
+
+    let done = app
+        .wait_for_task(task.id, WAIT, |t| t.status == TaskStatus::Failed)
+        .await;
+    let error = done.error.unwrap();
+    assert!(error.starts_with("result rejected: "), "{error}");
+    assert!(error.contains("result"), "{error}");
+    assert_eq!(done.result, None);
+    assert_eq!(done.attempts, 1, "no retry: another attempt cannot help");
+    assert_eq!(
+        events_of(&app, task.id).await,
+        ["task.created", "task.claimed", "task.failed"]
     );
     stop.shutdown();
     run.await.unwrap().unwrap();
@@ -536,6 +649,9 @@ async fn a_worker_without_a_name_or_with_a_viewer_key_does_not_start(backend: Ba
 on_both_backends!(
     a_worker_completes_tasks_with_its_handlers_results,
     handler_errors_and_panics_fail_the_task_with_their_message,
+    a_handler_that_panics_before_its_first_await_fails_its_task,
+    a_failure_message_the_api_refuses_is_sent_again_cleaned_and_cut,
+    a_result_the_api_refuses_fails_the_task_for_good,
     a_permanent_error_fails_the_task_at_once,
     progress_and_block_from_the_context_reach_the_server,
     a_lost_lease_cancels_the_handler_and_its_result_is_not_written,
