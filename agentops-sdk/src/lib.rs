@@ -11,6 +11,7 @@
 //! - [`worker`]: the worker runtime.
 #![deny(missing_docs)]
 
+pub mod text;
 pub mod types;
 
 #[cfg(feature = "client")]

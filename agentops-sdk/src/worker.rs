@@ -1284,22 +1284,11 @@ fn api_message(err: &crate::Error) -> String {
     }
 }
 
-/// `message` as the API takes a failure message: no control characters but `\n`, `\t`
-/// and `\r`, at most [`MAX_ERROR_CHARS`] characters (a cut one ends with `…`), not blank.
+/// `message` as the API takes a failure message ([`crate::text::clean`]), at most
+/// [`MAX_ERROR_CHARS`] characters (a cut one ends with `…`), not blank.
 fn clean_message(message: &str) -> String {
-    let kept: Vec<char> = message
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
-        .collect();
-    let cleaned: String = if kept.len() > MAX_ERROR_CHARS {
-        kept[..MAX_ERROR_CHARS - 1]
-            .iter()
-            .chain(std::iter::once(&'…'))
-            .collect()
-    } else {
-        kept.into_iter().collect()
-    };
-    if cleaned.trim().is_empty() {
+    let cleaned = crate::text::truncate(&crate::text::clean(message), MAX_ERROR_CHARS);
+    if cleaned.is_empty() {
         NO_MESSAGE.to_owned()
     } else {
         cleaned
@@ -1366,7 +1355,7 @@ mod tests {
     fn a_cleaned_message_keeps_line_breaks_and_tabs_and_fits_the_limit() {
         assert_eq!(
             clean_message("\u{1b}[31mred\u{1b}[0m\n\tnext\r\n\u{0}"),
-            "[31mred[0m\n\tnext\r\n"
+            "red\n\tnext"
         );
         let long = "é".repeat(MAX_ERROR_CHARS + 1);
         let cut = clean_message(&long);

@@ -68,28 +68,12 @@ const RESTART_MIN: Duration = Duration::from_secs(1);
 /// The longest pause between two starts of the executor.
 const RESTART_MAX: Duration = Duration::from_secs(60);
 
-/// `text` as the platform takes it in a message or a name: without control characters
-/// other than `\n`, `\t` and `\r` (exactly what its text check allows), and trimmed.
-/// ANSI escape sequences (`ESC [ 31 m`) go whole rather than leave `[31m` behind.
+/// `text` as the platform takes it in a message or a name ([`agentops_sdk::text::clean`]).
 ///
 /// An LLM's output is not checked by anyone before it is posted: one stray `\x1b` or
 /// `\u0000` would get the whole reply refused.
 pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.next_if_eq(&'[').is_some() {
-            // A CSI sequence: parameter and intermediate bytes, then one final byte.
-            while chars
-                .next_if(|c| ('\u{20}'..='\u{3f}').contains(c))
-                .is_some()
-            {}
-            chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c));
-        } else if !c.is_control() || matches!(c, '\n' | '\t' | '\r') {
-            out.push(c);
-        }
-    }
-    out.trim().to_owned()
+    agentops_sdk::text::clean(text)
 }
 
 /// A message to the Chief of Staff.
@@ -666,16 +650,5 @@ mod tests {
             assert!(is_no(no), "{no}");
         }
         assert!(!is_yes("ok but rename it"));
-    }
-
-    #[test]
-    fn clean_text_keeps_what_the_platform_takes_and_drops_the_rest() {
-        assert_eq!(
-            clean_text("  \u{1b}[1;31mRed\u{1b}[0m alert\u{0}!\r\n\tnext\u{7f}\u{85} "),
-            "Red alert!\r\n\tnext"
-        );
-        assert_eq!(clean_text("\u{0}\u{1b}[m \n"), "");
-        assert_eq!(clean_text("a\u{1b}b [c]"), "ab [c]");
-        assert_eq!(clean_text("Grüße 👍"), "Grüße 👍");
     }
 }
