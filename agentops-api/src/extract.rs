@@ -91,6 +91,8 @@ fn contains_nul(json: &[u8]) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// The error for what reading or parsing the body refused (the content type is checked
+/// before, in [`ApiJson`]).
 fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
     match rejection {
         JsonRejection::JsonSyntaxError(err) => ApiError::bad_request(
@@ -104,9 +106,6 @@ fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
                 source_message(&err)
             ),
         },
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".to_owned())
-        }
         JsonRejection::BytesRejection(err) => {
             if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit }

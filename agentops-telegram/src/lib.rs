@@ -494,11 +494,9 @@ impl TelegramBot {
         event: &agentops_sdk::types::Event,
         queue: &mut Option<VecDeque<Value>>,
     ) -> Result<(), BotError> {
-        if queue.is_none() {
-            *queue = Some(self.outgoing(event).await?.into());
-        }
-        let Some(pending) = queue.as_mut() else {
-            return Ok(());
+        let pending = match queue {
+            Some(pending) => pending,
+            None => queue.insert(self.outgoing(event).await?.into()),
         };
         while let Some(params) = pending.front() {
             match self.inner.api.call("sendMessage", params.clone()).await {

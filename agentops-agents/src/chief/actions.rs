@@ -2,13 +2,12 @@
 //! (only once a person approves), all through the SDK.
 
 use agentops_sdk::Client;
+use agentops_sdk::text::clean;
 use agentops_sdk::types::{CancelIn, ProjectIn, TaskIn, TaskOut, TaskStatus, UnblockIn};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use super::clean_text;
 
 /// One change to the platform, as stored in an approval's plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,36 +66,35 @@ pub struct NewTask {
 
 impl Action {
     /// The same action with each of its texts as the platform takes them
-    /// ([`clean_text`]), and optional ones left out when nothing is left: an LLM may put
+    /// ([`clean`]), and optional ones left out when nothing is left: an LLM may put
     /// control characters anywhere, and the platform refuses them in names, titles and
     /// notes, only once the plan is approved.
     #[must_use]
     pub fn cleaned(self) -> Self {
-        let optional =
-            |text: Option<String>| text.map(|t| clean_text(&t)).filter(|t| !t.is_empty());
+        let optional = |text: Option<String>| text.map(|t| clean(&t)).filter(|t| !t.is_empty());
         match self {
             Action::CreateProject { name, description } => Action::CreateProject {
-                name: clean_text(&name),
+                name: clean(&name),
                 description: optional(description),
             },
             Action::CreateTasks { project, tasks } => Action::CreateTasks {
-                project: clean_text(&project),
+                project: clean(&project),
                 tasks: tasks
                     .into_iter()
                     .map(|task| NewTask {
-                        title: clean_text(&task.title),
+                        title: clean(&task.title),
                         description: optional(task.description),
                         kind: optional(task.kind),
-                        after: task.after.iter().map(|t| clean_text(t)).collect(),
+                        after: task.after.iter().map(|t| clean(t)).collect(),
                     })
                     .collect(),
             },
             Action::UnblockTask { task, note } => Action::UnblockTask {
-                task: clean_text(&task),
+                task: clean(&task),
                 note: optional(note),
             },
             Action::CancelTask { task, reason } => Action::CancelTask {
-                task: clean_text(&task),
+                task: clean(&task),
                 reason: optional(reason),
             },
         }

@@ -17,7 +17,7 @@
 //!   recorded on the approval and told in the thread. Should the event stream end (the
 //!   platform refused to resume it, say after retention pruned its cursor), it starts
 //!   over after a pause: catch up, then follow the events again.
-//! - Everything it posts goes through [`clean_text`] first: an LLM can answer with
+//! - Everything it posts goes through [`clean`] first: an LLM can answer with
 //!   nothing, or with control characters the platform refuses in a message, and the
 //!   person must still get a reply.
 //!
@@ -31,6 +31,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentops_sdk::text::clean;
 use agentops_sdk::types::{
     ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
     MessageRole, ThreadIn,
@@ -67,14 +68,6 @@ const SUMMARY_MAX: usize = 2_000;
 const RESTART_MIN: Duration = Duration::from_secs(1);
 /// The longest pause between two starts of the executor.
 const RESTART_MAX: Duration = Duration::from_secs(60);
-
-/// `text` as the platform takes it in a message or a name ([`agentops_sdk::text::clean`]).
-///
-/// An LLM's output is not checked by anyone before it is posted: one stray `\x1b` or
-/// `\u0000` would get the whole reply refused.
-pub fn clean_text(text: &str) -> String {
-    agentops_sdk::text::clean(text)
-}
 
 /// A message to the Chief of Staff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -322,7 +315,7 @@ impl ChiefOfStaff {
             Decision::Answer(text) => {
                 // The person's message is stored (and any plan it superseded gone): they
                 // must get a reply even when the LLM said nothing usable.
-                let mut reply = clean_text(&text);
+                let mut reply = clean(&text);
                 if reply.is_empty() {
                     reply = NO_ANSWER.to_owned();
                 }
@@ -355,14 +348,14 @@ impl ChiefOfStaff {
                 }
                 let will: Vec<String> = actions.iter().map(Action::describe).collect();
                 let will = will.join("; ");
-                let understood = clean_text(&understood);
+                let understood = clean(&understood);
                 let understood = understood.trim_end_matches('.');
                 let summary = if understood.is_empty() {
                     format!("Will: {will}.")
                 } else {
                     format!("Understood: {understood}. Will: {will}.")
                 };
-                let summary: String = clean_text(&summary).chars().take(SUMMARY_MAX).collect();
+                let summary: String = clean(&summary).chars().take(SUMMARY_MAX).collect();
                 let approval = client
                     .threads()
                     .propose(
@@ -408,7 +401,7 @@ impl ChiefOfStaff {
     }
 
     /// Posts the Chief of Staff's message, made acceptable to the platform
-    /// ([`clean_text`], cut to its length limit); `text` must hold something besides
+    /// ([`clean`], cut to its length limit); `text` must hold something besides
     /// control characters and spaces.
     async fn reply(
         &self,
@@ -416,7 +409,7 @@ impl ChiefOfStaff {
         text: &str,
         metadata: Value,
     ) -> Result<MessageOut, ChatError> {
-        let text: String = clean_text(text).chars().take(TEXT_MAX).collect();
+        let text: String = clean(text).chars().take(TEXT_MAX).collect();
         Ok(self
             .inner
             .client

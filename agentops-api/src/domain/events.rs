@@ -51,9 +51,10 @@ pub async fn list(
 /// Where the log stands: its head (0 for a log never written) and how far retention
 /// has pruned it.
 pub async fn head(state: &AppState) -> Result<EventLogHead, DomainError> {
+    let (last_id, pruned_through) = store::events::head(&state.db).await?;
     Ok(EventLogHead {
-        last_id: store::events::max_id(&state.db).await?,
-        pruned_through: store::events::pruned_through(&state.db).await?,
+        last_id,
+        pruned_through,
     })
 }
 

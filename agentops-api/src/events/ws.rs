@@ -185,7 +185,7 @@ pub fn text_frame(text: &str) -> Bytes {
     frame(OP_TEXT, text.as_bytes())
 }
 
-/// A ping frame (empty).
+/// A ping frame carrying `payload` (at most 125 bytes, as for every control frame).
 pub fn ping_frame(payload: &[u8]) -> Bytes {
     frame(OP_PING, payload)
 }

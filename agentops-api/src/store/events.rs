@@ -180,16 +180,23 @@ async fn query_i64<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Option<i64
 }
 
 /// The log's head: the highest event id given out so far (0 for a log never written).
-///
-/// Retention may have deleted every event, so this is the newest remaining id or the
-/// [`pruned_through`] mark, whichever is higher: a head that fell back would send every
-/// reader resuming from it into `cursor_expired`. Ids are never reused (an identity column on PostgreSQL,
-/// SQLite `AUTOINCREMENT`), so what comes next is always above it.
+/// See [`head`].
 pub async fn max_id<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    Ok(head(conn).await?.0)
+}
+
+/// The log's head and its [`pruned_through`] mark, read together.
+///
+/// Retention may have deleted every event, so the head is the newest remaining id or
+/// the mark, whichever is higher: a head that fell back would send every reader resuming
+/// from it into `cursor_expired`. Ids are never reused (an identity column on
+/// PostgreSQL, SQLite `AUTOINCREMENT`), so what comes next is always above it.
+pub async fn head<C: ConnectionTrait>(conn: &C) -> Result<(i64, i64), DbErr> {
     let newest = query_i64(conn, "SELECT MAX(id) AS value FROM events")
         .await?
         .unwrap_or(0);
-    Ok(newest.max(pruned_through(conn).await?))
+    let pruned = pruned_through(conn).await?;
+    Ok((newest.max(pruned), pruned))
 }
 
 /// Deletes events created before `cutoff`, at most `limit` of them, and moves the
