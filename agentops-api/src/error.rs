@@ -261,10 +261,12 @@ fn rejects_nul(err: &DbErr) -> bool {
     false
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the error body's detail, as the client sees them (an internal
+    /// error's cause is logged here and not shown).
+    pub fn to_parts(&self) -> (StatusCode, ErrorDetail) {
         let (status, code) = self.status_and_code();
-        let (message, details) = match &self {
+        let (message, details) = match self {
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ("internal server error".to_owned(), Vec::new())
@@ -279,13 +281,21 @@ impl IntoResponse for ApiError {
             ),
             other => (other.to_string(), Vec::new()),
         };
-        let body = ErrorBody {
-            error: ErrorDetail {
+        (
+            status,
+            ErrorDetail {
                 code,
                 message,
                 details,
             },
-        };
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.to_parts();
+        let body = ErrorBody { error };
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())

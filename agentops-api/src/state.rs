@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use agentops_sdk::types::Event;
-
 use crate::auth::KeyCache;
 use crate::config::ApiConfig;
 use crate::error::DomainError;
@@ -95,14 +93,16 @@ impl AppState {
         Ok(Tx::begin(&self.db).await?)
     }
 
-    /// Commits `tx` and then publishes its events: subscribers never hear of a change
-    /// that did not commit.
-    pub async fn commit(&self, tx: Tx) -> Result<Vec<Event>, DomainError> {
-        let events = tx.commit().await?;
-        if !events.is_empty() {
-            self.metrics.events_written.inc_by(events.len() as u64);
-            self.events.publish(&events);
-        }
-        Ok(events)
+    /// Commits `tx` and then hands its events to the fan-out: subscribers never hear of
+    /// a change that did not commit.
+    pub async fn commit(&self, tx: Tx) -> Result<(), DomainError> {
+        let appended = tx.commit().await?;
+        let written = match &appended {
+            crate::store::Appended::Logged(events) => events.len(),
+            crate::store::Appended::Queued(count) => *count,
+        };
+        self.metrics.events_written.inc_by(written as u64);
+        self.events.committed(appended);
+        Ok(())
     }
 }

@@ -452,6 +452,88 @@ pub struct CompleteIn {
     pub result: Option<Value>,
 }
 
+/// Completes many running tasks in one request: one transaction, one answer per item.
+///
+/// Each item is judged on its own, exactly as `POST /tasks/{id}/complete` would judge it:
+/// a stale claim token fails only its own item. The items that succeed are committed
+/// together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompleteManyIn {
+    /// 1–100 completions, each of a different task.
+    pub items: Vec<CompleteItem>,
+}
+
+/// One completion of a [`CompleteManyIn`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompleteItem {
+    /// The task.
+    pub id: Uuid,
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// What the task produced, any JSON value (up to 1 MiB serialised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+/// Extends the leases of many running tasks in one request: one transaction, one answer
+/// per item, each judged as `POST /tasks/{id}/heartbeat` would judge it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatManyIn {
+    /// 1–100 heartbeats, each of a different task.
+    pub items: Vec<HeartbeatItem>,
+}
+
+/// One heartbeat of a [`HeartbeatManyIn`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatItem {
+    /// The task.
+    pub id: Uuid,
+    /// The token from the claim.
+    pub claim_token: Uuid,
+    /// New lease length from now (5–3600 s); the claim's length if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+    /// Progress from 0.0 to 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// A short progress message (up to 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer to a batch: one outcome per item, in the order of the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BatchOut {
+    /// The outcomes.
+    pub items: Vec<BatchItemOut>,
+}
+
+/// The outcome of one item of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BatchItemOut {
+    /// The task the item was about.
+    pub id: Uuid,
+    /// The HTTP status the item would have had as a request of its own: 200, or its
+    /// error's (404, 409, 422).
+    pub status: u16,
+    /// The task after the change (on success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskOut>,
+    /// Why the item was refused (on failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
 /// Reports that an attempt failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -1,22 +1,31 @@
 //! `agentops bench claim`: end-to-end claim throughput through HTTP and the SDK, against
-//! the same claim + complete issued straight to PostgreSQL, in one run.
+//! the same job done by the minimal SQL, in one run.
 //!
-//! The API runs in this process on `127.0.0.1:0` over a database of its own
-//! (`agentops_bench_<random>`, dropped at the end). For each batch size:
+//! Everything runs over one database of its own (`agentops_bench_<random>`, dropped at
+//! the end) on the given PostgreSQL server. For each batch size `B`:
 //!
-//! - **SDK**: `N` tasks are enqueued, then `W` workers (each an SDK [`Client`] and its
-//!   own registered agent) loop `claim(limit = B)` → `complete` each task with a tiny
-//!   result, until a claim comes back empty.
-//! - **Baseline**: the same with `agentops_api::domain::tasks::{claim, complete}` called
-//!   directly on the server's own state: the very SQL the HTTP handlers run, with the
-//!   same transactions, event outbox writes and connection pool, but no HTTP, JSON or
-//!   SDK. The ratio is therefore the cost of the HTTP + SDK layers alone.
+//! - **Raw SQL** (the baseline, independent of our code): a table of the benchmark's own
+//!   (`bench_raw_tasks`, just an id, a status, a claim token and a result) and `W`
+//!   workers, each on its own connection, that loop: claim up to `B` queued rows with one
+//!   `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT B)`, then complete each
+//!   row with one `UPDATE` in its own commit, until a claim comes back empty. That is
+//!   the floor of this database and machine for the job: no HTTP, no auth, no events.
+//! - **API × 1**: `agentops api` as a child process on `127.0.0.1`, and `W` SDK
+//!   workers (each a [`Client`] and its own registered agent) that loop
+//!   `claim(limit = B)` → complete what they got with a tiny result: one
+//!   `POST /tasks/{id}/complete` for a single task, one `POST /tasks/complete` (the
+//!   batched protocol, one transaction) for several.
+//! - **API × 2**: the same with two `agentops api` processes on the same database, the
+//!   workers split between them.
 //!
-//! Each side runs in `--rounds` parts, the two sides taking turns, and each part starts
-//! on a freshly vacuumed table: on a shared machine, load from elsewhere and the history
-//! of the table then weigh on both alike. Enqueueing and vacuuming are not timed. Both
-//! sides run on the same runtime and cores as the API, as a worker fleet on one machine
-//! would.
+//! Each side runs in `--rounds` parts, the sides taking turns in a rotating order, and
+//! each part starts on a freshly vacuumed table: on a shared machine, load from
+//! elsewhere and the history of the tables then weigh on every side alike. Enqueueing and
+//! vacuuming are not timed. The workers run in this process, on the same two cores as
+//! the API processes, as a worker fleet on one machine would.
+//!
+//! Correctness is checked on every side: every task completed exactly once, and for the
+//! API each with exactly one `task.completed` event.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +34,19 @@ use std::time::{Duration, Instant};
 use agentops_api::auth::Caller;
 use agentops_api::state::AppState;
 use agentops_sdk::Client;
-use agentops_sdk::types::{AgentIn, ClaimIn, CompleteIn, ProjectIn, Role, TaskIn};
+use agentops_sdk::types::{
+    AgentIn, ClaimIn, CompleteIn, CompleteItem, CompleteManyIn, ProjectIn, Role, TaskIn,
+};
 use anyhow::{Context, bail};
 use clap::Args;
-use sea_orm::{ConnectionTrait, Database, DbBackend, FromQueryResult, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, FromQueryResult,
+    Statement,
+};
 use serde::Serialize;
 use uuid::Uuid;
+
+use super::process::ApiProcess;
 
 /// Options of `agentops bench claim`.
 #[derive(Debug, Args)]
@@ -57,9 +73,12 @@ pub struct ClaimBenchArgs {
     /// sides taking turns, so load from elsewhere on the machine weighs on both alike.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: u64,
-    /// Database connections of the API's pool (shared by both sides).
+    /// Database connections of each API process's pool.
     #[arg(long, default_value_t = 20)]
     pub db_connections: u32,
+    /// Also run the API side with two API processes on the same database.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub two_replicas: bool,
     /// Print one JSON object per run as the last lines.
     #[arg(long)]
     pub json: bool,
@@ -74,13 +93,17 @@ pub struct RunResult {
     pub workers: u32,
     /// Tasks per side.
     pub tasks: u64,
-    /// End-to-end throughput through HTTP and the SDK.
-    pub tasks_per_sec: f64,
-    /// Throughput of the same calls made directly on the server's state.
+    /// Throughput of the minimal SQL doing the same job on a table of its own.
     pub baseline_tasks_per_sec: f64,
+    /// End-to-end throughput through HTTP and the SDK, one API process.
+    pub tasks_per_sec: f64,
     /// `tasks_per_sec / baseline_tasks_per_sec`.
     pub ratio: f64,
-    /// Whether, on both sides, every task was completed exactly once.
+    /// The same with two API processes on one database (unless `--two-replicas false`).
+    pub two_replicas_tasks_per_sec: Option<f64>,
+    /// `two_replicas_tasks_per_sec / baseline_tasks_per_sec`.
+    pub two_replicas_ratio: Option<f64>,
+    /// Whether, on every side, every task was completed exactly once.
     pub completed_once: bool,
 }
 
@@ -91,16 +114,22 @@ pub async fn run(args: ClaimBenchArgs) -> anyhow::Result<()> {
     bench_db.drop_now().await;
     let results = outcome?;
     println!();
-    println!("batch  workers  tasks   sdk tasks/s  baseline tasks/s  ratio  completed once");
+    println!(
+        "batch  workers  tasks   raw SQL tasks/s  API x1 tasks/s  ratio  API x2 tasks/s  ratio  completed once"
+    );
     for r in &results {
         println!(
-            "{:>5}  {:>7}  {:>6}  {:>11.0}  {:>16.0}  {:>5.2}  {}",
+            "{:>5}  {:>7}  {:>6}  {:>15.0}  {:>14.0}  {:>5.2}  {:>14}  {:>5}  {}",
             r.batch,
             r.workers,
             r.tasks,
-            r.tasks_per_sec,
             r.baseline_tasks_per_sec,
+            r.tasks_per_sec,
             r.ratio,
+            r.two_replicas_tasks_per_sec
+                .map_or("-".to_owned(), |v| format!("{v:.0}")),
+            r.two_replicas_ratio
+                .map_or("-".to_owned(), |v| format!("{v:.2}")),
             if r.completed_once { "yes" } else { "NO" }
         );
     }
@@ -115,38 +144,67 @@ pub async fn run(args: ClaimBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Runner {
+    RawSql,
+    Api { replicas: usize },
+}
+
 async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec<RunResult>> {
     let data_dir = tempfile::tempdir()?;
     let admin_key = format!("bench-admin-{}", Uuid::new_v4().simple());
+    // The benchmark's own view of the database (migrations, enqueueing, checks); it
+    // serves no requests.
     let mut cfg = agentops_api::config::ApiConfig::defaults();
     cfg.database_url = Some(database_url.to_owned());
     cfg.data_dir = data_dir.path().to_path_buf();
     cfg.admin_key = Some(admin_key.clone());
     cfg.redis_url = None;
-    cfg.rate_limit_per_second = 10_000_000;
-    cfg.rate_limit_burst = 10_000_000;
-    cfg.db_max_connections = args.db_connections;
-    let server = agentops_api::Server::start(cfg).await?;
-    let state = server.state().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    cfg.db_max_connections = 10;
+    let state = AppState::connect(cfg).await?;
+    let raw = RawQueue::create(database_url, args.workers).await?;
 
-    let client = Client::builder()
-        .base_url(&base)
-        .api_key(&admin_key)
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let replicas = if args.two_replicas { 2 } else { 1 };
+    let mut apis = Vec::new();
+    for i in 0..replicas {
+        let api = ApiProcess::start(&[
+            ("DATABASE_URL", database_url.to_owned()),
+            ("AGENTOPS_ADMIN_KEY", admin_key.clone()),
+            (
+                "AGENTOPS_DB_MAX_CONNECTIONS",
+                args.db_connections.to_string(),
+            ),
+            ("AGENTOPS_MIGRATE", "false".to_owned()),
+            (
+                "AGENTOPS_DATA_DIR",
+                data_dir
+                    .path()
+                    .join(format!("api-{i}"))
+                    .display()
+                    .to_string(),
+            ),
+        ])?;
+        api.wait_ready().await?;
+        apis.push(api);
+    }
+    let clients = apis
+        .iter()
+        .map(|api| {
+            Client::builder()
+                .base_url(&api.base)
+                .api_key(&admin_key)
+                .timeout(Duration::from_secs(60))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let caller = Caller {
         key_id: Uuid::new_v4(),
         role: Role::Admin,
     };
     let mut agents = Vec::new();
     for i in 0..args.workers {
-        let agent = client
+        let agent = clients[0]
             .agents()
             .register(AgentIn {
                 name: format!("bench-{i}"),
@@ -156,71 +214,87 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
         agents.push(agent.id);
     }
 
+    let mut runners = vec![Runner::RawSql, Runner::Api { replicas: 1 }];
+    if replicas == 2 {
+        runners.push(Runner::Api { replicas: 2 });
+    }
     let mut results = Vec::new();
     for &batch in &args.batch {
         eprintln!(
             "batch {batch}: {} tasks, {} workers, {} rounds",
             args.tasks, args.workers, args.rounds
         );
-        let mut sdk = Side::default();
-        let mut base = Side::default();
+        let mut totals = vec![Side::default(); runners.len()];
         let rounds = args.rounds.min(args.tasks);
         for round in 0..rounds {
             let n = args.tasks / rounds + u64::from(round < args.tasks % rounds);
-            // Alternate which side goes first, so background load and table history
-            // weigh on both alike.
-            for side in if round % 2 == 0 {
-                [false, true]
-            } else {
-                [true, false]
-            } {
-                let project = enqueue(&state, &caller, n).await?;
-                vacuum(&state).await?;
-                let (secs, done) = if side {
-                    through_sdk(&client, &agents, batch)
-                        .await
-                        .context("SDK run")?
-                } else {
-                    baseline(&state, &agents, batch)
-                        .await
-                        .context("baseline run")?
+            // Rotate which side goes first, so background load and table history weigh
+            // on every side alike.
+            for k in 0..runners.len() {
+                let which = (k + round as usize) % runners.len();
+                let runner = runners[which];
+                let (secs, done, ok) = match runner {
+                    Runner::RawSql => {
+                        raw.enqueue(n).await?;
+                        raw.vacuum().await?;
+                        let (secs, done) = raw.run(batch).await.context("raw SQL run")?;
+                        (secs, done, done == n && raw.completed(n).await?)
+                    }
+                    Runner::Api { replicas } => {
+                        let project = enqueue(&state, &caller, n).await?;
+                        vacuum(&state).await?;
+                        let (secs, done) = through_sdk(&clients[..replicas], &agents, batch)
+                            .await
+                            .context("SDK run")?;
+                        (
+                            secs,
+                            done,
+                            done == n && completed_once(&state, project, n).await?,
+                        )
+                    }
                 };
-                let ok = done == n && completed_once(&state, project, n).await?;
-                let totals = if side { &mut sdk } else { &mut base };
-                totals.secs += secs;
-                totals.tasks += done;
-                totals.ok &= ok;
+                let side = &mut totals[which];
+                side.secs += secs;
+                side.tasks += done;
+                side.ok &= ok;
                 eprintln!(
-                    "  round {}: {:<8} {:>6.0} tasks/s",
+                    "  round {}: {:<10} {:>6.0} tasks/s",
                     round + 1,
-                    if side { "sdk" } else { "baseline" },
+                    match runner {
+                        Runner::RawSql => "raw SQL".to_owned(),
+                        Runner::Api { replicas } => format!("API x{replicas}"),
+                    },
                     done as f64 / secs
                 );
             }
         }
-        let sdk_rate = sdk.tasks as f64 / sdk.secs;
-        let baseline_rate = base.tasks as f64 / base.secs;
+        let rate = |side: &Side| side.tasks as f64 / side.secs;
+        let baseline_rate = rate(&totals[0]);
+        let one = rate(&totals[1]);
+        let two = totals.get(2).map(rate);
         results.push(RunResult {
             batch,
             workers: args.workers,
             tasks: args.tasks,
-            tasks_per_sec: round(sdk_rate),
-            baseline_tasks_per_sec: round(baseline_rate),
-            ratio: (sdk_rate / baseline_rate * 1000.0).round() / 1000.0,
-            completed_once: sdk.ok
-                && base.ok
-                && sdk.tasks == args.tasks
-                && base.tasks == args.tasks,
+            baseline_tasks_per_sec: round1(baseline_rate),
+            tasks_per_sec: round1(one),
+            ratio: round3(one / baseline_rate),
+            two_replicas_tasks_per_sec: two.map(round1),
+            two_replicas_ratio: two.map(|two| round3(two / baseline_rate)),
+            completed_once: totals
+                .iter()
+                .all(|side| side.ok && side.tasks == args.tasks),
         });
     }
 
-    let _ = stop.send(());
-    serving.await??;
+    drop(apis);
+    raw.close().await;
     state.db.clone().close().await.ok();
     Ok(results)
 }
 
 /// Time and tasks of one side over the rounds.
+#[derive(Clone)]
 struct Side {
     secs: f64,
     tasks: u64,
@@ -250,8 +324,12 @@ async fn vacuum(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn round(value: f64) -> f64 {
+fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 /// Creates a project with `n` queued tasks (untimed), straight through the domain layer.
@@ -313,70 +391,52 @@ fn tiny_result() -> Option<serde_json::Value> {
     Some(serde_json::json!({ "ok": true }))
 }
 
-/// `W` SDK workers claim and complete until the queue is empty; returns the elapsed
-/// seconds and the number of tasks completed.
-async fn through_sdk(client: &Client, agents: &[Uuid], batch: u32) -> anyhow::Result<(f64, u64)> {
+/// `W` SDK workers, spread over `clients` (one per API process), claim and complete until
+/// the queue is empty; returns the elapsed seconds and the number of tasks completed.
+async fn through_sdk(
+    clients: &[Client],
+    agents: &[Uuid],
+    batch: u32,
+) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for &agent in agents {
-        let client = client.clone();
+    for (i, &agent) in agents.iter().enumerate() {
+        let client = clients[i % clients.len()].clone();
         workers.spawn(async move {
             let mut done = 0u64;
             loop {
                 let claimed = client.tasks().claim(claim_input(agent, batch)).await?.tasks;
-                if claimed.is_empty() {
-                    return Ok::<_, agentops_sdk::Error>(done);
-                }
-                for task in claimed {
-                    client
-                        .tasks()
-                        .complete(
-                            task.task.id,
-                            CompleteIn {
+                match claimed.len() {
+                    0 => return Ok::<_, anyhow::Error>(done),
+                    1 => {
+                        let task = &claimed[0];
+                        let input = CompleteIn {
+                            claim_token: task.claim_token,
+                            result: tiny_result(),
+                        };
+                        client.tasks().complete(task.task.id, input).await?;
+                        done += 1;
+                    }
+                    _ => {
+                        // What a worker holding several tasks does: one request for all.
+                        let items = claimed
+                            .iter()
+                            .map(|task| CompleteItem {
+                                id: task.task.id,
                                 claim_token: task.claim_token,
                                 result: tiny_result(),
-                            },
-                        )
-                        .await?;
-                    done += 1;
-                }
-            }
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = workers.join_next().await {
-        total += done??;
-    }
-    Ok((started.elapsed().as_secs_f64(), total))
-}
-
-/// The same loop on the server's own domain functions, without HTTP.
-async fn baseline(state: &AppState, agents: &[Uuid], batch: u32) -> anyhow::Result<(f64, u64)> {
-    use agentops_api::domain::tasks;
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for &agent in agents {
-        let state = state.clone();
-        workers.spawn(async move {
-            let mut done = 0u64;
-            loop {
-                let claimed = tasks::claim(&state, claim_input(agent, batch), None)
-                    .await
-                    .map_err(|err| anyhow::anyhow!("claim: {err:?}"))?
-                    .value
-                    .tasks;
-                if claimed.is_empty() {
-                    return Ok::<_, anyhow::Error>(done);
-                }
-                for task in claimed {
-                    let input = CompleteIn {
-                        claim_token: task.claim_token,
-                        result: tiny_result(),
-                    };
-                    tasks::complete(&state, task.task.id, input)
-                        .await
-                        .map_err(|err| anyhow::anyhow!("complete: {err:?}"))?;
-                    done += 1;
+                            })
+                            .collect();
+                        let outcome = client
+                            .tasks()
+                            .complete_many(CompleteManyIn { items })
+                            .await?;
+                        if let Some(refused) = outcome.items.iter().find(|item| item.status != 200)
+                        {
+                            bail!("task {} was not completed: {:?}", refused.id, refused.error);
+                        }
+                        done += outcome.items.len() as u64;
+                    }
                 }
             }
         });
@@ -398,6 +458,8 @@ struct Counts {
 /// Whether all `n` tasks of `project` are completed and each has exactly one
 /// `task.completed` event.
 async fn completed_once(state: &AppState, project: Uuid, n: u64) -> anyhow::Result<bool> {
+    // The API processes' events may still be on their way from the outbox to the log.
+    state.events.flush().await?;
     let counts = Counts::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT \
@@ -455,5 +517,139 @@ impl BenchDatabase {
                 .await;
             admin.close().await.ok();
         }
+    }
+}
+
+/// The baseline: the minimal SQL for the same job, on a table of its own, each worker on
+/// a connection of its own.
+struct RawQueue {
+    db: DatabaseConnection,
+    workers: u32,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Claimed {
+    id: i64,
+    claim_token: Uuid,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Count {
+    value: i64,
+}
+
+impl RawQueue {
+    async fn create(database_url: &str, workers: u32) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(database_url.to_owned());
+        options
+            .sqlx_logging(false)
+            .max_connections(workers + 1)
+            .min_connections(workers);
+        let db = Database::connect(options)
+            .await
+            .context("cannot connect the raw SQL baseline")?;
+        for statement in [
+            "CREATE TABLE bench_raw_tasks ( \
+                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+                 status text NOT NULL, \
+                 priority integer NOT NULL DEFAULT 0, \
+                 claimed_by uuid, \
+                 claim_token uuid, \
+                 result jsonb)",
+            "CREATE INDEX bench_raw_tasks_queued ON bench_raw_tasks (priority DESC, id) \
+                 WHERE status = 'queued'",
+        ] {
+            db.execute_unprepared(statement)
+                .await
+                .context("cannot create the raw SQL baseline's table")?;
+        }
+        Ok(Self { db, workers })
+    }
+
+    /// Empties the table and queues `n` rows (untimed).
+    async fn enqueue(&self, n: u64) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared("TRUNCATE bench_raw_tasks")
+            .await?;
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO bench_raw_tasks (status) SELECT 'queued' FROM generate_series(1, $1)",
+                [i64::try_from(n)?.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn vacuum(&self) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared("VACUUM ANALYZE bench_raw_tasks")
+            .await?;
+        Ok(())
+    }
+
+    /// `W` workers claim `batch` rows, then complete each in its own commit, until the
+    /// queue is empty; returns the elapsed seconds and the rows completed.
+    async fn run(&self, batch: u32) -> anyhow::Result<(f64, u64)> {
+        let started = Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.workers {
+            let db = self.db.clone();
+            let agent = Uuid::new_v4();
+            workers.spawn(async move {
+                let mut done = 0u64;
+                loop {
+                    let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "UPDATE bench_raw_tasks SET status = 'running', claimed_by = $1, \
+                             claim_token = gen_random_uuid() \
+                         WHERE id IN (SELECT id FROM bench_raw_tasks WHERE status = 'queued' \
+                             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                         RETURNING id, claim_token",
+                        [agent.into(), i64::from(batch).into()],
+                    ))
+                    .all(&db)
+                    .await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, anyhow::Error>(done);
+                    }
+                    for row in claimed {
+                        let updated = db
+                            .execute_raw(Statement::from_sql_and_values(
+                                DbBackend::Postgres,
+                                "UPDATE bench_raw_tasks SET status = 'completed', result = $3 \
+                                 WHERE id = $1 AND claim_token = $2 AND status = 'running'",
+                                [row.id.into(), row.claim_token.into(), tiny_result().into()],
+                            ))
+                            .await?;
+                        if updated.rows_affected() != 1 {
+                            bail!("raw SQL: row {} was not completed", row.id);
+                        }
+                        done += 1;
+                    }
+                }
+            });
+        }
+        let mut total = 0;
+        while let Some(done) = workers.join_next().await {
+            total += done??;
+        }
+        Ok((started.elapsed().as_secs_f64(), total))
+    }
+
+    /// Whether all `n` rows are completed.
+    async fn completed(&self, n: u64) -> anyhow::Result<bool> {
+        let count = Count::find_by_statement(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS value FROM bench_raw_tasks WHERE status = 'completed'",
+        ))
+        .one(&self.db)
+        .await?
+        .context("no count")?;
+        Ok(count.value == i64::try_from(n)?)
+    }
+
+    async fn close(self) {
+        self.db.close().await.ok();
     }
 }

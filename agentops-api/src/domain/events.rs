@@ -28,6 +28,8 @@ pub async fn list(
         return Err(DomainError::invalid("since", "must not be negative"));
     }
     check_cursor(&state.db, since).await?;
+    // Every write answered before this read is in the page (or a later one).
+    state.events.flush().await?;
     let id_filter = store::events::IdFilter {
         project_id: filter.project_id,
         task_id: filter.task_id,
@@ -51,6 +53,7 @@ pub async fn list(
 /// Where the log stands: its head (0 for a log never written) and how far retention
 /// has pruned it.
 pub async fn head(state: &AppState) -> Result<EventLogHead, DomainError> {
+    state.events.flush().await?;
     let (last_id, pruned_through) = store::events::head(&state.db).await?;
     Ok(EventLogHead {
         last_id,
@@ -106,6 +109,7 @@ pub async fn save_cursor(
     check_cursor_name(&mut checks, name);
     checks.range("last_id", input.last_id, 0, i64::MAX);
     checks.finish()?;
+    state.events.flush().await?;
     let newest = store::events::max_id(&state.db).await?;
     if input.last_id > newest {
         return Err(DomainError::invalid(

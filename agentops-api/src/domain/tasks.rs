@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn, FailIn, Page, ReleaseIn,
-    TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    BatchItemOut, BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn,
+    CompleteManyIn, FailIn, HeartbeatManyIn, Page, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut,
+    TaskPatch, TaskStatus, UnblockIn,
 };
 
 use super::projects::Created;
@@ -570,17 +571,37 @@ pub async fn heartbeat(
     input: TaskHeartbeatIn,
 ) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
-    if let Some(progress) = input.progress
-        && !(0.0..=1.0).contains(&progress)
-    {
-        checks.push("progress", "must be between 0.0 and 1.0");
-    }
-    if let Some(message) = &input.message {
-        checks.text("message", message, 0, 2_000);
-    }
+    check_heartbeat(&mut checks, "", input.progress, input.message.as_deref());
     checks.finish()?;
     let mut tx = state.begin().await?;
-    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "heartbeat").await?;
+    let out = heartbeat_in(&mut tx, id, input).await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+fn check_heartbeat(
+    checks: &mut Checks,
+    prefix: &str,
+    progress: Option<f64>,
+    message: Option<&str>,
+) {
+    if let Some(progress) = progress
+        && !(0.0..=1.0).contains(&progress)
+    {
+        checks.push(&format!("{prefix}progress"), "must be between 0.0 and 1.0");
+    }
+    if let Some(message) = message {
+        checks.text(&format!("{prefix}message"), message, 0, 2_000);
+    }
+}
+
+/// [`heartbeat`] inside `tx`, its input already checked.
+async fn heartbeat_in(
+    tx: &mut Tx,
+    id: Uuid,
+    input: TaskHeartbeatIn,
+) -> Result<TaskOut, DomainError> {
+    let (mut row, status) = load_claimed(tx, id, input.claim_token, "heartbeat").await?;
     require_running(status, "heartbeat")?;
     let seconds = lease_seconds(
         input.lease_seconds,
@@ -599,17 +620,118 @@ pub async fn heartbeat(
         row.progress_message = Some(message);
     }
     row.updated_at = now;
-    let out = if reported {
-        save(&mut tx, row, "task.progress").await?
+    if reported {
+        save(tx, row, "task.progress").await
     } else {
         // A bare lease extension is not worth an event.
-        to_out_one(tx.conn(), store::tasks::update(tx.conn(), row).await?).await?
-    };
-    state.commit(tx).await?;
-    Ok(out)
+        to_out_one(tx.conn(), store::tasks::update(tx.conn(), row).await?).await
+    }
 }
 
-/// Completes a running task and releases the tasks that were waiting only for it.
+/// Heartbeats many running tasks in one transaction; each item is judged on its own.
+pub async fn heartbeat_many(
+    state: &AppState,
+    input: HeartbeatManyIn,
+) -> Result<BatchOut, DomainError> {
+    let mut checks = Checks::default();
+    check_batch(&mut checks, input.items.iter().map(|item| item.id));
+    for (i, item) in input.items.iter().enumerate() {
+        check_heartbeat(
+            &mut checks,
+            &format!("items.{i}."),
+            item.progress,
+            item.message.as_deref(),
+        );
+    }
+    checks.finish()?;
+    run_batch(
+        state,
+        input.items,
+        |item| item.id,
+        |tx, item| {
+            Box::pin(heartbeat_in(
+                tx,
+                item.id,
+                TaskHeartbeatIn {
+                    claim_token: item.claim_token,
+                    lease_seconds: item.lease_seconds,
+                    progress: item.progress,
+                    message: item.message,
+                },
+            ))
+        },
+    )
+    .await
+}
+
+/// Most items one batch may carry.
+const BATCH_MAX: usize = 100;
+
+/// 1–[`BATCH_MAX`] items, each about a different task.
+fn check_batch(checks: &mut Checks, ids: impl ExactSizeIterator<Item = Uuid>) {
+    let count = ids.len();
+    if count == 0 {
+        checks.push("items", "must hold at least one item");
+    }
+    checks.count("items", count, BATCH_MAX);
+    let mut seen = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            checks.push(
+                &format!("items.{i}.id"),
+                "names a task an earlier item already names",
+            );
+        }
+    }
+}
+
+/// A future borrowing the batch's transaction.
+type ItemFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TaskOut, DomainError>> + Send + 'a>>;
+
+/// Runs `apply` for each item in one transaction, in task id order (so two batches over
+/// the same tasks lock them in the same order and cannot deadlock), and answers in the
+/// items' order. An item refused for what it asks (stale token, unknown task, wrong
+/// status) fails alone; a database failure fails the whole batch, which then changed
+/// nothing.
+async fn run_batch<I>(
+    state: &AppState,
+    items: Vec<I>,
+    id_of: impl Fn(&I) -> Uuid,
+    apply: impl for<'a> Fn(&'a mut Tx, I) -> ItemFuture<'a>,
+) -> Result<BatchOut, DomainError> {
+    let mut order: Vec<(usize, I)> = items.into_iter().enumerate().collect();
+    order.sort_by_key(|(_, item)| id_of(item));
+    let mut outcomes: Vec<Option<BatchItemOut>> = vec![None; order.len()];
+    let mut tx = state.begin().await?;
+    for (i, item) in order {
+        let id = id_of(&item);
+        outcomes[i] = Some(match apply(&mut tx, item).await {
+            Ok(task) => BatchItemOut {
+                id,
+                status: 200,
+                task: Some(task),
+                error: None,
+            },
+            Err(DomainError::Db(err)) => return Err(DomainError::Db(err)),
+            Err(refused) => {
+                let (status, error) = crate::error::ApiError::from(refused).to_parts();
+                BatchItemOut {
+                    id,
+                    status: status.as_u16(),
+                    task: None,
+                    error: Some(error),
+                }
+            }
+        });
+    }
+    state.commit(tx).await?;
+    Ok(BatchOut {
+        items: outcomes.into_iter().flatten().collect(),
+    })
+}
+
+/// Completes a running task.
 pub async fn complete(
     state: &AppState,
     id: Uuid,
@@ -621,7 +743,14 @@ pub async fn complete(
         checks.finish()?;
     }
     let mut tx = state.begin().await?;
-    let (mut row, status) = load_claimed(&tx, id, input.claim_token, "complete").await?;
+    let out = complete_in(&mut tx, id, input).await?;
+    state.commit(tx).await?;
+    Ok(out)
+}
+
+/// [`complete`] inside `tx`, its input already checked.
+async fn complete_in(tx: &mut Tx, id: Uuid, input: CompleteIn) -> Result<TaskOut, DomainError> {
+    let (mut row, status) = load_claimed(tx, id, input.claim_token, "complete").await?;
     if status == TaskStatus::Completed {
         // A retry of a completion that succeeded: same token, same answer.
         return to_out_one(tx.conn(), row).await;
@@ -634,10 +763,40 @@ pub async fn complete(
     row.progress = Some(1.0);
     row.finished_at = Some(now);
     row.updated_at = now;
-    let out = save(&mut tx, row, "task.completed").await?;
-    release_dependents(&mut tx, id).await?;
-    state.commit(tx).await?;
+    let out = save(tx, row, "task.completed").await?;
+    release_dependents(tx, id).await?;
     Ok(out)
+}
+
+/// Completes many running tasks in one transaction; each item is judged on its own.
+pub async fn complete_many(
+    state: &AppState,
+    input: CompleteManyIn,
+) -> Result<BatchOut, DomainError> {
+    let mut checks = Checks::default();
+    check_batch(&mut checks, input.items.iter().map(|item| item.id));
+    for (i, item) in input.items.iter().enumerate() {
+        if let Some(result) = &item.result {
+            checks.json_size(&format!("items.{i}.result"), result, INPUT_MAX);
+        }
+    }
+    checks.finish()?;
+    run_batch(
+        state,
+        input.items,
+        |item| item.id,
+        |tx, item| {
+            Box::pin(complete_in(
+                tx,
+                item.id,
+                CompleteIn {
+                    claim_token: item.claim_token,
+                    result: item.result,
+                },
+            ))
+        },
+    )
+    .await
 }
 
 /// Records a failed attempt: retried after a back-off while attempts remain and the error

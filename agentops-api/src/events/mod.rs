@@ -4,8 +4,11 @@
 //! The event log in the database is the source of truth (see [`crate::store::events`]
 //! for why its ids are in commit order). Fan-out only makes delivery fast:
 //!
-//! - After a transaction commits, its events go to this process's [`hub`] directly and,
-//!   when `REDIS_URL` is set, to the Redis channel every replica subscribes to.
+//! - On PostgreSQL a transaction's events get their ids after it commits, from this
+//!   process's [`sequencer`], which moves them from the outbox into the log. On SQLite
+//!   they are in the log when the transaction commits.
+//! - Once in the log, events go to this process's [`hub`] directly and, when
+//!   `REDIS_URL` is set, to the Redis channel every replica subscribes to.
 //! - Each replica's hub turns whatever arrives (local commits, Redis messages, possibly
 //!   out of order or duplicated) into one gapless, ordered stream: an event whose
 //!   predecessors it has not seen makes it read the missing ids from the log first. It
@@ -20,14 +23,16 @@
 pub mod filter;
 mod hub;
 pub mod redis_fanout;
+mod sequencer;
 pub mod stream;
 pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use agentops_sdk::types::Event;
@@ -60,6 +65,8 @@ pub struct Events {
 
 struct Inner {
     hub_input: mpsc::Sender<hub::Input>,
+    /// `None` on SQLite, whose events are in the log at commit.
+    sequencer: Option<sequencer::Sequencer>,
     live: broadcast::Sender<Arc<LiveEvent>>,
     redis: Option<RedisFanout>,
     closing: watch::Sender<bool>,
@@ -89,12 +96,15 @@ impl Events {
             None => None,
         };
         let cursor = crate::store::events::max_id(&db).await?;
+        let poll_every = Duration::from_millis(cfg.event_poll_ms);
+        let sequencer = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| sequencer::Sequencer::new(db.clone()));
         let mut tasks = vec![tokio::spawn(hub::run(hub::Hub {
             db,
             input: hub_rx,
             live: live.clone(),
             cursor,
-            poll_every: Duration::from_millis(cfg.event_poll_ms),
+            poll_every,
             fanout_up: redis.as_ref().map(RedisFanout::subscribed_flag),
         }))];
         // 0.1 ms to about 3.3 s.
@@ -103,31 +113,60 @@ impl Events {
             tasks.extend(redis.spawn(hub_input.clone(), redis_lag.clone()));
         }
         let (closing, _) = watch::channel(false);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                hub_input,
-                live,
-                redis,
-                closing,
-                redis_lag,
-                tasks,
+        let events = Self {
+            inner: Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+                if let Some(sequencer) = &sequencer {
+                    let weak = weak.clone();
+                    tasks.push(tokio::spawn(sequencer.clone().run(
+                        poll_every,
+                        move |events, committed_at| {
+                            if let Some(inner) = weak.upgrade() {
+                                publish_logged(&inner, events, committed_at);
+                            }
+                        },
+                    )));
+                }
+                Inner {
+                    hub_input,
+                    sequencer,
+                    live,
+                    redis,
+                    closing,
+                    redis_lag,
+                    tasks,
+                }
             }),
-        })
+        };
+        Ok(events)
     }
 
-    /// Hands committed events to the fan-out. Never blocks and never fails.
+    /// Hands what a transaction's commit did with its events to the fan-out: events in
+    /// the log are published, queued ones wake the sequencer. Never blocks and never fails.
+    pub fn committed(&self, appended: crate::store::Appended) {
+        match appended {
+            crate::store::Appended::Logged(events) => self.publish(&events),
+            crate::store::Appended::Queued(0) => {}
+            crate::store::Appended::Queued(_) => {
+                if let Some(sequencer) = &self.inner.sequencer {
+                    sequencer.committed(Utc::now());
+                }
+            }
+        }
+    }
+
+    /// Hands events already in the log to the fan-out. Never blocks and never fails.
     pub fn publish(&self, events: &[Event]) {
-        if events.is_empty() {
-            return;
+        publish_logged(&self.inner, events, Utc::now());
+    }
+
+    /// Returns once every event whose transaction committed before this call is in the
+    /// log (at once on SQLite, and on PostgreSQL when the outbox is empty). Readers of
+    /// the log that must see every write answered before them call it first.
+    pub async fn flush(&self) -> Result<(), DbErr> {
+        match &self.inner.sequencer {
+            Some(sequencer) => sequencer.flush().await,
+            None => Ok(()),
         }
-        if let Some(redis) = &self.inner.redis {
-            redis.publish(events, chrono::Utc::now());
-        }
-        // A full queue drops the hint; the hub's next log poll delivers the events.
-        let _ = self
-            .inner
-            .hub_input
-            .try_send(hub::Input::Events(events.to_vec()));
     }
 
     /// How long events took from their commit (on any replica) to their arrival here
@@ -158,4 +197,18 @@ impl Events {
             Some(redis) => redis.check().await.map(|()| "ok (redis)".to_owned()),
         }
     }
+}
+
+/// Publishes events that are in the log, whose transactions committed at `committed_at`.
+fn publish_logged(inner: &Inner, events: &[Event], committed_at: DateTime<Utc>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Some(redis) = &inner.redis {
+        redis.publish(events, committed_at);
+    }
+    // A full queue drops the hint; the hub's next log poll delivers the events.
+    let _ = inner
+        .hub_input
+        .try_send(hub::Input::Events(events.to_vec()));
 }

@@ -75,7 +75,11 @@ pub async fn prepare(
             crate::domain::events::check_cursor(&state.db, id).await?;
             id
         }
-        Start::Now => store::events::max_id(&state.db).await?,
+        Start::Now => {
+            // "From now on" starts after every write answered before the connection.
+            state.events.flush().await?;
+            store::events::max_id(&state.db).await?
+        }
     };
     Ok(Prepared { receiver, last })
 }

@@ -8,8 +8,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, ErrorBody, FailIn, Page, ReleaseIn,
-    TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, CompleteManyIn, ErrorBody, FailIn,
+    HeartbeatManyIn, Page, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus,
+    UnblockIn,
 };
 
 use super::created;
@@ -29,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_task))
         .routes(routes!(heartbeat_task))
         .routes(routes!(complete_task))
+        .routes(routes!(complete_tasks))
+        .routes(routes!(heartbeat_tasks))
         .routes(routes!(fail_task))
         .routes(routes!(block_task))
         .routes(routes!(release_task))
@@ -184,6 +187,39 @@ async fn complete_task(
     ApiJson(input): ApiJson<CompleteIn>,
 ) -> ApiResult<Json<TaskOut>> {
     Ok(Json(domain::tasks::complete(&state, id, input).await?))
+}
+
+/// Complete many running tasks in one request and one transaction.
+///
+/// Each item is judged as `POST /tasks/{id}/complete` would judge it and gets its own
+/// outcome (`status` 200, or 404/409/422 with `error`): a stale claim token fails only
+/// its own item. A request refused as a whole (validation, 5xx) changed nothing.
+#[utoipa::path(post, path = "/tasks/complete", tag = "agent protocol", request_body = CompleteManyIn,
+    responses((status = 200, body = BatchOut, description = "One outcome per item, in request order"),
+        (status = 422, body = ErrorBody, description = "No items, over 100, a task named twice, or a result over 1 MiB")),
+    security(("bearer" = [])))]
+async fn complete_tasks(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    ApiJson(input): ApiJson<CompleteManyIn>,
+) -> ApiResult<Json<BatchOut>> {
+    Ok(Json(domain::tasks::complete_many(&state, input).await?))
+}
+
+/// Extend the leases of many running tasks (and report their progress) in one request.
+///
+/// Each item is judged as `POST /tasks/{id}/heartbeat` would judge it and gets its own
+/// outcome: a stale claim token fails only its own item.
+#[utoipa::path(post, path = "/tasks/heartbeat", tag = "agent protocol", request_body = HeartbeatManyIn,
+    responses((status = 200, body = BatchOut, description = "One outcome per item, in request order"),
+        (status = 422, body = ErrorBody, description = "No items, over 100, a task named twice, or an invalid progress")),
+    security(("bearer" = [])))]
+async fn heartbeat_tasks(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    ApiJson(input): ApiJson<HeartbeatManyIn>,
+) -> ApiResult<Json<BatchOut>> {
+    Ok(Json(domain::tasks::heartbeat_many(&state, input).await?))
 }
 
 /// Report a failed attempt; retried after a back-off while attempts remain.

@@ -1,23 +1,43 @@
 //! The event log: append inside a write transaction, read in id order.
 //!
-//! # Why ids are in commit order
+//! # Why ids are in commit order, and who gives them out
 //!
 //! Readers resume with "everything after the last id I saw", so an event with a lower id
 //! must never become visible after one with a higher id. With concurrent transactions a
-//! sequence alone does not guarantee that: transaction A can draw id 5, transaction B
-//! id 6, and B commit first. On PostgreSQL, [`append`] therefore takes a
-//! transaction-scoped advisory lock just before it draws ids; the lock is held until the
-//! transaction ends, so whoever draws a higher id commits after every lower id has
-//! committed or rolled back (PostgreSQL makes a commit visible before it releases the
-//! transaction's locks). Only the tail of each writing transaction (the insert and the
-//! commit) is serialised; the work before it runs in parallel. SQLite has a single
-//! writer, so ids are in commit order already.
+//! sequence drawn by the writers does not guarantee that: transaction A can draw id 5,
+//! transaction B id 6, and B commit first.
 //!
-//! A rolled-back transaction can leave a hole in the ids; holes are never filled later.
+//! On PostgreSQL the writers therefore draw no ids. [`append`] puts a transaction's
+//! events in the `event_outbox` table, in the same transaction as the changes they
+//! describe (so a change exists with its events or not at all), and writers commit
+//! side by side with no lock of ours. After commit, the **sequencer**
+//! ([`sequence`], driven by `crate::events`) moves whatever the outbox holds into
+//! `events` in one short transaction, numbering the rows as it inserts them. Sequencer
+//! transactions take a transaction-scoped advisory lock before they draw ids and hold it
+//! until they end, so a sequencer that draws higher ids commits after every lower id has
+//! committed or rolled back (PostgreSQL makes a commit visible before it releases the
+//! transaction's locks). Only the sequencers (one per replica at most) wait on that lock,
+//! each moving every event committed so far in one batch, so the lock orders batches,
+//! not writers: its cost is shared by however many writes a batch carries.
+//!
+//! Events of one transaction stay together and in the order they were emitted; a
+//! transaction that starts after another committed has its events numbered after the
+//! other's (the outbox's own identity orders a batch), so cause comes before effect.
+//!
+//! An event is in the log shortly after its write is answered, not at that moment: a
+//! read of the log that must see every write answered before it (`GET /events`, a
+//! cursor's head) first waits for a sequencer run that started after the read did
+//! (`Events::flush`). SQLite has a single writer, so ids are in commit order already
+//! and it writes to `events` directly.
+//!
+//! The lock's key is the one earlier versions took in every writer, so during a rolling
+//! upgrade the old replicas' writes and the new replicas' batches are ordered together.
+//!
+//! A rolled-back batch can leave a hole in the ids; holes are never filled later.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -25,7 +45,8 @@ use agentops_sdk::types::Event;
 
 use super::entity::event;
 
-/// Key of the PostgreSQL advisory lock that orders event ids by commit.
+/// Key of the PostgreSQL advisory lock that orders the sequencer's batches (and, before
+/// the outbox, every writer's events).
 const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
 
 /// An event about to be written.
@@ -57,29 +78,38 @@ impl From<event::Model> for Event {
     }
 }
 
-/// Appends `events` to the log; must run inside the transaction that made the changes,
-/// as its last statement before commit.
+/// What [`append`] did with a transaction's events.
+#[derive(Debug)]
+pub enum Appended {
+    /// Written to the log, with their ids (SQLite).
+    Logged(Vec<Event>),
+    /// Queued in the outbox for the sequencer (PostgreSQL): this many.
+    Queued(usize),
+}
+
+/// Appends `events` to the log (SQLite) or to the outbox (PostgreSQL); must run inside
+/// the transaction that made the changes, as its last statement before commit.
 pub async fn append<C: ConnectionTrait>(
     conn: &C,
     events: Vec<NewEvent>,
-) -> Result<Vec<Event>, DbErr> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<Appended, DbErr> {
     let backend = conn.get_database_backend();
-    if backend == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT pg_advisory_xact_lock($1)",
-            [EVENT_ORDER_LOCK.into()],
-        ))
-        .await?;
+    if events.is_empty() {
+        return Ok(match backend {
+            DbBackend::Postgres => Appended::Queued(0),
+            _ => Appended::Logged(Vec::new()),
+        });
     }
+    let count = events.len();
     let created_at = super::now();
-    let mut sql = String::from(
-        "INSERT INTO events (type, created_at, project_id, task_id, agent_id, data) VALUES ",
+    let table = match backend {
+        DbBackend::Postgres => "event_outbox",
+        _ => "events",
+    };
+    let mut sql = format!(
+        "INSERT INTO {table} (type, created_at, project_id, task_id, agent_id, data) VALUES "
     );
-    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 6);
+    let mut values: Vec<Value> = Vec::with_capacity(count * 6);
     for (i, event) in events.into_iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
@@ -93,6 +123,11 @@ pub async fn append<C: ConnectionTrait>(
         values.push(event.agent_id.into());
         values.push(event.data.into());
     }
+    if backend == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        return Ok(Appended::Queued(count));
+    }
     sql.push_str(" RETURNING id, type, created_at, project_id, task_id, agent_id, data");
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
@@ -100,7 +135,61 @@ pub async fn append<C: ConnectionTrait>(
         .await?;
     let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
     events.sort_by_key(|event| event.id);
+    Ok(Appended::Logged(events))
+}
+
+/// Moves up to `limit` events from the outbox into the log (PostgreSQL), oldest first,
+/// in one transaction ordered against every other sequencer's (see the module doc);
+/// returns them as stored, in id order. Nothing to do on SQLite.
+pub async fn sequence(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin().await?;
+    // Its own statement, so the move below reads the outbox after the previous batch
+    // (which held the lock until it committed) is visible.
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "SELECT pg_advisory_xact_lock($1)",
+        [EVENT_ORDER_LOCK.into()],
+    ))
+    .await?;
+    // Ids are drawn as the sorted rows reach the insert, so a batch keeps outbox order.
+    // The limit is a literal so that a generic plan reads the outbox's index in order.
+    let rows = event::Entity::find()
+        .from_raw_sql(Statement::from_string(
+            backend,
+            format!(
+                "WITH moved AS ( \
+                DELETE FROM event_outbox WHERE seq IN \
+                    (SELECT seq FROM event_outbox ORDER BY seq LIMIT {limit}) \
+                RETURNING seq, type, created_at, project_id, task_id, agent_id, data) \
+             INSERT INTO events (type, created_at, project_id, task_id, agent_id, data) \
+             SELECT type, created_at, project_id, task_id, agent_id, data FROM moved ORDER BY seq \
+             RETURNING id, type, created_at, project_id, task_id, agent_id, data"
+            ),
+        ))
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
+    events.sort_by_key(|event| event.id);
     Ok(events)
+}
+
+/// Whether the outbox holds events not yet in the log (always `false` on SQLite).
+pub async fn outbox_pending<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    Ok(query_i64(
+        conn,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM event_outbox) THEN 1::bigint ELSE 0::bigint END AS value",
+    )
+    .await?
+    .unwrap_or(0)
+        == 1)
 }
 
 /// `(?7, ?8, ?9)` or `($7, $8, $9)`: `count` placeholders starting after `base` values.

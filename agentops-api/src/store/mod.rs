@@ -31,9 +31,7 @@ use sea_orm::{
     DbErr, Statement, TransactionOptions, TransactionTrait,
 };
 
-use agentops_sdk::types::Event;
-
-pub use events::NewEvent;
+pub use events::{Appended, NewEvent};
 
 /// The current time, truncated to microseconds: the precision PostgreSQL keeps, so a
 /// value reads back exactly as it was written on both backends.
@@ -157,8 +155,9 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// A write transaction together with the events it will emit.
 ///
-/// Events are inserted into the log by [`Tx::commit`], in the same transaction as the
-/// changes they describe (an outbox): either both exist or neither does.
+/// Events are written by [`Tx::commit`], in the same transaction as the changes they
+/// describe: either both exist or neither does. On PostgreSQL they go to the outbox and
+/// get their ids from the sequencer after commit (see [`events`]).
 pub struct Tx {
     txn: DatabaseTransaction,
     events: Vec<NewEvent>,
@@ -190,12 +189,13 @@ impl Tx {
         self.events.push(event);
     }
 
-    /// Writes the recorded events and commits; returns the events as stored, ready to be
-    /// published.
-    pub async fn commit(self) -> Result<Vec<Event>, DbErr> {
-        let events = events::append(&self.txn, self.events).await?;
+    /// Writes the recorded events and commits; returns what became of the events: in the
+    /// log with their ids, ready to be published (SQLite), or queued for the sequencer
+    /// (PostgreSQL).
+    pub async fn commit(self) -> Result<Appended, DbErr> {
+        let appended = events::append(&self.txn, self.events).await?;
         self.txn.commit().await?;
-        Ok(events)
+        Ok(appended)
     }
 }
 

@@ -222,7 +222,9 @@ pub async fn waiting_dependents_for_update<C: ConnectionTrait>(
     upstream: Uuid,
 ) -> Result<Vec<Model>, DbErr> {
     task::Entity::find()
-        .filter(task::Column::Status.eq("waiting"))
+        // A literal, so that a generic plan starts from the dependency index (almost
+        // always empty for `upstream`) rather than from every waiting task.
+        .filter(Expr::col((task::Entity, task::Column::Status)).eq(Expr::cust("'waiting'")))
         .filter(
             task::Column::Id.in_subquery(
                 Query::select()
@@ -357,8 +359,11 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
             p.labels.len()
         ));
     }
-    values.push(i64::from(p.limit).into());
-    let limit = param(backend, values.len());
+    // A literal, not a bind parameter: a prepared statement's generic plan assumes a
+    // parameterised LIMIT takes a tenth of the rows, and then prefers reading and sorting
+    // every queued task (tens of milliseconds with a long queue) to walking the
+    // `tasks_claimable` index in order and stopping after `limit` rows.
+    let limit = p.limit;
     let filter = conditions.join(" AND ");
     let set = format!(
         "status = 'running', agent_id = {agent}, lease_seconds = {secs}, \

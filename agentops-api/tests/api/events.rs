@@ -494,6 +494,7 @@ crate::on_both_backends!(
     resuming_readers_miss_nothing_under_concurrent_writers,
     events_past_their_retention_are_pruned_and_older_cursors_expire,
     when_retention_prunes_every_event_the_head_stays_put,
+    the_log_shows_every_write_answered_before_the_read,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -642,6 +643,7 @@ async fn no_event_is_lost_while_redis_is_down() {
     on_b_ids.extend(read_until(&mut on_b, last).await);
     let mut on_a_ids = on_a_ids;
     on_a_ids.extend(read_until(&mut on_a, last).await);
+    a.state.events.flush().await.unwrap();
     let expected: Vec<i64> = agentops_api::store::events::list_after(&a.state.db, since, 10_000)
         .await
         .unwrap()
@@ -656,6 +658,7 @@ async fn no_event_is_lost_while_redis_is_down() {
 }
 
 async fn project_created_id(server: &TestServer) -> i64 {
+    server.state.events.flush().await.unwrap();
     agentops_api::store::events::list_after(&server.state.db, 0, 10_000)
         .await
         .unwrap()
@@ -666,6 +669,7 @@ async fn project_created_id(server: &TestServer) -> i64 {
 }
 
 async fn last_event_id(server: &TestServer) -> i64 {
+    server.state.events.flush().await.unwrap();
     agentops_api::store::events::max_id(&server.state.db)
         .await
         .unwrap()
@@ -999,4 +1003,161 @@ async fn a_plain_request_to_the_stream_is_refused_with_a_json_error() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_a_websocket_request");
+}
+
+/// Opens a transaction that has written one `test.long` event and stays open, as a
+/// slow write would: its event is in the database, uncommitted.
+async fn open_long_transaction(app: &TestApp, n: u32) -> sea_orm::DatabaseTransaction {
+    use sea_orm::TransactionTrait;
+    let txn = app.state.db.begin().await.unwrap();
+    agentops_api::store::events::append(
+        &txn,
+        vec![agentops_api::store::NewEvent {
+            kind: "test.long",
+            project_id: None,
+            task_id: None,
+            agent_id: None,
+            data: json!({ "n": n }),
+        }],
+    )
+    .await
+    .unwrap();
+    txn
+}
+
+/// Commits a transaction from [`open_long_transaction`] and tells the fan-out, as
+/// `AppState::commit` does.
+async fn commit_long_transaction(app: &TestApp, txn: sea_orm::DatabaseTransaction) {
+    txn.commit().await.unwrap();
+    app.state
+        .events
+        .committed(agentops_api::store::Appended::Queued(1));
+}
+
+/// A short write through the API, which must be answered while long transactions are
+/// still open: writers do not wait for each other.
+async fn short_write(app: &TestApp, name: &str) {
+    tokio::time::timeout(Duration::from_secs(10), app.create_project(name))
+        .await
+        .unwrap_or_else(|_| panic!("the write of {name} waited for a transaction still open"));
+}
+
+/// PostgreSQL writers commit side by side: transactions held open with their events
+/// written hold up no short write, and the short writes' events are delivered at once.
+/// When a long one commits, its event comes after everything already delivered, so a
+/// reader that resumed past the short writes' events still gets it. With ids drawn by
+/// the writers and no ordering, the long transactions' events would carry the lowest
+/// ids and every resuming reader would miss them; with a lock held by writers until
+/// commit, the short writes would wait for the long transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_transactions_hold_up_no_writer_and_no_reader_misses_their_events() {
+    let app = TestApp::spawn(B::Postgres).await;
+    app.create_project("before").await;
+    let start = app.events().await.last().unwrap().id;
+    let mut seen: Vec<i64> = Vec::new();
+    let mut last = start;
+    // A reader that connects, takes whatever has been delivered, and leaves.
+    async fn take_delivered(app: &TestApp, last: &mut i64, seen: &mut Vec<i64>, want: usize) {
+        let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={last}"))
+            .await
+            .unwrap();
+        for _ in 0..want {
+            let event = next_event(&mut ws, Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("only {seen:?} arrived after {last}"));
+            *last = event["id"].as_i64().unwrap();
+            seen.push(*last);
+        }
+    }
+
+    let first = open_long_transaction(&app, 1).await;
+    short_write(&app, "s1").await;
+    take_delivered(&app, &mut last, &mut seen, 1).await;
+    let second = open_long_transaction(&app, 2).await;
+    short_write(&app, "s2").await;
+    take_delivered(&app, &mut last, &mut seen, 1).await;
+    commit_long_transaction(&app, first).await;
+    short_write(&app, "s3").await;
+    // The first long transaction's event, then s3's.
+    take_delivered(&app, &mut last, &mut seen, 2).await;
+    let third = open_long_transaction(&app, 3).await;
+    short_write(&app, "s4").await;
+    commit_long_transaction(&app, second).await;
+    take_delivered(&app, &mut last, &mut seen, 2).await;
+    commit_long_transaction(&app, third).await;
+    take_delivered(&app, &mut last, &mut seen, 1).await;
+
+    let log: Vec<(i64, String)> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.id > start)
+        .map(|e| {
+            let what = match e.kind.as_str() {
+                "test.long" => format!("long{}", e.data["n"]),
+                _ => e.data["name"].as_str().unwrap().to_owned(),
+            };
+            (e.id, what)
+        })
+        .collect();
+    let order: Vec<&str> = log.iter().map(|(_, what)| what.as_str()).collect();
+    assert_eq!(
+        order,
+        ["s1", "s2", "long1", "s3", "s4", "long2", "long3"],
+        "events are numbered in the order their transactions committed"
+    );
+    let ids: Vec<i64> = log.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        seen, ids,
+        "a resuming reader saw a gap, a duplicate or a reordering"
+    );
+    // Over HTTP too, from any point.
+    for from in std::iter::once(start).chain(ids.iter().copied()) {
+        let (status, page) = app.get(&format!("/api/v1/events?since={from}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let got: Vec<i64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        let want: Vec<i64> = ids.iter().copied().filter(|&id| id > from).collect();
+        assert_eq!(got, want, "GET /events?since={from}");
+    }
+}
+
+/// An event whose writer committed but died before telling its sequencer (a crashed
+/// replica) is moved into the log by the poll, and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_committed_by_a_writer_that_died_are_still_delivered() {
+    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
+        .await
+        .unwrap();
+    let txn = open_long_transaction(&app, 7).await;
+    txn.commit().await.unwrap();
+    let event = next_event(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("the orphaned event was delivered");
+    assert_eq!(event["type"], "test.long");
+    assert_eq!(event["data"]["n"], 7);
+}
+
+/// A write answered before a read of the log is in what the read returns, at once.
+async fn the_log_shows_every_write_answered_before_the_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for i in 0..20 {
+        let project = app.create_project(&format!("p{i}")).await;
+        let (status, head) = app.get("/api/v1/events/latest").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, page) = app
+            .get(&format!(
+                "/api/v1/events?since={}&project_id={project}",
+                head["last_id"].as_i64().unwrap() - 1
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["items"][0]["type"], "project.created", "{page}");
+        assert_eq!(page["items"][0]["project_id"], project.to_string());
+    }
 }

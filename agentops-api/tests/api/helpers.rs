@@ -169,8 +169,9 @@ impl TestApp {
         metrics_of(&self.http, &self.url("/metrics")).await
     }
 
-    /// Every event in the log, oldest first.
+    /// Every event in the log, oldest first (every write answered so far included).
     pub async fn events(&self) -> Vec<agentops_sdk::types::Event> {
+        self.state.events.flush().await.unwrap();
         agentops_api::store::events::list_after(&self.state.db, 0, 1_000_000)
             .await
             .unwrap()

@@ -806,6 +806,204 @@ async fn a_repeated_claim_gets_the_same_tasks_back(backend: Backend) {
     assert_eq!(queued, 2);
 }
 
+/// `POST /tasks/complete`: many completions in one request and one transaction, each
+/// judged on its own; a stale token, an unknown task or a task not running fails only
+/// its own item, and a repeat of the batch changes nothing.
+async fn a_batch_completes_each_task_on_its_own_terms(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let downstream_of = app.create_task(project, json!({ "title": "first" })).await;
+    let waiting = app
+        .create_task(
+            project,
+            json!({ "title": "after", "depends_on": [id_of(&downstream_of)] }),
+        )
+        .await;
+    assert_eq!(waiting["status"], "waiting");
+    for i in 0..3 {
+        app.create_task(project, json!({ "title": format!("t{i}") }))
+            .await;
+    }
+    let agent = app.register_agent("worker").await;
+    let claimed = app.claim(agent, json!({ "limit": 10 })).await;
+    assert_eq!(claimed.len(), 4, "the waiting task is not runnable yet");
+    let unknown = Uuid::new_v4();
+    let mut items: Vec<Value> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            json!({ "id": task["id"], "claim_token": task["claim_token"], "result": { "i": i } })
+        })
+        .collect();
+    // A stale token for the last one, and a task that does not exist.
+    items[3]["claim_token"] = json!(Uuid::new_v4());
+    items.push(json!({ "id": unknown, "claim_token": Uuid::new_v4() }));
+    let out = app
+        .post_ok(
+            "/api/v1/tasks/complete",
+            json!({ "items": items }),
+            StatusCode::OK,
+        )
+        .await;
+    let outcomes = out["items"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 5);
+    for (i, outcome) in outcomes.iter().enumerate().take(3) {
+        assert_eq!(
+            outcome["id"], claimed[i]["id"],
+            "answers keep the request's order"
+        );
+        assert_eq!(outcome["status"], 200, "{outcome}");
+        assert_eq!(outcome["task"]["status"], "completed");
+        assert_eq!(outcome["task"]["result"], json!({ "i": i }));
+        assert!(outcome.get("error").is_none());
+    }
+    assert_eq!(outcomes[3]["status"], 409, "{}", outcomes[3]);
+    assert_eq!(outcomes[3]["error"]["code"], "stale_claim");
+    assert!(outcomes[3].get("task").is_none());
+    assert_eq!(outcomes[4]["id"], json!(unknown));
+    assert_eq!(outcomes[4]["status"], 404);
+    assert_eq!(outcomes[4]["error"]["code"], "task_not_found");
+    // The refused item is still running; completing the first task queued its dependent.
+    let (_, fourth) = app
+        .get(&format!(
+            "/api/v1/tasks/{}",
+            claimed[3]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(fourth["status"], "running");
+    let (_, after) = app.get(&format!("/api/v1/tasks/{}", id_of(&waiting))).await;
+    assert_eq!(after["status"], "queued");
+    for task in &claimed[..3] {
+        let kinds = app.task_event_kinds(id_of(task)).await;
+        assert_eq!(kinds, ["task.created", "task.claimed", "task.completed"]);
+    }
+
+    // The same batch again (its answer was lost): the same answers, nothing twice.
+    let again = app
+        .post_ok(
+            "/api/v1/tasks/complete",
+            json!({ "items": items }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(again["items"][0]["task"]["result"], json!({ "i": 0 }));
+    assert_eq!(again["items"][3]["status"], 409);
+    for task in &claimed[..3] {
+        assert_eq!(app.task_event_kinds(id_of(task)).await.len(), 3);
+    }
+}
+
+/// Batches are refused whole for what no item could fix: none, too many, a task named
+/// twice, a result too big, unknown fields, an array instead of an object.
+async fn a_malformed_batch_is_refused_whole(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = Uuid::new_v4();
+    let token = Uuid::new_v4();
+    let item = json!({ "id": id, "claim_token": token });
+    let too_many: Vec<Value> = (0..101)
+        .map(|_| json!({ "id": Uuid::new_v4(), "claim_token": token }))
+        .collect();
+    for (path, body, field) in [
+        ("/api/v1/tasks/complete", json!({ "items": [] }), "items"),
+        (
+            "/api/v1/tasks/complete",
+            json!({ "items": too_many }),
+            "items",
+        ),
+        (
+            "/api/v1/tasks/complete",
+            json!({ "items": [item, item] }),
+            "items.1.id",
+        ),
+        (
+            "/api/v1/tasks/heartbeat",
+            json!({ "items": [item, item] }),
+            "items.1.id",
+        ),
+        (
+            "/api/v1/tasks/heartbeat",
+            json!({ "items": [{ "id": id, "claim_token": token, "progress": 2.0 }] }),
+            "items.0.progress",
+        ),
+    ] {
+        let (status, body) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert!(
+            body["error"]["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["field"] == field),
+            "{path}: {body}"
+        );
+    }
+    let big = "x".repeat(1024 * 1024);
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks/complete",
+            json!({ "items": [{ "id": id, "claim_token": token, "result": big }] }),
+        )
+        .await;
+    assert!(
+        status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::PAYLOAD_TOO_LARGE,
+        "{status}: {body}"
+    );
+    for body in [
+        json!({ "items": [item], "extra": 1 }),
+        json!([item]),
+        json!({ "items": [{ "id": id, "claim_token": token, "lease": 1 }] }),
+    ] {
+        let (status, answer) = app.post("/api/v1/tasks/complete", body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+    }
+}
+
+/// `POST /tasks/heartbeat`: many leases extended at once, each item on its own.
+async fn a_batch_of_heartbeats_extends_each_lease(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    for _ in 0..2 {
+        app.create_task(project, json!({})).await;
+    }
+    let agent = app.register_agent("worker").await;
+    let claimed = app
+        .claim(agent, json!({ "limit": 2, "lease_seconds": 10 }))
+        .await;
+    let before: Vec<String> = claimed
+        .iter()
+        .map(|t| t["lease_expires_at"].as_str().unwrap().to_owned())
+        .collect();
+    let out = app
+        .post_ok(
+            "/api/v1/tasks/heartbeat",
+            json!({ "items": [
+                { "id": claimed[0]["id"], "claim_token": claimed[0]["claim_token"], "lease_seconds": 600 },
+                { "id": claimed[1]["id"], "claim_token": Uuid::new_v4(), "lease_seconds": 600 },
+            ] }),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(out["items"][0]["status"], 200, "{out}");
+    let extended = out["items"][0]["task"]["lease_expires_at"]
+        .as_str()
+        .unwrap();
+    assert!(
+        extended > before[0].as_str(),
+        "{extended} after {}",
+        before[0]
+    );
+    assert_eq!(out["items"][1]["status"], 409);
+    assert_eq!(out["items"][1]["error"]["code"], "stale_claim");
+    let (_, second) = app
+        .get(&format!(
+            "/api/v1/tasks/{}",
+            claimed[1]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(second["lease_expires_at"], before[1].as_str());
+}
+
 crate::on_both_backends!(
     a_released_task_goes_back_to_the_queue_without_using_an_attempt,
     a_claimed_task_can_be_completed_once,
@@ -823,4 +1021,7 @@ crate::on_both_backends!(
     a_repeated_claim_gets_the_same_tasks_back,
     tasks_can_be_patched_only_while_not_running,
     task_listing_filters_and_paginates,
+    a_batch_completes_each_task_on_its_own_terms,
+    a_malformed_batch_is_refused_whole,
+    a_batch_of_heartbeats_extends_each_lease,
 );

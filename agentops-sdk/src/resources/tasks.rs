@@ -7,8 +7,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, FailIn, ReleaseIn, TaskHeartbeatIn, TaskIn,
-    TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, CompleteManyIn, FailIn,
+    HeartbeatManyIn, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
 };
 
 /// Tasks and the agent protocol. Get it with [`Client::tasks`].
@@ -247,6 +247,60 @@ impl Tasks<'_> {
         let call = self
             .client
             .call(Method::POST, &format!("api/v1/tasks/{id}/complete"))
+            .json(&input)?;
+        self.client.send(call).await
+    }
+
+    /// Completes many running tasks in one request and one server transaction (agent
+    /// role). Each item gets its own outcome, in request order: a stale claim token fails
+    /// only its own item (`status` 409). Like [`complete`](Self::complete), repeating a
+    /// completion that landed returns the completed task, so a batch is safe to retry.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, a: uuid::Uuid, b: uuid::Uuid, token: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::{CompleteItem, CompleteManyIn};
+    /// use serde_json::json;
+    /// let items = [a, b]
+    ///     .into_iter()
+    ///     .map(|id| CompleteItem { id, claim_token: token, result: Some(json!({ "ok": true })) })
+    ///     .collect();
+    /// let outcome = client.tasks().complete_many(CompleteManyIn { items }).await?;
+    /// for item in outcome.items {
+    ///     if let Some(error) = item.error {
+    ///         eprintln!("{} was not completed: {}", item.id, error.message);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete_many(&self, input: CompleteManyIn) -> Result<BatchOut> {
+        let call = self
+            .client
+            .call(Method::POST, "api/v1/tasks/complete")
+            .json(&input)?;
+        self.client.send(call).await
+    }
+
+    /// Extends the leases of many running tasks in one request (agent role); each item
+    /// gets its own outcome, in request order.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, id: uuid::Uuid, token: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::{HeartbeatItem, HeartbeatManyIn};
+    /// let item = HeartbeatItem {
+    ///     id,
+    ///     claim_token: token,
+    ///     lease_seconds: Some(60),
+    ///     progress: None,
+    ///     message: None,
+    /// };
+    /// let outcome = client.tasks().heartbeat_many(HeartbeatManyIn { items: vec![item] }).await?;
+    /// assert_eq!(outcome.items.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn heartbeat_many(&self, input: HeartbeatManyIn) -> Result<BatchOut> {
+        let call = self
+            .client
+            .call(Method::POST, "api/v1/tasks/heartbeat")
             .json(&input)?;
         self.client.send(call).await
     }

@@ -646,6 +646,79 @@ async fn a_worker_without_a_name_or_with_a_viewer_key_does_not_start(backend: Ba
     assert!(err.is_auth(), "{err:?}");
 }
 
+/// How many requests the server answered on `route` (from `/metrics`).
+async fn requests_on(app: &TestApp, route: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", app.server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let needle = format!("route=\"{route}\"");
+    text.lines()
+        .filter(|line| line.starts_with("agentops_http_requests_total") && line.contains(&needle))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Tasks that finish together are completed together: one `POST /tasks/complete` for
+/// many of them, each still completed exactly once with its own result, and their lease
+/// heartbeats go together too.
+async fn completions_that_come_together_go_in_one_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(app.task(project, "together", json!({ "i": i })).await.id);
+    }
+    let builder = worker(&app, "together")
+        .kinds(["together"])
+        .concurrency(20)
+        .batch_size(20)
+        .lease(Duration::from_secs(6))
+        .heartbeat_interval(Duration::from_millis(300));
+    let stop = builder.shutdown_handle();
+    // Every handler waits for the others, then all return at once.
+    let gate = Arc::new(tokio::sync::Barrier::new(20));
+    let run = tokio::spawn(builder.run(move |task: TaskContext| {
+        let gate = gate.clone();
+        async move {
+            gate.wait().await;
+            // Long enough for a few lease heartbeats, all due at the same moments.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            Ok(json!({ "echo": task.input() }))
+        }
+    }));
+    for (i, id) in ids.iter().enumerate() {
+        let done = app
+            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
+            .await;
+        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
+        assert_eq!(
+            events_of(&app, *id).await,
+            ["task.created", "task.claimed", "task.completed"],
+            "completed exactly once"
+        );
+    }
+    let batched = requests_on(&app, "/api/v1/tasks/complete").await;
+    let single = requests_on(&app, "/api/v1/tasks/{id}/complete").await;
+    assert!(batched >= 1, "no batched completion");
+    assert!(
+        batched + single < 20,
+        "20 completions took {batched} batched and {single} single requests"
+    );
+    assert!(
+        requests_on(&app, "/api/v1/tasks/heartbeat").await >= 1,
+        "no batched heartbeat"
+    );
+    stop.shutdown();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
 on_both_backends!(
     a_worker_completes_tasks_with_its_handlers_results,
     handler_errors_and_panics_fail_the_task_with_their_message,
@@ -659,4 +732,5 @@ on_both_backends!(
     a_killed_workers_task_is_reclaimed_and_completed_once_by_another,
     graceful_shutdown_finishes_in_flight_tasks_then_releases_the_rest,
     a_worker_without_a_name_or_with_a_viewer_key_does_not_start,
+    completions_that_come_together_go_in_one_request,
 );

@@ -76,12 +76,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod batch;
+
 use crate::Client;
 use crate::error::Result;
 use crate::resources::ArtifactUpload;
 use crate::types::{
-    AgentIn, ArtifactOut, BlockIn, ClaimIn, ClaimedTask, CompleteIn, FailIn, ReleaseIn,
-    TaskHeartbeatIn, TaskOut,
+    AgentIn, ArtifactOut, BlockIn, ClaimIn, ClaimedTask, CompleteItem, FailIn, HeartbeatItem,
+    ReleaseIn, TaskHeartbeatIn, TaskOut,
 };
 
 const MIN_LEASE: Duration = Duration::from_secs(5);
@@ -826,6 +828,10 @@ struct Runtime {
     agent_id: Uuid,
     /// Cancelled when the grace period is over: remaining tasks are released.
     force: CancellationToken,
+    /// Completions, sent together when they come close together.
+    completions: batch::Batcher<batch::Complete>,
+    /// Lease heartbeats, likewise.
+    heartbeats: batch::Batcher<batch::Heartbeat>,
     _agent_heartbeat: AbortOnDrop<()>,
     _signals: Option<AbortOnDrop<()>>,
 }
@@ -869,6 +875,8 @@ impl Runtime {
             }))
         });
         Ok(Self {
+            completions: batch::Batcher::start(client.clone()),
+            heartbeats: batch::Batcher::start(client.clone()),
             client,
             config,
             handler,
@@ -987,6 +995,8 @@ impl Runtime {
         let every = self.config.heartbeat_interval.unwrap_or(lease / 3);
         let grace = self.config.shutdown_grace;
         let client = self.client.clone();
+        let completions = self.completions.clone();
+        let heartbeats = self.heartbeats.clone();
         async move {
             let id = ctx.id();
             // The handler is called inside the spawned task, so that a panic in its
@@ -1000,7 +1010,7 @@ impl Runtime {
             // gone.
             let lost = CancellationToken::new();
             let _heartbeat = AbortOnDrop(tokio::spawn(keep_lease(
-                client.clone(),
+                heartbeats,
                 ctx.clone(),
                 lost.clone(),
                 lease,
@@ -1030,6 +1040,7 @@ impl Runtime {
             }
             let writer = Writer {
                 client: &client,
+                completions: &completions,
                 ctx: &ctx,
                 lost: &lost,
             };
@@ -1064,7 +1075,7 @@ impl Runtime {
 /// heartbeat was sent, less a margin: the server started it later than that, so this end
 /// comes first and the handler stops before the task can be handed to another worker.
 async fn keep_lease(
-    client: Client,
+    heartbeats: batch::Batcher<batch::Heartbeat>,
     ctx: TaskContext,
     lost: CancellationToken,
     lease: Duration,
@@ -1092,7 +1103,7 @@ async fn keep_lease(
         let sent = Instant::now();
         // Bounded by the lease's end: a server that takes the request but never answers
         // must not keep the handler going once the task may run elsewhere.
-        match tokio::time::timeout_at(ends, extend(&client, &ctx, lease)).await {
+        match tokio::time::timeout_at(ends, extend(&heartbeats, &ctx, lease)).await {
             Ok(Ok(())) => ends = sent + lease - margin,
             Ok(Err(err)) if lease_gone(&err) => {
                 tracing::warn!(task_id = %id, error = %err, "lease lost; cancelling the handler");
@@ -1111,14 +1122,20 @@ async fn keep_lease(
     ctx.lose_lease();
 }
 
-async fn extend(client: &Client, ctx: &TaskContext, lease: Duration) -> Result<()> {
-    let input = TaskHeartbeatIn {
+/// Extends the lease, together with the worker's other tasks' heartbeats of the moment.
+async fn extend(
+    heartbeats: &batch::Batcher<batch::Heartbeat>,
+    ctx: &TaskContext,
+    lease: Duration,
+) -> Result<()> {
+    let item = HeartbeatItem {
+        id: ctx.id(),
         claim_token: ctx.claim_token(),
         lease_seconds: Some(u32::try_from(lease.as_secs()).unwrap_or(60)),
         progress: None,
         message: None,
     };
-    client.tasks().heartbeat(ctx.id(), input).await.map(|_| ())
+    heartbeats.call(item).await.map(|_| ())
 }
 
 /// Why an outcome was not written.
@@ -1134,6 +1151,8 @@ enum Unwritten {
 /// Writes one attempt's outcome.
 struct Writer<'a> {
     client: &'a Client,
+    /// Completions go through the worker's batcher.
+    completions: &'a batch::Batcher<batch::Complete>,
     ctx: &'a TaskContext,
     /// Cancelled by [`keep_lease`] once the lease is gone.
     lost: &'a CancellationToken,
@@ -1142,14 +1161,15 @@ struct Writer<'a> {
 impl Writer<'_> {
     async fn complete(&self, value: Value, deadline: Instant) {
         let id = self.ctx.id();
-        let input = CompleteIn {
+        let item = CompleteItem {
+            id,
             claim_token: self.ctx.claim_token(),
             result: Some(value),
         };
         let sent = self
-            .send(deadline, |client| {
-                let input = input.clone();
-                async move { client.tasks().complete(id, input).await }
+            .send(deadline, |_| {
+                let (completions, item) = (self.completions.clone(), item.clone());
+                async move { completions.call(item).await }
             })
             .await;
         match sent {
