@@ -7,6 +7,7 @@
 //! keeps writing to `events` directly and gets no outbox.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -17,7 +18,7 @@ impl MigrationName for Migration {
 }
 
 // `seq` only orders the rows the sequencer moves in one batch; it is never shown.
-const POSTGRES_UP: &str = r#"
+const CREATE_TABLE: &str = r#"
 CREATE TABLE event_outbox (
     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     type text NOT NULL,
@@ -36,8 +37,60 @@ CREATE TABLE event_outbox (
 )
 "#;
 
-const SQLITE_UP: &str = "";
+// One sequencer batch in one round trip (called as a statement of its own, it is its own
+// transaction). The lock is taken by a statement of its own: a VOLATILE function's next
+// statement takes a fresh snapshot, so it sees every row the previous batch (which held
+// the lock until it committed) moved. 7243819113002 is the key writers took before the
+// outbox, so old and new replicas stay ordered together during a rolling upgrade. Ids
+// are drawn as the sorted rows reach the insert, so a batch keeps outbox order.
+const CREATE_FUNCTION: &str = r#"
+CREATE FUNCTION agentops_sequence_events(max_rows integer) RETURNS SETOF events
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7243819113002);
+    RETURN QUERY
+    WITH moved AS (
+        DELETE FROM event_outbox o
+        WHERE o.seq IN (SELECT q.seq FROM event_outbox q ORDER BY q.seq LIMIT max_rows)
+        RETURNING o.seq, o.type, o.created_at, o.project_id, o.task_id, o.agent_id, o.data
+    ), inserted AS (
+        INSERT INTO events (type, created_at, project_id, task_id, agent_id, data)
+        SELECT m.type, m.created_at, m.project_id, m.task_id, m.agent_id, m.data
+        FROM moved m ORDER BY m.seq
+        RETURNING events.id, events.type, events.created_at, events.project_id,
+                  events.task_id, events.agent_id, events.data
+    )
+    SELECT * FROM inserted;
+END
+$$
+"#;
 
-const DOWN: &str = "DROP TABLE IF EXISTS event_outbox";
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "the async_trait signature must match MigrationTrait's exactly"
+)]
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let db = manager.get_connection();
+        db.execute_unprepared(CREATE_TABLE).await?;
+        // One statement: its body holds semicolons.
+        db.execute_unprepared(CREATE_FUNCTION).await?;
+        Ok(())
+    }
 
-sql_migration!(postgres: POSTGRES_UP, sqlite: SQLITE_UP, down: DOWN);
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP FUNCTION IF EXISTS agentops_sequence_events(integer)")
+            .await?;
+        db.execute_unprepared("DROP TABLE IF EXISTS event_outbox")
+            .await?;
+        Ok(())
+    }
+}

@@ -470,9 +470,11 @@ pub async fn claim(
     checks.finish()?;
     let lease_seconds = lease_seconds(input.lease_seconds, DEFAULT_LEASE_SECONDS)?;
 
-    if store::agents::find(&state.db, input.agent_id)
-        .await?
-        .is_none()
+    // A keyed claim reads (and locks) the agent in its transaction below.
+    if idempotency_key.is_none()
+        && store::agents::find(&state.db, input.agent_id)
+            .await?
+            .is_none()
     {
         return Err(DomainError::not_found("agent", input.agent_id));
     }
@@ -489,7 +491,12 @@ pub async fn claim(
     let mut tx = state.begin().await?;
     if let Some(key) = &idempotency_key {
         // One keyed claim of this agent at a time (SQLite's writers take turns anyway).
-        store::agents::find_for_update(tx.conn(), input.agent_id).await?;
+        if store::agents::find_for_update(tx.conn(), input.agent_id)
+            .await?
+            .is_none()
+        {
+            return Err(DomainError::not_found("agent", input.agent_id));
+        }
         let held = store::tasks::held_by_claim(tx.conn(), input.agent_id, key, params.now).await?;
         if !held.is_empty() {
             let value = claimed(tx.conn(), held).await?;

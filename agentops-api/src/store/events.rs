@@ -37,17 +37,13 @@
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
 use agentops_sdk::types::Event;
 
 use super::entity::event;
-
-/// Key of the PostgreSQL advisory lock that orders the sequencer's batches (and, before
-/// the outbox, every writer's events).
-const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
 
 /// An event about to be written.
 #[derive(Debug, Clone)]
@@ -146,33 +142,19 @@ pub async fn sequence(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>,
     if backend != DbBackend::Postgres {
         return Ok(Vec::new());
     }
-    let txn = db.begin().await?;
-    // Its own statement, so the move below reads the outbox after the previous batch
-    // (which held the lock until it committed) is visible.
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "SELECT pg_advisory_xact_lock($1)",
-        [EVENT_ORDER_LOCK.into()],
-    ))
-    .await?;
-    // Ids are drawn as the sorted rows reach the insert, so a batch keeps outbox order.
-    // The limit is a literal so that a generic plan reads the outbox's index in order.
+    // One statement, so its own transaction: the function (see the migration
+    // `m20261203_000008_event_outbox`) takes the ordering lock, then moves the batch.
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_string(
             backend,
             format!(
-                "WITH moved AS ( \
-                DELETE FROM event_outbox WHERE seq IN \
-                    (SELECT seq FROM event_outbox ORDER BY seq LIMIT {limit}) \
-                RETURNING seq, type, created_at, project_id, task_id, agent_id, data) \
-             INSERT INTO events (type, created_at, project_id, task_id, agent_id, data) \
-             SELECT type, created_at, project_id, task_id, agent_id, data FROM moved ORDER BY seq \
-             RETURNING id, type, created_at, project_id, task_id, agent_id, data"
+                "SELECT id, type, created_at, project_id, task_id, agent_id, data \
+                 FROM agentops_sequence_events({})",
+                i32::try_from(limit).unwrap_or(i32::MAX)
             ),
         ))
-        .all(&txn)
+        .all(db)
         .await?;
-    txn.commit().await?;
     let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
     events.sort_by_key(|event| event.id);
     Ok(events)
