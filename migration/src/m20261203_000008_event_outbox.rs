@@ -33,7 +33,10 @@ CREATE TABLE event_outbox (
     -- entries between autovacuum's default thresholds.
     autovacuum_vacuum_scale_factor = 0,
     autovacuum_vacuum_threshold = 1000,
-    autovacuum_vacuum_cost_delay = 0
+    autovacuum_vacuum_cost_delay = 0,
+    -- Nor let vacuum truncate the emptied pages at its end: that takes an exclusive lock
+    -- on the table, and every writer would queue behind it.
+    vacuum_truncate = false
 )
 "#;
 

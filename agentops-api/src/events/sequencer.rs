@@ -25,8 +25,10 @@ use crate::store;
 
 /// Events moved per sequencer transaction.
 const BATCH: u64 = 5_000;
-/// How long the sequencer waits after a failed run before it tries again.
+/// How long the sequencer waits after a failed run before it tries again, doubling
+/// while the database stays unreachable, up to [`RETRY_MAX`].
 const RETRY_AFTER: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The handle writers and readers share with the sequencer's task. Cheap to clone.
 #[derive(Clone)]
@@ -107,6 +109,7 @@ impl Sequencer {
     /// to `publish` along with the time its oldest write committed.
     pub async fn run(self, poll_every: Duration, publish: impl Fn(&[Event], DateTime<Utc>)) {
         let shared = &self.inner;
+        let mut failures: u32 = 0;
         loop {
             let woken = tokio::time::timeout(poll_every, shared.wake.notified())
                 .await
@@ -124,10 +127,19 @@ impl Sequencer {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            let ok = drain(&shared.db, committed_at, &publish).await;
+            let ok = drain(&shared.db, committed_at, failures == 0, &publish).await;
             shared.finished.send_replace((run, ok));
-            if !ok {
-                tokio::time::sleep(RETRY_AFTER).await;
+            if ok {
+                if failures > 0 {
+                    tracing::info!("the event sequencer reaches the database again");
+                }
+                failures = 0;
+            } else {
+                failures = failures.saturating_add(1);
+                let delay = RETRY_AFTER
+                    .saturating_mul(1 << failures.min(6))
+                    .min(RETRY_MAX);
+                tokio::time::sleep(delay).await;
                 // Try again, still timing from the writes that waited.
                 self.committed(committed_at.unwrap_or_else(Utc::now));
             }
@@ -135,10 +147,12 @@ impl Sequencer {
     }
 }
 
-/// Moves batches until the outbox is empty; `false` if the database failed.
+/// Moves batches until the outbox is empty; `false` if the database failed (said in the
+/// log when `report`, once per outage).
 async fn drain(
     db: &DatabaseConnection,
     committed_at: Option<DateTime<Utc>>,
+    report: bool,
     publish: &impl Fn(&[Event], DateTime<Utc>),
 ) -> bool {
     loop {
@@ -153,7 +167,9 @@ async fn drain(
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot move events from the outbox to the log; retrying");
+                if report {
+                    tracing::warn!(error = %err, "cannot move events from the outbox to the log; retrying");
+                }
                 return false;
             }
         }
