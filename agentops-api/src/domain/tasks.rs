@@ -551,6 +551,17 @@ async fn load_claimed(
 ) -> Result<(Model, TaskStatus), DomainError> {
     let row = load_for_update(tx, id).await?;
     let status = status_of(&row)?;
+    check_claim(&row, token, status, action)?;
+    Ok((row, status))
+}
+
+/// Refuses `token` unless it is the task's current claim.
+fn check_claim(
+    row: &Model,
+    token: Uuid,
+    status: TaskStatus,
+    action: &str,
+) -> Result<(), DomainError> {
     if row.claim_token != Some(token) {
         return Err(DomainError::conflict(
             "stale_claim",
@@ -560,7 +571,7 @@ async fn load_claimed(
             ),
         ));
     }
-    Ok((row, status))
+    Ok(())
 }
 
 fn require_running(status: TaskStatus, action: &str) -> Result<(), DomainError> {
@@ -721,15 +732,7 @@ async fn run_batch<I>(
                 error: None,
             },
             Err(DomainError::Db(err)) => return Err(DomainError::Db(err)),
-            Err(refused) => {
-                let (status, error) = crate::error::ApiError::from(refused).to_parts();
-                BatchItemOut {
-                    id,
-                    status: status.as_u16(),
-                    task: None,
-                    error: Some(error),
-                }
-            }
+            Err(refused) => item_refused(id, refused),
         });
     }
     state.commit(tx).await?;
@@ -775,7 +778,13 @@ async fn complete_in(tx: &mut Tx, id: Uuid, input: CompleteIn) -> Result<TaskOut
     Ok(out)
 }
 
-/// Completes many running tasks in one transaction; each item is judged on its own.
+/// Completes many running tasks in one transaction; each item is judged on its own, as
+/// [`complete`] would judge it.
+///
+/// Whatever the batch's size, it costs a handful of statements: one locks every task
+/// named (in id order, so overlapping batches cannot deadlock), one update per task
+/// completed, and one read each for the answers' dependencies and for the waiting tasks
+/// the completions may release.
 pub async fn complete_many(
     state: &AppState,
     input: CompleteManyIn,
@@ -788,22 +797,91 @@ pub async fn complete_many(
         }
     }
     checks.finish()?;
-    run_batch(
-        state,
-        input.items,
-        |item| item.id,
-        |tx, item| {
-            Box::pin(complete_in(
-                tx,
-                item.id,
-                CompleteIn {
-                    claim_token: item.claim_token,
-                    result: item.result,
+    let ids: Vec<Uuid> = input.items.iter().map(|item| item.id).collect();
+    let mut tx = state.begin().await?;
+    let mut rows: HashMap<Uuid, Model> = store::tasks::find_many_for_update(tx.conn(), &ids)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+    let now = store::now();
+    // Each item's outcome: the row to answer with, or why it was refused.
+    let mut judged: Vec<Result<Model, DomainError>> = Vec::with_capacity(ids.len());
+    let mut completed = Vec::new();
+    for item in input.items {
+        let Some(mut row) = rows.remove(&item.id) else {
+            judged.push(Err(DomainError::not_found("task", item.id)));
+            continue;
+        };
+        let verdict = status_of(&row).and_then(|status| {
+            check_claim(&row, item.claim_token, status, "complete")?;
+            if status == TaskStatus::Completed {
+                // A retry of a completion that succeeded: same token, same answer.
+                return Ok(false);
+            }
+            require_running(status, "complete")?;
+            Ok(true)
+        });
+        match verdict {
+            Ok(false) => judged.push(Ok(row)),
+            Ok(true) => {
+                row.status = TaskStatus::Completed.as_str().to_owned();
+                row.result = Some(item.result.unwrap_or(serde_json::Value::Null));
+                row.lease_expires_at = None;
+                row.progress = Some(1.0);
+                row.finished_at = Some(now);
+                row.updated_at = now;
+                let row = store::tasks::update(tx.conn(), row).await?;
+                completed.push(row.id);
+                judged.push(Ok(row));
+            }
+            Err(refused) => judged.push(Err(refused)),
+        }
+    }
+    let answered: Vec<Model> = judged
+        .iter()
+        .filter_map(|verdict| verdict.as_ref().ok().cloned())
+        .collect();
+    let mut outs: HashMap<Uuid, TaskOut> = to_outs(tx.conn(), answered)
+        .await?
+        .into_iter()
+        .map(|out| (out.id, out))
+        .collect();
+    for id in &completed {
+        if let Some(out) = outs.get(id) {
+            tx.emit(task_event("task.completed", out));
+        }
+    }
+    release_dependents_of_any(&mut tx, &completed).await?;
+    state.commit(tx).await?;
+    let items = judged
+        .into_iter()
+        .zip(ids)
+        .map(
+            |(verdict, id)| match verdict.map(|row| outs.remove(&row.id)) {
+                Ok(Some(task)) => BatchItemOut {
+                    id,
+                    status: 200,
+                    task: Some(task),
+                    error: None,
                 },
-            ))
-        },
-    )
-    .await
+                Ok(None) => item_refused(id, DomainError::not_found("task", id)),
+                Err(refused) => item_refused(id, refused),
+            },
+        )
+        .collect();
+    Ok(BatchOut { items })
+}
+
+/// A batch item's outcome for `refused`, as its own request would have been answered.
+fn item_refused(id: Uuid, refused: DomainError) -> BatchItemOut {
+    let (status, error) = crate::error::ApiError::from(refused).to_parts();
+    BatchItemOut {
+        id,
+        status: status.as_u16(),
+        task: None,
+        error: Some(error),
+    }
 }
 
 /// Records a failed attempt: retried after a back-off while attempts remain and the error
@@ -936,7 +1014,12 @@ async fn end_attempt(
 
 /// Queues the tasks waiting on `upstream` whose dependencies have now all completed.
 async fn release_dependents(tx: &mut Tx, upstream: Uuid) -> Result<(), DomainError> {
-    for mut row in store::tasks::waiting_dependents_for_update(tx.conn(), upstream).await? {
+    release_dependents_of_any(tx, &[upstream]).await
+}
+
+/// [`release_dependents`] for several tasks that just completed, with one read.
+async fn release_dependents_of_any(tx: &mut Tx, upstreams: &[Uuid]) -> Result<(), DomainError> {
+    for mut row in store::tasks::waiting_dependents_of_any_for_update(tx.conn(), upstreams).await? {
         if store::tasks::unfinished_dependency_count(tx.conn(), row.id).await? == 0 {
             row.status = TaskStatus::Queued.as_str().to_owned();
             row.updated_at = store::now();

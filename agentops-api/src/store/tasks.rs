@@ -92,6 +92,23 @@ pub async fn find_for_update<C: ConnectionTrait>(
         .await
 }
 
+/// Several tasks by id, locked for an update (in id order, so that two transactions
+/// locking overlapping sets cannot deadlock).
+pub async fn find_many_for_update<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    task::Entity::find()
+        .filter(task::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(task::Column::Id)
+        .lock(LockType::NoKeyUpdate)
+        .all(conn)
+        .await
+}
+
 /// Several tasks by id, in no particular order.
 pub async fn find_many<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<Vec<Model>, DbErr> {
     if ids.is_empty() {
@@ -221,6 +238,17 @@ pub async fn waiting_dependents_for_update<C: ConnectionTrait>(
     conn: &C,
     upstream: Uuid,
 ) -> Result<Vec<Model>, DbErr> {
+    waiting_dependents_of_any_for_update(conn, &[upstream]).await
+}
+
+/// The waiting tasks that depend on any of `upstreams`, locked for an update, in id order.
+pub async fn waiting_dependents_of_any_for_update<C: ConnectionTrait>(
+    conn: &C,
+    upstreams: &[Uuid],
+) -> Result<Vec<Model>, DbErr> {
+    if upstreams.is_empty() {
+        return Ok(Vec::new());
+    }
     task::Entity::find()
         // A literal, so that a generic plan starts from the dependency index (almost
         // always empty for `upstream`) rather than from every waiting task.
@@ -230,7 +258,10 @@ pub async fn waiting_dependents_for_update<C: ConnectionTrait>(
                 Query::select()
                     .column(task_dependency::Column::TaskId)
                     .from(task_dependency::Entity)
-                    .and_where(Expr::col(task_dependency::Column::DependsOn).eq(upstream))
+                    .and_where(
+                        Expr::col(task_dependency::Column::DependsOn)
+                            .is_in(upstreams.iter().copied()),
+                    )
                     .to_owned(),
             ),
         )
