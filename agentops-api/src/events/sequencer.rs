@@ -24,7 +24,7 @@ use agentops_sdk::types::Event;
 use crate::store;
 
 /// Events moved per sequencer transaction.
-const BATCH: u64 = 5_000;
+const BATCH: u64 = store::events::SEQUENCE_BATCH;
 /// How long the sequencer waits after a failed run before it tries again, doubling
 /// while the database stays unreachable, up to [`RETRY_MAX`].
 const RETRY_AFTER: Duration = Duration::from_millis(100);

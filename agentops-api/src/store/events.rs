@@ -7,25 +7,32 @@
 //! sequence drawn by the writers does not guarantee that: transaction A can draw id 5,
 //! transaction B id 6, and B commit first.
 //!
-//! On PostgreSQL the writers therefore draw no ids. [`append`] puts a transaction's
-//! events in the `event_outbox` table, in the same transaction as the changes they
-//! describe (so a change exists with its events or not at all), and writers commit
-//! side by side with no lock of ours. After commit, the **sequencer**
-//! ([`sequence`], driven by `crate::events`) moves whatever the outbox holds into
-//! `events` in one short transaction, numbering the rows as it inserts them. Sequencer
-//! transactions take a transaction-scoped advisory lock before they draw ids and hold it
-//! until they end, so a sequencer that draws higher ids commits after every lower id has
-//! committed or rolled back (PostgreSQL makes a commit visible before it releases the
-//! transaction's locks). Only the sequencers (one per replica at most) wait on that lock,
-//! each moving every event committed so far in one batch, so the lock orders batches,
-//! not writers: its cost is shared by however many writes a batch carries.
+//! On PostgreSQL ids are drawn only under a transaction-scoped advisory lock, held until
+//! the transaction that drew them ends: whoever draws higher ids commits after every
+//! lower id has committed or rolled back (PostgreSQL makes a commit visible before it
+//! releases the transaction's locks). But no writer ever waits for that lock. [`append`]
+//! *tries* it:
+//!
+//! - **Free** (the usual case when writes do not overlap): the writer numbers its events
+//!   itself, inserting them into `events`, after first moving into the log whatever
+//!   other writers left in the outbox (so causes keep lower ids than their effects). Its
+//!   events are in the log the moment it commits.
+//! - **Busy** (another writer or a sequencer is numbering right now): the writer puts its
+//!   events in the `event_outbox` table, in its own transaction, and commits without
+//!   waiting. After commit the **sequencer** ([`sequence`], driven by `crate::events`)
+//!   moves whatever the outbox holds into `events` in one short transaction that takes
+//!   the lock (waiting for it: only sequencers wait, at most one per replica), numbering
+//!   the rows as it inserts them. A run carries every write queued since the last, so
+//!   the lock's cost is shared by the whole batch.
+//!
+//! Either way a change exists with its events or not at all.
 //!
 //! Events of one transaction stay together and in the order they were emitted; a
 //! transaction that starts after another committed has its events numbered after the
 //! other's (the outbox's own identity orders a batch), so cause comes before effect.
 //!
-//! An event is in the log shortly after its write is answered, not at that moment: a
-//! read of the log that must see every write answered before it (`GET /events`, a
+//! A queued event is in the log shortly after its write is answered, not at that moment:
+//! a read of the log that must see every write answered before it (`GET /events`, a
 //! cursor's head) first waits for a sequencer run that started after the read did
 //! (`Events::flush`). SQLite has a single writer, so ids are in commit order already
 //! and it writes to `events` directly.
@@ -98,12 +105,8 @@ pub async fn append<C: ConnectionTrait>(
     }
     let count = events.len();
     let created_at = super::now();
-    let table = match backend {
-        DbBackend::Postgres => "event_outbox",
-        _ => "events",
-    };
-    let mut sql = format!(
-        "INSERT INTO {table} (type, created_at, project_id, task_id, agent_id, data) VALUES "
+    let mut sql = String::from(
+        "INSERT INTO events (type, created_at, project_id, task_id, agent_id, data) VALUES ",
     );
     let mut values: Vec<Value> = Vec::with_capacity(count * 6);
     for (i, event) in events.into_iter().enumerate() {
@@ -119,41 +122,68 @@ pub async fn append<C: ConnectionTrait>(
         values.push(event.agent_id.into());
         values.push(event.data.into());
     }
+    let mut logged = Vec::new();
     if backend == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        return Ok(Appended::Queued(count));
+        // Nobody is numbering events right now: number these here, holding the ordering
+        // lock until commit as a sequencer batch would, and spare them the sequencer's
+        // own commit. Whatever committed before them is moved first, so causes keep
+        // lower ids than their effects. When the lock is busy, wait for nobody: queue.
+        if !query_i64(
+            conn,
+            &format!("SELECT pg_try_advisory_xact_lock({EVENT_ORDER_LOCK})::int::bigint AS value"),
+        )
+        .await?
+        .is_some_and(|locked| locked == 1)
+        {
+            sql = sql.replacen("INSERT INTO events", "INSERT INTO event_outbox", 1);
+            conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            return Ok(Appended::Queued(count));
+        }
+        logged = sequence_in(conn, SEQUENCE_BATCH).await?;
     }
     sql.push_str(" RETURNING id, type, created_at, project_id, task_id, agent_id, data");
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?;
-    let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
-    events.sort_by_key(|event| event.id);
-    Ok(Appended::Logged(events))
+    logged.extend(rows.into_iter().map(Event::from));
+    logged.sort_by_key(|event| event.id);
+    Ok(Appended::Logged(logged))
 }
+
+/// Key of the PostgreSQL advisory lock that orders the numbering of events (the one
+/// `agentops_sequence_events` takes).
+const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
+
+/// Outbox rows moved per sequencer batch.
+pub const SEQUENCE_BATCH: u64 = 5_000;
 
 /// Moves up to `limit` events from the outbox into the log (PostgreSQL), oldest first,
 /// in one transaction ordered against every other sequencer's (see the module doc);
 /// returns them as stored, in id order. Nothing to do on SQLite.
 pub async fn sequence(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>, DbErr> {
-    let backend = db.get_database_backend();
-    if backend != DbBackend::Postgres {
+    if db.get_database_backend() != DbBackend::Postgres {
         return Ok(Vec::new());
     }
-    // One statement, so its own transaction: the function (see the migration
-    // `m20261203_000008_event_outbox`) takes the ordering lock, then moves the batch.
+    // One statement, so its own transaction.
+    sequence_in(db, limit).await
+}
+
+/// Moves up to `limit` committed outbox rows into the log on `conn` (PostgreSQL): the
+/// function (see the migration `m20261203_000008_event_outbox`) takes the ordering lock,
+/// then moves the batch; in a transaction the lock is held until it ends.
+async fn sequence_in<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<Event>, DbErr> {
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_string(
-            backend,
+            DbBackend::Postgres,
             format!(
                 "SELECT id, type, created_at, project_id, task_id, agent_id, data \
                  FROM agentops_sequence_events({})",
                 i32::try_from(limit).unwrap_or(i32::MAX)
             ),
         ))
-        .all(db)
+        .all(conn)
         .await?;
     let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
     events.sort_by_key(|event| event.id);

@@ -1005,21 +1005,17 @@ async fn a_plain_request_to_the_stream_is_refused_with_a_json_error() {
     assert_eq!(body["error"]["code"], "not_a_websocket_request");
 }
 
-/// Opens a transaction that has written one `test.long` event and stays open, as a
-/// slow write would: its event is in the database, uncommitted.
+/// Opens a transaction that has queued one `test.long` event in the outbox and stays
+/// open, as a slow write that found the ordering lock busy would: its event is in the
+/// database, uncommitted and unnumbered.
 async fn open_long_transaction(app: &TestApp, n: u32) -> sea_orm::DatabaseTransaction {
-    use sea_orm::TransactionTrait;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let txn = app.state.db.begin().await.unwrap();
-    agentops_api::store::events::append(
-        &txn,
-        vec![agentops_api::store::NewEvent {
-            kind: "test.long",
-            project_id: None,
-            task_id: None,
-            agent_id: None,
-            data: json!({ "n": n }),
-        }],
-    )
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "INSERT INTO event_outbox (type, created_at, data) VALUES ('test.long', now(), $1)",
+        [json!({ "n": n }).into()],
+    ))
     .await
     .unwrap();
     txn
