@@ -128,13 +128,12 @@ pub async fn append<C: ConnectionTrait>(
         // lock until commit as a sequencer batch would, and spare them the sequencer's
         // own commit. Whatever committed before them is moved first, so causes keep
         // lower ids than their effects. When the lock is busy, wait for nobody: queue.
-        if !query_i64(
+        let locked = query_i64(
             conn,
             &format!("SELECT pg_try_advisory_xact_lock({EVENT_ORDER_LOCK})::int::bigint AS value"),
         )
-        .await?
-        .is_some_and(|locked| locked == 1)
-        {
+        .await?;
+        if locked != Some(1) {
             sql = sql.replacen("INSERT INTO events", "INSERT INTO event_outbox", 1);
             conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
