@@ -1162,3 +1162,32 @@ async fn the_log_shows_every_write_answered_before_the_read(backend: Backend) {
         assert_eq!(page["items"][0]["project_id"], project.to_string());
     }
 }
+
+/// A writer that finds the ordering lock free numbers its own events, but first moves
+/// what others left in the outbox: an event committed before the write keeps the lower
+/// id, and both are in the log when the write is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_numbering_its_own_events_first_moves_what_others_queued() {
+    // A poll slow enough that only the writer can have moved the queued event.
+    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 60_000).await;
+    app.create_project("warm-up").await;
+    let queued = open_long_transaction(&app, 9).await;
+    // Committed without telling any sequencer, as a replica that died right after would.
+    queued.commit().await.unwrap();
+    let project = app.create_project("after").await;
+    let log: Vec<agentops_sdk::types::Event> =
+        agentops_api::store::events::list_after(&app.state.db, 0, 1_000)
+            .await
+            .unwrap();
+    let queued_id = log
+        .iter()
+        .find(|e| e.kind == "test.long")
+        .expect("the queued event was moved by the writer")
+        .id;
+    let written_id = log
+        .iter()
+        .find(|e| e.project_id == Some(project))
+        .expect("the writer's own event is in the log at commit")
+        .id;
+    assert!(queued_id < written_id, "{queued_id} < {written_id}");
+}
