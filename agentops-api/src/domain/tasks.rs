@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{
     BatchItemOut, BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, ClaimedTask, CompleteIn,
-    CompleteManyIn, FailIn, HeartbeatManyIn, Page, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut,
-    TaskPatch, TaskStatus, UnblockIn,
+    CompleteManyIn, FailIn, HeartbeatItem, HeartbeatManyIn, Page, ReleaseIn, TaskHeartbeatIn,
+    TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
 };
 
 use super::projects::Created;
@@ -662,24 +662,31 @@ pub async fn heartbeat_many(
         );
     }
     checks.finish()?;
-    run_batch(
-        state,
-        input.items,
-        |item| item.id,
-        |tx, item| {
-            Box::pin(heartbeat_in(
-                tx,
-                item.id,
-                TaskHeartbeatIn {
-                    claim_token: item.claim_token,
-                    lease_seconds: item.lease_seconds,
-                    progress: item.progress,
-                    message: item.message,
-                },
-            ))
-        },
-    )
-    .await
+    // In task id order, so two batches over the same tasks lock them in the same order
+    // and cannot deadlock; answered in the items' order.
+    let mut order: Vec<(usize, HeartbeatItem)> = input.items.into_iter().enumerate().collect();
+    order.sort_by_key(|(_, item)| item.id);
+    let mut outcomes: Vec<Option<BatchItemOut>> = vec![None; order.len()];
+    let mut tx = state.begin().await?;
+    for (i, item) in order {
+        let id = item.id;
+        let input = TaskHeartbeatIn {
+            claim_token: item.claim_token,
+            lease_seconds: item.lease_seconds,
+            progress: item.progress,
+            message: item.message,
+        };
+        outcomes[i] = Some(match heartbeat_in(&mut tx, id, input).await {
+            Ok(task) => item_done(task),
+            // A database failure fails the whole batch, which then changed nothing.
+            Err(DomainError::Db(err)) => return Err(DomainError::Db(err)),
+            Err(refused) => item_refused(id, refused),
+        });
+    }
+    state.commit(tx).await?;
+    Ok(BatchOut {
+        items: outcomes.into_iter().flatten().collect(),
+    })
 }
 
 /// Most items one batch may carry.
@@ -703,44 +710,6 @@ fn check_batch(checks: &mut Checks, ids: impl ExactSizeIterator<Item = Uuid>) {
     }
 }
 
-/// A future borrowing the batch's transaction.
-type ItemFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TaskOut, DomainError>> + Send + 'a>>;
-
-/// Runs `apply` for each item in one transaction, in task id order (so two batches over
-/// the same tasks lock them in the same order and cannot deadlock), and answers in the
-/// items' order. An item refused for what it asks (stale token, unknown task, wrong
-/// status) fails alone; a database failure fails the whole batch, which then changed
-/// nothing.
-async fn run_batch<I>(
-    state: &AppState,
-    items: Vec<I>,
-    id_of: impl Fn(&I) -> Uuid,
-    apply: impl for<'a> Fn(&'a mut Tx, I) -> ItemFuture<'a>,
-) -> Result<BatchOut, DomainError> {
-    let mut order: Vec<(usize, I)> = items.into_iter().enumerate().collect();
-    order.sort_by_key(|(_, item)| id_of(item));
-    let mut outcomes: Vec<Option<BatchItemOut>> = vec![None; order.len()];
-    let mut tx = state.begin().await?;
-    for (i, item) in order {
-        let id = id_of(&item);
-        outcomes[i] = Some(match apply(&mut tx, item).await {
-            Ok(task) => BatchItemOut {
-                id,
-                status: 200,
-                task: Some(task),
-                error: None,
-            },
-            Err(DomainError::Db(err)) => return Err(DomainError::Db(err)),
-            Err(refused) => item_refused(id, refused),
-        });
-    }
-    state.commit(tx).await?;
-    Ok(BatchOut {
-        items: outcomes.into_iter().flatten().collect(),
-    })
-}
-
 /// Completes a running task.
 pub async fn complete(
     state: &AppState,
@@ -760,22 +729,36 @@ pub async fn complete(
 
 /// [`complete`] inside `tx`, its input already checked.
 async fn complete_in(tx: &mut Tx, id: Uuid, input: CompleteIn) -> Result<TaskOut, DomainError> {
-    let (mut row, status) = load_claimed(tx, id, input.claim_token, "complete").await?;
-    if status == TaskStatus::Completed {
-        // A retry of a completion that succeeded: same token, same answer.
+    let mut row = load_for_update(tx, id).await?;
+    if !to_complete(&row, input.claim_token)? {
         return to_out_one(tx.conn(), row).await;
     }
+    mark_completed(&mut row, input.result, store::now());
+    let out = save(tx, row, "task.completed").await?;
+    release_dependents(tx, id).await?;
+    Ok(out)
+}
+
+/// Whether a completion with `token` completes `row` now (`false`: a retry of a
+/// completion that succeeded, answered with the completed task), or why it is refused.
+fn to_complete(row: &Model, token: Uuid) -> Result<bool, DomainError> {
+    let status = status_of(row)?;
+    check_claim(row, token, status, "complete")?;
+    if status == TaskStatus::Completed {
+        return Ok(false);
+    }
     require_running(status, "complete")?;
-    let now = store::now();
+    Ok(true)
+}
+
+/// Sets what completing a task with `result` changes.
+fn mark_completed(row: &mut Model, result: Option<serde_json::Value>, now: DateTime<Utc>) {
     row.status = TaskStatus::Completed.as_str().to_owned();
-    row.result = Some(input.result.unwrap_or(serde_json::Value::Null));
+    row.result = Some(result.unwrap_or(serde_json::Value::Null));
     row.lease_expires_at = None;
     row.progress = Some(1.0);
     row.finished_at = Some(now);
     row.updated_at = now;
-    let out = save(tx, row, "task.completed").await?;
-    release_dependents(tx, id).await?;
-    Ok(out)
 }
 
 /// Completes many running tasks in one transaction; each item is judged on its own, as
@@ -813,24 +796,10 @@ pub async fn complete_many(
             judged.push(Err(DomainError::not_found("task", item.id)));
             continue;
         };
-        let verdict = status_of(&row).and_then(|status| {
-            check_claim(&row, item.claim_token, status, "complete")?;
-            if status == TaskStatus::Completed {
-                // A retry of a completion that succeeded: same token, same answer.
-                return Ok(false);
-            }
-            require_running(status, "complete")?;
-            Ok(true)
-        });
-        match verdict {
+        match to_complete(&row, item.claim_token) {
             Ok(false) => judged.push(Ok(row)),
             Ok(true) => {
-                row.status = TaskStatus::Completed.as_str().to_owned();
-                row.result = Some(item.result.unwrap_or(serde_json::Value::Null));
-                row.lease_expires_at = None;
-                row.progress = Some(1.0);
-                row.finished_at = Some(now);
-                row.updated_at = now;
+                mark_completed(&mut row, item.result, now);
                 let row = store::tasks::update(tx.conn(), row).await?;
                 completed.push(row.id);
                 judged.push(Ok(row));
@@ -859,18 +828,23 @@ pub async fn complete_many(
         .zip(ids)
         .map(
             |(verdict, id)| match verdict.map(|row| outs.remove(&row.id)) {
-                Ok(Some(task)) => BatchItemOut {
-                    id,
-                    status: 200,
-                    task: Some(task),
-                    error: None,
-                },
+                Ok(Some(task)) => item_done(task),
                 Ok(None) => item_refused(id, DomainError::not_found("task", id)),
                 Err(refused) => item_refused(id, refused),
             },
         )
         .collect();
     Ok(BatchOut { items })
+}
+
+/// A batch item's outcome for a task it changed (or found as it asked).
+fn item_done(task: TaskOut) -> BatchItemOut {
+    BatchItemOut {
+        id: task.id,
+        status: 200,
+        task: Some(task),
+        error: None,
+    }
 }
 
 /// A batch item's outcome for `refused`, as its own request would have been answered.

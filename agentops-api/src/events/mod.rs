@@ -4,9 +4,9 @@
 //! The event log in the database is the source of truth (see [`crate::store::events`]
 //! for why its ids are in commit order). Fan-out only makes delivery fast:
 //!
-//! - On PostgreSQL a transaction's events get their ids after it commits, from this
-//!   process's [`sequencer`], which moves them from the outbox into the log. On SQLite
-//!   they are in the log when the transaction commits.
+//! - A transaction's events are in the log when it commits, except on PostgreSQL when
+//!   another transaction was numbering events at that moment: then they wait in the
+//!   outbox and this process's [`sequencer`] moves them into the log right after.
 //! - Once in the log, events go to this process's [`hub`] directly and, when
 //!   `REDIS_URL` is set, to the Redis channel every replica subscribes to.
 //! - Each replica's hub turns whatever arrives (local commits, Redis messages, possibly
@@ -144,19 +144,15 @@ impl Events {
     /// the log are published, queued ones wake the sequencer. Never blocks and never fails.
     pub fn committed(&self, appended: crate::store::Appended) {
         match appended {
-            crate::store::Appended::Logged(events) => self.publish(&events),
-            crate::store::Appended::Queued(0) => {}
+            crate::store::Appended::Logged(events) => {
+                publish_logged(&self.inner, &events, Utc::now());
+            }
             crate::store::Appended::Queued(_) => {
                 if let Some(sequencer) = &self.inner.sequencer {
                     sequencer.committed(Utc::now());
                 }
             }
         }
-    }
-
-    /// Hands events already in the log to the fan-out. Never blocks and never fails.
-    pub fn publish(&self, events: &[Event]) {
-        publish_logged(&self.inner, events, Utc::now());
     }
 
     /// Returns once every event whose transaction committed before this call is in the

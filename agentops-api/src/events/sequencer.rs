@@ -4,7 +4,7 @@
 //! Each replica runs one. It wakes when a local transaction committed events, and on
 //! the poll timer so that events committed by a replica that died before its sequencer
 //! ran are moved all the same. A run moves everything the outbox holds, in batches of
-//! [`BATCH`], each one short transaction ([`store::events::sequence`]); writes that
+//! [`store::events::SEQUENCE_BATCH`], each one short transaction ([`store::events::sequence`]); writes that
 //! commit during a run are moved by the next one, so under load each run carries many
 //! writers' events at the cost of one commit.
 //!
@@ -23,8 +23,6 @@ use agentops_sdk::types::Event;
 
 use crate::store;
 
-/// Events moved per sequencer transaction.
-const BATCH: u64 = store::events::SEQUENCE_BATCH;
 /// How long the sequencer waits after a failed run before it tries again, doubling
 /// while the database stays unreachable, up to [`RETRY_MAX`].
 const RETRY_AFTER: Duration = Duration::from_millis(100);
@@ -156,9 +154,9 @@ async fn drain(
     publish: &impl Fn(&[Event], DateTime<Utc>),
 ) -> bool {
     loop {
-        match store::events::sequence(db, BATCH).await {
+        match store::events::sequence(db, store::events::SEQUENCE_BATCH).await {
             Ok(events) => {
-                let full = events.len() as u64 == BATCH;
+                let full = events.len() as u64 == store::events::SEQUENCE_BATCH;
                 if !events.is_empty() {
                     publish(&events, committed_at.unwrap_or_else(Utc::now));
                 }

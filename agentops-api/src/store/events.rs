@@ -43,8 +43,8 @@
 //! A rolled-back batch can leave a hole in the ids; holes are never filled later.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -84,24 +84,23 @@ impl From<event::Model> for Event {
 /// What [`append`] did with a transaction's events.
 #[derive(Debug)]
 pub enum Appended {
-    /// Written to the log, with their ids (SQLite).
+    /// Written to the log with their ids (SQLite; PostgreSQL when the ordering lock was
+    /// free), together with the outbox rows moved ahead of them.
     Logged(Vec<Event>),
-    /// Queued in the outbox for the sequencer (PostgreSQL): this many.
+    /// Queued in the outbox for the sequencer (PostgreSQL, the lock busy): this many.
     Queued(usize),
 }
 
-/// Appends `events` to the log (SQLite) or to the outbox (PostgreSQL); must run inside
-/// the transaction that made the changes, as its last statement before commit.
+/// Appends `events` to the log, or on PostgreSQL to the outbox when the ordering lock is
+/// busy (see the module doc); must run inside the transaction that made the changes, as
+/// its last statement before commit.
 pub async fn append<C: ConnectionTrait>(
     conn: &C,
     events: Vec<NewEvent>,
 ) -> Result<Appended, DbErr> {
     let backend = conn.get_database_backend();
     if events.is_empty() {
-        return Ok(match backend {
-            DbBackend::Postgres => Appended::Queued(0),
-            _ => Appended::Logged(Vec::new()),
-        });
+        return Ok(Appended::Logged(Vec::new()));
     }
     let count = events.len();
     let created_at = super::now();
@@ -139,7 +138,7 @@ pub async fn append<C: ConnectionTrait>(
                 .await?;
             return Ok(Appended::Queued(count));
         }
-        logged = sequence_in(conn, SEQUENCE_BATCH).await?;
+        logged = sequence(conn, SEQUENCE_BATCH).await?;
     }
     sql.push_str(" RETURNING id, type, created_at, project_id, task_id, agent_id, data");
     let rows = event::Entity::find()
@@ -158,21 +157,12 @@ const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
 /// Outbox rows moved per sequencer batch.
 pub const SEQUENCE_BATCH: u64 = 5_000;
 
-/// Moves up to `limit` events from the outbox into the log (PostgreSQL), oldest first,
-/// in one transaction ordered against every other sequencer's (see the module doc);
-/// returns them as stored, in id order. Nothing to do on SQLite.
-pub async fn sequence(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>, DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(Vec::new());
-    }
-    // One statement, so its own transaction.
-    sequence_in(db, limit).await
-}
-
-/// Moves up to `limit` committed outbox rows into the log on `conn` (PostgreSQL): the
-/// function (see the migration `m20261203_000008_event_outbox`) takes the ordering lock,
-/// then moves the batch; in a transaction the lock is held until it ends.
-async fn sequence_in<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<Event>, DbErr> {
+/// Moves up to `limit` committed outbox rows into the log (PostgreSQL only), oldest
+/// first; returns them as stored, in id order. The function it calls (see the migration
+/// `m20261203_000008_event_outbox`) takes the ordering lock, then moves the batch: on a
+/// plain connection the statement is its own transaction, inside one the lock is held
+/// until that transaction ends.
+pub async fn sequence<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<Event>, DbErr> {
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_string(
             DbBackend::Postgres,

@@ -156,8 +156,9 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// A write transaction together with the events it will emit.
 ///
 /// Events are written by [`Tx::commit`], in the same transaction as the changes they
-/// describe: either both exist or neither does. On PostgreSQL they go to the outbox and
-/// get their ids from the sequencer after commit (see [`events`]).
+/// describe: either both exist or neither does. On PostgreSQL, when another transaction
+/// is numbering events at that moment, they go to the outbox instead and get their ids
+/// from the sequencer after commit (see [`events`]).
 pub struct Tx {
     txn: DatabaseTransaction,
     events: Vec<NewEvent>,
@@ -190,8 +191,7 @@ impl Tx {
     }
 
     /// Writes the recorded events and commits; returns what became of the events: in the
-    /// log with their ids, ready to be published (SQLite), or queued for the sequencer
-    /// (PostgreSQL).
+    /// log with their ids, ready to be published, or queued for the sequencer.
     pub async fn commit(self) -> Result<Appended, DbErr> {
         let appended = events::append(&self.txn, self.events).await?;
         self.txn.commit().await?;

@@ -119,12 +119,14 @@ type Waiting<I> = (I, oneshot::Sender<Result<TaskOut>>);
 /// clone is dropped.
 pub(super) struct Batcher<O: Op> {
     calls: mpsc::UnboundedSender<Waiting<O::Item>>,
+    client: Client,
 }
 
 impl<O: Op> Clone for Batcher<O> {
     fn clone(&self) -> Self {
         Self {
             calls: self.calls.clone(),
+            client: self.client.clone(),
         }
     }
 }
@@ -133,8 +135,8 @@ impl<O: Op> Batcher<O> {
     /// Starts the gathering task (on the current Tokio runtime).
     pub fn start(client: Client) -> Self {
         let (calls, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(gather::<O>(client, waiting));
-        Self { calls }
+        tokio::spawn(gather::<O>(client.clone(), waiting));
+        Self { calls, client }
     }
 
     /// Makes the call, alone or with others; the answer is this item's own.
@@ -142,10 +144,7 @@ impl<O: Op> Batcher<O> {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError((item, _))) = self.calls.send((item, reply)) {
             // The gathering task is gone (its runtime is shutting down): go alone.
-            return Err(Error::Config(format!(
-                "the worker's batching task has stopped (task {})",
-                O::id(&item)
-            )));
+            return O::one(self.client.clone(), item).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(Error::Config(

@@ -40,8 +40,11 @@
 //! The handler's outcome (complete, fail, or release on shutdown) is sent again through
 //! transient failures (connection errors, timeouts, 5xx, 429), with back-off, while the
 //! lease is kept by heartbeats, until it lands, the lease is lost, or one lease length
-//! has passed since the handler returned (the shutdown grace for a release). A refusal
-//! of the content is not retried as is:
+//! has passed since the handler returned (the shutdown grace for a release).
+//! Completions and lease heartbeats of several tasks that come within 2 ms of each other
+//! go to the server as one request (`POST /tasks/complete`, `POST /tasks/heartbeat`),
+//! each task still getting its own answer. A refusal of the content is not retried as
+//! is:
 //!
 //! - a failure message the server refuses (over 10,000 characters, or with control
 //!   characters such as the escape codes of coloured output) is sent once more with the
