@@ -30,7 +30,10 @@ use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
 use crate::state::AppState;
-use crate::store::{self, NewEvent, Tx, tasks::Model};
+use crate::store::{
+    self, NewEvent, Tx,
+    tasks::{Completion, Model},
+};
 
 const INPUT_MAX: usize = 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: i32 = 3;
@@ -491,13 +494,16 @@ pub async fn claim(
     let mut tx = state.begin().await?;
     if let Some(key) = &idempotency_key {
         // One keyed claim of this agent at a time (SQLite's writers take turns anyway).
-        if store::agents::find_for_update(tx.conn(), input.agent_id)
+        // Locks the agent and says whether the key's claim still holds tasks, in one
+        // round trip; only a repeat then reads what it holds.
+        let holds = store::tasks::lock_claimant(tx.conn(), input.agent_id, key, params.now)
             .await?
-            .is_none()
-        {
-            return Err(DomainError::not_found("agent", input.agent_id));
-        }
-        let held = store::tasks::held_by_claim(tx.conn(), input.agent_id, key, params.now).await?;
+            .ok_or_else(|| DomainError::not_found("agent", input.agent_id))?;
+        let held = if holds {
+            store::tasks::held_by_claim(tx.conn(), input.agent_id, key, params.now).await?
+        } else {
+            Vec::new()
+        };
         if !held.is_empty() {
             let value = claimed(tx.conn(), held).await?;
             state.commit(tx).await?; // nothing changed: no event
@@ -721,53 +727,106 @@ pub async fn complete(
         checks.json_size("result", result, INPUT_MAX);
         checks.finish()?;
     }
+    let completion = Completion {
+        id,
+        claim_token: input.claim_token,
+        result: input.result.unwrap_or(serde_json::Value::Null),
+    };
     let mut tx = state.begin().await?;
-    let out = complete_in(&mut tx, id, input).await?;
+    let mut outcomes = complete_in(&mut tx, vec![completion]).await?;
+    // Refused: dropping `tx` rolls back a transaction that changed nothing.
+    let out = outcomes.remove(0)?;
     state.commit(tx).await?;
     Ok(out)
 }
 
-/// [`complete`] inside `tx`, its input already checked.
-async fn complete_in(tx: &mut Tx, id: Uuid, input: CompleteIn) -> Result<TaskOut, DomainError> {
-    let mut row = load_for_update(tx, id).await?;
-    if !to_complete(&row, input.claim_token)? {
-        return to_out_one(tx.conn(), row).await;
+/// Completes the running tasks among `items` inside `tx`, their input already checked;
+/// each item's outcome in the items' order, as [`complete`] would answer it alone.
+///
+/// Whatever the number of items, the usual case costs two statements: one update that
+/// completes every item running under its claim token, and one read of the answers'
+/// dependencies that also says whether anything waits on them. Only items it left alone
+/// (retries of a completion, stale tokens) are read again, locked, to say why; only when
+/// something depends on a completed task are the waiting tasks looked at.
+async fn complete_in(
+    tx: &mut Tx,
+    mut items: Vec<Completion>,
+) -> Result<Vec<Result<TaskOut, DomainError>>, DomainError> {
+    let order: Vec<Uuid> = items.iter().map(|item| item.id).collect();
+    let tokens: HashMap<Uuid, Uuid> = items
+        .iter()
+        .map(|item| (item.id, item.claim_token))
+        .collect();
+    // In id order, so that overlapping batches tend to lock their rows in the same order.
+    items.sort_by_key(|item| item.id);
+    let mut rows: HashMap<Uuid, Model> =
+        store::tasks::complete_running(tx.conn(), &items, store::now())
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+    let completed: Vec<Uuid> = order
+        .iter()
+        .copied()
+        .filter(|id| rows.contains_key(id))
+        .collect();
+    let leftovers: Vec<Uuid> = order
+        .iter()
+        .copied()
+        .filter(|id| !rows.contains_key(id))
+        .collect();
+    let mut refused: HashMap<Uuid, DomainError> = HashMap::new();
+    for row in store::tasks::find_many_for_update(tx.conn(), &leftovers).await? {
+        match unchanged_completion(&row, tokens[&row.id]) {
+            Ok(()) => {
+                rows.insert(row.id, row);
+            }
+            Err(why) => {
+                refused.insert(row.id, why);
+            }
+        }
     }
-    mark_completed(&mut row, input.result, store::now());
-    let out = save(tx, row, "task.completed").await?;
-    release_dependents(tx, id).await?;
-    Ok(out)
+    let answered: Vec<Uuid> = order
+        .iter()
+        .copied()
+        .filter(|id| rows.contains_key(id))
+        .collect();
+    let mut links = store::tasks::links_of(tx.conn(), &answered).await?;
+    let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(rows.len());
+    for (id, row) in rows {
+        let depends_on = links.depends_on.remove(&id).unwrap_or_default();
+        outs.insert(id, to_out(row, depends_on)?);
+    }
+    for id in &completed {
+        tx.emit(task_event("task.completed", &outs[id]));
+    }
+    if links.has_dependents && !completed.is_empty() {
+        release_dependents_of_any(tx, &completed).await?;
+    }
+    Ok(order
+        .into_iter()
+        .map(|id| match outs.remove(&id) {
+            Some(out) => Ok(out),
+            None => Err(refused
+                .remove(&id)
+                .unwrap_or_else(|| DomainError::not_found("task", id))),
+        })
+        .collect())
 }
 
-/// Whether a completion with `token` completes `row` now (`false`: a retry of a
-/// completion that succeeded, answered with the completed task), or why it is refused.
-fn to_complete(row: &Model, token: Uuid) -> Result<bool, DomainError> {
+/// Why a completion with `token` left `row` alone: `Ok` for a retry of a completion that
+/// succeeded (answered with the completed task), otherwise the refusal.
+fn unchanged_completion(row: &Model, token: Uuid) -> Result<(), DomainError> {
     let status = status_of(row)?;
     check_claim(row, token, status, "complete")?;
     if status == TaskStatus::Completed {
-        return Ok(false);
+        return Ok(());
     }
-    require_running(status, "complete")?;
-    Ok(true)
-}
-
-/// Sets what completing a task with `result` changes.
-fn mark_completed(row: &mut Model, result: Option<serde_json::Value>, now: DateTime<Utc>) {
-    row.status = TaskStatus::Completed.as_str().to_owned();
-    row.result = Some(result.unwrap_or(serde_json::Value::Null));
-    row.lease_expires_at = None;
-    row.progress = Some(1.0);
-    row.finished_at = Some(now);
-    row.updated_at = now;
+    Err(invalid_transition("complete", status))
 }
 
 /// Completes many running tasks in one transaction; each item is judged on its own, as
-/// [`complete`] would judge it.
-///
-/// Whatever the batch's size, it costs a handful of statements: one locks every task
-/// named (in id order, so overlapping batches cannot deadlock), one update per task
-/// completed, and one read each for the answers' dependencies and for the waiting tasks
-/// the completions may release.
+/// [`complete`] would judge it. See `complete_in` for what it costs.
 pub async fn complete_many(
     state: &AppState,
     input: CompleteManyIn,
@@ -781,58 +840,25 @@ pub async fn complete_many(
     }
     checks.finish()?;
     let ids: Vec<Uuid> = input.items.iter().map(|item| item.id).collect();
+    let items = input
+        .items
+        .into_iter()
+        .map(|item| Completion {
+            id: item.id,
+            claim_token: item.claim_token,
+            result: item.result.unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
     let mut tx = state.begin().await?;
-    let mut rows: HashMap<Uuid, Model> = store::tasks::find_many_for_update(tx.conn(), &ids)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row))
-        .collect();
-    let now = store::now();
-    // Each item's outcome: the row to answer with, or why it was refused.
-    let mut judged: Vec<Result<Model, DomainError>> = Vec::with_capacity(ids.len());
-    let mut completed = Vec::new();
-    for item in input.items {
-        let Some(mut row) = rows.remove(&item.id) else {
-            judged.push(Err(DomainError::not_found("task", item.id)));
-            continue;
-        };
-        match to_complete(&row, item.claim_token) {
-            Ok(false) => judged.push(Ok(row)),
-            Ok(true) => {
-                mark_completed(&mut row, item.result, now);
-                let row = store::tasks::update(tx.conn(), row).await?;
-                completed.push(row.id);
-                judged.push(Ok(row));
-            }
-            Err(refused) => judged.push(Err(refused)),
-        }
-    }
-    let answered: Vec<Model> = judged
-        .iter()
-        .filter_map(|verdict| verdict.as_ref().ok().cloned())
-        .collect();
-    let mut outs: HashMap<Uuid, TaskOut> = to_outs(tx.conn(), answered)
-        .await?
-        .into_iter()
-        .map(|out| (out.id, out))
-        .collect();
-    for id in &completed {
-        if let Some(out) = outs.get(id) {
-            tx.emit(task_event("task.completed", out));
-        }
-    }
-    release_dependents_of_any(&mut tx, &completed).await?;
+    let outcomes = complete_in(&mut tx, items).await?;
     state.commit(tx).await?;
-    let items = judged
+    let items = outcomes
         .into_iter()
         .zip(ids)
-        .map(
-            |(verdict, id)| match verdict.map(|row| outs.remove(&row.id)) {
-                Ok(Some(task)) => item_done(task),
-                Ok(None) => item_refused(id, DomainError::not_found("task", id)),
-                Err(refused) => item_refused(id, refused),
-            },
-        )
+        .map(|(outcome, id)| match outcome {
+            Ok(task) => item_done(task),
+            Err(refused) => item_refused(id, refused),
+        })
         .collect();
     Ok(BatchOut { items })
 }
@@ -986,12 +1012,8 @@ async fn end_attempt(
     Ok(out)
 }
 
-/// Queues the tasks waiting on `upstream` whose dependencies have now all completed.
-async fn release_dependents(tx: &mut Tx, upstream: Uuid) -> Result<(), DomainError> {
-    release_dependents_of_any(tx, &[upstream]).await
-}
-
-/// [`release_dependents`] for several tasks that just completed, with one read.
+/// Queues the tasks waiting on any of `upstreams` (tasks that just completed) whose
+/// dependencies have now all completed.
 async fn release_dependents_of_any(tx: &mut Tx, upstreams: &[Uuid]) -> Result<(), DomainError> {
     for mut row in store::tasks::waiting_dependents_of_any_for_update(tx.conn(), upstreams).await? {
         if store::tasks::unfinished_dependency_count(tx.conn(), row.id).await? == 0 {

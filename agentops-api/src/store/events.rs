@@ -27,6 +27,9 @@
 //!
 //! Either way a change exists with its events or not at all.
 //!
+//! The whole rule (try, then move and number, or queue) is one database function
+//! (`agentops_append_events`), so appending costs the writer one round trip.
+//!
 //! Events of one transaction stay together and in the order they were emitted; a
 //! transaction that starts after another committed has its events numbered after the
 //! other's (the outbox's own identity orders a batch), so cause comes before effect.
@@ -102,6 +105,9 @@ pub async fn append<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(Appended::Logged(Vec::new()));
     }
+    if backend == DbBackend::Postgres {
+        return append_postgres(conn, events).await;
+    }
     let count = events.len();
     let created_at = super::now();
     let mut sql = String::from(
@@ -112,8 +118,7 @@ pub async fn append<C: ConnectionTrait>(
         if i > 0 {
             sql.push_str(", ");
         }
-        let base = i * 6;
-        sql.push_str(&placeholders(backend, base, 6));
+        sql.push_str(&placeholders(backend, i * 6, 6));
         values.push(event.kind.into());
         values.push(created_at.into());
         values.push(event.project_id.into());
@@ -121,38 +126,58 @@ pub async fn append<C: ConnectionTrait>(
         values.push(event.agent_id.into());
         values.push(event.data.into());
     }
-    let mut logged = Vec::new();
-    if backend == DbBackend::Postgres {
-        // Nobody is numbering events right now: number these here, holding the ordering
-        // lock until commit as a sequencer batch would, and spare them the sequencer's
-        // own commit. Whatever committed before them is moved first, so causes keep
-        // lower ids than their effects. When the lock is busy, wait for nobody: queue.
-        let locked = query_i64(
-            conn,
-            &format!("SELECT pg_try_advisory_xact_lock({EVENT_ORDER_LOCK})::int::bigint AS value"),
-        )
-        .await?;
-        if locked != Some(1) {
-            sql = sql.replacen("INSERT INTO events", "INSERT INTO event_outbox", 1);
-            conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
-            return Ok(Appended::Queued(count));
-        }
-        logged = sequence(conn, SEQUENCE_BATCH).await?;
-    }
     sql.push_str(" RETURNING id, type, created_at, project_id, task_id, agent_id, data");
     let rows = event::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?;
-    logged.extend(rows.into_iter().map(Event::from));
+    Ok(Appended::Logged(
+        rows.into_iter().map(Event::from).collect(),
+    ))
+}
+
+/// PostgreSQL: the whole of [`append`]'s rule (try the ordering lock; free → move the
+/// outbox, then number these; busy → queue them) in one round trip, by the function of
+/// the migration `m20261203_000009_write_functions`. Nobody waits for the lock; whatever
+/// committed before these events is moved first, so causes keep lower ids than their
+/// effects.
+async fn append_postgres<C: ConnectionTrait>(
+    conn: &C,
+    events: Vec<NewEvent>,
+) -> Result<Appended, DbErr> {
+    let count = events.len();
+    let batch: Vec<serde_json::Value> = events
+        .into_iter()
+        .map(|event| {
+            serde_json::json!({
+                "type": event.kind,
+                "project_id": event.project_id,
+                "task_id": event.task_id,
+                "agent_id": event.agent_id,
+                "data": event.data,
+            })
+        })
+        .collect();
+    let rows = event::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id, type, created_at, project_id, task_id, agent_id, data \
+             FROM agentops_append_events($1, $2, $3)",
+            [
+                serde_json::Value::Array(batch).into(),
+                super::now().into(),
+                i32::try_from(SEQUENCE_BATCH).unwrap_or(i32::MAX).into(),
+            ],
+        ))
+        .all(conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(Appended::Queued(count));
+    }
+    let mut logged: Vec<Event> = rows.into_iter().map(Event::from).collect();
     logged.sort_by_key(|event| event.id);
     Ok(Appended::Logged(logged))
 }
-
-/// Key of the PostgreSQL advisory lock that orders the numbering of events (the one
-/// `agentops_sequence_events` takes).
-const EVENT_ORDER_LOCK: i64 = 7_243_819_113_002;
 
 /// Outbox rows moved per sequencer batch.
 pub const SEQUENCE_BATCH: u64 = 5_000;

@@ -1,6 +1,6 @@
 //! Queries on `tasks`, `task_labels` and `task_dependencies`, including the atomic claim.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -453,6 +453,150 @@ pub async fn held_by_claim<C: ConnectionTrait>(
         .order_by_asc(task::Column::Id)
         .all(conn)
         .await
+}
+
+/// Whether the agent exists and, if it does, whether its claim with idempotency key
+/// `key` still holds tasks (running, lease not expired at `now`): `None` for no such
+/// agent. The agent's row stays locked `FOR NO KEY UPDATE` until the transaction ends,
+/// so keyed claims of one agent take turns. One round trip for what
+/// [`super::agents::find_for_update`] and [`held_by_claim`] answer in two; a claim that
+/// still holds tasks (a retry) then reads them with [`held_by_claim`].
+pub async fn lock_claimant<C: ConnectionTrait>(
+    conn: &C,
+    agent_id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, DbErr> {
+    #[derive(Debug, FromQueryResult)]
+    struct Row {
+        holds: Option<i64>,
+    }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        // The lock first, then the question in a fresh snapshot: a repeat that waited for
+        // the first claim's lock must see what that claim took (migration
+        // `m20261203_000009_write_functions`).
+        DbBackend::Postgres => {
+            "SELECT CAST(agentops_lock_claimant($1, $2, $3) AS bigint) AS holds".to_owned()
+        }
+        // One writer at a time: nothing to wait for, one snapshot is enough.
+        _ => "SELECT CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.status = 'running' \
+              AND t.agent_id = a.id AND t.claim_key = ?2 AND t.lease_expires_at > ?3) \
+              THEN 1 ELSE 0 END AS holds FROM agents a WHERE a.id = ?1"
+            .to_owned(),
+    };
+    let row = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [agent_id.into(), key.into(), now.into()],
+    ))
+    .one(conn)
+    .await?;
+    Ok(row.and_then(|row| row.holds).map(|holds| holds != 0))
+}
+
+/// A completion to apply: the task, the claim token it must carry, its result.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The task.
+    pub id: Uuid,
+    /// The claim the completion is made under.
+    pub claim_token: Uuid,
+    /// What the task produced (`null` for nothing).
+    pub result: serde_json::Value,
+}
+
+/// Completes, in one statement, each of `items` that is `running` under its claim token;
+/// returns the rows it completed (in no particular order). Items it leaves alone (a
+/// stale token, another status, no such task) are for the caller to explain.
+pub async fn complete_running<C: ConnectionTrait>(
+    conn: &C,
+    items: &[Completion],
+    now: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
+    let mut values: Vec<Value> = vec![now.into()];
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let base = values.len();
+        values.push(item.id.into());
+        values.push(item.claim_token.into());
+        values.push(item.result.clone().into());
+        let (id, token, result) = (
+            param(backend, base + 1),
+            param(backend, base + 2),
+            param(backend, base + 3),
+        );
+        rows.push(if postgres {
+            format!(
+                "SELECT CAST({id} AS uuid) AS id, CAST({token} AS uuid) AS claim_token, \
+                 CAST({result} AS jsonb) AS result"
+            )
+        } else {
+            format!("SELECT {id} AS id, {token} AS claim_token, {result} AS result")
+        });
+    }
+    let sql = format!(
+        "UPDATE tasks SET status = 'completed', result = v.result, lease_expires_at = NULL, \
+         progress = 1.0, finished_at = {now}, updated_at = {now} \
+         FROM ({rows}) AS v \
+         WHERE tasks.id = v.id AND tasks.claim_token = v.claim_token \
+         AND tasks.status = 'running' RETURNING {returning}",
+        now = param(backend, 1),
+        rows = rows.join(" UNION ALL "),
+        // SQLite's RETURNING names only the updated table's columns.
+        returning = if postgres { "tasks.*" } else { "*" },
+    );
+    task::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await
+}
+
+/// What a set of tasks is linked to, read at once.
+#[derive(Debug, Default)]
+pub struct Links {
+    /// The upstream tasks of each task that has any, sorted.
+    pub depends_on: HashMap<Uuid, Vec<Uuid>>,
+    /// Whether any task depends on one of them.
+    pub has_dependents: bool,
+}
+
+/// The dependencies of `task_ids` and whether anything depends on them, in one read.
+pub async fn links_of<C: ConnectionTrait>(conn: &C, task_ids: &[Uuid]) -> Result<Links, DbErr> {
+    let mut links = Links::default();
+    if task_ids.is_empty() {
+        return Ok(links);
+    }
+    let rows = task_dependency::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(task_dependency::Column::TaskId.is_in(task_ids.iter().copied()))
+                .add(task_dependency::Column::DependsOn.is_in(task_ids.iter().copied())),
+        )
+        .all(conn)
+        .await?;
+    let ids: HashSet<Uuid> = task_ids.iter().copied().collect();
+    for row in rows {
+        if ids.contains(&row.depends_on) {
+            links.has_dependents = true;
+        }
+        if ids.contains(&row.task_id) {
+            links
+                .depends_on
+                .entry(row.task_id)
+                .or_default()
+                .push(row.depends_on);
+        }
+    }
+    for deps in links.depends_on.values_mut() {
+        deps.sort();
+    }
+    Ok(links)
 }
 
 /// Running tasks whose lease ended before `now`, locked for update; on PostgreSQL rows
