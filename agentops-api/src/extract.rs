@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// A JSON body. Malformed JSON → 400 `malformed_json`; a body of the wrong shape
-/// (missing, unknown or mistyped fields) or with a NUL character in a string → 422
+/// (missing, unknown or mistyped fields, anything but an object) or with a NUL
+/// character in a string → 422
 /// `invalid_body`; a wrong content type → 415; a body over the limit → 413.
 pub struct ApiJson<T>(pub T);
 
@@ -40,6 +41,14 @@ where
             .map_err(|err| json_rejection(err.into(), limit))?;
         let axum::Json(value) =
             axum::Json::<T>::from_bytes(&bytes).map_err(|err| json_rejection(err, limit))?;
+        // serde reads a JSON array into a struct by position (`["renamed"]` as a
+        // project's name): every body of this API is an object, so only an object is.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_body",
+                message: "the body must be a JSON object".to_owned(),
+            });
+        }
         if contains_nul(&bytes) {
             return Err(ApiError::Unprocessable {
                 code: "invalid_body",

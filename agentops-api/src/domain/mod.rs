@@ -78,12 +78,23 @@ impl Checks {
     }
 
     /// A JSON value of at most `max` bytes serialised.
+    ///
+    /// Every number in it must lie within ±[`JSON_NUMBER_MAX`]: PostgreSQL keeps a JSON
+    /// number as an exact decimal and gives it back written out in full, and near
+    /// `f64::MAX` such a number no longer reads back as a float, so a value the API
+    /// accepted could never be read again.
     pub fn json_size(&mut self, field: &str, value: &serde_json::Value, max: usize) {
         let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
         if size > max {
             self.fail(
                 field,
                 format!("must be at most {max} bytes of JSON (got {size})"),
+            );
+        }
+        if let Some(path) = number_out_of_range(value, field) {
+            self.fail(
+                &path,
+                format!("numbers must lie between -{JSON_NUMBER_MAX:e} and {JSON_NUMBER_MAX:e}"),
             );
         }
     }
@@ -168,4 +179,26 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid
         None
     };
     Page { items, next_cursor }
+}
+
+/// The largest magnitude a number in free-form JSON may have (see [`Checks::json_size`]).
+pub const JSON_NUMBER_MAX: f64 = 1e300;
+
+/// The path (`field.key.0`) of the first number in `value` beyond ±[`JSON_NUMBER_MAX`].
+fn number_out_of_range(value: &serde_json::Value, path: &str) -> Option<String> {
+    match value {
+        serde_json::Value::Number(n) => {
+            let ok =
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.abs() <= JSON_NUMBER_MAX);
+            (!ok).then(|| path.to_owned())
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| number_out_of_range(item, &format!("{path}.{i}"))),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .find_map(|(key, item)| number_out_of_range(item, &format!("{path}.{key}"))),
+        _ => None,
+    }
 }

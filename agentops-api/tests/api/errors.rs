@@ -149,6 +149,32 @@ async fn every_error_class_has_its_status_and_a_json_body(backend: Backend) {
             "{bad}"
         );
     }
+    // An array is not read into a struct by position: only objects are bodies.
+    for (method, path, bad) in [
+        (Method::POST, "/api/v1/projects".to_owned(), json!(["x"])),
+        (
+            Method::PATCH,
+            format!("/api/v1/projects/{project}"),
+            json!(["renamed"]),
+        ),
+        (
+            Method::POST,
+            "/api/v1/keys".to_owned(),
+            json!(["k1", "viewer"]),
+        ),
+    ] {
+        let (status, body) =
+            raw(&app, method, &path, json_type, bad.to_string().into_bytes()).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            "{path} {bad}"
+        );
+    }
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/projects/{project}")).await["name"],
+        "p"
+    );
     let (status, body) = app.post("/api/v1/tasks", json!({ "project_id": project, "title": "", "priority": 5000, "labels": ["ok", "bad label"], "max_attempts": 0 })).await;
     assert_eq!(
         (status, code(&body)),
@@ -366,6 +392,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    numbers_too_large_to_read_back_are_refused_and_large_ones_kept,
     nul_characters_are_refused_everywhere_on_both_databases,
     a_client_that_never_finishes_its_headers_is_cut_off,
     every_error_class_has_its_status_and_a_json_body,
@@ -430,4 +457,71 @@ async fn nul_characters_are_refused_everywhere_on_both_databases(backend: Backen
         .await;
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     assert_eq!(stored["text"], "write \\u0000 to end a C string");
+}
+
+/// PostgreSQL keeps a JSON number as an exact decimal and writes it out in full when read;
+/// near `f64::MAX` that no longer reads back as a float, so a row holding one could
+/// never be read again (every read of it a 500). Such numbers are refused up front on
+/// both databases; large ones within the bound are stored and read back.
+async fn numbers_too_large_to_read_back_are_refused_and_large_ones_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let huge = json!(f64::MAX);
+    let bodies = [
+        (
+            "/api/v1/projects",
+            json!({"name": "n", "metadata": {"x": huge}}),
+            "metadata.x",
+        ),
+        (
+            "/api/v1/tasks",
+            json!({"project_id": project, "title": "t", "input": {"a": [1, -1.7976931348623157e308]}}),
+            "input.a.1",
+        ),
+        (
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "big", "metadata": {"x": 1e301}}),
+            "metadata.x",
+        ),
+    ];
+    for (path, body, field) in bodies {
+        let (status, answer) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "validation_failed", "{answer}");
+        assert_eq!(
+            answer["error"]["details"][0]["field"], field,
+            "{path}: {answer}"
+        );
+    }
+
+    // A completion carrying one is refused, and the task can still be completed.
+    let task = app.create_task(project, json!({"title": "t"})).await;
+    let agent = app.register_agent("w").await;
+    let claimed = app.claim(agent, json!({})).await;
+    let token = claimed[0]["claim_token"].as_str().unwrap().to_owned();
+    let complete = format!("/api/v1/tasks/{}/complete", task["id"].as_str().unwrap());
+    let (status, answer) = app
+        .post(
+            &complete,
+            json!({"claim_token": token, "result": {"x": huge}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let done = app
+        .post_ok(
+            &complete,
+            json!({"claim_token": token, "result": {"x": 1e300, "y": -2.5e-300, "n": u64::MAX}}),
+            StatusCode::OK,
+        )
+        .await;
+    let read = app
+        .get_ok(&format!("/api/v1/tasks/{}", task["id"].as_str().unwrap()))
+        .await;
+    for answer in [&done, &read] {
+        let x = answer["result"]["x"].as_f64().unwrap();
+        assert!((x / 1e300 - 1.0).abs() < 1e-12, "{answer}");
+        let y = answer["result"]["y"].as_f64().unwrap();
+        assert!((y / -2.5e-300 - 1.0).abs() < 1e-12, "{answer}");
+        assert_eq!(answer["result"]["n"], json!(u64::MAX), "{answer}");
+    }
 }
