@@ -42,6 +42,13 @@ pub struct ApiConfig {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
+    /// Longest a request waits for a database connection, in seconds (PostgreSQL). While
+    /// the database is down, requests are answered 503 with `Retry-After` after this
+    /// long instead of hanging; they succeed again on their own once it is back.
+    #[arg(long, env = "AGENTOPS_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub db_acquire_timeout_secs: u64,
+
     /// An admin API key to install on start (at least 32 characters). Without it, the
     /// first start on an empty database generates one and writes it to
     /// `<data dir>/admin.key`.
@@ -244,6 +251,10 @@ impl ApiConfig {
     }
 
     /// The longest wait for the next piece of a request body.
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_acquire_timeout_secs)
+    }
+
     pub fn body_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.body_idle_timeout_secs)
     }

@@ -302,6 +302,12 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
+        if matches!(self, ApiError::Unavailable(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -311,6 +317,10 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The `Retry-After` of a 503, in seconds: a dependency outage is usually short, and the
+/// pool reconnects on its own, so clients come back soon rather than backing off long.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;

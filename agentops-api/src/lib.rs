@@ -28,6 +28,7 @@ pub mod storage;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod unread_body;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -139,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outermost, so it sees the body as it comes off the connection.
+        .layer(middleware::from_fn(unread_body::keep_connection_usable))
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

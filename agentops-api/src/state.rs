@@ -70,7 +70,7 @@ impl AppState {
         use anyhow::Context;
         cfg.validate().map_err(anyhow::Error::msg)?;
         let url = cfg.effective_database_url();
-        let db = crate::store::connect(&url, cfg.db_max_connections)
+        let db = crate::store::connect_with(&url, cfg.db_max_connections, cfg.db_acquire_timeout())
             .await
             .with_context(|| format!("cannot connect to the database ({})", crate::redact(&url)))?;
         if cfg.migrate {

@@ -338,3 +338,147 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A TCP proxy in front of a server (PostgreSQL, Redis) that a test can take down and
+/// bring back: an outage of a shared server without stopping it for other tests.
+///
+/// [`cut`](Self::cut) drops every open connection and closes new ones as soon as they
+/// are accepted, as a stopped server would; [`partition`](Self::partition) leaves them
+/// all open but carries no more bytes, as a lost network does.
+pub struct TcpProxy {
+    addr: SocketAddr,
+    mode: std::sync::Arc<tokio::sync::watch::Sender<ProxyMode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProxyMode {
+    Up,
+    Cut,
+    Partitioned,
+}
+
+impl TcpProxy {
+    /// Starts a proxy on a free loopback port forwarding to `target`.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = bind_retrying("127.0.0.1:0".parse().expect("address")).await;
+        let addr = listener.local_addr().expect("local address");
+        let mode = std::sync::Arc::new(tokio::sync::watch::Sender::new(ProxyMode::Up));
+        let shared = mode.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut mode = shared.subscribe();
+                tokio::spawn(async move {
+                    // A connection made while partitioned waits, silent, for the network.
+                    let now = mode
+                        .wait_for(|m| *m != ProxyMode::Partitioned)
+                        .await
+                        .map(|m| *m)
+                        .ok();
+                    if now != Some(ProxyMode::Up) {
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let down = async {
+                        mode.wait_for(|m| *m != ProxyMode::Up)
+                            .await
+                            .map(|m| *m)
+                            .ok()
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        now = down => {
+                            if now == Some(ProxyMode::Partitioned) {
+                                // Hold both ends open, carrying nothing, until it heals
+                                // (then drop them, as timeouts on either side would have).
+                                let _ = mode.wait_for(|m| *m != ProxyMode::Partitioned).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, mode, task }
+    }
+
+    /// Starts a proxy to the server `url` names (`scheme://[user@]host[:port]/...`),
+    /// `default_port` if it names none.
+    ///
+    /// # Panics
+    /// If the host cannot be resolved.
+    pub async fn start_for(url: &str, default_port: u16) -> Self {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let authority = url[scheme_end..]
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        let host = authority.rsplit('@').next().unwrap_or_default();
+        let host = if host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            host.to_owned()
+        } else {
+            format!("{host}:{default_port}")
+        };
+        let target = tokio::net::lookup_host(&host)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .unwrap_or_else(|| panic!("cannot resolve {host}"));
+        Self::start(target).await
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `url` (`scheme://[user@]host:port/...`) with its host and port replaced by the
+    /// proxy's.
+    pub fn url_through(&self, url: &str) -> String {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let authority_end = url[scheme_end..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| scheme_end + i);
+        let host_start = url[scheme_end..authority_end]
+            .rfind('@')
+            .map_or(scheme_end, |i| scheme_end + i + 1);
+        format!(
+            "{}{}{}",
+            &url[..host_start],
+            self.addr,
+            &url[authority_end..]
+        )
+    }
+
+    /// Takes the server "down": drops every connection through the proxy and closes new
+    /// ones at once.
+    pub fn cut(&self) {
+        self.mode.send_replace(ProxyMode::Cut);
+    }
+
+    /// Loses the network: every connection stays open but carries nothing more, and new
+    /// ones are accepted and then left waiting.
+    pub fn partition(&self) {
+        self.mode.send_replace(ProxyMode::Partitioned);
+    }
+
+    /// Brings the server back; connections frozen by a partition are closed, as timeouts
+    /// on either side would have done.
+    pub fn restore(&self) {
+        self.mode.send_replace(ProxyMode::Up);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}

@@ -39,18 +39,37 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// How long a request waits for a PostgreSQL connection unless configured otherwise.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects to `url` (PostgreSQL or SQLite), creating the SQLite file's directory if
-/// needed, and tunes the pool for the backend.
+/// needed, and tunes the pool for the backend; see [`connect_with`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Connects to `url` with at most `max_connections` (PostgreSQL) and waits at most
+/// `acquire_timeout` for a PostgreSQL connection, connecting included: while the server
+/// is down or unreachable a request fails with [`DbErr::ConnectionAcquire`] (a 503) after
+/// that long rather than hanging, and the pool reconnects on its own once it is back.
+/// SQLite keeps a 30 s wait: its file has no outages, only writers queueing for it.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    // sea-orm maps both `connect_timeout` and `acquire_timeout` onto sqlx's acquire
+    // timeout (the latter wins), which bounds connecting as well as waiting for a slot.
+    options.sqlx_logging(false);
     if !url.starts_with("sqlite:") {
-        options.max_connections(max_connections).min_connections(1);
+        options
+            .acquire_timeout(acquire_timeout)
+            .max_connections(max_connections)
+            .min_connections(1);
         return Database::connect(options).await;
     }
+    options.acquire_timeout(Duration::from_secs(30));
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = Path::new(path).parent()
         && !dir.as_os_str().is_empty()

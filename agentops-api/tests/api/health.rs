@@ -1,5 +1,8 @@
 //! Health, readiness, metrics and the OpenAPI document.
 
+use std::time::{Duration, Instant};
+
+use agentops_api::testing::{ADMIN_KEY, TcpProxy, postgres_admin_url};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -117,6 +120,77 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
     let page = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+/// While PostgreSQL is down, `/ready` says so within about 1.5 s and requests are
+/// refused after the configured acquire timeout, both 503 with `Retry-After`; once it is
+/// back, requests succeed again without a restart. (Before: both hung for the pool's
+/// 30 s acquire timeout, and the 503 had no `Retry-After`.) Here the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_is_reported_promptly_and_ridden_out() {
+    database_outage(TcpProxy::cut).await;
+}
+
+/// The same when the network to PostgreSQL is lost: connections stay open, silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_network_is_reported_promptly_and_ridden_out() {
+    database_outage(TcpProxy::partition).await;
+}
+
+async fn database_outage(outage: fn(&TcpProxy)) {
+    let proxy = TcpProxy::start_for(&postgres_admin_url(), 5432).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |cfg| {
+        let url = cfg.database_url.clone().unwrap();
+        cfg.database_url = Some(proxy.url_through(&url));
+        cfg.db_acquire_timeout_secs = 2;
+    })
+    .await;
+    app.create_project("before").await;
+
+    outage(&proxy);
+    let started = Instant::now();
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.headers()["retry-after"], "2");
+    assert!(waited < Duration::from_secs(5), "/ready took {waited:?}");
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+
+    let started = Instant::now();
+    let (status, body) = app.get("/api/v1/projects").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(
+        waited < Duration::from_secs(8),
+        "the request took {waited:?}"
+    );
+    let response = app
+        .http
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "during"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
+
+    // Back up: the pool reconnects on its own.
+    proxy.restore();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        status = app.get("/api/v1/projects").await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+    app.create_project("after").await;
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
 }
 
 crate::on_both_backends!(

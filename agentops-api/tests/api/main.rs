@@ -10,6 +10,7 @@ mod agents;
 mod artifacts;
 mod auth;
 mod concurrency;
+mod connections;
 mod errors;
 mod events;
 mod health;
