@@ -56,6 +56,9 @@ pub enum Command {
     ChiefOfStaff(crate::chief::ChiefArgs),
     /// Run the Telegram bot (webhook, or long polling for local use).
     Telegram(crate::telegram::TelegramArgs),
+    /// Print the API's OpenAPI document (the one served at `/api/v1/openapi.json`),
+    /// for client generators, without starting a server.
+    Openapi,
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Benchmarks that print their figures (loopback only).
@@ -240,6 +243,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ChiefOfStaff(args)) => crate::chief::run(args).await,
         Some(Command::Telegram(args)) => crate::telegram::run(args).await,
         Some(Command::Healthcheck(args)) => healthcheck(args).await,
+        Some(Command::Openapi) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&agentops_api::openapi_document())?
+            );
+            Ok(())
+        }
         Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
         Some(Command::Bench(BenchCommand::Artifacts(args))) => {
             crate::bench_artifacts::run(args).await

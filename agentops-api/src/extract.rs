@@ -235,10 +235,11 @@ impl PageParams {
     /// Checks the limit and decodes the cursor.
     pub fn validate(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
+        let range = crate::domain::limits::PAGE_LIMIT;
+        if !(range.min as u64..=range.max as u64).contains(&limit) {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "limit must be between 1 and 200",
+                format!("limit must be between {} and {}", range.min, range.max),
             ));
         }
         let before = match self.cursor.as_deref() {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 pub mod reaper;
 pub mod redis_client;
@@ -100,13 +101,25 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// Builds the whole HTTP application around `state`.
-pub fn router(state: AppState) -> Router {
-    let (api, mut openapi) = api_router_parts();
+/// The routers and the OpenAPI document of every route, completed by
+/// [`openapi::complete`].
+fn parts() -> (Router<AppState>, Router<AppState>, serde_json::Value) {
+    let (api, mut doc) = api_router_parts();
     let (health, health_doc) = OpenApiRouter::<AppState>::new()
         .merge(routes::health::router())
         .split_for_parts();
-    openapi.merge(health_doc);
+    doc.merge(health_doc);
+    (api, health, openapi::complete(doc))
+}
+
+/// The OpenAPI document the server serves at `/api/v1/openapi.json`.
+pub fn openapi_document() -> serde_json::Value {
+    parts().2
+}
+
+/// Builds the whole HTTP application around `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, health, openapi) = parts();
     let limit = state.cfg.max_body_bytes;
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -117,7 +130,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(health)
-        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", openapi))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))

@@ -285,7 +285,11 @@ pub struct TaskIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
     /// Higher runs first (−1000 to 1000). Default 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub priority: Option<i32>,
     /// The task's input, any JSON value (up to 1 MiB serialised).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,7 +298,11 @@ pub struct TaskIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<Uuid>>,
     /// How many times the task may run before it fails for good (1–100). Default 3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_attempts: Option<i32>,
 }
 
@@ -312,7 +320,11 @@ pub struct TaskPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// New priority.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub priority: Option<i32>,
     /// New labels (replace the old ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,7 +333,11 @@ pub struct TaskPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
     /// New attempt limit (not below the attempts already used).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_attempts: Option<i32>,
 }
 
@@ -396,10 +412,18 @@ pub struct ClaimIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Uuid>,
     /// How many tasks at most (1–100). Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limit: Option<u32>,
     /// How long the lease lasts without a heartbeat (5–3600 s). Default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_seconds: Option<u32>,
 }
 
@@ -430,7 +454,11 @@ pub struct TaskHeartbeatIn {
     /// The token from the claim.
     pub claim_token: Uuid,
     /// New lease length from now (5–3600 s); the claim's length if absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_seconds: Option<u32>,
     /// Progress from 0.0 to 1.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -499,7 +527,11 @@ pub struct HeartbeatItem {
     /// The token from the claim.
     pub claim_token: Uuid,
     /// New lease length from now (5–3600 s); the claim's length if absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_seconds: Option<u32>,
     /// Progress from 0.0 to 1.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -596,6 +628,7 @@ pub struct EventLogHead {
 pub struct EventCursorIn {
     /// The id of the last event handled (0 to the log's newest id). A cursor only moves
     /// forward: a lower id than the one saved leaves it where it is.
+    #[serde(deserialize_with = "whole::required")]
     pub last_id: i64,
 }
 
@@ -1172,5 +1205,105 @@ mod tests {
             "unknown role `owner` (expected one of: admin, agent, viewer)"
         );
         assert!("Queued".parse::<TaskStatus>().is_err());
+    }
+}
+
+/// Integer request fields read the way JSON Schema's `integer` is defined: any number
+/// with no fractional part, so `80.0` (as some JSON encoders write whole floats) is 80.
+/// A fraction or a value out of the field's range is still refused.
+mod whole {
+    use serde::de::{Deserializer, Error, Unexpected, Visitor};
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = i128;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i128, E> {
+            Ok(i128::from(v))
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i128, E> {
+            Ok(i128::from(v))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i128, E> {
+            // Beyond ±2^63 no f64 is a value any field here can hold anyway.
+            if v.fract() == 0.0 && v.abs() < 9.3e18 {
+                Ok(v as i128)
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    fn read<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        let v = d.deserialize_any(Whole)?;
+        T::try_from(v).map_err(|_| {
+            D::Error::invalid_value(
+                Unexpected::Other(&format!("integer `{v}`")),
+                &"an integer in the field's range",
+            )
+        })
+    }
+
+    /// A whole number.
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        read(d)
+    }
+
+    /// An optional whole number (`null` or absent is `None`).
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        struct Maybe<T>(std::marker::PhantomData<T>);
+        impl<'de, T: TryFrom<i128>> Visitor<'de> for Maybe<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer or null")
+            }
+            fn visit_none<E: Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+                read(d).map(Some)
+            }
+        }
+        d.deserialize_option(Maybe(std::marker::PhantomData))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize, Debug)]
+        struct Probe {
+            #[serde(default, deserialize_with = "super::optional")]
+            limit: Option<u32>,
+            #[serde(deserialize_with = "super::required")]
+            id: i64,
+        }
+
+        fn probe(json: &str) -> Result<Probe, serde_json::Error> {
+            serde_json::from_str(json)
+        }
+
+        #[test]
+        fn whole_floats_read_as_integers_and_fractions_do_not() {
+            let p = probe(r#"{"limit": 80.0, "id": -3}"#).unwrap();
+            assert_eq!((p.limit, p.id), (Some(80), -3));
+            assert_eq!(probe(r#"{"limit": null, "id": 1e3}"#).unwrap().limit, None);
+            assert_eq!(probe(r#"{"id": 7}"#).unwrap().limit, None);
+            assert!(probe(r#"{"limit": 1.5, "id": 1}"#).is_err());
+            assert!(probe(r#"{"limit": -1, "id": 1}"#).is_err());
+            assert!(probe(r#"{"limit": 4294967296, "id": 1}"#).is_err());
+            assert!(probe(r#"{"limit": "3", "id": 1}"#).is_err());
+            assert!(probe(r#"{"id": 1e30}"#).is_err());
+        }
     }
 }

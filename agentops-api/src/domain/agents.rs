@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{AgentIn, AgentOut, AgentStatus, Page};
 
-use super::{Checks, is_name_char, paginate};
+use super::limits::{AGENT_NAME, AGENT_VERSION, CAPABILITIES, CAPABILITY, KIND};
+use super::{Checks, paginate};
 use crate::error::DomainError;
 use crate::extract::PageRequest;
 use crate::state::AppState;
@@ -50,30 +51,18 @@ fn agent_event(kind: &'static str, agent: &AgentOut) -> NewEvent {
 /// counts as a heartbeat.
 pub async fn register(state: &AppState, input: AgentIn) -> Result<AgentOut, DomainError> {
     let mut checks = Checks::default();
-    checks.ident(
-        "name",
-        &input.name,
-        100,
-        is_name_char,
-        "letters, digits, `_`, `.`, `:` and `-`",
-    );
+    checks.ident("name", &input.name, AGENT_NAME);
     if let Some(kind) = &input.kind {
-        checks.ident(
-            "kind",
-            kind,
-            100,
-            is_name_char,
-            "letters, digits, `_`, `.`, `:` and `-`",
-        );
+        checks.ident("kind", kind, KIND);
     }
     if let Some(capabilities) = &input.capabilities {
-        checks.count("capabilities", capabilities.len(), 100);
+        checks.count("capabilities", capabilities.len(), CAPABILITIES);
         for (i, capability) in capabilities.iter().enumerate() {
-            checks.text(&format!("capabilities.{i}"), capability, 1, 100);
+            checks.text(&format!("capabilities.{i}"), capability, CAPABILITY);
         }
     }
     if let Some(version) = &input.version {
-        checks.text("version", version, 1, 100);
+        checks.text("version", version, AGENT_VERSION);
     }
     if let Some(metadata) = &input.metadata {
         checks.object("metadata", metadata, METADATA_MAX);

@@ -191,10 +191,12 @@ fn check_name(checks: &mut Checks, name: Option<&str>) {
         );
     } else if name.chars().any(char::is_control) {
         checks.push("name", "must not contain control characters");
-    } else if name.contains(['/', '\\']) || name == "." || name == ".." {
+    } else if name.contains(['/', '\\']) || name.chars().all(|c| c == '.' || c.is_whitespace()) {
+        // Only dots (`.`, `..`) would name a directory; only dots and spaces, no file
+        // anywhere (Windows drops trailing ones).
         checks.push(
             "name",
-            "must be a file name, without `/` or `\\` and not `.` or `..`",
+            "must be a file name, without `/` or `\\` and not only dots",
         );
     }
 }

@@ -2,7 +2,8 @@
 
 use agentops_sdk::types::{Event, EventCursor, EventCursorIn, EventLogHead, Page};
 
-use super::{Checks, is_name_char};
+use super::Checks;
+use super::limits::{CURSOR_NAME, EVENT_ID, EVENT_PAGE_LIMIT};
 use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::events::filter::EventFilter;
@@ -21,8 +22,12 @@ pub async fn list(
     since: i64,
     limit: u64,
 ) -> Result<Page<Event>, DomainError> {
-    if !(1..=1000).contains(&limit) {
-        return Err(DomainError::invalid("limit", "must be between 1 and 1000"));
+    let range = EVENT_PAGE_LIMIT.min as u64..=EVENT_PAGE_LIMIT.max as u64;
+    if !range.contains(&limit) {
+        return Err(DomainError::invalid(
+            "limit",
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
     }
     if since < 0 {
         return Err(DomainError::invalid("since", "must not be negative"));
@@ -107,7 +112,7 @@ pub async fn save_cursor(
 ) -> Result<EventCursor, DomainError> {
     let mut checks = Checks::default();
     check_cursor_name(&mut checks, name);
-    checks.range("last_id", input.last_id, 0, i64::MAX);
+    checks.range("last_id", input.last_id, EVENT_ID);
     checks.finish()?;
     state.events.flush().await?;
     let newest = store::events::max_id(&state.db).await?;
@@ -144,16 +149,7 @@ pub async fn delete_cursor(state: &AppState, name: &str) -> Result<(), DomainErr
 /// `[a-zA-Z0-9_.:-]`, 1–100 characters, starting with a letter or digit (so that no name
 /// is `.` or `..`, which URLs would resolve away).
 fn check_cursor_name(checks: &mut Checks, name: &str) {
-    checks.ident(
-        "name",
-        name,
-        100,
-        is_name_char,
-        "letters, digits, `_`, `.`, `:` and `-`",
-    );
-    if name.starts_with(['_', '.', ':', '-']) {
-        checks.push("name", "must start with a letter or a digit");
-    }
+    checks.ident("name", name, CURSOR_NAME);
 }
 
 impl From<event_cursor::Model> for EventCursor {

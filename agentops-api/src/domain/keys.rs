@@ -46,7 +46,7 @@ fn key_event(kind: &'static str, key: &ApiKeyOut) -> NewEvent {
 /// Creates a key and returns its secret (the only time it is shown).
 pub async fn create(state: &AppState, input: ApiKeyIn) -> Result<ApiKeyCreated, DomainError> {
     let mut checks = Checks::default();
-    checks.text("name", &input.name, 1, 100);
+    checks.text("name", &input.name, super::limits::KEY_NAME);
     if input.expires_at.is_some_and(|at| at <= store::now()) {
         checks.push("expires_at", "must be in the future");
     }

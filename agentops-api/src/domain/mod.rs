@@ -8,6 +8,7 @@ pub mod agents;
 pub mod artifacts;
 pub mod events;
 pub mod keys;
+pub mod limits;
 pub mod projects;
 pub mod tasks;
 pub mod threads;
@@ -32,8 +33,9 @@ impl Checks {
         });
     }
 
-    /// Text of `min..=max` characters; with `min > 0` it must not be blank.
-    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+    /// Text within `rule` (see [`limits::Text`]).
+    pub fn text(&mut self, field: &str, value: &str, rule: limits::Text) {
+        let limits::Text { min, max } = rule;
         let len = value.chars().count();
         if min > 0 && value.trim().is_empty() {
             self.fail(field, "must not be empty");
@@ -50,25 +52,23 @@ impl Checks {
         }
     }
 
-    /// An identifier of `1..=max` characters, each accepted by `allowed`.
-    pub fn ident(
-        &mut self,
-        field: &str,
-        value: &str,
-        max: usize,
-        allowed: fn(char) -> bool,
-        what: &str,
-    ) {
+    /// An identifier within `rule` (see [`limits::Name`]).
+    pub fn ident(&mut self, field: &str, value: &str, rule: limits::Name) {
+        let limits::Name { max, chars } = rule;
         let len = value.chars().count();
         if len == 0 || len > max {
             self.fail(field, format!("must be 1 to {max} characters (got {len})"));
-        } else if !value.chars().all(allowed) {
-            self.fail(field, format!("may only contain {what}"));
+        } else if !value.chars().all(|c| chars.allows(c))
+            || (chars == limits::Chars::Cursor
+                && !value.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        {
+            self.fail(field, format!("may only contain {}", chars.describe()));
         }
     }
 
-    /// An integer within `min..=max`.
-    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+    /// An integer within `rule`.
+    pub fn range(&mut self, field: &str, value: i64, rule: limits::Int) {
+        let limits::Int { min, max } = rule;
         if value < min || value > max {
             self.fail(
                 field,
@@ -91,6 +91,15 @@ impl Checks {
                 format!("must be at most {max} bytes of JSON (got {size})"),
             );
         }
+        if depth(value) > limits::JSON_DEPTH_MAX {
+            self.fail(
+                field,
+                format!(
+                    "must nest arrays and objects at most {} levels deep",
+                    limits::JSON_DEPTH_MAX
+                ),
+            );
+        }
         if let Some(path) = number_out_of_range(value, field) {
             self.fail(
                 &path,
@@ -108,9 +117,15 @@ impl Checks {
         }
     }
 
-    /// A list of at most `max` items.
-    pub fn count(&mut self, field: &str, len: usize, max: usize) {
-        if len > max {
+    /// A list of `rule.min..=rule.max` items.
+    pub fn count(&mut self, field: &str, len: usize, rule: limits::Items) {
+        let limits::Items { min, max } = rule;
+        if len < min {
+            match min {
+                1 => self.fail(field, "must hold at least one item"),
+                _ => self.fail(field, format!("must hold at least {min} items")),
+            }
+        } else if len > max {
             self.fail(field, format!("must have at most {max} items (got {len})"));
         }
     }
@@ -128,16 +143,6 @@ impl Checks {
             Err(DomainError::Validation(self.0))
         }
     }
-}
-
-/// Characters of kinds and agent names: `[a-zA-Z0-9_.:-]`.
-pub(crate) fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
-}
-
-/// Characters of labels: names plus `/`.
-pub(crate) fn is_label_char(c: char) -> bool {
-    is_name_char(c) || c == '/'
 }
 
 /// A fingerprint of a request body, to tell a retry from a different request that reuses
@@ -181,8 +186,16 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid
     Page { items, next_cursor }
 }
 
-/// The largest magnitude a number in free-form JSON may have (see [`Checks::json_size`]).
-pub const JSON_NUMBER_MAX: f64 = 1e300;
+pub use limits::JSON_NUMBER_MAX;
+
+/// How many levels of arrays and objects `value` has (0 for a scalar).
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
 
 /// The path (`field.key.0`) of the first number in `value` beyond ±[`JSON_NUMBER_MAX`].
 fn number_out_of_range(value: &serde_json::Value, path: &str) -> Option<String> {

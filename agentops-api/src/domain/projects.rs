@@ -43,10 +43,14 @@ fn check_fields(
     metadata: Option<&serde_json::Value>,
 ) {
     if let Some(name) = name {
-        checks.text("name", name, 1, 200);
+        checks.text("name", name, super::limits::PROJECT_NAME);
     }
     if let Some(description) = description {
-        checks.text("description", description, 0, 10_000);
+        checks.text(
+            "description",
+            description,
+            super::limits::PROJECT_DESCRIPTION,
+        );
     }
     if let Some(metadata) = metadata {
         checks.object("metadata", metadata, METADATA_MAX);

@@ -23,9 +23,7 @@ use agentops_sdk::types::{
 };
 
 use super::projects::Created;
-use super::{
-    Checks, check_replay, is_label_char, is_name_char, is_unique_violation, paginate, request_hash,
-};
+use super::{Checks, check_replay, is_unique_violation, limits, paginate, request_hash};
 use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
@@ -38,8 +36,6 @@ use crate::store::{
 const INPUT_MAX: usize = 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: i32 = 3;
 const DEFAULT_LEASE_SECONDS: u32 = 60;
-const LEASE_RANGE: std::ops::RangeInclusive<u32> = 5..=3600;
-const NAME_CHARS: &str = "letters, digits, `_`, `.`, `:` and `-`";
 
 fn status_of(row: &Model) -> Result<TaskStatus, DomainError> {
     row.status
@@ -128,15 +124,9 @@ fn normalise_labels(labels: &[String]) -> Vec<String> {
 }
 
 fn check_labels(checks: &mut Checks, labels: &[String]) {
-    checks.count("labels", labels.len(), 20);
+    checks.count("labels", labels.len(), limits::LABELS);
     for (i, label) in labels.iter().enumerate() {
-        checks.ident(
-            &format!("labels.{i}"),
-            label,
-            64,
-            is_label_char,
-            "letters, digits, `_`, `.`, `:`, `/` and `-`",
-        );
+        checks.ident(&format!("labels.{i}"), label, limits::LABEL);
     }
 }
 
@@ -148,29 +138,33 @@ pub async fn create(
     idempotency_key: Option<String>,
 ) -> Result<Created<TaskOut>, DomainError> {
     let mut checks = Checks::default();
-    checks.text("title", &input.title, 1, 500);
+    checks.text("title", &input.title, limits::TASK_TITLE);
     if let Some(description) = &input.description {
-        checks.text("description", description, 0, 100_000);
+        checks.text("description", description, limits::TASK_DESCRIPTION);
     }
     if let Some(kind) = &input.kind {
-        checks.ident("kind", kind, 100, is_name_char, NAME_CHARS);
+        checks.ident("kind", kind, limits::KIND);
     }
     if let Some(labels) = &input.labels {
         check_labels(&mut checks, labels);
     }
     if let Some(priority) = input.priority {
-        checks.range("priority", i64::from(priority), -1000, 1000);
+        checks.range("priority", i64::from(priority), limits::PRIORITY);
     }
     if let Some(value) = &input.input {
         checks.json_size("input", value, INPUT_MAX);
     }
     if let Some(max_attempts) = input.max_attempts {
-        checks.range("max_attempts", i64::from(max_attempts), 1, 100);
+        checks.range(
+            "max_attempts",
+            i64::from(max_attempts),
+            limits::MAX_ATTEMPTS,
+        );
     }
     let depends_on: Vec<Uuid> = {
         let mut seen = HashSet::new();
         let deps = input.depends_on.clone().unwrap_or_default();
-        checks.count("depends_on", deps.len(), 100);
+        checks.count("depends_on", deps.len(), limits::DEPENDS_ON);
         let mut deps: Vec<Uuid> = deps.into_iter().filter(|id| seen.insert(*id)).collect();
         deps.sort();
         deps
@@ -340,13 +334,13 @@ fn invalid_transition(action: &str, status: TaskStatus) -> DomainError {
 pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(title) = &patch.title {
-        checks.text("title", title, 1, 500);
+        checks.text("title", title, limits::TASK_TITLE);
     }
     if let Some(description) = &patch.description {
-        checks.text("description", description, 0, 100_000);
+        checks.text("description", description, limits::TASK_DESCRIPTION);
     }
     if let Some(priority) = patch.priority {
-        checks.range("priority", i64::from(priority), -1000, 1000);
+        checks.range("priority", i64::from(priority), limits::PRIORITY);
     }
     if let Some(labels) = &patch.labels {
         check_labels(&mut checks, labels);
@@ -355,7 +349,11 @@ pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<Task
         checks.json_size("input", value, INPUT_MAX);
     }
     if let Some(max_attempts) = patch.max_attempts {
-        checks.range("max_attempts", i64::from(max_attempts), 1, 100);
+        checks.range(
+            "max_attempts",
+            i64::from(max_attempts),
+            limits::MAX_ATTEMPTS,
+        );
     }
     checks.finish()?;
 
@@ -404,7 +402,7 @@ pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<Task
 pub async fn cancel(state: &AppState, id: Uuid, input: CancelIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(reason) = &input.reason {
-        checks.text("reason", reason, 0, 10_000);
+        checks.text("reason", reason, limits::CANCEL_REASON);
     }
     checks.finish()?;
     let mut tx = state.begin().await?;
@@ -432,18 +430,9 @@ fn end_lease(row: &mut Model) {
 
 fn lease_seconds(value: Option<u32>, default: u32) -> Result<u32, DomainError> {
     let seconds = value.unwrap_or(default);
-    if LEASE_RANGE.contains(&seconds) {
-        Ok(seconds)
-    } else {
-        Err(DomainError::invalid(
-            "lease_seconds",
-            format!(
-                "must be between {} and {} (got {seconds})",
-                LEASE_RANGE.start(),
-                LEASE_RANGE.end()
-            ),
-        ))
-    }
+    let mut checks = Checks::default();
+    checks.range("lease_seconds", i64::from(seconds), limits::LEASE_SECONDS);
+    checks.finish().map(|()| seconds)
 }
 
 /// Hands up to `limit` runnable tasks to an agent, each with a fresh lease.
@@ -462,11 +451,11 @@ pub async fn claim(
 ) -> Result<Created<ClaimOut>, DomainError> {
     let mut checks = Checks::default();
     let limit = input.limit.unwrap_or(1);
-    checks.range("limit", i64::from(limit), 1, 100);
+    checks.range("limit", i64::from(limit), limits::CLAIM_LIMIT);
     let kinds = input.kinds.unwrap_or_default();
-    checks.count("kinds", kinds.len(), 100);
+    checks.count("kinds", kinds.len(), limits::CLAIM_KINDS);
     for (i, kind) in kinds.iter().enumerate() {
-        checks.ident(&format!("kinds.{i}"), kind, 100, is_name_char, NAME_CHARS);
+        checks.ident(&format!("kinds.{i}"), kind, limits::KIND);
     }
     let labels = normalise_labels(&input.labels.unwrap_or_default());
     check_labels(&mut checks, &labels);
@@ -595,7 +584,13 @@ pub async fn heartbeat(
     input: TaskHeartbeatIn,
 ) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
-    check_heartbeat(&mut checks, "", input.progress, input.message.as_deref());
+    check_heartbeat(
+        &mut checks,
+        "",
+        input.lease_seconds,
+        input.progress,
+        input.message.as_deref(),
+    );
     checks.finish()?;
     let mut tx = state.begin().await?;
     let out = heartbeat_in(&mut tx, id, input).await?;
@@ -606,16 +601,24 @@ pub async fn heartbeat(
 fn check_heartbeat(
     checks: &mut Checks,
     prefix: &str,
+    lease_seconds: Option<u32>,
     progress: Option<f64>,
     message: Option<&str>,
 ) {
+    if let Some(seconds) = lease_seconds {
+        checks.range(
+            &format!("{prefix}lease_seconds"),
+            i64::from(seconds),
+            limits::LEASE_SECONDS,
+        );
+    }
     if let Some(progress) = progress
         && !(0.0..=1.0).contains(&progress)
     {
         checks.push(&format!("{prefix}progress"), "must be between 0.0 and 1.0");
     }
     if let Some(message) = message {
-        checks.text(&format!("{prefix}message"), message, 0, 2_000);
+        checks.text(&format!("{prefix}message"), message, limits::NOTE);
     }
 }
 
@@ -663,6 +666,7 @@ pub async fn heartbeat_many(
         check_heartbeat(
             &mut checks,
             &format!("items.{i}."),
+            item.lease_seconds,
             item.progress,
             item.message.as_deref(),
         );
@@ -695,16 +699,9 @@ pub async fn heartbeat_many(
     })
 }
 
-/// Most items one batch may carry.
-const BATCH_MAX: usize = 100;
-
-/// 1–[`BATCH_MAX`] items, each about a different task.
+/// [`limits::BATCH`] items, each about a different task.
 fn check_batch(checks: &mut Checks, ids: impl ExactSizeIterator<Item = Uuid>) {
-    let count = ids.len();
-    if count == 0 {
-        checks.push("items", "must hold at least one item");
-    }
-    checks.count("items", count, BATCH_MAX);
+    checks.count("items", ids.len(), limits::BATCH);
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
         if !seen.insert(id) {
@@ -888,7 +885,7 @@ fn item_refused(id: Uuid, refused: DomainError) -> BatchItemOut {
 /// is retryable, failed for good otherwise.
 pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
-    checks.text("error", &input.error, 1, 10_000);
+    checks.text("error", &input.error, limits::TASK_PROBLEM);
     checks.finish()?;
     let mut tx = state.begin().await?;
     let (row, status) = load_claimed(&tx, id, input.claim_token, "fail").await?;
@@ -902,7 +899,7 @@ pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, 
 /// Stops a running task because it needs a human; the lease ends.
 pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
-    checks.text("reason", &input.reason, 1, 10_000);
+    checks.text("reason", &input.reason, limits::TASK_PROBLEM);
     checks.finish()?;
     let mut tx = state.begin().await?;
     let (mut row, status) = load_claimed(&tx, id, input.claim_token, "block").await?;
@@ -920,7 +917,7 @@ pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut
 pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(reason) = &input.reason {
-        checks.text("reason", reason, 0, 2_000);
+        checks.text("reason", reason, limits::NOTE);
     }
     checks.finish()?;
     let mut tx = state.begin().await?;
@@ -946,7 +943,7 @@ pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<Tas
 pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(note) = &input.note {
-        checks.text("note", note, 0, 2_000);
+        checks.text("note", note, limits::NOTE);
     }
     checks.finish()?;
     let mut tx = state.begin().await?;

@@ -17,7 +17,7 @@ use agentops_sdk::types::{
 };
 
 use super::projects::Created;
-use super::{Checks, is_unique_violation, paginate};
+use super::{Checks, is_unique_violation, limits, paginate};
 use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
@@ -27,7 +27,6 @@ use crate::store::{self, NewEvent, Tx, entity};
 
 const METADATA_MAX: usize = 64 * 1024;
 const PLAN_MAX: usize = 256 * 1024;
-const TEXT_MAX: usize = 32_000;
 
 impl From<entity::thread::Model> for ThreadOut {
     fn from(row: entity::thread::Model) -> Self {
@@ -85,10 +84,6 @@ fn event(kind: &'static str, data: &impl serde::Serialize) -> NewEvent {
     }
 }
 
-fn is_channel_char(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
-}
-
 /// Opens a thread, or returns the one its channel already has under `external_id`.
 pub async fn open(
     state: &AppState,
@@ -97,18 +92,12 @@ pub async fn open(
 ) -> Result<Created<ThreadOut>, DomainError> {
     let mut checks = Checks::default();
     let channel = input.channel.unwrap_or_else(|| "api".to_owned());
-    checks.ident(
-        "channel",
-        &channel,
-        32,
-        is_channel_char,
-        "lower-case letters, digits, `_` and `-`",
-    );
+    checks.ident("channel", &channel, limits::CHANNEL);
     if let Some(external_id) = &input.external_id {
-        checks.text("external_id", external_id, 1, 200);
+        checks.text("external_id", external_id, limits::EXTERNAL_ID);
     }
     if let Some(title) = &input.title {
-        checks.text("title", title, 0, 200);
+        checks.text("title", title, limits::THREAD_TITLE);
     }
     if let Some(metadata) = &input.metadata {
         checks.object("metadata", metadata, METADATA_MAX);
@@ -213,9 +202,9 @@ pub async fn post_message(
     input: MessageIn,
 ) -> Result<MessageOut, DomainError> {
     let mut checks = Checks::default();
-    checks.text("text", &input.text, 1, TEXT_MAX);
+    checks.text("text", &input.text, limits::MESSAGE_TEXT);
     if let Some(author) = &input.author {
-        checks.text("author", author, 1, 200);
+        checks.text("author", author, limits::AUTHOR);
     }
     if let Some(metadata) = &input.metadata {
         checks.object("metadata", metadata, METADATA_MAX);
@@ -285,7 +274,7 @@ pub async fn propose(
     input: ApprovalIn,
 ) -> Result<ApprovalOut, DomainError> {
     let mut checks = Checks::default();
-    checks.text("summary", &input.summary, 1, 2_000);
+    checks.text("summary", &input.summary, limits::PLAN_SUMMARY);
     checks.object("plan", &input.plan, PLAN_MAX);
     checks.finish()?;
     let mut tx = state.begin().await?;
@@ -356,7 +345,7 @@ pub async fn decide(
 ) -> Result<ApprovalOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(reason) = &input.reason {
-        checks.text("reason", reason, 0, 2_000);
+        checks.text("reason", reason, limits::NOTE);
     }
     checks.finish()?;
     let (status, verb, kind) = match decision {
@@ -383,7 +372,7 @@ pub async fn finish(
         (Some(_), Some(_)) => checks.push("error", "give either `result` or `error`, not both"),
         (None, None) => checks.push("result", "give `result` (done) or `error` (failed)"),
         (Some(result), None) => checks.json_size("result", result, PLAN_MAX),
-        (None, Some(error)) => checks.text("error", error, 1, 10_000),
+        (None, Some(error)) => checks.text("error", error, limits::OUTCOME_ERROR),
     }
     checks.finish()?;
     let (status, kind) = if input.error.is_some() {

@@ -39,6 +39,18 @@ pub struct EventFilter {
     pub include_keys: bool,
 }
 
+/// Most comma-separated entries `types` may have (empty ones count: the OpenAPI
+/// document states this limit as a pattern, which cannot tell them apart).
+pub const TYPE_PATTERNS_MAX: usize = 50;
+
+/// The OpenAPI pattern of `types`: up to [`TYPE_PATTERNS_MAX`] comma-separated entries,
+/// each empty, `*`, a type (`[a-z_.]+`) or a type prefix ending in `*`, with spaces
+/// around them allowed.
+pub fn types_pattern() -> String {
+    let entry = r"\s*[a-z_.]*\*?\s*";
+    format!("^{entry}(,{entry}){{0,{}}}$", TYPE_PATTERNS_MAX - 1)
+}
+
 impl EventFilter {
     /// Parses `types` (comma-separated patterns) and the ids, for a caller with `role`.
     pub fn parse(
@@ -49,12 +61,14 @@ impl EventFilter {
         role: Role,
     ) -> Result<Self, DomainError> {
         let mut patterns = Vec::new();
-        for raw in types
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        let entries = types.unwrap_or_default().split(',');
+        if entries.clone().count() > TYPE_PATTERNS_MAX {
+            return Err(DomainError::invalid(
+                "types",
+                format!("at most {TYPE_PATTERNS_MAX} patterns"),
+            ));
+        }
+        for raw in entries.map(str::trim).filter(|p| !p.is_empty()) {
             let valid_char = |c: char| c.is_ascii_lowercase() || c == '_' || c == '.';
             let pattern = if raw == "*" {
                 TypePattern::Prefix(String::new())
@@ -69,9 +83,6 @@ impl EventFilter {
                 return Err(invalid_pattern(raw));
             };
             patterns.push(pattern);
-        }
-        if patterns.len() > 50 {
-            return Err(DomainError::invalid("types", "at most 50 patterns"));
         }
         Ok(Self {
             types: patterns,

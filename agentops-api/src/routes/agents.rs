@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Register an agent; registering an existing name returns (and updates) that agent.
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = AgentIn,
-    responses((status = 200, body = AgentOut), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AgentOut), (status = 422, body = ErrorBody)), security(("bearer" = ["agent"])))]
 async fn register_agent(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -33,7 +33,7 @@ async fn register_agent(
 
 /// List agents, newest first, with their presence.
 #[utoipa::path(get, path = "/agents", tag = "agents", params(PageParams),
-    responses((status = 200, body = Page<AgentOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<AgentOut>)), security(("bearer" = ["viewer"])))]
 async fn list_agents(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -45,7 +45,7 @@ async fn list_agents(
 /// Get an agent.
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents",
     params(("id" = uuid::Uuid, Path, description = "Agent id")),
-    responses((status = 200, body = AgentOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AgentOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_agent(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -57,7 +57,7 @@ async fn get_agent(
 /// Record an agent's heartbeat (it shows as online for the agent TTL).
 #[utoipa::path(post, path = "/agents/{id}/heartbeat", tag = "agents",
     params(("id" = uuid::Uuid, Path, description = "Agent id")),
-    responses((status = 200, body = AgentOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AgentOut), (status = 404, body = ErrorBody)), security(("bearer" = ["agent"])))]
 async fn heartbeat_agent(
     State(state): State<AppState>,
     _agent: AgentKey,

@@ -247,7 +247,7 @@ fn file_stream(field: multer::Field<'static>, form: multer::Multipart<'static>) 
         (status = 400, body = ErrorBody, description = "Checksum mismatch, malformed or interrupted body"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "Invalid metadata, or an Idempotency-Key reused for another upload")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn upload_artifact(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -279,7 +279,7 @@ struct ArtifactListParams {
 
 /// List artifacts, newest first.
 #[utoipa::path(get, path = "/artifacts", tag = "artifacts", params(ArtifactListParams),
-    responses((status = 200, body = Page<ArtifactOut>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<ArtifactOut>), (status = 400, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn list_artifacts(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -300,7 +300,7 @@ async fn list_artifacts(
 /// Get an artifact's metadata.
 #[utoipa::path(get, path = "/artifacts/{id}", tag = "artifacts",
     params(("id" = Uuid, Path, description = "Artifact id")),
-    responses((status = 200, body = ArtifactOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = ArtifactOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_artifact(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -312,7 +312,7 @@ async fn get_artifact(
 /// Delete an artifact (admins: any; agents: those their key uploaded).
 #[utoipa::path(delete, path = "/artifacts/{id}", tag = "artifacts",
     params(("id" = Uuid, Path, description = "Artifact id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = ["agent"])))]
 async fn delete_artifact(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -356,7 +356,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Wanted {
         (status = 206, description = "The requested range, with `Content-Range`", content_type = "application/octet-stream"),
         (status = 304, description = "`If-None-Match` matched"), (status = 307, description = "Redirect to a presigned URL"),
         (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["viewer"])))]
 async fn get_artifact_content(
     State(state): State<AppState>,
     _viewer: ViewerKey,

@@ -77,7 +77,7 @@ impl EventParams {
     responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody),
         (status = 410, description = "`since` is older than what retention kept (`cursor_expired`)", body = ErrorBody),
         (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["viewer"])))]
 async fn list_events(
     State(state): State<AppState>,
     ViewerKey(caller): ViewerKey,
@@ -97,7 +97,7 @@ async fn list_events(
 /// The newest event id (a `since` that starts a reader at "now"), and how far retention
 /// has pruned the log.
 #[utoipa::path(get, path = "/events/latest", tag = "events",
-    responses((status = 200, body = EventLogHead)), security(("bearer" = [])))]
+    responses((status = 200, body = EventLogHead)), security(("bearer" = ["viewer"])))]
 async fn event_log_head(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -113,7 +113,7 @@ async fn event_log_head(
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(EventParams),
     responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody),
         (status = 410, description = "`since` is older than what retention kept (`cursor_expired`)", body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["viewer"])))]
 async fn stream_events(
     State(state): State<AppState>,
     ViewerKey(caller): ViewerKey,
@@ -139,7 +139,7 @@ async fn stream_events(
 /// Every saved event cursor, by name: how far each named consumer has got (compare with
 /// `GET /events/latest` to see how far behind it is).
 #[utoipa::path(get, path = "/events/cursors", tag = "events",
-    responses((status = 200, body = Vec<EventCursor>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<EventCursor>)), security(("bearer" = ["viewer"])))]
 async fn list_cursors(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -151,7 +151,7 @@ async fn list_cursors(
 #[utoipa::path(get, path = "/events/cursors/{name}", tag = "events",
     params(("name" = String, Path, description = "The cursor's name")),
     responses((status = 200, body = EventCursor), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["viewer"])))]
 async fn get_cursor(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -168,7 +168,7 @@ async fn get_cursor(
     params(("name" = String, Path, description = "The cursor's name")),
     request_body = EventCursorIn,
     responses((status = 200, body = EventCursor), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn save_cursor(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -184,7 +184,7 @@ async fn save_cursor(
 #[utoipa::path(delete, path = "/events/cursors/{name}", tag = "events",
     params(("name" = String, Path, description = "The cursor's name")),
     responses((status = 204), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn delete_cursor(
     State(state): State<AppState>,
     _agent: AgentKey,

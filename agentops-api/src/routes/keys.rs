@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// that accept a platform key from their own callers).
 #[utoipa::path(get, path = "/keys/me", tag = "keys",
     responses((status = 200, body = ApiKeyOut), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["viewer"])))]
 async fn own_key(
     State(state): State<AppState>,
     ViewerKey(caller): ViewerKey,
@@ -36,7 +36,7 @@ async fn own_key(
 /// Create an API key; the response is the only time its secret is shown.
 #[utoipa::path(post, path = "/keys", tag = "keys", request_body = ApiKeyIn,
     responses((status = 201, body = ApiKeyCreated), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn create_key(
     State(state): State<AppState>,
     _admin: AdminKey,
@@ -51,7 +51,7 @@ async fn create_key(
 /// List the API keys that have not been revoked.
 #[utoipa::path(get, path = "/keys", tag = "keys", params(PageParams),
     responses((status = 200, body = Page<ApiKeyOut>), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminKey,
@@ -64,7 +64,7 @@ async fn list_keys(
 #[utoipa::path(delete, path = "/keys/{id}", tag = "keys",
     params(("id" = uuid::Uuid, Path, description = "Key id")),
     responses((status = 204), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn revoke_key(
     State(state): State<AppState>,
     _admin: AdminKey,

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe create: the same key returns the first project")),
     responses((status = 201, body = ProjectOut), (status = 200, description = "Replay of an earlier create with the same Idempotency-Key", body = ProjectOut),
         (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn create_project(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
@@ -41,7 +41,7 @@ async fn create_project(
 
 /// List projects, newest first.
 #[utoipa::path(get, path = "/projects", tag = "projects", params(PageParams),
-    responses((status = 200, body = Page<ProjectOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<ProjectOut>)), security(("bearer" = ["viewer"])))]
 async fn list_projects(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -55,7 +55,7 @@ async fn list_projects(
 /// Get a project.
 #[utoipa::path(get, path = "/projects/{id}", tag = "projects",
     params(("id" = uuid::Uuid, Path, description = "Project id")),
-    responses((status = 200, body = ProjectOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = ProjectOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_project(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -68,7 +68,7 @@ async fn get_project(
 #[utoipa::path(patch, path = "/projects/{id}", tag = "projects", request_body = ProjectPatch,
     params(("id" = uuid::Uuid, Path, description = "Project id")),
     responses((status = 200, body = ProjectOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn update_project(
     State(state): State<AppState>,
     _admin: AdminKey,
@@ -82,7 +82,7 @@ async fn update_project(
 #[utoipa::path(delete, path = "/projects/{id}", tag = "projects",
     params(("id" = uuid::Uuid, Path, description = "Project id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn delete_project(
     State(state): State<AppState>,
     _admin: AdminKey,

@@ -63,7 +63,7 @@ struct TaskListParams {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe create: the same key returns the first task")),
     responses((status = 201, body = TaskOut), (status = 200, description = "Replay of an earlier create with the same Idempotency-Key", body = TaskOut),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn create_task(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
@@ -77,7 +77,7 @@ async fn create_task(
 
 /// List tasks, newest first, with filters.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(TaskListParams),
-    responses((status = 200, body = Page<TaskOut>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<TaskOut>), (status = 400, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn list_tasks(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -101,7 +101,7 @@ async fn list_tasks(
 /// Get a task.
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
     params(("id" = Uuid, Path, description = "Task id")),
-    responses((status = 200, body = TaskOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TaskOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_task(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -114,7 +114,7 @@ async fn get_task(
 #[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", request_body = TaskPatch,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn update_task(
     State(state): State<AppState>,
     _admin: AdminKey,
@@ -128,7 +128,7 @@ async fn update_task(
 #[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks", request_body(content = Option<CancelIn>),
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn cancel_task(
     State(state): State<AppState>,
     _admin: AdminKey,
@@ -143,7 +143,7 @@ async fn cancel_task(
 #[utoipa::path(post, path = "/tasks/claim", tag = "agent protocol", request_body = ClaimIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe claim: a repeat by the same agent returns the tasks the first claim still holds (with `Idempotent-Replayed: true`) and claims nothing more")),
     responses((status = 200, body = ClaimOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn claim_tasks(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -165,7 +165,7 @@ async fn claim_tasks(
 #[utoipa::path(post, path = "/tasks/{id}/heartbeat", tag = "agent protocol", request_body = TaskHeartbeatIn,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn heartbeat_task(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -179,7 +179,7 @@ async fn heartbeat_task(
 #[utoipa::path(post, path = "/tasks/{id}/complete", tag = "agent protocol", request_body = CompleteIn,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn complete_task(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -197,7 +197,7 @@ async fn complete_task(
 #[utoipa::path(post, path = "/tasks/complete", tag = "agent protocol", request_body = CompleteManyIn,
     responses((status = 200, body = BatchOut, description = "One outcome per item, in request order"),
         (status = 422, body = ErrorBody, description = "No items, over 100, a task named twice, or a result over 1 MiB")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn complete_tasks(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -213,7 +213,7 @@ async fn complete_tasks(
 #[utoipa::path(post, path = "/tasks/heartbeat", tag = "agent protocol", request_body = HeartbeatManyIn,
     responses((status = 200, body = BatchOut, description = "One outcome per item, in request order"),
         (status = 422, body = ErrorBody, description = "No items, over 100, a task named twice, or an invalid progress")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn heartbeat_tasks(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -226,7 +226,7 @@ async fn heartbeat_tasks(
 #[utoipa::path(post, path = "/tasks/{id}/fail", tag = "agent protocol", request_body = FailIn,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn fail_task(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -240,7 +240,7 @@ async fn fail_task(
 #[utoipa::path(post, path = "/tasks/{id}/block", tag = "agent protocol", request_body = BlockIn,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn block_task(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -254,7 +254,7 @@ async fn block_task(
 #[utoipa::path(post, path = "/tasks/{id}/release", tag = "agent protocol", request_body = ReleaseIn,
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 409, body = ErrorBody, description = "Stale claim token or task not running")),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn release_task(
     State(state): State<AppState>,
     _agent: AgentKey,
@@ -268,7 +268,7 @@ async fn release_task(
 #[utoipa::path(post, path = "/tasks/{id}/unblock", tag = "tasks", request_body(content = Option<UnblockIn>),
     params(("id" = Uuid, Path, description = "Task id")),
     responses((status = 200, body = TaskOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn unblock_task(
     State(state): State<AppState>,
     _admin: AdminKey,

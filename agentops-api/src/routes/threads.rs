@@ -67,7 +67,7 @@ struct ApprovalListParams {
 #[utoipa::path(post, path = "/threads", tag = "threads", request_body = ThreadIn,
     responses((status = 201, body = ThreadOut), (status = 200, description = "The channel's existing thread for this external_id", body = ThreadOut),
         (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn open_thread(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -80,7 +80,7 @@ async fn open_thread(
 
 /// List threads, newest first.
 #[utoipa::path(get, path = "/threads", tag = "threads", params(ThreadListParams),
-    responses((status = 200, body = Page<ThreadOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<ThreadOut>)), security(("bearer" = ["viewer"])))]
 async fn list_threads(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -99,7 +99,7 @@ async fn list_threads(
 /// Get a thread.
 #[utoipa::path(get, path = "/threads/{id}", tag = "threads",
     params(("id" = Uuid, Path, description = "Thread id")),
-    responses((status = 200, body = ThreadOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = ThreadOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_thread(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -112,7 +112,7 @@ async fn get_thread(
 #[utoipa::path(post, path = "/threads/{id}/messages", tag = "threads", request_body = MessageIn,
     params(("id" = Uuid, Path, description = "Thread id")),
     responses((status = 201, body = MessageOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn post_message(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -126,7 +126,7 @@ async fn post_message(
 /// A thread's messages, newest first: one page of `limit` is "the last N messages".
 #[utoipa::path(get, path = "/threads/{id}/messages", tag = "threads",
     params(("id" = Uuid, Path, description = "Thread id"), PageParams),
-    responses((status = 200, body = Page<MessageOut>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<MessageOut>), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn list_messages(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -142,7 +142,7 @@ async fn list_messages(
 #[utoipa::path(post, path = "/threads/{id}/approvals", tag = "approvals", request_body = ApprovalIn,
     params(("id" = Uuid, Path, description = "Thread id")),
     responses((status = 201, body = ApprovalOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn propose_approval(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
@@ -156,7 +156,7 @@ async fn propose_approval(
 /// List approvals, newest first (`?status=pending` for what waits for a human,
 /// `?status=approved` for what an agent still has to carry out).
 #[utoipa::path(get, path = "/approvals", tag = "approvals", params(ApprovalListParams),
-    responses((status = 200, body = Page<ApprovalOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<ApprovalOut>)), security(("bearer" = ["viewer"])))]
 async fn list_approvals(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -179,7 +179,7 @@ async fn list_approvals(
 /// Get an approval.
 #[utoipa::path(get, path = "/approvals/{id}", tag = "approvals",
     params(("id" = Uuid, Path, description = "Approval id")),
-    responses((status = 200, body = ApprovalOut), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = ApprovalOut), (status = 404, body = ErrorBody)), security(("bearer" = ["viewer"])))]
 async fn get_approval(
     State(state): State<AppState>,
     _viewer: ViewerKey,
@@ -192,7 +192,7 @@ async fn get_approval(
 #[utoipa::path(post, path = "/approvals/{id}/approve", tag = "approvals", request_body(content = Option<ApprovalDecisionIn>),
     params(("id" = Uuid, Path, description = "Approval id")),
     responses((status = 200, body = ApprovalOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn approve(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
@@ -208,7 +208,7 @@ async fn approve(
 #[utoipa::path(post, path = "/approvals/{id}/reject", tag = "approvals", request_body(content = Option<ApprovalDecisionIn>),
     params(("id" = Uuid, Path, description = "Approval id")),
     responses((status = 200, body = ApprovalOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 async fn reject(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
@@ -224,7 +224,7 @@ async fn reject(
 #[utoipa::path(post, path = "/approvals/{id}/finish", tag = "approvals", request_body = ApprovalOutcomeIn,
     params(("id" = Uuid, Path, description = "Approval id")),
     responses((status = 200, body = ApprovalOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["agent"])))]
 async fn finish_approval(
     State(state): State<AppState>,
     _agent: AgentKey,

@@ -193,7 +193,77 @@ async fn database_outage(outage: fn(&TcpProxy)) {
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
+/// The document is exact about what every operation can answer and what it accepts:
+/// the shared error answers on every route, 403 exactly where a viewer key is refused
+/// (checked against the server here), optional bodies never `null`, and the limits
+/// validation enforces.
+async fn the_openapi_document_states_statuses_roles_and_limits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc: Value = app.get_ok("/api/v1/openapi.json").await;
+    let viewer = app.create_key("viewer").await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1") || path.ends_with("/stream") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["401", "429", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            let role = op["security"][0]["bearer"][0].as_str().unwrap();
+            assert_eq!(
+                responses.contains_key("403"),
+                role != "viewer"
+                    || path.starts_with("/api/v1/artifacts/{id}") && method == "delete",
+                "{method} {path} ({role})"
+            );
+            if let Some(body) = op.get("requestBody") {
+                let schema = body["content"]["application/json"]["schema"].to_string();
+                assert!(!schema.contains("\"null\""), "{method} {path}: {schema}");
+            }
+            // The server agrees: a viewer key is refused (403) exactly where a role
+            // above viewer is declared, before anything else is looked at.
+            let url = app.url(
+                &path
+                    .replace("{id}", &uuid::Uuid::new_v4().to_string())
+                    .replace("{name}", "n"),
+            );
+            let request = app
+                .http
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .bearer_auth(&viewer)
+                .json(&json!({}));
+            let status = request.send().await.unwrap().status();
+            assert_eq!(
+                status == StatusCode::FORBIDDEN,
+                role != "viewer",
+                "{method} {path} ({role}) answered a viewer {status}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 49, "{checked}");
+    let title = &doc["components"]["schemas"]["TaskIn"]["properties"]["title"];
+    assert_eq!(
+        (title["minLength"].as_u64(), title["maxLength"].as_u64()),
+        (Some(1), Some(500))
+    );
+    let limit = &doc["components"]["schemas"]["ClaimIn"]["properties"]["limit"];
+    assert_eq!(
+        (limit["minimum"].as_i64(), limit["maximum"].as_i64()),
+        (Some(1), Some(100))
+    );
+    let cancel = &doc["paths"]["/api/v1/tasks/{id}/cancel"]["post"]["requestBody"];
+    assert_eq!(cancel["required"], false);
+    assert!(doc["components"]["schemas"]["JsonValue"].is_object());
+}
+
 crate::on_both_backends!(
+    the_openapi_document_states_statuses_roles_and_limits,
     health_ready_and_metrics_answer_without_a_key,
     ready_reports_503_when_the_database_is_gone,
     the_openapi_document_describes_every_route,

@@ -1,0 +1,525 @@
+//! The limits of request fields, in one place: validation checks these values, and the
+//! OpenAPI document declares them from the same table ([`FIELDS`], applied by
+//! [`apply`]), so a client generator or a fuzzer knows what the server accepts.
+//!
+//! What a schema cannot say (a key's expiry in the future, a cursor not beyond the
+//! newest event, a field that only makes sense with another) stays in the validation
+//! and is named in the field's description.
+
+use serde_json::{Value, json};
+
+/// Text of `min..=max` characters without control characters other than tab, line feed
+/// and carriage return; with `min > 0` it must not be blank.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Text {
+    pub min: usize,
+    pub max: usize,
+}
+
+/// An identifier: 1..=`max` characters of a set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Name {
+    pub max: usize,
+    pub chars: Chars,
+}
+
+/// The characters a [`Name`] may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chars {
+    /// `[a-zA-Z0-9_.:-]`: kinds, agent names.
+    Name,
+    /// Names plus `/`: labels.
+    Label,
+    /// `[a-z0-9_-]`: channels.
+    Channel,
+    /// Names starting with a letter or digit: event cursors (never `.` or `..`).
+    Cursor,
+}
+
+impl Chars {
+    /// Whether `c` may appear in such a name (anywhere but, for cursors, first).
+    pub fn allows(self, c: char) -> bool {
+        match self {
+            Chars::Name | Chars::Cursor => {
+                c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+            }
+            Chars::Label => c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-' | '/'),
+            Chars::Channel => {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')
+            }
+        }
+    }
+
+    /// What the characters are, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Chars::Name => "letters, digits, `_`, `.`, `:` and `-`",
+            Chars::Label => "letters, digits, `_`, `.`, `:`, `/` and `-`",
+            Chars::Channel => "lower-case letters, digits, `_` and `-`",
+            Chars::Cursor => {
+                "letters, digits, `_`, `.`, `:` and `-`, starting with a letter or a digit"
+            }
+        }
+    }
+
+    fn pattern(self, max: usize) -> String {
+        match self {
+            Chars::Name => format!("^[a-zA-Z0-9_.:-]{{1,{max}}}$"),
+            Chars::Label => format!("^[a-zA-Z0-9_.:/-]{{1,{max}}}$"),
+            Chars::Channel => format!("^[a-z0-9_-]{{1,{max}}}$"),
+            Chars::Cursor => format!("^[a-zA-Z0-9][a-zA-Z0-9_.:-]{{0,{}}}$", max - 1),
+        }
+    }
+}
+
+/// An integer within `min..=max`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Int {
+    pub min: i64,
+    pub max: i64,
+}
+
+/// A list of `min..=max` items.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Items {
+    pub min: usize,
+    pub max: usize,
+}
+
+pub(crate) const PROJECT_NAME: Text = Text { min: 1, max: 200 };
+pub(crate) const PROJECT_DESCRIPTION: Text = Text {
+    min: 0,
+    max: 10_000,
+};
+pub(crate) const TASK_TITLE: Text = Text { min: 1, max: 500 };
+pub(crate) const TASK_DESCRIPTION: Text = Text {
+    min: 0,
+    max: 100_000,
+};
+/// Why a task was cancelled.
+pub(crate) const CANCEL_REASON: Text = Text {
+    min: 0,
+    max: 10_000,
+};
+/// A task's failure or the reason it is blocked: never empty.
+pub(crate) const TASK_PROBLEM: Text = Text {
+    min: 1,
+    max: 10_000,
+};
+/// Short notes: a heartbeat's message, why a task is released or unblocked, why a plan
+/// is rejected.
+pub(crate) const NOTE: Text = Text { min: 0, max: 2_000 };
+pub(crate) const KEY_NAME: Text = Text { min: 1, max: 100 };
+pub(crate) const CAPABILITY: Text = Text { min: 1, max: 100 };
+pub(crate) const AGENT_VERSION: Text = Text { min: 1, max: 100 };
+pub(crate) const EXTERNAL_ID: Text = Text { min: 1, max: 200 };
+pub(crate) const THREAD_TITLE: Text = Text { min: 0, max: 200 };
+pub(crate) const MESSAGE_TEXT: Text = Text {
+    min: 1,
+    max: 32_000,
+};
+pub(crate) const AUTHOR: Text = Text { min: 1, max: 200 };
+pub(crate) const PLAN_SUMMARY: Text = Text { min: 1, max: 2_000 };
+/// Why an approved plan's run failed.
+pub(crate) const OUTCOME_ERROR: Text = Text {
+    min: 1,
+    max: 10_000,
+};
+
+pub(crate) const KIND: Name = Name {
+    max: 100,
+    chars: Chars::Name,
+};
+pub(crate) const AGENT_NAME: Name = Name {
+    max: 100,
+    chars: Chars::Name,
+};
+pub(crate) const LABEL: Name = Name {
+    max: 64,
+    chars: Chars::Label,
+};
+pub(crate) const CHANNEL: Name = Name {
+    max: 32,
+    chars: Chars::Channel,
+};
+pub(crate) const CURSOR_NAME: Name = Name {
+    max: 100,
+    chars: Chars::Cursor,
+};
+
+pub(crate) const PRIORITY: Int = Int {
+    min: -1000,
+    max: 1000,
+};
+pub(crate) const MAX_ATTEMPTS: Int = Int { min: 1, max: 100 };
+pub(crate) const CLAIM_LIMIT: Int = Int { min: 1, max: 100 };
+pub(crate) const LEASE_SECONDS: Int = Int { min: 5, max: 3600 };
+pub(crate) const EVENT_ID: Int = Int {
+    min: 0,
+    max: i64::MAX,
+};
+pub(crate) const PAGE_LIMIT: Int = Int { min: 1, max: 200 };
+pub(crate) const EVENT_PAGE_LIMIT: Int = Int { min: 1, max: 1000 };
+
+pub(crate) const LABELS: Items = Items { min: 0, max: 20 };
+pub(crate) const DEPENDS_ON: Items = Items { min: 0, max: 100 };
+pub(crate) const CLAIM_KINDS: Items = Items { min: 0, max: 100 };
+pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
+/// Items of one batched complete or heartbeat.
+pub(crate) const BATCH: Items = Items { min: 1, max: 100 };
+
+/// What a field must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rule {
+    Text(Text),
+    Name(Name),
+    Int(Int),
+    Items(Items),
+    /// A number within `min..=max`.
+    Float(f64, f64),
+    /// A JSON object (free-form inside).
+    Object,
+    /// Any JSON value (see [`free_form`]).
+    Any,
+    /// 64 hexadecimal characters.
+    Sha256,
+    /// A page cursor: empty, or a UUID in any form `Uuid::parse_str` reads.
+    Cursor,
+    /// An artifact's file name (see `artifacts::check_name`).
+    FileName,
+    /// An `Idempotency-Key`: 1–255 visible ASCII characters.
+    IdempotencyKey,
+    /// An object with no properties but those its schema lists.
+    Closed,
+    /// The event filter's `types` (see `events::filter::types_pattern`).
+    EventTypes,
+    /// An object with exactly one of two fields given (and not `null`).
+    ExactlyOne(&'static str, &'static str),
+}
+
+/// Where each rule applies: `Schema.field` (a body property), `Schema.field[]` (each
+/// item of a list), or `METHOD /path?param` (a parameter; `*` for every operation).
+pub(crate) const FIELDS: &[(&str, Rule)] = &[
+    ("ProjectIn.name", Rule::Text(PROJECT_NAME)),
+    ("ProjectIn.description", Rule::Text(PROJECT_DESCRIPTION)),
+    ("ProjectIn.metadata", Rule::Object),
+    ("ProjectPatch.name", Rule::Text(PROJECT_NAME)),
+    ("ProjectPatch.description", Rule::Text(PROJECT_DESCRIPTION)),
+    ("ProjectPatch.metadata", Rule::Object),
+    ("TaskIn.title", Rule::Text(TASK_TITLE)),
+    ("TaskIn.description", Rule::Text(TASK_DESCRIPTION)),
+    ("TaskIn.kind", Rule::Name(KIND)),
+    ("TaskIn.labels", Rule::Items(LABELS)),
+    ("TaskIn.labels[]", Rule::Name(LABEL)),
+    ("TaskIn.priority", Rule::Int(PRIORITY)),
+    ("TaskIn.input", Rule::Any),
+    ("TaskIn.max_attempts", Rule::Int(MAX_ATTEMPTS)),
+    ("TaskIn.depends_on", Rule::Items(DEPENDS_ON)),
+    ("TaskPatch.title", Rule::Text(TASK_TITLE)),
+    ("TaskPatch.description", Rule::Text(TASK_DESCRIPTION)),
+    ("TaskPatch.labels", Rule::Items(LABELS)),
+    ("TaskPatch.labels[]", Rule::Name(LABEL)),
+    ("TaskPatch.priority", Rule::Int(PRIORITY)),
+    ("TaskPatch.input", Rule::Any),
+    ("TaskPatch.max_attempts", Rule::Int(MAX_ATTEMPTS)),
+    ("CancelIn.reason", Rule::Text(CANCEL_REASON)),
+    ("ClaimIn.limit", Rule::Int(CLAIM_LIMIT)),
+    ("ClaimIn.kinds", Rule::Items(CLAIM_KINDS)),
+    ("ClaimIn.kinds[]", Rule::Name(KIND)),
+    ("ClaimIn.labels", Rule::Items(LABELS)),
+    ("ClaimIn.labels[]", Rule::Name(LABEL)),
+    ("ClaimIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
+    ("TaskHeartbeatIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
+    ("TaskHeartbeatIn.progress", Rule::Float(0.0, 1.0)),
+    ("TaskHeartbeatIn.message", Rule::Text(NOTE)),
+    ("HeartbeatManyIn.items", Rule::Items(BATCH)),
+    ("HeartbeatItem.lease_seconds", Rule::Int(LEASE_SECONDS)),
+    ("HeartbeatItem.progress", Rule::Float(0.0, 1.0)),
+    ("HeartbeatItem.message", Rule::Text(NOTE)),
+    ("CompleteIn.result", Rule::Any),
+    ("CompleteManyIn.items", Rule::Items(BATCH)),
+    ("CompleteItem.result", Rule::Any),
+    ("FailIn.error", Rule::Text(TASK_PROBLEM)),
+    ("BlockIn.reason", Rule::Text(TASK_PROBLEM)),
+    ("ReleaseIn.reason", Rule::Text(NOTE)),
+    ("UnblockIn.note", Rule::Text(NOTE)),
+    ("ApiKeyIn.name", Rule::Text(KEY_NAME)),
+    ("AgentIn.name", Rule::Name(AGENT_NAME)),
+    ("AgentIn.kind", Rule::Name(KIND)),
+    ("AgentIn.capabilities", Rule::Items(CAPABILITIES)),
+    ("AgentIn.capabilities[]", Rule::Text(CAPABILITY)),
+    ("AgentIn.version", Rule::Text(AGENT_VERSION)),
+    ("AgentIn.metadata", Rule::Object),
+    ("ThreadIn.channel", Rule::Name(CHANNEL)),
+    ("ThreadIn.external_id", Rule::Text(EXTERNAL_ID)),
+    ("ThreadIn.title", Rule::Text(THREAD_TITLE)),
+    ("ThreadIn.metadata", Rule::Object),
+    ("MessageIn.text", Rule::Text(MESSAGE_TEXT)),
+    ("MessageIn.author", Rule::Text(AUTHOR)),
+    ("MessageIn.metadata", Rule::Object),
+    ("ApprovalIn.summary", Rule::Text(PLAN_SUMMARY)),
+    ("ApprovalIn.plan", Rule::Object),
+    ("ApprovalDecisionIn.reason", Rule::Text(NOTE)),
+    ("ApprovalOutcomeIn.result", Rule::Any),
+    ("ApprovalOutcomeIn.error", Rule::Text(OUTCOME_ERROR)),
+    ("EventCursorIn.last_id", Rule::Int(EVENT_ID)),
+    (
+        "* /api/v1/events/cursors/{name}?name",
+        Rule::Name(CURSOR_NAME),
+    ),
+    ("*?limit", Rule::Int(PAGE_LIMIT)),
+    ("GET /api/v1/events?limit", Rule::Int(EVENT_PAGE_LIMIT)),
+    (
+        "GET /api/v1/events/stream?limit",
+        Rule::Int(EVENT_PAGE_LIMIT),
+    ),
+    ("GET /api/v1/events?since", Rule::Int(EVENT_ID)),
+    ("GET /api/v1/events/stream?since", Rule::Int(EVENT_ID)),
+    ("POST /api/v1/artifacts?sha256", Rule::Sha256),
+    ("POST /api/v1/artifacts?name", Rule::FileName),
+    ("UploadForm", Rule::Closed),
+    ("UploadForm.sha256", Rule::Sha256),
+    ("UploadForm.name", Rule::FileName),
+    ("ApprovalOutcomeIn", Rule::ExactlyOne("result", "error")),
+    ("*?cursor", Rule::Cursor),
+    ("GET /api/v1/events?types", Rule::EventTypes),
+    ("GET /api/v1/events/stream?types", Rule::EventTypes),
+    ("*?Idempotency-Key", Rule::IdempotencyKey),
+];
+
+const UUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+
+/// Control characters other than tab, line feed and carriage return (Unicode `Cc`).
+const CONTROL: &str = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F";
+
+/// The largest magnitude a number in free-form JSON may have (see `Checks::json_size`).
+pub const JSON_NUMBER_MAX: f64 = 1e300;
+
+/// The JSON Schema of `rule`'s constraints, to merge into a field's schema.
+fn constraints(rule: Rule) -> Value {
+    match rule {
+        Rule::Text(Text { min, max }) => {
+            let pattern = if min > 0 {
+                format!("^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$")
+            } else {
+                format!("^[^{CONTROL}]*$")
+            };
+            json!({"minLength": min, "maxLength": max, "pattern": pattern})
+        }
+        Rule::Name(Name { max, chars }) => {
+            json!({"minLength": 1, "maxLength": max, "pattern": chars.pattern(max)})
+        }
+        Rule::Int(Int { min, max }) => json!({"minimum": min, "maximum": max}),
+        Rule::Items(Items { min, max }) => json!({"minItems": min, "maxItems": max}),
+        Rule::Float(min, max) => json!({"minimum": min, "maximum": max}),
+        // The object is the first level of its value's depth.
+        Rule::Object => json!({
+            "type": "object",
+            "propertyNames": {"pattern": "^[^\\u0000]*$"},
+            "additionalProperties": {"$ref": format!("#/components/schemas/{}", json_value_name(1))},
+        }),
+        Rule::Any => free_form(),
+        Rule::Sha256 => json!({"pattern": "^[0-9a-fA-F]{64}$"}),
+        Rule::Cursor => json!({
+            "pattern": format!("^(|[0-9a-fA-F]{{32}}|{UUID}|\\{{{UUID}\\}}|urn:uuid:{UUID})$")
+        }),
+        Rule::FileName => {
+            // No control character or path separator, and something besides dots and
+            // spaces.
+            let not = r"\u0000-\u001F\u007F-\u009F/\\";
+            json!({
+                "minLength": 1,
+                "maxLength": super::artifacts::NAME_MAX,
+                "pattern": format!("^[^{not}]*[^.\\s{not}][^{not}]*$"),
+            })
+        }
+        Rule::IdempotencyKey => json!({"pattern": "^[!-~]{1,255}$"}),
+        Rule::Closed => json!({"additionalProperties": false}),
+        Rule::EventTypes => json!({"pattern": crate::events::filter::types_pattern()}),
+        Rule::ExactlyOne(a, b) => {
+            let given = |field: &str, other: &str| {
+                json!({
+                    "required": [field],
+                    "properties": {field: {"not": {"type": "null"}}, other: {"type": "null"}},
+                })
+            };
+            json!({"anyOf": [given(a, b), given(b, a)]})
+        }
+    }
+}
+
+/// How deeply free-form JSON (`input`, `result`, `metadata`, `plan`) may nest: arrays
+/// and objects inside each other at most this many levels deep.
+pub const JSON_DEPTH_MAX: usize = 16;
+
+/// Any JSON value the server can store and give back: numbers within
+/// ±[`JSON_NUMBER_MAX`], strings without NUL (which PostgreSQL refuses), at most
+/// [`JSON_DEPTH_MAX`] levels deep.
+pub(crate) fn free_form() -> Value {
+    json!({"$ref": "#/components/schemas/JsonValue"})
+}
+
+/// The name of the component for a free-form value nested `level` levels deep.
+fn json_value_name(level: usize) -> String {
+    match level {
+        0 => "JsonValue".to_owned(),
+        _ => format!("JsonValue{level}"),
+    }
+}
+
+/// The components [`free_form`] refers to, one per level, since the depth limit makes
+/// the schema not recursive (which fuzzers handle poorly anyway).
+fn json_value_schemas() -> Vec<(String, Value)> {
+    (0..=JSON_DEPTH_MAX)
+        .map(|level| {
+            // One schema per level rather than an `anyOf` of one branch per type: each
+            // keyword applies to its own type only, so this says the same, and fuzzers
+            // need not try every combination of branches at every level.
+            let mut schema = json!({
+                "type": ["null", "boolean", "number", "string"],
+                "minimum": -JSON_NUMBER_MAX,
+                "maximum": JSON_NUMBER_MAX,
+                "pattern": "^[^\\u0000]*$",
+            });
+            if level < JSON_DEPTH_MAX {
+                let inner =
+                    json!({"$ref": format!("#/components/schemas/{}", json_value_name(level + 1))});
+                schema["type"] = json!(["null", "boolean", "number", "string", "array", "object"]);
+                schema["items"] = inner.clone();
+                schema["propertyNames"] = json!({"pattern": "^[^\\u0000]*$"});
+                schema["additionalProperties"] = inner;
+            }
+            if level == 0 {
+                schema["description"] = json!(format!(
+                    "Any JSON value, at most {JSON_DEPTH_MAX} levels of arrays and objects deep, \
+                     with numbers within ±1e300 and no NUL (U+0000) in its strings or keys."
+                ));
+            }
+            (json_value_name(level), schema)
+        })
+        .collect()
+}
+
+/// Merges [`FIELDS`] into `doc` (an OpenAPI document as JSON).
+///
+/// # Panics
+/// If an entry names a schema, property or parameter the document does not have, so
+/// that a renamed field cannot silently lose its constraints (a unit test builds the
+/// document).
+pub(crate) fn apply(doc: &mut Value) {
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in json_value_schemas() {
+            schemas.insert(name, schema);
+        }
+    }
+    for (at, rule) in FIELDS {
+        let found = match at.split_once('?') {
+            Some((operation, param)) => apply_to_parameter(doc, operation, param, *rule),
+            None => apply_to_property(doc, at, *rule),
+        };
+        assert!(found, "limits: {at} is not in the OpenAPI document");
+    }
+}
+
+fn apply_to_property(doc: &mut Value, at: &str, rule: Rule) -> bool {
+    let Some((schema, field)) = at.split_once('.') else {
+        // The whole schema.
+        let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{at}")) else {
+            return false;
+        };
+        merge(schema, rule, false);
+        return true;
+    };
+    let (field, items) = match field.strip_suffix("[]") {
+        Some(field) => (field, true),
+        None => (field, false),
+    };
+    // A field that may be left out is an `Option`, which also reads `null` as absent.
+    let optional = !doc
+        .pointer(&format!("/components/schemas/{schema}/required"))
+        .and_then(Value::as_array)
+        .is_some_and(|required| required.iter().any(|r| r == field));
+    let pointer = format!("/components/schemas/{schema}/properties/{field}");
+    let Some(property) = doc.pointer_mut(&pointer) else {
+        return false;
+    };
+    let target = if items {
+        match property.get_mut("items") {
+            Some(items) => items,
+            None => return false,
+        }
+    } else {
+        property
+    };
+    merge(target, rule, optional && !items);
+    true
+}
+
+fn apply_to_parameter(doc: &mut Value, operation: &str, param: &str, rule: Rule) -> bool {
+    let (method, path) = operation.split_once(' ').unwrap_or((operation, "*"));
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let mut found = false;
+    for (p, item) in paths.iter_mut() {
+        if path != "*" && p != path {
+            continue;
+        }
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (m, op) in item.iter_mut() {
+            if method != "*" && !m.eq_ignore_ascii_case(method) {
+                continue;
+            }
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for p in params {
+                if p.get("name").and_then(Value::as_str) == Some(param)
+                    && let Some(schema) = p.get_mut("schema")
+                {
+                    merge(schema, rule, false);
+                    found = true;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Adds `rule`'s constraints to `schema`. A nullable field (`type: [T, "null"]`, or
+/// `optional`) keeps accepting `null`: string and number keywords do not apply to it.
+fn merge(schema: &mut Value, rule: Rule, optional: bool) {
+    let constraints = constraints(rule);
+    match (rule, schema.as_object_mut()) {
+        (Rule::Any | Rule::Object, Some(object)) => {
+            let nullable = optional
+                || object
+                    .get("type")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| t.iter().any(|t| t == "null"));
+            let description = object.get("description").cloned();
+            let mut replaced = if nullable {
+                json!({"anyOf": [{"type": "null"}, constraints]})
+            } else {
+                constraints
+            };
+            if let (Some(description), Some(replaced)) = (description, replaced.as_object_mut()) {
+                replaced.insert("description".to_owned(), description);
+            }
+            *schema = replaced;
+        }
+        (_, Some(object)) => {
+            if let Some(constraints) = constraints.as_object() {
+                for (key, value) in constraints {
+                    object.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        (_, None) => {}
+    }
+}

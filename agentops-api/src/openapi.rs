@@ -1,0 +1,222 @@
+//! The OpenAPI document, completed from the code's own rules so that it describes what
+//! the server does, for client generators and fuzzers alike.
+//!
+//! The routes' `#[utoipa::path]` annotations declare what is particular to each
+//! operation: its success answers, the domain's own refusals (404 of a missing record, 409
+//! of a transition that is not allowed), and the role its key needs, as the scope of its
+//! `bearer` requirement (OpenAPI 3.1 lets a non-OAuth scheme list role names there).
+//! What follows from the extractors every operation shares is added here, from the shape
+//! of the operation, so it cannot be forgotten on one route or drift from the code:
+//!
+//! | the operation has | so it may answer |
+//! |---|---|
+//! | a `bearer` requirement (every `/api/v1` route) | 401, 429 (`Retry-After`), 503 (`Retry-After`) |
+//! | a role above `viewer` | 403 |
+//! | a path parameter | 400 (`invalid_id`) and 404 (`…_not_found`), or 422 for a name |
+//! | query parameters | 400 (`invalid_query`, `invalid_cursor`) |
+//! | an `Idempotency-Key` header | 400 (`invalid_idempotency_key`), 422 (`idempotency_key_reused`) |
+//! | a JSON body | 400 (`malformed_json`, `unreadable_body`), 413, 415, 422 |
+//!
+//! A body the annotation types `Option<T>` may be left out ([`crate::extract::OptionalJson`]);
+//! it is never `null`, so the document says "not required" rather than "nullable".
+//! Constraints on request fields come from [`crate::domain::limits`], the same values the
+//! validation uses.
+
+use serde_json::{Value, json};
+use utoipa::openapi::OpenApi;
+
+/// The error answers the shared extractors can give, with what each means.
+const SHARED: &[(u16, &str)] = &[
+    (
+        400,
+        "The request could not be read: malformed JSON, a body that broke off, a path id that is not a UUID, or a query string or header that does not parse (`malformed_json`, `unreadable_body`, `invalid_id`, `invalid_query`, `invalid_cursor`, `invalid_idempotency_key`).",
+    ),
+    (
+        401,
+        "No API key, or one that is unknown or revoked (`unauthorized`, with `WWW-Authenticate: Bearer`).",
+    ),
+    (403, "The key's role is not enough (`forbidden`)."),
+    (404, "No such record, or no such route (`…_not_found`)."),
+    (
+        413,
+        "The body is larger than the server accepts (`payload_too_large`).",
+    ),
+    (
+        415,
+        "The body is not `application/json` (`unsupported_media_type`).",
+    ),
+    (
+        422,
+        "The body is well-formed but its values are not acceptable: not an object, missing, unknown or mistyped fields (`invalid_body`), values out of their constraints (`validation_failed`, with `details`), or an `Idempotency-Key` reused with another body (`idempotency_key_reused`).",
+    ),
+    (
+        429,
+        "Too many requests with this key (`rate_limited`, with `Retry-After`).",
+    ),
+    (
+        503,
+        "The database is unreachable (`unavailable`, with `Retry-After`); retry shortly.",
+    ),
+];
+
+/// `doc` completed as the module doc says, as the JSON the server serves (utoipa's
+/// types cannot read back every schema they write, so the result stays JSON).
+///
+/// # Panics
+/// If the document does not serialise (a bug in utoipa).
+pub fn complete(doc: OpenApi) -> Value {
+    let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    complete_json(&mut value);
+    value
+}
+
+fn complete_json(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            if matches!(
+                method.as_str(),
+                "get" | "put" | "post" | "patch" | "delete" | "head" | "options"
+            ) {
+                complete_operation(operation);
+            }
+        }
+    }
+    crate::domain::limits::apply(doc);
+}
+
+fn complete_operation(op: &mut Value) {
+    let mut statuses = Vec::new();
+    let scopes: Vec<String> = op
+        .get("security")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|req| req.get("bearer").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    let secured = op
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
+    if secured {
+        statuses.extend([401, 429, 503]);
+    }
+    if scopes.iter().any(|s| s == "admin" || s == "agent") {
+        statuses.push(403);
+    }
+    let parameters: Vec<(String, String)> = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.get("in")?.as_str()?.to_owned(),
+                p.get("name")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    for (place, name) in &parameters {
+        match (place.as_str(), name.as_str()) {
+            ("path", "id") => statuses.extend([400, 404]),
+            ("path", _) => statuses.push(422),
+            ("query", _) => statuses.push(400),
+            ("header", "Idempotency-Key") => statuses.extend([400, 422]),
+            _ => {}
+        }
+    }
+    if let Some(body) = op.get_mut("requestBody") {
+        let json_body = body
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|c| c.contains_key("application/json"));
+        if json_body {
+            statuses.extend([400, 413, 415, 422]);
+            optional_not_nullable(body);
+        }
+        // Raw bytes: say so, rather than leaving the schema out.
+        if let Some(raw) = body.pointer_mut("/content/application~1octet-stream")
+            && raw.get("schema").is_none_or(Value::is_null)
+        {
+            raw["schema"] = json!({"type": "string", "format": "binary"});
+        }
+    }
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for status in statuses {
+        let key = status.to_string();
+        if responses.contains_key(&key) {
+            continue;
+        }
+        let description = SHARED
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or("An error.", |(_, d)| d);
+        responses.insert(key, error_response(status, description));
+    }
+}
+
+/// The answer `status` with the error body (and `Retry-After` where it comes with one).
+fn error_response(status: u16, description: &str) -> Value {
+    let mut response = json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    });
+    if matches!(status, 429 | 503) {
+        response["headers"] = json!({
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        });
+    }
+    if status == 401 {
+        response["headers"] = json!({
+            "WWW-Authenticate": {"description": "`Bearer realm=\"agentops\"`", "schema": {"type": "string"}}
+        });
+    }
+    response
+}
+
+/// A body typed `Option<T>` may be omitted, never `null`: its schema is `T`, and it is
+/// not required.
+fn optional_not_nullable(body: &mut Value) {
+    let Some(content) = body.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut was_nullable = false;
+    for media in content.values_mut() {
+        let Some(schema) = media.get_mut("schema") else {
+            continue;
+        };
+        if let Some(inner) = non_null_branch(schema) {
+            *schema = inner;
+            was_nullable = true;
+        }
+    }
+    if was_nullable && let Some(body) = body.as_object_mut() {
+        body.insert("required".to_owned(), Value::Bool(false));
+    }
+}
+
+/// `T` of `oneOf: [{type: null}, T]` (how utoipa writes `Option<T>`).
+fn non_null_branch(schema: &Value) -> Option<Value> {
+    let branches = schema.get("oneOf")?.as_array()?;
+    if branches.len() != 2 {
+        return None;
+    }
+    let is_null = |s: &Value| s.get("type").and_then(Value::as_str) == Some("null");
+    match (is_null(&branches[0]), is_null(&branches[1])) {
+        (true, false) => Some(branches[1].clone()),
+        (false, true) => Some(branches[0].clone()),
+        _ => None,
+    }
+}
