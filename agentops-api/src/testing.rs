@@ -412,12 +412,7 @@ impl TcpProxy {
     /// # Panics
     /// If the host cannot be resolved.
     pub async fn start_for(url: &str, default_port: u16) -> Self {
-        let scheme_end = url.find("://").map_or(0, |i| i + 3);
-        let authority = url[scheme_end..]
-            .split(['/', '?'])
-            .next()
-            .unwrap_or_default();
-        let host = authority.rsplit('@').next().unwrap_or_default();
+        let host = &url[host_span(url)];
         let host = if host
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
@@ -442,19 +437,8 @@ impl TcpProxy {
     /// `url` (`scheme://[user@]host:port/...`) with its host and port replaced by the
     /// proxy's.
     pub fn url_through(&self, url: &str) -> String {
-        let scheme_end = url.find("://").map_or(0, |i| i + 3);
-        let authority_end = url[scheme_end..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| scheme_end + i);
-        let host_start = url[scheme_end..authority_end]
-            .rfind('@')
-            .map_or(scheme_end, |i| scheme_end + i + 1);
-        format!(
-            "{}{}{}",
-            &url[..host_start],
-            self.addr,
-            &url[authority_end..]
-        )
+        let span = host_span(url);
+        format!("{}{}{}", &url[..span.start], self.addr, &url[span.end..])
     }
 
     /// Takes the server "down": drops every connection through the proxy and closes new
@@ -474,6 +458,18 @@ impl TcpProxy {
     pub fn restore(&self) {
         self.mode.send_replace(ProxyMode::Up);
     }
+}
+
+/// Where `host[:port]` lies in `scheme://[user@]host[:port]/...`.
+fn host_span(url: &str) -> std::ops::Range<usize> {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let host_start = url[scheme_end..authority_end]
+        .rfind('@')
+        .map_or(scheme_end, |i| scheme_end + i + 1);
+    host_start..authority_end
 }
 
 impl Drop for TcpProxy {

@@ -1241,7 +1241,8 @@ mod whole {
         }
     }
 
-    fn read<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+    /// A whole number.
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
         let v = d.deserialize_any(Whole)?;
         T::try_from(v).map_err(|_| {
             D::Error::invalid_value(
@@ -1249,11 +1250,6 @@ mod whole {
                 &"an integer in the field's range",
             )
         })
-    }
-
-    /// A whole number.
-    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
-        read(d)
     }
 
     /// An optional whole number (`null` or absent is `None`).
@@ -1273,7 +1269,7 @@ mod whole {
                 Ok(None)
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
-                read(d).map(Some)
+                required(d).map(Some)
             }
         }
         d.deserialize_option(Maybe(std::marker::PhantomData))

@@ -22,13 +22,13 @@ pub async fn list(
     since: i64,
     limit: u64,
 ) -> Result<Page<Event>, DomainError> {
-    let range = EVENT_PAGE_LIMIT.min as u64..=EVENT_PAGE_LIMIT.max as u64;
-    if !range.contains(&limit) {
-        return Err(DomainError::invalid(
-            "limit",
-            format!("must be between {} and {}", range.start(), range.end()),
-        ));
-    }
+    let mut checks = Checks::default();
+    checks.range(
+        "limit",
+        i64::try_from(limit).unwrap_or(i64::MAX),
+        EVENT_PAGE_LIMIT,
+    );
+    checks.finish()?;
     if since < 0 {
         return Err(DomainError::invalid("since", "must not be negative"));
     }

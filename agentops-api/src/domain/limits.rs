@@ -37,8 +37,17 @@ pub(crate) enum Chars {
 }
 
 impl Chars {
+    /// Whether `value`, non-empty, is made of these characters.
+    pub fn admit(self, value: &str) -> bool {
+        let first_ok = match self {
+            Chars::Cursor => value.starts_with(|c: char| c.is_ascii_alphanumeric()),
+            _ => true,
+        };
+        first_ok && value.chars().all(|c| self.allows(c))
+    }
+
     /// Whether `c` may appear in such a name (anywhere but, for cursors, first).
-    pub fn allows(self, c: char) -> bool {
+    fn allows(self, c: char) -> bool {
         match self {
             Chars::Name | Chars::Cursor => {
                 c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
@@ -168,6 +177,16 @@ pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
 /// Items of one batched complete or heartbeat.
 pub(crate) const BATCH: Items = Items { min: 1, max: 100 };
 
+/// A number within `min..=max`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Float {
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A task's reported progress.
+pub(crate) const PROGRESS: Float = Float { min: 0.0, max: 1.0 };
+
 /// What a field must be.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rule {
@@ -175,8 +194,7 @@ pub(crate) enum Rule {
     Name(Name),
     Int(Int),
     Items(Items),
-    /// A number within `min..=max`.
-    Float(f64, f64),
+    Float(Float),
     /// A JSON object (free-form inside).
     Object,
     /// Any JSON value (see [`free_form`]).
@@ -230,11 +248,11 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ClaimIn.labels[]", Rule::Name(LABEL)),
     ("ClaimIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
     ("TaskHeartbeatIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
-    ("TaskHeartbeatIn.progress", Rule::Float(0.0, 1.0)),
+    ("TaskHeartbeatIn.progress", Rule::Float(PROGRESS)),
     ("TaskHeartbeatIn.message", Rule::Text(NOTE)),
     ("HeartbeatManyIn.items", Rule::Items(BATCH)),
     ("HeartbeatItem.lease_seconds", Rule::Int(LEASE_SECONDS)),
-    ("HeartbeatItem.progress", Rule::Float(0.0, 1.0)),
+    ("HeartbeatItem.progress", Rule::Float(PROGRESS)),
     ("HeartbeatItem.message", Rule::Text(NOTE)),
     ("CompleteIn.result", Rule::Any),
     ("CompleteManyIn.items", Rule::Items(BATCH)),
@@ -311,7 +329,7 @@ fn constraints(rule: Rule) -> Value {
         }
         Rule::Int(Int { min, max }) => json!({"minimum": min, "maximum": max}),
         Rule::Items(Items { min, max }) => json!({"minItems": min, "maxItems": max}),
-        Rule::Float(min, max) => json!({"minimum": min, "maximum": max}),
+        Rule::Float(Float { min, max }) => json!({"minimum": min, "maximum": max}),
         // The object is the first level of its value's depth.
         Rule::Object => json!({
             "type": "object",

@@ -58,10 +58,7 @@ impl Checks {
         let len = value.chars().count();
         if len == 0 || len > max {
             self.fail(field, format!("must be 1 to {max} characters (got {len})"));
-        } else if !value.chars().all(|c| chars.allows(c))
-            || (chars == limits::Chars::Cursor
-                && !value.starts_with(|c: char| c.is_ascii_alphanumeric()))
-        {
+        } else if !chars.admit(value) {
             self.fail(field, format!("may only contain {}", chars.describe()));
         }
     }

@@ -612,10 +612,14 @@ fn check_heartbeat(
             limits::LEASE_SECONDS,
         );
     }
+    let limits::Float { min, max } = limits::PROGRESS;
     if let Some(progress) = progress
-        && !(0.0..=1.0).contains(&progress)
+        && !(min..=max).contains(&progress)
     {
-        checks.push(&format!("{prefix}progress"), "must be between 0.0 and 1.0");
+        checks.push(
+            &format!("{prefix}progress"),
+            format!("must be between {min:.1} and {max:.1}"),
+        );
     }
     if let Some(message) = message {
         checks.text(&format!("{prefix}message"), message, limits::NOTE);
@@ -762,16 +766,8 @@ async fn complete_in(
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
-    let completed: Vec<Uuid> = order
-        .iter()
-        .copied()
-        .filter(|id| rows.contains_key(id))
-        .collect();
-    let leftovers: Vec<Uuid> = order
-        .iter()
-        .copied()
-        .filter(|id| !rows.contains_key(id))
-        .collect();
+    let (completed, leftovers): (Vec<Uuid>, Vec<Uuid>) =
+        order.iter().partition(|id| rows.contains_key(id));
     let mut refused: HashMap<Uuid, DomainError> = HashMap::new();
     for row in store::tasks::find_many_for_update(tx.conn(), &leftovers).await? {
         match unchanged_completion(&row, tokens[&row.id]) {

@@ -216,21 +216,28 @@ pub async fn dependencies_of<C: ConnectionTrait>(
     conn: &C,
     task_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
-    let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     if task_ids.is_empty() {
-        return Ok(map);
+        return Ok(HashMap::new());
     }
     let rows = task_dependency::Entity::find()
         .filter(task_dependency::Column::TaskId.is_in(task_ids.iter().copied()))
         .all(conn)
         .await?;
+    Ok(upstreams_by_task(rows))
+}
+
+/// Dependency rows grouped by the task that waits, each list sorted.
+fn upstreams_by_task(
+    rows: impl IntoIterator<Item = task_dependency::Model>,
+) -> HashMap<Uuid, Vec<Uuid>> {
+    let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for row in rows {
         map.entry(row.task_id).or_default().push(row.depends_on);
     }
     for deps in map.values_mut() {
         deps.sort();
     }
-    Ok(map)
+    map
 }
 
 /// Tasks still `waiting` that depend on `upstream`, locked for update.
@@ -568,9 +575,8 @@ pub struct Links {
 
 /// The dependencies of `task_ids` and whether anything depends on them, in one read.
 pub async fn links_of<C: ConnectionTrait>(conn: &C, task_ids: &[Uuid]) -> Result<Links, DbErr> {
-    let mut links = Links::default();
     if task_ids.is_empty() {
-        return Ok(links);
+        return Ok(Links::default());
     }
     let rows = task_dependency::Entity::find()
         .filter(
@@ -581,22 +587,10 @@ pub async fn links_of<C: ConnectionTrait>(conn: &C, task_ids: &[Uuid]) -> Result
         .all(conn)
         .await?;
     let ids: HashSet<Uuid> = task_ids.iter().copied().collect();
-    for row in rows {
-        if ids.contains(&row.depends_on) {
-            links.has_dependents = true;
-        }
-        if ids.contains(&row.task_id) {
-            links
-                .depends_on
-                .entry(row.task_id)
-                .or_default()
-                .push(row.depends_on);
-        }
-    }
-    for deps in links.depends_on.values_mut() {
-        deps.sort();
-    }
-    Ok(links)
+    Ok(Links {
+        has_dependents: rows.iter().any(|row| ids.contains(&row.depends_on)),
+        depends_on: upstreams_by_task(rows.into_iter().filter(|row| ids.contains(&row.task_id))),
+    })
 }
 
 /// Running tasks whose lease ended before `now`, locked for update; on PostgreSQL rows
