@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole AgentOps test suite on a fresh machine: starts (or installs) the services
 # the tests need, then runs every test of the workspace, the doc tests and the offline
-# infrastructure checks.
+# infrastructure checks, then fuzzes the API against its OpenAPI document.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -E 'test(claim)'  # extra arguments go to cargo nextest
@@ -216,4 +216,7 @@ if [ $# -eq 0 ]; then
         log "infrastructure checks"
         bash infra/check.sh
     fi
+    # The API against its own OpenAPI document, on SQLite and on PostgreSQL + Redis.
+    log "API fuzzing (schemathesis)"
+    scripts/fuzz-api.sh
 fi

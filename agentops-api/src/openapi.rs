@@ -21,6 +21,10 @@
 //! it is never `null`, so the document says "not required" rather than "nullable".
 //! Constraints on request fields come from [`crate::domain::limits`], the same values the
 //! validation uses.
+//!
+//! Links (for clients and stateful fuzzers that follow them) come from the paths: what a
+//! `POST` on a collection `…/things` creates is addressed by every operation on
+//! `/api/v1/things/{id}…`, with the new record's `id`.
 
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
@@ -88,6 +92,132 @@ fn complete_json(doc: &mut Value) {
         }
     }
     crate::domain::limits::apply(doc);
+    no_nul_in_query(doc);
+    forms_without_null(doc);
+    add_links(doc);
+}
+
+/// The query extractor refuses a NUL (`%00`) in any parameter (400): free-text query
+/// parameters say so with a pattern.
+fn no_nul_in_query(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let parameters = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("parameters").and_then(Value::as_array_mut))
+        .flatten()
+        .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"));
+    for parameter in parameters {
+        let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let string = match schema.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        let constrained = ["pattern", "format", "enum", "$ref"]
+            .iter()
+            .any(|k| schema.contains_key(*k));
+        if string && !constrained {
+            schema.insert("pattern".to_owned(), json!("^[^\\u0000]*$"));
+        }
+    }
+}
+
+/// A form field is sent or not; it has no `null` (utoipa writes `Option` fields of the
+/// form's struct as nullable, and a fuzzer then sends the text `null`).
+fn forms_without_null(doc: &mut Value) {
+    let mut forms = Vec::new();
+    for item in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for op in item.1.as_object().into_iter().flatten().map(|(_, op)| op) {
+            if let Some(name) = op
+                .pointer("/requestBody/content/multipart~1form-data/schema/$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                forms.push(name.to_owned());
+            }
+        }
+    }
+    for form in forms {
+        let properties = doc
+            .pointer_mut(&format!("/components/schemas/{form}/properties"))
+            .and_then(Value::as_object_mut);
+        for property in properties.into_iter().flat_map(|p| p.values_mut()) {
+            if let Some(types) = property.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    let only = only.clone();
+                    property["type"] = only;
+                }
+            }
+        }
+    }
+}
+
+/// Links each create's answers to the operations on the record it creates.
+fn add_links(doc: &mut Value) {
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return;
+    };
+    // (collection, operationId) of each operation on a record by id.
+    let mut by_id: Vec<(String, String)> = Vec::new();
+    for (path, item) in paths {
+        let Some((collection, _)) = path.split_once("/{id}") else {
+            continue;
+        };
+        for op in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                by_id.push((collection.to_owned(), id.to_owned()));
+            }
+        }
+    }
+    let creates: Vec<(String, String)> = paths
+        .iter()
+        .filter(|(_, item)| item.get("post").is_some())
+        .filter_map(|(path, _)| {
+            let (_, name) = path.rsplit_once('/')?;
+            Some((path.clone(), format!("/api/v1/{name}")))
+        })
+        .collect();
+    for (path, collection) in creates {
+        let links: serde_json::Map<String, Value> = by_id
+            .iter()
+            .filter(|(c, _)| *c == collection)
+            .map(|(_, operation)| {
+                (
+                    operation.clone(),
+                    json!({"operationId": operation, "parameters": {"id": "$response.body#/id"}}),
+                )
+            })
+            .collect();
+        if links.is_empty() {
+            continue;
+        }
+        let Some(responses) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/post/responses",
+                path.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            if matches!(status.as_str(), "200" | "201") {
+                response["links"] = Value::Object(links.clone());
+            }
+        }
+    }
 }
 
 fn complete_operation(op: &mut Value) {

@@ -330,12 +330,10 @@ fn constraints(rule: Rule) -> Value {
         Rule::Int(Int { min, max }) => json!({"minimum": min, "maximum": max}),
         Rule::Items(Items { min, max }) => json!({"minItems": min, "maxItems": max}),
         Rule::Float(Float { min, max }) => json!({"minimum": min, "maximum": max}),
-        // The object is the first level of its value's depth.
-        Rule::Object => json!({
-            "type": "object",
-            "propertyNames": {"pattern": "^[^\\u0000]*$"},
-            "additionalProperties": {"$ref": format!("#/components/schemas/{}", json_value_name(1))},
-        }),
+        // A free-form value that must be an object: said as the free-form schema narrowed
+        // to objects rather than as an object of free-form values, which says the same but
+        // sends schemathesis' negative generation into endless recursion.
+        Rule::Object => json!({"type": "object", "$ref": "#/components/schemas/JsonValue"}),
         Rule::Any => free_form(),
         Rule::Sha256 => json!({"pattern": "^[0-9a-fA-F]{64}$"}),
         Rule::Cursor => json!({
@@ -377,45 +375,27 @@ pub(crate) fn free_form() -> Value {
     json!({"$ref": "#/components/schemas/JsonValue"})
 }
 
-/// The name of the component for a free-form value nested `level` levels deep.
-fn json_value_name(level: usize) -> String {
-    match level {
-        0 => "JsonValue".to_owned(),
-        _ => format!("JsonValue{level}"),
-    }
-}
-
-/// The components [`free_form`] refers to, one per level, since the depth limit makes
-/// the schema not recursive (which fuzzers handle poorly anyway).
-fn json_value_schemas() -> Vec<(String, Value)> {
-    (0..=JSON_DEPTH_MAX)
-        .map(|level| {
-            // One schema per level rather than an `anyOf` of one branch per type: each
-            // keyword applies to its own type only, so this says the same, and fuzzers
-            // need not try every combination of branches at every level.
-            let mut schema = json!({
-                "type": ["null", "boolean", "number", "string"],
-                "minimum": -JSON_NUMBER_MAX,
-                "maximum": JSON_NUMBER_MAX,
-                "pattern": "^[^\\u0000]*$",
-            });
-            if level < JSON_DEPTH_MAX {
-                let inner =
-                    json!({"$ref": format!("#/components/schemas/{}", json_value_name(level + 1))});
-                schema["type"] = json!(["null", "boolean", "number", "string", "array", "object"]);
-                schema["items"] = inner.clone();
-                schema["propertyNames"] = json!({"pattern": "^[^\\u0000]*$"});
-                schema["additionalProperties"] = inner;
-            }
-            if level == 0 {
-                schema["description"] = json!(format!(
-                    "Any JSON value, at most {JSON_DEPTH_MAX} levels of arrays and objects deep, \
-                     with numbers within ±1e300 and no NUL (U+0000) in its strings or keys."
-                ));
-            }
-            (json_value_name(level), schema)
-        })
-        .collect()
+/// The component [`free_form`] refers to. It refers to itself, for the values inside
+/// arrays and objects: one schema with a list of types rather than an `anyOf` of one
+/// branch per type, since each keyword applies to its own type only, so this says the
+/// same and fuzzers need not try every combination of branches at every level. The
+/// depth limit is stated in words: written out level by level, it makes a document
+/// fuzzers cannot explore in reasonable time.
+fn json_value_schema() -> Value {
+    let itself = json!({"$ref": "#/components/schemas/JsonValue"});
+    json!({
+        "description": format!(
+            "Any JSON value, at most {JSON_DEPTH_MAX} levels of arrays and objects deep, \
+             with numbers within ±1e300 and no NUL (U+0000) in its strings or keys."
+        ),
+        "type": ["null", "boolean", "number", "string", "array", "object"],
+        "minimum": -JSON_NUMBER_MAX,
+        "maximum": JSON_NUMBER_MAX,
+        "pattern": "^[^\\u0000]*$",
+        "items": itself,
+        "propertyNames": {"pattern": "^[^\\u0000]*$"},
+        "additionalProperties": itself,
+    })
 }
 
 /// Merges [`FIELDS`] into `doc` (an OpenAPI document as JSON).
@@ -429,9 +409,7 @@ pub(crate) fn apply(doc: &mut Value) {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        for (name, schema) in json_value_schemas() {
-            schemas.insert(name, schema);
-        }
+        schemas.insert("JsonValue".to_owned(), json_value_schema());
     }
     for (at, rule) in FIELDS {
         let found = match at.split_once('?') {

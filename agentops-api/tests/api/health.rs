@@ -259,7 +259,37 @@ async fn the_openapi_document_states_statuses_roles_and_limits(backend: Backend)
     );
     let cancel = &doc["paths"]["/api/v1/tasks/{id}/cancel"]["post"]["requestBody"];
     assert_eq!(cancel["required"], false);
-    assert!(doc["components"]["schemas"]["JsonValue"].is_object());
+    // Free-form JSON is one schema referring to itself, not a tower of levels.
+    let free = &doc["components"]["schemas"]["JsonValue"];
+    assert_eq!(free["items"]["$ref"], "#/components/schemas/JsonValue");
+    assert!(doc["components"]["schemas"].get("JsonValue1").is_none());
+    // Form fields are sent or not: never `null`.
+    let form = doc["components"]["schemas"]["UploadForm"]["properties"].to_string();
+    assert!(!form.contains("\"null\""), "{form}");
+    // Free-text query parameters say what the query extractor refuses, and it does.
+    let kind = doc["paths"]["/api/v1/tasks"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "kind")
+        .unwrap();
+    assert_eq!(kind["schema"]["pattern"], "^[^\\u0000]*$");
+    let nul = app
+        .http
+        .get(app.url("/api/v1/tasks?kind=a%00b"))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nul.status(), StatusCode::BAD_REQUEST);
+    // A create links to the operations on what it created, and the link leads there.
+    let links = &doc["paths"]["/api/v1/projects"]["post"]["responses"]["201"]["links"];
+    for operation in ["get_project", "update_project", "delete_project"] {
+        assert_eq!(links[operation]["operationId"], operation);
+        assert_eq!(links[operation]["parameters"]["id"], "$response.body#/id");
+    }
+    let approvals = &doc["paths"]["/api/v1/threads/{id}/approvals"]["post"]["responses"]["201"];
+    assert_eq!(approvals["links"]["approve"]["operationId"], "approve");
 }
 
 crate::on_both_backends!(
