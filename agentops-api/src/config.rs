@@ -49,6 +49,14 @@ pub struct ApiConfig {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_acquire_timeout_secs: u64,
 
+    /// Task claims and completions that arrive together share a transaction (group
+    /// commit, see `agentops_api::coalesce`): at most this many such transactions run
+    /// at once in this process, each carrying what queued while the others ran. `1`
+    /// batches the most; a replica never waits on another's lanes.
+    #[arg(long, env = "AGENTOPS_WRITE_LANES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub write_lanes: u32,
+
     /// An admin API key to install on start (at least 32 characters). Without it, the
     /// first start on an empty database generates one and writes it to
     /// `<data dir>/admin.key`.

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod auth;
+pub mod coalesce;
 pub mod config;
 pub mod domain;
 pub mod error;

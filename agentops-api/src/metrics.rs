@@ -38,6 +38,13 @@ pub struct StatusLabels {
     pub status: String,
 }
 
+/// Labels of the group-commit counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// `claim` or `complete`.
+    pub kind: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -58,6 +65,11 @@ pub struct Metrics {
     /// Times this replica stopped sharing rate limits through Redis (it failed or was
     /// late) and kept to its own budget.
     pub rate_limit_fallbacks: Counter,
+    /// Shared transactions of batched writes (see [`crate::coalesce`]), by kind.
+    pub write_batches: Family<WriteLabels, Counter>,
+    /// Calls carried by those transactions, by kind: divided by the batches, how many
+    /// requests shared each commit.
+    pub write_batch_calls: Family<WriteLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +85,8 @@ impl Default for Metrics {
         let events_written = Counter::default();
         let slow_subscribers = Counter::default();
         let rate_limit_fallbacks = Counter::default();
+        let write_batches = Family::<WriteLabels, Counter>::default();
+        let write_batch_calls = Family::<WriteLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -101,6 +115,16 @@ impl Default for Metrics {
             "Times this replica fell back to its own rate-limit budgets because Redis failed",
             rate_limit_fallbacks.clone(),
         );
+        registry.register(
+            "write_batches",
+            "Transactions that carried batched task claims or completions",
+            write_batches.clone(),
+        );
+        registry.register(
+            "write_batch_calls",
+            "Requests carried by batched transactions of task claims or completions",
+            write_batch_calls.clone(),
+        );
         Self {
             registry,
             requests,
@@ -111,11 +135,22 @@ impl Default for Metrics {
             events_written,
             slow_subscribers,
             rate_limit_fallbacks,
+            write_batches,
+            write_batch_calls,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a transaction of `kind` that carried `calls` requests.
+    pub fn write_batch(&self, kind: &'static str, calls: usize) {
+        let labels = WriteLabels { kind };
+        self.write_batches.get_or_create(&labels).inc();
+        self.write_batch_calls
+            .get_or_create(&labels)
+            .inc_by(calls as u64);
+    }
+
     /// Also exports how long events take to cross Redis from the replica that committed
     /// them ([`crate::events::Events::redis_lag`]).
     pub fn with_redis_lag(mut self, lag: Histogram) -> Self {

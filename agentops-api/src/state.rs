@@ -32,6 +32,8 @@ pub struct Inner {
     pub keys: KeyCache,
     /// Where artifact bytes are kept.
     pub storage: Arc<dyn ArtifactStore>,
+    /// Task claims and completions, batched into shared transactions.
+    pub task_writes: crate::domain::tasks::TaskWrites,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,6 +54,7 @@ impl AppState {
     ) -> Self {
         let metrics = Metrics::default().with_redis_lag(events.redis_lag());
         let keys = KeyCache::new(&cfg, metrics.rate_limit_fallbacks.clone());
+        let task_writes = crate::domain::tasks::TaskWrites::new(cfg.write_lanes as usize);
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -60,6 +63,7 @@ impl AppState {
                 metrics,
                 keys,
                 storage,
+                task_writes,
             }),
         }
     }

@@ -25,6 +25,7 @@ use agentops_sdk::types::{
 use super::projects::Created;
 use super::{Checks, check_replay, is_unique_violation, limits, paginate, request_hash};
 use crate::auth::Caller;
+use crate::coalesce::{Coalescer, Keyed};
 use crate::error::DomainError;
 use crate::extract::PageRequest;
 use crate::state::AppState;
@@ -462,57 +463,147 @@ pub async fn claim(
     checks.finish()?;
     let lease_seconds = lease_seconds(input.lease_seconds, DEFAULT_LEASE_SECONDS)?;
 
-    // A keyed claim reads (and locks) the agent in its transaction below.
-    if idempotency_key.is_none()
-        && store::agents::find(&state.db, input.agent_id)
-            .await?
-            .is_none()
-    {
-        return Err(DomainError::not_found("agent", input.agent_id));
-    }
-    let params = store::tasks::ClaimParams {
-        agent_id: input.agent_id,
-        kinds,
-        labels,
-        project_id: input.project_id,
-        limit,
-        lease_seconds,
-        now: store::now(),
-        claim_key: idempotency_key.clone(),
+    let call = ClaimCall {
+        params: store::tasks::ClaimParams {
+            agent_id: input.agent_id,
+            kinds,
+            labels,
+            project_id: input.project_id,
+            limit,
+            lease_seconds,
+            now: store::now(),
+            claim_key: idempotency_key,
+        },
     };
-    let mut tx = state.begin().await?;
-    if let Some(key) = &idempotency_key {
-        // One keyed claim of this agent at a time (SQLite's writers take turns anyway).
-        // Locks the agent and says whether the key's claim still holds tasks, in one
-        // round trip; only a repeat then reads what it holds.
-        let holds = store::tasks::lock_claimant(tx.conn(), input.agent_id, key, params.now)
-            .await?
-            .ok_or_else(|| DomainError::not_found("agent", input.agent_id))?;
-        let held = if holds {
-            store::tasks::held_by_claim(tx.conn(), input.agent_id, key, params.now).await?
-        } else {
-            Vec::new()
-        };
-        if !held.is_empty() {
-            let value = claimed(tx.conn(), held).await?;
-            state.commit(tx).await?; // nothing changed: no event
-            return Ok(Created {
-                value,
-                replayed: true,
-            });
+    let batch_state = state.clone();
+    state
+        .task_writes
+        .claims
+        .submit(call, move |calls| claim_batch(batch_state.clone(), calls))
+        .await
+        .map_err(lost)?
+}
+
+/// One claim request, waiting for its batch.
+struct ClaimCall {
+    params: store::tasks::ClaimParams,
+}
+
+impl Keyed for ClaimCall {
+    type Key = Uuid;
+    fn keys(&self) -> Vec<Uuid> {
+        vec![self.params.agent_id]
+    }
+}
+
+/// Claims `calls` in one transaction; if that fails as a whole, each in its own.
+async fn claim_batch(
+    state: AppState,
+    calls: Vec<ClaimCall>,
+) -> Vec<Result<Created<ClaimOut>, DomainError>> {
+    if calls.len() > 1 {
+        match claim_together(&state, &calls).await {
+            Ok(outcomes) => return outcomes,
+            Err(err) => tracing::debug!(error = %err, calls = calls.len(),
+                "a batch of claims failed together; claiming one by one"),
         }
     }
-    let rows = store::tasks::claim(tx.conn(), &params).await?;
-    let value = claimed(tx.conn(), rows).await?;
-    for claimed in &value.tasks {
-        tx.emit(task_event("task.claimed", &claimed.task));
+    let mut outcomes = Vec::with_capacity(calls.len());
+    for call in &calls {
+        outcomes.push(
+            claim_together(&state, std::slice::from_ref(call))
+                .await
+                .and_then(|mut one| one.remove(0)),
+        );
+    }
+    outcomes
+}
+
+/// `calls` in one transaction: each call's outcome, or the error that undid them all.
+///
+/// With an idempotency key, the agent's row is locked (one keyed claim of an agent at a
+/// time, across replicas) and a repeat returns what the key's claim still holds.
+async fn claim_together(
+    state: &AppState,
+    calls: &[ClaimCall],
+) -> Result<Vec<Result<Created<ClaimOut>, DomainError>>, DomainError> {
+    let mut tx = state.begin().await?;
+    // Keyed claims read (and lock) their agent below; the others are checked at once.
+    let unkeyed: Vec<Uuid> = calls
+        .iter()
+        .filter(|call| call.params.claim_key.is_none())
+        .map(|call| call.params.agent_id)
+        .collect();
+    let agents = store::agents::existing(tx.conn(), &unkeyed).await?;
+    let mut outcomes = Vec::with_capacity(calls.len());
+    let mut claimed_tasks = 0;
+    for ClaimCall { params } in calls {
+        let agent_id = params.agent_id;
+        if let Some(key) = &params.claim_key {
+            // Locks the agent and says whether the key's claim still holds tasks, in one
+            // round trip; only a repeat then reads what it holds.
+            let Some(holds) =
+                store::tasks::lock_claimant(tx.conn(), agent_id, key, params.now).await?
+            else {
+                outcomes.push(Err(DomainError::not_found("agent", agent_id)));
+                continue;
+            };
+            if holds {
+                let held =
+                    store::tasks::held_by_claim(tx.conn(), agent_id, key, params.now).await?;
+                if !held.is_empty() {
+                    // Nothing changed: no event.
+                    outcomes.push(Ok(Created {
+                        value: claimed(tx.conn(), held).await?,
+                        replayed: true,
+                    }));
+                    continue;
+                }
+            }
+        } else if !agents.contains(&agent_id) {
+            outcomes.push(Err(DomainError::not_found("agent", agent_id)));
+            continue;
+        }
+        let rows = store::tasks::claim(tx.conn(), params).await?;
+        let value = claimed(tx.conn(), rows).await?;
+        for claimed in &value.tasks {
+            tx.emit(task_event("task.claimed", &claimed.task));
+        }
+        claimed_tasks += value.tasks.len();
+        outcomes.push(Ok(Created {
+            value,
+            replayed: false,
+        }));
     }
     state.commit(tx).await?;
-    state.metrics.claims.inc_by(value.tasks.len() as u64);
-    Ok(Created {
-        value,
-        replayed: false,
-    })
+    state.metrics.claims.inc_by(claimed_tasks as u64);
+    state.metrics.write_batch("claim", calls.len());
+    Ok(outcomes)
+}
+
+/// A batch that stopped without an answer (it panicked): the call's outcome is unknown.
+fn lost(err: crate::coalesce::Lost) -> DomainError {
+    DomainError::Db(sea_orm::DbErr::Custom(err.to_string()))
+}
+
+/// The claims and completions of this process, batched (see [`crate::coalesce`]).
+pub struct TaskWrites {
+    claims: Coalescer<ClaimCall, Result<Created<ClaimOut>, DomainError>>,
+    completions: Coalescer<CompleteCall, CompleteOutcome>,
+}
+
+/// Calls per batch. A completion call names at most [`limits::BATCH`] tasks, so a batch
+/// binds at most a few thousand values.
+const CALLS_PER_BATCH: usize = 32;
+
+impl TaskWrites {
+    /// At most `lanes` batches of each kind at once.
+    pub fn new(lanes: usize) -> Self {
+        Self {
+            claims: Coalescer::new(lanes, CALLS_PER_BATCH),
+            completions: Coalescer::new(lanes, CALLS_PER_BATCH),
+        }
+    }
 }
 
 /// The answer to a claim that took `rows`: each task with its claim token.
@@ -733,16 +824,76 @@ pub async fn complete(
         claim_token: input.claim_token,
         result: input.result.unwrap_or(serde_json::Value::Null),
     };
-    let mut tx = state.begin().await?;
-    let mut outcomes = complete_in(&mut tx, vec![completion]).await?;
-    // Refused: dropping `tx` rolls back a transaction that changed nothing.
-    let out = outcomes.remove(0)?;
-    state.commit(tx).await?;
-    Ok(out)
+    complete_batched(state, vec![completion]).await?.remove(0)
 }
 
-/// Completes the running tasks among `items` inside `tx`, their input already checked;
-/// each item's outcome in the items' order, as [`complete`] would answer it alone.
+/// The outcome of a completion call: the error that undid it, or each item's outcome.
+type CompleteOutcome = Result<Vec<Result<TaskOut, DomainError>>, DomainError>;
+
+/// One completion request (one task, or a batch request's many), waiting for its batch.
+struct CompleteCall(Vec<Completion>);
+
+impl Keyed for CompleteCall {
+    type Key = Uuid;
+    fn keys(&self) -> Vec<Uuid> {
+        self.0.iter().map(|item| item.id).collect()
+    }
+}
+
+/// Completes `items` (their input already checked) in a transaction they may share with
+/// other calls' completions; each item's outcome in the items' order.
+async fn complete_batched(state: &AppState, items: Vec<Completion>) -> CompleteOutcome {
+    let batch_state = state.clone();
+    state
+        .task_writes
+        .completions
+        .submit(CompleteCall(items), move |calls| {
+            complete_batch(batch_state.clone(), calls)
+        })
+        .await
+        .map_err(lost)?
+}
+
+/// Completes `calls` in one transaction; if that fails as a whole, each in its own.
+async fn complete_batch(state: AppState, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
+    if calls.len() > 1 {
+        match complete_together(&state, &calls).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+            Err(err) => tracing::debug!(error = %err, calls = calls.len(),
+                "a batch of completions failed together; completing one by one"),
+        }
+    }
+    let mut outcomes = Vec::with_capacity(calls.len());
+    for call in &calls {
+        outcomes.push(
+            complete_together(&state, std::slice::from_ref(call))
+                .await
+                .map(|mut one| one.remove(0)),
+        );
+    }
+    outcomes
+}
+
+/// `calls` in one transaction: each call's items' outcomes, or the error that undid them
+/// all.
+async fn complete_together(
+    state: &AppState,
+    calls: &[CompleteCall],
+) -> Result<Vec<Vec<Result<TaskOut, DomainError>>>, DomainError> {
+    let items: Vec<&Completion> = calls.iter().flat_map(|call| &call.0).collect();
+    let mut tx = state.begin().await?;
+    let mut outcomes = complete_in(&mut tx, &items).await?.into_iter();
+    state.commit(tx).await?;
+    state.metrics.write_batch("complete", calls.len());
+    Ok(calls
+        .iter()
+        .map(|call| outcomes.by_ref().take(call.0.len()).collect())
+        .collect())
+}
+
+/// Completes the running tasks among `items` inside `tx`, their input already checked
+/// and their ids distinct; each item's outcome in the items' order, as [`complete`]
+/// would answer it alone.
 ///
 /// Whatever the number of items, the usual case costs two statements: one update that
 /// completes every item running under its claim token, and one read of the answers'
@@ -751,7 +902,7 @@ pub async fn complete(
 /// something depends on a completed task are the waiting tasks looked at.
 async fn complete_in(
     tx: &mut Tx,
-    mut items: Vec<Completion>,
+    items: &[&Completion],
 ) -> Result<Vec<Result<TaskOut, DomainError>>, DomainError> {
     let order: Vec<Uuid> = items.iter().map(|item| item.id).collect();
     let tokens: HashMap<Uuid, Uuid> = items
@@ -759,9 +910,10 @@ async fn complete_in(
         .map(|item| (item.id, item.claim_token))
         .collect();
     // In id order, so that overlapping batches tend to lock their rows in the same order.
-    items.sort_by_key(|item| item.id);
+    let mut sorted = items.to_vec();
+    sorted.sort_by_key(|item| item.id);
     let mut rows: HashMap<Uuid, Model> =
-        store::tasks::complete_running(tx.conn(), &items, store::now())
+        store::tasks::complete_running(tx.conn(), &sorted, store::now())
             .await?
             .into_iter()
             .map(|row| (row.id, row))
@@ -842,9 +994,7 @@ pub async fn complete_many(
             result: item.result.unwrap_or(serde_json::Value::Null),
         })
         .collect();
-    let mut tx = state.begin().await?;
-    let outcomes = complete_in(&mut tx, items).await?;
-    state.commit(tx).await?;
+    let outcomes = complete_batched(state, items).await?;
     let items = outcomes
         .into_iter()
         .zip(ids)

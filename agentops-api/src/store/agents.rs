@@ -23,6 +23,24 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model
     agent::Entity::find_by_id(id).one(conn).await
 }
 
+/// Which of `ids` are agents, in one read.
+pub async fn existing<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let found: Vec<Uuid> = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::Id)
+        .filter(agent::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
 /// One agent by its unique name, locked `FOR NO KEY UPDATE` until the transaction ends
 /// (see [`crate::store`]).
 pub async fn find_by_name_for_update<C: ConnectionTrait>(

@@ -518,7 +518,7 @@ pub struct Completion {
 /// stale token, another status, no such task) are for the caller to explain.
 pub async fn complete_running<C: ConnectionTrait>(
     conn: &C,
-    items: &[Completion],
+    items: &[&Completion],
     now: DateTime<Utc>,
 ) -> Result<Vec<Model>, DbErr> {
     if items.is_empty() {

@@ -106,6 +106,107 @@ async fn eight_claimers_over_three_hundred_tasks_on_sqlite() {
     concurrent_claimers_complete_every_task_exactly_once(Backend::Sqlite, 300, 8).await;
 }
 
+/// Claims and completions that arrive together share a transaction (group commit), and
+/// each is still answered as it would be alone: with one lane, sixteen agents claiming
+/// and completing at once go through in fewer commits than requests; a stale token in a
+/// shared batch is refused on its own; a completion repeated while the first is in
+/// flight gets the completed task; every change has its one event.
+async fn writes_that_arrive_together_share_commits_and_keep_their_own_outcomes(backend: Backend) {
+    use agentops_api::metrics::WriteLabels;
+
+    let app = Arc::new(TestApp::spawn_with(backend, |cfg| cfg.write_lanes = 1).await);
+    let project = app.create_project("group-commit").await;
+    let agents = 16;
+    for i in 0..agents {
+        app.create_task(project, json!({ "title": format!("g{i}") }))
+            .await;
+    }
+    let mut agent_ids = Vec::new();
+    for i in 0..agents {
+        agent_ids.push(app.register_agent(&format!("grouped-{i}")).await);
+    }
+    let claims = futures_util::future::join_all(agent_ids.iter().map(|&agent| {
+        let app = app.clone();
+        async move { app.claim(agent, json!({ "lease_seconds": 300 })).await }
+    }))
+    .await;
+    let claimed: Vec<(Uuid, String)> = claims
+        .iter()
+        .map(|tasks| {
+            assert_eq!(tasks.len(), 1, "each agent got its own task: {tasks:?}");
+            (
+                id_of(&tasks[0]),
+                tasks[0]["claim_token"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let distinct: std::collections::HashSet<Uuid> = claimed.iter().map(|(id, _)| *id).collect();
+    assert_eq!(distinct.len(), agents, "no task was handed out twice");
+
+    // Every task completed at once, the first one twice over, plus a stale token.
+    let mut calls: Vec<(Uuid, String, StatusCode)> = claimed
+        .iter()
+        .map(|(id, token)| (*id, token.clone(), StatusCode::OK))
+        .collect();
+    calls.push((claimed[0].0, claimed[0].1.clone(), StatusCode::OK));
+    calls.push((
+        claimed[1].0,
+        Uuid::new_v4().to_string(),
+        StatusCode::CONFLICT,
+    ));
+    let answers = futures_util::future::join_all(calls.iter().map(|(id, token, _)| {
+        let app = app.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/tasks/{id}/complete"),
+                json!({ "claim_token": token, "result": { "id": id } }),
+            )
+            .await
+        }
+    }))
+    .await;
+    for ((id, _, expected), (status, body)) in calls.iter().zip(&answers) {
+        assert_eq!(status, expected, "{id}: {body}");
+        if *status == StatusCode::OK {
+            assert_eq!(body["id"], id.to_string());
+            assert_eq!(body["status"], "completed");
+            assert_eq!(body["result"]["id"], id.to_string(), "its own result");
+        } else {
+            assert_eq!(body["error"]["code"], "stale_claim");
+        }
+    }
+
+    let events = app.events().await;
+    for kind in ["task.claimed", "task.completed"] {
+        let mut ids: Vec<&str> = events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.data["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            events.iter().filter(|e| e.kind == kind).count(),
+            agents,
+            "one {kind} per task"
+        );
+        assert_eq!(ids.len(), agents, "{kind}: one per task");
+    }
+    let metrics = &app.state.metrics;
+    for (kind, calls) in [("claim", agents), ("complete", agents + 2)] {
+        let labels = WriteLabels { kind };
+        let batches = metrics.write_batches.get_or_create(&labels).get();
+        let carried = metrics.write_batch_calls.get_or_create(&labels).get();
+        assert_eq!(carried, calls as u64, "{kind}: every call was carried once");
+        assert!(
+            batches < carried,
+            "{kind}: {carried} calls took {batches} commits"
+        );
+    }
+}
+
+crate::on_both_backends!(writes_that_arrive_together_share_commits_and_keep_their_own_outcomes);
+
 /// A row being updated is locked `FOR NO KEY UPDATE`: other writers of that row wait, but
 /// writes that only reference it do not (PostgreSQL's foreign-key checks take
 /// `FOR KEY SHARE`). So an agent's heartbeat does not hold up its claims, a project's
