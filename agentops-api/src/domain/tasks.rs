@@ -522,7 +522,11 @@ async fn claim_batch(
 /// `calls` in one transaction: each call's outcome, or the error that undid them all.
 ///
 /// With an idempotency key, the agent's row is locked (one keyed claim of an agent at a
-/// time, across replicas) and a repeat returns what the key's claim still holds.
+/// time, across replicas) and a repeat returns what the key's claim still holds. On
+/// PostgreSQL a batch costs a fixed number of statements whatever its size: one to lock
+/// the keyed claims' agents, one to check the others', one claim per set of filters
+/// (calls asking for the same kinds, labels and project are dealt tasks from one pick,
+/// in arrival order), one read of the dependencies, the event append.
 async fn claim_together(
     state: &AppState,
     calls: &[ClaimCall],
@@ -535,44 +539,116 @@ async fn claim_together(
         .map(|call| call.params.agent_id)
         .collect();
     let agents = store::agents::existing(tx.conn(), &unkeyed).await?;
-    let mut outcomes = Vec::with_capacity(calls.len());
-    let mut claimed_tasks = 0;
+    // Keyed claims lock their agents and learn whether their key still holds tasks, all
+    // in one round trip.
+    let keyed: Vec<(Uuid, &str)> = calls
+        .iter()
+        .filter_map(|call| Some((call.params.agent_id, call.params.claim_key.as_deref()?)))
+        .collect();
+    let now = calls
+        .iter()
+        .map(|call| call.params.now)
+        .max()
+        .unwrap_or_else(store::now);
+    let locked = store::tasks::lock_claimants(tx.conn(), &keyed, now).await?;
+    // Each call's rows (and whether they are a keyed repeat's), or its refusal; `None`
+    // for the calls still to claim.
+    let mut taken: Vec<Option<Taken>> = Vec::with_capacity(calls.len());
     for ClaimCall { params } in calls {
         let agent_id = params.agent_id;
-        if let Some(key) = &params.claim_key {
-            // Locks the agent and says whether the key's claim still holds tasks, in one
-            // round trip; only a repeat then reads what it holds.
-            let Some(holds) =
-                store::tasks::lock_claimant(tx.conn(), agent_id, key, params.now).await?
-            else {
-                outcomes.push(Err(DomainError::not_found("agent", agent_id)));
-                continue;
-            };
-            if holds {
-                let held =
-                    store::tasks::held_by_claim(tx.conn(), agent_id, key, params.now).await?;
-                if !held.is_empty() {
-                    // Nothing changed: no event.
-                    outcomes.push(Ok(Created {
-                        value: claimed(tx.conn(), held).await?,
-                        replayed: true,
-                    }));
-                    continue;
-                }
+        let known = match &params.claim_key {
+            Some(_) => locked.get(&agent_id).copied().flatten(),
+            None => agents.contains(&agent_id).then_some(false),
+        };
+        taken.push(match known {
+            None => Some(Err(DomainError::not_found("agent", agent_id))),
+            Some(true) => {
+                let key = params.claim_key.as_deref().unwrap_or_default();
+                let held = store::tasks::held_by_claim(tx.conn(), agent_id, key, now).await?;
+                // Once the key's claim holds nothing, the key claims afresh.
+                (!held.is_empty()).then_some(Ok((held, true)))
             }
-        } else if !agents.contains(&agent_id) {
-            outcomes.push(Err(DomainError::not_found("agent", agent_id)));
+            Some(false) => None,
+        });
+    }
+    // The rest claim together, one statement per set of filters.
+    let mut groups: Vec<(&store::tasks::ClaimParams, Vec<usize>)> = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        if taken[i].is_some() {
             continue;
         }
-        let rows = store::tasks::claim(tx.conn(), params).await?;
-        let value = claimed(tx.conn(), rows).await?;
-        for claimed in &value.tasks {
-            tx.emit(task_event("task.claimed", &claimed.task));
+        let p = &call.params;
+        match groups.iter_mut().find(|(q, _)| {
+            q.kinds == p.kinds && q.labels == p.labels && q.project_id == p.project_id
+        }) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((p, vec![i])),
         }
-        claimed_tasks += value.tasks.len();
+    }
+    for (filter, members) in groups {
+        let claimants: Vec<store::tasks::Claimant> = members
+            .iter()
+            .map(|&i| {
+                let p = &calls[i].params;
+                store::tasks::Claimant {
+                    agent_id: p.agent_id,
+                    limit: p.limit,
+                    lease_seconds: p.lease_seconds,
+                    claim_key: p.claim_key.clone(),
+                }
+            })
+            .collect();
+        let filter = store::tasks::ClaimParams {
+            now,
+            ..filter.clone()
+        };
+        let claimed = store::tasks::claim_many(tx.conn(), &filter, &claimants).await?;
+        for (i, rows) in members.into_iter().zip(claimed) {
+            taken[i] = Some(Ok((rows, false)));
+        }
+    }
+    let taken: Vec<Taken> = taken
+        .into_iter()
+        .map(|call| call.unwrap_or_else(|| Ok((Vec::new(), false))))
+        .collect();
+    // The dependencies of every task handed out, in one read.
+    let ids: Vec<Uuid> = taken
+        .iter()
+        .flatten()
+        .flat_map(|(rows, _)| rows.iter().map(|row| row.id))
+        .collect();
+    let mut deps = store::tasks::dependencies_of(tx.conn(), &ids).await?;
+    let mut outcomes = Vec::with_capacity(calls.len());
+    let mut claimed_tasks = 0;
+    for call in taken {
+        let (rows, replayed) = match call {
+            Ok(taken) => taken,
+            Err(refused) => {
+                outcomes.push(Err(refused));
+                continue;
+            }
+        };
+        let mut tasks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let claim_token = row.claim_token.ok_or_else(|| {
+                DomainError::Db(sea_orm::DbErr::Custom(
+                    "claimed task without a token".into(),
+                ))
+            })?;
+            let depends_on = deps.remove(&row.id).unwrap_or_default();
+            let task = to_out(row, depends_on)?;
+            // A repeat changed nothing: no event.
+            if !replayed {
+                tx.emit(task_event("task.claimed", &task));
+            }
+            tasks.push(ClaimedTask { task, claim_token });
+        }
+        if !replayed {
+            claimed_tasks += tasks.len();
+        }
         outcomes.push(Ok(Created {
-            value,
-            replayed: false,
+            value: ClaimOut { tasks },
+            replayed,
         }));
     }
     state.commit(tx).await?;
@@ -580,6 +656,9 @@ async fn claim_together(
     state.metrics.write_batch("claim", calls.len());
     Ok(outcomes)
 }
+
+/// What a claim call took (and whether it is a keyed repeat's), or its refusal.
+type Taken = Result<(Vec<Model>, bool), DomainError>;
 
 /// A batch that stopped without an answer (it panicked): the call's outcome is unknown.
 fn lost(err: crate::coalesce::Lost) -> DomainError {
@@ -604,28 +683,6 @@ impl TaskWrites {
             completions: Coalescer::new(lanes, CALLS_PER_BATCH),
         }
     }
-}
-
-/// The answer to a claim that took `rows`: each task with its claim token.
-async fn claimed<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    rows: Vec<Model>,
-) -> Result<ClaimOut, DomainError> {
-    let tokens: Vec<Option<Uuid>> = rows.iter().map(|row| row.claim_token).collect();
-    let tasks = to_outs(conn, rows)
-        .await?
-        .into_iter()
-        .zip(tokens)
-        .map(|(task, token)| {
-            let claim_token = token.ok_or_else(|| {
-                DomainError::Db(sea_orm::DbErr::Custom(
-                    "claimed task without a token".into(),
-                ))
-            })?;
-            Ok(ClaimedTask { task, claim_token })
-        })
-        .collect::<Result<Vec<_>, DomainError>>()?;
-    Ok(ClaimOut { tasks })
 }
 
 /// Loads a task for an agent's call and checks that `token` is its current claim.

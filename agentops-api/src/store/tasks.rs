@@ -376,33 +376,12 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
         lease_expires_at.into(),                                   // 4
         p.claim_key.clone().into(),                                // 5
     ];
-    let mut conditions = vec![format!(
-        "status = 'queued' AND (not_before IS NULL OR not_before <= {})",
-        param(backend, 1)
-    )];
-    if !p.kinds.is_empty() {
-        let list = placeholders(backend, values.len(), p.kinds.len());
-        values.extend(p.kinds.iter().map(|k| Value::from(k.as_str())));
-        conditions.push(format!("kind IN {list}"));
-    }
-    if let Some(project_id) = p.project_id {
-        values.push(project_id.into());
-        conditions.push(format!("project_id = {}", param(backend, values.len())));
-    }
-    if !p.labels.is_empty() {
-        let list = placeholders(backend, values.len(), p.labels.len());
-        values.extend(p.labels.iter().map(|l| Value::from(l.as_str())));
-        conditions.push(format!(
-            "(SELECT COUNT(*) FROM task_labels l WHERE l.task_id = tasks.id AND l.label IN {list}) = {}",
-            p.labels.len()
-        ));
-    }
+    let filter = claim_filter(backend, p, &mut values);
     // A literal, not a bind parameter: a prepared statement's generic plan assumes a
     // parameterised LIMIT takes a tenth of the rows, and then prefers reading and sorting
     // every queued task (tens of milliseconds with a long queue) to walking the
     // `tasks_claimable` index in order and stopping after `limit` rows.
     let limit = p.limit;
-    let filter = conditions.join(" AND ");
     let set = format!(
         "status = 'running', agent_id = {agent}, lease_seconds = {secs}, \
          lease_expires_at = {expires}, started_at = {now}, updated_at = {now}, \
@@ -430,13 +409,45 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?;
+    sort_claimed(&mut rows);
+    Ok(rows)
+}
+
+/// Claimed rows in the order they were picked: highest priority first, then oldest.
+fn sort_claimed(rows: &mut [Model]) {
     rows.sort_by(|a, b| {
         b.priority
             .cmp(&a.priority)
             .then(a.created_at.cmp(&b.created_at))
             .then(a.id.cmp(&b.id))
     });
-    Ok(rows)
+}
+
+/// The `WHERE` of a claim's picking: runnable at `p.now` (bound as parameter 1) and
+/// matching `p`'s kinds, project and labels, whose values it appends to `values`.
+fn claim_filter(backend: DbBackend, p: &ClaimParams, values: &mut Vec<Value>) -> String {
+    let mut conditions = vec![format!(
+        "status = 'queued' AND (not_before IS NULL OR not_before <= {})",
+        param(backend, 1)
+    )];
+    if !p.kinds.is_empty() {
+        let list = placeholders(backend, values.len(), p.kinds.len());
+        values.extend(p.kinds.iter().map(|k| Value::from(k.as_str())));
+        conditions.push(format!("kind IN {list}"));
+    }
+    if let Some(project_id) = p.project_id {
+        values.push(project_id.into());
+        conditions.push(format!("project_id = {}", param(backend, values.len())));
+    }
+    if !p.labels.is_empty() {
+        let list = placeholders(backend, values.len(), p.labels.len());
+        values.extend(p.labels.iter().map(|l| Value::from(l.as_str())));
+        conditions.push(format!(
+            "(SELECT COUNT(*) FROM task_labels l WHERE l.task_id = tasks.id AND l.label IN {list}) = {}",
+            p.labels.len()
+        ));
+    }
+    conditions.join(" AND ")
 }
 
 /// The tasks `agent_id` still holds from its claim with idempotency key `key` (running,
@@ -500,6 +511,147 @@ pub async fn lock_claimant<C: ConnectionTrait>(
     .one(conn)
     .await?;
     Ok(row.and_then(|row| row.holds).map(|holds| holds != 0))
+}
+
+/// [`lock_claimant`] for the keyed claims of many agents (distinct), in one round trip on
+/// PostgreSQL (function `agentops_lock_claimants`, migration
+/// `m20261204_000010_lock_claimants`: the agents are locked in id order, each question
+/// asked after its lock); each agent's answer, keyed by agent.
+pub async fn lock_claimants<C: ConnectionTrait>(
+    conn: &C,
+    claimants: &[(Uuid, &str)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Option<bool>>, DbErr> {
+    #[derive(Debug, FromQueryResult)]
+    struct Row {
+        agent: Uuid,
+        holds: Option<i32>,
+    }
+    let backend = conn.get_database_backend();
+    if claimants.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if backend != DbBackend::Postgres || claimants.len() == 1 {
+        let mut answers = HashMap::with_capacity(claimants.len());
+        for &(agent, key) in claimants {
+            answers.insert(agent, lock_claimant(conn, agent, key, now).await?);
+        }
+        return Ok(answers);
+    }
+    let agents: Vec<Uuid> = claimants.iter().map(|(agent, _)| *agent).collect();
+    let keys: Vec<String> = claimants.iter().map(|(_, key)| (*key).to_owned()).collect();
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        "SELECT agent, holds FROM agentops_lock_claimants($1, $2, $3)",
+        [agents.into(), keys.into(), now.into()],
+    ))
+    .all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.agent, row.holds.map(|holds| holds != 0)))
+        .collect())
+}
+
+/// One agent's share of a [`claim_many`].
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    /// The agent that will hold the leases.
+    pub agent_id: Uuid,
+    /// At most this many tasks.
+    pub limit: u32,
+    /// Lease length in seconds.
+    pub lease_seconds: u32,
+    /// The claim's `Idempotency-Key`, recorded on the tasks it takes.
+    pub claim_key: Option<String>,
+}
+
+/// [`claim`] for many agents (distinct) asking for the same kinds, labels and project,
+/// in one statement on PostgreSQL: the runnable tasks are picked once, in claim order,
+/// and dealt out in the claimants' order, each taking up to its limit. Each claimant's
+/// tasks, in the claimants' order, sorted as [`claim`] sorts them.
+pub async fn claim_many<C: ConnectionTrait>(
+    conn: &C,
+    filter: &ClaimParams,
+    claimants: &[Claimant],
+) -> Result<Vec<Vec<Model>>, DbErr> {
+    let backend = conn.get_database_backend();
+    if backend != DbBackend::Postgres || claimants.len() == 1 {
+        let mut taken = Vec::with_capacity(claimants.len());
+        for claimant in claimants {
+            let params = ClaimParams {
+                agent_id: claimant.agent_id,
+                limit: claimant.limit,
+                lease_seconds: claimant.lease_seconds,
+                claim_key: claimant.claim_key.clone(),
+                ..filter.clone()
+            };
+            taken.push(claim(conn, &params).await?);
+        }
+        return Ok(taken);
+    }
+    let mut values: Vec<Value> = vec![filter.now.into()];
+    let filter_sql = claim_filter(backend, filter, &mut values);
+    let mut rows = Vec::with_capacity(claimants.len());
+    let mut total: u64 = 0;
+    for claimant in claimants {
+        let (lo, hi) = (total + 1, total + u64::from(claimant.limit));
+        total = hi;
+        let base = values.len();
+        values.push(claimant.agent_id.into());
+        values.push(claimant.claim_key.clone().into());
+        values.push(
+            i32::try_from(claimant.lease_seconds)
+                .unwrap_or(i32::MAX)
+                .into(),
+        );
+        values.push(
+            (filter.now + chrono::Duration::seconds(i64::from(claimant.lease_seconds))).into(),
+        );
+        rows.push(format!(
+            "(CAST(${} AS uuid), CAST(${} AS text), CAST(${} AS integer), \
+             CAST(${} AS timestamptz), {lo}, {hi})",
+            base + 1,
+            base + 2,
+            base + 3,
+            base + 4,
+        ));
+    }
+    // The picking is the single claim's (see there for why the limit is a literal); the
+    // numbering is outside it, since a locking SELECT cannot number its rows.
+    let sql = format!(
+        "WITH picked AS (SELECT id, priority, created_at FROM tasks WHERE {filter_sql} \
+         ORDER BY priority DESC, created_at, id LIMIT {total} FOR NO KEY UPDATE SKIP LOCKED), \
+         numbered AS (SELECT id, row_number() OVER (ORDER BY priority DESC, created_at, id) AS n \
+         FROM picked), \
+         claimants (agent_id, claim_key, lease_seconds, lease_expires_at, lo, hi) AS \
+         (VALUES {rows}) \
+         UPDATE tasks SET status = 'running', agent_id = c.agent_id, \
+         lease_seconds = c.lease_seconds, lease_expires_at = c.lease_expires_at, \
+         started_at = $1, updated_at = $1, progress = NULL, block_reason = NULL, \
+         claim_key = c.claim_key, claim_token = gen_random_uuid() \
+         FROM numbered JOIN claimants c ON numbered.n BETWEEN c.lo AND c.hi \
+         WHERE tasks.id = numbered.id RETURNING tasks.*",
+        rows = rows.join(", "),
+    );
+    let mut by_agent: HashMap<Uuid, Vec<Model>> = HashMap::new();
+    for row in task::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await?
+    {
+        if let Some(agent) = row.agent_id {
+            by_agent.entry(agent).or_default().push(row);
+        }
+    }
+    Ok(claimants
+        .iter()
+        .map(|claimant| {
+            let mut rows = by_agent.remove(&claimant.agent_id).unwrap_or_default();
+            sort_claimed(&mut rows);
+            rows
+        })
+        .collect())
 }
 
 /// A completion to apply: the task, the claim token it must carry, its result.

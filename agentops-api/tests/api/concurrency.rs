@@ -203,6 +203,54 @@ async fn writes_that_arrive_together_share_commits_and_keep_their_own_outcomes(b
             "{kind}: {carried} calls took {batches} commits"
         );
     }
+
+    // Claims with different filters in one batch: each is dealt only what it asked for,
+    // and larger limits take more, until the tasks run out.
+    for kind in ["alpha", "beta"] {
+        for i in 0..4 {
+            app.create_task(
+                project,
+                json!({ "title": format!("{kind}{i}"), "kind": kind }),
+            )
+            .await;
+        }
+    }
+    let asks: Vec<(Uuid, &str, u32)> = agent_ids
+        .iter()
+        .take(8)
+        .enumerate()
+        .map(|(i, &agent)| {
+            if i % 2 == 0 {
+                (agent, "alpha", 2)
+            } else {
+                (agent, "beta", 1)
+            }
+        })
+        .collect();
+    let dealt = futures_util::future::join_all(asks.iter().map(|&(agent, kind, limit)| {
+        let app = app.clone();
+        async move {
+            app.claim(
+                agent,
+                json!({ "kinds": [kind], "limit": limit, "lease_seconds": 300 }),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut per_kind: HashMap<&str, usize> = HashMap::new();
+    for ((_, kind, limit), tasks) in asks.iter().zip(&dealt) {
+        assert!(tasks.len() <= *limit as usize, "{tasks:?}");
+        for task in tasks {
+            assert_eq!(task["kind"], *kind, "a claim got a task it did not ask for");
+        }
+        *per_kind.entry(kind).or_default() += tasks.len();
+    }
+    assert_eq!(
+        per_kind["alpha"], 4,
+        "four alpha claims of two share four tasks"
+    );
+    assert_eq!(per_kind["beta"], 4, "four beta claims of one take one each");
 }
 
 crate::on_both_backends!(writes_that_arrive_together_share_commits_and_keep_their_own_outcomes);
