@@ -25,7 +25,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use agentops_agents::chief::{ChatError, ChatIn, ChiefConfig, ChiefOfStaff};
-use agentops_sdk::types::Role;
+use agentops_sdk::types::{ErrorCode, Role};
 use agentops_sdk::{CancellationToken, Client};
 
 use crate::agents::{LlmArgs, PlatformArgs};
@@ -55,10 +55,11 @@ struct AppState {
     keys: CheckedKeys,
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
+        Json(json!({"error": {"code": code.as_str(), "message": message.into()}})),
     )
         .into_response()
 }
@@ -78,8 +79,7 @@ impl AppState {
             .filter(|k| !k.is_empty())
         else {
             return Err(error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "send a platform API key: Authorization: Bearer <key>",
             ));
         };
@@ -99,26 +99,18 @@ impl AppState {
                     .api_key(key)
                     .max_retries(1)
                     .build()
-                    .map_err(|err| {
-                        error(
-                            StatusCode::BAD_GATEWAY,
-                            "platform_unavailable",
-                            err.to_string(),
-                        )
-                    })?;
+                    .map_err(|err| error(ErrorCode::PlatformUnavailable, err.to_string()))?;
                 let admin = match client.keys().me().await {
                     Ok(me) => me.role == Role::Admin,
                     Err(err) if err.is_auth() => {
                         return Err(error(
-                            StatusCode::UNAUTHORIZED,
-                            "unauthorized",
+                            ErrorCode::Unauthorized,
                             "the platform does not know this key",
                         ));
                     }
                     Err(err) => {
                         return Err(error(
-                            StatusCode::BAD_GATEWAY,
-                            "platform_unavailable",
+                            ErrorCode::PlatformUnavailable,
                             format!("cannot check the key with the platform: {err}"),
                         ));
                     }
@@ -136,8 +128,7 @@ impl AppState {
             Ok(())
         } else {
             Err(error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "talking to the Chief of Staff needs an admin key (a chat can approve work)",
             ))
         }
@@ -157,37 +148,27 @@ async fn chat(
         Err(rejection) => {
             let status = rejection.status();
             let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                "unsupported_media_type"
+                ErrorCode::UnsupportedMediaType
             } else if status == StatusCode::BAD_REQUEST {
-                "malformed_json"
+                ErrorCode::MalformedJson
             } else {
-                "invalid_body"
+                ErrorCode::InvalidBody
             };
-            return error(status, code, rejection.body_text());
+            return error(code, rejection.body_text());
         }
     };
     match state.chief.chat(input).await {
         Ok(out) => Json(out).into_response(),
-        Err(ChatError::Invalid(message)) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        ),
+        Err(ChatError::Invalid(message)) => error(ErrorCode::ValidationFailed, message),
         Err(ChatError::Platform(err)) if err.is_not_found() => {
-            error(StatusCode::NOT_FOUND, "thread_not_found", err.to_string())
+            error(ErrorCode::ThreadNotFound, err.to_string())
         }
-        Err(ChatError::Platform(err)) if err.is_invalid_request() => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            err.to_string(),
-        ),
+        Err(ChatError::Platform(err)) if err.is_invalid_request() => {
+            error(ErrorCode::ValidationFailed, err.to_string())
+        }
         Err(ChatError::Platform(err)) => {
             tracing::warn!("chat failed: {err}");
-            error(
-                StatusCode::BAD_GATEWAY,
-                "platform_unavailable",
-                err.to_string(),
-            )
+            error(ErrorCode::PlatformUnavailable, err.to_string())
         }
     }
 }
@@ -205,11 +186,10 @@ pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
             "/health",
             get(|| async { Json(json!({"status": "ok", "agent": "chief-of-staff"})) }),
         )
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+        .fallback(|| async { error(ErrorCode::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this route does not take that method",
             )
         })

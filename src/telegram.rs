@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio_util::task::TaskTracker;
 
 use agentops_sdk::CancellationToken;
+use agentops_sdk::types::ErrorCode;
 use agentops_telegram::api::{DEFAULT_BASE, Update};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 
@@ -114,10 +115,11 @@ struct WebhookState {
     inflight: TaskTracker,
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+fn error(code: ErrorCode, message: &str) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        Json(json!({"error": {"code": code, "message": message}})),
+        Json(json!({"error": {"code": code.as_str(), "message": message}})),
     )
         .into_response()
 }
@@ -139,15 +141,14 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
         .unwrap_or_default();
     if !same_secret(given, state.secret.as_bytes()) {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "missing or wrong X-Telegram-Bot-Api-Secret-Token",
         );
     }
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
         Err(err) => {
-            return error(StatusCode::BAD_REQUEST, "malformed_json", &err.to_string());
+            return error(ErrorCode::MalformedJson, &err.to_string());
         }
     };
     // Answer at once: Telegram sends an update again if the answer is slow, and talking
@@ -177,7 +178,7 @@ pub fn router(bot: TelegramBot, hook: Option<(String, String)>, inflight: &TaskT
         )),
         None => router,
     };
-    router.fallback(|| async { error(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
+    router.fallback(|| async { error(ErrorCode::RouteNotFound, "no such route") })
 }
 
 /// How long a shutdown waits for the chats the webhook already accepted. Telegram does

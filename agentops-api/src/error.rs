@@ -9,63 +9,51 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, SqlErr};
 
-use agentops_sdk::types::{ErrorBody, ErrorDetail, FieldError};
+use agentops_sdk::types::{ErrorBody, ErrorCode, ErrorDetail, FieldError};
 
-/// What a use case can refuse or fail with.
+/// What a use case can refuse or fail with. The status of each answer comes from its
+/// [`ErrorCode`] (the table in `agentops_sdk::types::ErrorCode`).
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     /// The entity does not exist (or the caller may not know it does).
-    #[error("{kind} {id} not found")]
+    #[error("{} {id} not found", code.subject().unwrap_or("record"))]
     NotFound {
-        /// `task`, `project`, `agent`, `key`.
-        kind: &'static str,
+        /// `task_not_found`, `project_not_found`…
+        code: ErrorCode,
         /// The id asked for.
         id: String,
     },
-    /// The request conflicts with the entity's current state.
+    /// The request cannot be carried out as asked: a conflict with the entity's state
+    /// (`invalid_transition`, `stale_claim`), something gone for good (`cursor_expired`),
+    /// a body that cannot be processed (`idempotency_key_reused`).
     #[error("{message}")]
-    Conflict {
-        /// Stable code, e.g. `invalid_transition`, `stale_claim`.
-        code: &'static str,
+    Refused {
+        /// Says what, and the status.
+        code: ErrorCode,
         /// Explanation.
         message: String,
     },
-    /// Some fields are invalid.
+    /// Some fields are invalid (`validation_failed`, 422).
     #[error("validation failed")]
     Validation(Vec<FieldError>),
-    /// The request is well-formed but cannot be processed as asked.
-    #[error("{message}")]
-    Unprocessable {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
-    /// What was asked for existed but is gone for good (e.g. events past retention).
-    #[error("{message}")]
-    Gone {
-        /// Stable code, e.g. `cursor_expired`.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
     /// The database failed.
     #[error("database error")]
     Db(#[from] DbErr),
 }
 
 impl DomainError {
-    /// A `NotFound` for `kind` and `id`.
-    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+    /// A `NotFound` with `code` (one of the `…_not_found` codes) for `id`.
+    pub fn not_found(code: ErrorCode, id: impl ToString) -> Self {
+        debug_assert!(code.subject().is_some(), "{code} is not a not-found code");
         DomainError::NotFound {
-            kind,
+            code,
             id: id.to_string(),
         }
     }
 
-    /// A `Conflict` with `code` and `message`.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        DomainError::Conflict {
+    /// A `Refused` with `code` and `message`.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        DomainError::Refused {
             code,
             message: message.into(),
         }
@@ -83,11 +71,11 @@ impl DomainError {
 /// An error answered over HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 404.
-    #[error("{kind} {id} not found")]
+    /// A missing record (404).
+    #[error("{} {id} not found", code.subject().unwrap_or("record"))]
     NotFound {
-        /// Entity kind.
-        kind: &'static str,
+        /// `task_not_found`, `project_not_found`…
+        code: ErrorCode,
         /// Id asked for.
         id: String,
     },
@@ -97,41 +85,17 @@ pub enum ApiError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// 400 with a code.
+    /// A refusal whose code says its status (400, 409, 410, 416, 422…).
     #[error("{message}")]
-    BadRequest {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
-    /// 410: gone for good.
-    #[error("{message}")]
-    Gone {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
-    /// 409.
-    #[error("{message}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
+    Refused {
+        /// Says what, and the status.
+        code: ErrorCode,
         /// Explanation.
         message: String,
     },
     /// 422 with per-field details.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
-    /// 422 with a code.
-    #[error("{message}")]
-    Unprocessable {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
     /// 413.
     #[error("request body too large (limit {limit} bytes)")]
     PayloadTooLarge {
@@ -162,56 +126,42 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A 400 with `code` and `message`.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
+    /// A refusal with `code` (which says the status) and `message`.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError::Refused {
             code,
             message: message.into(),
         }
     }
 
-    fn status_and_code(&self) -> (StatusCode, String) {
+    /// The answer's code.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, format!("{kind}_not_found")),
-            ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "route_not_found".into()),
-            ApiError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into())
-            }
-            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, (*code).into()),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
-            ApiError::Gone { code, .. } => (StatusCode::GONE, (*code).into()),
-            ApiError::Validation(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed".into())
-            }
-            ApiError::Unprocessable { code, .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, (*code).into())
-            }
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
-            }
-            ApiError::UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type".into(),
-            ),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized".into()),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden".into()),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited".into()),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into()),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal".into()),
+            ApiError::NotFound { code, .. } | ApiError::Refused { code, .. } => *code,
+            ApiError::RouteNotFound(_) => ErrorCode::RouteNotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Validation(_) => ErrorCode::ValidationFailed,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match err {
-            DomainError::NotFound { kind, id } => ApiError::NotFound { kind, id },
-            DomainError::Conflict { code, message } => ApiError::Conflict { code, message },
+            DomainError::NotFound { code, id } => ApiError::NotFound { code, id },
+            DomainError::Refused { code, message } => ApiError::Refused { code, message },
             DomainError::Validation(fields) => ApiError::Validation(fields),
-            DomainError::Unprocessable { code, message } => {
-                ApiError::Unprocessable { code, message }
-            }
-            DomainError::Gone { code, message } => ApiError::Gone { code, message },
             DomainError::Db(err) => ApiError::from(err),
         }
     }
@@ -221,24 +171,24 @@ impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         match err {
             DbErr::RecordNotFound(what) => ApiError::NotFound {
-                kind: "record",
+                code: ErrorCode::RecordNotFound,
                 id: what,
             },
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
-            other if rejects_nul(&other) => ApiError::Unprocessable {
-                code: "invalid_text",
+            other if rejects_nul(&other) => ApiError::Refused {
+                code: ErrorCode::InvalidText,
                 message: "text must not contain the NUL character (\\u0000)".to_owned(),
             },
             other => match other.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(msg)) => ApiError::Conflict {
-                    code: "already_exists",
+                Some(SqlErr::UniqueConstraintViolation(msg)) => ApiError::Refused {
+                    code: ErrorCode::AlreadyExists,
                     message: format!("a conflicting record already exists ({msg})"),
                 },
-                Some(SqlErr::ForeignKeyConstraintViolation(msg)) => ApiError::Conflict {
-                    code: "reference_gone",
+                Some(SqlErr::ForeignKeyConstraintViolation(msg)) => ApiError::Refused {
+                    code: ErrorCode::ReferenceGone,
                     message: format!(
                         "a record this request refers to was deleted meanwhile ({msg})"
                     ),
@@ -265,7 +215,7 @@ impl ApiError {
     /// The status and the error body's detail, as the client sees them (an internal
     /// error's cause is logged here and not shown).
     pub fn to_parts(&self) -> (StatusCode, ErrorDetail) {
-        let (status, code) = self.status_and_code();
+        let (status, code) = (self.status(), self.code().as_str().to_owned());
         let (message, details) = match self {
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
@@ -324,3 +274,64 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table of error codes in `docs/api.md`, as [`ErrorCode`] says it should read.
+    fn rendered_table() -> String {
+        let mut table = String::from(
+            "<!-- error-codes:start (generated from agentops_sdk::types::ErrorCode; a test \
+             fails when it is stale) -->\n| status | code | meaning |\n|---|---|---|\n",
+        );
+        for code in ErrorCode::ALL {
+            table.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                code.status(),
+                code.as_str(),
+                code.meaning()
+            ));
+        }
+        table.push_str("<!-- error-codes:end -->");
+        table
+    }
+
+    #[test]
+    fn the_api_guide_lists_every_error_code_as_the_table_says() {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md"))
+            .expect("docs/api.md");
+        let start = guide.find("<!-- error-codes:start").expect("start marker");
+        let end = guide.find("<!-- error-codes:end -->").expect("end marker")
+            + "<!-- error-codes:end -->".len();
+        let expected = rendered_table();
+        assert!(
+            guide[start..end] == expected,
+            "docs/api.md's error table is stale; replace it with:\n{expected}"
+        );
+    }
+
+    #[test]
+    fn answers_take_their_status_from_their_code() {
+        let cases = [
+            (
+                ApiError::refused(ErrorCode::RangeNotSatisfiable, "beyond the end"),
+                416,
+            ),
+            (ApiError::refused(ErrorCode::StaleClaim, "stale"), 409),
+            (ApiError::refused(ErrorCode::CursorExpired, "old"), 410),
+            (
+                ApiError::from(DomainError::not_found(ErrorCode::TaskNotFound, "x")),
+                404,
+            ),
+            (ApiError::Validation(Vec::new()), 422),
+        ];
+        for (error, status) in cases {
+            let (answered, detail) = error.to_parts();
+            assert_eq!(answered.as_u16(), status, "{}", detail.code);
+            assert_eq!(detail.code.parse::<ErrorCode>().unwrap().status(), status);
+        }
+        let missing = DomainError::not_found(ErrorCode::ApprovalNotFound, "a1");
+        assert_eq!(missing.to_string(), "approval a1 not found");
+    }
+}

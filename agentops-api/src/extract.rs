@@ -4,6 +4,7 @@
 //! unknown fields, bad ids and bad query strings all come back as
 //! `{"error":{"code":…,"message":…}}` with the right status.
 
+use agentops_sdk::types::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -44,14 +45,14 @@ where
         // serde reads a JSON array into a struct by position (`["renamed"]` as a
         // project's name): every body of this API is an object, so only an object is.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::Unprocessable {
-                code: "invalid_body",
+            return Err(ApiError::Refused {
+                code: ErrorCode::InvalidBody,
                 message: "the body must be a JSON object".to_owned(),
             });
         }
         if contains_nul(&bytes) {
-            return Err(ApiError::Unprocessable {
-                code: "invalid_body",
+            return Err(ApiError::Refused {
+                code: ErrorCode::InvalidBody,
                 message: "strings in the body must not contain the NUL character (\\u0000)"
                     .to_owned(),
             });
@@ -104,12 +105,12 @@ pub struct BodyLimit(pub usize);
 /// before, in [`ApiJson`]).
 fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
     match rejection {
-        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request(
-            "malformed_json",
+        JsonRejection::JsonSyntaxError(err) => ApiError::refused(
+            ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {}", source_message(&err)),
         ),
-        JsonRejection::JsonDataError(err) => ApiError::Unprocessable {
-            code: "invalid_body",
+        JsonRejection::JsonDataError(err) => ApiError::Refused {
+            code: ErrorCode::InvalidBody,
             message: format!(
                 "the body does not match the expected shape: {}",
                 source_message(&err)
@@ -119,10 +120,10 @@ fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
             if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit }
             } else {
-                ApiError::bad_request("unreadable_body", err.body_text())
+                ApiError::refused(ErrorCode::UnreadableBody, err.body_text())
             }
         }
-        other => ApiError::bad_request("invalid_body", other.body_text()),
+        other => ApiError::refused(ErrorCode::InvalidBody, other.body_text()),
     }
 }
 
@@ -144,7 +145,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(raw)) => Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
-                ApiError::bad_request("invalid_id", format!("`{raw}` is not a valid UUID"))
+                ApiError::refused(ErrorCode::InvalidId, format!("`{raw}` is not a valid UUID"))
             }),
             Err(rejection) => Err(path_rejection(rejection)),
         }
@@ -164,8 +165,8 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
                 .await
                 .map_err(path_rejection)?;
         if name.contains('\0') {
-            return Err(ApiError::bad_request(
-                "invalid_path",
+            return Err(ApiError::refused(
+                ErrorCode::InvalidPath,
                 "the path must not contain the NUL character (%00)",
             ));
         }
@@ -174,7 +175,7 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
 }
 
 fn path_rejection(rejection: PathRejection) -> ApiError {
-    ApiError::bad_request("invalid_path", rejection.body_text())
+    ApiError::refused(ErrorCode::InvalidPath, rejection.body_text())
 }
 
 /// Query-string parameters. Unknown or malformed parameters, or a NUL character (`%00`)
@@ -190,8 +191,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::refused(
+                ErrorCode::InvalidQuery,
                 "query parameters must not contain the NUL character (%00)",
             ));
         }
@@ -204,11 +205,11 @@ where
 
 fn query_rejection(rejection: QueryRejection) -> ApiError {
     match rejection {
-        QueryRejection::FailedToDeserializeQueryString(err) => ApiError::bad_request(
-            "invalid_query",
+        QueryRejection::FailedToDeserializeQueryString(err) => ApiError::refused(
+            ErrorCode::InvalidQuery,
             format!("invalid query string: {}", source_message(&err)),
         ),
-        other => ApiError::bad_request("invalid_query", other.body_text()),
+        other => ApiError::refused(ErrorCode::InvalidQuery, other.body_text()),
     }
 }
 
@@ -237,15 +238,18 @@ impl PageParams {
         let limit = self.limit.unwrap_or(50);
         let range = crate::domain::limits::PAGE_LIMIT;
         if !(range.min as u64..=range.max as u64).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::refused(
+                ErrorCode::InvalidQuery,
                 format!("limit must be between {} and {}", range.min, range.max),
             ));
         }
         let before = match self.cursor.as_deref() {
             None | Some("") => None,
             Some(cursor) => Some(Uuid::parse_str(cursor).map_err(|_| {
-                ApiError::bad_request("invalid_cursor", "cursor is not one this server issued")
+                ApiError::refused(
+                    ErrorCode::InvalidCursor,
+                    "cursor is not one this server issued",
+                )
             })?),
         };
         Ok(PageRequest { limit, before })
@@ -268,8 +272,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_idempotency_key",
+                ApiError::refused(
+                    ErrorCode::InvalidIdempotencyKey,
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 )
             })?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::types::FieldError;
+use crate::types::{ErrorCode, FieldError};
 
 /// What a call to the AgentOps API can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,20 @@ impl Error {
         }
     }
 
+    /// The server's error code as an [`ErrorCode`], for [`Error::Api`] (`None` for a
+    /// code this SDK does not know).
+    ///
+    /// ```
+    /// # use agentops_sdk::Error;
+    /// use agentops_sdk::types::ErrorCode;
+    /// fn cursor_gone(err: &Error) -> bool {
+    ///     err.error_code() == Some(ErrorCode::EventCursorNotFound)
+    /// }
+    /// ```
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.code()?.parse().ok()
+    }
+
     /// How long the server asked us to wait before trying again, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -152,7 +166,7 @@ impl Error {
     /// }
     /// ```
     pub fn is_stale_claim(&self) -> bool {
-        self.code() == Some("stale_claim")
+        self.error_code() == Some(ErrorCode::StaleClaim)
     }
 
     /// Whether the entity asked for does not exist (404).
@@ -169,7 +183,7 @@ impl Error {
     /// Whether the status change asked for is not allowed from the entity's current
     /// status (409 `invalid_transition`), e.g. cancelling a completed task.
     pub fn is_invalid_transition(&self) -> bool {
-        self.code() == Some("invalid_transition")
+        self.error_code() == Some(ErrorCode::InvalidTransition)
     }
 
     /// Whether the request was refused for its content (400 or 422).

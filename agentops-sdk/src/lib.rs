@@ -18,6 +18,7 @@ pub mod types;
 mod client;
 #[cfg(feature = "client")]
 mod error;
+mod error_code;
 #[cfg(feature = "client")]
 pub mod events;
 #[cfg(feature = "client")]

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::error_code::{ErrorCode, UnknownErrorCode};
+
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
@@ -65,13 +67,21 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ErrorDetail {
-    /// A stable, machine-readable code such as `task_not_found` or `validation_failed`.
+    /// A stable, machine-readable code such as `task_not_found` or `validation_failed`
+    /// (one of [`ErrorCode`], kept as sent so that a newer server's codes survive).
     pub code: String,
     /// A human-readable explanation.
     pub message: String,
     /// Per-field problems, for validation errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldError>,
+}
+
+impl ErrorDetail {
+    /// The code as an [`ErrorCode`], or `None` for one this SDK does not know.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.code.parse().ok()
+    }
 }
 
 /// One invalid field in a request.

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalStatus, EventFilter, MessageOut, MessageRole, TaskOut,
+    AgentOut, ApprovalStatus, ErrorCode, EventFilter, MessageOut, MessageRole, TaskOut,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
@@ -559,7 +559,7 @@ impl TelegramBot {
                 };
                 let event = match next {
                     Some(Ok(event)) => event,
-                    Some(Err(err)) if err.code() == Some("cursor_expired") => {
+                    Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
                         // Go on with what retention kept, not from the head: events
                         // after the pruned ones are still owed to the chats.
                         let kept_after = events.latest().await?.pruned_through;

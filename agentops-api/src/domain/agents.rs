@@ -1,5 +1,6 @@
 //! Agents: registration, heartbeats and presence.
 
+use agentops_sdk::types::ErrorCode;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -137,7 +138,7 @@ pub async fn heartbeat(state: &AppState, id: Uuid) -> Result<AgentOut, DomainErr
     let mut tx = state.begin().await?;
     let mut row = store::agents::find_for_update(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("agent", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::AgentNotFound, id))?;
     let was_offline = row.status != "online";
     let now = store::now();
     row.status = "online".to_owned();
@@ -156,7 +157,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<AgentOut, DomainError> {
     store::agents::find(&state.db, id)
         .await?
         .map(|row| to_out(row, state.cfg.agent_ttl()))
-        .ok_or_else(|| DomainError::not_found("agent", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::AgentNotFound, id))
 }
 
 /// Agents, newest first.

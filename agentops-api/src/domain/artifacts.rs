@@ -19,6 +19,7 @@
 //! starts run in a task of their own, so a client that hangs up cannot cancel them
 //! half-way.
 
+use agentops_sdk::types::ErrorCode;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
@@ -107,7 +108,7 @@ pub enum ArtifactError {
     #[error("{message}")]
     BadBody {
         /// `body_interrupted` or `malformed_body`.
-        code: &'static str,
+        code: ErrorCode,
         /// Explanation.
         message: String,
     },
@@ -135,11 +136,11 @@ impl From<BodyError> for ArtifactError {
     fn from(err: BodyError) -> Self {
         match err {
             BodyError::Interrupted(message) => ArtifactError::BadBody {
-                code: "body_interrupted",
+                code: ErrorCode::BodyInterrupted,
                 message: format!("the upload broke off before its end: {message}"),
             },
             BodyError::Malformed(message) => ArtifactError::BadBody {
-                code: "malformed_body",
+                code: ErrorCode::MalformedBody,
                 message,
             },
         }
@@ -264,7 +265,7 @@ async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, Art
         Some(task_id) => {
             let task = store::tasks::find(&state.db, task_id)
                 .await?
-                .ok_or_else(|| DomainError::not_found("task", task_id))?;
+                .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, task_id))?;
             if new.project_id.is_some_and(|p| p != task.project_id) {
                 return Err(DomainError::invalid("project_id", "is not the task's project").into());
             }
@@ -274,7 +275,7 @@ async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, Art
             let project_id = new.project_id.unwrap_or_default();
             store::projects::find(&state.db, project_id)
                 .await?
-                .ok_or_else(|| DomainError::not_found("project", project_id))?;
+                .ok_or_else(|| DomainError::not_found(ErrorCode::ProjectNotFound, project_id))?;
             project_id
         }
     };
@@ -547,7 +548,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ArtifactOut, DomainError>
     store::artifacts::find(&state.db, id)
         .await?
         .map(ArtifactOut::from)
-        .ok_or_else(|| DomainError::not_found("artifact", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ArtifactNotFound, id))
 }
 
 /// Artifacts, newest first, of a task or a project (or all).
@@ -570,7 +571,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), A
     let mut tx = state.begin().await?;
     let row = store::artifacts::find_for_delete(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("artifact", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ArtifactNotFound, id))?;
     if caller.role != Role::Admin && row.created_by != Some(caller.key_id) {
         return Err(ArtifactError::Forbidden(
             "agents may delete only the artifacts uploaded with their own key".to_owned(),
@@ -759,7 +760,7 @@ pub async fn content(
         // Deleted between the two reads: the artifact is gone.
         Err(StorageError::NotFound) => {
             tracing::warn!(artifact = %id, "an artifact's object is missing (deleted meanwhile?)");
-            return Err(DomainError::not_found("artifact", id).into());
+            return Err(DomainError::not_found(ErrorCode::ArtifactNotFound, id).into());
         }
         Err(err) => return Err(err.into()),
     };

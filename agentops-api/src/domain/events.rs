@@ -1,5 +1,6 @@
 //! Reading the event log, and the cursors its named consumers save.
 
+use agentops_sdk::types::ErrorCode;
 use agentops_sdk::types::{Event, EventCursor, EventCursorIn, EventLogHead, Page};
 
 use super::Checks;
@@ -74,8 +75,8 @@ pub async fn check_cursor<C: sea_orm::ConnectionTrait>(
 ) -> Result<(), DomainError> {
     let pruned_through = store::events::pruned_through(conn).await?;
     if since < pruned_through {
-        return Err(DomainError::Gone {
-            code: "cursor_expired",
+        return Err(DomainError::Refused {
+            code: ErrorCode::CursorExpired,
             message: format!(
                 "events up to #{pruned_through} were deleted by retention, so some after #{since} \
                  may be missing; read the current state again, then resume from \
@@ -91,7 +92,7 @@ pub async fn get_cursor(state: &AppState, name: &str) -> Result<EventCursor, Dom
     store::event_cursors::find(&state.db, name)
         .await?
         .map(EventCursor::from)
-        .ok_or_else(|| DomainError::not_found("event_cursor", name))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::EventCursorNotFound, name))
 }
 
 /// Every saved cursor, by name.
@@ -142,7 +143,7 @@ pub async fn delete_cursor(state: &AppState, name: &str) -> Result<(), DomainErr
     if store::event_cursors::delete(&state.db, name).await? {
         Ok(())
     } else {
-        Err(DomainError::not_found("event_cursor", name))
+        Err(DomainError::not_found(ErrorCode::EventCursorNotFound, name))
     }
 }
 

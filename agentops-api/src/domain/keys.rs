@@ -1,5 +1,6 @@
 //! API keys: create, list, revoke, and the first admin key.
 
+use agentops_sdk::types::ErrorCode;
 use std::path::Path;
 
 use sea_orm::ConnectionTrait;
@@ -108,7 +109,7 @@ pub async fn revoke(state: &AppState, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
     let row = store::keys::revoke(tx.conn(), id, store::now())
         .await?
-        .ok_or_else(|| DomainError::not_found("key", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, id))?;
     tx.emit(key_event("key.revoked", &ApiKeyOut::try_from(row)?));
     state.commit(tx).await?;
     state.keys.evict(id);
@@ -135,7 +136,7 @@ pub enum Bootstrap {
 pub async fn me(state: &AppState, caller: &crate::auth::Caller) -> Result<ApiKeyOut, DomainError> {
     let row = store::keys::find_active(&state.db, caller.key_id)
         .await?
-        .ok_or_else(|| DomainError::not_found("key", caller.key_id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, caller.key_id))?;
     ApiKeyOut::try_from(row)
 }
 

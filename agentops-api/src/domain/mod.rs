@@ -13,6 +13,7 @@ pub mod projects;
 pub mod tasks;
 pub mod threads;
 
+use agentops_sdk::types::ErrorCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -160,8 +161,8 @@ pub(crate) fn check_replay(stored_hash: Option<&str>, hash: &str) -> Result<(), 
 
 /// The refusal of an idempotency key already used with a different request.
 pub(crate) fn reused_idempotency_key() -> DomainError {
-    DomainError::Unprocessable {
-        code: "idempotency_key_reused",
+    DomainError::Refused {
+        code: ErrorCode::IdempotencyKeyReused,
         message: "this Idempotency-Key was already used with a different request body".to_owned(),
     }
 }

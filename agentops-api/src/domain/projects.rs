@@ -1,5 +1,6 @@
 //! Projects: named groups of tasks.
 
+use agentops_sdk::types::ErrorCode;
 use uuid::Uuid;
 
 use agentops_sdk::types::{Page, ProjectIn, ProjectOut, ProjectPatch};
@@ -137,7 +138,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ProjectOut, DomainError> 
     store::projects::find(&state.db, id)
         .await?
         .map(ProjectOut::from)
-        .ok_or_else(|| DomainError::not_found("project", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ProjectNotFound, id))
 }
 
 /// Projects, newest first.
@@ -167,7 +168,7 @@ pub async fn update(
     let mut tx = state.begin().await?;
     let mut row = store::projects::find_for_update(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("project", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ProjectNotFound, id))?;
     if let Some(name) = patch.name {
         row.name = name.trim().to_owned();
     }
@@ -191,10 +192,10 @@ pub async fn delete(state: &AppState, id: Uuid) -> Result<(), DomainError> {
     // slips in between the check below and the delete.
     let row = store::projects::find_for_delete(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("project", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ProjectNotFound, id))?;
     if store::tasks::project_has_unfinished(tx.conn(), id).await? {
-        return Err(DomainError::conflict(
-            "project_not_empty",
+        return Err(DomainError::refused(
+            ErrorCode::ProjectNotEmpty,
             "the project has unfinished tasks: cancel them first",
         ));
     }

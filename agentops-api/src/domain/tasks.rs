@@ -11,6 +11,7 @@
 //! kept on completion so a retried `complete` (same token) is answered with the
 //! completed task instead of an error.
 
+use agentops_sdk::types::ErrorCode;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
@@ -226,7 +227,10 @@ async fn insert_task(
         .await?
         .is_none()
     {
-        return Err(DomainError::not_found("project", input.project_id));
+        return Err(DomainError::not_found(
+            ErrorCode::ProjectNotFound,
+            input.project_id,
+        ));
     }
     // Lock the upstream tasks (shared) so none of them finishes between our look at its
     // status and our commit: its completion then sees this task among its dependents.
@@ -303,7 +307,7 @@ async fn insert_task(
 pub async fn get(state: &AppState, id: Uuid) -> Result<TaskOut, DomainError> {
     let row = store::tasks::find(&state.db, id)
         .await?
-        .ok_or_else(|| DomainError::not_found("task", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))?;
     to_out_one(&state.db, row).await
 }
 
@@ -321,12 +325,12 @@ pub async fn list(
 async fn load_for_update(tx: &Tx, id: Uuid) -> Result<Model, DomainError> {
     store::tasks::find_for_update(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("task", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))
 }
 
 fn invalid_transition(action: &str, status: TaskStatus) -> DomainError {
-    DomainError::conflict(
-        "invalid_transition",
+    DomainError::refused(
+        ErrorCode::InvalidTransition,
         format!("cannot {action} a task that is {status}"),
     )
 }
@@ -561,7 +565,10 @@ async fn claim_together(
             None => agents.contains(&agent_id).then_some(false),
         };
         taken.push(match known {
-            None => Some(Err(DomainError::not_found("agent", agent_id))),
+            None => Some(Err(DomainError::not_found(
+                ErrorCode::AgentNotFound,
+                agent_id,
+            ))),
             Some(true) => {
                 let key = params.claim_key.as_deref().unwrap_or_default();
                 let held = store::tasks::held_by_claim(tx.conn(), agent_id, key, now).await?;
@@ -706,8 +713,8 @@ fn check_claim(
     action: &str,
 ) -> Result<(), DomainError> {
     if row.claim_token != Some(token) {
-        return Err(DomainError::conflict(
-            "stale_claim",
+        return Err(DomainError::refused(
+            ErrorCode::StaleClaim,
             format!(
                 "cannot {action}: this claim token is not the task's current claim \
                  (the task is {status}; its lease may have expired or it was cancelled)"
@@ -1011,7 +1018,7 @@ async fn complete_in(
             Some(out) => Ok(out),
             None => Err(refused
                 .remove(&id)
-                .unwrap_or_else(|| DomainError::not_found("task", id))),
+                .unwrap_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))),
         })
         .collect())
 }

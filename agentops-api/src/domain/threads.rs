@@ -9,6 +9,7 @@
 //! - only a pending approval can be approved, rejected or superseded, and only an
 //!   approved one can be finished (executed or failed).
 
+use agentops_sdk::types::ErrorCode;
 use uuid::Uuid;
 
 use agentops_sdk::types::{
@@ -155,7 +156,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ThreadOut, DomainError> {
     store::threads::find(&state.db, id)
         .await?
         .map(ThreadOut::from)
-        .ok_or_else(|| DomainError::not_found("thread", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, id))
 }
 
 /// Threads, newest first, optionally of one channel.
@@ -213,7 +214,7 @@ pub async fn post_message(
     let mut tx = state.begin().await?;
     let mut thread = store::threads::find_for_update(tx.conn(), thread_id)
         .await?
-        .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, thread_id))?;
     if input.role == MessageRole::User {
         let answers = input
             .metadata
@@ -255,7 +256,7 @@ pub async fn messages(
     page: PageRequest,
 ) -> Result<Page<MessageOut>, DomainError> {
     if store::threads::find(&state.db, thread_id).await?.is_none() {
-        return Err(DomainError::not_found("thread", thread_id));
+        return Err(DomainError::not_found(ErrorCode::ThreadNotFound, thread_id));
     }
     let rows =
         store::threads::list_messages(&state.db, thread_id, page.before, page.limit + 1).await?;
@@ -280,7 +281,7 @@ pub async fn propose(
     let mut tx = state.begin().await?;
     store::threads::find_for_update(tx.conn(), thread_id)
         .await?
-        .ok_or_else(|| DomainError::not_found("thread", thread_id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, thread_id))?;
     supersede_pending(&mut tx, thread_id, None, "a newer plan was proposed").await?;
     let now = store::now();
     let row = entity::approval::Model {
@@ -308,7 +309,7 @@ pub async fn approval(state: &AppState, id: Uuid) -> Result<ApprovalOut, DomainE
     store::threads::find_approval(&state.db, id)
         .await?
         .map(ApprovalOut::from)
-        .ok_or_else(|| DomainError::not_found("approval", id))
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ApprovalNotFound, id))
 }
 
 /// Approvals, newest first.
@@ -401,10 +402,10 @@ async fn transition(
     let mut tx = state.begin().await?;
     let mut row = store::threads::find_approval_for_update(tx.conn(), id)
         .await?
-        .ok_or_else(|| DomainError::not_found("approval", id))?;
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ApprovalNotFound, id))?;
     if row.status != from.as_str() {
-        return Err(DomainError::conflict(
-            "invalid_transition",
+        return Err(DomainError::refused(
+            ErrorCode::InvalidTransition,
             format!(
                 "cannot {verb} an approval that is {} (only a {from} one)",
                 row.status

@@ -12,6 +12,7 @@
 //!
 //! This module must not know about events: it moves frames.
 
+use agentops_sdk::types::ErrorCode;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -71,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         let refuse = |message: &str| {
-            ApiError::bad_request("not_a_websocket_request", message.to_owned()).into_response()
+            ApiError::refused(ErrorCode::NotAWebsocketRequest, message.to_owned()).into_response()
         };
         if parts.method != Method::GET {
             return Err(refuse("a WebSocket opening request must be a GET"));
@@ -88,13 +89,12 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_none_or(|v| v.as_bytes() != b"13")
         {
-            // RFC 6455, section 4.4: 426 with the versions spoken.
-            let mut response = ApiError::bad_request(
-                "unsupported_websocket_version",
+            // RFC 6455, section 4.4: 426 (the code's status) with the versions spoken.
+            let mut response = ApiError::refused(
+                ErrorCode::UnsupportedWebsocketVersion,
                 "only WebSocket version 13 is spoken",
             )
             .into_response();
-            *response.status_mut() = StatusCode::UPGRADE_REQUIRED;
             response.headers_mut().insert(
                 header::SEC_WEBSOCKET_VERSION,
                 HeaderValue::from_static("13"),

@@ -3,6 +3,7 @@
 //! Uploads bypass the JSON body limit (`DefaultBodyLimit::disable()` on these routes):
 //! their size is bounded by `AGENTOPS_ARTIFACT_MAX_BYTES`, counted as the bytes arrive.
 
+use agentops_sdk::types::ErrorCode;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -48,11 +49,11 @@ impl From<ArtifactError> for ApiError {
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
             },
             err @ ArtifactError::ChecksumMismatch { .. } => {
-                ApiError::bad_request("checksum_mismatch", err.to_string())
+                ApiError::refused(ErrorCode::ChecksumMismatch, err.to_string())
             }
-            ArtifactError::BadBody { code, message } => ApiError::bad_request(code, message),
+            ArtifactError::BadBody { code, message } => ApiError::refused(code, message),
             err @ ArtifactError::RangeNotSatisfiable { .. } => {
-                ApiError::bad_request("range_not_satisfiable", err.to_string())
+                ApiError::refused(ErrorCode::RangeNotSatisfiable, err.to_string())
             }
             ArtifactError::Storage(StorageError::Unavailable(message)) => {
                 tracing::error!(error = %message, "artifact storage unavailable");
@@ -124,8 +125,8 @@ impl FromRequest<AppState> for Upload {
                 .as_deref()
                 .is_some_and(|ct| ct.trim_start().starts_with("multipart/form-data")) =>
             {
-                Err(ApiError::bad_request(
-                    "malformed_body",
+                Err(ApiError::refused(
+                    ErrorCode::MalformedBody,
                     "a multipart/form-data body needs a boundary",
                 ))
             }
@@ -160,7 +161,7 @@ fn form_error(err: multer::Error) -> BodyError {
 }
 
 fn invalid_form(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_form", message)
+    ApiError::refused(ErrorCode::InvalidForm, message)
 }
 
 /// Reads the form's text fields into `new` and returns the `file` field's bytes, which
@@ -430,7 +431,7 @@ fn error_response(err: ArtifactError) -> Response {
     };
     let body = ErrorBody {
         error: ErrorDetail {
-            code: "range_not_satisfiable".to_owned(),
+            code: ErrorCode::RangeNotSatisfiable.as_str().to_owned(),
             message: err.to_string(),
             details: Vec::new(),
         },

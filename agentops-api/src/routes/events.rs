@@ -1,5 +1,6 @@
 //! `/api/v1/events`: the event log over HTTP, and the live stream over WebSocket.
 
+use agentops_sdk::types::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -124,8 +125,8 @@ async fn stream_events(
     let start = match params.since {
         Some(since) if since >= 0 => Start::After(since),
         Some(_) => {
-            return Err(crate::error::ApiError::bad_request(
-                "invalid_query",
+            return Err(crate::error::ApiError::refused(
+                ErrorCode::InvalidQuery,
                 "since must not be negative",
             ));
         }

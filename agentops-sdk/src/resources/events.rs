@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::ListRequest;
 use crate::Client;
 use crate::events::Subscription;
-use crate::types::{Event, EventCursor, EventCursorIn, EventFilter, EventLogHead};
+use crate::types::{ErrorCode, Event, EventCursor, EventCursorIn, EventFilter, EventLogHead};
 
 /// The event log and live event stream. Get it with [`Client::events`].
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +83,7 @@ impl Events<'_> {
         let call = self.cursor_call(reqwest::Method::GET, name);
         match self.client.send(call).await {
             Ok(cursor) => Ok(Some(cursor)),
-            Err(err) if err.code() == Some("event_cursor_not_found") => Ok(None),
+            Err(err) if err.error_code() == Some(ErrorCode::EventCursorNotFound) => Ok(None),
             Err(err) => Err(err),
         }
     }

@@ -1,0 +1,238 @@
+//! Every error code the server answers with, its HTTP status and what it means: the one
+//! table the server, the SDK, the bots and `docs/api.md` share.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $meaning:literal),)*) => {
+        /// A stable, machine-readable error code (`error.code` of every error body).
+        ///
+        /// New codes may be added: match with a wildcard arm. The wire form is the
+        /// snake_case name ([`ErrorCode::as_str`]); an [`crate::types::ErrorDetail`]
+        /// keeps the code as sent, and [`crate::types::ErrorDetail::error_code`] reads it
+        /// as one of these (or `None` for a code this SDK does not know yet).
+        ///
+        /// ```
+        /// use agentops_sdk::types::ErrorCode;
+        ///
+        /// assert_eq!(ErrorCode::StaleClaim.as_str(), "stale_claim");
+        /// assert_eq!(ErrorCode::StaleClaim.status(), 409);
+        /// assert_eq!("task_not_found".parse(), Ok(ErrorCode::TaskNotFound));
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table (by status).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status the server answers with this code.
+            pub const fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+
+            /// What the code means, in a sentence (the table in `docs/api.md`).
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)*
+                }
+            }
+        }
+
+        impl FromStr for ErrorCode {
+            type Err = UnknownErrorCode;
+
+            fn from_str(code: &str) -> Result<Self, Self::Err> {
+                match code {
+                    $($code => Ok(ErrorCode::$variant),)*
+                    _ => Err(UnknownErrorCode),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not valid JSON.
+    MalformedJson = ("malformed_json", 400, "The body is not valid JSON."),
+    /// The body broke off, or stopped coming.
+    UnreadableBody = ("unreadable_body", 400, "The body broke off, or no more of it came for `AGENTOPS_BODY_IDLE_TIMEOUT_SECS` (60)."),
+    /// A path id is not a UUID.
+    InvalidId = ("invalid_id", 400, "A path id is not a UUID."),
+    /// A path segment cannot be read.
+    InvalidPath = ("invalid_path", 400, "A path segment cannot be read (not UTF-8, or holds NUL)."),
+    /// The query string does not parse.
+    InvalidQuery = ("invalid_query", 400, "The query string does not parse: unknown or mistyped parameters, or NUL."),
+    /// A page cursor is not one this server gave out.
+    InvalidCursor = ("invalid_cursor", 400, "A page cursor is not one this server gave out."),
+    /// The `Idempotency-Key` header is not 1–255 visible ASCII characters.
+    InvalidIdempotencyKey = ("invalid_idempotency_key", 400, "The `Idempotency-Key` header is not 1–255 visible ASCII characters."),
+    /// An upload's bytes do not match the `sha256` it named.
+    ChecksumMismatch = ("checksum_mismatch", 400, "An upload's bytes do not match the `sha256` it named."),
+    /// A multipart upload is not a form this server reads.
+    InvalidForm = ("invalid_form", 400, "A multipart upload is not a form this server reads (fields before `file`, `file` last)."),
+    /// An upload's body broke off.
+    BodyInterrupted = ("body_interrupted", 400, "An upload's body broke off, or stopped coming."),
+    /// An upload's body cannot be read as its content type says.
+    MalformedBody = ("malformed_body", 400, "An upload's body cannot be read as its content type says."),
+    /// A plain request to the WebSocket stream.
+    NotAWebsocketRequest = ("not_a_websocket_request", 400, "A request to the event stream that is not a WebSocket opening handshake."),
+    /// No API key, or an unknown or revoked one.
+    Unauthorized = ("unauthorized", 401, "No API key, or one that is unknown or revoked (with `WWW-Authenticate: Bearer`)."),
+    /// The key's role is not enough.
+    Forbidden = ("forbidden", 403, "The key's role is not enough (decided before the body is read)."),
+    /// No such task.
+    TaskNotFound = ("task_not_found", 404, "No such task."),
+    /// No such project.
+    ProjectNotFound = ("project_not_found", 404, "No such project."),
+    /// No such agent.
+    AgentNotFound = ("agent_not_found", 404, "No such agent."),
+    /// No such API key.
+    KeyNotFound = ("key_not_found", 404, "No such API key."),
+    /// No such artifact.
+    ArtifactNotFound = ("artifact_not_found", 404, "No such artifact."),
+    /// No such thread.
+    ThreadNotFound = ("thread_not_found", 404, "No such thread."),
+    /// No such approval.
+    ApprovalNotFound = ("approval_not_found", 404, "No such approval."),
+    /// No event cursor of that name.
+    EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
+    /// A record went away while the request was served.
+    RecordNotFound = ("record_not_found", 404, "A record went away while the request was served."),
+    /// No route serves this path.
+    RouteNotFound = ("route_not_found", 404, "No route serves this path."),
+    /// The route does not take this method.
+    MethodNotAllowed = ("method_not_allowed", 405, "The route does not take this method."),
+    /// The status change is not allowed from the current status.
+    InvalidTransition = ("invalid_transition", 409, "The status change is not allowed from the entity's current status."),
+    /// The claim token is no longer the task's current claim.
+    StaleClaim = ("stale_claim", 409, "The claim token is no longer the task's current claim (lease expired, or the task was cancelled)."),
+    /// The project still has unfinished tasks.
+    ProjectNotEmpty = ("project_not_empty", 409, "The project still has unfinished tasks."),
+    /// A record with the same unique value exists.
+    AlreadyExists = ("already_exists", 409, "A record with the same unique value exists."),
+    /// A record the request refers to was deleted meanwhile.
+    ReferenceGone = ("reference_gone", 409, "A record the request refers to was deleted meanwhile."),
+    /// Events older than the retained log were asked for.
+    CursorExpired = ("cursor_expired", 410, "An event `since` older than the retained log: reload, then resume."),
+    /// The body is larger than the server accepts.
+    PayloadTooLarge = ("payload_too_large", 413, "The body is larger than the server accepts."),
+    /// The body is not of a media type the route reads.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "The body is not of a media type the route reads (`application/json`)."),
+    /// The byte range asked for lies outside the artifact.
+    RangeNotSatisfiable = ("range_not_satisfiable", 416, "The byte range asked for lies outside the artifact (with `Content-Range: bytes */size`)."),
+    /// The body's shape is wrong.
+    InvalidBody = ("invalid_body", 422, "The body's shape is wrong: not an object, missing, unknown or mistyped fields, NUL in a string."),
+    /// The body's values are out of their constraints.
+    ValidationFailed = ("validation_failed", 422, "Values out of their constraints, with `details` per field (also a number beyond ±1e300 in free-form JSON)."),
+    /// An `Idempotency-Key` reused with another body.
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "An `Idempotency-Key` used again with a different body."),
+    /// Text holds a NUL character.
+    InvalidText = ("invalid_text", 422, "Text holds the NUL character, which cannot be stored."),
+    /// A WebSocket version other than 13 (RFC 6455, section 4.4).
+    UnsupportedWebsocketVersion = ("unsupported_websocket_version", 426, "A WebSocket version other than 13 (with `Sec-WebSocket-Version: 13`)."),
+    /// Too many requests with this key.
+    RateLimited = ("rate_limited", 429, "Too many requests with this key (with `Retry-After`)."),
+    /// A bug: the cause is logged, the message is generic.
+    Internal = ("internal", 500, "A bug: its cause is logged, the message is generic."),
+    /// A service in front of the platform could not reach its API.
+    PlatformUnavailable = ("platform_unavailable", 502, "The Chief of Staff's HTTP API could not reach the platform API it works through."),
+    /// The database is down or unreachable.
+    Unavailable = ("unavailable", 503, "The database (or artifact storage) is down or unreachable (with `Retry-After: 2`); requests succeed again on their own once it is back."),
+}
+
+impl ErrorCode {
+    /// The code for a missing `subject` (`task`, `project`, …, as in the message
+    /// "task … not found"), if there is one.
+    pub fn not_found(subject: &str) -> Option<ErrorCode> {
+        format!("{subject}_not_found").parse().ok()
+    }
+
+    /// What a `…_not_found` code says is missing (`task` for `task_not_found`).
+    pub fn subject(self) -> Option<&'static str> {
+        self.as_str().strip_suffix("_not_found")
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A code that is not one of [`ErrorCode`] (a newer server's, perhaps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code")]
+pub struct UnknownErrorCode;
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        code.parse()
+            .map_err(|_| serde::de::Error::custom(format!("unknown error code `{code}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_and_is_snake_case() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse(), Ok(code));
+            assert!(
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            assert!((400..600).contains(&code.status()), "{code}");
+        }
+        assert_eq!("no_such_code".parse::<ErrorCode>(), Err(UnknownErrorCode));
+    }
+
+    #[test]
+    fn codes_are_distinct_and_listed_by_status() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+        }
+        assert!(
+            ErrorCode::ALL
+                .windows(2)
+                .all(|w| w[0].status() <= w[1].status())
+        );
+    }
+
+    #[test]
+    fn not_found_codes_name_their_subject() {
+        assert_eq!(ErrorCode::not_found("task"), Some(ErrorCode::TaskNotFound));
+        assert_eq!(
+            ErrorCode::not_found("event_cursor"),
+            Some(ErrorCode::EventCursorNotFound)
+        );
+        assert_eq!(ErrorCode::not_found("nothing"), None);
+        assert_eq!(ErrorCode::ThreadNotFound.subject(), Some("thread"));
+        assert_eq!(ErrorCode::StaleClaim.subject(), None);
+    }
+}
