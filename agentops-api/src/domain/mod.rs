@@ -10,6 +10,7 @@ pub mod events;
 pub mod keys;
 pub mod limits;
 pub mod projects;
+pub mod task_status;
 pub mod tasks;
 pub mod threads;
 

@@ -24,6 +24,7 @@ use agentops_sdk::types::{
 };
 
 use super::projects::Created;
+use super::task_status::{TaskAction, transition};
 use super::{Checks, check_replay, is_unique_violation, limits, paginate, request_hash};
 use crate::auth::Caller;
 use crate::coalesce::{Coalescer, Keyed};
@@ -39,15 +40,13 @@ const INPUT_MAX: usize = 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: i32 = 3;
 const DEFAULT_LEASE_SECONDS: u32 = 60;
 
-fn status_of(row: &Model) -> Result<TaskStatus, DomainError> {
-    row.status
-        .parse()
-        .map_err(|e: String| DomainError::Db(sea_orm::DbErr::Custom(e)))
+fn status_of(row: &Model) -> TaskStatus {
+    row.status.into()
 }
 
 /// The wire form of a task row, given its dependencies.
 pub fn to_out(row: Model, depends_on: Vec<Uuid>) -> Result<TaskOut, DomainError> {
-    let status = status_of(&row)?;
+    let status = status_of(&row);
     Ok(TaskOut {
         id: row.id,
         project_id: row.project_id,
@@ -237,7 +236,7 @@ async fn insert_task(
     let upstream = store::tasks::find_many_for_share(tx.conn(), depends_on).await?;
     let statuses: HashMap<Uuid, TaskStatus> = upstream
         .iter()
-        .map(|row| Ok((row.id, status_of(row)?)))
+        .map(|row| Ok((row.id, status_of(row))))
         .collect::<Result<_, DomainError>>()?;
     let mut checks = Checks::default();
     let mut all_completed = true;
@@ -273,8 +272,7 @@ async fn insert_task(
         } else {
             TaskStatus::Waiting
         }
-        .as_str()
-        .to_owned(),
+        .into(),
         attempts: 0,
         max_attempts: input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
         agent_id: None,
@@ -364,10 +362,7 @@ pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<Task
 
     let mut tx = state.begin().await?;
     let mut row = load_for_update(&tx, id).await?;
-    let status = status_of(&row)?;
-    if status == TaskStatus::Running || status.is_final() {
-        return Err(invalid_transition("change", status));
-    }
+    transition(status_of(&row), TaskAction::Change)?;
     if let Some(max_attempts) = patch.max_attempts
         && max_attempts <= row.attempts
     {
@@ -412,12 +407,8 @@ pub async fn cancel(state: &AppState, id: Uuid, input: CancelIn) -> Result<TaskO
     checks.finish()?;
     let mut tx = state.begin().await?;
     let mut row = load_for_update(&tx, id).await?;
-    let status = status_of(&row)?;
-    if status.is_final() {
-        return Err(invalid_transition("cancel", status));
-    }
+    row.status = transition(status_of(&row), TaskAction::Cancel)?.into();
     let now = store::now();
-    row.status = TaskStatus::Cancelled.as_str().to_owned();
     row.error = Some(input.reason.unwrap_or_else(|| "cancelled".to_owned()));
     end_lease(&mut row);
     row.finished_at = Some(now);
@@ -700,7 +691,7 @@ async fn load_claimed(
     action: &str,
 ) -> Result<(Model, TaskStatus), DomainError> {
     let row = load_for_update(tx, id).await?;
-    let status = status_of(&row)?;
+    let status = status_of(&row);
     check_claim(&row, token, status, action)?;
     Ok((row, status))
 }
@@ -722,14 +713,6 @@ fn check_claim(
         ));
     }
     Ok(())
-}
-
-fn require_running(status: TaskStatus, action: &str) -> Result<(), DomainError> {
-    if status == TaskStatus::Running {
-        Ok(())
-    } else {
-        Err(invalid_transition(action, status))
-    }
 }
 
 /// Extends a running task's lease and records progress.
@@ -788,7 +771,7 @@ async fn heartbeat_in(
     input: TaskHeartbeatIn,
 ) -> Result<TaskOut, DomainError> {
     let (mut row, status) = load_claimed(tx, id, input.claim_token, "heartbeat").await?;
-    require_running(status, "heartbeat")?;
+    transition(status, TaskAction::Heartbeat)?;
     let seconds = lease_seconds(
         input.lease_seconds,
         row.lease_seconds
@@ -1026,7 +1009,7 @@ async fn complete_in(
 /// Why a completion with `token` left `row` alone: `Ok` for a retry of a completion that
 /// succeeded (answered with the completed task), otherwise the refusal.
 fn unchanged_completion(row: &Model, token: Uuid) -> Result<(), DomainError> {
-    let status = status_of(row)?;
+    let status = status_of(row);
     check_claim(row, token, status, "complete")?;
     if status == TaskStatus::Completed {
         return Ok(());
@@ -1098,8 +1081,8 @@ pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, 
     checks.text("error", &input.error, limits::TASK_PROBLEM);
     checks.finish()?;
     let mut tx = state.begin().await?;
-    let (row, status) = load_claimed(&tx, id, input.claim_token, "fail").await?;
-    require_running(status, "fail")?;
+    // `end_attempt` refuses a task that is not running.
+    let (row, _) = load_claimed(&tx, id, input.claim_token, "fail").await?;
     let retryable = input.retryable.unwrap_or(true);
     let out = end_attempt(&mut tx, &state.cfg, row, input.error, retryable).await?;
     state.commit(tx).await?;
@@ -1113,8 +1096,7 @@ pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut
     checks.finish()?;
     let mut tx = state.begin().await?;
     let (mut row, status) = load_claimed(&tx, id, input.claim_token, "block").await?;
-    require_running(status, "block")?;
-    row.status = TaskStatus::Blocked.as_str().to_owned();
+    row.status = transition(status, TaskAction::Block)?.into();
     row.block_reason = Some(input.reason);
     end_lease(&mut row);
     row.updated_at = store::now();
@@ -1132,8 +1114,7 @@ pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<Tas
     checks.finish()?;
     let mut tx = state.begin().await?;
     let (mut row, status) = load_claimed(&tx, id, input.claim_token, "release").await?;
-    require_running(status, "release")?;
-    row.status = TaskStatus::Queued.as_str().to_owned();
+    row.status = transition(status, TaskAction::Release)?.into();
     row.not_before = None;
     if let Some(reason) = input.reason {
         row.progress_message = Some(reason);
@@ -1158,11 +1139,7 @@ pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<Tas
     checks.finish()?;
     let mut tx = state.begin().await?;
     let mut row = load_for_update(&tx, id).await?;
-    let status = status_of(&row)?;
-    if status != TaskStatus::Blocked {
-        return Err(invalid_transition("unblock", status));
-    }
-    row.status = TaskStatus::Queued.as_str().to_owned();
+    row.status = transition(status_of(&row), TaskAction::Unblock)?.into();
     row.not_before = None;
     row.progress_message = input.note;
     row.updated_at = store::now();
@@ -1192,12 +1169,14 @@ async fn end_attempt(
     retryable: bool,
 ) -> Result<TaskOut, DomainError> {
     let now = store::now();
+    let retry = retryable && row.attempts + 1 < row.max_attempts;
+    let to = transition(status_of(&row), TaskAction::Fail { retry })?;
+    row.status = to.into();
     row.attempts += 1;
     end_lease(&mut row);
     row.updated_at = now;
     let id = row.id;
-    if retryable && row.attempts < row.max_attempts {
-        row.status = TaskStatus::Queued.as_str().to_owned();
+    if retry {
         row.not_before = Some(now + backoff(cfg, row.attempts));
         row.error = Some(error);
         return save(tx, row, "task.requeued").await;
@@ -1212,7 +1191,6 @@ async fn end_attempt(
         row.error = Some(error);
         "task.failed"
     };
-    row.status = TaskStatus::Failed.as_str().to_owned();
     row.finished_at = Some(now);
     let out = save(tx, row, kind).await?;
     cancel_dependents(tx, id, TaskStatus::Failed).await?;
@@ -1224,7 +1202,7 @@ async fn end_attempt(
 async fn release_dependents_of_any(tx: &mut Tx, upstreams: &[Uuid]) -> Result<(), DomainError> {
     for mut row in store::tasks::waiting_dependents_of_any_for_update(tx.conn(), upstreams).await? {
         if store::tasks::unfinished_dependency_count(tx.conn(), row.id).await? == 0 {
-            row.status = TaskStatus::Queued.as_str().to_owned();
+            row.status = transition(status_of(&row), TaskAction::DependenciesDone)?.into();
             row.updated_at = store::now();
             save(tx, row, "task.queued").await?;
         }
@@ -1242,7 +1220,7 @@ async fn cancel_dependents(
     while let Some((upstream, how)) = queue.pop_front() {
         for mut row in store::tasks::waiting_dependents_for_update(tx.conn(), upstream).await? {
             let now = store::now();
-            row.status = TaskStatus::Cancelled.as_str().to_owned();
+            row.status = transition(status_of(&row), TaskAction::Cancel)?.into();
             row.error = Some(format!("dependency {upstream} was {how}"));
             row.finished_at = Some(now);
             row.updated_at = now;
