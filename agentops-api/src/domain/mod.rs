@@ -15,6 +15,8 @@ pub mod tasks;
 pub mod threads;
 
 use agentops_sdk::types::ErrorCode;
+use std::future::Future;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -165,6 +167,63 @@ pub(crate) fn reused_idempotency_key() -> DomainError {
     DomainError::Refused {
         code: ErrorCode::IdempotencyKeyReused,
         message: "this Idempotency-Key was already used with a different request body".to_owned(),
+    }
+}
+
+/// A stored row created under an idempotency key, with the hash of the request that did.
+pub(crate) trait Keyed {
+    /// The hash of the creating request (`None` for rows from before hashes were kept).
+    fn request_hash(&self) -> Option<&str>;
+}
+
+/// Creates at most once per idempotency key: with a key, a row `find` already holds
+/// for it is answered (`replay`) if its request hash is `hash`, refused with
+/// `idempotency_key_reused` otherwise; else `insert` runs, and if it loses a race on
+/// the key's unique index to a concurrent twin, the twin's row is answered the same way.
+/// Without a key, `insert` runs.
+pub(crate) async fn create_once<Row, T, Find, Found, Replay, Replayed, Insert, Inserted>(
+    key: Option<String>,
+    hash: &str,
+    find: Find,
+    replay: Replay,
+    insert: Insert,
+) -> Result<projects::Created<T>, DomainError>
+where
+    Row: Keyed,
+    Find: Fn(String) -> Found,
+    Found: Future<Output = Result<Option<Row>, DomainError>>,
+    Replay: Fn(Row) -> Replayed,
+    Replayed: Future<Output = Result<T, DomainError>>,
+    Insert: FnOnce() -> Inserted,
+    Inserted: Future<Output = Result<T, DomainError>>,
+{
+    let replayed = |row: Row| {
+        let checked = check_replay(row.request_hash(), hash);
+        let value = replay(row);
+        async move {
+            checked?;
+            Ok(projects::Created {
+                value: value.await?,
+                replayed: true,
+            })
+        }
+    };
+    if let Some(key) = &key
+        && let Some(existing) = find(key.clone()).await?
+    {
+        return replayed(existing).await;
+    }
+    match (insert().await, key) {
+        (Ok(value), _) => Ok(projects::Created {
+            value,
+            replayed: false,
+        }),
+        // Two requests with one key raced: the loser answers with the winner's row.
+        (Err(err), Some(key)) if is_unique_violation(&err) => match find(key).await? {
+            Some(existing) => replayed(existing).await,
+            None => Err(err),
+        },
+        (Err(err), _) => Err(err),
     }
 }
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{Page, ProjectIn, ProjectOut, ProjectPatch};
 
-use super::{Checks, check_replay, is_unique_violation, paginate, request_hash};
+use super::{Checks, create_once, paginate, request_hash};
 use crate::auth::Caller;
 use crate::error::DomainError;
 use crate::extract::PageRequest;
@@ -82,16 +82,6 @@ pub async fn create(
     );
     checks.finish()?;
     let hash = request_hash(&input);
-    if let Some(key) = &idempotency_key
-        && let Some(existing) =
-            store::projects::find_by_idempotency_key(&state.db, caller.key_id, key).await?
-    {
-        check_replay(existing.request_hash.as_deref(), &hash)?;
-        return Ok(Created {
-            value: existing.into(),
-            replayed: true,
-        });
-    }
     let now = store::now();
     let row = project::Model {
         id: Uuid::now_v7(),
@@ -104,32 +94,29 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let result = async {
-        let mut tx = state.begin().await?;
-        let row = store::projects::insert(tx.conn(), row).await?;
-        let out = ProjectOut::from(row);
-        tx.emit(project_event("project.created", &out));
-        state.commit(tx).await?;
-        Ok::<_, DomainError>(out)
-    }
-    .await;
-    match (result, idempotency_key) {
-        (Ok(out), _) => Ok(Created {
-            value: out,
-            replayed: false,
-        }),
-        // Two requests with one key raced: the loser answers with the winner's project.
-        (Err(err), Some(key)) if is_unique_violation(&err) => {
-            let existing = store::projects::find_by_idempotency_key(&state.db, caller.key_id, &key)
-                .await?
-                .ok_or(err)?;
-            check_replay(existing.request_hash.as_deref(), &hash)?;
-            Ok(Created {
-                value: existing.into(),
-                replayed: true,
-            })
-        }
-        (Err(err), _) => Err(err),
+    let (db, key_id) = (&state.db, caller.key_id);
+    create_once(
+        idempotency_key,
+        &hash,
+        move |key| async move {
+            Ok(store::projects::find_by_idempotency_key(db, key_id, &key).await?)
+        },
+        |row| async move { Ok(ProjectOut::from(row)) },
+        || async move {
+            let mut tx = state.begin().await?;
+            let row = store::projects::insert(tx.conn(), row).await?;
+            let out = ProjectOut::from(row);
+            tx.emit(project_event("project.created", &out));
+            state.commit(tx).await?;
+            Ok(out)
+        },
+    )
+    .await
+}
+
+impl super::Keyed for project::Model {
+    fn request_hash(&self) -> Option<&str> {
+        self.request_hash.as_deref()
     }
 }
 

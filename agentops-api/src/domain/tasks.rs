@@ -25,7 +25,7 @@ use agentops_sdk::types::{
 
 use super::projects::Created;
 use super::task_status::{TaskAction, transition};
-use super::{Checks, check_replay, is_unique_violation, limits, paginate, request_hash};
+use super::{Checks, create_once, limits, paginate, request_hash};
 use crate::auth::Caller;
 use crate::coalesce::{Coalescer, Keyed};
 use crate::error::DomainError;
@@ -173,43 +173,20 @@ pub async fn create(
     checks.finish()?;
 
     let hash = request_hash(&input);
-    if let Some(key) = &idempotency_key
-        && let Some(existing) =
-            store::tasks::find_by_idempotency_key(&state.db, caller.key_id, key).await?
-    {
-        check_replay(existing.request_hash.as_deref(), &hash)?;
-        return Ok(Created {
-            value: to_out_one(&state.db, existing).await?,
-            replayed: true,
-        });
-    }
-
-    let result = insert_task(
-        state,
-        caller,
-        &input,
-        &depends_on,
+    let (db, key_id) = (&state.db, caller.key_id);
+    create_once(
         idempotency_key.clone(),
-        hash.clone(),
+        &hash,
+        move |key| async move { Ok(store::tasks::find_by_idempotency_key(db, key_id, &key).await?) },
+        move |row| to_out_one(db, row),
+        || insert_task(state, caller, &input, &depends_on, idempotency_key, hash.clone()),
     )
-    .await;
-    match (result, idempotency_key) {
-        (Ok(out), _) => Ok(Created {
-            value: out,
-            replayed: false,
-        }),
-        // Two requests with one key raced: the loser answers with the winner's task.
-        (Err(err), Some(key)) if is_unique_violation(&err) => {
-            let existing = store::tasks::find_by_idempotency_key(&state.db, caller.key_id, &key)
-                .await?
-                .ok_or(err)?;
-            check_replay(existing.request_hash.as_deref(), &hash)?;
-            Ok(Created {
-                value: to_out_one(&state.db, existing).await?,
-                replayed: true,
-            })
-        }
-        (Err(err), _) => Err(err),
+    .await
+}
+
+impl super::Keyed for Model {
+    fn request_hash(&self) -> Option<&str> {
+        self.request_hash.as_deref()
     }
 }
 
