@@ -30,6 +30,28 @@ macro_rules! sql_migration {
     };
 }
 
+/// Implements `MigrationTrait` for a migration only PostgreSQL needs (database functions,
+/// the event outbox): each statement runs whole, in order (function bodies hold
+/// semicolons); SQLite has nothing to do.
+macro_rules! postgres_only_migration {
+    (up: [$($up:expr),* $(,)?], down: [$($down:expr),* $(,)?] $(,)?) => {
+        #[expect(
+            elided_lifetimes_in_paths,
+            reason = "the async_trait signature must match MigrationTrait's exactly"
+        )]
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_on_postgres(manager, &[$($up),*]).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_on_postgres(manager, &[$($down),*]).await
+            }
+        }
+    };
+}
+
 mod m20261122_000001_create_core;
 mod m20261122_000002_create_artifacts;
 mod m20261122_000003_create_event_log_state;
@@ -80,6 +102,22 @@ pub(crate) async fn run_for_backend(
 }
 
 /// Runs each `;`-separated statement of `sql` in order.
+/// Runs each of `statements` whole, in order, on PostgreSQL; nothing on other backends.
+pub(crate) async fn run_on_postgres(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::DbBackend;
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
     for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {

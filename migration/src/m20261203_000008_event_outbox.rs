@@ -7,7 +7,6 @@
 //! keeps writing to `events` directly and gets no outbox.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -68,32 +67,10 @@ END
 $$
 "#;
 
-#[expect(
-    elided_lifetimes_in_paths,
-    reason = "the async_trait signature must match MigrationTrait's exactly"
-)]
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        let db = manager.get_connection();
-        db.execute_unprepared(CREATE_TABLE).await?;
-        // One statement: its body holds semicolons.
-        db.execute_unprepared(CREATE_FUNCTION).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        let db = manager.get_connection();
-        db.execute_unprepared("DROP FUNCTION IF EXISTS agentops_sequence_events(integer)")
-            .await?;
-        db.execute_unprepared("DROP TABLE IF EXISTS event_outbox")
-            .await?;
-        Ok(())
-    }
+postgres_only_migration! {
+    up: [CREATE_TABLE, CREATE_FUNCTION],
+    down: [
+        "DROP FUNCTION IF EXISTS agentops_sequence_events(integer)",
+        "DROP TABLE IF EXISTS event_outbox",
+    ],
 }

@@ -16,7 +16,6 @@
 //!   the first claim took (a single statement keeps the snapshot it started with).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -79,36 +78,10 @@ END
 $$
 "#;
 
-#[expect(
-    elided_lifetimes_in_paths,
-    reason = "the async_trait signature must match MigrationTrait's exactly"
-)]
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        // One statement each: their bodies hold semicolons.
-        let db = manager.get_connection();
-        db.execute_unprepared(CREATE_FUNCTION).await?;
-        db.execute_unprepared(CREATE_LOCK_CLAIMANT).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        let db = manager.get_connection();
-        db.execute_unprepared(
-            "DROP FUNCTION IF EXISTS agentops_lock_claimant(uuid, text, timestamptz)",
-        )
-        .await?;
-        db.execute_unprepared(
-            "DROP FUNCTION IF EXISTS agentops_append_events(jsonb, timestamptz, integer)",
-        )
-        .await?;
-        Ok(())
-    }
+postgres_only_migration! {
+    up: [CREATE_FUNCTION, CREATE_LOCK_CLAIMANT],
+    down: [
+        "DROP FUNCTION IF EXISTS agentops_lock_claimant(uuid, text, timestamptz)",
+        "DROP FUNCTION IF EXISTS agentops_append_events(jsonb, timestamptz, integer)",
+    ],
 }

@@ -9,7 +9,6 @@
 //! for the first claim sees what that claim took.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -47,33 +46,7 @@ END
 $$
 "#;
 
-#[expect(
-    elided_lifetimes_in_paths,
-    reason = "the async_trait signature must match MigrationTrait's exactly"
-)]
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(CREATE_LOCK_CLAIMANTS)
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "DROP FUNCTION IF EXISTS agentops_lock_claimants(uuid[], text[], timestamptz)",
-            )
-            .await?;
-        Ok(())
-    }
+postgres_only_migration! {
+    up: [CREATE_LOCK_CLAIMANTS],
+    down: ["DROP FUNCTION IF EXISTS agentops_lock_claimants(uuid[], text[], timestamptz)"],
 }

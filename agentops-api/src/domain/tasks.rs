@@ -473,19 +473,38 @@ async fn claim_batch(
     state: AppState,
     calls: Vec<ClaimCall>,
 ) -> Vec<Result<Created<ClaimOut>, DomainError>> {
+    together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
+        .await
+        .into_iter()
+        .map(|outcome| outcome.and_then(|claimed| claimed))
+        .collect()
+}
+
+/// Runs `calls` with `run` in one transaction; if that fails as a whole (a deadlock, a
+/// lost connection), runs each call alone, so one call's trouble never becomes another's.
+/// Each call's outcome, in the calls' order.
+async fn together_or_one_by_one<'a, C, O, F, Fut>(
+    calls: &'a [C],
+    what: &str,
+    run: F,
+) -> Vec<Result<O, DomainError>>
+where
+    F: Fn(&'a [C]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<O>, DomainError>>,
+{
     if calls.len() > 1 {
-        match claim_together(&state, &calls).await {
-            Ok(outcomes) => return outcomes,
+        match run(calls).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
             Err(err) => tracing::debug!(error = %err, calls = calls.len(),
-                "a batch of claims failed together; claiming one by one"),
+                "a batch of {what} failed together; running them one by one"),
         }
     }
     let mut outcomes = Vec::with_capacity(calls.len());
-    for call in &calls {
+    for call in calls {
         outcomes.push(
-            claim_together(&state, std::slice::from_ref(call))
+            run(std::slice::from_ref(call))
                 .await
-                .and_then(|mut one| one.remove(0)),
+                .map(|mut one| one.remove(0)),
         );
     }
     outcomes
@@ -880,22 +899,10 @@ async fn complete_batched(state: &AppState, items: Vec<Completion>) -> CompleteO
 
 /// Completes `calls` in one transaction; if that fails as a whole, each in its own.
 async fn complete_batch(state: AppState, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
-    if calls.len() > 1 {
-        match complete_together(&state, &calls).await {
-            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
-            Err(err) => tracing::debug!(error = %err, calls = calls.len(),
-                "a batch of completions failed together; completing one by one"),
-        }
-    }
-    let mut outcomes = Vec::with_capacity(calls.len());
-    for call in &calls {
-        outcomes.push(
-            complete_together(&state, std::slice::from_ref(call))
-                .await
-                .map(|mut one| one.remove(0)),
-        );
-    }
-    outcomes
+    together_or_one_by_one(&calls, "completions", |calls| {
+        complete_together(&state, calls)
+    })
+    .await
 }
 
 /// `calls` in one transaction: each call's items' outcomes, or the error that undid them
