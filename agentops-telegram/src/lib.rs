@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalStatus, ErrorCode, EventFilter, MessageOut, MessageRole, TaskOut,
+    AgentOut, ApprovalStatus, ChatIn, ErrorCode, EventFilter, MessageOut, MessageRole, TaskOut,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
@@ -276,12 +276,10 @@ impl TelegramBot {
         author: Option<String>,
     ) -> Result<(), BotError> {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
-        let body = json!({
-            "text": text.trim(),
-            "channel": CHANNEL,
-            "external_id": chat.to_string(),
-            "author": author,
-        });
+        let body = ChatIn {
+            author,
+            ..ChatIn::on(CHANNEL, chat.to_string(), text.trim())
+        };
         let outcome = self
             .inner
             .http

@@ -38,7 +38,6 @@ use agentops_sdk::types::{
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -69,54 +68,9 @@ const RESTART_MIN: Duration = Duration::from_secs(1);
 /// The longest pause between two starts of the executor.
 const RESTART_MAX: Duration = Duration::from_secs(60);
 
-/// A message to the Chief of Staff.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatIn {
-    /// The message.
-    pub text: String,
-    /// An existing thread to continue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<Uuid>,
-    /// Or the channel it comes from (`telegram`, `web`, `voice`, default `api`)…
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// …and the channel's id for the conversation (a Telegram chat id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    /// Who wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    /// Derived artifacts to keep with the message (a voice note's `transcript`…).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-}
-
-impl ChatIn {
-    /// A message in the conversation `external_id` of `channel`.
-    pub fn on(channel: &str, external_id: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            thread_id: None,
-            channel: Some(channel.to_owned()),
-            external_id: Some(external_id.into()),
-            author: None,
-            metadata: None,
-        }
-    }
-}
-
-/// The Chief of Staff's reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatOut {
-    /// The conversation.
-    pub thread_id: Uuid,
-    /// What it says.
-    pub reply: String,
-    /// The plan waiting for an OK, when the reply proposes one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalOut>,
-}
+// The wire types of the Chief's HTTP API live in the SDK, where its clients (the
+// Telegram bot, the dashboard) find them.
+pub use agentops_sdk::types::{ChatIn, ChatOut};
 
 /// What can go wrong handling a message.
 #[derive(Debug, thiserror::Error)]
