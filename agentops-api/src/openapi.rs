@@ -33,33 +33,24 @@ use utoipa::openapi::OpenApi;
 const SHARED: &[(u16, &str)] = &[
     (
         400,
-        "The request could not be read: malformed JSON, a body that broke off, a path id that is not a UUID, or a query string or header that does not parse (`malformed_json`, `unreadable_body`, `invalid_id`, `invalid_query`, `invalid_cursor`, `invalid_idempotency_key`).",
+        "The request could not be read: malformed JSON, a body that broke off, a path id that is not a UUID, or a query string or header that does not parse.",
     ),
     (
         401,
-        "No API key, or one that is unknown or revoked (`unauthorized`, with `WWW-Authenticate: Bearer`).",
+        "No API key, or one that is unknown or revoked (with `WWW-Authenticate: Bearer`).",
     ),
-    (403, "The key's role is not enough (`forbidden`)."),
-    (404, "No such record, or no such route (`…_not_found`)."),
-    (
-        413,
-        "The body is larger than the server accepts (`payload_too_large`).",
-    ),
-    (
-        415,
-        "The body is not `application/json` (`unsupported_media_type`).",
-    ),
+    (403, "The key's role is not enough."),
+    (404, "No such record, or no such route."),
+    (413, "The body is larger than the server accepts."),
+    (415, "The body is not `application/json`."),
     (
         422,
-        "The body is well-formed but its values are not acceptable: not an object, missing, unknown or mistyped fields (`invalid_body`), values out of their constraints (`validation_failed`, with `details`), or an `Idempotency-Key` reused with another body (`idempotency_key_reused`).",
+        "The body is well-formed but its values are not acceptable: not an object, missing, unknown or mistyped fields, values out of their constraints (with `details`), or an `Idempotency-Key` reused with another body.",
     ),
-    (
-        429,
-        "Too many requests with this key (`rate_limited`, with `Retry-After`).",
-    ),
+    (429, "Too many requests with this key (with `Retry-After`)."),
     (
         503,
-        "The database is unreachable (`unavailable`, with `Retry-After`); retry shortly.",
+        "The database is unreachable (with `Retry-After`); retry shortly.",
     ),
 ];
 
@@ -281,6 +272,33 @@ fn complete_operation(op: &mut Value) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
+    // OpenAPI requires a description of every answer: one a route declared without
+    // words gets its status's reason phrase, an error also the table's codes.
+    for (key, response) in responses.iter_mut() {
+        let Ok(status) = key.parse::<u16>() else {
+            continue;
+        };
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        if response
+            .get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.is_empty())
+        {
+            continue;
+        }
+        let description = match SHARED.iter().find(|(s, _)| *s == status) {
+            Some((_, shared)) => with_codes(shared, status),
+            None if status >= 400 => with_codes("An error.", status),
+            None => axum::http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Success")
+                .to_owned(),
+        };
+        response.insert("description".to_owned(), Value::String(description));
+    }
     for status in statuses {
         let key = status.to_string();
         if responses.contains_key(&key) {
@@ -290,7 +308,27 @@ fn complete_operation(op: &mut Value) {
             .iter()
             .find(|(s, _)| *s == status)
             .map_or("An error.", |(_, d)| d);
-        responses.insert(key, error_response(status, description));
+        responses.insert(
+            key,
+            error_response(status, &with_codes(description, status)),
+        );
+    }
+}
+
+/// `description` followed by every code of the error-code table answered with `status`.
+fn with_codes(description: &str, status: u16) -> String {
+    let codes: Vec<String> = agentops_sdk::types::ErrorCode::ALL
+        .iter()
+        .filter(|code| code.status() == status)
+        .map(|code| format!("`{code}`"))
+        .collect();
+    if codes.is_empty() {
+        description.to_owned()
+    } else {
+        format!(
+            "{description} Codes with this status: {}.",
+            codes.join(", ")
+        )
     }
 }
 

@@ -208,6 +208,14 @@ async fn the_openapi_document_states_statuses_roles_and_limits(backend: Backend)
         }
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
             for status in ["401", "429", "503"] {
                 assert!(
                     responses.contains_key(status),
