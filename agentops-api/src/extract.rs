@@ -5,6 +5,7 @@
 //! `{"error":{"code":…,"message":…}}` with the right status.
 
 use agentops_sdk::types::ErrorCode;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -1,11 +1,10 @@
 //! Agents: registration, heartbeats and presence.
 
-use agentops_sdk::types::ErrorCode;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use agentops_sdk::types::{AgentIn, AgentOut, AgentStatus, Page};
+use agentops_sdk::types::{AgentIn, AgentOut, AgentStatus, ErrorCode, Page};
 
 use super::limits::{AGENT_NAME, AGENT_VERSION, CAPABILITIES, CAPABILITY, KIND};
 use super::{Checks, paginate};

@@ -19,7 +19,6 @@
 //! starts run in a task of their own, so a client that hangs up cannot cancel them
 //! half-way.
 
-use agentops_sdk::types::ErrorCode;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +28,7 @@ use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use agentops_sdk::types::{ArtifactLinks, ArtifactOut, Page, Role};
+use agentops_sdk::types::{ArtifactLinks, ArtifactOut, ErrorCode, Page, Role};
 
 use super::projects::Created;
 use super::{

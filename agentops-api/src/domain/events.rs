@@ -1,7 +1,6 @@
 //! Reading the event log, and the cursors its named consumers save.
 
-use agentops_sdk::types::ErrorCode;
-use agentops_sdk::types::{Event, EventCursor, EventCursorIn, EventLogHead, Page};
+use agentops_sdk::types::{ErrorCode, Event, EventCursor, EventCursorIn, EventLogHead, Page};
 
 use super::Checks;
 use super::limits::{CURSOR_NAME, EVENT_ID, EVENT_PAGE_LIMIT};

@@ -1,13 +1,12 @@
 //! API keys: create, list, revoke, and the first admin key.
 
-use agentops_sdk::types::ErrorCode;
 use std::path::Path;
 
 use sea_orm::ConnectionTrait;
 
 use uuid::Uuid;
 
-use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, Page, Role};
+use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role};
 
 use super::{Checks, paginate};
 use crate::auth::{self, NewSecret};

@@ -14,13 +14,12 @@ pub mod task_status;
 pub mod tasks;
 pub mod threads;
 
-use agentops_sdk::types::ErrorCode;
 use std::future::Future;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use agentops_sdk::types::{FieldError, Page};
+use agentops_sdk::types::{ErrorCode, FieldError, Page};
 use uuid::Uuid;
 
 use crate::error::DomainError;

@@ -1,9 +1,8 @@
 //! Projects: named groups of tasks.
 
-use agentops_sdk::types::ErrorCode;
 use uuid::Uuid;
 
-use agentops_sdk::types::{Page, ProjectIn, ProjectOut, ProjectPatch};
+use agentops_sdk::types::{ErrorCode, Page, ProjectIn, ProjectOut, ProjectPatch};
 
 use super::{Checks, create_once, paginate, request_hash};
 use crate::auth::Caller;

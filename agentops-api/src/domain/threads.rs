@@ -9,12 +9,11 @@
 //! - only a pending approval can be approved, rejected or superseded, and only an
 //!   approved one can be finished (executed or failed).
 
-use agentops_sdk::types::ErrorCode;
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, MessageIn,
-    MessageOut, MessageRole, Page, ThreadIn, ThreadOut,
+    ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorCode,
+    MessageIn, MessageOut, MessageRole, Page, ThreadIn, ThreadOut,
 };
 
 use super::projects::Created;

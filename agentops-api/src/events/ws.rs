@@ -12,7 +12,6 @@
 //!
 //! This module must not know about events: it moves frames.
 
-use agentops_sdk::types::ErrorCode;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use agentops_sdk::types::ErrorCode;
 
 use crate::error::ApiError;
 

@@ -3,7 +3,6 @@
 //! Uploads bypass the JSON body limit (`DefaultBodyLimit::disable()` on these routes):
 //! their size is bounded by `AGENTOPS_ARTIFACT_MAX_BYTES`, counted as the bytes arrive.
 
-use agentops_sdk::types::ErrorCode;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use agentops_sdk::types::{ArtifactOut, ErrorBody, ErrorDetail, Page};
+use agentops_sdk::types::{ArtifactOut, ErrorBody, ErrorCode, ErrorDetail, Page};
 
 use crate::auth::{AgentKey, ViewerKey};
 use crate::domain;

@@ -1,6 +1,5 @@
 //! `/api/v1/events`: the event log over HTTP, and the live stream over WebSocket.
 
-use agentops_sdk::types::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +8,9 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use agentops_sdk::types::{ErrorBody, Event, EventCursor, EventCursorIn, EventLogHead, Page};
+use agentops_sdk::types::{
+    ErrorBody, ErrorCode, Event, EventCursor, EventCursorIn, EventLogHead, Page,
+};
 
 use crate::auth::{AgentKey, ViewerKey};
 use crate::domain;

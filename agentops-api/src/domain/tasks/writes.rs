@@ -1,0 +1,461 @@
+//! The hot path: claims and completions, batched into shared transactions (group
+//! commit, see [`crate::coalesce`]), each call still judged on its own.
+
+use super::*;
+
+/// Hands up to `limit` runnable tasks to an agent, each with a fresh lease.
+///
+/// With an idempotency key, a repeat of the agent's claim (its answer was lost) returns
+/// the tasks that claim still holds, with their claim tokens, and claims nothing more;
+/// the lease of each is what the first claim gave it. The key names the claim, its body
+/// is not compared. Once the claim holds nothing (it found no task, or its tasks ended
+/// or their leases ran out), the key claims afresh, as a new claim would. Claims with one key and agent
+/// take turns (the agent's row is locked), so a repeat sent while the first is still
+/// under way waits for it rather than claiming a second set.
+pub async fn claim(
+    state: &AppState,
+    input: ClaimIn,
+    idempotency_key: Option<String>,
+) -> Result<Created<ClaimOut>, DomainError> {
+    let mut checks = Checks::default();
+    let limit = input.limit.unwrap_or(1);
+    checks.range("limit", i64::from(limit), limits::CLAIM_LIMIT);
+    let kinds = input.kinds.unwrap_or_default();
+    checks.count("kinds", kinds.len(), limits::CLAIM_KINDS);
+    for (i, kind) in kinds.iter().enumerate() {
+        checks.ident(&format!("kinds.{i}"), kind, limits::KIND);
+    }
+    let labels = normalise_labels(&input.labels.unwrap_or_default());
+    check_labels(&mut checks, &labels);
+    checks.finish()?;
+    let lease_seconds = lease_seconds(input.lease_seconds, DEFAULT_LEASE_SECONDS)?;
+
+    let call = ClaimCall {
+        params: store::tasks::ClaimParams {
+            agent_id: input.agent_id,
+            kinds,
+            labels,
+            project_id: input.project_id,
+            limit,
+            lease_seconds,
+            now: store::now(),
+            claim_key: idempotency_key,
+        },
+    };
+    let batch_state = state.clone();
+    state
+        .task_writes
+        .claims
+        .submit(call, move |calls| claim_batch(batch_state.clone(), calls))
+        .await
+        .map_err(lost)?
+}
+
+/// One claim request, waiting for its batch.
+struct ClaimCall {
+    params: store::tasks::ClaimParams,
+}
+
+impl Keyed for ClaimCall {
+    type Key = Uuid;
+    fn keys(&self) -> Vec<Uuid> {
+        vec![self.params.agent_id]
+    }
+}
+
+/// Claims `calls` in one transaction; if that fails as a whole, each in its own.
+async fn claim_batch(
+    state: AppState,
+    calls: Vec<ClaimCall>,
+) -> Vec<Result<Created<ClaimOut>, DomainError>> {
+    together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
+        .await
+        .into_iter()
+        .map(|outcome| outcome.and_then(|claimed| claimed))
+        .collect()
+}
+
+/// Runs `calls` with `run` in one transaction; if that fails as a whole (a deadlock, a
+/// lost connection), runs each call alone, so one call's trouble never becomes another's.
+/// Each call's outcome, in the calls' order.
+async fn together_or_one_by_one<'a, C, O, F, Fut>(
+    calls: &'a [C],
+    what: &str,
+    run: F,
+) -> Vec<Result<O, DomainError>>
+where
+    F: Fn(&'a [C]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<O>, DomainError>>,
+{
+    if calls.len() > 1 {
+        match run(calls).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+            Err(err) => tracing::debug!(error = %err, calls = calls.len(),
+                "a batch of {what} failed together; running them one by one"),
+        }
+    }
+    let mut outcomes = Vec::with_capacity(calls.len());
+    for call in calls {
+        outcomes.push(
+            run(std::slice::from_ref(call))
+                .await
+                .map(|mut one| one.remove(0)),
+        );
+    }
+    outcomes
+}
+
+/// `calls` in one transaction: each call's outcome, or the error that undid them all.
+///
+/// With an idempotency key, the agent's row is locked (one keyed claim of an agent at a
+/// time, across replicas) and a repeat returns what the key's claim still holds. On
+/// PostgreSQL a batch costs a fixed number of statements whatever its size: one to lock
+/// the keyed claims' agents, one to check the others', one claim per set of filters
+/// (calls asking for the same kinds, labels and project are dealt tasks from one pick,
+/// in arrival order), one read of the dependencies, the event append.
+async fn claim_together(
+    state: &AppState,
+    calls: &[ClaimCall],
+) -> Result<Vec<Result<Created<ClaimOut>, DomainError>>, DomainError> {
+    let mut tx = state.begin().await?;
+    // Keyed claims read (and lock) their agent below; the others are checked at once.
+    let unkeyed: Vec<Uuid> = calls
+        .iter()
+        .filter(|call| call.params.claim_key.is_none())
+        .map(|call| call.params.agent_id)
+        .collect();
+    let agents = store::agents::existing(tx.conn(), &unkeyed).await?;
+    // Keyed claims lock their agents and learn whether their key still holds tasks, all
+    // in one round trip.
+    let keyed: Vec<(Uuid, &str)> = calls
+        .iter()
+        .filter_map(|call| Some((call.params.agent_id, call.params.claim_key.as_deref()?)))
+        .collect();
+    let now = calls
+        .iter()
+        .map(|call| call.params.now)
+        .max()
+        .unwrap_or_else(store::now);
+    let locked = store::tasks::lock_claimants(tx.conn(), &keyed, now).await?;
+    // Each call's rows (and whether they are a keyed repeat's), or its refusal; `None`
+    // for the calls still to claim.
+    let mut taken: Vec<Option<Taken>> = Vec::with_capacity(calls.len());
+    for ClaimCall { params } in calls {
+        let agent_id = params.agent_id;
+        let known = match &params.claim_key {
+            Some(_) => locked.get(&agent_id).copied().flatten(),
+            None => agents.contains(&agent_id).then_some(false),
+        };
+        taken.push(match known {
+            None => Some(Err(DomainError::not_found(
+                ErrorCode::AgentNotFound,
+                agent_id,
+            ))),
+            Some(true) => {
+                let key = params.claim_key.as_deref().unwrap_or_default();
+                let held = store::tasks::held_by_claim(tx.conn(), agent_id, key, now).await?;
+                // Once the key's claim holds nothing, the key claims afresh.
+                (!held.is_empty()).then_some(Ok((held, true)))
+            }
+            Some(false) => None,
+        });
+    }
+    // The rest claim together, one statement per set of filters.
+    let mut groups: Vec<(&store::tasks::ClaimParams, Vec<usize>)> = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        if taken[i].is_some() {
+            continue;
+        }
+        let p = &call.params;
+        match groups.iter_mut().find(|(q, _)| {
+            q.kinds == p.kinds && q.labels == p.labels && q.project_id == p.project_id
+        }) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((p, vec![i])),
+        }
+    }
+    for (filter, members) in groups {
+        let claimants: Vec<store::tasks::Claimant> = members
+            .iter()
+            .map(|&i| {
+                let p = &calls[i].params;
+                store::tasks::Claimant {
+                    agent_id: p.agent_id,
+                    limit: p.limit,
+                    lease_seconds: p.lease_seconds,
+                    claim_key: p.claim_key.clone(),
+                }
+            })
+            .collect();
+        let filter = store::tasks::ClaimParams {
+            now,
+            ..filter.clone()
+        };
+        let claimed = store::tasks::claim_many(tx.conn(), &filter, &claimants).await?;
+        for (i, rows) in members.into_iter().zip(claimed) {
+            taken[i] = Some(Ok((rows, false)));
+        }
+    }
+    let taken: Vec<Taken> = taken
+        .into_iter()
+        .map(|call| call.unwrap_or_else(|| Ok((Vec::new(), false))))
+        .collect();
+    // The dependencies of every task handed out, in one read.
+    let ids: Vec<Uuid> = taken
+        .iter()
+        .flatten()
+        .flat_map(|(rows, _)| rows.iter().map(|row| row.id))
+        .collect();
+    let mut deps = store::tasks::dependencies_of(tx.conn(), &ids).await?;
+    let mut outcomes = Vec::with_capacity(calls.len());
+    let mut claimed_tasks = 0;
+    for call in taken {
+        let (rows, replayed) = match call {
+            Ok(taken) => taken,
+            Err(refused) => {
+                outcomes.push(Err(refused));
+                continue;
+            }
+        };
+        let mut tasks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let claim_token = row.claim_token.ok_or_else(|| {
+                DomainError::Db(sea_orm::DbErr::Custom(
+                    "claimed task without a token".into(),
+                ))
+            })?;
+            let depends_on = deps.remove(&row.id).unwrap_or_default();
+            let task = to_out(row, depends_on)?;
+            // A repeat changed nothing: no event.
+            if !replayed {
+                tx.emit(task_event("task.claimed", &task));
+            }
+            tasks.push(ClaimedTask { task, claim_token });
+        }
+        if !replayed {
+            claimed_tasks += tasks.len();
+        }
+        outcomes.push(Ok(Created {
+            value: ClaimOut { tasks },
+            replayed,
+        }));
+    }
+    state.commit(tx).await?;
+    state.metrics.claims.inc_by(claimed_tasks as u64);
+    state.metrics.write_batch("claim", calls.len());
+    Ok(outcomes)
+}
+
+/// What a claim call took (and whether it is a keyed repeat's), or its refusal.
+type Taken = Result<(Vec<Model>, bool), DomainError>;
+
+/// A batch that stopped without an answer (it panicked): the call's outcome is unknown.
+fn lost(err: crate::coalesce::Lost) -> DomainError {
+    DomainError::Db(sea_orm::DbErr::Custom(err.to_string()))
+}
+
+/// The claims and completions of this process, batched (see [`crate::coalesce`]).
+pub struct TaskWrites {
+    claims: Coalescer<ClaimCall, Result<Created<ClaimOut>, DomainError>>,
+    completions: Coalescer<CompleteCall, CompleteOutcome>,
+}
+
+/// Calls per batch. A completion call names at most [`limits::BATCH`] tasks, so a batch
+/// binds at most a few thousand values.
+const CALLS_PER_BATCH: usize = 32;
+
+impl TaskWrites {
+    /// At most `lanes` batches of each kind at once.
+    pub fn new(lanes: usize) -> Self {
+        Self {
+            claims: Coalescer::new(lanes, CALLS_PER_BATCH),
+            completions: Coalescer::new(lanes, CALLS_PER_BATCH),
+        }
+    }
+}
+
+/// Completes a running task.
+pub async fn complete(
+    state: &AppState,
+    id: Uuid,
+    input: CompleteIn,
+) -> Result<TaskOut, DomainError> {
+    if let Some(result) = &input.result {
+        let mut checks = Checks::default();
+        checks.json_size("result", result, INPUT_MAX);
+        checks.finish()?;
+    }
+    let completion = Completion {
+        id,
+        claim_token: input.claim_token,
+        result: input.result.unwrap_or(serde_json::Value::Null),
+    };
+    complete_batched(state, vec![completion]).await?.remove(0)
+}
+
+/// The outcome of a completion call: the error that undid it, or each item's outcome.
+type CompleteOutcome = Result<Vec<Result<TaskOut, DomainError>>, DomainError>;
+
+/// One completion request (one task, or a batch request's many), waiting for its batch.
+struct CompleteCall(Vec<Completion>);
+
+impl Keyed for CompleteCall {
+    type Key = Uuid;
+    fn keys(&self) -> Vec<Uuid> {
+        self.0.iter().map(|item| item.id).collect()
+    }
+}
+
+/// Completes `items` (their input already checked) in a transaction they may share with
+/// other calls' completions; each item's outcome in the items' order.
+async fn complete_batched(state: &AppState, items: Vec<Completion>) -> CompleteOutcome {
+    let batch_state = state.clone();
+    state
+        .task_writes
+        .completions
+        .submit(CompleteCall(items), move |calls| {
+            complete_batch(batch_state.clone(), calls)
+        })
+        .await
+        .map_err(lost)?
+}
+
+/// Completes `calls` in one transaction; if that fails as a whole, each in its own.
+async fn complete_batch(state: AppState, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
+    together_or_one_by_one(&calls, "completions", |calls| {
+        complete_together(&state, calls)
+    })
+    .await
+}
+
+/// `calls` in one transaction: each call's items' outcomes, or the error that undid them
+/// all.
+async fn complete_together(
+    state: &AppState,
+    calls: &[CompleteCall],
+) -> Result<Vec<Vec<Result<TaskOut, DomainError>>>, DomainError> {
+    let items: Vec<&Completion> = calls.iter().flat_map(|call| &call.0).collect();
+    let mut tx = state.begin().await?;
+    let mut outcomes = complete_in(&mut tx, &items).await?.into_iter();
+    state.commit(tx).await?;
+    state.metrics.write_batch("complete", calls.len());
+    Ok(calls
+        .iter()
+        .map(|call| outcomes.by_ref().take(call.0.len()).collect())
+        .collect())
+}
+
+/// Completes the running tasks among `items` inside `tx`, their input already checked
+/// and their ids distinct; each item's outcome in the items' order, as [`complete`]
+/// would answer it alone.
+///
+/// Whatever the number of items, the usual case costs two statements: one update that
+/// completes every item running under its claim token, and one read of the answers'
+/// dependencies that also says whether anything waits on them. Only items it left alone
+/// (retries of a completion, stale tokens) are read again, locked, to say why; only when
+/// something depends on a completed task are the waiting tasks looked at.
+async fn complete_in(
+    tx: &mut Tx,
+    items: &[&Completion],
+) -> Result<Vec<Result<TaskOut, DomainError>>, DomainError> {
+    let order: Vec<Uuid> = items.iter().map(|item| item.id).collect();
+    let tokens: HashMap<Uuid, Uuid> = items
+        .iter()
+        .map(|item| (item.id, item.claim_token))
+        .collect();
+    // In id order, so that overlapping batches tend to lock their rows in the same order.
+    let mut sorted = items.to_vec();
+    sorted.sort_by_key(|item| item.id);
+    let mut rows: HashMap<Uuid, Model> =
+        store::tasks::complete_running(tx.conn(), &sorted, store::now())
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+    let (completed, leftovers): (Vec<Uuid>, Vec<Uuid>) =
+        order.iter().partition(|id| rows.contains_key(id));
+    let mut refused: HashMap<Uuid, DomainError> = HashMap::new();
+    for row in store::tasks::find_many_for_update(tx.conn(), &leftovers).await? {
+        match unchanged_completion(&row, tokens[&row.id]) {
+            Ok(()) => {
+                rows.insert(row.id, row);
+            }
+            Err(why) => {
+                refused.insert(row.id, why);
+            }
+        }
+    }
+    let answered: Vec<Uuid> = order
+        .iter()
+        .copied()
+        .filter(|id| rows.contains_key(id))
+        .collect();
+    let mut links = store::tasks::links_of(tx.conn(), &answered).await?;
+    let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(rows.len());
+    for (id, row) in rows {
+        let depends_on = links.depends_on.remove(&id).unwrap_or_default();
+        outs.insert(id, to_out(row, depends_on)?);
+    }
+    for id in &completed {
+        tx.emit(task_event("task.completed", &outs[id]));
+    }
+    if links.has_dependents && !completed.is_empty() {
+        release_dependents_of_any(tx, &completed).await?;
+    }
+    Ok(order
+        .into_iter()
+        .map(|id| match outs.remove(&id) {
+            Some(out) => Ok(out),
+            None => Err(refused
+                .remove(&id)
+                .unwrap_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))),
+        })
+        .collect())
+}
+
+/// Why a completion with `token` left `row` alone: `Ok` for a retry of a completion that
+/// succeeded (answered with the completed task), otherwise the refusal.
+fn unchanged_completion(row: &Model, token: Uuid) -> Result<(), DomainError> {
+    let status = status_of(row);
+    check_claim(row, token, status, "complete")?;
+    if status == TaskStatus::Completed {
+        return Ok(());
+    }
+    Err(invalid_transition("complete", status))
+}
+
+/// Completes many running tasks in one transaction; each item is judged on its own, as
+/// [`complete`] would judge it. See `complete_in` for what it costs.
+pub async fn complete_many(
+    state: &AppState,
+    input: CompleteManyIn,
+) -> Result<BatchOut, DomainError> {
+    let mut checks = Checks::default();
+    check_batch(&mut checks, input.items.iter().map(|item| item.id));
+    for (i, item) in input.items.iter().enumerate() {
+        if let Some(result) = &item.result {
+            checks.json_size(&format!("items.{i}.result"), result, INPUT_MAX);
+        }
+    }
+    checks.finish()?;
+    let ids: Vec<Uuid> = input.items.iter().map(|item| item.id).collect();
+    let items = input
+        .items
+        .into_iter()
+        .map(|item| Completion {
+            id: item.id,
+            claim_token: item.claim_token,
+            result: item.result.unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    let outcomes = complete_batched(state, items).await?;
+    let items = outcomes
+        .into_iter()
+        .zip(ids)
+        .map(|(outcome, id)| match outcome {
+            Ok(task) => item_done(task),
+            Err(refused) => item_refused(id, refused),
+        })
+        .collect();
+    Ok(BatchOut { items })
+}
