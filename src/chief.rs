@@ -29,6 +29,7 @@ use agentops_sdk::types::{ErrorCode, Role};
 use agentops_sdk::{CancellationToken, Client};
 
 use crate::agents::{LlmArgs, PlatformArgs};
+use crate::error_response as error;
 
 /// `agentops chief-of-staff`.
 #[derive(Debug, Clone, Args)]
@@ -53,15 +54,6 @@ struct AppState {
     chief: ChiefOfStaff,
     platform_url: String,
     keys: CheckedKeys,
-}
-
-fn error(code: ErrorCode, message: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        Json(json!({"error": {"code": code.as_str(), "message": message.into()}})),
-    )
-        .into_response()
 }
 
 impl AppState {

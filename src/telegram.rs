@@ -22,6 +22,7 @@ use agentops_telegram::api::{DEFAULT_BASE, Update};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 
 use crate::agents::PlatformArgs;
+use crate::error_response as error;
 
 /// `agentops telegram`.
 #[derive(Debug, Clone, Args)]
@@ -115,15 +116,6 @@ struct WebhookState {
     inflight: TaskTracker,
 }
 
-fn error(code: ErrorCode, message: &str) -> Response {
-    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        Json(json!({"error": {"code": code.as_str(), "message": message}})),
-    )
-        .into_response()
-}
-
 /// Constant-time comparison, so the secret cannot be guessed byte by byte from timings.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len()
@@ -148,7 +140,7 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
         Err(err) => {
-            return error(ErrorCode::MalformedJson, &err.to_string());
+            return error(ErrorCode::MalformedJson, err.to_string());
         }
     };
     // Answer at once: Telegram sends an update again if the answer is slow, and talking

@@ -288,14 +288,14 @@ fn complete_operation(op: &mut Value) {
         {
             continue;
         }
-        let description = match SHARED.iter().find(|(s, _)| *s == status) {
-            Some((_, shared)) => with_codes(shared, status),
-            None if status >= 400 => with_codes("An error.", status),
-            None => axum::http::StatusCode::from_u16(status)
+        let description = if status >= 400 {
+            error_description(status)
+        } else {
+            axum::http::StatusCode::from_u16(status)
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("Success")
-                .to_owned(),
+                .to_owned()
         };
         response.insert("description".to_owned(), Value::String(description));
     }
@@ -304,19 +304,17 @@ fn complete_operation(op: &mut Value) {
         if responses.contains_key(&key) {
             continue;
         }
-        let description = SHARED
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or("An error.", |(_, d)| d);
-        responses.insert(
-            key,
-            error_response(status, &with_codes(description, status)),
-        );
+        responses.insert(key, error_response(status, &error_description(status)));
     }
 }
 
-/// `description` followed by every code of the error-code table answered with `status`.
-fn with_codes(description: &str, status: u16) -> String {
+/// What an error answer with `status` means ([`SHARED`]), followed by every code of the
+/// error-code table answered with it.
+fn error_description(status: u16) -> String {
+    let description = SHARED
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or("An error.", |(_, d)| d);
     let codes: Vec<String> = agentops_sdk::types::ErrorCode::ALL
         .iter()
         .filter(|code| code.status() == status)

@@ -155,12 +155,6 @@ error_codes! {
 }
 
 impl ErrorCode {
-    /// The code for a missing `subject` (`task`, `project`, …, as in the message
-    /// "task … not found"), if there is one.
-    pub fn not_found(subject: &str) -> Option<ErrorCode> {
-        format!("{subject}_not_found").parse().ok()
-    }
-
     /// What a `…_not_found` code says is missing (`task` for `task_not_found`).
     pub fn subject(self) -> Option<&'static str> {
         self.as_str().strip_suffix("_not_found")
@@ -226,12 +220,10 @@ mod tests {
 
     #[test]
     fn not_found_codes_name_their_subject() {
-        assert_eq!(ErrorCode::not_found("task"), Some(ErrorCode::TaskNotFound));
         assert_eq!(
-            ErrorCode::not_found("event_cursor"),
-            Some(ErrorCode::EventCursorNotFound)
+            ErrorCode::EventCursorNotFound.subject(),
+            Some("event_cursor")
         );
-        assert_eq!(ErrorCode::not_found("nothing"), None);
         assert_eq!(ErrorCode::ThreadNotFound.subject(), Some("thread"));
         assert_eq!(ErrorCode::StaleClaim.subject(), None);
     }

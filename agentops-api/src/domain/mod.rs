@@ -170,7 +170,7 @@ pub(crate) fn reused_idempotency_key() -> DomainError {
 }
 
 /// A stored row created under an idempotency key, with the hash of the request that did.
-pub(crate) trait Keyed {
+pub(crate) trait IdempotentRow {
     /// The hash of the creating request (`None` for rows from before hashes were kept).
     fn request_hash(&self) -> Option<&str>;
 }
@@ -188,7 +188,7 @@ pub(crate) async fn create_once<Row, T, Find, Found, Replay, Replayed, Insert, I
     insert: Insert,
 ) -> Result<projects::Created<T>, DomainError>
 where
-    Row: Keyed,
+    Row: IdempotentRow,
     Find: Fn(String) -> Found,
     Found: Future<Output = Result<Option<Row>, DomainError>>,
     Replay: Fn(Row) -> Replayed,

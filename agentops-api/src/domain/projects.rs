@@ -113,7 +113,7 @@ pub async fn create(
     .await
 }
 
-impl super::Keyed for project::Model {
+impl super::IdempotentRow for project::Model {
     fn request_hash(&self) -> Option<&str> {
         self.request_hash.as_deref()
     }

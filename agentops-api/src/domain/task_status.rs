@@ -81,14 +81,17 @@ pub fn transition(from: TaskStatus, action: TaskAction) -> Result<TaskStatus, Do
         (S::Blocked, A::Unblock) => S::Queued,
         (S::Waiting | S::Queued | S::Blocked, A::Change) => from,
         (S::Waiting | S::Queued | S::Running | S::Blocked, A::Cancel) => S::Cancelled,
-        _ => {
-            return Err(DomainError::refused(
-                ErrorCode::InvalidTransition,
-                format!("cannot {} a task that is {from}", action.verb()),
-            ));
-        }
+        _ => return Err(not_allowed(from, action)),
     };
     Ok(to)
+}
+
+/// The refusal of `action` from `from` (409 `invalid_transition`).
+pub fn not_allowed(from: TaskStatus, action: TaskAction) -> DomainError {
+    DomainError::refused(
+        ErrorCode::InvalidTransition,
+        format!("cannot {} a task that is {from}", action.verb()),
+    )
 }
 
 #[cfg(test)]

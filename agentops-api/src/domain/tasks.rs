@@ -23,7 +23,7 @@ use agentops_sdk::types::{
 };
 
 use super::projects::Created;
-use super::task_status::{TaskAction, transition};
+use super::task_status::{TaskAction, not_allowed, transition};
 use super::{Checks, create_once, limits, paginate, request_hash};
 use crate::auth::Caller;
 use crate::coalesce::{Coalescer, Keyed};
@@ -183,7 +183,7 @@ pub async fn create(
     .await
 }
 
-impl super::Keyed for Model {
+impl super::IdempotentRow for Model {
     fn request_hash(&self) -> Option<&str> {
         self.request_hash.as_deref()
     }
@@ -300,13 +300,6 @@ async fn load_for_update(tx: &Tx, id: Uuid) -> Result<Model, DomainError> {
     store::tasks::find_for_update(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))
-}
-
-fn invalid_transition(action: &str, status: TaskStatus) -> DomainError {
-    DomainError::refused(
-        ErrorCode::InvalidTransition,
-        format!("cannot {action} a task that is {status}"),
-    )
 }
 
 /// Changes the fields of a task that is not running and not finished.

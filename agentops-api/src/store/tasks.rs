@@ -553,48 +553,35 @@ pub async fn lock_claimants<C: ConnectionTrait>(
         .collect())
 }
 
-/// One agent's share of a [`claim_many`].
-#[derive(Debug, Clone)]
-pub struct Claimant {
-    /// The agent that will hold the leases.
-    pub agent_id: Uuid,
-    /// At most this many tasks.
-    pub limit: u32,
-    /// Lease length in seconds.
-    pub lease_seconds: u32,
-    /// The claim's `Idempotency-Key`, recorded on the tasks it takes.
-    pub claim_key: Option<String>,
-}
-
 /// [`claim`] for many agents (distinct) asking for the same kinds, labels and project,
-/// in one statement on PostgreSQL: the runnable tasks are picked once, in claim order,
-/// and dealt out in the claimants' order, each taking up to its limit. Each claimant's
-/// tasks, in the claimants' order, sorted as [`claim`] sorts them.
+/// at `now`, in one statement on PostgreSQL: the runnable tasks are picked once, in
+/// claim order, and dealt out in the claims' order, each taking up to its limit. Each
+/// claim's tasks, in the claims' order, sorted as [`claim`] sorts them.
 pub async fn claim_many<C: ConnectionTrait>(
     conn: &C,
-    filter: &ClaimParams,
-    claimants: &[Claimant],
+    now: DateTime<Utc>,
+    claims: &[&ClaimParams],
 ) -> Result<Vec<Vec<Model>>, DbErr> {
     let backend = conn.get_database_backend();
-    if backend != DbBackend::Postgres || claimants.len() == 1 {
-        let mut taken = Vec::with_capacity(claimants.len());
-        for claimant in claimants {
+    let [filter, ..] = claims else {
+        return Ok(Vec::new());
+    };
+    if backend != DbBackend::Postgres || claims.len() == 1 {
+        let mut taken = Vec::with_capacity(claims.len());
+        for &params in claims {
             let params = ClaimParams {
-                agent_id: claimant.agent_id,
-                limit: claimant.limit,
-                lease_seconds: claimant.lease_seconds,
-                claim_key: claimant.claim_key.clone(),
-                ..filter.clone()
+                now,
+                ..params.clone()
             };
             taken.push(claim(conn, &params).await?);
         }
         return Ok(taken);
     }
-    let mut values: Vec<Value> = vec![filter.now.into()];
+    let mut values: Vec<Value> = vec![now.into()];
     let filter_sql = claim_filter(backend, filter, &mut values);
-    let mut rows = Vec::with_capacity(claimants.len());
+    let mut rows = Vec::with_capacity(claims.len());
     let mut total: u64 = 0;
-    for claimant in claimants {
+    for claimant in claims {
         let (lo, hi) = (total + 1, total + u64::from(claimant.limit));
         total = hi;
         let base = values.len();
@@ -605,9 +592,7 @@ pub async fn claim_many<C: ConnectionTrait>(
                 .unwrap_or(i32::MAX)
                 .into(),
         );
-        values.push(
-            (filter.now + chrono::Duration::seconds(i64::from(claimant.lease_seconds))).into(),
-        );
+        values.push((now + chrono::Duration::seconds(i64::from(claimant.lease_seconds))).into());
         rows.push(format!(
             "(CAST(${} AS uuid), CAST(${} AS text), CAST(${} AS integer), \
              CAST(${} AS timestamptz), {lo}, {hi})",
@@ -644,7 +629,7 @@ pub async fn claim_many<C: ConnectionTrait>(
             by_agent.entry(agent).or_default().push(row);
         }
     }
-    Ok(claimants
+    Ok(claims
         .iter()
         .map(|claimant| {
             let mut rows = by_agent.remove(&claimant.agent_id).unwrap_or_default();

@@ -161,37 +161,25 @@ async fn claim_together(
         });
     }
     // The rest claim together, one statement per set of filters.
-    let mut groups: Vec<(&store::tasks::ClaimParams, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, call) in calls.iter().enumerate() {
         if taken[i].is_some() {
             continue;
         }
         let p = &call.params;
-        match groups.iter_mut().find(|(q, _)| {
+        let same_filter = |members: &&mut Vec<usize>| {
+            let q = &calls[members[0]].params;
             q.kinds == p.kinds && q.labels == p.labels && q.project_id == p.project_id
-        }) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((p, vec![i])),
+        };
+        match groups.iter_mut().find(same_filter) {
+            Some(members) => members.push(i),
+            None => groups.push(vec![i]),
         }
     }
-    for (filter, members) in groups {
-        let claimants: Vec<store::tasks::Claimant> = members
-            .iter()
-            .map(|&i| {
-                let p = &calls[i].params;
-                store::tasks::Claimant {
-                    agent_id: p.agent_id,
-                    limit: p.limit,
-                    lease_seconds: p.lease_seconds,
-                    claim_key: p.claim_key.clone(),
-                }
-            })
-            .collect();
-        let filter = store::tasks::ClaimParams {
-            now,
-            ..filter.clone()
-        };
-        let claimed = store::tasks::claim_many(tx.conn(), &filter, &claimants).await?;
+    for members in groups {
+        let claims: Vec<&store::tasks::ClaimParams> =
+            members.iter().map(|&i| &calls[i].params).collect();
+        let claimed = store::tasks::claim_many(tx.conn(), now, &claims).await?;
         for (i, rows) in members.into_iter().zip(claimed) {
             taken[i] = Some(Ok((rows, false)));
         }
@@ -421,7 +409,8 @@ fn unchanged_completion(row: &Model, token: Uuid) -> Result<(), DomainError> {
     if status == TaskStatus::Completed {
         return Ok(());
     }
-    Err(invalid_transition("complete", status))
+    // Not running under this token, or it would have been completed.
+    Err(not_allowed(status, TaskAction::Complete))
 }
 
 /// Completes many running tasks in one transaction; each item is judged on its own, as
