@@ -65,23 +65,38 @@ pub fn complete(doc: OpenApi) -> Value {
     value
 }
 
+/// The keys of a path item that hold operations.
+const METHODS: [&str; 7] = ["get", "put", "post", "patch", "delete", "head", "options"];
+
+/// Every operation of `doc`, with its path.
+fn operations(doc: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    doc.get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(method, _)| METHODS.contains(&method.as_str()))
+                .map(move |(_, op)| (path.as_str(), op))
+        })
+}
+
+/// Every operation of `doc`, to change.
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+        .filter(|(method, _)| METHODS.contains(&method.as_str()))
+        .map(|(_, op)| op)
+}
+
 fn complete_json(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for item in paths.values_mut() {
-        let Some(item) = item.as_object_mut() else {
-            continue;
-        };
-        for (method, operation) in item.iter_mut() {
-            if matches!(
-                method.as_str(),
-                "get" | "put" | "post" | "patch" | "delete" | "head" | "options"
-            ) {
-                complete_operation(operation);
-            }
-        }
-    }
+    operations_mut(doc).for_each(complete_operation);
     crate::domain::limits::apply(doc);
     no_nul_in_query(doc);
     forms_without_null(doc);
@@ -91,13 +106,7 @@ fn complete_json(doc: &mut Value) {
 /// The query extractor refuses a NUL (`%00`) in any parameter (400): free-text query
 /// parameters say so with a pattern.
 fn no_nul_in_query(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let parameters = paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
+    let parameters = operations_mut(doc)
         .filter_map(|op| op.get_mut("parameters").and_then(Value::as_array_mut))
         .flatten()
         .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"));
@@ -122,23 +131,14 @@ fn no_nul_in_query(doc: &mut Value) {
 /// A form field is sent or not; it has no `null` (utoipa writes `Option` fields of the
 /// form's struct as nullable, and a fuzzer then sends the text `null`).
 fn forms_without_null(doc: &mut Value) {
-    let mut forms = Vec::new();
-    for item in doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        for op in item.1.as_object().into_iter().flatten().map(|(_, op)| op) {
-            if let Some(name) = op
-                .pointer("/requestBody/content/multipart~1form-data/schema/$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix("#/components/schemas/"))
-            {
-                forms.push(name.to_owned());
-            }
-        }
-    }
+    let forms: Vec<String> = operations(doc)
+        .filter_map(|(_, op)| {
+            op.pointer("/requestBody/content/multipart~1form-data/schema/$ref")?
+                .as_str()?
+                .strip_prefix("#/components/schemas/")
+                .map(str::to_owned)
+        })
+        .collect();
     for form in forms {
         let properties = doc
             .pointer_mut(&format!("/components/schemas/{form}/properties"))
@@ -161,17 +161,13 @@ fn add_links(doc: &mut Value) {
         return;
     };
     // (collection, operationId) of each operation on a record by id.
-    let mut by_id: Vec<(String, String)> = Vec::new();
-    for (path, item) in paths {
-        let Some((collection, _)) = path.split_once("/{id}") else {
-            continue;
-        };
-        for op in item.as_object().into_iter().flatten().map(|(_, op)| op) {
-            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
-                by_id.push((collection.to_owned(), id.to_owned()));
-            }
-        }
-    }
+    let by_id: Vec<(String, String)> = operations(doc)
+        .filter_map(|(path, op)| {
+            let (collection, _) = path.split_once("/{id}")?;
+            let id = op.get("operationId")?.as_str()?;
+            Some((collection.to_owned(), id.to_owned()))
+        })
+        .collect();
     let creates: Vec<(String, String)> = paths
         .iter()
         .filter(|(_, item)| item.get("post").is_some())
