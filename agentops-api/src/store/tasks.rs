@@ -1,6 +1,6 @@
 //! Queries on `tasks`, `task_labels` and `task_dependencies`, including the atomic claim.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -366,7 +366,7 @@ pub struct ClaimParams {
 /// and a task with an artifact being attached is not skipped. SQLite runs the single
 /// `UPDATE … RETURNING` inside the caller's immediate (write-locked) transaction, which
 /// makes it exclusive.
-pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<Model>, DbErr> {
+pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<LinkedRow>, DbErr> {
     let backend = conn.get_database_backend();
     let lease_expires_at = p.now + chrono::Duration::seconds(i64::from(p.lease_seconds));
     let mut values: Vec<Value> = vec![
@@ -397,25 +397,28 @@ pub async fn claim<C: ConnectionTrait>(conn: &C, p: &ClaimParams) -> Result<Vec<
             "WITH picked AS (SELECT id FROM tasks WHERE {filter} \
              ORDER BY priority DESC, created_at, id LIMIT {limit} FOR NO KEY UPDATE SKIP LOCKED) \
              UPDATE tasks SET {set}, claim_token = gen_random_uuid() \
-             FROM picked WHERE tasks.id = picked.id RETURNING tasks.*"
+             FROM picked WHERE tasks.id = picked.id RETURNING {returning}",
+            returning = returning_linked(backend),
         ),
         _ => format!(
             "UPDATE tasks SET {set}, claim_token = randomblob(16) WHERE id IN \
              (SELECT id FROM tasks WHERE {filter} ORDER BY priority DESC, created_at, id LIMIT {limit}) \
-             RETURNING *"
+             RETURNING {returning}",
+            returning = returning_linked(backend),
         ),
     };
-    let mut rows = task::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-        .all(conn)
-        .await?;
+    let mut rows =
+        LinkedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(conn)
+            .await?;
     sort_claimed(&mut rows);
     Ok(rows)
 }
 
 /// Claimed rows in the order they were picked: highest priority first, then oldest.
-fn sort_claimed(rows: &mut [Model]) {
+fn sort_claimed(rows: &mut [LinkedRow]) {
     rows.sort_by(|a, b| {
+        let (a, b) = (&a.task, &b.task);
         b.priority
             .cmp(&a.priority)
             .then(a.created_at.cmp(&b.created_at))
@@ -561,7 +564,7 @@ pub async fn claim_many<C: ConnectionTrait>(
     conn: &C,
     now: DateTime<Utc>,
     claims: &[&ClaimParams],
-) -> Result<Vec<Vec<Model>>, DbErr> {
+) -> Result<Vec<Vec<LinkedRow>>, DbErr> {
     let backend = conn.get_database_backend();
     let [filter, ..] = claims else {
         return Ok(Vec::new());
@@ -616,16 +619,16 @@ pub async fn claim_many<C: ConnectionTrait>(
          started_at = $1, updated_at = $1, progress = NULL, block_reason = NULL, \
          claim_key = c.claim_key, claim_token = gen_random_uuid() \
          FROM numbered JOIN claimants c ON numbered.n BETWEEN c.lo AND c.hi \
-         WHERE tasks.id = numbered.id RETURNING tasks.*",
+         WHERE tasks.id = numbered.id RETURNING {returning}",
         rows = rows.join(", "),
+        returning = returning_linked(backend),
     );
-    let mut by_agent: HashMap<Uuid, Vec<Model>> = HashMap::new();
-    for row in task::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+    let mut by_agent: HashMap<Uuid, Vec<LinkedRow>> = HashMap::new();
+    for row in LinkedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?
     {
-        if let Some(agent) = row.agent_id {
+        if let Some(agent) = row.task.agent_id {
             by_agent.entry(agent).or_default().push(row);
         }
     }
@@ -651,13 +654,14 @@ pub struct Completion {
 }
 
 /// Completes, in one statement, each of `items` that is `running` under its claim token;
-/// returns the rows it completed (in no particular order). Items it leaves alone (a
-/// stale token, another status, no such task) are for the caller to explain.
+/// returns the rows it completed (in no particular order), with their links. Items it
+/// leaves alone (a stale token, another status, no such task) are for the caller to
+/// explain.
 pub async fn complete_running<C: ConnectionTrait>(
     conn: &C,
     items: &[&Completion],
     now: DateTime<Utc>,
-) -> Result<Vec<Model>, DbErr> {
+) -> Result<Vec<LinkedRow>, DbErr> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -692,42 +696,66 @@ pub async fn complete_running<C: ConnectionTrait>(
          AND tasks.status = 'running' RETURNING {returning}",
         now = param(backend, 1),
         rows = rows.join(" UNION ALL "),
-        // SQLite's RETURNING names only the updated table's columns.
-        returning = if postgres { "tasks.*" } else { "*" },
+        returning = returning_linked(backend),
     );
-    task::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+    LinkedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await
 }
 
-/// What a set of tasks is linked to, read at once.
-#[derive(Debug, Default)]
-pub struct Links {
-    /// The upstream tasks of each task that has any, sorted.
-    pub depends_on: HashMap<Uuid, Vec<Uuid>>,
-    /// Whether any task depends on one of them.
-    pub has_dependents: bool,
+/// A task row as the statement that wrote it returned it, with what the task is linked
+/// to, read by that same statement: the answer to a claim or a completion needs the
+/// task's upstream tasks, and a completion whether anything waits on it, and asking in
+/// the `RETURNING` saves a round trip per write.
+#[derive(Debug, FromQueryResult)]
+pub struct LinkedRow {
+    /// The row as written.
+    #[sea_orm(nested)]
+    pub task: Model,
+    /// The upstream tasks' ids, comma-separated (`NULL` for none).
+    depends_on: Option<String>,
+    /// Whether any task depends on this one.
+    has_dependents: bool,
 }
 
-/// The dependencies of `task_ids` and whether anything depends on them, in one read.
-pub async fn links_of<C: ConnectionTrait>(conn: &C, task_ids: &[Uuid]) -> Result<Links, DbErr> {
-    if task_ids.is_empty() {
-        return Ok(Links::default());
+impl LinkedRow {
+    /// The row, its upstream tasks (sorted) and whether anything depends on it.
+    pub fn into_parts(self) -> Result<(Model, Vec<Uuid>, bool), DbErr> {
+        let mut depends_on = match &self.depends_on {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|id| {
+                    Uuid::parse_str(id)
+                        .map_err(|err| DbErr::Custom(format!("dependency id {id:?}: {err}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        depends_on.sort();
+        Ok((self.task, depends_on, self.has_dependents))
     }
-    let rows = task_dependency::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(task_dependency::Column::TaskId.is_in(task_ids.iter().copied()))
-                .add(task_dependency::Column::DependsOn.is_in(task_ids.iter().copied())),
-        )
-        .all(conn)
-        .await?;
-    let ids: HashSet<Uuid> = task_ids.iter().copied().collect();
-    Ok(Links {
-        has_dependents: rows.iter().any(|row| ids.contains(&row.depends_on)),
-        depends_on: upstreams_by_task(rows.into_iter().filter(|row| ids.contains(&row.task_id))),
-    })
+}
+
+/// The `RETURNING` list of a write on `tasks` read as [`LinkedRow`]: every column of the
+/// row, then its links. SQLite keeps ids as 16-byte blobs, hence `hex`; its `RETURNING`
+/// names only the updated table's columns, hence the bare `*`.
+fn returning_linked(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "tasks.*, \
+             (SELECT string_agg(CAST(d.depends_on AS text), ',') FROM task_dependencies d \
+              WHERE d.task_id = tasks.id) AS depends_on, \
+             EXISTS (SELECT 1 FROM task_dependencies w WHERE w.depends_on = tasks.id) \
+              AS has_dependents"
+        }
+        _ => {
+            "*, \
+             (SELECT group_concat(lower(hex(d.depends_on)), ',') FROM task_dependencies d \
+              WHERE d.task_id = tasks.id) AS depends_on, \
+             EXISTS (SELECT 1 FROM task_dependencies w WHERE w.depends_on = tasks.id) \
+              AS has_dependents"
+        }
+    }
 }
 
 /// Running tasks whose lease ended before `now`, locked for update; on PostgreSQL rows

@@ -154,6 +154,15 @@ async fn claim_together(
             Some(true) => {
                 let key = params.claim_key.as_deref().unwrap_or_default();
                 let held = store::tasks::held_by_claim(tx.conn(), agent_id, key, now).await?;
+                let ids: Vec<Uuid> = held.iter().map(|row| row.id).collect();
+                let mut deps = store::tasks::dependencies_of(tx.conn(), &ids).await?;
+                let held: Vec<(Model, Vec<Uuid>)> = held
+                    .into_iter()
+                    .map(|row| {
+                        let depends_on = deps.remove(&row.id).unwrap_or_default();
+                        (row, depends_on)
+                    })
+                    .collect();
                 // Once the key's claim holds nothing, the key claims afresh.
                 (!held.is_empty()).then_some(Ok((held, true)))
             }
@@ -181,6 +190,13 @@ async fn claim_together(
             members.iter().map(|&i| &calls[i].params).collect();
         let claimed = store::tasks::claim_many(tx.conn(), now, &claims).await?;
         for (i, rows) in members.into_iter().zip(claimed) {
+            let rows = rows
+                .into_iter()
+                .map(|row| {
+                    let (row, depends_on, _) = row.into_parts()?;
+                    Ok((row, depends_on))
+                })
+                .collect::<Result<_, sea_orm::DbErr>>()?;
             taken[i] = Some(Ok((rows, false)));
         }
     }
@@ -188,13 +204,6 @@ async fn claim_together(
         .into_iter()
         .map(|call| call.unwrap_or_else(|| Ok((Vec::new(), false))))
         .collect();
-    // The dependencies of every task handed out, in one read.
-    let ids: Vec<Uuid> = taken
-        .iter()
-        .flatten()
-        .flat_map(|(rows, _)| rows.iter().map(|row| row.id))
-        .collect();
-    let mut deps = store::tasks::dependencies_of(tx.conn(), &ids).await?;
     let mut outcomes = Vec::with_capacity(calls.len());
     let mut claimed_tasks = 0;
     for call in taken {
@@ -206,13 +215,12 @@ async fn claim_together(
             }
         };
         let mut tasks = Vec::with_capacity(rows.len());
-        for row in rows {
+        for (row, depends_on) in rows {
             let claim_token = row.claim_token.ok_or_else(|| {
                 DomainError::Db(sea_orm::DbErr::Custom(
                     "claimed task without a token".into(),
                 ))
             })?;
-            let depends_on = deps.remove(&row.id).unwrap_or_default();
             let task = to_out(row, depends_on)?;
             // A repeat changed nothing: no event.
             if !replayed {
@@ -234,8 +242,9 @@ async fn claim_together(
     Ok(outcomes)
 }
 
-/// What a claim call took (and whether it is a keyed repeat's), or its refusal.
-type Taken = Result<(Vec<Model>, bool), DomainError>;
+/// What a claim call took, each task with its upstream tasks (and whether it is a keyed
+/// repeat's), or its refusal.
+type Taken = Result<(Vec<(Model, Vec<Uuid>)>, bool), DomainError>;
 
 /// A batch that stopped without an answer (it panicked): the call's outcome is unknown.
 fn lost(err: crate::coalesce::Lost) -> DomainError {
@@ -337,11 +346,11 @@ async fn complete_together(
 /// and their ids distinct; each item's outcome in the items' order, as [`complete`]
 /// would answer it alone.
 ///
-/// Whatever the number of items, the usual case costs two statements: one update that
-/// completes every item running under its claim token, and one read of the answers'
-/// dependencies that also says whether anything waits on them. Only items it left alone
-/// (retries of a completion, stale tokens) are read again, locked, to say why; only when
-/// something depends on a completed task are the waiting tasks looked at.
+/// Whatever the number of items, the usual case costs one statement: an update that
+/// completes every item running under its claim token and returns, with each row, its
+/// dependencies and whether anything waits on it. Only items it left alone (retries of a
+/// completion, stale tokens) are read again, locked, to say why; only when something
+/// depends on a completed task are the waiting tasks looked at.
 async fn complete_in(
     tx: &mut Tx,
     items: &[&Completion],
@@ -354,40 +363,37 @@ async fn complete_in(
     // In id order, so that overlapping batches tend to lock their rows in the same order.
     let mut sorted = items.to_vec();
     sorted.sort_by_key(|item| item.id);
-    let mut rows: HashMap<Uuid, Model> =
-        store::tasks::complete_running(tx.conn(), &sorted, store::now())
-            .await?
-            .into_iter()
-            .map(|row| (row.id, row))
-            .collect();
+    let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(items.len());
+    let mut has_dependents = false;
+    for row in store::tasks::complete_running(tx.conn(), &sorted, store::now()).await? {
+        let (row, depends_on, waited_on) = row.into_parts()?;
+        has_dependents |= waited_on;
+        outs.insert(row.id, to_out(row, depends_on)?);
+    }
     let (completed, leftovers): (Vec<Uuid>, Vec<Uuid>) =
-        order.iter().partition(|id| rows.contains_key(id));
+        order.iter().partition(|id| outs.contains_key(id));
+    // Items it left alone (retries of a completion, stale tokens): read again, locked, to
+    // say why.
     let mut refused: HashMap<Uuid, DomainError> = HashMap::new();
+    let mut unchanged: Vec<Model> = Vec::new();
     for row in store::tasks::find_many_for_update(tx.conn(), &leftovers).await? {
         match unchanged_completion(&row, tokens[&row.id]) {
-            Ok(()) => {
-                rows.insert(row.id, row);
-            }
+            Ok(()) => unchanged.push(row),
             Err(why) => {
                 refused.insert(row.id, why);
             }
         }
     }
-    let answered: Vec<Uuid> = order
-        .iter()
-        .copied()
-        .filter(|id| rows.contains_key(id))
-        .collect();
-    let mut links = store::tasks::links_of(tx.conn(), &answered).await?;
-    let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(rows.len());
-    for (id, row) in rows {
-        let depends_on = links.depends_on.remove(&id).unwrap_or_default();
-        outs.insert(id, to_out(row, depends_on)?);
+    let ids: Vec<Uuid> = unchanged.iter().map(|row| row.id).collect();
+    let mut deps = store::tasks::dependencies_of(tx.conn(), &ids).await?;
+    for row in unchanged {
+        let depends_on = deps.remove(&row.id).unwrap_or_default();
+        outs.insert(row.id, to_out(row, depends_on)?);
     }
     for id in &completed {
         tx.emit(task_event("task.completed", &outs[id]));
     }
-    if links.has_dependents && !completed.is_empty() {
+    if has_dependents {
         release_dependents_of_any(tx, &completed).await?;
     }
     Ok(order
