@@ -2,7 +2,7 @@
 # What the benchmark's database sessions wait on: samples pg_stat_activity every 10 ms
 # for SECONDS seconds (default 60) and prints, per wait event, how many samples found an
 # active session of an `agentops_bench_*` database waiting on it ("running" = on CPU or
-# between waits). Run it beside `agentops bench claim`; see docs/benchmarks.md.
+# between waits). Run it beside `agentops-bench claim`; see docs/benchmarks.md.
 #
 #   scripts/pg-wait-events.sh [SECONDS] [POSTGRES_URL]
 set -euo pipefail

@@ -61,23 +61,6 @@ pub enum Command {
     Openapi,
     /// Exit 0 if a server answers `GET <url>` with 2xx (for container health checks).
     Healthcheck(HealthcheckArgs),
-    /// Benchmarks that print their figures (loopback only).
-    #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-/// `agentops bench …`.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Live-event latency and delivery at many WebSocket subscribers.
-    Events(crate::bench_events::EventsBenchArgs),
-    /// Artifact upload/download throughput and API memory against copying directly.
-    Artifacts(crate::bench_artifacts::ArtifactsBenchArgs),
-    /// Claim throughput end to end (HTTP + SDK) against the same SQL without HTTP.
-    Claim(crate::bench::claim::ClaimBenchArgs),
-    /// The bare fan-out server `bench events --baseline` starts as a child process.
-    #[command(hide = true)]
-    FanoutBaselineServer(crate::bench::fanout_baseline::BaselineServerArgs),
 }
 
 /// Settings of `up`: the API's, and the embedded Seed's.
@@ -249,14 +232,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&agentops_api::openapi_document())?
             );
             Ok(())
-        }
-        Some(Command::Bench(BenchCommand::Events(args))) => crate::bench_events::run(args).await,
-        Some(Command::Bench(BenchCommand::Artifacts(args))) => {
-            crate::bench_artifacts::run(args).await
-        }
-        Some(Command::Bench(BenchCommand::Claim(args))) => crate::bench::claim::run(args).await,
-        Some(Command::Bench(BenchCommand::FanoutBaselineServer(args))) => {
-            crate::bench::fanout_baseline::serve(args).await
         }
     }
 }

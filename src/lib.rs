@@ -6,9 +6,6 @@
 //! the deployment contract test compares the Terraform containers against it.
 
 pub mod agents;
-pub mod bench;
-pub mod bench_artifacts;
-pub mod bench_events;
 pub mod chief;
 pub mod cli;
 pub mod telegram;

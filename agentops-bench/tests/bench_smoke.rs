@@ -1,21 +1,19 @@
-//! The benchmarks at toy sizes: each `agentops bench …` runs end to end against the same
+//! The benchmarks at toy sizes: each `agentops-bench …` runs end to end against the same
 //! services as the other tests and prints its JSON report, so a change that breaks a
 //! benchmark shows here rather than on the day someone measures. The figures are not
 //! checked (speed is measured by benchmarks, not asserted by tests); what each report
 //! says about correctness is (bytes verified, every event delivered once, every task
 //! completed once).
 //!
-//! This is an integration test of the root package (it needs the `agentops` binary);
-//! the rest of `tests/` is the end-to-end test crate.
+//! This is an integration test of the `agentops-bench` package (it needs its binary).
 
 use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs `agentops bench <args> --json`; returns its last line, parsed.
+/// Runs `agentops-bench <args> --json`; returns its last line, parsed.
 fn bench(args: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_agentops"))
-        .arg("bench")
+    let output = Command::new(env!("CARGO_BIN_EXE_agentops-bench"))
         .args(args)
         .arg("--json")
         .output()
@@ -23,7 +21,7 @@ fn bench(args: &[&str]) -> Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "agentops bench {args:?} failed:\n{stderr}"
+        "agentops-bench {args:?} failed:\n{stderr}"
     );
     let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
     let last = stdout.lines().last().expect("a report");

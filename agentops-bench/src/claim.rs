@@ -1,4 +1,4 @@
-//! `agentops bench claim`: end-to-end claim throughput through HTTP and the SDK, against
+//! `agentops-bench claim`: end-to-end claim throughput through HTTP and the SDK, against
 //! the same job done by the minimal SQL, in one run.
 //!
 //! Everything runs over one database of its own (`agentops_bench_<random>`, dropped at
@@ -46,9 +46,9 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::process::ApiProcess;
+use crate::process::ApiProcess;
 
-/// Options of `agentops bench claim`.
+/// Options of `agentops-bench claim`.
 #[derive(Debug, Args)]
 pub struct ClaimBenchArgs {
     /// PostgreSQL server to create the benchmark database on (any database of it; the

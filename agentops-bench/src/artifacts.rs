@@ -1,4 +1,4 @@
-//! `agentops bench artifacts`: upload and download throughput of one large artifact
+//! `agentops-bench artifacts`: upload and download throughput of one large artifact
 //! through the API, against moving the same bytes directly, and the API's memory.
 //!
 //! It starts a real API process (this binary's `api` command, on SQLite in a temporary
@@ -47,8 +47,8 @@ use tokio::io::AsyncReadExt;
 
 use agentops_api::config::ApiConfig;
 
-use crate::bench::process::{ApiProcess, MachineCpu};
-use crate::bench::round2;
+use crate::process::{ApiProcess, MachineCpu};
+use crate::round2;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -61,7 +61,7 @@ pub enum BenchStore {
     S3,
 }
 
-/// Options of `agentops bench artifacts`.
+/// Options of `agentops-bench artifacts`.
 #[derive(Debug, Args)]
 pub struct ArtifactsBenchArgs {
     /// Size of the artifact, in MiB.

@@ -1,4 +1,4 @@
-//! The floor `agentops bench events --baseline` compares the API against: a server
+//! The floor `agentops-bench events --baseline` compares the API against: a server
 //! process that does nothing but fan one pre-encoded frame out to every subscriber.
 //!
 //! It takes the same WebSocket subscribers as the real run, answers their opening
@@ -27,7 +27,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may take to send its opening request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Options of the baseline server (started by `agentops bench events --baseline`).
+/// Options of the baseline server (started by `agentops-bench events --baseline`).
 #[derive(Debug, Args)]
 pub struct BaselineServerArgs {
     /// Address to listen on.

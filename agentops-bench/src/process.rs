@@ -1,5 +1,6 @@
-//! One `agentops api` process started by a benchmark, so its memory and CPU can be
-//! measured on their own (not mixed with the benchmark's clients).
+//! One API process started by a benchmark, so its memory and CPU can be measured on their
+//! own (not mixed with the benchmark's clients): this binary's hidden `api` command, which
+//! runs exactly what `agentops api` runs (see `main.rs`).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,7 +41,7 @@ impl ApiProcess {
         }
         let child = command
             .spawn()
-            .with_context(|| format!("cannot start `agentops {}`", args.join(" ")))?;
+            .with_context(|| format!("cannot start `agentops-bench {}`", args.join(" ")))?;
         Ok(Self {
             child,
             base: format!("http://127.0.0.1:{port}"),

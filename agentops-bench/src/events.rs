@@ -1,4 +1,4 @@
-//! `agentops bench events`: live-event latency and delivery at many WebSocket subscribers.
+//! `agentops-bench events`: live-event latency and delivery at many WebSocket subscribers.
 //!
 //! It starts real API processes (this binary's `api` command) on PostgreSQL and Redis,
 //! so their memory can be measured on their own: with `--replicas 2` (the default)
@@ -30,10 +30,10 @@ use serde::Deserialize;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::bench::process::{ApiProcess, own_cpu_seconds};
-use crate::bench::round2;
+use crate::process::{ApiProcess, own_cpu_seconds};
+use crate::round2;
 
-/// Options of `agentops bench events`.
+/// Options of `agentops-bench events`.
 #[derive(Debug, Args)]
 pub struct EventsBenchArgs {
     /// WebSocket subscribers.
@@ -113,7 +113,7 @@ pub async fn run(args: EventsBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Runs the same subscribers against the bare fan-out server
-/// ([`crate::bench::fanout_baseline`]), frames of `frame_bytes`; returns its figures,
+/// ([`crate::fanout_baseline`]), frames of `frame_bytes`; returns its figures,
 /// prefixed `baseline_`.
 async fn baseline(args: &EventsBenchArgs, frame_bytes: u64) -> anyhow::Result<serde_json::Value> {
     let counts = [
@@ -126,7 +126,7 @@ async fn baseline(args: &EventsBenchArgs, frame_bytes: u64) -> anyhow::Result<se
         "--frame-bytes".to_owned(),
         frame_bytes.to_string(),
     ];
-    let mut command = vec!["bench", "fanout-baseline-server"];
+    let mut command = vec!["fanout-baseline-server"];
     command.extend(counts.iter().map(String::as_str));
     let server = ApiProcess::start_command(&command, &[])?;
     let address = server.base.trim_start_matches("http://").to_owned();
