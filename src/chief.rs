@@ -1,35 +1,17 @@
-//! `agentops chief-of-staff`: the Chief of Staff behind a small HTTP API.
-//!
-//! - `POST /chat` `{text, channel?, external_id?, thread_id?, author?, metadata?}` →
-//!   `{thread_id, reply, approval?}`;
-//! - `GET /health`.
-//!
-//! Callers present a platform API key with the admin role (`Authorization: Bearer …`):
-//! a chat can approve work, so it needs what approving needs. Keys are checked with the
-//! platform (`GET /api/v1/keys/me`) and remembered for a minute.
+//! `agentops chief-of-staff`: the Chief of Staff behind its HTTP API
+//! ([`agentops_agents::chief::server`]: `POST /chat`, `GET /health`), and the executor of
+//! approved plans beside it; also embedded in `agentops up`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use clap::Args;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use agentops_agents::chief::{ChatError, ChatIn, ChiefConfig, ChiefOfStaff};
-use agentops_sdk::types::{ErrorCode, Role};
-use agentops_sdk::{CancellationToken, Client};
+use agentops_agents::chief::server::{router, spawn_executor};
+use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
+use agentops_sdk::CancellationToken;
 
 use crate::agents::{LlmArgs, PlatformArgs};
-use crate::error_response as error;
 
 /// `agentops chief-of-staff`.
 #[derive(Debug, Clone, Args)]
@@ -41,151 +23,6 @@ pub struct ChiefArgs {
     /// Where its HTTP API (`POST /chat`, `GET /health`) listens.
     #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
-}
-
-/// How long a caller's key, once checked, is taken as it was.
-const KEY_CACHE: Duration = Duration::from_secs(60);
-
-/// SHA-256 of checked keys → whether it is an admin key, and when that was learnt.
-type CheckedKeys = Arc<Mutex<HashMap<[u8; 32], (bool, Instant)>>>;
-
-#[derive(Clone)]
-struct AppState {
-    chief: ChiefOfStaff,
-    platform_url: String,
-    keys: CheckedKeys,
-}
-
-impl AppState {
-    /// Whether the request carries an admin key of the platform.
-    async fn authorise(&self, headers: &HeaderMap) -> Result<(), Response> {
-        let Some(key) = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                // The scheme is case-insensitive, as the platform takes it.
-                let (scheme, key) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(key)
-            })
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        else {
-            return Err(error(
-                ErrorCode::Unauthorized,
-                "send a platform API key: Authorization: Bearer <key>",
-            ));
-        };
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let cached = self
-            .keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&digest)
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE)
-            .map(|(admin, _)| *admin);
-        let admin = match cached {
-            Some(admin) => admin,
-            None => {
-                let client = Client::builder()
-                    .base_url(&self.platform_url)
-                    .api_key(key)
-                    .max_retries(1)
-                    .build()
-                    .map_err(|err| error(ErrorCode::PlatformUnavailable, err.to_string()))?;
-                let admin = match client.keys().me().await {
-                    Ok(me) => me.role == Role::Admin,
-                    Err(err) if err.is_auth() => {
-                        return Err(error(
-                            ErrorCode::Unauthorized,
-                            "the platform does not know this key",
-                        ));
-                    }
-                    Err(err) => {
-                        return Err(error(
-                            ErrorCode::PlatformUnavailable,
-                            format!("cannot check the key with the platform: {err}"),
-                        ));
-                    }
-                };
-                let mut keys = self
-                    .keys
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                keys.retain(|_, (_, at)| at.elapsed() < KEY_CACHE);
-                keys.insert(digest, (admin, Instant::now()));
-                admin
-            }
-        };
-        if admin {
-            Ok(())
-        } else {
-            Err(error(
-                ErrorCode::Forbidden,
-                "talking to the Chief of Staff needs an admin key (a chat can approve work)",
-            ))
-        }
-    }
-}
-
-async fn chat(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<ChatIn>, JsonRejection>,
-) -> Response {
-    if let Err(denied) = state.authorise(&headers).await {
-        return denied;
-    }
-    let input = match body {
-        Ok(Json(input)) => input,
-        Err(rejection) => {
-            let status = rejection.status();
-            let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                ErrorCode::UnsupportedMediaType
-            } else if status == StatusCode::BAD_REQUEST {
-                ErrorCode::MalformedJson
-            } else {
-                ErrorCode::InvalidBody
-            };
-            return error(code, rejection.body_text());
-        }
-    };
-    match state.chief.chat(input).await {
-        Ok(out) => Json(out).into_response(),
-        Err(ChatError::Invalid(message)) => error(ErrorCode::ValidationFailed, message),
-        Err(ChatError::Platform(err)) if err.is_not_found() => {
-            error(ErrorCode::ThreadNotFound, err.to_string())
-        }
-        Err(ChatError::Platform(err)) if err.is_invalid_request() => {
-            error(ErrorCode::ValidationFailed, err.to_string())
-        }
-        Err(ChatError::Platform(err)) => {
-            tracing::warn!("chat failed: {err}");
-            error(ErrorCode::PlatformUnavailable, err.to_string())
-        }
-    }
-}
-
-/// The Chief of Staff's HTTP API, for `chief`.
-pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
-    let state = AppState {
-        chief,
-        platform_url,
-        keys: Arc::new(Mutex::new(HashMap::new())),
-    };
-    Router::new()
-        .route("/chat", post(chat))
-        .route(
-            "/health",
-            get(|| async { Json(json!({"status": "ok", "agent": "chief-of-staff"})) }),
-        )
-        .fallback(|| async { error(ErrorCode::RouteNotFound, "no such route") })
-        .method_not_allowed_fallback(|| async {
-            error(
-                ErrorCode::MethodNotAllowed,
-                "this route does not take that method",
-            )
-        })
-        .with_state(state)
 }
 
 /// A Chief of Staff running in the same process as the API (`agentops up`).
@@ -249,28 +86,6 @@ impl EmbeddedChief {
             let _ = task.await;
         }
     }
-}
-
-/// Runs the executor of approved plans until `stop`, starting it again while the
-/// platform cannot be read (it starts over by itself when its event stream ends).
-fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut delay = Duration::from_millis(500);
-        loop {
-            match chief.run_executor(stop.clone()).await {
-                // Only once `stop` is cancelled.
-                Ok(()) => return,
-                Err(err) => {
-                    tracing::warn!("the executor of approved plans cannot start: {err}");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = stop.cancelled() => return,
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    })
 }
 
 /// Runs the Chief of Staff: its HTTP API and the executor of approved plans, until

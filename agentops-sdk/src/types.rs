@@ -63,6 +63,28 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+impl ErrorBody {
+    /// The body of an error answer with `code` (whose [`ErrorCode::status`] is the
+    /// answer's status) and no field details.
+    ///
+    /// ```
+    /// use agentops_sdk::types::{ErrorBody, ErrorCode};
+    ///
+    /// let body = ErrorBody::new(ErrorCode::ThreadNotFound, "no thread 7");
+    /// assert_eq!(body.error.code, "thread_not_found");
+    /// assert_eq!(body.error.error_code().map(|code| code.status()), Some(404));
+    /// ```
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.as_str().to_owned(),
+                message: message.into(),
+                details: Vec::new(),
+            },
+        }
+    }
+}
+
 /// The detail of an [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

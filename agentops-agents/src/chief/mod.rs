@@ -26,6 +26,8 @@
 
 pub mod actions;
 pub mod brain;
+#[cfg(feature = "server")]
+pub mod server;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

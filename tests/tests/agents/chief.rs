@@ -70,7 +70,7 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 async fn serve_chief(app: &TestApp, chief: ChiefOfStaff) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = agentops::chief::router(chief, app.server.base.clone());
+    let router = agentops_agents::chief::server::router(chief, app.server.base.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     base
 }

@@ -99,7 +99,11 @@ async fn stack() -> Stack {
         let (chief, stop) = (chief.clone(), stop.clone());
         tokio::spawn(async move { chief.run_executor(stop).await.unwrap() });
     }
-    let chief_url = serve(agentops::chief::router(chief, app.server.base.clone())).await;
+    let chief_url = serve(agentops_agents::chief::server::router(
+        chief,
+        app.server.base.clone(),
+    ))
+    .await;
     let telegram = BotStandIn::spawn().await;
     let bot = new_bot(&app, &telegram, chief_url, &[ALLOWED, 101]);
     // The relay goes on from its cursor: start it at the head, as a first start would.
