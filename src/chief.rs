@@ -114,7 +114,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let app = router(chief, args.platform.url.clone());
-    let served = crate::cli::serve_until_stopped(listener, app, stop).await;
+    let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
     served
 }

@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod chief;
 pub mod cli;
+mod serve;
 pub mod telegram;
 
 /// The error answer of the HTTP service this crate serves beside the API (the Telegram

@@ -269,7 +269,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             (router(bot, None, &inflight), Some(poller))
         }
     };
-    let served = crate::cli::serve_until_stopped(listener, app, stop).await;
+    let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     drain(&inflight, DRAIN_TIMEOUT).await;
     let _ = relay.await;
     if let Some(poller) = poller {

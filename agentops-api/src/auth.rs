@@ -7,64 +7,31 @@
 //! another replica within that TTL.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use prometheus_client::metrics::counter::Counter;
 
 use agentops_sdk::types::Role;
 
+pub use crate::domain::Caller;
+pub use crate::domain::keys::{NewSecret, describe_secret, generate_secret, hash_secret};
+
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 use crate::rate_limit::{Limited, RateLimits};
-use crate::state::AppState;
 use crate::store;
 
 /// How long an authenticated key is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const KEY_CACHE_MAX_ENTRIES: usize = 10_000;
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The API key's id.
-    pub key_id: Uuid,
-    /// The key's role.
-    pub role: Role,
-}
-
-impl Caller {
-    /// Refuses with 403 unless the caller's role includes `needed`
-    /// (admin includes agent, which includes viewer).
-    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        if rank(self.role) >= rank(needed) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this operation needs the {needed} role; the key has the {} role",
-                self.role
-            )))
-        }
-    }
-}
-
-fn rank(role: Role) -> u8 {
-    match role {
-        Role::Viewer => 0,
-        Role::Agent => 1,
-        Role::Admin => 2,
-    }
-}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -76,41 +43,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .cloned()
             .ok_or(ApiError::Unauthorized("missing API key"))
     }
-}
-
-/// A freshly generated secret and what is stored of it.
-pub struct NewSecret {
-    /// The secret to hand to the user once.
-    pub secret: String,
-    /// Its SHA-256, hex.
-    pub hash: String,
-    /// Its first characters, for recognising it in listings.
-    pub prefix: String,
-}
-
-/// Generates a new random key secret.
-pub fn generate_secret() -> NewSecret {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = format!(
-        "aok_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
-    describe_secret(secret)
-}
-
-/// The stored form of a given secret (used for `AGENTOPS_ADMIN_KEY`).
-pub fn describe_secret(secret: String) -> NewSecret {
-    NewSecret {
-        hash: hash_secret(&secret),
-        prefix: secret.chars().take(12).collect(),
-        secret,
-    }
-}
-
-/// SHA-256 of a secret, hex-encoded.
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[derive(Clone)]
@@ -177,8 +109,18 @@ impl KeyCache {
     }
 }
 
+/// What authenticating a request needs: the keys in the database and the cache of those
+/// recently seen. The server's state provides one (`FromRef`). Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    /// The database pool.
+    pub db: sea_orm::DatabaseConnection,
+    /// Recently authenticated keys and the per-key rate limits.
+    pub keys: Arc<KeyCache>,
+}
+
 /// Resolves a bearer secret to its caller, checking revocation and expiry.
-pub async fn authenticate_secret(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+pub async fn authenticate_secret(state: &Authenticator, secret: &str) -> Result<Caller, ApiError> {
     const INVALID: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
     let hash = hash_secret(secret);
     let entry = match state.keys.get(&hash) {
@@ -232,7 +174,7 @@ fn bearer_secret(request: &Request) -> Option<String> {
 /// Middleware: authenticates the request, applies the key's rate limit and makes the
 /// [`Caller`] available to handlers.
 pub async fn require_key(
-    State(state): State<AppState>,
+    State(state): State<Authenticator>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {

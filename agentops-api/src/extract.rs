@@ -224,14 +224,7 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// A validated page request.
-#[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    /// Items per page.
-    pub limit: u64,
-    /// Only items older than this id.
-    pub before: Option<Uuid>,
-}
+pub use crate::domain::PageRequest;
 
 impl PageParams {
     /// Checks the limit and decodes the cursor.

@@ -262,8 +262,8 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let reaper = tokio::spawn(reaper::run(self.state.clone()));
-        let sweeper = tokio::spawn(domain::artifacts::run_sweeper(self.state.clone()));
+        let reaper = tokio::spawn(reaper::run(self.state.context().clone()));
+        let sweeper = tokio::spawn(domain::artifacts::run_sweeper(self.state.context().clone()));
         let app = router(self.state.clone());
         let events = self.state.events.clone();
         let shutdown = async move {

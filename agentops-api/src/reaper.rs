@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use crate::domain;
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store;
 
 /// Runs forever (until the task is aborted), one pass per reaper interval.
-pub async fn run(state: AppState) {
+pub async fn run(state: Context) {
     let mut interval = tokio::time::interval(Duration::from_millis(state.cfg.reaper_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune: Option<tokio::time::Instant> = None;
@@ -32,7 +32,7 @@ pub async fn run(state: AppState) {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Deletes events older than the retention period, in batches.
-pub async fn prune_events(state: &AppState) -> Result<u64, crate::error::DomainError> {
+pub async fn prune_events(state: &Context) -> Result<u64, crate::error::DomainError> {
     let retention =
         chrono::Duration::days(i64::try_from(state.cfg.event_retention_days).unwrap_or(36_500));
     let cutoff = store::now() - retention;
@@ -53,7 +53,7 @@ pub async fn prune_events(state: &AppState) -> Result<u64, crate::error::DomainE
 }
 
 /// One pass: reaps expired leases in batches until none is left, then agents.
-pub async fn pass(state: &AppState) -> Result<(), crate::error::DomainError> {
+pub async fn pass(state: &Context) -> Result<(), crate::error::DomainError> {
     loop {
         let reaped = domain::tasks::reap_expired_leases(state, store::now()).await?;
         if reaped > 0 {

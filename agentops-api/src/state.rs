@@ -4,43 +4,28 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::KeyCache;
+use crate::auth::{Authenticator, KeyCache};
 use crate::config::ApiConfig;
-use crate::error::DomainError;
+use crate::domain::Context;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::storage::ArtifactStore;
-use crate::store::Tx;
 
-/// Everything a request may need. Cheap to clone.
+/// Everything a request may need: the use cases' [`Context`] (which it dereferences to,
+/// so `&state` passes where a use case asks for `&Context`) and the HTTP layer's own
+/// parts. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-/// The contents of [`AppState`].
-pub struct Inner {
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// The configuration the server started with.
-    pub cfg: ApiConfig,
-    /// Event fan-out.
-    pub events: Events,
-    /// Prometheus metrics.
-    pub metrics: Metrics,
+    context: Context,
     /// Authenticated keys, cached briefly.
-    pub keys: KeyCache,
-    /// Where artifact bytes are kept.
-    pub storage: Arc<dyn ArtifactStore>,
-    /// Task claims and completions, batched into shared transactions.
-    pub task_writes: crate::domain::tasks::TaskWrites,
+    pub keys: Arc<KeyCache>,
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Inner;
+    type Target = Context;
 
-    fn deref(&self) -> &Inner {
-        &self.inner
+    fn deref(&self) -> &Context {
+        &self.context
     }
 }
 
@@ -54,17 +39,22 @@ impl AppState {
     ) -> Self {
         let metrics = Metrics::default().with_redis_lag(events.redis_lag());
         let keys = KeyCache::new(&cfg, metrics.rate_limit_fallbacks.clone());
-        let task_writes = crate::domain::tasks::TaskWrites::new(cfg.write_lanes as usize);
         Self {
-            inner: Arc::new(Inner {
-                db,
-                cfg,
-                events,
-                metrics,
-                keys,
-                storage,
-                task_writes,
-            }),
+            context: Context::new(db, cfg, events, metrics, storage),
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// The use cases' view of the server.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// What authenticating a request needs.
+    pub fn authenticator(&self) -> Authenticator {
+        Authenticator {
+            db: self.db.clone(),
+            keys: self.keys.clone(),
         }
     }
 
@@ -91,22 +81,10 @@ impl AppState {
         tracing::info!(store = storage.describe(), "artifact store");
         Ok(Self::new(db, cfg, events, storage))
     }
+}
 
-    /// Starts a write transaction.
-    pub async fn begin(&self) -> Result<Tx, DomainError> {
-        Ok(Tx::begin(&self.db).await?)
-    }
-
-    /// Commits `tx` and then hands its events to the fan-out: subscribers never hear of
-    /// a change that did not commit.
-    pub async fn commit(&self, tx: Tx) -> Result<(), DomainError> {
-        let appended = tx.commit().await?;
-        let written = match &appended {
-            crate::store::Appended::Logged(events) => events.len(),
-            crate::store::Appended::Queued(count) => *count,
-        };
-        self.metrics.events_written.inc_by(written as u64);
-        self.events.committed(appended);
-        Ok(())
+impl axum::extract::FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator()
     }
 }

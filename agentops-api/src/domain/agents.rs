@@ -8,9 +8,9 @@ use agentops_sdk::types::{AgentIn, AgentOut, AgentStatus, ErrorCode, Page};
 
 use super::limits::{AGENT_NAME, AGENT_VERSION, CAPABILITIES, CAPABILITY, KIND};
 use super::{Checks, paginate};
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
 use crate::store::{self, NewEvent, entity::agent};
 
 const METADATA_MAX: usize = 64 * 1024;
@@ -49,7 +49,7 @@ fn agent_event(kind: &'static str, agent: &AgentOut) -> NewEvent {
 
 /// Registers an agent, or updates and returns the one with the same name. Registering
 /// counts as a heartbeat.
-pub async fn register(state: &AppState, input: AgentIn) -> Result<AgentOut, DomainError> {
+pub async fn register(state: &Context, input: AgentIn) -> Result<AgentOut, DomainError> {
     let mut checks = Checks::default();
     checks.ident("name", &input.name, AGENT_NAME);
     if let Some(kind) = &input.kind {
@@ -132,7 +132,7 @@ pub async fn register(state: &AppState, input: AgentIn) -> Result<AgentOut, Doma
 }
 
 /// Records a heartbeat; an agent that was offline comes back online (with an event).
-pub async fn heartbeat(state: &AppState, id: Uuid) -> Result<AgentOut, DomainError> {
+pub async fn heartbeat(state: &Context, id: Uuid) -> Result<AgentOut, DomainError> {
     let ttl = state.cfg.agent_ttl();
     let mut tx = state.begin().await?;
     let mut row = store::agents::find_for_update(tx.conn(), id)
@@ -152,7 +152,7 @@ pub async fn heartbeat(state: &AppState, id: Uuid) -> Result<AgentOut, DomainErr
 }
 
 /// One agent.
-pub async fn get(state: &AppState, id: Uuid) -> Result<AgentOut, DomainError> {
+pub async fn get(state: &Context, id: Uuid) -> Result<AgentOut, DomainError> {
     store::agents::find(&state.db, id)
         .await?
         .map(|row| to_out(row, state.cfg.agent_ttl()))
@@ -160,7 +160,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<AgentOut, DomainError> {
 }
 
 /// Agents, newest first.
-pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<AgentOut>, DomainError> {
+pub async fn list(state: &Context, page: PageRequest) -> Result<Page<AgentOut>, DomainError> {
     let ttl = state.cfg.agent_ttl();
     let rows = store::agents::list(&state.db, page.before, page.limit + 1).await?;
     Ok(paginate(
@@ -172,7 +172,7 @@ pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<AgentOut>,
 
 /// Marks agents silent for longer than the TTL offline, with an `agent.offline` event
 /// each. Returns how many changed.
-pub async fn mark_silent_offline(state: &AppState) -> Result<usize, DomainError> {
+pub async fn mark_silent_offline(state: &Context) -> Result<usize, DomainError> {
     let ttl = state.cfg.agent_ttl();
     let cutoff = store::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     let mut tx = state.begin().await?;

@@ -4,10 +4,10 @@ use agentops_sdk::types::{ErrorCode, Event, EventCursor, EventCursorIn, EventLog
 
 use super::Checks;
 use super::limits::{CURSOR_NAME, EVENT_ID, EVENT_PAGE_LIMIT};
-use crate::auth::Caller;
+use crate::domain::Caller;
+use crate::domain::Context;
 use crate::error::DomainError;
 use crate::events::filter::EventFilter;
-use crate::state::AppState;
 use crate::store;
 use crate::store::entity::event_cursor;
 
@@ -17,7 +17,7 @@ use crate::store::entity::event_cursor;
 /// short (even empty) page with a `next_cursor`: keep reading until `next_cursor` is
 /// `None`.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     filter: &EventFilter,
     since: i64,
     limit: u64,
@@ -57,7 +57,7 @@ pub async fn list(
 
 /// Where the log stands: its head (0 for a log never written) and how far retention
 /// has pruned it.
-pub async fn head(state: &AppState) -> Result<EventLogHead, DomainError> {
+pub async fn head(state: &Context) -> Result<EventLogHead, DomainError> {
     state.events.flush().await?;
     let (last_id, pruned_through) = store::events::head(&state.db).await?;
     Ok(EventLogHead {
@@ -87,7 +87,7 @@ pub async fn check_cursor<C: sea_orm::ConnectionTrait>(
 }
 
 /// The cursor called `name`.
-pub async fn get_cursor(state: &AppState, name: &str) -> Result<EventCursor, DomainError> {
+pub async fn get_cursor(state: &Context, name: &str) -> Result<EventCursor, DomainError> {
     store::event_cursors::find(&state.db, name)
         .await?
         .map(EventCursor::from)
@@ -95,7 +95,7 @@ pub async fn get_cursor(state: &AppState, name: &str) -> Result<EventCursor, Dom
 }
 
 /// Every saved cursor, by name.
-pub async fn list_cursors(state: &AppState) -> Result<Vec<EventCursor>, DomainError> {
+pub async fn list_cursors(state: &Context) -> Result<Vec<EventCursor>, DomainError> {
     Ok(store::event_cursors::list(&state.db)
         .await?
         .into_iter()
@@ -105,7 +105,7 @@ pub async fn list_cursors(state: &AppState) -> Result<Vec<EventCursor>, DomainEr
 
 /// Creates the cursor `name` at `input.last_id`, or moves it forward there (never back).
 pub async fn save_cursor(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     name: &str,
     input: EventCursorIn,
@@ -138,7 +138,7 @@ pub async fn save_cursor(
 }
 
 /// Deletes the cursor `name`: its consumer starts afresh.
-pub async fn delete_cursor(state: &AppState, name: &str) -> Result<(), DomainError> {
+pub async fn delete_cursor(state: &Context, name: &str) -> Result<(), DomainError> {
     if store::event_cursors::delete(&state.db, name).await? {
         Ok(())
     } else {
@@ -162,4 +162,30 @@ impl From<event_cursor::Model> for EventCursor {
             updated_at: row.updated_at,
         }
     }
+}
+
+/// The newest event's id, once every write answered before this call is in the log: a
+/// live stream that starts "from now on" starts after it.
+pub async fn newest_id(state: &Context) -> Result<i64, DomainError> {
+    state.events.flush().await?;
+    Ok(store::events::max_id(&state.db).await?)
+}
+
+/// Up to `limit` events with an id above `after`, oldest first, of those `filter` may
+/// match: the database applies its project, task, agent and key conditions, the caller
+/// [`EventFilter::matches`] for the rest (an empty page with a high `after` is not the
+/// end of the log unless it is shorter than `limit`).
+pub async fn page_after(
+    state: &Context,
+    after: i64,
+    filter: &EventFilter,
+    limit: u64,
+) -> Result<Vec<Event>, sea_orm::DbErr> {
+    let ids = store::events::IdFilter {
+        project_id: filter.project_id,
+        task_id: filter.task_id,
+        agent_id: filter.agent_id,
+        exclude_keys: !filter.include_keys,
+    };
+    store::events::list_after_where(&state.db, after, &ids, limit).await
 }

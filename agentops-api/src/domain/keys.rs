@@ -2,17 +2,19 @@
 
 use std::path::Path;
 
+use base64::Engine;
+use rand::RngCore;
 use sea_orm::ConnectionTrait;
+use sha2::{Digest, Sha256};
 
 use uuid::Uuid;
 
 use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role};
 
 use super::{Checks, paginate};
-use crate::auth::{self, NewSecret};
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
 use crate::store::{self, NewEvent, entity::api_key};
 
 impl TryFrom<api_key::Model> for ApiKeyOut {
@@ -44,14 +46,14 @@ fn key_event(kind: &'static str, key: &ApiKeyOut) -> NewEvent {
 }
 
 /// Creates a key and returns its secret (the only time it is shown).
-pub async fn create(state: &AppState, input: ApiKeyIn) -> Result<ApiKeyCreated, DomainError> {
+pub async fn create(state: &Context, input: ApiKeyIn) -> Result<ApiKeyCreated, DomainError> {
     let mut checks = Checks::default();
     checks.text("name", &input.name, super::limits::KEY_NAME);
     if input.expires_at.is_some_and(|at| at <= store::now()) {
         checks.push("expires_at", "must be in the future");
     }
     checks.finish()?;
-    let secret = auth::generate_secret();
+    let secret = generate_secret();
     let mut tx = state.begin().await?;
     let key = insert(
         tx.conn(),
@@ -94,7 +96,7 @@ async fn insert<C: sea_orm::ConnectionTrait>(
 }
 
 /// Keys that have not been revoked, newest first.
-pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<ApiKeyOut>, DomainError> {
+pub async fn list(state: &Context, page: PageRequest) -> Result<Page<ApiKeyOut>, DomainError> {
     let rows = store::keys::list_active(&state.db, page.before, page.limit + 1).await?;
     let items = rows
         .into_iter()
@@ -103,15 +105,15 @@ pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<ApiKeyOut>
     Ok(paginate(items, page.limit, |k| k.id))
 }
 
-/// Revokes a key; it stops working at once on this replica.
-pub async fn revoke(state: &AppState, id: Uuid) -> Result<(), DomainError> {
+/// Revokes a key. The caller evicts it from its authentication cache (the HTTP layer's
+/// [`KeyCache`](crate::auth::KeyCache)), so that it stops working at once on this replica.
+pub async fn revoke(state: &Context, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
     let row = store::keys::revoke(tx.conn(), id, store::now())
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, id))?;
     tx.emit(key_event("key.revoked", &ApiKeyOut::try_from(row)?));
     state.commit(tx).await?;
-    state.keys.evict(id);
     Ok(())
 }
 
@@ -132,7 +134,7 @@ pub enum Bootstrap {
 }
 
 /// The caller's own key (any role): who the platform takes it for.
-pub async fn me(state: &AppState, caller: &crate::auth::Caller) -> Result<ApiKeyOut, DomainError> {
+pub async fn me(state: &Context, caller: &super::Caller) -> Result<ApiKeyOut, DomainError> {
     let row = store::keys::find_active(&state.db, caller.key_id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, caller.key_id))?;
@@ -142,7 +144,7 @@ pub async fn me(state: &AppState, caller: &crate::auth::Caller) -> Result<ApiKey
 /// Makes sure an admin can get in: installs `AGENTOPS_ADMIN_KEY` if set, or on an empty
 /// database generates an admin key and writes it to `<data_dir>/admin.key` (mode 0600).
 pub async fn bootstrap_admin(
-    state: &AppState,
+    state: &Context,
     configured: Option<&str>,
     data_dir: &Path,
 ) -> Result<Bootstrap, DomainError> {
@@ -154,7 +156,7 @@ pub async fn bootstrap_admin(
             .await?;
     }
     let outcome = if let Some(secret) = configured {
-        let secret = auth::describe_secret(secret.trim().to_owned());
+        let secret = describe_secret(secret.trim().to_owned());
         if store::keys::find_by_hash(tx.conn(), &secret.hash)
             .await?
             .is_none()
@@ -171,7 +173,7 @@ pub async fn bootstrap_admin(
         }
         Bootstrap::Configured
     } else if store::keys::count_all(tx.conn()).await? == 0 {
-        let secret = auth::generate_secret();
+        let secret = generate_secret();
         let key = insert(tx.conn(), "admin (generated)", Role::Admin, &secret, None).await?;
         tx.emit(key_event("key.created", &key));
         let path = data_dir.join("admin.key");
@@ -207,4 +209,39 @@ fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     writeln!(file, "{secret}")?;
     file.sync_all()
+}
+
+/// A freshly generated secret and what is stored of it.
+pub struct NewSecret {
+    /// The secret to hand to the user once.
+    pub secret: String,
+    /// Its SHA-256, hex.
+    pub hash: String,
+    /// Its first characters, for recognising it in listings.
+    pub prefix: String,
+}
+
+/// Generates a new random key secret.
+pub fn generate_secret() -> NewSecret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!(
+        "aok_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    describe_secret(secret)
+}
+
+/// The stored form of a given secret (used for `AGENTOPS_ADMIN_KEY`).
+pub fn describe_secret(secret: String) -> NewSecret {
+    NewSecret {
+        hash: hash_secret(&secret),
+        prefix: secret.chars().take(12).collect(),
+        secret,
+    }
+}
+
+/// SHA-256 of a secret, hex-encoded.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }

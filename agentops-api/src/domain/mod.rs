@@ -6,6 +6,8 @@
 
 pub mod agents;
 pub mod artifacts;
+mod caller;
+mod context;
 pub mod events;
 pub mod keys;
 pub mod limits;
@@ -23,6 +25,23 @@ use agentops_sdk::types::{ErrorCode, FieldError, Page};
 use uuid::Uuid;
 
 use crate::error::DomainError;
+
+pub use caller::Caller;
+pub use context::{Context, Parts};
+
+/// Whether the database answers (for readiness checks).
+pub async fn ping_database(state: &Context) -> Result<(), sea_orm::DbErr> {
+    crate::store::ping(&state.db).await
+}
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Items per page.
+    pub limit: u64,
+    /// Only items older than this id.
+    pub before: Option<Uuid>,
+}
 
 /// Collects field errors so a request learns about all its problems at once.
 #[derive(Default)]

@@ -5,10 +5,10 @@ use uuid::Uuid;
 use agentops_sdk::types::{ErrorCode, Page, ProjectIn, ProjectOut, ProjectPatch};
 
 use super::{Checks, create_once, paginate, request_hash};
-use crate::auth::Caller;
+use crate::domain::Caller;
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
 use crate::store::{self, NewEvent, entity::project};
 
 const METADATA_MAX: usize = 64 * 1024;
@@ -67,7 +67,7 @@ pub struct Created<T> {
 
 /// Creates a project; with an idempotency key, a repeat returns the first project.
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     input: ProjectIn,
     idempotency_key: Option<String>,
@@ -120,7 +120,7 @@ impl super::IdempotentRow for project::Model {
 }
 
 /// One project.
-pub async fn get(state: &AppState, id: Uuid) -> Result<ProjectOut, DomainError> {
+pub async fn get(state: &Context, id: Uuid) -> Result<ProjectOut, DomainError> {
     store::projects::find(&state.db, id)
         .await?
         .map(ProjectOut::from)
@@ -128,7 +128,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ProjectOut, DomainError> 
 }
 
 /// Projects, newest first.
-pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<ProjectOut>, DomainError> {
+pub async fn list(state: &Context, page: PageRequest) -> Result<Page<ProjectOut>, DomainError> {
     let rows = store::projects::list(&state.db, page.before, page.limit + 1).await?;
     Ok(paginate(
         rows.into_iter().map(ProjectOut::from).collect(),
@@ -139,7 +139,7 @@ pub async fn list(state: &AppState, page: PageRequest) -> Result<Page<ProjectOut
 
 /// Changes a project's name, description or metadata.
 pub async fn update(
-    state: &AppState,
+    state: &Context,
     id: Uuid,
     patch: ProjectPatch,
 ) -> Result<ProjectOut, DomainError> {
@@ -172,7 +172,7 @@ pub async fn update(
 }
 
 /// Deletes a project and its finished tasks; refused while any task is unfinished.
-pub async fn delete(state: &AppState, id: Uuid) -> Result<(), DomainError> {
+pub async fn delete(state: &Context, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
     // `FOR UPDATE`: a task being created in the project waits for the outcome, so none
     // slips in between the check below and the delete.

@@ -25,15 +25,18 @@ use agentops_sdk::types::{
 use super::projects::Created;
 use super::task_status::{TaskAction, not_allowed, transition};
 use super::{Checks, create_once, limits, paginate, request_hash};
-use crate::auth::Caller;
 use crate::coalesce::{Coalescer, Keyed};
+use crate::domain::Caller;
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
 use crate::store::{
     self, NewEvent, Tx,
     tasks::{Completion, Model},
 };
+
+/// The filters of a listing (defined with the query that applies them).
+pub use crate::store::tasks::ListFilter;
 
 const INPUT_MAX: usize = 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: i32 = 3;
@@ -132,7 +135,7 @@ fn check_labels(checks: &mut Checks, labels: &[String]) {
 
 /// Creates a task; with an idempotency key, a repeat returns the first task.
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     input: TaskIn,
     idempotency_key: Option<String>,
@@ -190,7 +193,7 @@ impl super::IdempotentRow for Model {
 }
 
 async fn insert_task(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     input: &TaskIn,
     depends_on: &[Uuid],
@@ -278,7 +281,7 @@ async fn insert_task(
 }
 
 /// One task.
-pub async fn get(state: &AppState, id: Uuid) -> Result<TaskOut, DomainError> {
+pub async fn get(state: &Context, id: Uuid) -> Result<TaskOut, DomainError> {
     let row = store::tasks::find(&state.db, id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))?;
@@ -287,7 +290,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<TaskOut, DomainError> {
 
 /// Tasks matching `filter`, newest first.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     filter: &store::tasks::ListFilter,
     page: PageRequest,
 ) -> Result<Page<TaskOut>, DomainError> {
@@ -303,7 +306,7 @@ async fn load_for_update(tx: &Tx, id: Uuid) -> Result<Model, DomainError> {
 }
 
 /// Changes the fields of a task that is not running and not finished.
-pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<TaskOut, DomainError> {
+pub async fn update(state: &Context, id: Uuid, patch: TaskPatch) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(title) = &patch.title {
         checks.text("title", title, limits::TASK_TITLE);
@@ -368,7 +371,7 @@ pub async fn update(state: &AppState, id: Uuid, patch: TaskPatch) -> Result<Task
 
 /// Cancels a task that has not finished (a running one too: its agent's next call is
 /// refused), and every task waiting on it.
-pub async fn cancel(state: &AppState, id: Uuid, input: CancelIn) -> Result<TaskOut, DomainError> {
+pub async fn cancel(state: &Context, id: Uuid, input: CancelIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(reason) = &input.reason {
         checks.text("reason", reason, limits::CANCEL_REASON);
@@ -437,7 +440,7 @@ fn check_claim(
 
 /// Extends a running task's lease and records progress.
 pub async fn heartbeat(
-    state: &AppState,
+    state: &Context,
     id: Uuid,
     input: TaskHeartbeatIn,
 ) -> Result<TaskOut, DomainError> {
@@ -519,7 +522,7 @@ async fn heartbeat_in(
 
 /// Heartbeats many running tasks in one transaction; each item is judged on its own.
 pub async fn heartbeat_many(
-    state: &AppState,
+    state: &Context,
     input: HeartbeatManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();
@@ -598,7 +601,7 @@ fn item_refused(id: Uuid, refused: DomainError) -> BatchItemOut {
 
 /// Records a failed attempt: retried after a back-off while attempts remain and the error
 /// is retryable, failed for good otherwise.
-pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, DomainError> {
+pub async fn fail(state: &Context, id: Uuid, input: FailIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     checks.text("error", &input.error, limits::TASK_PROBLEM);
     checks.finish()?;
@@ -612,7 +615,7 @@ pub async fn fail(state: &AppState, id: Uuid, input: FailIn) -> Result<TaskOut, 
 }
 
 /// Stops a running task because it needs a human; the lease ends.
-pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut, DomainError> {
+pub async fn block(state: &Context, id: Uuid, input: BlockIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     checks.text("reason", &input.reason, limits::TASK_PROBLEM);
     checks.finish()?;
@@ -628,7 +631,7 @@ pub async fn block(state: &AppState, id: Uuid, input: BlockIn) -> Result<TaskOut
 }
 
 /// Hands a running task back to the queue at once, without using up an attempt.
-pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<TaskOut, DomainError> {
+pub async fn release(state: &Context, id: Uuid, input: ReleaseIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(reason) = &input.reason {
         checks.text("reason", reason, limits::NOTE);
@@ -653,7 +656,7 @@ pub async fn release(state: &AppState, id: Uuid, input: ReleaseIn) -> Result<Tas
 /// The note replaces `progress_message` (cleared when there is none): the next attempt,
 /// and anyone reading the `task.unblocked` event, then takes that field as the human's
 /// answer, never the agent's own progress text from before it blocked.
-pub async fn unblock(state: &AppState, id: Uuid, input: UnblockIn) -> Result<TaskOut, DomainError> {
+pub async fn unblock(state: &Context, id: Uuid, input: UnblockIn) -> Result<TaskOut, DomainError> {
     let mut checks = Checks::default();
     if let Some(note) = &input.note {
         checks.text("note", note, limits::NOTE);
@@ -757,7 +760,7 @@ async fn cancel_dependents(
 /// Ends the attempts whose lease expired: re-queued with a back-off, or failed for good
 /// on their last attempt. Returns how many were reaped.
 pub async fn reap_expired_leases(
-    state: &AppState,
+    state: &Context,
     now: DateTime<Utc>,
 ) -> Result<usize, DomainError> {
     let mut tx = state.begin().await?;
@@ -779,7 +782,7 @@ pub async fn reap_expired_leases(
 }
 
 /// Task counts by status, every status present (zero if none).
-pub async fn counts_by_status(state: &AppState) -> Result<Vec<(TaskStatus, i64)>, DomainError> {
+pub async fn counts_by_status(state: &Context) -> Result<Vec<(TaskStatus, i64)>, DomainError> {
     let counts: HashMap<String, i64> = store::tasks::count_by_status(&state.db)
         .await?
         .into_iter()

@@ -18,12 +18,14 @@ use agentops_sdk::types::{
 
 use super::projects::Created;
 use super::{Checks, is_unique_violation, limits, paginate};
-use crate::auth::Caller;
+use crate::domain::Caller;
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
-use crate::store::threads::ApprovalFilter;
 use crate::store::{self, NewEvent, Tx, entity};
+
+/// The filters of a listing (defined with the query that applies them).
+pub use crate::store::threads::ApprovalFilter;
 
 const METADATA_MAX: usize = 64 * 1024;
 const PLAN_MAX: usize = 256 * 1024;
@@ -86,7 +88,7 @@ fn event(kind: &'static str, data: &impl serde::Serialize) -> NewEvent {
 
 /// Opens a thread, or returns the one its channel already has under `external_id`.
 pub async fn open(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     input: ThreadIn,
 ) -> Result<Created<ThreadOut>, DomainError> {
@@ -151,7 +153,7 @@ pub async fn open(
 }
 
 /// One thread.
-pub async fn get(state: &AppState, id: Uuid) -> Result<ThreadOut, DomainError> {
+pub async fn get(state: &Context, id: Uuid) -> Result<ThreadOut, DomainError> {
     store::threads::find(&state.db, id)
         .await?
         .map(ThreadOut::from)
@@ -160,7 +162,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ThreadOut, DomainError> {
 
 /// Threads, newest first, optionally of one channel.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     channel: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<ThreadOut>, DomainError> {
@@ -196,7 +198,7 @@ async fn supersede_pending(
 /// its `metadata.approval_id` names that approval: then it is the answer to it (the
 /// person's "OK", stored before the approval is decided).
 pub async fn post_message(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     thread_id: Uuid,
     input: MessageIn,
@@ -250,7 +252,7 @@ pub async fn post_message(
 
 /// A thread's messages, newest first (read one page of `limit` for "the last N").
 pub async fn messages(
-    state: &AppState,
+    state: &Context,
     thread_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<MessageOut>, DomainError> {
@@ -268,7 +270,7 @@ pub async fn messages(
 
 /// Proposes a plan in a thread; the thread's pending approval is superseded.
 pub async fn propose(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     thread_id: Uuid,
     input: ApprovalIn,
@@ -304,7 +306,7 @@ pub async fn propose(
 }
 
 /// One approval.
-pub async fn approval(state: &AppState, id: Uuid) -> Result<ApprovalOut, DomainError> {
+pub async fn approval(state: &Context, id: Uuid) -> Result<ApprovalOut, DomainError> {
     store::threads::find_approval(&state.db, id)
         .await?
         .map(ApprovalOut::from)
@@ -313,7 +315,7 @@ pub async fn approval(state: &AppState, id: Uuid) -> Result<ApprovalOut, DomainE
 
 /// Approvals, newest first.
 pub async fn approvals(
-    state: &AppState,
+    state: &Context,
     filter: &ApprovalFilter,
     page: PageRequest,
 ) -> Result<Page<ApprovalOut>, DomainError> {
@@ -337,7 +339,7 @@ pub enum Decision {
 
 /// Approves or rejects a pending approval.
 pub async fn decide(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     id: Uuid,
     decision: Decision,
@@ -363,7 +365,7 @@ pub async fn decide(
 
 /// Records what carrying out an approved plan gave.
 pub async fn finish(
-    state: &AppState,
+    state: &Context,
     id: Uuid,
     input: ApprovalOutcomeIn,
 ) -> Result<ApprovalOut, DomainError> {
@@ -391,7 +393,7 @@ pub async fn finish(
 }
 
 async fn transition(
-    state: &AppState,
+    state: &Context,
     id: Uuid,
     from: ApprovalStatus,
     verb: &str,

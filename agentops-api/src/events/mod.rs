@@ -24,7 +24,6 @@ pub mod filter;
 mod hub;
 pub mod redis_fanout;
 mod sequencer;
-pub mod stream;
 pub mod ws;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use agentops_sdk::types::{ArtifactOut, ErrorBody, ErrorCode, ErrorDetail, Page};
 
 use crate::auth::{AgentKey, ViewerKey};
 use crate::domain;
+use crate::domain::artifacts::ListFilter;
 use crate::domain::artifacts::{
     ArtifactError, BodyError, Content, ContentRequest, NewArtifact, UploadBody,
 };
@@ -25,7 +26,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, IdempotencyKey, PageParams};
 use crate::state::AppState;
 use crate::storage::StorageError;
-use crate::store::artifacts::ListFilter;
 
 /// Longest accepted text field of an upload form, in bytes.
 const FORM_FIELD_MAX: usize = 4096;

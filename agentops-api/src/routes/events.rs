@@ -12,11 +12,11 @@ use agentops_sdk::types::{
     ErrorBody, ErrorCode, Event, EventCursor, EventCursorIn, EventLogHead, Page,
 };
 
+use super::event_stream::{self as stream, Start};
 use crate::auth::{AgentKey, ViewerKey};
 use crate::domain;
 use crate::error::ApiResult;
 use crate::events::filter::EventFilter;
-use crate::events::stream::{self, Start};
 use crate::events::ws::WsUpgrade;
 use crate::extract::{ApiJson, ApiQuery, NamePath};
 use crate::state::AppState;

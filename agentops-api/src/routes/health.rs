@@ -16,7 +16,6 @@ use crate::domain;
 use crate::error::UNAVAILABLE_RETRY_AFTER_SECS;
 use crate::metrics::StatusLabels;
 use crate::state::AppState;
-use crate::store;
 
 /// Routes of this module (mounted at the root, outside `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -69,7 +68,7 @@ async fn within<F: Future<Output = Result<String, String>>>(
 async fn ready(State(state): State<AppState>) -> Response {
     let (database, fanout, storage) = tokio::join!(
         within("the database", async {
-            store::ping(&state.db)
+            crate::domain::ping_database(&state)
                 .await
                 .map(|()| "ok".to_owned())
                 .map_err(|err| format!("error: {err}"))

@@ -71,5 +71,8 @@ async fn revoke_key(
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     domain::keys::revoke(&state, id).await?;
+    // It stops working at once on this replica; the others' caches forget it within
+    // their time to live.
+    state.keys.evict(id);
     Ok(StatusCode::NO_CONTENT)
 }

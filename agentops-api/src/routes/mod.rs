@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod artifacts;
+mod event_stream;
 pub mod events;
 pub mod health;
 pub mod keys;

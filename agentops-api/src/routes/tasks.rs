@@ -16,10 +16,10 @@ use agentops_sdk::types::{
 use super::created;
 use crate::auth::{AdminKey, AgentKey, ViewerKey};
 use crate::domain;
+use crate::domain::tasks::ListFilter;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, IdPath, IdempotencyKey, OptionalJson, PageParams};
 use crate::state::AppState;
-use crate::store::tasks::ListFilter;
 
 /// Routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {

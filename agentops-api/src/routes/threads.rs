@@ -17,11 +17,11 @@ use agentops_sdk::types::{
 use super::created;
 use crate::auth::{AdminKey, AgentKey, ViewerKey};
 use crate::domain;
+use crate::domain::threads::ApprovalFilter;
 use crate::domain::threads::Decision;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, IdPath, OptionalJson, PageParams};
 use crate::state::AppState;
-use crate::store::threads::ApprovalFilter;
 
 /// Routes of these resources.
 pub fn router() -> OpenApiRouter<AppState> {

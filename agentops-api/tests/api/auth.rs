@@ -364,7 +364,7 @@ async fn the_first_start_generates_an_admin_key_file(backend: Backend) {
             0o600
         );
     }
-    let caller = agentops_api::auth::authenticate_secret(server.state(), secret)
+    let caller = agentops_api::auth::authenticate_secret(&server.state().authenticator(), secret)
         .await
         .unwrap();
     assert_eq!(caller.role, agentops_sdk::types::Role::Admin);

@@ -13,7 +13,7 @@ use super::*;
 /// take turns (the agent's row is locked), so a repeat sent while the first is still
 /// under way waits for it rather than claiming a second set.
 pub async fn claim(
-    state: &AppState,
+    state: &Context,
     input: ClaimIn,
     idempotency_key: Option<String>,
 ) -> Result<Created<ClaimOut>, DomainError> {
@@ -65,7 +65,7 @@ impl Keyed for ClaimCall {
 
 /// Claims `calls` in one transaction; if that fails as a whole, each in its own.
 async fn claim_batch(
-    state: AppState,
+    state: Context,
     calls: Vec<ClaimCall>,
 ) -> Vec<Result<Created<ClaimOut>, DomainError>> {
     together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
@@ -114,7 +114,7 @@ where
 /// (calls asking for the same kinds, labels and project are dealt tasks from one pick,
 /// in arrival order), one read of the dependencies, the event append.
 async fn claim_together(
-    state: &AppState,
+    state: &Context,
     calls: &[ClaimCall],
 ) -> Result<Vec<Result<Created<ClaimOut>, DomainError>>, DomainError> {
     let mut tx = state.begin().await?;
@@ -273,7 +273,7 @@ impl TaskWrites {
 
 /// Completes a running task.
 pub async fn complete(
-    state: &AppState,
+    state: &Context,
     id: Uuid,
     input: CompleteIn,
 ) -> Result<TaskOut, DomainError> {
@@ -305,7 +305,7 @@ impl Keyed for CompleteCall {
 
 /// Completes `items` (their input already checked) in a transaction they may share with
 /// other calls' completions; each item's outcome in the items' order.
-async fn complete_batched(state: &AppState, items: Vec<Completion>) -> CompleteOutcome {
+async fn complete_batched(state: &Context, items: Vec<Completion>) -> CompleteOutcome {
     let batch_state = state.clone();
     state
         .task_writes
@@ -318,7 +318,7 @@ async fn complete_batched(state: &AppState, items: Vec<Completion>) -> CompleteO
 }
 
 /// Completes `calls` in one transaction; if that fails as a whole, each in its own.
-async fn complete_batch(state: AppState, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
+async fn complete_batch(state: Context, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
     together_or_one_by_one(&calls, "completions", |calls| {
         complete_together(&state, calls)
     })
@@ -328,7 +328,7 @@ async fn complete_batch(state: AppState, calls: Vec<CompleteCall>) -> Vec<Comple
 /// `calls` in one transaction: each call's items' outcomes, or the error that undid them
 /// all.
 async fn complete_together(
-    state: &AppState,
+    state: &Context,
     calls: &[CompleteCall],
 ) -> Result<Vec<Vec<Result<TaskOut, DomainError>>>, DomainError> {
     let items: Vec<&Completion> = calls.iter().flat_map(|call| &call.0).collect();
@@ -422,7 +422,7 @@ fn unchanged_completion(row: &Model, token: Uuid) -> Result<(), DomainError> {
 /// Completes many running tasks in one transaction; each item is judged on its own, as
 /// [`complete`] would judge it. See `complete_in` for what it costs.
 pub async fn complete_many(
-    state: &AppState,
+    state: &Context,
     input: CompleteManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();

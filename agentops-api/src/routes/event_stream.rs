@@ -14,11 +14,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 
-use super::LiveEvent;
-use super::filter::EventFilter;
-use super::ws::{self, ClientFrame};
+use crate::events::LiveEvent;
+use crate::events::filter::EventFilter;
+use crate::events::ws::{self, ClientFrame};
 use crate::state::AppState;
-use crate::store;
 
 /// Close code sent to a subscriber that fell too far behind (application range).
 pub const CLOSE_TOO_SLOW: u16 = 4000;
@@ -75,11 +74,8 @@ pub async fn prepare(
             crate::domain::events::check_cursor(&state.db, id).await?;
             id
         }
-        Start::Now => {
-            // "From now on" starts after every write answered before the connection.
-            state.events.flush().await?;
-            store::events::max_id(&state.db).await?
-        }
+        // "From now on" starts after every write answered before the connection.
+        Start::Now => crate::domain::events::newest_id(state).await?,
     };
     Ok(Prepared { receiver, last })
 }
@@ -167,12 +163,6 @@ async fn serve(
     // One waiter for the whole session, not one per loop turn.
     let closing = closing.changed();
     tokio::pin!(closing);
-    let id_filter = store::events::IdFilter {
-        project_id: filter.project_id,
-        task_id: filter.task_id,
-        agent_id: filter.agent_id,
-        exclude_keys: !filter.include_keys,
-    };
     // `last`: every event with an id at or below it has been sent or does not match.
     let Prepared {
         mut receiver,
@@ -184,9 +174,7 @@ async fn serve(
         // Replay the log after `last`.
         loop {
             let page =
-                match store::events::list_after_where(&state.db, last, &id_filter, REPLAY_PAGE)
-                    .await
-                {
+                match crate::domain::events::page_after(state, last, filter, REPLAY_PAGE).await {
                     Ok(page) => page,
                     Err(err) => return unavailable(&err),
                 };

@@ -34,12 +34,23 @@ use super::projects::Created;
 use super::{
     Checks, check_replay, is_unique_violation, paginate, request_hash, reused_idempotency_key,
 };
-use crate::auth::Caller;
+use crate::domain::Caller;
+use crate::domain::Context;
+use crate::domain::PageRequest;
 use crate::error::DomainError;
-use crate::extract::PageRequest;
-use crate::state::AppState;
 use crate::storage::{ByteRange, ByteStream, PendingObject, StorageError};
-use crate::store::{self, NewEvent, artifacts::ListFilter, entity::artifact};
+use crate::store::{self, NewEvent, entity::artifact};
+
+/// The filters of a listing (defined with the query that applies them).
+pub use crate::store::artifacts::ListFilter;
+
+mod content;
+mod sweep;
+
+pub use content::{
+    Content, ContentRequest, RangeAnswer, content, content_disposition, etag, parse_range,
+};
+pub use sweep::{SweepReport, run_sweeper, sweep};
 
 /// Longest artifact name, in characters.
 pub const NAME_MAX: usize = 255;
@@ -240,7 +251,7 @@ struct Checked {
     sha256: Option<String>,
 }
 
-async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, ArtifactError> {
+async fn check_upload(state: &Context, new: NewArtifact) -> Result<Checked, ArtifactError> {
     let mut checks = Checks::default();
     check_name(&mut checks, new.name.as_deref());
     let content_type = new
@@ -295,7 +306,7 @@ async fn check_upload(state: &AppState, new: NewArtifact) -> Result<Checked, Art
 /// bytes is refused (`idempotency_key_reused`). When the key's artifact exists before
 /// the upload starts, the repeat's body is only hashed, never stored.
 pub async fn upload(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     new: NewArtifact,
     mut body: UploadBody,
@@ -377,7 +388,7 @@ fn replay(existing: artifact::Model, hash: &str) -> Result<Created<ArtifactOut>,
 }
 
 async fn store_and_record(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     checked: Checked,
     mut body: UploadBody,
@@ -534,7 +545,7 @@ impl BackgroundHash {
     }
 }
 
-async fn record(state: &AppState, row: artifact::Model) -> Result<ArtifactOut, DomainError> {
+async fn record(state: &Context, row: artifact::Model) -> Result<ArtifactOut, DomainError> {
     let mut tx = state.begin().await?;
     let out = ArtifactOut::from(store::artifacts::insert(tx.conn(), row).await?);
     tx.emit(artifact_event("artifact.created", &out));
@@ -543,7 +554,7 @@ async fn record(state: &AppState, row: artifact::Model) -> Result<ArtifactOut, D
 }
 
 /// One artifact's metadata.
-pub async fn get(state: &AppState, id: Uuid) -> Result<ArtifactOut, DomainError> {
+pub async fn get(state: &Context, id: Uuid) -> Result<ArtifactOut, DomainError> {
     store::artifacts::find(&state.db, id)
         .await?
         .map(ArtifactOut::from)
@@ -552,7 +563,7 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<ArtifactOut, DomainError>
 
 /// Artifacts, newest first, of a task or a project (or all).
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     filter: &ListFilter,
     page: PageRequest,
 ) -> Result<Page<ArtifactOut>, DomainError> {
@@ -566,7 +577,7 @@ pub async fn list(
 
 /// Deletes an artifact: its row (with the event), then its bytes. Admins may delete any
 /// artifact; agents only those uploaded with their own key.
-pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ArtifactError> {
+pub async fn delete(state: &Context, caller: &Caller, id: Uuid) -> Result<(), ArtifactError> {
     let mut tx = state.begin().await?;
     let row = store::artifacts::find_for_delete(tx.conn(), id)
         .await?
@@ -583,296 +594,4 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), A
         tracing::warn!(artifact = %id, error = %err, "cannot remove a deleted artifact's object; the sweep will");
     }
     Ok(())
-}
-
-/// How a download was asked for.
-#[derive(Debug, Clone, Default)]
-pub struct ContentRequest {
-    /// The `Range` header.
-    pub range: Option<String>,
-    /// The `If-Range` header.
-    pub if_range: Option<String>,
-    /// The `If-None-Match` header.
-    pub if_none_match: Option<String>,
-    /// Whether the client prefers a redirect to a presigned URL.
-    pub redirect: bool,
-}
-
-/// What a download answers.
-pub enum Content {
-    /// The client has these bytes already (its `If-None-Match` matched).
-    NotModified(ArtifactOut),
-    /// Fetch the bytes from this presigned URL.
-    Redirect(String),
-    /// The bytes, or the `range` of them.
-    Bytes {
-        /// The artifact.
-        artifact: ArtifactOut,
-        /// The part being sent, if not the whole.
-        range: Option<ByteRange>,
-        /// The bytes.
-        stream: ByteStream,
-    },
-}
-
-/// The `ETag` of an artifact's content: its SHA-256, quoted.
-pub fn etag(artifact: &ArtifactOut) -> String {
-    format!("\"{}\"", artifact.sha256)
-}
-
-/// `attachment` with the name as a quoted ASCII fallback and as RFC 5987 UTF-8.
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::with_capacity(name.len() * 3);
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
-fn etag_matches(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
-    })
-}
-
-/// What a `Range` header asks of an object of `size` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeAnswer {
-    /// Send everything (no range, or one to ignore: another unit, several ranges, bad
-    /// syntax, as RFC 9110 allows).
-    Full,
-    /// Send this part (206).
-    Partial(ByteRange),
-    /// Nothing of the object is in the range (416).
-    Unsatisfiable,
-}
-
-/// Interprets a `Range` header for an object of `size` bytes.
-pub fn parse_range(header: &str, size: u64) -> RangeAnswer {
-    let Some((unit, spec)) = header.trim().split_once('=') else {
-        return RangeAnswer::Full;
-    };
-    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
-        return RangeAnswer::Full;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeAnswer::Full;
-    };
-    let number = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (first, last) = (first.trim(), last.trim());
-    if first.is_empty() {
-        // A suffix: the last N bytes.
-        return match number(last) {
-            None => RangeAnswer::Full,
-            Some(0) => RangeAnswer::Unsatisfiable,
-            Some(_) if size == 0 => RangeAnswer::Unsatisfiable,
-            Some(n) => RangeAnswer::Partial(ByteRange {
-                start: size.saturating_sub(n),
-                end: size - 1,
-            }),
-        };
-    }
-    let Some(start) = number(first) else {
-        return RangeAnswer::Full;
-    };
-    let end = if last.is_empty() {
-        None
-    } else {
-        match number(last) {
-            Some(end) if end >= start => Some(end),
-            _ => return RangeAnswer::Full,
-        }
-    };
-    if start >= size {
-        return RangeAnswer::Unsatisfiable;
-    }
-    RangeAnswer::Partial(ByteRange {
-        start,
-        end: end.map_or(size - 1, |end| end.min(size - 1)),
-    })
-}
-
-/// An artifact's bytes, as the request asks for them.
-pub async fn content(
-    state: &AppState,
-    id: Uuid,
-    request: ContentRequest,
-) -> Result<Content, ArtifactError> {
-    let artifact = get(state, id).await?;
-    let tag = etag(&artifact);
-    if request
-        .if_none_match
-        .as_deref()
-        .is_some_and(|header| etag_matches(header, &tag))
-    {
-        return Ok(Content::NotModified(artifact));
-    }
-    if request.redirect
-        && let Some(url) = state
-            .storage
-            .presign(
-                id,
-                &artifact.content_type,
-                &content_disposition(&artifact.name),
-            )
-            .await?
-    {
-        return Ok(Content::Redirect(url));
-    }
-    // A range applies only to the version the client has (`If-Range`), else send all.
-    let range = match (&request.range, &request.if_range) {
-        (Some(range), None) => parse_range(range, artifact.size),
-        (Some(range), Some(if_range)) if if_range.trim() == tag => {
-            parse_range(range, artifact.size)
-        }
-        _ => RangeAnswer::Full,
-    };
-    let range = match range {
-        RangeAnswer::Full => None,
-        RangeAnswer::Partial(range) => Some(range),
-        RangeAnswer::Unsatisfiable => {
-            return Err(ArtifactError::RangeNotSatisfiable {
-                size: artifact.size,
-            });
-        }
-    };
-    let stream = match state.storage.read(id, range).await {
-        Ok(stream) => stream,
-        // Deleted between the two reads: the artifact is gone.
-        Err(StorageError::NotFound) => {
-            tracing::warn!(artifact = %id, "an artifact's object is missing (deleted meanwhile?)");
-            return Err(DomainError::not_found(ErrorCode::ArtifactNotFound, id).into());
-        }
-        Err(err) => return Err(err.into()),
-    };
-    Ok(Content::Bytes {
-        artifact,
-        range,
-        stream,
-    })
-}
-
-/// What one sweep pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SweepReport {
-    /// Abandoned uploads removed (temporary files, multipart uploads).
-    pub stale_uploads: u64,
-    /// Objects without a row removed.
-    pub orphans: u64,
-}
-
-/// Removes what crashes leave in the store: uploads abandoned for `older_than`, and
-/// objects older than that without a row (a crash between finalising an object and
-/// recording it, or between deleting a row and its object; and the objects of artifacts
-/// deleted with their project).
-///
-/// An object can be without a row for a moment in normal operation too (finalised, row
-/// not yet committed; S3 dates a multipart object from the start of its upload), so an
-/// orphan is deleted only if it still has no row after `recheck_after`. Every replica may
-/// sweep: deleting is idempotent.
-pub async fn sweep(
-    state: &AppState,
-    older_than: Duration,
-    recheck_after: Duration,
-) -> Result<SweepReport, ArtifactError> {
-    let cutoff = SystemTime::now()
-        .checked_sub(older_than)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let stale_uploads = state.storage.remove_stale_uploads(cutoff).await?;
-    let orphans = without_rows(state, state.storage.list_objects(cutoff).await?).await?;
-    let mut removed = 0;
-    if !orphans.is_empty() {
-        tokio::time::sleep(recheck_after).await;
-        for id in without_rows(state, orphans).await? {
-            state.storage.delete(id).await?;
-            removed += 1;
-        }
-    }
-    Ok(SweepReport {
-        stale_uploads,
-        orphans: removed,
-    })
-}
-
-async fn without_rows(state: &AppState, ids: Vec<Uuid>) -> Result<Vec<Uuid>, ArtifactError> {
-    let mut orphans = Vec::new();
-    for batch in ids.chunks(500) {
-        let existing: HashSet<Uuid> = store::artifacts::existing(&state.db, batch)
-            .await?
-            .into_iter()
-            .collect();
-        orphans.extend(batch.iter().filter(|id| !existing.contains(id)));
-    }
-    Ok(orphans)
-}
-
-/// Sweeps at start and then every [`ORPHAN_AGE`], until aborted.
-pub async fn run_sweeper(state: AppState) {
-    loop {
-        match sweep(&state, ORPHAN_AGE, ORPHAN_RECHECK).await {
-            Ok(report) if report != SweepReport::default() => {
-                tracing::info!(
-                    stale_uploads = report.stale_uploads,
-                    orphans = report.orphans,
-                    "removed abandoned artifact uploads and objects"
-                );
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "artifact sweep failed; retrying later"),
-        }
-        tokio::time::sleep(ORPHAN_AGE).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_follow_rfc_9110() {
-        let part = |start, end| RangeAnswer::Partial(ByteRange { start, end });
-        assert_eq!(parse_range("bytes=0-9", 100), part(0, 9));
-        assert_eq!(parse_range("bytes=90-200", 100), part(90, 99));
-        assert_eq!(parse_range("bytes=10-", 100), part(10, 99));
-        assert_eq!(parse_range("bytes=-10", 100), part(90, 99));
-        assert_eq!(parse_range("bytes=-500", 100), part(0, 99));
-        assert_eq!(parse_range("bytes=100-", 100), RangeAnswer::Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 100), RangeAnswer::Unsatisfiable);
-        assert_eq!(parse_range("bytes=0-", 0), RangeAnswer::Unsatisfiable);
-        for ignored in [
-            "bytes=5-1",
-            "bytes=0-1,5-6",
-            "items=0-1",
-            "bytes=a-b",
-            "bytes",
-        ] {
-            assert_eq!(parse_range(ignored, 100), RangeAnswer::Full, "{ignored}");
-        }
-    }
-
-    #[test]
-    fn content_disposition_quotes_safely_and_keeps_utf8() {
-        assert_eq!(
-            content_disposition("r\u{e9}sum\u{e9} \"final\".pdf"),
-            "attachment; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
-        );
-    }
 }
