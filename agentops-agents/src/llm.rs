@@ -1,11 +1,59 @@
-//! The LLM port: any OpenAI-compatible chat-completions API (Scaleway Generative APIs,
-//! OpenAI, Ollama, vLLM…), with tool calls.
+//! The LLM port: [`ChatModel`], one chat completion with tool calls, and its adapters.
 //!
-//! It speaks the wire protocol directly (`POST {base}/chat/completions`), so the code
-//! path tests exercise against a local stand-in is the one production runs. Every call
-//! reports the tokens it used ([`Usage`]), which agents add up per task.
+//! - [`OpenAiCompatible`]: any OpenAI-compatible chat-completions API (Scaleway
+//!   Generative APIs, OpenAI, Ollama, vLLM…) through the `async-openai` client, which
+//!   owns the transport: base URL, bearer auth, error bodies. Its request and answer
+//!   types are ours (`async-openai`'s "bring your own types"), so providers that leave
+//!   out fields OpenAI always sends (`id`, `created`, `object`) still work.
+//! - [`Fallback`]: several models tried in order; a provider that is down (no answer,
+//!   429, 5xx) hands the call to the next, so one outage does not stop the agents.
+//!
+//! Agents hold an [`Llm`], a cheap handle on any [`ChatModel`]. Every call reports the
+//! tokens it used ([`Usage`]) and which model answered, which agents add up per task.
+//!
+//! Any model fits behind the port; here one that always says the same, as a test might
+//! use:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use agentops_agents::llm::{ChatModel, Completion, Llm, LlmError, Message, Tool, Usage};
+//!
+//! #[derive(Debug)]
+//! struct Canned(&'static str);
+//!
+//! #[async_trait::async_trait]
+//! impl ChatModel for Canned {
+//!     fn model(&self) -> &str {
+//!         "canned"
+//!     }
+//!
+//!     async fn chat(&self, _: &[Message], _: &[Tool]) -> Result<Completion, LlmError> {
+//!         Ok(Completion {
+//!             message: Message {
+//!                 role: "assistant".into(),
+//!                 content: Some(self.0.into()),
+//!                 tool_calls: Vec::new(),
+//!                 tool_call_id: None,
+//!             },
+//!             usage: Usage { prompt_tokens: 3, completion_tokens: 1 },
+//!             model: "canned".into(),
+//!         })
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let llm = Llm::from_model(Arc::new(Canned("done")));
+//! let answer = llm.chat(&[Message::user("status?")], &[]).await.unwrap();
+//! assert_eq!(answer.message.content.as_deref(), Some("done"));
+//! # });
+//! ```
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::SecretString;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -170,20 +218,126 @@ impl std::ops::AddAssign for Usage {
     }
 }
 
-/// The model's turn: its message and what it cost.
+/// The model's turn: its message, what it cost and which model gave it.
 #[derive(Debug, Clone)]
 pub struct Completion {
     /// The assistant message (text, tool calls or both).
     pub message: Message,
     /// Tokens used.
     pub usage: Usage,
+    /// The model that answered, as the provider named it (the configured name when it
+    /// named none).
+    pub model: String,
 }
 
-/// A client for one model.
+/// One chat completion with tool calls: the port every agent thinks through.
+///
+/// Implement it to put any model behind the agents (a provider with another protocol,
+/// a recorded conversation in a test); [`Llm::from_model`] wraps it.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync + std::fmt::Debug {
+    /// The model's name (the first one's, for a [`Fallback`]).
+    fn model(&self) -> &str;
+
+    /// One completion: the conversation so far, the tools the model may call.
+    ///
+    /// # Errors
+    /// [`LlmError`] if the call fails or the answer is not a completion.
+    async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError>;
+}
+
+/// A handle on a [`ChatModel`], as agents hold it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Llm {
+    model: Arc<dyn ChatModel>,
+}
+
+impl Llm {
+    /// An OpenAI-compatible API at `config.base_url`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built (no TLS roots) or the API key cannot be sent
+    /// in a header.
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        Ok(Self::from_model(Arc::new(OpenAiCompatible::new(config)?)))
+    }
+
+    /// Several OpenAI-compatible APIs tried in order (see [`Fallback`]).
+    ///
+    /// # Errors
+    /// As [`Llm::new`] for any of them, or if `configs` is empty.
+    pub fn with_fallbacks(configs: Vec<LlmConfig>) -> Result<Self, LlmError> {
+        let models = configs
+            .into_iter()
+            .map(|config| Ok(Arc::new(OpenAiCompatible::new(config)?) as Arc<dyn ChatModel>))
+            .collect::<Result<Vec<_>, LlmError>>()?;
+        Ok(Self::from_model(Arc::new(Fallback::new(models)?)))
+    }
+
+    /// Any model.
+    pub fn from_model(model: Arc<dyn ChatModel>) -> Self {
+        Self { model }
+    }
+
+    /// The model's name.
+    pub fn model(&self) -> &str {
+        self.model.model()
+    }
+
+    /// One chat completion: the conversation so far, the tools it may call.
+    ///
+    /// # Errors
+    /// [`LlmError`] if the call fails or the answer is not a completion.
+    pub async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
+        self.model.chat(messages, tools).await
+    }
+}
+
+/// An OpenAI-compatible chat-completions API (`POST {base}/chat/completions`).
+#[derive(Clone)]
+pub struct OpenAiCompatible {
     config: LlmConfig,
-    http: reqwest::Client,
+    client: async_openai::Client<Endpoint>,
+}
+
+/// Where `async-openai` sends a call and with which headers: unlike its `OpenAIConfig`,
+/// no `Authorization` header at all without a key (a local Ollama or vLLM needs none,
+/// and some proxies refuse an empty bearer).
+#[derive(Clone)]
+struct Endpoint {
+    base: String,
+    key: SecretString,
+    headers: HeaderMap,
+}
+
+impl async_openai::config::Config for Endpoint {
+    fn headers(&self) -> HeaderMap {
+        self.headers.clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn query(&self) -> Vec<(&str, &str)> {
+        Vec::new()
+    }
+
+    fn api_base(&self) -> &str {
+        &self.base
+    }
+
+    fn api_key(&self) -> &SecretString {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for OpenAiCompatible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiCompatible")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize)]
@@ -192,6 +346,8 @@ struct Request<'a> {
     messages: &'a [Message],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Value>,
+    /// One answer, not a stream (what `async-openai`'s `create` expects of us).
+    stream: bool,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +355,8 @@ struct Response {
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -206,12 +364,24 @@ struct Choice {
     message: Message,
 }
 
-impl Llm {
+impl OpenAiCompatible {
     /// A client for `config`.
     ///
     /// # Errors
-    /// If the HTTP client cannot be built (no TLS roots).
+    /// If the HTTP client cannot be built (no TLS roots), or the API key holds
+    /// characters an HTTP header cannot carry.
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        let mut headers = HeaderMap::new();
+        if !config.api_key.is_empty() {
+            let mut bearer =
+                HeaderValue::from_str(&format!("Bearer {}", config.api_key)).map_err(|_| {
+                    LlmError::Malformed(
+                        "the LLM API key holds characters an HTTP header cannot carry".into(),
+                    )
+                })?;
+            bearer.set_sensitive(true);
+            headers.insert(AUTHORIZATION, bearer);
+        }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -220,23 +390,58 @@ impl Llm {
                 url: config.base_url.clone(),
                 source,
             })?;
-        Ok(Self { config, http })
+        let endpoint = Endpoint {
+            base: config.base_url.trim_end_matches('/').to_owned(),
+            key: SecretString::from(config.api_key.clone()),
+            headers,
+        };
+        // `async-openai` retries 429, 5xx and refused connections by default; here each
+        // call is one try, and the caller decides (the next provider of a `Fallback`, or
+        // a failed attempt the platform retries later).
+        let client = async_openai::Client::with_config(endpoint)
+            .with_http_client(http.clone())
+            .with_http_service(OneTry(http));
+        Ok(Self { config, client })
+    }
+}
+
+/// Sends each request once (no retry layer).
+#[derive(Clone)]
+struct OneTry(reqwest::Client);
+
+impl tower::Service<async_openai::middleware::HttpRequestFactory> for OneTry {
+    type Response = reqwest::Response;
+    type Error = async_openai::error::OpenAIError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
     }
 
-    /// The model's name.
-    pub fn model(&self) -> &str {
+    fn call(&mut self, request: async_openai::middleware::HttpRequestFactory) -> Self::Future {
+        let client = self.0.clone();
+        Box::pin(async move {
+            let request = request.build().await?;
+            client
+                .execute(request)
+                .await
+                .map_err(async_openai::error::OpenAIError::Reqwest)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatModel for OpenAiCompatible {
+    fn model(&self) -> &str {
         &self.config.model
     }
 
-    /// One chat completion: the conversation so far, the tools it may call.
-    ///
-    /// # Errors
-    /// [`LlmError`] if the call fails or the answer is not a completion.
-    pub async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
-        let url = format!(
-            "{}/chat/completions",
-            self.config.base_url.trim_end_matches('/')
-        );
+    async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
         let body = Request {
             model: &self.config.model,
             messages,
@@ -253,26 +458,14 @@ impl Llm {
                     })
                 })
                 .collect(),
+            stream: false,
         };
-        let mut request = self.http.post(&url).json(&body);
-        if !self.config.api_key.is_empty() {
-            request = request.bearer_auth(&self.config.api_key);
-        }
-        let transport = |source| LlmError::Transport {
-            url: url.clone(),
-            source,
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let text = response.text().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(LlmError::Status {
-                status: status.as_u16(),
-                body: text.chars().take(500).collect(),
-            });
-        }
-        let parsed: Response = serde_json::from_str(&text)
-            .map_err(|err| LlmError::Malformed(format!("{err}: {}", truncate(&text, 200))))?;
+        let parsed: Response = self
+            .client
+            .chat()
+            .create_byot(&body)
+            .await
+            .map_err(|err| self.error(err))?;
         let choice = parsed
             .choices
             .into_iter()
@@ -281,7 +474,80 @@ impl Llm {
         Ok(Completion {
             message: choice.message,
             usage: parsed.usage.unwrap_or_default(),
+            model: parsed
+                .model
+                .filter(|model| !model.is_empty())
+                .unwrap_or_else(|| self.config.model.clone()),
         })
+    }
+}
+
+impl OpenAiCompatible {
+    fn error(&self, err: async_openai::error::OpenAIError) -> LlmError {
+        use async_openai::error::OpenAIError;
+        match err {
+            OpenAIError::Reqwest(source) => LlmError::Transport {
+                url: format!(
+                    "{}/chat/completions",
+                    self.config.base_url.trim_end_matches('/')
+                ),
+                source,
+            },
+            OpenAIError::ApiError(answer) => LlmError::Status {
+                status: answer.status_code.as_u16(),
+                body: truncate(&answer.api_error.message, 500),
+            },
+            OpenAIError::JSONDeserialize(err, body) => {
+                LlmError::Malformed(format!("{err}: {}", truncate(&body, 200)))
+            }
+            other => LlmError::Malformed(truncate(&other.to_string(), 500)),
+        }
+    }
+}
+
+/// Several models tried in order: a call goes to the first; when that one does not
+/// answer, is rate-limited or fails on its side ([`LlmError::is_transient`]), to the
+/// next, and so on. A refusal of the request itself (4xx other than 429, an answer that
+/// is not a completion) is returned at once: the next provider would refuse it too. When
+/// every one fails, the last error is returned.
+#[derive(Debug)]
+pub struct Fallback {
+    models: Vec<Arc<dyn ChatModel>>,
+}
+
+impl Fallback {
+    /// `models`, tried in this order.
+    ///
+    /// # Errors
+    /// If `models` is empty.
+    pub fn new(models: Vec<Arc<dyn ChatModel>>) -> Result<Self, LlmError> {
+        if models.is_empty() {
+            return Err(LlmError::Malformed("a fallback list needs a model".into()));
+        }
+        Ok(Self { models })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatModel for Fallback {
+    fn model(&self) -> &str {
+        self.models[0].model()
+    }
+
+    async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
+        let mut last = None;
+        for (i, model) in self.models.iter().enumerate() {
+            match model.chat(messages, tools).await {
+                Ok(completion) => return Ok(completion),
+                Err(err) if err.is_transient() && i + 1 < self.models.len() => {
+                    tracing::warn!(model = model.model(), error = %err,
+                        "the LLM provider failed; trying the next one");
+                    last = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| LlmError::Malformed("no model answered".into())))
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) use agentops_api::on_both_backends;
 
 mod bot_standin;
 mod chief;
+mod llm;
 mod llm_standin;
 mod seed;
 mod telegram;
