@@ -5,8 +5,12 @@
 //!   threads, answers, plans that wait for a person's OK, and carrying them out.
 //! - [`seed`]: a general worker that carries out tasks in a sandbox (shell, fetch,
 //!   files uploaded as artifacts, questions to a human, an LLM reasoning loop).
-//! - [`llm`]: the LLM port, any OpenAI-compatible chat-completions API.
+//! - [`llm`]: the LLM port ([`llm::ChatModel`]), any OpenAI-compatible chat-completions
+//!   API, and a fallback list of providers.
+//! - [`tools`]: tools the model may call ([`tools::Tool`]) and the one loop
+//!   ([`tools::ToolLoop`]) the agents think through.
 
 pub mod chief;
 pub mod llm;
 pub mod seed;
+pub mod tools;

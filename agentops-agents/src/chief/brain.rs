@@ -4,10 +4,13 @@
 
 use agentops_sdk::Client;
 use agentops_sdk::types::MessageOut;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::actions::{self, Action, NewTask};
-use crate::llm::{Llm, LlmError, Message, Tool, Usage};
+use crate::llm::{Llm, LlmError, Message, Usage};
+use crate::tools::{Ended, Hooks, LoopEnd, LoopError, Step, Tool, ToolLoop, Toolbox};
 
 /// What to do with a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,36 +205,125 @@ understood and the actions: nothing happens until the person approves. Task desc
 a Seed agent will work from: make them concrete. Tasks are referred to by the #code shown in \
 reports.";
 
-fn tools() -> Vec<Tool> {
-    vec![
-        Tool {
-            name: "list_projects",
-            description: "List the projects.",
-            parameters: json!({"type": "object", "properties": {}}),
-        },
-        Tool {
-            name: "task_report",
-            description: "How the work is going: task counts by status, what is blocked and why, what runs. Optionally for one project (by name).",
-            parameters: json!({"type": "object", "properties": {"project": {"type": "string"}}}),
-        },
-        Tool {
-            name: "get_task",
-            description: "One task by its #code or id.",
-            parameters: json!({"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}),
-        },
-        Tool {
-            name: "propose_plan",
-            description: "Propose changes for the person to approve. `understood`: a few words on what they want. `actions`: in order; each is {\"action\":\"create_project\",\"name\",\"description\"?}, {\"action\":\"create_tasks\",\"project\":name,\"tasks\":[{\"title\",\"description\"?,\"kind\"?,\"after\"?:[titles listed earlier]}]}, {\"action\":\"unblock_task\",\"task\":#code,\"note\"?} or {\"action\":\"cancel_task\",\"task\":#code,\"reason\"?}.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "understood": {"type": "string"},
-                    "actions": {"type": "array", "items": {"type": "object"}}
-                },
-                "required": ["understood", "actions"]
+/// What the Chief's tools act on: the platform, through the SDK.
+struct Desk<'a> {
+    client: &'a Client,
+}
+
+impl Hooks for Desk<'_> {}
+
+/// The Chief's tools, in the order the model is shown them. A proposal stops the loop.
+fn toolbox<'a>() -> Toolbox<Desk<'a>, Decision> {
+    Toolbox::new()
+        .with(ListProjects)
+        .with(TaskReport)
+        .with(GetTask)
+        .with(ProposePlan)
+}
+
+/// No arguments.
+#[derive(Deserialize, JsonSchema)]
+struct NoArgs {}
+
+struct ListProjects;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Desk<'a>, Decision> for ListProjects {
+    type Args = NoArgs;
+    const NAME: &'static str = "list_projects";
+    const DESCRIPTION: &'static str = "List the projects.";
+
+    async fn call(&self, desk: &mut Desk<'a>, _: NoArgs) -> Step<Decision> {
+        Step::Reply(
+            actions::projects(desk.client)
+                .await
+                .unwrap_or_else(|e| format!("error: {e}")),
+        )
+    }
+}
+
+/// Arguments of `task_report`.
+#[derive(Deserialize, JsonSchema)]
+struct TaskReportArgs {
+    /// Only this project (by name).
+    #[serde(default)]
+    project: Option<String>,
+}
+
+struct TaskReport;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Desk<'a>, Decision> for TaskReport {
+    type Args = TaskReportArgs;
+    const NAME: &'static str = "task_report";
+    const DESCRIPTION: &'static str = "How the work is going: task counts by status, what is blocked and why, what runs. Optionally for one project (by name).";
+
+    async fn call(&self, desk: &mut Desk<'a>, args: TaskReportArgs) -> Step<Decision> {
+        Step::Reply(
+            actions::report(desk.client, args.project.as_deref())
+                .await
+                .unwrap_or_else(|e| format!("error: {e}")),
+        )
+    }
+}
+
+/// Arguments of `get_task`.
+#[derive(Deserialize, JsonSchema)]
+struct GetTaskArgs {
+    /// The task's #code or id.
+    task: String,
+}
+
+struct GetTask;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Desk<'a>, Decision> for GetTask {
+    type Args = GetTaskArgs;
+    const NAME: &'static str = "get_task";
+    const DESCRIPTION: &'static str = "One task by its #code or id.";
+
+    async fn call(&self, desk: &mut Desk<'a>, args: GetTaskArgs) -> Step<Decision> {
+        Step::Reply(
+            actions::resolve_task(desk.client, &args.task)
+                .await
+                .map(|t| actions::describe_task(&t))
+                .unwrap_or_else(|e| format!("error: {e}")),
+        )
+    }
+}
+
+/// Arguments of `propose_plan`.
+#[derive(Deserialize, JsonSchema)]
+struct ProposePlanArgs {
+    /// A few words on what the person wants.
+    #[serde(default)]
+    understood: String,
+    /// The changes, in order.
+    actions: Vec<Action>,
+}
+
+struct ProposePlan;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Desk<'a>, Decision> for ProposePlan {
+    type Args = ProposePlanArgs;
+    const NAME: &'static str = "propose_plan";
+    const DESCRIPTION: &'static str = "Propose changes for the person to approve. `understood`: a few words on what they want. `actions`: in order; each is {\"action\":\"create_project\",\"name\",\"description\"?}, {\"action\":\"create_tasks\",\"project\":name,\"tasks\":[{\"title\",\"description\"?,\"kind\"?,\"after\"?:[titles listed earlier]}]}, {\"action\":\"unblock_task\",\"task\":#code,\"note\"?} or {\"action\":\"cancel_task\",\"task\":#code,\"reason\"?}.";
+
+    async fn call(&self, _: &mut Desk<'a>, args: ProposePlanArgs) -> Step<Decision> {
+        // Cleaned before the check, so a title of nothing but control characters goes
+        // back to the model as missing.
+        let plan: Vec<Action> = args.actions.into_iter().map(Action::cleaned).collect();
+        match actions::validate(&plan) {
+            Ok(()) => Step::Stop(Decision::Propose {
+                understood: args.understood,
+                actions: plan,
             }),
-        },
-    ]
+            Err(err) => Step::Reply(format!(
+                "error: the plan cannot run: {err}. Fix it and call propose_plan again."
+            )),
+        }
+    }
 }
 
 /// Most model turns for one message.
@@ -269,68 +361,34 @@ pub async fn with_llm(
         messages.push(Message::system(transcript));
     }
     messages.push(Message::user(text));
-    let tools = tools();
-    for _ in 0..MAX_TURNS {
-        let completion = llm.chat(&messages, &tools).await?;
-        thinking.calls += 1;
-        thinking.usage += completion.usage;
-        let message = completion.message;
-        messages.push(message.clone());
-        if message.tool_calls.is_empty() {
-            return Ok(Decision::Answer(
-                message.content.unwrap_or_default().trim().to_owned(),
-            ));
+    let toolbox = toolbox();
+    let mut desk = Desk { client };
+    let end = ToolLoop::new(llm, &toolbox, MAX_TURNS)
+        .run(&mut desk, messages)
+        .await;
+    let (calls, usage) = match &end {
+        Ok(end) => (end.calls, end.usage),
+        Err(LoopError::Llm { calls, usage, .. } | LoopError::OutOfTurns { calls, usage, .. }) => {
+            (*calls, *usage)
         }
-        for call in &message.tool_calls {
-            let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
-            let text_arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
-            let reply = match call.function.name.as_str() {
-                "list_projects" => actions::projects(client)
-                    .await
-                    .unwrap_or_else(|e| format!("error: {e}")),
-                "task_report" => actions::report(client, text_arg("project").as_deref())
-                    .await
-                    .unwrap_or_else(|e| format!("error: {e}")),
-                "get_task" => match text_arg("task") {
-                    Some(task) => actions::resolve_task(client, &task)
-                        .await
-                        .map(|t| actions::describe_task(&t))
-                        .unwrap_or_else(|e| format!("error: {e}")),
-                    None => "error: `task` is required".into(),
-                },
-                "propose_plan" => {
-                    let understood = text_arg("understood").unwrap_or_default();
-                    match serde_json::from_value::<Vec<Action>>(
-                        args.get("actions").cloned().unwrap_or(Value::Null),
-                    )
-                    // Cleaned before the check, so a title of nothing but control
-                    // characters goes back to the model as missing.
-                    .map(|plan| plan.into_iter().map(Action::cleaned).collect::<Vec<_>>())
-                    {
-                        Ok(plan) => match actions::validate(&plan) {
-                            Ok(()) => {
-                                return Ok(Decision::Propose {
-                                    understood,
-                                    actions: plan,
-                                });
-                            }
-                            Err(err) => format!(
-                                "error: the plan cannot run: {err}. Fix it and call propose_plan again."
-                            ),
-                        },
-                        Err(err) => format!(
-                            "error: the actions are not valid: {err}. Fix them and call propose_plan again."
-                        ),
-                    }
-                }
-                other => format!("error: there is no tool `{other}`"),
-            };
-            messages.push(Message::tool(&call.id, reply));
-        }
+        Err(LoopError::Stopped(_)) => (0, Usage::default()),
+    };
+    thinking.calls += calls;
+    thinking.usage += usage;
+    match end {
+        Ok(LoopEnd {
+            ended: Ended::Answered(text),
+            ..
+        }) => Ok(Decision::Answer(text.trim().to_owned())),
+        Ok(LoopEnd {
+            ended: Ended::Stopped(decision),
+            ..
+        }) => Ok(decision),
+        Err(LoopError::Llm { source, .. }) => Err(source),
+        Err(_) => Err(LlmError::Malformed(format!(
+            "the model did not answer or propose within {MAX_TURNS} turns"
+        ))),
     }
-    Err(LlmError::Malformed(format!(
-        "the model did not answer or propose within {MAX_TURNS} turns"
-    )))
 }
 
 #[cfg(test)]

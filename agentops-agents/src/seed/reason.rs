@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use agentops_sdk::{TaskContext, TaskError};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::sandbox::{Sandbox, StepError};
 use super::{Answer, Outcome, block};
-use crate::llm::{Llm, Message, Tool, ToolCall, Usage};
+use crate::llm::{Llm, Message, ToolCall, Usage};
+use crate::tools::{Ended, Hooks, LoopError, Step, Tool, ToolLoop, Toolbox};
 
 /// How much of a file `read_file` hands the model.
 const READ_MAX: usize = 32 * 1024;
@@ -20,72 +23,221 @@ task as an artifact when you finish. If you cannot go on without a human (a miss
 decision that is not yours), call ask_human with one clear question. When the task is done, call \
 finish with a short summary of what you did and what you found. Be concise.";
 
-fn tools() -> Vec<Tool> {
-    vec![
-        Tool {
-            name: "run_shell",
-            description: "Run a command with /bin/sh -c in the workspace. Returns the exit code and the end of stdout and stderr.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "command": {"type": "string", "description": "The shell command."},
-                    "timeout_secs": {"type": "integer", "minimum": 1, "description": "Optional time limit."}
-                },
-                "required": ["command"]
-            }),
-        },
-        Tool {
-            name: "fetch_url",
-            description: "GET an http(s) URL. With save_as, the body is saved to that workspace path; otherwise the start of the body is returned.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "url": {"type": "string"},
-                    "save_as": {"type": "string", "description": "Workspace path, e.g. out/page.html."}
-                },
-                "required": ["url"]
-            }),
-        },
-        Tool {
-            name: "write_file",
-            description: "Write a text file in the workspace (directories are created). Files under out/ become the task's artifacts.",
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "path": {"type": "string"},
-                    "content": {"type": "string"}
-                },
-                "required": ["path", "content"]
-            }),
-        },
-        Tool {
-            name: "read_file",
-            description: "Read a text file from the workspace (the first 32 KiB).",
-            parameters: json!({
-                "type": "object",
-                "properties": {"path": {"type": "string"}},
-                "required": ["path"]
-            }),
-        },
-        Tool {
-            name: "ask_human",
-            description: "Stop and ask a human one question. The task pauses until they answer; you will then start again with their answer.",
-            parameters: json!({
-                "type": "object",
-                "properties": {"question": {"type": "string"}},
-                "required": ["question"]
-            }),
-        },
-        Tool {
-            name: "finish",
-            description: "End the task with a summary of what was done.",
-            parameters: json!({
-                "type": "object",
-                "properties": {"summary": {"type": "string"}},
-                "required": ["summary"]
-            }),
-        },
-    ]
+/// What the Seed's tools act on: the task, its workspace, and the log of what was done
+/// (the task's result carries it).
+struct Work<'a> {
+    task: &'a TaskContext,
+    sandbox: &'a Sandbox,
+    log: Vec<Value>,
+    max_turns: usize,
+}
+
+/// How a tool ends the Seed's loop.
+enum SeedStop {
+    /// `finish`, with its summary.
+    Finished(String),
+    /// `ask_human`: the task now waits for a person.
+    Blocked,
+    /// Blocking the task failed.
+    Failed(TaskError),
+}
+
+#[async_trait::async_trait]
+impl Hooks for Work<'_> {
+    async fn before_turn(&mut self, _turn: usize) -> Result<(), String> {
+        if self.task.is_cancelled() {
+            return Err("cancelled".to_owned());
+        }
+        Ok(())
+    }
+
+    async fn before_call(&mut self, turn: usize, call: &ToolCall) {
+        let _ = self
+            .task
+            .progress(
+                turn as f64 / self.max_turns as f64,
+                format!("turn {turn}: {}", describe(call)),
+            )
+            .await;
+    }
+}
+
+/// The Seed's tools, in the order the model is shown them.
+fn toolbox<'a>() -> Toolbox<Work<'a>, SeedStop> {
+    Toolbox::new()
+        .with(RunShell)
+        .with(FetchUrl)
+        .with(WriteFile)
+        .with(ReadFile)
+        .with(AskHuman)
+        .with(Finish)
+}
+
+/// Arguments of `run_shell`.
+#[derive(Deserialize, JsonSchema)]
+struct RunShellArgs {
+    /// The shell command.
+    command: String,
+    /// Optional time limit, in seconds.
+    #[serde(default)]
+    timeout_secs: Option<u64>,
+}
+
+struct RunShell;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for RunShell {
+    type Args = RunShellArgs;
+    const NAME: &'static str = "run_shell";
+    const DESCRIPTION: &'static str = "Run a command with /bin/sh -c in the workspace. Returns the exit code and the end of stdout and stderr.";
+
+    async fn call(&self, work: &mut Work<'a>, args: RunShellArgs) -> Step<SeedStop> {
+        let timeout = args.timeout_secs.map(Duration::from_secs);
+        Step::Reply(
+            match work.sandbox.shell(&args.command, &[], timeout).await {
+                Ok(out) => {
+                    let reply = serde_json::to_string(&out).unwrap_or_default();
+                    work.log.push(json!({"run": args.command, "outcome": out}));
+                    reply
+                }
+                Err(err) => tool_error(&err),
+            },
+        )
+    }
+}
+
+/// Arguments of `fetch_url`.
+#[derive(Deserialize, JsonSchema)]
+struct FetchUrlArgs {
+    /// The http(s) URL.
+    url: String,
+    /// Workspace path to save the body to, e.g. out/page.html.
+    #[serde(default)]
+    save_as: Option<String>,
+}
+
+struct FetchUrl;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for FetchUrl {
+    type Args = FetchUrlArgs;
+    const NAME: &'static str = "fetch_url";
+    const DESCRIPTION: &'static str = "GET an http(s) URL. With save_as, the body is saved to that workspace path; otherwise the start of the body is returned.";
+
+    async fn call(&self, work: &mut Work<'a>, args: FetchUrlArgs) -> Step<SeedStop> {
+        Step::Reply(
+            match work.sandbox.fetch(&args.url, args.save_as.as_deref()).await {
+                Ok(out) => {
+                    let reply = serde_json::to_string(&out).unwrap_or_default();
+                    work.log.push(json!({"fetch": args.url, "outcome": out}));
+                    reply
+                }
+                Err(err) => tool_error(&err),
+            },
+        )
+    }
+}
+
+/// Arguments of `write_file`.
+#[derive(Deserialize, JsonSchema)]
+struct WriteFileArgs {
+    /// Workspace path; files under out/ become the task's artifacts.
+    path: String,
+    /// The text to write.
+    content: String,
+}
+
+struct WriteFile;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for WriteFile {
+    type Args = WriteFileArgs;
+    const NAME: &'static str = "write_file";
+    const DESCRIPTION: &'static str = "Write a text file in the workspace (directories are created). Files under out/ become the task's artifacts.";
+
+    async fn call(&self, work: &mut Work<'a>, args: WriteFileArgs) -> Step<SeedStop> {
+        Step::Reply(match work.sandbox.write(&args.path, &args.content).await {
+            Ok(bytes) => {
+                let reply = format!("wrote {bytes} bytes to {}", args.path);
+                work.log.push(json!({"write": args.path, "bytes": bytes}));
+                reply
+            }
+            Err(err) => tool_error(&err),
+        })
+    }
+}
+
+/// Arguments of `read_file`.
+#[derive(Deserialize, JsonSchema)]
+struct ReadFileArgs {
+    /// Workspace path.
+    path: String,
+}
+
+struct ReadFile;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for ReadFile {
+    type Args = ReadFileArgs;
+    const NAME: &'static str = "read_file";
+    const DESCRIPTION: &'static str = "Read a text file from the workspace (the first 32 KiB).";
+
+    async fn call(&self, work: &mut Work<'a>, args: ReadFileArgs) -> Step<SeedStop> {
+        Step::Reply(
+            work.sandbox
+                .read(&args.path, READ_MAX)
+                .await
+                .unwrap_or_else(|err| tool_error(&err)),
+        )
+    }
+}
+
+/// Arguments of `ask_human`.
+#[derive(Deserialize, JsonSchema)]
+struct AskHumanArgs {
+    /// One clear question.
+    #[serde(default)]
+    question: String,
+}
+
+struct AskHuman;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for AskHuman {
+    type Args = AskHumanArgs;
+    const NAME: &'static str = "ask_human";
+    const DESCRIPTION: &'static str = "Stop and ask a human one question. The task pauses until they answer; you will then start again with their answer.";
+
+    async fn call(&self, work: &mut Work<'a>, args: AskHumanArgs) -> Step<SeedStop> {
+        if args.question.trim().is_empty() {
+            return Step::Reply("error: `question` is required".to_owned());
+        }
+        Step::Stop(match block(work.task, &args.question).await {
+            Ok(()) => SeedStop::Blocked,
+            Err(err) => SeedStop::Failed(err),
+        })
+    }
+}
+
+/// Arguments of `finish`.
+#[derive(Deserialize, JsonSchema)]
+struct FinishArgs {
+    /// What was done and what was found.
+    #[serde(default)]
+    summary: String,
+}
+
+struct Finish;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for Finish {
+    type Args = FinishArgs;
+    const NAME: &'static str = "finish";
+    const DESCRIPTION: &'static str = "End the task with a summary of what was done.";
+
+    async fn call(&self, _: &mut Work<'a>, args: FinishArgs) -> Step<SeedStop> {
+        Step::Stop(SeedStop::Finished(args.summary))
+    }
 }
 
 fn brief(task: &TaskContext, goal: &str, answers: &[Answer]) -> String {
@@ -123,110 +275,40 @@ pub(crate) async fn run(
     answers: &[Answer],
     max_turns: usize,
 ) -> Result<Outcome, TaskError> {
-    let tools = tools();
-    let mut messages = vec![
+    let messages = vec![
         Message::system(SYSTEM),
         Message::user(brief(task, goal, answers)),
     ];
-    let mut usage = Usage::default();
-    let mut calls = 0u32;
-    let mut log = Vec::new();
-    for turn in 1..=max_turns {
-        if task.is_cancelled() {
-            return Err(TaskError::new("cancelled"));
-        }
-        let completion = llm.chat(&messages, &tools).await.map_err(|err| {
-            if err.is_transient() {
-                TaskError::new(err.to_string())
-            } else {
-                TaskError::permanent(err.to_string())
+    let mut work = Work {
+        task,
+        sandbox,
+        log: Vec::new(),
+        max_turns,
+    };
+    let toolbox = toolbox();
+    let end = ToolLoop::new(llm, &toolbox, max_turns)
+        .run(&mut work, messages)
+        .await
+        .map_err(|err| match err {
+            LoopError::Llm { source, .. } if source.is_transient() => {
+                TaskError::new(source.to_string())
             }
+            LoopError::Llm { source, .. } => TaskError::permanent(source.to_string()),
+            LoopError::OutOfTurns { turns, usage, .. } => TaskError::permanent(format!(
+                "the model did not finish within {turns} turns ({} prompt + {} completion tokens used)",
+                usage.prompt_tokens, usage.completion_tokens
+            )),
+            LoopError::Stopped(why) => TaskError::new(why),
         })?;
-        calls += 1;
-        usage += completion.usage;
-        let message = completion.message;
-        messages.push(message.clone());
-        if message.tool_calls.is_empty() {
-            // A plain answer ends the work: the model has nothing more to do.
-            let summary = message.content.unwrap_or_default();
-            return Ok(done(summary, turn, log, llm, usage, calls));
-        }
-        for call in &message.tool_calls {
-            let _ = task
-                .progress(
-                    turn as f64 / max_turns as f64,
-                    format!("turn {turn}: {}", describe(call)),
-                )
-                .await;
-            let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
-            let text = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
-            let reply = match call.function.name.as_str() {
-                "finish" => {
-                    let summary = text("summary").unwrap_or_default();
-                    return Ok(done(summary, turn, log, llm, usage, calls));
-                }
-                "ask_human" => {
-                    let Some(question) = text("question").filter(|q| !q.trim().is_empty()) else {
-                        messages.push(Message::tool(&call.id, "error: `question` is required"));
-                        continue;
-                    };
-                    block(task, &question).await?;
-                    return Ok(Outcome::Blocked);
-                }
-                "run_shell" => match text("command") {
-                    Some(command) => {
-                        let timeout = args
-                            .get("timeout_secs")
-                            .and_then(Value::as_u64)
-                            .map(Duration::from_secs);
-                        match sandbox.shell(&command, &[], timeout).await {
-                            Ok(out) => {
-                                log.push(json!({"run": command, "outcome": out}));
-                                serde_json::to_string(&out).unwrap_or_default()
-                            }
-                            Err(err) => tool_error(&err),
-                        }
-                    }
-                    None => "error: `command` is required".to_owned(),
-                },
-                "fetch_url" => match text("url") {
-                    Some(url) => match sandbox.fetch(&url, text("save_as").as_deref()).await {
-                        Ok(out) => {
-                            log.push(json!({"fetch": url, "outcome": out}));
-                            serde_json::to_string(&out).unwrap_or_default()
-                        }
-                        Err(err) => tool_error(&err),
-                    },
-                    None => "error: `url` is required".to_owned(),
-                },
-                "write_file" => match (text("path"), text("content")) {
-                    (Some(path), Some(content)) => match sandbox.write(&path, &content).await {
-                        Ok(bytes) => {
-                            log.push(json!({"write": path, "bytes": bytes}));
-                            format!("wrote {bytes} bytes to {path}")
-                        }
-                        Err(err) => tool_error(&err),
-                    },
-                    _ => "error: `path` and `content` are required".to_owned(),
-                },
-                "read_file" => match text("path") {
-                    Some(path) => sandbox
-                        .read(&path, READ_MAX)
-                        .await
-                        .unwrap_or_else(|err| tool_error(&err)),
-                    None => "error: `path` is required".to_owned(),
-                },
-                other => format!(
-                    "error: there is no tool `{other}`; use run_shell, fetch_url, write_file, read_file, ask_human or finish"
-                ),
-            };
-            messages.push(Message::tool(&call.id, reply));
-        }
-    }
-    Err(TaskError::permanent(format!(
-        "the model did not finish within {max_turns} turns ({} prompt + {} completion tokens used)",
-        usage.prompt_tokens, usage.completion_tokens
-    )))
+    let summary = match end.ended {
+        // A plain answer ends the work too: the model has nothing more to do.
+        Ended::Answered(summary) | Ended::Stopped(SeedStop::Finished(summary)) => summary,
+        Ended::Stopped(SeedStop::Blocked) => return Ok(Outcome::Blocked),
+        Ended::Stopped(SeedStop::Failed(err)) => return Err(err),
+    };
+    Ok(done(
+        summary, end.turns, work.log, llm, end.usage, end.calls,
+    ))
 }
 
 fn tool_error(err: &StepError) -> String {
