@@ -37,6 +37,81 @@ pub struct Thinking {
     pub calls: u32,
 }
 
+/// How the Chief of Staff decides what a message asks for: answer it, or propose a plan.
+///
+/// Two come with it: [`RuleBased`] (plain commands, no set-up, never fails) and
+/// [`LlmBrain`] (free text, through an [`Llm`] with tools). When a brain fails, the Chief
+/// answers with [`RuleBased`] and says why.
+#[async_trait::async_trait]
+pub trait Brain: Send + Sync + std::fmt::Debug {
+    /// The model it thinks with, if any.
+    fn model(&self) -> Option<&str>;
+
+    /// Decides on `text`, the conversation so far (`history`, oldest first) in view;
+    /// `thinking` records the model calls and tokens it used, even when it fails.
+    ///
+    /// # Errors
+    /// If it cannot come to a decision (the model is unreachable, say).
+    async fn decide(
+        &self,
+        client: &Client,
+        history: &[MessageOut],
+        text: &str,
+        thinking: &mut Thinking,
+    ) -> Result<Decision, LlmError>;
+}
+
+/// The rule-based brain: the commands of [`HELP`], no LLM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleBased;
+
+#[async_trait::async_trait]
+impl Brain for RuleBased {
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
+    async fn decide(
+        &self,
+        client: &Client,
+        _history: &[MessageOut],
+        text: &str,
+        _thinking: &mut Thinking,
+    ) -> Result<Decision, LlmError> {
+        Ok(rule_based(client, text).await)
+    }
+}
+
+/// The LLM brain: free text, with the Chief's tools (see [`with_llm`]).
+#[derive(Debug, Clone)]
+pub struct LlmBrain {
+    llm: Llm,
+}
+
+impl LlmBrain {
+    /// Thinks with `llm`.
+    pub fn new(llm: Llm) -> Self {
+        Self { llm }
+    }
+}
+
+#[async_trait::async_trait]
+impl Brain for LlmBrain {
+    fn model(&self) -> Option<&str> {
+        Some(self.llm.model())
+    }
+
+    async fn decide(
+        &self,
+        client: &Client,
+        history: &[MessageOut],
+        text: &str,
+        thinking: &mut Thinking,
+    ) -> Result<Decision, LlmError> {
+        with_llm(client, &self.llm, history, text, thinking).await
+    }
+}
+
 /// What the Chief of Staff can be told without an LLM.
 pub const HELP: &str = "I understand:\n\
 - projects — list the projects\n\

@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use self::actions::Action;
-use self::brain::{Decision, Thinking};
+use self::brain::{Brain, Decision, LlmBrain, RuleBased, Thinking};
 use crate::llm::{Llm, LlmConfig, LlmError};
 
 /// The marker in an approval's plan that says the Chief of Staff proposed it (other
@@ -101,7 +101,7 @@ pub struct ChiefOfStaff {
 #[derive(Debug)]
 struct Inner {
     client: Client,
-    llm: Option<Llm>,
+    brain: Arc<dyn Brain>,
     /// Approvals being carried out by this process, so two notices of one approval do
     /// not run it twice at the same time.
     executing: Mutex<HashSet<Uuid>>,
@@ -134,19 +134,27 @@ impl ChiefOfStaff {
     /// # Errors
     /// If the LLM client cannot be built.
     pub fn new(client: Client, config: ChiefConfig) -> Result<Self, LlmError> {
-        let llm = config.llm.map(Llm::new).transpose()?;
-        Ok(Self {
+        let brain: Arc<dyn Brain> = match config.llm {
+            Some(llm) => Arc::new(LlmBrain::new(Llm::new(llm)?)),
+            None => Arc::new(RuleBased),
+        };
+        Ok(Self::with_brain(client, brain))
+    }
+
+    /// A Chief of Staff that decides with `brain`.
+    pub fn with_brain(client: Client, brain: Arc<dyn Brain>) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 client,
-                llm,
+                brain,
                 executing: Mutex::new(HashSet::new()),
             }),
-        })
+        }
     }
 
     /// Whether it thinks with an LLM (else the rule-based brain).
     pub fn has_llm(&self) -> bool {
-        self.inner.llm.is_some()
+        self.inner.brain.model().is_some()
     }
 
     /// Handles one message: stores it, decides, stores and returns the reply.
@@ -242,22 +250,19 @@ impl ChiefOfStaff {
 
         let mut thinking = Thinking::default();
         let mut note = None;
-        let decision = match &self.inner.llm {
-            Some(llm) => {
-                match brain::with_llm(client, llm, &history, &input.text, &mut thinking).await {
-                    Ok(decision) => decision,
-                    Err(err) => {
-                        tracing::warn!(
-                            "the LLM failed, falling back to the rule-based brain: {err}"
-                        );
-                        note = Some(format!(
-                            "(The LLM is unavailable: {err}. I answered with plain commands only.)"
-                        ));
-                        brain::rule_based(client, &input.text).await
-                    }
-                }
+        let brain = &self.inner.brain;
+        let decision = match brain
+            .decide(client, &history, &input.text, &mut thinking)
+            .await
+        {
+            Ok(decision) => decision,
+            Err(err) => {
+                tracing::warn!("the LLM failed, falling back to the rule-based brain: {err}");
+                note = Some(format!(
+                    "(The LLM is unavailable: {err}. I answered with plain commands only.)"
+                ));
+                brain::rule_based(client, &input.text).await
             }
-            None => brain::rule_based(client, &input.text).await,
         };
         let llm_meta = thinking.model.as_ref().map(|model| {
             json!({
