@@ -28,8 +28,6 @@ pub mod routes;
 pub mod state;
 pub mod storage;
 pub mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod unread_body;
 
 use std::future::Future;

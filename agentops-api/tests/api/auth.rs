@@ -386,7 +386,7 @@ crate::on_both_backends!(
 /// its own and requests still go through; once it is back, the budget is shared again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_each_keys_rate_limit_through_redis() {
-    use agentops_api::testing::{Backend as B, TestServer, use_redis};
+    use agentops_testkit::{Backend as B, TestServer, use_redis};
 
     let mut redis = PrivateRedis::start();
     let a = TestServer::spawn_with(B::Postgres, |cfg| {

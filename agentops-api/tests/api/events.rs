@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use agentops_api::testing::{Backend as B, TestServer, redis_url, use_redis};
+use agentops_testkit::{Backend as B, TestServer, redis_url, use_redis};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -814,7 +814,7 @@ async fn events_past_their_retention_are_pruned_and_older_cursors_expire(backend
 
     // The server's own reaper may get to the aged event first: check what is left, not
     // who deleted it.
-    agentops_api::testing::age_events(&app.state, oldest, chrono::Duration::days(40)).await;
+    agentops_testkit::age_events(&app.state, oldest, chrono::Duration::days(40)).await;
     agentops_api::reaper::prune_events(&app.state)
         .await
         .unwrap();
@@ -852,7 +852,7 @@ async fn when_retention_prunes_every_event_the_head_stays_put(backend: Backend) 
     let head = latest["last_id"].as_i64().unwrap();
     assert!(head > 0);
     assert_eq!(latest["pruned_through"], 0, "nothing was pruned yet");
-    agentops_api::testing::age_events(&app.state, head, chrono::Duration::days(400)).await;
+    agentops_testkit::age_events(&app.state, head, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(&app.state)
         .await
         .unwrap();

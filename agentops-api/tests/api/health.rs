@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentops_api::testing::{ADMIN_KEY, TcpProxy, postgres_admin_url};
+use agentops_testkit::{ADMIN_KEY, TcpProxy, postgres_admin_url};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

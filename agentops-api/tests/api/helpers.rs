@@ -1,12 +1,12 @@
-//! HTTP helpers over `agentops_api::testing`: a real API server on `127.0.0.1:0` over a
+//! HTTP helpers over `agentops_testkit`: a real API server on `127.0.0.1:0` over a
 //! fresh database, driven with raw requests (the SDK's own tests live in `tests/`).
 
 use std::time::Duration;
 
 use agentops_api::config::ApiConfig;
 use agentops_api::state::AppState;
-use agentops_api::testing::TestServer;
-pub use agentops_api::testing::{ADMIN_KEY, Backend, TestDb, test_config};
+use agentops_testkit::TestServer;
+pub use agentops_testkit::{ADMIN_KEY, Backend, TestDb, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -26,7 +26,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
-        agentops_api::testing::init_logging();
+        agentops_testkit::init_logging();
         let server = TestServer::spawn_with(backend, configure).await;
         Self {
             base: server.base.clone(),

@@ -4,7 +4,7 @@
 mod helpers;
 
 /// `crate::on_both_backends!(…)` in every module.
-pub(crate) use agentops_api::on_both_backends;
+pub(crate) use agentops_testkit::on_both_backends;
 
 mod agents;
 mod artifacts;

@@ -582,7 +582,7 @@ async fn the_executor_starts_over_when_its_event_stream_ends() {
     // connection drops: the platform refuses to resume (410 cursor_expired), which ends
     // the stream.
     let head = app.client.events().latest().await.unwrap().last_id;
-    agentops_api::testing::age_events(&app.server.state, head, chrono::Duration::days(400)).await;
+    agentops_testkit::age_events(&app.server.state, head, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(&app.server.state)
         .await
         .unwrap();

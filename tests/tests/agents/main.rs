@@ -2,12 +2,11 @@
 //! in-process, with a local stand-in for an OpenAI-compatible LLM that speaks the real
 //! protocol over HTTP.
 
-#[allow(dead_code)]
-#[path = "../sdk/helpers.rs"]
-mod helpers;
+/// The harness: `crate::helpers::TestApp`.
+pub(crate) use agentops_testkit::app as helpers;
 
 /// `crate::on_both_backends!(…)` in every module.
-pub(crate) use agentops_api::on_both_backends;
+pub(crate) use agentops_testkit::on_both_backends;
 
 mod bot_standin;
 mod chief;

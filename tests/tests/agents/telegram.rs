@@ -605,7 +605,7 @@ async fn a_relay_whose_cursor_was_pruned_goes_on_with_what_retention_kept() {
     let pruned = s.app.client.events().latest().await.unwrap().last_id;
     s.complete_task(project, agent, "kept").await;
     let state = &s.app.server.state;
-    agentops_api::testing::age_events(state, pruned, chrono::Duration::days(400)).await;
+    agentops_testkit::age_events(state, pruned, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(state).await.unwrap();
     let read = s.app.client.events().list().since(0).send().await;
     assert_eq!(read.unwrap_err().code(), Some("cursor_expired"));
@@ -632,7 +632,7 @@ async fn a_relay_whose_cursor_was_pruned_goes_on_with_what_retention_kept() {
     s.complete_task(project, agent, "gone").await;
     let head = s.app.client.events().latest().await.unwrap().last_id;
     let state = &s.app.server.state;
-    agentops_api::testing::age_events(state, head, chrono::Duration::days(400)).await;
+    agentops_testkit::age_events(state, head, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(state).await.unwrap();
     s.relay = start_relay(&s.bot, &s.stop);
     s.wait_for_cursor(head).await;

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use agentops_api::testing::TestServer;
 use agentops_sdk::events::Subscription;
 use agentops_sdk::types::{Event, EventFilter};
+use agentops_testkit::TestServer;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -288,7 +288,7 @@ on_both_backends!(
 /// the server's pings move its position along with the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_filtered_subscription_resumes_after_retention_pruned_its_start() {
-    let server = TestServer::spawn_with(agentops_api::testing::Backend::Sqlite, |cfg| {
+    let server = TestServer::spawn_with(agentops_testkit::Backend::Sqlite, |cfg| {
         cfg.event_ping_ms = 100;
     })
     .await;
@@ -320,7 +320,7 @@ async fn a_quiet_filtered_subscription_resumes_after_retention_pruned_its_start(
     assert_eq!(events.last_id(), Some(head));
 
     // Retention prunes everything up to the head, and the connection drops.
-    agentops_api::testing::age_events(&server.state, head, chrono::Duration::days(400)).await;
+    agentops_testkit::age_events(&server.state, head, chrono::Duration::days(400)).await;
     agentops_api::reaper::prune_events(&server.state)
         .await
         .unwrap();

@@ -1,10 +1,11 @@
 //! End-to-end tests of `agentops-sdk` against the real API spawned in-process, on SQLite
 //! and on PostgreSQL. One binary, one module per part of the SDK.
 
-mod helpers;
+/// The harness: `crate::helpers::TestApp` and the proxies.
+pub(crate) use agentops_testkit::app as helpers;
 
 /// `crate::on_both_backends!(…)` in every module.
-pub(crate) use agentops_api::on_both_backends;
+pub(crate) use agentops_testkit::on_both_backends;
 
 mod artifacts;
 mod client;

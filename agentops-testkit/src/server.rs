@@ -1,6 +1,5 @@
-//! Test harness, behind the `testing` feature: a real server on `127.0.0.1:0` over a
-//! throwaway database, for this crate's integration tests and for the end-to-end tests of
-//! the SDK and agents.
+//! A real API server on `127.0.0.1:0` over a throwaway database, for the API's
+//! integration tests and the end-to-end tests of the SDK and agents.
 //!
 //! SQLite servers get a file in a temporary directory; PostgreSQL servers get a database
 //! of their own on the server named by `TEST_DATABASE_URL` (default: the local server as
@@ -14,9 +13,9 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Database};
 use uuid::Uuid;
 
-use crate::Server;
-use crate::config::ApiConfig;
-use crate::state::AppState;
+use agentops_api::Server;
+use agentops_api::config::ApiConfig;
+use agentops_api::state::AppState;
 
 /// The admin key every test server is started with.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
@@ -88,7 +87,7 @@ impl TestDb {
                     .expect("create test database");
                 admin.close().await.ok();
                 Self {
-                    url: crate::store::with_database_name(&admin_url, &name),
+                    url: agentops_api::store::with_database_name(&admin_url, &name),
                     pg_name: Some(name),
                     dir,
                 }
@@ -294,7 +293,7 @@ pub fn init_logging() {
 }
 
 /// Backdates every event with an id up to `through` by `age`, so that retention
-/// ([`crate::reaper::prune_events`]) treats them as old.
+/// ([`agentops_api::reaper::prune_events`]) treats them as old.
 ///
 /// # Panics
 ///
@@ -324,7 +323,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::testing::Backend::Sqlite).await
+                    super::$name($crate::Backend::Sqlite).await
                 }
             )*
         }
@@ -332,7 +331,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::testing::Backend::Postgres).await
+                    super::$name($crate::Backend::Postgres).await
                 }
             )*
         }

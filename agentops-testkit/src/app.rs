@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentops_api::testing::TestServer;
-pub use agentops_api::testing::{ADMIN_KEY, Backend};
+use crate::server::TestServer;
+pub use crate::server::{ADMIN_KEY, Backend};
 use agentops_sdk::Client;
 use agentops_sdk::types::{AgentIn, ProjectIn, TaskIn, TaskOut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,7 +23,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        agentops_api::testing::init_logging();
+        crate::server::init_logging();
         let server = TestServer::spawn(backend).await;
         let client = client_for(&server.base, ADMIN_KEY);
         Self { server, client }
