@@ -26,6 +26,11 @@
 //!
 //! Correctness is checked on every side: every task completed exactly once, and for the
 //! API each with exactly one `task.completed` event.
+//!
+//! Where the CPU went is measured on every side too (from `/proc`): milliseconds of CPU
+//! per task of PostgreSQL's processes, of the API processes, and of this process (the
+//! workers, or the raw SQL's connections). On a machine whose cores are all busy, that
+//! is what decides the throughput.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +51,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::process::ApiProcess;
+use crate::process::{ApiProcess, cpu_by_pid, cpu_since, own_cpu_seconds};
 
 /// Options of `agentops-bench claim`.
 #[derive(Debug, Args)]
@@ -105,6 +110,22 @@ pub struct RunResult {
     pub two_replicas_ratio: Option<f64>,
     /// Whether, on every side, every task was completed exactly once.
     pub completed_once: bool,
+    /// Where the CPU went, in CPU milliseconds per task, for each side (`raw_sql`,
+    /// `api_x1`, `api_x2`); absent where `/proc` cannot be read.
+    pub cpu_ms_per_task: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// CPU milliseconds per task of one side: PostgreSQL's processes, the API processes, and
+/// this process (the workers, or the raw SQL's clients).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CpuPerTask {
+    /// Every `postgres` process of the machine (the benchmark's database is the only
+    /// busy one).
+    pub postgres: f64,
+    /// The API processes under test (none for the raw SQL).
+    pub api: f64,
+    /// The benchmark's own process: SDK workers, or the raw SQL's connections.
+    pub workers: f64,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -233,23 +254,32 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
             for k in 0..runners.len() {
                 let which = (k + round as usize) % runners.len();
                 let runner = runners[which];
-                let (secs, done, ok) = match runner {
+                let in_use = match runner {
+                    Runner::RawSql => &apis[..0],
+                    Runner::Api { replicas } => &apis[..replicas],
+                };
+                let (secs, done, ok, cpu) = match runner {
                     Runner::RawSql => {
                         raw.enqueue(n).await?;
                         raw.vacuum().await?;
+                        let cpu = CpuMark::now(in_use);
                         let (secs, done) = raw.run(batch).await.context("raw SQL run")?;
-                        (secs, done, done == n && raw.completed(n).await?)
+                        let cpu = cpu_used(cpu, in_use);
+                        (secs, done, done == n && raw.completed(n).await?, cpu)
                     }
                     Runner::Api { replicas } => {
                         let project = enqueue(&state, &caller, n).await?;
                         vacuum(&state).await?;
+                        let cpu = CpuMark::now(in_use);
                         let (secs, done) = through_sdk(&clients[..replicas], &agents, batch)
                             .await
                             .context("SDK run")?;
+                        let cpu = cpu_used(cpu, in_use);
                         (
                             secs,
                             done,
                             done == n && completed_once(&state, project, n).await?,
+                            cpu,
                         )
                     }
                 };
@@ -257,6 +287,11 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                 side.secs += secs;
                 side.tasks += done;
                 side.ok &= ok;
+                side.cpu = side.cpu.zip(cpu).map(|(a, b)| CpuPerTask {
+                    postgres: a.postgres + b.postgres,
+                    api: a.api + b.api,
+                    workers: a.workers + b.workers,
+                });
                 eprintln!(
                     "  round {}: {:<10} {:>6.0} tasks/s",
                     round + 1,
@@ -267,6 +302,29 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                     done as f64 / secs
                 );
             }
+        }
+        let mut cpu = serde_json::Map::new();
+        let mut cpu_line = Vec::new();
+        for (runner, side) in runners.iter().zip(&totals) {
+            let Some(used) = side.cpu else { continue };
+            let per_task = |secs: f64| round3(secs * 1000.0 / side.tasks.max(1) as f64);
+            let used = CpuPerTask {
+                postgres: per_task(used.postgres),
+                api: per_task(used.api),
+                workers: per_task(used.workers),
+            };
+            let name = match runner {
+                Runner::RawSql => "raw_sql".to_owned(),
+                Runner::Api { replicas } => format!("api_x{replicas}"),
+            };
+            cpu_line.push(format!(
+                "{name}: postgres {:.2}, api {:.2}, workers {:.2}",
+                used.postgres, used.api, used.workers
+            ));
+            cpu.insert(name, serde_json::to_value(used)?);
+        }
+        if !cpu_line.is_empty() {
+            eprintln!("  CPU ms per task: {}", cpu_line.join(" | "));
         }
         let rate = |side: &Side| side.tasks as f64 / side.secs;
         let baseline_rate = rate(&totals[0]);
@@ -284,6 +342,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
             completed_once: totals
                 .iter()
                 .all(|side| side.ok && side.tasks == args.tasks),
+            cpu_ms_per_task: (!cpu.is_empty()).then_some(cpu),
         });
     }
 
@@ -293,12 +352,13 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
     Ok(results)
 }
 
-/// Time and tasks of one side over the rounds.
+/// Time, tasks and CPU seconds of one side over the rounds.
 #[derive(Clone)]
 struct Side {
     secs: f64,
     tasks: u64,
     ok: bool,
+    cpu: Option<CpuPerTask>,
 }
 
 impl Default for Side {
@@ -307,8 +367,47 @@ impl Default for Side {
             secs: 0.0,
             tasks: 0,
             ok: true,
+            cpu: Some(CpuPerTask::default()),
         }
     }
+}
+
+/// CPU time used so far by PostgreSQL, the API processes of a side, and this process.
+struct CpuMark {
+    postgres: std::collections::HashMap<u32, f64>,
+    api: f64,
+    own: f64,
+}
+
+impl CpuMark {
+    fn now(apis: &[ApiProcess]) -> Option<Self> {
+        let postgres = cpu_by_pid("postgres");
+        if postgres.is_empty() {
+            return None;
+        }
+        Some(Self {
+            postgres,
+            api: apis
+                .iter()
+                .map(|api| api.cpu_seconds().unwrap_or(0.0))
+                .sum(),
+            own: own_cpu_seconds().ok()?,
+        })
+    }
+}
+
+/// CPU seconds used since `mark` by part (`None` without a mark).
+fn cpu_used(mark: Option<CpuMark>, apis: &[ApiProcess]) -> Option<CpuPerTask> {
+    let mark = mark?;
+    let api: f64 = apis
+        .iter()
+        .map(|api| api.cpu_seconds().unwrap_or(0.0))
+        .sum();
+    Some(CpuPerTask {
+        postgres: cpu_since(&mark.postgres, &cpu_by_pid("postgres")),
+        api: api - mark.api,
+        workers: own_cpu_seconds().ok()? - mark.own,
+    })
 }
 
 /// Clears dead rows and refreshes statistics (untimed), so each run starts from the same

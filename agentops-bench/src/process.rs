@@ -119,6 +119,44 @@ pub fn own_cpu_seconds() -> anyhow::Result<f64> {
     cpu_seconds_in("/proc/self/stat")
 }
 
+/// CPU seconds (user + system) used so far by each process whose command name is
+/// `name` (`/proc/<pid>/comm`), by pid; empty where there is no `/proc`.
+pub fn cpu_by_pid(name: &str) -> std::collections::HashMap<u32, f64> {
+    let mut found = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name
+            && let Ok(secs) = cpu_seconds_in(&format!("/proc/{pid}/stat"))
+        {
+            found.insert(pid, secs);
+        }
+    }
+    found
+}
+
+/// CPU seconds the processes of `after` used since `before` (a process that started in
+/// between counts from zero; one that ended is not counted).
+pub fn cpu_since(
+    before: &std::collections::HashMap<u32, f64>,
+    after: &std::collections::HashMap<u32, f64>,
+) -> f64 {
+    after
+        .iter()
+        .map(|(pid, secs)| secs - before.get(pid).copied().unwrap_or(0.0))
+        .filter(|used| *used > 0.0)
+        .sum()
+}
+
 /// User + system CPU seconds from a `/proc/<pid>/stat` file.
 fn cpu_seconds_in(path: &str) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(path)?;

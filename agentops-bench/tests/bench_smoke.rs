@@ -108,4 +108,15 @@ fn claims_of_a_few_hundred_tasks() {
         &database,
     ]);
     assert_eq!(report["completed_once"], true, "{report}");
+    if cfg!(target_os = "linux") {
+        for side in ["raw_sql", "api_x1", "api_x2"] {
+            for part in ["postgres", "api", "workers"] {
+                assert!(
+                    report["cpu_ms_per_task"][side][part].is_number(),
+                    "no CPU of {part} on {side}: {report}"
+                );
+            }
+        }
+        assert!(report["cpu_ms_per_task"]["api_x1"]["postgres"].as_f64() > Some(0.0));
+    }
 }
