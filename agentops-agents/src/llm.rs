@@ -426,11 +426,41 @@ impl tower::Service<async_openai::middleware::HttpRequestFactory> for OneTry {
     fn call(&mut self, request: async_openai::middleware::HttpRequestFactory) -> Self::Future {
         let client = self.0.clone();
         Box::pin(async move {
+            use async_openai::error::{ApiError, ApiErrorResponse, OpenAIError};
             let request = request.build().await?;
-            client
+            let response = client
                 .execute(request)
                 .await
-                .map_err(async_openai::error::OpenAIError::Reqwest)
+                .map_err(OpenAIError::Reqwest)?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            // Every refusal keeps its status, whatever its body: async-openai reads only
+            // OpenAI's `{"error":{"message":…}}` as an error, and providers (Ollama, vLLM,
+            // a proxy's HTML 429 page) answer otherwise.
+            let body = response.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|json| {
+                    let error = json.get("error")?;
+                    error
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .or_else(|| error.as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or(body);
+            Err(OpenAIError::ApiError(ApiErrorResponse {
+                status_code: status,
+                api_error: ApiError {
+                    message,
+                    r#type: None,
+                    param: None,
+                    code: None,
+                    misalignment: None,
+                },
+            }))
         })
     }
 }

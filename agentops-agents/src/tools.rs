@@ -95,6 +95,7 @@ pub trait Hooks: Send {
 /// A tool with its types erased, as a [`Toolbox`] keeps it.
 #[async_trait::async_trait]
 trait AnyTool<C: Send, S: Send>: Send + Sync {
+    fn name(&self) -> &'static str;
     fn spec(&self) -> llm::Tool;
     async fn call_json(&self, context: &mut C, arguments: &str) -> Step<S>;
 }
@@ -108,6 +109,10 @@ where
     C: Send,
     S: Send,
 {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
     fn spec(&self) -> llm::Tool {
         llm::Tool {
             name: T::NAME,
@@ -117,11 +122,10 @@ where
     }
 
     async fn call_json(&self, context: &mut C, arguments: &str) -> Step<S> {
-        // Some models send no arguments at all for a tool that takes none.
-        let arguments = if arguments.trim().is_empty() {
-            "{}"
-        } else {
-            arguments
+        // Some models send no arguments at all, or `null`, for a tool that takes none.
+        let arguments = match arguments.trim() {
+            "" | "null" => "{}",
+            _ => arguments,
         };
         match serde_json::from_str::<T::Args>(arguments) {
             Ok(args) => self.0.call(context, args).await,
@@ -185,10 +189,10 @@ impl<C: Send, S: Send> Toolbox<C, S> {
     /// names there are.
     pub async fn call(&self, context: &mut C, call: &ToolCall) -> Step<S> {
         let name = call.function.name.as_str();
-        match self.tools.iter().find(|tool| tool.spec().name == name) {
+        match self.tools.iter().find(|tool| tool.name() == name) {
             Some(tool) => tool.call_json(context, &call.function.arguments).await,
             None => {
-                let names: Vec<&str> = self.tools.iter().map(|tool| tool.spec().name).collect();
+                let names: Vec<&str> = self.tools.iter().map(|tool| tool.name()).collect();
                 Step::Reply(format!(
                     "error: there is no tool `{name}`; use {}",
                     names.join(", ")
@@ -218,6 +222,9 @@ pub struct LoopEnd<S> {
     pub calls: u32,
     /// Tokens used, over every call.
     pub usage: Usage,
+    /// The model that gave the last answer, as its provider named it (with a fallback
+    /// list, not always the first one's).
+    pub model: String,
 }
 
 /// Why a loop came to nothing.
@@ -228,9 +235,9 @@ pub enum LoopError {
     Llm {
         /// Why.
         source: LlmError,
-        /// Model calls made before it (and it).
+        /// Model calls answered before it.
         calls: u32,
-        /// Tokens used by the calls that answered.
+        /// Tokens used by them.
         usage: Usage,
     },
     /// The model neither stopped nor answered within the turns it had.
@@ -285,7 +292,6 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
                 .before_turn(turn)
                 .await
                 .map_err(LoopError::Stopped)?;
-            calls += 1;
             let completion = match self.llm.chat(&messages, &tools).await {
                 Ok(completion) => completion,
                 Err(source) => {
@@ -296,7 +302,9 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
                     });
                 }
             };
+            calls += 1;
             usage += completion.usage;
+            let model = completion.model;
             let message = completion.message;
             messages.push(message.clone());
             if message.tool_calls.is_empty() {
@@ -305,6 +313,7 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
                     turns: turn,
                     calls,
                     usage,
+                    model,
                 });
             }
             for call in &message.tool_calls {
@@ -317,6 +326,7 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
                             turns: turn,
                             calls,
                             usage,
+                            model,
                         });
                     }
                 }
@@ -559,7 +569,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, LoopError::Llm { calls: 2, usage, .. } if usage.prompt_tokens == 10),
+            matches!(err, LoopError::Llm { calls: 1, usage, .. } if usage.prompt_tokens == 10),
             "{err:?}"
         );
     }

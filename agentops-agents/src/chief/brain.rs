@@ -371,7 +371,6 @@ impl<'a> Tool<Desk<'a>, Decision> for GetTask {
 #[derive(Deserialize, JsonSchema)]
 struct ProposePlanArgs {
     /// A few words on what the person wants.
-    #[serde(default)]
     understood: String,
     /// The changes, in order.
     actions: Vec<Action>,
@@ -450,6 +449,10 @@ pub async fn with_llm(
     };
     thinking.calls += calls;
     thinking.usage += usage;
+    if let Ok(end) = &end {
+        // The model that answered (with a fallback list, not always the first).
+        thinking.model = Some(end.model.clone());
+    }
     match end {
         Ok(LoopEnd {
             ended: Ended::Answered(text),

@@ -80,6 +80,7 @@ struct RunShellArgs {
     command: String,
     /// Optional time limit, in seconds.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     timeout_secs: Option<u64>,
 }
 
@@ -196,7 +197,6 @@ impl<'a> Tool<Work<'a>, SeedStop> for ReadFile {
 #[derive(Deserialize, JsonSchema)]
 struct AskHumanArgs {
     /// One clear question.
-    #[serde(default)]
     question: String,
 }
 
@@ -223,7 +223,6 @@ impl<'a> Tool<Work<'a>, SeedStop> for AskHuman {
 #[derive(Deserialize, JsonSchema)]
 struct FinishArgs {
     /// What was done and what was found.
-    #[serde(default)]
     summary: String,
 }
 
@@ -307,7 +306,7 @@ pub(crate) async fn run(
         Ended::Stopped(SeedStop::Failed(err)) => return Err(err),
     };
     Ok(done(
-        summary, end.turns, work.log, llm, end.usage, end.calls,
+        summary, end.turns, work.log, &end.model, end.usage, end.calls,
     ))
 }
 
@@ -329,7 +328,7 @@ fn done(
     summary: String,
     turns: usize,
     log: Vec<Value>,
-    llm: &Llm,
+    model: &str,
     usage: Usage,
     calls: u32,
 ) -> Outcome {
@@ -338,7 +337,7 @@ fn done(
         "turns": turns,
         "steps": log,
         "llm": {
-            "model": llm.model(),
+            "model": model,
             "calls": calls,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,

@@ -703,10 +703,12 @@ pub async fn complete_running<C: ConnectionTrait>(
         .await
 }
 
-/// A task row as the statement that wrote it returned it, with what the task is linked
-/// to, read by that same statement: the answer to a claim or a completion needs the
-/// task's upstream tasks, and a completion whether anything waits on it, and asking in
-/// the `RETURNING` saves a round trip per write.
+/// A task row as the statement that wrote it returned it, with its upstream tasks, read
+/// by that same statement: the answer to a claim or a completion needs them, and asking
+/// in the `RETURNING` saves a round trip per write. (A task's upstream tasks are fixed when
+/// it is created, so the statement's snapshot is always right about them. Whether
+/// anything waits on a task is not: a dependent created while the write waited for a
+/// lock is not in that snapshot, so it is asked by a statement of its own.)
 #[derive(Debug, FromQueryResult)]
 pub struct LinkedRow {
     /// The row as written.
@@ -714,13 +716,11 @@ pub struct LinkedRow {
     pub task: Model,
     /// The upstream tasks' ids, comma-separated (`NULL` for none).
     depends_on: Option<String>,
-    /// Whether any task depends on this one.
-    has_dependents: bool,
 }
 
 impl LinkedRow {
-    /// The row, its upstream tasks (sorted) and whether anything depends on it.
-    pub fn into_parts(self) -> Result<(Model, Vec<Uuid>, bool), DbErr> {
+    /// The row and its upstream tasks (sorted).
+    pub fn into_parts(self) -> Result<(Model, Vec<Uuid>), DbErr> {
         let mut depends_on = match &self.depends_on {
             None => Vec::new(),
             Some(list) => list
@@ -732,7 +732,7 @@ impl LinkedRow {
                 .collect::<Result<_, _>>()?,
         };
         depends_on.sort();
-        Ok((self.task, depends_on, self.has_dependents))
+        Ok((self.task, depends_on))
     }
 }
 
@@ -744,16 +744,12 @@ fn returning_linked(backend: DbBackend) -> &'static str {
         DbBackend::Postgres => {
             "tasks.*, \
              (SELECT string_agg(CAST(d.depends_on AS text), ',') FROM task_dependencies d \
-              WHERE d.task_id = tasks.id) AS depends_on, \
-             EXISTS (SELECT 1 FROM task_dependencies w WHERE w.depends_on = tasks.id) \
-              AS has_dependents"
+              WHERE d.task_id = tasks.id) AS depends_on"
         }
         _ => {
             "*, \
              (SELECT group_concat(lower(hex(d.depends_on)), ',') FROM task_dependencies d \
-              WHERE d.task_id = tasks.id) AS depends_on, \
-             EXISTS (SELECT 1 FROM task_dependencies w WHERE w.depends_on = tasks.id) \
-              AS has_dependents"
+              WHERE d.task_id = tasks.id) AS depends_on"
         }
     }
 }

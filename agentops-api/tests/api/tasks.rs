@@ -1025,3 +1025,65 @@ crate::on_both_backends!(
     a_malformed_batch_is_refused_whole,
     a_batch_of_heartbeats_extends_each_lease,
 );
+
+/// A dependent created while its upstream's completion waits for the creator's lock on
+/// the upstream is released when that completion goes through. PostgreSQL only: SQLite
+/// has one writer, so the two cannot overlap there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_created_while_its_upstream_completes_is_released() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("race").await;
+    let upstream = id_of(&app.create_task(project, json!({"title": "up"})).await);
+    let agent = app.register_agent("racer").await;
+    let claimed = app.claim(agent, json!({})).await;
+    let token = claimed[0]["claim_token"].as_str().unwrap().to_owned();
+
+    // What creating a dependent does, held open: the upstream locked `FOR SHARE`, the new
+    // waiting task and its dependency written, nothing committed yet.
+    let dependent = Uuid::new_v4();
+    let tx = app.state.db.begin().await.unwrap();
+    for sql in [
+        format!("SELECT 1 FROM tasks WHERE id = '{upstream}' FOR SHARE"),
+        format!(
+            "CREATE TEMP TABLE copy ON COMMIT DROP AS SELECT * FROM tasks WHERE id = '{upstream}'"
+        ),
+        format!(
+            "UPDATE copy SET id = '{dependent}', title = 'down', status = 'waiting', \
+             agent_id = NULL, claim_token = NULL, claim_key = NULL, lease_expires_at = NULL, \
+             started_at = NULL, idempotency_key = NULL"
+        ),
+        "INSERT INTO tasks SELECT * FROM copy".to_owned(),
+        format!(
+            "INSERT INTO task_dependencies (task_id, depends_on) VALUES ('{dependent}', '{upstream}')"
+        ),
+    ] {
+        tx.execute_unprepared(&sql).await.unwrap();
+    }
+
+    // The completion waits for that lock...
+    let (http, url, key) = (
+        app.http.clone(),
+        app.url(&format!("/api/v1/tasks/{upstream}/complete")),
+        app.key.clone(),
+    );
+    let completion = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(key)
+            .json(&json!({"claim_token": token}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!completion.is_finished(), "the completion did not wait");
+    // ...and goes through once the dependent is committed.
+    tx.commit().await.unwrap();
+    assert_eq!(completion.await.unwrap(), StatusCode::OK);
+
+    let down = app.get_ok(&format!("/api/v1/tasks/{dependent}")).await;
+    assert_eq!(down["status"], "queued", "{down}");
+    assert_eq!(down["depends_on"], json!([upstream]));
+}

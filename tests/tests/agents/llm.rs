@@ -82,6 +82,21 @@ async fn errors_keep_their_status_and_say_whether_to_try_again() {
         "{refused}"
     );
     assert!(!refused.is_transient());
+
+    // Bodies that are not OpenAI's error shape keep their status too.
+    standin.fail_raw(StatusCode::TOO_MANY_REQUESTS, "<html>slow down</html>");
+    standin.fail_raw(StatusCode::BAD_REQUEST, r#"{"error": "model not found"}"#);
+    let limited = llm.chat(&[Message::user("c")], &[]).await.unwrap_err();
+    assert!(
+        matches!(&limited, LlmError::Status { status: 429, body } if body.contains("slow down")),
+        "{limited}"
+    );
+    assert!(limited.is_transient());
+    let refused = llm.chat(&[Message::user("d")], &[]).await.unwrap_err();
+    assert!(
+        matches!(&refused, LlmError::Status { status: 400, body } if body == "model not found"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

@@ -67,6 +67,16 @@ impl LlmStandIn {
             .push_back((status, json!({"error": {"message": "overloaded"}})));
     }
 
+    /// Queues an error answer whose body is `body` as plain text (not OpenAI's JSON), as
+    /// some providers and proxies answer.
+    pub fn fail_raw(&self, status: StatusCode, body: &str) {
+        self.script
+            .lock()
+            .unwrap()
+            .replies
+            .push_back((status, Value::String(body.to_owned())));
+    }
+
     /// Every request so far: its bearer token and JSON body.
     pub fn requests(&self) -> Vec<(Option<String>, Value)> {
         self.script.lock().unwrap().requests.clone()
@@ -77,7 +87,8 @@ async fn complete(
     State(script): State<Arc<Mutex<Script>>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -89,10 +100,14 @@ async fn complete(
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"message": "the script has no more replies"}})),
-        );
+        )
+            .into_response();
     };
     if !status.is_success() {
-        return (status, Json(message));
+        if let Value::String(text) = message {
+            return (status, text).into_response();
+        }
+        return (status, Json(message)).into_response();
     }
     let finish = if message.get("tool_calls").is_some() {
         "tool_calls"
@@ -110,4 +125,5 @@ async fn complete(
             "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
         })),
     )
+        .into_response()
 }

@@ -112,7 +112,7 @@ where
 /// PostgreSQL a batch costs a fixed number of statements whatever its size: one to lock
 /// the keyed claims' agents, one to check the others', one claim per set of filters
 /// (calls asking for the same kinds, labels and project are dealt tasks from one pick,
-/// in arrival order), one read of the dependencies, the event append.
+/// in arrival order; it returns each task's dependencies too), the event append.
 async fn claim_together(
     state: &Context,
     calls: &[ClaimCall],
@@ -193,7 +193,7 @@ async fn claim_together(
             let rows = rows
                 .into_iter()
                 .map(|row| {
-                    let (row, depends_on, _) = row.into_parts()?;
+                    let (row, depends_on) = row.into_parts()?;
                     Ok((row, depends_on))
                 })
                 .collect::<Result<_, sea_orm::DbErr>>()?;
@@ -346,11 +346,11 @@ async fn complete_together(
 /// and their ids distinct; each item's outcome in the items' order, as [`complete`]
 /// would answer it alone.
 ///
-/// Whatever the number of items, the usual case costs one statement: an update that
+/// Whatever the number of items, the usual case costs two statements: an update that
 /// completes every item running under its claim token and returns, with each row, its
-/// dependencies and whether anything waits on it. Only items it left alone (retries of a
-/// completion, stale tokens) are read again, locked, to say why; only when something
-/// depends on a completed task are the waiting tasks looked at.
+/// dependencies, and one that finds (and locks) the waiting tasks that depend on any of
+/// them. Only items it left alone (retries of a completion, stale tokens) are read again,
+/// locked, to say why.
 async fn complete_in(
     tx: &mut Tx,
     items: &[&Completion],
@@ -364,10 +364,8 @@ async fn complete_in(
     let mut sorted = items.to_vec();
     sorted.sort_by_key(|item| item.id);
     let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(items.len());
-    let mut has_dependents = false;
     for row in store::tasks::complete_running(tx.conn(), &sorted, store::now()).await? {
-        let (row, depends_on, waited_on) = row.into_parts()?;
-        has_dependents |= waited_on;
+        let (row, depends_on) = row.into_parts()?;
         outs.insert(row.id, to_out(row, depends_on)?);
     }
     let (completed, leftovers): (Vec<Uuid>, Vec<Uuid>) =
@@ -393,7 +391,9 @@ async fn complete_in(
     for id in &completed {
         tx.emit(task_event("task.completed", &outs[id]));
     }
-    if has_dependents {
+    // In a statement of its own, so that it sees a dependent created while the update
+    // waited for the lock its creator held on the upstream task.
+    if !completed.is_empty() {
         release_dependents_of_any(tx, &completed).await?;
     }
     Ok(order
