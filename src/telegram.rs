@@ -18,8 +18,8 @@ use tokio_util::task::TaskTracker;
 
 use agentops_sdk::CancellationToken;
 use agentops_sdk::types::ErrorCode;
-use agentops_telegram::api::{DEFAULT_BASE, Update};
-use agentops_telegram::{TelegramBot, TelegramConfig};
+use agentops_telegram::messages::DEFAULT_BASE;
+use agentops_telegram::{TelegramBot, TelegramConfig, Update};
 
 use crate::agents::PlatformArgs;
 use crate::error_response as error;
@@ -216,14 +216,14 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
         },
     )?;
     let me = bot
-        .api()
-        .call("getMe", json!({}))
+        .me()
         .await
         .context("the bot token does not work with the Bot API (getMe)")?;
-    tracing::info!(
-        "Telegram bot @{} starting",
-        me["username"].as_str().unwrap_or("?")
-    );
+    tracing::info!("Telegram bot @{} starting", me.username());
+    if let Err(err) = bot.register_commands().await {
+        // The commands still work when typed; only the menu is missing.
+        tracing::warn!("cannot set the bot's command menu (setMyCommands): {err}");
+    }
     let stop = CancellationToken::new();
     let relay = {
         let (bot, stop) = (bot.clone(), stop.clone());

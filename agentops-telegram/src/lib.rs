@@ -19,8 +19,16 @@
 //!
 //! Updates arrive by webhook ([`TelegramBot::handle_update`], served by the binary with
 //! Telegram's secret-token check) or by long polling ([`TelegramBot::poll`]).
+//!
+//! The Bot API is spoken by teloxide ([`messages`]): typed updates and methods, sends
+//! paced by its `Throttle` adaptor, commands by `BotCommands` ([`commands`]), long
+//! polling by its `Polling` listener. The webhook is the binary's own axum route rather
+//! than teloxide's webhook listener, because a shutdown must wait for the chats it has
+//! already answered 200 to (Telegram never sends those updates again), and teloxide's
+//! listener hands updates to a dispatcher this bot does not use.
 
-pub mod api;
+pub mod commands;
+pub mod messages;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -31,10 +39,22 @@ use agentops_sdk::types::{
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
+use teloxide::RequestError;
+use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Me, Message,
+    UpdateKind,
+};
+use teloxide::update_listeners::{AsUpdateStream, Polling, UpdateListener};
+use teloxide::utils::command::BotCommands;
 use uuid::Uuid;
 
-use crate::api::{BotApi, BotApiError, Button, CallbackQuery, IncomingMessage, Update};
+use crate::commands::{Command, Parsed};
+use crate::messages::{Bot, Outgoing, send_text};
+
+pub use teloxide::types::Update;
 
 /// The thread channel the bot's conversations use.
 pub const CHANNEL: &str = "telegram";
@@ -51,7 +71,7 @@ I will tell you when a task completes, fails or needs you.";
 /// How the bot is set up.
 #[derive(Debug, Clone)]
 pub struct TelegramConfig {
-    /// The Bot API's base URL ([`api::DEFAULT_BASE`]).
+    /// The Bot API's base URL ([`messages::DEFAULT_BASE`]).
     pub bot_api_base: String,
     /// The bot's token from @BotFather.
     pub token: String,
@@ -67,20 +87,24 @@ pub struct TelegramConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
     /// The Bot API failed.
-    #[error(transparent)]
-    Telegram(#[from] BotApiError),
+    #[error("the Telegram Bot API: {0}")]
+    Telegram(#[from] RequestError),
     /// The platform failed.
     #[error("the platform: {0}")]
     Platform(#[from] agentops_sdk::Error),
+    /// The bot cannot be set up (a bad Bot API URL, no HTTP client).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl BotError {
-    /// Whether trying again later may succeed (see [`BotApiError::is_transient`] and
+    /// Whether trying again later may succeed (see [`messages::is_transient`] and
     /// [`agentops_sdk::Error::is_retryable`]).
     pub fn is_transient(&self) -> bool {
         match self {
-            BotError::Telegram(err) => err.is_transient(),
+            BotError::Telegram(err) => messages::is_transient(err),
             BotError::Platform(err) => err.is_retryable(),
+            BotError::Setup(_) => false,
         }
     }
 }
@@ -93,7 +117,7 @@ pub struct TelegramBot {
 
 #[derive(Debug)]
 struct Inner {
-    api: BotApi,
+    bot: Bot,
     platform: Client,
     config: TelegramConfig,
     http: reqwest::Client,
@@ -112,23 +136,25 @@ impl TelegramBot {
     /// A bot talking to Telegram, the platform (through `platform`, an admin key: it
     /// approves what people approve with its buttons) and the Chief of Staff.
     ///
+    /// Call it inside a Tokio runtime: the pacing of sends runs as a task of its own.
+    ///
     /// # Errors
-    /// If the HTTP clients cannot be built.
+    /// If the Bot API URL is not one, or the HTTP clients cannot be built.
     pub fn new(platform: Client, config: TelegramConfig) -> Result<Self, BotError> {
-        let api = BotApi::new(&config.bot_api_base, &config.token)?;
+        let bot =
+            messages::connect(&config.bot_api_base, &config.token).map_err(BotError::Setup)?;
         let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // The Chief of Staff may think as long as its LLM does.
             .timeout(Duration::from_secs(180))
             .build()
-            .map_err(|source| BotApiError::Transport {
-                method: "(chief client)".into(),
-                source,
-            })?;
+            .map_err(|err| BotError::Setup(format!("cannot build the Chief's client: {err}")))?;
         // The bot's id (the token's part before `:`) tells bots sharing a platform apart.
         let bot_id = config.token.split(':').next().unwrap_or_default();
         let cursor = format!("telegram.{bot_id}");
         Ok(Self {
             inner: Arc::new(Inner {
-                api,
+                bot,
                 platform,
                 config,
                 http,
@@ -144,99 +170,117 @@ impl TelegramBot {
         &self.inner.cursor
     }
 
-    /// The Bot API client.
-    pub fn api(&self) -> &BotApi {
-        &self.inner.api
+    /// The Bot API client (teloxide, paced to Telegram's limits).
+    pub fn bot(&self) -> &Bot {
+        &self.inner.bot
     }
 
-    fn allowed(&self, chat: i64) -> bool {
-        self.inner.config.allowed_chats.contains(&chat)
+    /// Who the bot is (`getMe`, asked once and remembered); it also proves the token.
+    ///
+    /// # Errors
+    /// If the Bot API refuses the token or cannot be reached.
+    pub async fn me(&self) -> Result<Me, BotError> {
+        Ok(self.inner.bot.get_me().await?)
+    }
+
+    /// Puts the bot's commands in Telegram's command menu (`setMyCommands`).
+    ///
+    /// # Errors
+    /// If the Bot API refuses.
+    pub async fn register_commands(&self) -> Result<(), BotError> {
+        self.inner
+            .bot
+            .set_my_commands(Command::bot_commands())
+            .await?;
+        Ok(())
+    }
+
+    fn allowed(&self, chat: ChatId) -> bool {
+        self.inner.config.allowed_chats.contains(&chat.0)
+    }
+
+    async fn say(&self, chat: ChatId, text: &str) -> Result<(), BotError> {
+        Ok(send_text(&self.inner.bot, chat, text, &[]).await?)
     }
 
     /// Handles one update. Failures are told to the chat and logged, never returned:
     /// Telegram would only send the update again.
     pub async fn handle_update(&self, update: Update) {
-        let outcome = if let Some(query) = update.callback_query {
-            self.on_button(query).await
-        } else if let Some(message) = update.message {
-            self.on_message(message).await
-        } else {
-            Ok(())
+        let outcome = match update.kind {
+            UpdateKind::CallbackQuery(query) => self.on_button(query).await,
+            UpdateKind::Message(message) => self.on_message(message).await,
+            UpdateKind::Error(raw) => {
+                tracing::warn!(update = update.id.0, "an update did not parse: {raw}");
+                Ok(())
+            }
+            _ => Ok(()),
         };
         if let Err(err) = outcome {
             tracing::warn!(
-                update = update.update_id,
+                update = update.id.0,
                 "handling a Telegram update failed: {err}"
             );
         }
     }
 
-    async fn on_message(&self, message: IncomingMessage) -> Result<(), BotError> {
+    async fn on_message(&self, message: Message) -> Result<(), BotError> {
         let chat = message.chat.id;
-        let api = &self.inner.api;
         if !self.allowed(chat) {
-            api.send_text(
-                chat,
-                &format!(
-                    "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
-                ),
-                &[],
-            )
-            .await?;
-            return Ok(());
+            return self
+                .say(
+                    chat,
+                    &format!(
+                        "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
+                    ),
+                )
+                .await;
         }
-        let Some(text) = message
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
-            let reply = if message.voice.is_some() {
+        let Some(text) = message.text().map(str::trim).filter(|t| !t.is_empty()) else {
+            let reply = if message.voice().is_some() {
                 "I cannot listen to voice notes yet: please type your request."
             } else {
                 "I only understand text messages."
             };
-            api.send_text(chat, reply, &[]).await?;
-            return Ok(());
+            return self.say(chat, reply).await;
         };
-        let author = message.from.as_ref().map(api::User::display);
-        if let Some(command) = text.strip_prefix('/') {
-            let (name, args) = command
-                .split_once(char::is_whitespace)
-                .unwrap_or((command, ""));
-            // `/status@my_bot` in groups.
-            let name = name
-                .split('@')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let args = args.trim();
-            return match name.as_str() {
-                "start" | "help" => Ok(api.send_text(chat, HELP, &[]).await?),
-                "status" => {
-                    self.ask_chief(chat, &format!("status {args}"), author)
+        let author = message.from.as_ref().map(messages::display);
+        if text.starts_with('/') {
+            let name = match self.me().await {
+                Ok(me) => me.username().to_owned(),
+                Err(err) => {
+                    // Without its own name the bot cannot tell `/status@other_bot` from
+                    // its own commands; answering beats staying silent.
+                    tracing::warn!("getMe failed, taking every command as ours: {err}");
+                    commands::addressed_to(text).unwrap_or_default().to_owned()
+                }
+            };
+            return match commands::parse(text, &name) {
+                Parsed::Known(Command::Start | Command::Help) => self.say(chat, HELP).await,
+                Parsed::Known(Command::Status(args)) => {
+                    self.ask_chief(chat, &format!("status {}", args.trim()), author)
                         .await
                 }
-                "projects" => self.ask_chief(chat, "projects", author).await,
-                "task" if args.is_empty() => Ok(api
-                    .send_text(chat, "Say: /task TITLE to PROJECT", &[])
-                    .await?),
-                "task" => {
-                    self.ask_chief(chat, &format!("add task {args}"), author)
+                Parsed::Known(Command::Projects) => self.ask_chief(chat, "projects", author).await,
+                Parsed::Known(Command::Task(args)) if args.trim().is_empty() => {
+                    self.say(chat, "Say: /task TITLE to PROJECT").await
+                }
+                Parsed::Known(Command::Task(args)) => {
+                    self.ask_chief(chat, &format!("add task {}", args.trim()), author)
                         .await
                 }
-                "agents" => {
+                Parsed::Known(Command::Agents) => {
                     let text = self.agents().await?;
-                    Ok(api.send_text(chat, &text, &[]).await?)
+                    self.say(chat, &text).await
                 }
-                _ => Ok(api
-                    .send_text(chat, &format!("I do not know /{name}.\n{HELP}"), &[])
-                    .await?),
+                Parsed::Unknown(name) => {
+                    self.say(chat, &format!("I do not know /{name}.\n{HELP}"))
+                        .await
+                }
+                Parsed::ForAnotherBot => Ok(()),
             };
         }
         self.ask_chief(chat, text, author).await
     }
-
     async fn agents(&self) -> Result<String, BotError> {
         let agents: Vec<AgentOut> = self
             .inner
@@ -271,14 +315,14 @@ impl TelegramBot {
     /// stream ([`run_relay`](Self::run_relay)), like everything it says in the thread.
     async fn ask_chief(
         &self,
-        chat: i64,
+        chat: ChatId,
         text: &str,
         author: Option<String>,
     ) -> Result<(), BotError> {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
         let body = ChatIn {
             author,
-            ..ChatIn::on(CHANNEL, chat.to_string(), text.trim())
+            ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let outcome = self
             .inner
@@ -299,25 +343,23 @@ impl TelegramBot {
             }
             Err(err) => format!("it cannot be reached ({err})"),
         };
-        tracing::warn!(chat, "the Chief of Staff failed: {problem}");
-        self.inner
-            .api
-            .send_text(
-                chat,
-                &format!("Sorry, the Chief of Staff is unavailable: {problem}"),
-                &[],
-            )
-            .await?;
-        Ok(())
+        tracing::warn!(chat = chat.0, "the Chief of Staff failed: {problem}");
+        self.say(
+            chat,
+            &format!("Sorry, the Chief of Staff is unavailable: {problem}"),
+        )
+        .await
     }
 
     async fn on_button(&self, query: CallbackQuery) -> Result<(), BotError> {
-        let api = &self.inner.api;
-        let chat = query.message.as_ref().map(|m| m.chat.id);
-        let answer = |text: &str| json!({"callback_query_id": query.id, "text": text});
+        let bot = &self.inner.bot;
+        let chat = query.message.as_ref().map(|m| m.chat().id);
+        let answer = |text: &str| {
+            bot.answer_callback_query(query.id.clone())
+                .text(text.to_owned())
+        };
         if !chat.is_some_and(|c| self.allowed(c)) {
-            api.call("answerCallbackQuery", answer("This chat is not allowed."))
-                .await?;
+            answer("This chat is not allowed.").await?;
             return Ok(());
         }
         let data = query.data.as_deref().unwrap_or_default();
@@ -325,8 +367,7 @@ impl TelegramBot {
             .split_once(':')
             .and_then(|(verb, id)| Some((verb, Uuid::parse_str(id).ok()?)));
         let Some((verb, id)) = parsed else {
-            api.call("answerCallbackQuery", answer("I do not know this button."))
-                .await?;
+            answer("I do not know this button.").await?;
             return Ok(());
         };
         let approvals = self.inner.platform.approvals();
@@ -335,13 +376,15 @@ impl TelegramBot {
             "reject" => approvals
                 .reject(
                     id,
-                    Some(format!("rejected on Telegram by {}", query.from.display())),
+                    Some(format!(
+                        "rejected on Telegram by {}",
+                        messages::display(&query.from)
+                    )),
                 )
                 .await
                 .map(|_| "Rejected."),
             _ => {
-                api.call("answerCallbackQuery", answer("I do not know this button."))
-                    .await?;
+                answer("I do not know this button.").await?;
                 return Ok(());
             }
         };
@@ -351,30 +394,26 @@ impl TelegramBot {
                 "That plan is no longer waiting for an answer."
             }
             Err(err) => {
-                api.call("answerCallbackQuery", answer("Something went wrong."))
-                    .await?;
+                answer("Something went wrong.").await?;
                 return Err(err.into());
             }
         };
-        api.call("answerCallbackQuery", answer(text)).await?;
+        answer(text).await?;
         // The buttons have done their job.
         if let Some(message) = &query.message {
-            let _ = api
-                .call(
-                    "editMessageReplyMarkup",
-                    json!({"chat_id": message.chat.id, "message_id": message.message_id,
-                           "reply_markup": {"inline_keyboard": []}}),
-                )
+            let _ = bot
+                .edit_message_reply_markup(message.chat().id, message.id())
+                .reply_markup(InlineKeyboardMarkup::default())
                 .await;
         }
         if let Some(chat) = chat {
-            api.send_text(chat, text, &[]).await?;
+            self.say(chat, text).await?;
         }
         Ok(())
     }
 
     /// The Telegram chat of a thread, if it is one of ours.
-    async fn chat_of(&self, thread_id: Uuid) -> Result<Option<i64>, BotError> {
+    async fn chat_of(&self, thread_id: Uuid) -> Result<Option<ChatId>, BotError> {
         if let Some(known) = self
             .inner
             .chats
@@ -382,7 +421,7 @@ impl TelegramBot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&thread_id)
         {
-            return Ok(*known);
+            return Ok(known.map(ChatId));
         }
         let thread = self.inner.platform.threads().get(thread_id).await?;
         let chat = (thread.channel == CHANNEL)
@@ -393,12 +432,12 @@ impl TelegramBot {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(thread_id, chat);
-        Ok(chat)
+        Ok(chat.map(ChatId))
     }
 
     /// What relays a thread message to its chat (nothing for a person's own message, or
     /// a thread that is not an allowed chat's).
-    async fn message_out(&self, message: MessageOut) -> Result<Vec<Value>, BotError> {
+    async fn message_out(&self, message: MessageOut) -> Result<Vec<Outgoing>, BotError> {
         if message.role == MessageRole::User {
             return Ok(Vec::new());
         }
@@ -418,21 +457,15 @@ impl TelegramBot {
                 == ApprovalStatus::Pending
         {
             buttons = vec![
-                Button {
-                    text: "✅ OK".into(),
-                    callback_data: format!("approve:{approval}"),
-                },
-                Button {
-                    text: "✖ No".into(),
-                    callback_data: format!("reject:{approval}"),
-                },
+                InlineKeyboardButton::callback("✅ OK", format!("approve:{approval}")),
+                InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
             ];
         }
-        Ok(api::text_messages(chat, &message.text, &buttons))
+        Ok(messages::messages(chat, &message.text, &buttons))
     }
 
     /// What tells every allowed chat a task's outcome.
-    fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<Value> {
+    fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<Outgoing> {
         let text = match kind {
             "task.completed" => format!("✅ Task {} completed.", task_line(task)),
             "task.blocked" => format!(
@@ -454,12 +487,15 @@ impl TelegramBot {
         chats.sort_unstable();
         chats
             .into_iter()
-            .flat_map(|chat| api::text_messages(chat, &text, &[]))
+            .flat_map(|chat| messages::messages(ChatId(chat), &text, &[]))
             .collect()
     }
 
     /// The messages that relay `event` (none for one that does not parse).
-    async fn outgoing(&self, event: &agentops_sdk::types::Event) -> Result<Vec<Value>, BotError> {
+    async fn outgoing(
+        &self,
+        event: &agentops_sdk::types::Event,
+    ) -> Result<Vec<Outgoing>, BotError> {
         if event.kind == "thread.message" {
             match serde_json::from_value::<MessageOut>(event.data.clone()) {
                 Ok(message) => self.message_out(message).await,
@@ -490,21 +526,25 @@ impl TelegramBot {
     async fn deliver(
         &self,
         event: &agentops_sdk::types::Event,
-        queue: &mut Option<VecDeque<Value>>,
+        queue: &mut Option<VecDeque<Outgoing>>,
     ) -> Result<(), BotError> {
         let pending = match queue {
             Some(pending) => pending,
             None => queue.insert(self.outgoing(event).await?.into()),
         };
-        while let Some(params) = pending.front() {
-            match self.inner.api.call("sendMessage", params.clone()).await {
+        while let Some(message) = pending.front() {
+            match message.send(&self.inner.bot).await {
                 Ok(_) => {
                     pending.pop_front();
                 }
-                Err(err) if !err.is_transient() => {
-                    let chat = params["chat_id"].clone();
-                    tracing::warn!(event = event.id, %chat, "cannot send to the chat: {err}");
-                    pending.retain(|p| p["chat_id"] != chat);
+                Err(err) if !messages::is_transient(&err) => {
+                    let chat = message.chat;
+                    tracing::warn!(
+                        event = event.id,
+                        chat = chat.0,
+                        "cannot send to the chat: {err}"
+                    );
+                    pending.retain(|m| m.chat != chat);
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -602,8 +642,8 @@ impl TelegramBot {
                 Err(err) => err,
             };
             let wait = match &err {
-                BotError::Telegram(api) => api.retry_after().unwrap_or(delay),
-                BotError::Platform(_) => delay,
+                BotError::Telegram(api) => messages::retry_after(api).unwrap_or(delay),
+                BotError::Platform(_) | BotError::Setup(_) => delay,
             };
             tracing::warn!(
                 event = event.id,
@@ -617,49 +657,42 @@ impl TelegramBot {
         }
     }
 
-    /// Receives updates by long polling (`getUpdates`) until `stop`, for local use; it
-    /// first removes any webhook, since Telegram allows only one way.
+    /// Receives updates by long polling (teloxide's `Polling`, `getUpdates`) until
+    /// `stop`, for local use; it first removes any webhook, since Telegram allows only
+    /// one way. On `stop` it confirms the updates it handled, so the next start does not
+    /// see them again.
     ///
     /// # Errors
     /// If the webhook cannot be removed.
     pub async fn poll(&self, stop: CancellationToken) -> Result<(), BotError> {
-        let api = &self.inner.api;
-        api.call("deleteWebhook", json!({})).await?;
-        let mut offset: Option<i64> = None;
-        let mut delay = Duration::from_millis(500);
+        self.inner.bot.delete_webhook().await?;
+        let mut polling = Polling::builder(self.inner.bot.clone())
+            .timeout(Duration::from_secs(25))
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .backoff_strategy(|errors| {
+                Duration::from_millis(500).saturating_mul(1 << errors.min(6))
+            })
+            .build();
+        let stopper = polling.stop_token();
+        let stream = polling.as_stream();
+        futures_util::pin_mut!(stream);
+        // Once stopped, the listener confirms what it handled with one last short call;
+        // do not let an unreachable Telegram hold the shutdown for long.
+        let deadline = async {
+            stop.cancelled().await;
+            stopper.stop();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        };
+        futures_util::pin_mut!(deadline);
         loop {
-            let mut params =
-                json!({"timeout": 25, "allowed_updates": ["message", "callback_query"]});
-            if let Some(offset) = offset {
-                params["offset"] = json!(offset);
-            }
-            let updates = tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                updates = api.call("getUpdates", params) => updates,
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = &mut deadline => return Ok(()),
             };
-            match updates.and_then(|v| {
-                serde_json::from_value::<Vec<Update>>(v).map_err(|err| BotApiError::Refused {
-                    method: "getUpdates".into(),
-                    code: 0,
-                    description: format!("unreadable updates: {err}"),
-                    retry_after: None,
-                })
-            }) {
-                Ok(updates) => {
-                    delay = Duration::from_millis(500);
-                    for update in updates {
-                        offset = Some(update.update_id + 1);
-                        self.handle_update(update).await;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!("getUpdates failed: {err}");
-                    tokio::select! {
-                        () = stop.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
+            match next {
+                Some(Ok(update)) => self.handle_update(update).await,
+                Some(Err(err)) => tracing::warn!("getUpdates failed: {err}"),
+                None => return Ok(()),
             }
         }
     }
@@ -668,15 +701,16 @@ impl TelegramBot {
     /// `X-Telegram-Bot-Api-Secret-Token` on every call.
     ///
     /// # Errors
-    /// If Telegram refuses.
+    /// If `url` is not a URL or Telegram refuses.
     pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), BotError> {
+        use teloxide::payloads::SetWebhookSetters;
+        let url = reqwest::Url::parse(url)
+            .map_err(|err| BotError::Setup(format!("the webhook URL `{url}`: {err}")))?;
         self.inner
-            .api
-            .call(
-                "setWebhook",
-                json!({"url": url, "secret_token": secret,
-                       "allowed_updates": ["message", "callback_query"]}),
-            )
+            .bot
+            .set_webhook(url)
+            .secret_token(secret.to_owned())
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
             .await?;
         Ok(())
     }

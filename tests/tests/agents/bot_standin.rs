@@ -7,9 +7,10 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::header;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -18,7 +19,7 @@ pub const TOKEN: &str = "123456:test-token";
 
 #[derive(Default)]
 struct Inner {
-    calls: Vec<(String, Value)>,
+    calls: Vec<(String, Value, Instant)>,
     updates: VecDeque<Value>,
     next_message_id: i64,
     /// The next this many `sendMessage` calls (to `refuse_chat` only, if set) are
@@ -57,8 +58,20 @@ impl BotStandIn {
             .unwrap()
             .calls
             .iter()
-            .filter(|(m, _)| m.eq_ignore_ascii_case(method))
-            .map(|(_, p)| p.clone())
+            .filter(|(m, _, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, p, _)| p.clone())
+            .collect()
+    }
+
+    /// When each message to `chat` arrived, in order.
+    pub fn arrivals_to(&self, chat: i64) -> Vec<Instant> {
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(m, p, _)| m.eq_ignore_ascii_case("sendMessage") && p["chat_id"] == chat)
+            .map(|(_, _, at)| *at)
             .collect()
     }
 
@@ -118,11 +131,48 @@ impl BotStandIn {
     }
 }
 
+/// A call's parameters, sent as JSON or (for methods that may carry a file, such as
+/// `setWebhook`) as `multipart/form-data`, whose fields hold strings or JSON.
+async fn parameters(request: Request) -> Result<Value, String> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Json(params) = Json::<Value>::from_request(request, &())
+            .await
+            .map_err(|err| err.body_text())?;
+        return Ok(params);
+    }
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|err| err.body_text())?;
+    let mut params = serde_json::Map::new();
+    while let Some(field) = form.next_field().await.map_err(|err| err.body_text())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let text = field.text().await.map_err(|err| err.body_text())?;
+        let value = match serde_json::from_str::<Value>(&text) {
+            Ok(value) if value.is_array() || value.is_object() => value,
+            _ => Value::String(text),
+        };
+        params.insert(name, value);
+    }
+    Ok(Value::Object(params))
+}
+
 async fn call(
     State(inner): State<Arc<Mutex<Inner>>>,
     Path((bot, method)): Path<(String, String)>,
-    Json(params): Json<Value>,
+    request: Request,
 ) -> Json<Value> {
+    let params = match parameters(request).await {
+        Ok(params) => params,
+        Err(err) => {
+            return Json(json!({"ok": false, "error_code": 400,
+                               "description": format!("Bad Request: {err}")}));
+        }
+    };
     if bot != format!("bot{TOKEN}") {
         return Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
     }
@@ -133,7 +183,9 @@ async fn call(
         for _ in 0..10 {
             let ready: Vec<Value> = {
                 let mut inner = inner.lock().unwrap();
-                inner.calls.push((method.clone(), params.clone()));
+                inner
+                    .calls
+                    .push((method.clone(), params.clone(), Instant::now()));
                 inner
                     .updates
                     .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
@@ -172,10 +224,15 @@ async fn call(
                                "description": "Forbidden: bot was blocked by the user"}));
         }
     }
-    inner.calls.push((method.clone(), params.clone()));
+    inner
+        .calls
+        .push((method.clone(), params.clone(), Instant::now()));
     let result = match method_lower.as_str() {
         "getme" => json!({"id": 123456, "is_bot": true, "first_name": "AgentOps",
-                          "username": "agentops_test_bot", "has_main_web_app": false}),
+                          "username": "agentops_test_bot", "can_join_groups": true,
+                          "can_read_all_group_messages": false,
+                          "supports_inline_queries": false, "can_connect_to_business": false,
+                          "has_main_web_app": false}),
         "sendmessage" => {
             if params["text"]
                 .as_str()
@@ -188,9 +245,13 @@ async fn call(
             json!({"message_id": inner.next_message_id, "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]})
         }
-        "answercallbackquery" | "editmessagereplymarkup" | "setwebhook" | "deletewebhook" => {
-            json!(true)
-        }
+        "answercallbackquery"
+        | "editmessagereplymarkup"
+        | "setwebhook"
+        | "deletewebhook"
+        | "setmycommands" => json!(true),
+        "getwebhookinfo" => json!({"url": "", "has_custom_certificate": false,
+                                   "pending_update_count": 0}),
         _ => {
             return Json(
                 json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}),

@@ -262,7 +262,7 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
         "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         "callback_query": {"id": "press-1", "from": {"id": 7, "is_bot": false, "first_name": "Ana"},
             "message": {"message_id": 5, "date": 0, "chat": {"id": ALLOWED, "type": "private"}},
-            "data": approve}
+            "chat_instance": "-42", "data": approve}
     });
     let (status, _) = s.post_update(&press, Some(SECRET)).await;
     assert_eq!(status, 200);
@@ -354,7 +354,8 @@ async fn commands_strangers_and_bad_webhook_calls() {
     let voice = json!({
         "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         "message": {"message_id": 2, "date": 0, "chat": {"id": ALLOWED, "type": "private"},
-                    "voice": {"file_id": "f", "duration": 3}}
+                    "voice": {"file_id": "f", "file_unique_id": "u", "duration": 3,
+                              "mime_type": "audio/ogg", "file_size": 4242}}
     });
     s.post_update(&voice, Some(SECRET)).await;
     s.telegram
@@ -590,6 +591,28 @@ async fn flood_control_on_one_chat_does_not_repeat_the_message_to_another() {
         let busy = texts.iter().filter(|t| t.contains("\"busy\"")).count();
         assert_eq!(busy, 1, "chat {chat}: {texts:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_to_one_chat_keep_to_telegrams_pace() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    for title in ["one", "two", "three"] {
+        s.complete_task(project, agent, title).await;
+    }
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"three\" completed"))
+        .await;
+    // Telegram allows about one message a second per chat: three outcomes in a burst
+    // reach the chat a second apart, none refused.
+    let arrivals = s.telegram.arrivals_to(ALLOWED);
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(900), "{gap:?} between sends");
+    }
+    assert_eq!(s.telegram.refused(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -847,6 +870,25 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
     assert_eq!(hooks[0]["url"], "https://bot.example.com/telegram/webhook");
     assert_eq!(hooks[0]["secret_token"], SECRET);
     assert_eq!(telegram.calls("getMe").len(), 1);
+    // The command menu is set from the commands the bot parses.
+    let menu = telegram.calls("setMyCommands");
+    let names: Vec<&str> = menu[0]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "/start",
+            "/help",
+            "/status",
+            "/projects",
+            "/agents",
+            "/task"
+        ]
+    );
     // The webhook is served on the URL's path.
     let response = reqwest::Client::new()
         .post(format!("http://{bind}/telegram/webhook"))

@@ -1,0 +1,121 @@
+//! The bot's commands, parsed by teloxide's [`BotCommands`] and shown in Telegram's
+//! command menu (`setMyCommands`, see [`TelegramBot::register_commands`]).
+//!
+//! [`TelegramBot::register_commands`]: crate::TelegramBot::register_commands
+
+use teloxide::utils::command::{BotCommands, ParseError};
+
+/// A command the bot knows.
+#[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    /// `/start`: the help.
+    #[command(description = "what I can do")]
+    Start,
+    /// `/help`: the help.
+    #[command(description = "what I can do")]
+    Help,
+    /// `/status [project or #task]`.
+    #[command(description = "how the work is going (a project or #task, or everything)")]
+    Status(String),
+    /// `/projects`.
+    #[command(description = "the projects")]
+    Projects,
+    /// `/agents`.
+    #[command(description = "the agents and when they were last seen")]
+    Agents,
+    /// `/task TITLE to PROJECT`.
+    #[command(description = "a new task: /task TITLE to PROJECT")]
+    Task(String),
+}
+
+/// What a message starting with `/` turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// One of ours.
+    Known(Command),
+    /// `/name` is not a command of ours.
+    Unknown(String),
+    /// It names another bot (`/status@other_bot` in a group): not for us.
+    ForAnotherBot,
+}
+
+/// Parses `text` (starting with `/`) as a command to the bot `@bot_name`; the command's
+/// name is matched whatever its case.
+pub fn parse(text: &str, bot_name: &str) -> Parsed {
+    let text = text.trim();
+    let (word, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let lowered = format!("{} {}", word.to_lowercase(), rest.trim());
+    match Command::parse(lowered.trim_end(), bot_name) {
+        Ok(command) => Parsed::Known(command),
+        Err(ParseError::WrongBotName(_)) => Parsed::ForAnotherBot,
+        // `/agents please`: words after a command that takes none are not worth a refusal.
+        Err(ParseError::TooManyArguments { .. }) if !rest.trim().is_empty() => {
+            parse(word, bot_name)
+        }
+        Err(_) => {
+            let name = word
+                .trim_start_matches('/')
+                .split('@')
+                .next()
+                .unwrap_or_default();
+            Parsed::Unknown(name.to_owned())
+        }
+    }
+}
+
+/// The bot a command names (`/status@agentops_bot` → `agentops_bot`), if it names one.
+pub fn addressed_to(text: &str) -> Option<&str> {
+    let word = text.split_whitespace().next()?;
+    word.split_once('@').map(|(_, bot)| bot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_arguments_bot_names_and_any_case() {
+        let bot = "agentops_bot";
+        assert_eq!(parse("/start", bot), Parsed::Known(Command::Start));
+        assert_eq!(
+            parse("/status@AgentOps_Bot  Website ", bot),
+            Parsed::Known(Command::Status("Website".into()))
+        );
+        assert_eq!(
+            parse("/STATUS", bot),
+            Parsed::Known(Command::Status(String::new()))
+        );
+        assert_eq!(
+            parse("/task", bot),
+            Parsed::Known(Command::Task(String::new()))
+        );
+        assert_eq!(
+            parse("/task write copy to Website", bot),
+            Parsed::Known(Command::Task("write copy to Website".into()))
+        );
+        assert_eq!(parse("/projects@other_bot", bot), Parsed::ForAnotherBot);
+        assert_eq!(addressed_to("/projects@other_bot now"), Some("other_bot"));
+        assert_eq!(addressed_to("/projects now"), None);
+        assert_eq!(parse("/dance now", bot), Parsed::Unknown("dance".into()));
+        assert_eq!(parse("/agents please", bot), Parsed::Known(Command::Agents));
+    }
+
+    #[test]
+    fn every_command_is_in_the_menu() {
+        let menu = Command::bot_commands();
+        let names: Vec<&str> = menu.iter().map(|c| c.command.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "/start",
+                "/help",
+                "/status",
+                "/projects",
+                "/agents",
+                "/task"
+            ]
+        );
+        assert!(menu.iter().all(|c| !c.description.is_empty()));
+    }
+}
