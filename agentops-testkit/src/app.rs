@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::server::TestServer;
 pub use crate::server::{ADMIN_KEY, Backend};
+use agentops_api::config::ApiConfig;
+use agentops_api::state::AppState;
 use agentops_sdk::Client;
 use agentops_sdk::types::{AgentIn, ProjectIn, TaskIn, TaskOut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,18 +17,46 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// A running API server and an admin client for it.
+/// A running API server, an SDK client and a raw HTTP client for it, both with the
+/// admin key.
 pub struct TestApp {
     pub server: TestServer,
+    /// The SDK's client.
     pub client: Client,
+    /// `http://addr` (the same as `server.base`).
+    pub base: String,
+    /// The server's state (the same as `server.state`).
+    pub state: AppState,
+    /// A plain HTTP client for raw requests ([`crate::http`]); it reuses connections,
+    /// as real clients do.
+    pub http: reqwest::Client,
+    /// The key raw requests carry (the admin key).
+    pub key: String,
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with `configure` applied to the server's settings.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
         crate::server::init_logging();
-        let server = TestServer::spawn(backend).await;
+        let server = TestServer::spawn_with(backend, configure).await;
         let client = client_for(&server.base, ADMIN_KEY);
-        Self { server, client }
+        Self {
+            base: server.base.clone(),
+            state: server.state.clone(),
+            // An answer that comes before its body was read must leave the connection
+            // usable or say it closes.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+            key: ADMIN_KEY.to_owned(),
+            server,
+            client,
+        }
     }
 
     pub async fn project(&self) -> Uuid {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, id_of};
+use agentops_testkit::{Backend, TestApp, id_of};
 
 async fn registering_a_known_name_returns_the_same_agent(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_KEY, Backend, TestApp, id_of};
+use agentops_testkit::{ADMIN_KEY, Backend, TestApp, id_of};
 
 const MIB: usize = 1024 * 1024;
 
@@ -1322,7 +1322,7 @@ macro_rules! on_every_store_and_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::helpers::Backend::$backend, super::Store::$store).await
+                    super::$name(agentops_testkit::Backend::$backend, super::Store::$store).await
                 }
             )*
         }
@@ -1365,7 +1365,7 @@ mod s3_tls {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_and_multipart_sized_files_round_trip_with_their_sha256() {
         super::small_and_multipart_sized_files_round_trip_with_their_sha256(
-            crate::helpers::Backend::Sqlite,
+            agentops_testkit::Backend::Sqlite,
             super::Store::S3Tls,
         )
         .await
@@ -1379,7 +1379,7 @@ mod s3_tls {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_checksum_mismatch_is_refused_with_400_and_leaves_nothing() {
         super::a_checksum_mismatch_is_refused_with_400_and_leaves_nothing(
-            crate::helpers::Backend::Sqlite,
+            agentops_testkit::Backend::Sqlite,
             super::Store::S3Tls,
         )
         .await

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PrivateRedis, TestApp, id_of};
+use agentops_testkit::{Backend, PrivateRedis, TestApp, id_of};
 
 async fn each_role_may_do_what_it_should_and_nothing_more(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -347,8 +347,8 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after(backend: Backend) {
 }
 
 async fn the_first_start_generates_an_admin_key_file(backend: Backend) {
-    let db = crate::helpers::TestDb::create(backend).await;
-    let mut cfg = crate::helpers::test_config(&db);
+    let db = agentops_testkit::TestDb::create(backend).await;
+    let mut cfg = agentops_testkit::test_config(&db);
     cfg.admin_key = None;
     let server = agentops_api::Server::start(cfg.clone()).await.unwrap();
     let agentops_api::Bootstrap::Generated { secret, path } = server.bootstrap() else {
@@ -404,7 +404,7 @@ async fn replicas_share_each_keys_rate_limit_through_redis() {
             for _ in 0..n {
                 let response = http
                     .get(&url)
-                    .bearer_auth(crate::helpers::ADMIN_KEY)
+                    .bearer_auth(agentops_testkit::ADMIN_KEY)
                     .send()
                     .await
                     .unwrap();

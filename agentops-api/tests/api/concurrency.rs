@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, id_of};
+use agentops_testkit::{Backend, TestApp, id_of};
 
 /// `claimers` agents race over `tasks` tasks with batch claims; afterwards every task is
 /// completed, none was claimed twice, none was lost.

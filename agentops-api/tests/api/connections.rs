@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestApp};
+use agentops_testkit::{Backend, TestApp};
 
 /// One response read off `stream`: its status, headers (lower-case names) and body.
 struct Answer {

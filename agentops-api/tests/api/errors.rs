@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp};
+use agentops_testkit::{Backend, TestApp};
 
 async fn raw(
     app: &TestApp,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{ADMIN_KEY, Backend, PrivateRedis, TestApp, id_of, metrics_of};
+use agentops_testkit::{ADMIN_KEY, Backend, PrivateRedis, TestApp, id_of, metrics_of};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -6,7 +6,7 @@ use agentops_testkit::{ADMIN_KEY, TcpProxy, postgres_admin_url};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use agentops_testkit::{Backend, TestApp};
 
 async fn health_ready_and_metrics_answer_without_a_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -1,8 +1,6 @@
 //! Integration tests of the API, each against a real server on `127.0.0.1:0` and a
 //! fresh database, on SQLite and on PostgreSQL. One binary, many modules.
 
-mod helpers;
-
 /// `crate::on_both_backends!(…)` in every module.
 pub(crate) use agentops_testkit::on_both_backends;
 

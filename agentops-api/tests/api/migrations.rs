@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::helpers::{Backend, TestDb};
+use agentops_testkit::{Backend, TestDb};
 
 async fn table_names(db: &sea_orm::DatabaseConnection) -> Vec<String> {
     let backend = db.get_database_backend();

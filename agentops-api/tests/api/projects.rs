@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, id_of};
+use agentops_testkit::{Backend, TestApp, id_of};
 
 async fn projects_can_be_created_read_changed_listed_and_deleted(backend: Backend) {
     let app = TestApp::spawn(backend).await;

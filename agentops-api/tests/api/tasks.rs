@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, id_of};
+use agentops_testkit::{Backend, TestApp, id_of};
 
 fn token_of(claimed: &serde_json::Value) -> String {
     claimed["claim_token"]
@@ -136,7 +136,7 @@ async fn an_expired_lease_requeues_the_task_and_fences_the_old_holder(backend: B
     expire_lease(&app, id).await;
 
     let requeued = app
-        .wait_for_task(id, Duration::from_secs(10), |t| t["status"] == "queued")
+        .wait_for_task_json(id, Duration::from_secs(10), |t| t["status"] == "queued")
         .await;
     assert_eq!(requeued["attempts"], 1);
     assert!(
@@ -292,7 +292,7 @@ async fn lease_expiry_on_the_last_attempt_fails_the_task_for_good(backend: Backe
     app.claim(agent, json!({ "lease_seconds": 5 })).await;
     expire_lease(&app, id).await;
     let dead = app
-        .wait_for_task(id, Duration::from_secs(10), |t| t["status"] == "failed")
+        .wait_for_task_json(id, Duration::from_secs(10), |t| t["status"] == "failed")
         .await;
     assert_eq!(dead["attempts"], 1);
     let error = dead["error"].as_str().unwrap();
@@ -711,7 +711,7 @@ async fn claim_keyed(app: &TestApp, agent: Uuid, key: &str, extra: Value) -> (bo
     let response = app
         .http
         .post(app.url("/api/v1/tasks/claim"))
-        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .bearer_auth(agentops_testkit::ADMIN_KEY)
         .header("idempotency-key", key)
         .json(&body)
         .send()

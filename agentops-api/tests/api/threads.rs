@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, id_of};
+use agentops_testkit::{Backend, TestApp, id_of};
 
 async fn open_chat(app: &TestApp, external_id: &str) -> Uuid {
     let thread = app

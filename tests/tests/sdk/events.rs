@@ -125,7 +125,7 @@ async fn cut_connections_are_resumed_without_loss_or_duplicates(backend: Backend
 
 async fn the_stream_survives_a_restart_with_writes_during_the_downtime(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let TestApp { server, client } = app;
+    let TestApp { server, client, .. } = app;
     let addr = server.addr;
     let project = crate::helpers::TestApp::project_with(&client).await;
     let start = newest(&client).await;

@@ -1,47 +1,16 @@
-//! HTTP helpers over `agentops_testkit`: a real API server on `127.0.0.1:0` over a
-//! fresh database, driven with raw requests (the SDK's own tests live in `tests/`).
+//! Raw HTTP on [`TestApp`]: requests as any client would send them (a key or none,
+//! any body), answers as status and JSON, for the API's own contract tests; and the
+//! fixtures built that way.
 
 use std::time::Duration;
 
-use agentops_api::config::ApiConfig;
-use agentops_api::state::AppState;
-use agentops_testkit::TestServer;
-pub use agentops_testkit::{ADMIN_KEY, Backend, TestDb, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// A running API server and an HTTP client for it.
-pub struct TestApp {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub state: AppState,
-    pub key: String,
-    _server: TestServer,
-}
+use crate::app::TestApp;
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Self {
-        Self::spawn_with(backend, |_| {}).await
-    }
-
-    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ApiConfig)) -> Self {
-        agentops_testkit::init_logging();
-        let server = TestServer::spawn_with(backend, configure).await;
-        Self {
-            base: server.base.clone(),
-            // Connections are reused, as real clients do: an answer that comes before
-            // its body was read must leave the connection usable or say it closes.
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-            state: server.state.clone(),
-            key: ADMIN_KEY.to_owned(),
-            _server: server,
-        }
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -175,8 +144,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits until `check` holds for the task, polling; panics after `timeout`.
-    pub async fn wait_for_task(
+    /// Waits until `check` holds for the task as the API shows it (raw JSON), polling;
+    /// panics after `timeout`.
+    pub async fn wait_for_task_json(
         &self,
         id: Uuid,
         timeout: Duration,
@@ -214,66 +184,5 @@ pub fn merge(target: &mut Value, extra: Value) {
         for (k, v) in extra {
             target.insert(k, v);
         }
-    }
-}
-
-/// A Redis server of the test's own, which it can stop and start.
-pub struct PrivateRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/test.sh installs it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis did not start");
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
