@@ -7,10 +7,13 @@
 //!   files uploaded as artifacts, questions to a human, an LLM reasoning loop).
 //! - [`llm`]: the LLM port ([`llm::ChatModel`]), any OpenAI-compatible chat-completions
 //!   API, and a fallback list of providers.
+//! - [`meter`]: every model call reserved against the budgets and recorded in the
+//!   platform's token ledger.
 //! - [`tools`]: tools the model may call ([`tools::Tool`]) and the one loop
 //!   ([`tools::ToolLoop`]) the agents think through.
 
 pub mod chief;
 pub mod llm;
+pub mod meter;
 pub mod seed;
 pub mod tools;

@@ -55,8 +55,11 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::SecretString;
 
+use agentops_sdk::types::Spender;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::meter::Meter;
 
 /// Where the model is and which one to use.
 #[derive(Clone)]
@@ -105,6 +108,15 @@ pub enum LlmError {
     /// The answer was not a chat completion.
     #[error("the LLM's answer is not a chat completion: {0}")]
     Malformed(String),
+    /// A budget that applies has no room for the call: it was not made (see
+    /// [`crate::meter`]).
+    #[error("{message}")]
+    Budget {
+        /// Which budget, and when it starts over.
+        message: String,
+        /// How long until it does.
+        retry_after: Option<Duration>,
+    },
 }
 
 impl LlmError {
@@ -113,7 +125,7 @@ impl LlmError {
         match self {
             LlmError::Transport { .. } => true,
             LlmError::Status { status, .. } => *status == 429 || *status >= 500,
-            LlmError::Malformed(_) => false,
+            LlmError::Malformed(_) | LlmError::Budget { .. } => false,
         }
     }
 }
@@ -239,6 +251,12 @@ pub trait ChatModel: Send + Sync + std::fmt::Debug {
     /// The model's name (the first one's, for a [`Fallback`]).
     fn model(&self) -> &str;
 
+    /// Who serves it, for the ledger (an API's host; the first one's, for a
+    /// [`Fallback`]).
+    fn provider(&self) -> &str {
+        "custom"
+    }
+
     /// One completion: the conversation so far, the tools the model may call.
     ///
     /// # Errors
@@ -247,9 +265,15 @@ pub trait ChatModel: Send + Sync + std::fmt::Debug {
 }
 
 /// A handle on a [`ChatModel`], as agents hold it. Cheap to clone.
+///
+/// With a [`Meter`] ([`metered`](Self::metered)) every call is reserved against the
+/// budgets and recorded in the ledger for the [`Spender`] the handle carries
+/// ([`for_spender`](Self::for_spender)).
 #[derive(Debug, Clone)]
 pub struct Llm {
     model: Arc<dyn ChatModel>,
+    meter: Option<Meter>,
+    spender: Spender,
 }
 
 impl Llm {
@@ -276,7 +300,32 @@ impl Llm {
 
     /// Any model.
     pub fn from_model(model: Arc<dyn ChatModel>) -> Self {
-        Self { model }
+        Self {
+            model,
+            meter: None,
+            spender: Spender::default(),
+        }
+    }
+
+    /// The same model, every call booked through `meter`.
+    #[must_use]
+    pub fn metered(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The same model (and meter), its calls booked for `spender`.
+    #[must_use]
+    pub fn for_spender(&self, spender: Spender) -> Self {
+        Self {
+            spender,
+            ..self.clone()
+        }
+    }
+
+    /// Whom its calls are booked for.
+    pub fn spender(&self) -> &Spender {
+        &self.spender
     }
 
     /// The model's name.
@@ -288,8 +337,27 @@ impl Llm {
     ///
     /// # Errors
     /// [`LlmError`] if the call fails or the answer is not a completion.
+    ///
+    /// With a meter, room is reserved first ([`LlmError::Budget`] if a budget has none:
+    /// the call is not made) and the call is recorded after, failed or not.
     pub async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
-        self.model.chat(messages, tools).await
+        let Some(meter) = &self.meter else {
+            return self.model.chat(messages, tools).await;
+        };
+        let estimate = meter.estimate(messages, tools);
+        let reservation = meter
+            .reserve(&self.spender, self.model.model(), estimate)
+            .await?;
+        let started = std::time::Instant::now();
+        let result = self.model.chat(messages, tools).await;
+        let call = crate::meter::Call {
+            provider: self.model.provider(),
+            model: self.model.model(),
+            latency: started.elapsed(),
+            result: &result,
+        };
+        meter.record(&self.spender, reservation, call).await;
+        result
     }
 }
 
@@ -298,6 +366,8 @@ impl Llm {
 pub struct OpenAiCompatible {
     config: LlmConfig,
     client: async_openai::Client<Endpoint>,
+    /// The API's host (and port), as the ledger names the provider.
+    provider: String,
 }
 
 /// Where `async-openai` sends a call and with which headers: unlike its `OpenAIConfig`,
@@ -401,7 +471,21 @@ impl OpenAiCompatible {
         let client = async_openai::Client::with_config(endpoint)
             .with_http_client(http.clone())
             .with_http_service(OneTry(http));
-        Ok(Self { config, client })
+        let provider = reqwest::Url::parse(&config.base_url)
+            .ok()
+            .and_then(|url| {
+                let host = url.host_str()?.to_owned();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| config.base_url.clone());
+        Ok(Self {
+            config,
+            client,
+            provider,
+        })
     }
 }
 
@@ -469,6 +553,10 @@ impl tower::Service<async_openai::middleware::HttpRequestFactory> for OneTry {
 impl ChatModel for OpenAiCompatible {
     fn model(&self) -> &str {
         &self.config.model
+    }
+
+    fn provider(&self) -> &str {
+        &self.provider
     }
 
     async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {
@@ -562,6 +650,10 @@ impl Fallback {
 impl ChatModel for Fallback {
     fn model(&self) -> &str {
         self.models[0].model()
+    }
+
+    fn provider(&self) -> &str {
+        self.models[0].provider()
     }
 
     async fn chat(&self, messages: &[Message], tools: &[Tool]) -> Result<Completion, LlmError> {

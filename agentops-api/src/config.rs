@@ -208,6 +208,79 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_S3_PRESIGN_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub s3_presign_seconds: u64,
+
+    /// Prices of models, to estimate what each call cost: comma-separated
+    /// `MODEL=IN/OUT`, US dollars per million tokens sent (IN) and received (OUT), e.g.
+    /// `gpt-4o-mini=0.15/0.60,mistral-small=0.1/0.3`. A model not listed is counted in
+    /// tokens only.
+    #[arg(long, env = "AGENTOPS_PRICES", value_delimiter = ',', value_parser = parse_price)]
+    pub prices: Vec<Price>,
+
+    /// Tokens proactive work (agents acting on their own) may spend per day: installed
+    /// as the budget `default proactive` on first start (then managed with
+    /// `/api/v1/budgets`); `0` installs none.
+    #[arg(
+        long,
+        env = "AGENTOPS_PROACTIVE_DAILY_TOKENS",
+        default_value_t = 7_000_000
+    )]
+    pub proactive_daily_tokens: u64,
+
+    /// The time zone whose midnight starts the default budget's days (IANA name).
+    #[arg(long, env = "AGENTOPS_BUDGET_TIME_ZONE", default_value = "UTC", value_parser = parse_time_zone)]
+    pub budget_time_zone: chrono_tz::Tz,
+
+    /// How long a budget reservation is held when its maker asks for no other time, in
+    /// seconds; one neither settled nor released by then is released.
+    #[arg(long, env = "AGENTOPS_RESERVATION_TTL_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub reservation_ttl_secs: u64,
+}
+
+/// The price of one model, in US dollars per million tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// The model's name, as providers report it.
+    pub model: String,
+    /// Per million tokens sent.
+    pub input: f64,
+    /// Per million tokens received.
+    pub output: f64,
+}
+
+/// Reads `MODEL=IN/OUT`.
+fn parse_price(text: &str) -> Result<Price, String> {
+    let (model, prices) = text
+        .trim()
+        .rsplit_once('=')
+        .ok_or_else(|| format!("`{text}` is not MODEL=IN/OUT"))?;
+    let (input, output) = prices
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not MODEL=IN/OUT"))?;
+    let number = |value: &str| {
+        value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && (0.0..=1_000_000.0).contains(n))
+            .ok_or_else(|| format!("`{value}` in `{text}` is not a price between 0 and 1000000"))
+    };
+    let model = model.trim();
+    if model.is_empty() {
+        return Err(format!("`{text}` names no model"));
+    }
+    Ok(Price {
+        model: model.to_owned(),
+        input: number(input)?,
+        output: number(output)?,
+    })
+}
+
+/// Reads an IANA time zone name.
+fn parse_time_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not an IANA time zone (such as UTC or Europe/Paris)"))
 }
 
 impl ApiConfig {

@@ -36,6 +36,14 @@ pub enum DomainError {
     /// Some fields are invalid (`validation_failed`, 422).
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A budget has no room left (`budget_exhausted`, 429 with `Retry-After`).
+    #[error("{message}")]
+    Exhausted {
+        /// Which budget, and when it starts over.
+        message: String,
+        /// Seconds until it does.
+        retry_after_secs: u64,
+    },
     /// The database failed.
     #[error("database error")]
     Db(#[from] DbErr),
@@ -117,6 +125,14 @@ pub enum ApiError {
         /// Seconds until a request will be accepted.
         retry_after_secs: u64,
     },
+    /// 429: a budget has no room left for the call.
+    #[error("{message}")]
+    BudgetExhausted {
+        /// Which budget, and when it starts over.
+        message: String,
+        /// Seconds until it does.
+        retry_after_secs: u64,
+    },
     /// 503: a dependency is down.
     #[error("{0}")]
     Unavailable(String),
@@ -146,6 +162,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -162,6 +179,13 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound { code, id } => ApiError::NotFound { code, id },
             DomainError::Refused { code, message } => ApiError::Refused { code, message },
             DomainError::Validation(fields) => ApiError::Validation(fields),
+            DomainError::Exhausted {
+                message,
+                retry_after_secs,
+            } => ApiError::BudgetExhausted {
+                message,
+                retry_after_secs,
+            },
             DomainError::Db(err) => ApiError::from(err),
         }
     }
@@ -247,7 +271,10 @@ impl IntoResponse for ApiError {
         let (status, error) = self.to_parts();
         let body = ErrorBody { error };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::BudgetExhausted {
+            retry_after_secs, ..
+        } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

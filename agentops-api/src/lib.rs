@@ -94,6 +94,8 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::agents::router())
         .merge(routes::artifacts::router())
         .merge(routes::threads::router())
+        .merge(routes::usage::router())
+        .merge(routes::budgets::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
@@ -240,6 +242,15 @@ impl Server {
             domain::keys::bootstrap_admin(&state, cfg.admin_key.as_deref(), &cfg.data_dir)
                 .await
                 .map_err(|err| anyhow::anyhow!("cannot set up the admin key: {err:?}"))?;
+        if domain::budgets::install_default(&state)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot install the default budget: {err:?}"))?
+        {
+            tracing::info!(
+                tokens = cfg.proactive_daily_tokens,
+                "installed the budget `default proactive` (AGENTOPS_PROACTIVE_DAILY_TOKENS a day)"
+            );
+        }
         Ok(Self { state, bootstrap })
     }
 

@@ -63,6 +63,10 @@ pub async fn pass(state: &Context) -> Result<(), crate::error::DomainError> {
             break;
         }
     }
+    let released = domain::budgets::release_expired(state).await?;
+    if released > 0 {
+        tracing::info!(released, "released budget reservations that expired");
+    }
     let offline = domain::agents::mark_silent_offline(state).await?;
     if offline > 0 {
         tracing::info!(offline, "agents went offline");

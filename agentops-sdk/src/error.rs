@@ -71,7 +71,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Whether the same request may succeed if sent again later: connection problems,
-    /// timeouts, 429 (rate limited) and 502/503/504.
+    /// timeouts, 429 (rate limited, but not `budget_exhausted`) and 502/503/504.
     ///
     /// The client retries these by itself for requests that are safe to repeat, so an
     /// error you see has already used up the configured retries.
@@ -84,6 +84,8 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A spent budget starts over at the end of its period, hours away.
+            Error::Api { .. } if self.error_code() == Some(ErrorCode::BudgetExhausted) => false,
             Error::Api { status, .. } => matches!(
                 *status,
                 StatusCode::TOO_MANY_REQUESTS
@@ -203,9 +205,15 @@ impl Error {
         )
     }
 
-    /// Whether the server refused because of its rate limit (429).
+    /// Whether a budget had no room for the call (`budget_exhausted`, 429); its
+    /// `retry_after` says when the budget starts over.
+    pub fn is_budget_exhausted(&self) -> bool {
+        self.error_code() == Some(ErrorCode::BudgetExhausted)
+    }
+
+    /// Whether the server refused because of its rate limit (429, not a spent budget).
     pub fn is_rate_limited(&self) -> bool {
-        self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+        self.status() == Some(StatusCode::TOO_MANY_REQUESTS) && !self.is_budget_exhausted()
     }
 
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {

@@ -108,6 +108,10 @@ error_codes! {
     ThreadNotFound = ("thread_not_found", 404, "No such thread."),
     /// No such approval.
     ApprovalNotFound = ("approval_not_found", 404, "No such approval."),
+    /// No such budget.
+    BudgetNotFound = ("budget_not_found", 404, "No such budget."),
+    /// No such budget reservation.
+    ReservationNotFound = ("reservation_not_found", 404, "No such budget reservation."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.
@@ -146,6 +150,8 @@ error_codes! {
     UnsupportedWebsocketVersion = ("unsupported_websocket_version", 426, "A WebSocket version other than 13 (with `Sec-WebSocket-Version: 13`)."),
     /// Too many requests with this key.
     RateLimited = ("rate_limited", 429, "Too many requests with this key (with `Retry-After`)."),
+    /// A budget that applies has no room left for the call.
+    BudgetExhausted = ("budget_exhausted", 429, "A budget that applies to the call has no room left this period (with `Retry-After`: seconds until it starts over). Not worth retrying sooner."),
     /// A bug: the cause is logged, the message is generic.
     Internal = ("internal", 500, "A bug: its cause is logged, the message is generic."),
     /// A service in front of the platform could not reach its API.

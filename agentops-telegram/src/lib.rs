@@ -12,7 +12,8 @@
 //!   that proposes a plan carries inline **OK** / **No** buttons, which approve or reject
 //!   it on the platform;
 //! - `task.completed`, `task.failed`, `task.dead` and `task.blocked` events are sent to
-//!   every allowed chat;
+//!   every allowed chat, and so are `budget.warning` (80 % of a budget spent) and
+//!   `budget.exhausted`;
 //! - only chats in the allowlist are served; others are told their chat id, so an
 //!   operator can add it;
 //! - texts over 4,096 characters are split.
@@ -35,7 +36,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalStatus, ChatIn, ErrorCode, EventFilter, MessageOut, MessageRole, TaskOut,
+    AgentOut, ApprovalStatus, BudgetOut, ChatIn, ErrorCode, EventFilter, MessageOut, MessageRole,
+    TaskOut,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
@@ -125,6 +127,24 @@ struct Inner {
     chats: Mutex<HashMap<Uuid, Option<i64>>>,
     /// The name of the event cursor the relay saves its progress under.
     cursor: String,
+}
+
+/// What operators are told when a budget nears or reaches its limit.
+fn budget_text(kind: &str, budget: &BudgetOut) -> String {
+    let now = &budget.current;
+    let resets = now.resets_at.format("%Y-%m-%d %H:%M UTC");
+    if kind == "budget.warning" {
+        format!(
+            "⚠️ Budget \"{}\" is over 80 %: {} of {} tokens spent this {}. It starts over at {resets}.",
+            budget.name, now.used_tokens, budget.limit_tokens, budget.period
+        )
+    } else {
+        format!(
+            "⛔ Budget \"{}\" is spent ({} of {} tokens this {}): the work it limits is paused until {resets}, \
+             or until an operator raises it.",
+            budget.name, now.used_tokens, budget.limit_tokens, budget.period
+        )
+    }
 }
 
 fn task_line(task: &TaskOut) -> String {
@@ -483,11 +503,16 @@ impl TelegramBot {
                 task.error.as_deref().unwrap_or("(no error given)")
             ),
         };
+        self.to_every_chat(&text)
+    }
+
+    /// `text` to every allowed chat.
+    fn to_every_chat(&self, text: &str) -> Vec<Outgoing> {
         let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
         chats.sort_unstable();
         chats
             .into_iter()
-            .flat_map(|chat| messages::messages(ChatId(chat), &text, &[]))
+            .flat_map(|chat| messages::messages(ChatId(chat), text, &[]))
             .collect()
     }
 
@@ -496,6 +521,15 @@ impl TelegramBot {
         &self,
         event: &agentops_sdk::types::Event,
     ) -> Result<Vec<Outgoing>, BotError> {
+        if event.kind.starts_with("budget.") {
+            return match serde_json::from_value::<BudgetOut>(event.data.clone()) {
+                Ok(budget) => Ok(self.to_every_chat(&budget_text(&event.kind, &budget))),
+                Err(err) => {
+                    tracing::warn!(event = event.id, "a budget event did not parse: {err}");
+                    Ok(Vec::new())
+                }
+            };
+        }
         if event.kind == "thread.message" {
             match serde_json::from_value::<MessageOut>(event.data.clone()) {
                 Ok(message) => self.message_out(message).await,
@@ -587,6 +621,8 @@ impl TelegramBot {
                     "task.failed",
                     "task.dead",
                     "task.blocked",
+                    "budget.warning",
+                    "budget.exhausted",
                 ])
                 .since(since);
             let mut stream = events.subscribe(filter);

@@ -62,6 +62,7 @@ mod m20261201_000007_event_cursors;
 mod m20261203_000008_event_outbox;
 mod m20261203_000009_write_functions;
 mod m20261204_000010_lock_claimants;
+mod m20261204_000011_usage_and_budgets;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_event_outbox::Migration),
             Box::new(m20261203_000009_write_functions::Migration),
             Box::new(m20261204_000010_lock_claimants::Migration),
+            Box::new(m20261204_000011_usage_and_budgets::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 //! of [`Action`]s for a person to approve.
 
 use agentops_sdk::Client;
-use agentops_sdk::types::MessageOut;
+use agentops_sdk::types::{MessageOut, Spender};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,9 +26,11 @@ pub enum Decision {
     },
 }
 
-/// What the brain used to decide.
+/// What the brain used to decide, and whom its model calls are booked for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Thinking {
+    /// Whom the calls are for (the conversation, the person): the ledger's view.
+    pub spender: Spender,
     /// The model's name, if an LLM decided.
     pub model: Option<String>,
     /// Tokens used.
@@ -108,7 +110,8 @@ impl Brain for LlmBrain {
         text: &str,
         thinking: &mut Thinking,
     ) -> Result<Decision, LlmError> {
-        with_llm(client, &self.llm, history, text, thinking).await
+        let llm = self.llm.for_spender(thinking.spender.clone());
+        with_llm(client, &llm, history, text, thinking).await
     }
 }
 

@@ -36,7 +36,7 @@ use std::time::Duration;
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
     ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
-    MessageRole, ThreadIn,
+    MessageRole, Spender, ThreadIn,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -46,6 +46,7 @@ use uuid::Uuid;
 use self::actions::Action;
 use self::brain::{Brain, Decision, LlmBrain, RuleBased, Thinking};
 use crate::llm::{Llm, LlmConfig, LlmError};
+use crate::meter::Meter;
 
 /// The marker in an approval's plan that says the Chief of Staff proposed it (other
 /// agents may propose plans of their own).
@@ -135,7 +136,9 @@ impl ChiefOfStaff {
     /// If the LLM client cannot be built.
     pub fn new(client: Client, config: ChiefConfig) -> Result<Self, LlmError> {
         let brain: Arc<dyn Brain> = match config.llm {
-            Some(llm) => Arc::new(LlmBrain::new(Llm::new(llm)?)),
+            Some(llm) => Arc::new(LlmBrain::new(
+                Llm::new(llm)?.metered(Meter::new(client.clone())),
+            )),
             None => Arc::new(RuleBased),
         };
         Ok(Self::with_brain(client, brain))
@@ -248,7 +251,14 @@ impl ChiefOfStaff {
             .collect();
         history.reverse();
 
-        let mut thinking = Thinking::default();
+        let mut thinking = Thinking {
+            spender: Spender {
+                thread_id: Some(thread.id),
+                user: input.author.clone(),
+                ..Spender::default()
+            },
+            ..Thinking::default()
+        };
         let mut note = None;
         let brain = &self.inner.brain;
         let decision = match brain
@@ -258,9 +268,14 @@ impl ChiefOfStaff {
             Ok(decision) => decision,
             Err(err) => {
                 tracing::warn!("the LLM failed, falling back to the rule-based brain: {err}");
-                note = Some(format!(
-                    "(The LLM is unavailable: {err}. I answered with plain commands only.)"
-                ));
+                note = Some(match &err {
+                    LlmError::Budget { message, .. } => format!(
+                        "(I am out of LLM budget: {message}. I answered with plain commands only.)"
+                    ),
+                    _ => format!(
+                        "(The LLM is unavailable: {err}. I answered with plain commands only.)"
+                    ),
+                });
                 brain::rule_based(client, &input.text).await
             }
         };

@@ -48,6 +48,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agentops_sdk::resources::ArtifactUpload;
+use agentops_sdk::types::Spender;
 use agentops_sdk::types::{Event, EventFilter};
 use agentops_sdk::{TaskContext, TaskError};
 use futures_util::TryStreamExt;
@@ -57,6 +58,7 @@ pub use plan::{Plan, Step};
 pub use sandbox::{Limits, Sandbox, StepError, protect_secrets};
 
 use crate::llm::{Llm, LlmConfig, LlmError};
+use crate::meter::Meter;
 
 /// How a Seed works.
 #[derive(Debug, Clone)]
@@ -139,10 +141,21 @@ impl Seed {
         let outcome = match (plan, &self.inner.llm) {
             (Plan::Steps(steps), _) => run_steps(&task, &sandbox, &steps, &answers).await?,
             (Plan::Goal(goal), Some(llm)) => {
+                // Every call of this task is reserved against the budgets and recorded
+                // in the ledger, for this agent, project and task.
+                let llm = llm
+                    .clone()
+                    .metered(Meter::new(task.client().clone()))
+                    .for_spender(Spender {
+                        agent_id: t.agent_id,
+                        project_id: Some(t.project_id),
+                        task_id: Some(t.id),
+                        ..Spender::default()
+                    });
                 reason::run(
                     &task,
                     &sandbox,
-                    llm,
+                    &llm,
                     &goal,
                     &answers,
                     self.inner.config.max_turns,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::sandbox::{Sandbox, StepError};
 use super::{Answer, Outcome, block};
-use crate::llm::{Llm, Message, ToolCall, Usage};
+use crate::llm::{Llm, LlmError, Message, ToolCall, Usage};
 use crate::tools::{Ended, Hooks, LoopError, Step, Tool, ToolLoop, Toolbox};
 
 /// How much of a file `read_file` hands the model.
@@ -285,20 +285,37 @@ pub(crate) async fn run(
         max_turns,
     };
     let toolbox = toolbox();
-    let end = ToolLoop::new(llm, &toolbox, max_turns)
+    let end = match ToolLoop::new(llm, &toolbox, max_turns)
         .run(&mut work, messages)
         .await
-        .map_err(|err| match err {
-            LoopError::Llm { source, .. } if source.is_transient() => {
-                TaskError::new(source.to_string())
-            }
-            LoopError::Llm { source, .. } => TaskError::permanent(source.to_string()),
-            LoopError::OutOfTurns { turns, usage, .. } => TaskError::permanent(format!(
-                "the model did not finish within {turns} turns ({} prompt + {} completion tokens used)",
-                usage.prompt_tokens, usage.completion_tokens
-            )),
-            LoopError::Stopped(why) => TaskError::new(why),
-        })?;
+    {
+        Ok(end) => Ok(end),
+        // Out of budget: the work is not at fault, and another attempt now would be
+        // refused too. Pause it with the reason; a person unblocks it once there is room.
+        Err(LoopError::Llm {
+            source: LlmError::Budget { message, .. },
+            ..
+        }) => {
+            super::block(
+                task,
+                &format!("Paused, out of LLM budget: {message}. Unblock this task to go on."),
+            )
+            .await?;
+            return Ok(Outcome::Blocked);
+        }
+        Err(err) => Err(err),
+    }
+    .map_err(|err| match err {
+        LoopError::Llm { source, .. } if source.is_transient() => {
+            TaskError::new(source.to_string())
+        }
+        LoopError::Llm { source, .. } => TaskError::permanent(source.to_string()),
+        LoopError::OutOfTurns { turns, usage, .. } => TaskError::permanent(format!(
+            "the model did not finish within {turns} turns ({} prompt + {} completion tokens used)",
+            usage.prompt_tokens, usage.completion_tokens
+        )),
+        LoopError::Stopped(why) => TaskError::new(why),
+    })?;
     let summary = match end.ended {
         // A plain answer ends the work too: the model has nothing more to do.
         Ended::Answered(summary) | Ended::Stopped(SeedStop::Finished(summary)) => summary,

@@ -135,6 +135,10 @@ pub(crate) const OUTCOME_ERROR: Text = Text {
     max: 10_000,
 };
 
+pub(crate) const BUDGET_NAME: Text = Text { min: 1, max: 100 };
+/// A provider's or a model's name in the ledger.
+pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
+
 pub(crate) const KIND: Name = Name {
     max: 100,
     chars: Chars::Name,
@@ -167,6 +171,25 @@ pub(crate) const EVENT_ID: Int = Int {
     min: 0,
     max: i64::MAX,
 };
+pub(crate) const BUDGET_TOKENS: Int = Int {
+    min: 1,
+    max: 1_000_000_000_000_000,
+};
+pub(crate) const RESERVE_TOKENS: Int = Int {
+    min: 1,
+    max: 1_000_000_000,
+};
+pub(crate) const RESERVATION_TTL: Int = Int { min: 1, max: 3_600 };
+/// Tokens of one recorded call.
+pub(crate) const CALL_TOKENS: Int = Int {
+    min: 0,
+    max: 1_000_000_000_000,
+};
+/// Milliseconds one recorded call took (a day at most).
+pub(crate) const LATENCY_MS: Int = Int {
+    min: 0,
+    max: 86_400_000,
+};
 pub(crate) const PAGE_LIMIT: Int = Int { min: 1, max: 200 };
 pub(crate) const EVENT_PAGE_LIMIT: Int = Int { min: 1, max: 1000 };
 
@@ -186,6 +209,11 @@ pub(crate) struct Float {
 
 /// A task's reported progress.
 pub(crate) const PROGRESS: Float = Float { min: 0.0, max: 1.0 };
+/// A budget's limit in US dollars.
+pub(crate) const BUDGET_COST: Float = Float {
+    min: 0.000_001,
+    max: 1_000_000_000.0,
+};
 
 /// What a field must be.
 #[derive(Debug, Clone, Copy)]
@@ -281,6 +309,28 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ApprovalOutcomeIn.result", Rule::Any),
     ("ApprovalOutcomeIn.error", Rule::Text(OUTCOME_ERROR)),
     ("EventCursorIn.last_id", Rule::Int(EVENT_ID)),
+    ("UsageIn.user", Rule::Text(AUTHOR)),
+    ("UsageIn.kind", Rule::Name(KIND)),
+    ("UsageIn.provider", Rule::Text(USAGE_NAME)),
+    ("UsageIn.model", Rule::Text(USAGE_NAME)),
+    ("UsageIn.tokens_in", Rule::Int(CALL_TOKENS)),
+    ("UsageIn.tokens_out", Rule::Int(CALL_TOKENS)),
+    ("UsageIn.latency_ms", Rule::Int(LATENCY_MS)),
+    ("UsageIn.error", Rule::Text(NOTE)),
+    ("ReservationIn.user", Rule::Text(AUTHOR)),
+    ("ReservationIn.tokens", Rule::Int(RESERVE_TOKENS)),
+    ("ReservationIn.model", Rule::Text(USAGE_NAME)),
+    ("ReservationIn.ttl_seconds", Rule::Int(RESERVATION_TTL)),
+    ("BudgetIn.name", Rule::Text(BUDGET_NAME)),
+    ("BudgetIn.limit_tokens", Rule::Int(BUDGET_TOKENS)),
+    ("BudgetIn.limit_cost_usd", Rule::Float(BUDGET_COST)),
+    ("BudgetPatch.name", Rule::Text(BUDGET_NAME)),
+    ("BudgetPatch.limit_tokens", Rule::Int(BUDGET_TOKENS)),
+    ("BudgetPatch.limit_cost_usd", Rule::Float(BUDGET_COST)),
+    ("GET /api/v1/usage?user", Rule::Text(AUTHOR)),
+    ("GET /api/v1/usage?model", Rule::Text(USAGE_NAME)),
+    ("GET /api/v1/usage/summary?user", Rule::Text(AUTHOR)),
+    ("GET /api/v1/usage/summary?model", Rule::Text(USAGE_NAME)),
     (
         "* /api/v1/events/cursors/{name}?name",
         Rule::Name(CURSOR_NAME),

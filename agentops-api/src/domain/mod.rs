@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod artifacts;
+pub mod budgets;
 mod caller;
 mod context;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod projects;
 pub mod task_status;
 pub mod tasks;
 pub mod threads;
+pub mod usage;
 
 use std::future::Future;
 

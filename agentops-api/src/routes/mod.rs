@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod artifacts;
+pub mod budgets;
 mod event_stream;
 pub mod events;
 pub mod health;
@@ -10,6 +11,7 @@ pub mod keys;
 pub mod projects;
 pub mod tasks;
 pub mod threads;
+pub mod usage;
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

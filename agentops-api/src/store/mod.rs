@@ -13,6 +13,7 @@
 
 pub mod agents;
 pub mod artifacts;
+pub mod budgets;
 pub mod entity;
 pub mod event_cursors;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod projects;
 pub mod tasks;
 pub mod threads;
+pub mod usage;
 
 use std::path::Path;
 use std::time::Duration;

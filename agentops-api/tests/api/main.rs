@@ -9,6 +9,7 @@ mod artifacts;
 mod auth;
 mod concurrency;
 mod connections;
+mod economy;
 mod errors;
 mod events;
 mod health;

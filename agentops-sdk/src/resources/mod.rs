@@ -6,21 +6,25 @@
 
 mod agents;
 mod artifacts;
+mod budgets;
 mod events;
 mod keys;
 mod list;
 mod projects;
 mod tasks;
 mod threads;
+mod usage;
 
 pub use agents::Agents;
 pub use artifacts::{ArtifactUpload, Artifacts, Download};
+pub use budgets::Budgets;
 pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
 pub use projects::Projects;
 pub use tasks::Tasks;
 pub use threads::{Approvals, Threads};
+pub use usage::{SummaryRequest, Usage};
 
 use crate::Client;
 
@@ -113,5 +117,28 @@ impl Client {
     /// ```
     pub fn events(&self) -> Events<'_> {
         Events { client: self }
+    }
+
+    /// The token ledger: every model call, what it cost, totals per group.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::UsageGroupBy;
+    /// let per_model = client.usage().summary(UsageGroupBy::Model).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn usage(&self) -> Usage<'_> {
+        Usage { client: self }
+    }
+
+    /// Budgets the server enforces, and the reservations agents take before a call.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let budgets = client.budgets().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn budgets(&self) -> Budgets<'_> {
+        Budgets { client: self }
     }
 }

@@ -131,21 +131,25 @@ pub struct Page<T> {
 
 mod agents;
 mod artifacts;
+mod budgets;
 mod chat;
 mod events;
 mod keys;
 mod projects;
 mod tasks;
 mod threads;
+mod usage;
 
 pub use agents::*;
 pub use artifacts::*;
+pub use budgets::*;
 pub use chat::*;
 pub use events::*;
 pub use keys::*;
 pub use projects::*;
 pub use tasks::*;
 pub use threads::*;
+pub use usage::*;
 
 /// Answer of `/health` and `/ready`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

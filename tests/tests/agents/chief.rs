@@ -17,7 +17,7 @@ use crate::on_both_backends;
 
 on_both_backends!(a_plan_waits_for_an_ok_then_is_carried_out_once);
 
-fn chief(app: &TestApp, llm: Option<&LlmStandIn>) -> ChiefOfStaff {
+pub(crate) fn chief(app: &TestApp, llm: Option<&LlmStandIn>) -> ChiefOfStaff {
     ChiefOfStaff::new(
         app.client.clone(),
         ChiefConfig {

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 #[derive(Default)]
 struct Script {
-    replies: VecDeque<(StatusCode, Value)>,
+    /// Each answer's status, message and (prompt, completion) tokens.
+    replies: VecDeque<(StatusCode, Value, (u64, u64))>,
     requests: Vec<(Option<String>, Value)>,
 }
 
@@ -49,32 +50,38 @@ impl LlmStandIn {
         Self { base, script }
     }
 
-    /// Queues the next assistant message, with its token usage.
+    /// Queues the next assistant message (it reports 100 prompt and 10 completion
+    /// tokens).
     pub fn reply(&self, message: Value) {
-        self.script
-            .lock()
-            .unwrap()
-            .replies
-            .push_back((StatusCode::OK, message));
+        self.reply_costing(message, 100, 10);
+    }
+
+    /// Queues the next assistant message, reporting these token counts in its `usage`.
+    pub fn reply_costing(&self, message: Value, prompt_tokens: u64, completion_tokens: u64) {
+        self.script.lock().unwrap().replies.push_back((
+            StatusCode::OK,
+            message,
+            (prompt_tokens, completion_tokens),
+        ));
     }
 
     /// Queues an error answer.
     pub fn fail(&self, status: StatusCode) {
-        self.script
-            .lock()
-            .unwrap()
-            .replies
-            .push_back((status, json!({"error": {"message": "overloaded"}})));
+        self.script.lock().unwrap().replies.push_back((
+            status,
+            json!({"error": {"message": "overloaded"}}),
+            (0, 0),
+        ));
     }
 
     /// Queues an error answer whose body is `body` as plain text (not OpenAI's JSON), as
     /// some providers and proxies answer.
     pub fn fail_raw(&self, status: StatusCode, body: &str) {
-        self.script
-            .lock()
-            .unwrap()
-            .replies
-            .push_back((status, Value::String(body.to_owned())));
+        self.script.lock().unwrap().replies.push_back((
+            status,
+            Value::String(body.to_owned()),
+            (0, 0),
+        ));
     }
 
     /// Every request so far: its bearer token and JSON body.
@@ -96,7 +103,7 @@ async fn complete(
         .map(str::to_owned);
     let mut script = script.lock().unwrap();
     script.requests.push((bearer, body.clone()));
-    let Some((status, message)) = script.replies.pop_front() else {
+    let Some((status, message, (prompt, completion))) = script.replies.pop_front() else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"message": "the script has no more replies"}})),
@@ -122,7 +129,8 @@ async fn complete(
             "created": 1_700_000_000,
             "model": body["model"],
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}
         })),
     )
         .into_response()

@@ -10,6 +10,7 @@ pub(crate) use agentops_testkit::on_both_backends;
 
 mod bot_standin;
 mod chief;
+mod economy;
 mod llm;
 mod llm_standin;
 mod seed;

@@ -26,7 +26,7 @@ on_both_backends!(
 );
 
 /// Starts a Seed worker on `app`; stops when the handle is dropped.
-struct Running {
+pub(crate) struct Running {
     stop: agentops_sdk::worker::ShutdownHandle,
     run: Option<tokio::task::JoinHandle<agentops_sdk::Result<()>>>,
 }
@@ -40,7 +40,7 @@ impl Drop for Running {
     }
 }
 
-fn start(app: &TestApp, config: SeedConfig) -> Running {
+pub(crate) fn start(app: &TestApp, config: SeedConfig) -> Running {
     let seed = Seed::new(config).expect("seed");
     let builder = Worker::builder(app.client.clone())
         .name("seed")
@@ -57,7 +57,12 @@ fn start(app: &TestApp, config: SeedConfig) -> Running {
     }
 }
 
-async fn seed_task(app: &TestApp, project: Uuid, input: Value, max_attempts: i32) -> TaskOut {
+pub(crate) async fn seed_task(
+    app: &TestApp,
+    project: Uuid,
+    input: Value,
+    max_attempts: i32,
+) -> TaskOut {
     app.client
         .tasks()
         .create(TaskIn {
@@ -72,7 +77,7 @@ async fn seed_task(app: &TestApp, project: Uuid, input: Value, max_attempts: i32
         .expect("create task")
 }
 
-async fn finished(app: &TestApp, id: Uuid) -> TaskOut {
+pub(crate) async fn finished(app: &TestApp, id: Uuid) -> TaskOut {
     app.wait_for_task(id, WAIT, |t| {
         matches!(t.status, TaskStatus::Completed | TaskStatus::Failed)
     })
@@ -114,7 +119,7 @@ async fn website() -> String {
     base
 }
 
-fn llm(standin: &LlmStandIn) -> SeedConfig {
+pub(crate) fn llm(standin: &LlmStandIn) -> SeedConfig {
     SeedConfig {
         llm: Some(LlmConfig {
             base_url: standin.base.clone(),

@@ -594,6 +594,52 @@ async fn flood_control_on_one_chat_does_not_repeat_the_message_to_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_are_told_when_a_budget_nears_and_reaches_its_limit() {
+    use agentops_sdk::types::{BudgetIn, BudgetPeriod, BudgetTarget, UsageIn};
+    let s = stack().await;
+    s.app
+        .client
+        .budgets()
+        .create(BudgetIn {
+            name: "team".into(),
+            applies_to: BudgetTarget::All,
+            subject: None,
+            period: BudgetPeriod::Day,
+            time_zone: None,
+            limit_tokens: 1000,
+            limit_cost_usd: None,
+            enabled: None,
+        })
+        .await
+        .unwrap();
+    for tokens in [850, 200] {
+        s.app
+            .client
+            .usage()
+            .record(UsageIn {
+                provider: "p".into(),
+                model: "m".into(),
+                tokens_in: tokens,
+                ..UsageIn::default()
+            })
+            .await
+            .unwrap();
+    }
+    for chat in [ALLOWED, 101] {
+        s.telegram
+            .wait_for_message(chat, |t| {
+                t.starts_with("⚠️ Budget \"team\" is over 80 %: 850 of 1000 tokens spent this day.")
+            })
+            .await;
+        s.telegram
+            .wait_for_message(chat, |t| {
+                t.starts_with("⛔ Budget \"team\" is spent (1050 of 1000 tokens this day)")
+            })
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_to_one_chat_keep_to_telegrams_pace() {
     let s = stack().await;
     let project = s.app.project().await;
