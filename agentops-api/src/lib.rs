@@ -96,6 +96,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::threads::router())
         .merge(routes::usage::router())
         .merge(routes::budgets::router())
+        .merge(routes::schedules::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

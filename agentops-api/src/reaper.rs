@@ -63,6 +63,10 @@ pub async fn pass(state: &Context) -> Result<(), crate::error::DomainError> {
             break;
         }
     }
+    let fired = domain::schedules::fire_due(state).await?;
+    if fired > 0 {
+        tracing::info!(fired, "schedules created their tasks");
+    }
     let released = domain::budgets::release_expired(state).await?;
     if released > 0 {
         tracing::info!(released, "released budget reservations that expired");

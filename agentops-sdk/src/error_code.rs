@@ -108,6 +108,8 @@ error_codes! {
     ThreadNotFound = ("thread_not_found", 404, "No such thread."),
     /// No such approval.
     ApprovalNotFound = ("approval_not_found", 404, "No such approval."),
+    /// No such schedule.
+    ScheduleNotFound = ("schedule_not_found", 404, "No such schedule."),
     /// No such budget.
     BudgetNotFound = ("budget_not_found", 404, "No such budget."),
     /// No such budget reservation.

@@ -63,6 +63,7 @@ mod m20261203_000008_event_outbox;
 mod m20261203_000009_write_functions;
 mod m20261204_000010_lock_claimants;
 mod m20261204_000011_usage_and_budgets;
+mod m20261204_000012_schedules;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_write_functions::Migration),
             Box::new(m20261204_000010_lock_claimants::Migration),
             Box::new(m20261204_000011_usage_and_budgets::Migration),
+            Box::new(m20261204_000012_schedules::Migration),
         ]
     }
 }

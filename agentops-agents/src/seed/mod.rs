@@ -48,8 +48,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agentops_sdk::resources::ArtifactUpload;
-use agentops_sdk::types::Spender;
 use agentops_sdk::types::{Event, EventFilter};
+use agentops_sdk::types::{Spender, UsageScope};
 use agentops_sdk::{TaskContext, TaskError};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
@@ -150,6 +150,12 @@ impl Seed {
                         agent_id: t.agent_id,
                         project_id: Some(t.project_id),
                         task_id: Some(t.id),
+                        // A schedule's task is work nobody asked for just now.
+                        scope: if t.labels.iter().any(|l| l.starts_with("schedule:")) {
+                            UsageScope::Proactive
+                        } else {
+                            UsageScope::Reactive
+                        },
                         ..Spender::default()
                     });
                 reason::run(

@@ -135,6 +135,7 @@ pub(crate) const OUTCOME_ERROR: Text = Text {
     max: 10_000,
 };
 
+pub(crate) const SCHEDULE_NAME: Text = Text { min: 1, max: 200 };
 pub(crate) const BUDGET_NAME: Text = Text { min: 1, max: 100 };
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
@@ -321,6 +322,25 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ReservationIn.tokens", Rule::Int(RESERVE_TOKENS)),
     ("ReservationIn.model", Rule::Text(USAGE_NAME)),
     ("ReservationIn.ttl_seconds", Rule::Int(RESERVATION_TTL)),
+    ("ScheduleIn.name", Rule::Text(SCHEDULE_NAME)),
+    (
+        "ScheduleIn.every_seconds",
+        Rule::Int(Int {
+            min: 60,
+            max: 31_536_000,
+        }),
+    ),
+    ("TaskTemplate.title", Rule::Text(TASK_TITLE)),
+    ("TaskTemplate.description", Rule::Text(TASK_DESCRIPTION)),
+    ("TaskTemplate.kind", Rule::Name(KIND)),
+    (
+        "TaskTemplate.labels",
+        Rule::Items(Items { min: 0, max: 19 }),
+    ),
+    ("TaskTemplate.labels[]", Rule::Name(LABEL)),
+    ("TaskTemplate.priority", Rule::Int(PRIORITY)),
+    ("TaskTemplate.input", Rule::Any),
+    ("TaskTemplate.max_attempts", Rule::Int(MAX_ATTEMPTS)),
     ("BudgetIn.name", Rule::Text(BUDGET_NAME)),
     ("BudgetIn.limit_tokens", Rule::Int(BUDGET_TOKENS)),
     ("BudgetIn.limit_cost_usd", Rule::Float(BUDGET_COST)),

@@ -13,6 +13,7 @@ pub mod events;
 pub mod keys;
 pub mod limits;
 pub mod projects;
+pub mod schedules;
 pub mod task_status;
 pub mod tasks;
 pub mod threads;

@@ -38,7 +38,7 @@ use crate::store::{
 /// The filters of a listing (defined with the query that applies them).
 pub use crate::store::tasks::ListFilter;
 
-const INPUT_MAX: usize = 1024 * 1024;
+pub(crate) const INPUT_MAX: usize = 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: i32 = 3;
 const DEFAULT_LEASE_SECONDS: u32 = 60;
 
@@ -126,7 +126,7 @@ fn normalise_labels(labels: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn check_labels(checks: &mut Checks, labels: &[String]) {
+pub(crate) fn check_labels(checks: &mut Checks, labels: &[String]) {
     checks.count("labels", labels.len(), limits::LABELS);
     for (i, label) in labels.iter().enumerate() {
         checks.ident(&format!("labels.{i}"), label, limits::LABEL);

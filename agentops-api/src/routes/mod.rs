@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod keys;
 pub mod projects;
+pub mod schedules;
 pub mod tasks;
 pub mod threads;
 pub mod usage;

@@ -19,6 +19,7 @@ pub mod event_cursors;
 pub mod events;
 pub mod keys;
 pub mod projects;
+pub mod schedules;
 pub mod tasks;
 pub mod threads;
 pub mod usage;

@@ -15,5 +15,6 @@ mod events;
 mod health;
 mod migrations;
 mod projects;
+mod schedules;
 mod tasks;
 mod threads;

@@ -11,6 +11,7 @@ mod events;
 mod keys;
 mod list;
 mod projects;
+mod schedules;
 mod tasks;
 mod threads;
 mod usage;
@@ -22,6 +23,7 @@ pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
 pub use projects::Projects;
+pub use schedules::Schedules;
 pub use tasks::Tasks;
 pub use threads::{Approvals, Threads};
 pub use usage::{SummaryRequest, Usage};
@@ -129,6 +131,17 @@ impl Client {
     /// ```
     pub fn usage(&self) -> Usage<'_> {
         Usage { client: self }
+    }
+
+    /// Schedules: tasks created on a cron expression, an interval or once.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let schedules = client.schedules().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules { client: self }
     }
 
     /// Budgets the server enforces, and the reservations agents take before a call.
