@@ -74,6 +74,47 @@ impl LlmArgs {
     }
 }
 
+/// The Chief of Staff's own rounds (see `agentops_agents::chief::proactive`).
+#[derive(Debug, Clone, Args)]
+pub struct ProactiveArgs {
+    /// The Chief of Staff's proactive rounds: `auto` (on when an LLM is configured), `on`
+    /// or `off`. Always bounded by the proactive budget.
+    #[arg(long, env = "AGENTOPS_PROACTIVE", default_value = "auto",
+          value_parser = ["auto", "on", "off"])]
+    pub proactive: String,
+    /// The shortest sleep between two rounds, in seconds.
+    #[arg(long, env = "AGENTOPS_PROACTIVE_MIN_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub proactive_min_interval_secs: u64,
+    /// The longest sleep between two rounds, in seconds.
+    #[arg(long, env = "AGENTOPS_PROACTIVE_MAX_INTERVAL_SECS", default_value_t = 21_600,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub proactive_max_interval_secs: u64,
+}
+
+impl ProactiveArgs {
+    /// Whether the rounds run, given whether an LLM is configured.
+    pub fn enabled(&self, has_llm: bool) -> bool {
+        match self.proactive.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => has_llm,
+        }
+    }
+
+    /// The rounds' settings.
+    pub fn config(&self) -> agentops_agents::chief::proactive::ProactiveConfig {
+        agentops_agents::chief::proactive::ProactiveConfig {
+            min_interval: Duration::from_secs(self.proactive_min_interval_secs),
+            max_interval: Duration::from_secs(
+                self.proactive_max_interval_secs
+                    .max(self.proactive_min_interval_secs),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
 /// `agentops seed`: the Seed worker.
 #[derive(Debug, Clone, Args)]
 pub struct SeedArgs {

@@ -11,7 +11,9 @@ use agentops_agents::chief::server::{router, spawn_executor};
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
 
-use crate::agents::{LlmArgs, PlatformArgs};
+use agentops_agents::chief::proactive::Proactive;
+
+use crate::agents::{LlmArgs, PlatformArgs, ProactiveArgs};
 
 /// `agentops chief-of-staff`.
 #[derive(Debug, Clone, Args)]
@@ -20,9 +22,38 @@ pub struct ChiefArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub llm: LlmArgs,
+    #[command(flatten)]
+    pub proactive: ProactiveArgs,
     /// Where its HTTP API (`POST /chat`, `GET /health`) listens.
     #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
+}
+
+/// Starts the proactive rounds if they are on (see [`ProactiveArgs`]); they stop with
+/// `stop`.
+fn spawn_proactive(
+    client: agentops_sdk::Client,
+    llm: &LlmArgs,
+    proactive: &ProactiveArgs,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let config = llm.config()?;
+    if !proactive.enabled(config.is_some()) {
+        tracing::info!(
+            "proactive rounds are off (AGENTOPS_PROACTIVE; `auto` runs them with an LLM)"
+        );
+        return Ok(None);
+    }
+    let llm = config
+        .map(|config| {
+            agentops_agents::llm::Llm::new(config)
+                .map(|llm| llm.metered(agentops_agents::meter::Meter::new(client.clone())))
+        })
+        .transpose()
+        .context("cannot set up the LLM client")?;
+    let rounds = Proactive::new(client, llm, proactive.config());
+    tracing::info!("proactive rounds are on, paced to the proactive budget");
+    Ok(Some(tokio::spawn(rounds.run(stop))))
 }
 
 /// A Chief of Staff running in the same process as the API (`agentops up`).
@@ -42,6 +73,7 @@ impl EmbeddedChief {
         key: String,
         bind: SocketAddr,
         llm: &LlmArgs,
+        proactive: &ProactiveArgs,
     ) -> anyhow::Result<(Self, SocketAddr)> {
         let platform = PlatformArgs {
             url: crate::agents::local_url(api),
@@ -58,6 +90,12 @@ impl EmbeddedChief {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let executor = spawn_executor(chief.clone(), stop.clone());
+        let rounds = spawn_proactive(
+            crate::agents::client(&platform, "chief-of-staff")?,
+            llm,
+            proactive,
+            stop.clone(),
+        )?;
         let app = router(chief, platform.url);
         let http = {
             let stop = stop.clone();
@@ -73,7 +111,7 @@ impl EmbeddedChief {
         Ok((
             Self {
                 stop,
-                tasks: vec![executor, http],
+                tasks: [executor, http].into_iter().chain(rounds).collect(),
             },
             addr,
         ))
@@ -93,7 +131,7 @@ impl EmbeddedChief {
 pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let client = crate::agents::client(&args.platform, "chief-of-staff")?;
     let chief = ChiefOfStaff::new(
-        client,
+        client.clone(),
         ChiefConfig {
             llm: args.llm.config()?,
         },
@@ -113,8 +151,12 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     );
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
+    let rounds = spawn_proactive(client, &args.llm, &args.proactive, stop.clone())?;
     let app = router(chief, args.platform.url.clone());
     let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
+    if let Some(rounds) = rounds {
+        let _ = rounds.await;
+    }
     served
 }

@@ -93,6 +93,8 @@ pub struct UpArgs {
     pub chief_bind: std::net::SocketAddr,
     #[command(flatten)]
     pub llm: crate::agents::LlmArgs,
+    #[command(flatten)]
+    pub proactive: crate::agents::ProactiveArgs,
 }
 
 /// What `agentops up` runs next to the API.
@@ -100,15 +102,21 @@ pub struct UpArgs {
 pub struct Embedded {
     /// The Seed, with these LLM settings.
     pub seed: Option<crate::agents::LlmArgs>,
-    /// The Chief of Staff, on this address, with these LLM settings.
-    pub chief: Option<(std::net::SocketAddr, crate::agents::LlmArgs)>,
+    /// The Chief of Staff, on this address, with these LLM and proactive settings.
+    pub chief: Option<(
+        std::net::SocketAddr,
+        crate::agents::LlmArgs,
+        crate::agents::ProactiveArgs,
+    )>,
 }
 
 impl UpArgs {
     fn embedded(&self) -> Embedded {
         Embedded {
             seed: self.seed.then(|| self.llm.clone()),
-            chief: self.chief.then(|| (self.chief_bind, self.llm.clone())),
+            chief: self
+                .chief
+                .then(|| (self.chief_bind, self.llm.clone(), self.proactive.clone())),
         }
     }
 }
@@ -281,7 +289,7 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         None => None,
     };
     let chief = match embedded.chief {
-        Some((bind, llm)) => {
+        Some((bind, llm, proactive)) => {
             let key = crate::agents::embedded_key(
                 server.state(),
                 &data_dir,
@@ -290,7 +298,7 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
                 Role::Admin,
             )
             .await?;
-            Some(crate::chief::EmbeddedChief::start(addr, key, bind, &llm).await?)
+            Some(crate::chief::EmbeddedChief::start(addr, key, bind, &llm, &proactive).await?)
         }
         None => None,
     };

@@ -175,6 +175,31 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
     }
 }
 
+/// An id and a name from the path (`/projects/{id}/notes/{key}`): the id must be a UUID
+/// (400 `invalid_id`), the name is percent-decoded and validated by the use case.
+pub struct IdNamePath(pub Uuid, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdNamePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((raw, name)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(path_rejection)?;
+        let id = Uuid::parse_str(&raw).map_err(|_| {
+            ApiError::refused(ErrorCode::InvalidId, format!("`{raw}` is not a valid UUID"))
+        })?;
+        if name.contains('\0') {
+            return Err(ApiError::refused(
+                ErrorCode::InvalidPath,
+                "the path must not contain the NUL character (%00)",
+            ));
+        }
+        Ok(IdNamePath(id, name))
+    }
+}
+
 fn path_rejection(rejection: PathRejection) -> ApiError {
     ApiError::refused(ErrorCode::InvalidPath, rejection.body_text())
 }

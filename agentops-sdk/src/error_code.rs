@@ -108,6 +108,8 @@ error_codes! {
     ThreadNotFound = ("thread_not_found", 404, "No such thread."),
     /// No such approval.
     ApprovalNotFound = ("approval_not_found", 404, "No such approval."),
+    /// No such note on the project.
+    NoteNotFound = ("note_not_found", 404, "No such note (or version of it) on the project."),
     /// No such schedule.
     ScheduleNotFound = ("schedule_not_found", 404, "No such schedule."),
     /// No such budget.
@@ -126,6 +128,8 @@ error_codes! {
     InvalidTransition = ("invalid_transition", 409, "The status change is not allowed from the entity's current status."),
     /// The claim token is no longer the task's current claim.
     StaleClaim = ("stale_claim", 409, "The claim token is no longer the task's current claim (lease expired, or the task was cancelled)."),
+    /// A note was written by someone else since the version the write replaces.
+    StaleVersion = ("stale_version", 409, "A note changed since the `expected_version` the write replaces: read it again, then write."),
     /// The project still has unfinished tasks.
     ProjectNotEmpty = ("project_not_empty", 409, "The project still has unfinished tasks."),
     /// A record with the same unique value exists.

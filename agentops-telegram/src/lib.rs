@@ -61,6 +61,21 @@ pub use teloxide::types::Update;
 /// The thread channel the bot's conversations use.
 pub const CHANNEL: &str = "telegram";
 
+/// The thread (channel, external id) the Chief of Staff reports to the operators in;
+/// the bot sends what is said there to every allowed chat.
+pub const OPERATORS: (&str, &str) = ("chief", "operators");
+
+/// Who hears what is said in a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// One Telegram chat.
+    Chat(i64),
+    /// Every allowed chat.
+    Operators,
+    /// Nobody on Telegram.
+    Nobody,
+}
+
 /// What the bot says to `/start` and `/help`.
 pub const HELP: &str = "I am the AgentOps bot. Tell me what you need in plain words and the Chief of Staff will plan it; \
 nothing changes before you press OK.\n\
@@ -123,8 +138,8 @@ struct Inner {
     platform: Client,
     config: TelegramConfig,
     http: reqwest::Client,
-    /// Thread id → its Telegram chat (None: not a Telegram thread).
-    chats: Mutex<HashMap<Uuid, Option<i64>>>,
+    /// Thread id → who hears it.
+    chats: Mutex<HashMap<Uuid, Audience>>,
     /// The name of the event cursor the relay saves its progress under.
     cursor: String,
 }
@@ -432,8 +447,9 @@ impl TelegramBot {
         Ok(())
     }
 
-    /// The Telegram chat of a thread, if it is one of ours.
-    async fn chat_of(&self, thread_id: Uuid) -> Result<Option<ChatId>, BotError> {
+    /// Who hears what is said in a thread: its Telegram chat, every allowed chat (the
+    /// Chief of Staff's reports to the operators), or nobody here.
+    async fn audience_of(&self, thread_id: Uuid) -> Result<Audience, BotError> {
         if let Some(known) = self
             .inner
             .chats
@@ -441,28 +457,38 @@ impl TelegramBot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&thread_id)
         {
-            return Ok(known.map(ChatId));
+            return Ok(*known);
         }
         let thread = self.inner.platform.threads().get(thread_id).await?;
-        let chat = (thread.channel == CHANNEL)
-            .then(|| thread.external_id.as_deref().and_then(|id| id.parse().ok()))
-            .flatten();
+        let external = thread.external_id.as_deref();
+        let audience = if thread.channel == CHANNEL {
+            external
+                .and_then(|id| id.parse().ok())
+                .map_or(Audience::Nobody, Audience::Chat)
+        } else if thread.channel == OPERATORS.0 && external == Some(OPERATORS.1) {
+            Audience::Operators
+        } else {
+            Audience::Nobody
+        };
         self.inner
             .chats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(thread_id, chat);
-        Ok(chat.map(ChatId))
+            .insert(thread_id, audience);
+        Ok(audience)
     }
 
     /// What relays a thread message to its chat (nothing for a person's own message, or
-    /// a thread that is not an allowed chat's).
+    /// a thread that is not an allowed chat's); the Chief of Staff's reports to the
+    /// operators go to every allowed chat.
     async fn message_out(&self, message: MessageOut) -> Result<Vec<Outgoing>, BotError> {
         if message.role == MessageRole::User {
             return Ok(Vec::new());
         }
-        let Some(chat) = self.chat_of(message.thread_id).await? else {
-            return Ok(Vec::new());
+        let chat = match self.audience_of(message.thread_id).await? {
+            Audience::Chat(chat) => ChatId(chat),
+            Audience::Operators => return Ok(self.to_every_chat(&message.text)),
+            Audience::Nobody => return Ok(Vec::new()),
         };
         if !self.allowed(chat) {
             return Ok(Vec::new());

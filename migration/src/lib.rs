@@ -64,6 +64,7 @@ mod m20261203_000009_write_functions;
 mod m20261204_000010_lock_claimants;
 mod m20261204_000011_usage_and_budgets;
 mod m20261204_000012_schedules;
+mod m20261204_000013_project_notes;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -84,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_lock_claimants::Migration),
             Box::new(m20261204_000011_usage_and_budgets::Migration),
             Box::new(m20261204_000012_schedules::Migration),
+            Box::new(m20261204_000013_project_notes::Migration),
         ]
     }
 }

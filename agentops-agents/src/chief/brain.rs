@@ -296,7 +296,48 @@ fn toolbox<'a>() -> Toolbox<Desk<'a>, Decision> {
         .with(ListProjects)
         .with(TaskReport)
         .with(GetTask)
+        .with(ProjectNotes)
         .with(ProposePlan)
+}
+
+/// Arguments of `project_notes`.
+#[derive(Deserialize, JsonSchema)]
+struct ProjectNotesArgs {
+    /// The project's name.
+    project: String,
+}
+
+/// What the Chief's own rounds noted about a project last time (its `chief` note).
+struct ProjectNotes;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Desk<'a>, Decision> for ProjectNotes {
+    type Args = ProjectNotesArgs;
+    const NAME: &'static str = "project_notes";
+    const DESCRIPTION: &'static str = "What your own periodic rounds noted about a project last time (what needed attention, and since when).";
+
+    async fn call(&self, desk: &mut Desk<'a>, args: ProjectNotesArgs) -> Step<Decision> {
+        let wanted = args.project.trim().to_lowercase();
+        let projects = match desk.client.projects().list().limit(200).send().await {
+            Ok(page) => page.items,
+            Err(err) => return Step::Reply(format!("error: {err}")),
+        };
+        let Some(project) = projects.iter().find(|p| p.name.to_lowercase() == wanted) else {
+            return Step::Reply(format!("There is no project named \"{}\".", args.project));
+        };
+        Step::Reply(
+            match desk
+                .client
+                .projects()
+                .note(project.id, super::proactive::NOTE_KEY)
+                .await
+            {
+                Ok(Some(note)) => note.text,
+                Ok(None) => format!("No notes on \"{}\" yet.", project.name),
+                Err(err) => format!("error: {err}"),
+            },
+        )
+    }
 }
 
 /// No arguments.

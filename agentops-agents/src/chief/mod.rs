@@ -26,6 +26,7 @@
 
 pub mod actions;
 pub mod brain;
+pub mod proactive;
 #[cfg(feature = "server")]
 pub mod server;
 

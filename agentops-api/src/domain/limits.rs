@@ -135,6 +135,10 @@ pub(crate) const OUTCOME_ERROR: Text = Text {
     max: 10_000,
 };
 
+pub(crate) const NOTE_TEXT: Text = Text {
+    min: 1,
+    max: 20_000,
+};
 pub(crate) const SCHEDULE_NAME: Text = Text { min: 1, max: 200 };
 pub(crate) const BUDGET_NAME: Text = Text { min: 1, max: 100 };
 /// A provider's or a model's name in the ledger.
@@ -155,6 +159,10 @@ pub(crate) const LABEL: Name = Name {
 pub(crate) const CHANNEL: Name = Name {
     max: 32,
     chars: Chars::Channel,
+};
+pub(crate) const NOTE_KEY: Name = Name {
+    max: 100,
+    chars: Chars::Cursor,
 };
 pub(crate) const CURSOR_NAME: Name = Name {
     max: 100,
@@ -322,6 +330,15 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ReservationIn.tokens", Rule::Int(RESERVE_TOKENS)),
     ("ReservationIn.model", Rule::Text(USAGE_NAME)),
     ("ReservationIn.ttl_seconds", Rule::Int(RESERVATION_TTL)),
+    ("NoteIn.text", Rule::Text(NOTE_TEXT)),
+    (
+        "* /api/v1/projects/{id}/notes/{key}?key",
+        Rule::Name(NOTE_KEY),
+    ),
+    (
+        "* /api/v1/projects/{id}/notes/{key}/versions?key",
+        Rule::Name(NOTE_KEY),
+    ),
     ("ScheduleIn.name", Rule::Text(SCHEDULE_NAME)),
     (
         "ScheduleIn.every_seconds",

@@ -12,6 +12,7 @@ mod context;
 pub mod events;
 pub mod keys;
 pub mod limits;
+pub mod notes;
 pub mod projects;
 pub mod schedules;
 pub mod task_status;

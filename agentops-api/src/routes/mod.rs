@@ -8,6 +8,7 @@ mod event_stream;
 pub mod events;
 pub mod health;
 pub mod keys;
+pub mod notes;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -18,6 +18,7 @@ pub mod entity;
 pub mod event_cursors;
 pub mod events;
 pub mod keys;
+pub mod notes;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod health;
 mod migrations;
+mod notes;
 mod projects;
 mod schedules;
 mod tasks;

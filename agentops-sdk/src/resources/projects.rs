@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
-use crate::types::{ProjectIn, ProjectOut, ProjectPatch};
+use crate::types::{NoteIn, NoteOut, ProjectIn, ProjectOut, ProjectPatch};
 
 /// Projects: named groups of tasks. Get it with [`Client::projects`].
 #[derive(Debug, Clone, Copy)]
@@ -119,5 +119,75 @@ impl Projects<'_> {
                     .call(Method::DELETE, &format!("api/v1/projects/{id}")),
             )
             .await
+    }
+
+    /// The newest version of each of a project's notes.
+    pub async fn notes(&self, project_id: Uuid) -> Result<Vec<NoteOut>> {
+        self.client
+            .send(
+                self.client
+                    .call(Method::GET, &format!("api/v1/projects/{project_id}/notes")),
+            )
+            .await
+    }
+
+    /// A project's note under `key`, its newest version (`None`: never written).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, project: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// if let Some(note) = client.projects().note(project, "chief").await? {
+    ///     println!("v{}: {}", note.version, note.text);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn note(&self, project_id: Uuid, key: &str) -> Result<Option<NoteOut>> {
+        let call = self
+            .client
+            .call(Method::GET, &format!("api/v1/projects/{project_id}/notes/"))
+            .segment(key);
+        match self.client.send(call).await {
+            Ok(note) => Ok(Some(note)),
+            Err(err) if err.is_not_found() && err.code() == Some("note_not_found") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Writes a new version of a project's note (agent role). With `expected_version`,
+    /// a note someone else wrote meanwhile is not overwritten (`stale_version`).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, project: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::NoteIn;
+    /// let note = client
+    ///     .projects()
+    ///     .write_note(project, "chief", NoteIn { text: "Launch slipped a week.".into(), expected_version: None })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write_note(&self, project_id: Uuid, key: &str, input: NoteIn) -> Result<NoteOut> {
+        let call = self
+            .client
+            .call(Method::PUT, &format!("api/v1/projects/{project_id}/notes/"))
+            .segment(key)
+            .json(&input)?;
+        // A repeat after a lost answer would write the same text as a new version; with
+        // `expected_version` it is refused instead. Either way nothing is lost.
+        self.client.send(call.not_repeatable()).await
+    }
+
+    /// A note's versions, newest first (at most `limit`).
+    pub async fn note_versions(
+        &self,
+        project_id: Uuid,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<NoteOut>> {
+        let call = self
+            .client
+            .call(Method::GET, &format!("api/v1/projects/{project_id}/notes/"))
+            .segment(key)
+            .segment("versions")
+            .query("limit", limit.to_string());
+        self.client.send(call).await
     }
 }

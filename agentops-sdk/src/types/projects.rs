@@ -50,3 +50,35 @@ pub struct ProjectOut {
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A new version of a project's note (`PUT /projects/{id}/notes/{key}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NoteIn {
+    /// The note (1–20,000 characters).
+    pub text: String,
+    /// The version this one replaces: if the note has moved on since (someone else wrote
+    /// it), the write is refused with `409 stale_version` rather than lost. Absent: write
+    /// whatever the newest version is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+}
+
+/// One version of a project's note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NoteOut {
+    /// The project.
+    pub project_id: Uuid,
+    /// The note's key (`chief` for the Chief of Staff's).
+    pub key: String,
+    /// Its version, from 1.
+    pub version: u64,
+    /// The text.
+    pub text: String,
+    /// The API key that wrote it.
+    pub written_by: Option<Uuid>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}

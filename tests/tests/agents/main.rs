@@ -13,5 +13,6 @@ mod chief;
 mod economy;
 mod llm;
 mod llm_standin;
+mod proactive;
 mod seed;
 mod telegram;
