@@ -3,7 +3,10 @@
 
 use agentops_sdk::Client;
 use agentops_sdk::text::clean;
-use agentops_sdk::types::{CancelIn, ProjectIn, TaskIn, TaskOut, TaskStatus, UnblockIn};
+use agentops_sdk::types::{
+    CancelIn, ProjectIn, ScheduleIn, ScheduleOut, TaskIn, TaskOut, TaskStatus, TaskTemplate,
+    UnblockIn,
+};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -12,6 +15,10 @@ use uuid::Uuid;
 /// One change to the platform, as stored in an approval's plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "plans are a few actions, stored as JSON; boxing would only complicate their schema"
+)]
 pub enum Action {
     /// Create a project.
     CreateProject {
@@ -44,6 +51,45 @@ pub enum Action {
         /// Why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// Create a schedule: a task created on a cron expression, an interval or once
+    /// (exactly one of `cron`, `every_seconds`, `at`).
+    CreateSchedule {
+        /// A name people will recognise it by ("weekday status report").
+        name: String,
+        /// The project its tasks go to (created if there is none by that name);
+        /// `Routines` if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<String>,
+        /// The task it creates each time. Kind `chief` for what the Chief of Staff does
+        /// itself: `input` `{"remind": "…"}` posts a reminder, `{"report": "status"}` a
+        /// status report, in the conversation that asked for it.
+        task: NewTask,
+        /// The task's input.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<Value>,
+        /// A cron expression (minute hour day month weekday, e.g. `0 9 * * MON-FRI`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cron: Option<String>,
+        /// Or: every this many seconds (at least 60).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every_seconds: Option<u64>,
+        /// Or: once, at this time (RFC 3339, e.g. `2026-12-05T10:00:00Z`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+        /// The IANA time zone of the cron expression (UTC if absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
+    },
+    /// Pause a schedule (by its name or id).
+    PauseSchedule {
+        /// The schedule's name (or words of it) or id.
+        schedule: String,
+    },
+    /// Resume a paused schedule (by its name or id).
+    ResumeSchedule {
+        /// The schedule's name (or words of it) or id.
+        schedule: String,
     },
 }
 
@@ -97,6 +143,71 @@ impl Action {
                 task: clean(&task),
                 reason: optional(reason),
             },
+            Action::CreateSchedule {
+                name,
+                project,
+                task,
+                input,
+                cron,
+                every_seconds,
+                at,
+                time_zone,
+            } => Action::CreateSchedule {
+                name: clean(&name),
+                project: optional(project),
+                task: NewTask {
+                    title: clean(&task.title),
+                    description: optional(task.description),
+                    kind: optional(task.kind),
+                    after: Vec::new(),
+                },
+                input,
+                cron: optional(cron),
+                every_seconds,
+                at: optional(at),
+                time_zone: optional(time_zone),
+            },
+            Action::PauseSchedule { schedule } => Action::PauseSchedule {
+                schedule: clean(&schedule),
+            },
+            Action::ResumeSchedule { schedule } => Action::ResumeSchedule {
+                schedule: clean(&schedule),
+            },
+        }
+    }
+
+    /// The same action; a schedule of the Chief's own work (kind `chief`) reports to the
+    /// thread `thread_id` (its task input's `thread_id`, unless it names one).
+    #[must_use]
+    pub fn reporting_to(self, thread_id: Uuid) -> Self {
+        match self {
+            Action::CreateSchedule {
+                name,
+                project,
+                task,
+                input,
+                cron,
+                every_seconds,
+                at,
+                time_zone,
+            } if task.kind.as_deref() == Some(CHIEF_KIND) => {
+                let mut input = match input {
+                    Some(Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                input.entry("thread_id").or_insert_with(|| json!(thread_id));
+                Action::CreateSchedule {
+                    name,
+                    project,
+                    task,
+                    input: Some(Value::Object(input)),
+                    cron,
+                    every_seconds,
+                    at,
+                    time_zone,
+                }
+            }
+            other => other,
         }
     }
 
@@ -118,8 +229,38 @@ impl Action {
                 None => format!("unblock task {task}"),
             },
             Action::CancelTask { task, .. } => format!("cancel task {task}"),
+            Action::CreateSchedule {
+                name,
+                cron,
+                every_seconds,
+                at,
+                time_zone,
+                ..
+            } => {
+                let when = match (cron, every_seconds, at) {
+                    (Some(cron), _, _) => {
+                        format!("on `{cron}` ({})", time_zone.as_deref().unwrap_or("UTC"))
+                    }
+                    (_, Some(seconds), _) => format!("every {}", duration_words(*seconds)),
+                    (_, _, Some(at)) => format!("once, at {at}"),
+                    _ => "(no time given)".into(),
+                };
+                format!("schedule \"{name}\" {when}")
+            }
+            Action::PauseSchedule { schedule } => format!("pause schedule \"{schedule}\""),
+            Action::ResumeSchedule { schedule } => format!("resume schedule \"{schedule}\""),
         }
     }
+}
+
+/// `90` → "1 minute 30 seconds"-like words, in the largest whole unit.
+fn duration_words(seconds: u64) -> String {
+    for (unit, size) in [("day", 86_400), ("hour", 3_600), ("minute", 60)] {
+        if seconds.is_multiple_of(size) {
+            return plural((seconds / size) as usize, unit);
+        }
+    }
+    plural(seconds as usize, "second")
 }
 
 /// "3 tasks", "1 task".
@@ -176,6 +317,38 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
                 if task.trim().is_empty() =>
             {
                 return Err("which task?".into());
+            }
+            Action::CreateSchedule {
+                name,
+                task,
+                cron,
+                every_seconds,
+                at,
+                ..
+            } => {
+                if name.trim().is_empty() || task.title.trim().is_empty() {
+                    return Err("a schedule needs a name and a task".into());
+                }
+                if [cron.is_some(), every_seconds.is_some(), at.is_some()]
+                    .iter()
+                    .filter(|given| **given)
+                    .count()
+                    != 1
+                {
+                    return Err(
+                        "when should it run? (a cron expression, an interval or a time)".into(),
+                    );
+                }
+                if let Some(at) = at
+                    && chrono::DateTime::parse_from_rfc3339(at).is_err()
+                {
+                    return Err(format!("`{at}` is not a time I can read"));
+                }
+            }
+            Action::PauseSchedule { schedule } | Action::ResumeSchedule { schedule }
+                if schedule.trim().is_empty() =>
+            {
+                return Err("which schedule?".into());
             }
             _ => {}
         }
@@ -347,9 +520,193 @@ pub async fn execute(
                 }
                 done.push(json!({"cancelled": found.id}));
             }
+            Action::CreateSchedule {
+                name,
+                project,
+                task,
+                input,
+                cron,
+                every_seconds,
+                at,
+                time_zone,
+            } => {
+                let project_name = project.as_deref().unwrap_or(ROUTINES);
+                let project_id = match resolve_project(client, project_name, &created_projects)
+                    .await
+                {
+                    Ok(id) => id,
+                    Err(_) => {
+                        let (made, _) = client
+                            .projects()
+                            .create_with_key(
+                                ProjectIn {
+                                    name: project_name.to_owned(),
+                                    description: Some("Work that runs on a schedule.".into()),
+                                    metadata: Some(json!({"approval_id": approval_id})),
+                                },
+                                key("schedule-project"),
+                            )
+                            .await
+                            .map_err(|err| format!("creating project \"{project_name}\": {err}"))?;
+                        created_projects.push((made.name.clone(), made.id));
+                        made.id
+                    }
+                };
+                // Carried out again after a crash, it finds the schedule it made.
+                let existing = client
+                    .schedules()
+                    .list()
+                    .project(project_id)
+                    .limit(200)
+                    .send()
+                    .await
+                    .map_err(|err| format!("cannot list schedules: {err}"))?
+                    .items
+                    .into_iter()
+                    .find(|s| s.name == *name);
+                let schedule = match existing {
+                    Some(schedule) => schedule,
+                    None => client
+                        .schedules()
+                        .create(ScheduleIn {
+                            name: name.clone(),
+                            project_id,
+                            task: TaskTemplate {
+                                title: task.title.clone(),
+                                description: task.description.clone(),
+                                kind: Some(task.kind.clone().unwrap_or_else(|| "seed".into())),
+                                input: input.clone(),
+                                ..TaskTemplate::default()
+                            },
+                            cron: cron.clone(),
+                            every_seconds: *every_seconds,
+                            at: at
+                                .as_deref()
+                                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                                .map(|at| at.with_timezone(&chrono::Utc)),
+                            time_zone: time_zone.clone(),
+                            missed: None,
+                        })
+                        .await
+                        .map_err(|err| format!("creating schedule \"{name}\": {err}"))?,
+                };
+                done.push(
+                    json!({"created_schedule": {"id": schedule.id, "name": schedule.name,
+                                  "next_run_at": schedule.next_run_at}}),
+                );
+            }
+            Action::PauseSchedule { schedule } | Action::ResumeSchedule { schedule } => {
+                let found = resolve_schedule(client, schedule).await?;
+                let pause = matches!(action, Action::PauseSchedule { .. });
+                let changed = if pause {
+                    client.schedules().pause(found.id).await
+                } else {
+                    client.schedules().resume(found.id).await
+                }
+                .map_err(|err| format!("changing schedule \"{}\": {err}", found.name))?;
+                done.push(
+                    json!({if pause {"paused_schedule"} else {"resumed_schedule"}:
+                                  {"id": changed.id, "name": changed.name}}),
+                );
+            }
         }
     }
     Ok(json!({ "done": done }))
+}
+
+/// The task kind the Chief of Staff carries out itself (reminders, reports).
+pub const CHIEF_KIND: &str = "chief";
+
+/// The project schedules go to when none is named.
+pub const ROUTINES: &str = "Routines";
+
+/// Words that do not tell schedules apart ("stop *the daily* report").
+const FILLER: [&str; 12] = [
+    "the", "my", "a", "an", "daily", "weekly", "hourly", "monthly", "schedule", "reminder",
+    "please", "that",
+];
+
+/// Finds a schedule by id, by name, or by the words of its name ("the daily report" finds
+/// "status report"), among the newest 200.
+///
+/// # Errors
+/// A message for the person if there is no such schedule, or several.
+pub async fn resolve_schedule(client: &Client, reference: &str) -> Result<ScheduleOut, String> {
+    if let Ok(id) = Uuid::parse_str(reference.trim()) {
+        return client
+            .schedules()
+            .get(id)
+            .await
+            .map_err(|err| format!("cannot read schedule {id}: {err}"));
+    }
+    let schedules = client
+        .schedules()
+        .list()
+        .limit(200)
+        .send()
+        .await
+        .map_err(|err| format!("cannot list schedules: {err}"))?
+        .items;
+    let wanted = reference.trim().trim_matches('"').to_lowercase();
+    if let Some(exact) = schedules.iter().find(|s| s.name.to_lowercase() == wanted) {
+        return Ok(exact.clone());
+    }
+    let words: Vec<&str> = wanted
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !FILLER.contains(w))
+        .collect();
+    let matching: Vec<&ScheduleOut> = schedules
+        .iter()
+        .filter(|s| {
+            let name = s.name.to_lowercase();
+            !words.is_empty() && words.iter().all(|w| name.contains(w))
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!("I found no schedule like \"{reference}\"")),
+        several => Err(format!(
+            "several schedules match \"{reference}\": {}",
+            several
+                .iter()
+                .map(|s| format!("\"{}\"", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The schedules, for people.
+///
+/// # Errors
+/// If the platform cannot be read.
+pub async fn schedules(client: &Client) -> Result<String, String> {
+    let schedules = client
+        .schedules()
+        .list()
+        .limit(50)
+        .send()
+        .await
+        .map_err(|err| format!("cannot list schedules: {err}"))?
+        .items;
+    if schedules.is_empty() {
+        return Ok("There are no schedules yet.".into());
+    }
+    let lines: Vec<String> = schedules
+        .iter()
+        .map(|s| {
+            let next = s
+                .next_run_at
+                .map(|at| format!(", next at {}", at.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
+            format!("\"{}\" — {} ({}{next})", s.name, s.description, s.status)
+        })
+        .collect();
+    Ok(format!(
+        "{}:\n{}",
+        plural(schedules.len(), "schedule"),
+        lines.join("\n")
+    ))
 }
 
 /// A short report of the platform's state: projects, or one project's tasks, with what

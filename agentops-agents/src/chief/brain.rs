@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::actions::{self, Action, NewTask};
+use super::when;
 use crate::llm::{Llm, LlmError, Message, Usage};
 use crate::tools::{Ended, Hooks, LoopEnd, LoopError, Step, Tool, ToolLoop, Toolbox};
 
@@ -124,6 +125,8 @@ pub const HELP: &str = "I understand:\n\
 - add task TITLE to PROJECT — a new task for a Seed agent\n\
 - unblock #code [with ANSWER] — answer a blocked task\n\
 - cancel #code — stop a task\n\
+- every weekday at 9:00 send me a status report / remind me tomorrow at 10 to … — a schedule (times in UTC)\n\
+- my schedules; stop the … report; resume …\n\
 Anything that changes work waits for your OK.";
 
 fn strip_prefix_ci<'a>(text: &'a str, prefixes: &[&str]) -> Option<&'a str> {
@@ -171,6 +174,10 @@ pub async fn rule_based(client: &Client, text: &str) -> Decision {
     match lower.as_str() {
         "" | "help" | "start" | "?" => return Decision::Answer(HELP.into()),
         "projects" | "list projects" => return answer(actions::projects(client).await),
+        "schedules" | "my schedules" | "list schedules" | "show schedules"
+        | "show my schedules" => {
+            return answer(actions::schedules(client).await);
+        }
         "status" | "tasks" | "list tasks" => return answer(actions::report(client, None).await),
         _ => {}
     }
@@ -268,6 +275,36 @@ pub async fn rule_based(client: &Client, text: &str) -> Decision {
                 }],
             },
             Err(err) => Decision::Answer(format!("Sorry: {err}")),
+        };
+    }
+    if let Some(rest) = strip_prefix_ci(text, &["stop ", "pause ", "resume ", "restart "]) {
+        let pause = ["stop ", "pause "]
+            .iter()
+            .any(|p| text.to_ascii_lowercase().starts_with(p));
+        return match actions::resolve_schedule(client, rest).await {
+            Ok(found) => Decision::Propose {
+                understood: format!(
+                    "the schedule \"{}\" should {}",
+                    found.name,
+                    if pause { "pause" } else { "run again" }
+                ),
+                actions: vec![if pause {
+                    Action::PauseSchedule {
+                        schedule: found.id.to_string(),
+                    }
+                } else {
+                    Action::ResumeSchedule {
+                        schedule: found.id.to_string(),
+                    }
+                }],
+            },
+            Err(err) => Decision::Answer(format!("Sorry: {err}")),
+        };
+    }
+    if let Some(asked) = when::parse(text, chrono::Utc::now()) {
+        return Decision::Propose {
+            understood: asked.understood,
+            actions: vec![asked.action],
         };
     }
     Decision::Answer(format!(
@@ -478,6 +515,13 @@ pub async fn with_llm(
         }
         messages.push(Message::system(transcript));
     }
+    // The clock and how schedules read it, next to the message they may be about.
+    messages.push(Message::system(format!(
+        "It is now {} UTC. Schedules read times in UTC unless you give a time zone. For \
+             reminders and status reports the Chief carries out itself, create a schedule whose \
+             task has kind `chief` and input {{\"remind\": \"…\"}} or {{\"report\": \"status\"}}.",
+        chrono::Utc::now().format("%A %Y-%m-%d %H:%M")
+    )));
     messages.push(Message::user(text));
     let toolbox = toolbox();
     let mut desk = Desk { client };

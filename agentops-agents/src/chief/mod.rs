@@ -29,6 +29,7 @@ pub mod brain;
 pub mod proactive;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod when;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -312,6 +313,12 @@ impl ChiefOfStaff {
                 understood,
                 actions,
             } => {
+                // What the Chief does itself on a schedule (reminders, reports) is said
+                // in the conversation that asked for it.
+                let actions: Vec<Action> = actions
+                    .into_iter()
+                    .map(|action| action.reporting_to(thread.id))
+                    .collect();
                 if let Err(err) = actions::validate(&actions) {
                     let reply = format!("I cannot do that: {err}");
                     let posted = self
@@ -401,6 +408,80 @@ impl ChiefOfStaff {
                 },
             )
             .await?)
+    }
+
+    /// Carries out the tasks of kind `chief` (its schedules' reminders and status
+    /// reports) until `stop`, as a worker registered on the platform: input
+    /// `{"remind": TEXT, "thread_id": …}` posts "⏰ Reminder: TEXT" in that thread (or the
+    /// operators' thread), `{"report": "status", "project": NAME?}` the status report.
+    ///
+    /// # Errors
+    /// If the worker cannot register with the platform.
+    pub async fn run_chief_tasks(
+        &self,
+        stop: CancellationToken,
+    ) -> Result<(), agentops_sdk::Error> {
+        let builder = agentops_sdk::Worker::builder(self.inner.client.clone())
+            .name("chief-of-staff")
+            .agent_kind("chief")
+            .kinds([actions::CHIEF_KIND])
+            .handle_signals(false);
+        let shutdown = builder.shutdown_handle();
+        let watcher = tokio::spawn(async move {
+            stop.cancelled().await;
+            shutdown.shutdown();
+        });
+        let chief = self.clone();
+        let ran = builder
+            .run(move |task: agentops_sdk::TaskContext| {
+                let chief = chief.clone();
+                async move { chief.chief_task(task).await }
+            })
+            .await;
+        watcher.abort();
+        ran
+    }
+
+    async fn chief_task(
+        &self,
+        task: agentops_sdk::TaskContext,
+    ) -> Result<Value, agentops_sdk::TaskError> {
+        let client = &self.inner.client;
+        let input = task.input().clone();
+        let text = if let Some(reminder) = input.get("remind").and_then(Value::as_str) {
+            format!("⏰ Reminder: {reminder}")
+        } else if input.get("report").is_some() {
+            let project = input.get("project").and_then(Value::as_str);
+            let report = actions::report(client, project)
+                .await
+                .map_err(agentops_sdk::TaskError::new)?;
+            format!("📋 Status report\n{report}")
+        } else {
+            return Err(agentops_sdk::TaskError::permanent(
+                "a task of kind `chief` needs input {\"remind\": …} or {\"report\": \"status\"}",
+            ));
+        };
+        let thread = match input
+            .get("thread_id")
+            .and_then(Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok())
+        {
+            Some(thread) => thread,
+            None => {
+                let (channel, external) = proactive::OPERATORS;
+                client
+                    .threads()
+                    .open(ThreadIn::for_channel(channel, external))
+                    .await
+                    .map_err(|err| agentops_sdk::TaskError::new(err.to_string()))?
+                    .id
+            }
+        };
+        let posted = self
+            .reply(thread, &text, json!({"task_id": task.id()}))
+            .await
+            .map_err(|err| agentops_sdk::TaskError::new(err.to_string()))?;
+        Ok(json!({"posted": posted.id, "thread_id": thread}))
     }
 
     /// Carries out approved plans until `stop` is cancelled: first every plan approved

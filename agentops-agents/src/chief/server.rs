@@ -186,7 +186,27 @@ pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
 /// Runs the executor of approved plans until `stop`, starting it again while the
 /// platform cannot be read (it starts over by itself when its event stream ends).
 pub fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    // The Chief's own tasks (its schedules' reminders and reports), beside the plans.
+    let worker = {
+        let (chief, stop) = (chief.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            loop {
+                match chief.run_chief_tasks(stop.clone()).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!("the Chief's task worker stopped: {err}");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        })
+    };
+    let plans = async move {
         let mut delay = Duration::from_millis(500);
         loop {
             match chief.run_executor(stop.clone()).await {
@@ -202,5 +222,9 @@ pub fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::ta
                 }
             }
         }
+    };
+    tokio::spawn(async move {
+        plans.await;
+        let _ = worker.await;
     })
 }

@@ -33,7 +33,7 @@ pub(crate) fn chief(app: &TestApp, llm: Option<&LlmStandIn>) -> ChiefOfStaff {
 }
 
 /// Runs the executor in the background until dropped.
-struct Executor(CancellationToken, tokio::task::JoinHandle<()>);
+pub(crate) struct Executor(CancellationToken, tokio::task::JoinHandle<()>);
 
 impl Drop for Executor {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ impl Drop for Executor {
     }
 }
 
-fn executor(chief: &ChiefOfStaff) -> Executor {
+pub(crate) fn executor(chief: &ChiefOfStaff) -> Executor {
     let stop = CancellationToken::new();
     let (c, s) = (chief.clone(), stop.clone());
     Executor(

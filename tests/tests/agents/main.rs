@@ -14,5 +14,6 @@ mod economy;
 mod llm;
 mod llm_standin;
 mod proactive;
+mod schedules;
 mod seed;
 mod telegram;
