@@ -27,6 +27,9 @@ pub enum Command {
     /// `/task TITLE to PROJECT`.
     #[command(description = "a new task: /task TITLE to PROJECT")]
     Task(String),
+    /// `/usage`: today's LLM spend.
+    #[command(description = "today's LLM spend: per agent and model, and the budgets")]
+    Usage,
 }
 
 /// What a message starting with `/` turned out to be.

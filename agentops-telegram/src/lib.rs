@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use agentops_sdk::types::{
     AgentOut, ApprovalStatus, BudgetOut, ChatIn, ErrorCode, EventFilter, MessageOut, MessageRole,
-    TaskOut,
+    TaskOut, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
@@ -82,6 +82,7 @@ nothing changes before you press OK.\n\
 /status [project or #task] — how the work is going\n\
 /projects — the projects\n\
 /agents — the agents and when they were last seen\n\
+/usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 I will tell you when a task completes, fails or needs you.";
 
@@ -307,6 +308,10 @@ impl TelegramBot {
                     let text = self.agents().await?;
                     self.say(chat, &text).await
                 }
+                Parsed::Known(Command::Usage) => {
+                    let text = self.usage().await?;
+                    self.say(chat, &text).await
+                }
                 Parsed::Unknown(name) => {
                     self.say(chat, &format!("I do not know /{name}.\n{HELP}"))
                         .await
@@ -316,6 +321,97 @@ impl TelegramBot {
         }
         self.ask_chief(chat, text, author).await
     }
+    /// Today's LLM spend (UTC): totals, per agent and per model, and each budget's
+    /// standing.
+    async fn usage(&self) -> Result<String, BotError> {
+        let usage = self.inner.platform.usage();
+        let today = chrono::Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
+        let by_model = usage
+            .summary(UsageGroupBy::Model)
+            .from(today)
+            .send()
+            .await?;
+        let mut text = if by_model.total.calls == 0 {
+            "No LLM calls today.".to_owned()
+        } else {
+            let total = &by_model.total;
+            let mut text = format!(
+                "Today: {} LLM calls, {} tokens in + {} out{}.",
+                total.calls,
+                total.tokens_in,
+                total.tokens_out,
+                if total.cost_usd > 0.0 {
+                    format!(", about ${:.2}", total.cost_usd)
+                } else {
+                    String::new()
+                }
+            );
+            for group in by_model.groups.iter().take(5) {
+                text.push_str(&format!(
+                    "\n• {}: {} tokens in {} calls",
+                    group.key,
+                    group.totals.tokens(),
+                    group.totals.calls
+                ));
+            }
+            let by_agent = usage
+                .summary(UsageGroupBy::Agent)
+                .from(today)
+                .send()
+                .await?;
+            let agents: std::collections::HashMap<String, String> = self
+                .inner
+                .platform
+                .agents()
+                .list()
+                .limit(200)
+                .send()
+                .await?
+                .items
+                .into_iter()
+                .map(|a| (a.id.to_string(), a.name))
+                .collect();
+            for group in by_agent.groups.iter().take(5) {
+                let who = agents.get(&group.key).cloned().unwrap_or_else(|| {
+                    if group.key == "none" {
+                        "(no agent)".into()
+                    } else {
+                        group.key.clone()
+                    }
+                });
+                text.push_str(&format!(
+                    "\n• agent {who}: {} tokens",
+                    group.totals.tokens()
+                ));
+            }
+            text
+        };
+        let budgets = self
+            .inner
+            .platform
+            .budgets()
+            .list()
+            .limit(20)
+            .send()
+            .await?
+            .items;
+        for budget in budgets.iter().filter(|b| b.enabled) {
+            text.push_str(&format!(
+                "\nBudget \"{}\": {} of {} tokens this {}, {} left.",
+                budget.name,
+                budget.current.used_tokens,
+                budget.limit_tokens,
+                budget.period,
+                budget.current.remaining_tokens
+            ));
+        }
+        Ok(text)
+    }
+
     async fn agents(&self) -> Result<String, BotError> {
         let agents: Vec<AgentOut> = self
             .inner

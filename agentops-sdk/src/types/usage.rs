@@ -35,6 +35,11 @@ wire_names!(UsageOutcome, "outcome", { Ok => "ok", Error => "error" });
 /// Who and what a call was for: the fields [`UsageIn`] and [`ReservationIn`] share.
 /// Every field is optional; the more is given, the finer the ledger can be read and the
 /// more budgets can apply.
+///
+/// The request bodies repeat these fields rather than `#[serde(flatten)]` this struct:
+/// serde's `deny_unknown_fields` (which every request body has) does not work with
+/// `flatten`, and the OpenAPI schema would turn into an `allOf`. Build them with
+/// [`UsageIn::for_spender`] and [`ReservationIn::for_spender`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spender {
     /// The agent that made the call.

@@ -637,6 +637,18 @@ async fn operators_are_told_when_a_budget_nears_and_reaches_its_limit() {
             })
             .await;
     }
+    // `/usage` says what was spent today and where each budget stands.
+    s.say(ALLOWED, "/usage").await;
+    let usage = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Today: 2 LLM calls"))
+        .await;
+    let text = usage["text"].as_str().unwrap();
+    assert!(text.contains("• m: 1050 tokens in 2 calls"), "{text}");
+    assert!(
+        text.contains("Budget \"team\": 1050 of 1000 tokens this day, 0 left."),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -932,7 +944,8 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/status",
             "/projects",
             "/agents",
-            "/task"
+            "/task",
+            "/usage"
         ]
     );
     // The webhook is served on the URL's path.
