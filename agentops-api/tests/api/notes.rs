@@ -85,7 +85,7 @@ async fn notes_are_versioned_and_a_stale_write_is_refused(backend: Backend) {
             StatusCode::NOT_FOUND,
         ),
         (
-            format!("/api/v1/projects/nope/notes/chief"),
+            "/api/v1/projects/nope/notes/chief".to_owned(),
             json!({"text": "x"}),
             StatusCode::BAD_REQUEST,
         ),

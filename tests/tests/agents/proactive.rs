@@ -121,7 +121,7 @@ async fn a_round_tells_what_is_new_once_and_remembers_it_in_project_notes() {
         "{sent}"
     );
     assert_eq!(first.tokens, 0, "no LLM, nothing spent");
-    assert_eq!(operator_messages(&app).await, [sent.clone()]);
+    assert_eq!(operator_messages(&app).await, std::slice::from_ref(&sent));
     let note = app
         .client
         .projects()
