@@ -116,7 +116,8 @@ mod tests {
                 "/status",
                 "/projects",
                 "/agents",
-                "/task"
+                "/task",
+                "/usage"
             ]
         );
         assert!(menu.iter().all(|c| !c.description.is_empty()));
