@@ -319,7 +319,6 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ApprovalOutcomeIn.error", Rule::Text(OUTCOME_ERROR)),
     ("EventCursorIn.last_id", Rule::Int(EVENT_ID)),
     ("UsageIn.user", Rule::Text(AUTHOR)),
-    ("UsageIn.kind", Rule::Name(KIND)),
     ("UsageIn.provider", Rule::Text(USAGE_NAME)),
     ("UsageIn.model", Rule::Text(USAGE_NAME)),
     ("UsageIn.tokens_in", Rule::Int(CALL_TOKENS)),

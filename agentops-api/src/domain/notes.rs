@@ -111,10 +111,9 @@ pub async fn get(
     state: &Context,
     project_id: Uuid,
     key: &str,
-    version: Option<u64>,
+    version: Option<i64>,
 ) -> Result<NoteOut, DomainError> {
     check_key(key)?;
-    let version = version.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     store::notes::find(&state.db, project_id, key, version)
         .await?
         .map(out)
@@ -138,11 +137,10 @@ pub async fn versions(
     state: &Context,
     project_id: Uuid,
     key: &str,
-    before: Option<u64>,
+    before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<NoteOut>, DomainError> {
     check_key(key)?;
-    let before = before.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     Ok(
         store::notes::versions(&state.db, project_id, key, before, limit)
             .await?

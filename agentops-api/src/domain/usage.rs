@@ -20,9 +20,6 @@ use crate::error::DomainError;
 use crate::store::usage::{Grouping, UsageFilter};
 use crate::store::{self, entity::usage_record};
 
-/// The kinds of call the ledger knows.
-const KINDS: [&str; 3] = ["chat", "transcription", "speech"];
-
 /// The price of `model`: its own entry, else the longest listed name it starts with
 /// (providers report dated versions such as `gpt-4o-mini-2024-07-18`).
 fn price<'a>(prices: &'a [Price], model: &str) -> Option<&'a Price> {
@@ -65,7 +62,7 @@ fn out(row: usage_record::Model) -> UsageOut {
         thread_id: row.thread_id,
         user: row.user_ref,
         scope: row.scope.parse().unwrap_or(UsageScope::Reactive),
-        kind: row.kind,
+        kind: row.kind.parse().unwrap_or_default(),
         provider: row.provider,
         model: row.model,
         tokens_in: row.tokens_in.max(0) as u64,
@@ -102,10 +99,7 @@ pub async fn record(
         scope: input.scope,
     };
     super::budgets::check_spender(&mut checks, &spender);
-    let kind = input.kind.as_deref().unwrap_or("chat");
-    if !KINDS.contains(&kind) {
-        checks.push("kind", format!("must be one of: {}", KINDS.join(", ")));
-    }
+    let kind = input.kind.unwrap_or_default();
     checks.text("provider", &input.provider, limits::USAGE_NAME);
     checks.text("model", &input.model, limits::USAGE_NAME);
     let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
@@ -128,7 +122,7 @@ pub async fn record(
         thread_id: spender.thread_id,
         user_ref: spender.user.clone(),
         scope: spender.scope.as_str().to_owned(),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         provider: input.provider.trim().to_owned(),
         model: input.model.trim().to_owned(),
         tokens_in: int(input.tokens_in),
@@ -147,9 +141,9 @@ pub async fn record(
             .await?
             .is_none()
         {
-            return Err(DomainError::invalid(
-                "reservation_id",
-                "no such reservation",
+            return Err(DomainError::not_found(
+                agentops_sdk::types::ErrorCode::ReservationNotFound,
+                reservation,
             ));
         }
         if let Some(existing) = store::usage::find_by_reservation(&state.db, reservation).await? {

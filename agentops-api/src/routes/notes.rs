@@ -25,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct VersionParams {
-    /// A version (the newest if absent).
-    version: Option<u64>,
+    /// A version, from 1 (the newest if absent).
+    version: Option<i64>,
 }
 
 /// Paging of a note's versions.
@@ -34,7 +34,7 @@ struct VersionParams {
 #[into_params(parameter_in = Query)]
 struct VersionsParams {
     /// Only versions below this one.
-    before: Option<u64>,
+    before: Option<i64>,
     /// Versions per page (1–200, default 50).
     limit: Option<u64>,
 }

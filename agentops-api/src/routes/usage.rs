@@ -85,7 +85,8 @@ struct UsageSummaryParams {
 #[utoipa::path(post, path = "/usage", tag = "usage", request_body = UsageIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe record: the same key returns the first record")),
     responses((status = 201, body = UsageOut), (status = 200, description = "Replay of an earlier record (same reservation or Idempotency-Key)", body = UsageOut),
-        (status = 422, body = ErrorBody)),
+        (status = 404, description = "No such reservation (`reservation_not_found`)", body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["agent"])))]
 async fn record_usage(
     State(state): State<AppState>,

@@ -18,6 +18,24 @@ pub enum UsageScope {
 
 wire_names!(UsageScope, "scope", { Reactive => "reactive", Proactive => "proactive" });
 
+/// What kind of model call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UsageKind {
+    /// A chat completion.
+    #[default]
+    Chat,
+    /// Speech to text.
+    Transcription,
+    /// Text to speech.
+    Speech,
+}
+
+wire_names!(UsageKind, "usage kind", {
+    Chat => "chat", Transcription => "transcription", Speech => "speech",
+});
+
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -89,9 +107,9 @@ pub struct UsageIn {
     /// Reactive (a person asked; the default) or proactive.
     #[serde(default)]
     pub scope: UsageScope,
-    /// The kind of call: `chat` (the default), `transcription` or `speech`.
+    /// The kind of call (`chat` if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<UsageKind>,
     /// The provider (the API's host, or a name such as `openai`; 1–200 characters).
     pub provider: String,
     /// The model, as the provider named it (1–200 characters).
@@ -134,8 +152,8 @@ pub struct UsageOut {
     pub user: Option<String>,
     /// Reactive or proactive.
     pub scope: UsageScope,
-    /// `chat`, `transcription` or `speech`.
-    pub kind: String,
+    /// The kind of call.
+    pub kind: UsageKind,
     /// The provider.
     pub provider: String,
     /// The model.
