@@ -110,6 +110,24 @@ pub struct NewTask {
     pub after: Vec<String>,
 }
 
+/// `text` as the platform takes it ([`clean`]), or nothing when nothing is left.
+fn cleaned_optional(text: Option<String>) -> Option<String> {
+    text.map(|t| clean(&t)).filter(|t| !t.is_empty())
+}
+
+impl NewTask {
+    /// The same task with its texts as the platform takes them (see [`Action::cleaned`]).
+    #[must_use]
+    pub fn cleaned(self) -> Self {
+        NewTask {
+            title: clean(&self.title),
+            description: cleaned_optional(self.description),
+            kind: cleaned_optional(self.kind),
+            after: self.after.iter().map(|t| clean(t)).collect(),
+        }
+    }
+}
+
 impl Action {
     /// The same action with each of its texts as the platform takes them
     /// ([`clean`]), and optional ones left out when nothing is left: an LLM may put
@@ -117,7 +135,7 @@ impl Action {
     /// notes, only once the plan is approved.
     #[must_use]
     pub fn cleaned(self) -> Self {
-        let optional = |text: Option<String>| text.map(|t| clean(&t)).filter(|t| !t.is_empty());
+        let optional = cleaned_optional;
         match self {
             Action::CreateProject { name, description } => Action::CreateProject {
                 name: clean(&name),
@@ -125,15 +143,7 @@ impl Action {
             },
             Action::CreateTasks { project, tasks } => Action::CreateTasks {
                 project: clean(&project),
-                tasks: tasks
-                    .into_iter()
-                    .map(|task| NewTask {
-                        title: clean(&task.title),
-                        description: optional(task.description),
-                        kind: optional(task.kind),
-                        after: task.after.iter().map(|t| clean(t)).collect(),
-                    })
-                    .collect(),
+                tasks: tasks.into_iter().map(NewTask::cleaned).collect(),
             },
             Action::UnblockTask { task, note } => Action::UnblockTask {
                 task: clean(&task),
@@ -155,11 +165,10 @@ impl Action {
             } => Action::CreateSchedule {
                 name: clean(&name),
                 project: optional(project),
+                // A schedule's task has no earlier tasks to wait for.
                 task: NewTask {
-                    title: clean(&task.title),
-                    description: optional(task.description),
-                    kind: optional(task.kind),
                     after: Vec::new(),
+                    ..task.cleaned()
                 },
                 input,
                 cron: optional(cron),
@@ -179,36 +188,20 @@ impl Action {
     /// The same action; a schedule of the Chief's own work (kind `chief`) reports to the
     /// thread `thread_id` (its task input's `thread_id`, unless it names one).
     #[must_use]
-    pub fn reporting_to(self, thread_id: Uuid) -> Self {
-        match self {
-            Action::CreateSchedule {
-                name,
-                project,
-                task,
-                input,
-                cron,
-                every_seconds,
-                at,
-                time_zone,
-            } if task.kind.as_deref() == Some(CHIEF_KIND) => {
-                let mut input = match input {
-                    Some(Value::Object(map)) => map,
-                    _ => serde_json::Map::new(),
-                };
-                input.entry("thread_id").or_insert_with(|| json!(thread_id));
-                Action::CreateSchedule {
-                    name,
-                    project,
-                    task,
-                    input: Some(Value::Object(input)),
-                    cron,
-                    every_seconds,
-                    at,
-                    time_zone,
-                }
-            }
-            other => other,
+    pub fn reporting_to(mut self, thread_id: Uuid) -> Self {
+        if let Action::CreateSchedule { task, input, .. } = &mut self
+            && task.kind.as_deref() == Some(CHIEF_KIND)
+        {
+            let mut fields = match input.take() {
+                Some(Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            };
+            fields
+                .entry("thread_id")
+                .or_insert_with(|| json!(thread_id));
+            *input = Some(Value::Object(fields));
         }
+        self
     }
 
     /// One line for people.

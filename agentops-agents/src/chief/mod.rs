@@ -467,15 +467,9 @@ impl ChiefOfStaff {
             .and_then(|id| Uuid::parse_str(id).ok())
         {
             Some(thread) => thread,
-            None => {
-                let (channel, external) = proactive::OPERATORS;
-                client
-                    .threads()
-                    .open(ThreadIn::for_channel(channel, external))
-                    .await
-                    .map_err(|err| agentops_sdk::TaskError::new(err.to_string()))?
-                    .id
-            }
+            None => proactive::operators_thread(client)
+                .await
+                .map_err(|err| agentops_sdk::TaskError::new(err.to_string()))?,
         };
         let posted = self
             .reply(thread, &text, json!({"task_id": task.id()}))

@@ -255,7 +255,7 @@ impl Proactive {
     /// Whether these budget lines were already told in the operators' thread today
     /// (budgets have no project note to remember them by).
     async fn budget_news_told(&self, lines: &[String]) -> Result<bool, agentops_sdk::Error> {
-        let thread = self.operators_thread().await?;
+        let thread = operators_thread(&self.client).await?;
         let recent = self
             .client
             .threads()
@@ -403,20 +403,8 @@ impl Proactive {
         }
     }
 
-    async fn operators_thread(&self) -> Result<Uuid, agentops_sdk::Error> {
-        let thread = self
-            .client
-            .threads()
-            .open(ThreadIn {
-                title: Some("Chief of Staff reports".into()),
-                ..ThreadIn::for_channel(OPERATORS.0, OPERATORS.1)
-            })
-            .await?;
-        Ok(thread.id)
-    }
-
     async fn tell_operators(&self, text: &str) -> Result<(), agentops_sdk::Error> {
-        let thread = self.operators_thread().await?;
+        let thread = operators_thread(&self.client).await?;
         self.client
             .threads()
             .post(
@@ -464,9 +452,23 @@ impl Proactive {
     }
 }
 
+/// The thread the Chief of Staff tells the operators in (opened on first use).
+///
+/// # Errors
+/// If the platform cannot be reached.
+pub async fn operators_thread(client: &Client) -> Result<Uuid, agentops_sdk::Error> {
+    let thread = client
+        .threads()
+        .open(ThreadIn {
+            title: Some("Chief of Staff reports".into()),
+            ..ThreadIn::for_channel(OPERATORS.0, OPERATORS.1)
+        })
+        .await?;
+    Ok(thread.id)
+}
+
 fn task_ref(task: &TaskOut) -> String {
-    let hex = task.id.simple().to_string();
-    format!("#{} \"{}\"", &hex[hex.len() - 6..], task.title)
+    format!("{} \"{}\"", super::actions::short_id(task.id), task.title)
 }
 
 #[cfg(test)]

@@ -183,48 +183,54 @@ pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
         .with_state(state)
 }
 
-/// Runs the executor of approved plans until `stop`, starting it again while the
-/// platform cannot be read (it starts over by itself when its event stream ends).
+/// Runs the executor of approved plans, and beside it the worker of the Chief's own tasks
+/// (its schedules' reminders and reports), until `stop`; each is started again while the
+/// platform cannot be read (the executor starts over by itself when its event stream
+/// ends).
 pub fn spawn_executor(chief: ChiefOfStaff, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    // The Chief's own tasks (its schedules' reminders and reports), beside the plans.
     let worker = {
         let (chief, stop) = (chief.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
-            loop {
-                match chief.run_chief_tasks(stop.clone()).await {
-                    Ok(()) => return,
-                    Err(err) => {
-                        tracing::warn!("the Chief's task worker stopped: {err}");
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = stop.cancelled() => return,
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(30));
-                    }
-                }
-            }
-        })
+        tokio::spawn(restarting(
+            "the Chief's task worker",
+            stop.clone(),
+            move || {
+                let (chief, stop) = (chief.clone(), stop.clone());
+                async move { chief.run_chief_tasks(stop).await.map_err(|e| e.to_string()) }
+            },
+        ))
     };
-    let plans = async move {
-        let mut delay = Duration::from_millis(500);
-        loop {
-            match chief.run_executor(stop.clone()).await {
-                // Only once `stop` is cancelled.
-                Ok(()) => return,
-                Err(err) => {
-                    tracing::warn!("the executor of approved plans cannot start: {err}");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = stop.cancelled() => return,
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
+    let plans = {
+        let stop = stop.clone();
+        restarting("the executor of approved plans", stop.clone(), move || {
+            let (chief, stop) = (chief.clone(), stop.clone());
+            async move { chief.run_executor(stop).await.map_err(|e| e.to_string()) }
+        })
     };
     tokio::spawn(async move {
         plans.await;
         let _ = worker.await;
     })
+}
+
+/// Runs `run` until it returns `Ok` (only once `stop` is cancelled), starting it again
+/// after a failure with a back-off from 0.5 s to 30 s.
+async fn restarting<F, Fut>(what: &str, stop: CancellationToken, run: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match run().await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!("{what} cannot run: {err}");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }

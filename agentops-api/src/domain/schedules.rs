@@ -425,22 +425,16 @@ pub async fn fire_due(state: &Context) -> Result<usize, DomainError> {
             events.push(schedule_event("schedule.fired", &out(after)));
         }
     }
-    match claim {
-        Some(mut tx) => {
-            for event in events {
-                tx.emit(event);
-            }
-            state.commit(tx).await?;
-        }
-        None if !events.is_empty() => {
-            let mut tx = state.begin().await?;
-            for event in events {
-                tx.emit(event);
-            }
-            state.commit(tx).await?;
-        }
-        None => {}
+    // The fired events go out with the claim's commit (PostgreSQL), or on their own.
+    let mut tx = match claim {
+        Some(tx) => tx,
+        None if events.is_empty() => return Ok(fired),
+        None => state.begin().await?,
+    };
+    for event in events {
+        tx.emit(event);
     }
+    state.commit(tx).await?;
     Ok(fired)
 }
 
