@@ -132,6 +132,8 @@ error_codes! {
     StaleVersion = ("stale_version", 409, "A note changed since the `expected_version` the write replaces: read it again, then write."),
     /// The project still has unfinished tasks.
     ProjectNotEmpty = ("project_not_empty", 409, "The project still has unfinished tasks."),
+    /// `DELETE /sessions/current` with a key that is not a session.
+    NotASession = ("not_a_session", 409, "The key is not a session (made by `POST /sessions`); revoke a key with `DELETE /keys/{id}`."),
     /// A record with the same unique value exists.
     AlreadyExists = ("already_exists", 409, "A record with the same unique value exists."),
     /// A record the request refers to was deleted meanwhile.

@@ -65,6 +65,7 @@ mod m20261204_000010_lock_claimants;
 mod m20261204_000011_usage_and_budgets;
 mod m20261204_000012_schedules;
 mod m20261204_000013_project_notes;
+mod m20261204_000014_key_sessions;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -86,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_usage_and_budgets::Migration),
             Box::new(m20261204_000012_schedules::Migration),
             Box::new(m20261204_000013_project_notes::Migration),
+            Box::new(m20261204_000014_key_sessions::Migration),
         ]
     }
 }

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use uuid::Uuid;
 
-use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role};
+use agentops_sdk::types::{
+    ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role, SessionIn,
+};
 
 use super::{Checks, paginate};
 use crate::domain::Context;
@@ -31,6 +33,7 @@ impl TryFrom<api_key::Model> for ApiKeyOut {
             prefix: row.prefix,
             created_at: row.created_at,
             expires_at: row.expires_at,
+            parent_id: row.parent_id,
         })
     }
 }
@@ -61,6 +64,7 @@ pub async fn create(state: &Context, input: ApiKeyIn) -> Result<ApiKeyCreated, D
         input.role,
         &secret,
         input.expires_at,
+        None,
     )
     .await?;
     tx.emit(key_event("key.created", &key));
@@ -71,12 +75,79 @@ pub async fn create(state: &Context, input: ApiKeyIn) -> Result<ApiKeyCreated, D
     })
 }
 
+/// How long a session lasts when the request does not say.
+pub const SESSION_TTL_DEFAULT_SECS: u32 = 12 * 60 * 60;
+
+/// Starts a session for the caller: a new key with the caller's role that expires (never
+/// after the caller's own key) and is revoked with the key it was made from. A session
+/// made from a session belongs to the same original key.
+pub async fn start_session(
+    state: &Context,
+    caller: &super::Caller,
+    input: SessionIn,
+) -> Result<ApiKeyCreated, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(name) = &input.name {
+        checks.text("name", name, super::limits::KEY_NAME);
+    }
+    let ttl = input.ttl_seconds.unwrap_or(SESSION_TTL_DEFAULT_SECS);
+    checks.range("ttl_seconds", i64::from(ttl), super::limits::SESSION_TTL);
+    checks.finish()?;
+    let parent = store::keys::find_active(&state.db, caller.key_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, caller.key_id))?;
+    let mut expires_at = store::now() + chrono::Duration::seconds(i64::from(ttl));
+    if let Some(limit) = parent.expires_at {
+        expires_at = expires_at.min(limit);
+    }
+    let name = match &input.name {
+        Some(name) => name.trim().to_owned(),
+        None => format!("session of {}", parent.name)
+            .chars()
+            .take(super::limits::KEY_NAME.max)
+            .collect(),
+    };
+    let secret = generate_secret();
+    let mut tx = state.begin().await?;
+    let key = insert(
+        tx.conn(),
+        &name,
+        caller.role,
+        &secret,
+        Some(expires_at),
+        Some(parent.parent_id.unwrap_or(parent.id)),
+    )
+    .await?;
+    tx.emit(key_event("key.created", &key));
+    state.commit(tx).await?;
+    Ok(ApiKeyCreated {
+        key,
+        secret: secret.secret,
+    })
+}
+
+/// Ends the caller's session (logout): its key stops working. Refused with
+/// `not_a_session` for a key that is not a session, which only an admin revokes.
+pub async fn end_session(state: &Context, caller: &super::Caller) -> Result<(), DomainError> {
+    let row = store::keys::find_active(&state.db, caller.key_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, caller.key_id))?;
+    if row.parent_id.is_none() {
+        return Err(DomainError::refused(
+            ErrorCode::NotASession,
+            "this key is not a session; an admin revokes keys with DELETE /api/v1/keys/{id}",
+        ));
+    }
+    revoke(state, caller.key_id).await.map(drop)
+}
+
 async fn insert<C: sea_orm::ConnectionTrait>(
     conn: &C,
     name: &str,
     role: Role,
     secret: &NewSecret,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    parent_id: Option<Uuid>,
 ) -> Result<ApiKeyOut, DomainError> {
     let row = store::keys::insert(
         conn,
@@ -89,6 +160,7 @@ async fn insert<C: sea_orm::ConnectionTrait>(
             created_at: store::now(),
             expires_at,
             revoked_at: None,
+            parent_id,
         },
     )
     .await?;
@@ -105,16 +177,19 @@ pub async fn list(state: &Context, page: PageRequest) -> Result<Page<ApiKeyOut>,
     Ok(paginate(items, page.limit, |k| k.id))
 }
 
-/// Revokes a key. The caller evicts it from its authentication cache (the HTTP layer's
-/// [`KeyCache`](crate::auth::KeyCache)), so that it stops working at once on this replica.
-pub async fn revoke(state: &Context, id: Uuid) -> Result<(), DomainError> {
+/// Revokes a key and the sessions made from it; returns the ids of every key revoked.
+/// The caller evicts them from its authentication cache (the HTTP layer's
+/// [`KeyCache`](crate::auth::KeyCache)), so that they stop working at once on this
+/// replica.
+pub async fn revoke(state: &Context, id: Uuid) -> Result<Vec<Uuid>, DomainError> {
     let mut tx = state.begin().await?;
-    let row = store::keys::revoke(tx.conn(), id, store::now())
+    let (row, mut revoked) = store::keys::revoke(tx.conn(), id, store::now())
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::KeyNotFound, id))?;
     tx.emit(key_event("key.revoked", &ApiKeyOut::try_from(row)?));
     state.commit(tx).await?;
-    Ok(())
+    revoked.push(id);
+    Ok(revoked)
 }
 
 /// What [`bootstrap_admin`] did.
@@ -167,6 +242,7 @@ pub async fn bootstrap_admin(
                 Role::Admin,
                 &secret,
                 None,
+                None,
             )
             .await?;
             tx.emit(key_event("key.created", &key));
@@ -174,7 +250,15 @@ pub async fn bootstrap_admin(
         Bootstrap::Configured
     } else if store::keys::count_all(tx.conn()).await? == 0 {
         let secret = generate_secret();
-        let key = insert(tx.conn(), "admin (generated)", Role::Admin, &secret, None).await?;
+        let key = insert(
+            tx.conn(),
+            "admin (generated)",
+            Role::Admin,
+            &secret,
+            None,
+            None,
+        )
+        .await?;
         tx.emit(key_event("key.created", &key));
         let path = data_dir.join("admin.key");
         write_secret_file(&path, &secret.secret).map_err(|err| {

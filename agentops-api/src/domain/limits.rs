@@ -169,6 +169,11 @@ pub(crate) const CURSOR_NAME: Name = Name {
     chars: Chars::Cursor,
 };
 
+/// A session's life, in seconds: five minutes to thirty days.
+pub(crate) const SESSION_TTL: Int = Int {
+    min: 300,
+    max: 2_592_000,
+};
 pub(crate) const PRIORITY: Int = Int {
     min: -1000,
     max: 1000,
@@ -299,6 +304,8 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ReleaseIn.reason", Rule::Text(NOTE)),
     ("UnblockIn.note", Rule::Text(NOTE)),
     ("ApiKeyIn.name", Rule::Text(KEY_NAME)),
+    ("SessionIn.name", Rule::Text(KEY_NAME)),
+    ("SessionIn.ttl_seconds", Rule::Int(SESSION_TTL)),
     ("AgentIn.name", Rule::Name(AGENT_NAME)),
     ("AgentIn.kind", Rule::Name(KIND)),
     ("AgentIn.capabilities", Rule::Items(CAPABILITIES)),

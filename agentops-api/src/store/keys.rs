@@ -20,6 +20,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, D
         created_at: Set(row.created_at),
         expires_at: Set(row.expires_at),
         revoked_at: Set(row.revoked_at),
+        parent_id: Set(row.parent_id),
     }
     .insert(conn)
     .await
@@ -44,13 +45,16 @@ pub async fn find_active<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Optio
         .await
 }
 
-/// Keys that have not been revoked, newest first, after the `before` cursor.
+/// Keys that have not been revoked, sessions left out, newest first, after the `before`
+/// cursor.
 pub async fn list_active<C: ConnectionTrait>(
     conn: &C,
     before: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    let mut query = api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null());
+    let mut query = api_key::Entity::find()
+        .filter(api_key::Column::RevokedAt.is_null())
+        .filter(api_key::Column::ParentId.is_null());
     if let Some(before) = before {
         query = query.filter(api_key::Column::Id.lt(before));
     }
@@ -61,18 +65,35 @@ pub async fn list_active<C: ConnectionTrait>(
         .await
 }
 
-/// Marks a key revoked; returns the updated row if it was active.
+/// Marks a key revoked, and the sessions made from it; returns the key's updated row if
+/// it was active, and the ids of the sessions revoked with it.
 pub async fn revoke<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     at: DateTime<Utc>,
-) -> Result<Option<Model>, DbErr> {
+) -> Result<Option<(Model, Vec<Uuid>)>, DbErr> {
     let Some(row) = find_active(conn, id).await? else {
         return Ok(None);
     };
     let mut active: api_key::ActiveModel = row.into();
     active.revoked_at = Set(Some(at));
-    active.update(conn).await.map(Some)
+    let row = active.update(conn).await?;
+    let sessions: Vec<Uuid> = api_key::Entity::find()
+        .select_only()
+        .column(api_key::Column::Id)
+        .filter(api_key::Column::ParentId.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if !sessions.is_empty() {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(at))
+            .filter(api_key::Column::Id.is_in(sessions.clone()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(Some((row, sessions)))
 }
 
 /// How many keys exist, revoked ones included.

@@ -373,7 +373,110 @@ async fn the_first_start_generates_an_admin_key_file(backend: Backend) {
     assert_eq!(again.bootstrap(), &agentops_api::Bootstrap::Existing);
 }
 
+/// A session is a short-lived key of the caller's role, made from the caller's key: it
+/// works like it, ends on its own (logout), dies with its key, and stays out of listings.
+async fn sessions_act_as_their_key_end_on_logout_and_die_with_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let viewer = app.create_key("viewer").await;
+    let (status, session) = app
+        .call_as(
+            Some(&viewer),
+            Method::POST,
+            "/api/v1/sessions",
+            Some(json!({ "name": "dashboard", "ttl_seconds": 3600 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["role"], "viewer");
+    assert_eq!(session["name"], "dashboard");
+    assert!(!session["parent_id"].is_null());
+    let expires: chrono::DateTime<chrono::Utc> =
+        session["expires_at"].as_str().unwrap().parse().unwrap();
+    let left = expires - chrono::Utc::now();
+    assert!(left > chrono::Duration::minutes(59) && left <= chrono::Duration::hours(1));
+    let secret = session["secret"].as_str().unwrap().to_owned();
+
+    // It reads like its key, and may not write any more than its key.
+    let (status, me) = app
+        .call_as(Some(&secret), Method::GET, "/api/v1/keys/me", None)
+        .await;
+    assert_eq!((status, me["role"].clone()), (StatusCode::OK, json!("viewer")));
+    let (status, _) = app
+        .call_as(
+            Some(&secret),
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "nope" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Sessions are not listed among the keys.
+    let listed = app.get_ok("/api/v1/keys").await.to_string();
+    assert!(!listed.contains(session["id"].as_str().unwrap()));
+
+    // Logout ends it at once; a key that is not a session cannot end itself this way.
+    let (status, body) = app
+        .call_as(Some(&viewer), Method::DELETE, "/api/v1/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "not_a_session");
+    let (status, _) = app
+        .call_as(Some(&secret), Method::DELETE, "/api/v1/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .call_as(Some(&secret), Method::GET, "/api/v1/keys/me", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Revoking the key revokes its sessions (also one made from a session), at once.
+    let (_, first) = app
+        .call_as(Some(&viewer), Method::POST, "/api/v1/sessions", None)
+        .await;
+    assert_eq!(first["name"].as_str().unwrap(), "session of viewer-key");
+    let first = first["secret"].as_str().unwrap().to_owned();
+    let (_, second) = app
+        .call_as(Some(&first), Method::POST, "/api/v1/sessions", None)
+        .await;
+    let second = second["secret"].as_str().unwrap().to_owned();
+    for secret in [&first, &second] {
+        let (status, _) = app
+            .call_as(Some(secret), Method::GET, "/api/v1/keys/me", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let viewer_id = id_of(
+        &app.call_as(Some(&viewer), Method::GET, "/api/v1/keys/me", None)
+            .await
+            .1,
+    );
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/api/v1/keys/{viewer_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for secret in [&first, &second] {
+        let (status, _) = app
+            .call_as(Some(secret), Method::GET, "/api/v1/keys/me", None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    // Out-of-range lives are refused with the field named.
+    for ttl in [0, 299, 2_592_001] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/sessions",
+                Some(json!({ "ttl_seconds": ttl })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ttl}: {body}");
+        assert_eq!(body["error"]["details"][0]["field"], "ttl_seconds");
+    }
+}
+
 crate::on_both_backends!(
+    sessions_act_as_their_key_end_on_logout_and_die_with_it,
     each_role_may_do_what_it_should_and_nothing_more,
     keys_are_shown_once_listed_without_secrets_and_revocable,
     missing_wrong_and_expired_keys_are_refused,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
-use crate::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut};
+use crate::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, SessionIn};
 
 /// API keys (admin only). Get it with [`Client::keys`].
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,39 @@ impl Keys<'_> {
     pub async fn me(&self) -> Result<ApiKeyOut> {
         self.client
             .send(self.client.call(Method::GET, "api/v1/keys/me"))
+            .await
+    }
+
+    /// Starts a session (any role): a short-lived key with this key's role, revoked with
+    /// it. A web front end exchanges the key a person pastes for one of these and keeps
+    /// only the session. Not retried unless the request certainly did not arrive.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::SessionIn;
+    /// let session = client
+    ///     .keys()
+    ///     .start_session(SessionIn { name: Some("dashboard".into()), ttl_seconds: Some(3600) })
+    ///     .await?;
+    /// println!("expires at {:?}", session.key.expires_at);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_session(&self, input: SessionIn) -> Result<ApiKeyCreated> {
+        let call = self.client.call(Method::POST, "api/v1/sessions").json(&input)?;
+        self.client.send(call.not_repeatable()).await
+    }
+
+    /// Ends the session this client uses (logout): its key stops working. Refused with
+    /// `not_a_session` (409) when the client's key is not a session.
+    ///
+    /// ```no_run
+    /// # async fn example(session: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// session.keys().end_session().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn end_session(&self) -> Result<()> {
+        self.client
+            .send_empty(self.client.call(Method::DELETE, "api/v1/sessions/current"))
             .await
     }
 }

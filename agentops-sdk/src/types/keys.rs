@@ -47,6 +47,25 @@ pub struct ApiKeyOut {
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// For a session (`POST /sessions`): the key it was made from, which it dies with.
+    #[serde(default)]
+    pub parent_id: Option<Uuid>,
+}
+
+/// Request to start a session: a short-lived key with the caller's role, made from the
+/// caller's key and revoked with it (the dashboard's login). Every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SessionIn {
+    /// A label for people (1–100 characters), e.g. `dashboard (Firefox)`; `session of
+    /// <key name>` if absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How long the session lasts, in seconds (300–2,592,000; 12 hours if absent). Never
+    /// beyond the expiry of the key it is made from.
+    #[serde(default)]
+    pub ttl_seconds: Option<u32>,
 }
 
 /// A newly created API key: the only response that ever contains the secret.
