@@ -9,9 +9,7 @@ use sha2::{Digest, Sha256};
 
 use uuid::Uuid;
 
-use agentops_sdk::types::{
-    ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role, SessionIn,
-};
+use agentops_sdk::types::{ApiKeyCreated, ApiKeyIn, ApiKeyOut, ErrorCode, Page, Role, SessionIn};
 
 use super::{Checks, paginate};
 use crate::domain::Context;

@@ -792,3 +792,70 @@ pub async fn counts_by_status(state: &Context) -> Result<Vec<(TaskStatus, i64)>,
         .map(|status| (status, counts.get(status.as_str()).copied().unwrap_or(0)))
         .collect())
 }
+
+/// Where the work stands: counts per status (overall and per project) and the tasks
+/// finished in each of the last 60 minutes, of one project if given.
+pub async fn summary(
+    state: &Context,
+    project_id: Option<Uuid>,
+) -> Result<agentops_sdk::types::TaskSummary, DomainError> {
+    use agentops_sdk::types::{MinuteCount, ProjectCounts, StatusCounts, TaskSummary};
+    use chrono::{DurationRound, TimeDelta};
+
+    let mut by_status = StatusCounts::default();
+    let mut by_project: std::collections::BTreeMap<Uuid, StatusCounts> = Default::default();
+    for (project, status, n) in
+        store::tasks::count_by_project_and_status(&state.db, project_id).await?
+    {
+        let Ok(status) = status.parse::<TaskStatus>() else {
+            continue;
+        };
+        let n = u64::try_from(n).unwrap_or(0);
+        by_status.add(status, n);
+        by_project.entry(project).or_default().add(status, n);
+    }
+    let now = store::now()
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap_or_else(|_| store::now());
+    let first = now - TimeDelta::minutes(59);
+    let mut finished_per_minute: Vec<MinuteCount> = (0..60)
+        .map(|i| MinuteCount {
+            minute: first + TimeDelta::minutes(i),
+            completed: 0,
+            failed: 0,
+        })
+        .collect();
+    for (minute, status, n) in
+        store::tasks::finished_per_minute(&state.db, first, project_id).await?
+    {
+        let Ok(minute) =
+            chrono::NaiveDateTime::parse_from_str(&format!("{minute}:00"), "%Y-%m-%d %H:%M:%S")
+        else {
+            continue;
+        };
+        let index = (minute.and_utc() - first).num_minutes();
+        let Some(slot) = usize::try_from(index)
+            .ok()
+            .and_then(|i| finished_per_minute.get_mut(i))
+        else {
+            continue;
+        };
+        let n = u64::try_from(n).unwrap_or(0);
+        if status == TaskStatus::Completed.as_str() {
+            slot.completed += n;
+        } else {
+            slot.failed += n;
+        }
+    }
+    Ok(TaskSummary {
+        by_status,
+        by_project: by_project
+            .into_iter()
+            .map(|(project_id, by_status)| ProjectCounts {
+                project_id,
+                by_status,
+            })
+            .collect(),
+        finished_per_minute,
+    })
+}

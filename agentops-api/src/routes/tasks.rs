@@ -10,7 +10,7 @@ use uuid::Uuid;
 use agentops_sdk::types::{
     BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, CompleteManyIn, ErrorBody, FailIn,
     HeartbeatManyIn, Page, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus,
-    UnblockIn,
+    TaskSummary, UnblockIn,
 };
 
 use super::created;
@@ -25,6 +25,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_task, list_tasks))
+        .routes(routes!(task_summary))
         .routes(routes!(claim_tasks))
         .routes(routes!(get_task, update_task))
         .routes(routes!(cancel_task))
@@ -56,6 +57,28 @@ struct TaskListParams {
     limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// What `GET /tasks/summary` may be narrowed to.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SummaryParams {
+    /// Only this project's tasks.
+    project_id: Option<Uuid>,
+}
+
+/// Where the work stands: tasks per status, overall and per project, and the tasks
+/// finished in each of the last 60 minutes.
+#[utoipa::path(get, path = "/tasks/summary", tag = "tasks", params(SummaryParams),
+    responses((status = 200, body = TaskSummary), (status = 400, body = ErrorBody)), security(("bearer" = ["viewer"])))]
+async fn task_summary(
+    State(state): State<AppState>,
+    _viewer: ViewerKey,
+    ApiQuery(params): ApiQuery<SummaryParams>,
+) -> ApiResult<Json<TaskSummary>> {
+    Ok(Json(
+        domain::tasks::summary(&state, params.project_id).await?,
+    ))
 }
 
 /// Create a task (an `Idempotency-Key` header makes retries safe).

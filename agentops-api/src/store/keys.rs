@@ -88,7 +88,10 @@ pub async fn revoke<C: ConnectionTrait>(
         .await?;
     if !sessions.is_empty() {
         api_key::Entity::update_many()
-            .col_expr(api_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(at))
+            .col_expr(
+                api_key::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
             .filter(api_key::Column::Id.is_in(sessions.clone()))
             .exec(conn)
             .await?;

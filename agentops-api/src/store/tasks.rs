@@ -337,6 +337,79 @@ pub async fn count_by_status<C: ConnectionTrait>(conn: &C) -> Result<Vec<(String
     .collect())
 }
 
+#[derive(Debug, FromQueryResult)]
+struct ProjectStatusCount {
+    project_id: Uuid,
+    status: String,
+    n: i64,
+}
+
+/// Number of tasks per project and status (of one project if given).
+pub async fn count_by_project_and_status<C: ConnectionTrait>(
+    conn: &C,
+    project_id: Option<Uuid>,
+) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
+    let mut query = task::Entity::find()
+        .select_only()
+        .column(task::Column::ProjectId)
+        .column(task::Column::Status)
+        .expr_as(Expr::cust("CAST(COUNT(*) AS bigint)"), "n")
+        .group_by(task::Column::ProjectId)
+        .group_by(task::Column::Status);
+    if let Some(project_id) = project_id {
+        query = query.filter(task::Column::ProjectId.eq(project_id));
+    }
+    Ok(query
+        .into_model::<ProjectStatusCount>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.project_id, row.status, row.n))
+        .collect())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct FinishedMinute {
+    minute: String,
+    status: String,
+    n: i64,
+}
+
+/// How many tasks completed or failed in each minute since `since` (of one project if
+/// given): `(minute "YYYY-MM-DD HH:MM" in UTC, status, count)`.
+pub async fn finished_per_minute<C: ConnectionTrait>(
+    conn: &C,
+    since: DateTime<Utc>,
+    project_id: Option<Uuid>,
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let minute = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            Expr::cust("to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')")
+        }
+        // Stored as RFC 3339 text in UTC: the first 16 characters are the minute.
+        _ => Expr::cust("replace(substr(finished_at, 1, 16), 'T', ' ')"),
+    };
+    let mut query = task::Entity::find()
+        .select_only()
+        .expr_as(minute.clone(), "minute")
+        .column(task::Column::Status)
+        .expr_as(Expr::cust("CAST(COUNT(*) AS bigint)"), "n")
+        .filter(task::Column::FinishedAt.gte(since))
+        .filter(task::Column::Status.is_in(["completed", "failed"]))
+        .group_by(minute)
+        .group_by(task::Column::Status);
+    if let Some(project_id) = project_id {
+        query = query.filter(task::Column::ProjectId.eq(project_id));
+    }
+    Ok(query
+        .into_model::<FinishedMinute>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.minute, row.status, row.n))
+        .collect())
+}
+
 /// What a claim asks for.
 #[derive(Debug, Clone)]
 pub struct ClaimParams {

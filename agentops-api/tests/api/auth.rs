@@ -400,7 +400,10 @@ async fn sessions_act_as_their_key_end_on_logout_and_die_with_it(backend: Backen
     let (status, me) = app
         .call_as(Some(&secret), Method::GET, "/api/v1/keys/me", None)
         .await;
-    assert_eq!((status, me["role"].clone()), (StatusCode::OK, json!("viewer")));
+    assert_eq!(
+        (status, me["role"].clone()),
+        (StatusCode::OK, json!("viewer"))
+    );
     let (status, _) = app
         .call_as(
             Some(&secret),
@@ -416,12 +419,22 @@ async fn sessions_act_as_their_key_end_on_logout_and_die_with_it(backend: Backen
 
     // Logout ends it at once; a key that is not a session cannot end itself this way.
     let (status, body) = app
-        .call_as(Some(&viewer), Method::DELETE, "/api/v1/sessions/current", None)
+        .call_as(
+            Some(&viewer),
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "not_a_session");
     let (status, _) = app
-        .call_as(Some(&secret), Method::DELETE, "/api/v1/sessions/current", None)
+        .call_as(
+            Some(&secret),
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app

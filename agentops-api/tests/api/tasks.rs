@@ -1004,7 +1004,78 @@ async fn a_batch_of_heartbeats_extends_each_lease(backend: Backend) {
     assert_eq!(second["lease_expires_at"], before[1].as_str());
 }
 
+/// The summary counts every task per status, overall and per project, and puts what
+/// finished in the current minute of its 60-minute series.
+async fn the_summary_counts_tasks_per_status_project_and_minute(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let empty = app.get_ok("/api/v1/tasks/summary").await;
+    assert_eq!(empty["by_status"]["queued"], 0);
+    assert_eq!(empty["finished_per_minute"].as_array().unwrap().len(), 60);
+
+    let (a, b) = (app.create_project("a").await, app.create_project("b").await);
+    for _ in 0..3 {
+        app.create_task(a, json!({ "kind": "k", "max_attempts": 1 }))
+            .await;
+    }
+    app.create_task(b, json!({ "kind": "other" })).await;
+    let agent = app.register_agent("w").await;
+    let claimed = app
+        .claim(agent, json!({ "kinds": ["k"], "limit": 2 }))
+        .await;
+    assert_eq!(claimed.len(), 2);
+    let done = |t: &Value, verb: &str, body: Value| {
+        let mut body = body;
+        body["claim_token"] = t["claim_token"].clone();
+        (
+            format!("/api/v1/tasks/{}/{verb}", t["id"].as_str().unwrap()),
+            body,
+        )
+    };
+    let (path, body) = done(&claimed[0], "complete", json!({ "result": {} }));
+    app.post_ok(&path, body, StatusCode::OK).await;
+    let (path, body) = done(&claimed[1], "fail", json!({ "error": "broken" }));
+    app.post_ok(&path, body, StatusCode::OK).await;
+
+    let all = app.get_ok("/api/v1/tasks/summary").await;
+    assert_eq!(
+        all["by_status"],
+        json!({ "waiting": 0, "queued": 2, "running": 0, "blocked": 0,
+                "completed": 1, "failed": 1, "cancelled": 0 })
+    );
+    let projects = all["by_project"].as_array().unwrap();
+    assert_eq!(projects.len(), 2);
+    let of_a = projects
+        .iter()
+        .find(|p| p["project_id"] == json!(a))
+        .unwrap();
+    assert_eq!(of_a["by_status"]["completed"], 1);
+    assert_eq!(of_a["by_status"]["queued"], 1);
+    let minutes = all["finished_per_minute"].as_array().unwrap();
+    let finished: u64 = minutes
+        .iter()
+        .map(|m| m["completed"].as_u64().unwrap() + m["failed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(finished, 2);
+    // Finished just now: in the last minute (or the one before, at a minute's turn).
+    assert!(
+        minutes[58..]
+            .iter()
+            .any(|m| m["completed"] == 1 || m["failed"] == 1),
+        "{minutes:?}"
+    );
+
+    let only_b = app
+        .get_ok(&format!("/api/v1/tasks/summary?project_id={b}"))
+        .await;
+    assert_eq!(only_b["by_status"]["queued"], 1);
+    assert_eq!(only_b["by_status"]["completed"], 0);
+    assert_eq!(only_b["by_project"].as_array().unwrap().len(), 1);
+    let (status, _) = app.get("/api/v1/tasks/summary?project_id=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
 crate::on_both_backends!(
+    the_summary_counts_tasks_per_status_project_and_minute,
     a_released_task_goes_back_to_the_queue_without_using_an_attempt,
     a_claimed_task_can_be_completed_once,
     claims_follow_priority_then_age_and_respect_filters,

@@ -93,7 +93,10 @@ impl Keys<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn start_session(&self, input: SessionIn) -> Result<ApiKeyCreated> {
-        let call = self.client.call(Method::POST, "api/v1/sessions").json(&input)?;
+        let call = self
+            .client
+            .call(Method::POST, "api/v1/sessions")
+            .json(&input)?;
         self.client.send(call.not_repeatable()).await
     }
 

@@ -8,7 +8,8 @@ use crate::Client;
 use crate::error::Result;
 use crate::types::{
     BatchOut, BlockIn, CancelIn, ClaimIn, ClaimOut, CompleteIn, CompleteManyIn, FailIn,
-    HeartbeatManyIn, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus, UnblockIn,
+    HeartbeatManyIn, ReleaseIn, TaskHeartbeatIn, TaskIn, TaskOut, TaskPatch, TaskStatus,
+    TaskSummary, UnblockIn,
 };
 
 /// Tasks and the agent protocol. Get it with [`Client::tasks`].
@@ -106,6 +107,23 @@ impl Tasks<'_> {
     /// ```
     pub fn list(&self) -> ListRequest<TaskOut> {
         ListRequest::new(self.client, "api/v1/tasks", "cursor")
+    }
+
+    /// Where the work stands: tasks per status, overall and per project, and the tasks
+    /// finished in each of the last 60 minutes; of one project if `project` is given.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let summary = client.tasks().summary(None).await?;
+    /// println!("{} running, {} blocked", summary.by_status.running, summary.by_status.blocked);
+    /// # Ok(()) }
+    /// ```
+    pub async fn summary(&self, project: Option<Uuid>) -> Result<TaskSummary> {
+        let call = self
+            .client
+            .call(Method::GET, "api/v1/tasks/summary")
+            .query_opt("project_id", project);
+        self.client.send(call).await
     }
 
     /// Changes a task that is not running and not finished (admin).

@@ -457,3 +457,103 @@ pub struct CancelIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// How many tasks are in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct StatusCounts {
+    /// Waiting on dependencies.
+    pub waiting: u64,
+    /// Ready to be claimed.
+    pub queued: u64,
+    /// Held by an agent.
+    pub running: u64,
+    /// Waiting on a person.
+    pub blocked: u64,
+    /// Done.
+    pub completed: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    /// The count of one status.
+    pub fn get(&self, status: TaskStatus) -> u64 {
+        match status {
+            TaskStatus::Waiting => self.waiting,
+            TaskStatus::Queued => self.queued,
+            TaskStatus::Running => self.running,
+            TaskStatus::Blocked => self.blocked,
+            TaskStatus::Completed => self.completed,
+            TaskStatus::Failed => self.failed,
+            TaskStatus::Cancelled => self.cancelled,
+        }
+    }
+
+    /// Adds `n` to one status.
+    pub fn add(&mut self, status: TaskStatus, n: u64) {
+        let slot = match status {
+            TaskStatus::Waiting => &mut self.waiting,
+            TaskStatus::Queued => &mut self.queued,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Blocked => &mut self.blocked,
+            TaskStatus::Completed => &mut self.completed,
+            TaskStatus::Failed => &mut self.failed,
+            TaskStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot += n;
+    }
+
+    /// Every task counted.
+    pub fn total(&self) -> u64 {
+        self.waiting
+            + self.queued
+            + self.running
+            + self.blocked
+            + self.completed
+            + self.failed
+            + self.cancelled
+    }
+
+    /// The tasks that reached a final status (completed, failed or cancelled).
+    pub fn finished(&self) -> u64 {
+        self.completed + self.failed + self.cancelled
+    }
+}
+
+/// One project's task counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProjectCounts {
+    /// The project.
+    pub project_id: Uuid,
+    /// Its tasks per status.
+    pub by_status: StatusCounts,
+}
+
+/// Tasks that finished in one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MinuteCount {
+    /// The minute's start (UTC).
+    pub minute: DateTime<Utc>,
+    /// Tasks completed in it.
+    pub completed: u64,
+    /// Tasks that failed for good in it.
+    pub failed: u64,
+}
+
+/// Where the work stands: `GET /tasks/summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TaskSummary {
+    /// Every task (of the project, if one was asked for) per status.
+    pub by_status: StatusCounts,
+    /// The same per project, projects without tasks left out.
+    pub by_project: Vec<ProjectCounts>,
+    /// Tasks finished in each of the last 60 minutes, oldest first (every minute
+    /// present, zeros included); the last is the current minute.
+    pub finished_per_minute: Vec<MinuteCount>,
+}
