@@ -263,6 +263,7 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         format!("cannot listen on {bind} (set AGENTOPS_BIND to another address)")
     })?;
     let addr = listener.local_addr()?;
+    let server = server.with_routes(dashboard(addr)?);
     match server.bootstrap() {
         Bootstrap::Generated { secret, path } => {
             println!(
@@ -302,7 +303,9 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         }
         None => None,
     };
-    println!("AgentOps is running at http://{addr}  (API reference: http://{addr}/docs)");
+    println!("AgentOps is running at http://{addr}");
+    println!("    dashboard:     http://{addr}/  (sign in with an API key)");
+    println!("    API reference: http://{addr}/docs");
     if seed.is_some() {
         println!("A Seed agent is running in this process: it carries out tasks of kind `seed`.");
     }
@@ -323,6 +326,26 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         }
     };
     server.serve(listener, shutdown).await
+}
+
+/// The web dashboard, talking to this process's own API over loopback with the key of
+/// whoever signs in.
+fn dashboard(addr: std::net::SocketAddr) -> anyhow::Result<axum::Router> {
+    let mut local = addr;
+    if local.ip().is_unspecified() {
+        local.set_ip(match local {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let api = agentops_sdk::Client::builder()
+        .base_url(format!("http://{local}"))
+        .build()
+        .context("cannot make the dashboard's API client")?;
+    Ok(agentops_web::router(agentops_web::WebConfig {
+        api,
+        secure_cookies: false,
+    }))
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {

@@ -233,6 +233,7 @@ async fn track_metrics(State(state): State<AppState>, request: Request, next: Ne
 pub struct Server {
     state: AppState,
     bootstrap: Bootstrap,
+    extra: Option<Router>,
 }
 
 impl Server {
@@ -253,12 +254,23 @@ impl Server {
                 "installed the budget `default proactive` (AGENTOPS_PROACTIVE_DAILY_TOKENS a day)"
             );
         }
-        Ok(Self { state, bootstrap })
+        Ok(Self {
+            state,
+            bootstrap,
+            extra: None,
+        })
     }
 
     /// The shared state (for tests and embedding).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Serves `routes` beside the API (the web dashboard at `/`); they must not
+    /// overlap the API's paths.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = Some(routes);
+        self
     }
 
     /// What the admin-key bootstrap did.
@@ -275,7 +287,10 @@ impl Server {
     ) -> anyhow::Result<()> {
         let reaper = tokio::spawn(reaper::run(self.state.context().clone()));
         let sweeper = tokio::spawn(domain::artifacts::run_sweeper(self.state.context().clone()));
-        let app = router(self.state.clone());
+        let app = match self.extra {
+            Some(extra) => router(self.state.clone()).merge(extra),
+            None => router(self.state.clone()),
+        };
         let events = self.state.events.clone();
         let shutdown = async move {
             shutdown.await;

@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base: Url,
     pub(crate) api_key: Option<String>,
+    /// `Authorization: Bearer <api_key>`, sent with every request.
+    pub(crate) auth: Option<HeaderValue>,
     pub(crate) max_retries: usize,
     pub(crate) min_delay: Duration,
     pub(crate) max_delay: Duration,
@@ -81,6 +83,14 @@ impl std::fmt::Debug for Client {
             .field("max_retries", &self.inner.max_retries)
             .finish()
     }
+}
+
+/// The `Authorization` value of an API key, marked sensitive (never logged).
+fn bearer(key: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+        .map_err(|_| Error::Config("the API key contains invalid characters".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Builds a [`Client`]; get one with [`Client::builder`].
@@ -183,15 +193,8 @@ impl ClientBuilder {
         }
         base.set_query(None);
         base.set_fragment(None);
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &self.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
-                .map_err(|_| Error::Config("the API key contains invalid characters".into()))?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
+        let auth = self.api_key.as_deref().map(bearer).transpose()?;
         let http = reqwest::Client::builder()
-            .default_headers(headers)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(
@@ -205,6 +208,7 @@ impl ClientBuilder {
                 http,
                 base,
                 api_key: self.api_key.map(|k| k.trim().to_owned()),
+                auth,
                 max_retries: self.max_retries,
                 min_delay: self.min_delay,
                 max_delay: self.max_delay,
@@ -359,6 +363,34 @@ impl Client {
         &self.inner.base
     }
 
+    /// The same client acting with another API key: it shares this one's connection
+    /// pool and settings, so a front end serving many people (each with their own key or
+    /// session) makes one per request at no cost.
+    ///
+    /// ```no_run
+    /// # fn example(client: agentops_sdk::Client) {
+    /// let as_person = client.with_api_key("aok_…")?;
+    /// # Ok::<(), agentops_sdk::Error>(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the key holds characters a header cannot carry.
+    pub fn with_api_key(&self, key: &str) -> Result<Client> {
+        let key = key.trim();
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base: self.inner.base.clone(),
+                api_key: Some(key.to_owned()),
+                auth: Some(bearer(key)?),
+                max_retries: self.inner.max_retries,
+                min_delay: self.inner.min_delay,
+                max_delay: self.inner.max_delay,
+            }),
+        })
+    }
+
     /// Whether the process is up (`GET /health`, no API key needed).
     ///
     /// ```no_run
@@ -490,6 +522,9 @@ impl Client {
             .inner
             .http
             .request(call.method.clone(), call.url.clone());
+        if let Some(auth) = &self.inner.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
         if let Some(content_type) = &call.content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }

@@ -1,0 +1,114 @@
+// AgentOps dashboard: the little the pages need beyond htmx. No inline script anywhere
+// (the Content-Security-Policy forbids it); everything hangs off data-* attributes.
+(function () {
+  'use strict';
+
+  // Every event family the server names its SSE messages after.
+  var FAMILIES = ['task', 'agent', 'approval', 'project', 'artifact', 'key', 'budget',
+    'schedule', 'thread', 'message', 'usage', 'note', 'other'];
+
+  // The last event id this page has seen, for resuming after a drop.
+  var live = window.agentopsLive = { lastId: null, opened: 0, received: 0 };
+
+  function withSince(url) {
+    if (live.lastId === null) return url;
+    return url.replace(/([?&])since=\d+/, '$1since=' + live.lastId);
+  }
+
+  // The browser's EventSource resumes by itself with Last-Event-ID after a drop. When
+  // it gives up (CLOSED) the SSE extension makes a new one: that one starts from the
+  // last id seen rather than from the page's first `since`.
+  function install() {
+    if (!window.htmx) return;
+    window.htmx.createEventSource = function (url) {
+      var source = new EventSource(withSince(url), { withCredentials: true });
+      live.opened += 1;
+      FAMILIES.forEach(function (name) {
+        source.addEventListener(name, function (event) {
+          if (event.lastEventId) live.lastId = Number(event.lastEventId);
+          live.received += 1;
+        });
+      });
+      return source;
+    };
+  }
+  install();
+
+  // Lists with data-cap keep at most that many rows (a page left open for hours keeps
+  // its memory flat).
+  function cap(list) {
+    var max = Number(list.getAttribute('data-cap'));
+    if (!max) return;
+    var newestFirst = list.getAttribute('hx-swap') === 'afterbegin';
+    while (list.children.length > max) {
+      list.removeChild(newestFirst ? list.lastElementChild : list.firstElementChild);
+    }
+  }
+
+  // Pause a feed: messages are held (up to its cap) and shown on resume.
+  var held = [];
+  function pausedFeed(elt) {
+    var button = document.querySelector('[data-pause]');
+    if (!button || button.getAttribute('aria-pressed') !== 'true') return false;
+    return elt.matches(button.getAttribute('data-pause'));
+  }
+
+  document.addEventListener('htmx:sseBeforeMessage', function (event) {
+    var elt = event.target;
+    if (pausedFeed(elt)) {
+      event.preventDefault();
+      held.push(event.detail.data);
+      var max = Number(elt.getAttribute('data-cap')) || 300;
+      if (held.length > max) held.shift();
+      var counter = document.getElementById('paused-count');
+      if (counter) counter.textContent = held.length + ' new while paused';
+    }
+  });
+
+  document.addEventListener('htmx:sseMessage', function (event) {
+    if (event.target.hasAttribute('data-cap')) cap(event.target);
+  });
+
+  document.addEventListener('click', function (event) {
+    var pause = event.target.closest('[data-pause]');
+    if (pause) {
+      var pressed = pause.getAttribute('aria-pressed') === 'true';
+      pause.setAttribute('aria-pressed', pressed ? 'false' : 'true');
+      pause.textContent = pressed ? 'Pause' : 'Resume';
+      if (pressed) {
+        var feed = document.querySelector(pause.getAttribute('data-pause'));
+        if (feed) {
+          held.forEach(function (html) { feed.insertAdjacentHTML('afterbegin', html); });
+          held = [];
+          cap(feed);
+          if (window.htmx) window.htmx.process(feed);
+        }
+        var counter = document.getElementById('paused-count');
+        if (counter) counter.textContent = '';
+      }
+      return;
+    }
+    var copy = event.target.closest('[data-copy]');
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute('data-copy'));
+      if (!source) return;
+      source.select();
+      var done = function () { copy.textContent = 'Copied'; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value).then(done, function () {
+          document.execCommand('copy'); done();
+        });
+      } else {
+        document.execCommand('copy'); done();
+      }
+    }
+  });
+
+  // A live page shows whether its stream is connected.
+  document.addEventListener('htmx:sseOpen', function () {
+    document.documentElement.setAttribute('data-live', 'open');
+  });
+  document.addEventListener('htmx:sseError', function () {
+    document.documentElement.setAttribute('data-live', 'reconnecting');
+  });
+})();

@@ -1,0 +1,391 @@
+//! `/tasks/{id}`: one task, its live timeline, artifacts, dependencies, and the buttons
+//! a person needs: cancel, unblock with an answer, retry.
+
+use axum::body::Body;
+use axum::extract::{Form, Path};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::TryStreamExt;
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use agentops_sdk::types::{
+    ArtifactOut, CancelIn, Event, EventFilter, TaskIn, TaskOut, TaskStatus, UnblockIn,
+};
+
+use super::{fragment, head};
+use crate::error::WebError;
+use crate::layout::{self, Nav, ago, json_block, short, status_badge};
+use crate::live::{LiveQuery, event_row};
+use crate::session::{CsrfForm, Session, csrf_field};
+
+/// Text artifacts up to this size are shown inline.
+const PREVIEW_BYTES: u64 = 64 * 1024;
+
+/// `GET /tasks/{id}`.
+pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    let client = &session.client;
+    let (since, task, timeline) = tokio::try_join!(
+        head(&session),
+        async { Ok(client.tasks().get(id).await?) },
+        async {
+            Ok(client
+                .events()
+                .list_filtered(&EventFilter::new().task(id).since(0))
+                .limit(200)
+                .send()
+                .await?)
+        },
+    )?;
+    let card = card_markup(&session, &task).await?;
+    let live = LiveQuery::url(since, None, None, Some(id));
+    let events: Vec<&Event> = timeline.items.iter().collect();
+    let body = html! {
+        nav.crumbs { a href="/tasks" { "Tasks" } " / " a href=(format!("/tasks?project_id={}", task.project_id)) { "project " (short(task.project_id)) } }
+        h1 { (task.title) " " (status_badge(task.status)) }
+        div #task-card hx-get=(format!("/tasks/{id}/card")) hx-trigger="sse:task throttle:300ms, sse:artifact throttle:300ms" {
+            (card)
+        }
+        section.panel {
+            h2 { "Timeline" }
+            ol #timeline.events.timeline sse-swap="task,artifact,usage,budget,agent" hx-swap="beforeend" data-cap="500" {
+                @for event in events { (event_row(event)) }
+            }
+            @if timeline.next_cursor.is_some() {
+                p.muted { "The first 200 events are shown; newer ones arrive live." }
+            }
+        }
+    };
+    Ok(layout::page(&session, Nav::Tasks, &task.title, Some(live), body).into_response())
+}
+
+/// `GET /tasks/{id}/card`: the part the live stream refreshes.
+pub(crate) async fn card(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    let task = session.client.tasks().get(id).await?;
+    Ok(fragment(card_markup(&session, &task).await?))
+}
+
+async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebError> {
+    let client = &session.client;
+    let (artifacts, upstream, siblings) = tokio::try_join!(
+        async {
+            Ok::<_, WebError>(
+                client
+                    .artifacts()
+                    .list()
+                    .task(task.id)
+                    .limit(100)
+                    .send()
+                    .await?,
+            )
+        },
+        async {
+            let mut found = Vec::new();
+            for id in &task.depends_on {
+                match client.tasks().get(*id).await {
+                    Ok(t) => found.push(t),
+                    Err(err) if err.is_not_found() => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Ok(found)
+        },
+        async {
+            Ok(client
+                .tasks()
+                .list()
+                .project(task.project_id)
+                .limit(200)
+                .send()
+                .await?)
+        },
+    )?;
+    let downstream: Vec<&TaskOut> = siblings
+        .items
+        .iter()
+        .filter(|t| t.depends_on.contains(&task.id))
+        .collect();
+    let mut previews = Vec::new();
+    for artifact in &artifacts.items {
+        previews.push(preview(session, artifact).await);
+    }
+    let can_write = session.can_write();
+    Ok(html! {
+        div.grid {
+            section.panel {
+                h2 { "State" }
+                dl.facts {
+                    dt { "Status" } dd data-field="status" { (status_badge(task.status)) }
+                    dt { "Kind" } dd { code { (task.kind) } }
+                    @if !task.labels.is_empty() {
+                        dt { "Labels" } dd { @for l in &task.labels { span.tag { (l) } " " } }
+                    }
+                    dt { "Progress" } dd data-field="progress" {
+                        @if let Some(p) = task.progress {
+                            progress max="1" value=(p) { (format!("{:.0}%", p * 100.0)) } " " (format!("{:.0}%", p * 100.0))
+                        } @else { "—" }
+                        @if let Some(m) = &task.progress_message { " · " (m) }
+                    }
+                    dt { "Attempts" } dd { (task.attempts) " of " (task.max_attempts) }
+                    dt { "Held by" } dd {
+                        @if let Some(agent) = task.agent_id {
+                            a href="/agents" { "agent " (short(agent)) }
+                            @if let Some(until) = task.lease_expires_at { " · lease until " (ago(until)) }
+                        } @else { "—" }
+                    }
+                    dt { "Priority" } dd { (task.priority) }
+                    dt { "Created" } dd { (ago(task.created_at)) }
+                    @if let Some(at) = task.started_at { dt { "Started" } dd { (ago(at)) } }
+                    @if let Some(at) = task.finished_at { dt { "Finished" } dd { (ago(at)) } }
+                    @if let Some(at) = task.not_before { dt { "Not before" } dd { (ago(at)) } }
+                }
+                @if let Some(error) = &task.error { p.problem { strong { "Error: " } (error) } }
+                @if let Some(reason) = &task.block_reason { p.blocked { strong { "Blocked: " } (reason) } }
+                @if can_write { (actions(session, task)) }
+            }
+            section.panel {
+                h2 { "Dependencies" }
+                h3 { "Waits on" }
+                @if upstream.is_empty() { (layout::empty("Nothing.")) }
+                ul.plain { @for t in &upstream { li { a href=(format!("/tasks/{}", t.id)) { (t.title) } " " (status_badge(t.status)) } } }
+                h3 { "Waited on by" }
+                @if downstream.is_empty() { (layout::empty("Nothing.")) }
+                ul.plain { @for t in &downstream { li { a href=(format!("/tasks/{}", t.id)) { (t.title) } " " (status_badge(t.status)) } } }
+            }
+        }
+        @if let Some(description) = &task.description { section.panel { h2 { "Description" } p.pre { (description) } } }
+        section.panel {
+            h2 { "Input and result" }
+            (json_block("Input", &task.input))
+            @if let Some(result) = &task.result { (json_block("Result", result)) }
+        }
+        section.panel {
+            h2 { "Artifacts" }
+            @if artifacts.items.is_empty() { (layout::empty("No artifact yet.")) }
+            ul.artifacts {
+                @for (artifact, preview) in artifacts.items.iter().zip(previews) {
+                    li data-artifact=(artifact.id) {
+                        a.download href=(format!("/artifacts/{}/download", artifact.id)) download=(artifact.name) { (artifact.name) }
+                        " " small { (artifact.content_type) " · " (layout::number(artifact.size)) " bytes" }
+                        (preview)
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn actions(session: &Session, task: &TaskOut) -> Markup {
+    html! {
+        div.actions {
+            @if !task.status.is_final() {
+                form method="post" action=(format!("/tasks/{}/cancel", task.id)) {
+                    (csrf_field(session))
+                    button.danger type="submit" data-action="cancel" { "Cancel task" }
+                }
+            }
+            @if matches!(task.status, TaskStatus::Failed | TaskStatus::Cancelled) {
+                form method="post" action=(format!("/tasks/{}/retry", task.id)) {
+                    (csrf_field(session))
+                    button type="submit" data-action="retry" { "Retry as a new task" }
+                }
+            }
+        }
+        @if task.status == TaskStatus::Blocked {
+            form.unblock method="post" action=(format!("/tasks/{}/unblock", task.id)) {
+                (csrf_field(session))
+                label for="answer" { "Your answer (the agent reads it when it picks the task up again)" }
+                textarea #answer name="answer" rows="3" maxlength="2000" {}
+                button type="submit" data-action="unblock" { "Unblock" }
+            }
+        }
+    }
+}
+
+async fn preview(session: &Session, artifact: &ArtifactOut) -> Markup {
+    let kind = artifact.content_type.as_str();
+    if kind.starts_with("image/") && kind != "image/svg+xml" {
+        return html! { img.preview src=(format!("/artifacts/{}/raw", artifact.id)) alt=(artifact.name) loading="lazy"; };
+    }
+    let texty = kind.starts_with("text/")
+        || kind.contains("json")
+        || kind.contains("xml")
+        || kind.contains("yaml")
+        || kind.contains("csv");
+    if !texty || artifact.size == 0 {
+        return html! {};
+    }
+    let end = artifact.size.min(PREVIEW_BYTES) - 1;
+    let bytes = match session
+        .client
+        .artifacts()
+        .download_range(artifact.id, 0, Some(end))
+        .await
+    {
+        Ok(download) => download.bytes().await.ok(),
+        Err(_) => None,
+    };
+    match bytes {
+        Some(bytes) => html! {
+            details.preview open[artifact.size <= 4096] {
+                summary { "Preview" @if artifact.size > PREVIEW_BYTES { " (first 64 KiB)" } }
+                pre { (String::from_utf8_lossy(&bytes)) }
+            }
+        },
+        None => html! {},
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UnblockForm {
+    csrf: String,
+    #[serde(default)]
+    answer: String,
+}
+
+/// `POST /tasks/{id}/cancel`.
+pub(crate) async fn cancel(
+    session: Session,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    session
+        .client
+        .tasks()
+        .cancel(
+            id,
+            CancelIn {
+                reason: Some("cancelled from the dashboard".into()),
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/tasks/{id}")).into_response())
+}
+
+/// `POST /tasks/{id}/unblock`: back to the queue, with the person's answer.
+pub(crate) async fn unblock(
+    session: Session,
+    Path(id): Path<Uuid>,
+    Form(form): Form<UnblockForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let answer = form.answer.trim();
+    if answer.chars().count() > 2000 {
+        return Err(WebError::BadInput(
+            "An answer is at most 2,000 characters.".into(),
+        ));
+    }
+    session
+        .client
+        .tasks()
+        .unblock(
+            id,
+            UnblockIn {
+                note: (!answer.is_empty()).then(|| answer.to_owned()),
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/tasks/{id}")).into_response())
+}
+
+/// `POST /tasks/{id}/retry`: a finished task never changes, so a retry is a new task
+/// with the same work, labelled `retry-of:<id>`; pressing twice makes it once (the
+/// create is idempotent on the failed task's id).
+pub(crate) async fn retry(
+    session: Session,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let task = session.client.tasks().get(id).await?;
+    if !matches!(task.status, TaskStatus::Failed | TaskStatus::Cancelled) {
+        return Err(WebError::BadInput(format!(
+            "Only a failed or cancelled task can be retried; this one is {}.",
+            task.status
+        )));
+    }
+    let mut labels: Vec<String> = task
+        .labels
+        .iter()
+        .filter(|l| !l.starts_with("retry-of:"))
+        .cloned()
+        .collect();
+    labels.push(format!("retry-of:{}", task.id.simple()));
+    let copy = session
+        .client
+        .tasks()
+        .create_with_key(
+            TaskIn {
+                project_id: task.project_id,
+                title: task.title,
+                description: task.description,
+                kind: Some(task.kind),
+                labels: Some(labels),
+                priority: Some(task.priority),
+                input: Some(task.input),
+                depends_on: None,
+                max_attempts: Some(task.max_attempts),
+            },
+            &format!("dashboard-retry-{}", task.id),
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/tasks/{}", copy.0.id)).into_response())
+}
+
+/// `GET /artifacts/{id}/download`: the artifact's bytes, streamed, as a file.
+pub(crate) async fn download(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    artifact_response(&session, id, true).await
+}
+
+/// `GET /artifacts/{id}/raw`: an image's bytes, for the inline preview.
+pub(crate) async fn raw(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    artifact_response(&session, id, false).await
+}
+
+async fn artifact_response(
+    session: &Session,
+    id: Uuid,
+    attachment: bool,
+) -> Result<Response, WebError> {
+    let artifact = session.client.artifacts().get(id).await?;
+    let download = session.client.artifacts().download(id).await?;
+    let inline_ok =
+        artifact.content_type.starts_with("image/") && artifact.content_type != "image/svg+xml";
+    let content_type = if attachment || inline_ok {
+        artifact.content_type.clone()
+    } else {
+        "application/octet-stream".to_owned()
+    };
+    let file_name: String = artifact
+        .name
+        .rsplit('/')
+        .next()
+        .unwrap_or("artifact")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = if attachment {
+        format!("attachment; filename=\"{file_name}\"")
+    } else {
+        "inline".to_owned()
+    };
+    let body = Body::from_stream(download.stream().map_err(std::io::Error::other));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_LENGTH, artifact.size.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
