@@ -11,6 +11,7 @@
 # them up); schemathesis is installed, pinned, in a private virtualenv like moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 
 SCHEMATHESIS_VERSION=4.32.0
 FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-20}
@@ -87,7 +88,11 @@ fuzz() {
     server_pid=$!
     log "fuzz: schemathesis on $backend (server on port $port)"
     local status=0
-    "$venv/bin/st" --config-file scripts/schemathesis.toml --no-color \
+    # Run from the throw-away directory: Hypothesis keeps the examples it found in
+    # `.hypothesis/` under the working directory and replays them on the next run, so a
+    # machine's history would change what a run generates (a fixed seed must mean a
+    # fixed run).
+    (cd "$dir" && "$venv/bin/st" --config-file "$repo/scripts/schemathesis.toml" --no-color \
         run "http://127.0.0.1:$port/api/v1/openapi.json" \
         --wait-for-schema 60 \
         --checks all \
@@ -95,7 +100,7 @@ fuzz() {
         --max-examples "$FUZZ_EXAMPLES" \
         --header "Authorization: Bearer $key" \
         ${FUZZ_PHASES:+--phases "$FUZZ_PHASES"} \
-        --report junit --report-dir "$dir/report" || status=$?
+        --report junit --report-dir "$dir/report") || status=$?
     if grep -q -E "panicked|internal error" "$dir/server.log"; then
         echo "the server logged a panic or an internal error:" >&2
         grep -E -A5 "panicked|internal error" "$dir/server.log" | head -50 >&2

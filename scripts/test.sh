@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole AgentOps test suite on a fresh machine: starts (or installs) the services
 # the tests need, then runs every test of the workspace, the doc tests and the offline
-# infrastructure checks, then fuzzes the API against its OpenAPI document.
+# infrastructure checks, then drives the web dashboard in a real browser and fuzzes the
+# API against its OpenAPI document.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -E 'test(claim)'  # extra arguments go to cargo nextest
@@ -216,6 +217,10 @@ if [ $# -eq 0 ]; then
         log "infrastructure checks"
         bash infra/check.sh
     fi
+    # The dashboard in a real browser (Debian's Chromium + playwright-core, installed
+    # on first use), against the whole platform on the embedded defaults.
+    log "browser tests (dashboard)"
+    scripts/browser-tests.sh
     # The API against its own OpenAPI document, on SQLite and on PostgreSQL + Redis.
     log "API fuzzing (schemathesis)"
     scripts/fuzz-api.sh

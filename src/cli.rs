@@ -263,7 +263,6 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         format!("cannot listen on {bind} (set AGENTOPS_BIND to another address)")
     })?;
     let addr = listener.local_addr()?;
-    let server = server.with_routes(dashboard(addr)?);
     match server.bootstrap() {
         Bootstrap::Generated { secret, path } => {
             println!(
@@ -303,6 +302,13 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let chief_url = match &chief {
+        Some((_, chief_addr)) => Some(format!("http://{chief_addr}")),
+        None => std::env::var("CHIEF_OF_STAFF_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty()),
+    };
+    let server = server.with_routes(dashboard(addr, chief_url)?);
     println!("AgentOps is running at http://{addr}");
     println!("    dashboard:     http://{addr}/  (sign in with an API key)");
     println!("    API reference: http://{addr}/docs");
@@ -330,7 +336,12 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
 
 /// The web dashboard, talking to this process's own API over loopback with the key of
 /// whoever signs in.
-fn dashboard(addr: std::net::SocketAddr) -> anyhow::Result<axum::Router> {
+/// `chief_url` is the Chief of Staff the Chat page talks to (the embedded one, or
+/// `CHIEF_OF_STAFF_URL`).
+fn dashboard(
+    addr: std::net::SocketAddr,
+    chief_url: Option<String>,
+) -> anyhow::Result<axum::Router> {
     let mut local = addr;
     if local.ip().is_unspecified() {
         local.set_ip(match local {
@@ -345,6 +356,7 @@ fn dashboard(addr: std::net::SocketAddr) -> anyhow::Result<axum::Router> {
     Ok(agentops_web::router(agentops_web::WebConfig {
         api,
         secure_cookies: false,
+        chief_url,
     }))
 }
 

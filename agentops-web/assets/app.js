@@ -18,6 +18,30 @@
   // The browser's EventSource resumes by itself with Last-Event-ID after a drop. When
   // it gives up (CLOSED) the SSE extension makes a new one: that one starts from the
   // last id seen rather than from the page's first `since`.
+  // Parts marked data-refresh-on="task,agent" re-fetch themselves (hx-trigger="refresh")
+  // when an event of those families arrives: at once if idle, else once more at the end
+  // of their data-refresh-ms window, so the last event is never left unseen and a burst
+  // of events costs one request per window. (htmx's own `throttle` drops the trailing
+  // event.)
+  var pending = new WeakMap();
+  function schedule(elt) {
+    var state = pending.get(elt) || { last: 0, waiting: false };
+    pending.set(elt, state);
+    if (state.waiting) return;
+    var gap = Number(elt.getAttribute('data-refresh-ms')) || 500;
+    state.waiting = true;
+    setTimeout(function () {
+      state.waiting = false;
+      state.last = Date.now();
+      if (document.body.contains(elt)) window.htmx.trigger(elt, 'refresh');
+    }, Math.max(0, state.last + gap - Date.now()));
+  }
+  function refreshParts(family) {
+    document.querySelectorAll('[data-refresh-on]').forEach(function (elt) {
+      if (elt.getAttribute('data-refresh-on').split(',').indexOf(family) >= 0) schedule(elt);
+    });
+  }
+
   function install() {
     if (!window.htmx) return;
     window.htmx.createEventSource = function (url) {
@@ -27,6 +51,7 @@
         source.addEventListener(name, function (event) {
           if (event.lastEventId) live.lastId = Number(event.lastEventId);
           live.received += 1;
+          refreshParts(name);
         });
       });
       return source;

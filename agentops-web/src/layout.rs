@@ -19,6 +19,7 @@ pub(crate) enum Nav {
     Agents,
     Events,
     Approvals,
+    Chat,
     Keys,
 }
 
@@ -34,6 +35,7 @@ fn head(title: &str) -> Markup {
             meta name="color-scheme" content="light dark";
             meta name="htmx-config" content=(HTMX_CONFIG);
             title { (title) " · AgentOps" }
+            link rel="icon" type="image/svg+xml" href=(assets::url("icon.svg"));
             link rel="stylesheet" href=(assets::url("app.css"));
             script src=(assets::url("htmx.min.js")) defer {}
             script src=(assets::url("htmx-ext-sse.js")) defer {}
@@ -72,6 +74,7 @@ pub(crate) fn page(
         (Nav::Agents, "/agents", "Agents"),
         (Nav::Events, "/events", "Events"),
         (Nav::Approvals, "/approvals", "Approvals"),
+        (Nav::Chat, "/chat", "Chat"),
     ];
     Html(html! {
         (DOCTYPE)

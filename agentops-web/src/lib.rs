@@ -43,12 +43,17 @@ pub struct WebConfig {
     pub api: agentops_sdk::Client,
     /// Mark cookies `Secure` even when no proxy says the request came over HTTPS.
     pub secure_cookies: bool,
+    /// The Chief of Staff's HTTP API (`…/chat`), for the Chat page.
+    pub chief_url: Option<String>,
 }
 
 /// Shared by every request.
 pub(crate) struct Web {
     pub(crate) api: agentops_sdk::Client,
     pub(crate) secure_cookies: bool,
+    pub(crate) chief_url: Option<String>,
+    /// For the Chief of Staff's HTTP API, which is not the platform's (no SDK for it).
+    pub(crate) http: reqwest::Client,
 }
 
 pub(crate) type AppState = Arc<Web>;
@@ -58,6 +63,8 @@ pub fn router(cfg: WebConfig) -> Router {
     let state: AppState = Arc::new(Web {
         api: cfg.api,
         secure_cookies: cfg.secure_cookies,
+        chief_url: cfg.chief_url,
+        http: reqwest::Client::new(),
     });
     Router::new()
         .route("/", get(pages::overview::page))
@@ -82,6 +89,8 @@ pub fn router(cfg: WebConfig) -> Router {
         .route("/approvals/rows", get(pages::approvals::rows))
         .route("/approvals/{id}/approve", post(pages::approvals::approve))
         .route("/approvals/{id}/reject", post(pages::approvals::reject))
+        .route("/chat", get(pages::chat::page).post(pages::chat::send))
+        .route("/chat/messages", get(pages::chat::messages))
         .route("/keys", get(pages::keys::page).post(pages::keys::create))
         .route("/keys/{id}/revoke", post(pages::keys::revoke))
         .route("/live", get(live::stream))

@@ -36,6 +36,8 @@ const SESSION_TTL_SECS: u32 = 12 * 60 * 60;
 /// token their forms must carry.
 pub(crate) struct Session {
     pub(crate) client: agentops_sdk::Client,
+    /// The session key itself, for the Chief of Staff's API (not the platform's).
+    pub(crate) secret: String,
     pub(crate) role: Role,
     pub(crate) csrf: String,
 }
@@ -125,6 +127,7 @@ impl FromRequestParts<AppState> for Session {
                 .map_err(|_| WebError::signed_out(&parts.headers, &parts.uri))?,
             role,
             csrf: csrf_of(&secret),
+            secret,
         })
     }
 }

@@ -24,6 +24,9 @@ export async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // performance.memory in bytes rather than rounded, and gc() for the memory test.
+      '--enable-precise-memory-info',
+      '--js-flags=--expose-gc',
     ],
   });
 }
@@ -34,8 +37,8 @@ export async function launch() {
  * as strings in `page.consoleErrors` (page errors prefixed with `pageerror: `); tests
  * usually end with `assert.deepEqual(page.consoleErrors, [])`.
  */
-export async function newPage(browser, { width = 1280, height = 800 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE_URL });
+export async function newPage(browser, { width = 1280, height = 800, baseURL = BASE_URL } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL, acceptDownloads: true });
   const page = await context.newPage();
   page.consoleErrors = [];
   page.on('console', (msg) => {
@@ -87,8 +90,8 @@ export async function screenshot(page, name) {
 }
 
 /** Signs in through the login form with `key` (default: the admin key). */
-export async function login(page, key = ADMIN_KEY) {
-  await page.goto(`${BASE_URL}/login`);
+export async function login(page, key = ADMIN_KEY, base = BASE_URL) {
+  await page.goto(`${base}/login`);
   await page.fill('input[name=key]', key);
   await page.click('button[type=submit]');
   await page.waitForURL((url) => !url.pathname.replace(/\/+$/, '').endsWith('/login'));

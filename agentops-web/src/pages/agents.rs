@@ -23,7 +23,7 @@ pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
         h1 { "Agents" }
         table.list {
             thead { tr { th { "Agent" } th { "Status" } th { "Heartbeat" } th { "Running" } th.wide { "Version" } th.wide { "Capabilities" } } }
-            tbody #agent-rows hx-get="/agents/rows" hx-trigger="sse:agent throttle:1s, sse:task throttle:1s" { (rows) }
+            tbody #agent-rows hx-get="/agents/rows" hx-trigger="refresh" data-refresh-on="agent,task" data-refresh-ms="1000" { (rows) }
         }
     };
     Ok(layout::page(&session, Nav::Agents, "Agents", Some(live), body).into_response())

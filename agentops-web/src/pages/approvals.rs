@@ -13,7 +13,7 @@ use super::{fragment, head};
 use crate::error::WebError;
 use crate::layout::{self, Nav, ago, badge, json_block};
 use crate::live::LiveQuery;
-use crate::session::{CsrfForm, Session, csrf_field};
+use crate::session::{Session, csrf_field};
 
 /// `GET /approvals`.
 pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
@@ -21,7 +21,7 @@ pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
     let live = LiveQuery::url(since, Some("approval.*"), None, None);
     let body = html! {
         h1 { "Approvals" }
-        div #approval-rows hx-get="/approvals/rows" hx-trigger="sse:approval throttle:300ms" { (rows) }
+        div #approval-rows hx-get="/approvals/rows" hx-trigger="refresh" data-refresh-on="approval" data-refresh-ms="300" { (rows) }
     };
     Ok(layout::page(&session, Nav::Approvals, "Approvals", Some(live), body).into_response())
 }
@@ -51,7 +51,7 @@ async fn rows_markup(session: &Session) -> Result<Markup, WebError> {
         section.panel {
             h2 { "Waiting for a decision" }
             @if pending.items.is_empty() { (layout::empty("No plan is waiting.")) }
-            @for approval in &pending.items { (card(session, approval)) }
+            @for approval in &pending.items { (card(session, approval, "/approvals")) }
         }
         section.panel {
             h2 { "Decided lately" }
@@ -66,7 +66,8 @@ async fn rows_markup(session: &Session) -> Result<Markup, WebError> {
     })
 }
 
-fn card(session: &Session, approval: &ApprovalOut) -> Markup {
+/// A pending plan with its buttons; after a decision the browser goes back to `back`.
+pub(crate) fn card(session: &Session, approval: &ApprovalOut, back: &str) -> Markup {
     html! {
         article.approval data-approval=(approval.id) {
             h3 { (approval.summary) }
@@ -77,10 +78,12 @@ fn card(session: &Session, approval: &ApprovalOut) -> Markup {
                 div.actions {
                     form method="post" action=(format!("/approvals/{}/approve", approval.id)) {
                         (csrf_field(session))
+                        input type="hidden" name="back" value=(back);
                         button.ok type="submit" data-action="approve" { "OK, go ahead" }
                     }
                     form.reject method="post" action=(format!("/approvals/{}/reject", approval.id)) {
                         (csrf_field(session))
+                        input type="hidden" name="back" value=(back);
                         input name="reason" placeholder="Why not (optional)" maxlength="2000";
                         button.danger type="submit" data-action="reject" { "Reject" }
                     }
@@ -127,17 +130,34 @@ pub(crate) struct RejectForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ApproveForm {
+    csrf: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// Where to go after a decision: the page the button was on (only this site's pages).
+fn back_to(back: Option<&str>) -> Redirect {
+    Redirect::to(match back {
+        Some("/chat") => "/chat",
+        _ => "/approvals",
+    })
 }
 
 /// `POST /approvals/{id}/approve`.
 pub(crate) async fn approve(
     session: Session,
     Path(id): Path<Uuid>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ApproveForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     session.client.approvals().approve(id).await?;
-    Ok(Redirect::to("/approvals").into_response())
+    Ok(back_to(form.back.as_deref()).into_response())
 }
 
 /// `POST /approvals/{id}/reject`.
@@ -153,5 +173,5 @@ pub(crate) async fn reject(
         .approvals()
         .reject(id, (!reason.is_empty()).then(|| reason.to_owned()))
         .await?;
-    Ok(Redirect::to("/approvals").into_response())
+    Ok(back_to(form.back.as_deref()).into_response())
 }

@@ -52,7 +52,7 @@ async fn render(
             }
         }
         table.list {
-            thead { tr { th { "Name" } th { "Role" } th.wide { "Starts with" } th.wide { "Created" } th { "Expires" } th {} } }
+            thead { tr { th { "Name" } th { "Role" } th.wide { "Starts with" } th.wide { "Created" } th.wide { "Expires" } th {} } }
             tbody {
                 @for key in &keys.items {
                     tr data-key=(key.id) {
@@ -60,7 +60,7 @@ async fn render(
                         td { (key.role) }
                         td.wide { code { (key.prefix) "…" } }
                         td.wide { (ago(key.created_at)) }
-                        td { @if let Some(at) = key.expires_at { (ago(at)) } @else { "never" } }
+                        td.wide { @if let Some(at) = key.expires_at { (ago(at)) } @else { "never" } }
                         td {
                             form method="post" action=(format!("/keys/{}/revoke", key.id)) {
                                 (csrf_field(session))

@@ -2,6 +2,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod approvals;
+pub(crate) mod chat;
 pub(crate) mod events;
 pub(crate) mod keys;
 pub(crate) mod overview;

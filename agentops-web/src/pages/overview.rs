@@ -31,7 +31,7 @@ pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
         html! {
             h1 { "Overview" }
             div #overview hx-get="/overview/body"
-                hx-trigger="sse:task throttle:1s, sse:agent throttle:2s, sse:approval throttle:1s, sse:budget throttle:2s" {
+                hx-trigger="refresh" data-refresh-on="task,agent,approval,budget" data-refresh-ms="1000" {
                 (body)
             }
         },

@@ -43,8 +43,7 @@ pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Respo
     let events: Vec<&Event> = timeline.items.iter().collect();
     let body = html! {
         nav.crumbs { a href="/tasks" { "Tasks" } " / " a href=(format!("/tasks?project_id={}", task.project_id)) { "project " (short(task.project_id)) } }
-        h1 { (task.title) " " (status_badge(task.status)) }
-        div #task-card hx-get=(format!("/tasks/{id}/card")) hx-trigger="sse:task throttle:300ms, sse:artifact throttle:300ms" {
+        div #task-card hx-get=(format!("/tasks/{id}/card")) hx-trigger="refresh" data-refresh-on="task,artifact" data-refresh-ms="300" {
             (card)
         }
         section.panel {
@@ -112,6 +111,7 @@ async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebErr
     }
     let can_write = session.can_write();
     Ok(html! {
+        h1 { (task.title) " " (status_badge(task.status)) }
         div.grid {
             section.panel {
                 h2 { "State" }

@@ -161,7 +161,7 @@ pub(crate) async fn page(
         table.list {
             thead { tr { th { "Task" } th { "Status" } th.wide { "Kind" } th.wide { "Agent" } th { "Progress" } th.wide { "Updated" } } }
             tbody #task-rows hx-get=(format!("/tasks/rows?{}", query.query_string(true)))
-                hx-trigger="sse:task throttle:500ms" {
+                hx-trigger="refresh" data-refresh-on="task" data-refresh-ms="500" {
                 (rows_markup(&tasks, &query))
             }
         }
