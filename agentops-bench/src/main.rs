@@ -14,6 +14,7 @@
 
 mod artifacts;
 mod claim;
+mod dashboard;
 mod events;
 mod fanout_baseline;
 mod process;
@@ -42,6 +43,8 @@ enum Command {
     Artifacts(artifacts::ArtifactsBenchArgs),
     /// Claim throughput end to end (HTTP + SDK) against the same job in minimal SQL.
     Claim(claim::ClaimBenchArgs),
+    /// Dashboard pages' time to first byte with many tasks, against their minimal SQL.
+    Dashboard(dashboard::DashboardBenchArgs),
     /// The bare fan-out server `events --baseline` starts as a child process.
     #[command(hide = true)]
     FanoutBaselineServer(fanout_baseline::BaselineServerArgs),
@@ -90,6 +93,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args).await,
         Command::Artifacts(args) => artifacts::run(args).await,
         Command::Claim(args) => claim::run(args).await,
+        Command::Dashboard(args) => dashboard::run(args).await,
         Command::FanoutBaselineServer(args) => fanout_baseline::serve(args).await,
         Command::Api => unreachable!("handled above"),
     }

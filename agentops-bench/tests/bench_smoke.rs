@@ -37,6 +37,20 @@ fn service(variable: &str) -> String {
 }
 
 #[test]
+fn dashboard_pages_with_a_few_tasks() {
+    let report = bench(&["dashboard", "--tasks", "30", "--rounds", "2"]);
+    // Every page answered 2xx (the benchmark stops on any other status).
+    let pages = report["pages"].as_array().expect("pages");
+    assert_eq!(pages.len(), 9, "{report}");
+    assert!(pages.iter().all(|p| p["p50_ms"].is_number()), "{report}");
+    assert_eq!(
+        report["floor"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+}
+
+#[test]
 fn artifacts_on_the_local_store() {
     let report = bench(&["artifacts", "--size-mib", "4", "--rounds", "1"]);
     assert_eq!(report["store"], "local");

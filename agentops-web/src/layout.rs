@@ -19,6 +19,8 @@ pub(crate) enum Nav {
     Agents,
     Events,
     Approvals,
+    Schedules,
+    Usage,
     Chat,
     Keys,
 }
@@ -74,6 +76,8 @@ pub(crate) fn page(
         (Nav::Agents, "/agents", "Agents"),
         (Nav::Events, "/events", "Events"),
         (Nav::Approvals, "/approvals", "Approvals"),
+        (Nav::Schedules, "/schedules", "Schedules"),
+        (Nav::Usage, "/usage", "Usage"),
         (Nav::Chat, "/chat", "Chat"),
     ];
     Html(html! {
@@ -121,9 +125,10 @@ pub(crate) fn badge(word: &str) -> Markup {
     html! { span class=(format!("badge s-{word}")) { (word) } }
 }
 
-/// The first 8 characters of an id.
+/// The last 8 hex digits of an id (its first ones are a timestamp, shared by every id
+/// made in the same moment), as the Chief of Staff shows ids too.
 pub(crate) fn short(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
+    id.simple().to_string()[24..].to_owned()
 }
 
 /// "3 min ago", with the exact time on hover.

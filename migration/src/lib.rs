@@ -66,6 +66,7 @@ mod m20261204_000011_usage_and_budgets;
 mod m20261204_000012_schedules;
 mod m20261204_000013_project_notes;
 mod m20261204_000014_key_sessions;
+mod m20261204_000015_tasks_status_order;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -88,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_schedules::Migration),
             Box::new(m20261204_000013_project_notes::Migration),
             Box::new(m20261204_000014_key_sessions::Migration),
+            Box::new(m20261204_000015_tasks_status_order::Migration),
         ]
     }
 }

@@ -318,9 +318,36 @@ test('chat with the Chief of Staff: the reply appears in the conversation', asyn
   await page.context().close();
 });
 
+test('pause and resume a schedule; usage shows what was spent', async () => {
+  const schedule = await api('/schedules', { method: 'POST', body: {
+    name: 'Hourly digest', project_id: project, task: { title: 'Write the digest', kind: 'digest' }, every_seconds: 3600 } });
+  assert.equal(schedule.status, 201, JSON.stringify(schedule.body));
+  const spent = await api('/usage', { method: 'POST', body: {
+    provider: 'local', model: 'tiny-model', tokens_in: 1200, tokens_out: 300, latency_ms: 80 } });
+  assert.equal(spent.status, 201, JSON.stringify(spent.body));
+
+  const page = await newPage(browser, { width: 1440, height: 900 });
+  await login(page);
+  await page.goto('/schedules');
+  const row = `[data-schedule="${schedule.body.id}"]`;
+  await page.click(`${row} [data-action=pause]`);
+  await page.waitForSelector(`${row} .badge:has-text("paused")`);
+  assert.equal((await api(`/schedules/${schedule.body.id}`)).body.status, 'paused');
+  await page.click(`${row} [data-action=resume]`);
+  await page.waitForSelector(`${row} .badge:has-text("active")`);
+  await screenshot(page, 'schedules');
+
+  await page.goto('/usage');
+  assert.match(await page.textContent('main'), /tiny-model/);
+  assert.match(await page.textContent('main'), /1,500/);
+  await screenshot(page, 'usage');
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
 const PAGES = [
   ['overview', '/'], ['tasks', '/tasks'], ['projects', '/projects'], ['agents', '/agents'],
-  ['events', '/events'], ['approvals', '/approvals'], ['chat', '/chat'], ['keys', '/keys'],
+  ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['usage', '/usage'], ['chat', '/chat'], ['keys', '/keys'],
 ];
 
 test('every page renders at phone and desktop width with no console errors', async () => {

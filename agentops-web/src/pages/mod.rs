@@ -7,8 +7,10 @@ pub(crate) mod events;
 pub(crate) mod keys;
 pub(crate) mod overview;
 pub(crate) mod projects;
+pub(crate) mod schedules;
 pub(crate) mod task;
 pub(crate) mod tasks;
+pub(crate) mod usage;
 
 use axum::response::{Html, IntoResponse, Response};
 use maud::Markup;
