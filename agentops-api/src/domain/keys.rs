@@ -54,17 +54,20 @@ pub async fn create(state: &Context, input: ApiKeyIn) -> Result<ApiKeyCreated, D
         checks.push("expires_at", "must be in the future");
     }
     checks.finish()?;
+    create_row(state, input.name.trim(), input.role, input.expires_at, None).await
+}
+
+/// Generates a secret and stores a key for it, with its `key.created` event.
+async fn create_row(
+    state: &Context,
+    name: &str,
+    role: Role,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    parent_id: Option<Uuid>,
+) -> Result<ApiKeyCreated, DomainError> {
     let secret = generate_secret();
     let mut tx = state.begin().await?;
-    let key = insert(
-        tx.conn(),
-        input.name.trim(),
-        input.role,
-        &secret,
-        input.expires_at,
-        None,
-    )
-    .await?;
+    let key = insert(tx.conn(), name, role, &secret, expires_at, parent_id).await?;
     tx.emit(key_event("key.created", &key));
     state.commit(tx).await?;
     Ok(ApiKeyCreated {
@@ -105,23 +108,14 @@ pub async fn start_session(
             .take(super::limits::KEY_NAME.max)
             .collect(),
     };
-    let secret = generate_secret();
-    let mut tx = state.begin().await?;
-    let key = insert(
-        tx.conn(),
+    create_row(
+        state,
         &name,
         caller.role,
-        &secret,
         Some(expires_at),
         Some(parent.parent_id.unwrap_or(parent.id)),
     )
-    .await?;
-    tx.emit(key_event("key.created", &key));
-    state.commit(tx).await?;
-    Ok(ApiKeyCreated {
-        key,
-        secret: secret.secret,
-    })
+    .await
 }
 
 /// Ends the caller's session (logout): its key stops working. Refused with
