@@ -47,6 +47,11 @@
     window.htmx.createEventSource = function (url) {
       var source = new EventSource(withSince(url), { withCredentials: true });
       live.opened += 1;
+      // The session ended while the page was open: sign in again, then come back.
+      source.addEventListener('signed-out', function () {
+        source.close();
+        window.location.assign('/login?next=' + encodeURIComponent(window.location.pathname + window.location.search));
+      });
       FAMILIES.forEach(function (name) {
         source.addEventListener(name, function (event) {
           if (event.lastEventId) live.lastId = Number(event.lastEventId);

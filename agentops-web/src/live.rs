@@ -146,15 +146,29 @@ pub(crate) async fn stream(
         filter = filter.since(since);
     }
     let subscription = session.client.events().subscribe(filter);
-    let events = subscription.filter_map(|item| async move {
-        match item {
-            Ok(event) => Some(Ok(SseEvent::default()
-                .event(family(&event.kind))
-                .id(event.id.to_string())
-                .data(event_row(&event).into_string()))),
-            Err(err) => {
-                tracing::debug!(error = %err, "a dashboard stream's subscription failed");
-                None
+    // A session that ends while the page is open (sign-out elsewhere, expiry, its key
+    // revoked) gets one `signed-out` message and the end of the stream, on which the
+    // page goes to the sign-in form, instead of reconnecting every second for ever.
+    let events = futures_util::stream::unfold(Some(subscription), |state| async move {
+        let mut subscription = state?;
+        loop {
+            match subscription.next().await? {
+                Ok(event) => {
+                    let message = SseEvent::default()
+                        .event(family(&event.kind))
+                        .id(event.id.to_string())
+                        .data(event_row(&event).into_string());
+                    return Some((Ok(message), Some(subscription)));
+                }
+                Err(err) if err.is_auth() => {
+                    let message = SseEvent::default()
+                        .event("signed-out")
+                        .data("the session ended");
+                    return Some((Ok(message), None));
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "a dashboard stream's subscription failed");
+                }
             }
         }
     });

@@ -290,6 +290,22 @@ test('a dropped live stream resumes from the last event with nothing missed', as
   await page.context().close();
 });
 
+test('a page whose session ends goes to the sign-in form instead of reconnecting for ever', async (t) => {
+  const proxy = await cuttableProxy(BASE_URL);
+  t.after(() => proxy.close());
+  const page = await newPage(browser, { baseURL: proxy.url });
+  await login(page, ADMIN_KEY, proxy.url);
+  await page.goto(`${proxy.url}/events`);
+  await liveOpen(page);
+  const session = (await page.context().cookies()).find((c) => c.name === 'agentops_session');
+  const secret = session.value.split('.').slice(1).join('.');
+  // Signed out elsewhere, then the connection drops: the reconnect is refused.
+  assert.equal((await api('/sessions/current', { method: 'DELETE', key: secret })).status, 204);
+  proxy.cut();
+  await page.waitForURL(/\/login\?next=%2Fevents/, { timeout: 15_000 });
+  await page.context().close();
+});
+
 test('chat with the Chief of Staff: the reply appears in the conversation', async () => {
   const page = await newPage(browser, { width: 1440, height: 900 });
   await login(page);
