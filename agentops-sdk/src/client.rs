@@ -368,9 +368,9 @@ impl Client {
     /// session) makes one per request at no cost.
     ///
     /// ```no_run
-    /// # fn example(client: agentops_sdk::Client) {
+    /// # fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
     /// let as_person = client.with_api_key("aok_…")?;
-    /// # Ok::<(), agentops_sdk::Error>(())
+    /// # Ok(())
     /// # }
     /// ```
     ///
