@@ -245,8 +245,10 @@ async fn missed_runs_are_skipped_or_run_once_and_never_twice(backend: Backend) {
             .await;
         ids.push(id_of(&created).to_string());
     }
-    // The platform was down for three hours across their due times.
-    let long_ago = chrono::Utc::now() - chrono::Duration::hours(3);
+    // The platform was down for three and a half hours across their due times (half an
+    // hour off the hourly grid, so the next run on the grid is half an hour away, never
+    // a few milliseconds away when the reaper happens to run at a grid point).
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(3) - chrono::Duration::minutes(30);
     for id in &ids {
         set_next_run(&app, id, long_ago).await;
     }
