@@ -52,6 +52,12 @@
         source.close();
         window.location.assign('/login?next=' + encodeURIComponent(window.location.pathname + window.location.search));
       });
+      // The stream cannot resume from where the page is (its position was deleted by
+      // retention): start again from now.
+      source.addEventListener('reload', function () {
+        source.close();
+        window.location.reload();
+      });
       FAMILIES.forEach(function (name) {
         source.addEventListener(name, function (event) {
           if (event.lastEventId) live.lastId = Number(event.lastEventId);

@@ -85,12 +85,34 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// Adds the security headers to every dashboard answer.
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
+    let from_htmx = request.headers().contains_key("hx-request");
     let mut response = next.run(request).await;
+    // htmx follows a redirect inside the part it refreshes: a session that ended must
+    // take the whole page to the sign-in form instead.
+    if from_htmx
+        && response.status().is_redirection()
+        && response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|l| l.starts_with("/login"))
+    {
+        let mut redirect = StatusCode::OK.into_response();
+        redirect
+            .headers_mut()
+            .insert("hx-redirect", HeaderValue::from_static("/login"));
+        for cookie in response.headers().get_all(header::SET_COOKIE) {
+            redirect
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
+        }
+        response = redirect;
+    }
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A handler may set a stricter policy of its own (artifact bytes).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -122,10 +123,19 @@ fn summary(event: &Event) -> String {
 /// `GET /live`.
 pub(crate) async fn stream(
     State(_state): State<AppState>,
-    session: Session,
+    session: Result<Session, axum::response::Response>,
     headers: HeaderMap,
     Query(query): Query<LiveQuery>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> axum::response::Response {
+    // Signed out (no cookie, or one that no longer parses): say so once, rather than
+    // answering a redirect the browser's EventSource would retry for ever.
+    let Ok(session) = session else {
+        let message = SseEvent::default()
+            .event("signed-out")
+            .data("the session ended");
+        let once = futures_util::stream::once(async move { Ok::<_, Infallible>(message) });
+        return Sse::new(once).into_response();
+    };
     // A reconnecting browser says where it got to; that wins over the page's `since`.
     let resume = headers
         .get("last-event-id")
@@ -151,26 +161,26 @@ pub(crate) async fn stream(
     // page goes to the sign-in form, instead of reconnecting every second for ever.
     let events = futures_util::stream::unfold(Some(subscription), |state| async move {
         let mut subscription = state?;
-        loop {
-            match subscription.next().await? {
-                Ok(event) => {
-                    let message = SseEvent::default()
-                        .event(family(&event.kind))
-                        .id(event.id.to_string())
-                        .data(event_row(&event).into_string());
-                    return Some((Ok(message), Some(subscription)));
-                }
-                Err(err) if err.is_auth() => {
-                    let message = SseEvent::default()
-                        .event("signed-out")
-                        .data("the session ended");
-                    return Some((Ok(message), None));
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, "a dashboard stream's subscription failed");
-                }
+        let message = match subscription.next().await? {
+            Ok(event) => {
+                let message = SseEvent::default()
+                    .event(family(&event.kind))
+                    .id(event.id.to_string())
+                    .data(event_row(&event).into_string());
+                return Some((Ok::<_, Infallible>(message), Some(subscription)));
             }
-        }
+            Err(err) if err.is_auth() => SseEvent::default()
+                .event("signed-out")
+                .data("the session ended"),
+            // The SDK retries what can pass; what it yields is refused for good (the
+            // page's position was deleted by retention, say): the page reloads and
+            // starts from the log's head again, instead of reconnecting in a loop.
+            Err(err) => {
+                tracing::debug!(error = %err, "a dashboard stream's subscription was refused");
+                SseEvent::default().event("reload").data(err.to_string())
+            }
+        };
+        Some((Ok(message), None))
     });
     // The browser waits this long before reconnecting after a drop.
     let retry = futures_util::stream::once(async {
@@ -178,5 +188,7 @@ pub(crate) async fn stream(
             .retry(Duration::from_millis(1000))
             .comment("hello"))
     });
-    Sse::new(retry.chain(events)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(retry.chain(events))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }

@@ -141,7 +141,12 @@ pub(crate) struct LoginQuery {
 /// Only a path of this site: never an absolute URL or `//host`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
             path.to_owned()
         }
         _ => "/".to_owned(),
@@ -170,9 +175,14 @@ fn login_form(
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
+    // A sign-in form open in another tab keeps working: its token is reused.
+    let token = cookie(headers, LOGIN_CSRF_COOKIE)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 16];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        });
     let secure = state.secure_cookies || is_https(headers);
     let body = html! {
         section.login {
@@ -347,7 +357,14 @@ mod tests {
             safe_next(Some("/tasks?status=queued")),
             "/tasks?status=queued"
         );
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "tasks"] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "tasks",
+            "/\t/evil.example",
+            "/a\nb",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");

@@ -128,6 +128,22 @@ test('task detail: the timeline grows while a worker heartbeats and completes; t
   const path = await download.path();
   const { readFile } = await import('node:fs/promises');
   assert.ok(Buffer.compare(await readFile(path), bytes) === 0, 'the downloaded bytes are the uploaded ones');
+  // An artifact that says it is an image but could run script is never shown or served
+  // as one: downloads are bytes, sandboxed.
+  const svg = await fetch(`${BASE_URL}/api/v1/artifacts?task_id=${task.id}&name=x.svg`, {
+    method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'Image/SVG+XML; charset=utf-8' },
+    body: '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+  });
+  assert.equal(svg.status, 201);
+  const svgId = (await svg.json()).id;
+  for (const kind of ['raw', 'download']) {
+    const res = await page.request.get(`/artifacts/${svgId}/${kind}`);
+    assert.equal(res.headers()['content-type'], 'application/octet-stream', kind);
+    assert.match(res.headers()['content-security-policy'], /sandbox/, kind);
+  }
+  await page.reload();
+  await page.waitForSelector(`[data-artifact="${svgId}"]`);
+  assert.equal(await page.locator(`[data-artifact="${svgId}"] img`).count(), 0, 'no inline SVG');
   await screenshot(page, 'task-detail');
   assert.deepEqual(page.consoleErrors, []);
   await page.context().close();

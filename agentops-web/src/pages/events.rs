@@ -43,8 +43,9 @@ pub(crate) async fn page(
         ),
     };
     let client = &session.client;
-    let head = client.events().latest().await?.last_id;
-    let mut filter = EventFilter::new().since((head - i64::from(KEEP) * 5).max(0));
+    let log = client.events().latest().await?;
+    let head = log.last_id;
+    let mut filter = EventFilter::new().since((head - i64::from(KEEP)).max(log.pruned_through));
     if let Some(types) = types {
         filter = filter.types(types.split(',').map(str::trim).filter(|t| !t.is_empty()));
     }
@@ -52,7 +53,7 @@ pub(crate) async fn page(
         filter = filter.project(project);
     }
     let (recent, projects) = tokio::try_join!(
-        client.events().list_filtered(&filter).limit(200).send(),
+        client.events().list_filtered(&filter).limit(KEEP).send(),
         client.projects().list().limit(200).send(),
     )?;
     let shown: Vec<_> = recent.items.iter().rev().take(KEEP as usize).collect();

@@ -14,7 +14,7 @@ use agentops_sdk::types::{
     ArtifactOut, CancelIn, Event, EventFilter, TaskIn, TaskOut, TaskStatus, UnblockIn,
 };
 
-use super::{fragment, head};
+use super::fragment;
 use crate::error::WebError;
 use crate::layout::{self, Nav, ago, json_block, short, status_badge};
 use crate::live::{LiveQuery, event_row};
@@ -26,13 +26,17 @@ const PREVIEW_BYTES: u64 = 64 * 1024;
 /// `GET /tasks/{id}`.
 pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
     let client = &session.client;
-    let (since, task, timeline) = tokio::try_join!(
-        head(&session),
-        async { Ok(client.tasks().get(id).await?) },
+    // The head first: the live stream starts there, so an event committed while the
+    // rest is read arrives live rather than being missed.
+    let log = client.events().latest().await?;
+    let since = log.last_id;
+    let (task, timeline) = tokio::try_join!(
+        async { Ok::<_, WebError>(client.tasks().get(id).await?) },
         async {
+            // From the oldest event retention kept (older ones are gone).
             Ok(client
                 .events()
-                .list_filtered(&EventFilter::new().task(id).since(0))
+                .list_filtered(&EventFilter::new().task(id).since(log.pruned_through))
                 .limit(200)
                 .send()
                 .await?)
@@ -203,9 +207,29 @@ fn actions(session: &Session, task: &TaskOut) -> Markup {
     }
 }
 
+/// The media type of a content type, lower case, without parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Only raster images are shown inline: an artifact's content type is whatever its
+/// uploader said, and anything else (SVG, HTML, script) could run in this origin.
+fn inline_image(content_type: &str) -> bool {
+    matches!(
+        media_type(content_type).as_str(),
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
+}
+
 async fn preview(session: &Session, artifact: &ArtifactOut) -> Markup {
-    let kind = artifact.content_type.as_str();
-    if kind.starts_with("image/") && kind != "image/svg+xml" {
+    let media = media_type(&artifact.content_type);
+    let kind = media.as_str();
+    if inline_image(kind) {
         return html! { img.preview src=(format!("/artifacts/{}/raw", artifact.id)) alt=(artifact.name) loading="lazy"; };
     }
     let texty = kind.starts_with("text/")
@@ -351,10 +375,10 @@ async fn artifact_response(
 ) -> Result<Response, WebError> {
     let artifact = session.client.artifacts().get(id).await?;
     let download = session.client.artifacts().download(id).await?;
-    let inline_ok =
-        artifact.content_type.starts_with("image/") && artifact.content_type != "image/svg+xml";
-    let content_type = if attachment || inline_ok {
-        artifact.content_type.clone()
+    // A download is bytes to save, never something this origin renders or runs; an
+    // inline preview is one of the raster image types.
+    let content_type = if !attachment && inline_image(&artifact.content_type) {
+        media_type(&artifact.content_type)
     } else {
         "application/octet-stream".to_owned()
     };
@@ -384,6 +408,11 @@ async fn artifact_response(
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CONTENT_LENGTH, artifact.size.to_string()),
+            // Whatever it holds, it runs nothing and loads nothing.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
         ],
         body,
     )
