@@ -69,6 +69,7 @@ pub struct BudgetIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// Tokens (sent and received) allowed per period (1 to 10^15).
+    #[serde(deserialize_with = "whole::required")]
     pub limit_tokens: u64,
     /// Estimated US dollars allowed per period, if limited (priced models only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +88,11 @@ pub struct BudgetPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// A new token limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limit_tokens: Option<u64>,
     /// A new cost limit in US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,12 +178,17 @@ pub struct ReservationIn {
     #[serde(default)]
     pub scope: UsageScope,
     /// The tokens the call may spend, sent and received (1 to 10^9).
+    #[serde(deserialize_with = "whole::required")]
     pub tokens: u64,
     /// The model, to reserve against cost limits from its price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// How long to hold it, 1–3,600 s (default 600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_seconds: Option<u32>,
 }
 

@@ -64,7 +64,7 @@ pub struct SessionIn {
     pub name: Option<String>,
     /// How long the session lasts, in seconds (300–2,592,000; 12 hours if absent). Never
     /// beyond the expiry of the key it is made from.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::optional")]
     pub ttl_seconds: Option<u32>,
 }
 

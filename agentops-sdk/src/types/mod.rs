@@ -259,6 +259,29 @@ mod whole {
             assert!(probe(r#"{"limit": "3", "id": 1}"#).is_err());
             assert!(probe(r#"{"id": 1e30}"#).is_err());
         }
+
+        /// JSON Schema's `integer` includes `185.0`: every integer field of a request
+        /// body reads it (a fuzzer found `PATCH /budgets/{id}` refusing it).
+        #[test]
+        fn request_bodies_read_whole_floats_in_integer_fields() {
+            use crate::types::*;
+            let patch: BudgetPatch = serde_json::from_str(r#"{"limit_tokens": 185.0}"#).unwrap();
+            assert_eq!(patch.limit_tokens, Some(185));
+            let usage: UsageIn = serde_json::from_str(
+                r#"{"provider":"p","model":"m","tokens_in":1.0,"tokens_out":2.0,"latency_ms":3.0}"#,
+            )
+            .unwrap();
+            assert_eq!(
+                (usage.tokens_in, usage.tokens_out, usage.latency_ms),
+                (1, 2, 3)
+            );
+            let session: SessionIn = serde_json::from_str(r#"{"ttl_seconds": 600.0}"#).unwrap();
+            assert_eq!(session.ttl_seconds, Some(600));
+            let schedule: Result<ScheduleIn, _> = serde_json::from_str(
+                r#"{"name":"n","project_id":"00000000-0000-0000-0000-000000000000","task":{"title":"t"},"every_seconds":60.0}"#,
+            );
+            assert_eq!(schedule.unwrap().every_seconds, Some(60));
+        }
     }
 }
 

@@ -61,7 +61,11 @@ pub struct NoteIn {
     /// The version this one replaces: if the note has moved on since (someone else wrote
     /// it), the write is refused with `409 stale_version` rather than lost. Absent: write
     /// whatever the newest version is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expected_version: Option<u64>,
 }
 

@@ -78,7 +78,11 @@ pub struct ScheduleIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
     /// Every this many seconds (60 to 31,536,000), the first one an interval from now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub every_seconds: Option<u64>,
     /// Once, at this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -115,11 +115,13 @@ pub struct UsageIn {
     /// The model, as the provider named it (1–200 characters).
     pub model: String,
     /// Tokens sent (prompt).
+    #[serde(deserialize_with = "whole::required")]
     pub tokens_in: u64,
     /// Tokens received (completion).
+    #[serde(deserialize_with = "whole::required")]
     pub tokens_out: u64,
     /// How long the call took, in milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::required")]
     pub latency_ms: u64,
     /// How it ended.
     #[serde(default)]
