@@ -26,18 +26,24 @@ use crate::session::{Session, csrf_field};
 /// The channel of the dashboard's threads.
 pub(crate) const CHANNEL: &str = "web";
 
-/// This person's thread: one per key (a session counts as the key it was made from).
-async fn thread(session: &Session) -> Result<(ThreadOut, String), WebError> {
+/// Who is writing: the thread's external id (the key, a session counting as the key it
+/// was made from) and the name their messages carry.
+async fn person(session: &Session) -> Result<(String, String), WebError> {
     let me = session.client.keys().me().await?;
     let person = me.parent_id.unwrap_or(me.id);
-    let mut input = ThreadIn::for_channel(CHANNEL, person.to_string());
-    input.title = Some("Dashboard chat".into());
-    let thread = session.client.threads().open(input).await?;
     let name = me
         .name
         .strip_prefix("dashboard (")
         .map_or(me.name.clone(), |_| "you".to_owned());
-    Ok((thread, name))
+    Ok((person.to_string(), name))
+}
+
+/// This person's thread: one per key.
+async fn thread(session: &Session) -> Result<ThreadOut, WebError> {
+    let (person, _) = person(session).await?;
+    let mut input = ThreadIn::for_channel(CHANNEL, person);
+    input.title = Some("Dashboard chat".into());
+    Ok(session.client.threads().open(input).await?)
 }
 
 /// `GET /chat`.
@@ -53,7 +59,7 @@ pub(crate) async fn page(
         };
         return Ok(layout::page(&session, Nav::Chat, "Chat", None, body).into_response());
     }
-    let (since, (thread, _)) = tokio::try_join!(head(&session), thread(&session))?;
+    let (since, thread) = tokio::try_join!(head(&session), thread(&session))?;
     let conversation = conversation(&session, &thread).await?;
     let live = LiveQuery::url(since, Some("thread.*,approval.*"), None, None);
     let body = html! {
@@ -73,7 +79,7 @@ pub(crate) async fn page(
 
 /// `GET /chat/messages`: the part the live stream refreshes.
 pub(crate) async fn messages(session: Session) -> Result<Response, WebError> {
-    let (thread, _) = thread(&session).await?;
+    let thread = thread(&session).await?;
     Ok(fragment(conversation(&session, &thread).await?))
 }
 
@@ -134,10 +140,9 @@ pub(crate) async fn send(
             "No Chief of Staff is configured.".into(),
         ));
     };
-    let (_, name) = thread(&session).await?;
-    let me = session.client.keys().me().await?;
-    let person = me.parent_id.unwrap_or(me.id);
-    let mut input = ChatIn::on(CHANNEL, person.to_string(), text);
+    // The Chief of Staff opens (or finds) the thread from the channel and external id.
+    let (person, name) = person(&session).await?;
+    let mut input = ChatIn::on(CHANNEL, person, text);
     input.author = Some(name);
     let answer = state
         .http
