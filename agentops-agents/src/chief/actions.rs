@@ -349,6 +349,120 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
     Ok(())
 }
 
+/// Titles shown when a plan adds many tasks; the rest are counted ("and 62 more"), and
+/// all of them are in the plan the person approves.
+const TITLES_SHOWN: usize = 8;
+
+/// A plan as a person will judge it, checked against the platform before anyone is
+/// asked to approve it: a project the tasks go to must exist (or be created earlier in
+/// the plan), a task to unblock must be blocked, a task to cancel must not have
+/// finished, a schedule must exist. Each action comes back with the task or schedule it
+/// names resolved to its id (so carrying it out acts on the one the person saw) and a
+/// line for people that names tasks by short code and title, never by raw id.
+///
+/// # Errors
+/// What is missing or wrong, for the person.
+pub async fn preview(
+    client: &Client,
+    actions: Vec<Action>,
+) -> Result<(Vec<Action>, Vec<String>), String> {
+    let mut planned: Vec<String> = Vec::new();
+    let mut checked = Vec::with_capacity(actions.len());
+    let mut lines = Vec::with_capacity(actions.len());
+    for action in actions {
+        match action {
+            Action::CreateProject { ref name, .. } => {
+                planned.push(name.to_lowercase());
+                lines.push(action.describe());
+                checked.push(action);
+            }
+            Action::CreateTasks {
+                ref project,
+                ref tasks,
+            } => {
+                if !planned.contains(&project.to_lowercase()) {
+                    resolve_project(client, project, &[]).await?;
+                }
+                let shown: Vec<String> = tasks
+                    .iter()
+                    .take(TITLES_SHOWN)
+                    .map(|t| format!("\"{}\"", t.title))
+                    .collect();
+                let more = tasks.len().saturating_sub(TITLES_SHOWN);
+                lines.push(format!(
+                    "add {} to project \"{project}\": {}{}",
+                    plural(tasks.len(), "task"),
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ));
+                checked.push(action);
+            }
+            Action::UnblockTask { task, note } => {
+                let found = resolve_task(client, &task).await?;
+                if found.status != TaskStatus::Blocked {
+                    return Err(format!(
+                        "task {} \"{}\" is {}, not blocked",
+                        short_id(found.id),
+                        found.title,
+                        found.status
+                    ));
+                }
+                lines.push(match &note {
+                    Some(note) => format!(
+                        "unblock {} \"{}\" with \"{note}\"",
+                        short_id(found.id),
+                        found.title
+                    ),
+                    None => format!("unblock {} \"{}\"", short_id(found.id), found.title),
+                });
+                checked.push(Action::UnblockTask {
+                    task: found.id.to_string(),
+                    note,
+                });
+            }
+            Action::CancelTask { task, reason } => {
+                let found = resolve_task(client, &task).await?;
+                if found.status.is_final() {
+                    return Err(format!(
+                        "task {} \"{}\" is already {}",
+                        short_id(found.id),
+                        found.title,
+                        found.status
+                    ));
+                }
+                lines.push(format!("cancel {} \"{}\"", short_id(found.id), found.title));
+                checked.push(Action::CancelTask {
+                    task: found.id.to_string(),
+                    reason,
+                });
+            }
+            Action::PauseSchedule { schedule } => {
+                let found = resolve_schedule(client, &schedule).await?;
+                lines.push(format!("pause schedule \"{}\"", found.name));
+                checked.push(Action::PauseSchedule {
+                    schedule: found.id.to_string(),
+                });
+            }
+            Action::ResumeSchedule { schedule } => {
+                let found = resolve_schedule(client, &schedule).await?;
+                lines.push(format!("resume schedule \"{}\"", found.name));
+                checked.push(Action::ResumeSchedule {
+                    schedule: found.id.to_string(),
+                });
+            }
+            other @ Action::CreateSchedule { .. } => {
+                lines.push(other.describe());
+                checked.push(other);
+            }
+        }
+    }
+    Ok((checked, lines))
+}
+
 /// Finds a task by id or by the end of its id (`#3fa2c1` or `3fa2c1`), among the most
 /// recent 1,000.
 ///
@@ -474,6 +588,7 @@ pub async fn execute(
                                 title: task.title.clone(),
                                 description: task.description.clone(),
                                 kind: Some(task.kind.clone().unwrap_or_else(|| "seed".into())),
+                                labels: Some(vec![plan_label(approval_id)]),
                                 depends_on: (!depends_on.is_empty()).then_some(depends_on),
                                 ..TaskIn::default()
                             },
@@ -606,6 +721,15 @@ pub async fn execute(
     }
     Ok(json!({ "done": done }))
 }
+
+/// The label of the tasks an approved plan created: the Chief of Staff follows them and
+/// tells the plan's conversation when they have all finished.
+pub fn plan_label(approval_id: Uuid) -> String {
+    format!("{PLAN_LABEL}{approval_id}")
+}
+
+/// The prefix of [`plan_label`].
+pub const PLAN_LABEL: &str = "plan:";
 
 /// The task kind the Chief of Staff carries out itself (reminders, reports).
 pub const CHIEF_KIND: &str = "chief";

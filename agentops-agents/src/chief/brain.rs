@@ -1,5 +1,5 @@
-//! How the Chief of Staff understands a message: the rule-based brain (plain commands,
-//! no set-up) or an LLM with tools. Either answers a question at once or proposes a plan
+//! How the Chief of Staff understands a message: the rule-based brain (plain English,
+//! no set-up; [`offline`](super::offline)) or an LLM with tools. Either answers a question at once or proposes a plan
 //! of [`Action`]s for a person to approve.
 
 use agentops_sdk::Client;
@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::actions::{self, Action, NewTask};
-use super::when;
+use super::actions::{self, Action};
+use super::offline::{self, Suggestion};
 use crate::llm::{Llm, LlmError, Message, Usage};
 use crate::tools::{Ended, Hooks, LoopEnd, LoopError, Step, Tool, ToolLoop, Toolbox};
 
@@ -18,6 +18,13 @@ use crate::tools::{Ended, Hooks, LoopEnd, LoopError, Step, Tool, ToolLoop, Toolb
 pub enum Decision {
     /// Reply with this text; nothing changes.
     Answer(String),
+    /// Ask one short question; on "yes" the suggestion (if any) is proposed.
+    Ask {
+        /// The question.
+        question: String,
+        /// What "yes" would propose.
+        suggestion: Option<Suggestion>,
+    },
     /// Propose these changes; they happen only once a person approves.
     Propose {
         /// What was understood, in a few words.
@@ -64,7 +71,7 @@ pub trait Brain: Send + Sync + std::fmt::Debug {
     ) -> Result<Decision, LlmError>;
 }
 
-/// The rule-based brain: the commands of [`HELP`], no LLM.
+/// The rule-based brain: plain English with no LLM ([`offline`](super::offline)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RuleBased;
 
@@ -77,11 +84,11 @@ impl Brain for RuleBased {
     async fn decide(
         &self,
         client: &Client,
-        _history: &[MessageOut],
+        history: &[MessageOut],
         text: &str,
         _thinking: &mut Thinking,
     ) -> Result<Decision, LlmError> {
-        Ok(rule_based(client, text).await)
+        Ok(offline::decide(client, history, text).await)
     }
 }
 
@@ -114,202 +121,6 @@ impl Brain for LlmBrain {
         let llm = self.llm.for_spender(thinking.spender.clone());
         with_llm(client, &llm, history, text, thinking).await
     }
-}
-
-/// What the Chief of Staff can be told without an LLM.
-pub const HELP: &str = "I understand:\n\
-- projects — list the projects\n\
-- status [project] — how the work is going, and what is blocked\n\
-- status #code — one task\n\
-- create project NAME [with tasks A, B then C] — a new project (\"then\": after the one before)\n\
-- add task TITLE to PROJECT — a new task for a Seed agent\n\
-- unblock #code [with ANSWER] — answer a blocked task\n\
-- cancel #code — stop a task\n\
-- every weekday at 9:00 send me a status report / remind me tomorrow at 10 to … — a schedule (times in UTC)\n\
-- my schedules; stop the … report; resume …\n\
-Anything that changes work waits for your OK.";
-
-fn strip_prefix_ci<'a>(text: &'a str, prefixes: &[&str]) -> Option<&'a str> {
-    prefixes.iter().find_map(|p| {
-        let head = text.get(..p.len())?;
-        head.eq_ignore_ascii_case(p).then(|| text[p.len()..].trim())
-    })
-}
-
-fn looks_like_task_ref(text: &str) -> bool {
-    let t = text.trim().trim_start_matches('#');
-    (text.trim().starts_with('#') || uuid::Uuid::parse_str(t).is_ok())
-        && t.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-}
-
-/// `A, B then C` → tasks, each `then` making a task wait for the one before it.
-fn parse_task_list(text: &str) -> Vec<NewTask> {
-    let mut tasks: Vec<NewTask> = Vec::new();
-    for part in text.split(',') {
-        let mut previous: Option<String> = None;
-        for title in part
-            .split(" then ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            let title = title.trim_start_matches("and ").trim().to_owned();
-            tasks.push(NewTask {
-                title: title.clone(),
-                description: None,
-                kind: None,
-                after: previous.take().into_iter().collect(),
-            });
-            previous = Some(title);
-        }
-    }
-    tasks
-}
-
-/// The rule-based brain.
-pub async fn rule_based(client: &Client, text: &str) -> Decision {
-    let text = text.trim().trim_start_matches('/').trim();
-    let lower = text.to_ascii_lowercase();
-    let answer =
-        |r: Result<String, String>| Decision::Answer(r.unwrap_or_else(|e| format!("Sorry: {e}")));
-    match lower.as_str() {
-        "" | "help" | "start" | "?" => return Decision::Answer(HELP.into()),
-        "projects" | "list projects" => return answer(actions::projects(client).await),
-        "schedules" | "my schedules" | "list schedules" | "show schedules"
-        | "show my schedules" => {
-            return answer(actions::schedules(client).await);
-        }
-        "status" | "tasks" | "list tasks" => return answer(actions::report(client, None).await),
-        _ => {}
-    }
-    if let Some(rest) = strip_prefix_ci(text, &["status of ", "status ", "tasks in ", "tasks of "])
-    {
-        if looks_like_task_ref(rest) {
-            return answer(
-                actions::resolve_task(client, rest)
-                    .await
-                    .map(|t| actions::describe_task(&t)),
-            );
-        }
-        return answer(actions::report(client, Some(rest)).await);
-    }
-    if let Some(rest) =
-        strip_prefix_ci(text, &["create project ", "new project ", "start project "])
-    {
-        let (name, tasks) = match rest.to_ascii_lowercase().find(" with tasks ") {
-            Some(at) => (rest[..at].trim(), parse_task_list(&rest[at + 12..])),
-            None => (rest, Vec::new()),
-        };
-        let name = name.trim_matches('"').to_owned();
-        let mut plan = vec![Action::CreateProject {
-            name: name.clone(),
-            description: None,
-        }];
-        if !tasks.is_empty() {
-            plan.push(Action::CreateTasks {
-                project: name.clone(),
-                tasks,
-            });
-        }
-        return Decision::Propose {
-            understood: format!("a new project \"{name}\""),
-            actions: plan,
-        };
-    }
-    if let Some(rest) = strip_prefix_ci(text, &["add task ", "new task ", "create task ", "task "])
-    {
-        let lower_rest = rest.to_ascii_lowercase();
-        let Some(at) = lower_rest
-            .rfind(" to ")
-            .or_else(|| lower_rest.rfind(" in "))
-        else {
-            return Decision::Answer(
-                "Which project should it go to? Say: add task TITLE to PROJECT".into(),
-            );
-        };
-        let title = rest[..at].trim().trim_matches('"').to_owned();
-        let project = rest[at + 4..].trim().trim_matches('"').to_owned();
-        return Decision::Propose {
-            understood: format!("a new task \"{title}\" in \"{project}\""),
-            actions: vec![Action::CreateTasks {
-                project,
-                tasks: vec![NewTask {
-                    title,
-                    description: None,
-                    kind: None,
-                    after: Vec::new(),
-                }],
-            }],
-        };
-    }
-    if let Some(rest) = strip_prefix_ci(text, &["unblock "]) {
-        let (task, note) = match rest.split_once(" with ").or_else(|| rest.split_once(':')) {
-            Some((task, note)) => (task.trim(), Some(note.trim().to_owned())),
-            None => (rest, None),
-        };
-        return match actions::resolve_task(client, task).await {
-            Ok(found) => Decision::Propose {
-                understood: format!(
-                    "task {} \"{}\" can go on",
-                    actions::short_id(found.id),
-                    found.title
-                ),
-                actions: vec![Action::UnblockTask {
-                    task: found.id.to_string(),
-                    note,
-                }],
-            },
-            Err(err) => Decision::Answer(format!("Sorry: {err}")),
-        };
-    }
-    if let Some(rest) = strip_prefix_ci(text, &["cancel "]) {
-        return match actions::resolve_task(client, rest).await {
-            Ok(found) => Decision::Propose {
-                understood: format!(
-                    "task {} \"{}\" should stop",
-                    actions::short_id(found.id),
-                    found.title
-                ),
-                actions: vec![Action::CancelTask {
-                    task: found.id.to_string(),
-                    reason: Some("cancelled from a conversation with the Chief of Staff".into()),
-                }],
-            },
-            Err(err) => Decision::Answer(format!("Sorry: {err}")),
-        };
-    }
-    if let Some(rest) = strip_prefix_ci(text, &["stop ", "pause ", "resume ", "restart "]) {
-        let pause = ["stop ", "pause "]
-            .iter()
-            .any(|p| text.to_ascii_lowercase().starts_with(p));
-        return match actions::resolve_schedule(client, rest).await {
-            Ok(found) => Decision::Propose {
-                understood: format!(
-                    "the schedule \"{}\" should {}",
-                    found.name,
-                    if pause { "pause" } else { "run again" }
-                ),
-                actions: vec![if pause {
-                    Action::PauseSchedule {
-                        schedule: found.id.to_string(),
-                    }
-                } else {
-                    Action::ResumeSchedule {
-                        schedule: found.id.to_string(),
-                    }
-                }],
-            },
-            Err(err) => Decision::Answer(format!("Sorry: {err}")),
-        };
-    }
-    if let Some(asked) = when::parse(text, chrono::Utc::now()) {
-        return Decision::Propose {
-            understood: asked.understood,
-            actions: vec![asked.action],
-        };
-    }
-    Decision::Answer(format!(
-        "I did not understand that (no LLM is configured, so I only know plain commands).\n{HELP}"
-    ))
 }
 
 const SYSTEM: &str = "You are the Chief of Staff of an AgentOps platform: people tell you what \
@@ -554,42 +365,5 @@ pub async fn with_llm(
         Err(_) => Err(LlmError::Malformed(format!(
             "the model did not answer or propose within {MAX_TURNS} turns"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_lists_read_commas_as_independent_and_then_as_after() {
-        let tasks = parse_task_list("research, draft then review then publish, and tweet");
-        let shape: Vec<(&str, Vec<&str>)> = tasks
-            .iter()
-            .map(|t| {
-                (
-                    t.title.as_str(),
-                    t.after.iter().map(String::as_str).collect(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            shape,
-            [
-                ("research", vec![]),
-                ("draft", vec![]),
-                ("review", vec!["draft"]),
-                ("publish", vec!["review"]),
-                ("tweet", vec![]),
-            ]
-        );
-    }
-
-    #[test]
-    fn task_references_are_hash_codes_or_uuids() {
-        assert!(looks_like_task_ref("#54703c"));
-        assert!(looks_like_task_ref("01a2314a-2459-7710-9c2e-6891fd54703c"));
-        assert!(!looks_like_task_ref("Launch"));
-        assert!(!looks_like_task_ref("cafe"));
     }
 }

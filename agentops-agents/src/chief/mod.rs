@@ -21,11 +21,15 @@
 //!   nothing, or with control characters the platform refuses in a message, and the
 //!   person must still get a reply.
 //!
-//! Without an LLM, the rule-based brain understands plain commands
-//! ([`brain::HELP`]); with one, free text.
+//! Without an LLM, the offline brain ([`offline`], reading with [`nlu`]) understands
+//! plain English for the common requests and asks back when unsure; with one, free
+//! text.
 
 pub mod actions;
 pub mod brain;
+pub mod look;
+pub mod nlu;
+pub mod offline;
 pub mod proactive;
 #[cfg(feature = "server")]
 pub mod server;
@@ -38,7 +42,7 @@ use std::time::Duration;
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
     ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
-    MessageRole, Spender, ThreadIn,
+    MessageRole, Spender, TaskOut, ThreadIn,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -108,6 +112,8 @@ struct Inner {
     /// Approvals being carried out by this process, so two notices of one approval do
     /// not run it twice at the same time.
     executing: Mutex<HashSet<Uuid>>,
+    /// Plans whose end this process has reported.
+    reported: Mutex<HashSet<Uuid>>,
 }
 
 fn is_yes(text: &str) -> bool {
@@ -153,6 +159,7 @@ impl ChiefOfStaff {
                 client,
                 brain,
                 executing: Mutex::new(HashSet::new()),
+                reported: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -278,7 +285,7 @@ impl ChiefOfStaff {
                         "(The LLM is unavailable: {err}. I answered with plain commands only.)"
                     ),
                 });
-                brain::rule_based(client, &input.text).await
+                offline::decide(client, &history, &input.text).await
             }
         };
         let llm_meta = thinking.model.as_ref().map(|model| {
@@ -309,6 +316,21 @@ impl ChiefOfStaff {
                     approval: None,
                 })
             }
+            Decision::Ask {
+                question,
+                suggestion,
+            } => {
+                let mut metadata = json!({"llm": llm_meta});
+                if let Some(suggestion) = suggestion {
+                    metadata[offline::SUGGESTION] = json!(suggestion);
+                }
+                let posted = self.reply(thread.id, &question, metadata).await?;
+                Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply: posted.text,
+                    approval: None,
+                })
+            }
             Decision::Propose {
                 understood,
                 actions,
@@ -319,18 +341,26 @@ impl ChiefOfStaff {
                     .into_iter()
                     .map(|action| action.reporting_to(thread.id))
                     .collect();
-                if let Err(err) = actions::validate(&actions) {
-                    let reply = format!("I cannot do that: {err}");
-                    let posted = self
-                        .reply(thread.id, &reply, json!({"llm": llm_meta}))
-                        .await?;
-                    return Ok(ChatOut {
-                        thread_id: thread.id,
-                        reply: posted.text,
-                        approval: None,
-                    });
-                }
-                let will: Vec<String> = actions.iter().map(Action::describe).collect();
+                // A plan that cannot run, or names what does not exist, is not offered:
+                // the person is told what is missing instead.
+                let checked = match actions::validate(&actions) {
+                    Ok(()) => actions::preview(client, actions).await,
+                    Err(err) => Err(err),
+                };
+                let (actions, will) = match checked {
+                    Ok(checked) => checked,
+                    Err(err) => {
+                        let reply = format!("I cannot do that: {err}.");
+                        let posted = self
+                            .reply(thread.id, &reply, json!({"llm": llm_meta}))
+                            .await?;
+                        return Ok(ChatOut {
+                            thread_id: thread.id,
+                            reply: posted.text,
+                            approval: None,
+                        });
+                    }
+                };
                 let will = will.join("; ");
                 let understood = clean(&understood);
                 let understood = understood.trim_end_matches('.');
@@ -339,7 +369,7 @@ impl ChiefOfStaff {
                 } else {
                     format!("Understood: {understood}. Will: {will}.")
                 };
-                let summary: String = clean(&summary).chars().take(SUMMARY_MAX).collect();
+                let summary = fit(&clean(&summary), SUMMARY_MAX);
                 let approval = client
                     .threads()
                     .propose(
@@ -528,22 +558,102 @@ impl ChiefOfStaff {
         for approval in owed {
             self.execute(approval).await;
         }
-        let mut events = client
-            .events()
-            .subscribe(EventFilter::new().types(["approval.approved"]).since(head));
+        let mut events = client.events().subscribe(
+            EventFilter::new()
+                .types([
+                    "approval.approved",
+                    "task.completed",
+                    "task.failed",
+                    "task.dead",
+                    "task.cancelled",
+                ])
+                .since(head),
+        );
         loop {
             tokio::select! {
                 () = stop.cancelled() => return Ok(Followed::Stopped),
                 event = events.next() => match event {
-                    Some(Ok(event)) => match serde_json::from_value::<ApprovalOut>(event.data) {
-                        Ok(approval) => self.execute(approval).await,
-                        Err(err) => tracing::warn!("an approval.approved event did not parse: {err}"),
+                    Some(Ok(event)) if event.kind == "approval.approved" => {
+                        match serde_json::from_value::<ApprovalOut>(event.data) {
+                            Ok(approval) => self.execute(approval).await,
+                            Err(err) => tracing::warn!("an approval.approved event did not parse: {err}"),
+                        }
+                    }
+                    Some(Ok(event)) => match serde_json::from_value::<TaskOut>(event.data) {
+                        Ok(task) => {
+                            if let Err(err) = self.follow_task(&task).await {
+                                tracing::warn!(task = %task.id, "could not report on a plan's tasks: {err}");
+                            }
+                        }
+                        Err(err) => tracing::warn!("a {} event did not parse: {err}", event.kind),
                     },
                     Some(Err(err)) => tracing::warn!("event stream: {err}"),
                     None => return Ok(Followed::Ended),
                 },
             }
         }
+    }
+
+    /// When `task` (just finished) was the last unfinished task of an approved plan, tells
+    /// the plan's conversation how it went: "✅ Done: …" when all completed, else which
+    /// failed or were cancelled, and why. Told once per plan: a report already in the
+    /// conversation (another replica's, or one made before a restart) is not repeated.
+    async fn follow_task(&self, task: &TaskOut) -> Result<(), agentops_sdk::Error> {
+        let Some(approval_id) = task
+            .labels
+            .iter()
+            .find_map(|l| l.strip_prefix(actions::PLAN_LABEL))
+            .and_then(|id| Uuid::parse_str(id).ok())
+        else {
+            return Ok(());
+        };
+        let client = &self.inner.client;
+        let tasks: Vec<TaskOut> = client
+            .tasks()
+            .list()
+            .label(actions::plan_label(approval_id))
+            .limit(200)
+            .stream()
+            .take(PLAN_TASKS_MAX)
+            .try_collect()
+            .await?;
+        if tasks.is_empty() || tasks.iter().any(|t| !t.status.is_final()) {
+            return Ok(());
+        }
+        let approval = match client.approvals().get(approval_id).await {
+            Ok(approval) => approval,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if !self
+            .inner
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(approval_id)
+        {
+            return Ok(());
+        }
+        let recent = client
+            .threads()
+            .messages(approval.thread_id)
+            .limit(50)
+            .send()
+            .await?
+            .items;
+        if recent.iter().any(|m| {
+            m.metadata.get(PLAN_DONE).and_then(Value::as_str) == Some(&approval_id.to_string())
+        }) {
+            return Ok(());
+        }
+        let text = plan_report(&approval, &tasks);
+        self.reply(approval.thread_id, &text, json!({ PLAN_DONE: approval_id }))
+            .await
+            .map_err(|err| match err {
+                ChatError::Platform(err) => err,
+                ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
+            })?;
+        Ok(())
     }
 
     /// Carries out one approved plan (if the Chief of Staff proposed it), records the
@@ -618,6 +728,79 @@ impl ChiefOfStaff {
         })?;
         Ok(())
     }
+}
+
+/// `text` cut to at most `max` characters at the end of a sentence part ("; " or ", "),
+/// with "…" when cut, never in the middle of a word.
+fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(max.saturating_sub(1)).collect();
+    let cut = ["; ", ", ", " "]
+        .iter()
+        .find_map(|sep| head.rfind(sep).filter(|at| *at > max / 2))
+        .unwrap_or(head.len());
+    format!("{}…", head[..cut].trim_end())
+}
+
+/// The metadata key of the report that a plan's tasks have all finished.
+pub const PLAN_DONE: &str = "plan_done";
+
+/// The most tasks of one plan the report reads.
+const PLAN_TASKS_MAX: usize = 1_000;
+
+/// "✅ Done: all 3 tasks of the plan completed: …", or what did not complete and why.
+fn plan_report(approval: &ApprovalOut, tasks: &[TaskOut]) -> String {
+    use agentops_sdk::types::TaskStatus;
+    let label = |t: &TaskOut| format!("{} \"{}\"", actions::short_id(t.id), t.title);
+    let list = |tasks: &[&TaskOut]| {
+        let shown: Vec<String> = tasks.iter().take(10).map(|t| label(t)).collect();
+        let more = tasks.len().saturating_sub(10);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    let what = approval
+        .summary
+        .strip_prefix("Understood: ")
+        .and_then(|s| s.split(". Will:").next())
+        .unwrap_or("the plan");
+    let completed: Vec<&TaskOut> = tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Completed)
+        .collect();
+    if completed.len() == tasks.len() {
+        return format!(
+            "✅ Work finished ({what}): {} completed: {}.",
+            if tasks.len() == 1 {
+                "the task".to_owned()
+            } else {
+                format!("all {} tasks", tasks.len())
+            },
+            list(&completed)
+        );
+    }
+    let mut text = format!(
+        "⚠️ Finished ({what}): {} of {} completed.",
+        completed.len(),
+        actions::plural(tasks.len(), "task")
+    );
+    for t in tasks
+        .iter()
+        .filter(|t| t.status != TaskStatus::Completed)
+        .take(10)
+    {
+        text.push_str(&format!(
+            "\n{} {}: {}",
+            label(t),
+            t.status,
+            t.error.as_deref().unwrap_or("(no reason given)")
+        ));
+    }
+    text
 }
 
 /// The metadata of a person's answer to `approval`: theirs, with `approval_id` added.

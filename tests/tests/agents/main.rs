@@ -17,3 +17,4 @@ mod proactive;
 mod schedules;
 mod seed;
 mod telegram;
+mod understanding;

@@ -81,7 +81,7 @@ async fn a_schedule_asked_in_words_is_proposed_created_listed_and_paused() {
 
     let unknown = chief.chat(say("stop the weekly invoices")).await.unwrap();
     assert!(
-        unknown.reply.contains("I found no schedule like"),
+        unknown.reply.contains("I found no task or schedule like"),
         "{}",
         unknown.reply
     );

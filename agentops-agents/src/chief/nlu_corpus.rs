@@ -1,0 +1,537 @@
+//! The offline brain's corpus: how people phrase things, and what [`parse`] must read.
+//!
+//! Each line is a phrasing and its reading in a compact form ([`show`]):
+//! `create "Name": a; b<a` is a new project whose task `b` waits for `a`;
+//! `add P: a | ?: a` two readings (tasks in `P`, or in a project still to ask for);
+//! `report subject=X focus=blocked since=today`; `unblock #code note=…`. The phrasings
+//! were written the way people write to a chat bot (case, punctuation, filler, typos
+//! of spacing), not from the parser.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+
+fn show(intent: &Intent) -> String {
+    let tasks = |tasks: &[NewTask]| {
+        tasks
+            .iter()
+            .map(|t| {
+                if t.after.is_empty() {
+                    t.title.clone()
+                } else {
+                    format!("{}<{}", t.title, t.after.join(","))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let task_ref = |r: &TaskRef| match r {
+        TaskRef::Code(c) => format!("#{c}"),
+        TaskRef::Title(t) => format!("\"{t}\""),
+        TaskRef::TheBlocked => "blocked".into(),
+    };
+    match intent {
+        Intent::Help => "help".into(),
+        Intent::Greeting => "greeting".into(),
+        Intent::Thanks => "thanks".into(),
+        Intent::Yes => "yes".into(),
+        Intent::No => "no".into(),
+        Intent::Projects => "projects".into(),
+        Intent::Agents { working } => if *working { "agents working" } else { "agents" }.into(),
+        Intent::Schedules => "schedules".into(),
+        Intent::Report(r) => {
+            let mut s = String::from("report");
+            if let Some(subject) = &r.subject {
+                s.push_str(&format!(" subject={subject}"));
+            }
+            if r.focus != Focus::Overview {
+                s.push_str(&format!(" focus={:?}", r.focus).to_lowercase());
+            }
+            if r.since != Since::Ever {
+                s.push_str(&format!(" since={:?}", r.since).to_lowercase());
+            }
+            s
+        }
+        Intent::CreateProject { name, tasks: list } => {
+            if list.is_empty() {
+                format!("create \"{name}\"")
+            } else {
+                format!("create \"{name}\": {}", tasks(list))
+            }
+        }
+        Intent::AddTasks { readings } => format!(
+            "add {}",
+            readings
+                .iter()
+                .map(|r| format!(
+                    "{}{}: {}",
+                    if r.new_project { "+" } else { "" },
+                    if r.project.is_empty() {
+                        "?"
+                    } else {
+                        &r.project
+                    },
+                    tasks(&r.tasks)
+                ))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+        Intent::Unblock { task, note } => match note {
+            Some(note) => format!("unblock {} note={note}", task_ref(task)),
+            None => format!("unblock {}", task_ref(task)),
+        },
+        Intent::Cancel { target } => format!("cancel {}", task_ref(target)),
+        Intent::Pause { target } => format!("pause {target}"),
+        Intent::Resume { target } => format!("resume {}", task_ref(target)),
+        Intent::Schedule { action, .. } => match action {
+            Action::CreateSchedule {
+                cron,
+                every_seconds,
+                at,
+                ..
+            } => format!(
+                "schedule {}",
+                cron.clone()
+                    .or(every_seconds.map(|s| format!("every {s}s")))
+                    .or(at.clone())
+                    .unwrap_or_default()
+            ),
+            other => format!("schedule {other:?}"),
+        },
+        Intent::Wish { work, .. } => format!("wish \"{work}\""),
+        Intent::Unknown { .. } => "unknown".into(),
+    }
+}
+
+/// (phrasing, reading).
+const CORPUS: &[(&str, &str)] = &[
+    // Help, greetings, thanks, yes and no.
+    ("help", "help"),
+    ("/help", "help"),
+    ("/start", "help"),
+    ("What can you do?", "help"),
+    ("what can you do for me", "help"),
+    ("how does this work?", "help"),
+    ("who are you", "help"),
+    ("?", "help"),
+    ("", "help"),
+    ("hi", "greeting"),
+    ("Hello!", "greeting"),
+    ("hey there", "greeting"),
+    ("Good morning, Chief", "greeting"),
+    ("hi, how are you?", "greeting"),
+    ("yo", "greeting"),
+    ("thanks", "thanks"),
+    ("Thank you!", "thanks"),
+    ("thx", "thanks"),
+    ("great, thanks!", "thanks"),
+    ("ok thanks", "thanks"),
+    ("perfect, thank you so much", "thanks"),
+    ("cheers", "thanks"),
+    ("yes", "yes"),
+    ("Yes please", "yes"),
+    ("sure", "yes"),
+    ("yep", "yes"),
+    ("no", "no"),
+    ("nope", "no"),
+    ("never mind", "no"),
+    // Projects.
+    ("projects", "projects"),
+    ("/projects", "projects"),
+    ("what projects do we have?", "projects"),
+    ("list projects", "projects"),
+    ("show me the projects", "projects"),
+    ("which projects are there", "projects"),
+    ("how many projects do we have", "projects"),
+    ("List all projects please", "projects"),
+    ("what are our projects", "projects"),
+    // Agents.
+    ("agents", "agents"),
+    ("/agents", "agents"),
+    ("which agents are online?", "agents"),
+    ("list the agents", "agents"),
+    ("show me all workers", "agents"),
+    ("who is working right now?", "agents working"),
+    ("who's working on stuff?", "agents working"),
+    ("is anyone busy", "agents working"),
+    ("what are the agents doing?", "agents working"),
+    ("any seeds online", "agents"),
+    // Status questions.
+    ("status", "report"),
+    ("/status", "report"),
+    ("status?", "report"),
+    ("give me a status update", "report"),
+    ("how is everything going?", "report"),
+    ("what's going on", "report"),
+    ("how are things", "report"),
+    ("where are we?", "report"),
+    ("quick summary please", "report"),
+    ("how is Website going?", "report subject=Website"),
+    (
+        "how's the website project coming along",
+        "report subject=website",
+    ),
+    ("What's the status of Launch?", "report subject=Launch"),
+    ("status of Website", "report subject=Website"),
+    ("status Website", "report subject=Website"),
+    ("Website status", "report subject=Website"),
+    ("update on the Q3 report", "report subject=Q3 report"),
+    (
+        "progress on Website redesign?",
+        "report subject=Website redesign",
+    ),
+    ("what's happening with Launch", "report subject=Launch"),
+    ("tasks in Website", "report subject=Website"),
+    ("show tasks of Website", "report subject=Website"),
+    ("what's left in Launch?", "report subject=Launch"),
+    ("where are we with the Website?", "report subject=Website"),
+    ("what's blocked?", "report focus=blocked"),
+    ("anything blocked", "report focus=blocked"),
+    ("is anything stuck?", "report focus=blocked"),
+    ("what needs my attention", "report focus=blocked"),
+    ("what is waiting on me?", "report focus=blocked"),
+    (
+        "what's blocked in Website?",
+        "report subject=Website focus=blocked",
+    ),
+    ("anything failed today?", "report focus=failed since=today"),
+    ("did anything fail?", "report focus=failed"),
+    (
+        "what went wrong yesterday",
+        "report focus=failed since=yesterday",
+    ),
+    ("any failures this week?", "report focus=failed since=week"),
+    ("show me failed tasks", "report focus=failed"),
+    (
+        "what failed in the last 3 hours",
+        "report focus=failed since=hours(3)",
+    ),
+    ("what's running?", "report focus=running"),
+    ("what is in progress right now", "report focus=running"),
+    ("what's queued", "report focus=queued"),
+    ("what is left to do?", "report focus=queued"),
+    ("what got done today?", "report focus=done since=today"),
+    (
+        "what did we finish this week",
+        "report focus=done since=week",
+    ),
+    ("status #54703c", "report subject=#54703c"),
+    ("how is #54703c doing?", "report subject=#54703c"),
+    ("#a1b2c3", "report subject=#a1b2c3"),
+    ("what about task #a1b2c3?", "report subject=#a1b2c3"),
+    // Creating projects, with tasks and their order.
+    ("create project Website", "create \"Website\""),
+    ("Create a project called Website.", "create \"Website\""),
+    ("new project: Website", "create \"Website\""),
+    (
+        "start a new project named \"Launch Plan\"",
+        "create \"Launch Plan\"",
+    ),
+    (
+        "let's kick off a new project called Launch",
+        "create \"Launch\"",
+    ),
+    (
+        "I want to start a project called Website",
+        "create \"Website\"",
+    ),
+    (
+        "can you set up a project for the website redesign?",
+        "create \"website redesign\"",
+    ),
+    ("please create a new project Website", "create \"Website\""),
+    (
+        "create a project Website with tasks: write copy, build page after write copy",
+        "create \"Website\": write copy; build page<write copy",
+    ),
+    (
+        "create project Launch with tasks draft then review, tweet",
+        "create \"Launch\": draft; review<draft; tweet",
+    ),
+    (
+        "new project Website with write copy and build page",
+        "create \"Website\": write copy; build page",
+    ),
+    (
+        "Create project Website: design, build, test in order",
+        "create \"Website\": design; build<design; test<build",
+    ),
+    (
+        "create project Blog with tasks first research, then draft, then publish",
+        "create \"Blog\": research; draft<research; publish<draft",
+    ),
+    (
+        "new project Website\n1. write copy\n2. design mockups\n3. build page after write copy",
+        "create \"Website\": write copy; design mockups; build page<write copy",
+    ),
+    (
+        "new project Website\n- write copy\n- build page",
+        "create \"Website\": write copy; build page",
+    ),
+    (
+        "start project \"Q1 Report\" with tasks \"collect numbers, all regions\", \"write summary\"",
+        "create \"Q1 Report\": collect numbers, all regions; write summary",
+    ),
+    (
+        "create a project called Launch with the following tasks: write the press release; email partners; tweet after write the press release",
+        "create \"Launch\": write the press release; email partners; tweet<write the press release",
+    ),
+    (
+        "create project Website with tasks build page, write copy before build page",
+        "create \"Website\": write copy; build page<write copy",
+    ),
+    (
+        "Create project Move with tasks pack boxes, hire van and once pack boxes is done, load van",
+        "create \"Move\": pack boxes; hire van; load van<pack boxes",
+    ),
+    (
+        "create project Ops with tasks deploy after lunch",
+        "create \"Ops\": deploy after lunch",
+    ),
+    (
+        "create project Site. Tasks: write copy, build page",
+        "create \"Site\": write copy; build page",
+    ),
+    (
+        "Make a project 'Newsletter' with tasks collect links & write intro",
+        "create \"Newsletter\": collect links; write intro",
+    ),
+    (
+        "project Website with tasks write copy, review copy (after write copy)",
+        "create \"Website\": write copy; review copy<write copy",
+    ),
+    (
+        "create project Research with tasks read papers, summarise them followed by present findings",
+        "create \"Research\": read papers; summarise them; present findings<summarise them",
+    ),
+    (
+        "spin up a project Docs with tasks outline, write and then edit",
+        "create \"Docs\": outline; write; edit<write",
+    ),
+    (
+        "create project App with tasks backend, frontend which depends on backend",
+        "create \"App\": backend; frontend<backend",
+    ),
+    // Adding tasks, in several word orders.
+    ("add task write copy to Website", "add Website: write copy"),
+    (
+        "add a task called \"fix the footer\" to the Website project",
+        "add Website: fix the footer",
+    ),
+    (
+        "Add write copy and build page to Website",
+        "add Website: write copy; build page",
+    ),
+    (
+        "new task for Website: write copy",
+        "add Website: write copy",
+    ),
+    (
+        "add to Website: write copy, build page",
+        "add Website: write copy; build page",
+    ),
+    (
+        "in Website, add a task to write copy",
+        "add Website: write copy",
+    ),
+    (
+        "add tasks to Launch: draft, review after draft",
+        "add Launch: draft; review<draft",
+    ),
+    (
+        "create a task review copy in Website",
+        "add Website: review copy",
+    ),
+    (
+        "add task write intro to the blog to Website",
+        "add Website: write intro to the blog | blog to Website: write intro",
+    ),
+    (
+        "put send invoices in a new project Billing",
+        "add +Billing: send invoices",
+    ),
+    ("add a task to write copy", "add ?: write copy"),
+    (
+        "please add a new task \"call Ana\" to Sales",
+        "add Sales: call Ana",
+    ),
+    // Unblocking.
+    ("unblock #54703c", "unblock #54703c"),
+    (
+        "unblock #54703c with use the blue logo",
+        "unblock #54703c note=use the blue logo",
+    ),
+    (
+        "Unblock 54703c: go with option B",
+        "unblock #54703c note=go with option B",
+    ),
+    (
+        "answer #54703c: yes, publish it",
+        "unblock #54703c note=yes, publish it",
+    ),
+    (
+        "reply to #54703c saying use plan B",
+        "unblock #54703c note=use plan B",
+    ),
+    ("the answer to #54703c is 42", "unblock #54703c note=42"),
+    (
+        "unblock write copy with use a friendly tone",
+        "unblock \"write copy\" note=use a friendly tone",
+    ),
+    ("unblock the task \"build page\"", "unblock \"build page\""),
+    ("unblock it", "unblock blocked"),
+    (
+        "unblock the blocked task with yes",
+        "unblock blocked note=yes",
+    ),
+    (
+        "please unblock #54703c - use the staging server",
+        "unblock #54703c note=use the staging server",
+    ),
+    // Cancelling, pausing, resuming.
+    ("cancel #54703c", "cancel #54703c"),
+    ("Cancel task #54703c please", "cancel #54703c"),
+    ("stop #54703c", "cancel #54703c"),
+    ("kill the task build page", "cancel \"build page\""),
+    ("cancel write copy", "cancel \"write copy\""),
+    ("stop the daily report", "cancel \"daily report\""),
+    ("drop build page", "cancel \"build page\""),
+    ("pause the weekly report", "pause the weekly report"),
+    (
+        "turn off the standup reminder",
+        "pause the standup reminder",
+    ),
+    ("resume the weekly report", "resume \"weekly report\""),
+    (
+        "restart the standup reminder",
+        "resume \"standup reminder\"",
+    ),
+    ("continue #54703c", "resume #54703c"),
+    // Schedules.
+    ("my schedules", "schedules"),
+    ("what reminders do I have?", "schedules"),
+    ("list schedules", "schedules"),
+    ("show my scheduled stuff", "schedules"),
+    (
+        "every weekday at 9:00 send me a status report",
+        "schedule 0 9 * * MON-FRI",
+    ),
+    (
+        "remind me every monday at 10 to review the roadmap",
+        "schedule 0 10 * * MON",
+    ),
+    ("every 15 minutes check the queue", "schedule every 900s"),
+    (
+        "remind me tomorrow at 10 to call Ana",
+        "schedule 2026-12-05T10:00:00Z",
+    ),
+    (
+        "in 2 hours remind me to stretch",
+        "schedule 2026-12-04T14:00:00Z",
+    ),
+    // Wishes for work: asked back.
+    (
+        "I need a landing page for our launch",
+        "wish \"Landing page for our launch\"",
+    ),
+    (
+        "we need to migrate the database",
+        "wish \"Migrate the database\"",
+    ),
+    (
+        "I'd like a report on our competitors",
+        "wish \"Report on our competitors\"",
+    ),
+    (
+        "let's write a blog post about the release",
+        "wish \"Write a blog post about the release\"",
+    ),
+    (
+        "write a blog post about our launch",
+        "wish \"Write a blog post about our launch\"",
+    ),
+    (
+        "research the best CRM for a small team",
+        "wish \"Research the best CRM for a small team\"",
+    ),
+    (
+        "can you translate the docs into German?",
+        "wish \"Translate the docs into German\"",
+    ),
+    (
+        "we should fix the signup bug",
+        "wish \"Fix the signup bug\"",
+    ),
+    ("Help me plan the offsite", "wish \"Plan the offsite\""),
+    ("could we get a new logo", "wish \"New logo\""),
+    // Polite filler and noise do not change a reading.
+    ("hey chief, could you please list the projects?", "projects"),
+    ("Hi! what's blocked?", "report focus=blocked"),
+    ("ok so how is Website going", "report subject=Website"),
+    ("  STATUS  ", "report"),
+    ("/status@agentops_bot", "report"),
+    (
+        "Please, create project Website with tasks a, b.",
+        "create \"Website\": a; b",
+    ),
+    ("um, cancel #54703c", "cancel #54703c"),
+    // Nothing to read.
+    ("blah", "unknown"),
+    ("the weather is nice", "unknown"),
+    ("Website", "unknown"),
+];
+
+#[test]
+fn the_corpus_reads_as_written() {
+    let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+    let mut wrong = Vec::new();
+    for (text, expected) in CORPUS {
+        let got = show(&parse(text, now));
+        if got != *expected {
+            wrong.push(format!(
+                "{text:?}\n   expected: {expected}\n   got:      {got}"
+            ));
+        }
+    }
+    assert!(
+        CORPUS.len() >= 150,
+        "the corpus has {} phrasings",
+        CORPUS.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {} phrasings read wrong:\n{}",
+        wrong.len(),
+        CORPUS.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn task_lists_keep_every_dependency_before_its_task() {
+    // Whatever the phrasing, every `after` names a task listed before it.
+    let phrasings = [
+        "build page after write copy, write copy",
+        "c after b, b after a, a",
+        "a before b, b before c",
+        "a, b after a, a after b",
+        "x then y then z, w after z",
+    ];
+    for text in phrasings {
+        let tasks = task_list(text);
+        let mut seen: Vec<&str> = Vec::new();
+        for task in &tasks {
+            for after in &task.after {
+                assert!(seen.contains(&after.as_str()), "{text}: {tasks:?}");
+            }
+            seen.push(&task.title);
+        }
+    }
+}
+
+#[test]
+fn near_names_are_a_short_distance_apart() {
+    assert_eq!(distance("Webiste", "Website"), 2);
+    assert_eq!(distance("launch", "Launch"), 1);
+    assert_eq!(distance("", "abc"), 3);
+}
