@@ -39,12 +39,26 @@ pub struct LlmArgs {
     /// The model.
     #[arg(long, env = "LLM_MODEL", default_value = "llama-3.3-70b-instruct")]
     pub llm_model: String,
+    /// The model the Chief of Staff classifies each message with (question, command or
+    /// other) before it thinks with `LLM_MODEL`: a cheaper one on the same provider.
+    /// Empty = `LLM_MODEL` itself.
+    #[arg(long, env = "LLM_CLASSIFIER_MODEL")]
+    pub llm_classifier_model: Option<String>,
     /// Longest wait for one completion, in seconds.
     #[arg(long, env = "LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
 }
 
 impl LlmArgs {
+    /// The classifier's model, if one other than the LLM's own is set.
+    pub fn classifier_model(&self) -> Option<String> {
+        self.llm_classifier_model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+    }
+
     /// The LLM's configuration, or `None` for the rule-based brain.
     pub fn config(&self) -> anyhow::Result<Option<LlmConfig>> {
         let Some(base_url) = self

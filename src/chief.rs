@@ -81,7 +81,10 @@ impl EmbeddedChief {
         };
         let chief = ChiefOfStaff::new(
             crate::agents::client(&platform, "chief-of-staff")?,
-            ChiefConfig { llm: llm.config()? },
+            ChiefConfig {
+                llm: llm.config()?,
+                classifier_model: llm.classifier_model(),
+            },
         )
         .context("cannot set up the LLM client")?;
         let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
@@ -134,6 +137,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
         client.clone(),
         ChiefConfig {
             llm: args.llm.config()?,
+            classifier_model: args.llm.classifier_model(),
         },
     )
     .context("cannot set up the LLM client")?;

@@ -92,16 +92,28 @@ impl Brain for RuleBased {
     }
 }
 
-/// The LLM brain: free text, with the Chief's tools (see [`with_llm`]).
+/// The LLM brain: a classifier first ([`classify`]: question, command or other, with
+/// its confidence), then the model with the Chief's tools ([`with_llm`]): read tools to
+/// answer a question, and `propose_plan` too for a command that needs an OK. A message
+/// the classifier is not sure of is asked back.
 #[derive(Debug, Clone)]
 pub struct LlmBrain {
     llm: Llm,
+    classifier: Llm,
 }
 
 impl LlmBrain {
-    /// Thinks with `llm`.
+    /// Thinks with `llm`, which also classifies.
     pub fn new(llm: Llm) -> Self {
-        Self { llm }
+        Self {
+            classifier: llm.clone(),
+            llm,
+        }
+    }
+
+    /// Classifies with `classifier` (a cheaper model, say) and thinks with `llm`.
+    pub fn with_classifier(llm: Llm, classifier: Llm) -> Self {
+        Self { llm, classifier }
     }
 }
 
@@ -119,8 +131,204 @@ impl Brain for LlmBrain {
         thinking: &mut Thinking,
     ) -> Result<Decision, LlmError> {
         let llm = self.llm.for_spender(thinking.spender.clone());
-        with_llm(client, &llm, history, text, thinking).await
+        let classifier = self.classifier.for_spender(thinking.spender.clone());
+        let mode = match classify(&classifier, history, text, thinking).await? {
+            // Not understood well enough to act or answer: ask back.
+            Some(c) if c.confidence < CONFIDENT => {
+                let summary = clean_sentence(&c.summary);
+                return Ok(Decision::Ask {
+                    question: if summary.is_empty() {
+                        "I am not sure what you mean. Could you say a little more?".into()
+                    } else {
+                        format!(
+                            "I am not sure I understood. Do you mean: {summary}? Say a little more and I will get on with it."
+                        )
+                    },
+                    suggestion: None,
+                });
+            }
+            Some(c) if c.intent == Kind::Command && c.needs_confirmation => Mode::Plan {
+                summary: c.summary,
+                plan: c.plan,
+            },
+            Some(_) => Mode::Answer,
+            // The classifier gave nothing usable: the model decides with every tool.
+            None => Mode::Either,
+        };
+        with_llm(client, &llm, history, text, &mode, thinking).await
     }
+}
+
+/// Below this confidence the Chief asks back instead of acting or answering.
+pub const CONFIDENT: f64 = 0.5;
+
+/// The longest answer to a question, in words.
+pub const ANSWER_WORDS: usize = 1_000;
+
+/// What a message is, for the Chief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Asks for information: answered at once.
+    Question,
+    /// Asks for work to be created or changed: proposed, then done once approved.
+    Command,
+    /// Anything else (a greeting, thanks, chat).
+    Other,
+}
+
+/// The classifier's reading of a message.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct Classification {
+    /// What the message is.
+    pub intent: Kind,
+    /// One sentence: what the person wants, in your words.
+    pub summary: String,
+    /// For a command: one sentence on what you would do (the projects, tasks and changes).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Whether carrying it out changes work, so a person must approve it first.
+    #[serde(default)]
+    pub needs_confirmation: bool,
+    /// How sure you are of this reading, from 0 to 1.
+    pub confidence: f64,
+}
+
+const CLASSIFY: &str = "You classify messages sent to the Chief of Staff of an AgentOps \
+platform, where agents carry out projects and tasks for people. Read the conversation so far \
+and the new message, then call `classify` once: `question` if it asks for information (how the \
+work goes, what exists, what something means), `command` if it asks to create, change, cancel, \
+unblock, schedule or otherwise act on work, `other` for anything else (greetings, thanks, small \
+talk). A short reply such as \"yes\", \"the second one\" or \"make it Friday\" means what it \
+answers in the conversation. `confidence` is how sure you are of your reading: below 0.5 when \
+the message could reasonably mean quite different things.";
+
+/// Arguments of `classify`: the classification.
+struct Classify;
+
+#[async_trait::async_trait]
+impl Tool<NoDesk, Classification> for Classify {
+    type Args = Classification;
+    const NAME: &'static str = "classify";
+    const DESCRIPTION: &'static str = "Record what the message is: intent, a one-sentence summary, the plan for a command, whether it needs a person's OK, and your confidence.";
+
+    async fn call(&self, _: &mut NoDesk, args: Classification) -> Step<Classification> {
+        if !(0.0..=1.0).contains(&args.confidence) || args.summary.trim().is_empty() {
+            return Step::Reply(
+                "error: `summary` must say something and `confidence` be between 0 and 1; call classify again.".into(),
+            );
+        }
+        Step::Stop(args)
+    }
+}
+
+/// The classifier's context: none.
+struct NoDesk;
+impl Hooks for NoDesk {}
+
+/// Classifies `text` with the conversation (`history`) in view: `None` when the model
+/// gave nothing usable (the Chief then decides without the classification).
+///
+/// # Errors
+/// If the model cannot be reached.
+pub async fn classify(
+    llm: &Llm,
+    history: &[MessageOut],
+    text: &str,
+    thinking: &mut Thinking,
+) -> Result<Option<Classification>, LlmError> {
+    let mut messages = vec![Message::system(CLASSIFY)];
+    if let Some(transcript) = transcript(history) {
+        messages.push(Message::system(transcript));
+    }
+    messages.push(Message::user(text));
+    let toolbox: Toolbox<NoDesk, Classification> = Toolbox::new().with(Classify);
+    let end = ToolLoop::new(llm, &toolbox, 2)
+        .run(&mut NoDesk, messages)
+        .await;
+    match end {
+        Ok(end) => {
+            thinking.calls += end.calls;
+            thinking.usage += end.usage;
+            Ok(match end.ended {
+                Ended::Stopped(c) => Some(c),
+                // Some models answer with the JSON as text.
+                Ended::Answered(text) => {
+                    let json = text
+                        .trim()
+                        .trim_start_matches("```json")
+                        .trim_start_matches("```")
+                        .trim_end_matches("```");
+                    serde_json::from_str::<Classification>(json.trim())
+                        .ok()
+                        .filter(|c| (0.0..=1.0).contains(&c.confidence))
+                }
+            })
+        }
+        Err(LoopError::Llm {
+            source,
+            calls,
+            usage,
+        }) => {
+            thinking.calls += calls;
+            thinking.usage += usage;
+            Err(source)
+        }
+        Err(LoopError::OutOfTurns { calls, usage, .. }) => {
+            thinking.calls += calls;
+            thinking.usage += usage;
+            Ok(None)
+        }
+        Err(LoopError::Stopped(_)) => Ok(None),
+    }
+}
+
+/// `text` on one line, without control characters, closing punctuation or a trailing
+/// question mark.
+fn clean_sentence(text: &str) -> String {
+    agentops_sdk::text::clean(text)
+        .replace('\n', " ")
+        .trim()
+        .trim_end_matches(['.', '?', '!'])
+        .to_owned()
+}
+
+/// What the model may do with a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Answer it (read tools only), in at most [`ANSWER_WORDS`] words.
+    Answer,
+    /// Propose a plan for it (read tools and `propose_plan`); `summary` and `plan` are
+    /// the classifier's reading.
+    Plan {
+        /// What the person wants.
+        summary: String,
+        /// What the classifier would do.
+        plan: Option<String>,
+    },
+    /// Either (no classification).
+    Either,
+}
+
+/// `text` cut to at most `max` words.
+fn at_most_words(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text.split_inclusive(char::is_whitespace).collect();
+    let count = text.split_whitespace().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let mut kept = String::new();
+    let mut n = 0;
+    for piece in words {
+        if !piece.trim().is_empty() {
+            n += 1;
+        }
+        if n > max {
+            break;
+        }
+        kept.push_str(piece);
+    }
+    format!("{}…", kept.trim_end())
 }
 
 const SYSTEM: &str = "You are the Chief of Staff of an AgentOps platform: people tell you what \
@@ -139,13 +347,16 @@ struct Desk<'a> {
 impl Hooks for Desk<'_> {}
 
 /// The Chief's tools, in the order the model is shown them. A proposal stops the loop.
-fn toolbox<'a>() -> Toolbox<Desk<'a>, Decision> {
-    Toolbox::new()
+fn toolbox<'a>(mode: &Mode) -> Toolbox<Desk<'a>, Decision> {
+    let read = Toolbox::new()
         .with(ListProjects)
         .with(TaskReport)
         .with(GetTask)
-        .with(ProjectNotes)
-        .with(ProposePlan)
+        .with(ProjectNotes);
+    match mode {
+        Mode::Answer => read,
+        Mode::Plan { .. } | Mode::Either => read.with(ProposePlan),
+    }
 }
 
 /// Arguments of `project_notes`.
@@ -292,6 +503,33 @@ impl<'a> Tool<Desk<'a>, Decision> for ProposePlan {
     }
 }
 
+/// The conversation so far (oldest first) for a model: each message with its time and
+/// author, and what was derived from it (a voice note's transcript, an image's
+/// description); `None` when there is none.
+pub fn transcript(history: &[MessageOut]) -> Option<String> {
+    if history.is_empty() {
+        return None;
+    }
+    let mut transcript = String::from("The conversation so far (UTC):\n");
+    for m in history {
+        transcript.push_str(&format!(
+            "[{}] {}: {}\n",
+            m.created_at.format("%Y-%m-%d %H:%M"),
+            m.role,
+            m.text
+        ));
+        for (key, what) in [
+            ("transcript", "voice note transcript"),
+            ("image", "image description"),
+        ] {
+            if let Some(derived) = m.metadata.get(key).and_then(Value::as_str) {
+                transcript.push_str(&format!("  ({what}: {derived})\n"));
+            }
+        }
+    }
+    Some(transcript)
+}
+
 /// Most model turns for one message.
 const MAX_TURNS: usize = 6;
 
@@ -304,27 +542,25 @@ pub async fn with_llm(
     llm: &Llm,
     history: &[MessageOut],
     text: &str,
+    mode: &Mode,
     thinking: &mut Thinking,
 ) -> Result<Decision, LlmError> {
     thinking.model = Some(llm.model().to_owned());
     let mut messages = vec![Message::system(SYSTEM)];
-    if !history.is_empty() {
-        let mut transcript = String::from("The conversation so far (UTC):\n");
-        for m in history {
-            transcript.push_str(&format!(
-                "[{}] {}: {}\n",
-                m.created_at.format("%Y-%m-%d %H:%M"),
-                m.role,
-                m.text
-            ));
-            if let Some(transcript_of_voice) = m.metadata.get("transcript").and_then(Value::as_str)
-            {
-                transcript.push_str(&format!(
-                    "  (voice note transcript: {transcript_of_voice})\n"
-                ));
-            }
-        }
+    if let Some(transcript) = transcript(history) {
         messages.push(Message::system(transcript));
+    }
+    match mode {
+        Mode::Answer => messages.push(Message::system(format!(
+            "This message asks for information: answer it (look things up with the tools), in at most {ANSWER_WORDS} words. Change nothing."
+        ))),
+        Mode::Plan { summary, plan } => messages.push(Message::system(format!(
+            "This message asks for work: propose it with propose_plan (the person approves before anything happens). Read so far: {summary}{}",
+            plan.as_deref()
+                .map(|p| format!(" Suggested plan: {p}"))
+                .unwrap_or_default()
+        ))),
+        Mode::Either => {}
     }
     // The clock and how schedules read it, next to the message they may be about.
     messages.push(Message::system(format!(
@@ -334,7 +570,7 @@ pub async fn with_llm(
         chrono::Utc::now().format("%A %Y-%m-%d %H:%M")
     )));
     messages.push(Message::user(text));
-    let toolbox = toolbox();
+    let toolbox = toolbox(mode);
     let mut desk = Desk { client };
     let end = ToolLoop::new(llm, &toolbox, MAX_TURNS)
         .run(&mut desk, messages)
@@ -356,7 +592,7 @@ pub async fn with_llm(
         Ok(LoopEnd {
             ended: Ended::Answered(text),
             ..
-        }) => Ok(Decision::Answer(text.trim().to_owned())),
+        }) => Ok(Decision::Answer(at_most_words(text.trim(), ANSWER_WORDS))),
         Ok(LoopEnd {
             ended: Ended::Stopped(decision),
             ..

@@ -97,6 +97,9 @@ pub enum ChatError {
 pub struct ChiefConfig {
     /// The LLM; the rule-based brain if `None`.
     pub llm: Option<LlmConfig>,
+    /// The model that classifies each message first (a cheaper one, on the same
+    /// provider); the LLM's own model if `None`.
+    pub classifier_model: Option<String>,
 }
 
 /// The Chief of Staff. Cheap to clone.
@@ -144,9 +147,16 @@ impl ChiefOfStaff {
     /// If the LLM client cannot be built.
     pub fn new(client: Client, config: ChiefConfig) -> Result<Self, LlmError> {
         let brain: Arc<dyn Brain> = match config.llm {
-            Some(llm) => Arc::new(LlmBrain::new(
-                Llm::new(llm)?.metered(Meter::new(client.clone())),
-            )),
+            Some(llm) => {
+                let main = Llm::new(llm.clone())?.metered(Meter::new(client.clone()));
+                Arc::new(match config.classifier_model {
+                    Some(model) if model != llm.model => LlmBrain::with_classifier(
+                        main,
+                        Llm::new(LlmConfig { model, ..llm })?.metered(Meter::new(client.clone())),
+                    ),
+                    _ => LlmBrain::new(main),
+                })
+            }
             None => Arc::new(RuleBased),
         };
         Ok(Self::with_brain(client, brain))

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{ADMIN_KEY, Backend, CuttableProxy, TestApp, client_for};
-use crate::llm_standin::{LlmStandIn, tool_call};
+use crate::llm_standin::{LlmStandIn, classified, tool_call};
 use crate::on_both_backends;
 
 on_both_backends!(a_plan_waits_for_an_ok_then_is_carried_out_once);
@@ -27,6 +27,7 @@ pub(crate) fn chief(app: &TestApp, llm: Option<&LlmStandIn>) -> ChiefOfStaff {
                 model: "standin-model".into(),
                 timeout: Duration::from_secs(10),
             }),
+            ..ChiefConfig::default()
         },
     )
     .unwrap()
@@ -361,7 +362,9 @@ async fn the_llm_looks_things_up_and_proposes_with_the_conversation_in_view() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let standin = LlmStandIn::spawn().await;
     let chief = chief(&app, Some(&standin));
+    standin.reply(classified("other", 0.9));
     standin.reply(json!({"role": "assistant", "content": "Hello! What shall we work on?"}));
+    standin.reply(classified("command", 0.9));
     standin.reply(tool_call("c1", "task_report", json!({})));
     standin.reply(tool_call(
         "c2",
@@ -398,21 +401,49 @@ async fn the_llm_looks_things_up_and_proposes_with_the_conversation_in_view() {
         "Understood: a blog post about the launch. Will: create project \"Blog\"; add 1 task to project \"Blog\": \"write the post\".\nReply OK to go ahead."
     );
     let requests = standin.requests();
-    assert_eq!(requests.len(), 4);
+    assert_eq!(requests.len(), 6);
     assert_eq!(requests[0].0.as_deref(), Some("sk-chief"));
-    // The second message's prompt carries the first exchange, with times.
-    let transcript = requests[1].1["messages"][1]["content"].as_str().unwrap();
+    // Each message is classified first, with the classify tool only; a question or
+    // chat gets no propose_plan tool, a command does.
+    let tools = |i: usize| -> Vec<String> {
+        requests[i].1["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(tools(0), ["classify"]);
     assert!(
-        transcript.starts_with("The conversation so far (UTC):\n["),
-        "{transcript}"
+        !tools(1).contains(&"propose_plan".to_owned()),
+        "{:?}",
+        tools(1)
     );
-    assert!(transcript.contains("] user: hi there\n"), "{transcript}");
+    assert_eq!(tools(2), ["classify"]);
     assert!(
-        transcript.contains("] assistant: Hello! What shall we work on?"),
-        "{transcript}"
+        tools(3).contains(&"propose_plan".to_owned()),
+        "{:?}",
+        tools(3)
     );
+    // The second message's prompts (the classifier's and the model's) carry the first
+    // exchange, with times, and the voice note's transcript.
+    for i in [2, 3] {
+        let transcript = requests[i].1["messages"][1]["content"].as_str().unwrap();
+        assert!(
+            transcript.starts_with("The conversation so far (UTC):\n["),
+            "{transcript}"
+        );
+        assert!(transcript.contains("] user: hi there\n"), "{transcript}");
+        assert!(
+            transcript.contains("] assistant: Hello! What shall we work on?"),
+            "{transcript}"
+        );
+    }
     // The lookup's answer and the refusal of the unrunnable plan went back to the model.
-    let last = requests[3].1["messages"].as_array().unwrap();
+    let last = requests[5].1["messages"].as_array().unwrap();
     let tool_texts: Vec<&str> = last
         .iter()
         .filter(|m| m["role"] == "tool")
@@ -434,8 +465,8 @@ async fn the_llm_looks_things_up_and_proposes_with_the_conversation_in_view() {
         .unwrap()
         .items;
     let meta: Value = messages.remove(0).metadata;
-    assert_eq!(meta["llm"]["calls"], 3);
-    assert_eq!(meta["llm"]["prompt_tokens"], 300);
+    assert_eq!(meta["llm"]["calls"], 4);
+    assert_eq!(meta["llm"]["prompt_tokens"], 400);
     assert_eq!(meta["approval_id"], plan.approval.unwrap().id.to_string());
 
     // With the LLM down, plain commands still work.
@@ -458,7 +489,9 @@ async fn an_llm_that_answers_nothing_still_gets_the_person_a_reply() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let standin = LlmStandIn::spawn().await;
     let base = serve_chief(&app, chief(&app, Some(&standin))).await;
+    standin.reply(classified("question", 0.8));
     standin.reply(json!({"role": "assistant", "content": null}));
+    standin.reply(classified("question", 0.8));
     standin.reply(json!({"role": "assistant", "content": " \n\u{0}\u{1b}[0m "}));
 
     let mut thread = None;
@@ -494,10 +527,12 @@ async fn control_characters_from_the_llm_are_cleaned_from_what_the_chief_posts()
     let chief = chief(&app, Some(&standin));
     let _executor = executor(&chief);
     let base = serve_chief(&app, chief).await;
+    standin.reply(classified("question", 0.9));
     standin.reply(json!({
         "role": "assistant",
         "content": "\u{1b}[31mAll\u{0} green\u{1b}[0m:\n\tnothing is blocked.\u{0}"
     }));
+    standin.reply(classified("command", 0.9));
     standin.reply(tool_call(
         "c1",
         "propose_plan",

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::chief::chief;
 use crate::helpers::{Backend, TestApp};
-use crate::llm_standin::{LlmStandIn, tool_call};
+use crate::llm_standin::{LlmStandIn, classified, tool_call};
 use crate::seed::{finished, llm, seed_task, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +75,7 @@ async fn every_call_of_a_seed_task_and_a_chief_reply_is_in_the_ledger() {
 
     // A Chief of Staff reply: its call is booked for the conversation and the person.
     let chief = chief(&app, Some(&standin));
+    standin.reply_costing(classified("question", 0.9), 50, 5);
     standin.reply_costing(
         json!({"role": "assistant", "content": "All quiet."}),
         777,
@@ -97,9 +98,12 @@ async fn every_call_of_a_seed_task_and_a_chief_reply_is_in_the_ledger() {
         .await
         .unwrap()
         .items;
-    assert_eq!(booked.len(), 1);
-    assert_eq!((booked[0].tokens_in, booked[0].tokens_out), (777, 33));
-    assert_eq!(booked[0].user.as_deref(), Some("@ana"));
+    // The classifier's call and the answer's.
+    assert_eq!(booked.len(), 2);
+    let mut tokens: Vec<_> = booked.iter().map(|b| (b.tokens_in, b.tokens_out)).collect();
+    tokens.sort_unstable();
+    assert_eq!(tokens, [(50, 5), (777, 33)]);
+    assert!(booked.iter().all(|b| b.user.as_deref() == Some("@ana")));
 
     // The totals agree with what the stand-in reported, and nothing is left reserved.
     let summary = app
@@ -109,9 +113,9 @@ async fn every_call_of_a_seed_task_and_a_chief_reply_is_in_the_ledger() {
         .send()
         .await
         .unwrap();
-    assert_eq!(summary.total.tokens_in, 1234 + 2345 + 777);
-    assert_eq!(summary.total.tokens_out, 56 + 67 + 33);
-    assert_eq!(summary.total.calls, 4);
+    assert_eq!(summary.total.tokens_in, 1234 + 2345 + 50 + 777);
+    assert_eq!(summary.total.tokens_out, 56 + 67 + 5 + 33);
+    assert_eq!(summary.total.calls, 5);
     for budget in app.client.budgets().list().send().await.unwrap().items {
         assert_eq!(budget.current.reserved_tokens, 0, "{budget:?}");
     }

@@ -38,6 +38,21 @@ pub fn tool_call(id: &str, name: &str, arguments: Value) -> Value {
     })
 }
 
+/// The Chief of Staff's classifier calling `classify`: `intent` (`question`, `command`
+/// or `other`) with `confidence`; a command needs an OK.
+pub fn classified(intent: &str, confidence: f64) -> Value {
+    tool_call(
+        "cls",
+        "classify",
+        json!({
+            "intent": intent,
+            "summary": format!("the person's {intent}"),
+            "needs_confirmation": intent == "command",
+            "confidence": confidence,
+        }),
+    )
+}
+
 impl LlmStandIn {
     pub async fn spawn() -> Self {
         let script = Arc::new(Mutex::new(Script::default()));

@@ -272,6 +272,7 @@ async fn the_chief_reads_its_notes_when_asked_about_a_project() {
         )
         .await
         .unwrap();
+    standin.reply(crate::llm_standin::classified("question", 0.9));
     standin.reply(crate::llm_standin::tool_call(
         "n1",
         "project_notes",
@@ -289,7 +290,7 @@ async fn the_chief_reads_its_notes_when_asked_about_a_project() {
         .unwrap();
     assert_eq!(answer.reply, "Deploy waits on a region.");
     let requests = standin.requests();
-    let tool_answer = requests[1].1["messages"]
+    let tool_answer = requests[2].1["messages"]
         .as_array()
         .unwrap()
         .iter()

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::chief::{chief, executor, wait_until};
 use crate::helpers::{Backend, TestApp};
-use crate::llm_standin::{LlmStandIn, tool_call};
+use crate::llm_standin::{LlmStandIn, classified, tool_call};
 use crate::on_both_backends;
 use crate::seed;
 
@@ -294,6 +294,7 @@ async fn a_plan_naming_what_does_not_exist_is_not_offered() {
         })
         .await
         .unwrap();
+    standin.reply(classified("command", 0.9));
     standin.reply(tool_call(
         "c1",
         "propose_plan",
@@ -306,6 +307,7 @@ async fn a_plan_naming_what_does_not_exist_is_not_offered() {
         "I cannot do that: there is no project called \"Nope\"."
     );
     assert!(out.approval.is_none());
+    standin.reply(classified("command", 0.9));
     standin.reply(tool_call(
         "c2",
         "propose_plan",
@@ -328,6 +330,7 @@ async fn a_plan_naming_what_does_not_exist_is_not_offered() {
         })
         .await
         .unwrap();
+    standin.reply(classified("command", 0.9));
     standin.reply(tool_call(
         "c3",
         "propose_plan",
@@ -415,4 +418,75 @@ async fn a_request_in_a_chat_runs_through_a_seed_until_the_chat_is_told_it_is_do
         .filter(|m| m.metadata.get(PLAN_DONE).is_some())
         .count();
     assert_eq!(reports, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_classifier_asks_back_when_unsure_and_sees_the_last_30_messages() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    // 40 earlier messages in the conversation.
+    let thread = app
+        .client
+        .threads()
+        .open(agentops_sdk::types::ThreadIn::for_channel("web", "person"))
+        .await
+        .unwrap();
+    for i in 1..=40 {
+        app.client
+            .threads()
+            .post(
+                thread.id,
+                agentops_sdk::types::MessageIn {
+                    role: MessageRole::User,
+                    text: format!("earlier message {i:02}"),
+                    author: None,
+                    metadata: (i == 40).then(|| json!({"transcript": "spoken words"})),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    standin.reply(tool_call(
+        "cls",
+        "classify",
+        json!({"intent": "command", "summary": "move \"the thing\" somewhere",
+               "needs_confirmation": true, "confidence": 0.3}),
+    ));
+    let unsure = say(&chief, "move it over there").await;
+    assert_eq!(
+        unsure.reply,
+        "I am not sure I understood. Do you mean: move \"the thing\" somewhere? Say a little more and I will get on with it."
+    );
+    assert!(unsure.approval.is_none());
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 1, "only the classifier was asked");
+    let transcript = requests[0].1["messages"][1]["content"].as_str().unwrap();
+    let lines: Vec<&str> = transcript
+        .lines()
+        .filter(|l| l.contains("] user: "))
+        .collect();
+    assert_eq!(lines.len(), 30, "{transcript}");
+    assert!(lines[0].ends_with("earlier message 11"), "{}", lines[0]);
+    assert!(lines[29].ends_with("earlier message 40"), "{}", lines[29]);
+    assert!(
+        transcript.contains("  (voice note transcript: spoken words)"),
+        "{transcript}"
+    );
+    assert_eq!(
+        requests[0].1["messages"][2]["content"],
+        "move it over there"
+    );
+
+    // A question is answered in at most 1,000 words.
+    standin.reply(classified("question", 0.9));
+    let long = "word ".repeat(1_500);
+    standin.reply(json!({"role": "assistant", "content": long}));
+    let answer = say(&chief, "tell me everything").await;
+    assert_eq!(answer.reply.split_whitespace().count(), 1_000);
+    assert!(
+        answer.reply.ends_with("word…"),
+        "{}",
+        &answer.reply[answer.reply.len() - 20..]
+    );
 }
