@@ -1,12 +1,12 @@
 //! What the Chief of Staff can do: read the platform's state (at once) and change work
 //! (only once a person approves), all through the SDK.
 
-use agentops_sdk::Client;
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
     CancelIn, ProjectIn, ScheduleIn, ScheduleOut, TaskIn, TaskOut, TaskStatus, TaskTemplate,
     UnblockIn,
 };
+use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -543,15 +543,25 @@ async fn resolve_project(
 /// again (after a crash half-way) creates nothing twice.
 ///
 /// # Errors
-/// What failed, for the person; what was done before it stays done.
+/// What failed, for the person; what was done before it stays done. `stop`, once
+/// cancelled, stops the plan before its next action.
 pub async fn execute(
     client: &Client,
     approval_id: Uuid,
     actions: &[Action],
+    stop: &CancellationToken,
 ) -> Result<Value, String> {
     let mut created_projects: Vec<(String, Uuid)> = Vec::new();
     let mut done = Vec::new();
     for (i, action) in actions.iter().enumerate() {
+        // The safe point between two steps: a newer message of the conversation may
+        // stop the plan here; what was done stays done.
+        if stop.is_cancelled() {
+            return Err(format!(
+                "I stopped after {i} of {} steps to read your newer message; what was done stays done",
+                actions.len()
+            ));
+        }
         let key = |part: &str| format!("approval:{approval_id}:{i}:{part}");
         match action {
             Action::CreateProject { name, description } => {

@@ -2,8 +2,8 @@
 //! no set-up; [`offline`](super::offline)) or an LLM with tools. Either answers a question at once or proposes a plan
 //! of [`Action`]s for a person to approve.
 
-use agentops_sdk::Client;
 use agentops_sdk::types::{MessageOut, Spender};
+use agentops_sdk::{CancellationToken, Client};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,6 +25,8 @@ pub enum Decision {
         /// What "yes" would propose.
         suggestion: Option<Suggestion>,
     },
+    /// Stopped before deciding: a newer message interrupted it.
+    Interrupted,
     /// Propose these changes; they happen only once a person approves.
     Propose {
         /// What was understood, in a few words.
@@ -45,6 +47,10 @@ pub struct Thinking {
     pub usage: Usage,
     /// LLM calls made.
     pub calls: u32,
+    /// Cancelled when a newer message of the conversation interrupts this one: the
+    /// brain stops at its next safe point (before its next model call) and decides
+    /// [`Decision::Interrupted`].
+    pub stop: CancellationToken,
 }
 
 /// How the Chief of Staff decides what a message asks for: answer it, or propose a plan.
@@ -222,9 +228,17 @@ impl Tool<NoDesk, Classification> for Classify {
     }
 }
 
-/// The classifier's context: none.
-struct NoDesk;
-impl Hooks for NoDesk {}
+/// The classifier's context: only when to stop.
+struct NoDesk {
+    stop: CancellationToken,
+}
+
+#[async_trait::async_trait]
+impl Hooks for NoDesk {
+    async fn before_turn(&mut self, _turn: usize) -> Result<(), String> {
+        interrupted(&self.stop)
+    }
+}
 
 /// Classifies `text` with the conversation (`history`) in view: `None` when the model
 /// gave nothing usable (the Chief then decides without the classification).
@@ -243,8 +257,11 @@ pub async fn classify(
     }
     messages.push(Message::user(text));
     let toolbox: Toolbox<NoDesk, Classification> = Toolbox::new().with(Classify);
+    let mut desk = NoDesk {
+        stop: thinking.stop.clone(),
+    };
     let end = ToolLoop::new(llm, &toolbox, 2)
-        .run(&mut NoDesk, messages)
+        .run(&mut desk, messages)
         .await;
     match end {
         Ok(end) => {
@@ -342,9 +359,24 @@ reports.";
 /// What the Chief's tools act on: the platform, through the SDK.
 struct Desk<'a> {
     client: &'a Client,
+    stop: CancellationToken,
 }
 
-impl Hooks for Desk<'_> {}
+#[async_trait::async_trait]
+impl Hooks for Desk<'_> {
+    async fn before_turn(&mut self, _turn: usize) -> Result<(), String> {
+        interrupted(&self.stop)
+    }
+}
+
+/// `Err` once `stop` is cancelled: the tool loops' safe point.
+fn interrupted(stop: &CancellationToken) -> Result<(), String> {
+    if stop.is_cancelled() {
+        Err("interrupted by a newer message".into())
+    } else {
+        Ok(())
+    }
+}
 
 /// The Chief's tools, in the order the model is shown them. A proposal stops the loop.
 fn toolbox<'a>(mode: &Mode) -> Toolbox<Desk<'a>, Decision> {
@@ -571,7 +603,10 @@ pub async fn with_llm(
     )));
     messages.push(Message::user(text));
     let toolbox = toolbox(mode);
-    let mut desk = Desk { client };
+    let mut desk = Desk {
+        client,
+        stop: thinking.stop.clone(),
+    };
     let end = ToolLoop::new(llm, &toolbox, MAX_TURNS)
         .run(&mut desk, messages)
         .await;
@@ -598,7 +633,8 @@ pub async fn with_llm(
             ..
         }) => Ok(decision),
         Err(LoopError::Llm { source, .. }) => Err(source),
-        Err(_) => Err(LlmError::Malformed(format!(
+        Err(LoopError::Stopped(_)) => Ok(Decision::Interrupted),
+        Err(LoopError::OutOfTurns { .. }) => Err(LlmError::Malformed(format!(
             "the model did not answer or propose within {MAX_TURNS} turns"
         ))),
     }

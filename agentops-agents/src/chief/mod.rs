@@ -35,14 +35,14 @@ pub mod proactive;
 pub mod server;
 pub mod when;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
     ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
-    MessageRole, Spender, TaskOut, ThreadIn,
+    MessageRole, Multitask, Spender, TaskOut, ThreadIn, ThreadOut, ThreadPatch,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -117,6 +117,8 @@ struct Inner {
     executing: Mutex<HashSet<Uuid>>,
     /// Plans whose end this process has reported.
     reported: Mutex<HashSet<Uuid>>,
+    /// The conversations it is busy with.
+    turns: Mutex<HashMap<Uuid, Arc<Turn>>>,
 }
 
 fn is_yes(text: &str) -> bool {
@@ -170,6 +172,7 @@ impl ChiefOfStaff {
                 brain,
                 executing: Mutex::new(HashSet::new()),
                 reported: Mutex::new(HashSet::new()),
+                turns: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -202,6 +205,151 @@ impl ChiefOfStaff {
                     .await?
             }
         };
+        // "/busy reject", "while you're working, queue my messages": the
+        // conversation's policy, set at once (it changes no work).
+        if let Some(policy) = nlu::multitask_setting(&input.text) {
+            return self.set_multitask(thread.id, &input, policy).await;
+        }
+        let policy = input
+            .multitask
+            .or_else(|| {
+                thread
+                    .metadata
+                    .get(MULTITASK)
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+            })
+            .unwrap_or_default();
+        let held = match self
+            .take_turn(
+                thread.id,
+                &format!("your message \"{}\"", gist(&input.text)),
+                policy,
+            )
+            .await
+        {
+            Ok(held) => held,
+            Err(busy_with) => {
+                // Kept, so nothing said is lost, and answered at once.
+                let mut kept = input.clone();
+                kept.metadata = Some(with_key(
+                    input.metadata.clone(),
+                    MULTITASK,
+                    json!("rejected"),
+                )?);
+                self.store_user(thread.id, &kept).await?;
+                let reply = format!(
+                    "I am still working on {busy_with}. Send this again when I am done (or say \"/busy interrupt\" to let new messages stop what I am doing)."
+                );
+                let posted = self
+                    .reply(thread.id, &reply, json!({ MULTITASK: "rejected" }))
+                    .await?;
+                return Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply: posted.text,
+                    approval: None,
+                });
+            }
+        };
+        let out = self.handle(&thread, input, held.stop.clone()).await;
+        drop(held);
+        out
+    }
+
+    /// Sets the conversation's policy for messages that arrive while the Chief is busy
+    /// with it (its thread's `metadata.multitask`), and says so.
+    async fn set_multitask(
+        &self,
+        thread: Uuid,
+        input: &ChatIn,
+        policy: Multitask,
+    ) -> Result<ChatOut, ChatError> {
+        self.store_user(thread, input).await?;
+        self.inner
+            .client
+            .threads()
+            .update(
+                thread,
+                ThreadPatch {
+                    metadata: Some(json!({ MULTITASK: policy.as_str() })),
+                    ..ThreadPatch::default()
+                },
+            )
+            .await?;
+        let reply = match policy {
+            Multitask::Enqueue => {
+                "OK: a message you send while I am still busy here waits its turn, and I answer them in order."
+            }
+            Multitask::Reject => {
+                "OK: while I am still busy here, I will say so and not take new messages; send them again when I am done."
+            }
+            Multitask::Interrupt => {
+                "OK: a message you send while I am still busy here stops what I am doing (at the next safe point; what is done stays done), and I read it at once."
+            }
+        };
+        let posted = self
+            .reply(thread, reply, json!({ MULTITASK: policy.as_str() }))
+            .await?;
+        Ok(ChatOut {
+            thread_id: thread,
+            reply: posted.text,
+            approval: None,
+        })
+    }
+
+    /// The turn of conversation `thread`, for `what`: at once if it is free, else as
+    /// `policy` says — wait for it (`enqueue`), stop the current work at its next safe
+    /// point and wait (`interrupt`), or `Err` with what it is busy with (`reject`).
+    async fn take_turn(&self, thread: Uuid, what: &str, policy: Multitask) -> Result<Held, String> {
+        let turn = self
+            .inner
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(thread)
+            .or_default()
+            .clone();
+        let guard = match turn.lock.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let busy = turn
+                    .busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                match (policy, busy) {
+                    (Multitask::Reject, Some(busy)) => return Err(busy.what),
+                    (Multitask::Interrupt, Some(busy)) => busy.stop.cancel(),
+                    _ => {}
+                }
+                turn.lock.clone().lock_owned().await
+            }
+        };
+        let stop = CancellationToken::new();
+        *turn
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Busy {
+            what: what.to_owned(),
+            stop: stop.clone(),
+        });
+        Ok(Held {
+            inner: self.inner.clone(),
+            thread,
+            turn,
+            stop,
+            guard: Some(guard),
+        })
+    }
+
+    /// Handles one message of `thread` (its turn held): an answer to the pending plan,
+    /// or a decision by the brain.
+    async fn handle(
+        &self,
+        thread: &ThreadOut,
+        input: ChatIn,
+        stop: CancellationToken,
+    ) -> Result<ChatOut, ChatError> {
+        let client = &self.inner.client;
         // An OK (or a no) answers the plan waiting in this thread: decide it before the
         // message is stored, since a stored message supersedes it.
         let pending = if is_yes(&input.text) || is_no(&input.text) {
@@ -276,6 +424,7 @@ impl ChiefOfStaff {
                 user: input.author.clone(),
                 ..Spender::default()
             },
+            stop: stop.clone(),
             ..Thinking::default()
         };
         let mut note = None;
@@ -306,7 +455,31 @@ impl ChiefOfStaff {
                 "completion_tokens": thinking.usage.completion_tokens,
             })
         });
+        // A plan decided while a newer message interrupted is not offered: the newer
+        // message would replace it anyway.
+        let decision = match decision {
+            Decision::Propose { .. } if stop.is_cancelled() => Decision::Interrupted,
+            decision => decision,
+        };
         match decision {
+            Decision::Interrupted => {
+                let reply = format!(
+                    "I stopped working on \"{}\" to read your newer message.",
+                    gist(&input.text)
+                );
+                let posted = self
+                    .reply(
+                        thread.id,
+                        &reply,
+                        json!({"interrupted": true, "llm": llm_meta}),
+                    )
+                    .await?;
+                Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply: posted.text,
+                    approval: None,
+                })
+            }
             Decision::Answer(text) => {
                 // The person's message is stored (and any plan it superseded gone): they
                 // must get a reply even when the LLM said nothing usable.
@@ -585,7 +758,13 @@ impl ChiefOfStaff {
                 event = events.next() => match event {
                     Some(Ok(event)) if event.kind == "approval.approved" => {
                         match serde_json::from_value::<ApprovalOut>(event.data) {
-                            Ok(approval) => self.execute(approval).await,
+                            // Plans of different conversations are carried out side by
+                            // side: one waiting for its conversation's turn holds up no
+                            // other.
+                            Ok(approval) => {
+                                let chief = self.clone();
+                                tokio::spawn(async move { chief.execute(approval).await });
+                            }
                             Err(err) => tracing::warn!("an approval.approved event did not parse: {err}"),
                         }
                     }
@@ -681,7 +860,19 @@ impl ChiefOfStaff {
         {
             return;
         }
-        let outcome = self.carry_out(&approval).await;
+        // The conversation's turn: a plan is not carried out while a message of the same
+        // conversation is being decided, and a newer message may interrupt it.
+        let held = self
+            .take_turn(
+                approval.thread_id,
+                &format!("the plan \"{}\"", gist(&approval.summary)),
+                Multitask::Enqueue,
+            )
+            .await
+            .ok();
+        let stop = held.as_ref().map(|h| h.stop.clone()).unwrap_or_default();
+        let outcome = self.carry_out(&approval, &stop).await;
+        drop(held);
         self.inner
             .executing
             .lock()
@@ -692,7 +883,11 @@ impl ChiefOfStaff {
         }
     }
 
-    async fn carry_out(&self, approval: &ApprovalOut) -> Result<(), agentops_sdk::Error> {
+    async fn carry_out(
+        &self,
+        approval: &ApprovalOut,
+        stop: &CancellationToken,
+    ) -> Result<(), agentops_sdk::Error> {
         let client = &self.inner.client;
         let plan: Result<Vec<Action>, String> = approval
             .plan
@@ -701,7 +896,7 @@ impl ChiefOfStaff {
             .ok_or_else(|| "the plan has no actions".to_owned())
             .and_then(|a| serde_json::from_value(a).map_err(|e| e.to_string()));
         let result = match plan {
-            Ok(actions) => actions::execute(client, approval.id, &actions).await,
+            Ok(actions) => actions::execute(client, approval.id, &actions, stop).await,
             Err(err) => Err(format!("the plan cannot be read: {err}")),
         };
         let (outcome, message) = match result {
@@ -815,13 +1010,89 @@ fn plan_report(approval: &ApprovalOut, tasks: &[TaskOut]) -> String {
 
 /// The metadata of a person's answer to `approval`: theirs, with `approval_id` added.
 fn answering(metadata: Option<Value>, approval: Uuid) -> Result<Value, ChatError> {
+    with_key(metadata, "approval_id", json!(approval))
+}
+
+/// `metadata` (an object, or none) with `key` set to `value`.
+fn with_key(metadata: Option<Value>, key: &str, value: Value) -> Result<Value, ChatError> {
     match metadata {
-        None => Ok(json!({"approval_id": approval})),
+        None => Ok(json!({ key: value })),
         Some(Value::Object(mut fields)) => {
-            fields.insert("approval_id".into(), json!(approval));
+            fields.insert(key.into(), value);
             Ok(Value::Object(fields))
         }
         Some(_) => Err(ChatError::Invalid("metadata must be a JSON object".into())),
+    }
+}
+
+/// The key of a thread's metadata that holds its [`Multitask`] policy (and of a
+/// message's, when a busy conversation refused it).
+pub const MULTITASK: &str = "multitask";
+
+/// The first words of `text`, for saying what the Chief is busy with.
+fn gist(text: &str) -> String {
+    let one_line = clean(text).replace('\n', " ");
+    let words: Vec<&str> = one_line.split_whitespace().collect();
+    if words.len() <= 8 && one_line.chars().count() <= 60 {
+        return words.join(" ");
+    }
+    let mut gist = String::new();
+    for word in words {
+        if gist.chars().count() + word.chars().count() > 57 {
+            break;
+        }
+        if !gist.is_empty() {
+            gist.push(' ');
+        }
+        gist.push_str(word);
+    }
+    format!("{gist}…")
+}
+
+/// One conversation's turn: held while the Chief decides on one of its messages or
+/// carries out one of its plans, so their work on one conversation never overlaps.
+#[derive(Debug, Default)]
+struct Turn {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    busy: Mutex<Option<Busy>>,
+}
+
+/// What a conversation's turn is held for.
+#[derive(Debug, Clone)]
+struct Busy {
+    /// For people: "your message \"…\"", "the plan \"…\"".
+    what: String,
+    /// Cancelled to interrupt it.
+    stop: CancellationToken,
+}
+
+/// A conversation's turn, held until dropped; the last holder removes the conversation
+/// from the map, so it does not grow with every conversation ever seen.
+struct Held {
+    inner: Arc<Inner>,
+    thread: Uuid,
+    turn: Arc<Turn>,
+    stop: CancellationToken,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        *self
+            .turn
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.guard.take();
+        let mut turns = self
+            .inner
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only the map and this handle know it: nobody holds or waits for the turn.
+        if Arc::strong_count(&self.turn) == 2 {
+            turns.remove(&self.thread);
+        }
     }
 }
 

@@ -17,6 +17,8 @@
 
 use chrono::{DateTime, Utc};
 
+use agentops_sdk::types::Multitask;
+
 use super::actions::{Action, NewTask};
 use super::when;
 
@@ -2044,6 +2046,92 @@ fn capitalise(text: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// A conversation's policy for messages that arrive while the Chief is still busy with
+/// it, if `text` sets one: "/busy reject", "busy: interrupt", "if I write while you're
+/// working, stop and read it", "while you are busy, queue my messages".
+pub fn multitask_setting(text: &str) -> Option<Multitask> {
+    let lower = normalise(text).to_ascii_lowercase();
+    let explicit = [
+        "/busy",
+        "busy:",
+        "busy ",
+        "multitask:",
+        "multitask ",
+        "double texting:",
+    ]
+    .iter()
+    .any(|p| {
+        lower.starts_with(p)
+            || lower
+                .trim_start_matches('/')
+                .starts_with(p.trim_start_matches('/'))
+    });
+    let about_busy = explicit
+        || [
+            "while you're busy",
+            "while you are busy",
+            "while you're working",
+            "while you are working",
+            "while you work",
+            "when you're busy",
+            "when you are busy",
+            "while you're still",
+            "while you are still",
+            "mid-plan",
+            "mid plan",
+            "double text",
+            "double-text",
+            "while you're in the middle",
+            "while you are in the middle",
+            "while you're thinking",
+            "while you are thinking",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+    if !about_busy {
+        return None;
+    }
+    if has_any_word(&lower, &["interrupt", "interrupts"])
+        || [
+            "stop what",
+            "drop what",
+            "stop and",
+            "cancel what",
+            "drop everything",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        Some(Multitask::Interrupt)
+    } else if has_any_word(&lower, &["reject", "refuse", "ignore", "decline"])
+        || [
+            "tell me you're busy",
+            "say you're busy",
+            "tell me you are busy",
+            "say you are busy",
+            "don't take",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        Some(Multitask::Reject)
+    } else if has_any_word(&lower, &["queue", "enqueue", "wait", "later", "order"])
+        || [
+            "finish first",
+            "one at a time",
+            "after you finish",
+            "when you're done",
+            "when you are done",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        Some(Multitask::Enqueue)
+    } else {
+        None
     }
 }
 

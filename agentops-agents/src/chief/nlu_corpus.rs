@@ -530,6 +530,35 @@ fn task_lists_keep_every_dependency_before_its_task() {
 }
 
 #[test]
+fn the_busy_policy_is_read_from_plain_words() {
+    use agentops_sdk::types::Multitask::{Enqueue, Interrupt, Reject};
+    for (text, expected) in [
+        ("/busy reject", Some(Reject)),
+        ("busy: interrupt", Some(Interrupt)),
+        ("/busy enqueue", Some(Enqueue)),
+        (
+            "if I write while you're working, stop and read it",
+            Some(Interrupt),
+        ),
+        ("while you are busy, queue my messages", Some(Enqueue)),
+        ("When you're busy just tell me you're busy", Some(Reject)),
+        (
+            "if I double text, interrupt what you're doing",
+            Some(Interrupt),
+        ),
+        (
+            "while you work, wait and do them one at a time",
+            Some(Enqueue),
+        ),
+        ("what's blocked?", None),
+        ("stop the daily report", None),
+        ("queue a task to write copy", None),
+    ] {
+        assert_eq!(multitask_setting(text), expected, "{text}");
+    }
+}
+
+#[test]
 fn near_names_are_a_short_distance_apart() {
     assert_eq!(distance("Webiste", "Website"), 2);
     assert_eq!(distance("launch", "Launch"), 1);

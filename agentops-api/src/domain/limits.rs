@@ -316,6 +316,8 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ThreadIn.external_id", Rule::Text(EXTERNAL_ID)),
     ("ThreadIn.title", Rule::Text(THREAD_TITLE)),
     ("ThreadIn.metadata", Rule::Object),
+    ("ThreadPatch.title", Rule::Text(THREAD_TITLE)),
+    ("ThreadPatch.metadata", Rule::Object),
     ("MessageIn.text", Rule::Text(MESSAGE_TEXT)),
     ("MessageIn.author", Rule::Text(AUTHOR)),
     ("MessageIn.metadata", Rule::Object),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{
     ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorCode,
-    MessageIn, MessageOut, MessageRole, Page, ThreadIn, ThreadOut,
+    MessageIn, MessageOut, MessageRole, Page, ThreadIn, ThreadOut, ThreadPatch,
 };
 
 use super::projects::Created;
@@ -158,6 +158,53 @@ pub async fn get(state: &Context, id: Uuid) -> Result<ThreadOut, DomainError> {
         .await?
         .map(ThreadOut::from)
         .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, id))
+}
+
+/// Changes a thread's title, and merges `patch.metadata` into its metadata (a key set
+/// to `null` is removed). The thread is locked while it changes, so two patches of
+/// different keys both take effect.
+pub async fn update(
+    state: &Context,
+    id: Uuid,
+    patch: ThreadPatch,
+) -> Result<ThreadOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(title) = &patch.title {
+        checks.text("title", title, limits::THREAD_TITLE);
+    }
+    if let Some(metadata) = &patch.metadata {
+        checks.object("metadata", metadata, METADATA_MAX);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let mut row = store::threads::find_for_update(tx.conn(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, id))?;
+    if let Some(title) = patch.title {
+        row.title = Some(title);
+    }
+    if let Some(serde_json::Value::Object(changes)) = patch.metadata {
+        let mut merged = match std::mem::take(&mut row.metadata) {
+            serde_json::Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in changes {
+            if value.is_null() {
+                merged.remove(&key);
+            } else {
+                merged.insert(key, value);
+            }
+        }
+        let merged = serde_json::Value::Object(merged);
+        let mut checks = Checks::default();
+        checks.object("metadata", &merged, METADATA_MAX);
+        checks.finish()?;
+        row.metadata = merged;
+    }
+    let out = ThreadOut::from(store::threads::update(tx.conn(), row).await?);
+    tx.emit(event("thread.updated", &out));
+    state.commit(tx).await?;
+    Ok(out)
 }
 
 /// Threads, newest first, optionally of one channel.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use agentops_sdk::types::{
     ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorBody,
-    MessageIn, MessageOut, Page, ThreadIn, ThreadOut,
+    MessageIn, MessageOut, Page, ThreadIn, ThreadOut, ThreadPatch,
 };
 
 use super::created;
@@ -27,7 +27,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_thread, list_threads))
-        .routes(routes!(get_thread))
+        .routes(routes!(get_thread, update_thread))
         .routes(routes!(post_message, list_messages))
         .routes(routes!(propose_approval))
         .routes(routes!(list_approvals))
@@ -106,6 +106,20 @@ async fn get_thread(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<ThreadOut>> {
     Ok(Json(domain::threads::get(&state, id).await?))
+}
+
+/// Change a thread's title, or set keys of its metadata (merged; `null` removes a key).
+#[utoipa::path(patch, path = "/threads/{id}", tag = "threads", request_body = ThreadPatch,
+    params(("id" = Uuid, Path, description = "Thread id")),
+    responses((status = 200, body = ThreadOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["agent"])))]
+async fn update_thread(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    IdPath(id): IdPath,
+    ApiJson(patch): ApiJson<ThreadPatch>,
+) -> ApiResult<Json<ThreadOut>> {
+    Ok(Json(domain::threads::update(&state, id, patch).await?))
 }
 
 /// Add a message to a thread. A `user` message supersedes the thread's pending approval.

@@ -383,7 +383,76 @@ async fn racing_opens_of_one_chat_make_one_thread(backend: Backend) {
     assert_eq!(ids.len(), 1);
 }
 
+async fn a_patch_merges_metadata_keys_and_null_removes_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, opened) = app
+        .post(
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "m", "metadata": {"keep": 1, "drop": 2}}),
+        )
+        .await;
+    let thread = id_of(&opened);
+    let path = format!("/api/v1/threads/{thread}");
+    // Two clients, each setting its own key.
+    let (status, first) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"metadata": {"multitask": "reject"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, second) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"title": "Ana's chat", "metadata": {"voice": true, "drop": null}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["title"], "Ana's chat");
+    assert_eq!(
+        second["metadata"],
+        json!({"keep": 1, "multitask": "reject", "voice": true})
+    );
+    assert_eq!(app.get_ok(&path).await["metadata"], second["metadata"]);
+    let kinds: Vec<String> = app.events().await.into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "thread.updated").count(), 2);
+
+    // Bad input, an unknown thread, a viewer.
+    for body in [
+        json!({"metadata": [1]}),
+        json!({"metadata": "x"}),
+        json!({"title": "x".repeat(201)}),
+        json!({"colour": "red"}),
+        json!(["title"]),
+    ] {
+        let (status, answer) = app.call(Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+    }
+    let (status, answer) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/threads/{}", Uuid::now_v7()),
+            Some(json!({"title": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["error"]["code"], "thread_not_found");
+    let viewer = app.create_key("viewer").await;
+    let (status, _) = app
+        .call_as(
+            Some(&viewer),
+            Method::PATCH,
+            &path,
+            Some(json!({"title": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
 crate::on_both_backends!(
+    a_patch_merges_metadata_keys_and_null_removes_one,
     a_channel_finds_its_thread_again_and_messages_come_back_newest_first,
     one_plan_is_pending_per_thread_and_a_user_message_supersedes_it,
     an_approved_plan_is_finished_once_and_a_rejected_one_never,

@@ -8,7 +8,7 @@ use crate::Client;
 use crate::error::Result;
 use crate::types::{
     ApprovalDecisionIn, ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, MessageIn,
-    MessageOut, ThreadIn, ThreadOut,
+    MessageOut, ThreadIn, ThreadOut, ThreadPatch,
 };
 
 /// Conversation threads and their messages. Get it with [`Client::threads`].
@@ -40,6 +40,28 @@ impl Threads<'_> {
             call.not_repeatable()
         };
         self.client.send(call).await
+    }
+
+    /// Changes a thread's title or settings: `metadata` keys are merged into its
+    /// metadata (`null` removes a key; see [`ThreadPatch`]).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, id: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::ThreadPatch;
+    /// let thread = client
+    ///     .threads()
+    ///     .update(id, ThreadPatch { metadata: Some(serde_json::json!({"voice": true})), ..Default::default() })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn update(&self, id: Uuid, patch: ThreadPatch) -> Result<ThreadOut> {
+        self.client
+            .send(
+                self.client
+                    .call(Method::PATCH, &format!("api/v1/threads/{id}"))
+                    .json(&patch)?,
+            )
+            .await
     }
 
     /// One thread.

@@ -23,6 +23,37 @@ pub struct ChatIn {
     /// Derived artifacts to keep with the message (a voice note's `transcript`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// What to do if the Chief is still busy with this conversation (deciding on an
+    /// earlier message, or carrying out its approved plan); the conversation's own
+    /// setting (its thread's `metadata.multitask`) or `enqueue` if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multitask: Option<Multitask>,
+}
+
+/// What the Chief of Staff does with a message that arrives while it is still busy with
+/// the same conversation, as LangGraph's double-texting strategies do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Multitask {
+    /// Handle it once the current work is done, in order (the default).
+    #[default]
+    Enqueue,
+    /// Keep it, and answer at once that it is still working on something else.
+    Reject,
+    /// Stop the current work at its next safe point (between two model turns, or two
+    /// steps of a plan; what was done stays done), then handle the new message.
+    Interrupt,
+}
+
+impl Multitask {
+    /// The policy's name: `enqueue`, `reject` or `interrupt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Multitask::Enqueue => "enqueue",
+            Multitask::Reject => "reject",
+            Multitask::Interrupt => "interrupt",
+        }
+    }
 }
 
 impl ChatIn {
@@ -35,6 +66,7 @@ impl ChatIn {
             external_id: Some(external_id.into()),
             author: None,
             metadata: None,
+            multitask: None,
         }
     }
 }

@@ -63,6 +63,25 @@ pub struct ThreadOut {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A change to a thread: absent fields are left as they are.
+///
+/// `metadata` is merged into the thread's metadata at the top level (a JSON merge
+/// patch, RFC 7396): each key given replaces that key, a key given as `null` is
+/// removed, other keys are kept. So two clients may each keep their own settings on
+/// one thread (a chat's voice replies, the Chief's policy for messages that arrive
+/// while it works) without overwriting each other's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ThreadPatch {
+    /// New title (up to 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Keys to set in the metadata (a JSON object; `null` removes a key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,8 +14,8 @@ use serde_json::{Value, json};
 
 #[derive(Default)]
 struct Script {
-    /// Each answer's status, message and (prompt, completion) tokens.
-    replies: VecDeque<(StatusCode, Value, (u64, u64))>,
+    /// Each answer's status, message, (prompt, completion) tokens and how long it takes.
+    replies: VecDeque<(StatusCode, Value, (u64, u64), Duration)>,
     requests: Vec<(Option<String>, Value)>,
 }
 
@@ -77,7 +78,17 @@ impl LlmStandIn {
             StatusCode::OK,
             message,
             (prompt_tokens, completion_tokens),
+            Duration::ZERO,
         ));
+    }
+
+    /// Queues the next assistant message, answered only after `delay` (a slow model).
+    pub fn reply_after(&self, delay: Duration, message: Value) {
+        self.script
+            .lock()
+            .unwrap()
+            .replies
+            .push_back((StatusCode::OK, message, (100, 10), delay));
     }
 
     /// Queues an error answer.
@@ -86,6 +97,7 @@ impl LlmStandIn {
             status,
             json!({"error": {"message": "overloaded"}}),
             (0, 0),
+            Duration::ZERO,
         ));
     }
 
@@ -96,6 +108,7 @@ impl LlmStandIn {
             status,
             Value::String(body.to_owned()),
             (0, 0),
+            Duration::ZERO,
         ));
     }
 
@@ -116,15 +129,19 @@ async fn complete(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let mut script = script.lock().unwrap();
-    script.requests.push((bearer, body.clone()));
-    let Some((status, message, (prompt, completion))) = script.replies.pop_front() else {
+    let next = {
+        let mut script = script.lock().unwrap();
+        script.requests.push((bearer, body.clone()));
+        script.replies.pop_front()
+    };
+    let Some((status, message, (prompt, completion), delay)) = next else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"message": "the script has no more replies"}})),
         )
             .into_response();
     };
+    tokio::time::sleep(delay).await;
     if !status.is_success() {
         if let Value::String(text) = message {
             return (status, text).into_response();

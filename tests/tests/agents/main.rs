@@ -13,6 +13,7 @@ mod chief;
 mod economy;
 mod llm;
 mod llm_standin;
+mod multitask;
 mod proactive;
 mod schedules;
 mod seed;
