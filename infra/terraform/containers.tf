@@ -137,12 +137,13 @@ resource "scaleway_container" "chief_of_staff" {
   environment_variables = {
     # Its HTTP API (POST /chat, GET /health) for the Telegram bot and the
     # health check below.
-    AGENTOPS_BIND       = "0.0.0.0:8080"
-    AGENTOPS_URL        = local.api_url
-    LLM_BASE_URL        = var.llm_base_url
-    LLM_MODEL           = var.llm_model
-    AGENTOPS_LOG_FORMAT = "json"
-    RUST_LOG            = var.rust_log
+    AGENTOPS_BIND        = "0.0.0.0:8080"
+    AGENTOPS_URL         = local.api_url
+    LLM_BASE_URL         = var.llm_base_url
+    LLM_MODEL            = var.llm_model
+    LLM_CLASSIFIER_MODEL = var.llm_classifier_model
+    AGENTOPS_LOG_FORMAT  = "json"
+    RUST_LOG             = var.rust_log
   }
 
   secret_environment_variables = {

@@ -497,6 +497,12 @@ variable "llm_model" {
   default     = "llama-3.3-70b-instruct"
 }
 
+variable "llm_classifier_model" {
+  description = "The model the Chief of Staff classifies each message with before it thinks with llm_model (LLM_CLASSIFIER_MODEL): a cheaper one on the same provider; empty = llm_model."
+  type        = string
+  default     = ""
+}
+
 variable "llm_api_key" {
   description = "API key for the LLM provider (LLM_API_KEY); for Scaleway Generative APIs, an IAM secret key."
   type        = string
