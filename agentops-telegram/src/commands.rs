@@ -30,6 +30,10 @@ pub enum Command {
     /// `/usage`: today's LLM spend.
     #[command(description = "today's LLM spend: per agent and model, and the budgets")]
     Usage,
+    /// `/busy enqueue|reject|interrupt`: what a message does while the Chief of Staff
+    /// is still busy with this chat.
+    #[command(description = "a message sent while I am busy: /busy enqueue | reject | interrupt")]
+    Busy(String),
 }
 
 /// What a message starting with `/` turned out to be.
@@ -117,7 +121,8 @@ mod tests {
                 "/projects",
                 "/agents",
                 "/task",
-                "/usage"
+                "/usage",
+                "/busy"
             ]
         );
         assert!(menu.iter().all(|c| !c.description.is_empty()));

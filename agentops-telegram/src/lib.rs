@@ -84,6 +84,7 @@ nothing changes before you press OK.\n\
 /agents — the agents and when they were last seen\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
+/busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
 I will tell you when a task completes, fails or needs you.";
 
 /// How the bot is set up.
@@ -307,6 +308,19 @@ impl TelegramBot {
                 Parsed::Known(Command::Agents) => {
                     let text = self.agents().await?;
                     self.say(chat, &text).await
+                }
+                Parsed::Known(Command::Busy(args))
+                    if !matches!(args.trim(), "enqueue" | "reject" | "interrupt") =>
+                {
+                    self.say(
+                        chat,
+                        "Say /busy enqueue (a message sent while I am busy waits its turn), /busy reject (I say I am busy) or /busy interrupt (it stops what I am doing).",
+                    )
+                    .await
+                }
+                Parsed::Known(Command::Busy(args)) => {
+                    self.ask_chief(chat, &format!("/busy {}", args.trim()), author)
+                        .await
                 }
                 Parsed::Known(Command::Usage) => {
                     let text = self.usage().await?;

@@ -347,6 +347,16 @@ async fn commands_strangers_and_bad_webhook_calls() {
     s.telegram
         .wait_for_message(ALLOWED, |t| t == "Say: /task TITLE to PROJECT")
         .await;
+    s.say(ALLOWED, "/busy").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Say /busy enqueue"))
+        .await;
+    s.say(ALLOWED, "/busy interrupt").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("OK: a message you send while I am still busy here stops what I am doing")
+        })
+        .await;
     s.say(ALLOWED, "/dance").await;
     s.telegram
         .wait_for_message(ALLOWED, |t| t.starts_with("I do not know /dance."))
@@ -945,7 +955,8 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/projects",
             "/agents",
             "/task",
-            "/usage"
+            "/usage",
+            "/busy"
         ]
     );
     // The webhook is served on the URL's path.
