@@ -121,24 +121,14 @@ struct Inner {
     turns: Mutex<HashMap<Uuid, Arc<Turn>>>,
 }
 
+/// A bare yes ("ok", "yep, go ahead", 👍): it approves the plan waiting for an answer.
 fn is_yes(text: &str) -> bool {
-    matches!(
-        text.trim()
-            .trim_end_matches(['.', '!'])
-            .to_ascii_lowercase()
-            .as_str(),
-        "ok" | "okay" | "yes" | "y" | "go" | "go ahead" | "approve" | "approved" | "do it" | "👍"
-    )
+    nlu::is_yes(text)
 }
 
+/// A bare no ("no", "nope, not now", "cancel that"): it rejects the plan.
 fn is_no(text: &str) -> bool {
-    matches!(
-        text.trim()
-            .trim_end_matches(['.', '!'])
-            .to_ascii_lowercase()
-            .as_str(),
-        "no" | "n" | "reject" | "don't" | "dont" | "stop" | "cancel that" | "👎"
-    )
+    nlu::is_no(text)
 }
 
 impl ChiefOfStaff {
@@ -1152,12 +1142,30 @@ mod tests {
 
     #[test]
     fn yes_and_no_are_recognised_loosely() {
-        for yes in ["OK", "ok.", "Yes!", "go ahead", "👍"] {
+        for yes in [
+            "OK",
+            "ok.",
+            "Yes!",
+            "go ahead",
+            "👍",
+            "yep, go ahead",
+            "do it",
+            "approve",
+        ] {
             assert!(is_yes(yes), "{yes}");
         }
-        for no in ["no", "No.", "reject"] {
+        for no in [
+            "no",
+            "No.",
+            "reject",
+            "nope, not now",
+            "stop",
+            "cancel that",
+            "👎",
+        ] {
             assert!(is_no(no), "{no}");
         }
+        assert!(!is_no("no idea what is blocked"));
         assert!(!is_yes("ok but rename it"));
     }
 }

@@ -182,10 +182,10 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Intent {
     if bare.is_empty() || HELP.contains(&bare.as_str()) || help_like(&bare) {
         return Intent::Help;
     }
-    if YES.contains(&bare.as_str()) {
+    if is_yes(&text) {
         return Intent::Yes;
     }
-    if NO.contains(&bare.as_str()) {
+    if is_no(&text) {
         return Intent::No;
     }
     if is_greeting(&bare) {
@@ -256,7 +256,8 @@ fn help_like(bare: &str) -> bool {
             && bare.len() < 20
 }
 
-const YES: [&str; 14] = [
+/// Words that say yes; [`is_yes`] needs one of them.
+const YES: [&str; 16] = [
     "yes",
     "y",
     "yeah",
@@ -266,23 +267,85 @@ const YES: [&str; 14] = [
     "ok",
     "okay",
     "go",
-    "go ahead",
-    "do it",
-    "please do",
-    "yes please",
-    "sounds good",
+    "approve",
+    "approved",
+    "absolutely",
+    "definitely",
+    "correct",
+    "alright",
+    "👍",
 ];
 
-const NO: [&str; 8] = [
+/// Words that may come with a yes ("yep, go ahead", "ok do it please").
+const WITH_YES: [&str; 15] = [
+    "ahead", "do", "it", "please", "sounds", "good", "fine", "right", "let's", "lets", "that's",
+    "thats", "exactly", "great", "perfect",
+];
+
+/// Words that say no; [`is_no`] needs one of them.
+const NO: [&str; 10] = [
     "no",
     "n",
     "nope",
     "nah",
-    "no thanks",
-    "not now",
-    "never mind",
+    "reject",
+    "don't",
+    "dont",
+    "never",
     "nevermind",
+    "👎",
 ];
+
+/// Words that may come with a no ("nope, not now", "no thanks").
+const WITH_NO: [&str; 12] = [
+    "not", "now", "thanks", "thank", "you", "mind", "do", "it", "please", "that", "cancel", "stop",
+];
+
+/// Whether `text` is a bare yes: only yes words ("yep, go ahead", "OK!", "👍"), so
+/// "ok but rename it" is not one.
+pub fn is_yes(text: &str) -> bool {
+    only_words(text, &YES, &WITH_YES)
+        || [
+            "do it",
+            "please do",
+            "sounds good",
+            "go for it",
+            "ship it",
+            "let's do it",
+            "lets do it",
+            "lgtm",
+            "go ahead",
+            "yes please",
+        ]
+        .contains(&bare_words(&text.to_lowercase()).as_str())
+}
+
+/// Whether `text` is a bare no ("nope, not now", "no thanks", "cancel that").
+pub fn is_no(text: &str) -> bool {
+    only_words(text, &NO, &WITH_NO)
+        || [
+            "cancel that",
+            "stop",
+            "not now",
+            "never mind",
+            "forget it",
+            "don't do it",
+        ]
+        .contains(&bare_words(&text.to_lowercase()).as_str())
+}
+
+/// Whether `text` holds one of `core` and otherwise only words of `extra`.
+fn only_words(text: &str, core: &[&str], extra: &[&str]) -> bool {
+    let lower = text.trim().to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | ';' | ':'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    !words.is_empty()
+        && words.len() <= 6
+        && words.iter().any(|w| core.contains(w))
+        && words.iter().all(|w| core.contains(w) || extra.contains(w))
+}
 
 fn is_greeting(bare: &str) -> bool {
     const HELLO: [&str; 16] = [
@@ -414,7 +477,7 @@ fn bare_words(lower: &str) -> String {
 }
 
 /// Polite and conversational openings that change nothing.
-const FILLER: [&str; 42] = [
+const FILLER: [&str; 45] = [
     "please",
     "pls",
     "plz",
@@ -457,6 +520,9 @@ const FILLER: [&str; 42] = [
     "hey there",
     "right",
     "alright",
+    "you can",
+    "you may",
+    "feel free to",
 ];
 
 /// `text` without polite openings ("could you please …", "hi chief, …") and closings
@@ -592,8 +658,12 @@ const THE_BLOCKED: [&str; 9] = [
 fn task_ref(words: &str) -> TaskRef {
     let words = words.trim().trim_matches(['"', '\'']).trim();
     let words = strip_leading(words, &["the task", "task"]);
+    // "#a1b2c3, we don't need it anymore": the code, then why.
     if let Some((code, rest)) = task_code(words)
-        && rest.trim().is_empty()
+        && (rest.trim().is_empty()
+            || rest
+                .trim_start()
+                .starts_with([',', ':', ';', '-', '(', '—']))
     {
         return TaskRef::Code(code);
     }
@@ -629,8 +699,11 @@ fn control(text: &str, lower: &str) -> Option<Intent> {
         &[
             "unblock",
             "unstick",
+            "answer for",
+            "answer to",
             "answer",
             "reply to",
+            "reply for",
             "respond to",
             "resolve",
             "the answer to",
@@ -645,6 +718,9 @@ fn control(text: &str, lower: &str) -> Option<Intent> {
             &[
                 " with the answer ",
                 " with answer ",
+                " with the note ",
+                " with note: ",
+                " with note ",
                 " with ",
                 ": ",
                 " saying ",
@@ -766,7 +842,16 @@ const CREATE_VERBS: [&str; 15] = [
 fn create_project(text: &str, lower: &str) -> Option<Intent> {
     let at = find_word(lower, "project", 0)?;
     let before: Vec<&str> = lower[..at].split_whitespace().collect();
-    let creates = before.iter().all(|w| CREATE_WORDS.contains(w))
+    // "add to the Launch project: …" names a project, it does not create one: a
+    // preposition before it other than the "to" of "want to start".
+    let names_one = before.iter().enumerate().any(|(i, w)| {
+        ["to", "into", "in", "for", "under"].contains(w)
+            && !(*w == "to"
+                && i > 0
+                && ["want", "need", "like", "going", "have", "love"].contains(&before[i - 1]))
+    });
+    let creates = !names_one
+        && before.iter().all(|w| CREATE_WORDS.contains(w))
         && before.iter().any(|w| CREATE_VERBS.contains(w));
     // "project Website with tasks …" (no verb) also reads as a request.
     let bare = before.is_empty() && has_any_word(lower, &["with", "tasks"]);
@@ -833,11 +918,19 @@ fn create_project(text: &str, lower: &str) -> Option<Intent> {
             None => (rest, ""),
         }
     };
-    let name = unquote(strip_trailing_word(name.trim(), "project"))
+    let mut name = unquote(strip_trailing_word(name.trim(), "project"))
         .trim_end_matches(['.', ',', ':'])
         .trim()
         .to_owned();
-    let tasks = task_list(strip_list_header(tasks_text));
+    // "create project Audit in order: a, b": the order is the list's.
+    let mut tasks_text = strip_list_header(tasks_text).to_owned();
+    for phrase in IN_ORDER {
+        if name.to_ascii_lowercase().ends_with(&format!(" {phrase}")) {
+            name.truncate(name.len() - phrase.len() - 1);
+            tasks_text = format!("{tasks_text} {phrase}");
+        }
+    }
+    let tasks = task_list(&tasks_text);
     Some(Intent::CreateProject { name, tasks })
 }
 
@@ -941,6 +1034,37 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
                     new_project: false,
                 }],
             });
+        }
+    }
+    // "in Billing add fix rounding and update rates": the project, then an add verb.
+    if let Some(rest) = starts_with_any(lower, text, &["in", "for", "to", "into", "under"]) {
+        let rest_lower = rest.to_ascii_lowercase();
+        let verb_at = ADD_VERBS
+            .iter()
+            .filter_map(|v| find_word(&rest_lower, v, 1))
+            .min();
+        if let Some(at) = verb_at
+            && !rest[..at].contains([',', ':'])
+        {
+            let project = clean_project(&rest[..at]);
+            let tail = rest[at..].trim();
+            let tasks = match add_tasks(tail, &tail.to_ascii_lowercase()) {
+                Some(Intent::AddTasks { readings }) => readings
+                    .into_iter()
+                    .find(|r| r.project.is_empty())
+                    .map(|r| r.tasks),
+                _ => None,
+            }
+            .unwrap_or_else(|| task_list(strip_list_header(strip_leading(tail, &ADD_VERBS))));
+            if !project.is_empty() && !tasks.is_empty() {
+                return Some(Intent::AddTasks {
+                    readings: vec![Reading {
+                        project,
+                        tasks,
+                        new_project: false,
+                    }],
+                });
+            }
         }
     }
     let mut words = lower.split(' ');
@@ -1180,8 +1304,19 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
     let mut before: Vec<(usize, String)> = Vec::new();
     let mut raw: Vec<String> = Vec::new();
     let mut pending_after: Option<String> = None;
+    let mut previous_had_after = false;
     for (i, (item, then)) in items.iter().enumerate() {
         let lower = item.to_ascii_lowercase();
+        // "c after a and b": "b", already listed, is one more thing "c" waits for.
+        if previous_had_after
+            && !*then
+            && let Some(j) = find_title(&titles, item, titles.len())
+            && key_of(&titles[j]) == key_of(item)
+            && let Some(last) = after.last_mut()
+        {
+            last.push(titles[j].clone());
+            continue;
+        }
         // "after a, b": the item names only what the next one waits for.
         if let Some(rest) = starts_with_any(&lower, item, &["after", "once", "when"])
             && i + 1 < items.len()
@@ -1204,6 +1339,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
             deps.push(dep);
         }
         let (title, clause) = split_dependency(item);
+        previous_had_after = matches!(clause, Some(Clause::After(_)));
         match clause {
             Some(Clause::After(dep)) => deps.push(dep),
             Some(Clause::Before(dep)) => before.push((titles.len(), dep)),
@@ -1215,11 +1351,18 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
     }
     // Resolve what each waits for to a title of the list; a clause naming no task of
     // the list was part of the title ("deploy after lunch").
+    // A clause that starts with a verb ("migrate posts after design new theme") names
+    // a task of its own, added to the list.
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); titles.len()];
     for (i, wanted) in after.iter().enumerate() {
         for name in wanted {
             match find_title(&titles, name, i) {
                 Some(j) => deps[i].push(j),
+                None if starts_with_verb(name) => {
+                    titles.push(clean_title(name));
+                    deps.push(Vec::new());
+                    deps[i].push(titles.len() - 1);
+                }
                 None if !is_previous_word(name) => titles[i] = clean_title(&raw[i]),
                 None => {}
             }
@@ -1232,6 +1375,85 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
         }
     }
     order(titles, deps)
+}
+
+/// Common verbs that start a task's title ("design new theme"), as opposed to a moment
+/// ("lunch", "the meeting").
+const IMPERATIVES: [&str; 60] = [
+    "write",
+    "draft",
+    "design",
+    "build",
+    "review",
+    "test",
+    "deploy",
+    "publish",
+    "record",
+    "edit",
+    "send",
+    "email",
+    "call",
+    "book",
+    "order",
+    "hire",
+    "pack",
+    "load",
+    "export",
+    "import",
+    "clean",
+    "fix",
+    "update",
+    "create",
+    "make",
+    "prepare",
+    "scan",
+    "patch",
+    "migrate",
+    "plan",
+    "research",
+    "collect",
+    "read",
+    "summarise",
+    "summarize",
+    "present",
+    "approve",
+    "sign",
+    "check",
+    "run",
+    "finish",
+    "complete",
+    "launch",
+    "set",
+    "install",
+    "configure",
+    "buy",
+    "print",
+    "upload",
+    "download",
+    "translate",
+    "analyse",
+    "analyze",
+    "compile",
+    "gather",
+    "outline",
+    "interview",
+    "post",
+    "share",
+    "measure",
+];
+
+fn starts_with_verb(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    IMPERATIVES.contains(&first.as_str()) && text.split_whitespace().count() >= 2
+}
+
+/// The words of a title, for comparing two titles.
+fn key_of(text: &str) -> String {
+    bare_words(&clean_title(text).to_ascii_lowercase())
 }
 
 fn is_previous_word(name: &str) -> bool {
@@ -1745,6 +1967,10 @@ fn subject(text: &str, lower: &str) -> Option<String> {
         "how does",
         "how do",
         "in",
+        "on",
+        "for",
+        "within",
+        "under",
     ];
     let closers = [
         " going",
@@ -1825,7 +2051,7 @@ fn subject(text: &str, lower: &str) -> Option<String> {
 
 /// A subject without articles, fillers and status words.
 fn clean_subject(text: &str) -> String {
-    const DROP: [&str; 55] = [
+    const DROP: [&str; 62] = [
         "the",
         "our",
         "my",
@@ -1881,6 +2107,13 @@ fn clean_subject(text: &str) -> String {
         "list",
         "see",
         "get",
+        "which",
+        "some",
+        "those",
+        "these",
+        "still",
+        "there",
+        "anything",
     ];
     let words: Vec<&str> = text
         .split_whitespace()
@@ -1931,7 +2164,7 @@ fn seeks_information(lower: &str) -> bool {
 }
 
 /// Openings of a wish for work, not a command.
-const WISHES: [&str; 30] = [
+const WISHES: [&str; 44] = [
     "i need to",
     "i need",
     "we need to",
@@ -1962,6 +2195,20 @@ const WISHES: [&str; 30] = [
     "i gotta",
     "it would be nice to have",
     "we could use",
+    "need to",
+    "need",
+    "want",
+    "we'll need",
+    "i'll need",
+    "looking for",
+    "we're looking for",
+    "i'm looking for",
+    "it would be great to have",
+    "it'd be great to have",
+    "would be nice to have",
+    "i'd love",
+    "we'd love",
+    "would love",
 ];
 
 /// Verbs that, first in a message, ask for a piece of work.

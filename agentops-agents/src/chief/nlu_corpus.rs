@@ -481,11 +481,207 @@ const CORPUS: &[(&str, &str)] = &[
     ("Website", "unknown"),
 ];
 
+/// Phrasings written independently of the parser (by a reviewer who did not read it),
+/// with the readings they expected. The parser's first pass read 65 of these 80 right;
+/// the misses were fixed by general rules (a "yes" made of yes-words, a project named
+/// before an add verb, "after A and B", a dependency that starts with a verb being a
+/// task of its own, a code followed by a reason), not by listing these sentences.
+const WRITTEN_INDEPENDENTLY: &[(&str, &str)] = &[
+    ("help", "help"),
+    ("what can you do?", "help"),
+    ("hi", "greeting"),
+    ("Good morning!", "greeting"),
+    ("thanks!", "thanks"),
+    ("thank you so much", "thanks"),
+    ("yes", "yes"),
+    ("yep, go ahead", "yes"),
+    ("no", "no"),
+    ("nope, not now", "no"),
+    ("list my projects", "projects"),
+    ("what projects do we have?", "projects"),
+    ("Show me all projects", "projects"),
+    ("which projects are there", "projects"),
+    ("projects", "projects"),
+    ("which agents are online?", "agents"),
+    ("list the agents", "agents"),
+    ("what agents do I have", "agents"),
+    ("show agents", "agents"),
+    ("who is working right now?", "agents working"),
+    ("which agents are busy at the moment", "agents working"),
+    ("is anyone working on something right now", "agents working"),
+    ("who's busy?", "agents working"),
+    ("how are things going?", "report"),
+    ("give me a status update", "report"),
+    (
+        "how is the Website project doing?",
+        "report subject=Website",
+    ),
+    ("status of Launch", "report subject=Launch"),
+    (
+        "any update on the Billing project?",
+        "report subject=Billing",
+    ),
+    ("what's blocked?", "report focus=blocked"),
+    ("show me failed tasks", "report focus=failed"),
+    ("which tasks are running?", "report focus=running"),
+    ("what's still queued", "report focus=queued"),
+    ("what got done today?", "report focus=done since=today"),
+    (
+        "anything fail since yesterday",
+        "report focus=failed since=yesterday",
+    ),
+    (
+        "what did we finish this week",
+        "report focus=done since=week",
+    ),
+    (
+        "what failed in the last 3 hours?",
+        "report focus=failed since=hours(3)",
+    ),
+    (
+        "what's been done in the last 2 hours",
+        "report focus=done since=hours(2)",
+    ),
+    (
+        "any blocked tasks in Website?",
+        "report subject=Website focus=blocked",
+    ),
+    (
+        "what failed on Billing today",
+        "report subject=Billing focus=failed since=today",
+    ),
+    ("what's the status of #a1b2c3", "report subject=#a1b2c3"),
+    ("how is task #9f8e7d going?", "report subject=#9f8e7d"),
+    (
+        "create a project called \"Q3 Newsletter\"",
+        "create \"Q3 Newsletter\"",
+    ),
+    (
+        "new project Mobile App Redesign",
+        "create \"Mobile App Redesign\"",
+    ),
+    (
+        "Please create a new project Holiday Campaign.",
+        "create \"Holiday Campaign\"",
+    ),
+    (
+        "Create project Onboarding Revamp with tasks draft outline, review copy and publish guide",
+        "create \"Onboarding Revamp\": draft outline; review copy; publish guide",
+    ),
+    (
+        "start a project Podcast Launch: record pilot, then edit pilot, then publish pilot",
+        "create \"Podcast Launch\": record pilot; edit pilot<record pilot; publish pilot<edit pilot",
+    ),
+    (
+        "create project Hiring Push: first write job post, then post on LinkedIn",
+        "create \"Hiring Push\": write job post; post on LinkedIn<write job post",
+    ),
+    (
+        "make a new project called Conference 2025 with tasks book venue, order swag and send invites after book venue",
+        "create \"Conference 2025\": book venue; order swag; send invites<book venue",
+    ),
+    (
+        "create a project named Data Migration: export old db, clean data, import into new db after export old db and clean data",
+        "create \"Data Migration\": export old db; clean data; import into new db<export old db,clean data",
+    ),
+    (
+        "create project Security Audit in order: scan dependencies, review findings, patch issues",
+        "create \"Security Audit\": scan dependencies; review findings<scan dependencies; patch issues<review findings",
+    ),
+    (
+        "create a project Blog Relaunch: migrate posts after design new theme",
+        "create \"Blog Relaunch\": design new theme; migrate posts<design new theme",
+    ),
+    ("add task write copy to Website", "add Website: write copy"),
+    (
+        "add to the Launch project: prepare press kit, schedule tweets",
+        "add Launch: prepare press kit; schedule tweets",
+    ),
+    (
+        "in Billing add fix invoice rounding and update tax rates",
+        "add Billing: fix invoice rounding; update tax rates",
+    ),
+    (
+        "please add a task to the Website project: update footer links",
+        "add Website: update footer links",
+    ),
+    (
+        "add 'record demo video' to Launch",
+        "add Launch: record demo video",
+    ),
+    (
+        "add tasks to Website: fix mobile nav, compress images",
+        "add Website: fix mobile nav; compress images",
+    ),
+    ("unblock #a1b2c3", "unblock #a1b2c3"),
+    ("you can unblock #c4d5e6", "unblock #c4d5e6"),
+    (
+        "unblock #7f3a9b: the API key is in the vault",
+        "unblock #7f3a9b note=the API key is in the vault",
+    ),
+    (
+        "answer for #b2c3d4: use the blue logo",
+        "unblock #b2c3d4 note=use the blue logo",
+    ),
+    (
+        "unblock write copy, the tone should be friendly",
+        "unblock \"write copy\" note=the tone should be friendly",
+    ),
+    (
+        "Unblock task \"choose hosting\" - go with AWS",
+        "unblock \"choose hosting\" note=go with AWS",
+    ),
+    (
+        "please unblock #0a1b2c with note: budget approved",
+        "unblock #0a1b2c note=budget approved",
+    ),
+    ("cancel #a1b2c3", "cancel #a1b2c3"),
+    ("please cancel task #d4e5f6", "cancel #d4e5f6"),
+    ("stop the task \"order swag\"", "cancel \"order swag\""),
+    (
+        "cancel write press release",
+        "cancel \"write press release\"",
+    ),
+    ("drop #e5f6a7, we don't need it anymore", "cancel #e5f6a7"),
+    ("show my schedules", "schedules"),
+    ("what reminders do I have?", "schedules"),
+    ("list scheduled jobs", "schedules"),
+    ("any reminders set up", "schedules"),
+    (
+        "I need a landing page for our launch",
+        "wish \"Landing page for our launch\"",
+    ),
+    (
+        "we need to migrate our blog to Ghost",
+        "wish \"Migrate our blog to Ghost\"",
+    ),
+    (
+        "we need an onboarding email sequence",
+        "wish \"Onboarding email sequence\"",
+    ),
+    (
+        "I want to translate the docs into Spanish",
+        "wish \"Translate the docs into Spanish\"",
+    ),
+    (
+        "Need a logo for the podcast",
+        "wish \"Logo for the podcast\"",
+    ),
+    (
+        "it would be great to have a competitor analysis for Q3",
+        "wish \"Competitor analysis for Q3\"",
+    ),
+    (
+        "I'd like a short explainer video for the homepage",
+        "wish \"Short explainer video for the homepage\"",
+    ),
+];
+
 #[test]
 fn the_corpus_reads_as_written() {
     let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
     let mut wrong = Vec::new();
-    for (text, expected) in CORPUS {
+    for (text, expected) in CORPUS.iter().chain(WRITTEN_INDEPENDENTLY) {
         let got = show(&parse(text, now));
         if got != *expected {
             wrong.push(format!(
@@ -493,16 +689,12 @@ fn the_corpus_reads_as_written() {
             ));
         }
     }
-    assert!(
-        CORPUS.len() >= 150,
-        "the corpus has {} phrasings",
-        CORPUS.len()
-    );
+    let total = CORPUS.len() + WRITTEN_INDEPENDENTLY.len();
+    assert!(total >= 150, "the corpus has {total} phrasings");
     assert!(
         wrong.is_empty(),
-        "{} of {} phrasings read wrong:\n{}",
+        "{} of {total} phrasings read wrong:\n{}",
         wrong.len(),
-        CORPUS.len(),
         wrong.join("\n")
     );
 }
