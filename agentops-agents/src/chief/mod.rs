@@ -67,8 +67,15 @@ pub const NO_ANSWER: &str = "I have no answer to that. Could you say it another 
 /// The longest message the platform takes, in characters.
 const TEXT_MAX: usize = 32_000;
 
-/// The longest plan summary the platform takes, in characters.
-const SUMMARY_MAX: usize = 2_000;
+/// The longest plan summary, in characters: what the acknowledgement leaves.
+const SUMMARY_MAX: usize = ACK_MAX - REPLY_OK.len();
+
+/// The longest acknowledgement of a command ("Understood: … Will: …" and how to say
+/// OK), in characters: a person reads it before saying OK.
+pub const ACK_MAX: usize = 1_000;
+
+/// How the acknowledgement ends.
+const REPLY_OK: &str = "\nReply OK to go ahead.";
 
 /// The first pause before the executor starts over after its event stream ended; it
 /// doubles, up to [`RESTART_MAX`], while the stream keeps ending soon after it started,
@@ -553,7 +560,7 @@ impl ChiefOfStaff {
                         },
                     )
                     .await?;
-                let reply = format!("{summary}\nReply OK to go ahead.");
+                let reply = format!("{summary}{REPLY_OK}");
                 let posted = self
                     .reply(
                         thread.id,

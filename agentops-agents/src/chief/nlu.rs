@@ -199,14 +199,16 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Intent {
     if let Some(intent) = control(&text, &lower) {
         return intent;
     }
+    // A new project first: schedules create tasks, never projects, so "create project
+    // Gym with tasks stretch every day" is a project whose task says "every day".
+    if let Some(intent) = create_project(&text, &lower) {
+        return intent;
+    }
     if let Some(asked) = when::parse(&text, now) {
         return Intent::Schedule {
             understood: asked.understood,
             action: asked.action,
         };
-    }
-    if let Some(intent) = create_project(&text, &lower) {
-        return intent;
     }
     if let Some(intent) = add_tasks(&text, &lower) {
         return intent;

@@ -312,6 +312,10 @@ const CORPUS: &[(&str, &str)] = &[
         "create project App with tasks backend, frontend which depends on backend",
         "create \"App\": backend; frontend<backend",
     ),
+    (
+        "create project Gym with tasks stretch every day, run at 7",
+        "create \"Gym\": stretch every day; run at 7",
+    ),
     // Adding tasks, in several word orders.
     ("add task write copy to Website", "add Website: write copy"),
     (

@@ -279,6 +279,32 @@ async fn a_long_plan_is_summarised_and_ok_runs_all_of_it() {
         .unwrap()
         .items;
     assert_eq!(made.len(), 70);
+
+    // Long titles: the acknowledgement stays within 1,000 characters, cut between two
+    // titles, and the plan keeps every task.
+    let long: Vec<String> = (1..=30)
+        .map(|i| format!("write chapter {i} of the very long handbook for new operators who run the platform on Scaleway in production every day"))
+        .collect();
+    let plan = say(
+        &chief,
+        &format!("create project Handbook with tasks {}", long.join(", ")),
+    )
+    .await;
+    assert!(plan.reply.chars().count() <= 1_000, "{}", plan.reply.len());
+    assert!(
+        plan.reply.ends_with("…\nReply OK to go ahead."),
+        "{}",
+        plan.reply
+    );
+    assert!(!plan.reply.contains("chapter 9 "), "{}", plan.reply);
+    let approval = plan.approval.unwrap();
+    assert_eq!(
+        approval.plan["actions"][1]["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        30
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
