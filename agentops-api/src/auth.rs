@@ -130,6 +130,13 @@ pub async fn authenticate_secret(state: &Authenticator, secret: &str) -> Result<
                 .await?
                 .filter(|row| row.revoked_at.is_none())
                 .ok_or(INVALID)?;
+            // A session made from a key revoked while it was being created (the revoke
+            // found no session to revoke with it) dies with its parent all the same.
+            if let Some(parent) = row.parent_id
+                && store::keys::find_active(&state.db, parent).await?.is_none()
+            {
+                return Err(INVALID);
+            }
             let role: Role = row
                 .role
                 .parse()

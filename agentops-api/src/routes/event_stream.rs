@@ -23,6 +23,9 @@ use crate::state::AppState;
 pub const CLOSE_TOO_SLOW: u16 = 4000;
 /// Close code sent when the server shuts down ("service restart").
 pub const CLOSE_RESTART: u16 = 1012;
+/// Close code sent when the stream's API key was revoked or has expired (application
+/// range): the client must not resume with the same key.
+pub const CLOSE_KEY_ENDED: u16 = 4001;
 /// Close code sent when the log cannot be read ("internal error").
 const CLOSE_UNAVAILABLE: u16 = 1011;
 /// How long a write may wait for a client's socket to take it.
@@ -93,17 +96,26 @@ enum Control {
 /// Client frames are read by a task of their own, which also keeps the ping clock: the
 /// writing side wakes only for events and for what that task hands it, and writes each
 /// event's frame, encoded once for every subscriber, straight to the socket.
+///
+/// The session's key (`key_id`) is looked at again with each ping: a stream outlives
+/// neither the revocation of its key (or of the key a session key was made from) nor its
+/// expiry, on whichever replica the key was revoked.
 pub async fn run(
     reader: ws::ReadHalf,
     mut writer: ws::WriteHalf,
     state: AppState,
     filter: EventFilter,
     prepared: Prepared,
+    key_id: uuid::Uuid,
 ) {
     let (control_tx, mut control) = mpsc::channel::<Control>(8);
     let ping_every = Duration::from_millis(state.cfg.event_ping_ms.max(1));
     let reading = tokio::spawn(read_client(reader, control_tx, ping_every));
-    let outcome = serve(&mut writer, &mut control, &state, &filter, prepared).await;
+    let key = KeyCheck {
+        state: &state,
+        key_id,
+    };
+    let outcome = serve(&mut writer, &mut control, &state, &filter, prepared, &key).await;
     // A subscriber closed for being slow may take as long to read its way to the close
     // frame, which tells it where to resume, as it may take for any frame. A stopping
     // server does not wait that long.
@@ -158,6 +170,7 @@ async fn serve(
     state: &AppState,
     filter: &EventFilter,
     prepared: Prepared,
+    key: &KeyCheck<'_>,
 ) -> Outcome {
     let mut closing = state.events.closing();
     // One waiter for the whole session, not one per loop turn.
@@ -192,7 +205,7 @@ async fn serve(
                 return Outcome::Gone;
             }
             // A long replay must not keep the client's pings waiting.
-            if let Some(outcome) = answer_waiting(writer, control, last).await {
+            if let Some(outcome) = answer_waiting(writer, control, last, key).await {
                 return outcome;
             }
             if !full {
@@ -235,7 +248,7 @@ async fn serve(
                         // each: that check was 4% of the stream's CPU).
                         batches = batches.wrapping_add(1);
                         if (batches.is_multiple_of(ANSWER_EVERY_BATCHES) || frames.len() == SEND_BATCH)
-                            && let Some(outcome) = answer_waiting(writer, control, last).await
+                            && let Some(outcome) = answer_waiting(writer, control, last, key).await
                         {
                             return outcome;
                         }
@@ -257,7 +270,7 @@ async fn serve(
                     }
                 },
                 said = control.recv() => {
-                    if let Some(outcome) = answer(writer, said, last).await {
+                    if let Some(outcome) = answer(writer, said, last, key).await {
                         return outcome;
                     }
                 }
@@ -278,10 +291,23 @@ async fn send(writer: &mut ws::WriteHalf, frames: &[Bytes]) -> std::io::Result<(
 /// Acts on what the reading side said (`None`: the client is gone); `Some` when the
 /// session ends. Pings carry `last` (every event up to it was sent or filtered out), so
 /// a subscriber whose filter matched nothing for long still knows where to resume.
-async fn answer(writer: &mut ws::WriteHalf, said: Option<Control>, last: i64) -> Option<Outcome> {
+async fn answer(
+    writer: &mut ws::WriteHalf,
+    said: Option<Control>,
+    last: i64,
+    key: &KeyCheck<'_>,
+) -> Option<Outcome> {
     let reply = match said {
         None => return Some(Outcome::Gone),
-        Some(Control::Ping) => ws::ping_frame(last.to_string().as_bytes()),
+        Some(Control::Ping) => {
+            if key.ended().await {
+                return Some(Outcome::Close(
+                    CLOSE_KEY_ENDED,
+                    "the API key was revoked or has expired".to_owned(),
+                ));
+            }
+            ws::ping_frame(last.to_string().as_bytes())
+        }
         Some(Control::Client(ClientFrame::Ping(payload))) => ws::pong_frame(&payload),
         Some(Control::Client(ClientFrame::Close(code))) => {
             // Echo the client's code (RFC 6455, section 5.5.1), then end.
@@ -303,6 +329,7 @@ async fn answer_waiting(
     writer: &mut ws::WriteHalf,
     control: &mut mpsc::Receiver<Control>,
     last: i64,
+    key: &KeyCheck<'_>,
 ) -> Option<Outcome> {
     loop {
         let said = match control.try_recv() {
@@ -310,8 +337,35 @@ async fn answer_waiting(
             Err(mpsc::error::TryRecvError::Empty) => return None,
             Err(mpsc::error::TryRecvError::Disconnected) => None,
         };
-        if let Some(outcome) = answer(writer, said, last).await {
+        if let Some(outcome) = answer(writer, said, last, key).await {
             return Some(outcome);
+        }
+    }
+}
+
+/// The session's key, looked at again at each ping.
+struct KeyCheck<'a> {
+    state: &'a AppState,
+    key_id: uuid::Uuid,
+}
+
+impl KeyCheck<'_> {
+    /// Whether the key (or the key a session key was made from) was revoked or has
+    /// expired. A database that cannot be read ends nothing: the stream goes on and the
+    /// next ping looks again.
+    async fn ended(&self) -> bool {
+        match crate::store::keys::still_valid(&self.state.db, self.key_id, chrono::Utc::now()).await
+        {
+            Ok(valid) => {
+                if !valid {
+                    self.state.keys.evict(self.key_id);
+                }
+                !valid
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look at a stream's API key again");
+                false
+            }
         }
     }
 }

@@ -134,8 +134,9 @@ async fn stream_events(
         None => Start::Now,
     };
     let prepared = stream::prepare(&state, start).await?;
-    Ok(upgrade
-        .on_upgrade(move |reader, writer| stream::run(reader, writer, state, filter, prepared)))
+    Ok(upgrade.on_upgrade(move |reader, writer| {
+        stream::run(reader, writer, state, filter, prepared, caller.key_id)
+    }))
 }
 
 /// Every saved event cursor, by name: how far each named consumer has got (compare with

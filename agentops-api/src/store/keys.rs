@@ -45,6 +45,27 @@ pub async fn find_active<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Optio
         .await
 }
 
+/// Whether key `id` may still be used at `now`: not revoked, not expired, and, for a
+/// session key, made from a key that is neither.
+pub async fn still_valid<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let Some(row) = find_active(conn, id).await? else {
+        return Ok(false);
+    };
+    if row.expires_at.is_some_and(|at| at <= now) {
+        return Ok(false);
+    }
+    match row.parent_id {
+        Some(parent) => Ok(find_active(conn, parent)
+            .await?
+            .is_some_and(|p| p.expires_at.is_none_or(|at| at > now))),
+        None => Ok(true),
+    }
+}
+
 /// Keys that have not been revoked, sessions left out, newest first, after the `before`
 /// cursor.
 pub async fn list_active<C: ConnectionTrait>(

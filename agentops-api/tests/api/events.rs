@@ -1191,3 +1191,79 @@ async fn a_writer_numbering_its_own_events_first_moves_what_others_queued() {
         .id;
     assert!(queued_id < written_id, "{queued_id} < {written_id}");
 }
+
+/// Reads until the server closes the stream; its close frame.
+async fn close_of(ws: &mut Ws) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server closes the stream")
+            .expect("a frame")
+        {
+            Ok(Message::Close(frame)) => return frame.expect("a close frame with a reason"),
+            Ok(_) => {}
+            Err(err) => panic!("connection broke without a close frame: {err}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_key_is_revoked_or_expires() {
+    let server = TestServer::spawn_with(B::Sqlite, |cfg| cfg.event_ping_ms = 100).await;
+    let http = reqwest::Client::new();
+    let create = |body: Value| {
+        let http = http.clone();
+        let url = server.url("/api/v1/keys");
+        async move {
+            let created: Value = http
+                .post(url)
+                .bearer_auth(ADMIN_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            created
+        }
+    };
+    // Revoked (here, or on any other replica: the stream asks the database).
+    let key = create(json!({"name": "watcher", "role": "viewer"})).await;
+    let mut ws = connect(&server.base, key["secret"].as_str(), "")
+        .await
+        .unwrap();
+    let revoked = http
+        .delete(server.url(&format!("/api/v1/keys/{}", key["id"].as_str().unwrap())))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    let close = close_of(&mut ws).await;
+    assert_eq!(u16::from(close.code), 4001);
+    assert_eq!(
+        close.reason.as_str(),
+        "the API key was revoked or has expired"
+    );
+
+    // Expired while the stream was open.
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let key = create(json!({"name": "brief", "role": "viewer", "expires_at": soon})).await;
+    let mut ws = connect(&server.base, key["secret"].as_str(), "")
+        .await
+        .unwrap();
+    let close = close_of(&mut ws).await;
+    assert_eq!(u16::from(close.code), 4001);
+    assert!(chrono::Utc::now() >= soon);
+
+    // A key that stays valid keeps its stream.
+    let mut ws = connect(&server.base, Some(ADMIN_KEY), "").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
+    while let Ok(frame) = tokio::time::timeout_at(deadline, ws.next()).await {
+        assert!(
+            matches!(frame, Some(Ok(Message::Ping(_)))),
+            "only pings: {frame:?}"
+        );
+    }
+}
