@@ -738,6 +738,20 @@ impl ChiefOfStaff {
         for approval in owed {
             self.execute(approval).await;
         }
+        // Plans whose last task finished while it was not following the events.
+        let recent: Vec<ApprovalOut> = client
+            .approvals()
+            .list()
+            .status(ApprovalStatus::Executed)
+            .limit(RECENT_PLANS as u32)
+            .send()
+            .await?
+            .items;
+        for approval in recent {
+            if let Err(err) = self.report_plan(approval.id).await {
+                tracing::warn!(approval = %approval.id, "could not report on a plan: {err}");
+            }
+        }
         let mut events = client.events().subscribe(
             EventFilter::new()
                 .types([
@@ -793,6 +807,12 @@ impl ChiefOfStaff {
         else {
             return Ok(());
         };
+        self.report_plan(approval_id).await
+    }
+
+    /// Tells the conversation of plan `approval_id` how it went, if all its tasks have
+    /// finished and it was not told yet (see [`follow_task`](Self::follow_task)).
+    async fn report_plan(&self, approval_id: Uuid) -> Result<(), agentops_sdk::Error> {
         let client = &self.inner.client;
         let tasks: Vec<TaskOut> = client
             .tasks()
@@ -948,6 +968,10 @@ fn fit(text: &str, max: usize) -> String {
 
 /// The metadata key of the report that a plan's tasks have all finished.
 pub const PLAN_DONE: &str = "plan_done";
+
+/// The newest carried-out plans looked at when the executor starts, for a report owed
+/// from while it was not running.
+const RECENT_PLANS: usize = 50;
 
 /// The most tasks of one plan the report reads.
 const PLAN_TASKS_MAX: usize = 1_000;

@@ -516,3 +516,57 @@ async fn the_classifier_asks_back_when_unsure_and_sees_the_last_30_messages() {
         &answer.reply[answer.reply.len() - 20..]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_finished_while_the_chief_was_away_is_reported_when_it_is_back() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief(&app, None);
+    let running = executor(&chief);
+    let plan = say(&chief, "create project Later with tasks tidy up").await;
+    ok_and_wait(&app, &chief, &plan).await;
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Its one task is done while no executor follows the events.
+    let project = project_named(&app, "Later").await.unwrap();
+    let agent = app.agent("tidier").await;
+    let claimed = app
+        .client
+        .tasks()
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: Some(vec!["seed".into()]),
+            labels: None,
+            project_id: Some(project),
+            limit: Some(1),
+            lease_seconds: None,
+        })
+        .await
+        .unwrap();
+    app.client
+        .tasks()
+        .complete(
+            claimed.tasks[0].task.id,
+            agentops_sdk::types::CompleteIn {
+                claim_token: claimed.tasks[0].claim_token,
+                result: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let _back = executor(&chief);
+    wait_until("the report of the plan", || async {
+        app.client
+            .threads()
+            .messages(plan.thread_id)
+            .limit(20)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|m| m.metadata.get(PLAN_DONE).is_some())
+    })
+    .await;
+}
