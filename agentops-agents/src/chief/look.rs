@@ -128,12 +128,21 @@ pub async fn tasks_titled(client: &Client, words: &str) -> Result<Vec<TaskOut>, 
 /// # Errors
 /// If the platform cannot be read.
 pub async fn tasks_blocked(client: &Client) -> Result<Vec<TaskOut>, String> {
-    client
-        .tasks()
-        .list()
-        .status(TaskStatus::Blocked)
-        .limit(200)
-        .stream()
+    tasks_in(client, TaskStatus::Blocked, None).await
+}
+
+/// The tasks in `status` (of `project`, if given), the newest first, among the newest
+/// [`TASKS_SCANNED`].
+async fn tasks_in(
+    client: &Client,
+    status: TaskStatus,
+    project: Option<&ProjectOut>,
+) -> Result<Vec<TaskOut>, String> {
+    let mut list = client.tasks().list().status(status).limit(200);
+    if let Some(p) = project {
+        list = list.project(p.id);
+    }
+    list.stream()
         .take(TASKS_SCANNED)
         .try_collect()
         .await
@@ -207,17 +216,7 @@ pub async fn focused(
     };
     let mut tasks: Vec<TaskOut> = Vec::new();
     for status in statuses {
-        let mut list = client.tasks().list().status(*status).limit(200);
-        if let Some(p) = project {
-            list = list.project(p.id);
-        }
-        let some: Vec<TaskOut> = list
-            .stream()
-            .take(TASKS_SCANNED)
-            .try_collect()
-            .await
-            .map_err(|err| format!("cannot list tasks: {err}"))?;
-        tasks.extend(some);
+        tasks.extend(tasks_in(client, *status, project).await?);
     }
     let range = window(since, now);
     if let Some((from, to)) = range {
@@ -309,16 +308,7 @@ pub async fn agents(client: &Client, working: bool, now: DateTime<Utc>) -> Resul
         .try_collect()
         .await
         .map_err(|err| format!("cannot list agents: {err}"))?;
-    let running: Vec<TaskOut> = client
-        .tasks()
-        .list()
-        .status(TaskStatus::Running)
-        .limit(200)
-        .stream()
-        .take(TASKS_SCANNED)
-        .try_collect()
-        .await
-        .map_err(|err| format!("cannot list tasks: {err}"))?;
+    let running = tasks_in(client, TaskStatus::Running, None).await?;
     if agents.is_empty() {
         return Ok("No agent has registered yet: start one (a Seed, or your own with the SDK) and it will show here.".into());
     }

@@ -99,6 +99,17 @@ pub enum ChatError {
     Platform(#[from] agentops_sdk::Error),
 }
 
+impl ChatError {
+    /// As an error of the platform's SDK (a refused message is a configuration error:
+    /// the Chief's own text did not fit the platform).
+    fn into_platform(self) -> agentops_sdk::Error {
+        match self {
+            ChatError::Platform(err) => err,
+            ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
+        }
+    }
+}
+
 /// How the Chief of Staff thinks.
 #[derive(Debug, Clone, Default)]
 pub struct ChiefConfig {
@@ -855,10 +866,7 @@ impl ChiefOfStaff {
         let text = plan_report(&approval, &tasks);
         self.reply(approval.thread_id, &text, json!({ PLAN_DONE: approval_id }))
             .await
-            .map_err(|err| match err {
-                ChatError::Platform(err) => err,
-                ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
-            })?;
+            .map_err(ChatError::into_platform)?;
         Ok(())
     }
 
@@ -944,10 +952,7 @@ impl ChiefOfStaff {
             json!({"approval_id": approval.id}),
         )
         .await
-        .map_err(|err| match err {
-            ChatError::Platform(err) => err,
-            ChatError::Invalid(message) => agentops_sdk::Error::Config(message),
-        })?;
+        .map_err(ChatError::into_platform)?;
         Ok(())
     }
 }
