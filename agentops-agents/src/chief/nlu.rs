@@ -1136,7 +1136,9 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
         .filter(|(at, _)| !inside_quotes(body, *at))
         .collect();
     splits.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    for (at, len) in splits {
+    // A project's name holds a preposition or two at most ("Back to School"): the
+    // splits further left only cost time on a long message.
+    for (at, len) in splits.into_iter().take(MAX_READINGS) {
         let titles = &body[..at];
         let (project, new_project) = project_part(&body[at + len..]);
         if project.is_empty() || titles.trim().is_empty() {
@@ -1163,6 +1165,9 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
     readings.retain(|r| !r.tasks.is_empty());
     Some(Intent::AddTasks { readings })
 }
+
+/// The most ways to split "add … to …" into titles and a project.
+const MAX_READINGS: usize = 4;
 
 /// Whether byte `at` of `text` is inside double quotes.
 fn inside_quotes(text: &str, at: usize) -> bool {
@@ -1301,7 +1306,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
         }
     }
     // Titles, and what each waits for (as written).
-    let mut titles: Vec<String> = Vec::new();
+    let mut titles = Listed::default();
     let mut after: Vec<Vec<String>> = Vec::new();
     let mut before: Vec<(usize, String)> = Vec::new();
     let mut raw: Vec<String> = Vec::new();
@@ -1313,10 +1318,10 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
         if previous_had_after
             && !*then
             && let Some(j) = find_title(&titles, item, titles.len())
-            && key_of(&titles[j]) == key_of(item)
+            && key_of(&titles.titles[j]) == key_of(item)
             && let Some(last) = after.last_mut()
         {
-            last.push(titles[j].clone());
+            last.push(titles.titles[j].clone());
             continue;
         }
         // "after a, b": the item names only what the next one waits for.
@@ -1365,7 +1370,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
                     deps.push(Vec::new());
                     deps[i].push(titles.len() - 1);
                 }
-                None if !is_previous_word(name) => titles[i] = clean_title(&raw[i]),
+                None if !is_previous_word(name) => titles.set(i, clean_title(&raw[i])),
                 None => {}
             }
         }
@@ -1373,10 +1378,10 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
     for (i, name) in before {
         match find_title(&titles, &name, i) {
             Some(j) => deps[j].push(i),
-            None => titles[i] = clean_title(&raw[i]),
+            None => titles.set(i, clean_title(&raw[i])),
         }
     }
-    order(titles, deps)
+    order(titles.titles, deps)
 }
 
 /// Common verbs that start a task's title ("design new theme"), as opposed to a moment
@@ -1534,36 +1539,72 @@ fn split_dependency(item: &str) -> (String, Option<Clause>) {
 
 /// The index of the title (other than `me`) that `name` means: the same words, or
 /// words of one, or the previous task for "that".
-fn find_title(titles: &[String], name: &str, me: usize) -> Option<usize> {
-    let key = |t: &str| {
-        bare_words(&t.to_ascii_lowercase())
+fn find_title(titles: &Listed, name: &str, me: usize) -> Option<usize> {
+    titles.find(name, me)
+}
+
+/// A list's titles with their comparison keys, computed once per title.
+#[derive(Default)]
+struct Listed {
+    titles: Vec<String>,
+    /// " words of the title " without articles, padded for whole-word search.
+    keys: Vec<String>,
+}
+
+impl Listed {
+    fn key(title: &str) -> String {
+        let words: Vec<String> = bare_words(&title.to_ascii_lowercase())
             .split(' ')
-            .filter(|w| !["the", "a", "an", "task", "is", "are", "#"].contains(w))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    if is_previous_word(name) {
-        return me.checked_sub(1);
+            .filter(|w| !["the", "a", "an", "task", "is", "are", "#", ""].contains(w))
+            .map(str::to_owned)
+            .collect();
+        if words.is_empty() {
+            String::new()
+        } else {
+            format!(" {} ", words.join(" "))
+        }
     }
-    let wanted = key(name);
-    if wanted.is_empty() {
-        return None;
+
+    fn len(&self) -> usize {
+        self.titles.len()
     }
-    let keys: Vec<String> = titles.iter().map(|t| key(t)).collect();
-    let others = || (0..titles.len()).filter(move |j| *j != me);
-    if let Some(j) = others().find(|j| keys[*j] == wanted) {
-        return Some(j);
+
+    fn last(&self) -> Option<&String> {
+        self.titles.last()
     }
-    let containing: Vec<usize> = others()
-        .filter(|j| {
-            !keys[*j].is_empty()
-                && (format!(" {} ", keys[*j]).contains(&format!(" {wanted} "))
-                    || format!(" {wanted} ").contains(&format!(" {} ", keys[*j])))
-        })
-        .collect();
-    match containing.as_slice() {
-        [one] => Some(*one),
-        _ => None,
+
+    fn push(&mut self, title: String) {
+        self.keys.push(Self::key(&title));
+        self.titles.push(title);
+    }
+
+    fn set(&mut self, i: usize, title: String) {
+        self.keys[i] = Self::key(&title);
+        self.titles[i] = title;
+    }
+
+    /// The index of the title (other than `me`) that `name` means: the same words, or
+    /// words of one, or the previous task for "that".
+    fn find(&self, name: &str, me: usize) -> Option<usize> {
+        if is_previous_word(name) {
+            return me.checked_sub(1);
+        }
+        let wanted = Self::key(name);
+        if wanted.is_empty() {
+            return None;
+        }
+        let others = || (0..self.keys.len()).filter(move |j| *j != me);
+        if let Some(j) = others().find(|j| self.keys[*j] == wanted) {
+            return Some(j);
+        }
+        let mut containing = others().filter(|j| {
+            let key = &self.keys[*j];
+            !key.is_empty() && (key.contains(&wanted) || wanted.contains(key.as_str()))
+        });
+        match (containing.next(), containing.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
     }
 }
 

@@ -760,3 +760,38 @@ fn near_names_are_a_short_distance_apart() {
     assert_eq!(distance("launch", "Launch"), 1);
     assert_eq!(distance("", "abc"), 3);
 }
+
+#[test]
+fn long_and_odd_messages_read_without_panicking() {
+    let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+    let long_add = format!("add {} to Website", "write to me, ".repeat(2_500));
+    let long_create = format!(
+        "create project Big with tasks {}",
+        "a after b and c before d, \"x, y\" then ".repeat(800)
+    );
+    for text in [
+        long_add.as_str(),
+        long_create.as_str(),
+        "ünïcödé prøject — créer « projet » 🎉",
+        "create project Café with tasks écrire, relire après écrire",
+        "unblock #é",
+        "add ☃ to ❄",
+        "status of 日本",
+        "\"\"\"\"",
+        "((((1) step 1: - * •",
+        "@@@ /busy@",
+        "after after after",
+    ] {
+        let _ = parse(text, now);
+    }
+    match parse(
+        "create project Café with tasks écrire, relire après écrire",
+        now,
+    ) {
+        Intent::CreateProject { name, tasks } => {
+            assert_eq!(name, "Café");
+            assert_eq!(tasks.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
