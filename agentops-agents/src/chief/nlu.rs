@@ -176,6 +176,10 @@ pub struct Reading {
 
 /// Reads `text`, said at `now`.
 pub fn parse(text: &str, now: DateTime<Utc>) -> Intent {
+    let asked = text
+        .trim_end()
+        .trim_end_matches(|c: char| !c.is_ascii())
+        .ends_with('?');
     let text = normalise(text);
     let lower = text.to_ascii_lowercase();
     let bare = bare_words(&lower);
@@ -218,7 +222,7 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Intent {
     {
         return intent;
     }
-    if let Some(intent) = question(&text, &lower) {
+    if let Some(intent) = question(&text, &lower, asked) {
         return intent;
     }
     Intent::Unknown { words: text }
@@ -244,6 +248,12 @@ const HELP: [&str; 16] = [
 ];
 
 fn help_like(bare: &str) -> bool {
+    if bare.split(' ').count() <= 4 && has_any_word(bare, &["commands", "menu", "help"]) {
+        return !has_any_word(
+            bare,
+            &["project", "projects", "task", "tasks", "agents", "with"],
+        );
+    }
     let asks = [
         "what can you",
         "what else can you",
@@ -299,8 +309,9 @@ const NO: [&str; 10] = [
 ];
 
 /// Words that may come with a no ("nope, not now", "no thanks").
-const WITH_NO: [&str; 12] = [
+const WITH_NO: [&str; 17] = [
     "not", "now", "thanks", "thank", "you", "mind", "do", "it", "please", "that", "cancel", "stop",
+    "leave", "it", "alone", "skip", "for",
 ];
 
 /// Whether `text` is a bare yes: only yes words ("yep, go ahead", "OK!", "👍"), so
@@ -410,7 +421,21 @@ fn is_thanks(bare: &str) -> bool {
         })
         .collect();
     let trimmed = words.join(" ");
-    THANKS.contains(&trimmed.as_str())
+    // "thanks mate", "cheers, that's brilliant": a thanks word in a short message about
+    // nothing else.
+    let thanked = has_any_word(
+        bare,
+        &["thanks", "thank", "cheers", "thx", "ty", "appreciated"],
+    ) && bare.split(' ').count() <= 7
+        && !has_any_word(
+            bare,
+            &[
+                "project", "projects", "task", "tasks", "status", "create", "add", "cancel",
+                "unblock", "blocked", "agents", "but", "now", "can", "could", "please",
+            ],
+        );
+    thanked
+        || THANKS.contains(&trimmed.as_str())
         || THANKS.contains(&bare)
         || (trimmed.is_empty()
             && ["cool", "nice", "awesome", "got it", "great", "perfect"]
@@ -437,6 +462,7 @@ fn normalise(text: &str) -> String {
         .map(|l| {
             l.split(' ')
                 .filter(|w| !w.is_empty())
+                .map(spelled_out)
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -455,10 +481,36 @@ fn normalise(text: &str) -> String {
             .map_or(joined.len(), |e| at + e);
         joined.replace_range(at..end, "");
     }
+    // Closing punctuation and emoji ("thanks 🙏", "status pls!!").
     joined
-        .trim_end_matches(['?', '!', '.', ' '])
+        .trim_end_matches(|c: char| {
+            matches!(c, '?' | '!' | '.' | ' ')
+                || (!c.is_alphanumeric() && !c.is_ascii() && !matches!(c, '»' | '”' | '’'))
+        })
         .trim()
         .to_owned()
+}
+
+/// Chat shorthand as the words it stands for ("u" → "you", "pls" → "please"), keeping
+/// any punctuation stuck to it.
+fn spelled_out(word: &str) -> String {
+    let core = word.trim_end_matches([',', '.', '!', '?', ':', ';']);
+    let tail = &word[core.len()..];
+    let full = match core.to_ascii_lowercase().as_str() {
+        "u" => "you",
+        "ur" => "your",
+        "pls" | "plz" | "pleaseee" => "please",
+        "thx" | "thnx" | "thanx" | "tx" | "ty" => "thanks",
+        "tmrw" | "tmr" | "2moro" | "tomoz" => "tomorrow",
+        "msg" => "message",
+        "cuz" | "coz" => "because",
+        "wanna" => "want to",
+        "gonna" => "going to",
+        "gotta" => "have to",
+        "asap" => "as soon as possible",
+        _ => return word.to_owned(),
+    };
+    format!("{full}{tail}")
 }
 
 /// `lower` without punctuation, single-spaced: for matching whole short messages.
@@ -658,7 +710,12 @@ const THE_BLOCKED: [&str; 9] = [
 ];
 
 fn task_ref(words: &str) -> TaskRef {
-    let words = words.trim().trim_matches(['"', '\'']).trim();
+    let mut words = words.trim();
+    for q in ['"', '\''] {
+        if words.len() >= 2 && words.starts_with(q) && words.ends_with(q) {
+            words = words[1..words.len() - 1].trim();
+        }
+    }
     let words = strip_leading(words, &["the task", "task"]);
     // "#a1b2c3, we don't need it anymore": the code, then why.
     if let Some((code, rest)) = task_code(words)
@@ -669,11 +726,26 @@ fn task_ref(words: &str) -> TaskRef {
     {
         return TaskRef::Code(code);
     }
+    // "#abc123 its not needed anymore": a code written with its "#" is the task,
+    // whatever follows.
+    if words.starts_with('#')
+        && let Some((code, _)) = task_code(words)
+    {
+        return TaskRef::Code(code);
+    }
     let lower = words.to_ascii_lowercase();
     if THE_BLOCKED.contains(&lower.as_str()) || lower.is_empty() {
         return TaskRef::TheBlocked;
     }
     let title = strip_leading(words, &["the task", "task", "the"]);
+    // "'social posts' task, we don't need it": the quoted title.
+    for q in ['"', '\''] {
+        if let Some(inner) = title.strip_prefix(q)
+            && let Some(end) = inner.find(q)
+        {
+            return TaskRef::Title(inner[..end].trim().to_owned());
+        }
+    }
     TaskRef::Title(unquote(title).to_owned())
 }
 
@@ -754,11 +826,57 @@ fn control(text: &str, lower: &str) -> Option<Intent> {
             },
         };
         let note = note
-            .map(|n| unquote(n).to_owned())
+            .map(|n| {
+                unquote(strip_leading(
+                    n,
+                    &[
+                        "the answer is",
+                        "the answer:",
+                        "answer is",
+                        "answer:",
+                        "tell it",
+                        "say",
+                        "note:",
+                        "it's",
+                        "its",
+                    ],
+                ))
+                .to_owned()
+            })
             .filter(|n| !n.is_empty());
         return Some(Intent::Unblock {
             task: task_ref(task),
             note,
+        });
+    }
+    // "tell #a1b2c3 to use blue", "for the blocked one tell it the budget is 500".
+    if let Some(at) = [" tell it ", " tell them ", ", tell it "]
+        .iter()
+        .find_map(|m| lower.find(m).map(|at| (at, m.len())))
+        && let Some(reference) = starts_with_any(lower, text, &["for", "to", "on"])
+    {
+        let (at, len) = at;
+        let end = at.saturating_sub(text.len() - reference.len());
+        let reference = reference[..end.min(reference.len())].trim_end_matches([',', ' ']);
+        let note = text[at + len..].trim();
+        if !note.is_empty() {
+            return Some(Intent::Unblock {
+                task: task_ref(reference),
+                note: Some(unquote(note).to_owned()),
+            });
+        }
+    }
+    if let Some(rest) = starts_with_any(lower, text, &["tell"])
+        && let Some(at) = [" to ", ": ", " that "]
+            .iter()
+            .filter_map(|m| rest.to_ascii_lowercase().find(m).map(|at| (at, m.len())))
+            .min_by_key(|(at, _)| *at)
+        && (rest.starts_with('#') || rest.to_ascii_lowercase().starts_with("the blocked"))
+    {
+        let (at, len) = at;
+        return Some(Intent::Unblock {
+            task: task_ref(&rest[..at]),
+            note: Some(unquote(rest[at + len..].trim()).to_owned()),
         });
     }
     if let Some(rest) = starts_with_any(
@@ -973,6 +1091,34 @@ fn strip_list_header(text: &str) -> &str {
             ],
         )
         .trim_start_matches([' ', ':', ',', '-', '—', '\n']);
+        // "one task X", "2 more tasks: …", "a single step: …": a count, then the noun.
+        let lower = text.to_ascii_lowercase();
+        let mut words = lower.split(' ');
+        let counted = words.next().is_some_and(|w| {
+            [
+                "one", "a", "an", "two", "three", "four", "five", "six", "single", "more", "few",
+            ]
+            .contains(&w)
+                || w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty()
+        });
+        if counted {
+            let rest: Vec<&str> = words.take(2).collect();
+            let noun_at = rest
+                .iter()
+                .position(|w| TASK_NOUNS.contains(&w.trim_end_matches([':', ','])));
+            if let Some(n) = noun_at
+                && rest[..n]
+                    .iter()
+                    .all(|w| ["more", "single", "new", "extra"].contains(w))
+            {
+                let skip: usize = lower.split(' ').take(n + 2).map(|w| w.len() + 1).sum();
+                text = text
+                    .get(skip.min(text.len())..)
+                    .unwrap_or_default()
+                    .trim_start_matches([' ', ':', ',', '-', '—', '\n']);
+                continue;
+            }
+        }
         // "first" opens a sequence: keep it for the list.
         if before.to_ascii_lowercase().starts_with("first") {
             return before;
@@ -1036,6 +1182,32 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
                     new_project: false,
                 }],
             });
+        }
+    }
+    // "Office Move needs 2 more tasks: label boxes, hire van".
+    for need in ["needs", "need"] {
+        if let Some(at) = find_word(lower, need, 1) {
+            let rest = &text[at + need.len()..];
+            let list = strip_list_header(rest);
+            let consumed = rest[..rest.len() - list.len()].to_ascii_lowercase();
+            let project = clean_project(&text[..at]);
+            if consumed
+                .split([' ', ':', ','])
+                .any(|w| TASK_NOUNS.contains(&w))
+                && !project.is_empty()
+                && project.split_whitespace().count() <= 6
+            {
+                let tasks = task_list(list);
+                if !tasks.is_empty() {
+                    return Some(Intent::AddTasks {
+                        readings: vec![Reading {
+                            project,
+                            tasks,
+                            new_project: false,
+                        }],
+                    });
+                }
+            }
         }
     }
     // "in Billing add fix rounding and update rates": the project, then an add verb.
@@ -1208,6 +1380,11 @@ fn clean_project(text: &str) -> String {
             "named",
         ],
     );
+    let mut text = strip_trailing_word(text, "project");
+    // "for Spring Sale also add …", "to Website too".
+    for filler in ["also", "too", "as well", "please", "then", "now", "again"] {
+        text = strip_trailing_word(text, filler);
+    }
     let text = strip_trailing_word(text, "project");
     unquote(text).to_owned()
 }
@@ -1268,6 +1445,8 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
             text = text.trim().trim_matches([':', ',', ' ']).to_owned();
         }
     }
+    // "1. pick theme 2. migrate posts": numbers inside a line start items too.
+    let text = inline_numbers_to_lines(&text);
     // Items, each with whether it waits for the one before.
     let mut items: Vec<(String, bool)> = Vec::new();
     for (piece, sep) in split_outside_quotes(
@@ -1363,6 +1542,11 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); titles.len()];
     for (i, wanted) in after.iter().enumerate() {
         for name in wanted {
+            // "launch ads after both", "… after all of them": every task before it.
+            if ALL_BEFORE.contains(&name.trim().to_ascii_lowercase().as_str()) && i > 0 {
+                deps[i].extend(0..i);
+                continue;
+            }
             match find_title(&titles, name, i) {
                 Some(j) => deps[i].push(j),
                 None if starts_with_verb(name) => {
@@ -1462,6 +1646,19 @@ fn starts_with_verb(text: &str) -> bool {
 fn key_of(text: &str) -> String {
     bare_words(&clean_title(text).to_ascii_lowercase())
 }
+
+/// Words for "every task listed before this one".
+const ALL_BEFORE: [&str; 9] = [
+    "both",
+    "both of them",
+    "all",
+    "all of them",
+    "them",
+    "the rest",
+    "everything",
+    "everything else",
+    "the others",
+];
 
 fn is_previous_word(name: &str) -> bool {
     ["that", "this", "it"].contains(&name.trim().to_ascii_lowercase().as_str())
@@ -1654,6 +1851,37 @@ fn order(titles: Vec<String>, deps: Vec<Vec<usize>>) -> Vec<NewTask> {
     tasks
 }
 
+/// " 2. " or " 3) " inside a line (after the list's first item) → a line break.
+fn inline_numbers_to_lines(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b' ' {
+            let digits = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let after = i + 1 + digits;
+            if (1..=2).contains(&digits)
+                && after + 1 < bytes.len()
+                && matches!(bytes[after], b'.' | b')')
+                && bytes[after + 1] == b' '
+            {
+                out.push_str(&text[last..i]);
+                out.push('\n');
+                last = i + 1;
+                i = after + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 /// List markers: `1.`, `2)`, `(3)`, `-`, `*`, `•`, `step 1:`.
 fn strip_marker(item: &str) -> &str {
     let mut t = item.trim_start();
@@ -1785,7 +2013,7 @@ const DONE_WORDS: [&str; 9] = [
     "complete",
     "accomplish",
 ];
-const STATUS_WORDS: [&str; 28] = [
+const STATUS_WORDS: [&str; 32] = [
     "status",
     "going",
     "progress",
@@ -1814,6 +2042,10 @@ const STATUS_WORDS: [&str; 28] = [
     "look like",
     "looking",
     "left",
+    "happened",
+    "happening",
+    "changed",
+    "new",
 ];
 const QUESTION_OPENERS: [&str; 22] = [
     "what", "what's", "whats", "how", "how's", "hows", "which", "who", "who's", "whos", "is",
@@ -1821,9 +2053,10 @@ const QUESTION_OPENERS: [&str; 22] = [
 ];
 
 /// A question about projects, agents, schedules or the work.
-fn question(text: &str, lower: &str) -> Option<Intent> {
+fn question(text: &str, lower: &str, asked: bool) -> Option<Intent> {
     let first = lower.split([' ', ',']).next().unwrap_or_default();
-    let asks = lower.contains('?')
+    let asks = asked
+        || lower.contains('?')
         || QUESTION_OPENERS.contains(&first)
         || ["get", "see", "view", "check", "display", "count"].contains(&first);
     let words: Vec<&str> = lower.split_whitespace().collect();
@@ -2207,7 +2440,7 @@ fn seeks_information(lower: &str) -> bool {
 }
 
 /// Openings of a wish for work, not a command.
-const WISHES: [&str; 44] = [
+const WISHES: [&str; 54] = [
     "i need to",
     "i need",
     "we need to",
@@ -2252,6 +2485,16 @@ const WISHES: [&str; 44] = [
     "i'd love",
     "we'd love",
     "would love",
+    "can someone",
+    "could someone",
+    "can somebody",
+    "could somebody",
+    "someone should",
+    "someone needs to",
+    "somebody should",
+    "someone please",
+    "i need someone to",
+    "we need someone to",
 ];
 
 /// Verbs that, first in a message, ask for a piece of work.
@@ -2299,7 +2542,22 @@ fn wish(text: &str, lower: &str) -> Option<Intent> {
     let rest = match starts_with_any(lower, text, &WISHES) {
         Some(mut rest) => {
             loop {
-                let shorter = strip_leading(rest, &["to", "a", "an", "some", "get", "have", "do"]);
+                let shorter = strip_leading(
+                    rest,
+                    &[
+                        "someone to",
+                        "somebody to",
+                        "an agent to",
+                        "you to",
+                        "to",
+                        "a",
+                        "an",
+                        "some",
+                        "get",
+                        "have",
+                        "do",
+                    ],
+                );
                 if shorter == rest {
                     break;
                 }
