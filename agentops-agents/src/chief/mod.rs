@@ -1131,6 +1131,14 @@ enum Followed {
     Ended,
 }
 
+/// A task's short code from its id in a plan's result.
+fn code_of(id: &Value) -> String {
+    id.as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .map(actions::short_id)
+        .unwrap_or_default()
+}
+
 /// "created project "Launch"; added 3 tasks (#a1b2c3 "draft", …)".
 fn done_text(result: &Value) -> String {
     let mut parts = Vec::new();
@@ -1159,10 +1167,26 @@ fn done_text(result: &Value) -> String {
                 actions::plural(tasks.len(), "task"),
                 tasks.join(", ")
             ));
-        } else if item.get("unblocked").is_some() {
-            parts.push("unblocked the task".into());
-        } else if item.get("cancelled").is_some() {
-            parts.push("cancelled the task".into());
+        } else if let Some(id) = item.get("unblocked") {
+            parts.push(format!("unblocked task {}", code_of(id)));
+        } else if let Some(id) = item.get("cancelled") {
+            parts.push(format!("cancelled task {}", code_of(id)));
+        } else if let Some(s) = item
+            .get("created_schedule")
+            .or_else(|| item.get("paused_schedule"))
+            .or_else(|| item.get("resumed_schedule"))
+        {
+            let verb = if item.get("created_schedule").is_some() {
+                "created"
+            } else if item.get("paused_schedule").is_some() {
+                "paused"
+            } else {
+                "resumed"
+            };
+            parts.push(format!(
+                "{verb} schedule \"{}\"",
+                s["name"].as_str().unwrap_or("?")
+            ));
         }
     }
     if parts.is_empty() {

@@ -200,6 +200,19 @@ async fn plain_english_is_understood_against_what_exists() {
     let answered = app.client.tasks().get(blocked.id).await.unwrap();
     assert_eq!(answered.status, TaskStatus::Queued);
     assert_eq!(answered.progress_message.as_deref(), Some("friendly"));
+    wait_until("the plan's outcome in the chat", || async {
+        app.client
+            .threads()
+            .messages(unblock.thread_id)
+            .limit(5)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|m| m.text == format!("Done: unblocked task {code}."))
+    })
+    .await;
 
     // Cancelling by title; a finished or unknown one is said so.
     let cancel = say(&chief, "cancel the task build page").await;
