@@ -346,6 +346,17 @@ test('chat with the Chief of Staff: the reply appears in the conversation', asyn
   await page.click(`[data-approval="${approval.body.id}"] [data-action=approve]`);
   await page.waitForURL(/\/chat$/);
   await page.waitForSelector('ol.messages .msg.assistant:has-text("Done")', { timeout: 15_000 });
+  // Plain English, with no LLM: the plan comes back with its OK button, and OK runs it.
+  const site = `Site ${Date.now()}`;
+  await page.fill('#text', `create a project ${site} with tasks: write copy, build page after write copy`);
+  await page.click('form.chat button[type=submit]');
+  await page.waitForURL(/\/chat$/);
+  await page.waitForSelector(`ol.messages .msg.assistant:has-text('Understood: a new project "${site}" with 2 tasks')`, { timeout: 15_000 });
+  await page.locator('[data-action=approve]').last().click();
+  await page.waitForURL(/\/chat$/);
+  await page.waitForSelector(`ol.messages .msg.assistant:has-text('Done: created project "${site}"')`, { timeout: 15_000 });
+  const made = await api('/projects?limit=200');
+  assert.ok(made.body.items.some((p) => p.name === site), 'the project exists');
   assert.deepEqual(page.consoleErrors, []);
   await page.context().close();
 });
