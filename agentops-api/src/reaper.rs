@@ -1,5 +1,5 @@
 //! The background reaper: ends attempts whose lease expired, marks silent agents
-//! offline and prunes events past their retention.
+//! offline, prunes events past their retention and session keys that ended.
 //!
 //! Every replica runs one. On PostgreSQL they skip rows another replica holds
 //! (`SKIP LOCKED`), so running several is safe and only adds capacity.
@@ -24,6 +24,9 @@ pub async fn run(state: Context) {
             last_prune = Some(tokio::time::Instant::now());
             if let Err(err) = prune_events(&state).await {
                 tracing::warn!(error = ?err, "event pruning failed; retrying later");
+            }
+            if let Err(err) = prune_sessions(&state).await {
+                tracing::warn!(error = ?err, "session pruning failed; retrying later");
             }
         }
     }
@@ -50,6 +53,21 @@ pub async fn prune_events(state: &Context) -> Result<u64, crate::error::DomainEr
         tracing::info!(pruned = total, "pruned events past their retention");
     }
     Ok(total)
+}
+
+/// How long an ended session key (signed out, expired, or revoked with its key) is kept
+/// before it is deleted.
+pub const ENDED_SESSIONS_KEPT: chrono::Duration = chrono::Duration::days(1);
+
+/// Deletes session keys that ended more than [`ENDED_SESSIONS_KEPT`] ago: every sign-in
+/// to the dashboard makes one, and they would otherwise pile up for good.
+pub async fn prune_sessions(state: &Context) -> Result<u64, crate::error::DomainError> {
+    let pruned =
+        store::keys::prune_ended_sessions(&state.db, store::now() - ENDED_SESSIONS_KEPT).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "deleted session keys that ended");
+    }
+    Ok(pruned)
 }
 
 /// One pass: reaps expired leases in batches until none is left, then agents.

@@ -120,6 +120,34 @@ pub async fn revoke<C: ConnectionTrait>(
     Ok(Some((row, sessions)))
 }
 
+/// Deletes session keys that ended (revoked or expired) before `cutoff`; ordinary keys
+/// are kept for good, revoked or not. Sessions hang from ordinary keys (one made from a
+/// session hangs from that session's key), so none is another's parent; a row that were
+/// one would be kept, never break the reference. Returns how many were deleted.
+pub async fn prune_ended_sessions<C: ConnectionTrait>(
+    conn: &C,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::Condition;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let parents = Query::select()
+        .column(api_key::Column::ParentId)
+        .from(api_key::Entity)
+        .and_where(Expr::col(api_key::Column::ParentId).is_not_null())
+        .to_owned();
+    let deleted = api_key::Entity::delete_many()
+        .filter(api_key::Column::ParentId.is_not_null())
+        .filter(
+            Condition::any()
+                .add(api_key::Column::RevokedAt.lt(cutoff))
+                .add(api_key::Column::ExpiresAt.lt(cutoff)),
+        )
+        .filter(api_key::Column::Id.not_in_subquery(parents))
+        .exec(conn)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
 /// How many keys exist, revoked ones included.
 pub async fn count_all<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
     api_key::Entity::find().count(conn).await

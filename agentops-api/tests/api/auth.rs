@@ -488,7 +488,108 @@ async fn sessions_act_as_their_key_end_on_logout_and_die_with_it(backend: Backen
     }
 }
 
+async fn ended_sessions_are_pruned_and_nothing_else(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let viewer = app.create_key("viewer").await;
+    let session = |key: String| {
+        let app = &app;
+        async move {
+            let (status, made) = app
+                .call_as(
+                    Some(&key),
+                    Method::POST,
+                    "/api/v1/sessions",
+                    Some(json!({ "name": "dashboard" })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{made}");
+            made
+        }
+    };
+    let live = session(viewer.clone()).await;
+    let ended = session(viewer.clone()).await;
+    let ended_secret = ended["secret"].as_str().unwrap().to_owned();
+    let child = session(ended_secret.clone()).await;
+    for secret in [child["secret"].as_str().unwrap(), ended_secret.as_str()] {
+        let (status, _) = app
+            .call_as(
+                Some(secret),
+                Method::DELETE,
+                "/api/v1/sessions/current",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let revoked = app
+        .post_ok(
+            "/api/v1/keys",
+            json!({ "name": "old", "role": "viewer" }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/keys/{}", revoked["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let db = &app.state.db;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    // Nothing has ended long enough ago yet.
+    let now = chrono::Utc::now() - agentops_api::reaper::ENDED_SESSIONS_KEPT;
+    assert_eq!(
+        agentops_api::store::keys::prune_ended_sessions(db, now)
+            .await
+            .unwrap(),
+        0
+    );
+    // Both ended sessions (a session made from a session hangs from the same key); the
+    // live session and every ordinary key, revoked or not, stay.
+    assert_eq!(
+        agentops_api::store::keys::prune_ended_sessions(db, later)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        agentops_api::store::keys::prune_ended_sessions(db, later)
+            .await
+            .unwrap(),
+        0
+    );
+    let gone = |id: &Value| {
+        let id: uuid::Uuid = id.as_str().unwrap().parse().unwrap();
+        async move {
+            agentops_api::store::keys::find_active(db, id)
+                .await
+                .unwrap()
+                .is_none()
+        }
+    };
+    assert!(!gone(&live["id"]).await, "a live session stays");
+    assert!(gone(&ended["id"]).await);
+    let (status, _) = app
+        .call_as(
+            Some(live["secret"].as_str().unwrap()),
+            Method::GET,
+            "/api/v1/projects",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        agentops_api::store::keys::count_all(db).await.unwrap(),
+        4,
+        "admin, viewer, the revoked key and the live session"
+    );
+}
+
 crate::on_both_backends!(
+    ended_sessions_are_pruned_and_nothing_else,
     sessions_act_as_their_key_end_on_logout_and_die_with_it,
     each_role_may_do_what_it_should_and_nothing_more,
     keys_are_shown_once_listed_without_secrets_and_revocable,
