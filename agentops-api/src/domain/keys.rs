@@ -200,6 +200,12 @@ pub enum Bootstrap {
     Existing,
 }
 
+/// Whether key `id` may still be used now: not revoked, not expired, and (for a
+/// session) made from a key that is neither. Long-lived streams ask again with each ping.
+pub async fn still_valid(state: &Context, id: Uuid) -> Result<bool, DomainError> {
+    Ok(store::keys::still_valid(&state.db, id, store::now()).await?)
+}
+
 /// The caller's own key (any role): who the platform takes it for.
 pub async fn me(state: &Context, caller: &super::Caller) -> Result<ApiKeyOut, DomainError> {
     let row = store::keys::find_active(&state.db, caller.key_id)

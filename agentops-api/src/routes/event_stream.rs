@@ -354,8 +354,7 @@ impl KeyCheck<'_> {
     /// expired. A database that cannot be read ends nothing: the stream goes on and the
     /// next ping looks again.
     async fn ended(&self) -> bool {
-        match crate::store::keys::still_valid(&self.state.db, self.key_id, chrono::Utc::now()).await
-        {
+        match crate::domain::keys::still_valid(self.state, self.key_id).await {
             Ok(valid) => {
                 if !valid {
                     self.state.keys.evict(self.key_id);
