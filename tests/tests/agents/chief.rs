@@ -93,7 +93,7 @@ async fn approval_status(client: &Client, id: Uuid) -> ApprovalStatus {
     client.approvals().get(id).await.unwrap().status
 }
 
-async fn thread_texts(client: &Client, thread: Uuid) -> Vec<(MessageRole, String)> {
+pub(crate) async fn thread_texts(client: &Client, thread: Uuid) -> Vec<(MessageRole, String)> {
     let mut messages = client
         .threads()
         .messages(thread)

@@ -32,17 +32,7 @@ async fn overlapping(chief: &ChiefOfStaff, first: ChatIn, second: ChatIn) -> (Ch
 }
 
 async fn thread_texts(app: &TestApp, out: &ChatOut) -> Vec<(MessageRole, String)> {
-    let mut messages = app
-        .client
-        .threads()
-        .messages(out.thread_id)
-        .limit(50)
-        .send()
-        .await
-        .unwrap()
-        .items;
-    messages.reverse();
-    messages.into_iter().map(|m| (m.role, m.text)).collect()
+    crate::chief::thread_texts(&app.client, out.thread_id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
