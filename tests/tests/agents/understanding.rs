@@ -583,3 +583,50 @@ async fn a_plan_that_finished_while_the_chief_was_away_is_reported_when_it_is_ba
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_plan_stops_between_steps_and_keeps_what_it_did() {
+    use agentops_agents::chief::actions::{Action, NewTask, execute};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let plan = vec![
+        Action::CreateProject {
+            name: "Halted".into(),
+            description: None,
+        },
+        Action::CreateTasks {
+            project: "Halted".into(),
+            tasks: vec![NewTask {
+                title: "never made".into(),
+                description: None,
+                kind: None,
+                after: Vec::new(),
+            }],
+        },
+    ];
+    // Stopped before its first step: nothing is made.
+    let stop = agentops_sdk::CancellationToken::new();
+    stop.cancel();
+    let err = execute(&app.client, Uuid::now_v7(), &plan, &stop)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "I stopped after 0 of 2 steps to read your newer message; what was done stays done"
+    );
+    assert!(project_named(&app, "Halted").await.is_none());
+    // Stopped after its first step (one plan of one step, then the rest under a
+    // cancelled token, as the safe point between two steps sees it): the project stays.
+    let go = agentops_sdk::CancellationToken::new();
+    let approval = Uuid::now_v7();
+    execute(&app.client, approval, &plan[..1], &go)
+        .await
+        .unwrap();
+    let err = execute(&app.client, approval, &plan, &stop)
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("I stopped after 0 of 2 steps"), "{err}");
+    let halted = project_named(&app, "Halted")
+        .await
+        .expect("what was done stays");
+    assert!(tasks_of(&app, halted).await.is_empty());
+}
