@@ -46,8 +46,8 @@ use teloxide::RequestError;
 use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
 use teloxide::requests::Requester;
 use teloxide::types::{
-    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Me, Message,
-    UpdateKind,
+    AllowedUpdate, CallbackQuery, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup,
+    Me, Message, UpdateKind,
 };
 use teloxide::update_listeners::{AsUpdateStream, Polling, UpdateListener};
 use teloxide::utils::command::BotCommands;
@@ -77,6 +77,9 @@ enum Audience {
 }
 
 /// What the bot says to `/start` and `/help`.
+/// How often the bot says "typing…" while the Chief of Staff thinks.
+const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(4);
+
 pub const HELP: &str = "I am the AgentOps bot. Tell me what you need in plain words and the Chief of Staff will plan it; \
 nothing changes before you press OK.\n\
 /status [project or #task] — how the work is going\n\
@@ -469,14 +472,29 @@ impl TelegramBot {
             author,
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
-        let outcome = self
+        let request = self
             .inner
             .http
             .post(&url)
             .bearer_auth(&self.inner.config.api_key)
             .json(&body)
-            .send()
-            .await;
+            .send();
+        tokio::pin!(request);
+        // "typing…" in the chat while the Chief thinks: Telegram shows it for about five
+        // seconds, so it is said again every four. It is only a courtesy: a failure to
+        // say it changes nothing.
+        let mut typing = tokio::time::interval(TYPING_EVERY);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = typing.tick() => {
+                    if let Err(err) = self.inner.bot.send_chat_action(chat, ChatAction::Typing).await {
+                        tracing::debug!(chat = chat.0, "sendChatAction failed: {err}");
+                    }
+                }
+                outcome = &mut request => break outcome,
+            }
+        };
         let problem = match outcome {
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => {

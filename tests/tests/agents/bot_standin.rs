@@ -249,7 +249,8 @@ async fn call(
         | "editmessagereplymarkup"
         | "setwebhook"
         | "deletewebhook"
-        | "setmycommands" => json!(true),
+        | "setmycommands"
+        | "sendchataction" => json!(true),
         "getwebhookinfo" => json!({"url": "", "has_custom_certificate": false,
                                    "pending_update_count": 0}),
         _ => {

@@ -257,6 +257,14 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
         .unwrap()
         .items;
     assert_eq!(first.last().unwrap().author.as_deref(), Some("@ana"));
+    // The chat saw "typing…" while the Chief thought.
+    let typing = s.telegram.calls("sendChatAction");
+    assert!(
+        typing
+            .iter()
+            .any(|c| c["chat_id"] == ALLOWED && c["action"] == "typing"),
+        "{typing:?}"
+    );
 
     let press = json!({
         "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
