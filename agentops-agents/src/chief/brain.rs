@@ -153,7 +153,9 @@ impl Brain for LlmBrain {
                     suggestion: None,
                 });
             }
-            Some(c) if c.intent == Kind::Command && c.needs_confirmation => Mode::Plan {
+            // A command is always planned: a classifier that leaves out (or denies)
+            // `needs_confirmation` must not turn "cancel #abc" into a read-only answer.
+            Some(c) if c.intent == Kind::Command => Mode::Plan {
                 summary: c.summary,
                 plan: c.plan,
             },

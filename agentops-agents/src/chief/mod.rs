@@ -842,6 +842,14 @@ impl ChiefOfStaff {
             Err(err) if err.is_not_found() => return Ok(()),
             Err(err) => return Err(err),
         };
+        // While the plan is still being carried out, its later tasks may not exist yet:
+        // the report waits for the outcome (`carry_out` asks again once it is recorded).
+        if !matches!(
+            approval.status,
+            ApprovalStatus::Executed | ApprovalStatus::Failed
+        ) {
+            return Ok(());
+        }
         if !self
             .inner
             .reported
@@ -953,7 +961,8 @@ impl ChiefOfStaff {
         )
         .await
         .map_err(ChatError::into_platform)?;
-        Ok(())
+        // Its tasks may all have finished while it was being carried out.
+        self.report_plan(approval.id).await
     }
 }
 

@@ -453,7 +453,7 @@ fn normalise(text: &str) -> String {
         .map(|c| match c {
             '“' | '”' | '«' | '»' | '„' => '"',
             '‘' | '’' | '`' => '\'',
-            '\t' => ' ',
+            c if c.is_whitespace() && c != '\n' => ' ',
             c => c,
         })
         .collect();
@@ -617,7 +617,9 @@ fn strip_filler(text: &str) -> String {
         let lower = text.to_ascii_lowercase();
         if lower.ends_with(closing) && text.len() > closing.len() + 1 {
             text.truncate(text.len() - closing.len());
-            text = text.trim_end_matches([' ', ',', '.', '!']).to_owned();
+            text = text
+                .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!'))
+                .to_owned();
         }
     }
     text
@@ -1162,13 +1164,23 @@ const TASK_NOUNS: [&str; 12] = [
 /// "add task X to P", "add X and Y to the P project", "new task for P: X", "in P, add a
 /// task X", "add to P: X, Y", "put X in a new project P".
 fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
+    add_tasks_at(text, lower, true)
+}
+
+/// [`add_tasks`]; `project_first` allows the forms that name the project first, which
+/// read the rest of the message once more (never deeper: a message made of "in a, in
+/// b, …" must not recurse once per group).
+fn add_tasks_at(text: &str, lower: &str, project_first: bool) -> Option<Intent> {
     // "in Website, add a task …": the project first.
-    if let Some(rest) = starts_with_any(lower, text, &["in", "for", "on", "to", "under", "into"])
+    if project_first
+        && let Some(rest) =
+            starts_with_any(lower, text, &["in", "for", "on", "to", "under", "into"])
         && let Some(at) = rest.find([',', ':'])
     {
         let project = clean_project(&rest[..at]);
         let tail = rest[at + 1..].trim();
-        if let Some(Intent::AddTasks { readings }) = add_tasks(tail, &tail.to_ascii_lowercase())
+        if let Some(Intent::AddTasks { readings }) =
+            add_tasks_at(tail, &tail.to_ascii_lowercase(), false)
             && !project.is_empty()
         {
             let tasks = readings
@@ -1222,7 +1234,7 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
         {
             let project = clean_project(&rest[..at]);
             let tail = rest[at..].trim();
-            let tasks = match add_tasks(tail, &tail.to_ascii_lowercase()) {
+            let tasks = match add_tasks_at(tail, &tail.to_ascii_lowercase(), false) {
                 Some(Intent::AddTasks { readings }) => readings
                     .into_iter()
                     .find(|r| r.project.is_empty())
@@ -1826,21 +1838,21 @@ fn order(titles: Vec<String>, deps: Vec<Vec<usize>>) -> Vec<NewTask> {
         done[i] = true;
         placed.push(i);
     }
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut tasks: Vec<NewTask> = Vec::new();
     for i in placed {
         let title = titles[i].clone();
-        if title.is_empty() || seen.iter().any(|s| s.eq_ignore_ascii_case(&title)) {
+        if title.is_empty() || seen.contains(&title.to_ascii_lowercase()) {
             continue;
         }
         let mut after: Vec<String> = deps[i]
             .iter()
             .filter(|d| **d != i)
             .map(|d| titles[*d].clone())
-            .filter(|t| seen.iter().any(|s| s == t))
+            .filter(|t| seen.contains(&t.to_ascii_lowercase()))
             .collect();
         after.dedup();
-        seen.push(title.clone());
+        seen.insert(title.to_ascii_lowercase());
         tasks.push(NewTask {
             title,
             description: None,
@@ -2617,6 +2629,15 @@ pub fn multitask_setting(text: &str) -> Option<Multitask> {
                 .trim_start_matches('/')
                 .starts_with(p.trim_start_matches('/'))
     });
+    // Only a message about that and nothing else: "add task review the order form while
+    // you work on Website" is a request, not a setting.
+    let other_intent = has_any_word(
+        &lower,
+        &[
+            "create", "add", "project", "projects", "task", "tasks", "cancel", "unblock", "status",
+            "report", "schedule", "remind",
+        ],
+    ) || lower.split_whitespace().count() > 16;
     let about_busy = explicit
         || [
             "while you're busy",
@@ -2639,7 +2660,7 @@ pub fn multitask_setting(text: &str) -> Option<Multitask> {
         ]
         .iter()
         .any(|p| lower.contains(p));
-    if !about_busy {
+    if !about_busy || other_intent {
         return None;
     }
     if has_any_word(&lower, &["interrupt", "interrupts"])

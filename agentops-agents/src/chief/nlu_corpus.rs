@@ -947,3 +947,45 @@ fn long_and_odd_messages_read_without_panicking() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn inputs_a_review_found_harmful_read_safely() {
+    let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+    // Run on a small stack, as a tokio worker's: no recursion grows with the message.
+    let handle = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let _ = parse(&"in a,".repeat(2_800), now);
+            let _ = parse(
+                &format!(
+                    "create project X with tasks {}",
+                    "t after all, ".repeat(1_900)
+                ),
+                now,
+            );
+        })
+        .unwrap();
+    handle.join().expect("no stack overflow, no panic");
+    for text in [
+        "for ééé tell it blue \u{a0} please",
+        "Website needs tasks: ééé\u{3000} thanks",
+    ] {
+        let _ = parse(text, now);
+    }
+    assert_eq!(
+        parse("for #abc1 tell it use blue \u{a0} please", now),
+        Intent::Unblock {
+            task: TaskRef::Code("abc1".into()),
+            note: Some("use blue".into()),
+        }
+    );
+    // A request mentioning "while you work … order" is a request, not a busy setting.
+    assert_eq!(
+        multitask_setting("add task review the order form while you work on Website"),
+        None
+    );
+    assert_eq!(
+        multitask_setting("Busy week: create project Launch with tasks write copy, order banners"),
+        None
+    );
+}
