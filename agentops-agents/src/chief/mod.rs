@@ -139,16 +139,6 @@ struct Inner {
     turns: Mutex<HashMap<Uuid, Arc<Turn>>>,
 }
 
-/// A bare yes ("ok", "yep, go ahead", 👍): it approves the plan waiting for an answer.
-fn is_yes(text: &str) -> bool {
-    nlu::is_yes(text)
-}
-
-/// A bare no ("no", "nope, not now", "cancel that"): it rejects the plan.
-fn is_no(text: &str) -> bool {
-    nlu::is_no(text)
-}
-
 impl ChiefOfStaff {
     /// A Chief of Staff talking to the platform through `client` (an admin key: it creates
     /// projects and tasks, and approves what people approve in the chat).
@@ -360,7 +350,7 @@ impl ChiefOfStaff {
         let client = &self.inner.client;
         // An OK (or a no) answers the plan waiting in this thread: decide it before the
         // message is stored, since a stored message supersedes it.
-        let pending = if is_yes(&input.text) || is_no(&input.text) {
+        let pending = if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
             client
                 .approvals()
                 .list()
@@ -381,7 +371,7 @@ impl ChiefOfStaff {
             let mut answer = input.clone();
             answer.metadata = Some(answering(input.metadata.clone(), approval.id)?);
             self.store_user(thread.id, &answer).await?;
-            let decided = if is_yes(&input.text) {
+            let decided = if nlu::is_yes(&input.text) {
                 client
                     .approvals()
                     .approve(approval.id)
@@ -1221,7 +1211,7 @@ mod tests {
             "do it",
             "approve",
         ] {
-            assert!(is_yes(yes), "{yes}");
+            assert!(nlu::is_yes(yes), "{yes}");
         }
         for no in [
             "no",
@@ -1232,9 +1222,9 @@ mod tests {
             "cancel that",
             "👎",
         ] {
-            assert!(is_no(no), "{no}");
+            assert!(nlu::is_no(no), "{no}");
         }
-        assert!(!is_no("no idea what is blocked"));
-        assert!(!is_yes("ok but rename it"));
+        assert!(!nlu::is_no("no idea what is blocked"));
+        assert!(!nlu::is_yes("ok but rename it"));
     }
 }

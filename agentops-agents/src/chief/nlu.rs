@@ -1508,7 +1508,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
         // "c after a and b": "b", already listed, is one more thing "c" waits for.
         if previous_had_after
             && !*then
-            && let Some(j) = find_title(&titles, item, titles.len())
+            && let Some(j) = titles.find(item, titles.len())
             && key_of(&titles.titles[j]) == key_of(item)
             && let Some(last) = after.last_mut()
         {
@@ -1559,7 +1559,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
                 deps[i].extend(0..i);
                 continue;
             }
-            match find_title(&titles, name, i) {
+            match titles.find(name, i) {
                 Some(j) => deps[i].push(j),
                 None if starts_with_verb(name) => {
                     titles.push(clean_title(name));
@@ -1572,7 +1572,7 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
         }
     }
     for (i, name) in before {
-        match find_title(&titles, &name, i) {
+        match titles.find(&name, i) {
             Some(j) => deps[j].push(i),
             None => titles.set(i, clean_title(&raw[i])),
         }
@@ -1748,10 +1748,6 @@ fn split_dependency(item: &str) -> (String, Option<Clause>) {
 
 /// The index of the title (other than `me`) that `name` means: the same words, or
 /// words of one, or the previous task for "that".
-fn find_title(titles: &Listed, name: &str, me: usize) -> Option<usize> {
-    titles.find(name, me)
-}
-
 /// A list's titles with their comparison keys, computed once per title.
 #[derive(Default)]
 struct Listed {
