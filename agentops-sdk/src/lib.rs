@@ -2,6 +2,7 @@
 //!
 //! # Modules
 //!
+//! - [`limits`]: the longest names, titles and notes the platform takes.
 //! - [`types`]: every request and response body of the HTTP API. The server uses the same
 //!   definitions, so the two cannot disagree. Always compiled, even without the `client`
 //!   feature.
@@ -11,6 +12,7 @@
 //! - [`worker`]: the worker runtime.
 #![deny(missing_docs)]
 
+pub mod limits;
 pub mod text;
 pub mod types;
 

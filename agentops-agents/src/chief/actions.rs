@@ -1,7 +1,8 @@
 //! What the Chief of Staff can do: read the platform's state (at once) and change work
 //! (only once a person approves), all through the SDK.
 
-use agentops_sdk::text::clean;
+use agentops_sdk::limits;
+use agentops_sdk::text::{clean, truncate};
 use agentops_sdk::types::{
     CancelIn, ProjectIn, ScheduleIn, ScheduleOut, TaskIn, TaskOut, TaskStatus, TaskTemplate,
     UnblockIn,
@@ -115,15 +116,45 @@ fn cleaned_optional(text: Option<String>) -> Option<String> {
     text.map(|t| clean(&t)).filter(|t| !t.is_empty())
 }
 
+/// A task title as the platform takes it: [`clean`], and one longer than the platform's
+/// limit cut at a word with "…" (the whole text goes to the description; see
+/// [`NewTask::cleaned`]). The same words always give the same title, so a task's
+/// `after` still names the task it means.
+fn title_of(text: &str) -> String {
+    let text = clean(text);
+    if text.chars().count() <= limits::TASK_TITLE {
+        return text;
+    }
+    let cut: String = text.chars().take(limits::TASK_TITLE - 1).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(at) if at > cut.len() / 2 => cut[..at].trim_end().to_owned(),
+        _ => cut,
+    };
+    format!("{cut}…")
+}
+
 impl NewTask {
     /// The same task with its texts as the platform takes them (see [`Action::cleaned`]).
+    /// A title too long for the platform is shortened, and the whole of it starts the
+    /// description, so nothing the person wrote is lost; a description too long is cut.
     #[must_use]
     pub fn cleaned(self) -> Self {
+        let whole = clean(&self.title);
+        let title = title_of(&whole);
+        let description = cleaned_optional(self.description);
+        let description = if title == whole {
+            description
+        } else {
+            Some(match description {
+                Some(more) => format!("{whole}\n\n{more}"),
+                None => whole,
+            })
+        };
         NewTask {
-            title: clean(&self.title),
-            description: cleaned_optional(self.description),
+            title,
+            description: description.map(|d| truncate(&d, limits::TASK_DESCRIPTION)),
             kind: cleaned_optional(self.kind),
-            after: self.after.iter().map(|t| clean(t)).collect(),
+            after: self.after.iter().map(|t| title_of(t)).collect(),
         }
     }
 }
@@ -139,7 +170,8 @@ impl Action {
         match self {
             Action::CreateProject { name, description } => Action::CreateProject {
                 name: clean(&name),
-                description: optional(description),
+                description: optional(description)
+                    .map(|d| truncate(&d, limits::PROJECT_DESCRIPTION)),
             },
             Action::CreateTasks { project, tasks } => Action::CreateTasks {
                 project: clean(&project),
@@ -280,10 +312,25 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
     if actions.is_empty() {
         return Err("the plan does nothing".into());
     }
+    let planned: usize = actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateTasks { tasks, .. } => tasks.len(),
+            _ => 0,
+        })
+        .sum();
+    if planned > PLAN_TASKS_MAX {
+        return Err(format!(
+            "the plan adds {planned} tasks; one plan can add at most {PLAN_TASKS_MAX}, so split it"
+        ));
+    }
     for action in actions {
         match action {
-            Action::CreateProject { name, .. } if name.trim().is_empty() => {
-                return Err("a project needs a name".into());
+            Action::CreateProject { name, .. } => {
+                if name.trim().is_empty() {
+                    return Err("a project needs a name".into());
+                }
+                fits("a project's name", name, limits::PROJECT_NAME)?;
             }
             Action::CreateTasks { project, tasks } => {
                 if project.trim().is_empty() {
@@ -294,13 +341,19 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
                 }
                 let mut seen: Vec<&str> = Vec::new();
                 for task in tasks {
-                    if task.title.trim().is_empty() {
-                        return Err("a task needs a title".into());
-                    }
+                    check_task(task)?;
                     if let Some(missing) = task.after.iter().find(|a| !seen.contains(&a.as_str())) {
                         return Err(format!(
                             "\"{}\" comes after \"{missing}\", which is not listed before it",
                             task.title
+                        ));
+                    }
+                    if task.after.len() > limits::DEPENDS_ON {
+                        return Err(format!(
+                            "\"{}\" waits for {} tasks; a task can wait for at most {}",
+                            task.title,
+                            task.after.len(),
+                            limits::DEPENDS_ON
                         ));
                     }
                     seen.push(&task.title);
@@ -311,8 +364,16 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
             {
                 return Err("which task?".into());
             }
+            Action::UnblockTask {
+                note: Some(note), ..
+            } => fits("the answer", note, limits::NOTE)?,
+            Action::CancelTask {
+                reason: Some(reason),
+                ..
+            } => fits("the reason", reason, limits::CANCEL_REASON)?,
             Action::CreateSchedule {
                 name,
+                project,
                 task,
                 cron,
                 every_seconds,
@@ -322,6 +383,11 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
                 if name.trim().is_empty() || task.title.trim().is_empty() {
                     return Err("a schedule needs a name and a task".into());
                 }
+                fits("a schedule's name", name, limits::SCHEDULE_NAME)?;
+                if let Some(project) = project {
+                    fits("a project's name", project, limits::PROJECT_NAME)?;
+                }
+                check_task(task)?;
                 if [cron.is_some(), every_seconds.is_some(), at.is_some()]
                     .iter()
                     .filter(|given| **given)
@@ -349,6 +415,55 @@ pub fn validate(actions: &[Action]) -> Result<(), String> {
     Ok(())
 }
 
+/// The most tasks one plan may add: its report on how they went reads them all.
+pub const PLAN_TASKS_MAX: usize = 1_000;
+
+/// `Err` for the person when `text`, `what`, is longer than `max` characters.
+fn fits(what: &str, text: &str, max: usize) -> Result<(), String> {
+    let length = text.chars().count();
+    if length > max {
+        return Err(format!(
+            "{what} is {length} characters long; the most the platform takes is {max}"
+        ));
+    }
+    Ok(())
+}
+
+/// `Err` for the person when the platform would refuse `task`.
+fn check_task(task: &NewTask) -> Result<(), String> {
+    if task.title.trim().is_empty() {
+        return Err("a task needs a title".into());
+    }
+    fits("a task's title", &task.title, limits::TASK_TITLE)?;
+    if let Some(description) = &task.description {
+        fits(
+            "a task's description",
+            description,
+            limits::TASK_DESCRIPTION,
+        )?;
+    }
+    if let Some(kind) = &task.kind
+        && (kind.is_empty()
+            || kind.chars().count() > limits::KIND
+            || !kind
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+    {
+        return Err(format!(
+            "`{kind}` is not a kind of agent (up to {} letters, digits, `_`, `.`, `:` and `-`)",
+            limits::KIND
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name the same project: the same words in any case (any
+/// alphabet's), as [`preview`] and [`execute`] both read names.
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
 /// Titles shown when a plan adds many tasks; the rest are counted ("and 62 more"), and
 /// all of them are in the plan the person approves.
 const TITLES_SHOWN: usize = 8;
@@ -372,15 +487,25 @@ pub async fn preview(
     for action in actions {
         match action {
             Action::CreateProject { ref name, .. } => {
-                planned.push(name.to_lowercase());
-                lines.push(action.describe());
-                checked.push(action);
+                if planned.iter().any(|p| same_name(p, name)) {
+                    return Err(format!("the plan creates project \"{name}\" twice"));
+                }
+                planned.push(name.clone());
+                // A project by that name already exists: its tasks go there, rather
+                // than to a second project of the same name.
+                match resolve_project(client, name, &[]).await {
+                    Ok(_) => lines.push(format!("use the existing project \"{name}\"")),
+                    Err(_) => {
+                        lines.push(action.describe());
+                        checked.push(action);
+                    }
+                }
             }
             Action::CreateTasks {
                 ref project,
                 ref tasks,
             } => {
-                if !planned.contains(&project.to_lowercase()) {
+                if !planned.iter().any(|p| same_name(p, project)) {
                     resolve_project(client, project, &[]).await?;
                 }
                 let shown: Vec<String> = tasks
@@ -512,10 +637,7 @@ async fn resolve_project(
     reference: &str,
     created: &[(String, Uuid)],
 ) -> Result<Uuid, String> {
-    if let Some((_, id)) = created
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(reference.trim()))
-    {
+    if let Some((_, id)) = created.iter().find(|(name, _)| same_name(name, reference)) {
         return Ok(*id);
     }
     if let Ok(id) = Uuid::parse_str(reference.trim()) {
@@ -527,7 +649,7 @@ async fn resolve_project(
         .limit(200)
         .stream()
         .take(1_000)
-        .try_filter(|p| std::future::ready(p.name.eq_ignore_ascii_case(reference.trim())))
+        .try_filter(|p| std::future::ready(same_name(&p.name, reference)))
         .try_collect()
         .await
         .map_err(|err| format!("cannot list projects: {err}"))?;
@@ -1004,6 +1126,112 @@ mod tests {
             validate(&[backwards]).unwrap_err(),
             "\"review\" comes after \"draft\", which is not listed before it"
         );
+    }
+
+    #[test]
+    fn a_plan_the_platform_would_refuse_half_way_is_refused_whole() {
+        let task = |title: &str| NewTask {
+            title: title.into(),
+            description: None,
+            kind: None,
+            after: Vec::new(),
+        };
+        let tasks = |project: &str, list: Vec<NewTask>| Action::CreateTasks {
+            project: project.into(),
+            tasks: list,
+        };
+        let long_name = "n".repeat(limits::PROJECT_NAME + 1);
+        let refused = [
+            vec![Action::CreateProject {
+                name: long_name,
+                description: None,
+            }],
+            vec![tasks("P", vec![task(&"t".repeat(limits::TASK_TITLE + 1))])],
+            vec![Action::UnblockTask {
+                task: "#abcdef".into(),
+                note: Some("é".repeat(limits::NOTE + 1)),
+            }],
+            vec![tasks(
+                "P",
+                vec![NewTask {
+                    kind: Some("code review".into()),
+                    ..task("review")
+                }],
+            )],
+            vec![tasks(
+                "P",
+                (0..=PLAN_TASKS_MAX)
+                    .map(|i| task(&format!("t{i}")))
+                    .collect(),
+            )],
+        ];
+        for plan in refused {
+            let err = validate(&plan).unwrap_err();
+            assert!(!err.is_empty());
+        }
+        let many: Vec<NewTask> = (0..=limits::DEPENDS_ON)
+            .map(|i| task(&format!("t{i}")))
+            .chain([NewTask {
+                after: (0..=limits::DEPENDS_ON).map(|i| format!("t{i}")).collect(),
+                ..task("last")
+            }])
+            .collect();
+        assert!(
+            validate(&[tasks("P", many)])
+                .unwrap_err()
+                .contains("at most 100")
+        );
+        // Exactly at the limits it passes: counted in characters, not bytes.
+        let at_limit = vec![
+            Action::CreateProject {
+                name: "é".repeat(limits::PROJECT_NAME),
+                description: None,
+            },
+            tasks("P", vec![task(&"é".repeat(limits::TASK_TITLE))]),
+        ];
+        assert_eq!(validate(&at_limit), Ok(()));
+    }
+
+    #[test]
+    fn a_title_too_long_is_shortened_and_kept_whole_in_the_description() {
+        let words = "fix the footer ".repeat(50);
+        let long = NewTask {
+            title: words.clone(),
+            description: Some("see the ticket".into()),
+            kind: None,
+            after: Vec::new(),
+        };
+        let next = NewTask {
+            title: "deploy".into(),
+            description: None,
+            kind: None,
+            after: vec![words.clone()],
+        };
+        let plan = Action::CreateTasks {
+            project: "P".into(),
+            tasks: vec![long, next],
+        }
+        .cleaned();
+        let Action::CreateTasks { tasks, .. } = &plan else {
+            unreachable!()
+        };
+        assert!(tasks[0].title.chars().count() <= limits::TASK_TITLE);
+        // Cut between two words.
+        let kept = tasks[0].title.strip_suffix('…').unwrap();
+        assert!(words.starts_with(&format!("{kept} ")), "{}", tasks[0].title);
+        assert_eq!(
+            tasks[0].description.as_deref(),
+            Some(format!("{}\n\nsee the ticket", words.trim()).as_str())
+        );
+        assert_eq!(tasks[1].after, vec![tasks[0].title.clone()]);
+        assert_eq!(validate(&[plan]), Ok(()));
+    }
+
+    #[test]
+    fn project_names_match_in_any_case_of_any_alphabet() {
+        assert!(same_name("Équipe", "équipe "));
+        assert!(same_name("ΟΜΑΔΑ", "ομαδα"));
+        assert!(!same_name("Website", "Websites"));
     }
 
     #[test]

@@ -66,10 +66,20 @@ pub fn project_named<'p>(projects: &'p [ProjectOut], words: &str) -> Option<&'p 
 /// ("Webiste" → "Website").
 pub fn near_project<'p>(projects: &'p [ProjectOut], words: &str) -> Option<&'p ProjectOut> {
     let wanted = key(words);
+    let length = wanted.chars().count();
     projects
         .iter()
-        .map(|p| (distance(&key(&p.name), &wanted), p))
-        .filter(|(d, p)| *d > 0 && *d <= (key(&p.name).chars().count() / 3).clamp(1, 3))
+        .filter_map(|p| {
+            let name = key(&p.name);
+            let most = (name.chars().count() / 3).clamp(1, 3);
+            // Names whose length alone differs by more are never near: the edit
+            // distance (quadratic) is only worked out for the few that may be.
+            if name.chars().count().abs_diff(length) > most {
+                return None;
+            }
+            let d = distance(&name, &wanted);
+            (d > 0 && d <= most).then_some((d, p))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, p)| p)
 }
@@ -406,4 +416,34 @@ pub async fn one_line(client: &Client) -> Result<String, String> {
     } else {
         format!("Tasks: {}.", parts.join(", "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(name: &str) -> ProjectOut {
+        ProjectOut {
+            id: uuid::Uuid::now_v7(),
+            name: name.into(),
+            description: None,
+            metadata: serde_json::json!({}),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_near_name_is_found_and_a_far_one_is_not() {
+        let projects: Vec<ProjectOut> = (0..200)
+            .map(|i| project(&format!("Project {i}")))
+            .chain([project("Website")])
+            .collect();
+        assert_eq!(near_project(&projects, "webiste").unwrap().name, "Website");
+        assert!(near_project(&projects, "Website").is_none());
+        // A pasted page against 200 names: lengths this far apart are never near.
+        assert!(near_project(&projects, &"word ".repeat(6_000)).is_none());
+        assert_eq!(near_project(&projects, "Websites").unwrap().name, "Website");
+        assert!(near_project(&projects, "Websites and more").is_none());
+    }
 }

@@ -37,6 +37,7 @@ pub mod when;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use agentops_sdk::text::clean;
@@ -136,7 +137,10 @@ struct Inner {
     /// Plans whose end this process has reported.
     reported: Mutex<HashSet<Uuid>>,
     /// The conversations it is busy with.
-    turns: Mutex<HashMap<Uuid, Arc<Turn>>>,
+    turns: Arc<Lanes<Uuid, Turn>>,
+    /// Messages on their way to their conversation's turn, in the order they arrived,
+    /// by thread id or by channel and chat.
+    arrivals: Arc<Lanes<String, tokio::sync::Mutex<()>>>,
 }
 
 impl ChiefOfStaff {
@@ -170,7 +174,8 @@ impl ChiefOfStaff {
                 brain,
                 executing: Mutex::new(HashSet::new()),
                 reported: Mutex::new(HashSet::new()),
-                turns: Mutex::new(HashMap::new()),
+                turns: Arc::default(),
+                arrivals: Arc::default(),
             }),
         }
     }
@@ -186,10 +191,40 @@ impl ChiefOfStaff {
     /// [`ChatError::Invalid`] for an empty message or a bad channel,
     /// [`ChatError::Platform`] if the platform fails.
     pub async fn chat(&self, input: ChatIn) -> Result<ChatOut, ChatError> {
-        let client = &self.inner.client;
         if input.text.trim().is_empty() {
             return Err(ChatError::Invalid("the message is empty".into()));
         }
+        // Carried to the end even if the caller stops waiting (a closed HTTP request, a
+        // timeout): the message is stored and answered in its conversation, where the
+        // person sees the answer, rather than dropped half-way.
+        let chief = self.clone();
+        match tokio::spawn(async move { chief.converse(input).await }).await {
+            Ok(out) => out,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(ChatError::Invalid(
+                "the Chief of Staff is shutting down".into(),
+            )),
+        }
+    }
+
+    /// [`chat`](Self::chat), once it cannot be cancelled.
+    async fn converse(&self, input: ChatIn) -> Result<ChatOut, ChatError> {
+        let client = &self.inner.client;
+        // Messages of one conversation take their turns in the order they arrived: the
+        // first is in the queue for the turn before the next one looks up the thread.
+        let arrival = match (&input.thread_id, &input.external_id) {
+            (Some(id), _) => Some(id.to_string()),
+            (None, Some(chat)) => Some(format!(
+                "{}\u{0}{chat}",
+                input.channel.as_deref().unwrap_or_default()
+            )),
+            (None, None) => None,
+        }
+        .map(|key| self.inner.arrivals.join(key));
+        let arrived = match &arrival {
+            Some(lane) => Some(lane.value.clone().lock_owned().await),
+            None => None,
+        };
         let thread = match input.thread_id {
             Some(id) => client.threads().get(id).await?,
             None => {
@@ -222,6 +257,7 @@ impl ChiefOfStaff {
                 thread.id,
                 &format!("your message \"{}\"", gist(&input.text)),
                 policy,
+                arrived,
             )
             .await
         {
@@ -295,47 +331,73 @@ impl ChiefOfStaff {
     }
 
     /// The turn of conversation `thread`, for `what`: at once if it is free, else as
-    /// `policy` says — wait for it (`enqueue`), stop the current work at its next safe
-    /// point and wait (`interrupt`), or `Err` with what it is busy with (`reject`).
-    async fn take_turn(&self, thread: Uuid, what: &str, policy: Multitask) -> Result<Held, String> {
-        let turn = self
-            .inner
-            .turns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(thread)
-            .or_default()
-            .clone();
+    /// `policy` says — wait for it (`enqueue`), stop the current work (and any that
+    /// waits before this) at its next safe point and wait (`interrupt`), or `Err` with
+    /// what it is busy with (`reject`). `arrived`, the message's place among those that
+    /// arrived before it, is given up once it is in the queue for the turn.
+    async fn take_turn(
+        &self,
+        thread: Uuid,
+        what: &str,
+        policy: Multitask,
+        arrived: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<Held, String> {
+        let lane = self.inner.turns.join(thread);
+        let turn = &lane.value;
+        let ticket = {
+            let mut state = turn.state();
+            state.issued += 1;
+            state.issued
+        };
         let guard = match turn.lock.clone().try_lock_owned() {
             Ok(guard) => guard,
             Err(_) => {
-                let busy = turn
-                    .busy
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                match (policy, busy) {
-                    (Multitask::Reject, Some(busy)) => return Err(busy.what),
-                    (Multitask::Interrupt, Some(busy)) => busy.stop.cancel(),
-                    _ => {}
+                {
+                    let mut state = turn.state();
+                    match policy {
+                        Multitask::Reject => {
+                            return Err(state.busy.as_ref().map_or_else(
+                                || "your previous message".to_owned(),
+                                |busy| busy.what.clone(),
+                            ));
+                        }
+                        Multitask::Interrupt => {
+                            state.interrupted_through = state.interrupted_through.max(ticket - 1);
+                            if let Some(busy) = &state.busy {
+                                busy.stop.cancel();
+                            }
+                        }
+                        Multitask::Enqueue => {}
+                    }
                 }
-                turn.lock.clone().lock_owned().await
+                // In the queue (first come, first served) before the next message that
+                // arrived may look for its turn.
+                let mut wait = std::pin::pin!(turn.lock.clone().lock_owned());
+                match std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx))).await {
+                    Poll::Ready(guard) => guard,
+                    Poll::Pending => {
+                        drop(arrived);
+                        wait.await
+                    }
+                }
             }
         };
         let stop = CancellationToken::new();
-        *turn
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Busy {
-            what: what.to_owned(),
-            stop: stop.clone(),
-        });
+        {
+            let mut state = turn.state();
+            // Interrupted while it waited: it stops at its first safe point.
+            if ticket <= state.interrupted_through {
+                stop.cancel();
+            }
+            state.busy = Some(Busy {
+                what: what.to_owned(),
+                stop: stop.clone(),
+            });
+        }
         Ok(Held {
-            inner: self.inner.clone(),
-            thread,
-            turn,
-            stop,
             guard: Some(guard),
+            lane,
+            stop,
         })
     }
 
@@ -520,7 +582,7 @@ impl ChiefOfStaff {
                 // in the conversation that asked for it.
                 let actions: Vec<Action> = actions
                     .into_iter()
-                    .map(|action| action.reporting_to(thread.id))
+                    .map(|action| action.cleaned().reporting_to(thread.id))
                     .collect();
                 // A plan that cannot run, or names what does not exist, is not offered:
                 // the person is told what is missing instead.
@@ -821,7 +883,7 @@ impl ChiefOfStaff {
             .label(actions::plan_label(approval_id))
             .limit(200)
             .stream()
-            .take(PLAN_TASKS_MAX)
+            .take(actions::PLAN_TASKS_MAX)
             .try_collect()
             .await?;
         if tasks.is_empty() || tasks.iter().any(|t| !t.status.is_final()) {
@@ -890,6 +952,7 @@ impl ChiefOfStaff {
                 approval.thread_id,
                 &format!("the plan \"{}\"", gist(&approval.summary)),
                 Multitask::Enqueue,
+                None,
             )
             .await
             .ok();
@@ -976,9 +1039,6 @@ pub const PLAN_DONE: &str = "plan_done";
 /// The newest carried-out plans looked at when the executor starts, for a report owed
 /// from while it was not running.
 const RECENT_PLANS: usize = 50;
-
-/// The most tasks of one plan the report reads.
-const PLAN_TASKS_MAX: usize = 1_000;
 
 /// "✅ Done: all 3 tasks of the plan completed: …", or what did not complete and why.
 fn plan_report(approval: &ApprovalOut, tasks: &[TaskOut]) -> String {
@@ -1079,7 +1139,28 @@ fn gist(text: &str) -> String {
 #[derive(Debug, Default)]
 struct Turn {
     lock: Arc<tokio::sync::Mutex<()>>,
-    busy: Mutex<Option<Busy>>,
+    state: Mutex<TurnState>,
+}
+
+impl Turn {
+    fn state(&self) -> std::sync::MutexGuard<'_, TurnState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Who holds a conversation's turn, and who asked for it.
+#[derive(Debug, Default)]
+struct TurnState {
+    /// Tickets given out so far: one to each message or plan that asked for the turn,
+    /// in the order they asked.
+    issued: u64,
+    /// Every ticket up to this one was interrupted by a newer message: the one holding
+    /// the turn stops at its next safe point, one still waiting as soon as it starts.
+    interrupted_through: u64,
+    /// What holds the turn.
+    busy: Option<Busy>,
 }
 
 /// What a conversation's turn is held for.
@@ -1091,32 +1172,71 @@ struct Busy {
     stop: CancellationToken,
 }
 
-/// A conversation's turn, held until dropped; the last holder removes the conversation
-/// from the map, so it does not grow with every conversation ever seen.
+/// A conversation's turn, held until dropped.
 struct Held {
-    inner: Arc<Inner>,
-    thread: Uuid,
-    turn: Arc<Turn>,
-    stop: CancellationToken,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    lane: Lane<Uuid, Turn>,
+    stop: CancellationToken,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        *self
-            .turn
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.lane.value.state().busy = None;
         self.guard.take();
-        let mut turns = self
-            .inner
-            .turns
+    }
+}
+
+/// Shared state by key (a conversation's turn, its arrivals), kept only while someone
+/// holds it: the map does not grow with every conversation ever seen.
+#[derive(Debug)]
+struct Lanes<K, T> {
+    map: Mutex<HashMap<K, Arc<T>>>,
+}
+
+impl<K, T> Default for Lanes<K, T> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, T: Default> Lanes<K, T> {
+    /// The state of `key`, made if nobody holds it.
+    fn join(self: &Arc<Self>, key: K) -> Lane<K, T> {
+        let value = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        Lane {
+            lanes: self.clone(),
+            key,
+            value,
+        }
+    }
+}
+
+/// One holder of a key's state in [`Lanes`]; the last one to go removes it, whether it
+/// finished or was dropped while it waited.
+struct Lane<K: std::hash::Hash + Eq, T> {
+    lanes: Arc<Lanes<K, T>>,
+    key: K,
+    value: Arc<T>,
+}
+
+impl<K: std::hash::Hash + Eq, T> Drop for Lane<K, T> {
+    fn drop(&mut self) {
+        let mut map = self
+            .lanes
+            .map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Only the map and this handle know it: nobody holds or waits for the turn.
-        if Arc::strong_count(&self.turn) == 2 {
-            turns.remove(&self.thread);
+        // Every handle is made under this lock: only the map and this one know it.
+        if Arc::strong_count(&self.value) == 2 {
+            map.remove(&self.key);
         }
     }
 }

@@ -1171,29 +1171,56 @@ fn add_tasks(text: &str, lower: &str) -> Option<Intent> {
 /// read the rest of the message once more (never deeper: a message made of "in a, in
 /// b, …" must not recurse once per group).
 fn add_tasks_at(text: &str, lower: &str, project_first: bool) -> Option<Intent> {
-    // "in Website, add a task …": the project first.
+    // "in Website, add a task …", "in Billing add fix rounding and update rates": the
+    // project, then an add verb. The titles go to that project, unless the rest names
+    // a project of its own ("in Website, add fix footer to Blog" reads both ways, Blog
+    // first).
     if project_first
         && let Some(rest) =
             starts_with_any(lower, text, &["in", "for", "on", "to", "under", "into"])
-        && let Some(at) = rest.find([',', ':'])
     {
-        let project = clean_project(&rest[..at]);
-        let tail = rest[at + 1..].trim();
-        if let Some(Intent::AddTasks { readings }) =
-            add_tasks_at(tail, &tail.to_ascii_lowercase(), false)
-            && !project.is_empty()
-        {
-            let tasks = readings
-                .into_iter()
-                .find(|r| r.project.is_empty())
-                .map(|r| r.tasks)?;
-            return Some(Intent::AddTasks {
-                readings: vec![Reading {
+        let rest_lower = rest.to_ascii_lowercase();
+        let verb_at = ADD_VERBS
+            .iter()
+            .filter_map(|v| find_word(&rest_lower, v, 1))
+            .min();
+        if let Some(at) = verb_at {
+            let head = rest[..at].trim_end().trim_end_matches([',', ':']);
+            let project = clean_project(head);
+            let tail = rest[at..].trim();
+            let tail_lower = tail.to_ascii_lowercase();
+            if !head.contains([',', ':'])
+                && !project.is_empty()
+                && project.split_whitespace().count() <= 6
+                && let Some((body, noun)) = add_body(tail, &tail_lower)
+            {
+                // "add a task to write copy": "to" belongs to the task, not a project.
+                let body = if noun {
+                    strip_leading(body, &["to"])
+                } else {
+                    body
+                };
+                let mut readings = match add_tasks_at(tail, &tail_lower, false) {
+                    Some(Intent::AddTasks { readings }) => readings,
+                    _ => Vec::new(),
+                };
+                for reading in &mut readings {
+                    if reading.project.is_empty() {
+                        reading.project.clone_from(&project);
+                    }
+                }
+                let whole = Reading {
                     project,
-                    tasks,
+                    tasks: task_list(strip_list_header(body)),
                     new_project: false,
-                }],
-            });
+                };
+                if !whole.tasks.is_empty() && !readings.contains(&whole) {
+                    readings.push(whole);
+                }
+                if !readings.is_empty() {
+                    return Some(Intent::AddTasks { readings });
+                }
+            }
         }
     }
     // "Office Move needs 2 more tasks: label boxes, hire van".
@@ -1222,66 +1249,7 @@ fn add_tasks_at(text: &str, lower: &str, project_first: bool) -> Option<Intent> 
             }
         }
     }
-    // "in Billing add fix rounding and update rates": the project, then an add verb.
-    if let Some(rest) = starts_with_any(lower, text, &["in", "for", "to", "into", "under"]) {
-        let rest_lower = rest.to_ascii_lowercase();
-        let verb_at = ADD_VERBS
-            .iter()
-            .filter_map(|v| find_word(&rest_lower, v, 1))
-            .min();
-        if let Some(at) = verb_at
-            && !rest[..at].contains([',', ':'])
-        {
-            let project = clean_project(&rest[..at]);
-            let tail = rest[at..].trim();
-            let tasks = match add_tasks_at(tail, &tail.to_ascii_lowercase(), false) {
-                Some(Intent::AddTasks { readings }) => readings
-                    .into_iter()
-                    .find(|r| r.project.is_empty())
-                    .map(|r| r.tasks),
-                _ => None,
-            }
-            .unwrap_or_else(|| task_list(strip_list_header(strip_leading(tail, &ADD_VERBS))));
-            if !project.is_empty() && !tasks.is_empty() {
-                return Some(Intent::AddTasks {
-                    readings: vec![Reading {
-                        project,
-                        tasks,
-                        new_project: false,
-                    }],
-                });
-            }
-        }
-    }
-    let mut words = lower.split(' ');
-    let verb = words.next()?;
-    let verb = verb.trim_end_matches([':', ',']);
-    if !ADD_VERBS.contains(&verb) {
-        return None;
-    }
-    let mut cut = verb.len();
-    let mut noun = false;
-    for word in lower[cut..].split([' ', '\n']).filter(|w| !w.is_empty()) {
-        let plain = word.trim_end_matches([':', ',']);
-        if DETERMINERS.contains(&plain) || (plain.chars().all(|c| c.is_ascii_digit()) && !noun) {
-            cut = lower[cut..]
-                .find(word)
-                .map_or(cut, |at| cut + at + word.len());
-            if plain != word {
-                break;
-            }
-            continue;
-        }
-        if TASK_NOUNS.contains(&plain) {
-            noun = true;
-            cut = lower[cut..]
-                .find(word)
-                .map_or(cut, |at| cut + at + word.len());
-        }
-        break;
-    }
-    let body = text[cut..].trim_start_matches([' ', ':', ',', '-', '\n']);
-    let body = strip_leading(body, &["called", "named", "titled"]);
+    let (body, noun) = add_body(text, lower)?;
     if body.is_empty() {
         return Some(Intent::AddTasks {
             readings: Vec::new(),
@@ -1348,6 +1316,39 @@ fn add_tasks_at(text: &str, lower: &str, project_first: bool) -> Option<Intent> 
     }
     readings.retain(|r| !r.tasks.is_empty());
     Some(Intent::AddTasks { readings })
+}
+
+/// What follows an add verb at the start of `text` ("add a new task called X" → "X"),
+/// and whether a word for "task" stood before it; `None` if `text` does not start with
+/// an add verb.
+fn add_body<'a>(text: &'a str, lower: &str) -> Option<(&'a str, bool)> {
+    let verb = lower.split(' ').next()?.trim_end_matches([':', ',']);
+    if !ADD_VERBS.contains(&verb) {
+        return None;
+    }
+    let mut cut = verb.len();
+    let mut noun = false;
+    for word in lower[cut..].split([' ', '\n']).filter(|w| !w.is_empty()) {
+        let plain = word.trim_end_matches([':', ',']);
+        if DETERMINERS.contains(&plain) || (plain.chars().all(|c| c.is_ascii_digit()) && !noun) {
+            cut = lower[cut..]
+                .find(word)
+                .map_or(cut, |at| cut + at + word.len());
+            if plain != word {
+                break;
+            }
+            continue;
+        }
+        if TASK_NOUNS.contains(&plain) {
+            noun = true;
+            cut = lower[cut..]
+                .find(word)
+                .map_or(cut, |at| cut + at + word.len());
+        }
+        break;
+    }
+    let body = text[cut..].trim_start_matches([' ', ':', ',', '-', '\n']);
+    Some((strip_leading(body, &["called", "named", "titled"]), noun))
 }
 
 /// The most ways to split "add … to …" into titles and a project.

@@ -605,6 +605,15 @@ const WRITTEN_INDEPENDENTLY: &[(&str, &str)] = &[
         "in Billing add fix invoice rounding and update tax rates",
         "add Billing: fix invoice rounding; update tax rates",
     ),
+    ("in Website, add fix footer", "add Website: fix footer"),
+    (
+        "in Website, add task fix footer to Blog",
+        "add Blog: fix footer | Website: fix footer to Blog",
+    ),
+    (
+        "for the Website project: create a task to update the pricing table",
+        "add Website: update the pricing table",
+    ),
     (
         "please add a task to the Website project: update footer links",
         "add Website: update footer links",

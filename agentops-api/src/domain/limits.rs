@@ -6,6 +6,7 @@
 //! newest event, a field that only makes sense with another) stays in the validation
 //! and is named in the field's description.
 
+use agentops_sdk::limits as sdk;
 use serde_json::{Value, json};
 
 /// Text of `min..=max` characters without control characters other than tab, line feed
@@ -95,20 +96,26 @@ pub(crate) struct Items {
     pub max: usize,
 }
 
-pub(crate) const PROJECT_NAME: Text = Text { min: 1, max: 200 };
+pub(crate) const PROJECT_NAME: Text = Text {
+    min: 1,
+    max: sdk::PROJECT_NAME,
+};
 pub(crate) const PROJECT_DESCRIPTION: Text = Text {
     min: 0,
-    max: 10_000,
+    max: sdk::PROJECT_DESCRIPTION,
 };
-pub(crate) const TASK_TITLE: Text = Text { min: 1, max: 500 };
+pub(crate) const TASK_TITLE: Text = Text {
+    min: 1,
+    max: sdk::TASK_TITLE,
+};
 pub(crate) const TASK_DESCRIPTION: Text = Text {
     min: 0,
-    max: 100_000,
+    max: sdk::TASK_DESCRIPTION,
 };
 /// Why a task was cancelled.
 pub(crate) const CANCEL_REASON: Text = Text {
     min: 0,
-    max: 10_000,
+    max: sdk::CANCEL_REASON,
 };
 /// A task's failure or the reason it is blocked: never empty.
 pub(crate) const TASK_PROBLEM: Text = Text {
@@ -117,12 +124,15 @@ pub(crate) const TASK_PROBLEM: Text = Text {
 };
 /// Short notes: a heartbeat's message, why a task is released or unblocked, why a plan
 /// is rejected.
-pub(crate) const NOTE: Text = Text { min: 0, max: 2_000 };
+pub(crate) const NOTE: Text = Text {
+    min: 0,
+    max: sdk::NOTE,
+};
 pub(crate) const KEY_NAME: Text = Text { min: 1, max: 100 };
 pub(crate) const CAPABILITY: Text = Text { min: 1, max: 100 };
 pub(crate) const AGENT_VERSION: Text = Text { min: 1, max: 100 };
 pub(crate) const EXTERNAL_ID: Text = Text { min: 1, max: 200 };
-pub(crate) const THREAD_TITLE: Text = Text { min: 0, max: 200 };
+pub(crate) const THREAD_TITLE: Text = Text { min: 1, max: 200 };
 pub(crate) const MESSAGE_TEXT: Text = Text {
     min: 1,
     max: 32_000,
@@ -139,13 +149,16 @@ pub(crate) const NOTE_TEXT: Text = Text {
     min: 1,
     max: 20_000,
 };
-pub(crate) const SCHEDULE_NAME: Text = Text { min: 1, max: 200 };
+pub(crate) const SCHEDULE_NAME: Text = Text {
+    min: 1,
+    max: sdk::SCHEDULE_NAME,
+};
 pub(crate) const BUDGET_NAME: Text = Text { min: 1, max: 100 };
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
 
 pub(crate) const KIND: Name = Name {
-    max: 100,
+    max: sdk::KIND,
     chars: Chars::Name,
 };
 pub(crate) const AGENT_NAME: Name = Name {
@@ -208,7 +221,10 @@ pub(crate) const PAGE_LIMIT: Int = Int { min: 1, max: 200 };
 pub(crate) const EVENT_PAGE_LIMIT: Int = Int { min: 1, max: 1000 };
 
 pub(crate) const LABELS: Items = Items { min: 0, max: 20 };
-pub(crate) const DEPENDS_ON: Items = Items { min: 0, max: 100 };
+pub(crate) const DEPENDS_ON: Items = Items {
+    min: 0,
+    max: sdk::DEPENDS_ON,
+};
 pub(crate) const CLAIM_KINDS: Items = Items { min: 0, max: 100 };
 pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
 /// Items of one batched complete or heartbeat.

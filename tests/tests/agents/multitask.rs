@@ -154,3 +154,103 @@ async fn an_interrupting_message_stops_the_first_at_its_next_model_turn() {
         "actually, just tell me the status"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_sender_stops_waiting_is_still_answered_in_its_turn() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    standin.reply_after(SLOW, classified("question", 0.9));
+    standin.reply(answer("first answer"));
+    standin.reply(classified("question", 0.9));
+    standin.reply(answer("second answer"));
+    let busy = {
+        let chief = chief.clone();
+        tokio::spawn(async move { chief.chat(ChatIn::on("web", "g", "first")).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The sender (an HTTP request, a bot) gives up while the message waits its turn.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        chief.chat(ChatIn::on("web", "g", "second")),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    let first = busy.await.unwrap();
+    let want = [
+        (MessageRole::User, "first".to_owned()),
+        (MessageRole::Assistant, "first answer".to_owned()),
+        (MessageRole::User, "second".to_owned()),
+        (MessageRole::Assistant, "second answer".to_owned()),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let texts = thread_texts(&app, &first).await;
+        if texts == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second message was not answered: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_the_running_message_and_those_waiting_before_it_in_order() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    standin.reply_after(SLOW, classified("command", 0.9));
+    standin.reply(classified("question", 0.9));
+    standin.reply(answer("the status"));
+    let send = |text: &'static str, multitask: Option<Multitask>| {
+        let chief = chief.clone();
+        tokio::spawn(async move {
+            chief
+                .chat(ChatIn {
+                    multitask,
+                    ..ChatIn::on("web", "w", text)
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let first = send("plan the launch", None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = send("and the party", None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let third = send("stop, what's the status?", Some(Multitask::Interrupt));
+    let (first, second, third) = (
+        first.await.unwrap(),
+        second.await.unwrap(),
+        third.await.unwrap(),
+    );
+    assert_eq!(
+        first.reply,
+        "I stopped working on \"plan the launch\" to read your newer message."
+    );
+    assert_eq!(
+        second.reply,
+        "I stopped working on \"and the party\" to read your newer message."
+    );
+    assert_eq!(third.reply, "the status");
+    // Every message is kept, in the order it was sent; only the first and the
+    // interrupting one reached the model.
+    let users: Vec<String> = thread_texts(&app, &first)
+        .await
+        .into_iter()
+        .filter(|(role, _)| *role == MessageRole::User)
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "plan the launch",
+            "and the party",
+            "stop, what's the status?"
+        ]
+    );
+    assert_eq!(standin.requests().len(), 3);
+}
