@@ -387,6 +387,69 @@ async fn a_plan_naming_what_does_not_exist_is_not_offered() {
     assert!(!out.reply.contains(&task.id.to_string()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_making_a_project_that_exists_uses_it_and_names_match_in_any_alphabet() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    let _executor = executor(&chief);
+    let existing = app
+        .client
+        .projects()
+        .create(ProjectIn {
+            name: "Équipe".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    standin.reply(classified("command", 0.9));
+    standin.reply(tool_call(
+        "c1",
+        "propose_plan",
+        json!({"understood": "a team project", "actions": [
+            {"action": "create_project", "name": "ÉQUIPE"},
+            {"action": "create_tasks", "project": "équipe", "tasks": [{"title": "hire", "kind": "nobody"}]}]}),
+    ));
+    let out = say(&chief, "set up the équipe project with a task to hire").await;
+    assert_eq!(
+        out.reply,
+        "Understood: a team project. Will: use the existing project \"ÉQUIPE\"; add 1 task to project \"équipe\": \"hire\".\nReply OK to go ahead."
+    );
+    ok_and_wait(&app, &chief, &out).await;
+    let projects = app.client.projects().list().send().await.unwrap().items;
+    assert_eq!(projects.len(), 1, "no second project of the same name");
+    let tasks = tasks_of(&app, existing.id).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].title, "hire");
+
+    // A plan the platform would refuse part-way is not offered at all.
+    standin.reply(classified("command", 0.9));
+    standin.reply(tool_call(
+        "c2",
+        "propose_plan",
+        json!({"understood": "a long name", "actions": [
+            {"action": "create_project", "name": "n".repeat(201)}]}),
+    ));
+    standin.reply(json!({"role": "assistant", "content": "That name is too long for a project."}));
+    let out = say(&chief, "make a project with this very long name").await;
+    assert!(out.approval.is_none());
+    let said_to_model = standin.requests().last().unwrap().1["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .clone();
+    assert!(
+        said_to_model
+            .as_str()
+            .unwrap()
+            .contains("a project's name is 201 characters long; the most the platform takes is 200"),
+        "{said_to_model}"
+    );
+}
+
 async fn a_request_in_a_chat_runs_through_a_seed_until_the_chat_is_told_it_is_done(
     backend: Backend,
 ) {
