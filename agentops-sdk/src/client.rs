@@ -9,10 +9,10 @@
 //!
 //! - reads, `PATCH`, `DELETE`, heartbeats and agent registration are naturally
 //!   idempotent;
-//! - creates of projects and tasks, claims, and uploads of bytes held in memory carry an
-//!   `Idempotency-Key` (a UUID drawn once per call and reused by every retry, or the
-//!   caller's own), so the server answers a repeat with the first entity, or with the
-//!   tasks the first claim still holds;
+//! - creates of projects and tasks, posts of thread messages, claims, and uploads of
+//!   bytes held in memory carry an `Idempotency-Key` (a UUID drawn once per call and
+//!   reused by every retry, or the caller's own), so the server answers a repeat with
+//!   the first entity, or with the tasks the first claim still holds;
 //! - `complete` is idempotent for one claim token; `fail`, `block`, `cancel` and
 //!   `unblock` are fenced: a repeat of one that was applied is refused (409), never
 //!   applied twice;

@@ -5,6 +5,8 @@
 //! - a thread is found again by (`channel`, `external_id`): opening it twice returns the
 //!   first one;
 //! - a `user` message supersedes the thread's pending approval (the person moved on);
+//! - a message posted with an idempotency key is stored once: a repeat answers with it
+//!   and changes nothing (no event, no approval superseded);
 //! - a new approval supersedes the thread's pending one: at most one is pending;
 //! - only a pending approval can be approved, rejected or superseded, and only an
 //!   approved one can be finished (executed or failed).
@@ -17,7 +19,7 @@ use agentops_sdk::types::{
 };
 
 use super::projects::Created;
-use super::{Checks, is_unique_violation, limits, paginate};
+use super::{Checks, create_once, is_unique_violation, limits, paginate, request_hash};
 use crate::domain::Caller;
 use crate::domain::Context;
 use crate::domain::PageRequest;
@@ -119,7 +121,7 @@ pub async fn open(
         id: Uuid::now_v7(),
         channel: channel.clone(),
         external_id: input.external_id.clone(),
-        title: input.title,
+        title: input.title.map(|title| title.trim().to_owned()),
         metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
         created_by: Some(caller.key_id),
         created_at: now,
@@ -160,9 +162,9 @@ pub async fn get(state: &Context, id: Uuid) -> Result<ThreadOut, DomainError> {
         .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, id))
 }
 
-/// Changes a thread's title, and merges `patch.metadata` into its metadata (a key set
-/// to `null` is removed). The thread is locked while it changes, so two patches of
-/// different keys both take effect.
+/// Changes a thread's title, and merges `patch.metadata` into its metadata as a JSON
+/// Merge Patch (RFC 7396, see [`merge_patch`]). The thread is locked while it changes,
+/// so two patches of different keys both take effect. Every change moves `updated_at`.
 pub async fn update(
     state: &Context,
     id: Uuid,
@@ -181,30 +183,45 @@ pub async fn update(
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::ThreadNotFound, id))?;
     if let Some(title) = patch.title {
-        row.title = Some(title);
+        row.title = Some(title.trim().to_owned());
     }
-    if let Some(serde_json::Value::Object(changes)) = patch.metadata {
-        let mut merged = match std::mem::take(&mut row.metadata) {
-            serde_json::Value::Object(fields) => fields,
-            _ => serde_json::Map::new(),
-        };
-        for (key, value) in changes {
-            if value.is_null() {
-                merged.remove(&key);
-            } else {
-                merged.insert(key, value);
-            }
-        }
-        let merged = serde_json::Value::Object(merged);
+    if let Some(changes) = patch.metadata {
+        merge_patch(&mut row.metadata, changes);
+        // The patch was checked on its own; what it makes must fit as well.
         let mut checks = Checks::default();
-        checks.object("metadata", &merged, METADATA_MAX);
+        checks.object("metadata", &row.metadata, METADATA_MAX);
         checks.finish()?;
-        row.metadata = merged;
     }
+    row.updated_at = store::now();
     let out = ThreadOut::from(store::threads::update(tx.conn(), row).await?);
     tx.emit(event("thread.updated", &out));
     state.commit(tx).await?;
     Ok(out)
+}
+
+/// Applies `patch` to `target` as a JSON Merge Patch (RFC 7396): an object patch merges
+/// key by key, recursively (a key set to `null` is removed at any depth, a key whose
+/// target is not an object starts from an empty one); any other patch replaces the
+/// target whole (arrays are never merged). It recurses as deep as the patch nests, which
+/// validation bounds (`limits::JSON_DEPTH_MAX`).
+pub(crate) fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(changes) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in changes {
+            if value.is_null() {
+                fields.remove(&key);
+            } else {
+                merge_patch(fields.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 /// Threads, newest first, optionally of one channel.
@@ -244,12 +261,18 @@ async fn supersede_pending(
 /// Adds a message to a thread. A `user` message supersedes its pending approval, unless
 /// its `metadata.approval_id` names that approval: then it is the answer to it (the
 /// person's "OK", stored before the approval is decided).
+///
+/// With an idempotency key, a repeat of the same request (same thread and body) returns
+/// the first message and changes nothing: no second event, and the thread's pending
+/// approval (perhaps a newer one) is left alone; the key with another thread or body is
+/// refused.
 pub async fn post_message(
     state: &Context,
     caller: &Caller,
     thread_id: Uuid,
     input: MessageIn,
-) -> Result<MessageOut, DomainError> {
+    idempotency_key: Option<String>,
+) -> Result<Created<MessageOut>, DomainError> {
     let mut checks = Checks::default();
     checks.text("text", &input.text, limits::MESSAGE_TEXT);
     if let Some(author) = &input.author {
@@ -259,6 +282,46 @@ pub async fn post_message(
         checks.object("metadata", metadata, METADATA_MAX);
     }
     checks.finish()?;
+    // The thread is part of the request: one key names one message in one thread.
+    let hash = request_hash(&(thread_id, &input));
+    let (db, key_id) = (&state.db, caller.key_id);
+    create_once(
+        idempotency_key.clone(),
+        &hash,
+        move |key| async move {
+            Ok(store::threads::find_message_by_idempotency_key(db, key_id, &key).await?)
+        },
+        |row| async move { Ok(MessageOut::from(row)) },
+        || {
+            insert_message(
+                state,
+                caller,
+                thread_id,
+                input,
+                idempotency_key,
+                hash.clone(),
+            )
+        },
+    )
+    .await
+}
+
+impl super::IdempotentRow for entity::thread_message::Model {
+    fn request_hash(&self) -> Option<&str> {
+        self.request_hash.as_deref()
+    }
+}
+
+/// The write of [`post_message`]: the message, the superseded approval and the events,
+/// in one transaction (so a twin that loses the race on the key changes nothing).
+async fn insert_message(
+    state: &Context,
+    caller: &Caller,
+    thread_id: Uuid,
+    input: MessageIn,
+    idempotency_key: Option<String>,
+    hash: String,
+) -> Result<MessageOut, DomainError> {
     let mut tx = state.begin().await?;
     let mut thread = store::threads::find_for_update(tx.conn(), thread_id)
         .await?
@@ -287,6 +350,8 @@ pub async fn post_message(
         text: input.text,
         metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
         created_by: Some(caller.key_id),
+        idempotency_key,
+        request_hash: Some(hash),
         created_at: now,
     };
     let out = MessageOut::from(store::threads::insert_message(tx.conn(), row).await?);
@@ -466,4 +531,106 @@ async fn transition(
     tx.emit(event(kind, &out));
     state.commit(tx).await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::merge_patch;
+
+    fn merged(target: Value, patch: Value) -> Value {
+        let mut target = target;
+        merge_patch(&mut target, patch);
+        target
+    }
+
+    #[test]
+    fn the_examples_of_rfc_7396_give_their_results() {
+        // RFC 7396, appendix A: (target, patch, result).
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (json!({"a": "foo"}), json!("bar"), json!("bar")),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
+        ];
+        for (target, patch, result) in cases {
+            assert_eq!(
+                merged(target.clone(), patch.clone()),
+                result,
+                "{target} + {patch}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_settings_of_two_clients_merge_and_null_removes_at_any_depth() {
+        let target = json!({
+            "chief": {"multitask": "queue", "since": 1},
+            "telegram": {"voice": {"on": true, "speed": 1.5}},
+            "keep": [1, 2],
+        });
+        let patch = json!({
+            "chief": {"multitask": "reject"},
+            "telegram": {"voice": {"speed": null, "lang": "pt"}},
+            "keep": [3],
+        });
+        assert_eq!(
+            merged(target, patch),
+            json!({
+                "chief": {"multitask": "reject", "since": 1},
+                "telegram": {"voice": {"on": true, "lang": "pt"}},
+                "keep": [3],
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_patch_changes_nothing_and_an_object_replaces_a_scalar() {
+        let target = json!({"a": 1, "b": {"c": 2}});
+        assert_eq!(merged(target.clone(), json!({})), target);
+        assert_eq!(
+            merged(json!({"a": 1}), json!({"a": {"x": null, "y": 2}})),
+            json!({"a": {"y": 2}})
+        );
+    }
 }

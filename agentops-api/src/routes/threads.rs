@@ -20,7 +20,7 @@ use crate::domain;
 use crate::domain::threads::ApprovalFilter;
 use crate::domain::threads::Decision;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery, IdPath, OptionalJson, PageParams};
+use crate::extract::{ApiJson, ApiQuery, IdPath, IdempotencyKey, OptionalJson, PageParams};
 use crate::state::AppState;
 
 /// Routes of these resources.
@@ -122,19 +122,26 @@ async fn update_thread(
     Ok(Json(domain::threads::update(&state, id, patch).await?))
 }
 
-/// Add a message to a thread. A `user` message supersedes the thread's pending approval.
+/// Add a message to a thread; a `user` message supersedes the thread's pending approval
+/// (an `Idempotency-Key` header makes retries safe).
 #[utoipa::path(post, path = "/threads/{id}/messages", tag = "threads", request_body = MessageIn,
-    params(("id" = Uuid, Path, description = "Thread id")),
-    responses((status = 201, body = MessageOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("id" = Uuid, Path, description = "Thread id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe post: the same key, thread and body return the first message (nothing is superseded or announced again)")),
+    responses((status = 201, body = MessageOut),
+        (status = 200, description = "Replay of an earlier post with the same Idempotency-Key", body = MessageOut,
+            headers(("Idempotent-Replayed" = String, description = "`true`: nothing was added"))),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["agent"])))]
 async fn post_message(
     State(state): State<AppState>,
     AgentKey(caller): AgentKey,
     IdPath(id): IdPath,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(input): ApiJson<MessageIn>,
 ) -> ApiResult<Response> {
-    let message = domain::threads::post_message(&state, &caller, id, input).await?;
-    Ok((StatusCode::CREATED, Json(message)).into_response())
+    Ok(created(
+        domain::threads::post_message(&state, &caller, id, input, key).await?,
+    ))
 }
 
 /// A thread's messages, newest first: one page of `limit` is "the last N messages".

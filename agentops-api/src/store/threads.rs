@@ -91,6 +91,19 @@ pub async fn insert_message<C: ConnectionTrait>(
     Ok(row)
 }
 
+/// The message an API key posted with `key` as its `Idempotency-Key`.
+pub async fn find_message_by_idempotency_key<C: ConnectionTrait>(
+    conn: &C,
+    created_by: Uuid,
+    key: &str,
+) -> Result<Option<thread_message::Model>, DbErr> {
+    thread_message::Entity::find()
+        .filter(thread_message::Column::CreatedBy.eq(created_by))
+        .filter(thread_message::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
 /// A thread's messages newest first, after the `before` cursor.
 pub async fn list_messages<C: ConnectionTrait>(
     conn: &C,

@@ -37,6 +37,50 @@ async fn status_of(app: &TestApp, approval: &Value) -> String {
         .to_owned()
 }
 
+/// `POST /threads/{thread}/messages` with `Idempotency-Key: idempotency` as API key
+/// `key`; returns the status, whether the answer says it replayed, and the body.
+async fn post_keyed(
+    app: &TestApp,
+    key: &str,
+    thread: Uuid,
+    idempotency: &str,
+    body: Value,
+) -> (StatusCode, bool, Value) {
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/threads/{thread}/messages")))
+        .bearer_auth(key)
+        .header("idempotency-key", idempotency)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, response.json().await.unwrap())
+}
+
+async fn message_texts(app: &TestApp, thread: Uuid) -> Vec<String> {
+    app.get_ok(&format!("/api/v1/threads/{thread}/messages"))
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn event_count(app: &TestApp, kind: &str) -> usize {
+    app.events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .count()
+}
+
 async fn a_channel_finds_its_thread_again_and_messages_come_back_newest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let id = open_chat(&app, "42").await;
@@ -451,8 +495,205 @@ async fn a_patch_merges_metadata_keys_and_null_removes_one(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+async fn a_message_posted_twice_with_one_key_is_stored_and_announced_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let thread = open_chat(&app, "idem").await;
+    let first_plan = propose(&app, thread, "Will: create project A").await;
+    let body = json!({"role": "user", "text": "actually, call it B", "author": "ana"});
+
+    let (status, replayed, first) = post_keyed(&app, &app.key, thread, "tg:1", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{first}");
+    assert_eq!(status_of(&app, &first_plan).await, "superseded");
+    // The agent proposes again after the message; a retry of that message must not
+    // supersede the new plan.
+    let second_plan = propose(&app, thread, "Will: create project B").await;
+    let (status, replayed, again) = post_keyed(&app, &app.key, thread, "tg:1", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::OK, true), "{again}");
+    assert_eq!(again, first);
+    assert_eq!(status_of(&app, &second_plan).await, "pending");
+    assert_eq!(message_texts(&app, thread).await, ["actually, call it B"]);
+    assert_eq!(event_count(&app, "thread.message").await, 1);
+    assert_eq!(event_count(&app, "approval.superseded").await, 1);
+
+    // The key with another text, or with the same message in another thread, is refused.
+    let other_thread = open_chat(&app, "idem-2").await;
+    for (thread, body) in [
+        (thread, json!({"role": "user", "text": "something else"})),
+        (other_thread, body.clone()),
+    ] {
+        let (status, _, refused) = post_keyed(&app, &app.key, thread, "tg:1", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    }
+    assert_eq!(message_texts(&app, thread).await.len(), 1);
+    assert!(message_texts(&app, other_thread).await.is_empty());
+    assert_eq!(status_of(&app, &second_plan).await, "pending");
+
+    // Keys are each caller's own: another key's "tg:1" is another message.
+    let agent = app.create_key("agent").await;
+    let (status, replayed, theirs) = post_keyed(&app, &agent, thread, "tg:1", body).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{theirs}");
+    assert_ne!(theirs["id"], first["id"]);
+    assert_eq!(message_texts(&app, thread).await.len(), 2);
+    assert_eq!(event_count(&app, "thread.message").await, 2);
+}
+
+async fn racing_posts_with_one_key_store_one_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let thread = open_chat(&app, "race-idem").await;
+    let plan = propose(&app, thread, "Will: create project A").await;
+    let body = json!({"role": "user", "text": "done: report", "author": "chief"});
+    let posts = (0..8).map(|_| post_keyed(&app, &app.key, thread, "plan-done:1", body.clone()));
+    let results = futures_util::future::join_all(posts).await;
+    let ids: std::collections::BTreeSet<Uuid> = results
+        .iter()
+        .map(|(status, _, body)| {
+            assert!(status.is_success(), "{status} {body}");
+            id_of(body)
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let created = results
+        .iter()
+        .filter(|(status, replayed, _)| *status == StatusCode::CREATED && !replayed)
+        .count();
+    assert_eq!(created, 1, "one post made it, the others replayed it");
+    assert_eq!(message_texts(&app, thread).await.len(), 1);
+    assert_eq!(event_count(&app, "thread.message").await, 1);
+    assert_eq!(event_count(&app, "approval.superseded").await, 1);
+    assert_eq!(status_of(&app, &plan).await, "superseded");
+}
+
+fn time_of(value: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    value[field]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{field} is not a time: {value}"))
+}
+
+async fn a_patch_moves_updated_at_and_refuses_a_blank_title(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, opened) = app
+        .post(
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "t", "title": "Ana"}),
+        )
+        .await;
+    let path = format!("/api/v1/threads/{}", id_of(&opened));
+    let mut before = time_of(&opened, "updated_at");
+    for patch in [
+        json!({"title": "  Ana's chat  "}),
+        json!({"metadata": {"voice": true}}),
+        json!({"metadata": {"voice": null}}),
+    ] {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let (status, patched) = app.call(Method::PATCH, &path, Some(patch.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{patch}: {patched}");
+        let after = time_of(&patched, "updated_at");
+        assert!(after > before, "{patch} left updated_at at {after}");
+        assert_eq!(patched["created_at"], opened["created_at"]);
+        assert_eq!(app.get_ok(&path).await, patched);
+        before = after;
+    }
+    let thread = app.get_ok(&path).await;
+    assert_eq!(thread["title"], "Ana's chat", "the title is trimmed");
+
+    // A blank title is refused, as a blank project name or task title is; nothing changes.
+    for title in ["", "   ", "\t\n"] {
+        let (status, refused) = app
+            .call(Method::PATCH, &path, Some(json!({"title": title})))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{title:?}: {refused}"
+        );
+        assert_eq!(refused["error"]["code"], "validation_failed");
+        assert_eq!(
+            refused["error"]["details"][0]["field"], "title",
+            "{refused}"
+        );
+        let (status, refused) = app.post("/api/v1/threads", json!({"title": title})).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{title:?}: {refused}"
+        );
+    }
+    assert_eq!(app.get_ok(&path).await, thread);
+}
+
+async fn a_patch_merges_nested_metadata_as_rfc_7396_says(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, opened) = app
+        .post(
+            "/api/v1/threads",
+            json!({"channel": "web", "external_id": "n", "metadata": {
+                "chief": {"multitask": "queue", "since": 1},
+                "telegram": {"voice": {"on": true, "speed": 1.5}},
+                "tags": ["a", "b"],
+                "count": 1,
+            }}),
+        )
+        .await;
+    let path = format!("/api/v1/threads/{}", id_of(&opened));
+    let (status, patched) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"metadata": {
+                "chief": {"multitask": "reject"},
+                "telegram": {"voice": {"speed": null, "lang": "pt"}},
+                "tags": ["c"],
+                "count": {"n": 2, "gone": null},
+                "fresh": {"a": {"b": null, "c": 3}},
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        patched["metadata"],
+        json!({
+            "chief": {"multitask": "reject", "since": 1},
+            "telegram": {"voice": {"on": true, "lang": "pt"}},
+            "tags": ["c"],
+            "count": {"n": 2},
+            "fresh": {"a": {"c": 3}},
+        })
+    );
+    assert_eq!(app.get_ok(&path).await["metadata"], patched["metadata"]);
+
+    // Each patch fits, but what they make together must fit as well (64 KiB).
+    let half = "x".repeat(40 * 1024);
+    let (status, answer) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"metadata": {"one": half}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"metadata": {"two": half}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(
+        answer["error"]["details"][0]["field"], "metadata",
+        "{answer}"
+    );
+    assert!(app.get_ok(&path).await["metadata"].get("two").is_none());
+}
+
 crate::on_both_backends!(
     a_patch_merges_metadata_keys_and_null_removes_one,
+    a_patch_merges_nested_metadata_as_rfc_7396_says,
+    a_patch_moves_updated_at_and_refuses_a_blank_title,
+    a_message_posted_twice_with_one_key_is_stored_and_announced_once,
+    racing_posts_with_one_key_store_one_message,
     a_channel_finds_its_thread_again_and_messages_come_back_newest_first,
     one_plan_is_pending_per_thread_and_a_user_message_supersedes_it,
     an_approved_plan_is_finished_once_and_a_rejected_one_never,

@@ -92,7 +92,8 @@ impl Threads<'_> {
     }
 
     /// Adds a message to a thread (agent role). A `user` message supersedes the thread's
-    /// pending approval. Not retried once it may have arrived (it would be stored twice).
+    /// pending approval. Retries are safe: the call sends an `Idempotency-Key`, so a
+    /// repeated request returns the first message instead of storing a second.
     ///
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client, thread: uuid::Uuid) -> agentops_sdk::Result<()> {
@@ -107,9 +108,43 @@ impl Threads<'_> {
                 Method::POST,
                 &format!("api/v1/threads/{thread_id}/messages"),
             )
-            .json(&input)?
-            .not_repeatable();
-        self.client.send(call).await
+            .json(&input)?;
+        self.client.send(call.idempotent_create()).await
+    }
+
+    /// Adds a message with your own idempotency key: posting again with the same key,
+    /// thread and message (even from another process, days later) returns the first
+    /// message and changes nothing (no second event; a pending approval is not
+    /// superseded again); the same key with anything else fails with 422
+    /// `idempotency_key_reused`. Returns the message and whether it was such a replay.
+    /// Keys are scoped to the API key that sends them.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, thread: uuid::Uuid, update_id: i64) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::MessageIn;
+    /// // Telegram may deliver an update twice: its id makes the second post a no-op.
+    /// let (message, replayed) = client
+    ///     .threads()
+    ///     .post_with_key(thread, MessageIn::user("what is blocked?"), format!("telegram:{update_id}"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn post_with_key(
+        &self,
+        thread_id: Uuid,
+        input: MessageIn,
+        idempotency_key: impl Into<String>,
+    ) -> Result<(MessageOut, bool)> {
+        let call = self
+            .client
+            .call(
+                Method::POST,
+                &format!("api/v1/threads/{thread_id}/messages"),
+            )
+            .json(&input)?;
+        self.client
+            .send_with_replay(call.with_idempotency_key(idempotency_key.into()))
+            .await
     }
 
     /// A thread's messages, newest first: one page of `limit(n)` is the last `n`.

@@ -24,7 +24,7 @@ pub struct ThreadIn {
     /// The channel's own id for it (a Telegram chat id), up to 200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// A title for people (up to 200 characters).
+    /// A title for people (1–200 characters, not blank; surrounding spaces are trimmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Free-form JSON object (up to 64 KiB).
@@ -59,25 +59,26 @@ pub struct ThreadOut {
     pub metadata: Value,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
-    /// When its last message was added.
+    /// When it last changed: its last message, or a change of its title or metadata.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A change to a thread: absent fields are left as they are.
 ///
-/// `metadata` is merged into the thread's metadata at the top level (a JSON merge
-/// patch, RFC 7396): each key given replaces that key, a key given as `null` is
-/// removed, other keys are kept. So two clients may each keep their own settings on
-/// one thread (a chat's voice replies, the Chief's policy for messages that arrive
-/// while it works) without overwriting each other's.
+/// `metadata` is applied to the thread's metadata as a JSON Merge Patch (RFC 7396):
+/// objects merge key by key at every depth, a key given as `null` is removed (at any
+/// depth), any other value (a string, a number, an array) replaces what was there, and
+/// keys not given are kept. So two clients may each keep their own settings on one
+/// thread (a chat's voice replies, the Chief's policy for messages that arrive while it
+/// works), even inside one shared object, without overwriting each other's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ThreadPatch {
-    /// New title (up to 200 characters).
+    /// New title (1–200 characters, not blank; surrounding spaces are trimmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Keys to set in the metadata (a JSON object; `null` removes a key).
+    /// A merge patch for the metadata (a JSON object; `null` removes a key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
 }

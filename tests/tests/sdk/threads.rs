@@ -1,14 +1,18 @@
 //! `client.threads()` and `client.approvals()`.
 
 use agentops_sdk::types::{
-    ApprovalIn, ApprovalOutcomeIn, ApprovalStatus, MessageIn, MessageRole, ThreadIn,
+    ApprovalIn, ApprovalOutcomeIn, ApprovalStatus, ErrorCode, MessageIn, MessageRole, ThreadIn,
 };
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{ADMIN_KEY, Backend, Fault, FaultProxy, TestApp, client_for};
 use crate::on_both_backends;
 
-on_both_backends!(a_conversation_with_a_plan_approved_and_carried_out);
+on_both_backends!(
+    a_conversation_with_a_plan_approved_and_carried_out,
+    a_message_posted_with_a_key_is_stored_once,
+    a_post_whose_answer_was_lost_is_replayed_not_duplicated,
+);
 
 async fn a_conversation_with_a_plan_approved_and_carried_out(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -105,4 +109,85 @@ async fn a_conversation_with_a_plan_approved_and_carried_out(backend: Backend) {
         .unwrap()
         .items;
     assert_eq!(chats.len(), 1);
+}
+
+async fn a_message_posted_with_a_key_is_stored_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let threads = app.client.threads();
+    let thread = threads
+        .open(ThreadIn::for_channel("telegram", "556"))
+        .await
+        .unwrap();
+    let update = MessageIn::user("status?");
+
+    let (first, replayed) = threads
+        .post_with_key(thread.id, update.clone(), "telegram:1001")
+        .await
+        .unwrap();
+    assert!(!replayed);
+    let (again, replayed) = threads
+        .post_with_key(thread.id, update, "telegram:1001")
+        .await
+        .unwrap();
+    assert!(replayed);
+    assert_eq!(again, first);
+    let err = threads
+        .post_with_key(thread.id, MessageIn::user("other"), "telegram:1001")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), Some(ErrorCode::IdempotencyKeyReused));
+
+    let messages = threads.messages(thread.id).send().await.unwrap().items;
+    assert_eq!(messages, [first]);
+}
+
+async fn a_post_whose_answer_was_lost_is_replayed_not_duplicated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let proxy = FaultProxy::start(app.server.addr).await;
+    let client = client_for(&proxy.base, ADMIN_KEY);
+    let thread = client
+        .threads()
+        .open(ThreadIn::for_channel("telegram", "557"))
+        .await
+        .unwrap();
+
+    // The server stores the message, but the client never gets the answer, twice.
+    proxy.inject([Fault::DropAnswer, Fault::DropAnswer]);
+    let message = client
+        .threads()
+        .post(thread.id, MessageIn::user("hello"))
+        .await
+        .unwrap();
+
+    let posts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(posts.len(), 3);
+    let key = posts[0]
+        .idempotency_key
+        .clone()
+        .expect("an idempotency key");
+    assert!(
+        posts
+            .iter()
+            .all(|s| s.forwarded && s.idempotency_key.as_ref() == Some(&key)),
+        "every attempt reached the server, with the same key"
+    );
+    let messages = client
+        .threads()
+        .messages(thread.id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(messages, [message], "three deliveries, one message");
+    let announced = app
+        .all_events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "thread.message")
+        .count();
+    assert_eq!(announced, 1);
 }

@@ -14,6 +14,10 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub metadata: Json,
     pub created_by: Option<Uuid>,
+    /// The `Idempotency-Key` it was posted with, unique per `created_by`.
+    pub idempotency_key: Option<String>,
+    /// A fingerprint of the posting request, to tell a retry from a reuse of the key.
+    pub request_hash: Option<String>,
     pub created_at: DateTimeUtc,
 }
 
