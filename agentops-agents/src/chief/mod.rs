@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
-    ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, EventFilter, MessageIn, MessageOut,
-    MessageRole, Multitask, Spender, TaskOut, ThreadIn, ThreadOut, ThreadPatch,
+    ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorCode, EventFilter, MessageIn,
+    MessageOut, MessageRole, Multitask, Spender, TaskOut, ThreadIn, ThreadOut, ThreadPatch,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -134,8 +134,6 @@ struct Inner {
     /// Approvals being carried out by this process, so two notices of one approval do
     /// not run it twice at the same time.
     executing: Mutex<HashSet<Uuid>>,
-    /// Plans whose end this process has reported.
-    reported: Mutex<HashSet<Uuid>>,
     /// The conversations it is busy with.
     turns: Arc<Lanes<Uuid, Turn>>,
     /// Messages on their way to their conversation's turn, in the order they arrived,
@@ -173,7 +171,6 @@ impl ChiefOfStaff {
                 client,
                 brain,
                 executing: Mutex::new(HashSet::new()),
-                reported: Mutex::new(HashSet::new()),
                 turns: Arc::default(),
                 arrivals: Arc::default(),
             }),
@@ -666,20 +663,11 @@ impl ChiefOfStaff {
         text: &str,
         metadata: Value,
     ) -> Result<MessageOut, ChatError> {
-        let text: String = clean(text).chars().take(TEXT_MAX).collect();
         Ok(self
             .inner
             .client
             .threads()
-            .post(
-                thread_id,
-                MessageIn {
-                    role: MessageRole::Assistant,
-                    text,
-                    author: Some("chief-of-staff".into()),
-                    metadata: Some(metadata),
-                },
-            )
+            .post(thread_id, said(text, metadata))
             .await?)
     }
 
@@ -902,32 +890,23 @@ impl ChiefOfStaff {
         ) {
             return Ok(());
         }
-        if !self
-            .inner
-            .reported
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(approval_id)
-        {
-            return Ok(());
-        }
-        let recent = client
-            .threads()
-            .messages(approval.thread_id)
-            .limit(50)
-            .send()
-            .await?
-            .items;
-        if recent.iter().any(|m| {
-            m.metadata.get(PLAN_DONE).and_then(Value::as_str) == Some(&approval_id.to_string())
-        }) {
-            return Ok(());
-        }
+        // Said once whoever says it: the post's idempotency key is the plan's, so
+        // another replica's report, or one made before a restart, is replayed rather
+        // than repeated (and one worded otherwise is refused as a reuse of the key).
         let text = plan_report(&approval, &tasks);
-        self.reply(approval.thread_id, &text, json!({ PLAN_DONE: approval_id }))
+        match client
+            .threads()
+            .post_with_key(
+                approval.thread_id,
+                said(&text, json!({ PLAN_DONE: approval_id })),
+                format!("{PLAN_DONE}:{approval_id}"),
+            )
             .await
-            .map_err(ChatError::into_platform)?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.error_code() == Some(ErrorCode::IdempotencyKeyReused) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     /// Carries out one approved plan (if the Chief of Staff proposed it), records the
@@ -1248,6 +1227,16 @@ enum Followed {
     Stopped,
     /// The event stream ended.
     Ended,
+}
+
+/// What the Chief of Staff says: `text` as the platform takes it, cut to its limit.
+fn said(text: &str, metadata: Value) -> MessageIn {
+    MessageIn {
+        role: MessageRole::Assistant,
+        text: clean(text).chars().take(TEXT_MAX).collect(),
+        author: Some("chief-of-staff".into()),
+        metadata: Some(metadata),
+    }
 }
 
 /// A task's short code from its id in a plan's result.

@@ -442,10 +442,9 @@ async fn a_plan_making_a_project_that_exists_uses_it_and_names_match_in_any_alph
         .unwrap()["content"]
         .clone();
     assert!(
-        said_to_model
-            .as_str()
-            .unwrap()
-            .contains("a project's name is 201 characters long; the most the platform takes is 200"),
+        said_to_model.as_str().unwrap().contains(
+            "a project's name is 201 characters long; the most the platform takes is 200"
+        ),
         "{said_to_model}"
     );
 }
@@ -645,6 +644,24 @@ async fn a_plan_that_finished_while_the_chief_was_away_is_reported_when_it_is_ba
             .any(|m| m.metadata.get(PLAN_DONE).is_some())
     })
     .await;
+    // Two more Chiefs (replicas, or this one restarted) catch up on the same plan: the
+    // conversation is still told once.
+    let twin = crate::chief::chief(&app, None);
+    let (_twin, _third) = (executor(&twin), executor(&chief.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reports = app
+        .client
+        .threads()
+        .messages(plan.thread_id)
+        .limit(50)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|m| m.metadata.get(PLAN_DONE).is_some())
+        .count();
+    assert_eq!(reports, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
