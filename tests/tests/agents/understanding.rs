@@ -10,6 +10,7 @@ use agentops_agents::chief::{ChatIn, ChiefOfStaff, PLAN_DONE};
 use agentops_sdk::types::{
     ApprovalStatus, BlockIn, ClaimIn, MessageRole, ProjectIn, TaskIn, TaskStatus,
 };
+use futures_util::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -709,4 +710,86 @@ async fn an_interrupted_plan_stops_between_steps_and_keeps_what_it_did() {
         .await
         .expect("what was done stays");
     assert!(tasks_of(&app, halted).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_while_a_plan_runs_stops_it_between_steps_when_the_chat_says_interrupt() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let chief = chief(&app, Some(&standin));
+    let _executor = executor(&chief);
+    // A plan of 31 steps: a project, then 30 batches of 20 tasks.
+    let batches: Vec<serde_json::Value> = (0..30)
+        .map(|b| {
+            json!({"action": "create_tasks", "project": "Big", "tasks":
+                (0..20).map(|t| json!({"title": format!("task {b}.{t}"), "kind": "nobody"}))
+                    .collect::<Vec<_>>()})
+        })
+        .collect();
+    let mut actions = vec![json!({"action": "create_project", "name": "Big"})];
+    actions.extend(batches);
+    standin.reply(classified("command", 0.9));
+    standin.reply(tool_call(
+        "c1",
+        "propose_plan",
+        json!({"understood": "a big plan", "actions": actions}),
+    ));
+    let plan = say(&chief, "plan the big thing").await;
+    let approval = plan.approval.as_ref().expect("a plan").id;
+    assert_eq!(say(&chief, "ok").await.reply, "On it.");
+    // Once it has started (its first task exists), a message that interrupts.
+    wait_until("the plan to start", || async {
+        project_named(&app, "Big").await.is_some()
+    })
+    .await;
+    standin.reply(classified("question", 0.9));
+    standin.reply(json!({"role": "assistant", "content": "Here is the status."}));
+    let asked = chief
+        .chat(ChatIn {
+            multitask: Some(agentops_sdk::types::Multitask::Interrupt),
+            ..ChatIn::on("web", "person", "wait, how is it going?")
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked.reply, "Here is the status.");
+    let outcome = app.client.approvals().get(approval).await.unwrap();
+    assert_eq!(outcome.status, ApprovalStatus::Failed);
+    let error = outcome.reason.unwrap_or_default();
+    assert!(
+        error.starts_with("I stopped after ") && error.contains(" of 31 steps"),
+        "{error}"
+    );
+    // What was done stays done: whole batches, never part of one.
+    let big = project_named(&app, "Big").await.unwrap();
+    let made = app
+        .client
+        .tasks()
+        .list()
+        .project(big)
+        .limit(200)
+        .stream()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
+    let steps: usize = error
+        .trim_start_matches("I stopped after ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..31).contains(&steps), "{error}");
+    assert_eq!(made, (steps - 1) * 20, "{error}");
+    // The person read that it stopped before the answer to the new message.
+    let texts = crate::chief::thread_texts(&app.client, plan.thread_id).await;
+    let stopped = texts
+        .iter()
+        .position(|(_, t)| t.starts_with("That did not work: I stopped after"))
+        .expect("the plan says it stopped");
+    let answered = texts
+        .iter()
+        .position(|(_, t)| t == "Here is the status.")
+        .unwrap();
+    assert!(stopped < answered, "{texts:?}");
 }
