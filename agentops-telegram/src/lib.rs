@@ -10,12 +10,15 @@
 //! - the Chief of Staff's replies (and its "Done: …" once a plan is carried out) come
 //!   back through the event stream (`thread.message`) and are sent to the chat; a reply
 //!   that proposes a plan carries inline **OK** / **No** buttons, which approve or reject
-//!   it on the platform;
+//!   it on the platform and edit the plan's message to say who did;
+//! - the bot's own answers are kept in the chat's thread first and relayed the same way,
+//!   so none is lost to flood control, an outage or a restart;
 //! - `task.completed`, `task.failed`, `task.dead` and `task.blocked` events are sent to
-//!   every allowed chat, and so are `budget.warning` (80 % of a budget spent) and
-//!   `budget.exhausted`;
-//! - only chats in the allowlist are served; others are told their chat id, so an
-//!   operator can add it;
+//!   every allowed chat (those that arrive together as one digest: [`outbox`]), and so
+//!   are `budget.warning` (80 % of a budget spent) and `budget.exhausted`;
+//! - everything sent goes through one paced queue per chat ([`outbox`]);
+//! - only chats in the allowlist are served; others are told their chat id (at most once
+//!   an hour), so an operator can add it;
 //! - texts over 4,096 characters are split.
 //!
 //! Updates arrive by webhook ([`TelegramBot::handle_update`], served by the binary with
@@ -30,20 +33,23 @@
 
 pub mod commands;
 pub mod messages;
+pub mod outbox;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalStatus, BudgetOut, ChatIn, ErrorCode, EventFilter, MessageOut, MessageRole,
-    TaskOut, UsageGroupBy,
+    AgentOut, ApprovalStatus, BudgetOut, ChatIn, ErrorCode, EventFilter, MessageIn, MessageOut,
+    MessageRole, TaskOut, ThreadIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
 use serde_json::Value;
 use teloxide::RequestError;
-use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, EditMessageTextSetters,
+};
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, CallbackQuery, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup,
@@ -54,9 +60,19 @@ use teloxide::utils::command::BotCommands;
 use uuid::Uuid;
 
 use crate::commands::{Command, Parsed};
-use crate::messages::{Bot, Outgoing, send_text};
+use crate::messages::{Bot, send_text};
+use crate::outbox::{Notice, NoticeKind, Outbox, What};
 
 pub use teloxide::types::Update;
+
+/// Who the bot's own answers in a chat's thread are by.
+pub const BOT_AUTHOR: &str = "telegram-bot";
+
+/// The longest message the platform keeps, in characters.
+const TEXT_MAX: usize = 32_000;
+
+/// How often a chat that is not allowed is told so, at most.
+const REFUSED_EVERY: Duration = Duration::from_secs(3_600);
 
 /// The thread channel the bot's conversations use.
 pub const CHANNEL: &str = "telegram";
@@ -145,6 +161,12 @@ struct Inner {
     http: reqwest::Client,
     /// Thread id → who hears it.
     chats: Mutex<HashMap<Uuid, Audience>>,
+    /// Chat → its thread, where the bot's own answers are kept and relayed from.
+    threads: Mutex<HashMap<i64, Uuid>>,
+    /// Project id → name, for notices.
+    projects: Mutex<HashMap<Uuid, String>>,
+    /// Chats refused lately → when they were last told so.
+    refused: Mutex<HashMap<i64, std::time::Instant>>,
     /// The name of the event cursor the relay saves its progress under.
     cursor: String,
 }
@@ -199,6 +221,9 @@ impl TelegramBot {
                 config,
                 http,
                 chats: Mutex::new(HashMap::new()),
+                threads: Mutex::new(HashMap::new()),
+                projects: Mutex::new(HashMap::new()),
+                refused: Mutex::new(HashMap::new()),
                 cursor,
             }),
         })
@@ -239,8 +264,87 @@ impl TelegramBot {
         self.inner.config.allowed_chats.contains(&chat.0)
     }
 
+    /// Says `text` to an allowed chat: kept as a message of the chat's thread first
+    /// (the bot's own answers, such as `/agents`, beside the Chief's), then relayed like
+    /// everything said there, through the chat's paced queue. Once this returns, the
+    /// answer is on the platform: a flood-control wait, a Telegram outage or a restart
+    /// of the bot delays it, never loses it.
     async fn say(&self, chat: ChatId, text: &str) -> Result<(), BotError> {
-        Ok(send_text(&self.inner.bot, chat, text, &[]).await?)
+        let thread = self.thread_of(chat).await?;
+        self.inner
+            .platform
+            .threads()
+            .post(
+                thread,
+                MessageIn {
+                    role: MessageRole::Assistant,
+                    text: agentops_sdk::text::truncate(&agentops_sdk::text::clean(text), TEXT_MAX),
+                    author: Some(BOT_AUTHOR.into()),
+                    metadata: None,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The thread of chat `chat` (opened on first use).
+    async fn thread_of(&self, chat: ChatId) -> Result<Uuid, BotError> {
+        if let Some(id) = self
+            .inner
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&chat.0)
+        {
+            return Ok(*id);
+        }
+        let thread = self
+            .inner
+            .platform
+            .threads()
+            .open(ThreadIn {
+                channel: Some(CHANNEL.into()),
+                external_id: Some(chat.0.to_string()),
+                ..ThreadIn::default()
+            })
+            .await?;
+        self.inner
+            .threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(chat.0, thread.id);
+        Ok(thread.id)
+    }
+
+    /// Tells a chat that is not allowed so, at most once an hour (and logs each time),
+    /// straight to Telegram: it has no thread on the platform.
+    async fn refuse(&self, chat: ChatId) -> Result<(), BotError> {
+        tracing::warn!(
+            chat = chat.0,
+            "a chat that is not allowed wrote to the bot; allow it with TELEGRAM_ALLOWED_CHATS"
+        );
+        let now = std::time::Instant::now();
+        {
+            let mut refused = self
+                .inner
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            refused.retain(|_, at| now.duration_since(*at) < REFUSED_EVERY);
+            if refused.contains_key(&chat.0) {
+                return Ok(());
+            }
+            refused.insert(chat.0, now);
+        }
+        Ok(send_text(
+            &self.inner.bot,
+            chat,
+            &format!(
+                "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
+            ),
+            &[],
+        )
+        .await?)
     }
 
     /// Handles one update. Failures are told to the chat and logged, never returned:
@@ -266,14 +370,7 @@ impl TelegramBot {
     async fn on_message(&self, message: Message) -> Result<(), BotError> {
         let chat = message.chat.id;
         if !self.allowed(chat) {
-            return self
-                .say(
-                    chat,
-                    &format!(
-                        "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
-                    ),
-                )
-                .await;
+            return self.refuse(chat).await;
         }
         let Some(text) = message.text().map(str::trim).filter(|t| !t.is_empty()) else {
             let reply = if message.voice().is_some() {
@@ -551,6 +648,7 @@ impl TelegramBot {
                 return Ok(());
             }
         };
+        let result_ok = result.is_ok();
         let text = match result {
             Ok(text) => text,
             Err(err) if err.is_conflict() || err.is_invalid_transition() => {
@@ -562,15 +660,34 @@ impl TelegramBot {
             }
         };
         answer(text).await?;
-        // The buttons have done their job.
+        // The buttons have done their job; the plan says who answered it (the toast is
+        // not repeated as a message of its own).
         if let Some(message) = &query.message {
-            let _ = bot
-                .edit_message_reply_markup(message.chat().id, message.id())
-                .reply_markup(InlineKeyboardMarkup::default())
-                .await;
-        }
-        if let Some(chat) = chat {
-            self.say(chat, text).await?;
+            let who = messages::display(&query.from);
+            let said = match (verb, result_ok) {
+                (_, false) => None,
+                ("approve", true) => Some(format!("✅ Approved by {who}.")),
+                _ => Some(format!("✖ Rejected by {who}.")),
+            };
+            let edited = match (said, message.regular_message().and_then(Message::text)) {
+                (Some(said), Some(plan)) => bot
+                    .edit_message_text(
+                        message.chat().id,
+                        message.id(),
+                        messages::with_footer(plan, &said),
+                    )
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await
+                    .map(drop),
+                _ => bot
+                    .edit_message_reply_markup(message.chat().id, message.id())
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await
+                    .map(drop),
+            };
+            if let Err(err) = edited {
+                tracing::debug!("the plan's message was not edited: {err}");
+            }
         }
         Ok(())
     }
@@ -609,7 +726,7 @@ impl TelegramBot {
     /// What relays a thread message to its chat (nothing for a person's own message, or
     /// a thread that is not an allowed chat's); the Chief of Staff's reports to the
     /// operators go to every allowed chat.
-    async fn message_out(&self, message: MessageOut) -> Result<Vec<Outgoing>, BotError> {
+    async fn message_out(&self, message: MessageOut) -> Result<Vec<(ChatId, What)>, BotError> {
         if message.role == MessageRole::User {
             return Ok(Vec::new());
         }
@@ -635,46 +752,89 @@ impl TelegramBot {
                 InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
             ];
         }
-        Ok(messages::messages(chat, &message.text, &buttons))
+        Ok(messages::messages(chat, &message.text, &buttons)
+            .into_iter()
+            .map(|m| (chat, What::Say(m)))
+            .collect())
     }
 
-    /// What tells every allowed chat a task's outcome.
-    fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<Outgoing> {
-        let text = match kind {
-            "task.completed" => format!("✅ Task {} completed.", task_line(task)),
-            "task.blocked" => format!(
-                "⏸ Task {} needs you: {}\nAnswer with: unblock #{} with <your answer>",
-                task_line(task),
-                task.block_reason.as_deref().unwrap_or("(no reason given)"),
-                {
-                    let hex = task.id.simple().to_string();
-                    hex[hex.len() - 6..].to_owned()
-                }
+    /// The name of project `id`, remembered (`None` if it cannot be read).
+    async fn project_name(&self, id: Uuid) -> Option<String> {
+        if let Some(name) = self
+            .inner
+            .projects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+        {
+            return Some(name.clone());
+        }
+        let project = self.inner.platform.projects().get(id).await.ok()?;
+        self.inner
+            .projects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, project.name.clone());
+        Some(project.name)
+    }
+
+    /// What tells every allowed chat a task's outcome (read together with the outcomes
+    /// next to it: see [`outbox`]).
+    async fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<(ChatId, What)> {
+        let (kind, detail) = match kind {
+            "task.completed" => (NoticeKind::Completed, None),
+            "task.blocked" => (
+                NoticeKind::Blocked,
+                Some(
+                    task.block_reason
+                        .clone()
+                        .unwrap_or_else(|| "(no reason given)".into()),
+                ),
             ),
-            _ => format!(
-                "❌ Task {} failed: {}",
-                task_line(task),
-                task.error.as_deref().unwrap_or("(no error given)")
+            _ => (
+                NoticeKind::Failed,
+                Some(
+                    task.error
+                        .clone()
+                        .unwrap_or_else(|| "(no error given)".into()),
+                ),
             ),
         };
-        self.to_every_chat(&text)
-    }
-
-    /// `text` to every allowed chat.
-    fn to_every_chat(&self, text: &str) -> Vec<Outgoing> {
-        let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
-        chats.sort_unstable();
-        chats
+        let hex = task.id.simple().to_string();
+        let notice = Notice {
+            kind,
+            project: self.project_name(task.project_id).await,
+            task: task_line(task),
+            detail,
+            code: hex[hex.len() - 6..].to_owned(),
+        };
+        self.allowed_chats()
             .into_iter()
-            .flat_map(|chat| messages::messages(ChatId(chat), text, &[]))
+            .map(|chat| (chat, What::Notice(notice.clone())))
             .collect()
     }
 
-    /// The messages that relay `event` (none for one that does not parse).
+    /// Every allowed chat, in order.
+    fn allowed_chats(&self) -> Vec<ChatId> {
+        let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
+        chats.sort_unstable();
+        chats.into_iter().map(ChatId).collect()
+    }
+
+    /// `text` to every allowed chat.
+    fn to_every_chat(&self, text: &str) -> Vec<(ChatId, What)> {
+        self.allowed_chats()
+            .into_iter()
+            .flat_map(|chat| messages::messages(chat, text, &[]))
+            .map(|m| (m.chat, What::Say(m)))
+            .collect()
+    }
+
+    /// What relaying `event` owes each chat (nothing for one that does not parse).
     async fn outgoing(
         &self,
         event: &agentops_sdk::types::Event,
-    ) -> Result<Vec<Outgoing>, BotError> {
+    ) -> Result<Vec<(ChatId, What)>, BotError> {
         if event.kind.starts_with("budget.") {
             return match serde_json::from_value::<BudgetOut>(event.data.clone()) {
                 Ok(budget) => Ok(self.to_every_chat(&budget_text(&event.kind, &budget))),
@@ -697,7 +857,7 @@ impl TelegramBot {
             }
         } else {
             match serde_json::from_value::<TaskOut>(event.data.clone()) {
-                Ok(task) => Ok(self.notifications(&event.kind, &task)),
+                Ok(task) => Ok(self.notifications(&event.kind, &task).await),
                 Err(err) => {
                     tracing::warn!(event = event.id, "a task event did not parse: {err}");
                     Ok(Vec::new())
@@ -706,51 +866,20 @@ impl TelegramBot {
         }
     }
 
-    /// Sends what is left of `queue` (filled from `event` on the first call), in order,
-    /// taking off each message once Telegram has it: a retry after a failure goes on
-    /// where it stopped, and no chat gets a message (or part of one) twice. A chat that
-    /// refuses for good (it blocked the bot) loses the rest of its messages and does not
-    /// hold up the others.
-    async fn deliver(
-        &self,
-        event: &agentops_sdk::types::Event,
-        queue: &mut Option<VecDeque<Outgoing>>,
-    ) -> Result<(), BotError> {
-        let pending = match queue {
-            Some(pending) => pending,
-            None => queue.insert(self.outgoing(event).await?.into()),
-        };
-        while let Some(message) = pending.front() {
-            match message.send(&self.inner.bot).await {
-                Ok(_) => {
-                    pending.pop_front();
-                }
-                Err(err) if !messages::is_transient(&err) => {
-                    let chat = message.chat;
-                    tracing::warn!(
-                        event = event.id,
-                        chat = chat.0,
-                        "cannot send to the chat: {err}"
-                    );
-                    pending.retain(|m| m.chat != chat);
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Follows the event stream until `stop`: sends the Chief of Staff's messages in
-    /// Telegram threads to their chats, and task outcomes to every allowed chat.
+    /// Follows the event stream until `stop`: hands what each event owes a chat (the
+    /// Chief of Staff's messages in Telegram threads and the bot's own answers to their
+    /// chats, task outcomes and budget alerts to every allowed chat) to that chat's
+    /// paced queue ([`outbox`]).
     ///
     /// It resumes after the event saved in its cursor ([`cursor_name`](Self::cursor_name);
-    /// on the very first start, the stream's head), and saves each event's id once the
-    /// event is relayed, so a restart sends what happened while the bot was down, and at
-    /// worst repeats the one message it was sending. A Telegram outage, flood control
-    /// (429, waiting as long as Telegram asks) or a platform failure is retried until it
-    /// passes; a message Telegram refuses for good (a chat that blocked the bot) is
-    /// skipped. If the cursor is older than the platform's event retention, the events
-    /// in between are gone: that is logged, and the relay goes on from the head.
+    /// on the very first start, the stream's head). The cursor moves only past events
+    /// every chat has received, and each chat keeps a cursor of its own, so a restart
+    /// sends what happened while the bot was down and what was still queued, and at
+    /// worst repeats, per chat, the one message it was sending. A Telegram outage, flood
+    /// control (429, waiting as long as Telegram asks) or a platform failure is retried
+    /// until it passes; a message Telegram refuses for good (a chat that blocked the
+    /// bot) is skipped. If the cursor is older than the platform's event retention, the
+    /// events in between are gone: that is logged, and the relay goes on from the head.
     ///
     /// # Errors
     /// If the platform cannot be read at the start, or refuses the stream for good
@@ -758,15 +887,27 @@ impl TelegramBot {
     pub async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
         let events = self.inner.platform.events();
         let name = self.inner.cursor.as_str();
+        let start = match events.cursor(name).await? {
+            Some(cursor) => cursor.last_id,
+            None => {
+                let head = events.latest().await?.last_id;
+                events.save_cursor(name, head).await?;
+                head
+            }
+        };
+        let senders = stop.child_token();
+        let _senders_end = senders.clone().drop_guard();
+        let outbox = Outbox::new(
+            self.inner.bot.clone(),
+            self.inner.platform.clone(),
+            self.inner.cursor.clone(),
+            start,
+            senders,
+        );
+        let mut saved = start;
+        let mut since = start;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         'resume: loop {
-            let since = match events.cursor(name).await? {
-                Some(cursor) => cursor.last_id,
-                None => {
-                    let head = events.latest().await?.last_id;
-                    events.save_cursor(name, head).await?;
-                    head
-                }
-            };
             tracing::info!(since, "relaying events to Telegram");
             let filter = EventFilter::new()
                 .types([
@@ -781,8 +922,26 @@ impl TelegramBot {
                 .since(since);
             let mut stream = events.subscribe(filter);
             loop {
+                // What every chat has received: the cursor moves past it.
+                let watermark = outbox.watermark();
+                if watermark > saved {
+                    match events.save_cursor(name, watermark).await {
+                        Ok(_) => saved = watermark,
+                        // The next save carries this one; a restart before it reads
+                        // again what the chats' cursors then skip.
+                        Err(err) => tracing::warn!("cannot save the relay's cursor: {err}"),
+                    }
+                }
                 let next = tokio::select! {
-                    () = stop.cancelled() => return Ok(()),
+                    () = stop.cancelled() => {
+                        // What was delivered by now is not sent again by the next start.
+                        let watermark = outbox.watermark();
+                        if watermark > saved && let Err(err) = events.save_cursor(name, watermark).await {
+                            tracing::warn!("cannot save the relay's cursor: {err}");
+                        }
+                        return Ok(());
+                    }
+                    _ = tick.tick() => continue,
                     next = stream.next() => next,
                 };
                 let event = match next {
@@ -797,51 +956,46 @@ impl TelegramBot {
                             since + 1
                         );
                         events.save_cursor(name, kept_after).await?;
+                        saved = saved.max(kept_after);
+                        since = since.max(kept_after);
                         continue 'resume;
                     }
                     Some(Err(err)) => return Err(err.into()),
                     None => continue 'resume,
                 };
-                if !self.relay_until_done(&event, &stop).await {
+                let Some(items) = self.outgoing_until_done(&event, &stop).await else {
                     return Ok(());
-                }
-                if let Err(err) = events.save_cursor(name, event.id).await {
-                    // The next save carries this one; a restart before it repeats one event.
-                    tracing::warn!(event = event.id, "cannot save the relay's cursor: {err}");
-                }
+                };
+                outbox.hand_out(event.id, items).await;
+                since = event.id;
             }
         }
     }
 
-    /// Relays one event, retrying transient failures with back-off; `false` if `stop`
-    /// came first.
-    async fn relay_until_done(
+    /// What `event` owes the chats, retrying platform failures with back-off; `None` if
+    /// `stop` came first.
+    async fn outgoing_until_done(
         &self,
         event: &agentops_sdk::types::Event,
         stop: &CancellationToken,
-    ) -> bool {
+    ) -> Option<Vec<(ChatId, What)>> {
         let mut delay = Duration::from_secs(1);
-        let mut queue = None;
         loop {
-            let err = match self.deliver(event, &mut queue).await {
-                Ok(()) => return true,
+            let err = match self.outgoing(event).await {
+                Ok(items) => return Some(items),
                 Err(err) if !err.is_transient() => {
                     tracing::warn!(event = event.id, "not relayed to Telegram: {err}");
-                    return true;
+                    return Some(Vec::new());
                 }
                 Err(err) => err,
             };
-            let wait = match &err {
-                BotError::Telegram(api) => messages::retry_after(api).unwrap_or(delay),
-                BotError::Platform(_) | BotError::Setup(_) => delay,
-            };
             tracing::warn!(
                 event = event.id,
-                "relaying to Telegram failed, retrying in {wait:?}: {err}"
+                "reading what to relay failed, retrying in {delay:?}: {err}"
             );
             tokio::select! {
-                () = stop.cancelled() => return false,
-                () = tokio::time::sleep(wait) => {}
+                () = stop.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(60));
         }

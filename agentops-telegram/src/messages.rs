@@ -107,6 +107,8 @@ pub struct Outgoing {
     pub text: String,
     /// Inline buttons under it.
     pub buttons: Option<InlineKeyboardMarkup>,
+    /// Sent without a sound (`disable_notification`): routine news.
+    pub silent: bool,
 }
 
 impl Outgoing {
@@ -115,7 +117,9 @@ impl Outgoing {
     /// # Errors
     /// What the Bot API answered.
     pub async fn send(&self, bot: &Bot) -> Result<Message, RequestError> {
-        let request = bot.send_message(self.chat, self.text.clone());
+        let request = bot
+            .send_message(self.chat, self.text.clone())
+            .disable_notification(self.silent);
         match &self.buttons {
             Some(buttons) => request.reply_markup(buttons.clone()).await,
             None => request.await,
@@ -136,6 +140,7 @@ pub fn messages(chat: ChatId, text: &str, buttons: &[InlineKeyboardButton]) -> V
             text,
             buttons: (i == last && !buttons.is_empty())
                 .then(|| InlineKeyboardMarkup::new([buttons.to_vec()])),
+            silent: false,
         })
         .collect()
 }
@@ -155,6 +160,16 @@ pub async fn send_text(
         message.send(bot).await?;
     }
     Ok(())
+}
+
+/// `text` with `footer` on a line of its own below it, within [`MAX_TEXT`] (the text is
+/// cut, never the footer): a message edited to say what became of it.
+pub fn with_footer(text: &str, footer: &str) -> String {
+    let room = MAX_TEXT.saturating_sub(footer.chars().count() + 2);
+    format!(
+        "{}\n\n{footer}",
+        agentops_sdk::text::truncate(text.trim_end(), room)
+    )
 }
 
 /// Splits `text` into pieces of at most `max` characters, at line breaks where it can,

@@ -29,6 +29,12 @@ struct Inner {
     refuse_with: (i64, Option<u64>),
     refused: usize,
     blocked_chats: Vec<i64>,
+    /// Telegram's flood limits, when on: a send refused with 429 and `retry_after`.
+    flood_limits: bool,
+    /// Sends accepted per chat, and in all, for the flood limits.
+    accepted: Vec<(i64, Instant)>,
+    /// Sends refused by the flood limits.
+    flooded: usize,
 }
 
 /// The running stand-in.
@@ -106,6 +112,19 @@ impl BotStandIn {
         inner.refuse_sends = count;
         inner.refuse_chat = None;
         inner.refuse_with = (code, retry_after);
+    }
+
+    /// Plays Telegram's flood limits from now on, as its Bot FAQ states them: at most
+    /// one message a second to a chat, 20 a minute to a group (a negative chat id), 30
+    /// a second in all; a send beyond them is refused with `429 Too Many Requests` and
+    /// `retry_after` (whole seconds until it would be allowed).
+    pub fn enforce_flood_limits(&self) {
+        self.inner.lock().unwrap().flood_limits = true;
+    }
+
+    /// Sends refused by the flood limits.
+    pub fn flooded(&self) -> usize {
+        self.inner.lock().unwrap().flooded
     }
 
     /// Like [`refuse_sends`](Self::refuse_sends), for the sends to `chat` only (a group
@@ -215,6 +234,16 @@ async fn call(
                 None => json!({"ok": false, "error_code": code, "description": "Bad Gateway"}),
             });
         }
+        if inner.flood_limits
+            && let Some(chat) = params["chat_id"].as_i64()
+            && let Some(wait) = over_limits(&inner.accepted, chat, Instant::now())
+        {
+            inner.flooded += 1;
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return Json(json!({"ok": false, "error_code": 429,
+                "description": format!("Too Many Requests: retry after {seconds}"),
+                "parameters": {"retry_after": seconds}}));
+        }
         if params["chat_id"]
             .as_i64()
             .is_some_and(|chat| inner.blocked_chats.contains(&chat))
@@ -242,9 +271,14 @@ async fn call(
                                    "description": "Bad Request: message text is empty or too long"}));
             }
             inner.next_message_id += 1;
+            if let Some(chat) = params["chat_id"].as_i64() {
+                inner.accepted.push((chat, Instant::now()));
+            }
             json!({"message_id": inner.next_message_id, "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]})
         }
+        "editmessagetext" => json!({"message_id": params["message_id"], "date": 0,
+                   "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]}),
         "answercallbackquery"
         | "editmessagereplymarkup"
         | "setwebhook"
@@ -260,4 +294,31 @@ async fn call(
         }
     };
     Json(json!({"ok": true, "result": result}))
+}
+
+/// How long until a send to `chat` at `now` would be within Telegram's flood limits
+/// (`None`: it is). A little slack on the per-chat second (timers are not exact).
+fn over_limits(accepted: &[(i64, Instant)], chat: i64, now: Instant) -> Option<Duration> {
+    let since = |window: Duration| {
+        accepted
+            .iter()
+            .filter(move |(_, at)| now.duration_since(*at) < window)
+    };
+    let second = Duration::from_millis(950);
+    if let Some((_, last)) = since(second).rfind(|(c, _)| *c == chat) {
+        return Some(second - now.duration_since(*last));
+    }
+    if chat < 0 {
+        let minute: Vec<Instant> = since(Duration::from_secs(60))
+            .filter(|(c, _)| *c == chat)
+            .map(|(_, at)| *at)
+            .collect();
+        if minute.len() >= 20 {
+            return Some(Duration::from_secs(60) - now.duration_since(minute[0]));
+        }
+    }
+    if since(Duration::from_secs(1)).count() >= 30 {
+        return Some(Duration::from_secs(1));
+    }
+    None
 }

@@ -1,0 +1,522 @@
+//! One outgoing queue per chat, through which everything the bot relays goes.
+//!
+//! The relay reads the platform's event stream in order and hands each chat what it
+//! should see to that chat's queue; one sender per chat delivers its queue
+//! in order, so a chat under flood control (or one that blocked the bot) never holds up
+//! another. Pacing within Telegram's limits is teloxide's `Throttle` (about one message
+//! a second per chat, 20 a minute per group, 30 a second in all; a `429 retry_after`
+//! freezes the sends as long as Telegram asks); on top of it a sender retries transport
+//! failures and 5xx answers with back-off until they pass.
+//!
+//! **Digests.** What waits in a chat's queue while the previous message is being sent
+//! is read together: consecutive task notices of one kind become one message ("✅ 12
+//! tasks completed in Big: …"), so 70 completions arrive as a few messages rather than
+//! 70 at one a second; routine ✅ messages are sent silently (`disable_notification`).
+//!
+//! **Nothing is lost across a restart.** Nothing here is only in memory: what a chat is
+//! owed is the event log after two cursors kept on the platform. The relay's cursor
+//! (`telegram.<bot id>`) moves only past events every chat has received
+//! ([`Progress::watermark`]), and each chat's own cursor (`telegram.<bot id>.chat.<id>`)
+//! past what that chat has received, so after a restart the relay reads again from the
+//! oldest event some chat still lacked, and each chat skips what it already had: at
+//! worst the one message that was being sent when the process died is sent again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentops_sdk::text::truncate;
+use agentops_sdk::{CancellationToken, Client};
+use teloxide::types::ChatId;
+use tokio::sync::{Notify, mpsc};
+
+use crate::messages::{self, Bot, MAX_TEXT, Outgoing};
+
+/// Items in all queues at most; the relay waits for the senders beyond it, so a long
+/// Telegram outage does not fill the memory (what waits stays in the event log).
+const IN_FLIGHT_MAX: usize = 5_000;
+
+/// Lines a digest lists; the rest are counted ("and 40 more").
+const DIGEST_LINES: usize = 30;
+
+/// The first pause before a failed send is tried again; it doubles up to a minute.
+const RETRY_MIN: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// What one chat should see because of one event, in order.
+#[derive(Debug)]
+struct Entry {
+    event: i64,
+    whats: Vec<What>,
+}
+
+/// What to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum What {
+    /// One message (a piece of a long text, with its buttons).
+    Say(Outgoing),
+    /// A task's outcome: read together with the notices next to it in the queue.
+    Notice(Notice),
+}
+
+/// A task's outcome, for a chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// What happened.
+    pub kind: NoticeKind,
+    /// The task's project, if known.
+    pub project: Option<String>,
+    /// `#code "title"`.
+    pub task: String,
+    /// Why it failed or blocked.
+    pub detail: Option<String>,
+    /// The task's short code, for "unblock #code with …".
+    pub code: String,
+}
+
+/// Kinds of task outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// `task.completed`.
+    Completed,
+    /// `task.failed`, `task.dead`.
+    Failed,
+    /// `task.blocked`: it needs a person.
+    Blocked,
+}
+
+/// Which events every chat has received: the relay's cursor may move past them.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The last event the relay read (and handed out).
+    read: i64,
+    /// Events some chat has not received yet, with how many chats still lack them.
+    pending: BTreeMap<i64, usize>,
+    /// Events waiting in the queues, counted once per chat.
+    in_flight: usize,
+}
+
+impl Progress {
+    /// Starts at `read`, the relay's saved cursor.
+    pub fn starting_at(read: i64) -> Self {
+        Self {
+            read,
+            ..Self::default()
+        }
+    }
+
+    /// Event `event` was read and handed to `chats` chats.
+    pub fn handed_out(&mut self, event: i64, chats: usize) {
+        self.read = self.read.max(event);
+        if chats > 0 {
+            *self.pending.entry(event).or_default() += chats;
+            self.in_flight += chats;
+        }
+    }
+
+    /// One chat has received (or given up on) what `event` owed it.
+    pub fn delivered(&mut self, event: i64) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(left) = self.pending.get_mut(&event) {
+            *left -= 1;
+            if *left == 0 {
+                self.pending.remove(&event);
+            }
+        }
+    }
+
+    /// The last event such that every chat has received it and every one before it.
+    pub fn watermark(&self) -> i64 {
+        self.pending
+            .keys()
+            .next()
+            .map_or(self.read, |first| (first - 1).min(self.read))
+    }
+}
+
+/// The queues, and what their senders share.
+#[derive(Debug)]
+pub struct Outbox {
+    bot: Bot,
+    platform: Client,
+    /// The relay's cursor name; a chat's is `{cursor}.chat.{id}`.
+    cursor: String,
+    queues: Mutex<HashMap<ChatId, mpsc::UnboundedSender<Entry>>>,
+    progress: Mutex<Progress>,
+    /// Told each time items leave the queues.
+    drained: Notify,
+    stop: CancellationToken,
+}
+
+impl Outbox {
+    /// Queues whose senders run until `stop`, starting from the relay's cursor `read`.
+    pub fn new(
+        bot: Bot,
+        platform: Client,
+        cursor: String,
+        read: i64,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            bot,
+            platform,
+            cursor,
+            queues: Mutex::new(HashMap::new()),
+            progress: Mutex::new(Progress::starting_at(read)),
+            drained: Notify::new(),
+            stop,
+        })
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The last event every chat has received.
+    pub fn watermark(&self) -> i64 {
+        self.progress().watermark()
+    }
+
+    /// Hands out what event `event` owes to chats, each chat's items in order. Waits
+    /// while the queues are full.
+    pub async fn hand_out(self: &Arc<Self>, event: i64, items: Vec<(ChatId, What)>) {
+        loop {
+            let drained = self.drained.notified();
+            if self.progress().in_flight < IN_FLIGHT_MAX || self.stop.is_cancelled() {
+                break;
+            }
+            drained.await;
+        }
+        let mut by_chat: Vec<(ChatId, Vec<What>)> = Vec::new();
+        for (chat, what) in items {
+            match by_chat.iter_mut().find(|(c, _)| *c == chat) {
+                Some((_, list)) => list.push(what),
+                None => by_chat.push((chat, vec![what])),
+            }
+        }
+        self.progress().handed_out(event, by_chat.len());
+        for (chat, whats) in by_chat {
+            // A sender ends only at `stop`; what it did not take is read again from
+            // the event log at the next start.
+            let _ = self.queue(chat).send(Entry { event, whats });
+        }
+    }
+
+    /// Chat `chat`'s queue, its sender started on first use.
+    fn queue(self: &Arc<Self>, chat: ChatId) -> mpsc::UnboundedSender<Entry> {
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queues
+            .entry(chat)
+            .or_insert_with(|| {
+                let (send, receive) = mpsc::unbounded_channel();
+                let outbox = self.clone();
+                tokio::spawn(async move { outbox.run_chat(chat, receive).await });
+                send
+            })
+            .clone()
+    }
+
+    fn chat_cursor(&self, chat: ChatId) -> String {
+        format!("{}.chat.{}", self.cursor, chat.0)
+    }
+
+    /// Delivers chat `chat`'s queue in order until `stop`: what waits is read together
+    /// ([`compose`]), each message sent until Telegram has it, and the chat's cursor
+    /// moved past each event once all it owed the chat is sent.
+    async fn run_chat(self: Arc<Self>, chat: ChatId, mut queue: mpsc::UnboundedReceiver<Entry>) {
+        let name = self.chat_cursor(chat);
+        let mut had = match self.platform.events().cursor(&name).await {
+            Ok(cursor) => cursor.map_or(0, |c| c.last_id),
+            Err(err) => {
+                // Without it a restart may repeat what this chat already has: better
+                // than not sending.
+                tracing::warn!(chat = chat.0, "cannot read the chat's cursor: {err}");
+                0
+            }
+        };
+        loop {
+            let first = tokio::select! {
+                () = self.stop.cancelled() => return,
+                entry = queue.recv() => match entry {
+                    Some(entry) => entry,
+                    None => return,
+                },
+            };
+            let mut batch = vec![first];
+            while let Ok(more) = queue.try_recv() {
+                batch.push(more);
+            }
+            // What the chat received before a restart is not read again (nor put in a
+            // digest with what is new).
+            let (old, mut batch): (Vec<Entry>, Vec<Entry>) =
+                batch.into_iter().partition(|entry| entry.event <= had);
+            if !old.is_empty() {
+                let mut progress = self.progress();
+                for entry in &old {
+                    progress.delivered(entry.event);
+                }
+                drop(progress);
+                self.drained.notify_waiters();
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            batch.shrink_to_fit();
+            // Each item with the index of its entry.
+            let flat: Vec<(usize, &What)> = batch
+                .iter()
+                .enumerate()
+                .flat_map(|(e, entry)| entry.whats.iter().map(move |w| (e, w)))
+                .collect();
+            let whats: Vec<&What> = flat.iter().map(|(_, w)| *w).collect();
+            let mut done = 0;
+            for (range, message) in compose(chat, &whats) {
+                let last = flat[range.end - 1].0;
+                if !self.send(&message).await {
+                    return;
+                }
+                // Entries whose every item is now sent.
+                let covered = if flat.get(range.end).is_some_and(|(e, _)| *e == last) {
+                    last
+                } else {
+                    last + 1
+                };
+                if covered > done {
+                    let through = batch[covered - 1].event;
+                    if through > had {
+                        had = through;
+                        if let Err(err) = self.platform.events().save_cursor(&name, had).await {
+                            tracing::warn!(chat = chat.0, "cannot save the chat's cursor: {err}");
+                        }
+                    }
+                    let mut progress = self.progress();
+                    for entry in &batch[done..covered] {
+                        progress.delivered(entry.event);
+                    }
+                    drop(progress);
+                    done = covered;
+                    self.drained.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Sends `message`, trying again while the failure may pass; `false` if `stop`
+    /// came first. A message Telegram refuses for good (the chat blocked the bot, a bad
+    /// request) is logged and dropped.
+    async fn send(&self, message: &Outgoing) -> bool {
+        let mut pause = RETRY_MIN;
+        loop {
+            let err = match message.send(&self.bot).await {
+                Ok(_) => return true,
+                Err(err) => err,
+            };
+            if !messages::is_transient(&err) {
+                tracing::warn!(chat = message.chat.0, "cannot send to the chat: {err}");
+                return true;
+            }
+            let wait = messages::retry_after(&err).unwrap_or(pause);
+            tracing::warn!(
+                chat = message.chat.0,
+                "sending failed, trying again in {wait:?}: {err}"
+            );
+            tokio::select! {
+                () = self.stop.cancelled() => return false,
+                () = tokio::time::sleep(wait) => {}
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    }
+}
+
+/// The messages that say `whats` (one chat's queue, in order), each with the range of
+/// `whats` it says: a message as it is; consecutive task notices of one kind as one
+/// digest.
+fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Outgoing)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < whats.len() {
+        match whats[i] {
+            What::Say(message) => {
+                out.push((i..i + 1, message.clone()));
+                i += 1;
+            }
+            What::Notice(first) => {
+                let mut end = i + 1;
+                while let Some(What::Notice(next)) = whats.get(end)
+                    && next.kind == first.kind
+                {
+                    end += 1;
+                }
+                let notices: Vec<&Notice> = whats[i..end]
+                    .iter()
+                    .filter_map(|w| match w {
+                        What::Notice(n) => Some(n),
+                        What::Say(_) => None,
+                    })
+                    .collect();
+                out.push((i..end, digest(chat, &notices)));
+                i = end;
+            }
+        }
+    }
+    out
+}
+
+/// One message for task notices of one kind: the notice itself when it is alone, else
+/// "✅ 12 tasks completed in Big: …". Completions are routine: sent silently.
+fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
+    let kind = notices[0].kind;
+    let text = if let [one] = notices {
+        let place = one
+            .project
+            .as_deref()
+            .map(|p| format!(" in {p}"))
+            .unwrap_or_default();
+        match kind {
+            NoticeKind::Completed => format!("✅ Task {} completed{place}.", one.task),
+            NoticeKind::Failed => format!(
+                "❌ Task {} failed{place}: {}",
+                one.task,
+                one.detail.as_deref().unwrap_or("(no error given)")
+            ),
+            NoticeKind::Blocked => format!(
+                "⏸ Task {}{place} needs you: {}\nAnswer with: unblock #{} with <your answer>",
+                one.task,
+                one.detail.as_deref().unwrap_or("(no reason given)"),
+                one.code
+            ),
+        }
+    } else {
+        let mut projects: Vec<&str> = notices
+            .iter()
+            .filter_map(|n| n.project.as_deref())
+            .collect();
+        projects.dedup();
+        let one_project = projects.len() == 1 && notices.iter().all(|n| n.project.is_some());
+        let place = if one_project {
+            format!(" in {}", projects[0])
+        } else {
+            String::new()
+        };
+        let head = match kind {
+            NoticeKind::Completed => format!("✅ {} tasks completed{place}:", notices.len()),
+            NoticeKind::Failed => format!("❌ {} tasks failed{place}:", notices.len()),
+            NoticeKind::Blocked => format!("⏸ {} tasks need you{place}:", notices.len()),
+        };
+        let mut lines = vec![head];
+        for n in notices.iter().take(DIGEST_LINES) {
+            let project = match (&n.project, one_project) {
+                (Some(p), false) => format!("{p}: "),
+                _ => String::new(),
+            };
+            let detail = n
+                .detail
+                .as_deref()
+                .map(|d| format!(": {}", truncate(&d.replace('\n', " "), 200)))
+                .unwrap_or_default();
+            lines.push(format!("• {project}{}{detail}", n.task));
+        }
+        if notices.len() > DIGEST_LINES {
+            lines.push(format!("… and {} more.", notices.len() - DIGEST_LINES));
+        }
+        if kind == NoticeKind::Blocked {
+            lines.push("Answer with: unblock #code with <your answer>".into());
+        }
+        lines.join("\n")
+    };
+    Outgoing {
+        chat,
+        text: truncate(&text, MAX_TEXT),
+        buttons: None,
+        silent: kind == NoticeKind::Completed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_moves_only_past_what_every_chat_received() {
+        let mut progress = Progress::starting_at(10);
+        assert_eq!(progress.watermark(), 10);
+        progress.handed_out(11, 2);
+        progress.handed_out(12, 0);
+        progress.handed_out(13, 1);
+        assert_eq!(progress.watermark(), 10);
+        progress.delivered(13);
+        assert_eq!(progress.watermark(), 10, "11 is still owed to two chats");
+        progress.delivered(11);
+        assert_eq!(progress.watermark(), 10);
+        progress.delivered(11);
+        assert_eq!(progress.watermark(), 13);
+        assert_eq!(progress.in_flight, 0);
+    }
+
+    fn notice(kind: NoticeKind, title: &str, project: &str) -> What {
+        What::Notice(Notice {
+            kind,
+            project: Some(project.into()),
+            task: format!("#abcdef \"{title}\""),
+            detail: (kind != NoticeKind::Completed).then(|| "why".to_owned()),
+            code: "abcdef".into(),
+        })
+    }
+
+    #[test]
+    fn notices_next_to_each_other_are_read_together_and_messages_keep_their_place() {
+        let chat = ChatId(5);
+        let say = What::Say(Outgoing {
+            chat,
+            text: "Done: …".into(),
+            buttons: None,
+            silent: false,
+        });
+        let whats = [
+            notice(NoticeKind::Completed, "a", "Big"),
+            notice(NoticeKind::Completed, "b", "Big"),
+            say.clone(),
+            notice(NoticeKind::Completed, "c", "Big"),
+            notice(NoticeKind::Failed, "d", "Small"),
+            notice(NoticeKind::Failed, "e", "Big"),
+        ];
+        let refs: Vec<&What> = whats.iter().collect();
+        let out = compose(chat, &refs);
+        let ranges: Vec<_> = out.iter().map(|(r, _)| r.clone()).collect();
+        assert_eq!(ranges, [0..2, 2..3, 3..4, 4..6]);
+        assert_eq!(
+            out[0].1.text,
+            "✅ 2 tasks completed in Big:\n• #abcdef \"a\"\n• #abcdef \"b\""
+        );
+        assert!(out[0].1.silent);
+        assert_eq!(out[1].1.text, "Done: …");
+        assert_eq!(out[2].1.text, "✅ Task #abcdef \"c\" completed in Big.");
+        assert_eq!(
+            out[3].1.text,
+            "❌ 2 tasks failed:\n• Small: #abcdef \"d\": why\n• Big: #abcdef \"e\": why"
+        );
+        assert!(!out[3].1.silent);
+    }
+
+    #[test]
+    fn a_long_digest_counts_what_it_does_not_list() {
+        let chat = ChatId(5);
+        let whats: Vec<What> = (0..70)
+            .map(|i| notice(NoticeKind::Blocked, &format!("t{i}"), "Big"))
+            .collect();
+        let refs: Vec<&What> = whats.iter().collect();
+        let out = compose(chat, &refs);
+        assert_eq!(out.len(), 1);
+        let text = &out[0].1.text;
+        assert!(text.starts_with("⏸ 70 tasks need you in Big:\n"), "{text}");
+        assert!(text.contains("… and 40 more."), "{text}");
+        assert!(text.ends_with("Answer with: unblock #code with <your answer>"));
+        assert!(text.chars().count() <= MAX_TEXT);
+    }
+}
