@@ -36,6 +36,10 @@ pub struct TelegramArgs {
     /// their id and refused.
     #[arg(long, env = "TELEGRAM_ALLOWED_CHATS", value_delimiter = ',')]
     pub allowed_chats: Vec<String>,
+    /// Messages one person may send the bot a minute (0: no limit); beyond it they are
+    /// asked to wait.
+    #[arg(long, env = "TELEGRAM_USER_RATE", default_value_t = agentops_telegram::USER_RATE)]
+    pub user_rate: u32,
     /// Public HTTPS URL Telegram calls with updates; long polling if unset.
     #[arg(long, env = "TELEGRAM_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -213,6 +217,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             chief_url: args.chief_url.clone(),
             api_key: args.platform.api_key.trim().to_owned(),
             allowed_chats: settings.allowed,
+            user_rate: args.user_rate,
         },
     )?;
     let me = bot

@@ -34,26 +34,25 @@
 pub mod commands;
 pub mod messages;
 pub mod outbox;
+pub mod plans;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalStatus, BudgetOut, ChatIn, ErrorCode, EventFilter, MessageIn, MessageOut,
-    MessageRole, TaskOut, ThreadIn, UsageGroupBy,
+    AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, ChatIn, ChatOut, ErrorCode, EventFilter,
+    MessageIn, MessageOut, MessageRole, TaskOut, ThreadIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use teloxide::RequestError;
-use teloxide::payloads::{
-    AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, EditMessageTextSetters,
-};
+use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, CallbackQuery, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup,
-    Me, Message, UpdateKind,
+    Me, Message, UpdateKind, User,
 };
 use teloxide::update_listeners::{AsUpdateStream, Polling, UpdateListener};
 use teloxide::utils::command::BotCommands;
@@ -80,6 +79,16 @@ pub const CHANNEL: &str = "telegram";
 /// The thread (channel, external id) the Chief of Staff reports to the operators in;
 /// the bot sends what is said there to every allowed chat.
 pub const OPERATORS: (&str, &str) = ("chief", "operators");
+
+/// A person's pace.
+enum Pace {
+    /// Within their rate.
+    Fine,
+    /// Over it: asked to wait this long.
+    TooFast(Duration),
+    /// Over it, and already asked to wait.
+    Told,
+}
 
 /// Who hears what is said in a thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +128,12 @@ pub struct TelegramConfig {
     pub api_key: String,
     /// Chats it serves and notifies.
     pub allowed_chats: HashSet<i64>,
+    /// Messages one person may send a minute ([`USER_RATE`] by default; 0: no limit).
+    pub user_rate: u32,
 }
+
+/// Messages one person may send the bot a minute, by default.
+pub const USER_RATE: u32 = 10;
 
 /// What can stop the bot.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +181,9 @@ struct Inner {
     projects: Mutex<HashMap<Uuid, String>>,
     /// Chats refused lately → when they were last told so.
     refused: Mutex<HashMap<i64, std::time::Instant>>,
+    /// Person → when their messages of the last minute came, and whether they were
+    /// told to slow down.
+    paces: Mutex<HashMap<u64, (std::collections::VecDeque<std::time::Instant>, bool)>>,
     /// The name of the event cursor the relay saves its progress under.
     cursor: String,
 }
@@ -224,6 +241,7 @@ impl TelegramBot {
                 threads: Mutex::new(HashMap::new()),
                 projects: Mutex::new(HashMap::new()),
                 refused: Mutex::new(HashMap::new()),
+                paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
         })
@@ -316,6 +334,42 @@ impl TelegramBot {
         Ok(thread.id)
     }
 
+    /// Counts a message of person `user` against their rate.
+    fn pace(&self, user: u64) -> Pace {
+        let limit = self.inner.config.user_rate as usize;
+        if limit == 0 {
+            return Pace::Fine;
+        }
+        let now = std::time::Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut paces = self
+            .inner
+            .paces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        paces.retain(|_, (times, _)| {
+            times
+                .back()
+                .is_some_and(|last| now.duration_since(*last) < minute)
+        });
+        let (times, told) = paces.entry(user).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
+            times.pop_front();
+        }
+        if times.len() < limit {
+            times.push_back(now);
+            *told = false;
+            return Pace::Fine;
+        }
+        if std::mem::replace(told, true) {
+            return Pace::Told;
+        }
+        Pace::TooFast(minute - now.duration_since(times[0]))
+    }
+
     /// Tells a chat that is not allowed so, at most once an hour (and logs each time),
     /// straight to Telegram: it has no thread on the platform.
     async fn refuse(&self, chat: ChatId) -> Result<(), BotError> {
@@ -380,7 +434,25 @@ impl TelegramBot {
             };
             return self.say(chat, reply).await;
         };
-        let author = message.from.as_ref().map(messages::display);
+        let author = message.from.as_ref();
+        if let Some(user) = author {
+            match self.pace(user.id.0) {
+                Pace::Fine => {}
+                Pace::TooFast(wait) => {
+                    return self
+                        .say(
+                            chat,
+                            &format!(
+                                "You are writing faster than I can take it ({} messages a minute). Please wait {} s and send that again.",
+                                self.inner.config.user_rate,
+                                wait.as_secs().max(1)
+                            ),
+                        )
+                        .await;
+                }
+                Pace::Told => return Ok(()),
+            }
+        }
         if text.starts_with('/') {
             let name = match self.me().await {
                 Ok(me) => me.username().to_owned(),
@@ -562,11 +634,11 @@ impl TelegramBot {
         &self,
         chat: ChatId,
         text: &str,
-        author: Option<String>,
+        author: Option<&User>,
     ) -> Result<(), BotError> {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
         let body = ChatIn {
-            author,
+            author: author.map(messages::display),
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let request = self
@@ -593,7 +665,22 @@ impl TelegramBot {
             }
         };
         let problem = match outcome {
-            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) if response.status().is_success() => {
+                // A plan: who asked for it may answer it, in a group too.
+                if let (Ok(out), Some(asker)) = (response.json::<ChatOut>().await, author)
+                    && let Some(approval) = &out.approval
+                    && let Err(err) = plans::write(
+                        &self.inner.platform,
+                        out.thread_id,
+                        approval.id,
+                        json!({"asker": asker.id.0}),
+                    )
+                    .await
+                {
+                    tracing::warn!(approval = %approval.id, "cannot note who asked for the plan: {err}");
+                }
+                return Ok(());
+            }
             Ok(response) => {
                 let status = response.status();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -630,28 +717,48 @@ impl TelegramBot {
             answer("I do not know this button.").await?;
             return Ok(());
         };
+        if !matches!(verb, "approve" | "reject") {
+            answer("I do not know this button.").await?;
+            return Ok(());
+        }
+        let (Some(chat), Some(message)) = (chat, &query.message) else {
+            return Ok(());
+        };
+        let thread = self.thread_of(chat).await?;
+        // In a group, a plan is answered by the person who asked for it or an admin.
+        if (message.chat().is_group() || message.chat().is_supergroup())
+            && !self.may_answer(chat, thread, id, &query.from).await?
+        {
+            answer(
+                "Only the person who asked for this plan, or an admin of this chat, can answer it.",
+            )
+            .await?;
+            return Ok(());
+        }
+        let who = messages::display(&query.from);
+        // Noted first, so the plan's message (edited once the platform says the plan
+        // was answered) names who answered it.
+        plans::write(&self.inner.platform, thread, id, json!({"by": who})).await?;
         let approvals = self.inner.platform.approvals();
         let result = match verb {
             "approve" => approvals.approve(id).await.map(|_| "Approved: on it."),
-            "reject" => approvals
-                .reject(
-                    id,
-                    Some(format!(
-                        "rejected on Telegram by {}",
-                        messages::display(&query.from)
-                    )),
-                )
+            _ => approvals
+                .reject(id, Some(format!("rejected on Telegram by {who}")))
                 .await
                 .map(|_| "Rejected."),
-            _ => {
-                answer("I do not know this button.").await?;
-                return Ok(());
-            }
         };
-        let result_ok = result.is_ok();
         let text = match result {
             Ok(text) => text,
             Err(err) if err.is_conflict() || err.is_invalid_transition() => {
+                // Answered before (a typed "ok", another press): the buttons go at
+                // once; the message itself was edited when that answer came.
+                if let Err(err) = bot
+                    .edit_message_reply_markup(chat, message.id())
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await
+                {
+                    tracing::debug!("the plan's buttons were not removed: {err}");
+                }
                 "That plan is no longer waiting for an answer."
             }
             Err(err) => {
@@ -659,37 +766,26 @@ impl TelegramBot {
                 return Err(err.into());
             }
         };
+        // A toast only: the plan's message says the rest once the platform has it.
         answer(text).await?;
-        // The buttons have done their job; the plan says who answered it (the toast is
-        // not repeated as a message of its own).
-        if let Some(message) = &query.message {
-            let who = messages::display(&query.from);
-            let said = match (verb, result_ok) {
-                (_, false) => None,
-                ("approve", true) => Some(format!("✅ Approved by {who}.")),
-                _ => Some(format!("✖ Rejected by {who}.")),
-            };
-            let edited = match (said, message.regular_message().and_then(Message::text)) {
-                (Some(said), Some(plan)) => bot
-                    .edit_message_text(
-                        message.chat().id,
-                        message.id(),
-                        messages::with_footer(plan, &said),
-                    )
-                    .reply_markup(InlineKeyboardMarkup::default())
-                    .await
-                    .map(drop),
-                _ => bot
-                    .edit_message_reply_markup(message.chat().id, message.id())
-                    .reply_markup(InlineKeyboardMarkup::default())
-                    .await
-                    .map(drop),
-            };
-            if let Err(err) = edited {
-                tracing::debug!("the plan's message was not edited: {err}");
-            }
-        }
         Ok(())
+    }
+
+    /// Whether `user` may answer plan `approval` of group chat `chat`: they asked for it,
+    /// or they are an administrator of the chat.
+    async fn may_answer(
+        &self,
+        chat: ChatId,
+        thread: Uuid,
+        approval: Uuid,
+        user: &User,
+    ) -> Result<bool, BotError> {
+        let note = plans::read(&self.inner.platform, thread, approval).await?;
+        if note.asker == Some(user.id.0) {
+            return Ok(true);
+        }
+        let member = self.inner.bot.get_chat_member(chat, user.id).await?;
+        Ok(member.is_privileged())
     }
 
     /// Who hears what is said in a thread: its Telegram chat, every allowed chat (the
@@ -752,9 +848,25 @@ impl TelegramBot {
                 InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
             ];
         }
+        let plan = message
+            .metadata
+            .get("approval_id")
+            .and_then(Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .filter(|_| !buttons.is_empty());
         Ok(messages::messages(chat, &message.text, &buttons)
             .into_iter()
-            .map(|m| (chat, What::Say(m)))
+            .map(|m| {
+                let what = match plan {
+                    Some(approval) if m.buttons.is_some() => What::Plan {
+                        message: m,
+                        thread: message.thread_id,
+                        approval,
+                    },
+                    _ => What::Say(m),
+                };
+                (chat, what)
+            })
             .collect())
     }
 
@@ -844,6 +956,25 @@ impl TelegramBot {
                 }
             };
         }
+        if event.kind.starts_with("approval.") {
+            let approval = match serde_json::from_value::<ApprovalOut>(event.data.clone()) {
+                Ok(approval) => approval,
+                Err(err) => {
+                    tracing::warn!(event = event.id, "an approval event did not parse: {err}");
+                    return Ok(Vec::new());
+                }
+            };
+            return Ok(match self.audience_of(approval.thread_id).await? {
+                Audience::Chat(chat) if self.allowed(ChatId(chat)) => vec![(
+                    ChatId(chat),
+                    What::Edit {
+                        thread: approval.thread_id,
+                        approval: Box::new(approval),
+                    },
+                )],
+                _ => Vec::new(),
+            });
+        }
         if event.kind == "thread.message" {
             match serde_json::from_value::<MessageOut>(event.data.clone()) {
                 Ok(message) => self.message_out(message).await,
@@ -912,6 +1043,11 @@ impl TelegramBot {
             let filter = EventFilter::new()
                 .types([
                     "thread.message",
+                    "approval.approved",
+                    "approval.rejected",
+                    "approval.superseded",
+                    "approval.executed",
+                    "approval.failed",
                     "task.completed",
                     "task.failed",
                     "task.dead",

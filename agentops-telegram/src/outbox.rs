@@ -30,7 +30,14 @@ use agentops_sdk::{CancellationToken, Client};
 use teloxide::types::ChatId;
 use tokio::sync::{Notify, mpsc};
 
+use agentops_sdk::types::ApprovalOut;
+use serde_json::{Value, json};
+use teloxide::payloads::EditMessageTextSetters;
+use teloxide::requests::Requester;
+use teloxide::types::{InlineKeyboardMarkup, MessageId};
+
 use crate::messages::{self, Bot, MAX_TEXT, Outgoing};
+use crate::plans;
 
 /// Items in all queues at most; the relay waits for the senders beyond it, so a long
 /// Telegram outage does not fill the memory (what waits stays in the event log).
@@ -55,6 +62,24 @@ struct Entry {
 pub enum What {
     /// One message (a piece of a long text, with its buttons).
     Say(Outgoing),
+    /// The message that proposes plan `approval` of thread `thread` (with its buttons):
+    /// once sent, its id is noted ([`plans`](crate::plans)) so it can be edited later.
+    Plan {
+        /// The message.
+        message: Outgoing,
+        /// The chat's thread.
+        thread: uuid::Uuid,
+        /// The plan.
+        approval: uuid::Uuid,
+    },
+    /// The plan's message, edited to say what became of the plan (approved by whom,
+    /// done, failed and why, rejected, dropped), its buttons gone.
+    Edit {
+        /// The chat's thread.
+        thread: uuid::Uuid,
+        /// The plan as it now stands.
+        approval: Box<agentops_sdk::types::ApprovalOut>,
+    },
     /// A task's outcome: read together with the notices next to it in the queue.
     Notice(Notice),
 }
@@ -275,9 +300,13 @@ impl Outbox {
                 .collect();
             let whats: Vec<&What> = flat.iter().map(|(_, w)| *w).collect();
             let mut done = 0;
-            for (range, message) in compose(chat, &whats) {
+            for (range, step) in compose(chat, &whats) {
                 let last = flat[range.end - 1].0;
-                if !self.send(&message).await {
+                let carried_on = match step {
+                    Step::Send(message, plan) => self.send(&message, plan).await,
+                    Step::Edit(thread, approval) => self.edit(chat, thread, approval).await,
+                };
+                if !carried_on {
                     return;
                 }
                 // Entries whose every item is now sent.
@@ -308,25 +337,85 @@ impl Outbox {
 
     /// Sends `message`, trying again while the failure may pass; `false` if `stop`
     /// came first. A message Telegram refuses for good (the chat blocked the bot, a bad
-    /// request) is logged and dropped.
-    async fn send(&self, message: &Outgoing) -> bool {
+    /// request) is logged and dropped. The message of a plan is noted, to be edited
+    /// later.
+    async fn send(&self, message: &Outgoing, plan: Option<(uuid::Uuid, uuid::Uuid)>) -> bool {
+        let sent = self
+            .until_done(message.chat, || async { message.send(&self.bot).await })
+            .await;
+        match (sent, plan) {
+            (None, _) => false,
+            (Some(Some(sent)), Some((thread, approval))) => {
+                let id = sent.id.0;
+                if let Err(err) =
+                    plans::write(&self.platform, thread, approval, json!({"message": id})).await
+                {
+                    tracing::warn!(%approval, "cannot note the plan's message: {err}");
+                }
+                true
+            }
+            (Some(_), _) => true,
+        }
+    }
+
+    /// Edits the message of plan `approval` (in thread `thread`) to say what became of
+    /// it; `false` if `stop` came first. A plan whose message was never sent (or whose
+    /// note is gone) has nothing to edit.
+    async fn edit(&self, chat: ChatId, thread: uuid::Uuid, approval: Box<ApprovalOut>) -> bool {
+        let note = match plans::read(&self.platform, thread, approval.id).await {
+            Ok(note) => note,
+            Err(err) => {
+                tracing::warn!(approval = %approval.id, "cannot read the plan's note: {err}");
+                return true;
+            }
+        };
+        let (Some(message), Some(text)) = (note.message, plans::text(&approval, &note)) else {
+            return true;
+        };
+        let edited = self
+            .until_done(chat, || async {
+                self.bot
+                    .edit_message_text(chat, MessageId(message), text.clone())
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await
+            })
+            .await;
+        if edited.is_none() {
+            return false;
+        }
+        if plans::is_final(approval.status)
+            && let Err(err) = plans::write(&self.platform, thread, approval.id, Value::Null).await
+        {
+            tracing::warn!(approval = %approval.id, "cannot forget the plan's note: {err}");
+        }
+        true
+    }
+
+    /// Runs `call` until it succeeds (`Some(Some(answer))`) or fails for good
+    /// (`Some(None)`, logged), trying again while the failure may pass; `None` if
+    /// `stop` came first.
+    async fn until_done<T, F, Fut>(&self, chat: ChatId, call: F) -> Option<Option<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, teloxide::RequestError>>,
+    {
         let mut pause = RETRY_MIN;
         loop {
-            let err = match message.send(&self.bot).await {
-                Ok(_) => return true,
+            let err = match call().await {
+                Ok(answer) => return Some(Some(answer)),
                 Err(err) => err,
             };
             if !messages::is_transient(&err) {
-                tracing::warn!(chat = message.chat.0, "cannot send to the chat: {err}");
-                return true;
+                tracing::warn!(chat = chat.0, "Telegram refused: {err}");
+                return Some(None);
             }
             let wait = messages::retry_after(&err).unwrap_or(pause);
             tracing::warn!(
-                chat = message.chat.0,
-                "sending failed, trying again in {wait:?}: {err}"
+                chat = chat.0,
+                "a call to Telegram failed, trying again in {wait:?}: {err}"
             );
             tokio::select! {
-                () = self.stop.cancelled() => return false,
+                () = self.stop.cancelled() => return None,
                 () = tokio::time::sleep(wait) => {}
             }
             pause = (pause * 2).min(RETRY_MAX);
@@ -334,16 +423,40 @@ impl Outbox {
     }
 }
 
+/// One call to Telegram for one chat.
+#[derive(Debug)]
+enum Step {
+    /// Send a message (noting it as plan `(thread, approval)`'s message).
+    Send(Outgoing, Option<(uuid::Uuid, uuid::Uuid)>),
+    /// Edit a plan's message.
+    Edit(uuid::Uuid, Box<ApprovalOut>),
+}
+
 /// The messages that say `whats` (one chat's queue, in order), each with the range of
 /// `whats` it says: a message as it is; consecutive task notices of one kind as one
 /// digest.
-fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Outgoing)> {
+fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Step)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < whats.len() {
         match whats[i] {
             What::Say(message) => {
-                out.push((i..i + 1, message.clone()));
+                out.push((i..i + 1, Step::Send(message.clone(), None)));
+                i += 1;
+            }
+            What::Plan {
+                message,
+                thread,
+                approval,
+            } => {
+                out.push((
+                    i..i + 1,
+                    Step::Send(message.clone(), Some((*thread, *approval))),
+                ));
+                i += 1;
+            }
+            What::Edit { thread, approval } => {
+                out.push((i..i + 1, Step::Edit(*thread, approval.clone())));
                 i += 1;
             }
             What::Notice(first) => {
@@ -357,10 +470,10 @@ fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Outgoi
                     .iter()
                     .filter_map(|w| match w {
                         What::Notice(n) => Some(n),
-                        What::Say(_) => None,
+                        _ => None,
                     })
                     .collect();
-                out.push((i..end, digest(chat, &notices)));
+                out.push((i..end, Step::Send(digest(chat, &notices), None)));
                 i = end;
             }
         }
@@ -469,6 +582,15 @@ mod tests {
         })
     }
 
+    impl Step {
+        fn message(&self) -> &Outgoing {
+            match self {
+                Step::Send(message, _) => message,
+                Step::Edit(..) => panic!("an edit"),
+            }
+        }
+    }
+
     #[test]
     fn notices_next_to_each_other_are_read_together_and_messages_keep_their_place() {
         let chat = ChatId(5);
@@ -491,17 +613,20 @@ mod tests {
         let ranges: Vec<_> = out.iter().map(|(r, _)| r.clone()).collect();
         assert_eq!(ranges, [0..2, 2..3, 3..4, 4..6]);
         assert_eq!(
-            out[0].1.text,
+            out[0].1.message().text,
             "✅ 2 tasks completed in Big:\n• #abcdef \"a\"\n• #abcdef \"b\""
         );
-        assert!(out[0].1.silent);
-        assert_eq!(out[1].1.text, "Done: …");
-        assert_eq!(out[2].1.text, "✅ Task #abcdef \"c\" completed in Big.");
+        assert!(out[0].1.message().silent);
+        assert_eq!(out[1].1.message().text, "Done: …");
         assert_eq!(
-            out[3].1.text,
+            out[2].1.message().text,
+            "✅ Task #abcdef \"c\" completed in Big."
+        );
+        assert_eq!(
+            out[3].1.message().text,
             "❌ 2 tasks failed:\n• Small: #abcdef \"d\": why\n• Big: #abcdef \"e\": why"
         );
-        assert!(!out[3].1.silent);
+        assert!(!out[3].1.message().silent);
     }
 
     #[test]
@@ -513,7 +638,7 @@ mod tests {
         let refs: Vec<&What> = whats.iter().collect();
         let out = compose(chat, &refs);
         assert_eq!(out.len(), 1);
-        let text = &out[0].1.text;
+        let text = &out[0].1.message().text;
         assert!(text.starts_with("⏸ 70 tasks need you in Big:\n"), "{text}");
         assert!(text.contains("… and 40 more."), "{text}");
         assert!(text.ends_with("Answer with: unblock #code with <your answer>"));

@@ -252,6 +252,7 @@ resource "scaleway_container" "telegram" {
     AGENTOPS_URL           = local.api_url
     TELEGRAM_WEBHOOK_URL   = local.telegram_webhook_url
     TELEGRAM_ALLOWED_CHATS = join(",", var.telegram_allowed_chats)
+    TELEGRAM_USER_RATE     = tostring(var.telegram_user_rate)
     AGENTOPS_LOG_FORMAT    = "json"
     RUST_LOG               = var.rust_log
   }

@@ -563,6 +563,17 @@ variable "telegram_webhook_path" {
   }
 }
 
+variable "telegram_user_rate" {
+  description = "Messages one person may send the Telegram bot a minute (TELEGRAM_USER_RATE); 0 = no limit."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.telegram_user_rate >= 0 && floor(var.telegram_user_rate) == var.telegram_user_rate
+    error_message = "telegram_user_rate must be a whole number, 0 or more."
+  }
+}
+
 variable "telegram_allowed_chats" {
   description = "Telegram chat IDs allowed to talk to the bot (TELEGRAM_ALLOWED_CHATS, comma-joined). Empty = nobody."
   type        = list(string)

@@ -35,6 +35,8 @@ struct Inner {
     accepted: Vec<(i64, Instant)>,
     /// Sends refused by the flood limits.
     flooded: usize,
+    /// (chat, user) pairs whose member is an administrator.
+    admins: Vec<(i64, i64)>,
 }
 
 /// The running stand-in.
@@ -120,6 +122,11 @@ impl BotStandIn {
     /// `retry_after` (whole seconds until it would be allowed).
     pub fn enforce_flood_limits(&self) {
         self.inner.lock().unwrap().flood_limits = true;
+    }
+
+    /// Makes `user` an administrator of group `chat` (`getChatMember`).
+    pub fn make_admin(&self, chat: i64, user: i64) {
+        self.inner.lock().unwrap().admins.push((chat, user));
     }
 
     /// Sends refused by the flood limits.
@@ -274,8 +281,30 @@ async fn call(
             if let Some(chat) = params["chat_id"].as_i64() {
                 inner.accepted.push((chat, Instant::now()));
             }
+            // Kept with the call, so a test can press the message's buttons.
+            let id = inner.next_message_id;
+            if let Some((_, kept, _)) = inner.calls.last_mut() {
+                kept["message_id"] = json!(id);
+            }
             json!({"message_id": inner.next_message_id, "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]})
+        }
+        "getchatmember" => {
+            let (chat, user) = (
+                params["chat_id"].as_i64().unwrap_or_default(),
+                params["user_id"].as_i64().unwrap_or_default(),
+            );
+            let user_json = json!({"id": user, "is_bot": false, "first_name": "Someone"});
+            if inner.admins.contains(&(chat, user)) {
+                json!({"status": "administrator", "user": user_json, "can_be_edited": false,
+                       "is_anonymous": false, "can_manage_chat": true, "can_delete_messages": true,
+                       "can_manage_video_chats": true, "can_restrict_members": true,
+                       "can_promote_members": false, "can_change_info": true,
+                       "can_invite_users": true, "can_post_stories": false,
+                       "can_edit_stories": false, "can_delete_stories": false})
+            } else {
+                json!({"status": "member", "user": user_json})
+            }
         }
         "editmessagetext" => json!({"message_id": params["message_id"], "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]}),

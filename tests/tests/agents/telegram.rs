@@ -58,6 +58,22 @@ fn new_bot(
     chief_url: String,
     allowed: &[i64],
 ) -> TelegramBot {
+    new_bot_paced(
+        app,
+        telegram,
+        chief_url,
+        allowed,
+        agentops_telegram::USER_RATE,
+    )
+}
+
+fn new_bot_paced(
+    app: &TestApp,
+    telegram: &BotStandIn,
+    chief_url: String,
+    allowed: &[i64],
+    user_rate: u32,
+) -> TelegramBot {
     TelegramBot::new(
         client_for(&app.server.base, ADMIN_KEY),
         TelegramConfig {
@@ -66,6 +82,7 @@ fn new_bot(
             chief_url,
             api_key: ADMIN_KEY.into(),
             allowed_chats: allowed.iter().copied().collect(),
+            user_rate,
         },
     )
     .unwrap()
@@ -91,6 +108,12 @@ async fn post_update(base: &str, update: &Value, secret: Option<&str>) -> (u16, 
 }
 
 async fn stack() -> Stack {
+    stack_with(&[ALLOWED, 101], agentops_telegram::USER_RATE).await
+}
+
+/// A stack whose bot serves `allowed` chats, each person at most `user_rate` messages a
+/// minute.
+async fn stack_with(allowed: &[i64], user_rate: u32) -> Stack {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let stop = CancellationToken::new();
     let head = app.client.events().latest().await.unwrap().last_id;
@@ -105,7 +128,7 @@ async fn stack() -> Stack {
     ))
     .await;
     let telegram = BotStandIn::spawn().await;
-    let bot = new_bot(&app, &telegram, chief_url, &[ALLOWED, 101]);
+    let bot = new_bot_paced(&app, &telegram, chief_url, allowed, user_rate);
     // The relay goes on from its cursor: start it at the head, as a first start would.
     app.client
         .events()
@@ -290,16 +313,16 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
     let answers = s.telegram.calls("answerCallbackQuery");
     assert_eq!(answers[0]["callback_query_id"], "press-1");
     assert_eq!(answers[0]["text"], "Approved: on it.");
-    // The plan's message says who approved it and loses its buttons; the toast is not
-    // repeated as a message of its own.
+    // The plan's message (the one the relay sent) says who approved it and loses its
+    // buttons; the toast is not repeated as a message of its own.
     let edits = s.telegram.calls("editMessageText");
-    assert_eq!(edits[0]["message_id"], 5);
-    assert_eq!(
-        edits[0]["text"],
-        format!(
-            "{}\n\n✅ Approved by Ana.",
-            proposal["text"].as_str().unwrap()
-        )
+    assert_eq!(edits[0]["message_id"], proposal["message_id"]);
+    assert!(
+        edits[0]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("✅ Approved by Ana: on it…"),
+        "{edits:?}"
     );
     assert_eq!(edits[0]["reply_markup"], json!({"inline_keyboard": []}));
     assert!(
@@ -1117,4 +1140,292 @@ async fn answers_to_commands_survive_flood_control_and_failures() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(s.telegram.texts_to(ALLOWED).len(), commands.len() + 1);
+}
+
+const GROUP: i64 = -100_200;
+
+/// A message from user `user` (`@name`) in chat `chat` of type `kind`.
+fn update_from(chat: i64, kind: &str, user: i64, name: &str, text: &str) -> Value {
+    json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 1, "date": 1_700_000_000, "chat": {"id": chat, "type": kind},
+                    "from": {"id": user, "is_bot": false, "first_name": name, "username": name},
+                    "text": text}
+    })
+}
+
+/// User `user` (`@name`) presses button `data` under `message` (a sent message as the
+/// stand-in kept it) in chat `chat` of type `kind`.
+fn press(chat: i64, kind: &str, user: i64, name: &str, message: &Value, data: &str) -> Value {
+    json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "callback_query": {"id": format!("press-{}", NEXT_UPDATE.load(std::sync::atomic::Ordering::SeqCst)),
+            "from": {"id": user, "is_bot": false, "first_name": name, "username": name},
+            "message": {"message_id": message["message_id"], "date": 1_700_000_000,
+                        "chat": {"id": chat, "type": kind}, "text": message["text"]},
+            "chat_instance": "-42", "data": data}
+    })
+}
+
+/// The button `n` (0: OK, 1: No) of a plan's message.
+fn button(plan: &Value, n: usize) -> String {
+    plan["reply_markup"]["inline_keyboard"][0][n]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+impl Stack {
+    /// Waits for an edit of message `id` whose text satisfies `check`.
+    async fn wait_for_edit(&self, id: &Value, check: impl Fn(&str) -> bool) -> Value {
+        for _ in 0..400 {
+            if let Some(edit) = self
+                .telegram
+                .calls("editMessageText")
+                .into_iter()
+                .find(|e| e["message_id"] == *id && e["text"].as_str().is_some_and(&check))
+            {
+                return edit;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no such edit of message {id}: {:?}",
+            self.telegram.calls("editMessageText")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plans_message_is_edited_in_place_as_the_plan_moves_on() {
+    let s = stack().await;
+    let ask = |text: &str| update_from(ALLOWED, "private", 7, "ana", text);
+    s.post_update(
+        &ask("create project Launch with tasks draft then review"),
+        Some(SECRET),
+    )
+    .await;
+    let plan = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    let summary = plan["text"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("\nReply OK to go ahead.");
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &plan, &button(&plan, 0)),
+        Some(SECRET),
+    )
+    .await;
+    let approved = s
+        .wait_for_edit(&plan["message_id"], |t| {
+            t.ends_with("✅ Approved by @ana: on it…")
+        })
+        .await;
+    assert!(approved["text"].as_str().unwrap().starts_with(summary));
+    assert_eq!(approved["reply_markup"], json!({"inline_keyboard": []}));
+    s.wait_for_edit(&plan["message_id"], |t| {
+        t.ends_with("✅ Approved by @ana, and done.")
+    })
+    .await;
+    // What the person sees keeps the order of what happened: the plan says it is
+    // approved before "Done: …" arrives.
+    let done = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Done: "))
+        .await;
+    assert!(done["message_id"].as_i64() > plan["message_id"].as_i64());
+
+    // Answered by typing: the buttons go too.
+    s.post_update(&ask("create project Site with tasks copy"), Some(SECRET))
+        .await;
+    let second = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Site\"")
+        })
+        .await;
+    s.post_update(&ask("ok"), Some(SECRET)).await;
+    let edit = s
+        .wait_for_edit(&second["message_id"], |t| {
+            t.ends_with("✅ Approved, and done.")
+        })
+        .await;
+    assert_eq!(edit["reply_markup"], json!({"inline_keyboard": []}));
+
+    // Dropped by writing something else; rejected with the button.
+    s.post_update(&ask("create project Blog with tasks post"), Some(SECRET))
+        .await;
+    let third = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Blog\"")
+        })
+        .await;
+    s.post_update(&ask("actually, what's the status?"), Some(SECRET))
+        .await;
+    s.wait_for_edit(&third["message_id"], |t| {
+        t.ends_with("so this plan will not run.")
+    })
+    .await;
+    s.post_update(&ask("create project Shop with tasks cart"), Some(SECRET))
+        .await;
+    let fourth = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Shop\"")
+        })
+        .await;
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &fourth, &button(&fourth, 1)),
+        Some(SECRET),
+    )
+    .await;
+    s.wait_for_edit(&fourth["message_id"], |t| {
+        t.ends_with("✖ Rejected by @ana.")
+    })
+    .await;
+    // The notes of finished plans are not kept.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let thread = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("telegram")
+        .send()
+        .await
+        .unwrap()
+        .items[0]
+        .clone();
+    let left = thread.metadata[agentops_telegram::plans::KEY]
+        .as_object()
+        .map_or(0, serde_json::Map::len);
+    assert_eq!(left, 0, "{}", thread.metadata);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_group_only_the_asker_or_an_admin_answers_a_plan() {
+    let s = stack_with(&[GROUP], agentops_telegram::USER_RATE).await;
+    s.telegram.make_admin(GROUP, 9);
+    s.post_update(
+        &update_from(
+            GROUP,
+            "group",
+            7,
+            "ana",
+            "create project Launch with tasks draft",
+        ),
+        Some(SECRET),
+    )
+    .await;
+    let plan = s
+        .telegram
+        .wait_for_message(GROUP, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    // Someone else in the group: refused, with a toast.
+    s.post_update(
+        &press(GROUP, "group", 8, "bob", &plan, &button(&plan, 0)),
+        Some(SECRET),
+    )
+    .await;
+    crate::chief::wait_until("the refusal", || async {
+        !s.telegram.calls("answerCallbackQuery").is_empty()
+    })
+    .await;
+    assert_eq!(
+        s.telegram.calls("answerCallbackQuery")[0]["text"],
+        "Only the person who asked for this plan, or an admin of this chat, can answer it."
+    );
+    let approval = s.app.client.approvals().list().send().await.unwrap().items[0].clone();
+    assert_eq!(
+        approval.status,
+        agentops_sdk::types::ApprovalStatus::Pending
+    );
+    // An admin may: the plan says who approved it.
+    s.post_update(
+        &press(GROUP, "group", 9, "carol", &plan, &button(&plan, 0)),
+        Some(SECRET),
+    )
+    .await;
+    s.wait_for_edit(&plan["message_id"], |t| t.contains("✅ Approved by @carol"))
+        .await;
+    // And so may the person who asked.
+    s.post_update(
+        &update_from(
+            GROUP,
+            "group",
+            7,
+            "ana",
+            "create project Site with tasks copy",
+        ),
+        Some(SECRET),
+    )
+    .await;
+    let second = s
+        .telegram
+        .wait_for_message(GROUP, |t| {
+            t.starts_with("Understood: a new project \"Site\"")
+        })
+        .await;
+    s.post_update(
+        &press(GROUP, "group", 7, "ana", &second, &button(&second, 0)),
+        Some(SECRET),
+    )
+    .await;
+    s.wait_for_edit(&second["message_id"], |t| t.contains("✅ Approved by @ana"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_writing_too_fast_is_asked_to_wait_once() {
+    let s = stack_with(&[ALLOWED], 3).await;
+    for _ in 0..6 {
+        s.post_update(
+            &update_from(ALLOWED, "private", 7, "ana", "/help"),
+            Some(SECRET),
+        )
+        .await;
+    }
+    crate::chief::wait_until("the answers", || async {
+        s.telegram.texts_to(ALLOWED).len() >= 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let texts = s.telegram.texts_to(ALLOWED);
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.starts_with("I am the AgentOps bot."))
+            .count(),
+        3,
+        "{texts:?}"
+    );
+    let waits: Vec<&String> = texts
+        .iter()
+        .filter(|t| {
+            t.starts_with("You are writing faster than I can take it (3 messages a minute).")
+        })
+        .collect();
+    assert_eq!(waits.len(), 1, "{texts:?}");
+    // Someone else in the chat is not held back by it.
+    s.post_update(
+        &update_from(ALLOWED, "private", 8, "bob", "/help"),
+        Some(SECRET),
+    )
+    .await;
+    crate::chief::wait_until("bob's answer", || async {
+        s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.starts_with("I am the AgentOps bot."))
+            .count()
+            == 4
+    })
+    .await;
 }
