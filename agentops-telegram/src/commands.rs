@@ -34,6 +34,11 @@ pub enum Command {
     /// is still busy with this chat.
     #[command(description = "a message sent while I am busy: /busy enqueue | reject | interrupt")]
     Busy(String),
+    /// `/notify [on|off|KINDS]`: which news this chat gets.
+    #[command(
+        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief"
+    )]
+    Notify(String),
 }
 
 /// What a message starting with `/` turned out to be.
@@ -122,7 +127,8 @@ mod tests {
                 "/agents",
                 "/task",
                 "/usage",
-                "/busy"
+                "/busy",
+                "/notify"
             ]
         );
         assert!(menu.iter().all(|c| !c.description.is_empty()));

@@ -41,8 +41,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, ChatIn, ChatOut, ErrorCode, EventFilter,
-    MessageIn, MessageOut, MessageRole, TaskOut, ThreadIn, UsageGroupBy,
+    AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, ErrorCode,
+    EventFilter, MessageIn, MessageOut, MessageRole, TaskOut, TaskStatus, ThreadIn, ThreadPatch,
+    UnblockIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::StreamExt;
@@ -63,6 +64,27 @@ use crate::messages::{Bot, send_text};
 use crate::outbox::{Notice, NoticeKind, Outbox, What};
 
 pub use teloxide::types::Update;
+
+/// The news a chat can choose with `/notify`: task outcomes, budget alerts, and the
+/// Chief of Staff's own rounds.
+pub const NEWS: [&str; 6] = [
+    "completed",
+    "failed",
+    "blocked",
+    "cancelled",
+    "budget",
+    "chief",
+];
+
+/// The thread metadata key of a chat's `/notify` choice.
+pub const NOTIFY_KEY: &str = "telegram_notify";
+
+/// The thread metadata key that makes the bot's message ask for a reply (`ForceReply`).
+const FORCE_REPLY: &str = "telegram_force_reply";
+
+/// How the bot asks for the answer a blocked task waits for; a reply to it is that
+/// answer.
+const ANSWER_PROMPT: &str = "✍ Your answer for #";
 
 /// Who the bot's own answers in a chat's thread are by.
 pub const BOT_AUTHOR: &str = "telegram-bot";
@@ -113,7 +135,8 @@ nothing changes before you press OK.\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
-I will tell you when a task completes, fails or needs you.";
+/notify on | off | completed failed blocked cancelled budget chief — which news this chat gets\n\
+I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
 /// How the bot is set up.
 #[derive(Debug, Clone)]
@@ -179,6 +202,8 @@ struct Inner {
     threads: Mutex<HashMap<i64, Uuid>>,
     /// Project id → name, for notices.
     projects: Mutex<HashMap<Uuid, String>>,
+    /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
+    news: Mutex<HashMap<i64, Option<Vec<String>>>>,
     /// Chats refused lately → when they were last told so.
     refused: Mutex<HashMap<i64, std::time::Instant>>,
     /// Person → when their messages of the last minute came, and whether they were
@@ -204,6 +229,28 @@ fn budget_text(kind: &str, budget: &BudgetOut) -> String {
             budget.name, now.used_tokens, budget.limit_tokens, budget.period
         )
     }
+}
+
+/// How a task stands, for `/status`-like answers in the chat.
+fn task_status(task: &TaskOut, project: Option<String>) -> String {
+    let mut lines = vec![format!(
+        "Task {}{}: {} ({} of {} attempts used).",
+        task_line(task),
+        project.map(|p| format!(" in {p}")).unwrap_or_default(),
+        task.status,
+        task.attempts,
+        task.max_attempts
+    )];
+    if let Some(reason) = &task.block_reason {
+        lines.push(format!("It needs: {reason}"));
+    }
+    if let Some(error) = &task.error {
+        lines.push(format!("Error: {error}"));
+    }
+    if let Some(progress) = &task.progress_message {
+        lines.push(format!("Last said: {progress}"));
+    }
+    lines.join("\n")
 }
 
 fn task_line(task: &TaskOut) -> String {
@@ -241,6 +288,7 @@ impl TelegramBot {
                 threads: Mutex::new(HashMap::new()),
                 projects: Mutex::new(HashMap::new()),
                 refused: Mutex::new(HashMap::new()),
+                news: Mutex::new(HashMap::new()),
                 paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
@@ -288,6 +336,16 @@ impl TelegramBot {
     /// answer is on the platform: a flood-control wait, a Telegram outage or a restart
     /// of the bot delays it, never loses it.
     async fn say(&self, chat: ChatId, text: &str) -> Result<(), BotError> {
+        self.say_with(chat, text, None).await
+    }
+
+    /// [`say`](Self::say), the message's thread metadata `metadata`.
+    async fn say_with(
+        &self,
+        chat: ChatId,
+        text: &str,
+        metadata: Option<Value>,
+    ) -> Result<(), BotError> {
         let thread = self.thread_of(chat).await?;
         self.inner
             .platform
@@ -298,7 +356,7 @@ impl TelegramBot {
                     role: MessageRole::Assistant,
                     text: agentops_sdk::text::truncate(&agentops_sdk::text::clean(text), TEXT_MAX),
                     author: Some(BOT_AUTHOR.into()),
-                    metadata: None,
+                    metadata,
                 },
             )
             .await?;
@@ -453,6 +511,9 @@ impl TelegramBot {
                 Pace::Told => return Ok(()),
             }
         }
+        if self.on_answer(chat, &message, text).await? {
+            return Ok(());
+        }
         if text.starts_with('/') {
             let name = match self.me().await {
                 Ok(me) => me.username().to_owned(),
@@ -498,6 +559,7 @@ impl TelegramBot {
                     let text = self.usage().await?;
                     self.say(chat, &text).await
                 }
+                Parsed::Known(Command::Notify(args)) => self.notify(chat, args.trim()).await,
                 Parsed::Unknown(name) => {
                     self.say(chat, &format!("I do not know /{name}.\n{HELP}"))
                         .await
@@ -717,13 +779,24 @@ impl TelegramBot {
             answer("I do not know this button.").await?;
             return Ok(());
         };
+        let (Some(chat), Some(message)) = (chat, &query.message) else {
+            return Ok(());
+        };
+        if matches!(verb, "answer" | "cancel" | "status") {
+            let text = self
+                .on_task_button(chat, message, verb, id, &query.from)
+                .await?;
+            if text.is_empty() {
+                bot.answer_callback_query(query.id.clone()).await?;
+            } else {
+                answer(&text).await?;
+            }
+            return Ok(());
+        }
         if !matches!(verb, "approve" | "reject") {
             answer("I do not know this button.").await?;
             return Ok(());
         }
-        let (Some(chat), Some(message)) = (chat, &query.message) else {
-            return Ok(());
-        };
         let thread = self.thread_of(chat).await?;
         // In a group, a plan is answered by the person who asked for it or an admin.
         if (message.chat().is_group() || message.chat().is_supergroup())
@@ -769,6 +842,162 @@ impl TelegramBot {
         // A toast only: the plan's message says the rest once the platform has it.
         answer(text).await?;
         Ok(())
+    }
+
+    /// A button under a blocked task's notice: ask for the answer (the reply to the
+    /// bot's question is the answer: see [`on_answer`](Self::on_answer)), cancel the
+    /// task (in a group, an administrator only), or say how it stands. Returns the
+    /// toast.
+    async fn on_task_button(
+        &self,
+        chat: ChatId,
+        message: &teloxide::types::MaybeInaccessibleMessage,
+        verb: &str,
+        id: Uuid,
+        user: &User,
+    ) -> Result<String, BotError> {
+        let tasks = self.inner.platform.tasks();
+        let task = match tasks.get(id).await {
+            Ok(task) => task,
+            Err(err) if err.is_not_found() => return Ok("That task is gone.".into()),
+            Err(err) => return Err(err.into()),
+        };
+        let line = task_line(&task);
+        match verb {
+            "status" => {
+                self.say(
+                    chat,
+                    &task_status(&task, self.project_name(task.project_id).await),
+                )
+                .await?;
+                Ok(String::new())
+            }
+            "answer" if task.status != TaskStatus::Blocked => Ok(format!(
+                "Task {line} is {}: it waits for no answer.",
+                task.status
+            )),
+            "answer" => {
+                self.say_with(
+                    chat,
+                    &format!(
+                        "{ANSWER_PROMPT}{} \"{}\"? Reply to this message with it.",
+                        &line[1..7],
+                        task.title
+                    ),
+                    Some(json!({ FORCE_REPLY: true })),
+                )
+                .await?;
+                Ok("Reply to my question with your answer.".into())
+            }
+            _ => {
+                let group = message.chat().is_group() || message.chat().is_supergroup();
+                if group
+                    && !self
+                        .inner
+                        .bot
+                        .get_chat_member(chat, user.id)
+                        .await?
+                        .is_privileged()
+                {
+                    return Ok("Only an admin of this chat can cancel a task.".into());
+                }
+                if task.status.is_final() {
+                    return Ok(format!("Task {line} is already {}.", task.status));
+                }
+                match tasks
+                    .cancel(
+                        id,
+                        CancelIn {
+                            reason: Some(format!(
+                                "cancelled on Telegram by {}",
+                                messages::display(user)
+                            )),
+                        },
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(err) if err.is_conflict() || err.is_invalid_transition() => {
+                        return Ok(format!("Task {line} has just finished."));
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                // Its buttons have done their job; the cancellation is told like any.
+                if let Err(err) = self
+                    .inner
+                    .bot
+                    .edit_message_reply_markup(chat, message.id())
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await
+                {
+                    tracing::debug!("the notice's buttons were not removed: {err}");
+                }
+                Ok("Cancelled.".into())
+            }
+        }
+    }
+
+    /// A reply to the bot's question for a blocked task's answer: the task goes back to
+    /// the queue with it. `false` if `message` is no such reply.
+    async fn on_answer(
+        &self,
+        chat: ChatId,
+        message: &Message,
+        text: &str,
+    ) -> Result<bool, BotError> {
+        let Some(asked) = message
+            .reply_to_message()
+            .filter(|m| m.from.as_ref().is_some_and(|f| f.is_bot))
+            .and_then(Message::text)
+            .and_then(|t| t.strip_prefix(ANSWER_PROMPT))
+        else {
+            return Ok(false);
+        };
+        let code: String = asked.chars().take_while(char::is_ascii_hexdigit).collect();
+        if code.len() != 6 {
+            return Ok(false);
+        }
+        let tasks = self.inner.platform.tasks();
+        let blocked = tasks
+            .list()
+            .status(TaskStatus::Blocked)
+            .limit(200)
+            .send()
+            .await?
+            .items
+            .into_iter()
+            .find(|t| t.id.simple().to_string().ends_with(&code));
+        let Some(task) = blocked else {
+            self.say(chat, &format!("Task #{code} waits for no answer any more."))
+                .await?;
+            return Ok(true);
+        };
+        match tasks
+            .unblock(
+                task.id,
+                UnblockIn {
+                    note: Some(agentops_sdk::text::truncate(text, 2_000)),
+                },
+            )
+            .await
+        {
+            Ok(_) => {
+                self.say(
+                    chat,
+                    &format!(
+                        "▶ Task {} is back in the queue with your answer.",
+                        task_line(&task)
+                    ),
+                )
+                .await?;
+            }
+            Err(err) if err.is_conflict() || err.is_invalid_transition() => {
+                self.say(chat, &format!("Task #{code} waits for no answer any more."))
+                    .await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        Ok(true)
     }
 
     /// Whether `user` may answer plan `approval` of group chat `chat`: they asked for it,
@@ -828,7 +1057,9 @@ impl TelegramBot {
         }
         let chat = match self.audience_of(message.thread_id).await? {
             Audience::Chat(chat) => ChatId(chat),
-            Audience::Operators => return Ok(self.to_every_chat(&message.text)),
+            Audience::Operators => {
+                return Ok(self.to_chats(self.chats_wanting("chief").await, &message.text));
+            }
             Audience::Nobody => return Ok(Vec::new()),
         };
         if !self.allowed(chat) {
@@ -848,6 +1079,7 @@ impl TelegramBot {
                 InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
             ];
         }
+        let force_reply = message.metadata.get(FORCE_REPLY) == Some(&Value::Bool(true));
         let plan = message
             .metadata
             .get("approval_id")
@@ -856,7 +1088,8 @@ impl TelegramBot {
             .filter(|_| !buttons.is_empty());
         Ok(messages::messages(chat, &message.text, &buttons)
             .into_iter()
-            .map(|m| {
+            .map(|mut m| {
+                m.force_reply = force_reply && m.buttons.is_none();
                 let what = match plan {
                     Some(approval) if m.buttons.is_some() => What::Plan {
                         message: m,
@@ -895,6 +1128,14 @@ impl TelegramBot {
     async fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<(ChatId, What)> {
         let (kind, detail) = match kind {
             "task.completed" => (NoticeKind::Completed, None),
+            "task.cancelled" => (
+                NoticeKind::Cancelled,
+                Some(
+                    task.error
+                        .clone()
+                        .unwrap_or_else(|| "(no reason given)".into()),
+                ),
+            ),
             "task.blocked" => (
                 NoticeKind::Blocked,
                 Some(
@@ -919,11 +1160,134 @@ impl TelegramBot {
             task: task_line(task),
             detail,
             code: hex[hex.len() - 6..].to_owned(),
+            id: task.id,
         };
-        self.allowed_chats()
+        let news = match kind {
+            NoticeKind::Completed => "completed",
+            NoticeKind::Failed => "failed",
+            NoticeKind::Blocked => "blocked",
+            NoticeKind::Cancelled => "cancelled",
+        };
+        self.chats_wanting(news)
+            .await
             .into_iter()
             .map(|chat| (chat, What::Notice(notice.clone())))
             .collect()
+    }
+
+    /// The allowed chats that want news of kind `news` (see [`NEWS`]).
+    async fn chats_wanting(&self, news: &str) -> Vec<ChatId> {
+        let mut chats = Vec::new();
+        for chat in self.allowed_chats() {
+            match self.news_of(chat).await {
+                Ok(None) => chats.push(chat),
+                Ok(Some(kinds)) if kinds.iter().any(|k| k == news) => chats.push(chat),
+                Ok(Some(_)) => {}
+                // Unknown: better told than not.
+                Err(err) => {
+                    tracing::warn!(
+                        chat = chat.0,
+                        "cannot read the chat's /notify setting: {err}"
+                    );
+                    chats.push(chat);
+                }
+            }
+        }
+        chats
+    }
+
+    /// The kinds of news chat `chat` chose with `/notify` (`None`: all of them).
+    async fn news_of(&self, chat: ChatId) -> Result<Option<Vec<String>>, BotError> {
+        if let Some(known) = self
+            .inner
+            .news
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&chat.0)
+        {
+            return Ok(known.clone());
+        }
+        let thread = self.thread_of(chat).await?;
+        let metadata = self.inner.platform.threads().get(thread).await?.metadata;
+        let kinds: Option<Vec<String>> = metadata
+            .get(NOTIFY_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        self.inner
+            .news
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(chat.0, kinds.clone());
+        Ok(kinds)
+    }
+
+    /// `/notify [on|off|KINDS]`: shows or sets which news chat `chat` gets, kept in its
+    /// thread's metadata (`telegram_notify`).
+    async fn notify(&self, chat: ChatId, args: &str) -> Result<(), BotError> {
+        let words: Vec<String> = args
+            .split([' ', ','])
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let chosen: Option<Option<Vec<String>>> = match words.as_slice() {
+            [] => None,
+            [on] if on == "on" || on == "all" => Some(None),
+            [off] if off == "off" || off == "none" => Some(Some(Vec::new())),
+            kinds => {
+                if let Some(bad) = kinds.iter().find(|k| !NEWS.contains(&k.as_str())) {
+                    return self
+                        .say(
+                            chat,
+                            &format!(
+                                "I do not know the news \"{bad}\". Say /notify on, /notify off, or some of: {}.",
+                                NEWS.join(", ")
+                            ),
+                        )
+                        .await;
+                }
+                let mut kinds = kinds.to_vec();
+                kinds.sort();
+                kinds.dedup();
+                Some(Some(kinds))
+            }
+        };
+        let now = match chosen {
+            None => self.news_of(chat).await?,
+            Some(kinds) => {
+                let thread = self.thread_of(chat).await?;
+                self.inner
+                    .platform
+                    .threads()
+                    .update(
+                        thread,
+                        ThreadPatch {
+                            metadata: Some(json!({ NOTIFY_KEY: kinds })),
+                            ..ThreadPatch::default()
+                        },
+                    )
+                    .await?;
+                self.inner
+                    .news
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(chat.0, kinds.clone());
+                kinds
+            }
+        };
+        let said = match now {
+            None => format!(
+                "This chat gets all the news: {}. Replies and plans always come.",
+                NEWS.join(", ")
+            ),
+            Some(kinds) if kinds.is_empty() => {
+                "This chat gets no news (replies and plans still come). /notify on to get it all again."
+                    .to_owned()
+            }
+            Some(kinds) => format!(
+                "This chat gets: {}. Replies and plans always come. /notify on for all of it.",
+                kinds.join(", ")
+            ),
+        };
+        self.say(chat, &said).await
     }
 
     /// Every allowed chat, in order.
@@ -933,9 +1297,9 @@ impl TelegramBot {
         chats.into_iter().map(ChatId).collect()
     }
 
-    /// `text` to every allowed chat.
-    fn to_every_chat(&self, text: &str) -> Vec<(ChatId, What)> {
-        self.allowed_chats()
+    /// `text` to `chats`.
+    fn to_chats(&self, chats: Vec<ChatId>, text: &str) -> Vec<(ChatId, What)> {
+        chats
             .into_iter()
             .flat_map(|chat| messages::messages(chat, text, &[]))
             .map(|m| (m.chat, What::Say(m)))
@@ -949,7 +1313,10 @@ impl TelegramBot {
     ) -> Result<Vec<(ChatId, What)>, BotError> {
         if event.kind.starts_with("budget.") {
             return match serde_json::from_value::<BudgetOut>(event.data.clone()) {
-                Ok(budget) => Ok(self.to_every_chat(&budget_text(&event.kind, &budget))),
+                Ok(budget) => Ok(self.to_chats(
+                    self.chats_wanting("budget").await,
+                    &budget_text(&event.kind, &budget),
+                )),
                 Err(err) => {
                     tracing::warn!(event = event.id, "a budget event did not parse: {err}");
                     Ok(Vec::new())
@@ -1052,6 +1419,7 @@ impl TelegramBot {
                     "task.failed",
                     "task.dead",
                     "task.blocked",
+                    "task.cancelled",
                     "budget.warning",
                     "budget.exhausted",
                 ])

@@ -109,6 +109,8 @@ pub struct Outgoing {
     pub buttons: Option<InlineKeyboardMarkup>,
     /// Sent without a sound (`disable_notification`): routine news.
     pub silent: bool,
+    /// Asks for a reply (`ForceReply`): the chat's input box answers this message.
+    pub force_reply: bool,
 }
 
 impl Outgoing {
@@ -122,6 +124,11 @@ impl Outgoing {
             .disable_notification(self.silent);
         match &self.buttons {
             Some(buttons) => request.reply_markup(buttons.clone()).await,
+            None if self.force_reply => {
+                request
+                    .reply_markup(teloxide::types::ForceReply::new().selective())
+                    .await
+            }
             None => request.await,
         }
     }
@@ -141,6 +148,7 @@ pub fn messages(chat: ChatId, text: &str, buttons: &[InlineKeyboardButton]) -> V
             buttons: (i == last && !buttons.is_empty())
                 .then(|| InlineKeyboardMarkup::new([buttons.to_vec()])),
             silent: false,
+            force_reply: false,
         })
         .collect()
 }

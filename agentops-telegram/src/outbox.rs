@@ -34,7 +34,7 @@ use agentops_sdk::types::ApprovalOut;
 use serde_json::{Value, json};
 use teloxide::payloads::EditMessageTextSetters;
 use teloxide::requests::Requester;
-use teloxide::types::{InlineKeyboardMarkup, MessageId};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
 
 use crate::messages::{self, Bot, MAX_TEXT, Outgoing};
 use crate::plans;
@@ -97,6 +97,8 @@ pub struct Notice {
     pub detail: Option<String>,
     /// The task's short code, for "unblock #code with …".
     pub code: String,
+    /// The task's id, for the buttons under a blocked task's notice.
+    pub id: uuid::Uuid,
 }
 
 /// Kinds of task outcome.
@@ -108,6 +110,8 @@ pub enum NoticeKind {
     Failed,
     /// `task.blocked`: it needs a person.
     Blocked,
+    /// `task.cancelled` (by a person, or because a task it waited for failed).
+    Cancelled,
 }
 
 /// Which events every chat has received: the relay's cursor may move past them.
@@ -504,6 +508,11 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
                 one.detail.as_deref().unwrap_or("(no reason given)"),
                 one.code
             ),
+            NoticeKind::Cancelled => format!(
+                "🚫 Task {} cancelled{place}: {}",
+                one.task,
+                one.detail.as_deref().unwrap_or("(no reason given)")
+            ),
         }
     } else {
         let mut projects: Vec<&str> = notices
@@ -521,6 +530,7 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
             NoticeKind::Completed => format!("✅ {} tasks completed{place}:", notices.len()),
             NoticeKind::Failed => format!("❌ {} tasks failed{place}:", notices.len()),
             NoticeKind::Blocked => format!("⏸ {} tasks need you{place}:", notices.len()),
+            NoticeKind::Cancelled => format!("🚫 {} tasks cancelled{place}:", notices.len()),
         };
         let mut lines = vec![head];
         for n in notices.iter().take(DIGEST_LINES) {
@@ -543,11 +553,21 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
         }
         lines.join("\n")
     };
+    // A task that needs a person, alone: answer it, cancel it or see it, in one tap.
+    let buttons = match notices {
+        [one] if kind == NoticeKind::Blocked => Some(InlineKeyboardMarkup::new([vec![
+            InlineKeyboardButton::callback("✍ Answer", format!("answer:{}", one.id)),
+            InlineKeyboardButton::callback("🚫 Cancel", format!("cancel:{}", one.id)),
+            InlineKeyboardButton::callback("ℹ Status", format!("status:{}", one.id)),
+        ]])),
+        _ => None,
+    };
     Outgoing {
         chat,
         text: truncate(&text, MAX_TEXT),
-        buttons: None,
+        buttons,
         silent: kind == NoticeKind::Completed,
+        force_reply: false,
     }
 }
 
@@ -579,6 +599,7 @@ mod tests {
             task: format!("#abcdef \"{title}\""),
             detail: (kind != NoticeKind::Completed).then(|| "why".to_owned()),
             code: "abcdef".into(),
+            id: uuid::Uuid::nil(),
         })
     }
 
@@ -599,6 +620,7 @@ mod tests {
             text: "Done: …".into(),
             buttons: None,
             silent: false,
+            force_reply: false,
         });
         let whats = [
             notice(NoticeKind::Completed, "a", "Big"),

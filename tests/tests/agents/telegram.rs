@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
-use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, TaskIn, TaskOut};
+use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, FailIn, TaskIn, TaskOut, TaskStatus};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -1069,7 +1069,8 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/agents",
             "/task",
             "/usage",
-            "/busy"
+            "/busy",
+            "/notify"
         ]
     );
     // The webhook is served on the URL's path.
@@ -1428,4 +1429,230 @@ async fn a_person_writing_too_fast_is_asked_to_wait_once() {
             == 4
     })
     .await;
+}
+
+impl Stack {
+    /// Creates a task `title` in `project`, claims it as `agent` and ends it with
+    /// `how`: "complete", "fail" (for good) or "block" (asking "which region?").
+    async fn end_task(
+        &self,
+        project: uuid::Uuid,
+        agent: uuid::Uuid,
+        title: &str,
+        how: &str,
+    ) -> TaskOut {
+        let tasks = self.app.client.tasks();
+        let task = tasks
+            .create(TaskIn {
+                project_id: project,
+                title: title.into(),
+                kind: Some("ops".into()),
+                max_attempts: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let claim = tasks
+            .claim(ClaimIn {
+                agent_id: agent,
+                kinds: Some(vec!["ops".into()]),
+                labels: None,
+                project_id: Some(project),
+                limit: Some(1),
+                lease_seconds: None,
+            })
+            .await
+            .unwrap()
+            .tasks
+            .remove(0);
+        let token = claim.claim_token;
+        match how {
+            "complete" => tasks
+                .complete(
+                    task.id,
+                    CompleteIn {
+                        claim_token: token,
+                        result: None,
+                    },
+                )
+                .await
+                .unwrap(),
+            "fail" => tasks
+                .fail(
+                    task.id,
+                    FailIn {
+                        claim_token: token,
+                        error: "disk full".into(),
+                        retryable: Some(false),
+                    },
+                )
+                .await
+                .unwrap(),
+            _ => tasks
+                .block(
+                    task.id,
+                    BlockIn {
+                        claim_token: token,
+                        reason: "which region?".into(),
+                    },
+                )
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_chooses_its_news_with_notify() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    s.say(ALLOWED, "/notify failed").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("This chat gets: failed."))
+        .await;
+    s.end_task(project, agent, "quiet", "complete").await;
+    s.end_task(project, agent, "loud", "fail").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"loud\" failed in p: disk full"))
+        .await;
+    // The other chat still gets everything.
+    s.telegram
+        .wait_for_message(101, |t| t.contains("\"quiet\" completed"))
+        .await;
+    assert!(
+        !s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .any(|t| t.contains("\"quiet\""))
+    );
+    s.say(ALLOWED, "/notify loud things").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("I do not know the news \"loud\"")
+        })
+        .await;
+    s.say(ALLOWED, "/notify off").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("This chat gets no news"))
+        .await;
+    s.end_task(project, agent, "hushed", "fail").await;
+    s.telegram
+        .wait_for_message(101, |t| t.contains("\"hushed\" failed"))
+        .await;
+    s.say(ALLOWED, "/notify on").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("This chat gets all the news"))
+        .await;
+    s.end_task(project, agent, "back", "complete").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"back\" completed"))
+        .await;
+    assert!(
+        !s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .any(|t| t.contains("\"hushed\""))
+    );
+    // The choice is kept on the platform: a restarted bot keeps it.
+    let thread = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("telegram")
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let mine = thread
+        .iter()
+        .find(|t| t.external_id.as_deref() == Some("100"))
+        .unwrap();
+    assert_eq!(
+        mine.metadata[agentops_telegram::NOTIFY_KEY],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_task_is_answered_cancelled_or_looked_at_from_its_notice() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    let stuck = s.end_task(project, agent, "deploy", "block").await;
+    let notice = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"deploy\" in p needs you"))
+        .await;
+    let buttons = &notice["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(buttons[0]["callback_data"], format!("answer:{}", stuck.id));
+    assert_eq!(buttons[1]["callback_data"], format!("cancel:{}", stuck.id));
+    assert_eq!(buttons[2]["callback_data"], format!("status:{}", stuck.id));
+
+    // Status, then Answer: the bot asks, and the reply to its question is the answer.
+    let status = format!("status:{}", stuck.id);
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &notice, &status),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.contains("\"deploy\" in p: blocked (0 of 1 attempts used).\nIt needs: which region?")
+        })
+        .await;
+    let answer = format!("answer:{}", stuck.id);
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &notice, &answer),
+        Some(SECRET),
+    )
+    .await;
+    let question = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("✍ Your answer for #"))
+        .await;
+    assert_eq!(question["reply_markup"]["force_reply"], true);
+    let reply = json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 77, "date": 1_700_000_000, "chat": {"id": ALLOWED, "type": "private"},
+                    "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                    "text": "eu-west, please",
+                    "reply_to_message": {"message_id": question["message_id"], "date": 1_700_000_000,
+                        "chat": {"id": ALLOWED, "type": "private"},
+                        "from": {"id": 123_456, "is_bot": true, "first_name": "AgentOps", "username": "agentops_test_bot"},
+                        "text": question["text"]}}
+    });
+    s.post_update(&reply, Some(SECRET)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.contains("is back in the queue with your answer")
+        })
+        .await;
+    let task = s.app.client.tasks().get(stuck.id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Queued);
+    assert_eq!(task.progress_message.as_deref(), Some("eu-west, please"));
+
+    // Cancel: the task is cancelled, and that is told like any outcome.
+    let elsewhere = s.app.project().await;
+    let other = s.end_task(elsewhere, agent, "migrate", "block").await;
+    let notice = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"migrate\" in p needs you"))
+        .await;
+    let cancel = format!("cancel:{}", other.id);
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &notice, &cancel),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.contains("\"migrate\" cancelled in p: cancelled on Telegram by @ana")
+        })
+        .await;
+    assert_eq!(
+        s.app.client.tasks().get(other.id).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
 }
