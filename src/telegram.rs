@@ -147,13 +147,31 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
             return error(ErrorCode::MalformedJson, err.to_string());
         }
     };
+    // Kept on the platform first, then confirmed: a crash before it is handled leaves
+    // it for the next start (`TelegramBot::recover`). If it cannot be kept, Telegram is
+    // told to send it again later.
+    let accepted = match state.bot.accept(update).await {
+        Ok(accepted) => accepted,
+        Err(err) => {
+            tracing::warn!("cannot keep a Telegram update, asking for it again: {err}");
+            let mut response = error(
+                ErrorCode::Unavailable,
+                "the platform cannot keep the update now; send it again",
+            );
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            return response;
+        }
+    };
     // Answer at once: Telegram sends an update again if the answer is slow, and talking
     // to the Chief of Staff may take as long as its LLM does. The tracker lets a
     // shutdown wait for the chats already accepted (see `drain`).
     let bot = state.bot.clone();
     state
         .inflight
-        .spawn(async move { bot.handle_update(update).await });
+        .spawn(async move { bot.handle_accepted(accepted).await });
     StatusCode::OK.into_response()
 }
 
@@ -230,6 +248,17 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
         tracing::warn!("cannot set the bot's command menu (setMyCommands): {err}");
     }
     let stop = CancellationToken::new();
+    // What the last run accepted but did not finish.
+    {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            match bot.recover().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("handled {n} update(s) left by the last run"),
+                Err(err) => tracing::warn!("cannot read the updates left by the last run: {err}"),
+            }
+        });
+    }
     let relay = {
         let (bot, stop) = (bot.clone(), stop.clone());
         tokio::spawn(async move {

@@ -46,7 +46,7 @@ use agentops_sdk::types::{
     UnblockIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use teloxide::RequestError;
 use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
@@ -76,6 +76,9 @@ pub const NEWS: [&str; 6] = [
     "chief",
 ];
 
+/// The thread metadata key of the updates accepted but not yet handled.
+pub const INBOX_KEY: &str = "telegram_inbox";
+
 /// The thread metadata key of a chat's `/notify` choice.
 pub const NOTIFY_KEY: &str = "telegram_notify";
 
@@ -101,6 +104,15 @@ pub const CHANNEL: &str = "telegram";
 /// The thread (channel, external id) the Chief of Staff reports to the operators in;
 /// the bot sends what is said there to every allowed chat.
 pub const OPERATORS: (&str, &str) = ("chief", "operators");
+
+/// An update [`TelegramBot::accept`] took: handle it with
+/// [`TelegramBot::handle_accepted`].
+#[derive(Debug)]
+pub struct Accepted {
+    update: Update,
+    /// The thread whose inbox keeps it, if any.
+    kept: Option<Uuid>,
+}
 
 /// A person's pace.
 enum Pace {
@@ -457,6 +469,116 @@ impl TelegramBot {
             &[],
         )
         .await?)
+    }
+
+    /// Keeps `update` on the platform before it is confirmed to Telegram (the webhook's
+    /// 200): a message or button press of an allowed chat goes into its thread's
+    /// metadata (`telegram_inbox.<update id>`) until it has been handled
+    /// ([`handle_accepted`](Self::handle_accepted)), so a crash in between leaves it for
+    /// the next start ([`recover`](Self::recover)) instead of losing it. Other updates
+    /// (a chat that is not allowed, an unknown kind) are kept nowhere.
+    ///
+    /// # Errors
+    /// If it cannot be kept: do not confirm the update (answer the webhook 503), and
+    /// Telegram sends it again later.
+    pub async fn accept(&self, update: Update) -> Result<Accepted, BotError> {
+        let chat = update.chat().map(|c| c.id).filter(|c| self.allowed(*c));
+        let Some(chat) = chat else {
+            return Ok(Accepted { update, kept: None });
+        };
+        let raw = serde_json::to_value(&update)
+            .map_err(|err| BotError::Setup(format!("an update does not serialize: {err}")))?;
+        let thread = self.thread_of(chat).await?;
+        self.inner
+            .platform
+            .threads()
+            .update(
+                thread,
+                ThreadPatch {
+                    metadata: Some(json!({ INBOX_KEY: { update.id.0.to_string(): raw } })),
+                    ..ThreadPatch::default()
+                },
+            )
+            .await?;
+        Ok(Accepted {
+            kept: Some(thread),
+            update,
+        })
+    }
+
+    /// Handles an update [`accept`](Self::accept) kept, then lets it go.
+    pub async fn handle_accepted(&self, accepted: Accepted) {
+        let id = accepted.update.id.0;
+        self.handle_update(accepted.update).await;
+        if let Some(thread) = accepted.kept {
+            self.forget_update(thread, id).await;
+        }
+    }
+
+    async fn forget_update(&self, thread: Uuid, id: u32) {
+        let forgotten = self
+            .inner
+            .platform
+            .threads()
+            .update(
+                thread,
+                ThreadPatch {
+                    metadata: Some(json!({ INBOX_KEY: { id.to_string(): null } })),
+                    ..ThreadPatch::default()
+                },
+            )
+            .await;
+        if let Err(err) = forgotten {
+            // Handled again at the next start: a repeat rather than a loss.
+            tracing::warn!(
+                update = id,
+                "cannot drop a handled update from the inbox: {err}"
+            );
+        }
+    }
+
+    /// Handles the updates an earlier run accepted but did not finish (it crashed, or
+    /// was killed before its shutdown wait ended), oldest first in each chat. Returns
+    /// how many it handled.
+    ///
+    /// # Errors
+    /// If the platform cannot be read.
+    pub async fn recover(&self) -> Result<usize, BotError> {
+        let threads: Vec<agentops_sdk::types::ThreadOut> = self
+            .inner
+            .platform
+            .threads()
+            .list()
+            .channel(CHANNEL)
+            .limit(200)
+            .stream()
+            .try_collect()
+            .await?;
+        let mut handled = 0;
+        for thread in threads {
+            let Some(inbox) = thread.metadata.get(INBOX_KEY).and_then(Value::as_object) else {
+                continue;
+            };
+            let mut left: Vec<(u32, Value)> = inbox
+                .iter()
+                .filter_map(|(id, raw)| Some((id.parse().ok()?, raw.clone())))
+                .collect();
+            left.sort_by_key(|(id, _)| *id);
+            for (id, raw) in left {
+                // From text: teloxide reads an update from a JSON document, not from an
+                // already parsed value (it would come back as an error update).
+                match serde_json::from_str::<Update>(&raw.to_string()) {
+                    Ok(update) => {
+                        tracing::info!(update = id, "handling an update left by the last run");
+                        self.handle_update(update).await;
+                        handled += 1;
+                    }
+                    Err(err) => tracing::warn!(update = id, "a kept update does not parse: {err}"),
+                }
+                self.forget_update(thread.id, id).await;
+            }
+        }
+        Ok(handled)
     }
 
     /// Handles one update. Failures are told to the chat and logged, never returned:

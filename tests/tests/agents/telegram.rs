@@ -1656,3 +1656,58 @@ async fn a_blocked_task_is_answered_cancelled_or_looked_at_from_its_notice() {
         TaskStatus::Cancelled
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_confirmed_before_a_crash_is_handled_at_the_next_start() {
+    let s = stack().await;
+    let inbox = || async {
+        let threads = s
+            .app
+            .client
+            .threads()
+            .list()
+            .channel("telegram")
+            .send()
+            .await
+            .unwrap()
+            .items;
+        threads
+            .iter()
+            .find(|t| t.external_id.as_deref() == Some("100"))
+            .and_then(|t| t.metadata.get(agentops_telegram::INBOX_KEY))
+            .and_then(Value::as_object)
+            .map_or(0, serde_json::Map::len)
+    };
+    // The webhook keeps the update on the platform, then confirms it to Telegram...
+    let update: agentops_telegram::Update =
+        serde_json::from_str(&text_update(ALLOWED, "/agents").to_string()).unwrap();
+    let accepted = s.bot.accept(update).await.unwrap();
+    assert_eq!(inbox().await, 1);
+    // ...and the process dies before handling it.
+    drop(accepted);
+    assert!(s.telegram.texts_to(ALLOWED).is_empty());
+
+    let restarted = new_bot(
+        &s.app,
+        &s.telegram,
+        "http://127.0.0.1:9".into(),
+        &[ALLOWED, 101],
+    );
+    assert_eq!(restarted.recover().await.unwrap(), 1);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "No agent has registered yet.")
+        .await;
+    assert_eq!(inbox().await, 0, "a handled update is let go");
+    assert_eq!(
+        restarted.recover().await.unwrap(),
+        0,
+        "and not handled twice"
+    );
+    // Handled the normal way, it leaves nothing behind either.
+    s.say(ALLOWED, "/agents").await;
+    crate::chief::wait_until("the second answer", || async {
+        s.telegram.texts_to(ALLOWED).len() == 2
+    })
+    .await;
+    crate::chief::wait_until("the inbox to empty", || async { inbox().await == 0 }).await;
+}
