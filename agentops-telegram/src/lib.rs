@@ -326,15 +326,26 @@ impl TelegramBot {
         Ok(self.inner.bot.get_me().await?)
     }
 
-    /// Puts the bot's commands in Telegram's command menu (`setMyCommands`).
+    /// Puts the bot's commands in Telegram's command menu (`setMyCommands`): for every
+    /// chat, and for the private and the group chats' scopes (a scope of its own wins
+    /// over the default, so another tool setting those scopes does not hide ours).
     ///
     /// # Errors
     /// If the Bot API refuses.
     pub async fn register_commands(&self) -> Result<(), BotError> {
-        self.inner
-            .bot
-            .set_my_commands(Command::bot_commands())
-            .await?;
+        use teloxide::payloads::SetMyCommandsSetters;
+        use teloxide::types::BotCommandScope;
+        for scope in [
+            BotCommandScope::Default,
+            BotCommandScope::AllPrivateChats,
+            BotCommandScope::AllGroupChats,
+        ] {
+            self.inner
+                .bot
+                .set_my_commands(Command::bot_commands())
+                .scope(scope)
+                .await?;
+        }
         Ok(())
     }
 

@@ -16,7 +16,9 @@ use teloxide::adaptors::throttle::Limits;
 use teloxide::adaptors::{CacheMe, Throttle};
 use teloxide::payloads::SendMessageSetters;
 use teloxide::requests::{Requester, RequesterExt};
-use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message, User};
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode, User,
+};
 use teloxide::{ApiError, RequestError};
 
 /// Telegram's own Bot API.
@@ -103,7 +105,8 @@ pub fn display(user: &User) -> String {
 pub struct Outgoing {
     /// Where.
     pub chat: ChatId,
-    /// What (at most [`MAX_TEXT`] characters).
+    /// What, in Telegram's HTML (`parse_mode=HTML`): every text that was not written
+    /// here is escaped ([`escape`]); at most [`MAX_TEXT`] characters once shown.
     pub text: String,
     /// Inline buttons under it.
     pub buttons: Option<InlineKeyboardMarkup>,
@@ -121,6 +124,7 @@ impl Outgoing {
     pub async fn send(&self, bot: &Bot) -> Result<Message, RequestError> {
         let request = bot
             .send_message(self.chat, self.text.clone())
+            .parse_mode(ParseMode::Html)
             .disable_notification(self.silent);
         match &self.buttons {
             Some(buttons) => request.reply_markup(buttons.clone()).await,
@@ -134,8 +138,14 @@ impl Outgoing {
     }
 }
 
-/// The messages that send `text` to a chat: one per piece of at most [`MAX_TEXT`]
-/// characters, `buttons` (one row) on the last one.
+/// `text` as Telegram's HTML shows it: `<`, `>` and `&` escaped, nothing else.
+pub fn escape(text: &str) -> String {
+    teloxide::utils::html::escape(text)
+}
+
+/// The messages that send plain `text` to a chat (escaped: a `<` in it is shown, never
+/// read as markup): one per piece of at most [`MAX_TEXT`] characters, split before it is
+/// escaped so no piece ends inside an `&amp;`, `buttons` (one row) on the last one.
 pub fn messages(chat: ChatId, text: &str, buttons: &[InlineKeyboardButton]) -> Vec<Outgoing> {
     let parts = split(text, MAX_TEXT);
     let last = parts.len().saturating_sub(1);
@@ -144,7 +154,7 @@ pub fn messages(chat: ChatId, text: &str, buttons: &[InlineKeyboardButton]) -> V
         .enumerate()
         .map(|(i, text)| Outgoing {
             chat,
-            text,
+            text: escape(&text),
             buttons: (i == last && !buttons.is_empty())
                 .then(|| InlineKeyboardMarkup::new([buttons.to_vec()])),
             silent: false,
@@ -170,13 +180,15 @@ pub async fn send_text(
     Ok(())
 }
 
-/// `text` with `footer` on a line of its own below it, within [`MAX_TEXT`] (the text is
-/// cut, never the footer): a message edited to say what became of it.
+/// Plain `text` with plain `footer` in bold on a line of its own below it, in Telegram's
+/// HTML, within [`MAX_TEXT`] shown characters (the text is cut, never the footer): a
+/// message edited to say what became of it.
 pub fn with_footer(text: &str, footer: &str) -> String {
     let room = MAX_TEXT.saturating_sub(footer.chars().count() + 2);
     format!(
-        "{}\n\n{footer}",
-        agentops_sdk::text::truncate(text.trim_end(), room)
+        "{}\n\n<b>{}</b>",
+        escape(&agentops_sdk::text::truncate(text.trim_end(), room)),
+        escape(footer)
     )
 }
 
@@ -229,6 +241,19 @@ mod tests {
         assert_eq!(parts.concat(), solid);
         assert!(parts.iter().all(|p| p.chars().count() <= MAX_TEXT));
         assert_eq!(split("short", MAX_TEXT), ["short"]);
+    }
+
+    #[test]
+    fn text_from_elsewhere_is_shown_as_written_never_read_as_markup() {
+        let out = messages(ChatId(1), "if a < b && c > d: <b>not bold</b>", &[]);
+        assert_eq!(
+            out[0].text,
+            "if a &lt; b &amp;&amp; c &gt; d: &lt;b&gt;not bold&lt;/b&gt;"
+        );
+        assert_eq!(
+            with_footer("x < y", "✅ Approved by <ana>"),
+            "x &lt; y\n\n<b>✅ Approved by &lt;ana&gt;</b>"
+        );
     }
 
     #[test]

@@ -34,9 +34,9 @@ use agentops_sdk::types::ApprovalOut;
 use serde_json::{Value, json};
 use teloxide::payloads::EditMessageTextSetters;
 use teloxide::requests::Requester;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode};
 
-use crate::messages::{self, Bot, MAX_TEXT, Outgoing};
+use crate::messages::{self, Bot, Outgoing};
 use crate::plans;
 
 /// Items in all queues at most; the relay waits for the senders beyond it, so a long
@@ -380,6 +380,7 @@ impl Outbox {
             .until_done(chat, || async {
                 self.bot
                     .edit_message_text(chat, MessageId(message), text.clone())
+                    .parse_mode(ParseMode::Html)
                     .reply_markup(InlineKeyboardMarkup::default())
                     .await
             })
@@ -485,34 +486,29 @@ fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Step)>
     out
 }
 
-/// One message for task notices of one kind: the notice itself when it is alone, else
-/// "✅ 12 tasks completed in Big: …". Completions are routine: sent silently.
+/// One message for task notices of one kind, in Telegram's HTML: the notice itself when
+/// it is alone, else "✅ 12 tasks completed in Big: …". Completions are routine: sent
+/// silently.
 fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
+    use messages::escape as e;
     let kind = notices[0].kind;
+    let answer_with = "Answer with: <code>unblock #code with &lt;your answer&gt;</code>";
     let text = if let [one] = notices {
         let place = one
             .project
             .as_deref()
-            .map(|p| format!(" in {p}"))
+            .map(|p| format!(" in {}", e(p)))
             .unwrap_or_default();
+        let task = e(&one.task);
+        let detail = e(one.detail.as_deref().unwrap_or("(no reason given)"));
         match kind {
-            NoticeKind::Completed => format!("✅ Task {} completed{place}.", one.task),
-            NoticeKind::Failed => format!(
-                "❌ Task {} failed{place}: {}",
-                one.task,
-                one.detail.as_deref().unwrap_or("(no error given)")
-            ),
+            NoticeKind::Completed => format!("✅ Task {task} completed{place}."),
+            NoticeKind::Failed => format!("❌ <b>Task {task} failed</b>{place}: {detail}"),
             NoticeKind::Blocked => format!(
-                "⏸ Task {}{place} needs you: {}\nAnswer with: unblock #{} with <your answer>",
-                one.task,
-                one.detail.as_deref().unwrap_or("(no reason given)"),
-                one.code
+                "⏸ <b>Task {task}{place} needs you</b>: {detail}\n{}",
+                answer_with.replace("#code", &format!("#{}", e(&one.code)))
             ),
-            NoticeKind::Cancelled => format!(
-                "🚫 Task {} cancelled{place}: {}",
-                one.task,
-                one.detail.as_deref().unwrap_or("(no reason given)")
-            ),
+            NoticeKind::Cancelled => format!("🚫 Task {task} cancelled{place}: {detail}"),
         }
     } else {
         let mut projects: Vec<&str> = notices
@@ -522,17 +518,21 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
         projects.dedup();
         let one_project = projects.len() == 1 && notices.iter().all(|n| n.project.is_some());
         let place = if one_project {
-            format!(" in {}", projects[0])
+            format!(" in {}", e(projects[0]))
         } else {
             String::new()
         };
+        let count = notices.len();
         let head = match kind {
-            NoticeKind::Completed => format!("✅ {} tasks completed{place}:", notices.len()),
-            NoticeKind::Failed => format!("❌ {} tasks failed{place}:", notices.len()),
-            NoticeKind::Blocked => format!("⏸ {} tasks need you{place}:", notices.len()),
-            NoticeKind::Cancelled => format!("🚫 {} tasks cancelled{place}:", notices.len()),
+            NoticeKind::Completed => format!("✅ <b>{count} tasks completed{place}</b>:"),
+            NoticeKind::Failed => format!("❌ <b>{count} tasks failed{place}</b>:"),
+            NoticeKind::Blocked => format!("⏸ <b>{count} tasks need you{place}</b>:"),
+            NoticeKind::Cancelled => format!("🚫 <b>{count} tasks cancelled{place}</b>:"),
         };
         let mut lines = vec![head];
+        // Listed while they fit in one message as shown; the rest are counted.
+        let mut shown = 200;
+        let mut listed = 0;
         for n in notices.iter().take(DIGEST_LINES) {
             let project = match (&n.project, one_project) {
                 (Some(p), false) => format!("{p}: "),
@@ -543,13 +543,19 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
                 .as_deref()
                 .map(|d| format!(": {}", truncate(&d.replace('\n', " "), 200)))
                 .unwrap_or_default();
-            lines.push(format!("• {project}{}{detail}", n.task));
+            let line = format!("• {project}{}{detail}", truncate(&n.task, 200));
+            shown += line.chars().count() + 1;
+            if shown > messages::MAX_TEXT {
+                break;
+            }
+            lines.push(e(&line));
+            listed += 1;
         }
-        if notices.len() > DIGEST_LINES {
-            lines.push(format!("… and {} more.", notices.len() - DIGEST_LINES));
+        if count > listed {
+            lines.push(format!("… and {} more.", count - listed));
         }
         if kind == NoticeKind::Blocked {
-            lines.push("Answer with: unblock #code with <your answer>".into());
+            lines.push(answer_with.to_owned());
         }
         lines.join("\n")
     };
@@ -564,7 +570,8 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
     };
     Outgoing {
         chat,
-        text: truncate(&text, MAX_TEXT),
+        // Within the limit as shown: 30 lines of at most ~700 characters each.
+        text,
         buttons,
         silent: kind == NoticeKind::Completed,
         force_reply: false,
@@ -574,6 +581,24 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::MAX_TEXT;
+
+    /// `html` as Telegram shows it: without tags, entities read.
+    fn shown(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
 
     #[test]
     fn the_cursor_moves_only_past_what_every_chat_received() {
@@ -635,17 +660,17 @@ mod tests {
         let ranges: Vec<_> = out.iter().map(|(r, _)| r.clone()).collect();
         assert_eq!(ranges, [0..2, 2..3, 3..4, 4..6]);
         assert_eq!(
-            out[0].1.message().text,
+            shown(&out[0].1.message().text),
             "✅ 2 tasks completed in Big:\n• #abcdef \"a\"\n• #abcdef \"b\""
         );
         assert!(out[0].1.message().silent);
-        assert_eq!(out[1].1.message().text, "Done: …");
+        assert_eq!(shown(&out[1].1.message().text), "Done: …");
         assert_eq!(
-            out[2].1.message().text,
+            shown(&out[2].1.message().text),
             "✅ Task #abcdef \"c\" completed in Big."
         );
         assert_eq!(
-            out[3].1.message().text,
+            shown(&out[3].1.message().text),
             "❌ 2 tasks failed:\n• Small: #abcdef \"d\": why\n• Big: #abcdef \"e\": why"
         );
         assert!(!out[3].1.message().silent);
@@ -660,7 +685,7 @@ mod tests {
         let refs: Vec<&What> = whats.iter().collect();
         let out = compose(chat, &refs);
         assert_eq!(out.len(), 1);
-        let text = &out[0].1.message().text;
+        let text = &shown(&out[0].1.message().text);
         assert!(text.starts_with("⏸ 70 tasks need you in Big:\n"), "{text}");
         assert!(text.contains("… and 40 more."), "{text}");
         assert!(text.ends_with("Answer with: unblock #code with <your answer>"));

@@ -199,6 +199,23 @@ async fn call(
                                "description": format!("Bad Request: {err}")}));
         }
     };
+    // Telegram reads HTML (`parse_mode=HTML`) into plain text and entities, and refuses
+    // what it cannot parse; the call is kept with the text as shown (`html`: as sent).
+    let mut params = params;
+    if params["parse_mode"] == "HTML"
+        && let Some(html) = params["text"].as_str().map(str::to_owned)
+    {
+        match render_html(&html) {
+            Ok(shown) => {
+                params["text"] = json!(shown);
+                params["html"] = json!(html);
+            }
+            Err(err) => {
+                return Json(json!({"ok": false, "error_code": 400,
+                    "description": format!("Bad Request: can't parse entities: {err}")}));
+            }
+        }
+    }
     if bot != format!("bot{TOKEN}") {
         return Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
     }
@@ -350,4 +367,69 @@ fn over_limits(accepted: &[(i64, Instant)], chat: i64, now: Instant) -> Option<D
         return Some(Duration::from_secs(1));
     }
     None
+}
+
+/// Telegram's HTML style read as Telegram does: the text it shows, or why it cannot be
+/// parsed (a tag it does not support, a tag left open or closed out of turn, an entity
+/// it does not know, a bare `<` or `&`).
+fn render_html(html: &str) -> Result<String, String> {
+    const TAGS: [&str; 15] = [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "code",
+        "pre",
+        "a",
+        "tg-spoiler",
+        "span",
+        "blockquote",
+    ];
+    let mut shown = String::new();
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let end = rest.find('>').ok_or("unclosed start tag")?;
+                let tag = &rest[1..end];
+                if let Some(name) = tag.strip_prefix('/') {
+                    if open.pop().as_deref() != Some(name.trim()) {
+                        return Err(format!("unmatched end tag \"{name}\""));
+                    }
+                } else {
+                    let name = tag.split_whitespace().next().unwrap_or_default();
+                    if !TAGS.contains(&name) {
+                        return Err(format!("unsupported start tag \"{name}\""));
+                    }
+                    open.push(name.to_owned());
+                }
+                rest = &rest[end + 1..];
+            }
+            '&' => {
+                let end = rest.find(';').ok_or("unclosed entity")?;
+                shown.push(match &rest[1..end] {
+                    "lt" => '<',
+                    "gt" => '>',
+                    "amp" => '&',
+                    "quot" => '"',
+                    other => return Err(format!("unsupported entity \"&{other};\"")),
+                });
+                rest = &rest[end + 1..];
+            }
+            c => {
+                shown.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    if let Some(name) = open.pop() {
+        return Err(format!("unclosed tag \"{name}\""));
+    }
+    Ok(shown)
 }

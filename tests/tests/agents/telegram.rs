@@ -1073,6 +1073,16 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/notify"
         ]
     );
+    // For every chat, and for the private and group chats' own scopes.
+    let scopes: Vec<&str> = menu
+        .iter()
+        .map(|call| call["scope"]["type"].as_str().unwrap_or("default"))
+        .collect();
+    assert_eq!(scopes, ["default", "all_private_chats", "all_group_chats"]);
+    assert!(
+        menu.iter()
+            .all(|call| call["commands"] == menu[0]["commands"])
+    );
     // The webhook is served on the URL's path.
     let response = reqwest::Client::new()
         .post(format!("http://{bind}/telegram/webhook"))
@@ -1581,10 +1591,21 @@ async fn a_blocked_task_is_answered_cancelled_or_looked_at_from_its_notice() {
     let project = s.app.project().await;
     let agent = s.app.agent("ops-bot").await;
     let stuck = s.end_task(project, agent, "deploy", "block").await;
+    let odd = s
+        .end_task(project, agent, "fix <b> & </i> tags", "complete")
+        .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"fix <b> & </i> tags\" completed"))
+        .await;
+    drop(odd);
     let notice = s
         .telegram
         .wait_for_message(ALLOWED, |t| t.contains("\"deploy\" in p needs you"))
         .await;
+    // Formatted (Telegram's HTML, which the stand-in parses as Telegram does).
+    let html = notice["html"].as_str().unwrap();
+    assert!(html.contains("<b>Task #"), "{html}");
+    assert!(html.contains("<code>unblock #"), "{html}");
     let buttons = &notice["reply_markup"]["inline_keyboard"][0];
     assert_eq!(buttons[0]["callback_data"], format!("answer:{}", stuck.id));
     assert_eq!(buttons[1]["callback_data"], format!("cancel:{}", stuck.id));
