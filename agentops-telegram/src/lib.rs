@@ -49,7 +49,9 @@ use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use teloxide::RequestError;
-use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters};
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, EditMessageTextSetters,
+};
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, CallbackQuery, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup,
@@ -81,6 +83,16 @@ pub const INBOX_KEY: &str = "telegram_inbox";
 
 /// The thread metadata key of a chat's `/notify` choice.
 pub const NOTIFY_KEY: &str = "telegram_notify";
+
+/// The thread metadata key of the buttons the bot puts under its own message:
+/// `[{"text", "data"}]`.
+const BUTTONS: &str = "telegram_buttons";
+
+/// Projects on one page of `/projects`.
+const PAGE: usize = 10;
+
+/// The most projects `/projects` pages through (the newest).
+const PROJECTS_LISTED: usize = 1_000;
 
 /// The thread metadata key that makes the bot's message ask for a reply (`ForceReply`).
 const FORCE_REPLY: &str = "telegram_force_reply";
@@ -415,6 +427,78 @@ impl TelegramBot {
         Ok(thread.id)
     }
 
+    /// Page `page` (from 1) of the projects, newest first, with how far each has got,
+    /// and the buttons to the pages beside it.
+    async fn projects_page(
+        &self,
+        page: usize,
+    ) -> Result<(String, Vec<(String, String)>), BotError> {
+        let platform = &self.inner.platform;
+        let projects: Vec<agentops_sdk::types::ProjectOut> = platform
+            .projects()
+            .list()
+            .limit(200)
+            .stream()
+            .take(PROJECTS_LISTED)
+            .try_collect()
+            .await?;
+        if projects.is_empty() {
+            return Ok((
+                "There are no projects yet. Tell me what you need and I will plan one.".into(),
+                Vec::new(),
+            ));
+        }
+        let summary = platform.tasks().summary(None).await?;
+        let pages = projects.len().div_ceil(PAGE);
+        let page = page.clamp(1, pages);
+        let mut lines = vec![if pages > 1 {
+            format!("{} projects, page {page} of {pages}:", projects.len())
+        } else {
+            format!(
+                "{} project{}:",
+                projects.len(),
+                if projects.len() == 1 { "" } else { "s" }
+            )
+        }];
+        for project in projects.iter().skip((page - 1) * PAGE).take(PAGE) {
+            let line = match summary
+                .by_project
+                .iter()
+                .find(|c| c.project_id == project.id)
+            {
+                Some(counts) => {
+                    let s = &counts.by_status;
+                    let total = s.waiting
+                        + s.queued
+                        + s.running
+                        + s.blocked
+                        + s.completed
+                        + s.failed
+                        + s.cancelled;
+                    let mut line =
+                        format!("• {}: {} of {total} tasks done", project.name, s.completed);
+                    if s.blocked > 0 {
+                        line.push_str(&format!(", {} blocked", s.blocked));
+                    }
+                    if s.failed > 0 {
+                        line.push_str(&format!(", {} failed", s.failed));
+                    }
+                    line
+                }
+                None => format!("• {}: no tasks yet", project.name),
+            };
+            lines.push(line);
+        }
+        let mut buttons = Vec::new();
+        if page > 1 {
+            buttons.push(("◀ Back".to_owned(), format!("projects:{}", page - 1)));
+        }
+        if page < pages {
+            buttons.push(("Next ▶".to_owned(), format!("projects:{}", page + 1)));
+        }
+        Ok((lines.join("\n"), buttons))
+    }
+
     /// Counts a message of person `user` against their rate.
     fn pace(&self, user: u64) -> Pace {
         let limit = self.inner.config.user_rate as usize;
@@ -663,7 +747,15 @@ impl TelegramBot {
                     self.ask_chief(chat, &format!("status {}", args.trim()), author)
                         .await
                 }
-                Parsed::Known(Command::Projects) => self.ask_chief(chat, "projects", author).await,
+                Parsed::Known(Command::Projects) => {
+                    let (text, buttons) = self.projects_page(1).await?;
+                    let buttons: Vec<Value> = buttons
+                        .iter()
+                        .map(|(label, data)| json!({"text": label, "data": data}))
+                        .collect();
+                    self.say_with(chat, &text, Some(json!({ BUTTONS: buttons })))
+                        .await
+                }
                 Parsed::Known(Command::Task(args)) if args.trim().is_empty() => {
                     self.say(chat, "Say: /task TITLE to PROJECT").await
                 }
@@ -905,6 +997,28 @@ impl TelegramBot {
             return Ok(());
         }
         let data = query.data.as_deref().unwrap_or_default();
+        // A page of a long list: the message turns to it in place.
+        if let (Some(page), Some(message)) = (
+            data.strip_prefix("projects:")
+                .and_then(|p| p.parse::<usize>().ok()),
+            &query.message,
+        ) {
+            let (text, buttons) = self.projects_page(page).await?;
+            let markup = InlineKeyboardMarkup::new([buttons
+                .into_iter()
+                .map(|(label, data)| InlineKeyboardButton::callback(label, data))
+                .collect::<Vec<_>>()]);
+            let edited = bot
+                .edit_message_text(message.chat().id, message.id(), messages::escape(&text))
+                .parse_mode(teloxide::types::ParseMode::Html)
+                .reply_markup(markup)
+                .await;
+            if let Err(err) = edited {
+                tracing::debug!("the list was not turned to page {page}: {err}");
+            }
+            bot.answer_callback_query(query.id.clone()).await?;
+            return Ok(());
+        }
         let parsed = data
             .split_once(':')
             .and_then(|(verb, id)| Some((verb, Uuid::parse_str(id).ok()?)));
@@ -1198,7 +1312,22 @@ impl TelegramBot {
         if !self.allowed(chat) {
             return Ok(Vec::new());
         }
-        let mut buttons = Vec::new();
+        // Buttons the bot asked for on its own message (a long list's pages).
+        let mut buttons: Vec<InlineKeyboardButton> = message
+            .metadata
+            .get(BUTTONS)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|b| {
+                        Some(InlineKeyboardButton::callback(
+                            b["text"].as_str()?.to_owned(),
+                            b["data"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         if let Some(approval) = message
             .metadata
             .get("approval_id")

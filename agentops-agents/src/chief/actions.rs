@@ -1024,24 +1024,31 @@ pub async fn report(client: &Client, project: Option<&str>) -> Result<String, St
 /// # Errors
 /// If the platform cannot be read.
 pub async fn projects(client: &Client) -> Result<String, String> {
-    let projects = client
-        .projects()
-        .list()
-        .limit(50)
-        .send()
-        .await
-        .map_err(|err| format!("cannot list projects: {err}"))?
-        .items;
+    let projects = crate::chief::look::all_projects(client).await?;
     if projects.is_empty() {
         return Ok("There are no projects yet.".into());
     }
-    let names: Vec<String> = projects.iter().map(|p| format!("\"{}\"", p.name)).collect();
+    // All of them are counted; the newest are named.
+    let names: Vec<String> = projects
+        .iter()
+        .take(PROJECTS_NAMED)
+        .map(|p| format!("\"{}\"", p.name))
+        .collect();
+    let more = projects.len().saturating_sub(PROJECTS_NAMED);
     Ok(format!(
-        "{}: {}.",
+        "{}: {}{}.",
         plural(projects.len(), "project"),
-        names.join(", ")
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more (the newest are named)")
+        } else {
+            String::new()
+        }
     ))
 }
+
+/// Projects named in a list of them; the rest are counted.
+const PROJECTS_NAMED: usize = 50;
 
 /// One task, for people.
 pub fn describe_task(task: &TaskOut) -> String {

@@ -1732,3 +1732,74 @@ async fn an_update_confirmed_before_a_crash_is_handled_at_the_next_start() {
     .await;
     crate::chief::wait_until("the inbox to empty", || async { inbox().await == 0 }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_project_list_is_paged_with_buttons_in_one_message() {
+    let s = stack().await;
+    for i in 0..25 {
+        s.app
+            .client
+            .projects()
+            .create(agentops_sdk::types::ProjectIn {
+                name: format!("Project {i:02}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    s.say(ALLOWED, "/projects").await;
+    let list = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("25 projects, page 1 of 3:"))
+        .await;
+    let text = list["text"].as_str().unwrap();
+    assert_eq!(text.lines().count(), 11, "{text}");
+    assert!(
+        text.contains("• Project 24: no tasks yet"),
+        "newest first: {text}"
+    );
+    let next = button(&list, 0);
+    assert_eq!(next, "projects:2");
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &list, &next),
+        Some(SECRET),
+    )
+    .await;
+    let page = s
+        .wait_for_edit(&list["message_id"], |t| {
+            t.starts_with("25 projects, page 2 of 3:")
+        })
+        .await;
+    let labels: Vec<&str> = page["reply_markup"]["inline_keyboard"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["◀ Back", "Next ▶"]);
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &list, "projects:3"),
+        Some(SECRET),
+    )
+    .await;
+    let last = s
+        .wait_for_edit(&list["message_id"], |t| {
+            t.starts_with("25 projects, page 3 of 3:")
+        })
+        .await;
+    assert!(last["text"].as_str().unwrap().contains("• Project 00"));
+    assert_eq!(
+        last["reply_markup"]["inline_keyboard"][0][0]["text"],
+        "◀ Back"
+    );
+    assert!(last["reply_markup"]["inline_keyboard"][0].get(1).is_none());
+    // Still one message: the pages were turned in place.
+    assert_eq!(
+        s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.contains("projects, page"))
+            .count(),
+        1
+    );
+}
