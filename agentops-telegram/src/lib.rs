@@ -84,6 +84,15 @@ pub const INBOX_KEY: &str = "telegram_inbox";
 /// The thread metadata key of a chat's `/notify` choice.
 pub const NOTIFY_KEY: &str = "telegram_notify";
 
+/// The message metadata key of a person's message's Telegram id.
+pub const TELEGRAM_MESSAGE: &str = "telegram_message_id";
+
+/// The message metadata key of the Telegram message the bot's own answer replies to.
+const REPLY_TO: &str = "telegram_reply_to";
+
+/// The person's messages whose Telegram ids are remembered for threading replies.
+const SAID_KEPT: usize = 10_000;
+
 /// The thread metadata key of the buttons the bot puts under its own message:
 /// `[{"text", "data"}]`.
 const BUTTONS: &str = "telegram_buttons";
@@ -226,6 +235,9 @@ struct Inner {
     threads: Mutex<HashMap<i64, Uuid>>,
     /// Project id → name, for notices.
     projects: Mutex<HashMap<Uuid, String>>,
+    /// The person's messages lately passed on the event stream → their Telegram ids
+    /// (at most [`SAID_KEPT`], the oldest forgotten first).
+    said: Mutex<(HashMap<Uuid, i32>, std::collections::VecDeque<Uuid>)>,
     /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
     news: Mutex<HashMap<i64, Option<Vec<String>>>>,
     /// Chats refused lately → when they were last told so.
@@ -313,6 +325,7 @@ impl TelegramBot {
                 projects: Mutex::new(HashMap::new()),
                 refused: Mutex::new(HashMap::new()),
                 news: Mutex::new(HashMap::new()),
+                said: Mutex::default(),
                 paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
@@ -372,6 +385,16 @@ impl TelegramBot {
     /// of the bot delays it, never loses it.
     async fn say(&self, chat: ChatId, text: &str) -> Result<(), BotError> {
         self.say_with(chat, text, None).await
+    }
+
+    /// [`say`](Self::say) in answer to `message`, shown as a reply to it.
+    async fn answer(&self, message: &Message, text: &str) -> Result<(), BotError> {
+        self.say_with(
+            message.chat.id,
+            text,
+            Some(json!({ REPLY_TO: message.id.0 })),
+        )
+        .await
     }
 
     /// [`say`](Self::say), the message's thread metadata `metadata`.
@@ -707,7 +730,7 @@ impl TelegramBot {
             } else {
                 "I only understand text messages."
             };
-            return self.say(chat, reply).await;
+            return self.answer(&message, reply).await;
         };
         let author = message.from.as_ref();
         if let Some(user) = author {
@@ -715,8 +738,7 @@ impl TelegramBot {
                 Pace::Fine => {}
                 Pace::TooFast(wait) => {
                     return self
-                        .say(
-                            chat,
+                        .answer(&message,
                             &format!(
                                 "You are writing faster than I can take it ({} messages a minute). Please wait {} s and send that again.",
                                 self.inner.config.user_rate,
@@ -742,9 +764,9 @@ impl TelegramBot {
                 }
             };
             return match commands::parse(text, &name) {
-                Parsed::Known(Command::Start | Command::Help) => self.say(chat, HELP).await,
+                Parsed::Known(Command::Start | Command::Help) => self.answer(&message, HELP).await,
                 Parsed::Known(Command::Status(args)) => {
-                    self.ask_chief(chat, &format!("status {}", args.trim()), author)
+                    self.ask_chief(chat, &format!("status {}", args.trim()), author, message.id)
                         .await
                 }
                 Parsed::Known(Command::Projects) => {
@@ -757,42 +779,41 @@ impl TelegramBot {
                         .await
                 }
                 Parsed::Known(Command::Task(args)) if args.trim().is_empty() => {
-                    self.say(chat, "Say: /task TITLE to PROJECT").await
+                    self.answer(&message, "Say: /task TITLE to PROJECT").await
                 }
                 Parsed::Known(Command::Task(args)) => {
-                    self.ask_chief(chat, &format!("add task {}", args.trim()), author)
+                    self.ask_chief(chat, &format!("add task {}", args.trim()), author, message.id)
                         .await
                 }
                 Parsed::Known(Command::Agents) => {
                     let text = self.agents().await?;
-                    self.say(chat, &text).await
+                    self.answer(&message, &text).await
                 }
                 Parsed::Known(Command::Busy(args))
                     if !matches!(args.trim(), "enqueue" | "reject" | "interrupt") =>
                 {
-                    self.say(
-                        chat,
+                    self.answer(&message,
                         "Say /busy enqueue (a message sent while I am busy waits its turn), /busy reject (I say I am busy) or /busy interrupt (it stops what I am doing).",
                     )
                     .await
                 }
                 Parsed::Known(Command::Busy(args)) => {
-                    self.ask_chief(chat, &format!("/busy {}", args.trim()), author)
+                    self.ask_chief(chat, &format!("/busy {}", args.trim()), author, message.id)
                         .await
                 }
                 Parsed::Known(Command::Usage) => {
                     let text = self.usage().await?;
-                    self.say(chat, &text).await
+                    self.answer(&message, &text).await
                 }
                 Parsed::Known(Command::Notify(args)) => self.notify(chat, args.trim()).await,
                 Parsed::Unknown(name) => {
-                    self.say(chat, &format!("I do not know /{name}.\n{HELP}"))
+                    self.answer(&message, &format!("I do not know /{name}.\n{HELP}"))
                         .await
                 }
                 Parsed::ForAnotherBot => Ok(()),
             };
         }
-        self.ask_chief(chat, text, author).await
+        self.ask_chief(chat, text, author, message.id).await
     }
     /// Today's LLM spend (UTC): totals, per agent and per model, and each budget's
     /// standing.
@@ -922,10 +943,14 @@ impl TelegramBot {
         chat: ChatId,
         text: &str,
         author: Option<&User>,
+        message: teloxide::types::MessageId,
     ) -> Result<(), BotError> {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
+        // The person's message, kept with its Telegram id: the Chief's reply names it
+        // (`in_reply_to`), and the relay shows the reply as a reply to it.
         let body = ChatIn {
             author: author.map(messages::display),
+            metadata: Some(json!({ TELEGRAM_MESSAGE: message.0 })),
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let request = self
@@ -978,9 +1003,10 @@ impl TelegramBot {
             Err(err) => format!("it cannot be reached ({err})"),
         };
         tracing::warn!(chat = chat.0, "the Chief of Staff failed: {problem}");
-        self.say(
+        self.say_with(
             chat,
             &format!("Sorry, the Chief of Staff is unavailable: {problem}"),
+            Some(json!({ REPLY_TO: message.0 })),
         )
         .await
     }
@@ -1300,6 +1326,26 @@ impl TelegramBot {
     /// operators go to every allowed chat.
     async fn message_out(&self, message: MessageOut) -> Result<Vec<(ChatId, What)>, BotError> {
         if message.role == MessageRole::User {
+            // Remembered, so the answer to it can be shown as a reply to it.
+            if let Some(id) = message
+                .metadata
+                .get(TELEGRAM_MESSAGE)
+                .and_then(Value::as_i64)
+                && let Ok(id) = i32::try_from(id)
+            {
+                let mut said = self
+                    .inner
+                    .said
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                said.0.insert(message.id, id);
+                said.1.push_back(message.id);
+                while said.1.len() > SAID_KEPT {
+                    if let Some(old) = said.1.pop_front() {
+                        said.0.remove(&old);
+                    }
+                }
+            }
             return Ok(Vec::new());
         }
         let chat = match self.audience_of(message.thread_id).await? {
@@ -1342,6 +1388,27 @@ impl TelegramBot {
             ];
         }
         let force_reply = message.metadata.get(FORCE_REPLY) == Some(&Value::Bool(true));
+        // The message it answers: named by the bot's own answers, or by the Chief's
+        // (`in_reply_to`: the person's message, remembered when it passed).
+        let reply_to = message
+            .metadata
+            .get(REPLY_TO)
+            .and_then(Value::as_i64)
+            .and_then(|id| i32::try_from(id).ok())
+            .or_else(|| {
+                let person = message
+                    .metadata
+                    .get("in_reply_to")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok())?;
+                self.inner
+                    .said
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+                    .get(&person)
+                    .copied()
+            });
         let plan = message
             .metadata
             .get("approval_id")
@@ -1350,8 +1417,10 @@ impl TelegramBot {
             .filter(|_| !buttons.is_empty());
         Ok(messages::messages(chat, &message.text, &buttons)
             .into_iter()
-            .map(|mut m| {
+            .enumerate()
+            .map(|(i, mut m)| {
                 m.force_reply = force_reply && m.buttons.is_none();
+                m.reply_to = reply_to.filter(|_| i == 0);
                 let what = match plan {
                     Some(approval) if m.buttons.is_some() => What::Plan {
                         message: m,

@@ -114,6 +114,8 @@ pub struct Outgoing {
     pub silent: bool,
     /// Asks for a reply (`ForceReply`): the chat's input box answers this message.
     pub force_reply: bool,
+    /// Shown as a reply to this message of the chat (sent anyway if it is gone).
+    pub reply_to: Option<i32>,
 }
 
 impl Outgoing {
@@ -126,6 +128,13 @@ impl Outgoing {
             .send_message(self.chat, self.text.clone())
             .parse_mode(ParseMode::Html)
             .disable_notification(self.silent);
+        let request = match self.reply_to {
+            Some(id) => request.reply_parameters(
+                teloxide::types::ReplyParameters::new(teloxide::types::MessageId(id))
+                    .allow_sending_without_reply(),
+            ),
+            None => request,
+        };
         match &self.buttons {
             Some(buttons) => request.reply_markup(buttons.clone()).await,
             None if self.force_reply => {
@@ -159,6 +168,7 @@ pub fn messages(chat: ChatId, text: &str, buttons: &[InlineKeyboardButton]) -> V
                 .then(|| InlineKeyboardMarkup::new([buttons.to_vec()])),
             silent: false,
             force_reply: false,
+            reply_to: None,
         })
         .collect()
 }

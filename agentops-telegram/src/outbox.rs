@@ -575,6 +575,7 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
         buttons,
         silent: kind == NoticeKind::Completed,
         force_reply: false,
+        reply_to: None,
     }
 }
 
@@ -646,6 +647,7 @@ mod tests {
             buttons: None,
             silent: false,
             force_reply: false,
+            reply_to: None,
         });
         let whats = [
             notice(NoticeKind::Completed, "a", "Big"),

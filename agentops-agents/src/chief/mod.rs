@@ -429,7 +429,7 @@ impl ChiefOfStaff {
             // supersede it: a message the platform refuses then decides nothing.
             let mut answer = input.clone();
             answer.metadata = Some(answering(input.metadata.clone(), approval.id)?);
-            self.store_user(thread.id, &answer).await?;
+            let stored = self.store_user(thread.id, &answer).await?;
             let decided = if nlu::is_yes(&input.text) {
                 client
                     .approvals()
@@ -452,8 +452,12 @@ impl ChiefOfStaff {
                 }
                 Err(err) => return Err(err.into()),
             };
-            self.reply(thread.id, &reply, json!({"approval_id": approval.id}))
-                .await?;
+            self.reply(
+                thread.id,
+                &reply,
+                in_reply_to(json!({"approval_id": approval.id}), stored.id),
+            )
+            .await?;
             return Ok(ChatOut {
                 thread_id: thread.id,
                 reply,
@@ -528,7 +532,7 @@ impl ChiefOfStaff {
                     .reply(
                         thread.id,
                         &reply,
-                        json!({"interrupted": true, "llm": llm_meta}),
+                        in_reply_to(json!({"interrupted": true, "llm": llm_meta}), stored.id),
                     )
                     .await?;
                 Ok(ChatOut {
@@ -548,7 +552,11 @@ impl ChiefOfStaff {
                     reply = format!("{reply}\n{note}");
                 }
                 let posted = self
-                    .reply(thread.id, &reply, json!({"llm": llm_meta}))
+                    .reply(
+                        thread.id,
+                        &reply,
+                        in_reply_to(json!({"llm": llm_meta}), stored.id),
+                    )
                     .await?;
                 Ok(ChatOut {
                     thread_id: thread.id,
@@ -564,7 +572,9 @@ impl ChiefOfStaff {
                 if let Some(suggestion) = suggestion {
                     metadata[offline::SUGGESTION] = json!(suggestion);
                 }
-                let posted = self.reply(thread.id, &question, metadata).await?;
+                let posted = self
+                    .reply(thread.id, &question, in_reply_to(metadata, stored.id))
+                    .await?;
                 Ok(ChatOut {
                     thread_id: thread.id,
                     reply: posted.text,
@@ -592,7 +602,11 @@ impl ChiefOfStaff {
                     Err(err) => {
                         let reply = format!("I cannot do that: {err}.");
                         let posted = self
-                            .reply(thread.id, &reply, json!({"llm": llm_meta}))
+                            .reply(
+                                thread.id,
+                                &reply,
+                                in_reply_to(json!({"llm": llm_meta}), stored.id),
+                            )
                             .await?;
                         return Ok(ChatOut {
                             thread_id: thread.id,
@@ -625,7 +639,10 @@ impl ChiefOfStaff {
                     .reply(
                         thread.id,
                         &reply,
-                        json!({"approval_id": approval.id, "llm": llm_meta}),
+                        in_reply_to(
+                            json!({"approval_id": approval.id, "llm": llm_meta}),
+                            stored.id,
+                        ),
                     )
                     .await?;
                 Ok(ChatOut {
@@ -1228,6 +1245,18 @@ enum Followed {
     /// The event stream ended.
     Ended,
 }
+
+/// `metadata` of a reply, saying which message of the person it answers
+/// (`in_reply_to`: an interface can thread it under that message).
+fn in_reply_to(mut metadata: Value, message: Uuid) -> Value {
+    if let Value::Object(fields) = &mut metadata {
+        fields.insert(IN_REPLY_TO.into(), json!(message));
+    }
+    metadata
+}
+
+/// The reply metadata key naming the person's message it answers.
+pub const IN_REPLY_TO: &str = "in_reply_to";
 
 /// What the Chief of Staff says: `text` as the platform takes it, cut to its limit.
 fn said(text: &str, metadata: Value) -> MessageIn {

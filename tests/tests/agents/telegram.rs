@@ -1803,3 +1803,40 @@ async fn a_long_project_list_is_paged_with_buttons_in_one_message() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_shown_as_replies_to_the_message_they_answer() {
+    let s = stack().await;
+    let message = |id: i64, text: &str| {
+        json!({
+            "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            "message": {"message_id": id, "date": 1_700_000_000, "chat": {"id": ALLOWED, "type": "private"},
+                        "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                        "text": text}
+        })
+    };
+    // The Chief of Staff's answer...
+    s.post_update(&message(42, "what projects do we have?"), Some(SECRET))
+        .await;
+    let answer = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("There are no projects yet"))
+        .await;
+    assert_eq!(answer["reply_parameters"]["message_id"], 42, "{answer}");
+    // ...and the bot's own.
+    s.post_update(&message(43, "/agents"), Some(SECRET)).await;
+    let agents = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t == "No agent has registered yet.")
+        .await;
+    assert_eq!(agents["reply_parameters"]["message_id"], 43, "{agents}");
+    // News is not a reply to anything.
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    s.complete_task(project, agent, "done").await;
+    let news = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"done\" completed"))
+        .await;
+    assert!(news.get("reply_parameters").is_none(), "{news}");
+}
