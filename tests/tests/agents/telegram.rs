@@ -1840,3 +1840,66 @@ async fn answers_are_shown_as_replies_to_the_message_they_answer() {
         .await;
     assert!(news.get("reply_parameters").is_none(), "{news}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_approved_while_the_bot_was_down_has_its_message_brought_up_to_date() {
+    let mut s = stack().await;
+    s.say(ALLOWED, "create project Launch with tasks draft")
+        .await;
+    let plan = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    // The message is noted on the platform once sent.
+    let thread = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("telegram")
+        .send()
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    crate::chief::wait_until("the plan's note", || async {
+        let metadata = s.app.client.threads().get(thread).await.unwrap().metadata;
+        metadata[agentops_telegram::plans::KEY]
+            .as_object()
+            .is_some_and(|plans| plans.values().any(|n| n["message"] == plan["message_id"]))
+    })
+    .await;
+
+    // The bot goes down; the plan is approved elsewhere (the dashboard) and carried out.
+    s.stop_relay().await;
+    let approval = s.app.client.approvals().list().send().await.unwrap().items[0].clone();
+    s.app.client.approvals().approve(approval.id).await.unwrap();
+    crate::chief::wait_until("the plan to be carried out", || async {
+        s.app
+            .client
+            .approvals()
+            .get(approval.id)
+            .await
+            .unwrap()
+            .status
+            == agentops_sdk::types::ApprovalStatus::Executed
+    })
+    .await;
+    assert!(s.telegram.calls("editMessageText").is_empty());
+
+    // Back up, the bot brings the plan's message up to date, then says what was done.
+    s.relay = start_relay(&s.bot, &s.stop);
+    let edit = s
+        .wait_for_edit(&plan["message_id"], |t| {
+            t.ends_with("✅ Approved, and done.")
+        })
+        .await;
+    assert_eq!(edit["reply_markup"], json!({"inline_keyboard": []}));
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Done: created project \"Launch\"")
+        })
+        .await;
+}
