@@ -1071,6 +1071,17 @@ impl TelegramBot {
             return Ok(());
         }
         let thread = self.thread_of(chat).await?;
+        // A button's data comes from the client and can be forged: only a plan of this
+        // chat's own conversation is answered here.
+        let of_this_chat = match self.inner.platform.approvals().get(id).await {
+            Ok(approval) => approval.thread_id == thread,
+            Err(err) if err.is_not_found() => false,
+            Err(err) => return Err(err.into()),
+        };
+        if !of_this_chat {
+            answer("That plan is not this chat's.").await?;
+            return Ok(());
+        }
         // In a group, a plan is answered by the person who asked for it or an admin.
         if (message.chat().is_group() || message.chat().is_supergroup())
             && !self.may_answer(chat, thread, id, &query.from).await?

@@ -1903,3 +1903,33 @@ async fn a_plan_approved_while_the_bot_was_down_has_its_message_brought_up_to_da
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_button_cannot_answer_another_chats_plan() {
+    let s = stack().await;
+    s.say(ALLOWED, "create project Launch with tasks draft")
+        .await;
+    let plan = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    // Chat 101 (allowed too) sends the OK of chat 100's plan: a client can send any
+    // callback data.
+    let forged = press(101, "private", 8, "mallory", &plan, &button(&plan, 0));
+    s.post_update(&forged, Some(SECRET)).await;
+    crate::chief::wait_until("the refusal", || async {
+        !s.telegram.calls("answerCallbackQuery").is_empty()
+    })
+    .await;
+    assert_eq!(
+        s.telegram.calls("answerCallbackQuery")[0]["text"],
+        "That plan is not this chat's."
+    );
+    let approval = s.app.client.approvals().list().send().await.unwrap().items[0].clone();
+    assert_eq!(
+        approval.status,
+        agentops_sdk::types::ApprovalStatus::Pending
+    );
+}
