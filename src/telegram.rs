@@ -150,8 +150,18 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
     // Kept on the platform first, then confirmed: a crash before it is handled leaves
     // it for the next start (`TelegramBot::recover`). If it cannot be kept, Telegram is
     // told to send it again later.
-    let accepted = match state.bot.accept(update).await {
+    let accepted = match state.bot.accept(update.clone()).await {
         Ok(accepted) => accepted,
+        // Refused for good (the thread's metadata is full, say): handled without being
+        // kept, rather than refused to Telegram again and again.
+        Err(err) if !err.is_transient() => {
+            tracing::warn!("cannot keep a Telegram update, handling it unkept: {err}");
+            let bot = state.bot.clone();
+            state
+                .inflight
+                .spawn(async move { bot.handle_update(update).await });
+            return StatusCode::OK.into_response();
+        }
         Err(err) => {
             tracing::warn!("cannot keep a Telegram update, asking for it again: {err}");
             let mut response = error(

@@ -84,6 +84,19 @@ pub const INBOX_KEY: &str = "telegram_inbox";
 /// The thread metadata key of a chat's `/notify` choice.
 pub const NOTIFY_KEY: &str = "telegram_notify";
 
+/// The `POST /chat` metadata key saying the person may not answer the waiting plan
+/// (the Chief of Staff's `MAY_DECIDE`; the bot speaks its HTTP API, not its crate).
+const MAY_DECIDE: &str = "may_decide";
+
+/// Entries a cache of thread audiences or project names holds before it starts over.
+const CACHE_MAX: usize = 10_000;
+
+/// Blocked tasks searched for the one a person's answer is for.
+const BLOCKED_SCANNED: usize = 10_000;
+
+/// The longest toast (`answerCallbackQuery` text) Telegram takes.
+const TOAST_MAX: usize = 200;
+
 /// The message metadata key of a person's message's Telegram id.
 pub const TELEGRAM_MESSAGE: &str = "telegram_message_id";
 
@@ -211,7 +224,10 @@ impl BotError {
     pub fn is_transient(&self) -> bool {
         match self {
             BotError::Telegram(err) => messages::is_transient(err),
-            BotError::Platform(err) => err.is_retryable(),
+            // A 500 too: the relay would rather wait than drop what a chat is owed.
+            BotError::Platform(err) => {
+                err.is_retryable() || err.status().is_some_and(|s| s.is_server_error())
+            }
             BotError::Setup(_) => false,
         }
     }
@@ -265,6 +281,23 @@ fn budget_text(kind: &str, budget: &BudgetOut) -> String {
             budget.name, now.used_tokens, budget.limit_tokens, budget.period
         )
     }
+}
+
+/// Whether `message` is a list with page buttons (a forged `projects:` press must not
+/// turn another message of the bot into a list).
+fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage) -> bool {
+    message
+        .regular_message()
+        .and_then(Message::reply_markup)
+        .is_some_and(|markup| {
+            markup.inline_keyboard.iter().flatten().any(|button| {
+                matches!(
+                    &button.kind,
+                    teloxide::types::InlineKeyboardButtonKind::CallbackData(data)
+                        if data.starts_with("projects:")
+                )
+            })
+        })
 }
 
 /// How a task stands, for `/status`-like answers in the chat.
@@ -627,8 +660,12 @@ impl TelegramBot {
     /// Handles an update [`accept`](Self::accept) kept, then lets it go.
     pub async fn handle_accepted(&self, accepted: Accepted) {
         let id = accepted.update.id.0;
-        self.handle_update(accepted.update).await;
-        if let Some(thread) = accepted.kept {
+        let done = self.handle(accepted.update).await;
+        // One the platform failed to take (its answer is not kept either) stays for the
+        // next start.
+        if let Some(thread) = accepted.kept
+            && done
+        {
             self.forget_update(thread, id).await;
         }
     }
@@ -687,8 +724,18 @@ impl TelegramBot {
                 // already parsed value (it would come back as an error update).
                 match serde_json::from_str::<Update>(&raw.to_string()) {
                     Ok(update) => {
+                        // The Chief of Staff already has it (the last run died while it
+                        // answered): not asked twice.
+                        if self.chief_has(thread.id, &update).await {
+                            self.forget_update(thread.id, id).await;
+                            continue;
+                        }
                         tracing::info!(update = id, "handling an update left by the last run");
-                        self.handle_update(update).await;
+                        if !self.handle(update).await {
+                            // Still failing: kept for the next start, and the chat's later
+                            // updates wait behind it.
+                            break;
+                        }
                         handled += 1;
                     }
                     Err(err) => tracing::warn!(update = id, "a kept update does not parse: {err}"),
@@ -699,9 +746,39 @@ impl TelegramBot {
         Ok(handled)
     }
 
+    /// Whether the person's message `update` is already in thread `thread` (among its
+    /// latest messages): the Chief of Staff got it.
+    async fn chief_has(&self, thread: Uuid, update: &Update) -> bool {
+        let UpdateKind::Message(message) = &update.kind else {
+            return false;
+        };
+        match self
+            .inner
+            .platform
+            .threads()
+            .messages(thread)
+            .limit(50)
+            .send()
+            .await
+        {
+            Ok(page) => page.items.iter().any(|m| {
+                m.role == MessageRole::User
+                    && m.metadata.get(TELEGRAM_MESSAGE).and_then(Value::as_i64)
+                        == Some(i64::from(message.id.0))
+            }),
+            Err(_) => false,
+        }
+    }
+
     /// Handles one update. Failures are told to the chat and logged, never returned:
     /// Telegram would only send the update again.
     pub async fn handle_update(&self, update: Update) {
+        self.handle(update).await;
+    }
+
+    /// [`handle_update`](Self::handle_update); `false` if it failed in a way that may
+    /// pass (the platform was down), so a kept update is worth handling again.
+    async fn handle(&self, update: Update) -> bool {
         let outcome = match update.kind {
             UpdateKind::CallbackQuery(query) => self.on_button(query).await,
             UpdateKind::Message(message) => self.on_message(message).await,
@@ -711,11 +788,15 @@ impl TelegramBot {
             }
             _ => Ok(()),
         };
-        if let Err(err) = outcome {
-            tracing::warn!(
-                update = update.id.0,
-                "handling a Telegram update failed: {err}"
-            );
+        match outcome {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(
+                    update = update.id.0,
+                    "handling a Telegram update failed: {err}"
+                );
+                !err.is_transient()
+            }
         }
     }
 
@@ -948,9 +1029,18 @@ impl TelegramBot {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
         // The person's message, kept with its Telegram id: the Chief's reply names it
         // (`in_reply_to`), and the relay shows the reply as a reply to it.
+        let mut metadata = json!({ TELEGRAM_MESSAGE: message.0 });
+        // In a group (a negative chat id), only who asked for the waiting plan or an
+        // admin may answer it: anyone else's "ok" neither approves nor replaces it.
+        if chat.0 < 0
+            && let Some(user) = author
+            && !self.may_decide(chat, user).await?
+        {
+            metadata[MAY_DECIDE] = json!(false);
+        }
         let body = ChatIn {
             author: author.map(messages::display),
-            metadata: Some(json!({ TELEGRAM_MESSAGE: message.0 })),
+            metadata: Some(metadata),
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let request = self
@@ -1016,10 +1106,16 @@ impl TelegramBot {
         let chat = query.message.as_ref().map(|m| m.chat().id);
         let answer = |text: &str| {
             bot.answer_callback_query(query.id.clone())
-                .text(text.to_owned())
+                .text(agentops_sdk::text::truncate(text, TOAST_MAX))
         };
         if !chat.is_some_and(|c| self.allowed(c)) {
             answer("This chat is not allowed.").await?;
+            return Ok(());
+        }
+        // Presses count against the person's rate like messages: a flood of them would
+        // fill the chat's queue.
+        if !matches!(self.pace(query.from.id.0), Pace::Fine) {
+            answer("Too fast: wait a moment and press again.").await?;
             return Ok(());
         }
         let data = query.data.as_deref().unwrap_or_default();
@@ -1028,7 +1124,8 @@ impl TelegramBot {
             data.strip_prefix("projects:")
                 .and_then(|p| p.parse::<usize>().ok()),
             &query.message,
-        ) {
+        ) && has_page_buttons(message)
+        {
             let (text, buttons) = self.projects_page(page).await?;
             let markup = InlineKeyboardMarkup::new([buttons
                 .into_iter()
@@ -1073,15 +1170,18 @@ impl TelegramBot {
         let thread = self.thread_of(chat).await?;
         // A button's data comes from the client and can be forged: only a plan of this
         // chat's own conversation is answered here.
-        let of_this_chat = match self.inner.platform.approvals().get(id).await {
-            Ok(approval) => approval.thread_id == thread,
-            Err(err) if err.is_not_found() => false,
+        let plan = match self.inner.platform.approvals().get(id).await {
+            Ok(approval) if approval.thread_id == thread => approval,
+            Ok(_) => {
+                answer("That plan is not this chat's.").await?;
+                return Ok(());
+            }
+            Err(err) if err.is_not_found() => {
+                answer("That plan is not this chat's.").await?;
+                return Ok(());
+            }
             Err(err) => return Err(err.into()),
         };
-        if !of_this_chat {
-            answer("That plan is not this chat's.").await?;
-            return Ok(());
-        }
         // In a group, a plan is answered by the person who asked for it or an admin.
         if (message.chat().is_group() || message.chat().is_supergroup())
             && !self.may_answer(chat, thread, id, &query.from).await?
@@ -1094,8 +1194,11 @@ impl TelegramBot {
         }
         let who = messages::display(&query.from);
         // Noted first, so the plan's message (edited once the platform says the plan
-        // was answered) names who answered it.
-        plans::write(&self.inner.platform, thread, id, json!({"by": who})).await?;
+        // was answered) names who answered it; not for a plan already answered (a late
+        // press must not rename who did, nor bring back the note of a finished plan).
+        if plan.status == ApprovalStatus::Pending {
+            plans::write(&self.inner.platform, thread, id, json!({"by": who})).await?;
+        }
         let approvals = self.inner.platform.approvals();
         let result = match verb {
             "approve" => approvals.approve(id).await.map(|_| "Approved: on it."),
@@ -1160,6 +1263,17 @@ impl TelegramBot {
                 "Task {line} is {}: it waits for no answer.",
                 task.status
             )),
+            "answer"
+                if (message.chat().is_group() || message.chat().is_supergroup())
+                    && !self
+                        .inner
+                        .bot
+                        .get_chat_member(chat, user.id)
+                        .await?
+                        .is_privileged() =>
+            {
+                Ok("Only an admin of this chat can answer a task.".into())
+            }
             "answer" => {
                 self.say_with(
                     chat,
@@ -1232,25 +1346,34 @@ impl TelegramBot {
         let Some(asked) = message
             .reply_to_message()
             .filter(|m| m.from.as_ref().is_some_and(|f| f.is_bot))
-            .and_then(Message::text)
-            .and_then(|t| t.strip_prefix(ANSWER_PROMPT))
+            .filter(|m| m.text().is_some_and(|t| t.starts_with(ANSWER_PROMPT)))
         else {
             return Ok(false);
         };
+        // This bot's question, not another bot's that looks like it.
+        let me = self.me().await?;
+        if asked.from.as_ref().map(|f| f.id) != Some(me.id) {
+            return Ok(false);
+        }
+        let asked = asked
+            .text()
+            .and_then(|t| t.strip_prefix(ANSWER_PROMPT))
+            .unwrap_or_default();
         let code: String = asked.chars().take_while(char::is_ascii_hexdigit).collect();
         if code.len() != 6 {
             return Ok(false);
         }
         let tasks = self.inner.platform.tasks();
-        let blocked = tasks
+        let blocked: Vec<TaskOut> = tasks
             .list()
             .status(TaskStatus::Blocked)
             .limit(200)
-            .send()
-            .await?
-            .items
-            .into_iter()
-            .find(|t| t.id.simple().to_string().ends_with(&code));
+            .stream()
+            .take(BLOCKED_SCANNED)
+            .try_filter(|t| std::future::ready(t.id.simple().to_string().ends_with(&code)))
+            .try_collect()
+            .await?;
+        let blocked = blocked.into_iter().next();
         let Some(task) = blocked else {
             self.say(chat, &format!("Task #{code} waits for no answer any more."))
                 .await?;
@@ -1282,6 +1405,26 @@ impl TelegramBot {
             Err(err) => return Err(err.into()),
         }
         Ok(true)
+    }
+
+    /// Whether `user` may answer the plan waiting in group chat `chat`, if one waits.
+    async fn may_decide(&self, chat: ChatId, user: &User) -> Result<bool, BotError> {
+        let thread = self.thread_of(chat).await?;
+        let waiting = self
+            .inner
+            .platform
+            .approvals()
+            .list()
+            .thread(thread)
+            .status(ApprovalStatus::Pending)
+            .limit(1)
+            .send()
+            .await?
+            .items;
+        match waiting.first() {
+            Some(plan) => self.may_answer(chat, thread, plan.id, user).await,
+            None => Ok(true),
+        }
     }
 
     /// Whether `user` may answer plan `approval` of group chat `chat`: they asked for it,
@@ -1324,11 +1467,16 @@ impl TelegramBot {
         } else {
             Audience::Nobody
         };
-        self.inner
+        let mut chats = self
+            .inner
             .chats
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(thread_id, audience);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Every thread that speaks passes here: the cache starts over rather than grow.
+        if chats.len() >= CACHE_MAX {
+            chats.clear();
+        }
+        chats.insert(thread_id, audience);
         Ok(audience)
     }
 
@@ -1390,8 +1538,15 @@ impl TelegramBot {
             .get("approval_id")
             .and_then(Value::as_str)
             .and_then(|id| Uuid::parse_str(id).ok())
-            && self.inner.platform.approvals().get(approval).await?.status
-                == ApprovalStatus::Pending
+            // A plan that is gone loses its buttons, not its message.
+            && self
+                .inner
+                .platform
+                .approvals()
+                .get(approval)
+                .await
+                .ok()
+                .is_some_and(|a| a.status == ApprovalStatus::Pending)
         {
             buttons = vec![
                 InlineKeyboardButton::callback("✅ OK", format!("approve:{approval}")),
@@ -1457,11 +1612,15 @@ impl TelegramBot {
             return Some(name.clone());
         }
         let project = self.inner.platform.projects().get(id).await.ok()?;
-        self.inner
+        let mut names = self
+            .inner
             .projects
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, project.name.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if names.len() >= CACHE_MAX {
+            names.clear();
+        }
+        names.insert(id, project.name.clone());
         Some(project.name)
     }
 

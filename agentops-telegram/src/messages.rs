@@ -194,13 +194,18 @@ pub async fn send_text(
 /// HTML, within [`MAX_TEXT`] shown characters (the text is cut, never the footer): a
 /// message edited to say what became of it.
 pub fn with_footer(text: &str, footer: &str) -> String {
+    let footer = agentops_sdk::text::truncate(footer, FOOTER_MAX);
     let room = MAX_TEXT.saturating_sub(footer.chars().count() + 2);
     format!(
         "{}\n\n<b>{}</b>",
         escape(&agentops_sdk::text::truncate(text.trim_end(), room)),
-        escape(footer)
+        escape(&footer)
     )
 }
+
+/// The longest footer [`with_footer`] puts under a text (a failed plan's reason may be
+/// 10,000 characters).
+const FOOTER_MAX: usize = 1_000;
 
 /// Splits `text` into pieces of at most `max` characters, at line breaks where it can,
 /// else at spaces, else anywhere.

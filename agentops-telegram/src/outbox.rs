@@ -1,12 +1,14 @@
 //! One outgoing queue per chat, through which everything the bot relays goes.
 //!
 //! The relay reads the platform's event stream in order and hands each chat what it
-//! should see to that chat's queue; one sender per chat delivers its queue
-//! in order, so a chat under flood control (or one that blocked the bot) never holds up
-//! another. Pacing within Telegram's limits is teloxide's `Throttle` (about one message
-//! a second per chat, 20 a minute per group, 30 a second in all; a `429 retry_after`
-//! freezes the sends as long as Telegram asks); on top of it a sender retries transport
-//! failures and 5xx answers with back-off until they pass.
+//! should see to that chat's queue; one sender per chat delivers its queue in order, so
+//! a chat whose sends keep failing (one that blocked the bot, a message Telegram refuses)
+//! or a long queue for one chat never holds up another. Pacing within Telegram's limits
+//! is teloxide's `Throttle` (about one message a second per chat, 20 a minute per group,
+//! 30 a second in all); a `429 retry_after` freezes all of the bot's sends as long as
+//! Telegram asks (its `Throttle` cannot tell a chat's flood limit from the bot's), then
+//! they go on. On top of it a sender retries transport failures and 5xx answers with
+//! back-off until they pass.
 //!
 //! **Digests.** What waits in a chat's queue while the previous message is being sent
 //! is read together: consecutive task notices of one kind become one message ("✅ 12
@@ -42,6 +44,10 @@ use crate::plans;
 /// Items in all queues at most; the relay waits for the senders beyond it, so a long
 /// Telegram outage does not fill the memory (what waits stays in the event log).
 const IN_FLIGHT_MAX: usize = 5_000;
+
+/// The longest reason a notice shows (a failure's error, a block's question), in
+/// characters: the rest of Telegram's 4,096 is for the rest of the notice.
+const DETAIL_MAX: usize = 3_000;
 
 /// Lines a digest lists; the rest are counted ("and 40 more").
 const DIGEST_LINES: usize = 30;
@@ -259,13 +265,23 @@ impl Outbox {
     /// moved past each event once all it owed the chat is sent.
     async fn run_chat(self: Arc<Self>, chat: ChatId, mut queue: mpsc::UnboundedReceiver<Entry>) {
         let name = self.chat_cursor(chat);
-        let mut had = match self.platform.events().cursor(&name).await {
-            Ok(cursor) => cursor.map_or(0, |c| c.last_id),
-            Err(err) => {
-                // Without it a restart may repeat what this chat already has: better
-                // than not sending.
-                tracing::warn!(chat = chat.0, "cannot read the chat's cursor: {err}");
-                0
+        // Without it the chat would be sent again what it already has: it is read until
+        // the platform answers.
+        let mut pause = RETRY_MIN;
+        let mut had = loop {
+            match self.platform.events().cursor(&name).await {
+                Ok(cursor) => break cursor.map_or(0, |c| c.last_id),
+                Err(err) => {
+                    tracing::warn!(
+                        chat = chat.0,
+                        "cannot read the chat's cursor, trying again: {err}"
+                    );
+                    tokio::select! {
+                        () = self.stop.cancelled() => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(RETRY_MAX);
+                }
             }
         };
         loop {
@@ -305,6 +321,11 @@ impl Outbox {
             let whats: Vec<&What> = flat.iter().map(|(_, w)| *w).collect();
             let mut done = 0;
             for (range, step) in compose(chat, &whats) {
+                // Stopped (a restart of the relay): the next sender goes on from the
+                // chat's cursor; this one must not send beside it.
+                if self.stop.is_cancelled() {
+                    return;
+                }
                 let last = flat[range.end - 1].0;
                 let carried_on = match step {
                     Step::Send(message, plan) => self.send(&message, plan).await,
@@ -351,12 +372,13 @@ impl Outbox {
             (None, _) => false,
             (Some(Some(sent)), Some((thread, approval))) => {
                 let id = sent.id.0;
-                if let Err(err) =
+                // Without the note the plan's message is never edited: noted until the
+                // platform takes it.
+                self.on_platform(|| async {
                     plans::write(&self.platform, thread, approval, json!({"message": id})).await
-                {
-                    tracing::warn!(%approval, "cannot note the plan's message: {err}");
-                }
-                true
+                })
+                .await
+                .is_some()
             }
             (Some(_), _) => true,
         }
@@ -366,12 +388,11 @@ impl Outbox {
     /// it; `false` if `stop` came first. A plan whose message was never sent (or whose
     /// note is gone) has nothing to edit.
     async fn edit(&self, chat: ChatId, thread: uuid::Uuid, approval: Box<ApprovalOut>) -> bool {
-        let note = match plans::read(&self.platform, thread, approval.id).await {
-            Ok(note) => note,
-            Err(err) => {
-                tracing::warn!(approval = %approval.id, "cannot read the plan's note: {err}");
-                return true;
-            }
+        let Some(note) = self
+            .on_platform(|| async { plans::read(&self.platform, thread, approval.id).await })
+            .await
+        else {
+            return false;
         };
         let (Some(message), Some(text)) = (note.message, plans::text(&approval, &note)) else {
             return true;
@@ -396,6 +417,39 @@ impl Outbox {
         true
     }
 
+    /// Runs `call` (a platform request) until it succeeds, trying again while the
+    /// failure may pass (a 5xx, no answer); `None` if `stop` came first. A failure for
+    /// good is logged and taken as done (`Some` of a default answer).
+    async fn on_platform<T: Default, F, Fut>(&self, call: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, agentops_sdk::Error>>,
+    {
+        let mut pause = RETRY_MIN;
+        loop {
+            if self.stop.is_cancelled() {
+                return None;
+            }
+            match call().await {
+                Ok(answer) => return Some(answer),
+                Err(err)
+                    if err.is_retryable() || err.status().is_some_and(|s| s.is_server_error()) =>
+                {
+                    tracing::warn!("the platform failed, trying again in {pause:?}: {err}");
+                }
+                Err(err) => {
+                    tracing::warn!("the platform refused: {err}");
+                    return Some(T::default());
+                }
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    }
+
     /// Runs `call` until it succeeds (`Some(Some(answer))`) or fails for good
     /// (`Some(None)`, logged), trying again while the failure may pass; `None` if
     /// `stop` came first.
@@ -406,6 +460,9 @@ impl Outbox {
     {
         let mut pause = RETRY_MIN;
         loop {
+            if self.stop.is_cancelled() {
+                return None;
+            }
             let err = match call().await {
                 Ok(answer) => return Some(Some(answer)),
                 Err(err) => err,
@@ -499,8 +556,12 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
             .as_deref()
             .map(|p| format!(" in {}", e(p)))
             .unwrap_or_default();
-        let task = e(&one.task);
-        let detail = e(one.detail.as_deref().unwrap_or("(no reason given)"));
+        let task = e(&truncate(&one.task, 600));
+        // A reason may be 10,000 characters: cut to leave the message within the limit.
+        let detail = e(&truncate(
+            one.detail.as_deref().unwrap_or("(no reason given)"),
+            DETAIL_MAX,
+        ));
         match kind {
             NoticeKind::Completed => format!("✅ Task {task} completed{place}."),
             NoticeKind::Failed => format!("❌ <b>Task {task} failed</b>{place}: {detail}"),

@@ -407,6 +407,57 @@ impl ChiefOfStaff {
         stop: CancellationToken,
     ) -> Result<ChatOut, ChatError> {
         let client = &self.inner.client;
+        // Someone the interface says may not answer plans here (in a group, not the
+        // person who asked nor an admin): their words neither decide the waiting plan
+        // nor replace it.
+        let mut input = input;
+        if input.metadata.as_ref().and_then(|m| m.get(MAY_DECIDE)) == Some(&json!(false)) {
+            let waiting = client
+                .approvals()
+                .list()
+                .thread(thread.id)
+                .status(ApprovalStatus::Pending)
+                .limit(1)
+                .send()
+                .await?
+                .items
+                .into_iter()
+                .next();
+            if let Some(approval) = waiting {
+                let mut kept = input.clone();
+                kept.metadata = Some(answering(input.metadata.clone(), approval.id)?);
+                if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
+                    let stored = self.store_user(thread.id, &kept).await?;
+                    let reply = "Only the person who asked for this plan, or an admin of this chat, can answer it.";
+                    let posted = self
+                        .reply(thread.id, reply, in_reply_to(json!({}), stored.id))
+                        .await?;
+                    return Ok(ChatOut {
+                        thread_id: thread.id,
+                        reply: posted.text,
+                        approval: None,
+                    });
+                }
+                // Kept marked as not answering it: handled as any message, minus the
+                // power to replace the plan.
+                input.metadata = kept.metadata;
+                if let Some(Value::Object(fields)) = &mut input.metadata {
+                    fields.remove(MAY_DECIDE);
+                }
+                return self.handle_as_said(thread, input, stop).await;
+            }
+        }
+        self.handle_as_said(thread, input, stop).await
+    }
+
+    /// [`handle`](Self::handle) once who may decide is settled.
+    async fn handle_as_said(
+        &self,
+        thread: &ThreadOut,
+        input: ChatIn,
+        stop: CancellationToken,
+    ) -> Result<ChatOut, ChatError> {
+        let client = &self.inner.client;
         // An OK (or a no) answers the plan waiting in this thread: decide it before the
         // message is stored, since a stored message supersedes it.
         let pending = if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
@@ -1254,6 +1305,10 @@ fn in_reply_to(mut metadata: Value, message: Uuid) -> Value {
     }
     metadata
 }
+
+/// The message metadata key an interface sets to `false` when the person may not answer
+/// the conversation's plans (in a group: neither who asked nor an admin).
+pub const MAY_DECIDE: &str = "may_decide";
 
 /// The reply metadata key naming the person's message it answers.
 pub const IN_REPLY_TO: &str = "in_reply_to";

@@ -323,6 +323,14 @@ async fn call(
                 json!({"status": "member", "user": user_json})
             }
         }
+        "editmessagetext"
+            if params["text"]
+                .as_str()
+                .is_none_or(|t| t.is_empty() || t.chars().count() > 4096) =>
+        {
+            return Json(json!({"ok": false, "error_code": 400,
+                               "description": "Bad Request: message text is empty or too long"}));
+        }
         "editmessagetext" => json!({"message_id": params["message_id"], "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]}),
         "answercallbackquery"

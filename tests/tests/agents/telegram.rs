@@ -1173,7 +1173,9 @@ fn press(chat: i64, kind: &str, user: i64, name: &str, message: &Value, data: &s
         "callback_query": {"id": format!("press-{}", NEXT_UPDATE.load(std::sync::atomic::Ordering::SeqCst)),
             "from": {"id": user, "is_bot": false, "first_name": name, "username": name},
             "message": {"message_id": message["message_id"], "date": 1_700_000_000,
-                        "chat": {"id": chat, "type": kind}, "text": message["text"]},
+                        "chat": {"id": chat, "type": kind}, "text": message["text"],
+                        "reply_markup": message.get("reply_markup").cloned()
+                            .unwrap_or_else(|| json!({"inline_keyboard": []}))},
             "chat_instance": "-42", "data": data}
     })
 }
@@ -1932,4 +1934,104 @@ async fn a_forged_button_cannot_answer_another_chats_plan() {
         approval.status,
         agentops_sdk::types::ApprovalStatus::Pending
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_group_typing_ok_answers_a_plan_only_for_the_asker_or_an_admin() {
+    let s = stack_with(&[GROUP], agentops_telegram::USER_RATE).await;
+    s.telegram.make_admin(GROUP, 9);
+    s.post_update(
+        &update_from(
+            GROUP,
+            "group",
+            7,
+            "ana",
+            "create project Launch with tasks draft",
+        ),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| {
+            t.starts_with("Understood: a new project \"Launch\"")
+        })
+        .await;
+    let approval = s.app.client.approvals().list().send().await.unwrap().items[0].id;
+    // Bob types "ok", then chats: the plan neither runs nor is replaced.
+    s.post_update(&update_from(GROUP, "group", 8, "bob", "ok"), Some(SECRET))
+        .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| {
+            t.starts_with("Only the person who asked for this plan")
+        })
+        .await;
+    s.post_update(
+        &update_from(GROUP, "group", 8, "bob", "what projects do we have?"),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| t.starts_with("There are no projects yet"))
+        .await;
+    assert_eq!(
+        s.app.client.approvals().get(approval).await.unwrap().status,
+        agentops_sdk::types::ApprovalStatus::Pending
+    );
+    // The admin's "ok" does.
+    s.post_update(&update_from(GROUP, "group", 9, "carol", "ok"), Some(SECRET))
+        .await;
+    crate::chief::wait_until("the plan to be approved", || async {
+        s.app.client.approvals().get(approval).await.unwrap().status
+            != agentops_sdk::types::ApprovalStatus::Pending
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_with_a_very_long_error_still_reaches_the_chat_within_the_limit() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    let tasks = s.app.client.tasks();
+    let task = tasks
+        .create(TaskIn {
+            project_id: project,
+            title: "crunch".into(),
+            kind: Some("ops".into()),
+            max_attempts: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let claim = tasks
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: Some(vec!["ops".into()]),
+            labels: None,
+            project_id: Some(project),
+            limit: Some(1),
+            lease_seconds: None,
+        })
+        .await
+        .unwrap()
+        .tasks
+        .remove(0);
+    tasks
+        .fail(
+            task.id,
+            FailIn {
+                claim_token: claim.claim_token,
+                error: "a <long> & winding error ".repeat(380),
+                retryable: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    let notice = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.contains("\"crunch\" failed in p: a <long> & winding")
+        })
+        .await;
+    assert!(notice["text"].as_str().unwrap().chars().count() <= 4096);
 }
