@@ -20,6 +20,14 @@
 #   MIGRATE_CMD     command running the migrations (default: run the new image with
 #                   "migrate up", host network so it can use a local tunnel)
 #   DRY_RUN=1, SKIP_BUILD=1, SKIP_MIGRATIONS=1   same as the flags
+#   AGENTOPS_URL    base URL of an AgentOps platform (e.g. https://api.example.com) and
+#   AGENTOPS_API_KEY  an admin key of it: with both set, the deployment records itself
+#                   there (POST /api/v1/deployments at the start with the commit of
+#                   `git rev-parse HEAD` and its branch, status "building"; PATCH
+#                   "deploying" before migrations and the roll; PATCH "healthy",
+#                   "rolled_back" or "failed" with this report at the end). Recording is
+#                   best effort: a platform that is down or refuses is logged, never
+#                   fails the deploy. Nothing is recorded in a dry run.
 # Every external action goes through an overridable command, so tests can put
 # fakes on PATH: DOCKER (docker), SCW (scw), CURL (curl), GIT (git).
 #
@@ -97,24 +105,123 @@ OUTCOME=""
 REASON=""
 ROLLED=()
 
+# --- recording on the platform (optional, best effort) --------------------------------
+# With AGENTOPS_URL and AGENTOPS_API_KEY, each step is sent to the platform's
+# /api/v1/deployments through $CURL. A failure is logged and the deploy goes on: the
+# release must never depend on the platform it may be about to replace.
+RECORD=0
+DEPLOYMENT_ID=""
+AUTH_HEADER_FILE=""
+if [ -n "${AGENTOPS_URL:-}" ] && [ -n "${AGENTOPS_API_KEY:-}" ]; then
+  RECORD=1
+  AGENTOPS_URL=${AGENTOPS_URL%/}
+fi
+
+json_escape() { # the JSON string body of $1 (quotes, backslashes, control characters)
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037'
+}
+
+# record METHOD PATH JSON -> prints the answer's body on success (2xx); logs and
+# returns 1 otherwise. The key goes in a header file, not on the command line.
+record() {
+  local method=$1 path=$2 body=$3 out code
+  local -a cmd extra=()
+  read -r -a cmd <<<"$CURL"
+  [ "$method" = POST ] && extra=(-H "Idempotency-Key: deploy-$GIT_SHA-$START")
+  out=$("${cmd[@]}" -sS --max-time 10 --retry 2 --retry-delay 1 -X "$method" \
+    -H "@$AUTH_HEADER_FILE" -H "Content-Type: application/json" "${extra[@]}" \
+    -d "$body" -w '\n%{http_code}' "$AGENTOPS_URL$path" 2>&1) || {
+    log "deployment not recorded ($method $path): ${out:-curl failed}"
+    return 1
+  }
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  case "$code" in
+    2??) printf '%s\n' "$out" ;;
+    *) log "deployment not recorded ($method $path): HTTP $code ${out:0:300}"; return 1 ;;
+  esac
+}
+
+# record_start: POST the deployment (status "building"); sets DEPLOYMENT_ID.
+record_start() {
+  [ "$RECORD" = 1 ] || return 0
+  if [ "$DRY_RUN" = 1 ]; then
+    echo "+ record the deployment at $AGENTOPS_URL/api/v1/deployments" >&2
+    return 0
+  fi
+  local sha branch body answer
+  # In this shell, not in the `$(record ...)` below, so that it lasts for every call
+  # and is removed when the script exits.
+  AUTH_HEADER_FILE=$(umask 077 && mktemp "${TMPDIR:-/tmp}/agentops-deploy-auth.XXXXXX") || {
+    log "deployment not recorded: cannot create a temporary file"
+    return 0
+  }
+  trap 'rm -f "$AUTH_HEADER_FILE"' EXIT
+  printf 'Authorization: Bearer %s\n' "$AGENTOPS_API_KEY" >"$AUTH_HEADER_FILE"
+  sha=$(query "$GIT" rev-parse HEAD 2>/dev/null || true)
+  case "$sha" in
+    ''|*[!0-9a-fA-F]*) sha=$GIT_SHA ;;
+  esac
+  case "${#sha}:$sha" in
+    *:*[!0-9a-fA-F]*|[0-6]:*) log "deployment not recorded: no git commit (${sha:-none})"; return 0 ;;
+  esac
+  branch=$(query "$GIT" rev-parse --abbrev-ref HEAD 2>/dev/null || true)
+  body="{\"git_sha\":\"$sha\",\"status\":\"building\""
+  case "$branch" in
+    ''|HEAD|*[[:space:]]*) ;;
+    *) body="$body,\"branch\":\"$(json_escape "${branch:0:200}")\"" ;;
+  esac
+  body="$body,\"report\":\"$(json_escape "tag ${TAG:-none} (previous: ${PREVIOUS_TAG:-none}): building")\""
+  body="$body,\"metadata\":{\"tag\":\"$(json_escape "${TAG:-}")\",\"image_repo\":\"$(json_escape "${IMAGE_REPO:-}")\"}}"
+  answer=$(record POST /api/v1/deployments "$body") || return 0
+  DEPLOYMENT_ID=$(printf '%s' "$answer" | json_string id)
+  [ -n "$DEPLOYMENT_ID" ] && log "recorded as deployment $DEPLOYMENT_ID"
+  return 0
+}
+
+# record_step STATUS REPORT [METADATA_JSON]: PATCH the deployment, if it was recorded.
+record_step() {
+  [ -n "$DEPLOYMENT_ID" ] || return 0
+  local body
+  body="{\"status\":\"$1\",\"report\":\"$(json_escape "${2:0:20000}")\""
+  [ -n "${3:-}" ] && body="$body,\"metadata\":$3"
+  record PATCH "/api/v1/deployments/$DEPLOYMENT_ID" "$body}" >/dev/null || true
+}
+
 report() {
   local code=$1
-  local end
+  local end text status
   end=$(date +%s)
-  echo "=== agentops deploy report ==="
-  echo "git sha:      $GIT_SHA"
-  echo "tag:          ${TAG:-none}"
-  echo "previous tag: ${PREVIOUS_TAG:-none}"
-  echo "image:        ${IMAGE_REPO:-?}:${TAG:-?}"
-  echo "containers:   ${CONTAINER_IDS:-none}"
-  echo "outcome:      $OUTCOME"
-  if [ -n "$REASON" ]; then
-    case "$OUTCOME" in
-      rolled_back|rollback_failed) echo "rollback reason: $REASON" ;;
-      *) echo "reason:       $REASON" ;;
-    esac
-  fi
-  echo "duration:     $((end - START))s"
+  text=$(
+    echo "=== agentops deploy report ==="
+    echo "git sha:      $GIT_SHA"
+    echo "tag:          ${TAG:-none}"
+    echo "previous tag: ${PREVIOUS_TAG:-none}"
+    echo "image:        ${IMAGE_REPO:-?}:${TAG:-?}"
+    echo "containers:   ${CONTAINER_IDS:-none}"
+    echo "outcome:      $OUTCOME"
+    if [ -n "$REASON" ]; then
+      case "$OUTCOME" in
+        rolled_back|rollback_failed) echo "rollback reason: $REASON" ;;
+        *) echo "reason:       $REASON" ;;
+      esac
+    fi
+    echo "duration:     $((end - START))s"
+  )
+  printf '%s\n' "$text"
+  case "$OUTCOME" in
+    success) status=healthy ;;
+    rolled_back) status=rolled_back ;;
+    *) status=failed ;;
+  esac
+  record_step "$status" "$text" \
+    "{\"outcome\":\"$OUTCOME\",\"exit_code\":$code,\"previous_tag\":\"$(json_escape "${PREVIOUS_TAG:-}")\"}"
   exit "$code"
 }
 
@@ -250,6 +357,7 @@ if [ -z "$PREVIOUS_TAG" ]; then
   PREVIOUS_TAG=$(tag_of "$current")
 fi
 log "deploying $IMAGE (previous: ${PREVIOUS_TAG:-none})"
+record_start
 
 # --- 2. build and push ------------------------------------------------------------
 if [ "$SKIP_BUILD" != 1 ]; then
@@ -261,6 +369,9 @@ if [ "$SKIP_BUILD" != 1 ]; then
 fi
 
 # --- 3. migrations (forward-only, must stay compatible with the previous tag) -----
+# No test step here (CI tests before a release), so the record goes from building
+# straight to deploying.
+record_step deploying "tag $TAG (previous: ${PREVIOUS_TAG:-none}): image $IMAGE ready; $( [ "$SKIP_MIGRATIONS" = 1 ] && echo "skipping migrations" || echo "running migrations") and rolling ${#IDS[@]} container(s)"
 if [ "$SKIP_MIGRATIONS" != 1 ]; then
   log "running migrations"
   if [ -n "${MIGRATE_CMD:-}" ]; then

@@ -116,6 +116,8 @@ error_codes! {
     BudgetNotFound = ("budget_not_found", 404, "No such budget."),
     /// No such budget reservation.
     ReservationNotFound = ("reservation_not_found", 404, "No such budget reservation."),
+    /// No such deployment.
+    DeploymentNotFound = ("deployment_not_found", 404, "No such deployment."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.

@@ -44,7 +44,7 @@ context() {
 BIN="$WORK/bin"
 STATE="$WORK/state"
 CALLS="$WORK/calls.log"
-mkdir -p "$BIN" "$STATE"
+mkdir -p "$BIN" "$STATE" "$WORK/tmp"
 
 cat >"$BIN/docker" <<'EOF'
 #!/usr/bin/env bash
@@ -134,6 +134,52 @@ sys.stdout.write(str(code))
 EOF
   CURL_CMD="$BIN/curl"
 fi
+
+# $CURL for deploy.sh: calls to the fake platform ($FAKE_AGENTOPS_URL) are logged to
+# $FAKE_API_CALLS as "METHOD URL BODY" (and the auth header file's content to
+# $FAKE_API_AUTH) and answered here; everything else (the readiness checks) goes to the
+# curl above.
+cat >"$BIN/platform-curl" <<'EOF'
+#!/usr/bin/env bash
+api=0
+for arg in "$@"; do
+  case "$arg" in "$FAKE_AGENTOPS_URL"/*) api=1 ;; esac
+done
+[ "$api" = 1 ] || exec "$REAL_CURL" "$@"
+method=GET body="" url="" auth=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -X) method=$2; shift ;;
+    -d|--data|--data-binary) body=$2; shift ;;
+    -H) case "$2" in @*) auth=$(cat "${2#@}") ;; esac; shift ;;
+    -w|--max-time|--retry|--retry-delay) shift ;;
+    http://*|https://*) url=$1 ;;
+  esac
+  shift
+done
+echo "$method $url $body" >>"$FAKE_API_CALLS"
+echo "auth: $auth" >>"$FAKE_API_AUTH"
+case "${FAKE_API_MODE:-ok}" in
+  down) echo "curl: (7) Failed to connect" >&2; exit 7 ;;
+  refuse) printf '{"error":{"code":"unauthorized","message":"no"}}\n401'; exit 0 ;;
+esac
+case "$method" in
+  POST) printf '{"id":"0193f000-0000-7000-8000-00000000d001","git_sha":"x","status":"building"}\n201' ;;
+  *) printf '{"id":"0193f000-0000-7000-8000-00000000d001"}\n200' ;;
+esac
+EOF
+
+# `git` answering what deploy.sh asks of it for the recorded deployment.
+cat >"$BIN/fake-git" <<'EOF'
+#!/usr/bin/env bash
+case "$*" in
+  "rev-parse HEAD") echo 0123456789abcdef0123456789abcdef01234567 ;;
+  "rev-parse --abbrev-ref HEAD") echo release/v2 ;;
+  "rev-parse --short=12 HEAD") echo 0123456789ab ;;
+  "status --porcelain") ;;
+  *) exit 1 ;;
+esac
+EOF
 chmod +x "$BIN"/*
 
 API_ID=11111111-aaaa-4aaa-8aaa-000000000001
@@ -151,6 +197,9 @@ if ! [ -s "$WORK/port" ]; then
   exit 1
 fi
 API_URL="http://127.0.0.1:$(cat "$WORK/port")"
+PLATFORM="http://agentops.test"
+API_CALLS="$WORK/api_calls.log"
+API_AUTH="$WORK/api_auth.log"
 
 # run_deploy [VAR=value ...] -- [deploy.sh args]; sets OUT, ERR, RC
 run_deploy() {
@@ -158,8 +207,12 @@ run_deploy() {
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
   : >"$CALLS"
+  : >"$API_CALLS"
+  : >"$API_AUTH"
   OUT=$(env PATH="$BIN:$PATH" FAKE_CALLS="$CALLS" FAKE_STATE="$STATE" \
-    DOCKER=docker SCW=scw CURL="$CURL_CMD" GIT=false GIT_SHA=abc123def456 \
+    FAKE_API_CALLS="$API_CALLS" FAKE_API_AUTH="$API_AUTH" FAKE_AGENTOPS_URL="$PLATFORM" \
+    REAL_CURL="$CURL_CMD" AGENTOPS_URL= AGENTOPS_API_KEY= TMPDIR="$WORK/tmp" \
+    DOCKER=docker SCW=scw CURL="$BIN/platform-curl" GIT=false GIT_SHA=abc123def456 \
     IMAGE_REPO="$REPO" API_URL="$API_URL" CONTAINER_IDS="$API_ID $SEED_ID" \
     DATABASE_URL=postgres://u:p@127.0.0.1:1/db SCW_REGION=fr-par \
     READY_TIMEOUT=2 READY_INTERVAL=0.1 "${envs[@]}" \
@@ -189,6 +242,7 @@ check "ready: both containers rolled to v2" \
 check "ready: no rollback" not_contains "$(cat "$CALLS")" "registry-image=$REPO:v1"
 check "ready: containers now run v2" test "$(cat "$STATE/$SEED_ID.image")" = "$REPO:v2"
 check "ready: no rollback reason printed" not_contains "$OUT" "rollback reason"
+check "ready: without AGENTOPS_URL nothing is recorded" test ! -s "$API_CALLS"
 
 # --- 2. never ready -> rollback to the previous tag, non-zero, reason --------------------
 reset_state "v2"
@@ -260,6 +314,85 @@ check "missing IMAGE_REPO: exit 2 and nothing called" \
 run_deploy TAG=v2 DATABASE_URL=
 check "missing DATABASE_URL: exit 2, no update" \
   bash -c '[ "$1" -eq 2 ] && ! grep -q update "$2"' _ "$RC" "$CALLS"
+
+# --- 9. recording on the platform (AGENTOPS_URL + AGENTOPS_API_KEY) ------------------------
+DEPLOYMENTS="$PLATFORM/api/v1/deployments"
+DEPLOYMENT="$DEPLOYMENTS/0193f000-0000-7000-8000-00000000d001"
+# api_call N METHOD URL FRAGMENT...: the Nth platform call is METHOD URL with each
+# fragment in its body.
+api_call() {
+  local line fragment
+  line=$(sed -n "${1}p" "$API_CALLS")
+  case "$line" in "$2 $3 "*) ;; *) return 1 ;; esac
+  shift 3
+  for fragment in "$@"; do contains "$line" "$fragment" || return 1; done
+}
+api_count() { test "$(wc -l <"$API_CALLS")" -eq "$1"; }
+recording=(AGENTOPS_URL="$PLATFORM/" AGENTOPS_API_KEY=secret-admin-key GIT="$BIN/fake-git")
+
+reset_state ""
+run_deploy TAG=v2 "${recording[@]}"
+check "recorded, healthy: exit 0 and success" \
+  bash -c '[ "$1" -eq 0 ] && grep -q "outcome:      success" <<<"$2"' _ "$RC" "$OUT"
+check "recorded, healthy: a POST then two PATCHes" api_count 3
+check "recorded, healthy: POST building with the commit, branch and tag" \
+  api_call 1 POST "$DEPLOYMENTS" '"git_sha":"0123456789abcdef0123456789abcdef01234567"' \
+  '"status":"building"' '"branch":"release/v2"' '"tag":"v2"' 'previous: v1'
+check "recorded, healthy: PATCH deploying" \
+  api_call 2 PATCH "$DEPLOYMENT" '"status":"deploying"' 'running migrations'
+check "recorded, healthy: PATCH healthy with the report" \
+  api_call 3 PATCH "$DEPLOYMENT" '"status":"healthy"' 'outcome:      success' \
+  '"outcome":"success"' '"exit_code":0' '\n'
+check "recorded, healthy: the key is sent in a header file, not on the command line" \
+  bash -c 'grep -qx "auth: Authorization: Bearer secret-admin-key" "$1" && ! grep -q secret-admin-key "$2"' \
+  _ "$API_AUTH" "$API_CALLS"
+check "recorded, healthy: the key's header file is removed at the end" \
+  bash -c '! ls "$1"/agentops-deploy-auth.* >/dev/null 2>&1' _ "$WORK/tmp"
+
+reset_state "v2"
+run_deploy TAG=v2 "${recording[@]}"
+check "recorded, rolled back: exit 1" test "$RC" -eq 1
+check "recorded, rolled back: three calls" api_count 3
+check "recorded, rolled back: POST building" api_call 1 POST "$DEPLOYMENTS" '"status":"building"'
+check "recorded, rolled back: PATCH deploying" api_call 2 PATCH "$DEPLOYMENT" '"status":"deploying"'
+check "recorded, rolled back: PATCH rolled_back with the rollback reason" \
+  api_call 3 PATCH "$DEPLOYMENT" '"status":"rolled_back"' \
+  "rollback reason: GET $API_URL/ready did not return 200 within 2s (last status: 503)" \
+  '"outcome":"rolled_back"' '"previous_tag":"v1"'
+
+reset_state ""
+run_deploy TAG=v2 FAKE_MIGRATE_RC=1 "${recording[@]}"
+check "recorded, migrations failed: exit 2" test "$RC" -eq 2
+check "recorded, migrations failed: PATCH failed with the reason" \
+  api_call 3 PATCH "$DEPLOYMENT" '"status":"failed"' 'reason:       migrations failed'
+
+reset_state "v2"
+echo "$REPO" >"$STATE/$API_ID.image"
+run_deploy TAG=v2 "${recording[@]}"
+check "recorded, no previous tag: exit 3 and PATCH failed" \
+  bash -c '[ "$1" -eq 3 ]' _ "$RC"
+check "recorded, no previous tag: the report says why" \
+  api_call 3 PATCH "$DEPLOYMENT" '"status":"failed"' 'no previous tag to roll back to'
+
+reset_state ""
+run_deploy TAG=v2 FAKE_API_MODE=down "${recording[@]}"
+check "platform down: the deploy still succeeds" \
+  bash -c '[ "$1" -eq 0 ] && grep -q "outcome:      success" <<<"$2"' _ "$RC" "$OUT"
+check "platform down: logged" contains "$ERR" "deployment not recorded (POST /api/v1/deployments)"
+check "platform down: no PATCH without a deployment" api_count 1
+
+reset_state "v2"
+run_deploy TAG=v2 FAKE_API_MODE=refuse "${recording[@]}"
+check "platform refuses: the deploy's own outcome stands (rolled back, exit 1)" test "$RC" -eq 1
+check "platform refuses: logged with the status" \
+  contains "$ERR" "deployment not recorded (POST /api/v1/deployments): HTTP 401"
+
+reset_state ""
+run_deploy TAG=v2 "${recording[@]}" -- --dry-run
+check "recorded, dry run: exit 0, nothing sent" \
+  bash -c '[ "$1" -eq 0 ] && ! [ -s "$2" ]' _ "$RC" "$API_CALLS"
+check "recorded, dry run: the intent is printed" \
+  contains "$ERR" "+ record the deployment at $PLATFORM/api/v1/deployments"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

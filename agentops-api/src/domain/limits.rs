@@ -154,6 +154,16 @@ pub(crate) const SCHEDULE_NAME: Text = Text {
     max: sdk::SCHEDULE_NAME,
 };
 pub(crate) const BUDGET_NAME: Text = Text { min: 1, max: 100 };
+/// The branch a deployment was built from.
+pub(crate) const DEPLOYMENT_BRANCH: Text = Text { min: 1, max: 200 };
+/// What a deployment reports about itself (replaced whole by each `PATCH`).
+pub(crate) const DEPLOYMENT_REPORT: Text = Text {
+    min: 0,
+    max: 20_000,
+};
+/// Hexadecimal characters in a deployment's commit: an abbreviated or a full SHA-1.
+pub(crate) const GIT_SHA_MIN: usize = 7;
+pub(crate) const GIT_SHA_MAX: usize = 40;
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
 
@@ -259,6 +269,8 @@ pub(crate) enum Rule {
     Any,
     /// 64 hexadecimal characters.
     Sha256,
+    /// A git commit: [`GIT_SHA_MIN`] to [`GIT_SHA_MAX`] hexadecimal characters.
+    GitSha,
     /// A page cursor: empty, or a UUID in any form `Uuid::parse_str` reads.
     Cursor,
     /// An artifact's file name (see `artifacts::check_name`).
@@ -355,6 +367,12 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ReservationIn.model", Rule::Text(USAGE_NAME)),
     ("ReservationIn.ttl_seconds", Rule::Int(RESERVATION_TTL)),
     ("NoteIn.text", Rule::Text(NOTE_TEXT)),
+    ("DeploymentIn.git_sha", Rule::GitSha),
+    ("DeploymentIn.branch", Rule::Text(DEPLOYMENT_BRANCH)),
+    ("DeploymentIn.report", Rule::Text(DEPLOYMENT_REPORT)),
+    ("DeploymentIn.metadata", Rule::Object),
+    ("DeploymentPatch.report", Rule::Text(DEPLOYMENT_REPORT)),
+    ("DeploymentPatch.metadata", Rule::Object),
     (
         "* /api/v1/projects/{id}/notes/{key}?key",
         Rule::Name(NOTE_KEY),
@@ -447,6 +465,11 @@ fn constraints(rule: Rule) -> Value {
         Rule::Object => json!({"type": "object", "$ref": "#/components/schemas/JsonValue"}),
         Rule::Any => free_form(),
         Rule::Sha256 => json!({"pattern": "^[0-9a-fA-F]{64}$"}),
+        Rule::GitSha => json!({
+            "minLength": GIT_SHA_MIN,
+            "maxLength": GIT_SHA_MAX,
+            "pattern": format!("^[0-9a-fA-F]{{{GIT_SHA_MIN},{GIT_SHA_MAX}}}$"),
+        }),
         Rule::Cursor => json!({
             "pattern": format!("^(|[0-9a-fA-F]{{32}}|{UUID}|\\{{{UUID}\\}}|urn:uuid:{UUID})$")
         }),

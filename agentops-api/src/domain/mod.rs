@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod budgets;
 mod caller;
 mod context;
+pub mod deployments;
 pub mod events;
 pub mod keys;
 pub mod limits;

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod budgets;
+pub mod deployments;
 mod event_stream;
 pub mod events;
 pub mod health;

@@ -14,6 +14,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod budgets;
+pub mod deployments;
 pub mod entity;
 pub mod event_cursors;
 pub mod events;

@@ -9,6 +9,7 @@ mod artifacts;
 mod auth;
 mod concurrency;
 mod connections;
+mod deployments;
 mod economy;
 mod errors;
 mod events;

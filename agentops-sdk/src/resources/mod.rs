@@ -7,6 +7,7 @@
 mod agents;
 mod artifacts;
 mod budgets;
+mod deployments;
 mod events;
 mod keys;
 mod list;
@@ -19,6 +20,7 @@ mod usage;
 pub use agents::Agents;
 pub use artifacts::{ArtifactUpload, Artifacts, Download};
 pub use budgets::Budgets;
+pub use deployments::Deployments;
 pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
@@ -153,5 +155,17 @@ impl Client {
     /// ```
     pub fn budgets(&self) -> Budgets<'_> {
         Budgets { client: self }
+    }
+
+    /// Deployments of the platform: each reports its steps (building, testing,
+    /// deploying) and how it ended (healthy, rolled back, failed).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let recent = client.deployments().list().limit(10).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn deployments(&self) -> Deployments<'_> {
+        Deployments { client: self }
     }
 }

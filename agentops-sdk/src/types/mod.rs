@@ -133,6 +133,7 @@ mod agents;
 mod artifacts;
 mod budgets;
 mod chat;
+mod deployments;
 mod events;
 mod keys;
 mod projects;
@@ -145,6 +146,7 @@ pub use agents::*;
 pub use artifacts::*;
 pub use budgets::*;
 pub use chat::*;
+pub use deployments::*;
 pub use events::*;
 pub use keys::*;
 pub use projects::*;
@@ -311,6 +313,7 @@ mod tests {
         round_trips(&TaskStatus::ALL);
         round_trips(&MessageRole::ALL);
         round_trips(&ApprovalStatus::ALL);
+        round_trips(&DeploymentStatus::ALL);
     }
 
     #[test]

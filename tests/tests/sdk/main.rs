@@ -9,6 +9,7 @@ pub(crate) use agentops_testkit::on_both_backends;
 
 mod artifacts;
 mod client;
+mod deployments;
 mod events;
 mod retries;
 mod threads;

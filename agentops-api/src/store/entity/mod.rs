@@ -8,6 +8,7 @@ pub mod budget;
 pub mod budget_period;
 pub mod budget_reservation;
 pub mod budget_reservation_leg;
+pub mod deployment;
 pub mod event;
 pub mod event_cursor;
 pub mod project;
