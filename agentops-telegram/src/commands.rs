@@ -36,7 +36,7 @@ pub enum Command {
     Busy(String),
     /// `/notify [on|off|KINDS]`: which news this chat gets.
     #[command(
-        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief"
+        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy"
     )]
     Notify(String),
 }

@@ -41,9 +41,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentops_sdk::types::{
-    AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, ErrorCode,
-    EventFilter, MessageIn, MessageOut, MessageRole, TaskOut, TaskStatus, ThreadIn, ThreadPatch,
-    UnblockIn, UsageGroupBy,
+    AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, DeploymentOut,
+    DeploymentStatus, ErrorCode, EventFilter, MessageIn, MessageOut, MessageRole, TaskOut,
+    TaskStatus, ThreadIn, ThreadPatch, UnblockIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -67,15 +67,16 @@ use crate::outbox::{Notice, NoticeKind, Outbox, What};
 
 pub use teloxide::types::Update;
 
-/// The news a chat can choose with `/notify`: task outcomes, budget alerts, and the
-/// Chief of Staff's own rounds.
-pub const NEWS: [&str; 6] = [
+/// The news a chat can choose with `/notify`: task outcomes, budget alerts, the Chief
+/// of Staff's own rounds, and how deployments ended.
+pub const NEWS: [&str; 7] = [
     "completed",
     "failed",
     "blocked",
     "cancelled",
     "budget",
     "chief",
+    "deploy",
 ];
 
 /// The thread metadata key of the updates accepted but not yet handled.
@@ -181,7 +182,7 @@ nothing changes before you press OK.\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
-/notify on | off | completed failed blocked cancelled budget chief — which news this chat gets\n\
+/notify on | off | completed failed blocked cancelled budget chief deploy — which news this chat gets\n\
 I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
 /// How the bot is set up.
@@ -298,6 +299,39 @@ fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage) -> bool
                 )
             })
         })
+}
+
+/// How a deployment ended, for the operators, in Telegram's HTML: its commit, branch and
+/// outcome, then its report (cut to fit one message).
+fn deployment_text(deployment: &DeploymentOut) -> String {
+    let (mark, outcome) = match deployment.status {
+        DeploymentStatus::Healthy => ("🚀", "is live and healthy"),
+        DeploymentStatus::RolledBack => ("↩", "was rolled back"),
+        _ => ("❌", "failed"),
+    };
+    let sha: String = deployment.git_sha.chars().take(7).collect();
+    let branch = deployment
+        .branch
+        .as_deref()
+        .map(|b| format!(" ({b})"))
+        .unwrap_or_default();
+    let head = format!(
+        "{mark} <b>Deployment {}{} {outcome}.</b>",
+        messages::escape(&sha),
+        messages::escape(&branch)
+    );
+    match deployment
+        .report
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        Some(report) => format!(
+            "{head}\n{}",
+            messages::escape(&agentops_sdk::text::truncate(report, 3_500))
+        ),
+        None => head,
+    }
 }
 
 /// How a task stands, for `/status`-like answers in the chat.
@@ -1824,6 +1858,41 @@ impl TelegramBot {
                 }
             };
         }
+        if event.kind.starts_with("deployment.") {
+            let deployment = match serde_json::from_value::<DeploymentOut>(event.data.clone()) {
+                Ok(deployment) => deployment,
+                Err(err) => {
+                    tracing::warn!(event = event.id, "a deployment event did not parse: {err}");
+                    return Ok(Vec::new());
+                }
+            };
+            // Told once, when it ends: the change that made it final sets `finished_at`
+            // to its own time (a repeat of the final status later does not).
+            if !deployment.status.is_final()
+                || deployment.finished_at != Some(deployment.updated_at)
+            {
+                return Ok(Vec::new());
+            }
+            let text = deployment_text(&deployment);
+            return Ok(self
+                .chats_wanting("deploy")
+                .await
+                .into_iter()
+                .map(|chat| {
+                    (
+                        chat,
+                        What::Say(messages::Outgoing {
+                            chat,
+                            text: text.clone(),
+                            buttons: None,
+                            silent: deployment.status == DeploymentStatus::Healthy,
+                            force_reply: false,
+                            reply_to: None,
+                        }),
+                    )
+                })
+                .collect());
+        }
         if event.kind.starts_with("approval.") {
             let approval = match serde_json::from_value::<ApprovalOut>(event.data.clone()) {
                 Ok(approval) => approval,
@@ -1923,6 +1992,8 @@ impl TelegramBot {
                     "task.cancelled",
                     "budget.warning",
                     "budget.exhausted",
+                    "deployment.created",
+                    "deployment.updated",
                 ])
                 .since(since);
             let mut stream = events.subscribe(filter);

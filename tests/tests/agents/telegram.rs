@@ -2035,3 +2035,63 @@ async fn a_failure_with_a_very_long_error_still_reaches_the_chat_within_the_limi
         .await;
     assert!(notice["text"].as_str().unwrap().chars().count() <= 4096);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_is_reported_to_the_operators_once_when_it_ends() {
+    use agentops_sdk::types::{DeploymentIn, DeploymentPatch, DeploymentStatus};
+    let s = stack().await;
+    let deployments = s.app.client.deployments();
+    let deployment = deployments
+        .create(DeploymentIn {
+            git_sha: "abc1234def".into(),
+            branch: Some("main".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let step = |status: DeploymentStatus, report: Option<&str>| DeploymentPatch {
+        status: Some(status),
+        report: report.map(str::to_owned),
+        ..Default::default()
+    };
+    deployments
+        .update(deployment.id, step(DeploymentStatus::Deploying, None))
+        .await
+        .unwrap();
+    deployments
+        .update(
+            deployment.id,
+            step(
+                DeploymentStatus::RolledBack,
+                Some("tag abc1234 never became ready: /ready answered 503 for 300 s; back on 9f8e7d6"),
+            ),
+        )
+        .await
+        .unwrap();
+    // A retried final step changes nothing the operators need to hear again.
+    deployments
+        .update(deployment.id, step(DeploymentStatus::RolledBack, None))
+        .await
+        .unwrap();
+    for chat in [ALLOWED, 101] {
+        s.telegram
+            .wait_for_message(chat, |t| {
+                t == "↩ Deployment abc1234 (main) was rolled back.\ntag abc1234 never became ready: /ready answered 503 for 300 s; back on 9f8e7d6"
+            })
+            .await;
+    }
+    // Later news shows nothing else was sent about it.
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    s.complete_task(project, agent, "after").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"after\" completed"))
+        .await;
+    let about: Vec<String> = s
+        .telegram
+        .texts_to(ALLOWED)
+        .into_iter()
+        .filter(|t| t.contains("Deployment"))
+        .collect();
+    assert_eq!(about.len(), 1, "{about:?}");
+}
