@@ -20,6 +20,7 @@ pub(crate) enum Nav {
     Events,
     Approvals,
     Schedules,
+    Deployments,
     Usage,
     Chat,
     Keys,
@@ -77,6 +78,7 @@ pub(crate) fn page(
         (Nav::Events, "/events", "Events"),
         (Nav::Approvals, "/approvals", "Approvals"),
         (Nav::Schedules, "/schedules", "Schedules"),
+        (Nav::Deployments, "/deployments", "Deployments"),
         (Nav::Usage, "/usage", "Usage"),
         (Nav::Chat, "/chat", "Chat"),
     ];

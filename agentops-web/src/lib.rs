@@ -92,6 +92,8 @@ pub fn router(cfg: WebConfig) -> Router {
         .route("/schedules", get(pages::schedules::page))
         .route("/schedules/{id}/pause", post(pages::schedules::pause))
         .route("/schedules/{id}/resume", post(pages::schedules::resume))
+        .route("/deployments", get(pages::deployments::page))
+        .route("/deployments/rows", get(pages::deployments::rows))
         .route("/usage", get(pages::usage::page))
         .route("/chat", get(pages::chat::page).post(pages::chat::send))
         .route("/chat/messages", get(pages::chat::messages))

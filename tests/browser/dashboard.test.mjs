@@ -388,9 +388,33 @@ test('pause and resume a schedule; usage shows what was spent', async () => {
   await page.context().close();
 });
 
+test('deployments recorded by the release script are listed with their outcome and report', async () => {
+  const made = await api('/deployments', { method: 'POST', body: { git_sha: 'abc1234def5678', branch: 'main' } });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const ended = await api(`/deployments/${made.body.id}`, { method: 'PATCH', body: {
+    status: 'rolled_back', report: 'tag abc1234 never became ready (/ready answered 503 for 300 s); rolled back to 9f8e7d6' } });
+  assert.equal(ended.status, 200, JSON.stringify(ended.body));
+
+  const page = await newPage(browser, { width: 1440, height: 900 });
+  await login(page);
+  await page.goto('/deployments');
+  const row = `[data-deployment="${made.body.id}"]`;
+  await page.waitForSelector(`${row} .badge:has-text("rolled_back")`);
+  assert.match(await page.textContent(row), /abc1234/);
+  assert.match(await page.textContent(row), /rolled back to 9f8e7d6/);
+  // Live: a deployment that starts while the page is open appears without a reload.
+  const next = await api('/deployments', { method: 'POST', body: { git_sha: 'fedcba9876', branch: 'main' } });
+  assert.equal(next.status, 201, JSON.stringify(next.body));
+  await page.waitForSelector(`[data-deployment="${next.body.id}"] .badge:has-text("building")`, { timeout: 15_000 });
+  await screenshot(page, 'deployments');
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
 const PAGES = [
   ['overview', '/'], ['tasks', '/tasks'], ['projects', '/projects'], ['agents', '/agents'],
-  ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['usage', '/usage'], ['chat', '/chat'], ['keys', '/keys'],
+  ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['deployments', '/deployments'],
+  ['usage', '/usage'], ['chat', '/chat'], ['keys', '/keys'],
 ];
 
 test('every page renders at phone and desktop width with no console errors', async () => {
