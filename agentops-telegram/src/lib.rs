@@ -674,21 +674,32 @@ impl TelegramBot {
         let raw = serde_json::to_value(&update)
             .map_err(|err| BotError::Setup(format!("an update does not serialize: {err}")))?;
         let thread = self.thread_of(chat).await?;
+        self.set_metadata(
+            thread,
+            json!({ INBOX_KEY: { update.id.0.to_string(): raw } }),
+        )
+        .await?;
+        Ok(Accepted {
+            kept: Some(thread),
+            update,
+        })
+    }
+
+    /// Merges `patch` into thread `thread`'s metadata (a JSON merge patch: `null`
+    /// removes a key).
+    async fn set_metadata(&self, thread: Uuid, patch: Value) -> Result<(), agentops_sdk::Error> {
         self.inner
             .platform
             .threads()
             .update(
                 thread,
                 ThreadPatch {
-                    metadata: Some(json!({ INBOX_KEY: { update.id.0.to_string(): raw } })),
+                    metadata: Some(patch),
                     ..ThreadPatch::default()
                 },
             )
             .await?;
-        Ok(Accepted {
-            kept: Some(thread),
-            update,
-        })
+        Ok(())
     }
 
     /// Handles an update [`accept`](Self::accept) kept, then lets it go.
@@ -706,16 +717,7 @@ impl TelegramBot {
 
     async fn forget_update(&self, thread: Uuid, id: u32) {
         let forgotten = self
-            .inner
-            .platform
-            .threads()
-            .update(
-                thread,
-                ThreadPatch {
-                    metadata: Some(json!({ INBOX_KEY: { id.to_string(): null } })),
-                    ..ThreadPatch::default()
-                },
-            )
+            .set_metadata(thread, json!({ INBOX_KEY: { id.to_string(): null } }))
             .await;
         if let Err(err) = forgotten {
             // Handled again at the next start: a repeat rather than a loss.
@@ -1789,16 +1791,7 @@ impl TelegramBot {
             None => self.news_of(chat).await?,
             Some(kinds) => {
                 let thread = self.thread_of(chat).await?;
-                self.inner
-                    .platform
-                    .threads()
-                    .update(
-                        thread,
-                        ThreadPatch {
-                            metadata: Some(json!({ NOTIFY_KEY: kinds })),
-                            ..ThreadPatch::default()
-                        },
-                    )
+                self.set_metadata(thread, json!({ NOTIFY_KEY: kinds }))
                     .await?;
                 self.inner
                     .news

@@ -1444,15 +1444,14 @@ async fn a_person_writing_too_fast_is_asked_to_wait_once() {
 }
 
 impl Stack {
-    /// Creates a task `title` in `project`, claims it as `agent` and ends it with
-    /// `how`: "complete", "fail" (for good) or "block" (asking "which region?").
-    async fn end_task(
+    /// Creates a task `title` (one attempt) in `project` and claims it as `agent`:
+    /// the task and the claim's token.
+    async fn claimed_task(
         &self,
         project: uuid::Uuid,
         agent: uuid::Uuid,
         title: &str,
-        how: &str,
-    ) -> TaskOut {
+    ) -> (TaskOut, uuid::Uuid) {
         let tasks = self.app.client.tasks();
         let task = tasks
             .create(TaskIn {
@@ -1477,7 +1476,20 @@ impl Stack {
             .unwrap()
             .tasks
             .remove(0);
-        let token = claim.claim_token;
+        (task, claim.claim_token)
+    }
+
+    /// Creates a task `title` in `project`, claims it as `agent` and ends it with
+    /// `how`: "complete", "fail" (for good) or "block" (asking "which region?").
+    async fn end_task(
+        &self,
+        project: uuid::Uuid,
+        agent: uuid::Uuid,
+        title: &str,
+        how: &str,
+    ) -> TaskOut {
+        let tasks = self.app.client.tasks();
+        let (task, token) = self.claimed_task(project, agent, title).await;
         match how {
             "complete" => tasks
                 .complete(
@@ -1993,34 +2005,12 @@ async fn a_failure_with_a_very_long_error_still_reaches_the_chat_within_the_limi
     let project = s.app.project().await;
     let agent = s.app.agent("ops-bot").await;
     let tasks = s.app.client.tasks();
-    let task = tasks
-        .create(TaskIn {
-            project_id: project,
-            title: "crunch".into(),
-            kind: Some("ops".into()),
-            max_attempts: Some(1),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let claim = tasks
-        .claim(ClaimIn {
-            agent_id: agent,
-            kinds: Some(vec!["ops".into()]),
-            labels: None,
-            project_id: Some(project),
-            limit: Some(1),
-            lease_seconds: None,
-        })
-        .await
-        .unwrap()
-        .tasks
-        .remove(0);
+    let (task, token) = s.claimed_task(project, agent, "crunch").await;
     tasks
         .fail(
             task.id,
             FailIn {
-                claim_token: claim.claim_token,
+                claim_token: token,
                 error: "a <long> & winding error ".repeat(380),
                 retryable: Some(false),
             },
