@@ -89,6 +89,9 @@ pub const NOTIFY_KEY: &str = "telegram_notify";
 /// (the Chief of Staff's `MAY_DECIDE`; the bot speaks its HTTP API, not its crate).
 const MAY_DECIDE: &str = "may_decide";
 
+/// How long a stopping relay waits for its chats' senders.
+const SENDERS_STOP: Duration = Duration::from_secs(10);
+
 /// Entries a cache of thread audiences or project names holds before it starts over.
 const CACHE_MAX: usize = 10_000;
 
@@ -1956,15 +1959,29 @@ impl TelegramBot {
                 head
             }
         };
-        let senders = stop.child_token();
-        let _senders_end = senders.clone().drop_guard();
         let outbox = Outbox::new(
             self.inner.bot.clone(),
             self.inner.platform.clone(),
             self.inner.cursor.clone(),
             start,
-            senders,
+            stop.child_token(),
         );
+        let relayed = self.relay(&stop, &outbox, start).await;
+        // Stopped or failed: its senders stop before anything starts over (a restart
+        // after an error builds new ones, which must not send beside these).
+        outbox.finish(SENDERS_STOP).await;
+        relayed
+    }
+
+    /// [`run_relay`](Self::run_relay)'s loop, from event `start` on, through `outbox`.
+    async fn relay(
+        &self,
+        stop: &CancellationToken,
+        outbox: &Arc<Outbox>,
+        start: i64,
+    ) -> Result<(), BotError> {
+        let events = self.inner.platform.events();
+        let name = self.inner.cursor.as_str();
         let mut saved = start;
         let mut since = start;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -2032,7 +2049,7 @@ impl TelegramBot {
                     Some(Err(err)) => return Err(err.into()),
                     None => continue 'resume,
                 };
-                let Some(items) = self.outgoing_until_done(&event, &stop).await else {
+                let Some(items) = self.outgoing_until_done(&event, stop).await else {
                     return Ok(());
                 };
                 outbox.hand_out(event.id, items).await;

@@ -31,6 +31,7 @@ use agentops_sdk::text::truncate;
 use agentops_sdk::{CancellationToken, Client};
 use teloxide::types::ChatId;
 use tokio::sync::{Notify, mpsc};
+use tokio_util::task::TaskTracker;
 
 use agentops_sdk::types::ApprovalOut;
 use serde_json::{Value, json};
@@ -181,6 +182,8 @@ pub struct Outbox {
     /// Told each time items leave the queues.
     drained: Notify,
     stop: CancellationToken,
+    /// The senders, so [`finish`](Self::finish) can wait for them.
+    senders: TaskTracker,
 }
 
 impl Outbox {
@@ -200,7 +203,21 @@ impl Outbox {
             progress: Mutex::new(Progress::starting_at(read)),
             drained: Notify::new(),
             stop,
+            senders: TaskTracker::new(),
         })
+    }
+
+    /// Stops the senders and waits (up to `within`) until they have: a relay that
+    /// starts over must not send beside the senders of the one before.
+    pub async fn finish(&self, within: std::time::Duration) {
+        self.stop.cancel();
+        self.senders.close();
+        if tokio::time::timeout(within, self.senders.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("a chat's sender did not stop within {within:?}");
+        }
     }
 
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -250,7 +267,8 @@ impl Outbox {
             .or_insert_with(|| {
                 let (send, receive) = mpsc::unbounded_channel();
                 let outbox = self.clone();
-                tokio::spawn(async move { outbox.run_chat(chat, receive).await });
+                self.senders
+                    .spawn(async move { outbox.run_chat(chat, receive).await });
                 send
             })
             .clone()

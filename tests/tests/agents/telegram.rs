@@ -2085,3 +2085,45 @@ async fn a_deployment_is_reported_to_the_operators_once_when_it_ends() {
         .collect();
     assert_eq!(about.len(), 1, "{about:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_starts_over_sends_nothing_twice_and_nothing_beside_the_old_one() {
+    let mut s = stack().await;
+    let project = s.app.project().await;
+    let agent = s.app.agent("ops-bot").await;
+    s.complete_task(project, agent, "first").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"first\" completed"))
+        .await;
+    // Telegram fails the next sends: the senders are retrying when the relay stops.
+    s.telegram.refuse_sends(50, 502, None);
+    for title in ["second", "third"] {
+        s.complete_task(project, agent, title).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.stop_relay().await;
+    // Stopped means stopped: its senders send nothing more.
+    s.telegram.refuse_sends(0, 502, None);
+    let calls = s.telegram.calls("sendMessage").len();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(s.telegram.calls("sendMessage").len(), calls);
+
+    // Started over in the same process: what was owed arrives, once.
+    s.relay = start_relay(&s.bot, &s.stop);
+    for chat in [ALLOWED, 101] {
+        crate::chief::wait_until("what was owed", || async {
+            let texts = s.telegram.texts_to(chat).join("\n");
+            texts.contains("\"second\"") && texts.contains("\"third\"")
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = s.telegram.texts_to(ALLOWED).join("\n");
+    for title in ["first", "second", "third"] {
+        assert_eq!(
+            texts.matches(&format!("\"{title}\"")).count(),
+            1,
+            "{title}: {texts}"
+        );
+    }
+}
