@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
 use serde_json::json;
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use agentops_sdk::CancellationToken;
@@ -118,7 +119,13 @@ struct WebhookState {
     bot: TelegramBot,
     secret: String,
     inflight: TaskTracker,
+    /// `true` once the updates the last run left are handled: new ones wait for them.
+    recovered: watch::Receiver<bool>,
 }
+
+/// How long a webhook call waits for the last run's updates to be handled before it
+/// asks Telegram to send it again later.
+const RECOVERY_WAIT: Duration = Duration::from_secs(10);
 
 /// Constant-time comparison, so the secret cannot be guessed byte by byte from timings.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
@@ -140,6 +147,23 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
             ErrorCode::Unauthorized,
             "missing or wrong X-Telegram-Bot-Api-Secret-Token",
         );
+    }
+    // What the last run left comes first: a newer message of the same chat must not
+    // overtake it.
+    let mut recovered = state.recovered.clone();
+    if tokio::time::timeout(RECOVERY_WAIT, recovered.wait_for(|done| *done))
+        .await
+        .is_err()
+    {
+        let mut response = error(
+            ErrorCode::Unavailable,
+            "still handling the updates the last run left; send this one again",
+        );
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return response;
     }
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
@@ -190,6 +214,19 @@ async fn webhook(State(state): State<WebhookState>, headers: HeaderMap, body: By
 /// Updates accepted on the webhook are answered at once and handled on `inflight`; wait
 /// for them with [`drain`] before the process exits.
 pub fn router(bot: TelegramBot, hook: Option<(String, String)>, inflight: &TaskTracker) -> Router {
+    router_recovering(bot, hook, inflight, watch::channel(true).1)
+}
+
+/// [`router`], whose webhook takes new updates only once `recovered` is `true` (the
+/// updates the last run left are handled first; until then, after a short wait, it
+/// answers 503 with `Retry-After` and Telegram sends them again). `/health` answers
+/// all along.
+pub fn router_recovering(
+    bot: TelegramBot,
+    hook: Option<(String, String)>,
+    inflight: &TaskTracker,
+    recovered: watch::Receiver<bool>,
+) -> Router {
     let health = get(|| async { Json(json!({"status": "ok", "agent": "telegram"})) });
     let router = Router::new().route("/health", health);
     let router = match hook {
@@ -198,6 +235,7 @@ pub fn router(bot: TelegramBot, hook: Option<(String, String)>, inflight: &TaskT
                 bot,
                 secret,
                 inflight: inflight.clone(),
+                recovered,
             },
         )),
         None => router,
@@ -258,7 +296,8 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
         tracing::warn!("cannot set the bot's command menu (setMyCommands): {err}");
     }
     let stop = CancellationToken::new();
-    // What the last run accepted but did not finish.
+    // What the last run accepted but did not finish, before any new update.
+    let (recovering, recovered) = watch::channel(false);
     {
         let bot = bot.clone();
         tokio::spawn(async move {
@@ -267,6 +306,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
                 Ok(n) => tracing::info!("handled {n} update(s) left by the last run"),
                 Err(err) => tracing::warn!("cannot read the updates left by the last run: {err}"),
             }
+            let _ = recovering.send(true);
         });
     }
     let relay = {
@@ -298,14 +338,20 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
                 .await
                 .context("Telegram refused the webhook")?;
             tracing::info!("receiving updates on the webhook {url}");
-            (router(bot, Some((path, secret)), &inflight), None)
+            (
+                router_recovering(bot, Some((path, secret)), &inflight, recovered),
+                None,
+            )
         }
         None => {
             tracing::info!(
                 "receiving updates by long polling (set TELEGRAM_WEBHOOK_URL for a webhook)"
             );
             let (bot2, stop2) = (bot.clone(), stop.clone());
+            let mut recovered = recovered;
             let poller = tokio::spawn(async move {
+                // Recovered updates first (polling does not confirm new ones meanwhile).
+                let _ = recovered.wait_for(|done| *done).await;
                 if let Err(err) = bot2.poll(stop2).await {
                     tracing::error!("long polling stopped: {err}");
                 }

@@ -2127,3 +2127,32 @@ async fn a_relay_that_starts_over_sends_nothing_twice_and_nothing_beside_the_old
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_updates_wait_until_what_the_last_run_left_is_handled() {
+    let s = stack().await;
+    let (recovering, recovered) = tokio::sync::watch::channel(false);
+    let hook = Some(("/telegram/webhook".into(), SECRET.into()));
+    let base = serve(agentops::telegram::router_recovering(
+        s.bot.clone(),
+        hook,
+        &TaskTracker::new(),
+        recovered,
+    ))
+    .await;
+    // Still recovering: a new update is sent back to Telegram for later (the health
+    // check answers all along).
+    let (status, body) = post_update(&base, &text_update(ALLOWED, "/agents"), Some(SECRET)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let health = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(s.telegram.texts_to(ALLOWED).is_empty());
+    // Recovered: taken and answered.
+    recovering.send(true).unwrap();
+    let (status, _) = post_update(&base, &text_update(ALLOWED, "/agents"), Some(SECRET)).await;
+    assert_eq!(status, 200);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "No agent has registered yet.")
+        .await;
+}
