@@ -92,8 +92,8 @@ const MAY_DECIDE: &str = "may_decide";
 /// How long a stopping relay waits for its chats' senders.
 const SENDERS_STOP: Duration = Duration::from_secs(10);
 
-/// Entries a cache of thread audiences or project names holds before it starts over.
-const CACHE_MAX: usize = 10_000;
+/// Entries one of the bot's memories ([`Memo`]) holds; beyond it the oldest go.
+const MEMO_MAX: usize = 10_000;
 
 /// Blocked tasks searched for the one a person's answer is for.
 const BLOCKED_SCANNED: usize = 10_000;
@@ -106,9 +106,6 @@ pub const TELEGRAM_MESSAGE: &str = "telegram_message_id";
 
 /// The message metadata key of the Telegram message the bot's own answer replies to.
 const REPLY_TO: &str = "telegram_reply_to";
-
-/// The person's messages whose Telegram ids are remembered for threading replies.
-const SAID_KEPT: usize = 10_000;
 
 /// The thread metadata key of the buttons the bot puts under its own message:
 /// `[{"text", "data"}]`.
@@ -142,6 +139,50 @@ pub const CHANNEL: &str = "telegram";
 /// The thread (channel, external id) the Chief of Staff reports to the operators in;
 /// the bot sends what is said there to every allowed chat.
 pub const OPERATORS: (&str, &str) = ("chief", "operators");
+
+/// What the bot remembers of the platform to spare itself a request (a thread's
+/// audience, a chat's thread, a project's name, a chat's `/notify` choice, a person's
+/// message's Telegram id): at most [`MEMO_MAX`] entries, the oldest forgotten first, so
+/// it never grows with every thread or message ever seen.
+#[derive(Debug)]
+struct Memo<K, V> {
+    entries: Mutex<(HashMap<K, V>, std::collections::VecDeque<K>)>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Memo<K, V> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, (HashMap<K, V>, std::collections::VecDeque<K>)> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What is remembered for `key`.
+    fn get(&self, key: &K) -> Option<V> {
+        self.entries().0.get(key).cloned()
+    }
+
+    /// Remembers `value` for `key` (in place of what was).
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries();
+        let (map, order) = &mut *entries;
+        if map.insert(key.clone(), value).is_none() {
+            order.push_back(key);
+            while order.len() > MEMO_MAX {
+                if let Some(oldest) = order.pop_front() {
+                    map.remove(&oldest);
+                }
+            }
+        }
+    }
+}
 
 /// An update [`TelegramBot::accept`] took: handle it with
 /// [`TelegramBot::handle_accepted`].
@@ -228,13 +269,36 @@ impl BotError {
     pub fn is_transient(&self) -> bool {
         match self {
             BotError::Telegram(err) => messages::is_transient(err),
-            // A 500 too: the relay would rather wait than drop what a chat is owed.
-            BotError::Platform(err) => {
-                err.is_retryable() || err.status().is_some_and(|s| s.is_server_error())
-            }
+            BotError::Platform(err) => platform_may_pass(err),
             BotError::Setup(_) => false,
         }
     }
+}
+
+/// Whether a platform request that failed with `err` may succeed later: what the SDK
+/// retries, and a 500 too (the bot would rather wait than drop what a chat is owed).
+pub(crate) fn platform_may_pass(err: &agentops_sdk::Error) -> bool {
+    err.is_retryable() || err.status().is_some_and(|s| s.is_server_error())
+}
+
+/// Merges `patch` into thread `thread`'s metadata (`PATCH /threads/{id}` is a JSON
+/// merge patch: `null` removes a key).
+pub(crate) async fn merge_metadata(
+    client: &Client,
+    thread: Uuid,
+    patch: Value,
+) -> Result<(), agentops_sdk::Error> {
+    client
+        .threads()
+        .update(
+            thread,
+            ThreadPatch {
+                metadata: Some(patch),
+                ..ThreadPatch::default()
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 /// The bot. Cheap to clone.
@@ -250,16 +314,16 @@ struct Inner {
     config: TelegramConfig,
     http: reqwest::Client,
     /// Thread id → who hears it.
-    chats: Mutex<HashMap<Uuid, Audience>>,
+    chats: Memo<Uuid, Audience>,
     /// Chat → its thread, where the bot's own answers are kept and relayed from.
-    threads: Mutex<HashMap<i64, Uuid>>,
+    threads: Memo<i64, Uuid>,
     /// Project id → name, for notices.
-    projects: Mutex<HashMap<Uuid, String>>,
+    projects: Memo<Uuid, String>,
     /// The person's messages lately passed on the event stream → their Telegram ids
-    /// (at most [`SAID_KEPT`], the oldest forgotten first).
-    said: Mutex<(HashMap<Uuid, i32>, std::collections::VecDeque<Uuid>)>,
+    /// (to thread the replies to them).
+    said: Memo<Uuid, i32>,
     /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
-    news: Mutex<HashMap<i64, Option<Vec<String>>>>,
+    news: Memo<i64, Option<Vec<String>>>,
     /// Chats refused lately → when they were last told so.
     refused: Mutex<HashMap<i64, std::time::Instant>>,
     /// Person → when their messages of the last minute came, and whether they were
@@ -390,12 +454,12 @@ impl TelegramBot {
                 platform,
                 config,
                 http,
-                chats: Mutex::new(HashMap::new()),
-                threads: Mutex::new(HashMap::new()),
-                projects: Mutex::new(HashMap::new()),
+                chats: Memo::default(),
+                threads: Memo::default(),
+                projects: Memo::default(),
                 refused: Mutex::new(HashMap::new()),
-                news: Mutex::new(HashMap::new()),
-                said: Mutex::default(),
+                news: Memo::default(),
+                said: Memo::default(),
                 paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
@@ -493,14 +557,8 @@ impl TelegramBot {
 
     /// The thread of chat `chat` (opened on first use).
     async fn thread_of(&self, chat: ChatId) -> Result<Uuid, BotError> {
-        if let Some(id) = self
-            .inner
-            .threads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&chat.0)
-        {
-            return Ok(*id);
+        if let Some(id) = self.inner.threads.get(&chat.0) {
+            return Ok(id);
         }
         let thread = self
             .inner
@@ -512,11 +570,7 @@ impl TelegramBot {
                 ..ThreadIn::default()
             })
             .await?;
-        self.inner
-            .threads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(chat.0, thread.id);
+        self.inner.threads.put(chat.0, thread.id);
         Ok(thread.id)
     }
 
@@ -561,13 +615,7 @@ impl TelegramBot {
             {
                 Some(counts) => {
                     let s = &counts.by_status;
-                    let total = s.waiting
-                        + s.queued
-                        + s.running
-                        + s.blocked
-                        + s.completed
-                        + s.failed
-                        + s.cancelled;
+                    let total = s.total();
                     let mut line =
                         format!("• {}: {} of {total} tasks done", project.name, s.completed);
                     if s.blocked > 0 {
@@ -691,18 +739,7 @@ impl TelegramBot {
     /// Merges `patch` into thread `thread`'s metadata (a JSON merge patch: `null`
     /// removes a key).
     async fn set_metadata(&self, thread: Uuid, patch: Value) -> Result<(), agentops_sdk::Error> {
-        self.inner
-            .platform
-            .threads()
-            .update(
-                thread,
-                ThreadPatch {
-                    metadata: Some(patch),
-                    ..ThreadPatch::default()
-                },
-            )
-            .await?;
-        Ok(())
+        merge_metadata(&self.inner.platform, thread, patch).await
     }
 
     /// Handles an update [`accept`](Self::accept) kept, then lets it go.
@@ -1486,14 +1523,8 @@ impl TelegramBot {
     /// Who hears what is said in a thread: its Telegram chat, every allowed chat (the
     /// Chief of Staff's reports to the operators), or nobody here.
     async fn audience_of(&self, thread_id: Uuid) -> Result<Audience, BotError> {
-        if let Some(known) = self
-            .inner
-            .chats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&thread_id)
-        {
-            return Ok(*known);
+        if let Some(known) = self.inner.chats.get(&thread_id) {
+            return Ok(known);
         }
         let thread = self.inner.platform.threads().get(thread_id).await?;
         let external = thread.external_id.as_deref();
@@ -1506,16 +1537,7 @@ impl TelegramBot {
         } else {
             Audience::Nobody
         };
-        let mut chats = self
-            .inner
-            .chats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Every thread that speaks passes here: the cache starts over rather than grow.
-        if chats.len() >= CACHE_MAX {
-            chats.clear();
-        }
-        chats.insert(thread_id, audience);
+        self.inner.chats.put(thread_id, audience);
         Ok(audience)
     }
 
@@ -1531,18 +1553,7 @@ impl TelegramBot {
                 .and_then(Value::as_i64)
                 && let Ok(id) = i32::try_from(id)
             {
-                let mut said = self
-                    .inner
-                    .said
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                said.0.insert(message.id, id);
-                said.1.push_back(message.id);
-                while said.1.len() > SAID_KEPT {
-                    if let Some(old) = said.1.pop_front() {
-                        said.0.remove(&old);
-                    }
-                }
+                self.inner.said.put(message.id, id);
             }
             return Ok(Vec::new());
         }
@@ -1556,29 +1567,15 @@ impl TelegramBot {
         if !self.allowed(chat) {
             return Ok(Vec::new());
         }
-        // Buttons the bot asked for on its own message (a long list's pages).
-        let mut buttons: Vec<InlineKeyboardButton> = message
-            .metadata
-            .get(BUTTONS)
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|b| {
-                        Some(InlineKeyboardButton::callback(
-                            b["text"].as_str()?.to_owned(),
-                            b["data"].as_str()?.to_owned(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(approval) = message
+        // The plan it proposes, while it waits for an answer (a plan that is gone loses
+        // its buttons, not its message).
+        let mut plan = message
             .metadata
             .get("approval_id")
             .and_then(Value::as_str)
-            .and_then(|id| Uuid::parse_str(id).ok())
-            // A plan that is gone loses its buttons, not its message.
-            && self
+            .and_then(|id| Uuid::parse_str(id).ok());
+        if let Some(approval) = plan
+            && !self
                 .inner
                 .platform
                 .approvals()
@@ -1587,11 +1584,30 @@ impl TelegramBot {
                 .ok()
                 .is_some_and(|a| a.status == ApprovalStatus::Pending)
         {
-            buttons = vec![
+            plan = None;
+        }
+        let buttons: Vec<InlineKeyboardButton> = match plan {
+            Some(approval) => vec![
                 InlineKeyboardButton::callback("✅ OK", format!("approve:{approval}")),
                 InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
-            ];
-        }
+            ],
+            // Buttons the bot asked for on its own message (a long list's pages).
+            None => message
+                .metadata
+                .get(BUTTONS)
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|b| {
+                            Some(InlineKeyboardButton::callback(
+                                b["text"].as_str()?.to_owned(),
+                                b["data"].as_str()?.to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         let force_reply = message.metadata.get(FORCE_REPLY) == Some(&Value::Bool(true));
         // The message it answers: named by the bot's own answers, or by the Chief's
         // (`in_reply_to`: the person's message, remembered when it passed).
@@ -1606,20 +1622,8 @@ impl TelegramBot {
                     .get("in_reply_to")
                     .and_then(Value::as_str)
                     .and_then(|id| Uuid::parse_str(id).ok())?;
-                self.inner
-                    .said
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0
-                    .get(&person)
-                    .copied()
+                self.inner.said.get(&person)
             });
-        let plan = message
-            .metadata
-            .get("approval_id")
-            .and_then(Value::as_str)
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .filter(|_| !buttons.is_empty());
         Ok(messages::messages(chat, &message.text, &buttons)
             .into_iter()
             .enumerate()
@@ -1641,25 +1645,11 @@ impl TelegramBot {
 
     /// The name of project `id`, remembered (`None` if it cannot be read).
     async fn project_name(&self, id: Uuid) -> Option<String> {
-        if let Some(name) = self
-            .inner
-            .projects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-        {
-            return Some(name.clone());
+        if let Some(name) = self.inner.projects.get(&id) {
+            return Some(name);
         }
         let project = self.inner.platform.projects().get(id).await.ok()?;
-        let mut names = self
-            .inner
-            .projects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if names.len() >= CACHE_MAX {
-            names.clear();
-        }
-        names.insert(id, project.name.clone());
+        self.inner.projects.put(id, project.name.clone());
         Some(project.name)
     }
 
@@ -1738,25 +1728,15 @@ impl TelegramBot {
 
     /// The kinds of news chat `chat` chose with `/notify` (`None`: all of them).
     async fn news_of(&self, chat: ChatId) -> Result<Option<Vec<String>>, BotError> {
-        if let Some(known) = self
-            .inner
-            .news
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&chat.0)
-        {
-            return Ok(known.clone());
+        if let Some(known) = self.inner.news.get(&chat.0) {
+            return Ok(known);
         }
         let thread = self.thread_of(chat).await?;
         let metadata = self.inner.platform.threads().get(thread).await?.metadata;
         let kinds: Option<Vec<String>> = metadata
             .get(NOTIFY_KEY)
             .and_then(|v| serde_json::from_value(v.clone()).ok());
-        self.inner
-            .news
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(chat.0, kinds.clone());
+        self.inner.news.put(chat.0, kinds.clone());
         Ok(kinds)
     }
 
@@ -1796,11 +1776,7 @@ impl TelegramBot {
                 let thread = self.thread_of(chat).await?;
                 self.set_metadata(thread, json!({ NOTIFY_KEY: kinds }))
                     .await?;
-                self.inner
-                    .news
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(chat.0, kinds.clone());
+                self.inner.news.put(chat.0, kinds.clone());
                 kinds
             }
         };

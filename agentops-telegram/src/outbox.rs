@@ -392,7 +392,7 @@ impl Outbox {
                 let id = sent.id.0;
                 // Without the note the plan's message is never edited: noted until the
                 // platform takes it.
-                self.on_platform(|| async {
+                self.on_platform(message.chat, || async {
                     plans::write(&self.platform, thread, approval, json!({"message": id})).await
                 })
                 .await
@@ -407,7 +407,9 @@ impl Outbox {
     /// note is gone) has nothing to edit.
     async fn edit(&self, chat: ChatId, thread: uuid::Uuid, approval: Box<ApprovalOut>) -> bool {
         let Some(note) = self
-            .on_platform(|| async { plans::read(&self.platform, thread, approval.id).await })
+            .on_platform(chat, || async {
+                plans::read(&self.platform, thread, approval.id).await
+            })
             .await
         else {
             return false;
@@ -438,43 +440,44 @@ impl Outbox {
     /// Runs `call` (a platform request) until it succeeds, trying again while the
     /// failure may pass (a 5xx, no answer); `None` if `stop` came first. A failure for
     /// good is logged and taken as done (`Some` of a default answer).
-    async fn on_platform<T: Default, F, Fut>(&self, call: F) -> Option<T>
+    async fn on_platform<T: Default, F, Fut>(&self, chat: ChatId, call: F) -> Option<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, agentops_sdk::Error>>,
     {
-        let mut pause = RETRY_MIN;
-        loop {
-            if self.stop.is_cancelled() {
-                return None;
-            }
-            match call().await {
-                Ok(answer) => return Some(answer),
-                Err(err)
-                    if err.is_retryable() || err.status().is_some_and(|s| s.is_server_error()) =>
-                {
-                    tracing::warn!("the platform failed, trying again in {pause:?}: {err}");
-                }
-                Err(err) => {
-                    tracing::warn!("the platform refused: {err}");
-                    return Some(T::default());
-                }
-            }
-            tokio::select! {
-                () = self.stop.cancelled() => return None,
-                () = tokio::time::sleep(pause) => {}
-            }
-            pause = (pause * 2).min(RETRY_MAX);
-        }
+        self.keep_trying(chat, call, crate::platform_may_pass, |_| None)
+            .await
+            .map(Result::unwrap_or_default)
     }
 
-    /// Runs `call` until it succeeds (`Some(Some(answer))`) or fails for good
-    /// (`Some(None)`, logged), trying again while the failure may pass; `None` if
-    /// `stop` came first.
+    /// Runs `call` (a Bot API request) until it succeeds (`Some(Some(answer))`) or
+    /// fails for good (`Some(None)`, logged), trying again while the failure may pass
+    /// (after as long as a 429 asks); `None` if `stop` came first.
     async fn until_done<T, F, Fut>(&self, chat: ChatId, call: F) -> Option<Option<T>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, teloxide::RequestError>>,
+    {
+        self.keep_trying(chat, call, messages::is_transient, messages::retry_after)
+            .await
+            .map(Result::ok)
+    }
+
+    /// Runs `call` until it succeeds (`Some(Ok)`) or fails for good (`Some(Err)`,
+    /// logged), trying again while `passing` says the failure may pass: after as long
+    /// as `asked` says, else with back-off from [`RETRY_MIN`] to [`RETRY_MAX`]. `None`
+    /// if `stop` came first.
+    async fn keep_trying<T, E, F, Fut>(
+        &self,
+        chat: ChatId,
+        call: F,
+        passing: fn(&E) -> bool,
+        asked: fn(&E) -> Option<Duration>,
+    ) -> Option<Result<T, E>>
+    where
+        E: std::fmt::Display,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let mut pause = RETRY_MIN;
         loop {
@@ -482,18 +485,15 @@ impl Outbox {
                 return None;
             }
             let err = match call().await {
-                Ok(answer) => return Some(Some(answer)),
+                Ok(answer) => return Some(Ok(answer)),
                 Err(err) => err,
             };
-            if !messages::is_transient(&err) {
-                tracing::warn!(chat = chat.0, "Telegram refused: {err}");
-                return Some(None);
+            if !passing(&err) {
+                tracing::warn!(chat = chat.0, "refused: {err}");
+                return Some(Err(err));
             }
-            let wait = messages::retry_after(&err).unwrap_or(pause);
-            tracing::warn!(
-                chat = chat.0,
-                "a call to Telegram failed, trying again in {wait:?}: {err}"
-            );
+            let wait = asked(&err).unwrap_or(pause);
+            tracing::warn!(chat = chat.0, "failed, trying again in {wait:?}: {err}");
             tokio::select! {
                 () = self.stop.cancelled() => return None,
                 () = tokio::time::sleep(wait) => {}

@@ -9,7 +9,7 @@
 //! the right message; an entry is removed once its plan is final.
 
 use agentops_sdk::Client;
-use agentops_sdk::types::{ApprovalOut, ApprovalStatus, ThreadPatch};
+use agentops_sdk::types::{ApprovalOut, ApprovalStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -38,17 +38,12 @@ pub async fn write(
     approval: Uuid,
     fields: Value,
 ) -> Result<(), agentops_sdk::Error> {
-    client
-        .threads()
-        .update(
-            thread,
-            ThreadPatch {
-                metadata: Some(json!({ KEY: { approval.to_string(): fields } })),
-                ..ThreadPatch::default()
-            },
-        )
-        .await?;
-    Ok(())
+    crate::merge_metadata(
+        client,
+        thread,
+        json!({ KEY: { approval.to_string(): fields } }),
+    )
+    .await
 }
 
 /// The note of plan `approval` in thread `thread` (empty if there is none).

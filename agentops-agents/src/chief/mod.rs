@@ -406,48 +406,53 @@ impl ChiefOfStaff {
         input: ChatIn,
         stop: CancellationToken,
     ) -> Result<ChatOut, ChatError> {
-        let client = &self.inner.client;
         // Someone the interface says may not answer plans here (in a group, not the
         // person who asked nor an admin): their words neither decide the waiting plan
         // nor replace it.
         let mut input = input;
-        if input.metadata.as_ref().and_then(|m| m.get(MAY_DECIDE)) == Some(&json!(false)) {
-            let waiting = client
-                .approvals()
-                .list()
-                .thread(thread.id)
-                .status(ApprovalStatus::Pending)
-                .limit(1)
-                .send()
-                .await?
-                .items
-                .into_iter()
-                .next();
-            if let Some(approval) = waiting {
-                let mut kept = input.clone();
-                kept.metadata = Some(answering(input.metadata.clone(), approval.id)?);
-                if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
-                    let stored = self.store_user(thread.id, &kept).await?;
-                    let reply = "Only the person who asked for this plan, or an admin of this chat, can answer it.";
-                    let posted = self
-                        .reply(thread.id, reply, in_reply_to(json!({}), stored.id))
-                        .await?;
-                    return Ok(ChatOut {
-                        thread_id: thread.id,
-                        reply: posted.text,
-                        approval: None,
-                    });
-                }
-                // Kept marked as not answering it: handled as any message, minus the
-                // power to replace the plan.
-                input.metadata = kept.metadata;
-                if let Some(Value::Object(fields)) = &mut input.metadata {
-                    fields.remove(MAY_DECIDE);
-                }
-                return self.handle_as_said(thread, input, stop).await;
+        if input.metadata.as_ref().and_then(|m| m.get(MAY_DECIDE)) == Some(&json!(false))
+            && let Some(approval) = self.waiting_plan(thread.id).await?
+        {
+            let mut kept = input.clone();
+            kept.metadata = Some(answering(input.metadata.clone(), approval.id)?);
+            if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
+                let stored = self.store_user(thread.id, &kept).await?;
+                let reply = "Only the person who asked for this plan, or an admin of this chat, can answer it.";
+                let posted = self
+                    .reply(thread.id, reply, in_reply_to(json!({}), stored.id))
+                    .await?;
+                return Ok(ChatOut {
+                    thread_id: thread.id,
+                    reply: posted.text,
+                    approval: None,
+                });
             }
+            // Kept marked as not answering it: handled as any message, minus the
+            // power to replace the plan.
+            input.metadata = kept.metadata;
+            if let Some(Value::Object(fields)) = &mut input.metadata {
+                fields.remove(MAY_DECIDE);
+            }
+            return self.handle_as_said(thread, input, stop).await;
         }
         self.handle_as_said(thread, input, stop).await
+    }
+
+    /// The plan waiting for an answer in conversation `thread`, if any.
+    async fn waiting_plan(&self, thread: Uuid) -> Result<Option<ApprovalOut>, ChatError> {
+        Ok(self
+            .inner
+            .client
+            .approvals()
+            .list()
+            .thread(thread)
+            .status(ApprovalStatus::Pending)
+            .limit(1)
+            .send()
+            .await?
+            .items
+            .into_iter()
+            .next())
     }
 
     /// [`handle`](Self::handle) once who may decide is settled.
@@ -461,17 +466,7 @@ impl ChiefOfStaff {
         // An OK (or a no) answers the plan waiting in this thread: decide it before the
         // message is stored, since a stored message supersedes it.
         let pending = if nlu::is_yes(&input.text) || nlu::is_no(&input.text) {
-            client
-                .approvals()
-                .list()
-                .thread(thread.id)
-                .status(ApprovalStatus::Pending)
-                .limit(1)
-                .send()
-                .await?
-                .items
-                .into_iter()
-                .next()
+            self.waiting_plan(thread.id).await?
         } else {
             None
         };

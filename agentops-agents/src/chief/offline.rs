@@ -181,13 +181,7 @@ async fn projects(client: &Client) -> Result<String, String> {
             match counts {
                 Some(c) => {
                     let s = &c.by_status;
-                    let total = s.waiting
-                        + s.queued
-                        + s.running
-                        + s.blocked
-                        + s.completed
-                        + s.failed
-                        + s.cancelled;
+                    let total = s.total();
                     let mut line = format!(
                         "\"{}\": {} of {} done",
                         p.name,
