@@ -17,6 +17,8 @@
 //!   every allowed chat (those that arrive together as one digest: [`outbox`]), and so
 //!   are `budget.warning` (80 % of a budget spent) and `budget.exhausted`;
 //! - everything sent goes through one paced queue per chat ([`outbox`]);
+//! - a chat's updates are handled in the order they arrived, different chats' side by
+//!   side ([`lanes`]);
 //! - only chats in the allowlist are served; others are told their chat id (at most once
 //!   an hour), so an operator can add it;
 //! - texts over 4,096 characters are split.
@@ -32,6 +34,7 @@
 //! listener hands updates to a dispatcher this bot does not use.
 
 pub mod commands;
+pub mod lanes;
 pub mod messages;
 pub mod outbox;
 pub mod plans;
@@ -191,6 +194,8 @@ pub struct Accepted {
     update: Update,
     /// The thread whose inbox keeps it, if any.
     kept: Option<Uuid>,
+    /// Its place among its chat's updates (none for an update of no chat).
+    place: Option<lanes::Place>,
 }
 
 /// A person's pace.
@@ -326,6 +331,8 @@ struct Inner {
     news: Memo<i64, Option<Vec<String>>>,
     /// Chats refused lately → when they were last told so.
     refused: Mutex<HashMap<i64, std::time::Instant>>,
+    /// Each chat's updates, handled in the order they arrived.
+    lanes: lanes::Lanes,
     /// Person → when their messages of the last minute came, and whether they were
     /// told to slow down.
     paces: Mutex<HashMap<u64, (std::collections::VecDeque<std::time::Instant>, bool)>>,
@@ -460,6 +467,7 @@ impl TelegramBot {
                 refused: Mutex::new(HashMap::new()),
                 news: Memo::default(),
                 said: Memo::default(),
+                lanes: lanes::Lanes::default(),
                 paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
@@ -718,10 +726,16 @@ impl TelegramBot {
     /// If it cannot be kept: do not confirm the update (answer the webhook 503), and
     /// Telegram sends it again later.
     pub async fn accept(&self, update: Update) -> Result<Accepted, BotError> {
-        let chat = update.chat().map(|c| c.id).filter(|c| self.allowed(*c));
+        let mut accepted = self.arrived(update);
+        let chat = accepted
+            .update
+            .chat()
+            .map(|c| c.id)
+            .filter(|c| self.allowed(*c));
         let Some(chat) = chat else {
-            return Ok(Accepted { update, kept: None });
+            return Ok(accepted);
         };
+        let update = &accepted.update;
         let raw = serde_json::to_value(&update)
             .map_err(|err| BotError::Setup(format!("an update does not serialize: {err}")))?;
         let thread = self.thread_of(chat).await?;
@@ -730,10 +744,20 @@ impl TelegramBot {
             json!({ INBOX_KEY: { update.id.0.to_string(): raw } }),
         )
         .await?;
-        Ok(Accepted {
-            kept: Some(thread),
+        accepted.kept = Some(thread);
+        Ok(accepted)
+    }
+
+    /// Takes `update`'s place among its chat's updates, now: call it in the order
+    /// updates arrive. Handle it with [`handle_accepted`](Self::handle_accepted) (it is
+    /// kept nowhere: [`accept`](Self::accept) also keeps it on the platform).
+    pub fn arrived(&self, update: Update) -> Accepted {
+        let place = update.chat().map(|c| self.inner.lanes.join(c.id.0));
+        Accepted {
             update,
-        })
+            kept: None,
+            place,
+        }
     }
 
     /// Merges `patch` into thread `thread`'s metadata (a JSON merge patch: `null`
@@ -743,9 +767,18 @@ impl TelegramBot {
     }
 
     /// Handles an update [`accept`](Self::accept) kept, then lets it go.
+    ///
+    /// It waits for the updates of its chat that arrived before it: a chat's updates
+    /// are handled in order ([`lanes`]), different chats' side by side.
     pub async fn handle_accepted(&self, accepted: Accepted) {
         let id = accepted.update.id.0;
-        let done = self.handle(accepted.update).await;
+        let done = match accepted.place {
+            Some(mut place) => {
+                place.turn().await;
+                place.scope(self.handle(accepted.update)).await
+            }
+            None => self.handle(accepted.update).await,
+        };
         // One the platform failed to take (its answer is not kept either) stays for the
         // next start.
         if let Some(thread) = accepted.kept
@@ -849,7 +882,7 @@ impl TelegramBot {
     /// Handles one update. Failures are told to the chat and logged, never returned:
     /// Telegram would only send the update again.
     pub async fn handle_update(&self, update: Update) {
-        self.handle(update).await;
+        self.handle_accepted(self.arrived(update)).await;
     }
 
     /// [`handle_update`](Self::handle_update); `false` if it failed in a way that may
@@ -1127,6 +1160,9 @@ impl TelegramBot {
             .json(&body)
             .send();
         tokio::pin!(request);
+        // The chat's next message goes to the Chief while it still thinks about this one
+        // (so `/busy` can act on it), once this one has surely reached it.
+        lanes::let_next_go_soon();
         // "typing…" in the chat while the Chief thinks: Telegram shows it for about five
         // seconds, so it is said again every four. It is only a courtesy: a failure to
         // say it changes nothing.
@@ -2065,8 +2101,9 @@ impl TelegramBot {
 
     /// Receives updates by long polling (teloxide's `Polling`, `getUpdates`) until
     /// `stop`, for local use; it first removes any webhook, since Telegram allows only
-    /// one way. On `stop` it confirms the updates it handled, so the next start does not
-    /// see them again.
+    /// one way. Each update is kept on the platform before the next `getUpdates`
+    /// confirms it ([`accept`](Self::accept)), then handled on a task of its own (in
+    /// order within its chat). On `stop` it waits a while for the updates in progress.
     ///
     /// # Errors
     /// If the webhook cannot be removed.
@@ -2090,16 +2127,61 @@ impl TelegramBot {
             tokio::time::sleep(Duration::from_secs(5)).await;
         };
         futures_util::pin_mut!(deadline);
+        // Chats are handled side by side, each in order ([`lanes`]); a stop waits a
+        // while for those in progress.
+        let handling = tokio_util::task::TaskTracker::new();
         loop {
             let next = tokio::select! {
                 next = stream.next() => next,
-                () = &mut deadline => return Ok(()),
+                () = &mut deadline => break,
             };
             match next {
-                Some(Ok(update)) => self.handle_update(update).await,
+                Some(Ok(update)) => {
+                    // Kept on the platform before the next `getUpdates` confirms it, so a
+                    // crash leaves it for the next start; if the platform cannot keep
+                    // it now, the listener waits (nothing is confirmed meanwhile).
+                    let Some(accepted) = self.keep_polled(update, &stop).await else {
+                        break;
+                    };
+                    let bot = self.clone();
+                    handling.spawn(async move { bot.handle_accepted(accepted).await });
+                }
                 Some(Err(err)) => tracing::warn!("getUpdates failed: {err}"),
-                None => return Ok(()),
+                None => break,
             }
+        }
+        handling.close();
+        if tokio::time::timeout(SENDERS_STOP * 2, handling.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stopping with updates still being handled; the next start handles them again"
+            );
+        }
+        Ok(())
+    }
+
+    /// [`accept`](Self::accept) for a polled update, retried while the platform is
+    /// down; `None` if `stop` comes first.
+    async fn keep_polled(&self, update: Update, stop: &CancellationToken) -> Option<Accepted> {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match self.accept(update.clone()).await {
+                Ok(accepted) => return Some(accepted),
+                Err(err) if !err.is_transient() => {
+                    tracing::warn!("cannot keep a Telegram update, handling it unkept: {err}");
+                    return Some(self.arrived(update));
+                }
+                Err(err) => {
+                    tracing::warn!("cannot keep a Telegram update, retrying in {delay:?}: {err}");
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
 

@@ -37,6 +37,8 @@ struct Inner {
     flooded: usize,
     /// (chat, user) pairs whose member is an administrator.
     admins: Vec<(i64, i64)>,
+    /// Methods (lower case) whose next call is answered only after a while.
+    delays: Vec<(String, Duration)>,
 }
 
 /// The running stand-in.
@@ -151,6 +153,15 @@ impl BotStandIn {
         self.inner.lock().unwrap().blocked_chats.push(chat);
     }
 
+    /// Answers the next call of `method` only after `delay` (a slow Telegram).
+    pub fn delay_next(&self, method: &str, delay: Duration) {
+        self.inner
+            .lock()
+            .unwrap()
+            .delays
+            .push((method.to_lowercase(), delay));
+    }
+
     /// Queues an update for `getUpdates`.
     pub fn queue_update(&self, update: Value) {
         self.inner.lock().unwrap().updates.push_back(update);
@@ -240,6 +251,14 @@ async fn call(
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         return Json(json!({"ok": true, "result": []}));
+    }
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        let at = inner.delays.iter().position(|(m, _)| *m == method_lower);
+        at.map(|at| inner.delays.remove(at).1)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     let mut inner = inner.lock().unwrap();
     if method_lower == "sendmessage" {

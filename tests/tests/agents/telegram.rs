@@ -2156,3 +2156,52 @@ async fn new_updates_wait_until_what_the_last_run_left_is_handled() {
         .wait_for_message(ALLOWED, |t| t == "No agent has registered yet.")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chats_messages_reach_the_chief_in_the_order_they_were_sent() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let telegram = BotStandIn::spawn().await;
+    // A Chief of Staff that notes the order messages reach it in, and answers after a
+    // long think (longer than the bot waits before it lets the chat's next one go).
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let chief_url = serve(axum::Router::new().fallback({
+        let heard = heard.clone();
+        move |axum::Json(body): axum::Json<Value>| async move {
+            heard
+                .lock()
+                .unwrap()
+                .push(body["text"].as_str().unwrap_or_default().to_owned());
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            axum::Json(json!({"thread_id": uuid::Uuid::nil(), "reply": "ok"}))
+        }
+    }))
+    .await;
+    let bot = new_bot(&app, &telegram, chief_url, &[ALLOWED]);
+    let webhook = serve_webhook(&bot, &TaskTracker::new()).await;
+    // The first message is a command: the bot asks Telegram its own name first, and
+    // Telegram is slow to answer, so the plain message after it would overtake it.
+    telegram.delay_next("getMe", Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    for text in ["/status", "and the launch?", "thanks"] {
+        let (status, body) = post_update(&webhook, &text_update(ALLOWED, text), Some(SECRET)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for _ in 0..200 {
+        if heard.lock().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["status", "and the launch?", "thanks"],
+        "in the order sent"
+    );
+    // The Chief thinks 3 s about each, yet the three reached it long before 9 s: the
+    // next message goes on while the Chief still thinks (so `/busy` can act on it).
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+}
