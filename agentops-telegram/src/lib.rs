@@ -736,7 +736,7 @@ impl TelegramBot {
             return Ok(accepted);
         };
         let update = &accepted.update;
-        let raw = serde_json::to_value(&update)
+        let raw = serde_json::to_value(update)
             .map_err(|err| BotError::Setup(format!("an update does not serialize: {err}")))?;
         let thread = self.thread_of(chat).await?;
         self.set_metadata(
