@@ -44,6 +44,15 @@ pub enum DomainError {
         /// Seconds until it does.
         retry_after_secs: u64,
     },
+    /// Too many of something are waiting (`rate_limited`, 429 with `Retry-After`), such
+    /// as pending pairing codes on one channel.
+    #[error("{message}")]
+    Limited {
+        /// What is over its limit, and until when.
+        message: String,
+        /// Seconds until there is room again.
+        retry_after_secs: u64,
+    },
     /// The database failed.
     #[error("database error")]
     Db(#[from] DbErr),
@@ -125,6 +134,14 @@ pub enum ApiError {
         /// Seconds until a request will be accepted.
         retry_after_secs: u64,
     },
+    /// 429 `rate_limited` with the use case's own explanation (too many waiting).
+    #[error("{message}")]
+    Limited {
+        /// What is over its limit, and until when.
+        message: String,
+        /// Seconds until there is room again.
+        retry_after_secs: u64,
+    },
     /// 429: a budget has no room left for the call.
     #[error("{message}")]
     BudgetExhausted {
@@ -161,7 +178,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::Limited { .. } => ErrorCode::RateLimited,
             ApiError::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
@@ -183,6 +200,13 @@ impl From<DomainError> for ApiError {
                 message,
                 retry_after_secs,
             } => ApiError::BudgetExhausted {
+                message,
+                retry_after_secs,
+            },
+            DomainError::Limited {
+                message,
+                retry_after_secs,
+            } => ApiError::Limited {
                 message,
                 retry_after_secs,
             },
@@ -272,6 +296,9 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { error };
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::Limited {
+            retry_after_secs, ..
+        }
         | ApiError::BudgetExhausted {
             retry_after_secs, ..
         } = &self

@@ -99,6 +99,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::schedules::router())
         .merge(routes::notes::router())
         .merge(routes::deployments::router())
+        .merge(routes::pairings::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -118,6 +118,8 @@ error_codes! {
     ReservationNotFound = ("reservation_not_found", 404, "No such budget reservation."),
     /// No such deployment.
     DeploymentNotFound = ("deployment_not_found", 404, "No such deployment."),
+    /// No such pairing, or no pending pairing holds that code (codes expire after an hour).
+    PairingNotFound = ("pairing_not_found", 404, "No such pairing, or no pending pairing holds that code (codes expire after an hour)."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.

@@ -29,3 +29,6 @@ pub const SCHEDULE_NAME: usize = 200;
 pub const KIND: usize = 100;
 /// Tasks one task may depend on.
 pub const DEPENDS_ON: usize = 100;
+/// Characters in a pairing's `name`, the human label of a chat (a bot shortens a longer
+/// one before it sends it).
+pub const PAIRING_NAME: usize = 200;

@@ -23,6 +23,7 @@ pub(crate) enum Nav {
     Deployments,
     Usage,
     Chat,
+    Chats,
     Keys,
 }
 
@@ -94,6 +95,7 @@ pub(crate) fn page(
                             a href=(href) aria-current=[(entry == nav).then_some("page")] { (label) }
                         }
                         @if session.is_admin() {
+                            a href="/chats" aria-current=[(nav == Nav::Chats).then_some("page")] { "Chats" }
                             a href="/keys" aria-current=[(nav == Nav::Keys).then_some("page")] { "Keys" }
                         }
                     }

@@ -69,6 +69,7 @@ mod m20261204_000014_key_sessions;
 mod m20261204_000015_tasks_status_order;
 mod m20261204_000016_message_idempotency;
 mod m20261204_000017_deployments;
+mod m20261204_000018_pairings;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -94,6 +95,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_tasks_status_order::Migration),
             Box::new(m20261204_000016_message_idempotency::Migration),
             Box::new(m20261204_000017_deployments::Migration),
+            Box::new(m20261204_000018_pairings::Migration),
         ]
     }
 }

@@ -222,6 +222,7 @@ test('a viewer sees no write controls, and a forged POST is refused', async () =
   await page.goto('/approvals');
   assert.equal(await page.locator('[data-action]').count(), 0);
   assert.equal(await page.locator('nav a[href="/keys"]').count(), 0, 'no Keys page for a viewer');
+  assert.equal(await page.locator('nav a[href="/chats"]').count(), 0, 'no Chats page for a viewer');
   const keys = await page.goto('/keys');
   assert.equal(keys.status(), 403);
 
@@ -411,10 +412,57 @@ test('deployments recorded by the release script are listed with their outcome a
   await page.context().close();
 });
 
+test('a chat waiting with its code is approved on the Chats page, then revoked; both show live', async () => {
+  const chat = `${Date.now()}`;
+  const asked = await api('/pairings', { method: 'POST', body: { channel: 'telegram', chat, name: '@alice (Alice Smith)' } });
+  assert.equal(asked.status, 201, JSON.stringify(asked.body));
+  const code = asked.body.code;
+  assert.match(code, /^[A-Z2-9]{8}$/);
+
+  const page = await newPage(browser, { width: 1440, height: 900 });
+  await login(page);
+  await page.goto('/chats');
+  await liveOpen(page);
+  const row = `[data-pairing="${asked.body.id}"]`;
+  await page.waitForSelector(`${row} .badge:has-text("pending")`);
+  assert.match(await page.textContent(row), /Alice Smith/);
+  assert.match(await page.textContent(row), new RegExp(code));
+  // Live: another chat asking while the page is open appears without a reload.
+  await page.evaluate(() => { window.notReloaded = true; });
+  const other = await api('/pairings', { method: 'POST', body: { channel: 'telegram', chat: `${chat}-2`, name: '@bob' } });
+  assert.equal(other.status, 201, JSON.stringify(other.body));
+  await page.waitForSelector(`[data-pairing="${other.body.id}"] .badge:has-text("pending")`, { timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  await screenshot(page, 'chats');
+
+  await page.click(`${row} [data-action=approve]`);
+  await page.waitForURL(/\/chats$/);
+  await page.waitForSelector(`${row} .badge:has-text("approved")`);
+  const approved = await api(`/pairings/${asked.body.id}`);
+  assert.equal(approved.body.status, 'approved');
+  assert.equal(approved.body.code, null);
+  assert.ok(approved.body.decided_by, 'the session key is recorded as the decider');
+
+  // Live: approved elsewhere (the bot, by code), the other row changes without a reload.
+  await liveOpen(page);
+  await page.evaluate(() => { window.notReloaded = true; });
+  const byBot = await api('/pairings/approve', { method: 'POST', body: { code: other.body.code.toLowerCase(), by: '@operator' } });
+  assert.equal(byBot.status, 200, JSON.stringify(byBot.body));
+  await page.waitForSelector(`[data-pairing="${other.body.id}"] .badge:has-text("approved")`, { timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+
+  await page.click(`${row} [data-action=revoke]`);
+  await page.waitForURL(/\/chats$/);
+  await page.waitForSelector(`${row} .badge:has-text("revoked")`);
+  assert.equal((await api(`/pairings/${asked.body.id}`)).body.status, 'revoked');
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
 const PAGES = [
   ['overview', '/'], ['tasks', '/tasks'], ['projects', '/projects'], ['agents', '/agents'],
   ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['deployments', '/deployments'],
-  ['usage', '/usage'], ['chat', '/chat'], ['keys', '/keys'],
+  ['usage', '/usage'], ['chat', '/chat'], ['chats', '/chats'], ['keys', '/keys'],
 ];
 
 test('every page renders at phone and desktop width with no console errors', async () => {

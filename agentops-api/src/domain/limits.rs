@@ -35,6 +35,10 @@ pub(crate) enum Chars {
     Channel,
     /// Names starting with a letter or digit: event cursors (never `.` or `..`).
     Cursor,
+    /// `[A-Za-z0-9_@.:-]`: a chat's id on its channel.
+    Chat,
+    /// `[A-Za-z0-9 -]`: a pairing code as a person types it.
+    Code,
 }
 
 impl Chars {
@@ -57,6 +61,8 @@ impl Chars {
             Chars::Channel => {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')
             }
+            Chars::Chat => c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '.' | ':' | '-'),
+            Chars::Code => c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'),
         }
     }
 
@@ -69,6 +75,8 @@ impl Chars {
             Chars::Cursor => {
                 "letters, digits, `_`, `.`, `:` and `-`, starting with a letter or a digit"
             }
+            Chars::Chat => "letters, digits, `_`, `@`, `.`, `:` and `-`",
+            Chars::Code => "letters, digits, spaces and `-`",
         }
     }
 
@@ -78,6 +86,8 @@ impl Chars {
             Chars::Label => format!("^[a-zA-Z0-9_.:/-]{{1,{max}}}$"),
             Chars::Channel => format!("^[a-z0-9_-]{{1,{max}}}$"),
             Chars::Cursor => format!("^[a-zA-Z0-9][a-zA-Z0-9_.:-]{{0,{}}}$", max - 1),
+            Chars::Chat => format!("^[a-zA-Z0-9_@.:-]{{1,{max}}}$"),
+            Chars::Code => format!("^[a-zA-Z0-9 -]{{1,{max}}}$"),
         }
     }
 }
@@ -164,6 +174,11 @@ pub(crate) const DEPLOYMENT_REPORT: Text = Text {
 /// Hexadecimal characters in a deployment's commit: an abbreviated or a full SHA-1.
 pub(crate) const GIT_SHA_MIN: usize = 7;
 pub(crate) const GIT_SHA_MAX: usize = 40;
+/// A pairing's label for people (may be empty).
+pub(crate) const PAIRING_NAME: Text = Text {
+    min: 0,
+    max: sdk::PAIRING_NAME,
+};
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
 
@@ -182,6 +197,21 @@ pub(crate) const LABEL: Name = Name {
 pub(crate) const CHANNEL: Name = Name {
     max: 32,
     chars: Chars::Channel,
+};
+/// The interface a pairing belongs to (`telegram`).
+pub(crate) const PAIRING_CHANNEL: Name = Name {
+    max: 40,
+    chars: Chars::Channel,
+};
+/// A chat's id on its channel, as text.
+pub(crate) const PAIRING_CHAT: Name = Name {
+    max: 100,
+    chars: Chars::Chat,
+};
+/// A pairing code as typed: case, spaces and dashes do not matter.
+pub(crate) const PAIRING_CODE: Name = Name {
+    max: 64,
+    chars: Chars::Code,
 };
 pub(crate) const NOTE_KEY: Name = Name {
     max: 100,
@@ -283,6 +313,8 @@ pub(crate) enum Rule {
     EventTypes,
     /// An object with exactly one of two fields given (and not `null`).
     ExactlyOne(&'static str, &'static str),
+    /// One of these names: a request that takes only some values of a wider wire enum.
+    OneOf(&'static [&'static str]),
 }
 
 /// Where each rule applies: `Schema.field` (a body property), `Schema.field[]` (each
@@ -373,6 +405,15 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("DeploymentIn.metadata", Rule::Object),
     ("DeploymentPatch.report", Rule::Text(DEPLOYMENT_REPORT)),
     ("DeploymentPatch.metadata", Rule::Object),
+    ("PairingIn.channel", Rule::Name(PAIRING_CHANNEL)),
+    ("PairingIn.chat", Rule::Name(PAIRING_CHAT)),
+    ("PairingIn.name", Rule::Text(PAIRING_NAME)),
+    ("PairingIn.status", Rule::OneOf(&["pending", "approved"])),
+    ("PairingApprove.code", Rule::Name(PAIRING_CODE)),
+    ("PairingApprove.by", Rule::Text(AUTHOR)),
+    ("PairingRevoke.by", Rule::Text(AUTHOR)),
+    ("GET /api/v1/pairings?channel", Rule::Name(PAIRING_CHANNEL)),
+    ("GET /api/v1/pairings?chat", Rule::Name(PAIRING_CHAT)),
     (
         "* /api/v1/projects/{id}/notes/{key}?key",
         Rule::Name(NOTE_KEY),
@@ -495,6 +536,7 @@ fn constraints(rule: Rule) -> Value {
             };
             json!({"anyOf": [given(a, b), given(b, a)]})
         }
+        Rule::OneOf(names) => json!({"type": "string", "enum": names}),
     }
 }
 
@@ -626,7 +668,7 @@ fn apply_to_parameter(doc: &mut Value, operation: &str, param: &str, rule: Rule)
 fn merge(schema: &mut Value, rule: Rule, optional: bool) {
     let constraints = constraints(rule);
     match (rule, schema.as_object_mut()) {
-        (Rule::Any | Rule::Object, Some(object)) => {
+        (Rule::Any | Rule::Object | Rule::OneOf(_), Some(object)) => {
             let nullable = optional
                 || object
                     .get("type")

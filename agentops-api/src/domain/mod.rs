@@ -14,6 +14,7 @@ pub mod events;
 pub mod keys;
 pub mod limits;
 pub mod notes;
+pub mod pairings;
 pub mod projects;
 pub mod schedules;
 pub mod task_status;

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod keys;
 pub mod notes;
+pub mod pairings;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -20,6 +20,7 @@ pub mod event_cursors;
 pub mod events;
 pub mod keys;
 pub mod notes;
+pub mod pairings;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -16,6 +16,7 @@ mod events;
 mod health;
 mod migrations;
 mod notes;
+mod pairings;
 mod projects;
 mod schedules;
 mod tasks;

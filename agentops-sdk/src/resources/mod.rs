@@ -11,6 +11,7 @@ mod deployments;
 mod events;
 mod keys;
 mod list;
+mod pairings;
 mod projects;
 mod schedules;
 mod tasks;
@@ -24,6 +25,7 @@ pub use deployments::Deployments;
 pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
+pub use pairings::Pairings;
 pub use projects::Projects;
 pub use schedules::Schedules;
 pub use tasks::Tasks;
@@ -167,5 +169,17 @@ impl Client {
     /// ```
     pub fn deployments(&self) -> Deployments<'_> {
         Deployments { client: self }
+    }
+
+    /// Pairings: the allowlist of chats an interface (the Telegram bot) serves, with
+    /// the one-time codes operators approve (admin).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let pairing = client.pairings().approve("K7QM4XPA", None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pairings(&self) -> Pairings<'_> {
+        Pairings { client: self }
     }
 }

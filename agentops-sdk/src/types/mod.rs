@@ -136,6 +136,7 @@ mod chat;
 mod deployments;
 mod events;
 mod keys;
+mod pairings;
 mod projects;
 mod schedules;
 mod tasks;
@@ -149,6 +150,7 @@ pub use chat::*;
 pub use deployments::*;
 pub use events::*;
 pub use keys::*;
+pub use pairings::*;
 pub use projects::*;
 pub use schedules::*;
 pub use tasks::*;
@@ -314,6 +316,7 @@ mod tests {
         round_trips(&MessageRole::ALL);
         round_trips(&ApprovalStatus::ALL);
         round_trips(&DeploymentStatus::ALL);
+        round_trips(&PairingStatus::ALL);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub(crate) mod agents;
 pub(crate) mod approvals;
 pub(crate) mod chat;
+pub(crate) mod chats;
 pub(crate) mod deployments;
 pub(crate) mod events;
 pub(crate) mod keys;

@@ -11,6 +11,7 @@ mod artifacts;
 mod client;
 mod deployments;
 mod events;
+mod pairings;
 mod retries;
 mod threads;
 mod worker;

@@ -11,6 +11,7 @@ pub mod budget_reservation_leg;
 pub mod deployment;
 pub mod event;
 pub mod event_cursor;
+pub mod pairing;
 pub mod project;
 pub mod project_note;
 pub mod schedule;
