@@ -141,6 +141,8 @@ pub async fn versions(
     limit: u64,
 ) -> Result<Vec<NoteOut>, DomainError> {
     check_key(key)?;
+    // A deleted (or never made) project has no notes to list: 404, as for its list.
+    project_exists(state, project_id).await?;
     Ok(
         store::notes::versions(&state.db, project_id, key, before, limit)
             .await?

@@ -93,6 +93,20 @@ async fn notes_are_versioned_and_a_stale_write_is_refused(backend: Backend) {
         let (status, answer) = app.call(Method::PUT, &path, Some(body)).await;
         assert_eq!(status, expected, "{path}: {answer}");
     }
+    // A project that is gone has no notes, nor versions of one.
+    let gone = app.create_project("Gone").await;
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/api/v1/projects/{gone}"), None)
+        .await;
+    assert!(status.is_success(), "{status}");
+    for path in [
+        format!("/api/v1/projects/{gone}/notes"),
+        format!("/api/v1/projects/{gone}/notes/chief/versions"),
+    ] {
+        let (status, answer) = app.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "project_not_found", "{path}");
+    }
     let viewer = app.create_key("viewer").await;
     let (status, _) = app
         .call_as(
