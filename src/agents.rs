@@ -20,8 +20,15 @@ pub struct PlatformArgs {
     /// The AgentOps API's base URL.
     #[arg(long, env = "AGENTOPS_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// An API key: the agent role for Seed, the admin role for the Chief of Staff.
-    #[arg(long, env = "AGENTOPS_API_KEY", hide_env_values = true)]
+    /// An API key: the agent role for Seed, the admin role for the Chief of Staff and
+    /// the Telegram bot (required; checked when the command starts, so a subcommand such
+    /// as `agentops telegram pair` does not need the parent's).
+    #[arg(
+        long,
+        env = "AGENTOPS_API_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub api_key: String,
 }
 

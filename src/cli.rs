@@ -54,7 +54,8 @@ pub enum Command {
     Seed(crate::agents::SeedArgs),
     /// Run the Chief of Staff: the agent people talk to (`POST /chat`).
     ChiefOfStaff(crate::chief::ChiefArgs),
-    /// Run the Telegram bot (webhook, or long polling for local use).
+    /// Run the Telegram bot (webhook, or long polling for local use), or manage the
+    /// chats it serves (`pair`, `allow`, `unpair`, `chats`).
     Telegram(crate::telegram::TelegramArgs),
     /// Print the API's OpenAPI document (the one served at `/api/v1/openapi.json`),
     /// for client generators, without starting a server.

@@ -12,29 +12,39 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clap::Args;
+use clap::{Args, Subcommand};
+use futures_util::TryStreamExt;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use agentops_sdk::CancellationToken;
-use agentops_sdk::types::ErrorCode;
+use agentops_sdk::types::{ErrorCode, PairingIn, PairingOut, PairingStatus};
 use agentops_telegram::messages::DEFAULT_BASE;
 use agentops_telegram::{TelegramBot, TelegramConfig, Update};
 
 use crate::agents::PlatformArgs;
 use crate::error_response as error;
 
-/// `agentops telegram`.
+/// `agentops telegram`: runs the bot, or (with a subcommand) manages the chats it
+/// serves.
 #[derive(Debug, Clone, Args)]
 pub struct TelegramArgs {
+    /// Manage the chats the bot serves instead of running it.
+    #[command(subcommand)]
+    pub chats: Option<ChatsCommand>,
     #[command(flatten)]
     pub platform: PlatformArgs,
-    /// The bot's token from @BotFather.
-    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    /// The bot's token from @BotFather (required to run the bot).
+    #[arg(
+        long,
+        env = "TELEGRAM_BOT_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub bot_token: String,
-    /// Chat ids the bot serves and notifies (comma-separated); other chats are told
-    /// their id and refused.
+    /// Chat ids allowed from the start (comma-separated): they seed the platform's
+    /// allowlist, which other chats join by pairing (see `agentops telegram pair`).
     #[arg(long, env = "TELEGRAM_ALLOWED_CHATS", value_delimiter = ',')]
     pub allowed_chats: Vec<String>,
     /// Messages one person may send the bot a minute (0: no limit); beyond it they are
@@ -60,6 +70,137 @@ pub struct TelegramArgs {
     /// Where the webhook and `GET /health` listen.
     #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8091")]
     pub bind: SocketAddr,
+}
+
+/// `agentops telegram pair|allow|unpair|chats`: the bot's allowlist, kept on the
+/// platform (`/api/v1/pairings`, channel `telegram`), with an admin key.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ChatsCommand {
+    /// Approve the one-time code the bot gave a chat: that chat may use the bot.
+    Pair {
+        /// The code (case, spaces and dashes do not matter).
+        code: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+    /// Allow a chat by its id, without a code.
+    Allow {
+        /// The chat's id (negative for a group).
+        chat: i64,
+        /// A name to know it by.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+    /// Stop serving a chat (or refuse a chat's pending code).
+    Unpair {
+        /// The chat's id.
+        chat: i64,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+    /// List the chats: allowed, waiting with a code, refused.
+    Chats {
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+}
+
+/// Runs `command`, printing what it did.
+async fn manage(command: ChatsCommand) -> anyhow::Result<()> {
+    let by = || {
+        Some(format!(
+            "{} (agentops telegram)",
+            std::env::var("USER").unwrap_or_else(|_| "an operator".into())
+        ))
+    };
+    let line = |p: &PairingOut| {
+        let code = p
+            .code
+            .as_deref()
+            .map(|c| {
+                format!(
+                    "  code {c} until {}",
+                    p.expires_at
+                        .map(|t| t.format("%H:%M UTC").to_string())
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        format!("{:<9} {:>15}  {}{code}", p.status.as_str(), p.chat, p.name)
+    };
+    match command {
+        ChatsCommand::Pair { code, platform } => {
+            let client = crate::agents::client(&platform, "telegram")?;
+            let pairing = client
+                .pairings()
+                .approve(&code, by().as_deref())
+                .await
+                .map_err(|err| {
+                    if err.is_not_found() {
+                        anyhow::anyhow!("no chat waits with the code {code}: a code lasts an hour and works once")
+                    } else {
+                        err.into()
+                    }
+                })?;
+            println!("approved: {}", line(&pairing));
+        }
+        ChatsCommand::Allow {
+            chat,
+            name,
+            platform,
+        } => {
+            let client = crate::agents::client(&platform, "telegram")?;
+            let pairing = client
+                .pairings()
+                .create(&PairingIn {
+                    channel: agentops_telegram::CHANNEL.into(),
+                    chat: chat.to_string(),
+                    name,
+                    status: Some(PairingStatus::Approved),
+                })
+                .await?;
+            println!("allowed: {}", line(&pairing));
+        }
+        ChatsCommand::Unpair { chat, platform } => {
+            let client = crate::agents::client(&platform, "telegram")?;
+            let pairing = client
+                .pairings()
+                .list()
+                .channel(agentops_telegram::CHANNEL)
+                .chat(chat.to_string())
+                .send()
+                .await?
+                .items
+                .into_iter()
+                .next()
+                .with_context(|| format!("the bot has never heard of chat {chat}"))?;
+            let pairing = client
+                .pairings()
+                .revoke(pairing.id, by().as_deref())
+                .await?;
+            println!("revoked: {}", line(&pairing));
+        }
+        ChatsCommand::Chats { platform } => {
+            let client = crate::agents::client(&platform, "telegram")?;
+            let pairings: Vec<PairingOut> = client
+                .pairings()
+                .list()
+                .channel(agentops_telegram::CHANNEL)
+                .limit(200)
+                .stream()
+                .try_collect()
+                .await?;
+            if pairings.is_empty() {
+                println!("no chat has asked yet");
+            }
+            for pairing in &pairings {
+                println!("{}", line(pairing));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The checked settings.
@@ -268,12 +409,10 @@ pub async fn drain(inflight: &TaskTracker, within: Duration) -> usize {
 
 /// Runs the bot until Ctrl-C or SIGTERM.
 pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
-    if settings.allowed.is_empty() {
-        tracing::warn!(
-            "TELEGRAM_ALLOWED_CHATS is empty: every chat is refused (and told its id to allow it)"
-        );
+    if let Some(command) = args.chats {
+        return manage(command).await;
     }
+    let settings = args.settings()?;
     let platform = crate::agents::client(&args.platform, "telegram")?;
     let bot = TelegramBot::new(
         platform,

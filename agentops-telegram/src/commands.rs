@@ -36,9 +36,12 @@ pub enum Command {
     Busy(String),
     /// `/notify [on|off|KINDS]`: which news this chat gets.
     #[command(
-        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy"
+        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy pairing"
     )]
     Notify(String),
+    /// `/pair CODE`: lets the chat that was given `CODE` use the bot.
+    #[command(description = "let the chat I gave a code use me: /pair CODE")]
+    Pair(String),
 }
 
 /// What a message starting with `/` turned out to be.
@@ -128,7 +131,8 @@ mod tests {
                 "/task",
                 "/usage",
                 "/busy",
-                "/notify"
+                "/notify",
+                "/pair"
             ]
         );
         assert!(menu.iter().all(|c| !c.description.is_empty()));

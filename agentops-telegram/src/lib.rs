@@ -33,6 +33,7 @@
 //! already answered 200 to (Telegram never sends those updates again), and teloxide's
 //! listener hands updates to a dispatcher this bot does not use.
 
+pub mod access;
 pub mod commands;
 pub mod lanes;
 pub mod messages;
@@ -45,8 +46,8 @@ use std::time::Duration;
 
 use agentops_sdk::types::{
     AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, DeploymentOut,
-    DeploymentStatus, ErrorCode, EventFilter, MessageIn, MessageOut, MessageRole, TaskOut,
-    TaskStatus, ThreadIn, ThreadPatch, UnblockIn, UsageGroupBy,
+    DeploymentStatus, ErrorCode, EventFilter, MessageIn, MessageOut, MessageRole, PairingIn,
+    PairingOut, PairingStatus, TaskOut, TaskStatus, ThreadIn, ThreadPatch, UnblockIn, UsageGroupBy,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -72,7 +73,7 @@ pub use teloxide::types::Update;
 
 /// The news a chat can choose with `/notify`: task outcomes, budget alerts, the Chief
 /// of Staff's own rounds, and how deployments ended.
-pub const NEWS: [&str; 7] = [
+pub const NEWS: [&str; 8] = [
     "completed",
     "failed",
     "blocked",
@@ -80,6 +81,7 @@ pub const NEWS: [&str; 7] = [
     "budget",
     "chief",
     "deploy",
+    "pairing",
 ];
 
 /// The thread metadata key of the updates accepted but not yet handled.
@@ -231,7 +233,8 @@ nothing changes before you press OK.\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
-/notify on | off | completed failed blocked cancelled budget chief deploy — which news this chat gets\n\
+/notify on | off | completed failed blocked cancelled budget chief deploy pairing — which news this chat gets\n\
+/pair CODE — let the chat I gave CODE use me\n\
 I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
 /// How the bot is set up.
@@ -245,7 +248,8 @@ pub struct TelegramConfig {
     pub chief_url: String,
     /// The admin key it uses with the Chief of Staff (the same as the platform client's).
     pub api_key: String,
-    /// Chats it serves and notifies.
+    /// Chats allowed from the start (`TELEGRAM_ALLOWED_CHATS`): they seed the
+    /// platform's allowlist of chats ([`access`]), which others join by pairing.
     pub allowed_chats: HashSet<i64>,
     /// Messages one person may send a minute ([`USER_RATE`] by default; 0: no limit).
     pub user_rate: u32,
@@ -329,10 +333,13 @@ struct Inner {
     said: Memo<Uuid, i32>,
     /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
     news: Memo<i64, Option<Vec<String>>>,
-    /// Chats refused lately → when they were last told so.
-    refused: Mutex<HashMap<i64, std::time::Instant>>,
+    /// Chats refused lately → when they were last told so, and the pairing code they
+    /// were given.
+    refused: Mutex<HashMap<i64, (std::time::Instant, Option<String>)>>,
     /// Each chat's updates, handled in the order they arrived.
     lanes: lanes::Lanes,
+    /// The chats it serves.
+    access: access::Access,
     /// Person → when their messages of the last minute came, and whether they were
     /// told to slow down.
     paces: Mutex<HashMap<u64, (std::collections::VecDeque<std::time::Instant>, bool)>>,
@@ -408,6 +415,25 @@ fn deployment_text(deployment: &DeploymentOut) -> String {
     }
 }
 
+/// How an operator is told who asks to use the bot: a person (`@ana (Ana Lima)`) or a
+/// group's title, with the person who wrote.
+fn chat_name(chat: &teloxide::types::Chat, from: Option<&User>) -> String {
+    let person = from.map(|user| {
+        let full = user.full_name();
+        match &user.username {
+            Some(username) if !full.is_empty() => format!("@{username} ({full})"),
+            Some(username) => format!("@{username}"),
+            None => full,
+        }
+    });
+    match (chat.title(), person) {
+        (Some(title), Some(person)) => format!("group \"{title}\", by {person}"),
+        (Some(title), None) => format!("group \"{title}\""),
+        (None, Some(person)) => person,
+        (None, None) => format!("chat {}", chat.id),
+    }
+}
+
 /// How a task stands, for `/status`-like answers in the chat.
 fn task_status(task: &TaskOut, project: Option<String>) -> String {
     let mut lines = vec![format!(
@@ -455,6 +481,7 @@ impl TelegramBot {
         // The bot's id (the token's part before `:`) tells bots sharing a platform apart.
         let bot_id = config.token.split(':').next().unwrap_or_default();
         let cursor = format!("telegram.{bot_id}");
+        let access = access::Access::new(platform.clone(), config.allowed_chats.iter().copied());
         Ok(Self {
             inner: Arc::new(Inner {
                 bot,
@@ -468,6 +495,7 @@ impl TelegramBot {
                 news: Memo::default(),
                 said: Memo::default(),
                 lanes: lanes::Lanes::default(),
+                access,
                 paces: Mutex::new(HashMap::new()),
                 cursor,
             }),
@@ -516,8 +544,9 @@ impl TelegramBot {
         Ok(())
     }
 
-    fn allowed(&self, chat: ChatId) -> bool {
-        self.inner.config.allowed_chats.contains(&chat.0)
+    /// Whether `chat` is on the allowlist ([`access`]).
+    async fn allowed(&self, chat: ChatId) -> Result<bool, BotError> {
+        Ok(self.inner.access.allows(chat.0).await?)
     }
 
     /// Says `text` to an allowed chat: kept as a message of the chat's thread first
@@ -684,13 +713,40 @@ impl TelegramBot {
         Pace::TooFast(minute - now.duration_since(times[0]))
     }
 
-    /// Tells a chat that is not allowed so, at most once an hour (and logs each time),
-    /// straight to Telegram: it has no thread on the platform.
-    async fn refuse(&self, chat: ChatId) -> Result<(), BotError> {
+    /// Answers a chat that is not allowed: it is given a one-time pairing code (a
+    /// pending pairing on the platform, valid an hour) for an operator to approve, and
+    /// the operator chats are asked about it (see [`access`]). A chat is told at most
+    /// once an hour, or when its code changed; each time is logged.
+    async fn refuse(&self, message: &Message) -> Result<(), BotError> {
+        let chat = message.chat.id;
+        let name = chat_name(&message.chat, message.from.as_ref());
         tracing::warn!(
             chat = chat.0,
-            "a chat that is not allowed wrote to the bot; allow it with TELEGRAM_ALLOWED_CHATS"
+            name,
+            "a chat that is not allowed wrote to the bot; it is offered a pairing code"
         );
+        let requested = self
+            .inner
+            .platform
+            .pairings()
+            .create(&PairingIn {
+                channel: CHANNEL.into(),
+                chat: chat.0.to_string(),
+                name: agentops_sdk::text::truncate(&name, agentops_sdk::limits::PAIRING_NAME),
+                status: None,
+            })
+            .await;
+        let code = match requested {
+            // Approved meanwhile (on another replica): served from the next message on.
+            Ok(pairing) if pairing.status.is_allowed() => {
+                self.inner.access.forget();
+                return Ok(());
+            }
+            Ok(pairing) => pairing.code,
+            // Too many chats wait for a code: this one is told to ask an operator.
+            Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => None,
+            Err(err) => return Err(err.into()),
+        };
         let now = std::time::Instant::now();
         {
             let mut refused = self
@@ -698,21 +754,24 @@ impl TelegramBot {
                 .refused
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            refused.retain(|_, at| now.duration_since(*at) < REFUSED_EVERY);
-            if refused.contains_key(&chat.0) {
+            refused.retain(|_, (at, _)| now.duration_since(*at) < REFUSED_EVERY);
+            if refused.get(&chat.0).is_some_and(|(_, told)| *told == code) {
                 return Ok(());
             }
-            refused.insert(chat.0, now);
+            refused.insert(chat.0, (now, code.clone()));
         }
-        Ok(send_text(
-            &self.inner.bot,
-            chat,
-            &format!(
-                "This chat is not allowed to use this bot. An operator can allow it by adding {chat} to TELEGRAM_ALLOWED_CHATS."
+        let text = match &code {
+            Some(code) => format!(
+                "🔑 This chat is not paired with me yet. Ask an operator to approve the code {code} (valid for an hour): \
+                 they can press ✅ Allow on my question in their chat, send me /pair {code} there, run \
+                 `agentops telegram pair {code}`, or approve it on the dashboard's Chats page."
             ),
-            &[],
-        )
-        .await?)
+            None => format!(
+                "This chat is not allowed to use this bot, and too many chats are waiting for a code right now. \
+                 Ask an operator to allow chat {chat}."
+            ),
+        };
+        Ok(send_text(&self.inner.bot, chat, &text, &[]).await?)
     }
 
     /// Keeps `update` on the platform before it is confirmed to Telegram (the webhook's
@@ -727,14 +786,12 @@ impl TelegramBot {
     /// Telegram sends it again later.
     pub async fn accept(&self, update: Update) -> Result<Accepted, BotError> {
         let mut accepted = self.arrived(update);
-        let chat = accepted
-            .update
-            .chat()
-            .map(|c| c.id)
-            .filter(|c| self.allowed(*c));
-        let Some(chat) = chat else {
+        let Some(chat) = accepted.update.chat().map(|c| c.id) else {
             return Ok(accepted);
         };
+        if !self.allowed(chat).await? {
+            return Ok(accepted);
+        }
         let update = &accepted.update;
         let raw = serde_json::to_value(update)
             .map_err(|err| BotError::Setup(format!("an update does not serialize: {err}")))?;
@@ -911,8 +968,8 @@ impl TelegramBot {
 
     async fn on_message(&self, message: Message) -> Result<(), BotError> {
         let chat = message.chat.id;
-        if !self.allowed(chat) {
-            return self.refuse(chat).await;
+        if !self.allowed(chat).await? {
+            return self.refuse(&message).await;
         }
         let Some(text) = message.text().map(str::trim).filter(|t| !t.is_empty()) else {
             let reply = if message.voice().is_some() {
@@ -974,6 +1031,10 @@ impl TelegramBot {
                 Parsed::Known(Command::Task(args)) => {
                     self.ask_chief(chat, &format!("add task {}", args.trim()), author, message.id)
                         .await
+                }
+                Parsed::Known(Command::Pair(code)) => {
+                    let text = self.pair(&message, &code).await?;
+                    self.answer(&message, &text).await
                 }
                 Parsed::Known(Command::Agents) => {
                     let text = self.agents().await?;
@@ -1220,7 +1281,11 @@ impl TelegramBot {
             bot.answer_callback_query(query.id.clone())
                 .text(agentops_sdk::text::truncate(text, TOAST_MAX))
         };
-        if !chat.is_some_and(|c| self.allowed(c)) {
+        let allowed = match chat {
+            Some(chat) => self.allowed(chat).await?,
+            None => false,
+        };
+        if !allowed {
             answer("This chat is not allowed.").await?;
             return Ok(());
         }
@@ -1264,6 +1329,13 @@ impl TelegramBot {
         let (Some(chat), Some(message)) = (chat, &query.message) else {
             return Ok(());
         };
+        if matches!(verb, "allow" | "deny") {
+            let text = self
+                .on_pairing_button(chat, message, verb, id, &query.from)
+                .await?;
+            answer(&text).await?;
+            return Ok(());
+        }
         if matches!(verb, "answer" | "cancel" | "status") {
             let text = self
                 .on_task_button(chat, message, verb, id, &query.from)
@@ -1596,11 +1668,11 @@ impl TelegramBot {
         let chat = match self.audience_of(message.thread_id).await? {
             Audience::Chat(chat) => ChatId(chat),
             Audience::Operators => {
-                return Ok(self.to_chats(self.chats_wanting("chief").await, &message.text));
+                return Ok(self.to_chats(self.chats_wanting("chief").await?, &message.text));
             }
             Audience::Nobody => return Ok(Vec::new()),
         };
-        if !self.allowed(chat) {
+        if !self.allowed(chat).await? {
             return Ok(Vec::new());
         }
         // The plan it proposes, while it waits for an answer (a plan that is gone loses
@@ -1691,7 +1763,11 @@ impl TelegramBot {
 
     /// What tells every allowed chat a task's outcome (read together with the outcomes
     /// next to it: see [`outbox`]).
-    async fn notifications(&self, kind: &str, task: &TaskOut) -> Vec<(ChatId, What)> {
+    async fn notifications(
+        &self,
+        kind: &str,
+        task: &TaskOut,
+    ) -> Result<Vec<(ChatId, What)>, BotError> {
         let (kind, detail) = match kind {
             "task.completed" => (NoticeKind::Completed, None),
             "task.cancelled" => (
@@ -1734,17 +1810,215 @@ impl TelegramBot {
             NoticeKind::Blocked => "blocked",
             NoticeKind::Cancelled => "cancelled",
         };
-        self.chats_wanting(news)
-            .await
+        Ok(self
+            .chats_wanting(news)
+            .await?
             .into_iter()
             .map(|chat| (chat, What::Notice(notice.clone())))
-            .collect()
+            .collect())
+    }
+
+    /// What a pairing's change owes the chats: a chat asking to use the bot is put to
+    /// the operator chats, with buttons to allow or refuse it; the chat is told when it
+    /// is allowed, or refused.
+    async fn pairing_news(
+        &self,
+        kind: &str,
+        pairing: &PairingOut,
+    ) -> Result<Vec<(ChatId, What)>, BotError> {
+        let Ok(chat) = pairing.chat.parse::<i64>().map(ChatId) else {
+            return Ok(Vec::new());
+        };
+        let say = |chat: ChatId, text: String, buttons: Option<InlineKeyboardMarkup>| {
+            What::Say(messages::Outgoing {
+                chat,
+                text,
+                buttons,
+                silent: false,
+                force_reply: false,
+                reply_to: None,
+            })
+        };
+        match kind {
+            "pairing.requested" => {
+                // Its code, if it still waits (events never carry one).
+                let current = match self.inner.platform.pairings().get(pairing.id).await {
+                    Ok(current) => current,
+                    Err(err) if err.is_not_found() => return Ok(Vec::new()),
+                    Err(err) => return Err(err.into()),
+                };
+                let Some(code) = current
+                    .code
+                    .filter(|_| current.status == PairingStatus::Pending)
+                else {
+                    return Ok(Vec::new());
+                };
+                let text = format!(
+                    "🔑 <b>{}</b> (chat {}) asks to use me, with the code {}.",
+                    messages::escape(&current.name),
+                    chat.0,
+                    messages::escape(&code)
+                );
+                let buttons = InlineKeyboardMarkup::new([[
+                    InlineKeyboardButton::callback("✅ Allow", format!("allow:{}", current.id)),
+                    InlineKeyboardButton::callback("🚫 Refuse", format!("deny:{}", current.id)),
+                ]]);
+                Ok(self
+                    .chats_wanting("pairing")
+                    .await?
+                    .into_iter()
+                    .filter(|operator| *operator != chat)
+                    .map(|operator| (operator, say(operator, text.clone(), Some(buttons.clone()))))
+                    .collect())
+            }
+            // A chat of `TELEGRAM_ALLOWED_CHATS` put on the list is not greeted.
+            "pairing.approved" if pairing.name == access::SEEDED => {
+                self.inner.access.forget();
+                Ok(Vec::new())
+            }
+            "pairing.approved" => {
+                self.inner.access.forget();
+                Ok(vec![(
+                    chat,
+                    say(
+                        chat,
+                        format!("✅ This chat may use me now.\n\n{}", messages::escape(HELP)),
+                        None,
+                    ),
+                )])
+            }
+            _ => {
+                self.inner.access.forget();
+                Ok(vec![(
+                    chat,
+                    say(
+                        chat,
+                        "🚫 An operator decided this chat may not use me.".into(),
+                        None,
+                    ),
+                )])
+            }
+        }
+    }
+
+    /// What pressing ✅ Allow (`allow`) or 🚫 Refuse (`deny`) on a chat's request to
+    /// use the bot does (in a group, for its admins only): the request is answered, the
+    /// question says who answered it and loses its buttons. Returns the toast.
+    async fn on_pairing_button(
+        &self,
+        chat: ChatId,
+        message: &teloxide::types::MaybeInaccessibleMessage,
+        verb: &str,
+        id: Uuid,
+        user: &User,
+    ) -> Result<String, BotError> {
+        if (message.chat().is_group() || message.chat().is_supergroup())
+            && !self
+                .inner
+                .bot
+                .get_chat_member(chat, user.id)
+                .await?
+                .is_privileged()
+        {
+            return Ok("Only an admin of this chat can answer that.".into());
+        }
+        let pairings = self.inner.platform.pairings();
+        let pairing = match pairings.get(id).await {
+            Ok(pairing) if pairing.channel == CHANNEL => pairing,
+            Ok(_) => return Ok("I do not know that request.".into()),
+            Err(err) if err.is_not_found() => return Ok("I do not know that request.".into()),
+            Err(err) => return Err(err.into()),
+        };
+        let by = format!("{} on Telegram", messages::display(user));
+        let outcome = match (verb, pairing.status, pairing.code.as_deref()) {
+            ("allow", PairingStatus::Pending, Some(code)) => {
+                match pairings.approve(code, Some(&by)).await {
+                    Ok(_) => format!("✅ Allowed by {}.", messages::display(user)),
+                    Err(err) if err.is_not_found() => {
+                        "The code ran out: the chat gets a new one when it writes again.".into()
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            ("deny", PairingStatus::Pending | PairingStatus::Expired, _) => {
+                pairings.revoke(id, Some(&by)).await?;
+                format!("🚫 Refused by {}.", messages::display(user))
+            }
+            (_, PairingStatus::Approved, _) => "It is allowed already.".into(),
+            (_, PairingStatus::Revoked, _) => "It was refused already.".into(),
+            _ => "The code ran out: the chat gets a new one when it writes again.".into(),
+        };
+        self.inner.access.forget();
+        if let Some(asked) = message.regular_message().and_then(Message::text) {
+            let edited = self
+                .inner
+                .bot
+                .edit_message_text(
+                    chat,
+                    message.id(),
+                    format!(
+                        "{}\n{}",
+                        messages::escape(asked),
+                        messages::escape(&outcome)
+                    ),
+                )
+                .parse_mode(teloxide::types::ParseMode::Html)
+                .await;
+            if let Err(err) = edited {
+                tracing::debug!("the pairing question was not updated: {err}");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// `/pair CODE` in an operator chat (in a group, for its admins only): approves the
+    /// chat that was given `code`. Returns the answer.
+    async fn pair(&self, message: &Message, code: &str) -> Result<String, BotError> {
+        let code = code.trim();
+        if code.is_empty() {
+            return Ok("Say /pair CODE, with the code I gave the chat that asks to use me.".into());
+        }
+        let chat = message.chat.id;
+        if (message.chat.is_group() || message.chat.is_supergroup())
+            && let Some(user) = &message.from
+            && !self
+                .inner
+                .bot
+                .get_chat_member(chat, user.id)
+                .await?
+                .is_privileged()
+        {
+            return Ok("Only an admin of this chat can pair another chat.".into());
+        }
+        let by = message
+            .from
+            .as_ref()
+            .map(|user| format!("{} on Telegram", messages::display(user)));
+        match self
+            .inner
+            .platform
+            .pairings()
+            .approve(code, by.as_deref())
+            .await
+        {
+            Ok(pairing) => {
+                self.inner.access.forget();
+                Ok(format!(
+                    "✅ {} (chat {}) may use me now.",
+                    pairing.name, pairing.chat
+                ))
+            }
+            Err(err) if err.is_not_found() || err.is_invalid_request() => Ok(format!(
+                "No chat waits with the code {code}: a code lasts an hour, and works once."
+            )),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// The allowed chats that want news of kind `news` (see [`NEWS`]).
-    async fn chats_wanting(&self, news: &str) -> Vec<ChatId> {
+    async fn chats_wanting(&self, news: &str) -> Result<Vec<ChatId>, BotError> {
         let mut chats = Vec::new();
-        for chat in self.allowed_chats() {
+        for chat in self.allowed_chats().await? {
             match self.news_of(chat).await {
                 Ok(None) => chats.push(chat),
                 Ok(Some(kinds)) if kinds.iter().any(|k| k == news) => chats.push(chat),
@@ -1759,7 +2033,7 @@ impl TelegramBot {
                 }
             }
         }
-        chats
+        Ok(chats)
     }
 
     /// The kinds of news chat `chat` chose with `/notify` (`None`: all of them).
@@ -1834,10 +2108,15 @@ impl TelegramBot {
     }
 
     /// Every allowed chat, in order.
-    fn allowed_chats(&self) -> Vec<ChatId> {
-        let mut chats: Vec<i64> = self.inner.config.allowed_chats.iter().copied().collect();
-        chats.sort_unstable();
-        chats.into_iter().map(ChatId).collect()
+    async fn allowed_chats(&self) -> Result<Vec<ChatId>, BotError> {
+        Ok(self
+            .inner
+            .access
+            .chats()
+            .await?
+            .into_iter()
+            .map(ChatId)
+            .collect())
     }
 
     /// `text` to `chats`.
@@ -1857,7 +2136,7 @@ impl TelegramBot {
         if event.kind.starts_with("budget.") {
             return match serde_json::from_value::<BudgetOut>(event.data.clone()) {
                 Ok(budget) => Ok(self.to_chats(
-                    self.chats_wanting("budget").await,
+                    self.chats_wanting("budget").await?,
                     &budget_text(&event.kind, &budget),
                 )),
                 Err(err) => {
@@ -1884,7 +2163,7 @@ impl TelegramBot {
             let text = deployment_text(&deployment);
             return Ok(self
                 .chats_wanting("deploy")
-                .await
+                .await?
                 .into_iter()
                 .map(|chat| {
                     (
@@ -1901,6 +2180,18 @@ impl TelegramBot {
                 })
                 .collect());
         }
+        if event.kind.starts_with("pairing.") {
+            return match serde_json::from_value::<PairingOut>(event.data.clone()) {
+                Ok(pairing) if pairing.channel == CHANNEL => {
+                    self.pairing_news(&event.kind, &pairing).await
+                }
+                Ok(_) => Ok(Vec::new()),
+                Err(err) => {
+                    tracing::warn!(event = event.id, "a pairing event did not parse: {err}");
+                    Ok(Vec::new())
+                }
+            };
+        }
         if event.kind.starts_with("approval.") {
             let approval = match serde_json::from_value::<ApprovalOut>(event.data.clone()) {
                 Ok(approval) => approval,
@@ -1910,7 +2201,7 @@ impl TelegramBot {
                 }
             };
             return Ok(match self.audience_of(approval.thread_id).await? {
-                Audience::Chat(chat) if self.allowed(ChatId(chat)) => vec![(
+                Audience::Chat(chat) if self.allowed(ChatId(chat)).await? => vec![(
                     ChatId(chat),
                     What::Edit {
                         thread: approval.thread_id,
@@ -1933,7 +2224,7 @@ impl TelegramBot {
             }
         } else {
             match serde_json::from_value::<TaskOut>(event.data.clone()) {
-                Ok(task) => Ok(self.notifications(&event.kind, &task).await),
+                Ok(task) => self.notifications(&event.kind, &task).await,
                 Err(err) => {
                     tracing::warn!(event = event.id, "a task event did not parse: {err}");
                     Ok(Vec::new())
@@ -2016,6 +2307,9 @@ impl TelegramBot {
                     "budget.exhausted",
                     "deployment.created",
                     "deployment.updated",
+                    "pairing.requested",
+                    "pairing.approved",
+                    "pairing.revoked",
                 ])
                 .since(since);
             let mut stream = events.subscribe(filter);

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
-use agentops_sdk::types::{BlockIn, ClaimIn, CompleteIn, FailIn, TaskIn, TaskOut, TaskStatus};
+use agentops_sdk::types::{
+    BlockIn, ClaimIn, CompleteIn, FailIn, PairingStatus, TaskIn, TaskOut, TaskStatus,
+};
 use agentops_telegram::{TelegramBot, TelegramConfig};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -426,7 +428,7 @@ async fn commands_strangers_and_bad_webhook_calls() {
     s.say(STRANGER, "create project Evil").await;
     s.telegram
         .wait_for_message(STRANGER, |t| {
-            t.contains("not allowed") && t.contains("adding 666 to TELEGRAM_ALLOWED_CHATS")
+            t.contains("not paired with me yet") && t.contains("/pair ")
         })
         .await;
     // Told once an hour at most, however often it writes.
@@ -469,7 +471,8 @@ async fn commands_strangers_and_bad_webhook_calls() {
     assert!(
         threads
             .iter()
-            .all(|t| t.external_id.as_deref() == Some("100"))
+            .all(|t| t.external_id.as_deref() != Some("666")),
+        "{threads:?}"
     );
 }
 
@@ -1070,7 +1073,8 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/task",
             "/usage",
             "/busy",
-            "/notify"
+            "/notify",
+            "/pair"
         ]
     );
     // For every chat, and for the private and group chats' own scopes.
@@ -2204,4 +2208,221 @@ async fn a_chats_messages_reach_the_chief_in_the_order_they_were_sent() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The code the bot gave `chat` in its last message saying so.
+fn code_given(telegram: &BotStandIn, chat: i64) -> String {
+    let text = telegram
+        .texts_to(chat)
+        .into_iter()
+        .rev()
+        .find(|t| t.contains("approve the code"))
+        .expect("a code was given");
+    let after = text.split("approve the code ").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_chat_pairs_with_a_one_time_code_an_operator_approves() {
+    let s = stack_with(&[ALLOWED], agentops_telegram::USER_RATE).await;
+    // A stranger writes: it is given a code, once however often it writes, and kept
+    // out of the platform's conversations.
+    s.say(STRANGER, "create project Evil").await;
+    s.telegram
+        .wait_for_message(STRANGER, |t| t.contains("approve the code"))
+        .await;
+    let code = code_given(&s.telegram, STRANGER);
+    assert_eq!(code.len(), 8, "{code}");
+    s.say(STRANGER, "hello?").await;
+    // The operators are asked, with buttons; the code is the one the chat was given.
+    let question = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.contains("asks to use me"))
+        .await;
+    assert!(
+        question["text"].as_str().unwrap().contains(&code),
+        "{question}"
+    );
+    assert!(
+        question["text"].as_str().unwrap().contains("@ana (Ana)"),
+        "{question}"
+    );
+    assert_eq!(s.telegram.texts_to(STRANGER).len(), 1, "told once");
+    let pending = s
+        .app
+        .client
+        .pairings()
+        .list()
+        .channel("telegram")
+        .chat(STRANGER.to_string())
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(pending[0].status, PairingStatus::Pending);
+    assert!(
+        s.app
+            .client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // An operator presses ✅ Allow: the question says who, and the stranger is told
+    // and served from then on.
+    let allow = button(&question, 0);
+    assert!(allow.starts_with("allow:"), "{allow}");
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &question, &allow),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(STRANGER, |t| t.starts_with("✅ This chat may use me now."))
+        .await;
+    let edited = s.telegram.calls("editMessageText");
+    assert!(
+        edited.iter().any(|e| e["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("✅ Allowed by @ana.")),
+        "{edited:?}"
+    );
+    let approved = s.app.client.pairings().get(pending[0].id).await.unwrap();
+    assert_eq!(approved.status, PairingStatus::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("@ana on Telegram"));
+    s.say(STRANGER, "/agents").await;
+    s.telegram
+        .wait_for_message(STRANGER, |t| t == "No agent has registered yet.")
+        .await;
+
+    // From the command line: `unpair` refuses it again (it is told)...
+    let cli = |args: &[&str]| {
+        let mut all = vec!["agentops", "telegram"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &s.app.server.base, "--api-key", ADMIN_KEY]);
+        agentops::cli::Cli::try_parse_from(all.iter().map(|a| a.to_string())).unwrap()
+    };
+    agentops::cli::run(cli(&["unpair", &STRANGER.to_string()]))
+        .await
+        .unwrap();
+    s.telegram
+        .wait_for_message(STRANGER, |t| t.contains("may not use me"))
+        .await;
+    // ...and when it writes again, it gets a new code, which `pair` approves.
+    let told = s.telegram.texts_to(STRANGER).len();
+    s.say(STRANGER, "let me in").await;
+    for _ in 0..100 {
+        if s.telegram.texts_to(STRANGER).len() > told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = code_given(&s.telegram, STRANGER);
+    assert_ne!(again, code, "a new code");
+    // A wrong code is refused, clearly.
+    let wrong = agentops::cli::run(cli(&["pair", "ZZZZ-ZZZZ"]))
+        .await
+        .unwrap_err();
+    assert!(
+        wrong.to_string().contains("no chat waits with the code"),
+        "{wrong}"
+    );
+    agentops::cli::run(cli(&["pair", &again.to_lowercase()]))
+        .await
+        .unwrap();
+    s.telegram
+        .wait_for_message(STRANGER, |t| t.starts_with("✅ This chat may use me now."))
+        .await;
+    assert_eq!(
+        s.app
+            .client
+            .pairings()
+            .get(pending[0].id)
+            .await
+            .unwrap()
+            .status,
+        PairingStatus::Approved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_in_a_group_is_for_its_admins_and_a_revoked_seed_stays_out() {
+    const GROUP: i64 = -500;
+    const NEWCOMER: i64 = 777;
+    let s = stack_with(&[ALLOWED, GROUP], agentops_telegram::USER_RATE).await;
+    s.say(NEWCOMER, "hi").await;
+    s.telegram
+        .wait_for_message(NEWCOMER, |t| t.contains("approve the code"))
+        .await;
+    let code = code_given(&s.telegram, NEWCOMER);
+    // In the group, a member who is not an admin cannot pair it...
+    s.post_update(
+        &update_from(GROUP, "group", 8, "bob", &format!("/pair {code}")),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| {
+            t == "Only an admin of this chat can pair another chat."
+        })
+        .await;
+    // ...an admin can.
+    s.telegram.make_admin(GROUP, 9);
+    s.post_update(
+        &update_from(GROUP, "group", 9, "carla", &format!("/pair {code}")),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| {
+            t.starts_with("✅ @ana (Ana) (chat 777) may use me now.")
+        })
+        .await;
+    s.post_update(
+        &update_from(GROUP, "group", 9, "carla", &format!("/pair {code}")),
+        Some(SECRET),
+    )
+    .await;
+    s.telegram
+        .wait_for_message(GROUP, |t| t.starts_with("No chat waits with the code"))
+        .await;
+
+    // A chat of TELEGRAM_ALLOWED_CHATS an operator revoked stays out when the bot
+    // starts again with the same setting.
+    let seeded = s
+        .app
+        .client
+        .pairings()
+        .list()
+        .channel("telegram")
+        .chat(ALLOWED.to_string())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(seeded.status, PairingStatus::Approved);
+    s.app
+        .client
+        .pairings()
+        .revoke(seeded.id, None)
+        .await
+        .unwrap();
+    let restarted = new_bot(
+        &s.app,
+        &s.telegram,
+        "http://127.0.0.1:9".into(),
+        &[ALLOWED, GROUP],
+    );
+    let webhook = serve_webhook(&restarted, &TaskTracker::new()).await;
+    let (status, _) = post_update(&webhook, &text_update(ALLOWED, "/agents"), Some(SECRET)).await;
+    assert_eq!(status, 200);
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("approve the code"))
+        .await;
 }
