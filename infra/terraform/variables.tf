@@ -575,7 +575,7 @@ variable "telegram_user_rate" {
 }
 
 variable "telegram_allowed_chats" {
-  description = "Telegram chat IDs allowed to talk to the bot (TELEGRAM_ALLOWED_CHATS, comma-joined). Empty = nobody."
+  description = "Telegram chat IDs allowed from the start (TELEGRAM_ALLOWED_CHATS, comma-joined): they seed the allowlist kept on the platform; other chats join by pairing (a one-time code an operator approves)."
   type        = list(string)
   default     = []
 

@@ -30,7 +30,7 @@ pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
     let live = LiveQuery::url(since, Some("pairing.*"), None, None);
     let body = html! {
         h1 { "Chats" }
-        p.muted { "The chats the Telegram bot serves. A chat it does not know is given a one-time code (valid for an hour); approve it here or from an operator chat." }
+        p.muted { "The chats the Telegram bot serves. A chat it does not know is given a one-time code (valid for an hour); approve it here, from an operator chat (its ✅ Allow button or /pair CODE), or with agentops telegram pair CODE." }
         div #chat-rows hx-get="/chats/rows" hx-trigger="refresh" data-refresh-on="pairing" data-refresh-ms="300" { (rows) }
     };
     Ok(layout::page(&session, Nav::Chats, "Chats", Some(live), body).into_response())
