@@ -249,6 +249,10 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Option<Asked> {
                 cron,
                 format!("{words_for_days} at {} UTC", at.format("%H:%M")),
             ));
+        } else if date_offset == Some(0) && time.is_none() && day.is_none() {
+            // "today" alone names no moment ("anything failed today?" asks about the
+            // day); read as 09:00 it would be a schedule before nine and not after.
+            return None;
         } else if date_offset.is_some() || day.is_some() || time.is_some() {
             let at = time.unwrap_or(NaiveTime::from_hms_opt(9, 0, 0)?);
             let mut date = now.date_naive() + Duration::days(date_offset.unwrap_or(0));
@@ -521,5 +525,17 @@ mod tests {
         ] {
             assert!(parse(text, now()).is_none(), "{text}");
         }
+        // "today" without a time asks about the day, at any hour.
+        for hour in [0, 8, 12, 23] {
+            let at = Utc.with_ymd_and_hms(2026, 12, 4, hour, 30, 0).unwrap();
+            for text in [
+                "anything failed today?",
+                "what got done today",
+                "ship it today",
+            ] {
+                assert!(parse(text, at).is_none(), "{text} at {hour}:30");
+            }
+        }
+        assert!(parse("remind me today at 17:00 to call Ana", now()).is_some());
     }
 }
