@@ -122,6 +122,9 @@ const PAGE: usize = 10;
 /// The most projects `/projects` pages through (the newest).
 const PROJECTS_LISTED: usize = 1_000;
 
+/// The most tasks `/status` pages through (those that need a look most first).
+const STATUS_LISTED: usize = 1_000;
+
 /// The thread metadata key that makes the bot's message ask for a reply (`ForceReply`).
 const FORCE_REPLY: &str = "telegram_force_reply";
 
@@ -365,9 +368,10 @@ fn budget_text(kind: &str, budget: &BudgetOut) -> String {
     }
 }
 
-/// Whether `message` is a list with page buttons (a forged `projects:` press must not
-/// turn another message of the bot into a list).
-fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage) -> bool {
+/// Whether `message` is a list with page buttons whose data start with `prefix`
+/// (`projects:`, `tasks:`): a forged press must not turn another message of the bot
+/// into a list.
+fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage, prefix: &str) -> bool {
     message
         .regular_message()
         .and_then(Message::reply_markup)
@@ -376,7 +380,7 @@ fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage) -> bool
                 matches!(
                     &button.kind,
                     teloxide::types::InlineKeyboardButtonKind::CallbackData(data)
-                        if data.starts_with("projects:")
+                        if data.starts_with(prefix)
                 )
             })
         })
@@ -673,6 +677,131 @@ impl TelegramBot {
         }
         if page < pages {
             buttons.push(("Next ▶".to_owned(), format!("projects:{}", page + 1)));
+        }
+        Ok((lines.join("\n"), buttons))
+    }
+
+    /// The project named `name` (whatever its case), if one is.
+    async fn project_named(&self, name: &str) -> Result<Option<(Uuid, String)>, BotError> {
+        let wanted = name.trim().to_lowercase();
+        let projects: Vec<agentops_sdk::types::ProjectOut> = self
+            .inner
+            .platform
+            .projects()
+            .list()
+            .limit(200)
+            .stream()
+            .take(PROJECTS_LISTED)
+            .try_collect()
+            .await?;
+        Ok(projects
+            .into_iter()
+            .find(|p| p.name.to_lowercase() == wanted)
+            .map(|p| (p.id, p.name)))
+    }
+
+    /// Page `page` of `/status` (of one project, or of everything): how many tasks are
+    /// in each status, then the tasks that need a look — blocked (with what they wait
+    /// for), failed (with why), running (with what they last said), queued — ten to a
+    /// page, with ◀ / ▶ buttons (`tasks:<page>[:<project>]`).
+    async fn status_page(
+        &self,
+        project: Option<(Uuid, String)>,
+        page: usize,
+    ) -> Result<(String, Vec<(String, String)>), BotError> {
+        let tasks = self.inner.platform.tasks();
+        let counts = tasks
+            .summary(project.as_ref().map(|(id, _)| *id))
+            .await?
+            .by_status;
+        let total = counts.total();
+        let name = project.as_ref().map(|(_, name)| name.clone());
+        if total == 0 {
+            return Ok((
+                match &name {
+                    Some(name) => format!("Project \"{name}\" has no tasks yet."),
+                    None => "There are no tasks yet.".into(),
+                },
+                Vec::new(),
+            ));
+        }
+        let by_status = [
+            (TaskStatus::Blocked, counts.blocked),
+            (TaskStatus::Failed, counts.failed),
+            (TaskStatus::Running, counts.running),
+            (TaskStatus::Queued, counts.queued),
+            (TaskStatus::Waiting, counts.waiting),
+            (TaskStatus::Completed, counts.completed),
+            (TaskStatus::Cancelled, counts.cancelled),
+        ];
+        let counted: Vec<String> = by_status
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        let mut head = format!(
+            "{}{total} task{}: {}.",
+            name.as_ref().map(|n| format!("{n} — ")).unwrap_or_default(),
+            if total == 1 { "" } else { "s" },
+            counted.join(", ")
+        );
+        // The tasks that need a look, in that order, as many as pages can show.
+        let mut listed: Vec<TaskOut> = Vec::new();
+        for (status, count) in &by_status[..4] {
+            if *count == 0 || listed.len() >= STATUS_LISTED {
+                continue;
+            }
+            let mut list = tasks.list().status(*status).limit(200);
+            if let Some((id, _)) = &project {
+                list = list.project(*id);
+            }
+            let more: Vec<TaskOut> = list
+                .stream()
+                .take(STATUS_LISTED - listed.len())
+                .try_collect()
+                .await?;
+            listed.extend(more);
+        }
+        if listed.is_empty() {
+            head.push_str("\nNothing is blocked, failed, running or queued.");
+            return Ok((head, Vec::new()));
+        }
+        let pages = listed.len().div_ceil(PAGE);
+        let page = page.clamp(1, pages);
+        let mut lines = vec![head];
+        lines.push(if pages > 1 {
+            format!("Needs a look (page {page} of {pages}):")
+        } else {
+            "Needs a look:".to_owned()
+        });
+        for task in listed.iter().skip((page - 1) * PAGE).take(PAGE) {
+            let (mark, said) = match task.status {
+                TaskStatus::Blocked => ("⛔", task.block_reason.as_deref()),
+                TaskStatus::Failed => ("❌", task.error.as_deref()),
+                TaskStatus::Running => ("▶", task.progress_message.as_deref()),
+                _ => ("⏳", None),
+            };
+            let mut line = format!("{mark} {}", task_line(task));
+            if project.is_none()
+                && let Some(name) = self.project_name(task.project_id).await
+            {
+                line.push_str(&format!(" in {name}"));
+            }
+            if let Some(said) = said.map(str::trim).filter(|s| !s.is_empty()) {
+                line.push_str(&format!(": {}", agentops_sdk::text::truncate(said, 200)));
+            }
+            lines.push(line);
+        }
+        let data = |page: usize| match &project {
+            Some((id, _)) => format!("tasks:{page}:{id}"),
+            None => format!("tasks:{page}"),
+        };
+        let mut buttons = Vec::new();
+        if page > 1 {
+            buttons.push(("◀ Back".to_owned(), data(page - 1)));
+        }
+        if page < pages {
+            buttons.push(("Next ▶".to_owned(), data(page + 1)));
         }
         Ok((lines.join("\n"), buttons))
     }
@@ -1013,8 +1142,37 @@ impl TelegramBot {
             return match commands::parse(text, &name) {
                 Parsed::Known(Command::Start | Command::Help) => self.answer(&message, HELP).await,
                 Parsed::Known(Command::Status(args)) => {
-                    self.ask_chief(chat, &format!("status {}", args.trim()), author, message.id)
-                        .await
+                    // Everything, or a project named exactly: a list the bot pages
+                    // itself; anything else (a #task, a name half remembered) is the
+                    // Chief's to understand.
+                    let project = match args.trim() {
+                        "" => Some(None),
+                        name => self.project_named(name).await?.map(Some),
+                    };
+                    match project {
+                        Some(project) => {
+                            let (text, buttons) = self.status_page(project, 1).await?;
+                            let buttons: Vec<Value> = buttons
+                                .iter()
+                                .map(|(label, data)| json!({"text": label, "data": data}))
+                                .collect();
+                            self.say_with(
+                                chat,
+                                &text,
+                                Some(json!({ BUTTONS: buttons, REPLY_TO: message.id.0 })),
+                            )
+                            .await
+                        }
+                        None => {
+                            self.ask_chief(
+                                chat,
+                                &format!("status {}", args.trim()),
+                                author,
+                                message.id,
+                            )
+                            .await
+                        }
+                    }
                 }
                 Parsed::Known(Command::Projects) => {
                     let (text, buttons) = self.projects_page(1).await?;
@@ -1297,13 +1455,27 @@ impl TelegramBot {
         }
         let data = query.data.as_deref().unwrap_or_default();
         // A page of a long list: the message turns to it in place.
-        if let (Some(page), Some(message)) = (
-            data.strip_prefix("projects:")
-                .and_then(|p| p.parse::<usize>().ok()),
-            &query.message,
-        ) && has_page_buttons(message)
-        {
-            let (text, buttons) = self.projects_page(page).await?;
+        let list = match (data.split_once(':'), &query.message) {
+            (Some(("projects", page)), Some(message)) if has_page_buttons(message, "projects:") => {
+                match page.parse::<usize>() {
+                    Ok(page) => Some((message, self.projects_page(page).await?)),
+                    Err(_) => None,
+                }
+            }
+            (Some(("tasks", rest)), Some(message)) if has_page_buttons(message, "tasks:") => {
+                let (page, project) = rest.split_once(':').unwrap_or((rest, ""));
+                let project = match Uuid::parse_str(project) {
+                    Ok(id) => self.project_name(id).await.map(|name| (id, name)),
+                    Err(_) => None,
+                };
+                match page.parse::<usize>() {
+                    Ok(page) => Some((message, self.status_page(project, page).await?)),
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((message, (text, buttons))) = list {
             let markup = InlineKeyboardMarkup::new([buttons
                 .into_iter()
                 .map(|(label, data)| InlineKeyboardButton::callback(label, data))
@@ -1314,7 +1486,7 @@ impl TelegramBot {
                 .reply_markup(markup)
                 .await;
             if let Err(err) = edited {
-                tracing::debug!("the list was not turned to page {page}: {err}");
+                tracing::debug!("the list was not turned to another page: {err}");
             }
             bot.answer_callback_query(query.id.clone()).await?;
             return Ok(());

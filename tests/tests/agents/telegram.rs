@@ -2426,3 +2426,99 @@ async fn pair_in_a_group_is_for_its_admins_and_a_revoked_seed_stays_out() {
         .wait_for_message(ALLOWED, |t| t.contains("approve the code"))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_everything_and_pages_the_tasks_that_need_a_look() {
+    let s = stack().await;
+    let project = s.app.project().await;
+    let other = s.app.project().await;
+    let agent = s.app.agent("ops-agent").await;
+    let tasks = s.app.client.tasks();
+    let create = |project: uuid::Uuid, title: String| TaskIn {
+        project_id: project,
+        title,
+        kind: Some("ops".into()),
+        ..Default::default()
+    };
+    for i in 0..12 {
+        tasks
+            .create(create(project, format!("blocked {i:02}")))
+            .await
+            .unwrap();
+    }
+    let claimed = tasks
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: Some(vec!["ops".into()]),
+            labels: None,
+            project_id: None,
+            limit: Some(12),
+            lease_seconds: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.tasks.len(), 12);
+    for claim in claimed.tasks {
+        tasks
+            .block(
+                claim.task.id,
+                BlockIn {
+                    claim_token: claim.claim_token,
+                    reason: format!("which colour for {}?", claim.task.title),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    s.complete_task(other, agent, "shipped").await;
+    tasks.create(create(other, "next up".into())).await.unwrap();
+
+    s.say(ALLOWED, "/status").await;
+    let list = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("14 tasks: 12 blocked, 1 queued, 1 completed.")
+        })
+        .await;
+    let text = list["text"].as_str().unwrap();
+    assert!(text.contains("Needs a look (page 1 of 2):"), "{text}");
+    assert_eq!(text.matches("⛔").count(), 10, "{text}");
+    assert!(text.contains(": which colour for blocked"), "{text}");
+    let next = button(&list, 0);
+    assert_eq!(next, "tasks:2");
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &list, &next),
+        Some(SECRET),
+    )
+    .await;
+    let page = s
+        .wait_for_edit(&list["message_id"], |t| t.contains("(page 2 of 2)"))
+        .await;
+    let text = page["text"].as_str().unwrap();
+    assert_eq!(text.matches("⛔").count(), 2, "{text}");
+    assert!(text.contains("⏳ #"), "queued after blocked: {text}");
+    assert!(text.contains("\"next up\""), "{text}");
+
+    // One project, named in any case.
+    let name = s.app.client.projects().get(other).await.unwrap().name;
+    s.say(ALLOWED, &format!("/status {}", name.to_uppercase()))
+        .await;
+    let one = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with(&format!("{name} — 2 tasks: 1 queued, 1 completed."))
+        })
+        .await;
+    assert!(
+        one["reply_markup"].is_null()
+            || one["reply_markup"]["inline_keyboard"][0]
+                .as_array()
+                .is_none_or(|b| b.is_empty()),
+        "one page, no buttons: {one}"
+    );
+    // Anything else is the Chief of Staff's to understand.
+    s.say(ALLOWED, "/status nothing like that").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("nothing like that"))
+        .await;
+}
