@@ -2543,25 +2543,19 @@ impl TelegramBot {
         event: &agentops_sdk::types::Event,
         stop: &CancellationToken,
     ) -> Option<Vec<(ChatId, What)>> {
-        let mut delay = Duration::from_secs(1);
-        loop {
-            let err = match self.outgoing(event).await {
-                Ok(items) => return Some(items),
-                Err(err) if !err.is_transient() => {
-                    tracing::warn!(event = event.id, "not relayed to Telegram: {err}");
-                    return Some(Vec::new());
-                }
-                Err(err) => err,
-            };
-            tracing::warn!(
-                event = event.id,
-                "reading what to relay failed, retrying in {delay:?}: {err}"
-            );
-            tokio::select! {
-                () = stop.cancelled() => return None,
-                () = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(60));
+        let what = format!("event {}: reading what to relay", event.id);
+        match outbox::keep_trying(
+            stop,
+            &what,
+            || self.outgoing(event),
+            BotError::is_transient,
+            |_| None,
+        )
+        .await?
+        {
+            Ok(items) => Some(items),
+            // Logged: not relayed.
+            Err(_) => Some(Vec::new()),
         }
     }
 
@@ -2631,24 +2625,16 @@ impl TelegramBot {
     /// [`accept`](Self::accept) for a polled update, retried while the platform is
     /// down; `None` if `stop` comes first.
     async fn keep_polled(&self, update: Update, stop: &CancellationToken) -> Option<Accepted> {
-        let mut delay = Duration::from_secs(1);
-        loop {
-            match self.accept(update.clone()).await {
-                Ok(accepted) => return Some(accepted),
-                Err(err) if !err.is_transient() => {
-                    tracing::warn!("cannot keep a Telegram update, handling it unkept: {err}");
-                    return Some(self.arrived(update));
-                }
-                Err(err) => {
-                    tracing::warn!("cannot keep a Telegram update, retrying in {delay:?}: {err}");
-                }
-            }
-            tokio::select! {
-                () = stop.cancelled() => return None,
-                () = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(30));
-        }
+        let kept = outbox::keep_trying(
+            stop,
+            "keeping a polled update",
+            || self.accept(update.clone()),
+            BotError::is_transient,
+            |_| None,
+        )
+        .await?;
+        // Refused for good (logged): handled without being kept.
+        Some(kept.unwrap_or_else(|_| self.arrived(update)))
     }
 
     /// Points Telegram at the webhook `url`, with `secret` to be sent back in

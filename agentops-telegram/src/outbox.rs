@@ -285,22 +285,18 @@ impl Outbox {
         let name = self.chat_cursor(chat);
         // Without it the chat would be sent again what it already has: it is read until
         // the platform answers.
-        let mut pause = RETRY_MIN;
-        let mut had = loop {
-            match self.platform.events().cursor(&name).await {
-                Ok(cursor) => break cursor.map_or(0, |c| c.last_id),
-                Err(err) => {
-                    tracing::warn!(
-                        chat = chat.0,
-                        "cannot read the chat's cursor, trying again: {err}"
-                    );
-                    tokio::select! {
-                        () = self.stop.cancelled() => return,
-                        () = tokio::time::sleep(pause) => {}
-                    }
-                    pause = (pause * 2).min(RETRY_MAX);
-                }
-            }
+        let what = format!("chat {}: reading its cursor", chat.0);
+        let events = self.platform.events();
+        let read = keep_trying(
+            &self.stop,
+            &what,
+            || events.cursor(&name),
+            |_| true,
+            |_| None,
+        );
+        let mut had = match read.await {
+            Some(Ok(cursor)) => cursor.map_or(0, |c| c.last_id),
+            _ => return,
         };
         loop {
             let first = tokio::select! {
@@ -445,7 +441,8 @@ impl Outbox {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, agentops_sdk::Error>>,
     {
-        self.keep_trying(chat, call, crate::platform_may_pass, |_| None)
+        let what = format!("chat {}: the platform", chat.0);
+        keep_trying(&self.stop, &what, call, crate::platform_may_pass, |_| None)
             .await
             .map(Result::unwrap_or_default)
     }
@@ -458,48 +455,55 @@ impl Outbox {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, teloxide::RequestError>>,
     {
-        self.keep_trying(chat, call, messages::is_transient, messages::retry_after)
-            .await
-            .map(Result::ok)
+        let what = format!("chat {}: Telegram", chat.0);
+        keep_trying(
+            &self.stop,
+            &what,
+            call,
+            messages::is_transient,
+            messages::retry_after,
+        )
+        .await
+        .map(Result::ok)
     }
+}
 
-    /// Runs `call` until it succeeds (`Some(Ok)`) or fails for good (`Some(Err)`,
-    /// logged), trying again while `passing` says the failure may pass: after as long
-    /// as `asked` says, else with back-off from [`RETRY_MIN`] to [`RETRY_MAX`]. `None`
-    /// if `stop` came first.
-    async fn keep_trying<T, E, F, Fut>(
-        &self,
-        chat: ChatId,
-        call: F,
-        passing: fn(&E) -> bool,
-        asked: fn(&E) -> Option<Duration>,
-    ) -> Option<Result<T, E>>
-    where
-        E: std::fmt::Display,
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        let mut pause = RETRY_MIN;
-        loop {
-            if self.stop.is_cancelled() {
-                return None;
-            }
-            let err = match call().await {
-                Ok(answer) => return Some(Ok(answer)),
-                Err(err) => err,
-            };
-            if !passing(&err) {
-                tracing::warn!(chat = chat.0, "refused: {err}");
-                return Some(Err(err));
-            }
-            let wait = asked(&err).unwrap_or(pause);
-            tracing::warn!(chat = chat.0, "failed, trying again in {wait:?}: {err}");
-            tokio::select! {
-                () = self.stop.cancelled() => return None,
-                () = tokio::time::sleep(wait) => {}
-            }
-            pause = (pause * 2).min(RETRY_MAX);
+/// Runs `call` until it succeeds (`Some(Ok)`) or fails for good (`Some(Err)`, logged),
+/// trying again while `passing` says the failure may pass: after as long as `asked`
+/// says, else with back-off from [`RETRY_MIN`] to [`RETRY_MAX`]. `None` if `stop` came
+/// first. `what` names the call in the logs. Every retry loop of the bot is this one.
+pub(crate) async fn keep_trying<T, E, F, Fut>(
+    stop: &CancellationToken,
+    what: &str,
+    call: F,
+    passing: impl Fn(&E) -> bool,
+    asked: impl Fn(&E) -> Option<Duration>,
+) -> Option<Result<T, E>>
+where
+    E: std::fmt::Display,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut pause = RETRY_MIN;
+    loop {
+        if stop.is_cancelled() {
+            return None;
         }
+        let err = match call().await {
+            Ok(answer) => return Some(Ok(answer)),
+            Err(err) => err,
+        };
+        if !passing(&err) {
+            tracing::warn!("{what}: refused: {err}");
+            return Some(Err(err));
+        }
+        let wait = asked(&err).unwrap_or(pause);
+        tracing::warn!("{what}: failed, trying again in {wait:?}: {err}");
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+        pause = (pause * 2).min(RETRY_MAX);
     }
 }
 

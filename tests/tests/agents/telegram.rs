@@ -2186,7 +2186,7 @@ async fn a_chats_messages_reach_the_chief_in_the_order_they_were_sent() {
     // Telegram is slow to answer, so the plain message after it would overtake it.
     telegram.delay_next("getMe", Duration::from_millis(700));
     let started = std::time::Instant::now();
-    for text in ["/status", "and the launch?", "thanks"] {
+    for text in ["/status #abc123", "and the launch?", "thanks"] {
         let (status, body) = post_update(&webhook, &text_update(ALLOWED, text), Some(SECRET)).await;
         assert_eq!(status, 200, "{body}");
     }
@@ -2198,7 +2198,7 @@ async fn a_chats_messages_reach_the_chief_in_the_order_they_were_sent() {
     }
     assert_eq!(
         *heard.lock().unwrap(),
-        ["status", "and the launch?", "thanks"],
+        ["status #abc123", "and the launch?", "thanks"],
         "in the order sent"
     );
     // The Chief thinks 3 s about each, yet the three reached it long before 9 s: the
