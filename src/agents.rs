@@ -56,6 +56,92 @@ pub struct LlmArgs {
     pub llm_timeout_secs: u64,
 }
 
+/// The speech engine the Chief of Staff hears voice notes and speaks with: any
+/// OpenAI-compatible audio API (see `docs/speech.md`).
+#[derive(Debug, Clone, Args)]
+pub struct SpeechArgs {
+    /// Base URL of an OpenAI-compatible audio API (`…/v1`: Scaleway's
+    /// `https://api.scaleway.ai/v1`, or the local engine of `scripts/speech`); `auto`: the
+    /// local engine on `http://127.0.0.1:8093/v1` if it answers; empty: no voice.
+    #[arg(long, env = "SPEECH_BASE_URL", default_value = "auto")]
+    pub speech_base_url: String,
+    /// Its API key (empty for the local engine).
+    #[arg(
+        long,
+        env = "SPEECH_API_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub speech_api_key: String,
+    /// The transcription model (`whisper-large-v3` on Scaleway).
+    #[arg(long, env = "SPEECH_STT_MODEL", default_value = "whisper-1")]
+    pub speech_stt_model: String,
+    /// The speech model.
+    #[arg(long, env = "SPEECH_TTS_MODEL", default_value = "tts-1")]
+    pub speech_tts_model: String,
+    /// The voice it speaks with.
+    #[arg(long, env = "SPEECH_TTS_VOICE", default_value = "alloy")]
+    pub speech_voice: String,
+}
+
+/// Where the local speech engine (`scripts/speech/start.sh`) listens.
+pub const LOCAL_SPEECH: &str = "http://127.0.0.1:8093/v1";
+
+impl SpeechArgs {
+    /// The engine, or `None` (said in the log) if voice is off.
+    ///
+    /// # Errors
+    /// If the settings are not usable (a key a header cannot carry).
+    pub async fn speech(&self) -> anyhow::Result<Option<agentops_agents::chief::server::Speech>> {
+        use agentops_agents::speech::{OpenAiSpeech, SpeechConfig};
+        let base = match self.speech_base_url.trim() {
+            "" => {
+                tracing::info!("voice is off (SPEECH_BASE_URL is empty)");
+                return Ok(None);
+            }
+            "auto" => {
+                if !answers(LOCAL_SPEECH).await {
+                    tracing::info!(
+                        "voice is off: no speech engine answers on {LOCAL_SPEECH} (start the local one with \
+                         scripts/speech/install.sh && scripts/speech/start.sh, or set SPEECH_BASE_URL)"
+                    );
+                    return Ok(None);
+                }
+                LOCAL_SPEECH.to_owned()
+            }
+            url => url.to_owned(),
+        };
+        let engine = OpenAiSpeech::new(SpeechConfig {
+            api_key: self.speech_api_key.trim().to_owned(),
+            stt_model: self.speech_stt_model.clone(),
+            tts_model: self.speech_tts_model.clone(),
+            voice: self.speech_voice.clone(),
+            ..SpeechConfig::new(base.clone())
+        })
+        .context("cannot set up the speech client")?;
+        tracing::info!(
+            "voice is on: {base} (hearing with {}, speaking with {})",
+            self.speech_stt_model,
+            self.speech_tts_model
+        );
+        Ok(Some(agentops_agents::chief::server::Speech::both(engine)))
+    }
+}
+
+/// Whether the OpenAI-compatible API at `base` answers `GET …/models` within a second.
+async fn answers(base: &str) -> bool {
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+    else {
+        return false;
+    };
+    http.get(format!("{base}/models"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
 impl LlmArgs {
     /// The classifier's model, if one other than the LLM's own is set.
     pub fn classifier_model(&self) -> Option<String> {

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Args;
 
-use agentops_agents::chief::server::{router, spawn_executor};
+use agentops_agents::chief::server::{router_with_speech, spawn_executor};
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
 
 use agentops_agents::chief::proactive::Proactive;
 
-use crate::agents::{LlmArgs, PlatformArgs, ProactiveArgs};
+use crate::agents::{LlmArgs, PlatformArgs, ProactiveArgs, SpeechArgs};
 
 /// `agentops chief-of-staff`.
 #[derive(Debug, Clone, Args)]
@@ -24,6 +24,8 @@ pub struct ChiefArgs {
     pub llm: LlmArgs,
     #[command(flatten)]
     pub proactive: ProactiveArgs,
+    #[command(flatten)]
+    pub speech: SpeechArgs,
     /// Where its HTTP API (`POST /chat`, `GET /health`) listens.
     #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
@@ -74,6 +76,7 @@ impl EmbeddedChief {
         bind: SocketAddr,
         llm: &LlmArgs,
         proactive: &ProactiveArgs,
+        speech: &SpeechArgs,
     ) -> anyhow::Result<(Self, SocketAddr)> {
         let platform = PlatformArgs {
             url: crate::agents::local_url(api),
@@ -99,7 +102,7 @@ impl EmbeddedChief {
             proactive,
             stop.clone(),
         )?;
-        let app = router(chief, platform.url);
+        let app = router_with_speech(chief, platform.url, speech.speech().await?);
         let http = {
             let stop = stop.clone();
             tokio::spawn(async move {
@@ -156,7 +159,11 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let rounds = spawn_proactive(client, &args.llm, &args.proactive, stop.clone())?;
-    let app = router(chief, args.platform.url.clone());
+    let app = router_with_speech(
+        chief,
+        args.platform.url.clone(),
+        args.speech.speech().await?,
+    );
     let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
     if let Some(rounds) = rounds {

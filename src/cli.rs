@@ -40,6 +40,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of its largest settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the whole platform (API, background workers and a Seed agent); the default.
@@ -96,6 +98,8 @@ pub struct UpArgs {
     pub llm: crate::agents::LlmArgs,
     #[command(flatten)]
     pub proactive: crate::agents::ProactiveArgs,
+    #[command(flatten)]
+    pub speech: crate::agents::SpeechArgs,
 }
 
 /// What `agentops up` runs next to the API.
@@ -108,6 +112,7 @@ pub struct Embedded {
         std::net::SocketAddr,
         crate::agents::LlmArgs,
         crate::agents::ProactiveArgs,
+        crate::agents::SpeechArgs,
     )>,
 }
 
@@ -115,9 +120,14 @@ impl UpArgs {
     fn embedded(&self) -> Embedded {
         Embedded {
             seed: self.seed.then(|| self.llm.clone()),
-            chief: self
-                .chief
-                .then(|| (self.chief_bind, self.llm.clone(), self.proactive.clone())),
+            chief: self.chief.then(|| {
+                (
+                    self.chief_bind,
+                    self.llm.clone(),
+                    self.proactive.clone(),
+                    self.speech.clone(),
+                )
+            }),
         }
     }
 }
@@ -290,7 +300,7 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         None => None,
     };
     let chief = match embedded.chief {
-        Some((bind, llm, proactive)) => {
+        Some((bind, llm, proactive, speech)) => {
             let key = crate::agents::embedded_key(
                 server.state(),
                 &data_dir,
@@ -299,7 +309,10 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
                 Role::Admin,
             )
             .await?;
-            Some(crate::chief::EmbeddedChief::start(addr, key, bind, &llm, &proactive).await?)
+            Some(
+                crate::chief::EmbeddedChief::start(addr, key, bind, &llm, &proactive, &speech)
+                    .await?,
+            )
         }
         None => None,
     };

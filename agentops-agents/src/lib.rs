@@ -16,4 +16,5 @@ pub mod chief;
 pub mod llm;
 pub mod meter;
 pub mod seed;
+pub mod speech;
 pub mod tools;

@@ -374,10 +374,31 @@ pub struct OpenAiCompatible {
 /// no `Authorization` header at all without a key (a local Ollama or vLLM needs none,
 /// and some proxies refuse an empty bearer).
 #[derive(Clone)]
-struct Endpoint {
+pub(crate) struct Endpoint {
     base: String,
     key: SecretString,
     headers: HeaderMap,
+}
+
+impl Endpoint {
+    /// Calls to `base_url`, with `api_key` as a bearer token unless it is empty.
+    ///
+    /// # Errors
+    /// If the key holds characters an HTTP header cannot carry.
+    pub(crate) fn new(base_url: &str, api_key: &str) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        if !api_key.is_empty() {
+            let mut bearer = HeaderValue::from_str(&format!("Bearer {api_key}"))
+                .map_err(|_| "the API key holds characters an HTTP header cannot carry")?;
+            bearer.set_sensitive(true);
+            headers.insert(AUTHORIZATION, bearer);
+        }
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            key: SecretString::from(api_key.to_owned()),
+            headers,
+        })
+    }
 }
 
 impl async_openai::config::Config for Endpoint {
@@ -441,17 +462,8 @@ impl OpenAiCompatible {
     /// If the HTTP client cannot be built (no TLS roots), or the API key holds
     /// characters an HTTP header cannot carry.
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
-        let mut headers = HeaderMap::new();
-        if !config.api_key.is_empty() {
-            let mut bearer =
-                HeaderValue::from_str(&format!("Bearer {}", config.api_key)).map_err(|_| {
-                    LlmError::Malformed(
-                        "the LLM API key holds characters an HTTP header cannot carry".into(),
-                    )
-                })?;
-            bearer.set_sensitive(true);
-            headers.insert(AUTHORIZATION, bearer);
-        }
+        let endpoint = Endpoint::new(&config.base_url, &config.api_key)
+            .map_err(|err| LlmError::Malformed(format!("the LLM: {err}")))?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -460,11 +472,6 @@ impl OpenAiCompatible {
                 url: config.base_url.clone(),
                 source,
             })?;
-        let endpoint = Endpoint {
-            base: config.base_url.trim_end_matches('/').to_owned(),
-            key: SecretString::from(config.api_key.clone()),
-            headers,
-        };
         // `async-openai` retries 429, 5xx and refused connections by default; here each
         // call is one try, and the caller decides (the next provider of a `Fallback`, or
         // a failed attempt the platform retries later).
@@ -491,7 +498,7 @@ impl OpenAiCompatible {
 
 /// Sends each request once (no retry layer).
 #[derive(Clone)]
-struct OneTry(reqwest::Client);
+pub(crate) struct OneTry(pub(crate) reqwest::Client);
 
 impl tower::Service<async_openai::middleware::HttpRequestFactory> for OneTry {
     type Response = reqwest::Response;

@@ -5,13 +5,14 @@
 //! - A chat it does not know is given a one-time code (a `pending` pairing, valid an
 //!   hour); an operator approves the code (`agentops telegram pair CODE`, `/pair CODE`
 //!   or the ✅ button in an operator chat, or the dashboard's Chats page).
-//! - `TELEGRAM_ALLOWED_CHATS` seeds the list: each of its chats the platform has never
-//!   heard of is approved when the bot first reads the list. A chat an operator revoked
-//!   stays revoked, whatever the variable says.
+//! - `TELEGRAM_ALLOWED_CHATS` seeds the list: each of its chats is approved when the bot
+//!   first reads the list (one that waits with a code too), unless an operator revoked
+//!   it: that one stays revoked, whatever the variable says.
 //! - The list is read again at least every [`FRESH`], at once when the relay sees a
 //!   pairing approved or revoked, and when a chat it does not hold writes (at most every
 //!   [`RECHECK`]), so a chat approved on another replica or from the command line gets
-//!   in within seconds. While the platform cannot be read, the last list read serves.
+//!   in within seconds. While the platform cannot be read, the last list read serves
+//!   (and it is tried again at most every [`RECHECK`]).
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -48,6 +49,8 @@ struct State {
     chats: Option<(HashSet<i64>, Instant)>,
     /// Whether the seeds are on the platform.
     seeded: bool,
+    /// When reading the list last failed.
+    failed: Option<Instant>,
 }
 
 impl Access {
@@ -126,20 +129,28 @@ impl Access {
         let _reading = self.reading.lock().await;
         {
             let state = self.state();
-            if let (Some((chats, at)), Some(age)) = (&state.chats, age)
-                && at.elapsed() < age
-                && at.elapsed() < RECHECK
-            {
-                return Ok(chats.clone());
+            if let Some((chats, at)) = &state.chats {
+                // Read meanwhile by someone else, or failing lately: what is known serves.
+                let fresh = age.is_some_and(|age| at.elapsed() < age && at.elapsed() < RECHECK);
+                let failing = state.failed.is_some_and(|f| f.elapsed() < RECHECK);
+                if fresh || failing {
+                    return Ok(chats.clone());
+                }
             }
         }
         match self.fetch().await {
             Ok(chats) => {
-                self.state().chats = Some((chats.clone(), Instant::now()));
+                let mut state = self.state();
+                state.chats = Some((chats.clone(), Instant::now()));
+                state.failed = None;
                 Ok(chats)
             }
             Err(err) => {
-                let last = self.state().chats.as_ref().map(|(chats, _)| chats.clone());
+                let last = {
+                    let mut state = self.state();
+                    state.failed = Some(Instant::now());
+                    state.chats.as_ref().map(|(chats, _)| chats.clone())
+                };
                 match last {
                     Some(chats) => {
                         tracing::warn!("cannot read the chat allowlist, using the last one: {err}");
@@ -166,7 +177,11 @@ impl Access {
                 .await?;
             for seed in &self.seeds {
                 let chat = seed.to_string();
-                if known.iter().any(|p| p.chat == chat) {
+                // Allowed already, or revoked by an operator: left as it is.
+                if known.iter().any(|p| {
+                    p.chat == chat
+                        && matches!(p.status, PairingStatus::Approved | PairingStatus::Revoked)
+                }) {
                     continue;
                 }
                 tracing::info!(chat = seed, "allowing a chat of TELEGRAM_ALLOWED_CHATS");

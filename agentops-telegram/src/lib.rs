@@ -48,6 +48,7 @@ use agentops_sdk::types::{
     AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, DeploymentOut,
     DeploymentStatus, ErrorCode, EventFilter, MessageIn, MessageOut, MessageRole, PairingIn,
     PairingOut, PairingStatus, TaskOut, TaskStatus, ThreadIn, ThreadPatch, UnblockIn, UsageGroupBy,
+    VOICE_TRANSCRIPT,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -135,11 +136,17 @@ const ANSWER_PROMPT: &str = "✍ Your answer for #";
 /// Who the bot's own answers in a chat's thread are by.
 pub const BOT_AUTHOR: &str = "telegram-bot";
 
+/// The largest file Telegram lets a bot download, in bytes.
+const VOICE_MAX: usize = 20 * 1024 * 1024;
+
 /// The longest message the platform keeps, in characters.
 const TEXT_MAX: usize = 32_000;
 
 /// How often a chat that is not allowed is told so, at most.
 const REFUSED_EVERY: Duration = Duration::from_secs(3_600);
+
+/// How long a chat that could not be given a code waits before it is tried again.
+const REFUSED_RETRY: Duration = Duration::from_secs(600);
 
 /// The thread channel the bot's conversations use.
 pub const CHANNEL: &str = "telegram";
@@ -201,6 +208,33 @@ pub struct Accepted {
     kept: Option<Uuid>,
     /// Its place among its chat's updates (none for an update of no chat).
     place: Option<lanes::Place>,
+}
+
+/// What a chat that is not allowed was last told.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    /// When.
+    told: std::time::Instant,
+    /// Until when it needs no other answer (its code's expiry); `None`: for
+    /// [`REFUSED_EVERY`].
+    until: Option<std::time::Instant>,
+}
+
+/// What a chat that may pair is told, with its code.
+fn offer(code: &str) -> String {
+    format!(
+        "🔑 This chat is not paired with me yet. Ask an operator to approve the code {code} (valid for an hour): \
+         they can press ✅ Allow on my question in their chat, send me /pair {code} there, run \
+         `agentops telegram pair {code}`, or approve it on the dashboard's Chats page."
+    )
+}
+
+/// What a chat is told when no code can be given now.
+fn crowded(chat: ChatId) -> String {
+    format!(
+        "This chat is not allowed to use this bot, and too many chats are waiting for a code right now. \
+         Ask an operator to allow chat {chat}."
+    )
 }
 
 /// A person's pace.
@@ -273,6 +307,9 @@ pub enum BotError {
     /// The bot cannot be set up (a bad Bot API URL, no HTTP client).
     #[error("{0}")]
     Setup(String),
+    /// A file could not be downloaded from Telegram.
+    #[error("downloading a file from Telegram: {0}")]
+    Download(String),
 }
 
 impl BotError {
@@ -283,6 +320,7 @@ impl BotError {
             BotError::Telegram(err) => messages::is_transient(err),
             BotError::Platform(err) => platform_may_pass(err),
             BotError::Setup(_) => false,
+            BotError::Download(_) => true,
         }
     }
 }
@@ -336,9 +374,8 @@ struct Inner {
     said: Memo<Uuid, i32>,
     /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
     news: Memo<i64, Option<Vec<String>>>,
-    /// Chats refused lately → when they were last told so, and the pairing code they
-    /// were given.
-    refused: Mutex<HashMap<i64, (std::time::Instant, Option<String>)>>,
+    /// Chats refused lately → when they were last told so, and until when that holds.
+    refused: Mutex<HashMap<i64, Refused>>,
     /// Each chat's updates, handled in the order they arrived.
     lanes: lanes::Lanes,
     /// The chats it serves.
@@ -372,6 +409,11 @@ fn budget_text(kind: &str, budget: &BudgetOut) -> String {
 /// (`projects:`, `tasks:`): a forged press must not turn another message of the bot
 /// into a list.
 fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage, prefix: &str) -> bool {
+    has_button(message, prefix)
+}
+
+/// Whether `message` has a button whose data start with `prefix`.
+fn has_button(message: &teloxide::types::MaybeInaccessibleMessage, prefix: &str) -> bool {
     message
         .regular_message()
         .and_then(Message::reply_markup)
@@ -422,12 +464,14 @@ fn deployment_text(deployment: &DeploymentOut) -> String {
 /// How an operator is told who asks to use the bot: a person (`@ana (Ana Lima)`) or a
 /// group's title, with the person who wrote.
 fn chat_name(chat: &teloxide::types::Chat, from: Option<&User>) -> String {
+    // A username is Telegram's to vouch for; a full name is whatever the person typed,
+    // so it is never shown where a username would be.
     let person = from.map(|user| {
         let full = user.full_name();
         match &user.username {
             Some(username) if !full.is_empty() => format!("@{username} ({full})"),
             Some(username) => format!("@{username}"),
-            None => full,
+            None => format!("{} (no username, id {})", full.replace('@', ""), user.id),
         }
     });
     match (chat.title(), person) {
@@ -844,63 +888,101 @@ impl TelegramBot {
 
     /// Answers a chat that is not allowed: it is given a one-time pairing code (a
     /// pending pairing on the platform, valid an hour) for an operator to approve, and
-    /// the operator chats are asked about it (see [`access`]). A chat is told at most
-    /// once an hour, or when its code changed; each time is logged.
-    async fn refuse(&self, message: &Message) -> Result<(), BotError> {
+    /// the operator chats are asked about it (see [`access`]). While its code is valid
+    /// it is told nothing more and the platform is not asked again; a chat an operator
+    /// refused gets no new code (nor are the operators asked again), and is told so at
+    /// most once an hour. Each time is logged. `true` if the chat turns out to be
+    /// allowed after all (approved a moment ago): its message is handled.
+    async fn refuse(&self, message: &Message) -> Result<bool, BotError> {
         let chat = message.chat.id;
+        let now = std::time::Instant::now();
+        {
+            let mut refused = self.refused();
+            refused.retain(|_, r| now.duration_since(r.told) < REFUSED_EVERY);
+            if refused
+                .get(&chat.0)
+                .is_some_and(|r| r.until.is_none_or(|until| until > now))
+            {
+                tracing::debug!(chat = chat.0, "a refused chat wrote again");
+                return Ok(false);
+            }
+        }
         let name = chat_name(&message.chat, message.from.as_ref());
         tracing::warn!(
             chat = chat.0,
             name,
-            "a chat that is not allowed wrote to the bot; it is offered a pairing code"
+            "a chat that is not allowed wrote to the bot"
         );
-        let requested = self
-            .inner
-            .platform
-            .pairings()
-            .create(&PairingIn {
-                channel: CHANNEL.into(),
-                chat: chat.0.to_string(),
-                name: agentops_sdk::text::truncate(&name, agentops_sdk::limits::PAIRING_NAME),
-                status: None,
-            })
-            .await;
-        let code = match requested {
-            // Approved meanwhile (on another replica): served from the next message on.
-            Ok(pairing) if pairing.status.is_allowed() => {
+        let pairings = self.inner.platform.pairings();
+        let known = pairings
+            .list()
+            .channel(CHANNEL)
+            .chat(chat.0.to_string())
+            .send()
+            .await?
+            .items
+            .into_iter()
+            .next();
+        let until = |pairing: &PairingOut| {
+            pairing
+                .expires_at
+                .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+                .map(|left| now + left)
+        };
+        let (text, until) = match known {
+            Some(pairing) if pairing.status.is_allowed() => {
                 self.inner.access.forget();
-                return Ok(());
+                return Ok(true);
             }
-            Ok(pairing) => pairing.code,
-            // Too many chats wait for a code: this one is told to ask an operator.
-            Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => None,
-            Err(err) => return Err(err.into()),
-        };
-        let now = std::time::Instant::now();
-        {
-            let mut refused = self
-                .inner
-                .refused
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            refused.retain(|_, (at, _)| now.duration_since(*at) < REFUSED_EVERY);
-            if refused.get(&chat.0).is_some_and(|(_, told)| *told == code) {
-                return Ok(());
+            Some(pairing) if pairing.status == PairingStatus::Revoked => (
+                "🚫 An operator decided this chat may not use me.".to_owned(),
+                None,
+            ),
+            Some(pairing) if pairing.code.is_some() => {
+                let until = until(&pairing);
+                (offer(pairing.code.as_deref().unwrap_or_default()), until)
             }
-            refused.insert(chat.0, (now, code.clone()));
-        }
-        let text = match &code {
-            Some(code) => format!(
-                "🔑 This chat is not paired with me yet. Ask an operator to approve the code {code} (valid for an hour): \
-                 they can press ✅ Allow on my question in their chat, send me /pair {code} there, run \
-                 `agentops telegram pair {code}`, or approve it on the dashboard's Chats page."
-            ),
-            None => format!(
-                "This chat is not allowed to use this bot, and too many chats are waiting for a code right now. \
-                 Ask an operator to allow chat {chat}."
-            ),
+            _ => {
+                let requested = pairings
+                    .create(&PairingIn {
+                        channel: CHANNEL.into(),
+                        chat: chat.0.to_string(),
+                        name: agentops_sdk::text::truncate(
+                            &name,
+                            agentops_sdk::limits::PAIRING_NAME,
+                        ),
+                        status: None,
+                    })
+                    .await;
+                match requested {
+                    Ok(pairing) if pairing.status.is_allowed() => {
+                        self.inner.access.forget();
+                        return Ok(true);
+                    }
+                    Ok(pairing) if pairing.code.is_some() => {
+                        let until = until(&pairing);
+                        (offer(pairing.code.as_deref().unwrap_or_default()), until)
+                    }
+                    // Too many chats wait for a code (or the bot's own key is over its
+                    // rate): this one is told to ask an operator, and asks again later.
+                    Ok(_) => (crowded(chat), Some(now + REFUSED_RETRY)),
+                    Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => {
+                        (crowded(chat), Some(now + REFUSED_RETRY))
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
         };
-        Ok(send_text(&self.inner.bot, chat, &text, &[]).await?)
+        self.refused().insert(chat.0, Refused { told: now, until });
+        send_text(&self.inner.bot, chat, &text, &[]).await?;
+        Ok(false)
+    }
+
+    fn refused(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Refused>> {
+        self.inner
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps `update` on the platform before it is confirmed to Telegram (the webhook's
@@ -1097,18 +1179,28 @@ impl TelegramBot {
 
     async fn on_message(&self, message: Message) -> Result<(), BotError> {
         let chat = message.chat.id;
-        if !self.allowed(chat).await? {
-            return self.refuse(&message).await;
+        if !self.allowed(chat).await? && !self.refuse(&message).await? {
+            return Ok(());
         }
-        let Some(text) = message.text().map(str::trim).filter(|t| !t.is_empty()) else {
-            let reply = if message.voice().is_some() {
-                "I cannot listen to voice notes yet: please type your request."
-            } else {
-                "I only understand text messages."
-            };
-            return self.answer(&message, reply).await;
-        };
         let author = message.from.as_ref();
+        let voice = message
+            .voice()
+            .map(|v| (v.file.clone(), "voice.ogg"))
+            .or_else(|| message.audio().map(|a| (a.file.clone(), "audio.mp3")))
+            .or_else(|| {
+                message
+                    .video_note()
+                    .map(|v| (v.file.clone(), "video-note.mp4"))
+            });
+        let text = message.text().map(str::trim).filter(|t| !t.is_empty());
+        if text.is_none() && voice.is_none() {
+            return self
+                .answer(
+                    &message,
+                    "I understand text messages and voice notes: please type or say your request.",
+                )
+                .await;
+        }
         if let Some(user) = author {
             match self.pace(user.id.0) {
                 Pace::Fine => {}
@@ -1126,6 +1218,12 @@ impl TelegramBot {
                 Pace::Told => return Ok(()),
             }
         }
+        if let Some((file, name)) = voice {
+            return self.on_voice(&message, &file, name).await;
+        }
+        let Some(text) = text else {
+            return Ok(());
+        };
         if self.on_answer(chat, &message, text).await? {
             return Ok(());
         }
@@ -1347,6 +1445,101 @@ impl TelegramBot {
 
     /// Sends a message to the Chief of Staff. Its reply comes back through the event
     /// stream ([`run_relay`](Self::run_relay)), like everything it says in the thread.
+    /// What the person's message is kept with on the platform: its Telegram id (the
+    /// Chief's reply names it, `in_reply_to`, and the relay shows the reply as a reply to
+    /// it), and, in a group (a negative chat id), whether they may answer the waiting
+    /// plan (only who asked for it or an admin: anyone else's "ok" neither approves nor
+    /// replaces it).
+    async fn said_metadata(
+        &self,
+        chat: ChatId,
+        author: Option<&User>,
+        message: teloxide::types::MessageId,
+    ) -> Result<Value, BotError> {
+        let mut metadata = json!({ TELEGRAM_MESSAGE: message.0 });
+        if chat.0 < 0
+            && let Some(user) = author
+            && !self.may_decide(chat, user).await?
+        {
+            metadata[MAY_DECIDE] = json!(false);
+        }
+        Ok(metadata)
+    }
+
+    /// A voice note (or an audio file, a video note): downloaded from Telegram and
+    /// sent to the Chief of Staff's `POST /voice`, which hears it and answers it as if
+    /// it had been typed. The chat is shown what was heard (relayed from the message the
+    /// Chief keeps), then the answer; a note that cannot be heard is told so.
+    async fn on_voice(
+        &self,
+        message: &Message,
+        file: &teloxide::types::FileMeta,
+        name: &str,
+    ) -> Result<(), BotError> {
+        use teloxide::net::Download;
+        let chat = message.chat.id;
+        if file.size as usize > VOICE_MAX {
+            return self
+                .answer(
+                    message,
+                    "🎙 That recording is too long for me (over 20 MB): please send a shorter one, or type it.",
+                )
+                .await;
+        }
+        let mut audio = Vec::new();
+        let fetched = match self.inner.bot.get_file(file.id.clone()).await {
+            Ok(found) => self
+                .inner
+                .bot
+                .download_file(&found.path, &mut audio)
+                .await
+                .map_err(|err| BotError::Download(err.to_string())),
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = fetched {
+            tracing::warn!(chat = chat.0, "cannot fetch a recording: {err}");
+            return self
+                .answer(
+                    message,
+                    "🎙 I could not fetch that recording from Telegram: please send it again, or type it.",
+                )
+                .await;
+        }
+        let author = message.from.as_ref();
+        let metadata = self.said_metadata(chat, author, message.id).await?;
+        let mut form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(audio)
+                    .file_name(name.to_owned())
+                    .mime_str(if name.ends_with(".ogg") {
+                        "audio/ogg"
+                    } else if name.ends_with(".mp3") {
+                        "audio/mpeg"
+                    } else {
+                        "video/mp4"
+                    })
+                    .map_err(|err| BotError::Setup(err.to_string()))?,
+            )
+            .text("channel", CHANNEL)
+            .text("external_id", chat.0.to_string())
+            .text("metadata", metadata.to_string());
+        if let Some(user) = author {
+            form = form.text("author", messages::display(user));
+        }
+        let url = format!(
+            "{}/voice",
+            self.inner.config.chief_url.trim_end_matches('/')
+        );
+        let request = self
+            .inner
+            .http
+            .post(&url)
+            .bearer_auth(&self.inner.config.api_key)
+            .multipart(form);
+        self.talk_to_chief(chat, request, author, message.id).await
+    }
+
     async fn ask_chief(
         &self,
         chat: ChatId,
@@ -1355,20 +1548,9 @@ impl TelegramBot {
         message: teloxide::types::MessageId,
     ) -> Result<(), BotError> {
         let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
-        // The person's message, kept with its Telegram id: the Chief's reply names it
-        // (`in_reply_to`), and the relay shows the reply as a reply to it.
-        let mut metadata = json!({ TELEGRAM_MESSAGE: message.0 });
-        // In a group (a negative chat id), only who asked for the waiting plan or an
-        // admin may answer it: anyone else's "ok" neither approves nor replaces it.
-        if chat.0 < 0
-            && let Some(user) = author
-            && !self.may_decide(chat, user).await?
-        {
-            metadata[MAY_DECIDE] = json!(false);
-        }
         let body = ChatIn {
             author: author.map(messages::display),
-            metadata: Some(metadata),
+            metadata: Some(self.said_metadata(chat, author, message).await?),
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let request = self
@@ -1376,8 +1558,21 @@ impl TelegramBot {
             .http
             .post(&url)
             .bearer_auth(&self.inner.config.api_key)
-            .json(&body)
-            .send();
+            .json(&body);
+        self.talk_to_chief(chat, request, author, message).await
+    }
+
+    /// Sends `request` to the Chief of Staff (`/chat` or `/voice`) with "typing…" in the
+    /// chat meanwhile; its reply comes through the relay. A failure is told to the chat,
+    /// as a reply to the person's message.
+    async fn talk_to_chief(
+        &self,
+        chat: ChatId,
+        request: reqwest::RequestBuilder,
+        author: Option<&User>,
+        message: teloxide::types::MessageId,
+    ) -> Result<(), BotError> {
+        let request = request.send();
         tokio::pin!(request);
         // The chat's next message goes to the Chief while it still thinks about this one
         // (so `/busy` can act on it), once this one has surely reached it.
@@ -1417,9 +1612,31 @@ impl TelegramBot {
             Ok(response) => {
                 let status = response.status();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
-                body["error"]["message"]
+                let said = body["error"]["message"]
                     .as_str()
-                    .map_or_else(|| format!("it answered {status}"), str::to_owned)
+                    .map_or_else(|| format!("it answered {status}"), str::to_owned);
+                // What a voice note that was not heard tells the person.
+                let heard = match body["error"]["code"].as_str() {
+                    Some("unreadable_audio") => Some(
+                        "🎙 I could not make out any words in that recording. Could you say it again, or type it?"
+                            .to_owned(),
+                    ),
+                    Some("speech_unavailable") => Some(format!(
+                        "🎙 I cannot listen to recordings right now ({said}). Please type your request."
+                    )),
+                    Some("payload_too_large") => Some(
+                        "🎙 That recording is too long for me: please send a shorter one, or type it."
+                            .to_owned(),
+                    ),
+                    _ => None,
+                };
+                if let Some(text) = heard {
+                    tracing::warn!(chat = chat.0, "a recording was not heard: {said}");
+                    return self
+                        .say_with(chat, &text, Some(json!({ REPLY_TO: message.0 })))
+                        .await;
+                }
+                said
             }
             Err(err) => format!("it cannot be reached ({err})"),
         };
@@ -1502,6 +1719,12 @@ impl TelegramBot {
             return Ok(());
         };
         if matches!(verb, "allow" | "deny") {
+            // Only the question about that very chat is answered (a forged press must not
+            // rewrite another message of the bot).
+            if !has_button(message, &format!("allow:{id}")) {
+                answer("I do not know this button.").await?;
+                return Ok(());
+            }
             let text = self
                 .on_pairing_button(chat, message, verb, id, &query.from)
                 .await?;
@@ -1827,13 +2050,38 @@ impl TelegramBot {
     async fn message_out(&self, message: MessageOut) -> Result<Vec<(ChatId, What)>, BotError> {
         if message.role == MessageRole::User {
             // Remembered, so the answer to it can be shown as a reply to it.
-            if let Some(id) = message
+            let telegram_id = message
                 .metadata
                 .get(TELEGRAM_MESSAGE)
                 .and_then(Value::as_i64)
-                && let Ok(id) = i32::try_from(id)
-            {
+                .and_then(|id| i32::try_from(id).ok());
+            if let Some(id) = telegram_id {
                 self.inner.said.put(message.id, id);
+            }
+            // A voice note: the chat is shown what was heard, before the answer to it.
+            if let Some(heard) = message
+                .metadata
+                .get(VOICE_TRANSCRIPT)
+                .and_then(|t| t.get("text"))
+                .and_then(Value::as_str)
+                && let Audience::Chat(chat) = self.audience_of(message.thread_id).await?
+                && self.allowed(ChatId(chat)).await?
+            {
+                let chat = ChatId(chat);
+                return Ok(vec![(
+                    chat,
+                    What::Say(messages::Outgoing {
+                        chat,
+                        text: format!(
+                            "🎙 <i>{}</i>",
+                            messages::escape(&agentops_sdk::text::truncate(heard, 3_500))
+                        ),
+                        buttons: None,
+                        silent: true,
+                        force_reply: false,
+                        reply_to: telegram_id,
+                    }),
+                )]);
             }
             return Ok(Vec::new());
         }
@@ -2050,6 +2298,7 @@ impl TelegramBot {
             }
             "pairing.approved" => {
                 self.inner.access.forget();
+                self.refused().remove(&chat.0);
                 Ok(vec![(
                     chat,
                     say(
@@ -2061,6 +2310,14 @@ impl TelegramBot {
             }
             _ => {
                 self.inner.access.forget();
+                // Told now: its next messages are not answered again for a while.
+                self.refused().insert(
+                    chat.0,
+                    Refused {
+                        told: std::time::Instant::now(),
+                        until: None,
+                    },
+                );
                 Ok(vec![(
                     chat,
                     say(
@@ -2579,28 +2836,37 @@ impl TelegramBot {
         let stopper = polling.stop_token();
         let stream = polling.as_stream();
         futures_util::pin_mut!(stream);
-        // Once stopped, the listener confirms what it handled with one last short call;
-        // do not let an unreachable Telegram hold the shutdown for long.
-        let deadline = async {
-            stop.cancelled().await;
-            stopper.stop();
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        };
-        futures_util::pin_mut!(deadline);
+        // Once stopped, the listener hands out what it had already read, then confirms it
+        // all with one last short call: those updates are kept (and handled) too, or
+        // the next start would see them again. `hard` ends that after a while, so an
+        // unreachable Telegram or platform does not hold the shutdown for long.
+        let hard = CancellationToken::new();
+        {
+            let (stop, hard) = (stop.clone(), hard.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = hard.cancelled() => return,
+                }
+                stopper.stop();
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                hard.cancel();
+            });
+        }
         // Chats are handled side by side, each in order ([`lanes`]); a stop waits a
         // while for those in progress.
         let handling = tokio_util::task::TaskTracker::new();
         loop {
             let next = tokio::select! {
                 next = stream.next() => next,
-                () = &mut deadline => break,
+                () = hard.cancelled() => break,
             };
             match next {
                 Some(Ok(update)) => {
                     // Kept on the platform before the next `getUpdates` confirms it, so a
                     // crash leaves it for the next start; if the platform cannot keep
                     // it now, the listener waits (nothing is confirmed meanwhile).
-                    let Some(accepted) = self.keep_polled(update, &stop).await else {
+                    let Some(accepted) = self.keep_polled(update, &hard).await else {
                         break;
                     };
                     let bot = self.clone();
@@ -2610,6 +2876,7 @@ impl TelegramBot {
                 None => break,
             }
         }
+        hard.cancel();
         handling.close();
         if tokio::time::timeout(SENDERS_STOP * 2, handling.wait())
             .await

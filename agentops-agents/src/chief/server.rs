@@ -2,7 +2,13 @@
 //! the dashboard and any HTTP caller talk to:
 //!
 //! - `POST /chat` [`ChatIn`] → [`ChatOut`](agentops_sdk::types::ChatOut);
-//! - `GET /health`.
+//! - `POST /voice` (multipart: the audio as `file`, and the fields of [`ChatIn`] but
+//!   `text`, `metadata` as JSON text) → [`VoiceOut`]: the audio is transcribed
+//!   ([`crate::speech`]) and answered as if it had been typed; the person's message
+//!   keeps the transcript in its metadata (`voice_transcript`). 422 `unreadable_audio`
+//!   if no words are made out, 503 `speech_unavailable` without an engine;
+//! - `POST /speech` [`SpeechIn`] → the text spoken, `audio/ogg` (Opus);
+//! - `GET /health` (says whether speech is on).
 //!
 //! Callers present a platform API key with the admin role (`Authorization: Bearer …`):
 //! a chat can approve work, so it needs what approving needs. Keys are checked with the
@@ -29,7 +35,30 @@ use sha2::{Digest, Sha256};
 use agentops_sdk::types::{ErrorBody, ErrorCode, Role};
 use agentops_sdk::{CancellationToken, Client};
 
+use agentops_sdk::types::{SpeechIn, VOICE_TRANSCRIPT, VoiceOut};
+
 use super::{ChatError, ChatIn, ChiefOfStaff};
+use crate::speech::{MAX_AUDIO, Speaker, SpeechError, Transcriber};
+
+/// The speech engine the Chief hears and speaks with.
+#[derive(Debug, Clone)]
+pub struct Speech {
+    /// Speech to text.
+    pub transcriber: Arc<dyn Transcriber>,
+    /// Text to speech.
+    pub speaker: Arc<dyn Speaker>,
+}
+
+impl Speech {
+    /// One engine doing both (an OpenAI-compatible audio API).
+    pub fn both<E: Transcriber + Speaker + 'static>(engine: E) -> Self {
+        let engine = Arc::new(engine);
+        Self {
+            transcriber: engine.clone(),
+            speaker: engine,
+        }
+    }
+}
 
 /// An error answer: the platform's error body, with the status of `code`.
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
@@ -48,6 +77,7 @@ struct AppState {
     chief: ChiefOfStaff,
     platform_url: String,
     keys: CheckedKeys,
+    speech: Option<Speech>,
 }
 
 impl AppState {
@@ -131,47 +161,228 @@ async fn chat(
     }
     let input = match body {
         Ok(Json(input)) => input,
-        Err(rejection) => {
-            let status = rejection.status();
-            let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                ErrorCode::UnsupportedMediaType
-            } else if status == StatusCode::BAD_REQUEST {
-                ErrorCode::MalformedJson
-            } else {
-                ErrorCode::InvalidBody
-            };
-            return error(code, rejection.body_text());
-        }
+        Err(rejection) => return rejected(&rejection),
     };
     match state.chief.chat(input).await {
         Ok(out) => Json(out).into_response(),
-        Err(ChatError::Invalid(message)) => error(ErrorCode::ValidationFailed, message),
-        Err(ChatError::Platform(err)) if err.is_not_found() => {
+        Err(err) => chat_failed(err),
+    }
+}
+
+/// What a chat call's failure answers.
+fn chat_failed(err: ChatError) -> Response {
+    match err {
+        ChatError::Invalid(message) => error(ErrorCode::ValidationFailed, message),
+        ChatError::Platform(err) if err.is_not_found() => {
             error(ErrorCode::ThreadNotFound, err.to_string())
         }
-        Err(ChatError::Platform(err)) if err.is_invalid_request() => {
+        ChatError::Platform(err) if err.is_invalid_request() => {
             error(ErrorCode::ValidationFailed, err.to_string())
         }
-        Err(ChatError::Platform(err)) => {
+        ChatError::Platform(err) => {
             tracing::warn!("chat failed: {err}");
             error(ErrorCode::PlatformUnavailable, err.to_string())
         }
     }
 }
 
+/// What a speech engine's failure answers.
+fn speech_failed(err: &SpeechError) -> Response {
+    match err {
+        SpeechError::TooLarge(_) => error(ErrorCode::PayloadTooLarge, err.to_string()),
+        err if err.is_unreadable() => error(ErrorCode::UnreadableAudio, err.to_string()),
+        err => {
+            tracing::warn!("the speech engine failed: {err}");
+            let mut response = error(ErrorCode::SpeechUnavailable, err.to_string());
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("10"),
+            );
+            response
+        }
+    }
+}
+
+fn no_speech() -> Response {
+    error(
+        ErrorCode::SpeechUnavailable,
+        "this Chief of Staff has no speech engine: set SPEECH_BASE_URL (see docs/speech.md)",
+    )
+}
+
+/// `POST /voice`: a voice note, heard and answered.
+async fn voice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    if let Err(denied) = state.authorise(&headers).await {
+        return denied;
+    }
+    let Some(speech) = &state.speech else {
+        return no_speech();
+    };
+    let mut form = match form {
+        Ok(form) => form,
+        Err(rejection) => return error(ErrorCode::InvalidForm, rejection.body_text()),
+    };
+    let mut audio: Option<(String, Vec<u8>)> = None;
+    let mut input = ChatIn::default();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => {
+                let code = if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ErrorCode::PayloadTooLarge
+                } else {
+                    ErrorCode::InvalidForm
+                };
+                return error(code, err.body_text());
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or("voice.ogg").to_owned();
+            match field.bytes().await {
+                Ok(bytes) => audio = Some((file_name, bytes.to_vec())),
+                Err(err) => return error(ErrorCode::InvalidForm, err.body_text()),
+            }
+            continue;
+        }
+        let value = match field.text().await {
+            Ok(value) => value,
+            Err(err) => return error(ErrorCode::InvalidForm, err.body_text()),
+        };
+        let bad = |what: &str| error(ErrorCode::InvalidForm, format!("`{name}` {what}"));
+        match name.as_str() {
+            "channel" => input.channel = Some(value),
+            "external_id" => input.external_id = Some(value),
+            "author" => input.author = Some(value),
+            "thread_id" => match value.parse() {
+                Ok(id) => input.thread_id = Some(id),
+                Err(_) => return bad("is not a UUID"),
+            },
+            "metadata" => match serde_json::from_str::<serde_json::Value>(&value) {
+                Ok(metadata @ serde_json::Value::Object(_)) => input.metadata = Some(metadata),
+                _ => return bad("must be a JSON object"),
+            },
+            "multitask" => match serde_json::from_value(json!(value)) {
+                Ok(policy) => input.multitask = Some(policy),
+                Err(_) => return bad("must be enqueue, reject or interrupt"),
+            },
+            _ => return bad("is not a field of /voice"),
+        }
+    }
+    let Some((file_name, audio)) = audio else {
+        return error(
+            ErrorCode::InvalidForm,
+            "send the audio as the form's `file`",
+        );
+    };
+    let heard = match speech.transcriber.transcribe(audio, &file_name).await {
+        Ok(heard) => heard,
+        Err(err) => return speech_failed(&err),
+    };
+    if heard.text.is_empty() {
+        return error(
+            ErrorCode::UnreadableAudio,
+            "no words could be made out in the audio",
+        );
+    }
+    let mut metadata = match input.metadata.take() {
+        Some(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    metadata.insert(
+        VOICE_TRANSCRIPT.to_owned(),
+        json!({"text": heard.text, "model": heard.model, "seconds": heard.seconds}),
+    );
+    input.metadata = Some(serde_json::Value::Object(metadata));
+    input.text = heard.text.clone();
+    match state.chief.chat(input).await {
+        Ok(chat) => Json(VoiceOut {
+            heard: heard.text,
+            seconds: heard.seconds,
+            chat,
+        })
+        .into_response(),
+        Err(err) => chat_failed(err),
+    }
+}
+
+/// `POST /speech`: text spoken, as OGG/Opus.
+async fn speak(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SpeechIn>, JsonRejection>,
+) -> Response {
+    if let Err(denied) = state.authorise(&headers).await {
+        return denied;
+    }
+    let Some(speech) = &state.speech else {
+        return no_speech();
+    };
+    let input = match body {
+        Ok(Json(input)) => input,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let text = input.text.trim();
+    if text.is_empty() {
+        return error(ErrorCode::ValidationFailed, "`text` is empty");
+    }
+    match speech.speaker.speak(text).await {
+        Ok(audio) => ([(axum::http::header::CONTENT_TYPE, "audio/ogg")], audio).into_response(),
+        Err(err) => speech_failed(&err),
+    }
+}
+
+/// What a JSON body the route cannot read answers.
+fn rejected(rejection: &JsonRejection) -> Response {
+    let status = rejection.status();
+    let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        ErrorCode::UnsupportedMediaType
+    } else if status == StatusCode::BAD_REQUEST {
+        ErrorCode::MalformedJson
+    } else {
+        ErrorCode::InvalidBody
+    };
+    error(code, rejection.body_text())
+}
+
 /// The Chief of Staff's HTTP API: `POST /chat` and `GET /health`, callers checked with
 /// the platform at `platform_url`.
 pub fn router(chief: ChiefOfStaff, platform_url: String) -> Router {
+    router_with_speech(chief, platform_url, None)
+}
+
+/// [`router`], hearing voice notes and speaking answers with `speech` (without one,
+/// `/voice` and `/speech` answer 503 `speech_unavailable`).
+pub fn router_with_speech(
+    chief: ChiefOfStaff,
+    platform_url: String,
+    speech: Option<Speech>,
+) -> Router {
+    let speaks = speech.is_some();
     let state = AppState {
         chief,
         platform_url,
         keys: Arc::new(Mutex::new(HashMap::new())),
+        speech,
     };
     Router::new()
         .route("/chat", post(chat))
         .route(
+            "/voice",
+            // The audio, and room for the other fields.
+            post(voice).layer(axum::extract::DefaultBodyLimit::max(MAX_AUDIO + 64 * 1024)),
+        )
+        .route("/speech", post(speak))
+        .route(
             "/health",
-            get(|| async { Json(json!({"status": "ok", "agent": "chief-of-staff"})) }),
+            get(move || async move {
+                Json(json!({"status": "ok", "agent": "chief-of-staff", "speech": speaks}))
+            }),
         )
         .fallback(|| async { error(ErrorCode::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -3,7 +3,7 @@
 use super::*;
 
 /// A message to the Chief of Staff.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatIn {
     /// The message.
@@ -82,3 +82,31 @@ pub struct ChatOut {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalOut>,
 }
+
+/// What the Chief of Staff's `POST /voice` answers: what it heard, then its answer to
+/// that as if it had been typed (the fields of [`ChatOut`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceOut {
+    /// The words heard.
+    pub heard: String,
+    /// How long the audio was, when the engine says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// The answer.
+    #[serde(flatten)]
+    pub chat: ChatOut,
+}
+
+/// The body of the Chief of Staff's `POST /speech`: text to speak (answered as
+/// OGG/Opus).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechIn {
+    /// What to say (1–4,096 characters; a longer text is spoken up to a sentence that
+    /// fits).
+    pub text: String,
+}
+
+/// The thread-message metadata key of a voice note's transcript: `{"text", "model",
+/// "seconds"}`.
+pub const VOICE_TRANSCRIPT: &str = "voice_transcript";

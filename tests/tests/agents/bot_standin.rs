@@ -39,6 +39,8 @@ struct Inner {
     admins: Vec<(i64, i64)>,
     /// Methods (lower case) whose next call is answered only after a while.
     delays: Vec<(String, Duration)>,
+    /// Files a bot may download: file id → bytes (`getFile`, then `GET /file/bot…/path`).
+    files: std::collections::HashMap<String, Vec<u8>>,
 }
 
 /// The running stand-in.
@@ -54,6 +56,7 @@ impl BotStandIn {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/{bot}/{method}", post(call))
+            .route("/file/{bot}/{*path}", axum::routing::get(download))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -160,6 +163,15 @@ impl BotStandIn {
             .unwrap()
             .delays
             .push((method.to_lowercase(), delay));
+    }
+
+    /// Makes `bytes` downloadable as file `file_id` (what a person sent).
+    pub fn put_file(&self, file_id: &str, bytes: Vec<u8>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .files
+            .insert(file_id.to_owned(), bytes);
     }
 
     /// Queues an update for `getUpdates`.
@@ -325,6 +337,15 @@ async fn call(
             json!({"message_id": inner.next_message_id, "date": 0,
                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]})
         }
+        "getfile" => {
+            let id = params["file_id"].as_str().unwrap_or_default().to_owned();
+            let Some(size) = inner.files.get(&id).map(Vec::len) else {
+                return Json(json!({"ok": false, "error_code": 400,
+                                   "description": "Bad Request: invalid file_id"}));
+            };
+            json!({"file_id": id, "file_unique_id": format!("u-{id}"), "file_size": size,
+                   "file_path": format!("voice/{id}.oga")})
+        }
         "getchatmember" => {
             let (chat, user) = (
                 params["chat_id"].as_i64().unwrap_or_default(),
@@ -459,4 +480,23 @@ fn render_html(html: &str) -> Result<String, String> {
         return Err(format!("unclosed tag \"{name}\""));
     }
     Ok(shown)
+}
+
+/// `GET /file/bot<token>/<path>`: a file's bytes, as Telegram serves what `getFile` names.
+async fn download(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((bot, path)): Path<(String, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if bot != format!("bot{TOKEN}") {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let id = path
+        .strip_prefix("voice/")
+        .and_then(|p| p.strip_suffix(".oga"))
+        .unwrap_or_default();
+    match inner.lock().unwrap().files.get(id) {
+        Some(bytes) => bytes.clone().into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -116,6 +116,15 @@ async fn stack() -> Stack {
 /// A stack whose bot serves `allowed` chats, each person at most `user_rate` messages a
 /// minute.
 async fn stack_with(allowed: &[i64], user_rate: u32) -> Stack {
+    stack_hearing(allowed, user_rate, None).await
+}
+
+/// [`stack_with`], whose Chief of Staff hears and speaks with `speech`.
+async fn stack_hearing(
+    allowed: &[i64],
+    user_rate: u32,
+    speech: Option<agentops_agents::chief::server::Speech>,
+) -> Stack {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let stop = CancellationToken::new();
     let head = app.client.events().latest().await.unwrap().last_id;
@@ -124,9 +133,10 @@ async fn stack_with(allowed: &[i64], user_rate: u32) -> Stack {
         let (chief, stop) = (chief.clone(), stop.clone());
         tokio::spawn(async move { chief.run_executor(stop).await.unwrap() });
     }
-    let chief_url = serve(agentops_agents::chief::server::router(
+    let chief_url = serve(agentops_agents::chief::server::router_with_speech(
         chief,
         app.server.base.clone(),
+        speech,
     ))
     .await;
     let telegram = BotStandIn::spawn().await;
@@ -224,6 +234,11 @@ impl Stack {
             )
             .await
             .unwrap()
+    }
+
+    async fn say_update(&self, update: &Value) {
+        let (status, body) = self.post_update(update, Some(SECRET)).await;
+        assert_eq!(status, 200, "{body}");
     }
 
     async fn say(&self, chat: i64, text: &str) {
@@ -418,10 +433,11 @@ async fn commands_strangers_and_bad_webhook_calls() {
                     "voice": {"file_id": "f", "file_unique_id": "u", "duration": 3,
                               "mime_type": "audio/ogg", "file_size": 4242}}
     });
+    // A voice note Telegram cannot hand over.
     s.post_update(&voice, Some(SECRET)).await;
     s.telegram
         .wait_for_message(ALLOWED, |t| {
-            t.starts_with("I cannot listen to voice notes yet")
+            t.starts_with("🎙 I could not fetch that recording from Telegram")
         })
         .await;
 
@@ -2234,6 +2250,7 @@ async fn an_unknown_chat_pairs_with_a_one_time_code_an_operator_approves() {
     let code = code_given(&s.telegram, STRANGER);
     assert_eq!(code.len(), 8, "{code}");
     s.say(STRANGER, "hello?").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // The operators are asked, with buttons; the code is the one the chat was given.
     let question = s
         .telegram
@@ -2313,17 +2330,36 @@ async fn an_unknown_chat_pairs_with_a_one_time_code_an_operator_approves() {
     s.telegram
         .wait_for_message(STRANGER, |t| t.contains("may not use me"))
         .await;
-    // ...and when it writes again, it gets a new code, which `pair` approves.
+    // ...and when it writes again, it gets no new code and the operators are not asked
+    // again: a refusal sticks.
     let told = s.telegram.texts_to(STRANGER).len();
+    let asked = s
+        .telegram
+        .texts_to(ALLOWED)
+        .iter()
+        .filter(|t| t.contains("asks to use me"))
+        .count();
     s.say(STRANGER, "let me in").await;
-    for _ in 0..100 {
-        if s.telegram.texts_to(STRANGER).len() > told {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let again = code_given(&s.telegram, STRANGER);
-    assert_ne!(again, code, "a new code");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.telegram.texts_to(STRANGER).len(), told);
+    assert_eq!(
+        s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.contains("asks to use me"))
+            .count(),
+        asked
+    );
+    assert_eq!(
+        s.app
+            .client
+            .pairings()
+            .get(pending[0].id)
+            .await
+            .unwrap()
+            .status,
+        PairingStatus::Revoked
+    );
     // A wrong code is refused, clearly.
     let wrong = agentops::cli::run(cli(&["pair", "ZZZZ-ZZZZ"]))
         .await
@@ -2332,7 +2368,8 @@ async fn an_unknown_chat_pairs_with_a_one_time_code_an_operator_approves() {
         wrong.to_string().contains("no chat waits with the code"),
         "{wrong}"
     );
-    agentops::cli::run(cli(&["pair", &again.to_lowercase()]))
+    // An operator lets it in again by its id.
+    agentops::cli::run(cli(&["allow", &STRANGER.to_string()]))
         .await
         .unwrap();
     s.telegram
@@ -2420,11 +2457,22 @@ async fn pair_in_a_group_is_for_its_admins_and_a_revoked_seed_stays_out() {
         &[ALLOWED, GROUP],
     );
     let webhook = serve_webhook(&restarted, &TaskTracker::new()).await;
+    let told = s.telegram.texts_to(ALLOWED).len();
     let (status, _) = post_update(&webhook, &text_update(ALLOWED, "/agents"), Some(SECRET)).await;
     assert_eq!(status, 200);
-    s.telegram
-        .wait_for_message(ALLOWED, |t| t.contains("approve the code"))
-        .await;
+    for _ in 0..100 {
+        if s.telegram.texts_to(ALLOWED).len() > told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let texts = s.telegram.texts_to(ALLOWED);
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("🚫 An operator decided this chat may not use me."),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("No agent")), "{texts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2520,5 +2568,180 @@ async fn status_counts_everything_and_pages_the_tasks_that_need_a_look() {
     s.say(ALLOWED, "/status nothing like that").await;
     s.telegram
         .wait_for_message(ALLOWED, |t| t.contains("nothing like that"))
+        .await;
+}
+
+/// The local speech engine the test command starts (`scripts/speech`).
+fn speech_engine(base: &str) -> agentops_agents::speech::OpenAiSpeech {
+    agentops_agents::speech::OpenAiSpeech::new(agentops_agents::speech::SpeechConfig::new(base))
+        .unwrap()
+}
+
+fn speech_url() -> String {
+    std::env::var("TEST_SPEECH_URL").unwrap_or_else(|_| "http://127.0.0.1:8093/v1".into())
+}
+
+fn voice_update(chat: i64, file_id: &str, size: usize) -> Value {
+    json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 41, "date": 0, "chat": {"id": chat, "type": "private"},
+                    "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                    "voice": {"file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                              "duration": 4, "mime_type": "audio/ogg", "file_size": size}}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_becomes_a_plan_and_ok_makes_the_project() {
+    use agentops_agents::speech::Speaker;
+    let engine = speech_engine(&speech_url());
+    // Real speech, from the real engine: what a person would say into Telegram.
+    let note = engine
+        .speak("Create project Voice with tasks run: echo hello.")
+        .await
+        .expect("the local speech engine speaks (scripts/speech/start.sh)");
+    assert!(
+        note.starts_with(b"OggS"),
+        "OGG/Opus, as Telegram sends voice notes"
+    );
+    let s = stack_hearing(
+        &[ALLOWED],
+        agentops_telegram::USER_RATE,
+        Some(agentops_agents::chief::server::Speech::both(engine)),
+    )
+    .await;
+    s.telegram.put_file("note-1", note.clone());
+    s.say_update(&voice_update(ALLOWED, "note-1", note.len()))
+        .await;
+    // What was heard comes first, as a reply to the note...
+    let heard = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("🎙 "))
+        .await;
+    let text = heard["text"].as_str().unwrap().to_lowercase();
+    assert!(text.contains("project voice"), "{text}");
+    assert_eq!(heard["reply_parameters"]["message_id"], 41, "{heard}");
+    // ...then the plan, which OK carries out.
+    let plan = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Understood:"))
+        .await;
+    let ok = button(&plan, 0);
+    assert!(ok.starts_with("approve:"), "{plan}");
+    s.post_update(
+        &press(ALLOWED, "private", 7, "ana", &plan, &ok),
+        Some(SECRET),
+    )
+    .await;
+    let mut project = None;
+    for _ in 0..200 {
+        project = s
+            .app
+            .client
+            .projects()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case("voice"));
+        if project.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let project = project.expect("the project the voice note asked for");
+    let tasks = s
+        .app
+        .client
+        .tasks()
+        .list()
+        .project(project.id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert!(
+        tasks[0].title.to_lowercase().contains("echo hello"),
+        "{tasks:?}"
+    );
+    // The person's message keeps what was heard.
+    let thread = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("telegram")
+        .send()
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let said = s
+        .app
+        .client
+        .threads()
+        .messages(thread)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let asked = said
+        .iter()
+        .find(|m| m.role == agentops_sdk::types::MessageRole::User)
+        .unwrap();
+    assert_eq!(
+        asked.metadata["voice_transcript"]["text"].as_str(),
+        Some(asked.text.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_that_cannot_be_heard_is_answered() {
+    // Noise: the engine cannot read it.
+    let s = stack_hearing(
+        &[ALLOWED],
+        agentops_telegram::USER_RATE,
+        Some(agentops_agents::chief::server::Speech::both(speech_engine(
+            &speech_url(),
+        ))),
+    )
+    .await;
+    s.telegram.put_file("noise", b"not audio at all".to_vec());
+    s.say_update(&voice_update(ALLOWED, "noise", 16)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🎙 I could not make out any words")
+        })
+        .await;
+
+    // An engine that is down: the person is told, and can type instead.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("http://{}/v1", listener.local_addr().unwrap());
+    drop(listener);
+    let s = stack_hearing(
+        &[ALLOWED],
+        agentops_telegram::USER_RATE,
+        Some(agentops_agents::chief::server::Speech::both(speech_engine(
+            &gone,
+        ))),
+    )
+    .await;
+    s.telegram.put_file("note", b"OggS".to_vec());
+    s.say_update(&voice_update(ALLOWED, "note", 4)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🎙 I cannot listen to recordings right now")
+        })
+        .await;
+
+    // A Chief of Staff without speech says so too.
+    let s = stack().await;
+    s.telegram.put_file("note", b"OggS".to_vec());
+    s.say_update(&voice_update(ALLOWED, "note", 4)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("SPEECH_BASE_URL"))
         .await;
 }

@@ -1,0 +1,349 @@
+//! The speech ports: [`Transcriber`] (speech to text) and [`Speaker`] (text to speech),
+//! and their adapter [`OpenAiSpeech`] for any OpenAI-compatible audio API
+//! (`POST {base}/audio/transcriptions`, `POST {base}/audio/speech`) through the
+//! `async-openai` client: Scaleway Generative APIs (`whisper-large-v3`), OpenAI, or the
+//! local engine in `scripts/speech` (faster-whisper `tiny.en` and piper, see
+//! `docs/speech.md`), which `agentops up` and the tests use.
+//!
+//! Transcriptions are read with our own answer type (`async-openai`'s "bring your own
+//! types"): servers that leave out `usage` still work. Spoken answers are asked for as
+//! `opus` (an OGG container with Opus audio: what Telegram's `sendVoice` plays, and
+//! browsers too).
+//!
+//! A voice note over [`MAX_AUDIO`] is refused before it is sent: Telegram hands bots at
+//! most 20 MB, and hosted APIs take at most 25 MB a file (about an hour and a half of
+//! a voice note at Telegram's bitrate).
+//!
+//! Any engine fits behind the ports; here one that hears the same every time, as a test
+//! might use:
+//!
+//! ```
+//! use agentops_agents::speech::{SpeechError, Transcriber, Transcript};
+//!
+//! #[derive(Debug)]
+//! struct Parrot;
+//!
+//! #[async_trait::async_trait]
+//! impl Transcriber for Parrot {
+//!     fn model(&self) -> &str {
+//!         "parrot"
+//!     }
+//!
+//!     async fn transcribe(&self, _audio: Vec<u8>, _name: &str) -> Result<Transcript, SpeechError> {
+//!         Ok(Transcript { text: "hello".into(), seconds: Some(1.0), model: "parrot".into() })
+//!     }
+//! }
+//! ```
+
+use std::time::Duration;
+
+use async_openai::types::audio::{
+    AudioInput, CreateSpeechRequest, CreateTranscriptionRequest, SpeechModel, SpeechResponseFormat,
+    Voice,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::llm::{Endpoint, OneTry};
+
+/// The largest audio accepted for a transcription, in bytes.
+pub const MAX_AUDIO: usize = 20 * 1024 * 1024;
+
+/// The longest text spoken at once, in characters (the OpenAI API's limit); a longer
+/// answer is spoken up to its last sentence that fits.
+pub const MAX_SPOKEN: usize = 4_096;
+
+/// Where the speech API is and which models it uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechConfig {
+    /// Base URL of an OpenAI-compatible API, with its version (`…/v1`).
+    pub base_url: String,
+    /// Its key (empty for a local engine).
+    pub api_key: String,
+    /// The transcription model (`whisper-1`, `whisper-large-v3`…).
+    pub stt_model: String,
+    /// The speech model (`tts-1`…).
+    pub tts_model: String,
+    /// The voice.
+    pub voice: String,
+    /// How long one call may take.
+    pub timeout: Duration,
+}
+
+impl SpeechConfig {
+    /// The API at `base_url`, with the local engine's default models.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key: String::new(),
+            stt_model: "whisper-1".into(),
+            tts_model: "tts-1".into(),
+            voice: "alloy".into(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What was heard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// The words, trimmed (empty if none were made out).
+    pub text: String,
+    /// How long the audio was, when the engine says.
+    pub seconds: Option<f64>,
+    /// The model that heard it.
+    pub model: String,
+}
+
+/// Why speech failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    /// The audio is too large to send.
+    #[error("the audio is {0} bytes; at most {MAX_AUDIO} are taken")]
+    TooLarge(usize),
+    /// The engine did not answer (connection, timeout).
+    #[error("the speech engine at {url} did not answer: {source}")]
+    Transport {
+        /// The endpoint called.
+        url: String,
+        /// The underlying error.
+        source: reqwest::Error,
+    },
+    /// The engine answered with an error status.
+    #[error("the speech engine answered {status}: {message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        message: String,
+    },
+    /// The answer was not what the protocol says.
+    #[error("the speech engine's answer is not one: {0}")]
+    Malformed(String),
+}
+
+impl SpeechError {
+    /// Whether trying again later may succeed (no answer, 429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SpeechError::Transport { .. } => true,
+            SpeechError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Whether the engine could not read the audio itself (a 4xx other than 429).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, SpeechError::Status { status, .. } if (400..500).contains(status) && *status != 429)
+    }
+}
+
+/// Speech to text.
+#[async_trait::async_trait]
+pub trait Transcriber: Send + Sync + std::fmt::Debug {
+    /// The model's name.
+    fn model(&self) -> &str;
+
+    /// The words in `audio` (any format the engine reads: OGG/Opus, WebM, WAV, MP3…),
+    /// `name` being its file name (its extension tells some engines the format).
+    async fn transcribe(&self, audio: Vec<u8>, name: &str) -> Result<Transcript, SpeechError>;
+}
+
+/// Text to speech.
+#[async_trait::async_trait]
+pub trait Speaker: Send + Sync + std::fmt::Debug {
+    /// The model's name.
+    fn model(&self) -> &str;
+
+    /// `text` spoken, as OGG/Opus.
+    async fn speak(&self, text: &str) -> Result<Vec<u8>, SpeechError>;
+}
+
+/// An OpenAI-compatible audio API.
+#[derive(Clone)]
+pub struct OpenAiSpeech {
+    config: SpeechConfig,
+    client: async_openai::Client<Endpoint>,
+}
+
+impl std::fmt::Debug for OpenAiSpeech {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSpeech")
+            .field("base_url", &self.config.base_url)
+            .field("stt_model", &self.config.stt_model)
+            .field("tts_model", &self.config.tts_model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transcription, as any compatible server answers it (only `text` is sure).
+#[derive(Deserialize)]
+struct Heard {
+    text: String,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+impl OpenAiSpeech {
+    /// A client for `config`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built, or the key holds characters an HTTP header
+    /// cannot carry.
+    pub fn new(config: SpeechConfig) -> Result<Self, SpeechError> {
+        let endpoint = Endpoint::new(&config.base_url, &config.api_key)
+            .map_err(|err| SpeechError::Malformed(format!("the speech API: {err}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|source| SpeechError::Transport {
+                url: config.base_url.clone(),
+                source,
+            })?;
+        // One try per call: the caller decides what a failure means for the person.
+        let client = async_openai::Client::with_config(endpoint)
+            .with_http_client(http.clone())
+            .with_http_service(OneTry(http));
+        Ok(Self { config, client })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &SpeechConfig {
+        &self.config
+    }
+
+    fn error(&self, path: &str, err: async_openai::error::OpenAIError) -> SpeechError {
+        use async_openai::error::OpenAIError;
+        match err {
+            OpenAIError::Reqwest(source) => SpeechError::Transport {
+                url: format!("{}{path}", self.config.base_url.trim_end_matches('/')),
+                source,
+            },
+            OpenAIError::ApiError(answer) => SpeechError::Status {
+                status: answer.status_code.as_u16(),
+                message: agentops_sdk::text::truncate(&answer.api_error.message, 500),
+            },
+            OpenAIError::JSONDeserialize(err, body) => SpeechError::Malformed(format!(
+                "{err}: {}",
+                agentops_sdk::text::truncate(&body, 200)
+            )),
+            other => SpeechError::Malformed(agentops_sdk::text::truncate(&other.to_string(), 500)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transcriber for OpenAiSpeech {
+    fn model(&self) -> &str {
+        &self.config.stt_model
+    }
+
+    async fn transcribe(&self, audio: Vec<u8>, name: &str) -> Result<Transcript, SpeechError> {
+        if audio.len() > MAX_AUDIO {
+            return Err(SpeechError::TooLarge(audio.len()));
+        }
+        let request = CreateTranscriptionRequest {
+            file: AudioInput::from_vec_u8(name.to_owned(), audio),
+            model: self.config.stt_model.clone(),
+            ..CreateTranscriptionRequest::default()
+        };
+        let heard: Heard = self
+            .client
+            .audio()
+            .transcription()
+            .create_byot(request)
+            .await
+            .map_err(|err| self.error("/audio/transcriptions", err))?;
+        // Whisper reports how long the audio was as usage in seconds.
+        let seconds = heard.duration.or_else(|| {
+            heard
+                .usage
+                .as_ref()
+                .and_then(|u| u.get("seconds"))
+                .and_then(Value::as_f64)
+        });
+        Ok(Transcript {
+            text: heard.text.trim().to_owned(),
+            seconds,
+            model: self.config.stt_model.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Speaker for OpenAiSpeech {
+    fn model(&self) -> &str {
+        &self.config.tts_model
+    }
+
+    async fn speak(&self, text: &str) -> Result<Vec<u8>, SpeechError> {
+        let request = CreateSpeechRequest {
+            input: spoken_part(text),
+            model: SpeechModel::Other(self.config.tts_model.clone()),
+            voice: Voice::Other(self.config.voice.clone()),
+            response_format: Some(SpeechResponseFormat::Opus),
+            ..CreateSpeechRequest::default()
+        };
+        let answer = self
+            .client
+            .audio()
+            .speech()
+            .create(request)
+            .await
+            .map_err(|err| self.error("/audio/speech", err))?;
+        if answer.bytes.is_empty() {
+            return Err(SpeechError::Malformed("no audio".into()));
+        }
+        Ok(answer.bytes.to_vec())
+    }
+}
+
+/// What of `text` is spoken: all of it if it fits [`MAX_SPOKEN`], else up to its last
+/// sentence that does (or its last word).
+pub fn spoken_part(text: &str) -> String {
+    let text = text.trim();
+    if text.chars().count() <= MAX_SPOKEN {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(MAX_SPOKEN).collect();
+    let cut = head
+        .rfind(['.', '!', '?', '\n'])
+        .map(|at| at + 1)
+        .or_else(|| head.rfind(char::is_whitespace))
+        .unwrap_or(head.len());
+    head[..cut].trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_answer_is_spoken_up_to_a_sentence() {
+        assert_eq!(spoken_part("  Hello there. "), "Hello there.");
+        let long = format!("{} Last one is cut", "Done. ".repeat(1_000));
+        let spoken = spoken_part(&long);
+        assert!(spoken.chars().count() <= MAX_SPOKEN);
+        assert!(spoken.ends_with("Done."), "{spoken}");
+        let words = "word ".repeat(2_000);
+        assert!(spoken_part(&words).chars().count() <= MAX_SPOKEN);
+    }
+
+    #[test]
+    fn failures_say_whether_to_try_again() {
+        let busy = SpeechError::Status {
+            status: 503,
+            message: "busy".into(),
+        };
+        assert!(busy.is_transient() && !busy.is_unreadable());
+        let bad = SpeechError::Status {
+            status: 400,
+            message: "cannot decode".into(),
+        };
+        assert!(!bad.is_transient() && bad.is_unreadable());
+        assert!(!SpeechError::TooLarge(MAX_AUDIO + 1).is_transient());
+    }
+}
