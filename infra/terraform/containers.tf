@@ -142,13 +142,19 @@ resource "scaleway_container" "chief_of_staff" {
     LLM_BASE_URL         = var.llm_base_url
     LLM_MODEL            = var.llm_model
     LLM_CLASSIFIER_MODEL = var.llm_classifier_model
-    AGENTOPS_LOG_FORMAT  = "json"
-    RUST_LOG             = var.rust_log
+    # Voice notes: an OpenAI-compatible audio API ("" = no voice).
+    SPEECH_BASE_URL     = var.speech_base_url
+    SPEECH_STT_MODEL    = var.speech_stt_model
+    SPEECH_TTS_MODEL    = var.speech_tts_model
+    SPEECH_TTS_VOICE    = var.speech_tts_voice
+    AGENTOPS_LOG_FORMAT = "json"
+    RUST_LOG            = var.rust_log
   }
 
   secret_environment_variables = {
     AGENTOPS_API_KEY = local.admin_key
     LLM_API_KEY      = var.llm_api_key
+    SPEECH_API_KEY   = var.speech_api_key != "" ? var.speech_api_key : var.llm_api_key
   }
 
   lifecycle {

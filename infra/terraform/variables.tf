@@ -503,6 +503,42 @@ variable "llm_classifier_model" {
   default     = ""
 }
 
+variable "speech_base_url" {
+  description = "OpenAI-compatible audio API the Chief of Staff hears voice notes with (SPEECH_BASE_URL: POST /audio/transcriptions, and /audio/speech for spoken answers); empty = no voice."
+  type        = string
+  default     = "https://api.scaleway.ai/v1"
+
+  validation {
+    condition     = var.speech_base_url == "" || can(regex("^https?://", var.speech_base_url))
+    error_message = "speech_base_url must be empty or an http(s) URL."
+  }
+}
+
+variable "speech_stt_model" {
+  description = "Transcription model (SPEECH_STT_MODEL)."
+  type        = string
+  default     = "whisper-large-v3"
+}
+
+variable "speech_tts_model" {
+  description = "Speech model for spoken answers (SPEECH_TTS_MODEL), on a provider that has /audio/speech."
+  type        = string
+  default     = "tts-1"
+}
+
+variable "speech_tts_voice" {
+  description = "Voice of spoken answers (SPEECH_TTS_VOICE)."
+  type        = string
+  default     = "alloy"
+}
+
+variable "speech_api_key" {
+  description = "API key for the speech provider (SPEECH_API_KEY); empty = llm_api_key (the same Scaleway IAM secret key)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "llm_api_key" {
   description = "API key for the LLM provider (LLM_API_KEY); for Scaleway Generative APIs, an IAM secret key."
   type        = string
