@@ -1192,14 +1192,27 @@ impl TelegramBot {
                     .video_note()
                     .map(|v| (v.file.clone(), "video-note.mp4"))
             });
-        let text = message.text().map(str::trim).filter(|t| !t.is_empty());
+        let picture = message.photo().is_some() || message.document().is_some();
+        // A picture's caption is read as its message; the picture itself is not seen.
+        let text = message
+            .text()
+            .or_else(|| message.caption())
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         if text.is_none() && voice.is_none() {
-            return self
-                .answer(
-                    &message,
-                    "I understand text messages and voice notes: please type or say your request.",
-                )
-                .await;
+            let reply = if picture {
+                "🖼 I cannot see pictures or files yet: please tell me in words what you need."
+            } else {
+                "I understand text messages and voice notes: please type or say your request."
+            };
+            return self.answer(&message, reply).await;
+        }
+        if picture {
+            self.answer(
+                &message,
+                "🖼 I cannot see pictures or files yet: I read your caption.",
+            )
+            .await?;
         }
         if let Some(user) = author {
             match self.pace(user.id.0) {

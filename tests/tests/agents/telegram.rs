@@ -2745,3 +2745,36 @@ async fn a_voice_note_that_cannot_be_heard_is_answered() {
         .wait_for_message(ALLOWED, |t| t.contains("SPEECH_BASE_URL"))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pictures_caption_is_read_and_the_picture_said_to_be_unseen() {
+    let s = stack().await;
+    let photo = |caption: Option<&str>| {
+        let mut update = json!({
+            "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            "message": {"message_id": 51, "date": 0, "chat": {"id": ALLOWED, "type": "private"},
+                        "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                        "photo": [{"file_id": "p1", "file_unique_id": "up1", "width": 90,
+                                   "height": 90, "file_size": 1200}]}
+        });
+        if let Some(caption) = caption {
+            update["message"]["caption"] = json!(caption);
+        }
+        update
+    };
+    s.say_update(&photo(None)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t == "🖼 I cannot see pictures or files yet: please tell me in words what you need."
+        })
+        .await;
+    s.say_update(&photo(Some("create project Photos"))).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.ends_with("I read your caption."))
+        .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood:") && t.contains("Photos")
+        })
+        .await;
+}
