@@ -88,11 +88,15 @@ pub struct SpeechArgs {
 pub const LOCAL_SPEECH: &str = "http://127.0.0.1:8093/v1";
 
 impl SpeechArgs {
-    /// The engine, or `None` (said in the log) if voice is off.
+    /// The engine, its calls recorded in the token ledger through `client`, or `None`
+    /// (said in the log) if voice is off.
     ///
     /// # Errors
     /// If the settings are not usable (a key a header cannot carry).
-    pub async fn speech(&self) -> anyhow::Result<Option<agentops_agents::chief::server::Speech>> {
+    pub async fn speech(
+        &self,
+        client: Client,
+    ) -> anyhow::Result<Option<agentops_agents::chief::server::Speech>> {
         use agentops_agents::speech::{OpenAiSpeech, SpeechConfig};
         let base = match self.speech_base_url.trim() {
             "" => {
@@ -124,7 +128,10 @@ impl SpeechArgs {
             self.speech_stt_model,
             self.speech_tts_model
         );
-        Ok(Some(agentops_agents::chief::server::Speech::both(engine)))
+        Ok(Some(
+            agentops_agents::chief::server::Speech::both(engine)
+                .metered(agentops_agents::meter::Meter::new(client)),
+        ))
     }
 }
 

@@ -102,7 +102,10 @@ impl EmbeddedChief {
             proactive,
             stop.clone(),
         )?;
-        let app = router_with_speech(chief, platform.url, speech.speech().await?);
+        let speech = speech
+            .speech(crate::agents::client(&platform, "chief-of-staff")?)
+            .await?;
+        let app = router_with_speech(chief, platform.url, speech);
         let http = {
             let stop = stop.clone();
             tokio::spawn(async move {
@@ -158,11 +161,11 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     );
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
-    let rounds = spawn_proactive(client, &args.llm, &args.proactive, stop.clone())?;
+    let rounds = spawn_proactive(client.clone(), &args.llm, &args.proactive, stop.clone())?;
     let app = router_with_speech(
         chief,
         args.platform.url.clone(),
-        args.speech.speech().await?,
+        args.speech.speech(client).await?,
     );
     let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use agentops_sdk::Client;
-use agentops_sdk::types::{ReservationIn, Spender, UsageIn, UsageOutcome};
+use agentops_sdk::types::{ReservationIn, Spender, UsageIn, UsageKind, UsageOutcome};
 use uuid::Uuid;
 
 use crate::llm::{Completion, LlmError, Message, Tool};
@@ -139,12 +139,60 @@ impl Meter {
         }
     }
 
+    /// Records a speech call (`kind`: transcription or speech) in the ledger: its text
+    /// counted in tokens (about four characters a token: the transcript for a
+    /// transcription, what was spoken for speech; audio itself is not tokens), or the
+    /// error it ended with. Not reserved beforehand: a recording must be heard to know
+    /// what it costs.
+    pub async fn record_audio(&self, spender: &Spender, call: AudioCall<'_>) {
+        let tokens = |text: &str| (text.chars().count() as u64).div_ceil(4);
+        let (tokens_in, tokens_out, outcome, error) = match call.result {
+            Ok(text) if call.kind == UsageKind::Speech => (tokens(text), 0, UsageOutcome::Ok, None),
+            Ok(text) => (0, tokens(text), UsageOutcome::Ok, None),
+            Err(err) => (
+                0,
+                0,
+                UsageOutcome::Error,
+                Some(err.chars().take(2_000).collect()),
+            ),
+        };
+        let record = UsageIn {
+            kind: Some(call.kind),
+            provider: call.provider.to_owned(),
+            model: call.model.to_owned(),
+            tokens_in,
+            tokens_out,
+            latency_ms: u64::try_from(call.latency.as_millis()).unwrap_or(u64::MAX),
+            outcome,
+            error,
+            ..UsageIn::for_spender(spender)
+        };
+        if let Err(err) = self.client.usage().record(record).await {
+            tracing::error!("a speech call could not be recorded in the ledger: {err}");
+        }
+    }
+
     /// Gives back a reservation whose call was not made.
     pub async fn release(&self, reservation: Uuid) {
         if let Err(err) = self.client.budgets().release(reservation).await {
             tracing::warn!("cannot release a budget reservation (it expires on its own): {err}");
         }
     }
+}
+
+/// One speech call, as the meter records it.
+#[derive(Debug)]
+pub struct AudioCall<'a> {
+    /// Transcription or speech.
+    pub kind: UsageKind,
+    /// The engine (its host).
+    pub provider: &'a str,
+    /// The model.
+    pub model: &'a str,
+    /// How long it took.
+    pub latency: Duration,
+    /// The text heard or spoken, or why it failed.
+    pub result: Result<&'a str, String>,
 }
 
 /// One call, as the meter records it.

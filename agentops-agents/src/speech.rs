@@ -144,6 +144,11 @@ pub trait Transcriber: Send + Sync + std::fmt::Debug {
     /// The model's name.
     fn model(&self) -> &str;
 
+    /// Who serves it (the API's host), as the ledger names it.
+    fn provider(&self) -> &str {
+        "local"
+    }
+
     /// The words in `audio` (any format the engine reads: OGG/Opus, WebM, WAV, MP3…),
     /// `name` being its file name (its extension tells some engines the format).
     async fn transcribe(&self, audio: Vec<u8>, name: &str) -> Result<Transcript, SpeechError>;
@@ -155,6 +160,11 @@ pub trait Speaker: Send + Sync + std::fmt::Debug {
     /// The model's name.
     fn model(&self) -> &str;
 
+    /// Who serves it (the API's host), as the ledger names it.
+    fn provider(&self) -> &str {
+        "local"
+    }
+
     /// `text` spoken, as OGG/Opus.
     async fn speak(&self, text: &str) -> Result<Vec<u8>, SpeechError>;
 }
@@ -164,6 +174,8 @@ pub trait Speaker: Send + Sync + std::fmt::Debug {
 pub struct OpenAiSpeech {
     config: SpeechConfig,
     client: async_openai::Client<Endpoint>,
+    /// The API's host (and port).
+    provider: String,
 }
 
 impl std::fmt::Debug for OpenAiSpeech {
@@ -207,7 +219,21 @@ impl OpenAiSpeech {
         let client = async_openai::Client::with_config(endpoint)
             .with_http_client(http.clone())
             .with_http_service(OneTry(http));
-        Ok(Self { config, client })
+        let provider = reqwest::Url::parse(&config.base_url)
+            .ok()
+            .and_then(|url| {
+                let host = url.host_str()?.to_owned();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| config.base_url.clone());
+        Ok(Self {
+            config,
+            client,
+            provider,
+        })
     }
 
     /// Its settings.
@@ -239,6 +265,10 @@ impl OpenAiSpeech {
 impl Transcriber for OpenAiSpeech {
     fn model(&self) -> &str {
         &self.config.stt_model
+    }
+
+    fn provider(&self) -> &str {
+        &self.provider
     }
 
     async fn transcribe(&self, audio: Vec<u8>, name: &str) -> Result<Transcript, SpeechError> {
@@ -277,6 +307,10 @@ impl Transcriber for OpenAiSpeech {
 impl Speaker for OpenAiSpeech {
     fn model(&self) -> &str {
         &self.config.tts_model
+    }
+
+    fn provider(&self) -> &str {
+        &self.provider
     }
 
     async fn speak(&self, text: &str) -> Result<Vec<u8>, SpeechError> {

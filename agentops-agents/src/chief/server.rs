@@ -47,6 +47,8 @@ pub struct Speech {
     pub transcriber: Arc<dyn Transcriber>,
     /// Text to speech.
     pub speaker: Arc<dyn Speaker>,
+    /// Where its calls are recorded (the token ledger), if anywhere.
+    pub meter: Option<crate::meter::Meter>,
 }
 
 impl Speech {
@@ -56,7 +58,41 @@ impl Speech {
         Self {
             transcriber: engine.clone(),
             speaker: engine,
+            meter: None,
         }
+    }
+
+    /// The same engine, its calls recorded through `meter`.
+    #[must_use]
+    pub fn metered(mut self, meter: crate::meter::Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Records a call in the ledger (when metered), for the person and conversation.
+    async fn record(
+        &self,
+        kind: agentops_sdk::types::UsageKind,
+        spender: &agentops_sdk::types::Spender,
+        latency: Duration,
+        result: Result<&str, String>,
+    ) {
+        let Some(meter) = &self.meter else {
+            return;
+        };
+        let (provider, model) = if kind == agentops_sdk::types::UsageKind::Speech {
+            (self.speaker.provider(), self.speaker.model())
+        } else {
+            (self.transcriber.provider(), self.transcriber.model())
+        };
+        let call = crate::meter::AudioCall {
+            kind,
+            provider,
+            model,
+            latency,
+            result,
+        };
+        meter.record_audio(spender, call).await;
     }
 }
 
@@ -280,9 +316,27 @@ async fn voice(
             "send the audio as the form's `file`",
         );
     };
-    let heard = match speech.transcriber.transcribe(audio, &file_name).await {
+    let started = Instant::now();
+    let heard = speech.transcriber.transcribe(audio, &file_name).await;
+    let latency = started.elapsed();
+    let mut spender = agentops_sdk::types::Spender {
+        user: input.author.clone(),
+        ..Default::default()
+    };
+    let heard = match heard {
         Ok(heard) => heard,
-        Err(err) => return speech_failed(&err),
+        Err(err) => {
+            let failed = Err(err.to_string());
+            speech
+                .record(
+                    agentops_sdk::types::UsageKind::Transcription,
+                    &spender,
+                    latency,
+                    failed,
+                )
+                .await;
+            return speech_failed(&err);
+        }
     };
     if heard.text.is_empty() {
         return error(
@@ -300,7 +354,17 @@ async fn voice(
     );
     input.metadata = Some(serde_json::Value::Object(metadata));
     input.text = heard.text.clone();
-    match state.chief.chat(input).await {
+    let answered = state.chief.chat(input).await;
+    spender.thread_id = answered.as_ref().ok().map(|chat| chat.thread_id);
+    speech
+        .record(
+            agentops_sdk::types::UsageKind::Transcription,
+            &spender,
+            latency,
+            Ok(&heard.text),
+        )
+        .await;
+    match answered {
         Ok(chat) => Json(VoiceOut {
             heard: heard.text,
             seconds: heard.seconds,
@@ -331,7 +395,18 @@ async fn speak(
     if text.is_empty() {
         return error(ErrorCode::ValidationFailed, "`text` is empty");
     }
-    match speech.speaker.speak(text).await {
+    let started = Instant::now();
+    let spoken = speech.speaker.speak(text).await;
+    let result = spoken.as_ref().map(|_| text).map_err(ToString::to_string);
+    speech
+        .record(
+            agentops_sdk::types::UsageKind::Speech,
+            &agentops_sdk::types::Spender::default(),
+            started.elapsed(),
+            result,
+        )
+        .await;
+    match spoken {
         Ok(audio) => ([(axum::http::header::CONTENT_TYPE, "audio/ogg")], audio).into_response(),
         Err(err) => speech_failed(&err),
     }

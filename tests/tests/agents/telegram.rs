@@ -133,6 +133,9 @@ async fn stack_hearing(
         let (chief, stop) = (chief.clone(), stop.clone());
         tokio::spawn(async move { chief.run_executor(stop).await.unwrap() });
     }
+    // Its calls go into the ledger.
+    let speech =
+        speech.map(|speech| speech.metered(agentops_agents::meter::Meter::new(app.client.clone())));
     let chief_url = serve(agentops_agents::chief::server::router_with_speech(
         chief,
         app.server.base.clone(),
@@ -2696,6 +2699,15 @@ async fn a_voice_note_becomes_a_plan_and_ok_makes_the_project() {
         asked.metadata["voice_transcript"]["text"].as_str(),
         Some(asked.text.as_str())
     );
+    // The transcription is on the books, for the person and the conversation.
+    let calls = s.app.client.usage().list().send().await.unwrap().items;
+    let heard_call = calls
+        .iter()
+        .find(|c| c.kind == agentops_sdk::types::UsageKind::Transcription)
+        .unwrap_or_else(|| panic!("{calls:?}"));
+    assert_eq!(heard_call.thread_id, Some(thread));
+    assert_eq!(heard_call.user.as_deref(), Some("@ana"));
+    assert!(heard_call.tokens_out > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
