@@ -133,13 +133,22 @@ async fn manage(command: ChatsCommand) -> anyhow::Result<()> {
     match command {
         ChatsCommand::Pair { code, platform } => {
             let client = crate::agents::client(&platform, "telegram")?;
+            let gone = || {
+                anyhow::anyhow!(
+                    "no chat waits with the code {code}: a code lasts an hour and works once"
+                )
+            };
+            let waiting = agentops_telegram::access::waiting_with(&client, &code)
+                .await?
+                .and_then(|p| p.code)
+                .ok_or_else(gone)?;
             let pairing = client
                 .pairings()
-                .approve(&code, by().as_deref())
+                .approve(&waiting, by().as_deref())
                 .await
                 .map_err(|err| {
                     if err.is_not_found() {
-                        anyhow::anyhow!("no chat waits with the code {code}: a code lasts an hour and works once")
+                        gone()
                     } else {
                         err.into()
                     }

@@ -210,3 +210,32 @@ impl Access {
             .collect())
     }
 }
+
+/// The pending pairing of a Telegram chat that was given `code` (case, spaces and dashes
+/// do not matter), if one waits: a code of another channel's chat is not the bot's to
+/// approve.
+///
+/// # Errors
+/// If the platform cannot be read.
+pub async fn waiting_with(
+    platform: &Client,
+    code: &str,
+) -> Result<Option<PairingOut>, agentops_sdk::Error> {
+    let wanted: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect();
+    let waiting: Vec<PairingOut> = platform
+        .pairings()
+        .list()
+        .channel(CHANNEL)
+        .status(PairingStatus::Pending)
+        .limit(200)
+        .stream()
+        .try_collect()
+        .await?;
+    Ok(waiting
+        .into_iter()
+        .find(|p| p.code.as_deref() == Some(wanted.as_str())))
+}

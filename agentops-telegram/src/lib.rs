@@ -2436,11 +2436,17 @@ impl TelegramBot {
             .from
             .as_ref()
             .map(|user| format!("{} on Telegram", messages::display(user)));
+        let Some(waiting) = access::waiting_with(&self.inner.platform, code).await? else {
+            return Ok(format!(
+                "No chat waits with the code {code}: a code lasts an hour, and works once."
+            ));
+        };
+        let waiting_code = waiting.code.unwrap_or_default();
         match self
             .inner
             .platform
             .pairings()
-            .approve(code, by.as_deref())
+            .approve(&waiting_code, by.as_deref())
             .await
         {
             Ok(pairing) => {
