@@ -140,6 +140,69 @@
     }
   });
 
+  // Voice on the Chat page: 🎤 records with MediaRecorder until pressed again, then the
+  // recording goes to data-record (with the form's CSRF token); what was heard, or why
+  // not, shows beside the button, and the conversation refreshes. 🔊 plays an answer.
+  var recording = null;
+  function say(text) {
+    var status = document.getElementById('record-status');
+    if (status) status.textContent = text;
+  }
+  function upload(button, blob) {
+    var form = button.closest('form');
+    var data = new FormData();
+    var csrf = form && form.querySelector('input[name=csrf]');
+    data.append('csrf', csrf ? csrf.value : '');
+    var type = blob.type || 'audio/webm';
+    data.append('file', blob, 'voice.' + (type.indexOf('ogg') >= 0 ? 'ogg' : type.indexOf('mp4') >= 0 ? 'mp4' : 'webm'));
+    say('Listening to what you said…');
+    fetch(button.getAttribute('data-record'), { method: 'POST', body: data, credentials: 'same-origin' })
+      .then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
+      .then(function (answer) {
+        say(answer[0] ? '🎙 ' + answer[1].heard : answer[1].error);
+        var conversation = document.getElementById('conversation');
+        if (conversation && window.htmx) window.htmx.trigger(conversation, 'refresh');
+      }, function () { say('The recording could not be sent: try again.'); });
+  }
+  function record(button) {
+    if (recording) { recording.stop(); return; }
+    if (!navigator.mediaDevices || !window.MediaRecorder) {
+      say('This browser cannot record here (a secure page is needed).');
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+      var chunks = [];
+      recording = new MediaRecorder(stream);
+      recording.addEventListener('dataavailable', function (event) { if (event.data.size) chunks.push(event.data); });
+      recording.addEventListener('stop', function () {
+        var type = recording.mimeType;
+        recording = null;
+        stream.getTracks().forEach(function (track) { track.stop(); });
+        button.setAttribute('aria-pressed', 'false');
+        button.textContent = '🎤 Speak';
+        upload(button, new Blob(chunks, { type: type || 'audio/webm' }));
+      });
+      recording.start();
+      button.setAttribute('aria-pressed', 'true');
+      button.textContent = '■ Stop';
+      say('Recording… press Stop when you are done.');
+    }, function (err) {
+      say('The microphone is not available: ' + (err && err.message ? err.message : err));
+    });
+  }
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('[data-record]');
+    if (button) { record(button); return; }
+    var play = event.target.closest('[data-speak]');
+    if (play) {
+      var audio = new Audio(play.getAttribute('data-speak'));
+      play.setAttribute('aria-busy', 'true');
+      audio.addEventListener('ended', function () { play.removeAttribute('aria-busy'); });
+      audio.addEventListener('error', function () { play.removeAttribute('aria-busy'); play.textContent = '🔇'; });
+      audio.play().catch(function () { play.removeAttribute('aria-busy'); play.textContent = '🔇'; });
+    }
+  });
+
   // A live page shows whether its stream is connected.
   document.addEventListener('htmx:sseOpen', function () {
     document.documentElement.setAttribute('data-live', 'open');

@@ -97,6 +97,11 @@ pub fn router(cfg: WebConfig) -> Router {
         .route("/usage", get(pages::usage::page))
         .route("/chat", get(pages::chat::page).post(pages::chat::send))
         .route("/chat/messages", get(pages::chat::messages))
+        .route(
+            "/chat/voice",
+            post(pages::chat::voice).layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)),
+        )
+        .route("/chat/speech/{id}", get(pages::chat::speech))
         .route("/chats", get(pages::chats::page))
         .route("/chats/rows", get(pages::chats::rows))
         .route("/chats/approve", post(pages::chats::approve))
