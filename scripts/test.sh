@@ -11,6 +11,8 @@
 # else a private cluster started here in a temporary directory; Redis likewise from
 # TEST_REDIS_URL, the local server on 6379, or a private one (installed if missing); an
 # S3-compatible server from TEST_S3_ENDPOINT, else moto started here (installed if missing).
+# Speech: TEST_SPEECH_URL, else the local speech server (scripts/speech/, installed if
+# missing; AGENTOPS_SKIP_SPEECH=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -177,6 +179,37 @@ ensure_s3() {
     TEST_ROOTS="$dir/roots.pem"
 }
 
+# --- Speech (local OpenAI-compatible STT/TTS server) ---------------------------------------
+# The speech tests talk to scripts/speech/server.py (faster-whisper tiny.en + piper, see
+# docs/speech.md) through TEST_SPEECH_URL. Its virtualenv (~650 MB) is kept in the cache dir
+# between runs; install.sh does nothing when it is up to date. AGENTOPS_SKIP_SPEECH=1 skips it
+# for quick local runs (the speech tests then have no server).
+ensure_speech() {
+    if [ -n "${TEST_SPEECH_URL:-}" ]; then
+        log "Speech: using TEST_SPEECH_URL"
+        return
+    fi
+    if [ "${AGENTOPS_SKIP_SPEECH:-0}" = 1 ]; then
+        log "Speech: skipped (AGENTOPS_SKIP_SPEECH=1)"
+        return
+    fi
+    log "Speech: installing (if needed) and starting the local speech server"
+    if ! scripts/speech/install.sh; then
+        echo "ERROR: the local speech engine did not install (scripts/speech/install.sh);" \
+            "the tests need it. AGENTOPS_SKIP_SPEECH=1 skips it for a quick local run." >&2
+        exit 1
+    fi
+    local port="${AGENTOPS_SPEECH_PORT:-8093}" was_running=0 url
+    port_open "$port" && was_running=1
+    if ! url=$(scripts/speech/start.sh); then
+        echo "ERROR: the local speech server did not start (scripts/speech/start.sh)." >&2
+        exit 1
+    fi
+    # Stop it at the end only if this run started it.
+    [ "$was_running" = 1 ] || cleanup_actions+=("scripts/speech/stop.sh >/dev/null")
+    export TEST_SPEECH_URL="$url"
+}
+
 # --- Rust test runner --------------------------------------------------------------------
 ensure_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
@@ -188,6 +221,7 @@ ensure_nextest() {
 ensure_postgres
 ensure_redis
 ensure_s3
+ensure_speech
 ensure_nextest
 
 # Test databases carry this run's id, so several runs can share one server.

@@ -104,7 +104,7 @@ impl SpeechArgs {
                 return Ok(None);
             }
             "auto" => {
-                if !answers(LOCAL_SPEECH).await {
+                if !speech_answers(LOCAL_SPEECH).await {
                     tracing::info!(
                         "voice is off: no speech engine answers on {LOCAL_SPEECH} (start the local one with \
                          scripts/speech/install.sh && scripts/speech/start.sh, or set SPEECH_BASE_URL)"
@@ -136,7 +136,7 @@ impl SpeechArgs {
 }
 
 /// Whether the OpenAI-compatible API at `base` answers `GET …/models` within a second.
-async fn answers(base: &str) -> bool {
+pub(crate) async fn speech_answers(base: &str) -> bool {
     let Ok(http) = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()

@@ -299,6 +299,19 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // The local speech engine, if installed, for the embedded Chief to hear with.
+    let local_speech = match &embedded.chief {
+        Some((_, _, _, speech)) if speech.speech_base_url.trim() == "auto" => {
+            match crate::speech::LocalSpeech::start_if_installed(&data_dir).await {
+                Ok(engine) => engine,
+                Err(err) => {
+                    tracing::warn!("voice is off: {err:#}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let chief = match embedded.chief {
         Some((bind, llm, proactive, speech)) => {
             let key = crate::agents::embedded_key(
@@ -334,12 +347,21 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
             "The Chief of Staff listens on http://{chief_addr}/chat (with an admin key; try {{\"text\":\"help\"}})."
         );
     }
+    if local_speech.is_some() {
+        println!(
+            "Voice is on: the local speech engine runs on {} (voice notes on Telegram, the microphone in the dashboard's Chat).",
+            crate::agents::LOCAL_SPEECH
+        );
+    }
     let shutdown = async move {
         crate::serve::shutdown_signal().await;
         // The agents stop first (the Seed finishes or hands back its tasks), while the
         // API still answers.
         if let Some((chief, _)) = chief {
             chief.stop().await;
+        }
+        if let Some(mut engine) = local_speech {
+            engine.stop().await;
         }
         if let Some(seed) = seed {
             seed.stop().await;

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod chief;
 pub mod cli;
 mod serve;
+pub mod speech;
 pub mod telegram;
 
 /// The error answer of the HTTP service this crate serves beside the API (the Telegram

@@ -296,7 +296,7 @@ impl Transcriber for OpenAiSpeech {
                 .and_then(Value::as_f64)
         });
         Ok(Transcript {
-            text: heard.text.trim().to_owned(),
+            text: tidy(&heard.text),
             seconds,
             model: self.config.stt_model.clone(),
         })
@@ -335,6 +335,49 @@ impl Speaker for OpenAiSpeech {
     }
 }
 
+/// A transcript as a person would have typed it: trimmed, and, when every word is
+/// capitalised (small Whisper models write "Create Project Voice With Tasks"), in
+/// sentence case, so words that name things (a shell command, a title) read as said.
+pub fn tidy(text: &str) -> String {
+    let text = text.trim();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // Title Case leaves small words ("with", "to", "a") small: the others decide.
+    const SMALL: [&str; 24] = [
+        "a", "an", "the", "and", "or", "but", "nor", "for", "so", "yet", "at", "by", "in", "of",
+        "on", "to", "up", "with", "from", "into", "as", "via", "per", "over",
+    ];
+    let long: Vec<&&str> = words
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(char::is_alphabetic))
+        .filter(|w| {
+            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
+            !SMALL.contains(&bare.to_lowercase().as_str())
+        })
+        .collect();
+    let title_case = long.len() >= 3
+        && long
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase));
+    if !title_case {
+        return text.to_owned();
+    }
+    let mut sentence_start = true;
+    let mut out = Vec::with_capacity(words.len());
+    for word in words {
+        let lowered = if sentence_start || word == "I" || word.starts_with("I'") {
+            word.to_owned()
+        } else if word.chars().skip(1).any(char::is_uppercase) {
+            // An acronym or a name written so (AWS, GitHub): kept.
+            word.to_owned()
+        } else {
+            word.to_lowercase()
+        };
+        sentence_start = lowered.ends_with(['.', '!', '?']);
+        out.push(lowered);
+    }
+    out.join(" ")
+}
+
 /// What of `text` is spoken: all of it if it fits [`MAX_SPOKEN`], else up to its last
 /// sentence that does (or its last word).
 pub fn spoken_part(text: &str) -> String {
@@ -364,6 +407,29 @@ mod tests {
         assert!(spoken.ends_with("Done."), "{spoken}");
         let words = "word ".repeat(2_000);
         assert!(spoken_part(&words).chars().count() <= MAX_SPOKEN);
+    }
+
+    #[test]
+    fn title_cased_transcripts_read_as_typed() {
+        assert_eq!(
+            tidy(" Create Project Voice With Tasks Run, Echo Hello. Then Ship It. "),
+            "Create project voice with tasks run, echo hello. Then ship it."
+        );
+        assert_eq!(
+            tidy("Deploy To AWS And I Will Check"),
+            "Deploy to AWS and I will check"
+        );
+        // Ordinary casing is left alone.
+        assert_eq!(
+            tidy("Create Project Voice with Tasks Run, Echo Hello."),
+            "Create project voice with tasks run, echo hello."
+        );
+        assert_eq!(tidy("create project Voice"), "create project Voice");
+        assert_eq!(
+            tidy("Deploy the site to Scaleway tomorrow"),
+            "Deploy the site to Scaleway tomorrow"
+        );
+        assert_eq!(tidy("Hi Ana"), "Hi Ana");
     }
 
     #[test]

@@ -1497,6 +1497,28 @@ pub fn task_list(text: &str) -> Vec<NewTask> {
             items.push((piece, then));
         }
     }
+    // "tasks run, echo hello" (said aloud, "run:" is heard as "run,"): a bare "run" is
+    // no task; it says the next item is a command.
+    let mut merged: Vec<(String, bool)> = Vec::new();
+    let mut bare_run: Option<bool> = None;
+    for (item, then) in items {
+        if let Some(run_then) = bare_run.take() {
+            merged.push((format!("run {item}"), run_then));
+            continue;
+        }
+        let word = item
+            .trim_matches(['.', ',', ':', ';', '!', ' '])
+            .to_ascii_lowercase();
+        if matches!(word.as_str(), "run" | "execute") {
+            bare_run = Some(then);
+            continue;
+        }
+        merged.push((item, then));
+    }
+    if let Some(run_then) = bare_run {
+        merged.push(("run".to_owned(), run_then));
+    }
+    let items = merged;
     // Titles, and what each waits for (as written).
     let mut titles = Listed::default();
     let mut after: Vec<Vec<String>> = Vec::new();

@@ -887,6 +887,19 @@ fn task_lists_keep_every_dependency_before_its_task() {
 }
 
 #[test]
+fn a_spoken_run_takes_the_command_after_it() {
+    // "run:" said aloud comes back from speech to text as "run,".
+    let titles =
+        |text: &str| -> Vec<String> { task_list(text).into_iter().map(|t| t.title).collect() };
+    assert_eq!(titles("run, echo hello"), ["run echo hello"]);
+    assert_eq!(
+        titles("write notes, run, make test"),
+        ["write notes", "run make test"]
+    );
+    assert_eq!(titles("run: echo hello"), ["run: echo hello"]);
+}
+
+#[test]
 fn the_busy_policy_is_read_from_plain_words() {
     use agentops_sdk::types::Multitask::{Enqueue, Interrupt, Reject};
     for (text, expected) in [
