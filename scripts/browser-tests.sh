@@ -32,6 +32,12 @@ if [ ! -x "$chromium" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     chromium=/usr/bin/chromium
 fi
+# Emoji (the chat's 🎤 and 🔊, the bot's marks) render as boxes without a colour font.
+if [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+    log "browser: installing an emoji font (fonts-noto-color-emoji)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null) \
+        || log "browser: no emoji font (screenshots show boxes for emoji)"
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     log "browser: installing Node.js (apt-get install nodejs npm)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null

@@ -462,32 +462,14 @@ impl OpenAiCompatible {
     /// If the HTTP client cannot be built (no TLS roots), or the API key holds
     /// characters an HTTP header cannot carry.
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
-        let endpoint = Endpoint::new(&config.base_url, &config.api_key)
-            .map_err(|err| LlmError::Malformed(format!("the LLM: {err}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|source| LlmError::Transport {
-                url: config.base_url.clone(),
-                source,
+        let (client, provider) = one_try_client(&config.base_url, &config.api_key, config.timeout)
+            .map_err(|err| match err {
+                ClientError::Key(err) => LlmError::Malformed(format!("the LLM: {err}")),
+                ClientError::Http(source) => LlmError::Transport {
+                    url: config.base_url.clone(),
+                    source,
+                },
             })?;
-        // `async-openai` retries 429, 5xx and refused connections by default; here each
-        // call is one try, and the caller decides (the next provider of a `Fallback`, or
-        // a failed attempt the platform retries later).
-        let client = async_openai::Client::with_config(endpoint)
-            .with_http_client(http.clone())
-            .with_http_service(OneTry(http));
-        let provider = reqwest::Url::parse(&config.base_url)
-            .ok()
-            .and_then(|url| {
-                let host = url.host_str()?.to_owned();
-                Some(match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                })
-            })
-            .unwrap_or_else(|| config.base_url.clone());
         Ok(Self {
             config,
             client,
@@ -496,9 +478,49 @@ impl OpenAiCompatible {
     }
 }
 
+/// Why [`one_try_client`] could not make a client.
+pub(crate) enum ClientError {
+    /// The key holds characters an HTTP header cannot carry.
+    Key(String),
+    /// No HTTP client (no TLS roots).
+    Http(reqwest::Error),
+}
+
+/// An `async-openai` client for the OpenAI-compatible API at `base_url` that sends each
+/// call once, within `timeout`, and the API's host (and port) as the ledger names the
+/// provider. `async-openai` retries 429, 5xx and refused connections by default; here
+/// each call is one try, and the caller decides (the next provider of a `Fallback`, a
+/// failed attempt the platform retries later, a person told).
+pub(crate) fn one_try_client(
+    base_url: &str,
+    api_key: &str,
+    timeout: Duration,
+) -> Result<(async_openai::Client<Endpoint>, String), ClientError> {
+    let endpoint = Endpoint::new(base_url, api_key).map_err(ClientError::Key)?;
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(ClientError::Http)?;
+    let client = async_openai::Client::with_config(endpoint)
+        .with_http_client(http.clone())
+        .with_http_service(OneTry(http));
+    let provider = reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| base_url.to_owned());
+    Ok((client, provider))
+}
+
 /// Sends each request once (no retry layer).
 #[derive(Clone)]
-pub(crate) struct OneTry(pub(crate) reqwest::Client);
+struct OneTry(reqwest::Client);
 
 impl tower::Service<async_openai::middleware::HttpRequestFactory> for OneTry {
     type Response = reqwest::Response;

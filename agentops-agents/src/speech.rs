@@ -44,7 +44,7 @@ use async_openai::types::audio::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::{Endpoint, OneTry};
+use crate::llm::{ClientError, Endpoint, one_try_client};
 
 /// The largest audio accepted for a transcription, in bytes.
 pub const MAX_AUDIO: usize = 20 * 1024 * 1024;
@@ -205,30 +205,14 @@ impl OpenAiSpeech {
     /// If the HTTP client cannot be built, or the key holds characters an HTTP header
     /// cannot carry.
     pub fn new(config: SpeechConfig) -> Result<Self, SpeechError> {
-        let endpoint = Endpoint::new(&config.base_url, &config.api_key)
-            .map_err(|err| SpeechError::Malformed(format!("the speech API: {err}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|source| SpeechError::Transport {
-                url: config.base_url.clone(),
-                source,
+        let (client, provider) = one_try_client(&config.base_url, &config.api_key, config.timeout)
+            .map_err(|err| match err {
+                ClientError::Key(err) => SpeechError::Malformed(format!("the speech API: {err}")),
+                ClientError::Http(source) => SpeechError::Transport {
+                    url: config.base_url.clone(),
+                    source,
+                },
             })?;
-        // One try per call: the caller decides what a failure means for the person.
-        let client = async_openai::Client::with_config(endpoint)
-            .with_http_client(http.clone())
-            .with_http_service(OneTry(http));
-        let provider = reqwest::Url::parse(&config.base_url)
-            .ok()
-            .and_then(|url| {
-                let host = url.host_str()?.to_owned();
-                Some(match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                })
-            })
-            .unwrap_or_else(|| config.base_url.clone());
         Ok(Self {
             config,
             client,

@@ -1855,15 +1855,7 @@ impl TelegramBot {
                 "Task {line} is {}: it waits for no answer.",
                 task.status
             )),
-            "answer"
-                if (message.chat().is_group() || message.chat().is_supergroup())
-                    && !self
-                        .inner
-                        .bot
-                        .get_chat_member(chat, user.id)
-                        .await?
-                        .is_privileged() =>
-            {
+            "answer" if !self.may_act(message.chat(), user).await? => {
                 Ok("Only an admin of this chat can answer a task.".into())
             }
             "answer" => {
@@ -1880,15 +1872,7 @@ impl TelegramBot {
                 Ok("Reply to my question with your answer.".into())
             }
             _ => {
-                let group = message.chat().is_group() || message.chat().is_supergroup();
-                if group
-                    && !self
-                        .inner
-                        .bot
-                        .get_chat_member(chat, user.id)
-                        .await?
-                        .is_privileged()
-                {
+                if !self.may_act(message.chat(), user).await? {
                     return Ok("Only an admin of this chat can cancel a task.".into());
                 }
                 if task.status.is_final() {
@@ -2017,6 +2001,16 @@ impl TelegramBot {
             Some(plan) => self.may_answer(chat, thread, plan.id, user).await,
             None => Ok(true),
         }
+    }
+
+    /// Whether `user` may act for chat `chat` (answer or cancel a task, pair another
+    /// chat): anyone in a private chat, an administrator in a group.
+    async fn may_act(&self, chat: &teloxide::types::Chat, user: &User) -> Result<bool, BotError> {
+        if !(chat.is_group() || chat.is_supergroup()) {
+            return Ok(true);
+        }
+        let member = self.inner.bot.get_chat_member(chat.id, user.id).await?;
+        Ok(member.is_privileged())
     }
 
     /// Whether `user` may answer plan `approval` of group chat `chat`: they asked for it,
@@ -2354,14 +2348,7 @@ impl TelegramBot {
         id: Uuid,
         user: &User,
     ) -> Result<String, BotError> {
-        if (message.chat().is_group() || message.chat().is_supergroup())
-            && !self
-                .inner
-                .bot
-                .get_chat_member(chat, user.id)
-                .await?
-                .is_privileged()
-        {
+        if !self.may_act(message.chat(), user).await? {
             return Ok("Only an admin of this chat can answer that.".into());
         }
         let pairings = self.inner.platform.pairings();
@@ -2420,15 +2407,8 @@ impl TelegramBot {
         if code.is_empty() {
             return Ok("Say /pair CODE, with the code I gave the chat that asks to use me.".into());
         }
-        let chat = message.chat.id;
-        if (message.chat.is_group() || message.chat.is_supergroup())
-            && let Some(user) = &message.from
-            && !self
-                .inner
-                .bot
-                .get_chat_member(chat, user.id)
-                .await?
-                .is_privileged()
+        if let Some(user) = &message.from
+            && !self.may_act(&message.chat, user).await?
         {
             return Ok("Only an admin of this chat can pair another chat.".into());
         }
