@@ -39,6 +39,9 @@ pub enum Command {
         description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy pairing"
     )]
     Notify(String),
+    /// `/voice [on|off]`: whether the Chief's answers are said aloud in this chat.
+    #[command(description = "my answers said aloud too: /voice on | off")]
+    Voice(String),
     /// `/pair CODE`: lets the chat that was given `CODE` use the bot.
     #[command(description = "let the chat I gave a code use me: /pair CODE")]
     Pair(String),
@@ -132,6 +135,7 @@ mod tests {
                 "/usage",
                 "/busy",
                 "/notify",
+                "/voice",
                 "/pair"
             ]
         );

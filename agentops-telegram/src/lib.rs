@@ -88,6 +88,9 @@ pub const NEWS: [&str; 8] = [
 /// The thread metadata key of the updates accepted but not yet handled.
 pub const INBOX_KEY: &str = "telegram_inbox";
 
+/// The thread metadata key of a chat's `/voice` choice.
+pub const VOICE_KEY: &str = "telegram_voice";
+
 /// The thread metadata key of a chat's `/notify` choice.
 pub const NOTIFY_KEY: &str = "telegram_notify";
 
@@ -271,6 +274,7 @@ nothing changes before you press OK.\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
 /notify on | off | completed failed blocked cancelled budget chief deploy pairing — which news this chat gets\n\
+/voice on | off — my answers said aloud too (send me voice notes any time)\n\
 /pair CODE — let the chat I gave CODE use me\n\
 I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
@@ -374,6 +378,8 @@ struct Inner {
     said: Memo<Uuid, i32>,
     /// Chat → the news it chose with `/notify` (`None`: all), as last read or set.
     news: Memo<i64, Option<Vec<String>>>,
+    /// Chat → whether it hears answers aloud (`/voice`), as last read or set.
+    voice: Memo<i64, bool>,
     /// Chats refused lately → when they were last told so, and until when that holds.
     refused: Mutex<HashMap<i64, Refused>>,
     /// Each chat's updates, handled in the order they arrived.
@@ -541,6 +547,7 @@ impl TelegramBot {
                 projects: Memo::default(),
                 refused: Mutex::new(HashMap::new()),
                 news: Memo::default(),
+                voice: Memo::default(),
                 said: Memo::default(),
                 lanes: lanes::Lanes::default(),
                 access,
@@ -1326,6 +1333,7 @@ impl TelegramBot {
                     self.answer(&message, &text).await
                 }
                 Parsed::Known(Command::Notify(args)) => self.notify(chat, args.trim()).await,
+                Parsed::Known(Command::Voice(args)) => self.voice(&message, &args).await,
                 Parsed::Unknown(name) => {
                     self.answer(&message, &format!("I do not know /{name}.\n{HELP}"))
                         .await
@@ -2159,7 +2167,7 @@ impl TelegramBot {
                     .and_then(|id| Uuid::parse_str(id).ok())?;
                 self.inner.said.get(&person)
             });
-        Ok(messages::messages(chat, &message.text, &buttons)
+        let mut items: Vec<(ChatId, What)> = messages::messages(chat, &message.text, &buttons)
             .into_iter()
             .enumerate()
             .map(|(i, mut m)| {
@@ -2175,7 +2183,97 @@ impl TelegramBot {
                 };
                 (chat, what)
             })
-            .collect())
+            .collect();
+        // Said aloud too, where the chat asked for it (the Chief's answers only).
+        if message.role == MessageRole::Assistant
+            && message.author.as_deref() != Some(BOT_AUTHOR)
+            && self.speaks_in(chat).await?
+        {
+            match self.spoken(&message.text).await {
+                Ok(audio) => items.push((
+                    chat,
+                    What::Voice(outbox::Voice {
+                        chat,
+                        audio: Arc::new(audio),
+                        reply_to,
+                    }),
+                )),
+                // The text is there: the voice is a courtesy.
+                Err(err) => tracing::warn!(chat = chat.0, "an answer could not be spoken: {err}"),
+            }
+        }
+        Ok(items)
+    }
+
+    /// Whether chat `chat` hears the Chief's answers aloud (`/voice on`).
+    async fn speaks_in(&self, chat: ChatId) -> Result<bool, BotError> {
+        if let Some(known) = self.inner.voice.get(&chat.0) {
+            return Ok(known);
+        }
+        let thread = self.thread_of(chat).await?;
+        let metadata = self.inner.platform.threads().get(thread).await?.metadata;
+        let on = metadata.get(VOICE_KEY) == Some(&Value::Bool(true));
+        self.inner.voice.put(chat.0, on);
+        Ok(on)
+    }
+
+    /// `text` spoken by the Chief of Staff (`POST /speech`), as OGG/Opus.
+    async fn spoken(&self, text: &str) -> Result<Vec<u8>, String> {
+        let url = format!(
+            "{}/speech",
+            self.inner.config.chief_url.trim_end_matches('/')
+        );
+        let response = self
+            .inner
+            .http
+            .post(&url)
+            .bearer_auth(&self.inner.config.api_key)
+            .json(&agentops_sdk::types::SpeechIn {
+                text: text.to_owned(),
+            })
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return Err(body["error"]["message"]
+                .as_str()
+                .map_or_else(|| format!("it answered {status}"), str::to_owned));
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|err| err.to_string())?
+            .to_vec())
+    }
+
+    /// `/voice [on|off]`: shows or sets whether the chat hears the Chief's answers
+    /// aloud, kept in its thread's metadata (`telegram_voice`).
+    async fn voice(&self, message: &Message, args: &str) -> Result<(), BotError> {
+        let chat = message.chat.id;
+        let on = match args.trim().to_lowercase().as_str() {
+            "" => {
+                let text = if self.speaks_in(chat).await? {
+                    "🔊 My answers are said aloud here too. /voice off: text only."
+                } else {
+                    "My answers come as text here. /voice on: said aloud too (you can always send me voice notes)."
+                };
+                return self.answer(message, text).await;
+            }
+            "on" => true,
+            "off" => false,
+            _ => return self.answer(message, "Say /voice on or /voice off.").await,
+        };
+        let thread = self.thread_of(chat).await?;
+        self.set_metadata(thread, json!({ VOICE_KEY: on })).await?;
+        self.inner.voice.put(chat.0, on);
+        let text = if on {
+            "🔊 OK: I will also say my answers aloud here."
+        } else {
+            "OK: my answers come as text only here."
+        };
+        self.answer(message, text).await
     }
 
     /// The name of project `id`, remembered (`None` if it cannot be read).

@@ -58,10 +58,10 @@ pub fn connect(base: &str, token: &str) -> Result<Bot, String> {
 /// does not know by name is judged by the description Telegram gives 5xx answers.
 pub fn is_transient(err: &RequestError) -> bool {
     match err {
-        RequestError::RetryAfter(_)
-        | RequestError::Network(_)
-        | RequestError::Io(_)
-        | RequestError::InvalidJson { .. } => true,
+        RequestError::RetryAfter(_) | RequestError::Network(_) | RequestError::Io(_) => true,
+        // A proxy's error page may pass; an answer that says `ok` but does not parse
+        // means the call went through: trying again would send it twice.
+        RequestError::InvalidJson { raw, .. } => !raw.replace(' ', "").contains("\"ok\":true"),
         RequestError::Api(ApiError::Unknown(description)) => server_side(description),
         _ => false,
     }
@@ -240,6 +240,22 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
 mod tests {
     use serde_json::json;
     use teloxide::types::{Update, UpdateKind};
+
+    #[test]
+    fn an_answer_that_says_ok_is_not_sent_again() {
+        let invalid = |raw: &str| teloxide::RequestError::InvalidJson {
+            source: std::sync::Arc::new(serde_json::from_str::<u8>("x").unwrap_err()),
+            raw: raw.into(),
+        };
+        // Delivered, but the answer did not parse: sending again would send it twice.
+        assert!(!super::is_transient(&invalid(
+            r#"{"ok": true, "result": {"odd": 1}}"#
+        )));
+        // A proxy's error page: worth another try.
+        assert!(super::is_transient(&invalid(
+            "<html>502 Bad Gateway</html>"
+        )));
+    }
 
     use super::*;
 

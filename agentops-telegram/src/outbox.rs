@@ -89,6 +89,19 @@ pub enum What {
     },
     /// A task's outcome: read together with the notices next to it in the queue.
     Notice(Notice),
+    /// An answer said aloud (`sendVoice`), after its text.
+    Voice(Voice),
+}
+
+/// A voice message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voice {
+    /// Where.
+    pub chat: ChatId,
+    /// OGG/Opus.
+    pub audio: Arc<Vec<u8>>,
+    /// Shown as a reply to this message of the chat.
+    pub reply_to: Option<i32>,
 }
 
 /// A task's outcome, for a chat.
@@ -344,6 +357,7 @@ impl Outbox {
                 let carried_on = match step {
                     Step::Send(message, plan) => self.send(&message, plan).await,
                     Step::Edit(thread, approval) => self.edit(chat, thread, approval).await,
+                    Step::Voice(voice) => self.speak(&voice).await,
                 };
                 if !carried_on {
                     return;
@@ -396,6 +410,27 @@ impl Outbox {
             }
             (Some(_), _) => true,
         }
+    }
+
+    /// Sends `voice`; `false` if `stop` came first. One Telegram refuses for good is
+    /// skipped (its text was sent).
+    async fn speak(&self, voice: &Voice) -> bool {
+        use teloxide::payloads::SendVoiceSetters;
+        let sent = self
+            .until_done(voice.chat, || async {
+                let file = teloxide::types::InputFile::memory(voice.audio.as_ref().clone())
+                    .file_name("answer.ogg");
+                let mut request = self.bot.send_voice(voice.chat, file);
+                if let Some(id) = voice.reply_to {
+                    request = request.reply_parameters(
+                        teloxide::types::ReplyParameters::new(MessageId(id))
+                            .allow_sending_without_reply(),
+                    );
+                }
+                request.await
+            })
+            .await;
+        sent.is_some()
     }
 
     /// Edits the message of plan `approval` (in thread `thread`) to say what became of
@@ -514,6 +549,8 @@ enum Step {
     Send(Outgoing, Option<(uuid::Uuid, uuid::Uuid)>),
     /// Edit a plan's message.
     Edit(uuid::Uuid, Box<ApprovalOut>),
+    /// Send a voice message.
+    Voice(Voice),
 }
 
 /// The messages that say `whats` (one chat's queue, in order), each with the range of
@@ -526,6 +563,10 @@ fn compose(chat: ChatId, whats: &[&What]) -> Vec<(std::ops::Range<usize>, Step)>
         match whats[i] {
             What::Say(message) => {
                 out.push((i..i + 1, Step::Send(message.clone(), None)));
+                i += 1;
+            }
+            What::Voice(voice) => {
+                out.push((i..i + 1, Step::Voice(voice.clone())));
                 i += 1;
             }
             What::Plan {
@@ -716,7 +757,7 @@ mod tests {
         fn message(&self) -> &Outgoing {
             match self {
                 Step::Send(message, _) => message,
-                Step::Edit(..) => panic!("an edit"),
+                Step::Edit(..) | Step::Voice(..) => panic!("not a message"),
             }
         }
     }

@@ -1093,6 +1093,7 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/usage",
             "/busy",
             "/notify",
+            "/voice",
             "/pair"
         ]
     );
@@ -2787,4 +2788,55 @@ async fn a_pictures_caption_is_read_and_the_picture_said_to_be_unseen() {
             t.starts_with("Understood:") && t.contains("Photos")
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_on_says_the_chiefs_answers_aloud_after_their_text() {
+    let s = stack_hearing(
+        &[ALLOWED],
+        agentops_telegram::USER_RATE,
+        Some(agentops_agents::chief::server::Speech::both(speech_engine(
+            &speech_url(),
+        ))),
+    )
+    .await;
+    // Off by default: text only.
+    s.say(ALLOWED, "help").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("I am your Chief of Staff"))
+        .await;
+    s.say(ALLOWED, "/voice on").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🔊 OK: I will also say my answers aloud")
+        })
+        .await;
+    assert!(
+        s.telegram.calls("sendVoice").is_empty(),
+        "nothing said aloud before"
+    );
+    s.say(ALLOWED, "create project Talky").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Understood:"))
+        .await;
+    let mut voices = Vec::new();
+    for _ in 0..200 {
+        voices = s.telegram.calls("sendVoice");
+        if !voices.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(voices.len(), 1, "{voices:?}");
+    assert_eq!(voices[0]["chat_id"], ALLOWED);
+    assert_eq!(voices[0]["voice"]["ogg"], true, "OGG/Opus: {voices:?}");
+    assert!(voices[0]["voice"]["size"].as_u64().unwrap() > 1_000);
+    // The bot's own answers (commands) stay text.
+    s.say(ALLOWED, "/voice off").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t == "OK: my answers come as text only here.")
+        .await;
+    s.say(ALLOWED, "help").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(s.telegram.calls("sendVoice").len(), 1, "off again");
 }
