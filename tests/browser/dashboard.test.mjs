@@ -323,6 +323,61 @@ test('a page whose session ends goes to the sign-in form instead of reconnecting
   await page.context().close();
 });
 
+// The speech engine the test command starts (scripts/speech): it speaks the words the fake
+// microphone plays, and the Chief hears them back through the page.
+const SPEECH_URL = process.env.TEST_SPEECH_URL || '';
+
+test('speak to the Chief of Staff with the microphone; play its answer aloud', { skip: SPEECH_URL === '' && 'no speech engine (TEST_SPEECH_URL)' }, async () => {
+  // Real speech, from the engine, as the browser's (fake) microphone.
+  const spoken = await fetch(`${SPEECH_URL}/audio/speech`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tts-1', voice: 'alloy', input: 'Create project Microphone.', response_format: 'wav' }),
+  });
+  assert.equal(spoken.status, 200);
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const wav = `${mkdtempSync(`${tmpdir()}/agentops-mic-`)}/voice.wav`;
+  writeFileSync(wav, Buffer.from(await spoken.arrayBuffer()));
+  const mic = await launch([
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${wav}%noloop`,
+    '--autoplay-policy=no-user-gesture-required',
+  ]);
+  try {
+    const page = await newPage(mic, { width: 1280, height: 800 });
+    await login(page);
+    await page.goto('/chat');
+    await liveOpen(page);
+    const record = page.locator('#record');
+    await record.waitFor();
+    await record.click();
+    await page.waitForSelector('#record[aria-pressed="true"]');
+    // The clip lasts about two seconds; then silence.
+    await page.waitForTimeout(3_500);
+    await record.click();
+    await page.waitForSelector('#record-status:has-text("🎙")', { timeout: 20_000 });
+    const heard = (await page.textContent('#record-status')).toLowerCase();
+    assert.ok(heard.includes('microphone'), heard);
+    // What was heard is the person's message (marked as spoken), then the Chief's plan.
+    await page.waitForSelector('ol.messages .msg.user:has(.spoken)', { timeout: 15_000 });
+    await page.waitForSelector('ol.messages .msg.assistant:has-text("Understood")', { timeout: 15_000 });
+    await screenshot(page, 'chat-voice');
+    // The answer, spoken: the play button fetches it as OGG/Opus and the page plays it.
+    const play = page.locator('ol.messages .msg.assistant:has-text("Understood") [data-speak]').last();
+    const [audio] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/chat/speech/')),
+      play.click(),
+    ]);
+    assert.equal(audio.status(), 200);
+    assert.equal(audio.headers()['content-type'], 'audio/ogg');
+    assert.ok((await audio.body()).subarray(0, 4).toString() === 'OggS');
+    assert.deepEqual(page.consoleErrors, []);
+  } finally {
+    await mic.close();
+  }
+});
+
 test('chat with the Chief of Staff: the reply appears in the conversation', async () => {
   const page = await newPage(browser, { width: 1440, height: 900 });
   await login(page);

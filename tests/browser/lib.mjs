@@ -12,7 +12,7 @@ export const BASE_URL = (process.env.AGENTOPS_URL || 'http://127.0.0.1:8080').re
 export const ADMIN_KEY = process.env.AGENTOPS_ADMIN_KEY || '';
 
 /** Launches a headless Chromium (the system one, no Playwright download). */
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -27,6 +27,7 @@ export async function launch() {
       // performance.memory in bytes rather than rounded, and gc() for the memory test.
       '--enable-precise-memory-info',
       '--js-flags=--expose-gc',
+      ...extraArgs,
     ],
   });
 }
