@@ -1548,16 +1548,7 @@ impl TelegramBot {
         if let Some(user) = author {
             form = form.text("author", messages::display(user));
         }
-        let url = format!(
-            "{}/voice",
-            self.inner.config.chief_url.trim_end_matches('/')
-        );
-        let request = self
-            .inner
-            .http
-            .post(&url)
-            .bearer_auth(&self.inner.config.api_key)
-            .multipart(form);
+        let request = self.chief("voice").multipart(form);
         self.talk_to_chief(chat, request, author, message.id).await
     }
 
@@ -1568,18 +1559,12 @@ impl TelegramBot {
         author: Option<&User>,
         message: teloxide::types::MessageId,
     ) -> Result<(), BotError> {
-        let url = format!("{}/chat", self.inner.config.chief_url.trim_end_matches('/'));
         let body = ChatIn {
             author: author.map(messages::display),
             metadata: Some(self.said_metadata(chat, author, message).await?),
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
-        let request = self
-            .inner
-            .http
-            .post(&url)
-            .bearer_auth(&self.inner.config.api_key)
-            .json(&body);
+        let request = self.chief("chat").json(&body);
         self.talk_to_chief(chat, request, author, message).await
     }
 
@@ -2217,17 +2202,22 @@ impl TelegramBot {
         Ok(on)
     }
 
-    /// `text` spoken by the Chief of Staff (`POST /speech`), as OGG/Opus.
-    async fn spoken(&self, text: &str) -> Result<Vec<u8>, String> {
+    /// A call to the Chief of Staff's `POST /<path>`, with the bot's key.
+    fn chief(&self, path: &str) -> reqwest::RequestBuilder {
         let url = format!(
-            "{}/speech",
+            "{}/{path}",
             self.inner.config.chief_url.trim_end_matches('/')
         );
-        let response = self
-            .inner
+        self.inner
             .http
-            .post(&url)
+            .post(url)
             .bearer_auth(&self.inner.config.api_key)
+    }
+
+    /// `text` spoken by the Chief of Staff (`POST /speech`), as OGG/Opus.
+    async fn spoken(&self, text: &str) -> Result<Vec<u8>, String> {
+        let response = self
+            .chief("speech")
             .json(&agentops_sdk::types::SpeechIn {
                 text: text.to_owned(),
             })
