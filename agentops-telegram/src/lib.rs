@@ -411,14 +411,9 @@ fn budget_text(kind: &str, budget: &BudgetOut) -> String {
     }
 }
 
-/// Whether `message` is a list with page buttons whose data start with `prefix`
-/// (`projects:`, `tasks:`): a forged press must not turn another message of the bot
-/// into a list.
-fn has_page_buttons(message: &teloxide::types::MaybeInaccessibleMessage, prefix: &str) -> bool {
-    has_button(message, prefix)
-}
-
-/// Whether `message` has a button whose data start with `prefix`.
+/// Whether `message` has a button whose data start with `prefix` (`projects:`,
+/// `allow:<id>`): a forged press must not turn another message of the bot into a list,
+/// nor answer a question it is not under.
 fn has_button(message: &teloxide::types::MaybeInaccessibleMessage, prefix: &str) -> bool {
     message
         .regular_message()
@@ -486,6 +481,18 @@ fn chat_name(chat: &teloxide::types::Chat, from: Option<&User>) -> String {
         (None, Some(person)) => person,
         (None, None) => format!("chat {}", chat.id),
     }
+}
+
+/// What the Chief of Staff's HTTP API said when it refused a call: its error code, if
+/// it gave one, and its message (else the status).
+async fn refusal(response: reqwest::Response) -> (Option<String>, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().map(str::to_owned);
+    let message = body["error"]["message"]
+        .as_str()
+        .map_or_else(|| format!("it answered {status}"), str::to_owned);
+    (code, message)
 }
 
 /// How a task stands, for `/status`-like answers in the chat.
@@ -1192,12 +1199,16 @@ impl TelegramBot {
         let author = message.from.as_ref();
         let voice = message
             .voice()
-            .map(|v| (v.file.clone(), "voice.ogg"))
-            .or_else(|| message.audio().map(|a| (a.file.clone(), "audio.mp3")))
+            .map(|v| (v.file.clone(), ("voice.ogg", "audio/ogg")))
+            .or_else(|| {
+                message
+                    .audio()
+                    .map(|a| (a.file.clone(), ("audio.mp3", "audio/mpeg")))
+            })
             .or_else(|| {
                 message
                     .video_note()
-                    .map(|v| (v.file.clone(), "video-note.mp4"))
+                    .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
             });
         let picture = message.photo().is_some() || message.document().is_some();
         // A picture's caption is read as its message; the picture itself is not seen.
@@ -1495,7 +1506,7 @@ impl TelegramBot {
         &self,
         message: &Message,
         file: &teloxide::types::FileMeta,
-        name: &str,
+        (name, mime): (&str, &str),
     ) -> Result<(), BotError> {
         use teloxide::net::Download;
         let chat = message.chat.id;
@@ -1533,13 +1544,7 @@ impl TelegramBot {
                 "file",
                 reqwest::multipart::Part::bytes(audio)
                     .file_name(name.to_owned())
-                    .mime_str(if name.ends_with(".ogg") {
-                        "audio/ogg"
-                    } else if name.ends_with(".mp3") {
-                        "audio/mpeg"
-                    } else {
-                        "video/mp4"
-                    })
+                    .mime_str(mime)
                     .map_err(|err| BotError::Setup(err.to_string()))?,
             )
             .text("channel", CHANNEL)
@@ -1616,13 +1621,9 @@ impl TelegramBot {
                 return Ok(());
             }
             Ok(response) => {
-                let status = response.status();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                let said = body["error"]["message"]
-                    .as_str()
-                    .map_or_else(|| format!("it answered {status}"), str::to_owned);
+                let (code, said) = refusal(response).await;
                 // What a voice note that was not heard tells the person.
-                let heard = match body["error"]["code"].as_str() {
+                let heard = match code.as_deref() {
                     Some("unreadable_audio") => Some(
                         "🎙 I could not make out any words in that recording. Could you say it again, or type it?"
                             .to_owned(),
@@ -1679,13 +1680,13 @@ impl TelegramBot {
         let data = query.data.as_deref().unwrap_or_default();
         // A page of a long list: the message turns to it in place.
         let list = match (data.split_once(':'), &query.message) {
-            (Some(("projects", page)), Some(message)) if has_page_buttons(message, "projects:") => {
+            (Some(("projects", page)), Some(message)) if has_button(message, "projects:") => {
                 match page.parse::<usize>() {
                     Ok(page) => Some((message, self.projects_page(page).await?)),
                     Err(_) => None,
                 }
             }
-            (Some(("tasks", rest)), Some(message)) if has_page_buttons(message, "tasks:") => {
+            (Some(("tasks", rest)), Some(message)) if has_button(message, "tasks:") => {
                 let (page, project) = rest.split_once(':').unwrap_or((rest, ""));
                 let project = match Uuid::parse_str(project) {
                     Ok(id) => self.project_name(id).await.map(|name| (id, name)),
@@ -2225,11 +2226,7 @@ impl TelegramBot {
             .await
             .map_err(|err| err.to_string())?;
         if !response.status().is_success() {
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Err(body["error"]["message"]
-                .as_str()
-                .map_or_else(|| format!("it answered {status}"), str::to_owned));
+            return Err(refusal(response).await.1);
         }
         Ok(response
             .bytes()
