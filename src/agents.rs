@@ -82,6 +82,11 @@ pub struct SpeechArgs {
     /// The voice it speaks with.
     #[arg(long, env = "SPEECH_TTS_VOICE", default_value = "alloy")]
     pub speech_voice: String,
+    /// The longest recording sent in one transcription, in seconds: a longer voice note
+    /// is cut at its pauses into pieces this long at most (a piece the engine refuses as
+    /// too large is cut again by itself).
+    #[arg(long, env = "SPEECH_CHUNK_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u32).range(5..))]
+    pub speech_chunk_seconds: u32,
 }
 
 /// Where the local speech engine (`scripts/speech/start.sh`) listens.
@@ -120,6 +125,10 @@ impl SpeechArgs {
             stt_model: self.speech_stt_model.clone(),
             tts_model: self.speech_tts_model.clone(),
             voice: self.speech_voice.clone(),
+            chunk: agentops_agents::speech::chunks::Limit {
+                seconds: f64::from(self.speech_chunk_seconds),
+                bytes: agentops_agents::speech::MAX_AUDIO,
+            },
             ..SpeechConfig::new(base.clone())
         })
         .context("cannot set up the speech client")?;

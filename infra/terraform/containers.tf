@@ -143,12 +143,13 @@ resource "scaleway_container" "chief_of_staff" {
     LLM_MODEL            = var.llm_model
     LLM_CLASSIFIER_MODEL = var.llm_classifier_model
     # Voice notes: an OpenAI-compatible audio API ("" = no voice).
-    SPEECH_BASE_URL     = var.speech_base_url
-    SPEECH_STT_MODEL    = var.speech_stt_model
-    SPEECH_TTS_MODEL    = var.speech_tts_model
-    SPEECH_TTS_VOICE    = var.speech_tts_voice
-    AGENTOPS_LOG_FORMAT = "json"
-    RUST_LOG            = var.rust_log
+    SPEECH_BASE_URL      = var.speech_base_url
+    SPEECH_STT_MODEL     = var.speech_stt_model
+    SPEECH_TTS_MODEL     = var.speech_tts_model
+    SPEECH_TTS_VOICE     = var.speech_tts_voice
+    SPEECH_CHUNK_SECONDS = tostring(var.speech_chunk_seconds)
+    AGENTOPS_LOG_FORMAT  = "json"
+    RUST_LOG             = var.rust_log
   }
 
   secret_environment_variables = {

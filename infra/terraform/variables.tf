@@ -532,6 +532,17 @@ variable "speech_tts_voice" {
   default     = "alloy"
 }
 
+variable "speech_chunk_seconds" {
+  description = "Longest recording sent in one transcription, in seconds (SPEECH_CHUNK_SECONDS); longer voice notes are cut at their pauses."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.speech_chunk_seconds >= 5
+    error_message = "speech_chunk_seconds must be at least 5."
+  }
+}
+
 variable "speech_api_key" {
   description = "API key for the speech provider (SPEECH_API_KEY); empty = llm_api_key (the same Scaleway IAM secret key)."
   type        = string

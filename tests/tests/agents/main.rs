@@ -17,5 +17,6 @@ mod multitask;
 mod proactive;
 mod schedules;
 mod seed;
+mod speech;
 mod telegram;
 mod understanding;

@@ -11,8 +11,11 @@
 //! browsers too).
 //!
 //! A voice note over [`MAX_AUDIO`] is refused before it is sent: Telegram hands bots at
-//! most 20 MB, and hosted APIs take at most 25 MB a file (about an hour and a half of
-//! a voice note at Telegram's bitrate).
+//! most 20 MB (about an hour and a half of a voice note at Telegram's bitrate). A
+//! recording longer or larger than one call to the engine takes
+//! ([`SpeechConfig::chunk`]: 10 minutes by default) is cut at its pauses into pieces
+//! ([`chunks`]), heard one after the other and put together; a piece the engine still
+//! refuses as too large (413) is cut in half again.
 //!
 //! Any engine fits behind the ports; here one that hears the same every time, as a test
 //! might use:
@@ -44,6 +47,8 @@ use async_openai::types::audio::{
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod chunks;
+
 use crate::llm::{ClientError, Endpoint, one_try_client};
 
 /// The largest audio accepted for a transcription, in bytes.
@@ -68,6 +73,9 @@ pub struct SpeechConfig {
     pub voice: String,
     /// How long one call may take.
     pub timeout: Duration,
+    /// The most one transcription is sent at once: a longer recording (Ogg/Opus) is cut
+    /// into pieces within it.
+    pub chunk: chunks::Limit,
 }
 
 impl SpeechConfig {
@@ -80,6 +88,10 @@ impl SpeechConfig {
             tts_model: "tts-1".into(),
             voice: "alloy".into(),
             timeout: Duration::from_secs(120),
+            chunk: chunks::Limit {
+                seconds: 600.0,
+                bytes: MAX_AUDIO,
+            },
         }
     }
 }
@@ -259,6 +271,64 @@ impl Transcriber for OpenAiSpeech {
         if audio.len() > MAX_AUDIO {
             return Err(SpeechError::TooLarge(audio.len()));
         }
+        // Pieces still to hear, each with the limit it was cut to.
+        let mut left = std::collections::VecDeque::new();
+        match chunks::split(&audio, self.config.chunk) {
+            Some(pieces) if pieces.len() > 1 => {
+                tracing::debug!(pieces = pieces.len(), "a long recording is heard in pieces");
+                left.extend(pieces.into_iter().map(|p| (p, self.config.chunk)));
+            }
+            _ => left.push_back((audio, self.config.chunk)),
+        }
+        let mut heard: Vec<Transcript> = Vec::new();
+        while let Some((piece, limit)) = left.pop_front() {
+            match self.transcribe_one(piece.clone(), name).await {
+                Ok(transcript) => heard.push(transcript),
+                Err(SpeechError::Status {
+                    status: 413,
+                    message,
+                }) => {
+                    // Too large for this engine: cut in halves, if it can be cut (and the
+                    // halves are not already tiny).
+                    let smaller = chunks::duration(&piece).map(|seconds| chunks::Limit {
+                        seconds: limit.seconds.min(seconds) / 2.0,
+                        bytes: limit.bytes.min(piece.len()) / 2,
+                    });
+                    let halves = smaller
+                        .filter(|smaller| smaller.seconds >= 1.0)
+                        .and_then(|smaller| Some((chunks::split(&piece, smaller)?, smaller)))
+                        .filter(|(pieces, _)| pieces.len() > 1);
+                    let Some((halves, smaller)) = halves else {
+                        return Err(SpeechError::Status {
+                            status: 413,
+                            message,
+                        });
+                    };
+                    for half in halves.into_iter().rev() {
+                        left.push_front((half, smaller));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let seconds = heard.iter().map(|t| t.seconds).sum::<Option<f64>>();
+        let text = heard
+            .iter()
+            .map(|t| t.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Transcript {
+            text,
+            seconds,
+            model: self.config.stt_model.clone(),
+        })
+    }
+}
+
+impl OpenAiSpeech {
+    /// One call to `/audio/transcriptions`.
+    async fn transcribe_one(&self, audio: Vec<u8>, name: &str) -> Result<Transcript, SpeechError> {
         let request = CreateTranscriptionRequest {
             file: AudioInput::from_vec_u8(name.to_owned(), audio),
             model: self.config.stt_model.clone(),
