@@ -54,6 +54,22 @@ pub struct LlmArgs {
     /// Longest wait for one completion, in seconds.
     #[arg(long, env = "LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
+    /// A model that sees, describing the pictures people send the Chief of Staff
+    /// (`pixtral-12b-2409` on Scaleway); empty = pictures are not seen (their captions
+    /// are read).
+    #[arg(long, env = "VISION_MODEL", default_value = "")]
+    pub vision_model: String,
+    /// Its OpenAI-compatible API; empty = `LLM_BASE_URL`.
+    #[arg(long, env = "VISION_BASE_URL", default_value = "")]
+    pub vision_base_url: String,
+    /// Its key; empty = `LLM_API_KEY`.
+    #[arg(
+        long,
+        env = "VISION_API_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub vision_api_key: String,
 }
 
 /// The speech engine the Chief of Staff hears voice notes and speaks with: any
@@ -159,6 +175,53 @@ pub(crate) async fn speech_answers(base: &str) -> bool {
 }
 
 impl LlmArgs {
+    /// The model that sees pictures, its calls metered through `client`; `None` (said in
+    /// the log) when none is set.
+    ///
+    /// # Errors
+    /// If `VISION_MODEL` is set without an API to reach it, or the settings are not
+    /// usable.
+    pub fn vision(&self, client: Client) -> anyhow::Result<Option<agentops_agents::llm::Llm>> {
+        let model = self.vision_model.trim();
+        if model.is_empty() {
+            tracing::info!("pictures are not seen (set VISION_MODEL for a model that sees)");
+            return Ok(None);
+        }
+        let base_url = match self.vision_base_url.trim() {
+            "" => self
+                .llm_base_url
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default(),
+            url => url,
+        };
+        anyhow::ensure!(
+            !base_url.is_empty(),
+            "VISION_MODEL is set but neither VISION_BASE_URL nor LLM_BASE_URL says where it is"
+        );
+        let parsed = reqwest::Url::parse(base_url)
+            .with_context(|| format!("VISION_BASE_URL `{base_url}` is not a URL"))?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https"),
+            "VISION_BASE_URL must be an http(s) URL"
+        );
+        let api_key = match self.vision_api_key.trim() {
+            "" => self.llm_api_key.clone(),
+            key => key.to_owned(),
+        };
+        let llm = agentops_agents::llm::Llm::new(LlmConfig {
+            base_url: base_url.to_owned(),
+            api_key,
+            model: model.to_owned(),
+            timeout: Duration::from_secs(self.llm_timeout_secs.max(1)),
+        })
+        .context("cannot set up the vision model's client")?;
+        tracing::info!("pictures are seen by {model} at {base_url}");
+        Ok(Some(llm.metered(
+            agentops_agents::meter::Meter::new(client).answer_allowance(400),
+        )))
+    }
+
     /// The classifier's model, if one other than the LLM's own is set.
     pub fn classifier_model(&self) -> Option<String> {
         self.llm_classifier_model

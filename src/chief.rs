@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Args;
 
-use agentops_agents::chief::server::{router_with_speech, spawn_executor};
+use agentops_agents::chief::server::{Senses, router_with_senses, spawn_executor};
 use agentops_agents::chief::{ChiefConfig, ChiefOfStaff};
 use agentops_sdk::CancellationToken;
 
@@ -102,10 +102,13 @@ impl EmbeddedChief {
             proactive,
             stop.clone(),
         )?;
-        let speech = speech
-            .speech(crate::agents::client(&platform, "chief-of-staff")?)
-            .await?;
-        let app = router_with_speech(chief, platform.url, speech);
+        let senses = Senses {
+            speech: speech
+                .speech(crate::agents::client(&platform, "chief-of-staff")?)
+                .await?,
+            vision: llm.vision(crate::agents::client(&platform, "chief-of-staff")?)?,
+        };
+        let app = router_with_senses(chief, platform.url, senses);
         let http = {
             let stop = stop.clone();
             tokio::spawn(async move {
@@ -162,11 +165,11 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let rounds = spawn_proactive(client.clone(), &args.llm, &args.proactive, stop.clone())?;
-    let app = router_with_speech(
-        chief,
-        args.platform.url.clone(),
-        args.speech.speech(client).await?,
-    );
+    let senses = Senses {
+        speech: args.speech.speech(client.clone()).await?,
+        vision: args.llm.vision(client)?,
+    };
+    let app = router_with_senses(chief, args.platform.url.clone(), senses);
     let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
     if let Some(rounds) = rounds {

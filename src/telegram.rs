@@ -432,6 +432,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             api_key: args.platform.api_key.trim().to_owned(),
             allowed_chats: settings.allowed,
             user_rate: args.user_rate,
+            unheard_retry: agentops_telegram::UNHEARD_RETRY,
         },
     )?;
     let me = bot

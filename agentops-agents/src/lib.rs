@@ -9,6 +9,9 @@
 //!   API, and a fallback list of providers.
 //! - [`meter`]: every model call reserved against the budgets and recorded in the
 //!   platform's token ledger.
+//! - [`speech`]: hearing voice notes and speaking answers (an OpenAI-compatible audio
+//!   API, or the local engine).
+//! - [`vision`]: pictures described by a model that sees.
 //! - [`tools`]: tools the model may call ([`tools::Tool`]) and the one loop
 //!   ([`tools::ToolLoop`]) the agents think through.
 
@@ -18,3 +21,4 @@ pub mod meter;
 pub mod seed;
 pub mod speech;
 pub mod tools;
+pub mod vision;

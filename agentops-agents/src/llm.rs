@@ -35,6 +35,7 @@
 //!                 content: Some(self.0.into()),
 //!                 tool_calls: Vec::new(),
 //!                 tool_call_id: None,
+//!                 images: Vec::new(),
 //!             },
 //!             usage: Usage { prompt_tokens: 3, completion_tokens: 1 },
 //!             model: "canned".into(),
@@ -131,7 +132,11 @@ impl LlmError {
 }
 
 /// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Sent as the protocol has it: `content` a string, or, with [`images`](Self::images),
+/// a list of parts (`text`, then each picture as an `image_url` data URL) for models
+/// that see.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Message {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -144,6 +149,70 @@ pub struct Message {
     /// On a `tool` message: the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// Pictures shown with a `user` message (never read from an answer).
+    #[serde(skip)]
+    pub images: Vec<Image>,
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", &self.role)?;
+        if self.images.is_empty() {
+            if let Some(content) = &self.content {
+                map.serialize_entry("content", content)?;
+            }
+        } else {
+            let text = self
+                .content
+                .iter()
+                .map(|text| serde_json::json!({"type": "text", "text": text}));
+            let pictures = self.images.iter().map(|image| {
+                serde_json::json!({"type": "image_url", "image_url": {"url": image.data_url()}})
+            });
+            map.serialize_entry("content", &text.chain(pictures).collect::<Vec<_>>())?;
+        }
+        if !self.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &self.tool_calls)?;
+        }
+        if let Some(id) = &self.tool_call_id {
+            map.serialize_entry("tool_call_id", id)?;
+        }
+        map.end()
+    }
+}
+
+/// A picture for a model that sees: its bytes and media type (`image/png`…).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The media type.
+    pub content_type: String,
+    /// The file.
+    pub bytes: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Image({}, {} bytes)",
+            self.content_type,
+            self.bytes.len()
+        )
+    }
+}
+
+impl Image {
+    /// The picture as a `data:` URL, as `image_url` parts carry it.
+    pub fn data_url(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "data:{};base64,{}",
+            self.content_type,
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
+    }
 }
 
 impl Message {
@@ -165,12 +234,21 @@ impl Message {
         }
     }
 
+    /// A user message showing `images`.
+    pub fn user_with_images(text: impl Into<String>, images: Vec<Image>) -> Self {
+        Self {
+            images,
+            ..Self::text("user", text)
+        }
+    }
+
     fn text(role: &str, text: impl Into<String>) -> Self {
         Self {
             role: role.to_owned(),
             content: Some(text.into()),
             tool_calls: Vec::new(),
             tool_call_id: None,
+            images: Vec::new(),
         }
     }
 }

@@ -25,6 +25,10 @@ use crate::llm::{Completion, LlmError, Message, Tool};
 /// otherwise (a generous answer with tool calls).
 pub const DEFAULT_ANSWER_ALLOWANCE: u64 = 2_048;
 
+/// Tokens reserved for a picture shown to a model (a megapixel in 16-pixel patches, as
+/// Pixtral counts it; OpenAI's models count fewer).
+pub const IMAGE_TOKENS: u64 = 4_096;
+
 /// Reserves and records model calls through the platform. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Meter {
@@ -50,7 +54,7 @@ impl Meter {
     }
 
     /// What a call with `messages` and `tools` may spend: its prompt (about four
-    /// characters a token) and the answer allowance.
+    /// characters a token, [`IMAGE_TOKENS`] a picture) and the answer allowance.
     pub fn estimate(&self, messages: &[Message], tools: &[Tool]) -> u64 {
         let chars: usize = messages
             .iter()
@@ -67,7 +71,8 @@ impl Meter {
                 .iter()
                 .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
                 .sum::<usize>();
-        (chars as u64).div_ceil(4) + self.answer_allowance
+        let pictures: u64 = messages.iter().map(|m| m.images.len() as u64).sum();
+        (chars as u64).div_ceil(4) + pictures * IMAGE_TOKENS + self.answer_allowance
     }
 
     /// Reserves room for a call of `model` for `spender`; the reservation's id, or none

@@ -403,6 +403,7 @@ mod tests {
                 })
                 .collect(),
             tool_call_id: None,
+            images: Vec::new(),
         }
     }
 
@@ -509,6 +510,7 @@ mod tests {
                 content: Some("nothing to add".into()),
                 tool_calls: Vec::new(),
                 tool_call_id: None,
+                images: Vec::new(),
             },
         ]);
         let mut tally = Tally::default();

@@ -156,6 +156,8 @@ error_codes! {
     ValidationFailed = ("validation_failed", 422, "Values out of their constraints, with `details` per field (also a number beyond ±1e300 in free-form JSON)."),
     /// Audio that cannot be heard.
     UnreadableAudio = ("unreadable_audio", 422, "The audio cannot be read, or no words could be made out in it."),
+    /// A picture that cannot be seen.
+    UnreadableImage = ("unreadable_image", 422, "Not a PNG, JPEG, GIF or WebP picture, or the vision model could not read it."),
     /// An `Idempotency-Key` reused with another body.
     IdempotencyKeyReused = ("idempotency_key_reused", 422, "An `Idempotency-Key` used again with a different body."),
     /// Text holds a NUL character.
@@ -172,6 +174,8 @@ error_codes! {
     PlatformUnavailable = ("platform_unavailable", 502, "The Chief of Staff's HTTP API could not reach the platform API it works through."),
     /// The Chief of Staff has no speech engine, or cannot reach it.
     SpeechUnavailable = ("speech_unavailable", 503, "The Chief of Staff's speech engine is not set up (`SPEECH_BASE_URL`) or cannot be reached now (with `Retry-After` when it may come back)."),
+    /// The Chief of Staff has no vision model, or cannot reach it.
+    VisionUnavailable = ("vision_unavailable", 503, "The Chief of Staff has no vision model (`VISION_MODEL`), or cannot reach it now (with `Retry-After` when it may come back)."),
     /// The database is down or unreachable.
     Unavailable = ("unavailable", 503, "The database (or artifact storage) is down or unreachable (with `Retry-After: 2`); requests succeed again on their own once it is back."),
 }

@@ -140,7 +140,42 @@ const ANSWER_PROMPT: &str = "✍ Your answer for #";
 pub const BOT_AUTHOR: &str = "telegram-bot";
 
 /// The largest file Telegram lets a bot download, in bytes.
-const VOICE_MAX: usize = 20 * 1024 * 1024;
+const FILE_MAX: usize = 20 * 1024 * 1024;
+
+/// The thread-metadata key of a chat's voice notes kept while the speech engine is down:
+/// Telegram message id → `{"message", "since"}`.
+const UNHEARD_KEY: &str = "telegram_unheard";
+
+/// How long a kept voice note is tried again before the person is asked to send it
+/// again.
+pub const UNHEARD_FOR: Duration = Duration::from_secs(24 * 3_600);
+
+/// How soon a kept voice note is first tried again, by default.
+pub const UNHEARD_RETRY: Duration = Duration::from_secs(30);
+
+/// Why the Chief of Staff did not take a message.
+struct ChiefRefused {
+    /// Its error code (none if it could not be reached).
+    code: Option<String>,
+    /// What went wrong.
+    said: String,
+    /// Whether it said when to try again (`Retry-After`): what is missing may come back.
+    passing: bool,
+}
+
+impl ChiefRefused {
+    fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// How sending a recording to the Chief of Staff ended.
+enum Heard {
+    /// It has it, or the person was told why not.
+    Done,
+    /// The speech engine is down (what the Chief said).
+    EngineDown(String),
+}
 
 /// The longest message the platform keeps, in characters.
 const TEXT_MAX: usize = 32_000;
@@ -294,6 +329,9 @@ pub struct TelegramConfig {
     pub allowed_chats: HashSet<i64>,
     /// Messages one person may send a minute ([`USER_RATE`] by default; 0: no limit).
     pub user_rate: u32,
+    /// How soon a voice note kept while the speech engine is down is tried again
+    /// ([`UNHEARD_RETRY`] by default), doubling up to ten times that.
+    pub unheard_retry: Duration,
 }
 
 /// Messages one person may send the bot a minute, by default.
@@ -391,6 +429,8 @@ struct Inner {
     paces: Mutex<HashMap<u64, (std::collections::VecDeque<std::time::Instant>, bool)>>,
     /// The name of the event cursor the relay saves its progress under.
     cursor: String,
+    /// The kept voice notes being tried again (thread, Telegram message id).
+    unheard: Mutex<HashSet<(Uuid, i32)>>,
 }
 
 /// What operators are told when a budget nears or reaches its limit.
@@ -560,6 +600,7 @@ impl TelegramBot {
                 access,
                 paces: Mutex::new(HashMap::new()),
                 cursor,
+                unheard: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -1084,8 +1125,8 @@ impl TelegramBot {
     }
 
     /// Handles the updates an earlier run accepted but did not finish (it crashed, or
-    /// was killed before its shutdown wait ended), oldest first in each chat. Returns
-    /// how many it handled.
+    /// was killed before its shutdown wait ended), oldest first in each chat, and tries
+    /// again the voice notes it kept for the speech engine. Returns how many.
     ///
     /// # Errors
     /// If the platform cannot be read.
@@ -1102,6 +1143,7 @@ impl TelegramBot {
             .await?;
         let mut handled = 0;
         for thread in threads {
+            handled += self.recover_unheard(&thread).await;
             let Some(inbox) = thread.metadata.get(INBOX_KEY).and_then(Value::as_object) else {
                 continue;
             };
@@ -1210,27 +1252,41 @@ impl TelegramBot {
                     .video_note()
                     .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
             });
-        let picture = message.photo().is_some() || message.document().is_some();
-        // A picture's caption is read as its message; the picture itself is not seen.
+        // A photo (its largest size Telegram lets a bot fetch), or a picture sent as a
+        // file.
+        let picture = message
+            .photo()
+            .and_then(|sizes| {
+                sizes
+                    .iter()
+                    .filter(|size| (size.file.size as usize) <= FILE_MAX)
+                    .max_by_key(|size| size.width * size.height)
+            })
+            .map(|size| size.file.clone())
+            .or_else(|| {
+                message
+                    .document()
+                    .filter(|d| d.mime_type.as_ref().is_some_and(|m| m.type_() == "image"))
+                    .map(|d| d.file.clone())
+            });
+        let other_file = message.document().is_some() && picture.is_none();
         let text = message
             .text()
             .or_else(|| message.caption())
             .map(str::trim)
             .filter(|t| !t.is_empty());
-        if text.is_none() && voice.is_none() {
-            let reply = if picture {
-                "🖼 I cannot see pictures or files yet: please tell me in words what you need."
+        if text.is_none() && voice.is_none() && picture.is_none() {
+            let reply = if other_file {
+                "📎 I cannot read files yet: please tell me in words what you need."
             } else {
-                "I understand text messages and voice notes: please type or say your request."
+                "I understand text messages, voice notes and pictures: please type or say your request."
             };
             return self.answer(&message, reply).await;
         }
-        if picture {
-            self.answer(
-                &message,
-                "🖼 I cannot see pictures or files yet: I read your caption.",
-            )
-            .await?;
+        // A file's caption is read as its message; the file itself is not.
+        if other_file {
+            self.answer(&message, "📎 I cannot read files yet: I read your caption.")
+                .await?;
         }
         if let Some(user) = author {
             match self.pace(user.id.0) {
@@ -1251,6 +1307,9 @@ impl TelegramBot {
         }
         if let Some((file, name)) = voice {
             return self.on_voice(&message, &file, name).await;
+        }
+        if let Some(file) = picture {
+            return self.on_picture(&message, &file, text).await;
         }
         let Some(text) = text else {
             return Ok(());
@@ -1501,48 +1560,317 @@ impl TelegramBot {
     /// A voice note (or an audio file, a video note): downloaded from Telegram and
     /// sent to the Chief of Staff's `POST /voice`, which hears it and answers it as if
     /// it had been typed. The chat is shown what was heard (relayed from the message the
-    /// Chief keeps), then the answer; a note that cannot be heard is told so.
+    /// Chief keeps), then the answer; a note that cannot be heard is told so. While the
+    /// speech engine is down, the note is kept and heard once it is back
+    /// ([`keep_unheard`](Self::keep_unheard)): nothing said is lost.
     async fn on_voice(
         &self,
         message: &Message,
         file: &teloxide::types::FileMeta,
-        (name, mime): (&str, &str),
+        name: (&str, &str),
     ) -> Result<(), BotError> {
-        use teloxide::net::Download;
-        let chat = message.chat.id;
-        if file.size as usize > VOICE_MAX {
-            return self
-                .answer(
-                    message,
-                    "🎙 That recording is too long for me (over 20 MB): please send a shorter one, or type it.",
+        match self.hear(message, file, name).await? {
+            Heard::Done => Ok(()),
+            Heard::EngineDown(said) => {
+                self.keep_unheard(message).await?;
+                self.say_with(
+                    message.chat.id,
+                    &format!(
+                        "🎙 I cannot listen to recordings right now ({said}). I kept this one and will answer it as soon as I can; or type your request."
+                    ),
+                    Some(json!({ REPLY_TO: message.id.0 })),
                 )
-                .await;
-        }
-        let mut audio = Vec::new();
-        let fetched = match self.inner.bot.get_file(file.id.clone()).await {
-            Ok(found) => self
-                .inner
-                .bot
-                .download_file(&found.path, &mut audio)
                 .await
-                .map_err(|err| BotError::Download(err.to_string())),
-            Err(err) => Err(err.into()),
-        };
-        if let Err(err) = fetched {
-            tracing::warn!(chat = chat.0, "cannot fetch a recording: {err}");
-            return self
-                .answer(
+            }
+        }
+    }
+
+    /// Sends a recording to the Chief of Staff; what the person is told on a failure,
+    /// except that the speech engine is down (for the caller to decide).
+    async fn hear(
+        &self,
+        message: &Message,
+        file: &teloxide::types::FileMeta,
+        (name, mime): (&str, &str),
+    ) -> Result<Heard, BotError> {
+        let chat = message.chat.id;
+        if file.size as usize > FILE_MAX {
+            self.answer(
+                message,
+                "🎙 That recording is too long for me (over 20 MB): please send a shorter one, or type it.",
+            )
+            .await?;
+            return Ok(Heard::Done);
+        }
+        let audio = match self.fetch_file(file).await {
+            Ok(audio) => audio,
+            Err(err) => {
+                tracing::warn!(chat = chat.0, "cannot fetch a recording: {err}");
+                self.answer(
                     message,
                     "🎙 I could not fetch that recording from Telegram: please send it again, or type it.",
                 )
-                .await;
+                .await?;
+                return Ok(Heard::Done);
+            }
+        };
+        let form = self.form(message, audio, name, mime).await?;
+        let request = self.chief("voice").multipart(form);
+        let author = message.from.as_ref();
+        let text = match self.talk_to_chief(chat, request, author).await? {
+            None => return Ok(Heard::Done),
+            Some(refused) if refused.is("speech_unavailable") && refused.passing => {
+                tracing::warn!(chat = chat.0, "a recording was not heard: {}", refused.said);
+                return Ok(Heard::EngineDown(refused.said));
+            }
+            Some(refused) if refused.is("speech_unavailable") => format!(
+                "🎙 I cannot listen to recordings ({}). Please type your request.",
+                refused.said
+            ),
+            Some(refused) if refused.is("unreadable_audio") => {
+                "🎙 I could not make out any words in that recording. Could you say it again, or type it?"
+                    .to_owned()
+            }
+            Some(refused) if refused.is("payload_too_large") => {
+                "🎙 That recording is too long for me: please send a shorter one, or type it."
+                    .to_owned()
+            }
+            Some(refused) => Self::unavailable(&refused.said),
+        };
+        self.say_with(chat, &text, Some(json!({ REPLY_TO: message.id.0 })))
+            .await?;
+        Ok(Heard::Done)
+    }
+
+    /// Keeps a voice note the speech engine could not hear (in its chat's thread's
+    /// metadata, `telegram_unheard`, so a restart keeps it too) and tries it again until
+    /// it is heard.
+    async fn keep_unheard(&self, message: &Message) -> Result<(), BotError> {
+        let chat = message.chat.id;
+        let thread = self.thread_of(chat).await?;
+        let raw = serde_json::to_value(message)
+            .map_err(|err| BotError::Setup(format!("a message does not serialize: {err}")))?;
+        let since = chrono::Utc::now();
+        self.set_metadata(
+            thread,
+            json!({ UNHEARD_KEY: { message.id.0.to_string(): {"message": raw, "since": since} } }),
+        )
+        .await?;
+        self.retry_unheard(thread, message.clone(), since);
+        Ok(())
+    }
+
+    /// Tries a kept voice note again, every [`TelegramConfig::unheard_retry`] (doubling
+    /// up to ten times that) while the speech engine is down, for at most
+    /// [`UNHEARD_FOR`] since it was first tried; then the person is asked to send it
+    /// again. Once heard (or failed otherwise, which the person is told), it is no longer
+    /// kept.
+    fn retry_unheard(&self, thread: Uuid, message: Message, since: chrono::DateTime<chrono::Utc>) {
+        let key = (thread, message.id.0);
+        if !self
+            .inner
+            .unheard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key)
+        {
+            return; // already being tried
         }
+        let bot = self.clone();
+        tokio::spawn(async move {
+            let first = bot.inner.config.unheard_retry;
+            let mut wait = first;
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(first * 10);
+                let given_up = chrono::Utc::now() - since
+                    > chrono::Duration::from_std(UNHEARD_FOR).unwrap_or(chrono::TimeDelta::MAX);
+                let heard = if given_up {
+                    None
+                } else {
+                    let file = message
+                        .voice()
+                        .map(|v| (v.file.clone(), ("voice.ogg", "audio/ogg")))
+                        .or_else(|| {
+                            message
+                                .audio()
+                                .map(|a| (a.file.clone(), ("audio.mp3", "audio/mpeg")))
+                        })
+                        .or_else(|| {
+                            message
+                                .video_note()
+                                .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
+                        });
+                    match file {
+                        Some((file, name)) => Some(bot.hear(&message, &file, name).await),
+                        None => Some(Ok(Heard::Done)),
+                    }
+                };
+                match heard {
+                    Some(Ok(Heard::EngineDown(_))) => continue,
+                    // The platform is down: the note stays kept for the next try.
+                    Some(Err(err)) if err.is_transient() => {
+                        tracing::warn!("a kept voice note cannot be tried now: {err}");
+                        continue;
+                    }
+                    Some(Ok(Heard::Done)) => {}
+                    Some(Err(err)) => tracing::warn!("a kept voice note failed: {err}"),
+                    None => {
+                        let asked = bot
+                            .say_with(
+                                message.chat.id,
+                                "🎙 I still cannot listen to this recording, and have stopped trying: please send it again, or type your request.",
+                                Some(json!({ REPLY_TO: message.id.0 })),
+                            )
+                            .await;
+                        if let Err(err) = asked {
+                            tracing::warn!("cannot say a voice note was given up: {err}");
+                            continue;
+                        }
+                    }
+                }
+                let forgotten = bot
+                    .set_metadata(
+                        thread,
+                        json!({ UNHEARD_KEY: { message.id.0.to_string(): null } }),
+                    )
+                    .await;
+                if let Err(err) = forgotten {
+                    tracing::warn!("cannot drop a voice note that was heard: {err}");
+                }
+                bot.inner
+                    .unheard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&key);
+                return;
+            }
+        });
+    }
+
+    /// Tries again the voice notes an earlier run kept for the speech engine (see
+    /// [`keep_unheard`](Self::keep_unheard)); how many.
+    async fn recover_unheard(&self, thread: &agentops_sdk::types::ThreadOut) -> usize {
+        let Some(kept) = thread.metadata.get(UNHEARD_KEY).and_then(Value::as_object) else {
+            return 0;
+        };
+        let mut tried = 0;
+        for (id, entry) in kept {
+            // From text, as updates are (see `recover`).
+            let message = entry
+                .get("message")
+                .and_then(|raw| serde_json::from_str::<Message>(&raw.to_string()).ok());
+            let since = entry
+                .get("since")
+                .and_then(|at| serde_json::from_value(at.clone()).ok());
+            match (message, since) {
+                (Some(message), Some(since)) => {
+                    self.retry_unheard(thread.id, message, since);
+                    tried += 1;
+                }
+                _ => tracing::warn!(message = %id, "a kept voice note does not parse"),
+            }
+        }
+        tried
+    }
+
+    /// A picture (a photo, or an image sent as a file): downloaded from Telegram and
+    /// sent with its caption to the Chief of Staff's `POST /image`, where a model that
+    /// sees describes it and the Chief answers the two together. Without a model that
+    /// sees (or while it is down), the caption is read and the person told the picture
+    /// was not seen.
+    async fn on_picture(
+        &self,
+        message: &Message,
+        file: &teloxide::types::FileMeta,
+        caption: Option<&str>,
+    ) -> Result<(), BotError> {
+        let chat = message.chat.id;
+        let author = message.from.as_ref();
+        let unseen = match self.fetch_file(file).await {
+            Err(err) => {
+                tracing::warn!(chat = chat.0, "cannot fetch a picture: {err}");
+                "I could not fetch it from Telegram".to_owned()
+            }
+            Ok(picture) => {
+                let mime = messages::picture_type(&picture);
+                let mut form = self.form(message, picture, "picture", mime).await?;
+                if let Some(caption) = caption {
+                    form = form.text("caption", caption.to_owned());
+                }
+                let request = self.chief("image").multipart(form);
+                match self.talk_to_chief(chat, request, author).await? {
+                    None => return Ok(()),
+                    Some(refused)
+                        if refused.is("vision_unavailable")
+                            || refused.is("unreadable_image")
+                            || refused.is("payload_too_large") =>
+                    {
+                        tracing::info!(chat = chat.0, "a picture was not seen: {}", refused.said);
+                        match refused.code.as_deref() {
+                            Some("unreadable_image") => "I could not make it out".to_owned(),
+                            Some("payload_too_large") => "it is too large for me".to_owned(),
+                            _ if !refused.passing => "I cannot see pictures".to_owned(),
+                            _ => format!("I cannot see pictures right now ({})", refused.said),
+                        }
+                    }
+                    Some(refused) => {
+                        return self
+                            .say_with(
+                                chat,
+                                &Self::unavailable(&refused.said),
+                                Some(json!({ REPLY_TO: message.id.0 })),
+                            )
+                            .await;
+                    }
+                }
+            }
+        };
+        // Not seen: the caption, if any, is what the person asked.
+        match caption {
+            Some(caption) => {
+                self.answer(message, &format!("🖼 {unseen}: I read your caption."))
+                    .await?;
+                self.ask_chief(chat, caption, author, message.id).await
+            }
+            None => {
+                self.answer(
+                    message,
+                    &format!("🖼 {unseen}: please tell me in words what you need."),
+                )
+                .await
+            }
+        }
+    }
+
+    /// A file downloaded from Telegram.
+    async fn fetch_file(&self, file: &teloxide::types::FileMeta) -> Result<Vec<u8>, BotError> {
+        use teloxide::net::Download;
+        let found = self.inner.bot.get_file(file.id.clone()).await?;
+        let mut bytes = Vec::new();
+        self.inner
+            .bot
+            .download_file(&found.path, &mut bytes)
+            .await
+            .map_err(|err| BotError::Download(err.to_string()))?;
+        Ok(bytes)
+    }
+
+    /// The multipart form of `/voice` and `/image`: the file, and who said it where.
+    async fn form(
+        &self,
+        message: &Message,
+        file: Vec<u8>,
+        name: &str,
+        mime: &str,
+    ) -> Result<reqwest::multipart::Form, BotError> {
+        let chat = message.chat.id;
         let author = message.from.as_ref();
         let metadata = self.said_metadata(chat, author, message.id).await?;
         let mut form = reqwest::multipart::Form::new()
             .part(
                 "file",
-                reqwest::multipart::Part::bytes(audio)
+                reqwest::multipart::Part::bytes(file)
                     .file_name(name.to_owned())
                     .mime_str(mime)
                     .map_err(|err| BotError::Setup(err.to_string()))?,
@@ -1553,8 +1881,7 @@ impl TelegramBot {
         if let Some(user) = author {
             form = form.text("author", messages::display(user));
         }
-        let request = self.chief("voice").multipart(form);
-        self.talk_to_chief(chat, request, author, message.id).await
+        Ok(form)
     }
 
     async fn ask_chief(
@@ -1570,19 +1897,31 @@ impl TelegramBot {
             ..ChatIn::on(CHANNEL, chat.0.to_string(), text.trim())
         };
         let request = self.chief("chat").json(&body);
-        self.talk_to_chief(chat, request, author, message).await
+        if let Some(refused) = self.talk_to_chief(chat, request, author).await? {
+            self.say_with(
+                chat,
+                &Self::unavailable(&refused.said),
+                Some(json!({ REPLY_TO: message.0 })),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
-    /// Sends `request` to the Chief of Staff (`/chat` or `/voice`) with "typing…" in the
-    /// chat meanwhile; its reply comes through the relay. A failure is told to the chat,
-    /// as a reply to the person's message.
+    /// What the person is told when the Chief of Staff failed.
+    fn unavailable(problem: &str) -> String {
+        format!("Sorry, the Chief of Staff is unavailable: {problem}")
+    }
+
+    /// Sends `request` to the Chief of Staff (`/chat`, `/voice` or `/image`) with
+    /// "typing…" in the chat meanwhile; its reply comes through the relay. `None` once
+    /// it has the message; else why not, for the caller to tell the person.
     async fn talk_to_chief(
         &self,
         chat: ChatId,
         request: reqwest::RequestBuilder,
         author: Option<&User>,
-        message: teloxide::types::MessageId,
-    ) -> Result<(), BotError> {
+    ) -> Result<Option<ChiefRefused>, BotError> {
         let request = request.send();
         tokio::pin!(request);
         // The chat's next message goes to the Chief while it still thinks about this one
@@ -1603,7 +1942,7 @@ impl TelegramBot {
                 outcome = &mut request => break outcome,
             }
         };
-        let problem = match outcome {
+        match outcome {
             Ok(response) if response.status().is_success() => {
                 // A plan: who asked for it may answer it, in a group too.
                 if let (Ok(out), Some(asker)) = (response.json::<ChatOut>().await, author)
@@ -1618,42 +1957,29 @@ impl TelegramBot {
                 {
                     tracing::warn!(approval = %approval.id, "cannot note who asked for the plan: {err}");
                 }
-                return Ok(());
+                Ok(None)
             }
             Ok(response) => {
+                let passing = response
+                    .headers()
+                    .contains_key(reqwest::header::RETRY_AFTER);
                 let (code, said) = refusal(response).await;
-                // What a voice note that was not heard tells the person.
-                let heard = match code.as_deref() {
-                    Some("unreadable_audio") => Some(
-                        "🎙 I could not make out any words in that recording. Could you say it again, or type it?"
-                            .to_owned(),
-                    ),
-                    Some("speech_unavailable") => Some(format!(
-                        "🎙 I cannot listen to recordings right now ({said}). Please type your request."
-                    )),
-                    Some("payload_too_large") => Some(
-                        "🎙 That recording is too long for me: please send a shorter one, or type it."
-                            .to_owned(),
-                    ),
-                    _ => None,
-                };
-                if let Some(text) = heard {
-                    tracing::warn!(chat = chat.0, "a recording was not heard: {said}");
-                    return self
-                        .say_with(chat, &text, Some(json!({ REPLY_TO: message.0 })))
-                        .await;
-                }
-                said
+                tracing::warn!(chat = chat.0, "the Chief of Staff refused: {said}");
+                Ok(Some(ChiefRefused {
+                    code,
+                    said,
+                    passing,
+                }))
             }
-            Err(err) => format!("it cannot be reached ({err})"),
-        };
-        tracing::warn!(chat = chat.0, "the Chief of Staff failed: {problem}");
-        self.say_with(
-            chat,
-            &format!("Sorry, the Chief of Staff is unavailable: {problem}"),
-            Some(json!({ REPLY_TO: message.0 })),
-        )
-        .await
+            Err(err) => {
+                tracing::warn!(chat = chat.0, "the Chief of Staff cannot be reached: {err}");
+                Ok(Some(ChiefRefused {
+                    code: None,
+                    said: format!("it cannot be reached ({err})"),
+                    passing: true,
+                }))
+            }
+        }
     }
 
     async fn on_button(&self, query: CallbackQuery) -> Result<(), BotError> {

@@ -147,6 +147,20 @@ impl Outgoing {
     }
 }
 
+/// The media type of a picture from its first bytes (Telegram's photos are JPEG; a
+/// picture sent as a file may be PNG, GIF or WebP).
+pub fn picture_type(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(b"GIF8") {
+        "image/gif"
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    }
+}
+
 /// `text` as Telegram's HTML shows it: `<`, `>` and `&` escaped, nothing else.
 pub fn escape(text: &str) -> String {
     teloxide::utils::html::escape(text)

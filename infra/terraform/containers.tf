@@ -142,6 +142,7 @@ resource "scaleway_container" "chief_of_staff" {
     LLM_BASE_URL         = var.llm_base_url
     LLM_MODEL            = var.llm_model
     LLM_CLASSIFIER_MODEL = var.llm_classifier_model
+    VISION_MODEL         = var.vision_model
     # Voice notes: an OpenAI-compatible audio API ("" = no voice).
     SPEECH_BASE_URL      = var.speech_base_url
     SPEECH_STT_MODEL     = var.speech_stt_model

@@ -503,6 +503,12 @@ variable "llm_classifier_model" {
   default     = ""
 }
 
+variable "vision_model" {
+  description = "A model that sees, on the LLM provider, describing the pictures people send the Chief of Staff (VISION_MODEL); empty = pictures are not seen, their captions are read."
+  type        = string
+  default     = "pixtral-12b-2409"
+}
+
 variable "speech_base_url" {
   description = "OpenAI-compatible audio API the Chief of Staff hears voice notes with (SPEECH_BASE_URL: POST /audio/transcriptions, and /audio/speech for spoken answers); empty = no voice."
   type        = string

@@ -2,7 +2,7 @@
 //! no set-up; [`offline`](super::offline)) or an LLM with tools. Either answers a question at once or proposes a plan
 //! of [`Action`]s for a person to approve.
 
-use agentops_sdk::types::{MessageOut, Spender};
+use agentops_sdk::types::{IMAGE_JSON, MessageOut, Spender, VOICE_TRANSCRIPT};
 use agentops_sdk::{CancellationToken, Client};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -552,13 +552,16 @@ pub fn transcript(history: &[MessageOut]) -> Option<String> {
             m.role,
             m.text
         ));
-        for (key, what) in [
-            ("transcript", "voice note transcript"),
-            ("image", "image description"),
-        ] {
-            if let Some(derived) = m.metadata.get(key).and_then(Value::as_str) {
-                transcript.push_str(&format!("  ({what}: {derived})\n"));
-            }
+        if let Some(seen) = m
+            .metadata
+            .get(IMAGE_JSON)
+            .and_then(|i| i.get("description"))
+            .and_then(Value::as_str)
+        {
+            transcript.push_str(&format!("  (a picture they sent, as described: {seen})\n"));
+        }
+        if m.metadata.get(VOICE_TRANSCRIPT).is_some() {
+            transcript.push_str("  (said in a voice note; this is what was heard)\n");
         }
     }
     Some(transcript)

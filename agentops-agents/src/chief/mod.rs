@@ -42,8 +42,9 @@ use std::time::Duration;
 
 use agentops_sdk::text::clean;
 use agentops_sdk::types::{
-    ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorCode, EventFilter, MessageIn,
-    MessageOut, MessageRole, Multitask, Spender, TaskOut, ThreadIn, ThreadOut, ThreadPatch,
+    ApprovalIn, ApprovalOut, ApprovalOutcomeIn, ApprovalStatus, ErrorCode, EventFilter, IMAGE_JSON,
+    MessageIn, MessageOut, MessageRole, Multitask, PICTURE_ONLY, Spender, TaskOut, ThreadIn,
+    ThreadOut, ThreadPatch,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -202,6 +203,29 @@ impl ChiefOfStaff {
                 "the Chief of Staff is shutting down".into(),
             )),
         }
+    }
+
+    /// The conversation `input` belongs to (its `thread_id`, or the thread of its
+    /// channel and `external_id`, opened if it is new).
+    ///
+    /// # Errors
+    /// If the platform cannot be reached, or the thread does not exist.
+    pub async fn thread_of(&self, input: &ChatIn) -> Result<Uuid, ChatError> {
+        let client = &self.inner.client;
+        Ok(match input.thread_id {
+            Some(id) => client.threads().get(id).await?.id,
+            None => {
+                client
+                    .threads()
+                    .open(ThreadIn {
+                        channel: input.channel.clone(),
+                        external_id: input.external_id.clone(),
+                        ..ThreadIn::default()
+                    })
+                    .await?
+                    .id
+            }
+        })
     }
 
     /// [`chat`](Self::chat), once it cannot be cancelled.
@@ -536,11 +560,41 @@ impl ChiefOfStaff {
         };
         let mut note = None;
         let brain = &self.inner.brain;
-        let decision = match brain
-            .decide(client, &history, &input.text, &mut thinking)
-            .await
-        {
+        // A picture: a model that sees described it (`/image`); a model that thinks reads
+        // that with the person's words, the rule-based brain only the words.
+        let picture = input
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(IMAGE_JSON))
+            .and_then(|i| i.get("description"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let wordless = picture.is_some() && input.text == PICTURE_ONLY;
+        let asked_about = |seen: &str| Decision::Ask {
+            question: format!("🖼 I see: {seen}\n\nWhat would you like me to do with it?"),
+            suggestion: None,
+        };
+        let said = match (&picture, brain.model()) {
+            (Some(seen), Some(_)) => format!(
+                "{}[The person sent a picture. A vision model describes it: {seen}]",
+                if wordless {
+                    String::new()
+                } else {
+                    format!("{}\n\n", input.text)
+                }
+            ),
+            _ => input.text.clone(),
+        };
+        let decided = match (&picture, brain.model()) {
+            (Some(seen), None) if wordless => Ok(asked_about(seen)),
+            _ => brain.decide(client, &history, &said, &mut thinking).await,
+        };
+        let decision = match decided {
             Ok(decision) => decision,
+            Err(err) if wordless => {
+                tracing::warn!("the LLM failed on a picture: {err}");
+                asked_about(picture.as_deref().unwrap_or_default())
+            }
             Err(err) => {
                 tracing::warn!("the LLM failed, falling back to the rule-based brain: {err}");
                 note = Some(match &err {

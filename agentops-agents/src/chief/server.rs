@@ -8,7 +8,15 @@
 //!   keeps the transcript in its metadata (`voice_transcript`). 422 `unreadable_audio`
 //!   if no words are made out, 503 `speech_unavailable` without an engine;
 //! - `POST /speech` [`SpeechIn`] → the text spoken, `audio/ogg` (Opus);
-//! - `GET /health` (says whether speech is on).
+//! - `POST /image` (multipart: the picture as `file`, the person's words as `caption`,
+//!   and the fields of [`ChatIn`] but `text`) → [`ImageOut`]: a model that sees
+//!   describes it ([`crate::vision`]), and the Chief answers the caption with the
+//!   description in view (a picture alone: the description, and what to do with it);
+//!   the person's message keeps the description in its metadata (`image_json`). 422
+//!   `unreadable_image` if it is not a picture the model reads, 503 `vision_unavailable`
+//!   without a vision model (`VISION_MODEL`), 429 `budget_exhausted` when its budget is
+//!   spent;
+//! - `GET /health` (says whether speech and vision are on).
 //!
 //! Callers present a platform API key with the admin role (`Authorization: Bearer …`):
 //! a chat can approve work, so it needs what approving needs. Keys are checked with the
@@ -35,10 +43,23 @@ use sha2::{Digest, Sha256};
 use agentops_sdk::types::{ErrorBody, ErrorCode, Role};
 use agentops_sdk::{CancellationToken, Client};
 
-use agentops_sdk::types::{SpeechIn, VOICE_TRANSCRIPT, VoiceOut};
+use agentops_sdk::types::{
+    IMAGE_JSON, ImageOut, PICTURE_ONLY, SpeechIn, VOICE_TRANSCRIPT, VoiceOut,
+};
 
 use super::{ChatError, ChatIn, ChiefOfStaff};
+use crate::llm::{Llm, LlmError};
 use crate::speech::{MAX_AUDIO, Speaker, SpeechError, Transcriber};
+use crate::vision::{MAX_IMAGE, VisionError};
+
+/// What the Chief of Staff hears, speaks and sees with, beyond text.
+#[derive(Debug, Clone, Default)]
+pub struct Senses {
+    /// Hearing voice notes and speaking answers (`/voice`, `/speech`).
+    pub speech: Option<Speech>,
+    /// A model that sees, for pictures (`/image`); metered like every model call.
+    pub vision: Option<Llm>,
+}
 
 /// The speech engine the Chief hears and speaks with.
 #[derive(Debug, Clone)]
@@ -114,6 +135,7 @@ struct AppState {
     platform_url: String,
     keys: CheckedKeys,
     speech: Option<Speech>,
+    vision: Option<Llm>,
 }
 
 impl AppState {
@@ -246,6 +268,88 @@ fn no_speech() -> Response {
     )
 }
 
+/// A multipart form of `/voice` or `/image`: its `file`, a `caption` (where taken), and
+/// the other fields of [`ChatIn`] but `text` (`metadata` as JSON text).
+struct Form {
+    /// Its file name, if it has one, and its bytes.
+    file: Option<(Option<String>, Vec<u8>)>,
+    caption: Option<String>,
+    input: ChatIn,
+}
+
+async fn read_form(
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+    route: &str,
+    takes_caption: bool,
+) -> Result<Form, Response> {
+    let mut form =
+        form.map_err(|rejection| error(ErrorCode::InvalidForm, rejection.body_text()))?;
+    let mut read = Form {
+        file: None,
+        caption: None,
+        input: ChatIn::default(),
+    };
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => {
+                let code = if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ErrorCode::PayloadTooLarge
+                } else {
+                    ErrorCode::InvalidForm
+                };
+                return Err(error(code, err.body_text()));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().map(str::to_owned);
+            match field.bytes().await {
+                Ok(bytes) => read.file = Some((file_name, bytes.to_vec())),
+                Err(err) => return Err(error(ErrorCode::InvalidForm, err.body_text())),
+            }
+            continue;
+        }
+        let value = match field.text().await {
+            Ok(value) => value,
+            Err(err) => return Err(error(ErrorCode::InvalidForm, err.body_text())),
+        };
+        let bad = |what: &str| error(ErrorCode::InvalidForm, format!("`{name}` {what}"));
+        let input = &mut read.input;
+        match name.as_str() {
+            "channel" => input.channel = Some(value),
+            "external_id" => input.external_id = Some(value),
+            "author" => input.author = Some(value),
+            "caption" if takes_caption => read.caption = Some(value),
+            "thread_id" => match value.parse() {
+                Ok(id) => input.thread_id = Some(id),
+                Err(_) => return Err(bad("is not a UUID")),
+            },
+            "metadata" => match serde_json::from_str::<serde_json::Value>(&value) {
+                Ok(metadata @ serde_json::Value::Object(_)) => input.metadata = Some(metadata),
+                _ => return Err(bad("must be a JSON object")),
+            },
+            "multitask" => match serde_json::from_value(json!(value)) {
+                Ok(policy) => input.multitask = Some(policy),
+                Err(_) => return Err(bad("must be enqueue, reject or interrupt")),
+            },
+            _ => return Err(bad(&format!("is not a field of /{route}"))),
+        }
+    }
+    Ok(read)
+}
+
+/// `input`'s metadata with `key` set to `value`.
+fn with_derived(input: &mut ChatIn, key: &str, value: serde_json::Value) {
+    let mut metadata = match input.metadata.take() {
+        Some(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    metadata.insert(key.to_owned(), value);
+    input.metadata = Some(serde_json::Value::Object(metadata));
+}
+
 /// `POST /voice`: a voice note, heard and answered.
 async fn voice(
     State(state): State<AppState>,
@@ -258,64 +362,19 @@ async fn voice(
     let Some(speech) = &state.speech else {
         return no_speech();
     };
-    let mut form = match form {
+    let Form {
+        file, mut input, ..
+    } = match read_form(form, "voice", false).await {
         Ok(form) => form,
-        Err(rejection) => return error(ErrorCode::InvalidForm, rejection.body_text()),
+        Err(refused) => return refused,
     };
-    let mut audio: Option<(String, Vec<u8>)> = None;
-    let mut input = ChatIn::default();
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(err) => {
-                let code = if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ErrorCode::PayloadTooLarge
-                } else {
-                    ErrorCode::InvalidForm
-                };
-                return error(code, err.body_text());
-            }
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let file_name = field.file_name().unwrap_or("voice.ogg").to_owned();
-            match field.bytes().await {
-                Ok(bytes) => audio = Some((file_name, bytes.to_vec())),
-                Err(err) => return error(ErrorCode::InvalidForm, err.body_text()),
-            }
-            continue;
-        }
-        let value = match field.text().await {
-            Ok(value) => value,
-            Err(err) => return error(ErrorCode::InvalidForm, err.body_text()),
-        };
-        let bad = |what: &str| error(ErrorCode::InvalidForm, format!("`{name}` {what}"));
-        match name.as_str() {
-            "channel" => input.channel = Some(value),
-            "external_id" => input.external_id = Some(value),
-            "author" => input.author = Some(value),
-            "thread_id" => match value.parse() {
-                Ok(id) => input.thread_id = Some(id),
-                Err(_) => return bad("is not a UUID"),
-            },
-            "metadata" => match serde_json::from_str::<serde_json::Value>(&value) {
-                Ok(metadata @ serde_json::Value::Object(_)) => input.metadata = Some(metadata),
-                _ => return bad("must be a JSON object"),
-            },
-            "multitask" => match serde_json::from_value(json!(value)) {
-                Ok(policy) => input.multitask = Some(policy),
-                Err(_) => return bad("must be enqueue, reject or interrupt"),
-            },
-            _ => return bad("is not a field of /voice"),
-        }
-    }
-    let Some((file_name, audio)) = audio else {
+    let Some((file_name, audio)) = file else {
         return error(
             ErrorCode::InvalidForm,
             "send the audio as the form's `file`",
         );
     };
+    let file_name = file_name.unwrap_or_else(|| "voice.ogg".to_owned());
     let started = Instant::now();
     let heard = speech.transcriber.transcribe(audio, &file_name).await;
     let latency = started.elapsed();
@@ -344,15 +403,11 @@ async fn voice(
             "no words could be made out in the audio",
         );
     }
-    let mut metadata = match input.metadata.take() {
-        Some(serde_json::Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
-    metadata.insert(
-        VOICE_TRANSCRIPT.to_owned(),
+    with_derived(
+        &mut input,
+        VOICE_TRANSCRIPT,
         json!({"text": heard.text, "model": heard.model, "seconds": heard.seconds}),
     );
-    input.metadata = Some(serde_json::Value::Object(metadata));
     input.text = heard.text.clone();
     let answered = state.chief.chat(input).await;
     spender.thread_id = answered.as_ref().ok().map(|chat| chat.thread_id);
@@ -412,6 +467,107 @@ async fn speak(
     }
 }
 
+fn no_vision() -> Response {
+    error(
+        ErrorCode::VisionUnavailable,
+        "this Chief of Staff has no vision model: set VISION_MODEL (see docs/speech.md)",
+    )
+}
+
+/// What a vision model's failure answers.
+fn vision_failed(err: &VisionError) -> Response {
+    let retry_after = |mut response: Response, seconds: u64| {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
+    };
+    match err {
+        VisionError::TooLarge(_) => error(ErrorCode::PayloadTooLarge, err.to_string()),
+        err if err.is_unreadable() => error(ErrorCode::UnreadableImage, err.to_string()),
+        VisionError::Llm(LlmError::Budget {
+            retry_after: wait, ..
+        }) => retry_after(
+            error(ErrorCode::BudgetExhausted, err.to_string()),
+            wait.map_or(60, |wait| wait.as_secs().max(1)),
+        ),
+        err => {
+            tracing::warn!("the vision model failed: {err}");
+            retry_after(error(ErrorCode::VisionUnavailable, err.to_string()), 10)
+        }
+    }
+}
+
+/// `POST /image`: a picture, seen and answered.
+async fn image(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    if let Err(denied) = state.authorise(&headers).await {
+        return denied;
+    }
+    let Some(vision) = &state.vision else {
+        return no_vision();
+    };
+    let Form {
+        file,
+        caption,
+        mut input,
+    } = match read_form(form, "image", true).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let Some((_, picture)) = file else {
+        return error(
+            ErrorCode::InvalidForm,
+            "send the picture as the form's `file`",
+        );
+    };
+    let caption = caption
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    let (bytes, content_type) = (picture.len(), crate::vision::image_type(&picture));
+    // Booked for the person, in their conversation.
+    let spender = agentops_sdk::types::Spender {
+        user: input.author.clone(),
+        thread_id: if input.thread_id.is_some() || input.external_id.is_some() {
+            state.chief.thread_of(&input).await.ok()
+        } else {
+            None
+        },
+        ..Default::default()
+    };
+    let seen =
+        crate::vision::describe(&vision.for_spender(spender), picture, caption.as_deref()).await;
+    let sight = match seen {
+        Ok(sight) => sight,
+        Err(err) => return vision_failed(&err),
+    };
+    with_derived(
+        &mut input,
+        IMAGE_JSON,
+        json!({
+            "description": sight.description,
+            "model": sight.model,
+            "caption": caption,
+            "content_type": content_type,
+            "bytes": bytes,
+        }),
+    );
+    input.text = caption.unwrap_or_else(|| PICTURE_ONLY.to_owned());
+    match state.chief.chat(input).await {
+        Ok(chat) => Json(ImageOut {
+            seen: sight.description,
+            chat,
+        })
+        .into_response(),
+        Err(err) => chat_failed(err),
+    }
+}
+
 /// What a JSON body the route cannot read answers.
 fn rejected(rejection: &JsonRejection) -> Response {
     let status = rejection.status();
@@ -438,12 +594,26 @@ pub fn router_with_speech(
     platform_url: String,
     speech: Option<Speech>,
 ) -> Router {
-    let speaks = speech.is_some();
+    router_with_senses(
+        chief,
+        platform_url,
+        Senses {
+            speech,
+            vision: None,
+        },
+    )
+}
+
+/// [`router`], with `senses`: without speech, `/voice` and `/speech` answer 503
+/// `speech_unavailable`; without vision, `/image` answers 503 `vision_unavailable`.
+pub fn router_with_senses(chief: ChiefOfStaff, platform_url: String, senses: Senses) -> Router {
+    let (speaks, sees) = (senses.speech.is_some(), senses.vision.is_some());
     let state = AppState {
         chief,
         platform_url,
         keys: Arc::new(Mutex::new(HashMap::new())),
-        speech,
+        speech: senses.speech,
+        vision: senses.vision,
     };
     Router::new()
         .route("/chat", post(chat))
@@ -454,9 +624,18 @@ pub fn router_with_speech(
         )
         .route("/speech", post(speak))
         .route(
+            "/image",
+            post(image).layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE + 64 * 1024)),
+        )
+        .route(
             "/health",
             get(move || async move {
-                Json(json!({"status": "ok", "agent": "chief-of-staff", "speech": speaks}))
+                Json(json!({
+                    "status": "ok",
+                    "agent": "chief-of-staff",
+                    "speech": speaks,
+                    "vision": sees,
+                }))
             }),
         )
         .fallback(|| async { error(ErrorCode::RouteNotFound, "no such route") })

@@ -110,3 +110,21 @@ pub struct SpeechIn {
 /// The thread-message metadata key of a voice note's transcript: `{"text", "model",
 /// "seconds"}`.
 pub const VOICE_TRANSCRIPT: &str = "voice_transcript";
+
+/// What the Chief of Staff's `POST /image` answers: what the picture shows, then its
+/// answer to the picture and its caption (the fields of [`ChatOut`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageOut {
+    /// What the picture shows, as a model that sees described it.
+    pub seen: String,
+    /// The answer.
+    #[serde(flatten)]
+    pub chat: ChatOut,
+}
+
+/// The thread-message metadata key of a picture's description: `{"description",
+/// "model", "caption", "content_type", "bytes"}`.
+pub const IMAGE_JSON: &str = "image_json";
+
+/// The text of a person's message that is a picture without a caption.
+pub const PICTURE_ONLY: &str = "(a picture)";

@@ -792,3 +792,147 @@ async fn an_ok_the_platform_refuses_decides_nothing_and_a_late_ok_is_told_so() {
     assert_eq!(mine.metadata["via"], "test");
     assert_eq!(mine.metadata["approval_id"], json!(approval));
 }
+
+/// Posts a picture (and `caption`) to the Chief of Staff's `/image`.
+async fn post_image(base: &str, picture: Vec<u8>, caption: Option<&str>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(picture).file_name("p.png"),
+        )
+        .text("channel", "web")
+        .text("external_id", "pictures")
+        .text("author", "ana");
+    if let Some(caption) = caption {
+        form = form.text("caption", caption.to_owned());
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{base}/image"))
+        .bearer_auth(ADMIN_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A 1×1 PNG's first bytes are enough for the model's stand-in.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thinking_chief_reads_what_a_picture_shows_with_its_caption() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let vision = agentops_agents::llm::Llm::new(LlmConfig {
+        base_url: standin.base.clone(),
+        api_key: "sk-vision".into(),
+        model: "pixtral-12b-2409".into(),
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let senses = agentops_agents::chief::server::Senses {
+        speech: None,
+        vision: Some(vision),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = agentops_agents::chief::server::router_with_senses(
+        chief(&app, Some(&standin)),
+        app.server.base.clone(),
+        senses,
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    standin.reply(json!({"role": "assistant",
+        "content": "A whiteboard listing: buy milk, call Bob about the invoice."}));
+    standin.reply(classified("question", 0.9));
+    standin.reply(json!({"role": "assistant",
+        "content": "Two things: buy milk, and call Bob about the invoice."}));
+    let (status, out) = post_image(&base, PNG.to_vec(), Some("what is on my list?")).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out["seen"],
+        "A whiteboard listing: buy milk, call Bob about the invoice."
+    );
+    assert_eq!(
+        out["reply"],
+        "Two things: buy milk, and call Bob about the invoice."
+    );
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 3);
+    // The picture went to the model that sees, with its own key...
+    assert_eq!(requests[0].0.as_deref(), Some("sk-vision"));
+    assert_eq!(requests[0].1["model"], "pixtral-12b-2409");
+    // ...and the brain read the caption with what the picture shows.
+    let classified_text = requests[1].1["messages"].to_string();
+    assert!(
+        classified_text.contains("what is on my list?"),
+        "{classified_text}"
+    );
+    assert!(
+        classified_text.contains("A vision model describes it: A whiteboard listing"),
+        "{classified_text}"
+    );
+    // The conversation keeps the description with the person's message; a later turn
+    // sees it in the transcript.
+    let thread = out["thread_id"].as_str().unwrap().parse().unwrap();
+    let said = app
+        .client
+        .threads()
+        .messages(thread)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let asked = said.iter().find(|m| m.role == MessageRole::User).unwrap();
+    assert_eq!(asked.text, "what is on my list?");
+    assert_eq!(
+        asked.metadata["image_json"]["caption"],
+        "what is on my list?"
+    );
+    standin.reply(classified("other", 0.9));
+    standin.reply(json!({"role": "assistant", "content": "Noted."}));
+    let (status, _) = post_chat(
+        &base,
+        json!({"text": "thanks", "channel": "web", "external_id": "pictures"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let later = standin.requests()[3].1["messages"].to_string();
+    assert!(
+        later.contains("a picture they sent, as described: A whiteboard"),
+        "{later}"
+    );
+
+    // What is not a picture, and a form without one, are refused before any model call.
+    let (status, out) = post_image(&base, b"%PDF-1.7".to_vec(), None).await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("unreadable_image"))
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{base}/image"))
+        .bearer_auth(ADMIN_KEY)
+        .multipart(reqwest::multipart::Form::new().text("caption", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let out: Value = response.json().await.unwrap();
+    assert_eq!(out["error"]["code"], "invalid_form");
+    assert_eq!(standin.requests().len(), 5);
+
+    // Without a model that sees: 503, said so.
+    let plain = serve_chief(&app, chief(&app, None)).await;
+    let (status, out) = post_image(&plain, PNG.to_vec(), None).await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (503, Some("vision_unavailable"))
+    );
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("VISION_MODEL")
+    );
+}

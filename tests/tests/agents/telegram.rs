@@ -85,6 +85,7 @@ fn new_bot_paced(
             api_key: ADMIN_KEY.into(),
             allowed_chats: allowed.iter().copied().collect(),
             user_rate,
+            unheard_retry: Duration::from_millis(500),
         },
     )
     .unwrap()
@@ -125,6 +126,17 @@ async fn stack_hearing(
     user_rate: u32,
     speech: Option<agentops_agents::chief::server::Speech>,
 ) -> Stack {
+    stack_sensing(allowed, user_rate, speech, None).await
+}
+
+/// [`stack_hearing`], whose Chief of Staff also sees pictures with the model `vision`
+/// serves (an OpenAI-compatible API, `…/v1`).
+async fn stack_sensing(
+    allowed: &[i64],
+    user_rate: u32,
+    speech: Option<agentops_agents::chief::server::Speech>,
+    vision: Option<&str>,
+) -> Stack {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let stop = CancellationToken::new();
     let head = app.client.events().latest().await.unwrap().last_id;
@@ -136,10 +148,20 @@ async fn stack_hearing(
     // Its calls go into the ledger.
     let speech =
         speech.map(|speech| speech.metered(agentops_agents::meter::Meter::new(app.client.clone())));
-    let chief_url = serve(agentops_agents::chief::server::router_with_speech(
+    let vision = vision.map(|base| {
+        agentops_agents::llm::Llm::new(agentops_agents::llm::LlmConfig {
+            base_url: base.to_owned(),
+            api_key: String::new(),
+            model: "pixtral-12b-2409".into(),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap()
+        .metered(agentops_agents::meter::Meter::new(app.client.clone()))
+    });
+    let chief_url = serve(agentops_agents::chief::server::router_with_senses(
         chief,
         app.server.base.clone(),
-        speech,
+        agentops_agents::chief::server::Senses { speech, vision },
     ))
     .await;
     let telegram = BotStandIn::spawn().await;
@@ -2728,66 +2750,300 @@ async fn a_voice_note_that_cannot_be_heard_is_answered() {
         })
         .await;
 
-    // An engine that is down: the person is told, and can type instead.
+    // An engine that is down: the person is told, and the note is kept...
+    use agentops_agents::speech::Speaker;
+    let note = speech_engine(&speech_url())
+        .speak("Create project Later with tasks run: echo hi.")
+        .await
+        .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let gone = format!("http://{}/v1", listener.local_addr().unwrap());
+    let down = listener.local_addr().unwrap();
     drop(listener);
     let s = stack_hearing(
         &[ALLOWED],
         agentops_telegram::USER_RATE,
         Some(agentops_agents::chief::server::Speech::both(speech_engine(
-            &gone,
+            &format!("http://{down}/v1"),
         ))),
     )
     .await;
-    s.telegram.put_file("note", b"OggS".to_vec());
-    s.say_update(&voice_update(ALLOWED, "note", 4)).await;
+    s.telegram.put_file("note", note.clone());
+    s.say_update(&voice_update(ALLOWED, "note", note.len()))
+        .await;
     s.telegram
         .wait_for_message(ALLOWED, |t| {
             t.starts_with("🎙 I cannot listen to recordings right now")
+                && t.contains("I kept this one")
         })
         .await;
+    let thread = s
+        .app
+        .client
+        .threads()
+        .open(agentops_sdk::types::ThreadIn::for_channel(
+            "telegram",
+            ALLOWED.to_string(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        thread.metadata["telegram_unheard"]["41"]["message"].is_object(),
+        "{thread:?}"
+    );
+    // ...and heard once the engine is back (on the same address), then forgotten.
+    let engine_origin = speech_url().trim_end_matches("/v1").to_owned();
+    let forward = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let origin = engine_origin.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut out = reqwest::Client::new()
+                .request(parts.method, format!("{origin}{}", parts.uri))
+                .body(body);
+            if let Some(kind) = parts.headers.get("content-type") {
+                out = out.header("content-type", kind.clone());
+            }
+            let answer = out.send().await.unwrap();
+            let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let kind = answer.headers().get("content-type").cloned();
+            let mut response = axum::response::IntoResponse::into_response((
+                status,
+                answer.bytes().await.unwrap(),
+            ));
+            if let Some(kind) = kind {
+                response.headers_mut().insert("content-type", kind);
+            }
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(down).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, forward).await });
+    let heard = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🎙 <i>") || t.starts_with("🎙 Create")
+        })
+        .await;
+    assert!(
+        heard["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("project later"),
+        "{heard}"
+    );
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood:") && t.to_lowercase().contains("later")
+        })
+        .await;
+    let mut forgotten = false;
+    for _ in 0..50 {
+        let thread = s.app.client.threads().get(thread.id).await.unwrap();
+        if thread
+            .metadata
+            .get("telegram_unheard")
+            .is_none_or(|kept| kept.get("41").is_none())
+        {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(forgotten, "a heard note is no longer kept");
 
     // A Chief of Staff without speech says so too.
     let s = stack().await;
     s.telegram.put_file("note", b"OggS".to_vec());
     s.say_update(&voice_update(ALLOWED, "note", 4)).await;
     s.telegram
-        .wait_for_message(ALLOWED, |t| t.contains("SPEECH_BASE_URL"))
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🎙 I cannot listen to recordings (") && t.contains("SPEECH_BASE_URL")
+        })
         .await;
+}
+
+/// A 4×4 red PNG.
+const PNG: &str = "89504e470d0a1a0a0000000d4948445200000004000000040802000000269309290000001049444154789c63f8cfc000470cc47100ae930ff1d05f239e0000000049454e44ae426082";
+
+fn png() -> Vec<u8> {
+    (0..PNG.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&PNG[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A photo message in `chat` (Telegram's sizes of one picture, `file` the largest),
+/// with `caption` if any.
+fn photo_update(chat: i64, file: &str, caption: Option<&str>) -> Value {
+    let mut update = json!({
+        "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        "message": {"message_id": 51, "date": 0, "chat": {"id": chat, "type": "private"},
+                    "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
+                    "photo": [{"file_id": "thumb", "file_unique_id": "t", "width": 90,
+                               "height": 90, "file_size": 60},
+                              {"file_id": file, "file_unique_id": format!("u-{file}"),
+                               "width": 800, "height": 800, "file_size": 73}]}
+    });
+    if let Some(caption) = caption {
+        update["message"]["caption"] = json!(caption);
+    }
+    update
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pictures_caption_is_read_and_the_picture_said_to_be_unseen() {
+    // No model that sees.
     let s = stack().await;
-    let photo = |caption: Option<&str>| {
-        let mut update = json!({
-            "update_id": NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-            "message": {"message_id": 51, "date": 0, "chat": {"id": ALLOWED, "type": "private"},
-                        "from": {"id": 7, "is_bot": false, "first_name": "Ana", "username": "ana"},
-                        "photo": [{"file_id": "p1", "file_unique_id": "up1", "width": 90,
-                                   "height": 90, "file_size": 1200}]}
-        });
-        if let Some(caption) = caption {
-            update["message"]["caption"] = json!(caption);
-        }
-        update
-    };
-    s.say_update(&photo(None)).await;
+    s.telegram.put_file("p1", png());
+    s.say_update(&photo_update(ALLOWED, "p1", None)).await;
     s.telegram
         .wait_for_message(ALLOWED, |t| {
-            t == "🖼 I cannot see pictures or files yet: please tell me in words what you need."
+            t == "🖼 I cannot see pictures: please tell me in words what you need."
         })
         .await;
-    s.say_update(&photo(Some("create project Photos"))).await;
+    s.say_update(&photo_update(ALLOWED, "p1", Some("create project Photos")))
+        .await;
     s.telegram
-        .wait_for_message(ALLOWED, |t| t.ends_with("I read your caption."))
+        .wait_for_message(ALLOWED, |t| {
+            t == "🖼 I cannot see pictures: I read your caption."
+        })
         .await;
     s.telegram
         .wait_for_message(ALLOWED, |t| {
             t.starts_with("Understood:") && t.contains("Photos")
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_is_described_by_a_model_that_sees_and_answered() {
+    let vision = crate::llm_standin::LlmStandIn::spawn().await;
+    let s = stack_sensing(
+        &[ALLOWED],
+        agentops_telegram::USER_RATE,
+        None,
+        Some(&vision.base),
+    )
+    .await;
+    s.telegram.put_file("p1", png());
+
+    // A picture alone: what it shows, and what to do with it.
+    vision.reply(json!({"role": "assistant",
+        "content": "A screenshot of a terminal showing the error \"No space left on device\"."}));
+    s.say_update(&photo_update(ALLOWED, "p1", None)).await;
+    let seen = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🖼 I see: A screenshot of a terminal")
+        })
+        .await;
+    let text = seen["text"].as_str().unwrap();
+    assert!(
+        text.ends_with("What would you like me to do with it?"),
+        "{text}"
+    );
+    assert_eq!(seen["reply_parameters"]["message_id"], 51, "{seen}");
+    // The model got the picture itself (the largest size), as a data URL.
+    let (_, asked) = vision.requests().pop().unwrap();
+    assert_eq!(asked["model"], "pixtral-12b-2409");
+    let parts = asked["messages"][1]["content"].as_array().unwrap();
+    assert_eq!(parts[0]["type"], "text");
+    {
+        use base64::Engine as _;
+        let url = parts[1]["image_url"]["url"].as_str().unwrap();
+        let data = url.strip_prefix("data:image/png;base64,").unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+            png()
+        );
+    }
+    // The description is kept with the person's message.
+    let thread = s
+        .app
+        .client
+        .threads()
+        .open(agentops_sdk::types::ThreadIn::for_channel(
+            "telegram",
+            ALLOWED.to_string(),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let said = s
+        .app
+        .client
+        .threads()
+        .messages(thread)
+        .limit(10)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    let picture = said
+        .iter()
+        .find(|m| m.metadata.get("image_json").is_some())
+        .unwrap_or_else(|| panic!("{said:?}"));
+    assert_eq!(picture.text, "(a picture)");
+    assert_eq!(picture.metadata["image_json"]["content_type"], "image/png");
+    assert_eq!(picture.metadata["image_json"]["model"], "pixtral-12b-2409");
+    assert!(picture.metadata["image_json"]["caption"].is_null());
+    // On the books, for the person and the conversation.
+    let calls = s.app.client.usage().list().send().await.unwrap().items;
+    let looked = calls
+        .iter()
+        .find(|c| c.model == "pixtral-12b-2409")
+        .unwrap_or_else(|| panic!("{calls:?}"));
+    assert_eq!(looked.thread_id, Some(thread));
+    assert_eq!(looked.user.as_deref(), Some("@ana"));
+
+    // With a caption: the caption is what is asked, the description kept beside it.
+    vision.reply(json!({"role": "assistant", "content": "A photo of a garden."}));
+    s.say_update(&photo_update(ALLOWED, "p1", Some("create project Garden")))
+        .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood:") && t.contains("Garden")
+        })
+        .await;
+    let (_, asked) = vision.requests().pop().unwrap();
+    assert!(
+        asked["messages"][1]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("create project Garden"),
+        "{asked}"
+    );
+
+    // The model is down: the caption is read, and the person told.
+    vision.fail(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    s.say_update(&photo_update(ALLOWED, "p1", Some("create project Roses")))
+        .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🖼 I cannot see pictures right now")
+                && t.ends_with("I read your caption.")
+        })
+        .await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("Understood:") && t.contains("Roses")
+        })
+        .await;
+
+    // Not a picture (a photo that is not one): said so, the model not asked.
+    let asked_before = vision.requests().len();
+    s.telegram
+        .put_file("p2", b"%PDF-1.7 not a picture".to_vec());
+    s.say_update(&photo_update(ALLOWED, "p2", None)).await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| {
+            t == "🖼 I could not make it out: please tell me in words what you need."
+        })
+        .await;
+    assert_eq!(vision.requests().len(), asked_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -543,7 +543,12 @@ async fn the_classifier_asks_back_when_unsure_and_sees_the_last_30_messages() {
                     role: MessageRole::User,
                     text: format!("earlier message {i:02}"),
                     author: None,
-                    metadata: (i == 40).then(|| json!({"transcript": "spoken words"})),
+                    // What the Chief's `/voice` and `/image` keep with a message.
+                    metadata: match i {
+                        39 => Some(json!({"image_json": {"description": "a red bicycle"}})),
+                        40 => Some(json!({"voice_transcript": {"text": "earlier message 40"}})),
+                        _ => None,
+                    },
                 },
             )
             .await
@@ -572,7 +577,13 @@ async fn the_classifier_asks_back_when_unsure_and_sees_the_last_30_messages() {
     assert!(lines[0].ends_with("earlier message 11"), "{}", lines[0]);
     assert!(lines[29].ends_with("earlier message 40"), "{}", lines[29]);
     assert!(
-        transcript.contains("  (voice note transcript: spoken words)"),
+        transcript
+            .contains("earlier message 39\n  (a picture they sent, as described: a red bicycle)\n"),
+        "{transcript}"
+    );
+    assert!(
+        transcript
+            .contains("earlier message 40\n  (said in a voice note; this is what was heard)\n"),
         "{transcript}"
     );
     assert_eq!(
