@@ -63,6 +63,13 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
 
+    /// The master key secrets are sealed under at rest (a persona owner's provider key):
+    /// 32 random bytes as base64 or 64 hex characters. Without it, an embedded SQLite
+    /// platform generates one on first start and keeps it in `<data dir>/secret.key`;
+    /// on PostgreSQL (many replicas) it must be given, else secrets cannot be stored.
+    #[arg(long, env = "AGENTOPS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     /// Requests per second allowed per API key (sustained).
     #[arg(long, env = "AGENTOPS_RATE_LIMIT_PER_SECOND", default_value_t = 200,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -294,6 +301,13 @@ impl ApiConfig {
         <Wrapper as clap::Parser>::parse_from(["agentops"]).config
     }
 
+    /// The master key secrets are sealed under, if one is set.
+    pub fn master_key(&self) -> Option<agentops_sdk::secrets::MasterKey> {
+        self.secret_key
+            .as_deref()
+            .and_then(|key| agentops_sdk::secrets::MasterKey::parse(key).ok())
+    }
+
     /// The database URL in effect: `DATABASE_URL`, or the embedded SQLite file.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
@@ -347,6 +361,14 @@ impl ApiConfig {
         {
             return Err(
                 "AGENTOPS_ADMIN_KEY must be at least 32 characters (use a random secret)"
+                    .to_owned(),
+            );
+        }
+        if let Some(key) = &self.secret_key
+            && agentops_sdk::secrets::MasterKey::parse(key).is_err()
+        {
+            return Err(
+                "AGENTOPS_SECRET_KEY must be 32 bytes written as base64 or 64 hex characters                  (e.g. `openssl rand -base64 32`)"
                     .to_owned(),
             );
         }

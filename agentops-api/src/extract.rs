@@ -335,3 +335,47 @@ where
         Ok(OptionalJson(value))
     }
 }
+
+/// The optional `X-On-Behalf-Of` header: the person an interface acts for (the use case
+/// checks who may send it and what it holds).
+pub struct OnBehalfOf(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("x-on-behalf-of") else {
+            return Ok(OnBehalfOf(None));
+        };
+        // Header values are bytes; a person's name may be UTF-8.
+        let text = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+            ApiError::refused(
+                ErrorCode::ValidationFailed,
+                "X-On-Behalf-Of must be UTF-8 text",
+            )
+        })?;
+        Ok(OnBehalfOf(Some(text.to_owned())))
+    }
+}
+
+/// A persona's id or slug and a version number from the path
+/// (`/personas/{persona}/versions/{version}`).
+pub struct NameVersionPath(pub String, pub u32);
+
+impl<S: Send + Sync> FromRequestParts<S> for NameVersionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((name, version)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(path_rejection)?;
+        let version = version.parse().map_err(|_| {
+            ApiError::refused(
+                ErrorCode::InvalidPath,
+                format!("`{version}` is not a version number"),
+            )
+        })?;
+        Ok(NameVersionPath(name, version))
+    }
+}

@@ -100,6 +100,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::notes::router())
         .merge(routes::deployments::router())
         .merge(routes::pairings::router())
+        .merge(routes::personas::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
@@ -241,7 +242,8 @@ pub struct Server {
 impl Server {
     /// Connects to the database, applies migrations (unless `migrate` is off) and makes
     /// sure an admin key exists.
-    pub async fn start(cfg: ApiConfig) -> anyhow::Result<Self> {
+    pub async fn start(mut cfg: ApiConfig) -> anyhow::Result<Self> {
+        domain::keys::ensure_secret_key(&mut cfg)?;
         let state = AppState::connect(cfg.clone()).await?;
         let bootstrap =
             domain::keys::bootstrap_admin(&state, cfg.admin_key.as_deref(), &cfg.data_dir)

@@ -120,6 +120,8 @@ error_codes! {
     DeploymentNotFound = ("deployment_not_found", 404, "No such deployment."),
     /// No such pairing, or no pending pairing holds that code (codes expire after an hour).
     PairingNotFound = ("pairing_not_found", 404, "No such pairing, or no pending pairing holds that code (codes expire after an hour)."),
+    /// No such persona, or one the caller may not see.
+    PersonaNotFound = ("persona_not_found", 404, "No such persona (by id or slug), or a private one of someone else."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.
@@ -144,6 +146,8 @@ error_codes! {
     ReferenceGone = ("reference_gone", 409, "A record the request refers to was deleted meanwhile."),
     /// Events older than the retained log were asked for.
     CursorExpired = ("cursor_expired", 410, "An event `since` older than the retained log: reload, then resume."),
+    /// The persona was deleted by its owner.
+    PersonaDeleted = ("persona_deleted", 410, "The persona was deleted by its owner: it takes no new messages or changes."),
     /// The body is larger than the server accepts.
     PayloadTooLarge = ("payload_too_large", 413, "The body is larger than the server accepts."),
     /// The body is not of a media type the route reads.
@@ -176,6 +180,8 @@ error_codes! {
     SpeechUnavailable = ("speech_unavailable", 503, "The Chief of Staff's speech engine is not set up (`SPEECH_BASE_URL`) or cannot be reached now (with `Retry-After` when it may come back)."),
     /// The Chief of Staff has no vision model, or cannot reach it.
     VisionUnavailable = ("vision_unavailable", 503, "The Chief of Staff has no vision model (`VISION_MODEL`), or cannot reach it now (with `Retry-After` when it may come back)."),
+    /// No master key to seal secrets with.
+    SecretsUnavailable = ("secrets_unavailable", 503, "The platform has no master key (`AGENTOPS_SECRET_KEY`), so it cannot store a secret such as a provider key."),
     /// The database is down or unreachable.
     Unavailable = ("unavailable", 503, "The database (or artifact storage) is down or unreachable (with `Retry-After: 2`); requests succeed again on their own once it is back."),
 }

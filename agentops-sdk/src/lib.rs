@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 pub mod limits;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod text;
 pub mod types;
 

@@ -129,6 +129,9 @@ impl Drop for TestDb {
     }
 }
 
+/// The master key test servers seal secrets under (32 bytes, base64).
+pub const SECRET_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
+
 /// The configuration of a test server: a fast reaper, short back-offs, no rate limit to
 /// speak of, and [`ADMIN_KEY`].
 pub fn test_config(db: &TestDb) -> ApiConfig {
@@ -137,6 +140,8 @@ pub fn test_config(db: &TestDb) -> ApiConfig {
     cfg.data_dir = db.dir().to_path_buf();
     cfg.database_url = Some(db.url.clone());
     cfg.admin_key = Some(ADMIN_KEY.to_owned());
+    // One master key for every test server, as replicas of one platform share theirs.
+    cfg.secret_key = Some(SECRET_KEY.to_owned());
     cfg.reaper_interval_ms = 50;
     cfg.retry_base_ms = 10;
     cfg.retry_max_ms = 50;

@@ -70,6 +70,7 @@ mod m20261204_000015_tasks_status_order;
 mod m20261204_000016_message_idempotency;
 mod m20261204_000017_deployments;
 mod m20261204_000018_pairings;
+mod m20261205_000019_personas;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -96,6 +97,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_message_idempotency::Migration),
             Box::new(m20261204_000017_deployments::Migration),
             Box::new(m20261204_000018_pairings::Migration),
+            Box::new(m20261205_000019_personas::Migration),
         ]
     }
 }

@@ -39,6 +39,8 @@ pub struct Parts {
     pub storage: Arc<dyn ArtifactStore>,
     /// Task claims and completions, batched into shared transactions.
     pub task_writes: TaskWrites,
+    /// The master key secrets are sealed under (`AGENTOPS_SECRET_KEY`), if any.
+    pub secrets: Option<agentops_sdk::secrets::MasterKey>,
 }
 
 impl std::ops::Deref for Context {
@@ -59,8 +61,10 @@ impl Context {
         storage: Arc<dyn ArtifactStore>,
     ) -> Self {
         let task_writes = TaskWrites::new(cfg.write_lanes as usize);
+        let secrets = cfg.master_key();
         Self {
             inner: Arc::new(Parts {
+                secrets,
                 db,
                 cfg,
                 events,

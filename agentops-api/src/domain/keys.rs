@@ -276,6 +276,49 @@ pub async fn bootstrap_admin(
     Ok(outcome)
 }
 
+/// Makes sure an embedded (SQLite) platform has a master key for the secrets it keeps:
+/// `AGENTOPS_SECRET_KEY`, else `<data dir>/secret.key`, written with a new key on first
+/// start (readable by its owner only), as the admin key is. A PostgreSQL platform runs
+/// as many replicas, which must share one key: there it is only taken from the
+/// environment, and without it secrets cannot be stored (said in the log).
+///
+/// # Errors
+/// If the key file cannot be read or written, or holds no key.
+pub fn ensure_secret_key(cfg: &mut crate::config::ApiConfig) -> anyhow::Result<()> {
+    if cfg.secret_key.is_some() {
+        return Ok(());
+    }
+    if !cfg.effective_database_url().starts_with("sqlite:") {
+        tracing::warn!(
+            "AGENTOPS_SECRET_KEY is not set: secrets (persona owners' provider keys) cannot be              stored; set it to 32 random bytes in base64 on every replica"
+        );
+        return Ok(());
+    }
+    let path = cfg.data_dir.join("secret.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            agentops_sdk::secrets::MasterKey::parse(&text).map_err(|err| {
+                anyhow::anyhow!("{} does not hold a master key: {err}", path.display())
+            })?;
+            text.trim().to_owned()
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = agentops_sdk::secrets::MasterKey::generate();
+            write_secret_file(&path, &key.encoded()).map_err(|err| {
+                anyhow::anyhow!("cannot write the master key to {}: {err}", path.display())
+            })?;
+            tracing::info!(
+                "generated the master key for stored secrets in {} (keep it with the database)",
+                path.display()
+            );
+            key.encoded()
+        }
+        Err(err) => anyhow::bail!("cannot read {}: {err}", path.display()),
+    };
+    cfg.secret_key = Some(key);
+    Ok(())
+}
+
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {

@@ -39,6 +39,8 @@ pub(crate) enum Chars {
     Chat,
     /// `[A-Za-z0-9 -]`: a pairing code as a person types it.
     Code,
+    /// `[A-Za-z0-9_-]`: a persona's slug (safe in a Telegram deep link).
+    Slug,
 }
 
 impl Chars {
@@ -63,6 +65,7 @@ impl Chars {
             }
             Chars::Chat => c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '.' | ':' | '-'),
             Chars::Code => c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'),
+            Chars::Slug => c.is_ascii_alphanumeric() || matches!(c, '_' | '-'),
         }
     }
 
@@ -77,6 +80,7 @@ impl Chars {
             }
             Chars::Chat => "letters, digits, `_`, `@`, `.`, `:` and `-`",
             Chars::Code => "letters, digits, spaces and `-`",
+            Chars::Slug => "letters, digits, `_` and `-`",
         }
     }
 
@@ -88,6 +92,7 @@ impl Chars {
             Chars::Cursor => format!("^[a-zA-Z0-9][a-zA-Z0-9_.:-]{{0,{}}}$", max - 1),
             Chars::Chat => format!("^[a-zA-Z0-9_@.:-]{{1,{max}}}$"),
             Chars::Code => format!("^[a-zA-Z0-9 -]{{1,{max}}}$"),
+            Chars::Slug => format!("^[a-zA-Z0-9_-]{{1,{max}}}$"),
         }
     }
 }
@@ -179,6 +184,20 @@ pub(crate) const PAIRING_NAME: Text = Text {
     min: 0,
     max: sdk::PAIRING_NAME,
 };
+/// A persona's name.
+pub(crate) const PERSONA_NAME: Text = Text { min: 1, max: 100 };
+/// What a persona is, for people choosing one.
+pub(crate) const PERSONA_DESCRIPTION: Text = Text { min: 0, max: 500 };
+/// What a persona is like: its system prompt.
+pub(crate) const PERSONA_PROMPT: Text = Text { min: 1, max: 8_000 };
+/// A persona's model, as its provider names it.
+pub(crate) const PERSONA_MODEL: Text = Text { min: 1, max: 200 };
+/// A persona's first message to a new person.
+pub(crate) const PERSONA_GREETING: Text = Text { min: 0, max: 1_000 };
+/// An owner's provider key (stored sealed).
+pub(crate) const PERSONA_PROVIDER_KEY: Text = Text { min: 0, max: 500 };
+/// A persona's owner, or who acts (`X-On-Behalf-Of`).
+pub(crate) const PERSONA_OWNER: Text = Text { min: 1, max: 200 };
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
 
@@ -207,6 +226,11 @@ pub(crate) const PAIRING_CHANNEL: Name = Name {
 pub(crate) const PAIRING_CHAT: Name = Name {
     max: 100,
     chars: Chars::Chat,
+};
+/// A persona's slug: its address in links.
+pub(crate) const PERSONA_SLUG: Name = Name {
+    max: 64,
+    chars: Chars::Slug,
 };
 /// A pairing code as typed: case, spaces and dashes do not matter.
 pub(crate) const PAIRING_CODE: Name = Name {
@@ -279,6 +303,13 @@ pub(crate) struct Float {
 
 /// A task's reported progress.
 pub(crate) const PROGRESS: Float = Float { min: 0.0, max: 1.0 };
+/// A persona's sampling temperature.
+pub(crate) const TEMPERATURE: Float = Float { min: 0.0, max: 2.0 };
+/// Messages one person may send a persona a day.
+pub(crate) const DAILY_LIMIT: Int = Int {
+    min: 1,
+    max: 100_000,
+};
 /// A budget's limit in US dollars.
 pub(crate) const BUDGET_COST: Float = Float {
     min: 0.000_001,
@@ -412,6 +443,38 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("PairingApprove.code", Rule::Name(PAIRING_CODE)),
     ("PairingApprove.by", Rule::Text(AUTHOR)),
     ("PairingRevoke.by", Rule::Text(AUTHOR)),
+    ("PersonaIn.name", Rule::Text(PERSONA_NAME)),
+    ("PersonaIn.slug", Rule::Name(PERSONA_SLUG)),
+    ("PersonaIn.description", Rule::Text(PERSONA_DESCRIPTION)),
+    ("PersonaIn.system_prompt", Rule::Text(PERSONA_PROMPT)),
+    ("PersonaIn.model", Rule::Text(PERSONA_MODEL)),
+    ("PersonaIn.temperature", Rule::Float(TEMPERATURE)),
+    ("PersonaIn.greeting", Rule::Text(PERSONA_GREETING)),
+    ("PersonaIn.daily_limit", Rule::Int(DAILY_LIMIT)),
+    (
+        "PersonaIn.provider_api_key",
+        Rule::Text(PERSONA_PROVIDER_KEY),
+    ),
+    ("PersonaIn.owner", Rule::Text(PERSONA_OWNER)),
+    ("PersonaPatch.name", Rule::Text(PERSONA_NAME)),
+    ("PersonaPatch.slug", Rule::Name(PERSONA_SLUG)),
+    ("PersonaPatch.description", Rule::Text(PERSONA_DESCRIPTION)),
+    ("PersonaPatch.system_prompt", Rule::Text(PERSONA_PROMPT)),
+    ("PersonaPatch.model", Rule::Text(PERSONA_MODEL)),
+    ("PersonaPatch.temperature", Rule::Float(TEMPERATURE)),
+    ("PersonaPatch.greeting", Rule::Text(PERSONA_GREETING)),
+    (
+        "PersonaPatch.daily_limit",
+        Rule::Int(Int {
+            min: 0,
+            max: DAILY_LIMIT.max,
+        }),
+    ),
+    (
+        "PersonaPatch.provider_api_key",
+        Rule::Text(PERSONA_PROVIDER_KEY),
+    ),
+    ("GET /api/v1/personas?owner", Rule::Text(PERSONA_OWNER)),
     ("GET /api/v1/pairings?channel", Rule::Name(PAIRING_CHANNEL)),
     ("GET /api/v1/pairings?chat", Rule::Name(PAIRING_CHAT)),
     (

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod limits;
 pub mod notes;
 pub mod pairings;
+pub mod personas;
 pub mod projects;
 pub mod schedules;
 pub mod task_status;

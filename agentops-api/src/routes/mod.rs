@@ -11,6 +11,7 @@ pub mod health;
 pub mod keys;
 pub mod notes;
 pub mod pairings;
+pub mod personas;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -21,6 +21,7 @@ pub mod events;
 pub mod keys;
 pub mod notes;
 pub mod pairings;
+pub mod personas;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

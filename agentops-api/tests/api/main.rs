@@ -17,6 +17,7 @@ mod health;
 mod migrations;
 mod notes;
 mod pairings;
+mod personas;
 mod projects;
 mod schedules;
 mod tasks;

@@ -12,6 +12,8 @@ pub mod deployment;
 pub mod event;
 pub mod event_cursor;
 pub mod pairing;
+pub mod persona;
+pub mod persona_version;
 pub mod project;
 pub mod project_note;
 pub mod schedule;

@@ -1,0 +1,695 @@
+//! Personas: agents people create (a name, what they are like, a model), share by link
+//! and talk to.
+//!
+//! **Who acts.** A persona belongs to the person who created it (`owner`). The platform
+//! does not know people, only keys, so an interface holding an admin key (the Telegram
+//! bot, the dashboard) names the person it acts for with `X-On-Behalf-Of`
+//! (`telegram:123456789`); an admin key without it acts as the operator (sees and may
+//! change every persona); any other key acts as itself (`key:<its id>`).
+//!
+//! **Who sees what.** A `private` persona is seen by its owner only; `link` by anyone
+//! who has its id or slug; `public` by anyone, and listed. Only the owner (and the
+//! operator) see its system prompt, may change it, or delete it. Someone else's private
+//! persona is answered as not found.
+//!
+//! **Versions.** The prompt, model, temperature and greeting form a version: a change to
+//! any of them writes version n+1 and keeps the older ones readable, so a conversation
+//! can record which version answered it.
+//!
+//! **Secrets.** An owner's provider key is sealed (AES-256-GCM, `agentops_sdk::secrets`)
+//! under the master key with the persona's id as associated data, and never returned:
+//! answers say `has_provider_key`. Deleting a persona drops its sealed key.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use agentops_sdk::types::{
+    ErrorCode, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut, Role,
+    Visibility,
+};
+
+use super::{Checks, PageRequest, limits, paginate};
+use crate::domain::{Caller, Context};
+use crate::error::DomainError;
+use crate::store::{self, NewEvent, entity::persona, entity::persona_version};
+
+/// The temperature a persona gets when none is given.
+pub const DEFAULT_TEMPERATURE: f64 = 0.7;
+
+const ACTIVE: &str = "active";
+const DELETED: &str = "deleted";
+
+/// Who acts on personas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An admin key acting for the platform: sees and may change every persona.
+    Operator,
+    /// A person (as an interface names them), or a key acting for itself.
+    Person(String),
+}
+
+impl Actor {
+    /// Who `caller` acts as, with the `X-On-Behalf-Of` header `on_behalf_of`.
+    ///
+    /// # Errors
+    /// 403 if a key other than an admin names someone; 422 if the name is not one.
+    pub fn of(caller: &Caller, on_behalf_of: Option<&str>) -> Result<Self, DomainError> {
+        match on_behalf_of {
+            Some(person) => {
+                if caller.role != Role::Admin {
+                    return Err(DomainError::refused(
+                        ErrorCode::Forbidden,
+                        "only an admin key may act for someone else (X-On-Behalf-Of)",
+                    ));
+                }
+                let mut checks = Checks::default();
+                checks.text("X-On-Behalf-Of", person, limits::PERSONA_OWNER);
+                checks.finish()?;
+                Ok(Actor::Person(person.trim().to_owned()))
+            }
+            None if caller.role == Role::Admin => Ok(Actor::Operator),
+            None => Ok(Actor::Person(format!("key:{}", caller.key_id))),
+        }
+    }
+
+    /// Whether this actor owns `row` (the operator owns everything).
+    fn owns(&self, row: &persona::Model) -> bool {
+        match self {
+            Actor::Operator => true,
+            Actor::Person(person) => row.owner == *person,
+        }
+    }
+
+    /// Whether this actor may see `row` at all.
+    fn sees(&self, row: &persona::Model) -> bool {
+        self.owns(row) || (row.visibility != "private" && row.status == ACTIVE)
+    }
+}
+
+fn visibility(row: &persona::Model) -> Visibility {
+    row.visibility.parse().unwrap_or_default()
+}
+
+/// The persona as `actor` sees it, at `version` (its current one's settings).
+fn out(row: persona::Model, version: &persona_version::Model, actor: &Actor) -> PersonaOut {
+    let owner_view = actor.owns(&row);
+    PersonaOut {
+        id: row.id,
+        visibility: visibility(&row),
+        status: row.status.parse().unwrap_or(PersonaStatus::Deleted),
+        version: u32::try_from(row.version).unwrap_or(1),
+        system_prompt: owner_view.then(|| version.system_prompt.clone()),
+        model: version.model.clone(),
+        temperature: version.temperature,
+        greeting: version.greeting.clone(),
+        daily_limit: row.daily_limit.and_then(|n| u32::try_from(n).ok()),
+        has_provider_key: row.provider_key_sealed.is_some(),
+        slug: row.slug,
+        name: row.name,
+        description: row.description,
+        owner: row.owner,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn version_out(row: persona_version::Model, owner_view: bool) -> PersonaVersionOut {
+    PersonaVersionOut {
+        persona_id: row.persona_id,
+        version: u32::try_from(row.version).unwrap_or(1),
+        system_prompt: owner_view.then_some(row.system_prompt),
+        model: row.model,
+        temperature: row.temperature,
+        greeting: row.greeting,
+        created_at: row.created_at,
+    }
+}
+
+/// An event about a persona: who and what, never its prompt or key.
+fn event(kind: &'static str, persona: &PersonaOut) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: None,
+        task_id: None,
+        agent_id: None,
+        data: serde_json::json!({
+            "id": persona.id,
+            "slug": persona.slug,
+            "name": persona.name,
+            "owner": persona.owner,
+            "visibility": persona.visibility,
+            "status": persona.status,
+            "version": persona.version,
+        }),
+    }
+}
+
+/// What the record's sealed provider key is bound to.
+pub fn provider_key_context(id: Uuid) -> String {
+    format!("persona:{id}:provider_api_key")
+}
+
+/// `secret` sealed for persona `id`.
+fn seal(state: &Context, id: Uuid, secret: &str) -> Result<String, DomainError> {
+    let key = state.secrets.as_ref().ok_or_else(|| {
+        DomainError::refused(
+            ErrorCode::SecretsUnavailable,
+            "this platform has no master key (AGENTOPS_SECRET_KEY), so it cannot store a \
+             provider key; leave provider_api_key out",
+        )
+    })?;
+    Ok(key.seal(secret, &provider_key_context(id)))
+}
+
+/// A slug made from `name`: lower-case letters, digits and dashes.
+fn slug_from(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        "persona".to_owned()
+    } else {
+        slug
+    }
+}
+
+fn check_temperature(checks: &mut Checks, field: &str, value: f64) {
+    let limits::Float { min, max } = limits::TEMPERATURE;
+    if !value.is_finite() || value < min || value > max {
+        checks.push(field, format!("must be between {min} and {max}"));
+    }
+}
+
+/// Creates a persona as `actor`, owned by them (the operator may name an owner).
+pub async fn create(
+    state: &Context,
+    caller: &Caller,
+    actor: &Actor,
+    input: PersonaIn,
+) -> Result<PersonaOut, DomainError> {
+    if caller.role == Role::Viewer {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            "creating a persona needs the agent or admin role; the key has the viewer role",
+        ));
+    }
+    let mut checks = Checks::default();
+    checks.text("name", &input.name, limits::PERSONA_NAME);
+    if let Some(slug) = &input.slug {
+        checks.ident("slug", slug, limits::PERSONA_SLUG);
+    }
+    if let Some(description) = &input.description {
+        checks.text("description", description, limits::PERSONA_DESCRIPTION);
+    }
+    checks.text(
+        "system_prompt",
+        &input.system_prompt,
+        limits::PERSONA_PROMPT,
+    );
+    checks.text("model", &input.model, limits::PERSONA_MODEL);
+    if let Some(t) = input.temperature {
+        check_temperature(&mut checks, "temperature", t);
+    }
+    if let Some(greeting) = &input.greeting {
+        checks.text("greeting", greeting, limits::PERSONA_GREETING);
+    }
+    if let Some(limit) = input.daily_limit {
+        checks.range("daily_limit", i64::from(limit), limits::DAILY_LIMIT);
+    }
+    if let Some(key) = &input.provider_api_key {
+        checks.text("provider_api_key", key, limits::PERSONA_PROVIDER_KEY);
+    }
+    if let Some(owner) = &input.owner {
+        checks.text("owner", owner, limits::PERSONA_OWNER);
+    }
+    checks.finish()?;
+    let owner = match (actor, &input.owner) {
+        (Actor::Operator, Some(owner)) => owner.trim().to_owned(),
+        (Actor::Operator, None) => format!("key:{}", caller.key_id),
+        (Actor::Person(person), Some(owner)) if owner.trim() != person => {
+            return Err(DomainError::refused(
+                ErrorCode::Forbidden,
+                "a persona is owned by who creates it: leave `owner` out (only an admin key \
+                 without X-On-Behalf-Of names another owner)",
+            ));
+        }
+        (Actor::Person(person), _) => person.clone(),
+    };
+    let id = Uuid::now_v7();
+    let sealed = match input.provider_api_key.as_deref().map(str::trim) {
+        Some(key) if !key.is_empty() => Some(seal(state, id, key)?),
+        _ => None,
+    };
+
+    let mut tx = state.begin().await?;
+    let slug = match &input.slug {
+        Some(slug) => {
+            if store::personas::slug_taken(tx.conn(), &slug.to_lowercase(), None).await? {
+                return Err(DomainError::refused(
+                    ErrorCode::AlreadyExists,
+                    format!("the slug `{slug}` is taken (slugs are unique whatever their case)"),
+                ));
+            }
+            slug.clone()
+        }
+        None => {
+            let base = slug_from(&input.name);
+            let mut slug = base.clone();
+            let mut n = 1;
+            while store::personas::slug_taken(tx.conn(), &slug, None).await? {
+                n += 1;
+                slug = format!("{base}-{n}");
+            }
+            slug
+        }
+    };
+    let now = store::now();
+    let row = persona::Model {
+        id,
+        slug_key: slug.to_lowercase(),
+        slug,
+        name: input.name.trim().to_owned(),
+        description: input
+            .description
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned(),
+        owner,
+        visibility: input.visibility.unwrap_or_default().to_string(),
+        status: ACTIVE.to_owned(),
+        version: 1,
+        daily_limit: input.daily_limit.map(|n| n as i32),
+        provider_key_sealed: sealed,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let version = persona_version::Model {
+        persona_id: id,
+        version: 1,
+        system_prompt: input.system_prompt.trim().to_owned(),
+        model: input.model.trim().to_owned(),
+        temperature: input.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+        greeting: input
+            .greeting
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned),
+        created_at: now,
+    };
+    let row = store::personas::insert(tx.conn(), row)
+        .await
+        .map_err(unique_slug)?;
+    let version = store::personas::insert_version(tx.conn(), version).await?;
+    let made = out(row, &version, actor);
+    tx.emit(event("persona.created", &made));
+    state.commit(tx).await?;
+    Ok(made)
+}
+
+/// A slug taken by a concurrent writer reads as taken.
+fn unique_slug(err: sea_orm::DbErr) -> DomainError {
+    let text = err.to_string();
+    if text.contains("personas_slug") || text.contains("personas.slug_key") {
+        DomainError::refused(ErrorCode::AlreadyExists, "the slug is taken")
+    } else {
+        err.into()
+    }
+}
+
+/// The persona named by `reference` (its id, or its slug in any case) that `actor` may
+/// see, with its current version.
+async fn visible<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    reference: &str,
+) -> Result<(persona::Model, persona_version::Model), DomainError> {
+    let not_found = || DomainError::not_found(ErrorCode::PersonaNotFound, reference);
+    let row = match Uuid::parse_str(reference) {
+        Ok(id) => store::personas::find(conn, id).await?,
+        Err(_) if limits::Chars::Slug.admit(reference) && reference.len() <= 64 => {
+            store::personas::find_slug(conn, &reference.to_lowercase()).await?
+        }
+        Err(_) => None,
+    }
+    .filter(|row| actor.sees(row))
+    .ok_or_else(not_found)?;
+    let version = store::personas::find_version(conn, row.id, row.version)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((row, version))
+}
+
+/// One persona, by id or slug.
+pub async fn get(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+) -> Result<PersonaOut, DomainError> {
+    let (row, version) = visible(&state.db, actor, reference).await?;
+    Ok(out(row, &version, actor))
+}
+
+/// Changes a persona (its owner, or the operator). A change of what it is like makes a
+/// new version.
+pub async fn update(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    patch: PersonaPatch,
+) -> Result<PersonaOut, DomainError> {
+    let mut checks = Checks::default();
+    if let Some(name) = &patch.name {
+        checks.text("name", name, limits::PERSONA_NAME);
+    }
+    if let Some(slug) = &patch.slug {
+        checks.ident("slug", slug, limits::PERSONA_SLUG);
+    }
+    if let Some(description) = &patch.description {
+        checks.text("description", description, limits::PERSONA_DESCRIPTION);
+    }
+    if let Some(prompt) = &patch.system_prompt {
+        checks.text("system_prompt", prompt, limits::PERSONA_PROMPT);
+    }
+    if let Some(model) = &patch.model {
+        checks.text("model", model, limits::PERSONA_MODEL);
+    }
+    if let Some(t) = patch.temperature {
+        check_temperature(&mut checks, "temperature", t);
+    }
+    if let Some(greeting) = &patch.greeting {
+        checks.text("greeting", greeting, limits::PERSONA_GREETING);
+    }
+    if let Some(limit) = patch.daily_limit {
+        checks.range(
+            "daily_limit",
+            i64::from(limit),
+            limits::Int {
+                min: 0,
+                max: limits::DAILY_LIMIT.max,
+            },
+        );
+    }
+    if let Some(key) = &patch.provider_api_key {
+        checks.text("provider_api_key", key, limits::PERSONA_PROVIDER_KEY);
+    }
+    checks.finish()?;
+
+    let mut tx = state.begin().await?;
+    let (found, _) = visible(tx.conn(), actor, reference).await?;
+    let mut row = store::personas::find_for_update(tx.conn(), found.id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
+    if !actor.owns(&row) {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            "only its owner may change a persona",
+        ));
+    }
+    if row.status == DELETED {
+        return Err(DomainError::refused(
+            ErrorCode::PersonaDeleted,
+            "this persona was deleted",
+        ));
+    }
+    let current = store::personas::find_version(tx.conn(), row.id, row.version)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
+    let now = store::now();
+    if let Some(name) = &patch.name {
+        row.name = name.trim().to_owned();
+    }
+    if let Some(slug) = &patch.slug {
+        let key = slug.to_lowercase();
+        if store::personas::slug_taken(tx.conn(), &key, Some(row.id)).await? {
+            return Err(DomainError::refused(
+                ErrorCode::AlreadyExists,
+                format!("the slug `{slug}` is taken (slugs are unique whatever their case)"),
+            ));
+        }
+        row.slug = slug.clone();
+        row.slug_key = key;
+    }
+    if let Some(description) = &patch.description {
+        row.description = description.trim().to_owned();
+    }
+    if let Some(visibility) = patch.visibility {
+        row.visibility = visibility.to_string();
+    }
+    if let Some(limit) = patch.daily_limit {
+        row.daily_limit = (limit > 0).then_some(limit as i32);
+    }
+    if let Some(key) = patch.provider_api_key.as_deref().map(str::trim) {
+        row.provider_key_sealed = if key.is_empty() {
+            None
+        } else {
+            Some(seal(state, row.id, key)?)
+        };
+    }
+    let next = persona_version::Model {
+        persona_id: row.id,
+        version: row.version + 1,
+        system_prompt: patch
+            .system_prompt
+            .as_deref()
+            .map_or_else(|| current.system_prompt.clone(), |p| p.trim().to_owned()),
+        model: patch
+            .model
+            .as_deref()
+            .map_or_else(|| current.model.clone(), |m| m.trim().to_owned()),
+        temperature: patch.temperature.unwrap_or(current.temperature),
+        greeting: match patch.greeting.as_deref().map(str::trim) {
+            None => current.greeting.clone(),
+            Some("") => None,
+            Some(greeting) => Some(greeting.to_owned()),
+        },
+        created_at: now,
+    };
+    let changed = next.system_prompt != current.system_prompt
+        || next.model != current.model
+        || next.temperature != current.temperature
+        || next.greeting != current.greeting;
+    let version = if changed {
+        row.version = next.version;
+        store::personas::insert_version(tx.conn(), next).await?
+    } else {
+        current
+    };
+    row.updated_at = now;
+    let row = store::personas::update(tx.conn(), row)
+        .await
+        .map_err(unique_slug)?;
+    let changed_out = out(row, &version, actor);
+    tx.emit(event("persona.updated", &changed_out));
+    state.commit(tx).await?;
+    Ok(changed_out)
+}
+
+/// Deletes a persona (its owner, or the operator): it takes no new messages, its sealed
+/// key is dropped, and its history stays for the owner; with `purge`, the persona and
+/// its versions are removed for good. Deleting a deleted persona changes nothing.
+pub async fn delete(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    purge: bool,
+) -> Result<(), DomainError> {
+    let mut tx = state.begin().await?;
+    let (found, version) = visible(tx.conn(), actor, reference).await?;
+    let mut row = store::personas::find_for_update(tx.conn(), found.id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
+    if !actor.owns(&row) {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            "only its owner may delete a persona",
+        ));
+    }
+    if purge {
+        store::personas::purge(tx.conn(), row.id).await?;
+        row.status = DELETED.to_owned();
+        let gone = out(row, &version, actor);
+        tx.emit(NewEvent {
+            data: serde_json::json!({"id": gone.id, "slug": gone.slug, "owner": gone.owner,
+                                      "purged": true}),
+            ..event("persona.deleted", &gone)
+        });
+        state.commit(tx).await?;
+        return Ok(());
+    }
+    if row.status == DELETED {
+        return Ok(());
+    }
+    let now = store::now();
+    row.status = DELETED.to_owned();
+    row.deleted_at = Some(now);
+    row.updated_at = now;
+    row.provider_key_sealed = None;
+    let row = store::personas::update(tx.conn(), row).await?;
+    let gone = out(row, &version, actor);
+    tx.emit(event("persona.deleted", &gone));
+    state.commit(tx).await?;
+    Ok(())
+}
+
+/// Which personas a listing wants.
+#[derive(Debug, Default, Clone)]
+pub struct PersonaQuery {
+    /// Only this owner's (`me`: the actor's own).
+    pub owner: Option<String>,
+    /// Only this visibility.
+    pub visibility: Option<Visibility>,
+    /// Only this status.
+    pub status: Option<PersonaStatus>,
+}
+
+/// Personas newest first: every one for the operator; for a person, the public ones and
+/// their own (link and private ones of others are never listed).
+pub async fn list(
+    state: &Context,
+    actor: &Actor,
+    query: PersonaQuery,
+    page: PageRequest,
+) -> Result<Page<PersonaOut>, DomainError> {
+    if let Some(owner) = &query.owner {
+        let mut checks = Checks::default();
+        checks.text("owner", owner, limits::PERSONA_OWNER);
+        checks.finish()?;
+    }
+    let me = match actor {
+        Actor::Person(person) => Some(person.as_str()),
+        Actor::Operator => None,
+    };
+    let owner = match query.owner.as_deref() {
+        Some("me") => Some(me.unwrap_or_default().to_owned()),
+        other => other.map(str::to_owned),
+    };
+    let visibility = query.visibility.map(|v| v.to_string());
+    let status = query.status.map(|s| s.to_string());
+    let filter = store::personas::ListFilter {
+        owner: owner.as_deref(),
+        visibility: visibility.as_deref(),
+        active_only: false,
+        or_owned_by: me,
+        public_only: me.is_some(),
+    };
+    let mut rows = Vec::new();
+    let mut before = page.before;
+    // Others' deleted personas are never listed; fetch until the page is full.
+    loop {
+        let batch =
+            store::personas::list(&state.db, filter.clone(), before, page.limit + 1).await?;
+        let exhausted = (batch.len() as u64) <= page.limit;
+        before = batch.last().map(|row| row.id);
+        rows.extend(
+            batch
+                .into_iter()
+                .filter(|row| actor.sees(row) && status.as_deref().is_none_or(|s| row.status == s)),
+        );
+        if exhausted || rows.len() as u64 > page.limit {
+            break;
+        }
+    }
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let version = store::personas::find_version(&state.db, row.id, row.version).await?;
+        if let Some(version) = version {
+            items.push(out(row, &version, actor));
+        }
+    }
+    Ok(paginate(items, page.limit, |p| p.id))
+}
+
+/// A persona's versions, newest first.
+pub async fn versions(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    before: Option<u32>,
+    limit: u64,
+) -> Result<Vec<PersonaVersionOut>, DomainError> {
+    let (row, _) = visible(&state.db, actor, reference).await?;
+    let owner_view = actor.owns(&row);
+    let rows = store::personas::versions(
+        &state.db,
+        row.id,
+        before.map(|v| v.min(i32::MAX as u32) as i32),
+        limit,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|v| version_out(v, owner_view))
+        .collect())
+}
+
+/// One version of a persona.
+pub async fn version(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    number: u32,
+) -> Result<PersonaVersionOut, DomainError> {
+    let (row, _) = visible(&state.db, actor, reference).await?;
+    let owner_view = actor.owns(&row);
+    let found =
+        store::personas::find_version(&state.db, row.id, number.min(i32::MAX as u32) as i32)
+            .await?
+            .ok_or_else(|| {
+                DomainError::not_found(
+                    ErrorCode::PersonaNotFound,
+                    format!("{reference} version {number}"),
+                )
+            })?;
+    Ok(version_out(found, owner_view))
+}
+
+/// Seals every persona's provider key again under `new` (opened with `old`): what the
+/// rotation of the master key does. Keys already under `new` are left. Returns how many
+/// were re-sealed.
+///
+/// # Errors
+/// If a key sealed under neither cannot be opened (it is left, and named), or the
+/// database fails.
+pub async fn reseal(
+    db: &sea_orm::DatabaseConnection,
+    old: &agentops_sdk::secrets::MasterKey,
+    new: &agentops_sdk::secrets::MasterKey,
+) -> anyhow::Result<usize> {
+    let mut after = None;
+    let mut resealed = 0;
+    loop {
+        let batch = store::personas::with_secrets(db, after, 100).await?;
+        let Some(last) = batch.last() else {
+            return Ok(resealed);
+        };
+        after = Some(last.id);
+        for mut row in batch {
+            let Some(sealed) = row.provider_key_sealed.clone() else {
+                continue;
+            };
+            if agentops_sdk::secrets::sealed_with(&sealed) == Some(new.id()) {
+                continue;
+            }
+            let context = provider_key_context(row.id);
+            let secret = old.open(&sealed, &context).map_err(|err| {
+                anyhow::anyhow!("persona {}: its provider key does not open: {err}", row.id)
+            })?;
+            row.provider_key_sealed = Some(new.seal(&secret, &context));
+            row.updated_at = Utc::now();
+            store::personas::update(db, row).await?;
+            resealed += 1;
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `/api/v1/personas`: agents people create, share by link and talk to (see
+//! [`crate::domain::personas`] for who may see and change what). An interface holding
+//! an admin key acts for a person with the `X-On-Behalf-Of` header.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use agentops_sdk::types::{
+    ErrorBody, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut,
+    Visibility,
+};
+
+use crate::domain;
+use crate::domain::Caller;
+use crate::domain::personas::{Actor, PersonaQuery};
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiQuery, NamePath, NameVersionPath, OnBehalfOf, PageParams};
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_persona, list_personas))
+        .routes(routes!(get_persona, update_persona, delete_persona))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+}
+
+/// Filters and paging of `GET /personas`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PersonaListParams {
+    /// Only this owner's (`me`: who acts).
+    owner: Option<String>,
+    /// Only this visibility.
+    visibility: Option<Visibility>,
+    /// Only this status.
+    status: Option<PersonaStatus>,
+    /// Items per page (1–200, default 50).
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Paging of a persona's versions.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VersionListParams {
+    /// Versions below this one (the last version of the previous page).
+    before: Option<u32>,
+    /// Items (1–200, default 50).
+    limit: Option<u64>,
+}
+
+/// Create a persona, owned by who acts.
+#[utoipa::path(post, path = "/personas", tag = "personas", request_body = PersonaIn,
+    params(("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for (`telegram:123`); 1–200 characters")),
+    responses((status = 201, body = PersonaOut),
+        (status = 403, description = "A viewer key, or `owner`/`X-On-Behalf-Of` naming someone the key may not act for", body = ErrorBody),
+        (status = 409, description = "The slug is taken (`already_exists`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "A provider key was given and the platform has no master key (`secrets_unavailable`)", body = ErrorBody)),
+    security(("bearer" = ["agent"])))]
+async fn create_persona(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    ApiJson(input): ApiJson<PersonaIn>,
+) -> ApiResult<(StatusCode, Json<PersonaOut>)> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    let made = domain::personas::create(&state, &caller, &actor, input).await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+/// List personas, newest first: the public ones and who acts's own (every one for an
+/// admin key acting for itself).
+#[utoipa::path(get, path = "/personas", tag = "personas",
+    params(PersonaListParams, ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 200, body = Page<PersonaOut>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn list_personas(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    ApiQuery(params): ApiQuery<PersonaListParams>,
+) -> ApiResult<Json<Page<PersonaOut>>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    }
+    .validate()?;
+    let query = PersonaQuery {
+        owner: params.owner,
+        visibility: params.visibility,
+        status: params.status,
+    };
+    Ok(Json(
+        domain::personas::list(&state, &actor, query, page).await?,
+    ))
+}
+
+/// Get a persona by id or slug (its system prompt only for its owner).
+#[utoipa::path(get, path = "/personas/{persona}", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug in any case"),
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 200, body = PersonaOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn get_persona(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+) -> ApiResult<Json<PersonaOut>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::get(&state, &actor, &reference).await?,
+    ))
+}
+
+/// Change a persona (its owner only); a change of its prompt, model, temperature or
+/// greeting makes a new version.
+#[utoipa::path(patch, path = "/personas/{persona}", tag = "personas", request_body = PersonaPatch,
+    params(("persona" = String, Path, description = "Persona id, or its slug"),
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 200, body = PersonaOut),
+        (status = 403, description = "Not its owner", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The new slug is taken", body = ErrorBody),
+        (status = 410, description = "It was deleted (`persona_deleted`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "A provider key was given and the platform has no master key", body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn update_persona(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+    ApiJson(patch): ApiJson<PersonaPatch>,
+) -> ApiResult<Json<PersonaOut>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::update(&state, &actor, &reference, patch).await?,
+    ))
+}
+
+/// Whether a deletion purges.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeleteParams {
+    /// `true`: remove the persona and its versions for good; else it is marked deleted,
+    /// takes no new messages, and its history stays for its owner.
+    purge: Option<bool>,
+}
+
+/// Delete a persona (its owner only).
+#[utoipa::path(delete, path = "/personas/{persona}", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug"), DeleteParams,
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 204), (status = 403, description = "Not its owner", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn delete_persona(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> ApiResult<StatusCode> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    domain::personas::delete(&state, &actor, &reference, params.purge.unwrap_or(false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A persona's versions, newest first (prompts only for its owner).
+#[utoipa::path(get, path = "/personas/{persona}/versions", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug"), VersionListParams,
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 200, body = Vec<PersonaVersionOut>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+    ApiQuery(params): ApiQuery<VersionListParams>,
+) -> ApiResult<Json<Vec<PersonaVersionOut>>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    let limit = PageParams {
+        limit: params.limit,
+        cursor: None,
+    }
+    .validate()?
+    .limit;
+    Ok(Json(
+        domain::personas::versions(&state, &actor, &reference, params.before, limit).await?,
+    ))
+}
+
+/// One version of a persona.
+#[utoipa::path(get, path = "/personas/{persona}/versions/{version}", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug"),
+        ("version" = u32, Path, description = "Version number"),
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    responses((status = 200, body = PersonaVersionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NameVersionPath(reference, number): NameVersionPath,
+) -> ApiResult<Json<PersonaVersionOut>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::version(&state, &actor, &reference, number).await?,
+    ))
+}

@@ -1,0 +1,173 @@
+//! Queries on `personas` and `persona_versions`.
+
+use sea_orm::sea_query::LockType;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entity::persona::{self, Column, Model};
+use super::entity::persona_version;
+
+/// Inserts a persona row.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    persona::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(row)
+}
+
+/// Inserts a version row.
+pub async fn insert_version<C: ConnectionTrait>(
+    conn: &C,
+    row: persona_version::Model,
+) -> Result<persona_version::Model, DbErr> {
+    persona_version::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(row)
+}
+
+/// Saves every column of `row`.
+pub async fn update<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
+    row.into_active_model().reset_all().update(conn).await
+}
+
+/// One persona.
+pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
+    persona::Entity::find_by_id(id).one(conn).await
+}
+
+/// One persona, locked until the transaction ends (see [`crate::store`]).
+pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    persona::Entity::find_by_id(id)
+        .lock(LockType::NoKeyUpdate)
+        .one(conn)
+        .await
+}
+
+/// The persona whose slug is `slug_key` (lower case).
+pub async fn find_slug<C: ConnectionTrait>(
+    conn: &C,
+    slug_key: &str,
+) -> Result<Option<Model>, DbErr> {
+    persona::Entity::find()
+        .filter(Column::SlugKey.eq(slug_key))
+        .one(conn)
+        .await
+}
+
+/// Whether a persona holds `slug_key` (other than `except`).
+pub async fn slug_taken<C: ConnectionTrait>(
+    conn: &C,
+    slug_key: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut query = persona::Entity::find().filter(Column::SlugKey.eq(slug_key));
+    if let Some(id) = except {
+        query = query.filter(Column::Id.ne(id));
+    }
+    Ok(query.count(conn).await? > 0)
+}
+
+/// A version of a persona.
+pub async fn find_version<C: ConnectionTrait>(
+    conn: &C,
+    persona_id: Uuid,
+    version: i32,
+) -> Result<Option<persona_version::Model>, DbErr> {
+    persona_version::Entity::find_by_id((persona_id, version))
+        .one(conn)
+        .await
+}
+
+/// A persona's versions, newest first, below `before` (a version number).
+pub async fn versions<C: ConnectionTrait>(
+    conn: &C,
+    persona_id: Uuid,
+    before: Option<i32>,
+    limit: u64,
+) -> Result<Vec<persona_version::Model>, DbErr> {
+    let mut query =
+        persona_version::Entity::find().filter(persona_version::Column::PersonaId.eq(persona_id));
+    if let Some(before) = before {
+        query = query.filter(persona_version::Column::Version.lt(before));
+    }
+    query
+        .order_by_desc(persona_version::Column::Version)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Which personas a listing wants.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter<'a> {
+    /// Only this owner's.
+    pub owner: Option<&'a str>,
+    /// Only these visibilities.
+    pub visibility: Option<&'a str>,
+    /// Only active ones.
+    pub active_only: bool,
+    /// Besides the others, every persona this owner has (whatever its visibility).
+    pub or_owned_by: Option<&'a str>,
+    /// Only public ones, plus `or_owned_by`'s.
+    pub public_only: bool,
+}
+
+/// Personas newest first, as `filter` says, after the `before` cursor.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    filter: ListFilter<'_>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = persona::Entity::find();
+    if let Some(owner) = filter.owner {
+        query = query.filter(Column::Owner.eq(owner));
+    }
+    if let Some(visibility) = filter.visibility {
+        query = query.filter(Column::Visibility.eq(visibility));
+    }
+    if filter.active_only {
+        query = query.filter(Column::Status.eq("active"));
+    }
+    if filter.public_only {
+        let mut seen = Condition::any().add(Column::Visibility.eq("public"));
+        if let Some(owner) = filter.or_owned_by {
+            seen = seen.add(Column::Owner.eq(owner));
+        }
+        query = query.filter(seen);
+    }
+    if let Some(before) = before {
+        query = query.filter(Column::Id.lt(before));
+    }
+    query.order_by_desc(Column::Id).limit(limit).all(conn).await
+}
+
+/// Deletes a persona and its versions.
+pub async fn purge<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    persona_version::Entity::delete_many()
+        .filter(persona_version::Column::PersonaId.eq(id))
+        .exec(conn)
+        .await?;
+    persona::Entity::delete_by_id(id).exec(conn).await?;
+    Ok(())
+}
+
+/// Personas holding a sealed secret, after `after` (by id), `limit` at a time.
+pub async fn with_secrets<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = persona::Entity::find().filter(Column::ProviderKeySealed.is_not_null());
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.order_by_asc(Column::Id).limit(limit).all(conn).await
+}

@@ -1,0 +1,210 @@
+//! Persona agents: agents anyone creates (a name, what they are like, a model), shares
+//! by link, and talks to; every person's conversation with a persona is their own.
+//!
+//! A persona is owned by the person who created it (`owner`, as the interface names
+//! them: `telegram:123456789`, `web:ana`, or `key:<id>` for an API key acting for
+//! itself). An interface holding an admin key acts for its people with the
+//! `X-On-Behalf-Of` header; without it, an admin key acts as the platform's operator,
+//! and any other key as itself.
+
+use super::*;
+
+/// Who may find and talk to a persona.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Only its owner.
+    #[default]
+    Private,
+    /// Anyone with its link (its id or slug); not listed.
+    Link,
+    /// Anyone; listed.
+    Public,
+}
+
+wire_names!(Visibility, "visibility", {
+    Private => "private",
+    Link => "link",
+    Public => "public",
+});
+
+/// Whether a persona takes new conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PersonaStatus {
+    /// It answers.
+    #[default]
+    Active,
+    /// Its owner deleted it: it takes no new messages; its history is kept for the owner.
+    Deleted,
+}
+
+wire_names!(PersonaStatus, "persona status", {
+    Active => "active",
+    Deleted => "deleted",
+});
+
+/// Request to create a persona.
+///
+/// ```
+/// use agentops_sdk::types::{PersonaIn, Visibility};
+///
+/// let pirate = PersonaIn {
+///     visibility: Some(Visibility::Link),
+///     ..PersonaIn::new("Captain Byte", "You are a cheerful pirate who explains computers.", "llama-3.3-70b-instruct")
+/// };
+/// assert_eq!(pirate.name, "Captain Byte");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PersonaIn {
+    /// Its name (1–100 characters).
+    pub name: String,
+    /// Its address in links (`https://t.me/<bot>?start=<slug>`): 1–64 of
+    /// `A-Za-z0-9_-`, unique whatever the case. Made from the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// What it is, for people choosing one (up to 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What it is like: the system prompt it answers with (1–8,000 characters).
+    pub system_prompt: String,
+    /// The model it thinks with (1–200 characters, as the provider names it).
+    pub model: String,
+    /// Sampling temperature, 0–2 (default 0.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Its first message to a new person (up to 1,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    /// Who may find it (default `private`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// Messages one person may send it a day (UTC), 1–100,000; none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_limit: Option<u32>,
+    /// The owner's own key for the model's provider (up to 500 characters): stored
+    /// encrypted, never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_api_key: Option<String>,
+    /// Who owns it (1–200 characters). Only an admin key without `X-On-Behalf-Of` may
+    /// name an owner; otherwise the owner is who acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl PersonaIn {
+    /// A persona named `name`, like `system_prompt`, thinking with `model`.
+    pub fn new(
+        name: impl Into<String>,
+        system_prompt: impl Into<String>,
+        model: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            system_prompt: system_prompt.into(),
+            model: model.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A change to a persona: absent fields are left as they are. A change of
+/// `system_prompt`, `model`, `temperature` or `greeting` makes a new version (the old
+/// ones stay readable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PersonaPatch {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New slug (links with the old one stop working).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// New model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// New temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// New greeting; `""` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    /// New visibility.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// New daily limit per person; `0` removes the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_limit: Option<u32>,
+    /// A new provider key; `""` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_api_key: Option<String>,
+}
+
+/// A persona.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaOut {
+    /// Its id.
+    pub id: Uuid,
+    /// Its address in links.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// Who owns it.
+    pub owner: String,
+    /// Who may find it.
+    pub visibility: Visibility,
+    /// Whether it takes new messages.
+    pub status: PersonaStatus,
+    /// Its current version (1 at creation).
+    pub version: u32,
+    /// Its system prompt: shown to its owner (and an operator) only.
+    pub system_prompt: Option<String>,
+    /// The model it thinks with.
+    pub model: String,
+    /// Its sampling temperature.
+    pub temperature: f64,
+    /// Its first message to a new person.
+    pub greeting: Option<String>,
+    /// Messages one person may send it a day (UTC); none: no limit.
+    pub daily_limit: Option<u32>,
+    /// Whether its owner gave their own provider key (the key is never shown).
+    pub has_provider_key: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a persona: what it was like from `created_at` on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaVersionOut {
+    /// The persona.
+    pub persona_id: Uuid,
+    /// The version (1, 2…).
+    pub version: u32,
+    /// Its system prompt: shown to the owner (and an operator) only.
+    pub system_prompt: Option<String>,
+    /// Its model.
+    pub model: String,
+    /// Its temperature.
+    pub temperature: f64,
+    /// Its greeting.
+    pub greeting: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
