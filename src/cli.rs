@@ -52,6 +52,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Manage API keys directly in the database (for the first key of an operator).
     Keys(KeysArgs),
+    /// Manage the master key stored secrets are sealed under (`rotate`).
+    Secrets(SecretsArgs),
     /// Run the Seed worker: claims `seed` tasks and carries them out in a sandbox.
     Seed(crate::agents::SeedArgs),
     /// Run the Chief of Staff: the agent people talk to (`POST /chat`).
@@ -210,6 +212,36 @@ pub enum KeysAction {
     },
 }
 
+/// `agentops secrets`.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub action: SecretsAction,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// What to do with the master key.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Seal every stored secret again under a new master key.
+    ///
+    /// With `AGENTOPS_SECRET_KEY` (the new key) and `AGENTOPS_SECRET_KEY_OLD` (the one
+    /// in use): re-seals, then restart every service with the new key. Without them, on
+    /// an embedded platform: the key of `<data dir>/secret.key` is replaced by a new
+    /// one, which is written there once every secret is sealed under it. Secrets
+    /// already under the new key are left, so a rotation that stopped half-way can be
+    /// run again.
+    Rotate {
+        /// The new master key (32 bytes as base64 or hex).
+        #[arg(long, env = "AGENTOPS_SECRET_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+        /// The master key the secrets are sealed under now.
+        #[arg(long, env = "AGENTOPS_SECRET_KEY_OLD", hide_env_values = true)]
+        old_key: Option<String>,
+    },
+}
+
 /// `agentops healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
@@ -240,6 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Api(args)) => up(args.config, Embedded::default()).await,
         Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Secrets(args)) => secrets(args).await,
         Some(Command::Keys(args)) => keys(args).await,
         Some(Command::Seed(args)) => crate::agents::seed(args).await,
         Some(Command::ChiefOfStaff(args)) => crate::chief::run(args).await,
@@ -415,6 +448,76 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
                 .context("rollback failed")?;
             println!("migrations rolled back");
         }
+    }
+    Ok(())
+}
+
+async fn secrets(args: SecretsArgs) -> anyhow::Result<()> {
+    use agentops_sdk::secrets::MasterKey;
+    let SecretsAction::Rotate { new_key, old_key } = args.action;
+    let cfg = args.db.api_config();
+    let file = cfg.data_dir.join("secret.key");
+    let parse = |what: &str, text: &str| {
+        MasterKey::parse(text).map_err(|err| anyhow::anyhow!("{what}: {err}"))
+    };
+    let (old, new, write_file) = match (old_key, new_key) {
+        (Some(old), Some(new)) => (
+            parse("AGENTOPS_SECRET_KEY_OLD", &old)?,
+            parse("AGENTOPS_SECRET_KEY", &new)?,
+            false,
+        ),
+        (None, None) => {
+            let text = std::fs::read_to_string(&file).with_context(|| {
+                format!(
+                    "no AGENTOPS_SECRET_KEY_OLD and AGENTOPS_SECRET_KEY given, and {} cannot be read",
+                    file.display()
+                )
+            })?;
+            (
+                parse(&file.display().to_string(), &text)?,
+                MasterKey::generate(),
+                true,
+            )
+        }
+        _ => anyhow::bail!(
+            "give both AGENTOPS_SECRET_KEY_OLD (the key in use) and AGENTOPS_SECRET_KEY (the new              one), or neither to replace the key of an embedded platform's data directory"
+        ),
+    };
+    anyhow::ensure!(old.id() != new.id(), "the new key is the old one");
+    let url = cfg.effective_database_url();
+    let db = agentops_api::store::connect(&url, 2)
+        .await
+        .with_context(|| format!("cannot connect to {}", agentops_api::redact(&url)))?;
+    let resealed = agentops_api::domain::personas::reseal(&db, &old, &new).await?;
+    if write_file {
+        let next = file.with_extension("key.new");
+        std::fs::write(
+            &next,
+            format!(
+                "{}
+",
+                new.encoded()
+            ),
+        )
+        .with_context(|| format!("cannot write {}", next.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o600))?;
+        }
+        std::fs::rename(&next, &file)
+            .with_context(|| format!("cannot replace {}", file.display()))?;
+        println!(
+            "{resealed} secret(s) sealed again under master key {}; {} holds it now",
+            new.id(),
+            file.display()
+        );
+    } else {
+        println!(
+            "{resealed} secret(s) sealed again under master key {} (was {}); restart every              service with the new AGENTOPS_SECRET_KEY",
+            new.id(),
+            old.id()
+        );
     }
     Ok(())
 }

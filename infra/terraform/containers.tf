@@ -74,6 +74,7 @@ resource "scaleway_container" "api" {
     S3_ACCESS_KEY_ID     = local.s3_access_key_id
     S3_SECRET_ACCESS_KEY = local.s3_secret_access_key
     AGENTOPS_ADMIN_KEY   = local.admin_key
+    AGENTOPS_SECRET_KEY  = local.secret_key
   }
 
   lifecycle {

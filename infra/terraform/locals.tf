@@ -3,6 +3,12 @@ resource "random_password" "admin_key" {
   special = false
 }
 
+# The master key stored secrets (persona owners' provider keys) are sealed under:
+# 32 random bytes, shared by every API replica.
+resource "random_id" "secret_key" {
+  byte_length = 32
+}
+
 resource "random_password" "telegram_webhook_secret" {
   length  = 48
   special = false
@@ -47,6 +53,7 @@ locals {
   s3_endpoint           = "https://s3.${var.region}.scw.cloud"
 
   admin_key     = var.admin_key != "" ? var.admin_key : random_password.admin_key.result
+  secret_key    = var.secret_key != "" ? var.secret_key : random_id.secret_key.b64_std
   agent_api_key = var.agent_api_key != "" ? var.agent_api_key : local.admin_key
 
   # --- public URLs ----------------------------------------------------------

@@ -121,6 +121,12 @@ output "admin_key" {
   sensitive   = true
 }
 
+output "secret_key" {
+  description = "Master key of stored secrets (AGENTOPS_SECRET_KEY): back it up with the database."
+  value       = local.secret_key
+  sensitive   = true
+}
+
 output "telegram_webhook_secret" {
   description = "Secret token Telegram must send with webhook calls."
   value       = local.telegram_webhook_secret

@@ -406,6 +406,13 @@ variable "cors_origins" {
   }
 }
 
+variable "secret_key" {
+  description = "Master key stored secrets are sealed under (AGENTOPS_SECRET_KEY): 32 bytes as base64. Empty = generate one (keep it with the database backups: `terraform output -raw secret_key`). Rotate with `agentops secrets rotate`."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "admin_key" {
   description = "Bootstrap admin API key (AGENTOPS_ADMIN_KEY). Empty = generate a random one (read it with `terraform output -raw admin_key`)."
   type        = string

@@ -107,7 +107,8 @@ async fn list_personas(
 #[utoipa::path(get, path = "/personas/{persona}", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug in any case"),
         ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
-    responses((status = 200, body = PersonaOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PersonaOut), (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
 async fn get_persona(
     State(state): State<AppState>,
@@ -160,7 +161,8 @@ struct DeleteParams {
 #[utoipa::path(delete, path = "/personas/{persona}", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug"), DeleteParams,
         ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
-    responses((status = 204), (status = 403, description = "Not its owner", body = ErrorBody),
+    responses((status = 204), (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, description = "Not its owner", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
 async fn delete_persona(
@@ -179,7 +181,8 @@ async fn delete_persona(
 #[utoipa::path(get, path = "/personas/{persona}/versions", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug"), VersionListParams,
         ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
-    responses((status = 200, body = Vec<PersonaVersionOut>), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Vec<PersonaVersionOut>), (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
 async fn list_versions(
@@ -206,7 +209,8 @@ async fn list_versions(
     params(("persona" = String, Path, description = "Persona id, or its slug"),
         ("version" = u32, Path, description = "Version number"),
         ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
-    responses((status = 200, body = PersonaVersionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PersonaVersionOut), (status = 400, description = "A version that is not a number, or a path that cannot be read", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
 async fn get_version(
     State(state): State<AppState>,

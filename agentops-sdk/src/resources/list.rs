@@ -31,6 +31,7 @@ pub struct ListRequest<T> {
     /// events.
     cursor_param: &'static str,
     params: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, String)>,
     cursor: Option<String>,
     _item: PhantomData<fn() -> T>,
 }
@@ -56,6 +57,7 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
             path: path.into(),
             cursor_param,
             params: Vec::new(),
+            headers: Vec::new(),
             cursor: None,
             _item: PhantomData,
         }
@@ -64,6 +66,13 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
     pub(crate) fn param(mut self, key: &'static str, value: impl ToString) -> Self {
         self.params.retain(|(k, _)| *k != key);
         self.params.push((key, value.to_string()));
+        self
+    }
+
+    /// Sends `name: value` with every page's request.
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(k, _)| *k != name);
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -84,9 +93,13 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
         path: &str,
         cursor_param: &str,
         params: &[(&'static str, String)],
+        headers: &[(&'static str, String)],
         cursor: Option<&str>,
     ) -> Call {
         let mut call = client.call(Method::GET, path);
+        for (name, value) in headers {
+            call = call.header(name, value.clone());
+        }
         for (key, value) in params {
             if *key != cursor_param || cursor.is_none() {
                 call = call.query(key, value);
@@ -111,6 +124,7 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
             &self.path,
             self.cursor_param,
             &self.params,
+            &self.headers,
             self.cursor.as_deref(),
         );
         self.client.send(call).await
@@ -133,17 +147,26 @@ impl<T: DeserializeOwned + Send + 'static> ListRequest<T> {
             path,
             cursor_param,
             params,
+            headers,
             cursor,
             ..
         } = self;
         let state = (client, params, Some(cursor));
         futures_util::stream::try_unfold(state, move |(client, params, next)| {
             let path = path.clone();
+            let headers = headers.clone();
             async move {
                 let Some(cursor) = next else {
                     return Ok::<_, crate::Error>(None);
                 };
-                let call = Self::call(&client, &path, cursor_param, &params, cursor.as_deref());
+                let call = Self::call(
+                    &client,
+                    &path,
+                    cursor_param,
+                    &params,
+                    &headers,
+                    cursor.as_deref(),
+                );
                 let page: Page<T> = client.send(call).await?;
                 let next = page.next_cursor.map(Some);
                 Ok(Some((page.items, (client, params, next))))

@@ -12,6 +12,7 @@ mod events;
 mod keys;
 mod list;
 mod pairings;
+mod personas;
 mod projects;
 mod schedules;
 mod tasks;
@@ -26,6 +27,7 @@ pub use events::Events;
 pub use keys::Keys;
 pub use list::ListRequest;
 pub use pairings::Pairings;
+pub use personas::Personas;
 pub use projects::Projects;
 pub use schedules::Schedules;
 pub use tasks::Tasks;
@@ -181,5 +183,19 @@ impl Client {
     /// ```
     pub fn pairings(&self) -> Pairings<'_> {
         Pairings { client: self }
+    }
+
+    /// Personas: agents people create, share by link and talk to.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let public = client.personas().list().send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn personas(&self) -> Personas<'_> {
+        Personas {
+            client: self,
+            person: None,
+        }
     }
 }

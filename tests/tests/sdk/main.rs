@@ -12,6 +12,7 @@ mod client;
 mod deployments;
 mod events;
 mod pairings;
+mod personas;
 mod retries;
 mod threads;
 mod worker;

@@ -1,0 +1,187 @@
+//! `client.personas()`: `/api/v1/personas`.
+
+use reqwest::Method;
+
+use super::ListRequest;
+use crate::Client;
+use crate::error::Result;
+use crate::types::{
+    PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut, Visibility,
+};
+
+/// Personas: agents people create, share by link and talk to. Get it with
+/// [`Client::personas`]; an interface holding an admin key acts for one of its people
+/// with [`on_behalf_of`](Self::on_behalf_of) (the `X-On-Behalf-Of` header).
+///
+/// A persona is named by its id or by its slug (any case) wherever `persona` is asked.
+#[derive(Debug, Clone)]
+pub struct Personas<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) person: Option<String>,
+}
+
+impl Personas<'_> {
+    /// The same calls, acting for `person` (`telegram:123456789`, `web:ana`): the
+    /// personas they create are theirs, they change only their own, and they see the
+    /// public ones, their own, and those whose link they have. Admin keys only.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::PersonaIn;
+    /// let ana = client.personas().on_behalf_of("telegram:42");
+    /// let pirate = ana
+    ///     .create(&PersonaIn::new("Captain Byte", "You are a cheerful pirate.", "llama-3.3-70b-instruct"))
+    ///     .await?;
+    /// println!("share https://t.me/your_bot?start={}", pirate.slug);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn on_behalf_of(mut self, person: impl Into<String>) -> Self {
+        self.person = Some(person.into());
+        self
+    }
+
+    fn call(&self, method: Method, path: &str) -> crate::client::Call {
+        let call = self.client.call(method, path);
+        match &self.person {
+            Some(person) => call.header("x-on-behalf-of", person.clone()),
+            None => call,
+        }
+    }
+
+    fn path(persona: &str) -> String {
+        // A slug is `[A-Za-z0-9_-]` and an id a UUID: nothing to escape.
+        format!("api/v1/personas/{persona}")
+    }
+
+    /// Creates a persona (agent or admin key), owned by who acts. Its slug is made from
+    /// its name when not given; a provider key is sealed at rest and never shown again.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::{PersonaIn, Visibility};
+    /// let made = client
+    ///     .personas()
+    ///     .create(&PersonaIn {
+    ///         visibility: Some(Visibility::Public),
+    ///         greeting: Some("Hello! Ask me about the stars.".into()),
+    ///         ..PersonaIn::new("Stargazer", "You love astronomy and explain it simply.", "gpt-4o-mini")
+    ///     })
+    ///     .await?;
+    /// assert_eq!(made.version, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create(&self, input: &PersonaIn) -> Result<PersonaOut> {
+        let call = self
+            .call(Method::POST, "api/v1/personas")
+            .json(input)?
+            .not_repeatable();
+        self.client.send(call).await
+    }
+
+    /// One persona, by id or slug (its system prompt only for its owner).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let pirate = client.personas().get("captain-byte").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, persona: &str) -> Result<PersonaOut> {
+        self.client
+            .send(self.call(Method::GET, &Self::path(persona)))
+            .await
+    }
+
+    /// Changes a persona (its owner only); a change of its prompt, model, temperature or
+    /// greeting makes a new version.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::PersonaPatch;
+    /// let changed = client
+    ///     .personas()
+    ///     .on_behalf_of("telegram:42")
+    ///     .update("captain-byte", &PersonaPatch {
+    ///         system_prompt: Some("You are a grumpy pirate.".into()),
+    ///         ..PersonaPatch::default()
+    ///     })
+    ///     .await?;
+    /// assert_eq!(changed.version, 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn update(&self, persona: &str, patch: &PersonaPatch) -> Result<PersonaOut> {
+        let call = self.call(Method::PATCH, &Self::path(persona)).json(patch)?;
+        self.client.send(call).await
+    }
+
+    /// Deletes a persona (its owner only): it takes no new messages and its history
+    /// stays for its owner; with `purge`, it is removed for good.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// client.personas().on_behalf_of("telegram:42").delete("captain-byte", false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, persona: &str, purge: bool) -> Result<()> {
+        let call = self
+            .call(Method::DELETE, &Self::path(persona))
+            .query("purge", purge.to_string());
+        self.client.send_empty(call).await
+    }
+
+    /// A persona's versions, newest first (up to 200).
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let versions = client.personas().versions("captain-byte").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn versions(&self, persona: &str) -> Result<Vec<PersonaVersionOut>> {
+        let call = self
+            .call(Method::GET, &format!("{}/versions", Self::path(persona)))
+            .query("limit", "200");
+        self.client.send(call).await
+    }
+
+    /// One version of a persona.
+    pub async fn version(&self, persona: &str, version: u32) -> Result<PersonaVersionOut> {
+        self.client
+            .send(self.call(
+                Method::GET,
+                &format!("{}/versions/{version}", Self::path(persona)),
+            ))
+            .await
+    }
+
+    /// Lists personas, newest first: the public ones and who acts's own.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let mine = client.personas().on_behalf_of("telegram:42").list().owner("me").send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn list(&self) -> ListRequest<PersonaOut> {
+        let list = ListRequest::new(self.client, "api/v1/personas", "cursor");
+        match &self.person {
+            Some(person) => list.header("x-on-behalf-of", person.clone()),
+            None => list,
+        }
+    }
+}
+
+impl ListRequest<PersonaOut> {
+    /// Only this owner's (`me`: who acts).
+    pub fn owner(self, owner: impl Into<String>) -> Self {
+        self.param("owner", owner.into())
+    }
+
+    /// Only this visibility.
+    pub fn visibility(self, visibility: Visibility) -> Self {
+        self.param("visibility", visibility.as_str())
+    }
+
+    /// Only this status.
+    pub fn status(self, status: PersonaStatus) -> Self {
+        self.param("status", status.as_str())
+    }
+}
