@@ -58,6 +58,30 @@ fn spawn_proactive(
     Ok(Some(tokio::spawn(rounds.run(stop))))
 }
 
+/// Runs the persona runtime (the agent answering as the personas people create) beside
+/// the Chief of Staff until `stop`, started again while the platform cannot be read.
+fn spawn_personas(
+    client: agentops_sdk::Client,
+    llm: &LlmArgs,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let runtime = agentops_agents::persona::PersonaRuntime::new(client, llm.config()?);
+    Ok(tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(500);
+        loop {
+            match runtime.run(stop.clone()).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!("the persona runtime cannot run: {err}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.cancelled() => return,
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(30));
+        }
+    }))
+}
+
 /// A Chief of Staff running in the same process as the API (`agentops up`).
 pub struct EmbeddedChief {
     stop: CancellationToken,
@@ -102,6 +126,11 @@ impl EmbeddedChief {
             proactive,
             stop.clone(),
         )?;
+        let personas = spawn_personas(
+            crate::agents::client(&platform, "personas")?,
+            llm,
+            stop.clone(),
+        )?;
         let senses = Senses {
             speech: speech
                 .speech(crate::agents::client(&platform, "chief-of-staff")?)
@@ -123,7 +152,10 @@ impl EmbeddedChief {
         Ok((
             Self {
                 stop,
-                tasks: [executor, http].into_iter().chain(rounds).collect(),
+                tasks: [executor, http, personas]
+                    .into_iter()
+                    .chain(rounds)
+                    .collect(),
             },
             addr,
         ))
@@ -165,6 +197,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let rounds = spawn_proactive(client.clone(), &args.llm, &args.proactive, stop.clone())?;
+    let personas = spawn_personas(client.clone(), &args.llm, stop.clone())?;
     let senses = Senses {
         speech: args.speech.speech(client.clone()).await?,
         vision: args.llm.vision(client)?,
@@ -172,6 +205,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let app = router_with_senses(chief, args.platform.url.clone(), senses);
     let served = crate::serve::serve_until_stopped(listener, app, stop).await;
     let _ = executor.await;
+    let _ = personas.await;
     if let Some(rounds) = rounds {
         let _ = rounds.await;
     }

@@ -18,6 +18,7 @@
 pub mod chief;
 pub mod llm;
 pub mod meter;
+pub mod persona;
 pub mod seed;
 pub mod speech;
 pub mod tools;

@@ -446,6 +446,8 @@ pub struct OpenAiCompatible {
     client: async_openai::Client<Endpoint>,
     /// The API's host (and port), as the ledger names the provider.
     provider: String,
+    /// The sampling temperature asked for, if any (else the provider's default).
+    temperature: Option<f64>,
 }
 
 /// Where `async-openai` sends a call and with which headers: unlike its `OpenAIConfig`,
@@ -515,6 +517,8 @@ struct Request<'a> {
     messages: &'a [Message],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
     /// One answer, not a stream (what `async-openai`'s `create` expects of us).
     stream: bool,
 }
@@ -552,7 +556,15 @@ impl OpenAiCompatible {
             config,
             client,
             provider,
+            temperature: None,
         })
+    }
+
+    /// The same model, sampling at `temperature` (0–2).
+    #[must_use]
+    pub fn with_temperature(mut self, temperature: f64) -> Self {
+        self.temperature = Some(temperature);
+        self
     }
 }
 
@@ -683,6 +695,7 @@ impl ChatModel for OpenAiCompatible {
                     })
                 })
                 .collect(),
+            temperature: self.temperature,
             stream: false,
         };
         let parsed: Response = self

@@ -475,6 +475,12 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
         Rule::Text(PERSONA_PROVIDER_KEY),
     ),
     ("GET /api/v1/personas?owner", Rule::Text(PERSONA_OWNER)),
+    ("PersonaChatIn.user", Rule::Text(Text { min: 1, max: 160 })),
+    ("PersonaChatIn.text", Rule::Text(MESSAGE_TEXT)),
+    (
+        "POST /api/v1/personas/{persona}/chat?wait",
+        Rule::Int(Int { min: 0, max: 120 }),
+    ),
     ("GET /api/v1/pairings?channel", Rule::Name(PAIRING_CHANNEL)),
     ("GET /api/v1/pairings?chat", Rule::Name(PAIRING_CHAT)),
     (

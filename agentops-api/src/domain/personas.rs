@@ -693,3 +693,205 @@ pub async fn reseal(
         }
     }
 }
+
+/// The longest a chat request waits for the persona's answer.
+pub const CHAT_WAIT_MAX: u64 = 120;
+
+/// Who speaks with a persona: 1–160 characters (the thread's `external_id` is the
+/// persona's id, `:`, and them).
+const CHAT_USER: limits::Text = limits::Text { min: 1, max: 160 };
+
+/// Hands a person's message to a persona: kept in their own conversation with it (one
+/// thread per persona and person, channel `persona`, its greeting first), answered by
+/// the persona runtime (an agent reading the event stream). Waits up to `wait` for the
+/// answer. A person over the persona's daily limit is refused (429, until midnight UTC);
+/// its owner is not limited.
+pub async fn chat(
+    state: &Context,
+    caller: &Caller,
+    actor: &Actor,
+    reference: &str,
+    input: agentops_sdk::types::PersonaChatIn,
+    idempotency_key: Option<String>,
+    wait: std::time::Duration,
+) -> Result<agentops_sdk::types::PersonaChatOut, DomainError> {
+    use agentops_sdk::types::{MessageIn, MessageRole, ThreadIn, persona_keys};
+    let user = match (&input.user, actor) {
+        (Some(user), Actor::Person(person)) if user.trim() != person => {
+            return Err(DomainError::refused(
+                ErrorCode::Forbidden,
+                "`user` must be who acts (X-On-Behalf-Of, or the key itself)",
+            ));
+        }
+        (Some(user), _) => user.trim().to_owned(),
+        (None, Actor::Person(person)) => person.clone(),
+        (None, Actor::Operator) => {
+            return Err(DomainError::Validation(vec![
+                agentops_sdk::types::FieldError {
+                    field: "user".into(),
+                    message: "name who speaks (an admin key acting for itself speaks for no one)"
+                        .into(),
+                },
+            ]));
+        }
+    };
+    let mut checks = Checks::default();
+    checks.text("user", &user, CHAT_USER);
+    checks.text("text", &input.text, limits::MESSAGE_TEXT);
+    checks.finish()?;
+    let (row, version) = visible(&state.db, actor, reference).await?;
+    if row.status == DELETED {
+        return Err(DomainError::refused(
+            ErrorCode::PersonaDeleted,
+            format!(
+                "{} was deleted by its owner and takes no new messages",
+                row.name
+            ),
+        ));
+    }
+    let opened = super::threads::open(
+        state,
+        caller,
+        ThreadIn {
+            channel: Some(persona_keys::CHANNEL.to_owned()),
+            external_id: Some(format!("{}:{user}", row.id)),
+            title: Some(agentops_sdk::text::truncate(
+                &format!("{} · {user}", row.name),
+                200,
+            )),
+            metadata: Some(serde_json::json!({
+                persona_keys::PERSONA: row.id,
+                persona_keys::USER: user,
+            })),
+        },
+    )
+    .await?;
+    let thread = opened.value;
+    let owner_speaks = row.owner == user;
+    if let Some(limit) = row.daily_limit.filter(|_| !owner_speaks) {
+        let now = Utc::now();
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
+        let said =
+            store::threads::count_messages_since(&state.db, thread.id, "user", midnight).await?;
+        if said >= u64::try_from(limit).unwrap_or(0) {
+            let next = midnight + chrono::Duration::days(1);
+            let left = (next - now).num_seconds().max(1);
+            return Err(DomainError::Limited {
+                message: format!(
+                    "you have sent {} its {limit} messages for today; you can write again at \
+                     00:00 UTC (in {} h {} min)",
+                    row.name,
+                    left / 3600,
+                    (left % 3600) / 60
+                ),
+                retry_after_secs: u64::try_from(left).unwrap_or(1),
+            });
+        }
+    }
+    // A new conversation opens with the persona's greeting.
+    if !opened.replayed
+        && let Some(greeting) = &version.greeting
+    {
+        super::threads::post_message(
+            state,
+            caller,
+            thread.id,
+            MessageIn {
+                metadata: Some(serde_json::json!({
+                    persona_keys::PERSONA: row.id,
+                    persona_keys::VERSION: row.version,
+                    "greeting": true,
+                })),
+                author: Some(row.name.clone()),
+                ..MessageIn::assistant(greeting.clone())
+            },
+            Some(format!("persona-greeting:{}", thread.id)),
+        )
+        .await?;
+    }
+    // Listening before the message exists: its answer cannot slip by.
+    let mut events = state.events.subscribe();
+    let message = super::threads::post_message(
+        state,
+        caller,
+        thread.id,
+        MessageIn {
+            metadata: Some(serde_json::json!({
+                persona_keys::PERSONA: row.id,
+                persona_keys::VERSION: row.version,
+                persona_keys::USER: user,
+            })),
+            author: Some(user.clone()),
+            ..MessageIn::user(input.text)
+        },
+        idempotency_key,
+    )
+    .await?
+    .value;
+    let persona_version = message
+        .metadata
+        .get(persona_keys::VERSION)
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(1);
+    let answers = |m: &agentops_sdk::types::MessageOut| {
+        m.role == MessageRole::Assistant
+            && m.thread_id == thread.id
+            && m.metadata
+                .get("in_reply_to")
+                .and_then(serde_json::Value::as_str)
+                == Some(message.id.to_string().as_str())
+    };
+    let mut reply = None;
+    let deadline = tokio::time::Instant::now() + wait;
+    // A repeated request may find its answer there already.
+    let recent = |state: &Context| {
+        let thread = thread.id;
+        let state = state.clone();
+        async move {
+            let rows = store::threads::list_messages(&state.db, thread, None, 20).await?;
+            Ok::<_, DomainError>(
+                rows.into_iter()
+                    .map(agentops_sdk::types::MessageOut::from)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    if let Some(found) = recent(state).await?.into_iter().find(|m| answers(m)) {
+        reply = Some(found);
+    }
+    while reply.is_none() && !wait.is_zero() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => break,
+            Ok(Ok(live)) => {
+                if live.event.kind == "thread.message"
+                    && let Ok(said) = serde_json::from_value::<agentops_sdk::types::MessageOut>(
+                        live.event.data.clone(),
+                    )
+                    && answers(&said)
+                {
+                    reply = Some(said);
+                }
+            }
+            // Fell behind the stream: read the thread instead.
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                reply = recent(state).await?.into_iter().find(|m| answers(m));
+                events = state.events.subscribe();
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
+        }
+    }
+    if reply.is_none() && !wait.is_zero() {
+        reply = recent(state).await?.into_iter().find(|m| answers(m));
+    }
+    Ok(agentops_sdk::types::PersonaChatOut {
+        thread_id: thread.id,
+        message_id: message.id,
+        persona_version,
+        reply,
+    })
+}

@@ -9,15 +9,17 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use agentops_sdk::types::{
-    ErrorBody, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut,
-    Visibility,
+    ErrorBody, Page, PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch,
+    PersonaStatus, PersonaVersionOut, Visibility,
 };
 
 use crate::domain;
 use crate::domain::Caller;
 use crate::domain::personas::{Actor, PersonaQuery};
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery, NamePath, NameVersionPath, OnBehalfOf, PageParams};
+use crate::extract::{
+    ApiJson, ApiQuery, IdempotencyKey, NamePath, NameVersionPath, OnBehalfOf, PageParams,
+};
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -27,6 +29,71 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_persona, update_persona, delete_persona))
         .routes(routes!(list_versions))
         .routes(routes!(get_version))
+        .routes(routes!(chat_with_persona))
+}
+
+/// How long a chat request waits for the answer.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ChatParams {
+    /// Seconds to wait for the persona's answer (0–120, default 60); without it in time,
+    /// 202 and the answer comes later in the thread.
+    wait: Option<u64>,
+}
+
+/// Say something to a persona, in the person's own conversation with it; its answer
+/// comes back if it is ready within `wait` seconds.
+#[utoipa::path(post, path = "/personas/{persona}/chat", tag = "personas", request_body = PersonaChatIn,
+    params(("persona" = String, Path, description = "Persona id, or its slug in any case"), ChatParams,
+        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first request's message instead of saying it twice")),
+    responses((status = 200, description = "The message and the persona's answer", body = PersonaChatOut),
+        (status = 202, description = "The message is kept; the answer was not ready in time (`reply` is null)", body = PersonaChatOut),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 410, description = "The persona was deleted (`persona_deleted`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "The person used the persona's daily messages (`rate_limited`, with `Retry-After`: seconds until midnight UTC)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the person may write again")))),
+    security(("bearer" = ["viewer"])))]
+async fn chat_with_persona(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    IdempotencyKey(key): IdempotencyKey,
+    NamePath(reference): NamePath,
+    ApiQuery(params): ApiQuery<ChatParams>,
+    ApiJson(input): ApiJson<PersonaChatIn>,
+) -> ApiResult<(StatusCode, Json<PersonaChatOut>)> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    let wait = params.wait.unwrap_or(60);
+    if wait > domain::personas::CHAT_WAIT_MAX {
+        return Err(
+            crate::error::DomainError::Validation(vec![agentops_sdk::types::FieldError {
+                field: "wait".into(),
+                message: format!(
+                    "must be between 0 and {} seconds",
+                    domain::personas::CHAT_WAIT_MAX
+                ),
+            }])
+            .into(),
+        );
+    }
+    let out = domain::personas::chat(
+        &state,
+        &caller,
+        &actor,
+        &reference,
+        input,
+        key,
+        std::time::Duration::from_secs(wait),
+    )
+    .await?;
+    let status = if out.reply.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(out)))
 }
 
 /// Filters and paging of `GET /personas`.

@@ -123,6 +123,22 @@ pub async fn list_messages<C: ConnectionTrait>(
         .await
 }
 
+/// How many messages of `role` thread `thread_id` has had since `since`.
+pub async fn count_messages_since<C: ConnectionTrait>(
+    conn: &C,
+    thread_id: Uuid,
+    role: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    thread_message::Entity::find()
+        .filter(thread_message::Column::ThreadId.eq(thread_id))
+        .filter(thread_message::Column::Role.eq(role))
+        .filter(thread_message::Column::CreatedAt.gte(since))
+        .count(conn)
+        .await
+}
+
 /// Inserts an approval row.
 pub async fn insert_approval<C: ConnectionTrait>(
     conn: &C,

@@ -208,3 +208,46 @@ pub struct PersonaVersionOut {
     /// When it was made.
     pub created_at: DateTime<Utc>,
 }
+
+/// A message to a persona: `POST /personas/{persona}/chat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PersonaChatIn {
+    /// Who speaks (1–160 characters, as the interface names them: `telegram:42`). Each
+    /// person has their own conversation with a persona. Who acts when absent; an admin
+    /// key acting for itself must name them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// What they say (1–32,000 characters).
+    pub text: String,
+}
+
+/// What a persona was told, and its answer if it came in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaChatOut {
+    /// The person's conversation with the persona (one per person and persona).
+    pub thread_id: Uuid,
+    /// The person's message, as kept.
+    pub message_id: Uuid,
+    /// The persona's version that answers it.
+    pub persona_version: u32,
+    /// The persona's answer, if it came within the wait (else it comes later in the
+    /// thread: `GET /threads/{thread_id}/messages`, or the event stream).
+    pub reply: Option<MessageOut>,
+}
+
+/// The thread-message metadata keys of a conversation with a persona: which persona,
+/// which of its versions, and who speaks.
+pub mod persona_keys {
+    /// The persona's id.
+    pub const PERSONA: &str = "persona_id";
+    /// The persona's version the message was written to (the person's) or by (its
+    /// answer).
+    pub const VERSION: &str = "persona_version";
+    /// Who speaks with it.
+    pub const USER: &str = "persona_user";
+    /// The thread channel of conversations with personas.
+    pub const CHANNEL: &str = "persona";
+}

@@ -14,6 +14,7 @@ mod economy;
 mod llm;
 mod llm_standin;
 mod multitask;
+mod personas;
 mod proactive;
 mod schedules;
 mod seed;
