@@ -51,6 +51,15 @@ pub struct TelegramArgs {
     /// asked to wait.
     #[arg(long, env = "TELEGRAM_USER_RATE", default_value_t = agentops_telegram::USER_RATE)]
     pub user_rate: u32,
+    /// The models people may choose for a persona they make with `/create` (its
+    /// buttons), as the LLM provider names them.
+    #[arg(
+        long,
+        env = "TELEGRAM_PERSONA_MODELS",
+        value_delimiter = ',',
+        default_value = "llama-3.3-70b-instruct"
+    )]
+    pub persona_models: Vec<String>,
     /// Public HTTPS URL Telegram calls with updates; long polling if unset.
     #[arg(long, env = "TELEGRAM_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -433,6 +442,7 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             allowed_chats: settings.allowed,
             user_rate: args.user_rate,
             unheard_retry: agentops_telegram::UNHEARD_RETRY,
+            persona_models: args.persona_models.clone(),
         },
     )?;
     let me = bot

@@ -9,9 +9,9 @@ use teloxide::utils::command::{BotCommands, ParseError};
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
 pub enum Command {
-    /// `/start`: the help.
+    /// `/start [persona]`: the help, or (from a persona's link) a conversation with it.
     #[command(description = "what I can do")]
-    Start,
+    Start(String),
     /// `/help`: the help.
     #[command(description = "what I can do")]
     Help,
@@ -45,6 +45,52 @@ pub enum Command {
     /// `/pair CODE`: lets the chat that was given `CODE` use the bot.
     #[command(description = "let the chat I gave a code use me: /pair CODE")]
     Pair(String),
+    /// `/create`: make a persona, step by step.
+    #[command(description = "make a persona (an agent anyone can talk to)")]
+    Create,
+    /// `/mine`: my personas and their links.
+    #[command(description = "my personas and their links")]
+    Mine,
+    /// `/list`: the same as `/mine`.
+    #[command(description = "my personas and their links")]
+    List,
+    /// `/talk NAME`: talk to a persona.
+    #[command(description = "talk to a persona: /talk NAME")]
+    Talk(String),
+    /// `/exit`: back to the Chief of Staff.
+    #[command(description = "stop talking to the persona")]
+    Exit,
+    /// `/manage`: the same as `/exit`.
+    #[command(description = "stop talking to the persona")]
+    Manage,
+    /// `/share NAME`: a persona's link.
+    #[command(description = "a persona's link to share: /share NAME")]
+    Share(String),
+    /// `/delete NAME`: delete one of my personas (asks first).
+    #[command(description = "delete one of my personas: /delete NAME")]
+    Delete(String),
+    /// `/cancel`: stop the `/create` wizard.
+    #[command(description = "stop making a persona")]
+    Cancel,
+}
+
+impl Command {
+    /// Whether it is about personas (taken in any private chat).
+    pub fn is_persona(&self) -> bool {
+        match self {
+            Command::Start(slug) => !slug.trim().is_empty(),
+            Command::Create
+            | Command::Mine
+            | Command::List
+            | Command::Talk(_)
+            | Command::Exit
+            | Command::Manage
+            | Command::Share(_)
+            | Command::Delete(_)
+            | Command::Cancel => true,
+            _ => false,
+        }
+    }
 }
 
 /// What a message starting with `/` turned out to be.
@@ -95,7 +141,15 @@ mod tests {
     #[test]
     fn commands_parse_with_arguments_bot_names_and_any_case() {
         let bot = "agentops_bot";
-        assert_eq!(parse("/start", bot), Parsed::Known(Command::Start));
+        assert_eq!(
+            parse("/start", bot),
+            Parsed::Known(Command::Start(String::new()))
+        );
+        assert_eq!(
+            parse("/start captain-byte", bot),
+            Parsed::Known(Command::Start("captain-byte".into()))
+        );
+        assert!(Command::Start("x".into()).is_persona() && !Command::Help.is_persona());
         assert_eq!(
             parse("/status@AgentOps_Bot  Website ", bot),
             Parsed::Known(Command::Status("Website".into()))
@@ -136,7 +190,16 @@ mod tests {
                 "/busy",
                 "/notify",
                 "/voice",
-                "/pair"
+                "/pair",
+                "/create",
+                "/mine",
+                "/list",
+                "/talk",
+                "/exit",
+                "/manage",
+                "/share",
+                "/delete",
+                "/cancel"
             ]
         );
         assert!(menu.iter().all(|c| !c.description.is_empty()));

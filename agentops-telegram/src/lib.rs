@@ -38,6 +38,7 @@ pub mod commands;
 pub mod lanes;
 pub mod messages;
 pub mod outbox;
+pub mod personas;
 pub mod plans;
 
 use std::collections::{HashMap, HashSet};
@@ -290,6 +291,8 @@ enum Pace {
 enum Audience {
     /// One Telegram chat.
     Chat(i64),
+    /// A person's private chat, talking to a persona (not on the allowlist per se).
+    Persona(i64),
     /// Every allowed chat.
     Operators,
     /// Nobody on Telegram.
@@ -329,6 +332,8 @@ pub struct TelegramConfig {
     pub allowed_chats: HashSet<i64>,
     /// Messages one person may send a minute ([`USER_RATE`] by default; 0: no limit).
     pub user_rate: u32,
+    /// The models a persona made with `/create` may think with (its buttons).
+    pub persona_models: Vec<String>,
     /// How soon a voice note kept while the speech engine is down is tried again
     /// ([`UNHEARD_RETRY`] by default), doubling up to ten times that.
     pub unheard_retry: Duration,
@@ -1235,6 +1240,50 @@ impl TelegramBot {
 
     async fn on_message(&self, message: Message) -> Result<(), BotError> {
         let chat = message.chat.id;
+        // Personas are anyone's, in a private chat: their commands, a wizard, a message
+        // to the persona the chat talks to.
+        if message.chat.is_private()
+            && let Some(text) = message.text().map(str::trim).filter(|t| !t.is_empty())
+        {
+            let command = if text.starts_with('/') {
+                match self.me().await {
+                    Ok(me) => match commands::parse(text, me.username()) {
+                        Parsed::Known(command) => Some(command),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            let ours = match &command {
+                Some(command) => command.is_persona(),
+                None => !text.starts_with('/'),
+            };
+            if ours {
+                if let Some(user) = message.from.as_ref() {
+                    match self.pace(user.id.0) {
+                        Pace::Fine => {}
+                        Pace::TooFast(wait) => {
+                            return self
+                                .tell(
+                                    chat,
+                                    &format!(
+                                        "You are writing too fast: please wait {} s.",
+                                        wait.as_secs().max(1)
+                                    ),
+                                    &[],
+                                )
+                                .await;
+                        }
+                        Pace::Told => return Ok(()),
+                    }
+                }
+                if self.persona_flow(&message, text, command.as_ref()).await? {
+                    return Ok(());
+                }
+            }
+        }
         if !self.allowed(chat).await? && !self.refuse(&message).await? {
             return Ok(());
         }
@@ -1328,7 +1377,7 @@ impl TelegramBot {
                 }
             };
             return match commands::parse(text, &name) {
-                Parsed::Known(Command::Start | Command::Help) => self.answer(&message, HELP).await,
+                Parsed::Known(Command::Start(_) | Command::Help) => self.answer(&message, HELP).await,
                 Parsed::Known(Command::Status(args)) => {
                     // Everything, or a project named exactly: a list the bot pages
                     // itself; anything else (a #task, a name half remembered) is the
@@ -1404,6 +1453,11 @@ impl TelegramBot {
                 }
                 Parsed::Known(Command::Notify(args)) => self.notify(chat, args.trim()).await,
                 Parsed::Known(Command::Voice(args)) => self.voice(&message, &args).await,
+                // About personas, in a group (a private chat's are taken above).
+                Parsed::Known(_) => {
+                    self.answer(&message, "Personas live in private chats: write to me directly.")
+                        .await
+                }
                 Parsed::Unknown(name) => {
                     self.answer(&message, &format!("I do not know /{name}.\n{HELP}"))
                         .await
@@ -1989,6 +2043,25 @@ impl TelegramBot {
             bot.answer_callback_query(query.id.clone())
                 .text(agentops_sdk::text::truncate(text, TOAST_MAX))
         };
+        // Personas' buttons (a wizard's, a deletion's) in any private chat.
+        let data = query.data.as_deref().unwrap_or_default();
+        if let (Some(chat), true) = (
+            chat,
+            data.starts_with("wizard:") || data.starts_with("pdel:"),
+        ) {
+            if !matches!(self.pace(query.from.id.0), Pace::Fine) {
+                answer("Too fast: wait a moment and press again.").await?;
+                return Ok(());
+            }
+            if let Some(toast) = self.persona_button(chat, &query.from, data).await? {
+                if toast.is_empty() {
+                    bot.answer_callback_query(query.id.clone()).await?;
+                } else {
+                    answer(&toast).await?;
+                }
+                return Ok(());
+            }
+        }
         let allowed = match chat {
             Some(chat) => self.allowed(chat).await?,
             None => false,
@@ -2362,6 +2435,14 @@ impl TelegramBot {
             external
                 .and_then(|id| id.parse().ok())
                 .map_or(Audience::Nobody, Audience::Chat)
+        } else if thread.channel == agentops_sdk::types::persona_keys::CHANNEL {
+            thread
+                .metadata
+                .get(agentops_sdk::types::persona_keys::USER)
+                .and_then(Value::as_str)
+                .and_then(|user| user.strip_prefix("telegram:"))
+                .and_then(|id| id.parse().ok())
+                .map_or(Audience::Nobody, Audience::Persona)
         } else if thread.channel == OPERATORS.0 && external == Some(OPERATORS.1) {
             Audience::Operators
         } else {
@@ -2418,6 +2499,29 @@ impl TelegramBot {
                 return Ok(self.to_chats(self.chats_wanting("chief").await?, &message.text));
             }
             Audience::Nobody => return Ok(Vec::new()),
+            Audience::Persona(chat) => {
+                // The greeting was shown when the chat entered the conversation.
+                if message.metadata.get("greeting") == Some(&Value::Bool(true)) {
+                    return Ok(Vec::new());
+                }
+                let chat = ChatId(chat);
+                let name = message.author.as_deref().unwrap_or("The persona");
+                return Ok(vec![(
+                    chat,
+                    What::Say(messages::Outgoing {
+                        chat,
+                        text: format!(
+                            "🎭 <b>{}</b>\n{}",
+                            messages::escape(name),
+                            messages::escape(&agentops_sdk::text::truncate(&message.text, 3_900))
+                        ),
+                        buttons: None,
+                        silent: false,
+                        force_reply: false,
+                        reply_to: None,
+                    }),
+                )]);
+            }
         };
         if !self.allowed(chat).await? {
             return Ok(Vec::new());

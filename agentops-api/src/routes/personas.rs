@@ -13,6 +13,7 @@ use agentops_sdk::types::{
     PersonaStatus, PersonaVersionOut, Visibility,
 };
 
+use crate::auth::AgentKey;
 use crate::domain;
 use crate::domain::Caller;
 use crate::domain::personas::{Actor, PersonaQuery};
@@ -133,7 +134,7 @@ struct VersionListParams {
     security(("bearer" = ["agent"])))]
 async fn create_persona(
     State(state): State<AppState>,
-    caller: Caller,
+    AgentKey(caller): AgentKey,
     OnBehalfOf(on_behalf_of): OnBehalfOf,
     ApiJson(input): ApiJson<PersonaIn>,
 ) -> ApiResult<(StatusCode, Json<PersonaOut>)> {

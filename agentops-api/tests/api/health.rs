@@ -226,7 +226,9 @@ async fn the_openapi_document_states_statuses_roles_and_limits(backend: Backend)
             assert_eq!(
                 responses.contains_key("403"),
                 role != "viewer"
-                    || path.starts_with("/api/v1/artifacts/{id}") && method == "delete",
+                    || path.starts_with("/api/v1/artifacts/{id}") && method == "delete"
+                    // Who acts decides (X-On-Behalf-Of, a persona's owner).
+                    || path.starts_with("/api/v1/personas"),
                 "{method} {path} ({role})"
             );
             if let Some(body) = op.get("requestBody") {

@@ -6,7 +6,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut, Visibility,
+    PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus,
+    PersonaVersionOut, Visibility,
 };
 
 /// Personas: agents people create, share by link and talk to. Get it with
@@ -151,6 +152,38 @@ impl Personas<'_> {
                 &format!("{}/versions/{version}", Self::path(persona)),
             ))
             .await
+    }
+
+    /// Says `text` to a persona in the person's own conversation with it, waiting up to
+    /// `wait_seconds` (0–120) for its answer (`reply` is `None` if it was not ready: it
+    /// comes later in the thread). `user` defaults to who acts. A person past the
+    /// persona's daily limit gets `429 rate_limited` (see [`crate::Error::retry_after`]).
+    /// Retries repeat nothing: the message carries an idempotency key.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::PersonaChatIn;
+    /// let bob = client.personas().on_behalf_of("telegram:7");
+    /// let out = bob
+    ///     .chat("captain-byte", &PersonaChatIn { text: "What is RAM?".into(), ..Default::default() }, 30)
+    ///     .await?;
+    /// if let Some(reply) = out.reply {
+    ///     println!("{}", reply.text);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn chat(
+        &self,
+        persona: &str,
+        input: &PersonaChatIn,
+        wait_seconds: u32,
+    ) -> Result<PersonaChatOut> {
+        let call = self
+            .call(Method::POST, &format!("{}/chat", Self::path(persona)))
+            .query("wait", wait_seconds.min(120).to_string())
+            .json(input)?
+            .idempotent_create();
+        self.client.send(call).await
     }
 
     /// Lists personas, newest first: the public ones and who acts's own.

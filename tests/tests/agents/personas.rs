@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp};
 use crate::llm_standin::{LlmStandIn, tool_call};
 
-struct Running {
+pub(crate) struct Running {
     stop: CancellationToken,
 }
 
@@ -25,7 +25,7 @@ impl Drop for Running {
 
 /// Starts a persona runtime thinking with `llm` (none: it says it cannot), once its
 /// cursor is saved (what is said from then on is answered).
-async fn runtime(app: &TestApp, llm: Option<&LlmStandIn>, cursor_of: &str) -> Running {
+pub(crate) async fn runtime(app: &TestApp, llm: Option<&LlmStandIn>, cursor_of: &str) -> Running {
     let stop = CancellationToken::new();
     let config = llm.map(|s| LlmConfig {
         base_url: s.base.clone(),

@@ -86,6 +86,7 @@ fn new_bot_paced(
             allowed_chats: allowed.iter().copied().collect(),
             user_rate,
             unheard_retry: Duration::from_millis(500),
+            persona_models: vec!["pirate-model".into(), "other-model".into()],
         },
     )
     .unwrap()
@@ -3095,4 +3096,151 @@ async fn voice_on_says_the_chiefs_answers_aloud_after_their_text() {
     s.say(ALLOWED, "help").await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(s.telegram.calls("sendVoice").len(), 1, "off again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anyone_makes_a_persona_in_the_chat_and_others_talk_to_it_by_its_link() {
+    use crate::llm_standin::LlmStandIn;
+    let s = stack().await;
+    let llm = LlmStandIn::spawn().await;
+    let _runtime = crate::personas::runtime(&s.app, Some(&llm), "persona-runtime").await;
+    // Three people in private chats, none of them on the operators' allowlist.
+    let (ana, bob, cat) = (201, 202, 203);
+    let from = |chat: i64, name: &str, text: &str| update_from(chat, "private", chat, name, text);
+
+    // Ana makes one, step by step.
+    s.say_update(&from(ana, "ana", "/create")).await;
+    s.telegram
+        .wait_for_message(ana, |t| t.contains("What is its name?"))
+        .await;
+    s.say_update(&from(ana, "ana", "Captain Byte")).await;
+    s.telegram
+        .wait_for_message(ana, |t| t.starts_with("What should Captain Byte be like?"))
+        .await;
+    s.say_update(&from(
+        ana,
+        "ana",
+        "You are a cheerful pirate who explains computers.",
+    ))
+    .await;
+    let models = s
+        .telegram
+        .wait_for_message(ana, |t| t == "Which model should it think with?")
+        .await;
+    assert_eq!(button(&models, 0), "wizard:model:0");
+    // The bot restarts mid-wizard: the next press is taken by the new one.
+    let restarted = new_bot(&s.app, &s.telegram, "http://127.0.0.1:9".into(), &[ALLOWED]);
+    let pressed = |update: Value| {
+        serde_json::from_str::<agentops_telegram::Update>(&update.to_string()).unwrap()
+    };
+    restarted
+        .handle_update(pressed(press(
+            ana,
+            "private",
+            ana,
+            "ana",
+            &models,
+            "wizard:model:0",
+        )))
+        .await;
+    let preview = s
+        .telegram
+        .wait_for_message(ana, |t| t.starts_with("Here is Captain Byte:"))
+        .await;
+    let text = preview["text"].as_str().unwrap();
+    assert!(
+        text.contains("Model: pirate-model") && text.contains("\"Hello! I am Captain Byte."),
+        "{text}"
+    );
+    restarted
+        .handle_update(pressed(press(
+            ana,
+            "private",
+            ana,
+            "ana",
+            &preview,
+            "wizard:create",
+        )))
+        .await;
+    let ready = s
+        .telegram
+        .wait_for_message(ana, |t| t.starts_with("✅ Captain Byte is ready."))
+        .await;
+    assert!(
+        ready["text"]
+            .as_str()
+            .unwrap()
+            .contains("https://t.me/agentops_test_bot?start=captain-byte"),
+        "{ready}"
+    );
+    let made = s.app.client.personas().get("captain-byte").await.unwrap();
+    assert_eq!(
+        (made.owner.as_str(), made.model.as_str()),
+        ("telegram:201", "pirate-model")
+    );
+
+    // Bob follows the link and talks; the answer comes back as the persona's.
+    s.say_update(&from(bob, "bob", "/start captain-byte")).await;
+    s.telegram
+        .wait_for_message(bob, |t| {
+            t.starts_with("🎭 You are talking to Captain Byte")
+                && t.contains("Hello! I am Captain Byte.")
+        })
+        .await;
+    llm.reply(json!({"role": "assistant", "content": "Ahoy Bob!"}));
+    s.say_update(&from(bob, "bob", "Hi, I am Bob")).await;
+    s.telegram
+        .wait_for_message(bob, |t| {
+            t.contains("Captain Byte") && t.contains("Ahoy Bob!")
+        })
+        .await;
+
+    // Cat too, in a conversation of her own: nothing of Bob's in what the model reads.
+    s.say_update(&from(cat, "cat", "/talk captain-byte")).await;
+    s.telegram
+        .wait_for_message(cat, |t| t.starts_with("🎭 You are talking to Captain Byte"))
+        .await;
+    llm.reply(json!({"role": "assistant", "content": "Ahoy stranger!"}));
+    s.say_update(&from(cat, "cat", "hello")).await;
+    s.telegram
+        .wait_for_message(cat, |t| t.contains("Ahoy stranger!"))
+        .await;
+    let prompt = llm.requests().last().unwrap().1.to_string();
+    assert!(!prompt.contains("Bob"), "{prompt}");
+    assert!(
+        s.telegram
+            .texts_to(cat)
+            .iter()
+            .all(|t| !t.contains("Ahoy Bob"))
+    );
+
+    // Ana's list, then she deletes it (asked first); Cat is told it is gone.
+    s.say_update(&from(ana, "ana", "/mine")).await;
+    s.telegram
+        .wait_for_message(ana, |t| {
+            t.starts_with("🎭 Your personas:") && t.contains("?start=captain-byte")
+        })
+        .await;
+    s.say_update(&from(ana, "ana", "/delete captain-byte"))
+        .await;
+    let ask = s
+        .telegram
+        .wait_for_message(ana, |t| t.starts_with("Delete Captain Byte?"))
+        .await;
+    s.say_update(&press(ana, "private", ana, "ana", &ask, &button(&ask, 0)))
+        .await;
+    s.telegram
+        .wait_for_message(ana, |t| t.starts_with("🗑 Deleted"))
+        .await;
+    s.say_update(&from(cat, "cat", "still there?")).await;
+    s.telegram
+        .wait_for_message(cat, |t| {
+            t.starts_with("Captain Byte is no longer available")
+        })
+        .await;
+    // Bob leaves; what he writes next is not the persona's.
+    s.say_update(&from(bob, "bob", "/exit")).await;
+    s.telegram
+        .wait_for_message(bob, |t| t.starts_with("You left Captain Byte."))
+        .await;
 }

@@ -1,0 +1,530 @@
+//! Personas on Telegram: people create agents from the chat (`/create`, a wizard of a
+//! few steps), list and share them (`/mine`, `/share`: a deep link
+//! `https://t.me/<bot>?start=<slug>`), and talk to them (`/start <slug>` from the link,
+//! or `/talk <slug>`; `/exit` comes back to the Chief of Staff).
+//!
+//! Anyone may, in a private chat: these do not need the chat to be on the operators'
+//! allowlist (the Chief of Staff still does). The person is `telegram:<user id>` on the
+//! platform (`X-On-Behalf-Of`), so their personas and their conversations are theirs
+//! whatever chat they write from. A chat's state — the persona it talks to, a wizard
+//! under way — is kept in its thread's metadata (`telegram_persona`,
+//! `telegram_wizard`), so a restart of the bot loses neither.
+//!
+//! A message to a persona is handed to the platform (`POST /personas/{id}/chat`) without
+//! waiting; the persona's answer comes through the relay like the Chief's, from the
+//! persona conversation's thread (whose person is `telegram:<user id>`: in a private
+//! chat, the chat itself).
+
+use agentops_sdk::types::{
+    ErrorCode, PersonaChatIn, PersonaIn, PersonaOut, PersonaPatch, Visibility,
+};
+use serde_json::{Value, json};
+use teloxide::types::{ChatId, InlineKeyboardButton, Message, User};
+
+use teloxide::requests::Requester;
+
+use crate::commands::Command;
+use crate::{BotError, TelegramBot, messages};
+
+/// Thread metadata: the persona a chat talks to.
+pub const PERSONA_KEY: &str = "telegram_persona";
+/// Thread metadata: the `/create` wizard under way in a chat.
+pub const WIZARD_KEY: &str = "telegram_wizard";
+
+/// Who a Telegram user is on the platform.
+pub fn person(user: &User) -> String {
+    format!("telegram:{}", user.id.0)
+}
+
+impl TelegramBot {
+    /// Handles what belongs to personas in a private chat: their commands, a wizard's
+    /// next answer, a message to the persona the chat talks to. `false` if the message
+    /// is not theirs (the Chief of Staff's, or the allowlist's).
+    pub(crate) async fn persona_flow(
+        &self,
+        message: &Message,
+        text: &str,
+        command: Option<&Command>,
+    ) -> Result<bool, BotError> {
+        let Some(user) = message.from.as_ref() else {
+            return Ok(false);
+        };
+        if !message.chat.is_private() {
+            return Ok(false);
+        }
+        let chat = message.chat.id;
+        match command {
+            Some(Command::Start(slug) | Command::Talk(slug)) if !slug.trim().is_empty() => {
+                self.enter(chat, user, slug.trim()).await.map(|()| true)
+            }
+            Some(Command::Talk(_)) => self
+                .tell(
+                    chat,
+                    "Say which: /talk NAME (the persona's link name, as /mine shows).",
+                    &[],
+                )
+                .await
+                .map(|()| true),
+            Some(Command::Exit | Command::Manage) => {
+                let left = self.current_persona(chat).await?;
+                self.set_metadata(self.thread_of(chat).await?, json!({ PERSONA_KEY: null }))
+                    .await?;
+                let text = match left {
+                    Some(p) => format!(
+                        "You left {}. You are back with the Chief of Staff (if this chat may use it).",
+                        p["name"].as_str().unwrap_or("the persona")
+                    ),
+                    None => "You were not talking to a persona.".to_owned(),
+                };
+                self.tell(chat, &text, &[]).await.map(|()| true)
+            }
+            Some(Command::Create) => self.start_wizard(chat).await.map(|()| true),
+            Some(Command::Cancel) => {
+                let had = self.wizard(chat).await?.is_some();
+                self.set_metadata(self.thread_of(chat).await?, json!({ WIZARD_KEY: null }))
+                    .await?;
+                let text = if had {
+                    "Cancelled: nothing was created."
+                } else {
+                    "Nothing to cancel."
+                };
+                self.tell(chat, text, &[]).await.map(|()| true)
+            }
+            Some(Command::Mine | Command::List) => self.mine(chat, user).await.map(|()| true),
+            Some(Command::Share(slug)) => self.share(chat, user, slug.trim()).await.map(|()| true),
+            Some(Command::Delete(slug)) => self
+                .ask_delete(chat, user, slug.trim())
+                .await
+                .map(|()| true),
+            Some(_) => Ok(false),
+            None => {
+                if let Some(wizard) = self.wizard(chat).await? {
+                    return self.wizard_step(chat, wizard, text).await.map(|()| true);
+                }
+                match self.current_persona(chat).await? {
+                    Some(persona) => self
+                        .say_to_persona(chat, user, &persona, text)
+                        .await
+                        .map(|()| true),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// A plain message straight to a private chat (not kept in its thread: the chat
+    /// may not be one of the operators').
+    pub(crate) async fn tell(
+        &self,
+        chat: ChatId,
+        text: &str,
+        buttons: &[InlineKeyboardButton],
+    ) -> Result<(), BotError> {
+        messages::send_text(&self.inner.bot, chat, text, buttons).await?;
+        Ok(())
+    }
+
+    async fn chat_metadata(&self, chat: ChatId, key: &str) -> Result<Option<Value>, BotError> {
+        let thread = self.thread_of(chat).await?;
+        let found = self.inner.platform.threads().get(thread).await?;
+        Ok(found.metadata.get(key).filter(|v| !v.is_null()).cloned())
+    }
+
+    async fn current_persona(&self, chat: ChatId) -> Result<Option<Value>, BotError> {
+        self.chat_metadata(chat, PERSONA_KEY).await
+    }
+
+    async fn wizard(&self, chat: ChatId) -> Result<Option<Value>, BotError> {
+        self.chat_metadata(chat, WIZARD_KEY).await
+    }
+
+    fn personas_for(&self, user: &User) -> agentops_sdk::resources::Personas<'_> {
+        self.inner.platform.personas().on_behalf_of(person(user))
+    }
+
+    /// The deep link of a persona.
+    async fn link(&self, slug: &str) -> Result<String, BotError> {
+        let me = self.me().await?;
+        Ok(format!("https://t.me/{}?start={slug}", me.username()))
+    }
+
+    /// Puts the chat into conversation with the persona `slug`.
+    async fn enter(&self, chat: ChatId, user: &User, slug: &str) -> Result<(), BotError> {
+        let found = match self.personas_for(user).get(slug).await {
+            Ok(found) => found,
+            Err(err) if err.is_not_found() => {
+                return self
+                    .tell(
+                        chat,
+                        &format!(
+                            "I know no persona called \"{slug}\": check the link, or see /mine."
+                        ),
+                        &[],
+                    )
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.set_metadata(
+            self.thread_of(chat).await?,
+            json!({ PERSONA_KEY: {"id": found.id, "slug": found.slug, "name": found.name}, WIZARD_KEY: null }),
+        )
+        .await?;
+        let mut text = format!("🎭 You are talking to {}", found.name);
+        if !found.description.is_empty() {
+            text.push_str(&format!(" — {}", found.description));
+        }
+        text.push_str(". Your conversation is yours alone. /exit to leave.");
+        if let Some(greeting) = &found.greeting {
+            text.push_str(&format!("\n\n{}: {greeting}", found.name));
+        }
+        self.tell(chat, &text, &[]).await
+    }
+
+    async fn say_to_persona(
+        &self,
+        chat: ChatId,
+        user: &User,
+        persona: &Value,
+        text: &str,
+    ) -> Result<(), BotError> {
+        let id = persona["id"].as_str().unwrap_or_default();
+        let name = persona["name"].as_str().unwrap_or("The persona");
+        let input = PersonaChatIn {
+            text: text.to_owned(),
+            ..PersonaChatIn::default()
+        };
+        // The answer comes through the relay.
+        match self.personas_for(user).chat(id, &input, 0).await {
+            Ok(_) => {
+                let _ = self
+                    .inner
+                    .bot
+                    .send_chat_action(chat, teloxide::types::ChatAction::Typing)
+                    .await;
+                Ok(())
+            }
+            Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => {
+                let said = match &err {
+                    agentops_sdk::Error::Api { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                self.tell(chat, &format!("⏳ {said}"), &[]).await
+            }
+            Err(err)
+                if err.is_not_found() || err.error_code() == Some(ErrorCode::PersonaDeleted) =>
+            {
+                self.set_metadata(self.thread_of(chat).await?, json!({ PERSONA_KEY: null }))
+                    .await?;
+                self.tell(
+                    chat,
+                    &format!("{name} is no longer available (its owner deleted it). You are back with the Chief of Staff."),
+                    &[],
+                )
+                .await
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn start_wizard(&self, chat: ChatId) -> Result<(), BotError> {
+        self.set_metadata(
+            self.thread_of(chat).await?,
+            json!({ WIZARD_KEY: {"step": "name"}, PERSONA_KEY: null }),
+        )
+        .await?;
+        self.tell(
+            chat,
+            "🎭 Let's make a persona. What is its name? (/cancel stops at any step)",
+            &[],
+        )
+        .await
+    }
+
+    async fn wizard_step(
+        &self,
+        chat: ChatId,
+        mut wizard: Value,
+        text: &str,
+    ) -> Result<(), BotError> {
+        let text = text.trim();
+        let thread = self.thread_of(chat).await?;
+        match wizard["step"].as_str().unwrap_or_default() {
+            "name" => {
+                if text.is_empty() || text.chars().count() > 100 {
+                    return self
+                        .tell(chat, "A name of 1 to 100 characters, please.", &[])
+                        .await;
+                }
+                wizard = json!({"step": "prompt", "name": text});
+                self.set_metadata(thread, json!({ WIZARD_KEY: wizard }))
+                    .await?;
+                self.tell(
+                    chat,
+                    &format!("What should {text} be like? Describe its character, what it knows and how it talks (this becomes its instructions)."),
+                    &[],
+                )
+                .await
+            }
+            "prompt" => {
+                if text.is_empty() || text.chars().count() > 8_000 {
+                    return self
+                        .tell(chat, "A description of 1 to 8,000 characters, please.", &[])
+                        .await;
+                }
+                wizard["step"] = json!("model");
+                wizard["prompt"] = json!(text);
+                self.set_metadata(thread, json!({ WIZARD_KEY: wizard }))
+                    .await?;
+                let buttons: Vec<InlineKeyboardButton> = self
+                    .inner
+                    .config
+                    .persona_models
+                    .iter()
+                    .enumerate()
+                    .map(|(i, model)| {
+                        InlineKeyboardButton::callback(model.clone(), format!("wizard:model:{i}"))
+                    })
+                    .collect();
+                self.tell(chat, "Which model should it think with?", &buttons)
+                    .await
+            }
+            "model" => {
+                self.tell(
+                    chat,
+                    "Choose a model with a button above (or /cancel).",
+                    &[],
+                )
+                .await
+            }
+            "confirm" => {
+                self.tell(chat, "Press ✅ Create or ✖ Cancel above.", &[])
+                    .await
+            }
+            _ => {
+                self.set_metadata(thread, json!({ WIZARD_KEY: null }))
+                    .await?;
+                self.tell(chat, "That wizard was lost; start again with /create.", &[])
+                    .await
+            }
+        }
+    }
+
+    /// A press of a wizard's or a deletion's button; `false` if it is not one.
+    pub(crate) async fn persona_button(
+        &self,
+        chat: ChatId,
+        user: &User,
+        data: &str,
+    ) -> Result<Option<String>, BotError> {
+        if let Some(choice) = data.strip_prefix("wizard:") {
+            let Some(mut wizard) = self.wizard(chat).await? else {
+                return Ok(Some(
+                    "That wizard is over: start again with /create.".into(),
+                ));
+            };
+            let thread = self.thread_of(chat).await?;
+            if let Some(index) = choice.strip_prefix("model:") {
+                let Some(model) = index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| self.inner.config.persona_models.get(i))
+                    .filter(|_| wizard["step"] == "model")
+                else {
+                    return Ok(Some("That choice is not open now.".into()));
+                };
+                wizard["step"] = json!("confirm");
+                wizard["model"] = json!(model);
+                self.set_metadata(thread, json!({ WIZARD_KEY: wizard }))
+                    .await?;
+                let name = wizard["name"].as_str().unwrap_or_default();
+                let preview = format!(
+                    "Here is {name}:\n\n{}\n\nModel: {model}\n\nIts first message to people: \"{}\"",
+                    wizard["prompt"].as_str().unwrap_or_default(),
+                    greeting(name)
+                );
+                self.tell(
+                    chat,
+                    &preview,
+                    &[
+                        InlineKeyboardButton::callback("✅ Create", "wizard:create"),
+                        InlineKeyboardButton::callback("✖ Cancel", "wizard:cancel"),
+                    ],
+                )
+                .await?;
+                return Ok(Some(String::new()));
+            }
+            if choice == "cancel" {
+                self.set_metadata(thread, json!({ WIZARD_KEY: null }))
+                    .await?;
+                self.tell(chat, "Cancelled: nothing was created.", &[])
+                    .await?;
+                return Ok(Some(String::new()));
+            }
+            if choice == "create" && wizard["step"] == "confirm" {
+                let name = wizard["name"].as_str().unwrap_or_default().to_owned();
+                let input = PersonaIn {
+                    visibility: Some(Visibility::Link),
+                    greeting: Some(greeting(&name)),
+                    ..PersonaIn::new(
+                        name.clone(),
+                        wizard["prompt"].as_str().unwrap_or_default(),
+                        wizard["model"].as_str().unwrap_or_default(),
+                    )
+                };
+                let made = self.personas_for(user).create(&input).await?;
+                self.set_metadata(thread, json!({ WIZARD_KEY: null }))
+                    .await?;
+                let link = self.link(&made.slug).await?;
+                self.tell(
+                    chat,
+                    &format!(
+                        "✅ {} is ready. Share it: {link}\nAnyone who opens it talks to {} in a conversation of their own. Try it now: /talk {}",
+                        made.name, made.name, made.slug
+                    ),
+                    &[],
+                )
+                .await?;
+                return Ok(Some(String::new()));
+            }
+            return Ok(Some("That choice is not open now.".into()));
+        }
+        if let Some(rest) = data.strip_prefix("pdel:") {
+            let (verb, id) = rest.split_once(':').unwrap_or(("", rest));
+            if verb == "keep" {
+                self.tell(chat, "Kept.", &[]).await?;
+                return Ok(Some(String::new()));
+            }
+            return match self.personas_for(user).delete(id, false).await {
+                Ok(()) => {
+                    self.tell(
+                        chat,
+                        "🗑 Deleted: it takes no new messages. Its conversations are kept for you.",
+                        &[],
+                    )
+                    .await?;
+                    Ok(Some(String::new()))
+                }
+                Err(err) if err.error_code() == Some(ErrorCode::Forbidden) => {
+                    Ok(Some("Only its owner can delete it.".into()))
+                }
+                Err(err) if err.is_not_found() => Ok(Some("It is already gone.".into())),
+                Err(err) => Err(err.into()),
+            };
+        }
+        Ok(None)
+    }
+
+    async fn mine(&self, chat: ChatId, user: &User) -> Result<(), BotError> {
+        let page = self
+            .personas_for(user)
+            .list()
+            .owner("me")
+            .limit(50)
+            .send()
+            .await?;
+        let mine: Vec<&PersonaOut> = page
+            .items
+            .iter()
+            .filter(|p| p.status == agentops_sdk::types::PersonaStatus::Active)
+            .collect();
+        if mine.is_empty() {
+            return self
+                .tell(chat, "You have no personas yet: /create makes one.", &[])
+                .await;
+        }
+        let mut text = String::from("🎭 Your personas:\n");
+        for p in mine {
+            text.push_str(&format!(
+                "\n{} ({}, version {}, {}) — {}",
+                p.name,
+                p.visibility,
+                p.version,
+                p.daily_limit
+                    .map_or("no daily limit".to_owned(), |n| format!(
+                        "{n} messages a day each"
+                    )),
+                self.link(&p.slug).await?
+            ));
+        }
+        text.push_str(
+            "\n\n/talk NAME to try one, /share NAME for its link, /delete NAME to remove it.",
+        );
+        self.tell(chat, &text, &[]).await
+    }
+
+    async fn share(&self, chat: ChatId, user: &User, slug: &str) -> Result<(), BotError> {
+        if slug.is_empty() {
+            return self
+                .tell(chat, "Say which: /share NAME (see /mine).", &[])
+                .await;
+        }
+        let found = match self.personas_for(user).get(slug).await {
+            Ok(found) => found,
+            Err(err) if err.is_not_found() => {
+                return self
+                    .tell(
+                        chat,
+                        &format!("You have no persona called \"{slug}\" (see /mine)."),
+                        &[],
+                    )
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        // A private persona becomes reachable by its link when its owner shares it.
+        if found.visibility == Visibility::Private && found.owner == person(user) {
+            self.personas_for(user)
+                .update(
+                    &found.slug,
+                    &PersonaPatch {
+                        visibility: Some(Visibility::Link),
+                        ..PersonaPatch::default()
+                    },
+                )
+                .await?;
+        }
+        let link = self.link(&found.slug).await?;
+        self.tell(chat, &format!("Share {}: {link}", found.name), &[])
+            .await
+    }
+
+    async fn ask_delete(&self, chat: ChatId, user: &User, slug: &str) -> Result<(), BotError> {
+        if slug.is_empty() {
+            return self
+                .tell(chat, "Say which: /delete NAME (see /mine).", &[])
+                .await;
+        }
+        let found = match self.personas_for(user).get(slug).await {
+            Ok(found) if found.owner == person(user) => found,
+            Ok(_) => return self.tell(chat, "Only its owner can delete it.", &[]).await,
+            Err(err) if err.is_not_found() => {
+                return self
+                    .tell(
+                        chat,
+                        &format!("You have no persona called \"{slug}\" (see /mine)."),
+                        &[],
+                    )
+                    .await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.tell(
+            chat,
+            &format!(
+                "Delete {}? People talking to it will be told it is gone.",
+                found.name
+            ),
+            &[
+                InlineKeyboardButton::callback("🗑 Delete", format!("pdel:yes:{}", found.id)),
+                InlineKeyboardButton::callback("Keep it", format!("pdel:keep:{}", found.id)),
+            ],
+        )
+        .await
+    }
+}
+
+/// The first message of a persona made with the wizard.
+fn greeting(name: &str) -> String {
+    format!("Hello! I am {name}. What would you like to talk about?")
+}
