@@ -170,6 +170,26 @@ impl ChiefRefused {
     }
 }
 
+/// The recording a message carries (a voice note, an audio file, a round video note),
+/// with the file name and media type it is sent to the Chief of Staff under.
+fn recording(
+    message: &Message,
+) -> Option<(teloxide::types::FileMeta, (&'static str, &'static str))> {
+    message
+        .voice()
+        .map(|v| (v.file.clone(), ("voice.ogg", "audio/ogg")))
+        .or_else(|| {
+            message
+                .audio()
+                .map(|a| (a.file.clone(), ("audio.mp3", "audio/mpeg")))
+        })
+        .or_else(|| {
+            message
+                .video_note()
+                .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
+        })
+}
+
 /// How sending a recording to the Chief of Staff ended.
 enum Heard {
     /// It has it, or the person was told why not.
@@ -1260,47 +1280,15 @@ impl TelegramBot {
                 Some(command) => command.is_persona(),
                 None => !text.starts_with('/'),
             };
-            if ours {
-                if let Some(user) = message.from.as_ref() {
-                    match self.pace(user.id.0) {
-                        Pace::Fine => {}
-                        Pace::TooFast(wait) => {
-                            return self
-                                .tell(
-                                    chat,
-                                    &format!(
-                                        "You are writing too fast: please wait {} s.",
-                                        wait.as_secs().max(1)
-                                    ),
-                                    &[],
-                                )
-                                .await;
-                        }
-                        Pace::Told => return Ok(()),
-                    }
-                }
-                if self.persona_flow(&message, text, command.as_ref()).await? {
-                    return Ok(());
-                }
+            if ours && self.persona_flow(&message, text, command.as_ref()).await? {
+                return Ok(());
             }
         }
         if !self.allowed(chat).await? && !self.refuse(&message).await? {
             return Ok(());
         }
         let author = message.from.as_ref();
-        let voice = message
-            .voice()
-            .map(|v| (v.file.clone(), ("voice.ogg", "audio/ogg")))
-            .or_else(|| {
-                message
-                    .audio()
-                    .map(|a| (a.file.clone(), ("audio.mp3", "audio/mpeg")))
-            })
-            .or_else(|| {
-                message
-                    .video_note()
-                    .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
-            });
+        let voice = recording(&message);
         // A photo (its largest size Telegram lets a bot fetch), or a picture sent as a
         // file.
         let picture = message
@@ -1742,19 +1730,7 @@ impl TelegramBot {
                 let heard = if given_up {
                     None
                 } else {
-                    let file = message
-                        .voice()
-                        .map(|v| (v.file.clone(), ("voice.ogg", "audio/ogg")))
-                        .or_else(|| {
-                            message
-                                .audio()
-                                .map(|a| (a.file.clone(), ("audio.mp3", "audio/mpeg")))
-                        })
-                        .or_else(|| {
-                            message
-                                .video_note()
-                                .map(|v| (v.file.clone(), ("video-note.mp4", "video/mp4")))
-                        });
+                    let file = recording(&message);
                     match file {
                         Some((file, name)) => Some(bot.hear(&message, &file, name).await),
                         None => Some(Ok(Heard::Done)),

@@ -53,6 +53,9 @@ impl TelegramBot {
             return Ok(false);
         }
         let chat = message.chat.id;
+        if command.is_some() && self.too_fast(chat, user).await? {
+            return Ok(true);
+        }
         match command {
             Some(Command::Start(slug) | Command::Talk(slug)) if !slug.trim().is_empty() => {
                 self.enter(chat, user, slug.trim()).await.map(|()| true)
@@ -98,10 +101,15 @@ impl TelegramBot {
                 .map(|()| true),
             Some(_) => Ok(false),
             None => {
-                if let Some(wizard) = self.wizard(chat).await? {
+                // One look at the chat's state: a wizard under way, or a persona.
+                let (wizard, persona) = self.chat_state(chat).await?;
+                if (wizard.is_some() || persona.is_some()) && self.too_fast(chat, user).await? {
+                    return Ok(true);
+                }
+                if let Some(wizard) = wizard {
                     return self.wizard_step(chat, wizard, text).await.map(|()| true);
                 }
-                match self.current_persona(chat).await? {
+                match persona {
                     Some(persona) => self
                         .say_to_persona(chat, user, &persona, text)
                         .await
@@ -109,6 +117,26 @@ impl TelegramBot {
                     None => Ok(false),
                 }
             }
+        }
+    }
+
+    /// Whether `user` writes faster than their rate (told once while it lasts).
+    async fn too_fast(&self, chat: ChatId, user: &User) -> Result<bool, BotError> {
+        match self.pace(user.id.0) {
+            crate::Pace::Fine => Ok(false),
+            crate::Pace::TooFast(wait) => {
+                self.tell(
+                    chat,
+                    &format!(
+                        "You are writing faster than I can take it: please wait {} s and send that again.",
+                        wait.as_secs().max(1)
+                    ),
+                    &[],
+                )
+                .await?;
+                Ok(true)
+            }
+            crate::Pace::Told => Ok(true),
         }
     }
 
@@ -124,18 +152,39 @@ impl TelegramBot {
         Ok(())
     }
 
-    async fn chat_metadata(&self, chat: ChatId, key: &str) -> Result<Option<Value>, BotError> {
-        let thread = self.thread_of(chat).await?;
-        let found = self.inner.platform.threads().get(thread).await?;
-        Ok(found.metadata.get(key).filter(|v| !v.is_null()).cloned())
+    /// The chat's wizard and persona, read at once.
+    async fn chat_state(&self, chat: ChatId) -> Result<(Option<Value>, Option<Value>), BotError> {
+        let found = self
+            .inner
+            .platform
+            .threads()
+            .list()
+            .channel(crate::CHANNEL)
+            .external_id(chat.0.to_string())
+            .limit(1)
+            .send()
+            .await?
+            .items
+            .into_iter()
+            .next();
+        // Nothing (and no thread opened) for a chat that has none: a stranger writing
+        // leaves nothing on the platform.
+        let get = |key: &str| {
+            found
+                .as_ref()
+                .and_then(|t| t.metadata.get(key))
+                .filter(|v| !v.is_null())
+                .cloned()
+        };
+        Ok((get(WIZARD_KEY), get(PERSONA_KEY)))
     }
 
     async fn current_persona(&self, chat: ChatId) -> Result<Option<Value>, BotError> {
-        self.chat_metadata(chat, PERSONA_KEY).await
+        Ok(self.chat_state(chat).await?.1)
     }
 
     async fn wizard(&self, chat: ChatId) -> Result<Option<Value>, BotError> {
-        self.chat_metadata(chat, WIZARD_KEY).await
+        Ok(self.chat_state(chat).await?.0)
     }
 
     fn personas_for(&self, user: &User) -> agentops_sdk::resources::Personas<'_> {

@@ -224,13 +224,20 @@ pub(crate) fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Val
     }
 }
 
-/// Threads, newest first, optionally of one channel.
+/// Threads, newest first, optionally of one channel (and one of its `external_id`s).
 pub async fn list(
     state: &Context,
     channel: Option<&str>,
+    external_id: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<ThreadOut>, DomainError> {
-    let rows = store::threads::list(&state.db, channel, page.before, page.limit + 1).await?;
+    if let Some(external_id) = external_id {
+        let mut checks = Checks::default();
+        checks.text("external_id", external_id, limits::EXTERNAL_ID);
+        checks.finish()?;
+    }
+    let rows =
+        store::threads::list(&state.db, channel, external_id, page.before, page.limit + 1).await?;
     Ok(paginate(
         rows.into_iter().map(ThreadOut::from).collect(),
         page.limit,

@@ -43,6 +43,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct ThreadListParams {
     /// Only threads of this channel.
     channel: Option<String>,
+    /// Only the thread with this `external_id` (with `channel`: at most one), without
+    /// opening it as `POST /threads` would.
+    external_id: Option<String>,
     /// Items per page (1–200, default 50).
     limit: Option<u64>,
     /// The `next_cursor` of the previous page.
@@ -92,7 +95,13 @@ async fn list_threads(
     }
     .validate()?;
     Ok(Json(
-        domain::threads::list(&state, params.channel.as_deref(), page).await?,
+        domain::threads::list(
+            &state,
+            params.channel.as_deref(),
+            params.external_id.as_deref(),
+            page,
+        )
+        .await?,
     ))
 }
 

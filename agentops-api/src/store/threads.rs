@@ -55,12 +55,16 @@ pub async fn find_by_external<C: ConnectionTrait>(
 pub async fn list<C: ConnectionTrait>(
     conn: &C,
     channel: Option<&str>,
+    external_id: Option<&str>,
     before: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<thread::Model>, DbErr> {
     let mut query = thread::Entity::find();
     if let Some(channel) = channel {
         query = query.filter(thread::Column::Channel.eq(channel));
+    }
+    if let Some(external_id) = external_id {
+        query = query.filter(thread::Column::ExternalId.eq(external_id));
     }
     if let Some(before) = before {
         query = query.filter(thread::Column::Id.lt(before));

@@ -285,6 +285,12 @@ impl ListRequest<ThreadOut> {
     pub fn channel(self, channel: impl Into<String>) -> Self {
         self.param("channel", channel.into())
     }
+
+    /// Only the thread with this `external_id` (with [`channel`](Self::channel): at most
+    /// one), found without opening it.
+    pub fn external_id(self, external_id: impl Into<String>) -> Self {
+        self.param("external_id", external_id.into())
+    }
 }
 
 impl ListRequest<ApprovalOut> {

@@ -1117,7 +1117,16 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/busy",
             "/notify",
             "/voice",
-            "/pair"
+            "/pair",
+            "/create",
+            "/mine",
+            "/list",
+            "/talk",
+            "/exit",
+            "/manage",
+            "/share",
+            "/delete",
+            "/cancel"
         ]
     );
     // For every chat, and for the private and group chats' own scopes.
