@@ -354,7 +354,9 @@ impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
                 "X-On-Behalf-Of must be UTF-8 text",
             )
         })?;
-        Ok(OnBehalfOf(Some(text.to_owned())))
+        // An empty header names no one: as if it were not sent.
+        let text = text.trim();
+        Ok(OnBehalfOf((!text.is_empty()).then(|| text.to_owned())))
     }
 }
 

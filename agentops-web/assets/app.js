@@ -5,7 +5,7 @@
 
   // Every event family the server names its SSE messages after.
   var FAMILIES = ['task', 'agent', 'approval', 'project', 'artifact', 'key', 'budget',
-    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'other'];
+    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'persona', 'other'];
 
   // The last event id this page has seen, for resuming after a drop.
   var live = window.agentopsLive = { lastId: null, opened: 0, received: 0 };

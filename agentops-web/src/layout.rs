@@ -24,6 +24,7 @@ pub(crate) enum Nav {
     Usage,
     Chat,
     Chats,
+    Personas,
     Keys,
 }
 
@@ -96,6 +97,7 @@ pub(crate) fn page(
                         }
                         @if session.is_admin() {
                             a href="/chats" aria-current=[(nav == Nav::Chats).then_some("page")] { "Chats" }
+                            a href="/personas" aria-current=[(nav == Nav::Personas).then_some("page")] { "Personas" }
                             a href="/keys" aria-current=[(nav == Nav::Keys).then_some("page")] { "Keys" }
                         }
                     }

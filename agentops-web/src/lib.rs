@@ -106,6 +106,13 @@ pub fn router(cfg: WebConfig) -> Router {
         .route("/chats/rows", get(pages::chats::rows))
         .route("/chats/approve", post(pages::chats::approve))
         .route("/chats/{id}/revoke", post(pages::chats::revoke))
+        .route(
+            "/personas",
+            get(pages::personas::page).post(pages::personas::create),
+        )
+        .route("/personas/rows", get(pages::personas::rows))
+        .route("/personas/{id}/prompt", post(pages::personas::prompt))
+        .route("/personas/{id}/delete", post(pages::personas::delete))
         .route("/keys", get(pages::keys::page).post(pages::keys::create))
         .route("/keys/{id}/revoke", post(pages::keys::revoke))
         .route("/live", get(live::stream))

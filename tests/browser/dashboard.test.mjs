@@ -514,10 +514,49 @@ test('a chat waiting with its code is approved on the Chats page, then revoked; 
   await page.context().close();
 });
 
+test('make a persona on the Personas page, give it new instructions, delete it', async () => {
+  const page = await newPage(browser, { width: 1440, height: 900 });
+  await login(page);
+  await page.goto('/personas');
+  const name = `Captain Byte ${Date.now()}`;
+  await page.fill('form[action="/personas"] input[name=name]', name);
+  await page.fill('form[action="/personas"] textarea[name=system_prompt]', 'You are a cheerful pirate who explains computers.');
+  await page.selectOption('form[action="/personas"] select[name=visibility]', 'public');
+  await page.fill('form[action="/personas"] input[name=daily_limit]', '20');
+  await page.click('[data-action=create-persona]');
+  await page.waitForURL(/\/personas$/);
+  const card = page.locator('article.persona', { hasText: name });
+  await card.waitFor();
+  assert.match(await card.textContent(), /public/);
+  assert.match(await card.textContent(), /20 messages a day each/);
+  const listed = await api('/personas?visibility=public');
+  const made = listed.body.items.find((p) => p.name === name);
+  assert.ok(made, JSON.stringify(listed.body));
+  assert.ok(made.owner.startsWith('web:'), made.owner);
+  // Live: a persona made elsewhere (the API, as Telegram's bot would) appears.
+  await liveOpen(page);
+  const other = await api('/personas', { method: 'POST', body: { name: 'Stargazer', system_prompt: 'You love astronomy.', model: 'm', visibility: 'public', owner: 'telegram:42' } });
+  assert.equal(other.status, 201, JSON.stringify(other.body));
+  await page.waitForSelector(`[data-persona-row="${other.body.id}"]`, { timeout: 15_000 });
+  await screenshot(page, 'personas');
+
+  await card.locator('textarea[name=system_prompt]').fill('You are a grumpy pirate now.');
+  await card.locator('[data-action=save-prompt]').click();
+  await page.waitForURL(/\/personas$/);
+  await page.locator('article.persona', { hasText: name }).locator('.version:has-text("2")').waitFor();
+  assert.equal((await api(`/personas/${made.id}`)).body.version, 2);
+
+  await page.locator('article.persona', { hasText: name }).locator('[data-action=delete-persona]').click();
+  await page.waitForURL(/\/personas$/);
+  assert.equal((await api(`/personas/${made.id}`)).body.status, 'deleted');
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
 const PAGES = [
   ['overview', '/'], ['tasks', '/tasks'], ['projects', '/projects'], ['agents', '/agents'],
   ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['deployments', '/deployments'],
-  ['usage', '/usage'], ['chat', '/chat'], ['chats', '/chats'], ['keys', '/keys'],
+  ['usage', '/usage'], ['chat', '/chat'], ['chats', '/chats'], ['personas', '/personas'], ['keys', '/keys'],
 ];
 
 test('every page renders at phone and desktop width with no console errors', async () => {

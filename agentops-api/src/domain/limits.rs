@@ -475,7 +475,6 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
         Rule::Text(PERSONA_PROVIDER_KEY),
     ),
     ("GET /api/v1/personas?owner", Rule::Text(PERSONA_OWNER)),
-    ("GET /api/v1/threads?external_id", Rule::Text(EXTERNAL_ID)),
     ("PersonaChatIn.user", Rule::Text(Text { min: 1, max: 160 })),
     ("PersonaChatIn.text", Rule::Text(MESSAGE_TEXT)),
     (

@@ -46,7 +46,7 @@ struct ChatParams {
 /// comes back if it is ready within `wait` seconds.
 #[utoipa::path(post, path = "/personas/{persona}/chat", tag = "personas", request_body = PersonaChatIn,
     params(("persona" = String, Path, description = "Persona id, or its slug in any case"), ChatParams,
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for"),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first request's message instead of saying it twice")),
     responses((status = 200, description = "The message and the persona's answer", body = PersonaChatOut),
         (status = 202, description = "The message is kept; the answer was not ready in time (`reply` is null)", body = PersonaChatOut),
@@ -125,7 +125,7 @@ struct VersionListParams {
 
 /// Create a persona, owned by who acts.
 #[utoipa::path(post, path = "/personas", tag = "personas", request_body = PersonaIn,
-    params(("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for (`telegram:123`); 1–200 characters")),
+    params(("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for (`telegram:123`); 1–200 characters")),
     responses((status = 201, body = PersonaOut),
         (status = 403, description = "A viewer key, or `owner`/`X-On-Behalf-Of` naming someone the key may not act for", body = ErrorBody),
         (status = 409, description = "The slug is taken (`already_exists`)", body = ErrorBody),
@@ -146,7 +146,7 @@ async fn create_persona(
 /// List personas, newest first: the public ones and who acts's own (every one for an
 /// admin key acting for itself).
 #[utoipa::path(get, path = "/personas", tag = "personas",
-    params(PersonaListParams, ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+    params(PersonaListParams, ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 200, body = Page<PersonaOut>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
 async fn list_personas(
@@ -174,7 +174,7 @@ async fn list_personas(
 /// Get a persona by id or slug (its system prompt only for its owner).
 #[utoipa::path(get, path = "/personas/{persona}", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug in any case"),
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 200, body = PersonaOut), (status = 400, description = "A path that cannot be read", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]
@@ -194,7 +194,7 @@ async fn get_persona(
 /// greeting makes a new version.
 #[utoipa::path(patch, path = "/personas/{persona}", tag = "personas", request_body = PersonaPatch,
     params(("persona" = String, Path, description = "Persona id, or its slug"),
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 200, body = PersonaOut),
         (status = 403, description = "Not its owner", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -228,7 +228,7 @@ struct DeleteParams {
 /// Delete a persona (its owner only).
 #[utoipa::path(delete, path = "/personas/{persona}", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug"), DeleteParams,
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 204), (status = 400, description = "A path that cannot be read", body = ErrorBody),
         (status = 403, description = "Not its owner", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -248,7 +248,7 @@ async fn delete_persona(
 /// A persona's versions, newest first (prompts only for its owner).
 #[utoipa::path(get, path = "/personas/{persona}/versions", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug"), VersionListParams,
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 200, body = Vec<PersonaVersionOut>), (status = 400, description = "A path that cannot be read", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -276,7 +276,7 @@ async fn list_versions(
 #[utoipa::path(get, path = "/personas/{persona}/versions/{version}", tag = "personas",
     params(("persona" = String, Path, description = "Persona id, or its slug"),
         ("version" = u32, Path, description = "Version number"),
-        ("X-On-Behalf-Of" = Option<String>, Header, description = "The person an admin key acts for")),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
     responses((status = 200, body = PersonaVersionOut), (status = 400, description = "A version that is not a number, or a path that cannot be read", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["viewer"])))]

@@ -8,6 +8,7 @@ pub(crate) mod deployments;
 pub(crate) mod events;
 pub(crate) mod keys;
 pub(crate) mod overview;
+pub(crate) mod personas;
 pub(crate) mod projects;
 pub(crate) mod schedules;
 pub(crate) mod task;
