@@ -334,6 +334,7 @@ nothing changes before you press OK.\n\
 /notify on | off | completed failed blocked cancelled budget chief deploy pairing — which news this chat gets\n\
 /voice on | off — my answers said aloud too (send me voice notes any time)\n\
 /pair CODE — let the chat I gave CODE use me\n\
+/create — make a persona (an agent anyone can talk to by its link); /mine — yours; /talk NAME — talk to one; /exit — back\n\
 I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
 /// How the bot is set up.

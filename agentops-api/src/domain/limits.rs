@@ -475,7 +475,7 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
         Rule::Text(PERSONA_PROVIDER_KEY),
     ),
     ("GET /api/v1/personas?owner", Rule::Text(PERSONA_OWNER)),
-    ("PersonaChatIn.user", Rule::Text(Text { min: 1, max: 160 })),
+    ("PersonaChatIn.user", Rule::Text(PERSONA_OWNER)),
     ("PersonaChatIn.text", Rule::Text(MESSAGE_TEXT)),
     (
         "POST /api/v1/personas/{persona}/chat?wait",

@@ -616,18 +616,12 @@ pub async fn versions(
     state: &Context,
     actor: &Actor,
     reference: &str,
-    before: Option<u32>,
+    before: Option<i32>,
     limit: u64,
 ) -> Result<Vec<PersonaVersionOut>, DomainError> {
     let (row, _) = visible(&state.db, actor, reference).await?;
     let owner_view = actor.owns(&row);
-    let rows = store::personas::versions(
-        &state.db,
-        row.id,
-        before.map(|v| v.min(i32::MAX as u32) as i32),
-        limit,
-    )
-    .await?;
+    let rows = store::personas::versions(&state.db, row.id, before, limit).await?;
     Ok(rows
         .into_iter()
         .map(|v| version_out(v, owner_view))
@@ -697,9 +691,18 @@ pub async fn reseal(
 /// The longest a chat request waits for the persona's answer.
 pub const CHAT_WAIT_MAX: u64 = 120;
 
-/// Who speaks with a persona: 1–160 characters (the thread's `external_id` is the
-/// persona's id, `:`, and them).
-const CHAT_USER: limits::Text = limits::Text { min: 1, max: 160 };
+/// The `external_id` of a person's conversation with a persona: the persona's id, `:`,
+/// and the person, or a digest of them when that would not fit.
+fn conversation_id(persona: Uuid, user: &str) -> String {
+    let readable = format!("{persona}:{user}");
+    if readable.chars().count() <= 200 {
+        return readable;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(user.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{persona}:sha256:{hex}")
+}
 
 /// Hands a person's message to a persona: kept in their own conversation with it (one
 /// thread per persona and person, channel `persona`, its greeting first), answered by
@@ -736,7 +739,7 @@ pub async fn chat(
         }
     };
     let mut checks = Checks::default();
-    checks.text("user", &user, CHAT_USER);
+    checks.text("user", &user, limits::PERSONA_OWNER);
     checks.text("text", &input.text, limits::MESSAGE_TEXT);
     checks.finish()?;
     let (row, version) = visible(&state.db, actor, reference).await?;
@@ -754,7 +757,7 @@ pub async fn chat(
         caller,
         ThreadIn {
             channel: Some(persona_keys::CHANNEL.to_owned()),
-            external_id: Some(format!("{}:{user}", row.id)),
+            external_id: Some(conversation_id(row.id, &user)),
             title: Some(agentops_sdk::text::truncate(
                 &format!("{} · {user}", row.name),
                 200,

@@ -118,7 +118,7 @@ struct PersonaListParams {
 #[into_params(parameter_in = Query)]
 struct VersionListParams {
     /// Versions below this one (the last version of the previous page).
-    before: Option<u32>,
+    before: Option<i32>,
     /// Items (1–200, default 50).
     limit: Option<u64>,
 }

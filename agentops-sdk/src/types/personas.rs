@@ -84,7 +84,11 @@ pub struct PersonaIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
     /// Messages one person may send it a day (UTC), 1–100,000; none: no limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daily_limit: Option<u32>,
     /// The owner's own key for the model's provider (up to 500 characters): stored
     /// encrypted, never shown again.
@@ -144,7 +148,11 @@ pub struct PersonaPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
     /// New daily limit per person; `0` removes the limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daily_limit: Option<u32>,
     /// A new provider key; `""` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +222,7 @@ pub struct PersonaVersionOut {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PersonaChatIn {
-    /// Who speaks (1–160 characters, as the interface names them: `telegram:42`). Each
+    /// Who speaks (1–200 characters, as the interface names them: `telegram:42`). Each
     /// person has their own conversation with a persona. Who acts when absent; an admin
     /// key acting for itself must name them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
