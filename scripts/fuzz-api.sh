@@ -81,6 +81,8 @@ fuzz() {
             DATABASE_URL="${TEST_DATABASE_URL%/*}/$pg_database"
             REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
             AGENTOPS_REDIS_PREFIX="agentops-fuzz-$$:"
+            # As production runs on PostgreSQL: with the master key of stored secrets.
+            AGENTOPS_SECRET_KEY="$(head -c 32 /dev/urandom | base64)"
         )
     fi
     # `agentops api` serves the API alone: no embedded Seed claims the fuzzer's tasks.

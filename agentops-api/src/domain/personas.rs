@@ -728,15 +728,8 @@ pub async fn chat(
         }
         (Some(user), _) => user.trim().to_owned(),
         (None, Actor::Person(person)) => person.clone(),
-        (None, Actor::Operator) => {
-            return Err(DomainError::Validation(vec![
-                agentops_sdk::types::FieldError {
-                    field: "user".into(),
-                    message: "name who speaks (an admin key acting for itself speaks for no one)"
-                        .into(),
-                },
-            ]));
-        }
+        // An admin key acting for itself speaks as itself.
+        (None, Actor::Operator) => format!("key:{}", caller.key_id),
     };
     let mut checks = Checks::default();
     checks.text("user", &user, limits::PERSONA_OWNER);

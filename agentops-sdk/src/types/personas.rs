@@ -223,8 +223,8 @@ pub struct PersonaVersionOut {
 #[serde(deny_unknown_fields)]
 pub struct PersonaChatIn {
     /// Who speaks (1–200 characters, as the interface names them: `telegram:42`). Each
-    /// person has their own conversation with a persona. Who acts when absent; an admin
-    /// key acting for itself must name them.
+    /// person has their own conversation with a persona. Who acts when absent
+    /// (`key:<id>` for a key acting for itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// What they say (1–32,000 characters).
