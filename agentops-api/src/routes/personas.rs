@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ChatParams {
-    /// Seconds to wait for the persona's answer (0–120, default 60); without it in time,
+    /// Seconds to wait for the persona's answer (0–120, default 5); without it in time,
     /// 202 and the answer comes later in the thread.
     wait: Option<u64>,
 }
@@ -66,7 +66,7 @@ async fn chat_with_persona(
     ApiJson(input): ApiJson<PersonaChatIn>,
 ) -> ApiResult<(StatusCode, Json<PersonaChatOut>)> {
     let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
-    let wait = params.wait.unwrap_or(60);
+    let wait = params.wait.unwrap_or(5);
     if wait > domain::personas::CHAT_WAIT_MAX {
         return Err(
             crate::error::DomainError::Validation(vec![agentops_sdk::types::FieldError {
