@@ -351,6 +351,33 @@ async fn visible<C: sea_orm::ConnectionTrait>(
     Ok((row, version))
 }
 
+/// The persona named by `reference`, locked until the transaction ends, with its current
+/// version, if `actor` owns it (else 403, or 404 if they may not even see it); `what`
+/// names the change refused.
+async fn owned_for_update<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    reference: &str,
+    what: &str,
+) -> Result<(persona::Model, persona_version::Model), DomainError> {
+    let not_found = || DomainError::not_found(ErrorCode::PersonaNotFound, reference);
+    let (found, _) = visible(conn, actor, reference).await?;
+    let row = store::personas::find_for_update(conn, found.id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !actor.owns(&row) {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            format!("only its owner may {what} a persona"),
+        ));
+    }
+    // The version as the lock found it (a change may have landed in between).
+    let version = store::personas::find_version(conn, row.id, row.version)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((row, version))
+}
+
 /// One persona, by id or slug.
 pub async fn get(
     state: &Context,
@@ -407,25 +434,13 @@ pub async fn update(
     checks.finish()?;
 
     let mut tx = state.begin().await?;
-    let (found, _) = visible(tx.conn(), actor, reference).await?;
-    let mut row = store::personas::find_for_update(tx.conn(), found.id)
-        .await?
-        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
-    if !actor.owns(&row) {
-        return Err(DomainError::refused(
-            ErrorCode::Forbidden,
-            "only its owner may change a persona",
-        ));
-    }
+    let (mut row, current) = owned_for_update(tx.conn(), actor, reference, "change").await?;
     if row.status == DELETED {
         return Err(DomainError::refused(
             ErrorCode::PersonaDeleted,
             "this persona was deleted",
         ));
     }
-    let current = store::personas::find_version(tx.conn(), row.id, row.version)
-        .await?
-        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
     let now = store::now();
     if let Some(name) = &patch.name {
         row.name = name.trim().to_owned();
@@ -506,16 +521,7 @@ pub async fn delete(
     purge: bool,
 ) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
-    let (found, version) = visible(tx.conn(), actor, reference).await?;
-    let mut row = store::personas::find_for_update(tx.conn(), found.id)
-        .await?
-        .ok_or_else(|| DomainError::not_found(ErrorCode::PersonaNotFound, reference))?;
-    if !actor.owns(&row) {
-        return Err(DomainError::refused(
-            ErrorCode::Forbidden,
-            "only its owner may delete a persona",
-        ));
-    }
+    let (mut row, version) = owned_for_update(tx.conn(), actor, reference, "delete").await?;
     if purge {
         store::personas::purge(tx.conn(), row.id).await?;
         row.status = DELETED.to_owned();
