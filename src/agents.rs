@@ -32,6 +32,42 @@ pub struct PlatformArgs {
     pub api_key: String,
 }
 
+/// The platform's master key for stored secrets, for the services that open them (the
+/// persona runtime opens owners' provider keys; the Telegram bot, personas' bot tokens).
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// The master key stored secrets are sealed under: the API's `AGENTOPS_SECRET_KEY`
+    /// (on an embedded platform, `<data dir>/secret.key`).
+    #[arg(long, env = "AGENTOPS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+impl SecretArgs {
+    /// The key, if one is set; else the one an embedded platform on this machine keeps
+    /// in `<data dir>/secret.key` (`AGENTOPS_DATA_DIR`), if there is one.
+    ///
+    /// # Errors
+    /// If it is set but is not a key.
+    pub fn master_key(&self) -> anyhow::Result<Option<agentops_sdk::secrets::MasterKey>> {
+        let parse = |text: &str, from: &str| {
+            agentops_sdk::secrets::MasterKey::parse(text)
+                .map(Some)
+                .map_err(|err| anyhow::anyhow!("{from}: {err}"))
+        };
+        if let Some(key) = self.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            return parse(key, "AGENTOPS_SECRET_KEY");
+        }
+        let dir = std::env::var_os("AGENTOPS_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| agentops_api::config::ApiConfig::defaults().data_dir);
+        let file = dir.join("secret.key");
+        match std::fs::read_to_string(&file) {
+            Ok(text) => parse(&text, &file.display().to_string()),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
 /// The LLM an agent thinks with: any OpenAI-compatible chat API. Without a base URL the
 /// built-in rule-based brain is used.
 #[derive(Debug, Clone, Args)]

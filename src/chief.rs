@@ -13,7 +13,7 @@ use agentops_sdk::CancellationToken;
 
 use agentops_agents::chief::proactive::Proactive;
 
-use crate::agents::{LlmArgs, PlatformArgs, ProactiveArgs, SpeechArgs};
+use crate::agents::{LlmArgs, PlatformArgs, ProactiveArgs, SecretArgs, SpeechArgs};
 
 /// `agentops chief-of-staff`.
 #[derive(Debug, Clone, Args)]
@@ -26,6 +26,8 @@ pub struct ChiefArgs {
     pub proactive: ProactiveArgs,
     #[command(flatten)]
     pub speech: SpeechArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// Where its HTTP API (`POST /chat`, `GET /health`) listens.
     #[arg(long, env = "AGENTOPS_BIND", default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
@@ -63,9 +65,17 @@ fn spawn_proactive(
 fn spawn_personas(
     client: agentops_sdk::Client,
     llm: &LlmArgs,
+    master_key: Option<agentops_sdk::secrets::MasterKey>,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let runtime = agentops_agents::persona::PersonaRuntime::new(client, llm.config()?);
+    let mut runtime = agentops_agents::persona::PersonaRuntime::new(client, llm.config()?);
+    match master_key {
+        Some(key) => runtime = runtime.with_master_key(key),
+        None => tracing::info!(
+            "personas think with the platform's LLM key only: owners' own keys need \
+             AGENTOPS_SECRET_KEY"
+        ),
+    }
     Ok(tokio::spawn(async move {
         let mut delay = std::time::Duration::from_millis(500);
         loop {
@@ -101,6 +111,7 @@ impl EmbeddedChief {
         llm: &LlmArgs,
         proactive: &ProactiveArgs,
         speech: &SpeechArgs,
+        master_key: Option<agentops_sdk::secrets::MasterKey>,
     ) -> anyhow::Result<(Self, SocketAddr)> {
         let platform = PlatformArgs {
             url: crate::agents::local_url(api),
@@ -129,6 +140,7 @@ impl EmbeddedChief {
         let personas = spawn_personas(
             crate::agents::client(&platform, "personas")?,
             llm,
+            master_key,
             stop.clone(),
         )?;
         let senses = Senses {
@@ -197,7 +209,12 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let executor = spawn_executor(chief.clone(), stop.clone());
     let rounds = spawn_proactive(client.clone(), &args.llm, &args.proactive, stop.clone())?;
-    let personas = spawn_personas(client.clone(), &args.llm, stop.clone())?;
+    let personas = spawn_personas(
+        client.clone(),
+        &args.llm,
+        args.secrets.master_key()?,
+        stop.clone(),
+    )?;
     let senses = Senses {
         speech: args.speech.speech(client.clone()).await?,
         vision: args.llm.vision(client)?,

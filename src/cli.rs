@@ -356,8 +356,16 @@ async fn up(config: ApiConfig, embedded: Embedded) -> anyhow::Result<()> {
             )
             .await?;
             Some(
-                crate::chief::EmbeddedChief::start(addr, key, bind, &llm, &proactive, &speech)
-                    .await?,
+                crate::chief::EmbeddedChief::start(
+                    addr,
+                    key,
+                    bind,
+                    &llm,
+                    &proactive,
+                    &speech,
+                    server.state().secrets.clone(),
+                )
+                .await?,
             )
         }
         None => None,

@@ -21,9 +21,10 @@ use tokio_util::task::TaskTracker;
 use agentops_sdk::CancellationToken;
 use agentops_sdk::types::{ErrorCode, PairingIn, PairingOut, PairingStatus};
 use agentops_telegram::messages::DEFAULT_BASE;
+use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
 use agentops_telegram::{TelegramBot, TelegramConfig, Update};
 
-use crate::agents::PlatformArgs;
+use crate::agents::{PlatformArgs, SecretArgs};
 use crate::error_response as error;
 
 /// `agentops telegram`: runs the bot, or (with a subcommand) manages the chats it
@@ -35,6 +36,10 @@ pub struct TelegramArgs {
     pub chats: Option<ChatsCommand>,
     #[command(flatten)]
     pub platform: PlatformArgs,
+    /// Opens the tokens of personas that are Telegram bots of their own: with it, this
+    /// process runs those bots too ([`agentops_telegram::persona_bots`]).
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// The bot's token from @BotFather (required to run the bot).
     #[arg(
         long,
@@ -487,6 +492,31 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
             }
         })
     };
+    // Personas' own bots, beside this one.
+    let persona_bots = match args.secrets.master_key()? {
+        Some(master_key) => {
+            let bots = PersonaBots::new(
+                crate::agents::client(&args.platform, "telegram-personas")?,
+                PersonaBotsConfig {
+                    bot_api_base: args.api_url.clone(),
+                    master_key,
+                    refresh: agentops_telegram::persona_bots::REFRESH,
+                },
+            );
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                if let Err(err) = bots.run(stop).await {
+                    tracing::error!("the persona bots stopped: {err}");
+                }
+            }))
+        }
+        None => {
+            tracing::info!(
+                "personas' own bots are off: they need the platform's AGENTOPS_SECRET_KEY"
+            );
+            None
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {} (AGENTOPS_BIND)", args.bind))?;
@@ -523,6 +553,9 @@ pub async fn run(args: TelegramArgs) -> anyhow::Result<()> {
     let _ = relay.await;
     if let Some(poller) = poller {
         let _ = poller.await;
+    }
+    if let Some(persona_bots) = persona_bots {
+        let _ = persona_bots.await;
     }
     served
 }

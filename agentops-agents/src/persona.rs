@@ -20,7 +20,13 @@
 //! Nothing is lost: the cursor moves past a message only once it is answered (a restart
 //! reads again from the oldest one in flight), and an answer is posted with an
 //! idempotency key (`persona-reply:<message id>`), so answering twice keeps one. Without
-//! an LLM the persona says so in its own name. Conversations are answered side by side
+//! an LLM the persona says so in its own name.
+//!
+//! A persona whose owner gave their own provider key thinks with that key (on the same
+//! provider): the runtime reads it sealed (`GET /personas/{id}/secrets`) and opens it
+//! with the platform's master key ([`PersonaRuntime::with_master_key`]); without the
+//! master key, or if the key does not open, the persona says so rather than spend the
+//! platform's. Conversations are answered side by side
 //! (at most [`PARALLEL`] at once), each one's messages in order.
 
 use std::collections::{BTreeSet, HashMap};
@@ -69,10 +75,14 @@ struct Inner {
     /// Events being answered (the cursor stays below the oldest).
     inflight: Mutex<BTreeSet<i64>>,
     permits: Arc<tokio::sync::Semaphore>,
+    /// Opens owners' sealed provider keys.
+    master_key: std::sync::OnceLock<agentops_sdk::secrets::MasterKey>,
 }
 
 /// What a persona is, at one version.
 struct Persona {
+    id: Uuid,
+    has_provider_key: bool,
     name: String,
     version: u32,
     system_prompt: String,
@@ -93,8 +103,42 @@ impl PersonaRuntime {
                 turns: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(BTreeSet::new()),
                 permits: Arc::new(tokio::sync::Semaphore::new(PARALLEL)),
+                master_key: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The same runtime, opening owners' provider keys with the platform's master key
+    /// (`AGENTOPS_SECRET_KEY`): personas given one think with their owner's key.
+    pub fn with_master_key(self, key: agentops_sdk::secrets::MasterKey) -> Self {
+        // Set once, before the runtime runs: a second key is ignored.
+        let _ = self.inner.master_key.set(key);
+        self
+    }
+
+    /// The API key persona `persona` thinks with: its owner's, opened, if it has one.
+    async fn provider_key(&self, persona: &Persona) -> Result<Option<String>, String> {
+        if !persona.has_provider_key {
+            return Ok(None);
+        }
+        let Some(master) = self.inner.master_key.get() else {
+            return Err("this runtime has no master key to open it".to_owned());
+        };
+        let sealed = self
+            .inner
+            .client
+            .personas()
+            .secrets(&persona.id.to_string())
+            .await
+            .map_err(|err| format!("reading it failed: {err}"))?;
+        let Some(sealed) = sealed.provider_api_key else {
+            return Ok(None);
+        };
+        let context = persona_keys::secret_context(persona.id, persona_keys::PROVIDER_API_KEY);
+        master
+            .open(&sealed, &context)
+            .map(Some)
+            .map_err(|err| format!("it does not open: {err}"))
     }
 
     /// Answers persona conversations until `stop`, from where the last run left off
@@ -237,6 +281,9 @@ impl PersonaRuntime {
             "in_reply_to": message.id,
             persona_keys::PERSONA: message.metadata.get(persona_keys::PERSONA),
             persona_keys::VERSION: message.metadata.get(persona_keys::VERSION),
+            // The answer goes back the way the message came.
+            persona_keys::VIA: message.metadata.get(persona_keys::VIA),
+            persona_keys::USER: message.metadata.get(persona_keys::USER),
         });
         if let (Value::Object(fields), Value::Object(more)) = (&mut metadata, extra) {
             fields.extend(more);
@@ -303,6 +350,8 @@ impl PersonaRuntime {
             return Ok(None);
         }
         Ok(Some(Persona {
+            id: found.id,
+            has_provider_key: found.has_provider_key,
             name: found.name,
             version,
             system_prompt: at.0,
@@ -394,9 +443,30 @@ impl PersonaRuntime {
             .unwrap_or_default()
             .to_owned();
 
+        let api_key = match self.provider_key(&persona).await {
+            Ok(key) => key.unwrap_or_else(|| base.api_key.clone()),
+            Err(why) => {
+                tracing::warn!(persona = %persona.id, "the owner's provider key: {why}");
+                let said = format!(
+                    "I am {}, but I cannot answer: my owner's own provider key cannot be \
+                     used ({why}). My owner can give it again.",
+                    persona.name
+                );
+                self.reply(
+                    message,
+                    &said,
+                    json!({"provider_key_unusable": true, "persona_version": persona.version}),
+                    Some(&persona.name),
+                )
+                .await
+                .map_err(Failure::from)?;
+                return Ok(());
+            }
+        };
         let llm = Llm::from_model(Arc::new(
             OpenAiCompatible::new(LlmConfig {
                 model: persona.model.clone(),
+                api_key,
                 ..base.clone()
             })
             .map_err(Failure::from)?

@@ -38,6 +38,7 @@ pub mod commands;
 pub mod lanes;
 pub mod messages;
 pub mod outbox;
+pub mod persona_bots;
 pub mod personas;
 pub mod plans;
 
@@ -100,7 +101,7 @@ pub const NOTIFY_KEY: &str = "telegram_notify";
 const MAY_DECIDE: &str = "may_decide";
 
 /// How long a stopping relay waits for its chats' senders.
-const SENDERS_STOP: Duration = Duration::from_secs(10);
+pub(crate) const SENDERS_STOP: Duration = Duration::from_secs(10);
 
 /// Entries one of the bot's memories ([`Memo`]) holds; beyond it the oldest go.
 const MEMO_MAX: usize = 10_000;
@@ -2477,8 +2478,16 @@ impl TelegramBot {
             }
             Audience::Nobody => return Ok(Vec::new()),
             Audience::Persona(chat) => {
-                // The greeting was shown when the chat entered the conversation.
-                if message.metadata.get("greeting") == Some(&Value::Bool(true)) {
+                // The greeting was shown when the chat entered the conversation; an
+                // answer to a message that came another way (a persona's own bot) goes
+                // back that way.
+                if message.metadata.get("greeting") == Some(&Value::Bool(true))
+                    || message
+                        .metadata
+                        .get(agentops_sdk::types::persona_keys::VIA)
+                        .and_then(Value::as_str)
+                        .is_some()
+                {
                     return Ok(Vec::new());
                 }
                 let chat = ChatId(chat);

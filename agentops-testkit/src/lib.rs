@@ -23,6 +23,6 @@ pub use app::{TestApp, client_for};
 pub use http::{id_of, merge, metrics_of};
 pub use redis::PrivateRedis;
 pub use server::{
-    ADMIN_KEY, Backend, TcpProxy, TestDb, TestServer, age_events, init_logging, postgres_admin_url,
-    redis_url, test_config, use_redis,
+    ADMIN_KEY, Backend, SECRET_KEY, TcpProxy, TestDb, TestServer, age_events, init_logging,
+    postgres_admin_url, redis_url, test_config, use_redis,
 };

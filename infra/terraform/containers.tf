@@ -158,6 +158,8 @@ resource "scaleway_container" "chief_of_staff" {
     AGENTOPS_API_KEY = local.admin_key
     LLM_API_KEY      = var.llm_api_key
     SPEECH_API_KEY   = var.speech_api_key != "" ? var.speech_api_key : var.llm_api_key
+    # Opens persona owners' own provider keys (the persona runtime runs here).
+    AGENTOPS_SECRET_KEY = local.secret_key
   }
 
   lifecycle {
@@ -270,6 +272,9 @@ resource "scaleway_container" "telegram" {
     AGENTOPS_API_KEY        = local.admin_key
     TELEGRAM_BOT_TOKEN      = var.telegram_bot_token
     TELEGRAM_WEBHOOK_SECRET = local.telegram_webhook_secret
+    # Opens the tokens of personas that are Telegram bots of their own: this
+    # container runs those bots too (long polling).
+    AGENTOPS_SECRET_KEY = local.secret_key
   }
 
   lifecycle {

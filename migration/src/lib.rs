@@ -71,6 +71,7 @@ mod m20261204_000016_message_idempotency;
 mod m20261204_000017_deployments;
 mod m20261204_000018_pairings;
 mod m20261205_000019_personas;
+mod m20261205_000020_persona_bots;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -98,6 +99,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_deployments::Migration),
             Box::new(m20261204_000018_pairings::Migration),
             Box::new(m20261205_000019_personas::Migration),
+            Box::new(m20261205_000020_persona_bots::Migration),
         ]
     }
 }

@@ -196,6 +196,8 @@ pub(crate) const PERSONA_MODEL: Text = Text { min: 1, max: 200 };
 pub(crate) const PERSONA_GREETING: Text = Text { min: 0, max: 1_000 };
 /// An owner's provider key (stored sealed).
 pub(crate) const PERSONA_PROVIDER_KEY: Text = Text { min: 0, max: 500 };
+/// The way back to a person talking to a persona.
+pub(crate) const PERSONA_VIA: Text = Text { min: 1, max: 100 };
 /// A persona's owner, or who acts (`X-On-Behalf-Of`).
 pub(crate) const PERSONA_OWNER: Text = Text { min: 1, max: 200 };
 /// A provider's or a model's name in the ledger.
@@ -332,6 +334,9 @@ pub(crate) enum Rule {
     Sha256,
     /// A git commit: [`GIT_SHA_MIN`] to [`GIT_SHA_MAX`] hexadecimal characters.
     GitSha,
+    /// A Telegram bot token (the bot's id, `:`, 20–200 of `A-Za-z0-9_-`), or empty
+    /// (none).
+    BotToken,
     /// A page cursor: empty, or a UUID in any form `Uuid::parse_str` reads.
     Cursor,
     /// An artifact's file name (see `artifacts::check_name`).
@@ -474,9 +479,12 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
         "PersonaPatch.provider_api_key",
         Rule::Text(PERSONA_PROVIDER_KEY),
     ),
+    ("PersonaIn.telegram_bot_token", Rule::BotToken),
+    ("PersonaPatch.telegram_bot_token", Rule::BotToken),
     ("GET /api/v1/personas?owner", Rule::Text(PERSONA_OWNER)),
     ("PersonaChatIn.user", Rule::Text(PERSONA_OWNER)),
     ("PersonaChatIn.text", Rule::Text(MESSAGE_TEXT)),
+    ("PersonaChatIn.via", Rule::Text(PERSONA_VIA)),
     (
         "POST /api/v1/personas/{persona}/chat?wait",
         Rule::Int(Int { min: 0, max: 120 }),
@@ -579,6 +587,10 @@ fn constraints(rule: Rule) -> Value {
             "minLength": GIT_SHA_MIN,
             "maxLength": GIT_SHA_MAX,
             "pattern": format!("^[0-9a-fA-F]{{{GIT_SHA_MIN},{GIT_SHA_MAX}}}$"),
+        }),
+        Rule::BotToken => json!({
+            "maxLength": 219,
+            "pattern": "^([0-9]{1,18}:[A-Za-z0-9_-]{20,200})?$",
         }),
         Rule::Cursor => json!({
             "pattern": format!("^(|[0-9a-fA-F]{{32}}|{UUID}|\\{{{UUID}\\}}|urn:uuid:{UUID})$")

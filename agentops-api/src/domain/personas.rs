@@ -18,14 +18,18 @@
 //!
 //! **Secrets.** An owner's provider key is sealed (AES-256-GCM, `agentops_sdk::secrets`)
 //! under the master key with the persona's id as associated data, and never returned:
-//! answers say `has_provider_key`. Deleting a persona drops its sealed key.
+//! answers say `has_provider_key`. So is the token of the Telegram bot a persona may also
+//! be (answers say `telegram_bot_id`, the token's public part). The platform's own
+//! runtimes (the persona runtime, the Telegram bots), holding an admin key, read them
+//! sealed ([`secrets`]) and open them with the master key they are given; no endpoint
+//! answers a secret in clear. Deleting a persona drops its sealed secrets.
 
 use chrono::Utc;
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    ErrorCode, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, PersonaVersionOut, Role,
-    Visibility,
+    ErrorCode, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus,
+    PersonaVersionOut, Role, Visibility, persona_keys,
 };
 
 use super::{Checks, PageRequest, limits, paginate};
@@ -104,6 +108,7 @@ fn out(row: persona::Model, version: &persona_version::Model, actor: &Actor) -> 
         greeting: version.greeting.clone(),
         daily_limit: row.daily_limit.and_then(|n| u32::try_from(n).ok()),
         has_provider_key: row.provider_key_sealed.is_some(),
+        telegram_bot_id: row.telegram_bot_id,
         slug: row.slug,
         name: row.name,
         description: row.description,
@@ -144,21 +149,62 @@ fn event(kind: &'static str, persona: &PersonaOut) -> NewEvent {
     }
 }
 
-/// What the record's sealed provider key is bound to.
-pub fn provider_key_context(id: Uuid) -> String {
-    format!("persona:{id}:provider_api_key")
-}
-
-/// `secret` sealed for persona `id`.
-fn seal(state: &Context, id: Uuid, secret: &str) -> Result<String, DomainError> {
+/// `secret`, persona `id`'s `field`, sealed.
+fn seal(state: &Context, id: Uuid, field: &str, secret: &str) -> Result<String, DomainError> {
     let key = state.secrets.as_ref().ok_or_else(|| {
         DomainError::refused(
             ErrorCode::SecretsUnavailable,
-            "this platform has no master key (AGENTOPS_SECRET_KEY), so it cannot store a \
-             provider key; leave provider_api_key out",
+            format!(
+                "this platform has no master key (AGENTOPS_SECRET_KEY), so it cannot store \
+                 a secret; leave {field} out"
+            ),
         )
     })?;
-    Ok(key.seal(secret, &provider_key_context(id)))
+    Ok(key.seal(secret, &persona_keys::secret_context(id, field)))
+}
+
+/// A Telegram bot token as @BotFather makes them: the bot's id, `:`, a secret part.
+fn check_bot_token(checks: &mut Checks, field: &str, token: &str) {
+    if token.is_empty() {
+        return;
+    }
+    if bot_id(token).is_none() {
+        checks.push(
+            field,
+            "must be a Telegram bot token from @BotFather: the bot's id (digits), `:`, then \
+             20–200 of `A-Za-z0-9_-`",
+        );
+    }
+}
+
+/// The bot id of a well-formed token (see [`limits::Rule::BotToken`]).
+fn bot_id(token: &str) -> Option<i64> {
+    let (id, secret) = token.split_once(':')?;
+    let secret_ok = (20..=200).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let id_ok = (1..=18).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
+    (secret_ok && id_ok).then(|| id.parse().ok()).flatten()
+}
+
+/// A persona's bot as stored: its sealed token and its id (both `None`: no bot).
+type BotSetting = (Option<String>, Option<i64>);
+
+/// The bot a token given in a request sets (`""`: none); `None` if none was given.
+fn bot_of(
+    state: &Context,
+    id: Uuid,
+    token: Option<&str>,
+) -> Result<Option<BotSetting>, DomainError> {
+    match token {
+        None => Ok(None),
+        Some("") => Ok(Some((None, None))),
+        Some(token) => Ok(Some((
+            Some(seal(state, id, persona_keys::TELEGRAM_BOT_TOKEN, token)?),
+            bot_id(token),
+        ))),
+    }
 }
 
 /// A slug made from `name`: lower-case letters, digits and dashes.
@@ -228,6 +274,9 @@ pub async fn create(
     if let Some(key) = &input.provider_api_key {
         checks.text("provider_api_key", key, limits::PERSONA_PROVIDER_KEY);
     }
+    if let Some(token) = &input.telegram_bot_token {
+        check_bot_token(&mut checks, "telegram_bot_token", token);
+    }
     if let Some(owner) = &input.owner {
         checks.text("owner", owner, limits::PERSONA_OWNER);
     }
@@ -246,9 +295,11 @@ pub async fn create(
     };
     let id = Uuid::now_v7();
     let sealed = match input.provider_api_key.as_deref().map(str::trim) {
-        Some(key) if !key.is_empty() => Some(seal(state, id, key)?),
+        Some(key) if !key.is_empty() => Some(seal(state, id, persona_keys::PROVIDER_API_KEY, key)?),
         _ => None,
     };
+    let (telegram_token_sealed, telegram_bot_id) =
+        bot_of(state, id, input.telegram_bot_token.as_deref())?.unwrap_or_default();
 
     let mut tx = state.begin().await?;
     let slug = match &input.slug {
@@ -290,6 +341,8 @@ pub async fn create(
         version: 1,
         daily_limit: input.daily_limit.map(|n| n as i32),
         provider_key_sealed: sealed,
+        telegram_token_sealed,
+        telegram_bot_id,
         created_at: now,
         updated_at: now,
         deleted_at: None,
@@ -318,11 +371,16 @@ pub async fn create(
     Ok(made)
 }
 
-/// A slug taken by a concurrent writer reads as taken.
+/// A slug (or a bot) taken by a concurrent writer reads as taken.
 fn unique_slug(err: sea_orm::DbErr) -> DomainError {
     let text = err.to_string();
     if text.contains("personas_slug") || text.contains("personas.slug_key") {
         DomainError::refused(ErrorCode::AlreadyExists, "the slug is taken")
+    } else if text.contains("personas_telegram_bot") || text.contains("personas.telegram_bot_id") {
+        DomainError::refused(
+            ErrorCode::AlreadyExists,
+            "this Telegram bot already answers as another persona (one bot is one persona)",
+        )
     } else {
         err.into()
     }
@@ -431,6 +489,9 @@ pub async fn update(
     if let Some(key) = &patch.provider_api_key {
         checks.text("provider_api_key", key, limits::PERSONA_PROVIDER_KEY);
     }
+    if let Some(token) = &patch.telegram_bot_token {
+        check_bot_token(&mut checks, "telegram_bot_token", token);
+    }
     checks.finish()?;
 
     let mut tx = state.begin().await?;
@@ -469,8 +530,12 @@ pub async fn update(
         row.provider_key_sealed = if key.is_empty() {
             None
         } else {
-            Some(seal(state, row.id, key)?)
+            Some(seal(state, row.id, persona_keys::PROVIDER_API_KEY, key)?)
         };
+    }
+    if let Some((sealed, bot)) = bot_of(state, row.id, patch.telegram_bot_token.as_deref())? {
+        row.telegram_token_sealed = sealed;
+        row.telegram_bot_id = bot;
     }
     let next = persona_version::Model {
         persona_id: row.id,
@@ -542,6 +607,8 @@ pub async fn delete(
     row.deleted_at = Some(now);
     row.updated_at = now;
     row.provider_key_sealed = None;
+    row.telegram_token_sealed = None;
+    row.telegram_bot_id = None;
     let row = store::personas::update(tx.conn(), row).await?;
     let gone = out(row, &version, actor);
     tx.emit(event("persona.deleted", &gone));
@@ -558,6 +625,8 @@ pub struct PersonaQuery {
     pub visibility: Option<Visibility>,
     /// Only this status.
     pub status: Option<PersonaStatus>,
+    /// Only those that are (or are not) a Telegram bot of their own.
+    pub telegram_bot: Option<bool>,
 }
 
 /// Personas newest first: every one for the operator; for a person, the public ones and
@@ -589,6 +658,7 @@ pub async fn list(
         active_only: false,
         or_owned_by: me,
         public_only: me.is_some(),
+        telegram_bot: query.telegram_bot,
     };
     let mut rows = Vec::new();
     let mut before = page.before;
@@ -676,22 +746,61 @@ pub async fn reseal(
         };
         after = Some(last.id);
         for mut row in batch {
-            let Some(sealed) = row.provider_key_sealed.clone() else {
-                continue;
-            };
-            if agentops_sdk::secrets::sealed_with(&sealed) == Some(new.id()) {
-                continue;
+            let mut changed = false;
+            for field in [
+                persona_keys::PROVIDER_API_KEY,
+                persona_keys::TELEGRAM_BOT_TOKEN,
+            ] {
+                let slot = if field == persona_keys::PROVIDER_API_KEY {
+                    &mut row.provider_key_sealed
+                } else {
+                    &mut row.telegram_token_sealed
+                };
+                let Some(sealed) = slot.clone() else {
+                    continue;
+                };
+                if agentops_sdk::secrets::sealed_with(&sealed) == Some(new.id()) {
+                    continue;
+                }
+                let context = persona_keys::secret_context(row.id, field);
+                let secret = old.open(&sealed, &context).map_err(|err| {
+                    anyhow::anyhow!("persona {}: its {field} does not open: {err}", row.id)
+                })?;
+                *slot = Some(new.seal(&secret, &context));
+                changed = true;
             }
-            let context = provider_key_context(row.id);
-            let secret = old.open(&sealed, &context).map_err(|err| {
-                anyhow::anyhow!("persona {}: its provider key does not open: {err}", row.id)
-            })?;
-            row.provider_key_sealed = Some(new.seal(&secret, &context));
-            row.updated_at = Utc::now();
-            store::personas::update(db, row).await?;
-            resealed += 1;
+            if changed {
+                row.updated_at = Utc::now();
+                store::personas::update(db, row).await?;
+                resealed += 1;
+            }
         }
     }
+}
+
+/// A persona's secrets, sealed, for the operator (an admin key acting for itself): the
+/// platform's own runtimes open them with the master key.
+///
+/// # Errors
+/// 403 for anyone else, 404 if there is no such persona.
+pub async fn secrets(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+) -> Result<PersonaSecretsOut, DomainError> {
+    if *actor != Actor::Operator {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            "a persona's sealed secrets are for the platform's own runtimes: an admin key \
+             acting for itself (no X-On-Behalf-Of)",
+        ));
+    }
+    let (row, _) = visible(&state.db, actor, reference).await?;
+    Ok(PersonaSecretsOut {
+        persona_id: row.id,
+        provider_api_key: row.provider_key_sealed,
+        telegram_bot_token: row.telegram_token_sealed,
+    })
 }
 
 /// The longest a chat request waits for the persona's answer.
@@ -740,6 +849,9 @@ pub async fn chat(
     let mut checks = Checks::default();
     checks.text("user", &user, limits::PERSONA_OWNER);
     checks.text("text", &input.text, limits::MESSAGE_TEXT);
+    if let Some(via) = &input.via {
+        checks.text("via", via, limits::PERSONA_VIA);
+    }
     checks.finish()?;
     let (row, version) = visible(&state.db, actor, reference).await?;
     if row.status == DELETED {
@@ -826,6 +938,7 @@ pub async fn chat(
                 persona_keys::PERSONA: row.id,
                 persona_keys::VERSION: row.version,
                 persona_keys::USER: user,
+                persona_keys::VIA: input.via.as_deref().map(str::trim),
             })),
             author: Some(user.clone()),
             ..MessageIn::user(input.text)

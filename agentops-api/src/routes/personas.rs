@@ -10,10 +10,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use agentops_sdk::types::{
     ErrorBody, Page, PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch,
-    PersonaStatus, PersonaVersionOut, Visibility,
+    PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
 };
 
-use crate::auth::AgentKey;
+use crate::auth::{AdminKey, AgentKey};
 use crate::domain;
 use crate::domain::Caller;
 use crate::domain::personas::{Actor, PersonaQuery};
@@ -31,6 +31,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_versions))
         .routes(routes!(get_version))
         .routes(routes!(chat_with_persona))
+        .routes(routes!(persona_secrets))
+}
+
+/// A persona's secrets (its owner's provider key, its Telegram bot's token), **sealed**:
+/// for the platform's own runtimes, which open them with the master key
+/// (`AGENTOPS_SECRET_KEY`). An admin key acting for itself only; nothing is ever
+/// answered in clear.
+#[utoipa::path(get, path = "/personas/{persona}/secrets", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug in any case"),
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "Refused here: only the operator reads sealed secrets")),
+    responses((status = 200, body = PersonaSecretsOut), (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, description = "Not an admin key acting for itself", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["admin"])))]
+async fn persona_secrets(
+    State(state): State<AppState>,
+    AdminKey(caller): AdminKey,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+) -> ApiResult<Json<PersonaSecretsOut>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::secrets(&state, &actor, &reference).await?,
+    ))
 }
 
 /// How long a chat request waits for the answer.
@@ -107,6 +131,8 @@ struct PersonaListParams {
     visibility: Option<Visibility>,
     /// Only this status.
     status: Option<PersonaStatus>,
+    /// Only those that are (`true`) or are not (`false`) a Telegram bot of their own.
+    telegram_bot: Option<bool>,
     /// Items per page (1–200, default 50).
     limit: Option<u64>,
     /// The `next_cursor` of the previous page.
@@ -128,7 +154,7 @@ struct VersionListParams {
     params(("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for (`telegram:123`); 1–200 characters")),
     responses((status = 201, body = PersonaOut),
         (status = 403, description = "A viewer key, or `owner`/`X-On-Behalf-Of` naming someone the key may not act for", body = ErrorBody),
-        (status = 409, description = "The slug is taken (`already_exists`)", body = ErrorBody),
+        (status = 409, description = "The slug is taken, or the Telegram bot already is another persona (`already_exists`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 503, description = "A provider key was given and the platform has no master key (`secrets_unavailable`)", body = ErrorBody)),
     security(("bearer" = ["agent"])))]
@@ -165,6 +191,7 @@ async fn list_personas(
         owner: params.owner,
         visibility: params.visibility,
         status: params.status,
+        telegram_bot: params.telegram_bot,
     };
     Ok(Json(
         domain::personas::list(&state, &actor, query, page).await?,
@@ -198,7 +225,7 @@ async fn get_persona(
     responses((status = 200, body = PersonaOut),
         (status = 403, description = "Not its owner", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The new slug is taken", body = ErrorBody),
+        (status = 409, description = "The new slug is taken, or the Telegram bot already is another persona", body = ErrorBody),
         (status = 410, description = "It was deleted (`persona_deleted`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 503, description = "A provider key was given and the platform has no master key", body = ErrorBody)),

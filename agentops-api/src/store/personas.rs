@@ -117,6 +117,8 @@ pub struct ListFilter<'a> {
     pub or_owned_by: Option<&'a str>,
     /// Only public ones, plus `or_owned_by`'s.
     pub public_only: bool,
+    /// Only those with (or without) a Telegram bot.
+    pub telegram_bot: Option<bool>,
 }
 
 /// Personas newest first, as `filter` says, after the `before` cursor.
@@ -143,6 +145,11 @@ pub async fn list<C: ConnectionTrait>(
         }
         query = query.filter(seen);
     }
+    match filter.telegram_bot {
+        Some(true) => query = query.filter(Column::TelegramBotId.is_not_null()),
+        Some(false) => query = query.filter(Column::TelegramBotId.is_null()),
+        None => {}
+    }
     if let Some(before) = before {
         query = query.filter(Column::Id.lt(before));
     }
@@ -165,7 +172,11 @@ pub async fn with_secrets<C: ConnectionTrait>(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    let mut query = persona::Entity::find().filter(Column::ProviderKeySealed.is_not_null());
+    let mut query = persona::Entity::find().filter(
+        Condition::any()
+            .add(Column::ProviderKeySealed.is_not_null())
+            .add(Column::TelegramTokenSealed.is_not_null()),
+    );
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
     }

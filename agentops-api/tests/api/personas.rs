@@ -10,6 +10,14 @@ use agentops_testkit::{Backend, TestApp};
 
 /// A provider key no answer, event or database byte may show in clear.
 const CANARY: &str = "sk-canary-3f9a1c7e5b2d";
+/// The secret part of the persona's Telegram bot token, looked for like [`CANARY`].
+const BOT_SECRET: &str = "tgcanary-8e1d4b6f9a3c7e2d50";
+const BOT_ID: &str = "555666777";
+
+/// Whether `text` holds a secret in clear.
+fn holds_secret(text: &str) -> bool {
+    text.contains(CANARY) || text.contains(BOT_SECRET)
+}
 
 /// A request as `key` (the admin key when `None`) acting for `person`, if any.
 async fn act(
@@ -303,9 +311,7 @@ async fn owners_create_share_change_and_delete_their_personas(backend: Backend) 
     for (_, data) in &kinds {
         let text = data.to_string();
         assert!(
-            !text.contains("system_prompt")
-                && !text.contains(CANARY)
-                && !text.contains("pirate who"),
+            !text.contains("system_prompt") && !holds_secret(&text) && !text.contains("pirate who"),
             "{text}"
         );
     }
@@ -318,7 +324,11 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
         "web:ana",
         Method::POST,
         "/api/v1/personas",
-        Some(pirate()),
+        Some({
+            let mut pirate = pirate();
+            pirate["telegram_bot_token"] = json!(format!("{BOT_ID}:{BOT_SECRET}"));
+            pirate
+        }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -335,7 +345,8 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
         .await
         .1,
     ] {
-        assert!(!body.to_string().contains(CANARY), "{body}");
+        assert!(!holds_secret(&body.to_string()), "{body}");
+        assert_eq!(body["telegram_bot_id"], 555_666_777);
     }
 
     // What the database holds is sealed under the platform's master key, for this record.
@@ -379,7 +390,8 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
                     .query_one_raw(Statement::from_string(
                         backend_kind,
                         format!(
-                            "SELECT count(*) AS n FROM \"{name}\" t WHERE t::text LIKE '%{CANARY}%'"
+                            "SELECT count(*) AS n FROM \"{name}\" t \
+                             WHERE t::text LIKE '%{CANARY}%' OR t::text LIKE '%{BOT_SECRET}%'"
                         ),
                     ))
                     .await
@@ -402,10 +414,12 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
             for file in [path.to_owned(), format!("{path}-wal")] {
                 if let Ok(bytes) = std::fs::read(&file) {
                     files += 1;
-                    assert!(
-                        !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
-                        "{file} holds the key in clear"
-                    );
+                    for secret in [CANARY, BOT_SECRET] {
+                        assert!(
+                            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                            "{file} holds a secret in clear"
+                        );
+                    }
                 }
             }
             assert!(files >= 1, "the database file {path} was read");
@@ -432,6 +446,20 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
         new.open(&sealed, &format!("persona:{id}:provider_api_key"))
             .unwrap(),
         CANARY
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend_kind,
+            "SELECT telegram_token_sealed FROM personas",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed: String = row.try_get("", "telegram_token_sealed").unwrap();
+    assert_eq!(
+        new.open(&sealed, &format!("persona:{id}:telegram_bot_token"))
+            .unwrap(),
+        format!("{BOT_ID}:{BOT_SECRET}")
     );
     assert_eq!(
         agentops_api::domain::personas::reseal(db, &master, &new)

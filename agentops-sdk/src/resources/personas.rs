@@ -6,8 +6,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus,
-    PersonaVersionOut, Visibility,
+    PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch, PersonaSecretsOut,
+    PersonaStatus, PersonaVersionOut, Visibility,
 };
 
 /// Personas: agents people create, share by link and talk to. Get it with
@@ -186,6 +186,43 @@ impl Personas<'_> {
         self.client.send(call).await
     }
 
+    /// [`chat`](Self::chat) with the caller's own idempotency key (1–255 visible ASCII
+    /// characters): a message an interface may hand over twice (a Telegram update seen
+    /// again after a restart) is kept once, and the second call answers the first one's
+    /// message.
+    pub async fn chat_with_key(
+        &self,
+        persona: &str,
+        input: &PersonaChatIn,
+        wait_seconds: u32,
+        key: impl Into<String>,
+    ) -> Result<PersonaChatOut> {
+        let call = self
+            .call(Method::POST, &format!("{}/chat", Self::path(persona)))
+            .query("wait", wait_seconds.min(120).to_string())
+            .json(input)?
+            .with_idempotency_key(key.into());
+        self.client.send(call).await
+    }
+
+    /// A persona's secrets, sealed: for the platform's own runtimes (an admin key acting
+    /// for itself), which open them with the master key (`MasterKey::open` of the
+    /// `secrets` feature, the context from
+    /// [`crate::types::persona_keys::secret_context`]). Nothing is ever answered in
+    /// clear.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let sealed = client.personas().secrets("captain-byte").await?;
+    /// println!("has a bot: {}", sealed.telegram_bot_token.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn secrets(&self, persona: &str) -> Result<PersonaSecretsOut> {
+        self.client
+            .send(self.call(Method::GET, &format!("{}/secrets", Self::path(persona))))
+            .await
+    }
+
     /// Lists personas, newest first: the public ones and who acts's own.
     ///
     /// ```no_run
@@ -216,5 +253,10 @@ impl ListRequest<PersonaOut> {
     /// Only this status.
     pub fn status(self, status: PersonaStatus) -> Self {
         self.param("status", status.as_str())
+    }
+
+    /// Only those that are (`true`) or are not (`false`) a Telegram bot of their own.
+    pub fn telegram_bot(self, is_bot: bool) -> Self {
+        self.param("telegram_bot", is_bot.to_string())
     }
 }

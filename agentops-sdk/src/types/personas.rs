@@ -94,6 +94,11 @@ pub struct PersonaIn {
     /// encrypted, never shown again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_api_key: Option<String>,
+    /// A Telegram bot token made with @BotFather (`123456:ABC…`): the persona is then
+    /// also that bot, answering anyone who writes to it. Stored encrypted, never shown
+    /// again; one bot is one persona.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_bot_token: Option<String>,
     /// Who owns it (1–200 characters). Only an admin key without `X-On-Behalf-Of` may
     /// name an owner; otherwise the owner is who acts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +162,10 @@ pub struct PersonaPatch {
     /// A new provider key; `""` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_api_key: Option<String>,
+    /// A new Telegram bot token for the persona's own bot; `""` removes it (the bot
+    /// stops answering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_bot_token: Option<String>,
 }
 
 /// A persona.
@@ -191,6 +200,10 @@ pub struct PersonaOut {
     pub daily_limit: Option<u32>,
     /// Whether its owner gave their own provider key (the key is never shown).
     pub has_provider_key: bool,
+    /// The id of the Telegram bot it also is (the part of its token before `:`; the
+    /// token is never shown), if its owner gave one.
+    #[serde(default)]
+    pub telegram_bot_id: Option<i64>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -229,6 +242,12 @@ pub struct PersonaChatIn {
     pub user: Option<String>,
     /// What they say (1–32,000 characters).
     pub text: String,
+    /// The way back to the person (1–100 characters), when an interface has more than
+    /// one (`telegram-bot:123` for a persona's own Telegram bot): kept on the message
+    /// and on its answer ([`persona_keys::VIA`]), so the answer goes back the way the
+    /// message came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// What a persona was told, and its answer if it came in time.
@@ -246,6 +265,21 @@ pub struct PersonaChatOut {
     pub reply: Option<MessageOut>,
 }
 
+/// A persona's secrets, **sealed** (`GET /personas/{persona}/secrets`, for the
+/// platform's own runtimes holding an admin key): each opens only with the platform's
+/// master key (`AGENTOPS_SECRET_KEY`, see `agentops_sdk::secrets`) and for this persona
+/// and field ([`persona_keys::secret_context`]). No endpoint ever answers them in clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaSecretsOut {
+    /// The persona.
+    pub persona_id: Uuid,
+    /// Its owner's provider key, sealed.
+    pub provider_api_key: Option<String>,
+    /// Its Telegram bot's token, sealed.
+    pub telegram_bot_token: Option<String>,
+}
+
 /// The thread-message metadata keys of a conversation with a persona: which persona,
 /// which of its versions, and who speaks.
 pub mod persona_keys {
@@ -258,4 +292,28 @@ pub mod persona_keys {
     pub const USER: &str = "persona_user";
     /// The thread channel of conversations with personas.
     pub const CHANNEL: &str = "persona";
+    /// The way back to the person ([`super::PersonaChatIn::via`]), on their message and
+    /// on its answer.
+    pub const VIA: &str = "persona_via";
+
+    /// The sealed field of a persona's provider key.
+    pub const PROVIDER_API_KEY: &str = "provider_api_key";
+    /// The sealed field of a persona's Telegram bot token.
+    pub const TELEGRAM_BOT_TOKEN: &str = "telegram_bot_token";
+
+    /// What persona `persona`'s sealed `field` is bound to (the associated data of its
+    /// seal): a sealed value copied to another persona or field does not open.
+    ///
+    /// ```
+    /// use agentops_sdk::types::persona_keys::{secret_context, PROVIDER_API_KEY};
+    ///
+    /// let id = uuid::Uuid::nil();
+    /// assert_eq!(
+    ///     secret_context(id, PROVIDER_API_KEY),
+    ///     "persona:00000000-0000-0000-0000-000000000000:provider_api_key"
+    /// );
+    /// ```
+    pub fn secret_context(persona: uuid::Uuid, field: &str) -> String {
+        format!("persona:{persona}:{field}")
+    }
 }

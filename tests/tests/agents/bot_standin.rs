@@ -19,6 +19,9 @@ pub const TOKEN: &str = "123456:test-token";
 
 #[derive(Default)]
 struct Inner {
+    /// The one bot it answers (its token) and that bot's username.
+    token: String,
+    username: String,
     calls: Vec<(String, Value, Instant)>,
     updates: VecDeque<Value>,
     next_message_id: i64,
@@ -53,7 +56,16 @@ pub struct BotStandIn {
 
 impl BotStandIn {
     pub async fn spawn() -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        Self::spawn_as(TOKEN, "agentops_test_bot").await
+    }
+
+    /// A stand-in for the bot with `token` (`<id>:<secret>`), called `username`.
+    pub async fn spawn_as(token: &str, username: &str) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            token: token.to_owned(),
+            username: username.to_owned(),
+            ..Inner::default()
+        }));
         let app = Router::new()
             .route("/{bot}/{method}", post(call))
             .route("/file/{bot}/{*path}", axum::routing::get(download))
@@ -264,7 +276,11 @@ async fn call(
             }
         }
     }
-    if bot != format!("bot{TOKEN}") {
+    let (token, username) = {
+        let inner = inner.lock().unwrap();
+        (inner.token.clone(), inner.username.clone())
+    };
+    if bot != format!("bot{token}") {
         return Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
     }
     let method_lower = method.to_ascii_lowercase();
@@ -337,8 +353,9 @@ async fn call(
         .calls
         .push((method.clone(), params.clone(), Instant::now()));
     let result = match method_lower.as_str() {
-        "getme" => json!({"id": 123456, "is_bot": true, "first_name": "AgentOps",
-                          "username": "agentops_test_bot", "can_join_groups": true,
+        "getme" => json!({"id": token.split(':').next().unwrap().parse::<i64>().unwrap(),
+                          "is_bot": true, "first_name": "AgentOps",
+                          "username": username, "can_join_groups": true,
                           "can_read_all_group_messages": false,
                           "supports_inline_queries": false, "can_connect_to_business": false,
                           "has_main_web_app": false}),
@@ -525,7 +542,8 @@ async fn download(
     Path((bot, path)): Path<(String, String)>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if bot != format!("bot{TOKEN}") {
+    let token = inner.lock().unwrap().token.clone();
+    if bot != format!("bot{token}") {
         return axum::http::StatusCode::UNAUTHORIZED.into_response();
     }
     let id = path

@@ -33,7 +33,10 @@ pub(crate) async fn runtime(app: &TestApp, llm: Option<&LlmStandIn>, cursor_of: 
         model: "unused".into(),
         timeout: Duration::from_secs(10),
     });
-    let runtime = PersonaRuntime::new(app.client.clone(), config);
+    // With the platform's master key, as deployed: owners' own keys open.
+    let runtime = PersonaRuntime::new(app.client.clone(), config).with_master_key(
+        agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY).unwrap(),
+    );
     {
         let stop = stop.clone();
         tokio::spawn(async move { runtime.run(stop).await.unwrap() });
@@ -231,6 +234,86 @@ async fn each_person_talks_to_a_persona_in_a_conversation_of_their_own() {
             .any(|c| c.user.as_deref() == Some("telegram:2") && c.thread_id == Some(bob_thread)),
         "{calls:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persona_with_its_owners_provider_key_thinks_with_that_key() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let llm = LlmStandIn::spawn().await;
+    let _running = runtime(&app, Some(&llm), "persona-runtime").await;
+    let owned = app
+        .client
+        .personas()
+        .on_behalf_of("web:ana")
+        .create(&PersonaIn {
+            provider_api_key: Some("sk-ana-own-key-0001".into()),
+            visibility: Some(Visibility::Link),
+            ..PersonaIn::new("Stargazer", "You love astronomy.", "star-model")
+        })
+        .await
+        .unwrap();
+    let plain = app
+        .client
+        .personas()
+        .on_behalf_of("web:ana")
+        .create(&PersonaIn::new("Plain", "You are plain.", "plain-model"))
+        .await
+        .unwrap();
+    llm.reply(json!({"role": "assistant", "content": "Quasars are bright."}));
+    let (status, out) = say(&app, "web:bob", &owned.slug, "what is a quasar?").await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["reply"]["text"], "Quasars are bright.");
+    llm.reply(json!({"role": "assistant", "content": "Hello."}));
+    let (status, out) = say(&app, "web:ana", &plain.slug, "hi").await;
+    assert_eq!(status, 200, "{out}");
+    let keys: Vec<Option<String>> = llm.requests().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(
+        keys,
+        [
+            Some("sk-ana-own-key-0001".to_owned()),
+            Some("sk-personas".to_owned())
+        ],
+        "the owner's key for their persona, the platform's for the other"
+    );
+    // The key is read sealed, never in clear, and only by the operator.
+    let sealed = app.client.personas().secrets(&owned.slug).await.unwrap();
+    let sealed_key = sealed.provider_api_key.unwrap();
+    assert!(!sealed_key.contains("sk-ana"), "{sealed_key}");
+    let refused = app
+        .client
+        .personas()
+        .on_behalf_of("web:ana")
+        .secrets(&owned.slug)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(403));
+
+    // A runtime without the master key says so in the persona's name, spending nothing.
+    drop(_running);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stop = CancellationToken::new();
+    let blind = PersonaRuntime::new(
+        app.client.clone(),
+        Some(LlmConfig {
+            base_url: llm.base.clone(),
+            api_key: "sk-personas".into(),
+            model: "unused".into(),
+            timeout: Duration::from_secs(10),
+        }),
+    );
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move { blind.run(stop).await.unwrap() });
+    }
+    let (status, out) = say(&app, "web:cat", &owned.slug, "hello?").await;
+    stop.cancel();
+    assert_eq!(status, 200, "{out}");
+    let said = out["reply"]["text"].as_str().unwrap();
+    assert!(
+        said.starts_with("I am Stargazer, but I cannot answer: my owner's own provider key"),
+        "{said}"
+    );
+    assert_eq!(llm.requests().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

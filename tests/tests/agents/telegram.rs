@@ -3253,3 +3253,120 @@ async fn anyone_makes_a_persona_in_the_chat_and_others_talk_to_it_by_its_link() 
         .wait_for_message(bob, |t| t.starts_with("You left Captain Byte."))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persona_with_a_bot_token_is_its_own_bot_until_the_token_is_removed() {
+    use agentops_sdk::types::{PersonaIn, PersonaPatch, Visibility};
+    use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
+
+    use crate::llm_standin::LlmStandIn;
+    let s = stack().await;
+    let llm = LlmStandIn::spawn().await;
+    let _runtime = crate::personas::runtime(&s.app, Some(&llm), "persona-runtime").await;
+    // The persona's own bot, as @BotFather made it (a Bot API of its own here).
+    const BOT_TOKEN: &str = "987654321:AAbyte-bot-secret-part-0123456789";
+    let own = BotStandIn::spawn_as(BOT_TOKEN, "captain_byte_bot").await;
+    let ana = s.app.client.personas().on_behalf_of("telegram:201");
+    let made = ana
+        .create(&PersonaIn {
+            visibility: Some(Visibility::Link),
+            greeting: Some("Ahoy! Ask me about computers.".into()),
+            telegram_bot_token: Some(BOT_TOKEN.into()),
+            ..PersonaIn::new(
+                "Captain Byte",
+                "You are a cheerful pirate who explains computers.",
+                "pirate-model",
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.telegram_bot_id, Some(987_654_321));
+    // The token is never answered; a second persona cannot take the same bot.
+    let shown = serde_json::to_string(&ana.get(&made.slug).await.unwrap()).unwrap();
+    assert!(!shown.contains("byte-bot-secret"), "{shown}");
+    let taken = ana
+        .create(&PersonaIn {
+            telegram_bot_token: Some(BOT_TOKEN.into()),
+            ..PersonaIn::new("Copy", "You copy.", "m")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(taken.status().map(|s| s.as_u16()), Some(409), "{taken}");
+    let bad = ana
+        .update(
+            &made.slug,
+            &PersonaPatch {
+                telegram_bot_token: Some("not a token".into()),
+                ..PersonaPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.status().map(|s| s.as_u16()), Some(422), "{bad}");
+
+    let bots = PersonaBots::new(
+        s.app.client.clone(),
+        PersonaBotsConfig {
+            bot_api_base: own.base.clone(),
+            master_key: agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY)
+                .unwrap(),
+            refresh: Duration::from_millis(300),
+        },
+    );
+    {
+        let (bots, stop) = (bots.clone(), s.stop.clone());
+        tokio::spawn(async move { bots.run(stop).await.unwrap() });
+    }
+    let bob = 301;
+    let from = |chat: i64, text: &str| update_from(chat, "private", chat, "bob", text);
+    own.queue_update(from(bob, "/start"));
+    own.wait_for_message(bob, |t| {
+        t.starts_with("🎭 Captain Byte") && t.contains("Ahoy! Ask me about computers.")
+    })
+    .await;
+    llm.reply(json!({"role": "assistant", "content": "RAM is short-term memory, matey."}));
+    own.queue_update(from(bob, "what is RAM?"));
+    own.wait_for_message(bob, |t| t == "RAM is short-term memory, matey.")
+        .await;
+    // Answered by the persona's bot only, in Bob's own conversation.
+    assert!(s.telegram.texts_to(bob).is_empty());
+    let thread = s
+        .app
+        .client
+        .threads()
+        .list()
+        .channel("persona")
+        .external_id(format!("{}:telegram:{bob}", made.id))
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(thread.len(), 1);
+    // Ana removes the token: the bot stops reading.
+    ana.update(
+        &made.slug,
+        &PersonaPatch {
+            telegram_bot_token: Some(String::new()),
+            ..PersonaPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if bots.serving().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(bots.serving().is_empty());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let polls = own.calls("getUpdates").len();
+    own.queue_update(from(bob, "anyone there?"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(own.calls("getUpdates").len(), polls, "no more polling");
+    assert!(
+        own.texts_to(bob)
+            .iter()
+            .all(|t| !t.contains("anyone there")),
+    );
+}

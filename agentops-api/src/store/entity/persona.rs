@@ -17,6 +17,8 @@ pub struct Model {
     pub version: i32,
     pub daily_limit: Option<i32>,
     pub provider_key_sealed: Option<String>,
+    pub telegram_token_sealed: Option<String>,
+    pub telegram_bot_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
