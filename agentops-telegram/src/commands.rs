@@ -66,6 +66,10 @@ pub enum Command {
     /// `/share NAME`: a persona's link.
     #[command(description = "a persona's link to share: /share NAME")]
     Share(String),
+    /// `/edit NAME`: change one of my personas (its instructions, greeting, model or
+    /// bot token).
+    #[command(description = "change one of my personas: /edit NAME")]
+    Edit(String),
     /// `/delete NAME`: delete one of my personas (asks first).
     #[command(description = "delete one of my personas: /delete NAME")]
     Delete(String),
@@ -86,6 +90,7 @@ impl Command {
             | Command::Exit
             | Command::Manage
             | Command::Share(_)
+            | Command::Edit(_)
             | Command::Delete(_)
             | Command::Cancel => true,
             _ => false,
@@ -198,6 +203,7 @@ mod tests {
                 "/exit",
                 "/manage",
                 "/share",
+                "/edit",
                 "/delete",
                 "/cancel"
             ]

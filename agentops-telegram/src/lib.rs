@@ -335,7 +335,7 @@ nothing changes before you press OK.\n\
 /notify on | off | completed failed blocked cancelled budget chief deploy pairing — which news this chat gets\n\
 /voice on | off — my answers said aloud too (send me voice notes any time)\n\
 /pair CODE — let the chat I gave CODE use me\n\
-/create — make a persona (an agent anyone can talk to by its link); /mine — yours; /talk NAME — talk to one; /exit — back\n\
+/create — make a persona (an agent anyone can talk to by its link); /mine — yours; /edit NAME — change one; /talk NAME — talk to one; /exit — back\n\
 I will tell you when a task completes, fails or needs you (with buttons to answer it).";
 
 /// How the bot is set up.
@@ -2025,7 +2025,7 @@ impl TelegramBot {
         let data = query.data.as_deref().unwrap_or_default();
         if let (Some(chat), true) = (
             chat,
-            data.starts_with("wizard:") || data.starts_with("pdel:"),
+            data.starts_with("wizard:") || data.starts_with("pdel:") || data.starts_with("pedit:"),
         ) {
             if !matches!(self.pace(query.from.id.0), Pace::Fine) {
                 answer("Too fast: wait a moment and press again.").await?;

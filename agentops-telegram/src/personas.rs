@@ -83,13 +83,13 @@ impl TelegramBot {
             }
             Some(Command::Create) => self.start_wizard(chat).await.map(|()| true),
             Some(Command::Cancel) => {
-                let had = self.wizard(chat).await?.is_some();
+                let had = self.wizard(chat).await?;
                 self.set_metadata(self.thread_of(chat).await?, json!({ WIZARD_KEY: null }))
                     .await?;
-                let text = if had {
-                    "Cancelled: nothing was created."
-                } else {
-                    "Nothing to cancel."
+                let text = match had {
+                    Some(wizard) if wizard["step"] == "edit" => "Cancelled: it stays as it was.",
+                    Some(_) => "Cancelled: nothing was created.",
+                    None => "Nothing to cancel.",
                 };
                 self.tell(chat, text, &[]).await.map(|()| true)
             }
@@ -99,6 +99,9 @@ impl TelegramBot {
                 .ask_delete(chat, user, slug.trim())
                 .await
                 .map(|()| true),
+            Some(Command::Edit(slug)) => {
+                self.ask_edit(chat, user, slug.trim()).await.map(|()| true)
+            }
             Some(_) => Ok(false),
             None => {
                 // One look at the chat's state: a wizard under way, or a persona.
@@ -107,6 +110,12 @@ impl TelegramBot {
                     return Ok(true);
                 }
                 if let Some(wizard) = wizard {
+                    if wizard["step"] == "edit" {
+                        return self
+                            .edit_step(chat, user, wizard, text)
+                            .await
+                            .map(|()| true);
+                    }
                     return self.wizard_step(chat, wizard, text).await.map(|()| true);
                 }
                 match persona {
@@ -438,6 +447,9 @@ impl TelegramBot {
             }
             return Ok(Some("That choice is not open now.".into()));
         }
+        if let Some(rest) = data.strip_prefix("pedit:") {
+            return self.edit_button(chat, user, rest).await.map(Some);
+        }
         if let Some(rest) = data.strip_prefix("pdel:") {
             let (verb, id) = rest.split_once(':').unwrap_or(("", rest));
             if verb == "keep" {
@@ -536,6 +548,245 @@ impl TelegramBot {
         let link = self.link(&found.slug).await?;
         self.tell(chat, &format!("Share {}: {link}", found.name), &[])
             .await
+    }
+
+    /// One of `user`'s own personas by `slug`, or `None` once they were told why not.
+    async fn own(
+        &self,
+        chat: ChatId,
+        user: &User,
+        slug: &str,
+        verb: &str,
+    ) -> Result<Option<PersonaOut>, BotError> {
+        if slug.is_empty() {
+            self.tell(chat, &format!("Say which: /{verb} NAME (see /mine)."), &[])
+                .await?;
+            return Ok(None);
+        }
+        match self.personas_for(user).get(slug).await {
+            Ok(found) if found.owner == person(user) => Ok(Some(found)),
+            Ok(_) => {
+                self.tell(chat, &format!("Only its owner can {verb} it."), &[])
+                    .await?;
+                Ok(None)
+            }
+            Err(err) if err.is_not_found() => {
+                self.tell(
+                    chat,
+                    &format!("You have no persona called \"{slug}\" (see /mine)."),
+                    &[],
+                )
+                .await?;
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// `/edit NAME`: what to change, as buttons.
+    async fn ask_edit(&self, chat: ChatId, user: &User, slug: &str) -> Result<(), BotError> {
+        let Some(found) = self.own(chat, user, slug, "edit").await? else {
+            return Ok(());
+        };
+        let id = found.id;
+        let bot = match found.telegram_bot_id {
+            Some(bot) => format!("its own bot (id {bot})"),
+            None => "no bot of its own".to_owned(),
+        };
+        self.tell(
+            chat,
+            &format!(
+                "What should change in {} (version {}, model {}, {bot})?",
+                found.name, found.version, found.model
+            ),
+            &[
+                InlineKeyboardButton::callback("✏️ Instructions", format!("pedit:prompt:{id}")),
+                InlineKeyboardButton::callback("👋 Greeting", format!("pedit:greeting:{id}")),
+                InlineKeyboardButton::callback("🧠 Model", format!("pedit:model:{id}")),
+                InlineKeyboardButton::callback("🤖 Bot token", format!("pedit:bot:{id}")),
+            ],
+        )
+        .await
+    }
+
+    /// A press under `/edit`'s question (`field:id`), or of a model (`setmodel:i:id`).
+    async fn edit_button(&self, chat: ChatId, user: &User, rest: &str) -> Result<String, BotError> {
+        let mut parts = rest.splitn(3, ':');
+        let (field, first, second) = (parts.next(), parts.next(), parts.next());
+        if let (Some("setmodel"), Some(index), Some(id)) = (field, first, second) {
+            let Some(model) = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.inner.config.persona_models.get(i))
+            else {
+                return Ok("That choice is not open now.".into());
+            };
+            let patch = PersonaPatch {
+                model: Some(model.clone()),
+                ..PersonaPatch::default()
+            };
+            return self.apply_edit(chat, user, id, &patch).await;
+        }
+        let (Some(field), Some(id)) = (field, first) else {
+            return Ok("That choice is not open now.".into());
+        };
+        let found = match self.personas_for(user).get(id).await {
+            Ok(found) if found.owner == person(user) => found,
+            Ok(_) => return Ok("Only its owner can edit it.".into()),
+            Err(err) if err.is_not_found() => return Ok("It is gone.".into()),
+            Err(err) => return Err(err.into()),
+        };
+        let ask = match field {
+            "prompt" => format!(
+                "Send {}'s new instructions: its character, what it knows, how it talks.",
+                found.name
+            ),
+            "greeting" => format!(
+                "Send {}'s new first message to people (\"-\" for none).",
+                found.name
+            ),
+            "bot" => format!(
+                "Send the token @BotFather gave you for {}'s own bot (\"-\" to remove it). \
+                 It is stored encrypted; delete your message with it afterwards.",
+                found.name
+            ),
+            "model" => {
+                let buttons: Vec<InlineKeyboardButton> = self
+                    .inner
+                    .config
+                    .persona_models
+                    .iter()
+                    .enumerate()
+                    .map(|(i, model)| {
+                        InlineKeyboardButton::callback(
+                            model.clone(),
+                            format!("pedit:setmodel:{i}:{}", found.id),
+                        )
+                    })
+                    .collect();
+                self.tell(
+                    chat,
+                    &format!("Which model should {} think with?", found.name),
+                    &buttons,
+                )
+                .await?;
+                return Ok(String::new());
+            }
+            _ => return Ok("That choice is not open now.".into()),
+        };
+        self.set_metadata(
+            self.thread_of(chat).await?,
+            json!({ WIZARD_KEY: {"step": "edit", "field": field, "persona": found.id,
+                                 "name": found.name}, PERSONA_KEY: null }),
+        )
+        .await?;
+        self.tell(chat, &format!("{ask} (/cancel keeps it as it is)"), &[])
+            .await?;
+        Ok(String::new())
+    }
+
+    /// The answer to `/edit`'s request for a new value.
+    async fn edit_step(
+        &self,
+        chat: ChatId,
+        user: &User,
+        wizard: Value,
+        text: &str,
+    ) -> Result<(), BotError> {
+        let text = text.trim();
+        let none = text == "-";
+        let mut patch = PersonaPatch::default();
+        match wizard["field"].as_str().unwrap_or_default() {
+            "prompt" if !text.is_empty() && text.chars().count() <= 8_000 => {
+                patch.system_prompt = Some(text.to_owned());
+            }
+            "prompt" => {
+                return self
+                    .tell(chat, "Instructions of 1 to 8,000 characters, please.", &[])
+                    .await;
+            }
+            "greeting" if text.chars().count() <= 1_000 => {
+                patch.greeting = Some(if none { String::new() } else { text.to_owned() });
+            }
+            "greeting" => {
+                return self
+                    .tell(chat, "A greeting of at most 1,000 characters, please.", &[])
+                    .await;
+            }
+            "bot" => {
+                patch.telegram_bot_token = Some(if none { String::new() } else { text.to_owned() });
+            }
+            _ => {
+                self.set_metadata(self.thread_of(chat).await?, json!({ WIZARD_KEY: null }))
+                    .await?;
+                return self
+                    .tell(chat, "That edit was lost; start again with /edit.", &[])
+                    .await;
+            }
+        }
+        let id = wizard["persona"].as_str().unwrap_or_default().to_owned();
+        let said = self.apply_edit(chat, user, &id, &patch).await?;
+        if !said.is_empty() {
+            self.tell(chat, &said, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes persona `id` by `patch` for its owner `user` and says how it went (an
+    /// empty text when the chat was told; else what to show).
+    async fn apply_edit(
+        &self,
+        chat: ChatId,
+        user: &User,
+        id: &str,
+        patch: &PersonaPatch,
+    ) -> Result<String, BotError> {
+        match self.personas_for(user).update(id, patch).await {
+            Ok(changed) => {
+                self.set_metadata(self.thread_of(chat).await?, json!({ WIZARD_KEY: null }))
+                    .await?;
+                let what = if patch.telegram_bot_token.as_deref() == Some("") {
+                    format!("✅ {} has no bot of its own any more.", changed.name)
+                } else if patch.telegram_bot_token.is_some() {
+                    format!(
+                        "✅ {} is now also its own bot (id {}): it answers there within a minute.",
+                        changed.name,
+                        changed.telegram_bot_id.unwrap_or_default()
+                    )
+                } else {
+                    format!(
+                        "✅ {} changed: version {}. Its next answers use it.",
+                        changed.name, changed.version
+                    )
+                };
+                self.tell(chat, &what, &[]).await?;
+                Ok(String::new())
+            }
+            Err(err) if err.error_code() == Some(ErrorCode::ValidationFailed) => Ok(format!(
+                "That does not fit: {}",
+                match &err {
+                    agentops_sdk::Error::Api { message, .. } => message.clone(),
+                    other => other.to_string(),
+                }
+            )),
+            Err(err) if err.error_code() == Some(ErrorCode::AlreadyExists) => {
+                Ok("That bot already is another persona.".into())
+            }
+            Err(err) if err.error_code() == Some(ErrorCode::SecretsUnavailable) => {
+                Ok("This platform cannot store secrets (no master key): ask its operator.".into())
+            }
+            Err(err) if err.error_code() == Some(ErrorCode::Forbidden) => {
+                Ok("Only its owner can edit it.".into())
+            }
+            Err(err)
+                if err.is_not_found() || err.error_code() == Some(ErrorCode::PersonaDeleted) =>
+            {
+                self.set_metadata(self.thread_of(chat).await?, json!({ WIZARD_KEY: null }))
+                    .await?;
+                Ok("It is gone.".into())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn ask_delete(&self, chat: ChatId, user: &User, slug: &str) -> Result<(), BotError> {

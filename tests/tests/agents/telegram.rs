@@ -3223,6 +3223,50 @@ async fn anyone_makes_a_persona_in_the_chat_and_others_talk_to_it_by_its_link() 
             .all(|t| !t.contains("Ahoy Bob"))
     );
 
+    // Ana re-instructs it with /edit; Bob's next answer is by the new version.
+    s.say_update(&from(ana, "ana", "/edit captain-byte")).await;
+    let asked = s
+        .telegram
+        .wait_for_message(ana, |t| t.starts_with("What should change in Captain Byte"))
+        .await;
+    s.say_update(&press(
+        ana,
+        "private",
+        ana,
+        "ana",
+        &asked,
+        &button(&asked, 0),
+    ))
+    .await;
+    s.telegram
+        .wait_for_message(ana, |t| {
+            t.starts_with("Send Captain Byte's new instructions")
+        })
+        .await;
+    s.say_update(&from(
+        ana,
+        "ana",
+        "You are a grumpy pirate who hates computers.",
+    ))
+    .await;
+    s.telegram
+        .wait_for_message(ana, |t| {
+            t.starts_with("✅ Captain Byte changed: version 2.")
+        })
+        .await;
+    llm.reply(json!({"role": "assistant", "content": "Arr, computers. Bah."}));
+    s.say_update(&from(bob, "bob", "tell me about disks")).await;
+    s.telegram
+        .wait_for_message(bob, |t| t.contains("Arr, computers. Bah."))
+        .await;
+    let prompt = llm.requests().last().unwrap().1.to_string();
+    assert!(prompt.contains("grumpy pirate who hates"), "{prompt}");
+    // Someone else cannot.
+    s.say_update(&from(bob, "bob", "/edit captain-byte")).await;
+    s.telegram
+        .wait_for_message(bob, |t| t == "Only its owner can edit it.")
+        .await;
+
     // Ana's list, then she deletes it (asked first); Cat is told it is gone.
     s.say_update(&from(ana, "ana", "/mine")).await;
     s.telegram
