@@ -496,8 +496,9 @@ impl TelegramBot {
         }
         let mut text = String::from("🎭 Your personas:\n");
         for p in mine {
+            let today = p.today.unwrap_or_default();
             text.push_str(&format!(
-                "\n{} ({}, version {}, {}) — {}",
+                "\n{} ({}, version {}, {}) — {}\n   today: {} message{} from {} {}{}",
                 p.name,
                 p.visibility,
                 p.version,
@@ -505,7 +506,17 @@ impl TelegramBot {
                     .map_or("no daily limit".to_owned(), |n| format!(
                         "{n} messages a day each"
                     )),
-                self.link(&p.slug).await?
+                self.link(&p.slug).await?,
+                today.messages,
+                if today.messages == 1 { "" } else { "s" },
+                today.people,
+                if today.people == 1 {
+                    "person"
+                } else {
+                    "people"
+                },
+                p.telegram_bot_id
+                    .map_or(String::new(), |id| format!("; its own bot: id {id}")),
             ));
         }
         text.push_str(

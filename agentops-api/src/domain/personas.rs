@@ -109,6 +109,7 @@ fn out(row: persona::Model, version: &persona_version::Model, actor: &Actor) -> 
         daily_limit: row.daily_limit.and_then(|n| u32::try_from(n).ok()),
         has_provider_key: row.provider_key_sealed.is_some(),
         telegram_bot_id: row.telegram_bot_id,
+        today: None,
         slug: row.slug,
         name: row.name,
         description: row.description,
@@ -443,7 +444,28 @@ pub async fn get(
     reference: &str,
 ) -> Result<PersonaOut, DomainError> {
     let (row, version) = visible(&state.db, actor, reference).await?;
-    Ok(out(row, &version, actor))
+    let owned = actor.owns(&row);
+    let mut found = out(row, &version, actor);
+    if owned {
+        with_usage(state, std::slice::from_mut(&mut found)).await?;
+    }
+    Ok(found)
+}
+
+/// Fills in `today` of `personas` (those their reader owns).
+async fn with_usage(state: &Context, personas: &mut [PersonaOut]) -> Result<(), DomainError> {
+    let midnight = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let ids: Vec<Uuid> = personas.iter().map(|p| p.id).collect();
+    let usage = store::personas::usage_since(&state.db, &ids, midnight).await?;
+    for persona in personas {
+        let (messages, people) = usage.get(&persona.id).copied().unwrap_or_default();
+        persona.today = Some(agentops_sdk::types::PersonaUsage { messages, people });
+    }
+    Ok(())
 }
 
 /// Changes a persona (its owner, or the operator). A change of what it is like makes a
@@ -678,13 +700,29 @@ pub async fn list(
         }
     }
     let mut items = Vec::with_capacity(rows.len());
+    let mut owned = Vec::new();
     for row in rows {
         let version = store::personas::find_version(&state.db, row.id, row.version).await?;
         if let Some(version) = version {
+            owned.push(actor.owns(&row));
             items.push(out(row, &version, actor));
         }
     }
-    Ok(paginate(items, page.limit, |p| p.id))
+    let mut page = paginate(items, page.limit, |p| p.id);
+    // Today's usage of those the reader owns, in one look.
+    let mut mine: Vec<PersonaOut> = Vec::new();
+    let mut at = Vec::new();
+    for (i, persona) in page.items.iter().enumerate() {
+        if owned.get(i).copied().unwrap_or(false) {
+            at.push(i);
+            mine.push(persona.clone());
+        }
+    }
+    with_usage(state, &mut mine).await?;
+    for (i, persona) in at.into_iter().zip(mine) {
+        page.items[i] = persona;
+    }
+    Ok(page)
 }
 
 /// A persona's versions, newest first.

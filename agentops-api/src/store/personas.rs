@@ -156,6 +156,63 @@ pub async fn list<C: ConnectionTrait>(
     query.order_by_desc(Column::Id).limit(limit).all(conn).await
 }
 
+/// For each of `personas`: how many messages people sent it since `since`, and how
+/// many people did (their conversations are threads of channel `persona` whose external
+/// id starts with the persona's id).
+pub async fn usage_since<C: ConnectionTrait>(
+    conn: &C,
+    personas: &[Uuid],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<std::collections::HashMap<Uuid, (u64, u64)>, DbErr> {
+    use super::entity::{thread, thread_message};
+    let mut usage = std::collections::HashMap::new();
+    if personas.is_empty() {
+        return Ok(usage);
+    }
+    let mut of_any = Condition::any();
+    for id in personas {
+        of_any = of_any.add(thread::Column::ExternalId.starts_with(format!("{id}:")));
+    }
+    let threads: Vec<(Uuid, Option<String>)> = thread::Entity::find()
+        .select_only()
+        .column(thread::Column::Id)
+        .column(thread::Column::ExternalId)
+        .filter(thread::Column::Channel.eq("persona"))
+        .filter(of_any)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let owner_of: std::collections::HashMap<Uuid, Uuid> = threads
+        .into_iter()
+        .filter_map(|(thread, external)| {
+            let persona = external?.get(..36)?.parse().ok()?;
+            Some((thread, persona))
+        })
+        .collect();
+    let ids: Vec<Uuid> = owner_of.keys().copied().collect();
+    for chunk in ids.chunks(500) {
+        let counts: Vec<(Uuid, i64)> = thread_message::Entity::find()
+            .select_only()
+            .column(thread_message::Column::ThreadId)
+            .column_as(thread_message::Column::Id.count(), "n")
+            .filter(thread_message::Column::ThreadId.is_in(chunk.iter().copied()))
+            .filter(thread_message::Column::Role.eq("user"))
+            .filter(thread_message::Column::CreatedAt.gte(since))
+            .group_by(thread_message::Column::ThreadId)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (thread, n) in counts {
+            if let Some(persona) = owner_of.get(&thread) {
+                let entry = usage.entry(*persona).or_insert((0, 0));
+                entry.0 += u64::try_from(n).unwrap_or(0);
+                entry.1 += 1;
+            }
+        }
+    }
+    Ok(usage)
+}
+
 /// Deletes a persona and its versions.
 pub async fn purge<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     persona_version::Entity::delete_many()

@@ -204,10 +204,23 @@ pub struct PersonaOut {
     /// token is never shown), if its owner gave one.
     #[serde(default)]
     pub telegram_bot_id: Option<i64>,
+    /// What people said to it today (UTC): in reads (`GET`) by its owner only.
+    #[serde(default)]
+    pub today: Option<PersonaUsage>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// How much a persona was talked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaUsage {
+    /// Messages people sent it.
+    pub messages: u64,
+    /// How many people sent them.
+    pub people: u64,
 }
 
 /// One version of a persona: what it was like from `created_at` on.

@@ -3271,7 +3271,10 @@ async fn anyone_makes_a_persona_in_the_chat_and_others_talk_to_it_by_its_link() 
     s.say_update(&from(ana, "ana", "/mine")).await;
     s.telegram
         .wait_for_message(ana, |t| {
-            t.starts_with("🎭 Your personas:") && t.contains("?start=captain-byte")
+            t.starts_with("🎭 Your personas:")
+                && t.contains("?start=captain-byte")
+                // Bob twice, Cat once.
+                && t.contains("today: 3 messages from 2 people")
         })
         .await;
     s.say_update(&from(ana, "ana", "/delete captain-byte"))

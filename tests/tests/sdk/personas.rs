@@ -75,9 +75,30 @@ async fn an_interface_manages_personas_for_its_people(backend: Backend) {
         Some("You are a cheerful pirate.")
     );
 
+    // Bob says two things (no runtime answers here): Ana sees today's use, Bob does not.
+    for text in ["ahoy", "what is RAM?"] {
+        bob.chat(
+            &made.slug,
+            &agentops_sdk::types::PersonaChatIn {
+                text: text.into(),
+                ..Default::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    }
+    let used = agentops_sdk::types::PersonaUsage {
+        messages: 2,
+        people: 1,
+    };
+    assert_eq!(ana.get(&made.slug).await.unwrap().today, Some(used));
+    assert_eq!(bob.get(&made.slug).await.unwrap().today, None);
+
     // Her list has it; Bob's does not (a link persona is not listed).
     let mine: Vec<_> = ana.list().owner("me").stream().try_collect().await.unwrap();
     assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].today, Some(used));
     assert!(bob.list().send().await.unwrap().items.is_empty());
 
     // Deleted: kept for her, gone for him, closed to changes.
