@@ -94,7 +94,11 @@ fn own_card(session: &Session, p: &PersonaOut) -> Markup {
         article.persona data-persona=(p.id) {
             h3 { (p.name) " " (badge(p.status.as_str())) " " small.muted { "version " span.version { (p.version) } } }
             p.muted { code { (p.slug) } " · " (p.visibility.as_str()) " · " (p.model)
-                @if let Some(limit) = p.daily_limit { " · " (limit) " messages a day each" } }
+                @if let Some(limit) = p.daily_limit { " · " (limit) " messages a day each" }
+                @if let Some(bot) = p.telegram_bot_id { " · its own Telegram bot (id " (bot) ")" } }
+            @if let Some(today) = p.today {
+                p.muted.today { "Today: " (today.messages) " message(s) from " (today.people) " person(s)" }
+            }
             @if p.status == PersonaStatus::Active {
                 form.stack method="post" action=(format!("/personas/{}/prompt", p.id)) {
                     (csrf_field(session))
@@ -119,7 +123,7 @@ fn own_card(session: &Session, p: &PersonaOut) -> Markup {
 fn table(rows: &[PersonaOut]) -> Markup {
     html! {
         table.list {
-            thead { tr { th { "Persona" } th { "Status" } th.wide { "Owner" } th.wide { "Who may talk" } th.wide { "Version" } th.wide { "Changed" } } }
+            thead { tr { th { "Persona" } th { "Status" } th.wide { "Owner" } th.wide { "Who may talk" } th.wide { "Version" } th.wide { "Today" } th.wide { "Changed" } } }
             tbody {
                 @for p in rows {
                     tr data-persona-row=(p.id) {
@@ -128,6 +132,7 @@ fn table(rows: &[PersonaOut]) -> Markup {
                         td.wide { (p.owner) }
                         td.wide { (p.visibility.as_str()) }
                         td.wide { (p.version) }
+                        td.wide { @if let Some(today) = p.today { (today.messages) " from " (today.people) } @else { "—" } }
                         td.wide { (ago(p.updated_at)) }
                     }
                 }
