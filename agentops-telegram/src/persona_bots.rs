@@ -467,10 +467,7 @@ impl PersonaBot {
                 Ok(())
             }
             Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => {
-                let said = match &err {
-                    agentops_sdk::Error::Api { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
+                let said = crate::personas::what_it_says(&err);
                 self.say(chat, &format!("⏳ {said}")).await
             }
             Err(err) if err.is_not_found() => {

@@ -31,6 +31,14 @@ pub const PERSONA_KEY: &str = "telegram_persona";
 /// Thread metadata: the `/create` wizard under way in a chat.
 pub const WIZARD_KEY: &str = "telegram_wizard";
 
+/// What the platform said in refusing (its message, for a person to read).
+pub(crate) fn what_it_says(err: &agentops_sdk::Error) -> String {
+    match err {
+        agentops_sdk::Error::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Who a Telegram user is on the platform.
 pub fn person(user: &User) -> String {
     format!("telegram:{}", user.id.0)
@@ -263,10 +271,7 @@ impl TelegramBot {
                 Ok(())
             }
             Err(err) if err.error_code() == Some(ErrorCode::RateLimited) => {
-                let said = match &err {
-                    agentops_sdk::Error::Api { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
+                let said = what_it_says(&err);
                 self.tell(chat, &format!("⏳ {said}"), &[]).await
             }
             Err(err)
@@ -773,13 +778,9 @@ impl TelegramBot {
                 self.tell(chat, &what, &[]).await?;
                 Ok(String::new())
             }
-            Err(err) if err.error_code() == Some(ErrorCode::ValidationFailed) => Ok(format!(
-                "That does not fit: {}",
-                match &err {
-                    agentops_sdk::Error::Api { message, .. } => message.clone(),
-                    other => other.to_string(),
-                }
-            )),
+            Err(err) if err.error_code() == Some(ErrorCode::ValidationFailed) => {
+                Ok(format!("That does not fit: {}", what_it_says(&err)))
+            }
             Err(err) if err.error_code() == Some(ErrorCode::AlreadyExists) => {
                 Ok("That bot already is another persona.".into())
             }

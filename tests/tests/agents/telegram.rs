@@ -1125,6 +1125,7 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/exit",
             "/manage",
             "/share",
+            "/edit",
             "/delete",
             "/cancel"
         ]
