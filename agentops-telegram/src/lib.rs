@@ -400,6 +400,20 @@ pub(crate) fn platform_may_pass(err: &agentops_sdk::Error) -> bool {
     err.is_retryable() || err.status().is_some_and(|s| s.is_server_error())
 }
 
+/// Where a relay saving its progress under cursor `name` goes on from: the saved cursor,
+/// or (on a first start) the head of the log, saved at once.
+pub(crate) async fn relay_start(platform: &Client, name: &str) -> Result<i64, BotError> {
+    let events = platform.events();
+    Ok(match events.cursor(name).await? {
+        Some(cursor) => cursor.last_id,
+        None => {
+            let head = events.latest().await?.last_id;
+            events.save_cursor(name, head).await?;
+            head
+        }
+    })
+}
+
 /// Merges `patch` into thread `thread`'s metadata (`PATCH /threads/{id}` is a JSON
 /// merge patch: `null` removes a key).
 pub(crate) async fn merge_metadata(
@@ -3181,16 +3195,7 @@ impl TelegramBot {
     /// If the platform cannot be read at the start, or refuses the stream for good
     /// (a revoked key).
     pub async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
-        let events = self.inner.platform.events();
-        let name = self.inner.cursor.as_str();
-        let start = match events.cursor(name).await? {
-            Some(cursor) => cursor.last_id,
-            None => {
-                let head = events.latest().await?.last_id;
-                events.save_cursor(name, head).await?;
-                head
-            }
-        };
+        let start = relay_start(&self.inner.platform, &self.inner.cursor).await?;
         let outbox = Outbox::new(
             self.inner.bot.clone(),
             self.inner.platform.clone(),

@@ -490,16 +490,7 @@ impl PersonaBot {
     /// Relays the persona's answers to the people who wrote through this bot, from the
     /// bot's cursor, until `stop`.
     async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
-        let events = self.platform.events();
-        let name = self.cursor.as_str();
-        let start = match events.cursor(name).await? {
-            Some(cursor) => cursor.last_id,
-            None => {
-                let head = events.latest().await?.last_id;
-                events.save_cursor(name, head).await?;
-                head
-            }
-        };
+        let start = crate::relay_start(&self.platform, &self.cursor).await?;
         let outbox = Outbox::new(
             self.bot.clone(),
             self.platform.clone(),

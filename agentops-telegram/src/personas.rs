@@ -137,6 +137,18 @@ impl TelegramBot {
         }
     }
 
+    /// A button for each model a persona may think with (`TELEGRAM_PERSONA_MODELS`), each
+    /// pressing `data` of the model's place in that list.
+    fn model_buttons(&self, data: impl Fn(usize) -> String) -> Vec<InlineKeyboardButton> {
+        self.inner
+            .config
+            .persona_models
+            .iter()
+            .enumerate()
+            .map(|(i, model)| InlineKeyboardButton::callback(model.clone(), data(i)))
+            .collect()
+    }
+
     /// Whether `user` writes faster than their rate (told once while it lasts).
     async fn too_fast(&self, chat: ChatId, user: &User) -> Result<bool, BotError> {
         match self.pace(user.id.0) {
@@ -339,16 +351,7 @@ impl TelegramBot {
                 wizard["prompt"] = json!(text);
                 self.set_metadata(thread, json!({ WIZARD_KEY: wizard }))
                     .await?;
-                let buttons: Vec<InlineKeyboardButton> = self
-                    .inner
-                    .config
-                    .persona_models
-                    .iter()
-                    .enumerate()
-                    .map(|(i, model)| {
-                        InlineKeyboardButton::callback(model.clone(), format!("wizard:model:{i}"))
-                    })
-                    .collect();
+                let buttons = self.model_buttons(|i| format!("wizard:model:{i}"));
                 self.tell(chat, "Which model should it think with?", &buttons)
                     .await
             }
@@ -667,19 +670,7 @@ impl TelegramBot {
                 found.name
             ),
             "model" => {
-                let buttons: Vec<InlineKeyboardButton> = self
-                    .inner
-                    .config
-                    .persona_models
-                    .iter()
-                    .enumerate()
-                    .map(|(i, model)| {
-                        InlineKeyboardButton::callback(
-                            model.clone(),
-                            format!("pedit:setmodel:{i}:{}", found.id),
-                        )
-                    })
-                    .collect();
+                let buttons = self.model_buttons(|i| format!("pedit:setmodel:{i}:{}", found.id));
                 self.tell(
                     chat,
                     &format!("Which model should {} think with?", found.name),

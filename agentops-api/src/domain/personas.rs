@@ -447,20 +447,23 @@ pub async fn get(
     let owned = actor.owns(&row);
     let mut found = out(row, &version, actor);
     if owned {
-        with_usage(state, std::slice::from_mut(&mut found)).await?;
+        with_usage(state, vec![&mut found]).await?;
     }
     Ok(found)
 }
 
-/// Fills in `today` of `personas` (those their reader owns).
-async fn with_usage(state: &Context, personas: &mut [PersonaOut]) -> Result<(), DomainError> {
-    let midnight = Utc::now()
-        .date_naive()
+/// The last midnight (UTC) before `now`: when daily limits and today's use start over.
+fn midnight_before(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    now.date_naive()
         .and_hms_opt(0, 0, 0)
         .unwrap_or_default()
-        .and_utc();
+        .and_utc()
+}
+
+/// Fills in `today` of `personas` (those their reader owns), in one look.
+async fn with_usage(state: &Context, personas: Vec<&mut PersonaOut>) -> Result<(), DomainError> {
     let ids: Vec<Uuid> = personas.iter().map(|p| p.id).collect();
-    let usage = store::personas::usage_since(&state.db, &ids, midnight).await?;
+    let usage = store::personas::usage_since(&state.db, &ids, midnight_before(Utc::now())).await?;
     for persona in personas {
         let (messages, people) = usage.get(&persona.id).copied().unwrap_or_default();
         persona.today = Some(agentops_sdk::types::PersonaUsage { messages, people });
@@ -709,19 +712,13 @@ pub async fn list(
         }
     }
     let mut page = paginate(items, page.limit, |p| p.id);
-    // Today's usage of those the reader owns, in one look.
-    let mut mine: Vec<PersonaOut> = Vec::new();
-    let mut at = Vec::new();
-    for (i, persona) in page.items.iter().enumerate() {
-        if owned.get(i).copied().unwrap_or(false) {
-            at.push(i);
-            mine.push(persona.clone());
-        }
-    }
-    with_usage(state, &mut mine).await?;
-    for (i, persona) in at.into_iter().zip(mine) {
-        page.items[i] = persona;
-    }
+    let mine = page
+        .items
+        .iter_mut()
+        .zip(owned)
+        .filter_map(|(persona, owned)| owned.then_some(persona))
+        .collect();
+    with_usage(state, mine).await?;
     Ok(page)
 }
 
@@ -922,11 +919,7 @@ pub async fn chat(
     let owner_speaks = row.owner == user;
     if let Some(limit) = row.daily_limit.filter(|_| !owner_speaks) {
         let now = Utc::now();
-        let midnight = now
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc();
+        let midnight = midnight_before(now);
         let said =
             store::threads::count_messages_since(&state.db, thread.id, "user", midnight).await?;
         if said >= u64::try_from(limit).unwrap_or(0) {
