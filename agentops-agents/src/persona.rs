@@ -15,7 +15,9 @@
 //!   from another person's thread is ever read: two people talking to one persona never
 //!   see each other's words, notes or summaries;
 //! - through the metered LLM port: every call reserved against the budgets and recorded
-//!   in the ledger for the person and the conversation.
+//!   in the ledger for the person and the conversation (the server also counts it
+//!   against budgets on the persona and on its owner). When a budget has no room, the
+//!   persona says so in its own name, with when it can answer again.
 //!
 //! Nothing is lost: the cursor moves past a message only once it is answered (a restart
 //! reads again from the oldest one in flight), and an answer is posted with an
@@ -515,7 +517,46 @@ impl PersonaRuntime {
         let mut text = String::new();
         let mut calls = 0;
         for _ in 0..3 {
-            let completion = llm.chat(&messages, &tools).await.map_err(Failure::from)?;
+            let completion = match llm.chat(&messages, &tools).await {
+                Ok(completion) => completion,
+                Err(LlmError::Budget {
+                    message: why,
+                    retry_after,
+                }) => {
+                    tracing::info!(persona = %persona.id, "a persona is out of budget: {why}");
+                    let again = retry_after.map(|wait| {
+                        (chrono::Utc::now() + wait)
+                            .format("%Y-%m-%d %H:%M UTC")
+                            .to_string()
+                    });
+                    let said = match &again {
+                        Some(at) => format!(
+                            "I am {}, and I have reached the spending limit set for me, so I \
+                             cannot answer now. I can answer again from {at}.",
+                            persona.name
+                        ),
+                        None => format!(
+                            "I am {}, and I have reached the spending limit set for me, so I \
+                             cannot answer now.",
+                            persona.name
+                        ),
+                    };
+                    self.reply(
+                        message,
+                        &said,
+                        json!({
+                            "budget_exhausted": true,
+                            "retry_after_secs": retry_after.map(|w| w.as_secs()),
+                            "persona_version": persona.version,
+                        }),
+                        Some(&persona.name),
+                    )
+                    .await
+                    .map_err(Failure::from)?;
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            };
             calls += 1;
             let answer = completion.message;
             if answer.tool_calls.is_empty() {

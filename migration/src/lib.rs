@@ -72,6 +72,7 @@ mod m20261204_000017_deployments;
 mod m20261204_000018_pairings;
 mod m20261205_000019_personas;
 mod m20261205_000020_persona_bots;
+mod m20261205_000021_persona_budgets;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -100,6 +101,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000018_pairings::Migration),
             Box::new(m20261205_000019_personas::Migration),
             Box::new(m20261205_000020_persona_bots::Migration),
+            Box::new(m20261205_000021_persona_budgets::Migration),
         ]
     }
 }

@@ -199,10 +199,7 @@ pub async fn create(state: &Context, input: BudgetIn) -> Result<BudgetOut, Domai
             format!("must be absent for a budget on {}", input.applies_to),
         ),
         (true, Some(subject)) => {
-            if matches!(
-                input.applies_to,
-                BudgetTarget::Agent | BudgetTarget::Project
-            ) {
+            if input.applies_to.subject_is_id() {
                 if Uuid::parse_str(subject).is_err() {
                     checks.push("subject", format!("must be the {}'s id", input.applies_to));
                 }
@@ -221,7 +218,7 @@ pub async fn create(state: &Context, input: BudgetIn) -> Result<BudgetOut, Domai
     }
     checks.finish()?;
     let subject = subject.map(|s| match Uuid::parse_str(s) {
-        Ok(id) if input.applies_to != BudgetTarget::User => id.to_string(),
+        Ok(id) if input.applies_to.subject_is_id() => id.to_string(),
         _ => s.to_owned(),
     });
     let now = store::now();
@@ -346,9 +343,11 @@ pub async fn install_default(state: &Context) -> Result<bool, DomainError> {
     Ok(installed)
 }
 
-/// Whether `row` limits a call made for `spender`.
-fn applies(row: &budget::Model, spender: &Spender) -> bool {
+/// Whether `row` limits a call made for `spender`, in the conversation of `persona`
+/// (its id and owner) if it was made in one.
+fn applies(row: &budget::Model, spender: &Spender, persona: Option<&(Uuid, String)>) -> bool {
     let id = |value: Option<Uuid>| value.map(|v| v.to_string());
+    let subject = || row.subject.as_deref();
     match target(row) {
         BudgetTarget::All => true,
         BudgetTarget::Proactive => spender.scope == UsageScope::Proactive,
@@ -356,18 +355,34 @@ fn applies(row: &budget::Model, spender: &Spender) -> bool {
         BudgetTarget::Agent => row.subject.is_some() && row.subject == id(spender.agent_id),
         BudgetTarget::Project => row.subject.is_some() && row.subject == id(spender.project_id),
         BudgetTarget::User => row.subject.is_some() && row.subject == spender.user,
+        BudgetTarget::Persona => {
+            persona.is_some_and(|(persona, _)| subject() == Some(persona.to_string().as_str()))
+        }
+        BudgetTarget::Owner => persona.is_some_and(|(_, owner)| subject() == Some(owner)),
     }
 }
 
 /// The enabled budgets that limit a call made for `spender`, in id order.
+///
+/// A call made in a persona's conversation (its `thread_id` is one) also counts against
+/// the budgets on that persona and on its owner: the server finds the persona from the
+/// thread itself, so a runtime cannot leave it out. That lookup is made only when such
+/// a budget is enforced.
 pub(crate) async fn applicable<C: sea_orm::ConnectionTrait>(
     conn: &C,
     spender: &Spender,
 ) -> Result<Vec<budget::Model>, DomainError> {
-    Ok(store::budgets::enabled(conn)
-        .await?
+    let enabled = store::budgets::enabled(conn).await?;
+    let on_personas = enabled
+        .iter()
+        .any(|row| matches!(target(row), BudgetTarget::Persona | BudgetTarget::Owner));
+    let persona = match spender.thread_id {
+        Some(thread) if on_personas => store::personas::of_thread(conn, thread).await?,
+        _ => None,
+    };
+    Ok(enabled
         .into_iter()
-        .filter(|row| applies(row, spender))
+        .filter(|row| applies(row, spender, persona.as_ref()))
         .collect())
 }
 

@@ -213,6 +213,36 @@ pub async fn usage_since<C: ConnectionTrait>(
     Ok(usage)
 }
 
+/// The persona (its id and owner) whose conversation `thread` is, if it is one (a
+/// thread of channel `persona` whose external id starts with the persona's id); deleted
+/// personas too, as long as their row is kept.
+pub async fn of_thread<C: ConnectionTrait>(
+    conn: &C,
+    thread: Uuid,
+) -> Result<Option<(Uuid, String)>, DbErr> {
+    use super::entity::thread as thread_entity;
+    let external: Option<Option<String>> = thread_entity::Entity::find_by_id(thread)
+        .select_only()
+        .column(thread_entity::Column::ExternalId)
+        .filter(thread_entity::Column::Channel.eq("persona"))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some(persona) = external
+        .flatten()
+        .and_then(|external| external.get(..36)?.parse::<Uuid>().ok())
+    else {
+        return Ok(None);
+    };
+    let owner: Option<String> = persona::Entity::find_by_id(persona)
+        .select_only()
+        .column(Column::Owner)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(owner.map(|owner| (persona, owner)))
+}
+
 /// Deletes a persona and its versions.
 pub async fn purge<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     persona_version::Entity::delete_many()

@@ -394,7 +394,164 @@ async fn proactive_work_is_capped_by_default_and_forgotten_reservations_expire(b
     assert_eq!(budget["current"]["used_tokens"], 42);
 }
 
+/// A persona's conversation with `person` (its thread), made by a first message.
+async fn conversation(app: &TestApp, owner: &str, slug: &str, person: &str) -> (Uuid, Uuid) {
+    let response = app
+        .http
+        .post(app.url("/api/v1/personas"))
+        .bearer_auth(&app.key)
+        .header("X-On-Behalf-Of", owner)
+        .json(
+            &json!({"name": slug, "slug": slug, "system_prompt": "Be brief.",
+                      "model": "m", "visibility": "public"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let persona: Value = response.json().await.unwrap();
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+        "{persona}"
+    );
+    let persona = app.get_ok(&format!("/api/v1/personas/{slug}")).await;
+    let chat = app
+        .http
+        .post(app.url(&format!("/api/v1/personas/{slug}/chat?wait=0")))
+        .bearer_auth(&app.key)
+        .header("X-On-Behalf-Of", person)
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), StatusCode::ACCEPTED);
+    let chat: Value = chat.json().await.unwrap();
+    (
+        id_of(&persona),
+        chat["thread_id"].as_str().unwrap().parse().unwrap(),
+    )
+}
+
+/// A budget on a persona limits the calls made in its conversations, whoever talks to
+/// it; a budget on an owner limits all their personas' calls together. The server finds
+/// the persona from the conversation: the caller names only the thread.
+async fn budgets_on_a_persona_and_on_its_owner_limit_its_conversations(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| cfg.proactive_daily_tokens = 0).await;
+    let (bard, bard_with_bo) = conversation(&app, "telegram:1", "bard", "telegram:7").await;
+    let (_, bard_with_cy) = conversation(&app, "telegram:1", "bard", "telegram:8").await;
+    let (_, sage_with_bo) = conversation(&app, "telegram:1", "sage", "telegram:7").await;
+    let (_, other_with_bo) = conversation(&app, "telegram:2", "other", "telegram:7").await;
+
+    for (body, field) in [
+        (
+            json!({"name": "x", "applies_to": "persona", "period": "day", "limit_tokens": 5}),
+            "subject",
+        ),
+        (
+            json!({"name": "x", "applies_to": "persona", "subject": "bard", "period": "day", "limit_tokens": 5}),
+            "subject",
+        ),
+        (
+            json!({"name": "x", "applies_to": "owner", "period": "day", "limit_tokens": 5}),
+            "subject",
+        ),
+    ] {
+        let (status, answer) = app.post("/api/v1/budgets", body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body} → {answer}"
+        );
+        assert_eq!(answer["error"]["details"][0]["field"], field, "{answer}");
+    }
+
+    let on_bard = create_budget(
+        &app,
+        json!({"name": "bard daily", "applies_to": "persona", "subject": bard.to_string().to_uppercase(),
+               "period": "day", "limit_tokens": 1_000}),
+    )
+    .await;
+    assert_eq!(on_bard["applies_to"], "persona");
+    assert_eq!(on_bard["subject"], bard.to_string());
+    let on_owner = create_budget(
+        &app,
+        json!({"name": "owner 1 daily", "applies_to": "owner", "subject": "telegram:1",
+               "period": "day", "limit_tokens": 1_500}),
+    )
+    .await;
+
+    // Bo's and Cy's conversations with the bard share its budget.
+    let (status, held, _) = reserve(&app, json!({"thread_id": bard_with_bo, "tokens": 600})).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let mut holds: Vec<Value> = held["budgets"].as_array().unwrap().clone();
+    holds.sort_by_key(|b| b.as_str().unwrap().to_owned());
+    let mut both = vec![on_bard["id"].clone(), on_owner["id"].clone()];
+    both.sort_by_key(|b| b.as_str().unwrap().to_owned());
+    assert_eq!(holds, both, "{held}");
+    let (status, refused, retry_after) =
+        reserve(&app, json!({"thread_id": bard_with_cy, "tokens": 600})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(refused["error"]["code"], "budget_exhausted");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bard daily"),
+        "{refused}"
+    );
+    assert!(retry_after.is_some_and(|s| s <= 86_400));
+
+    // The sage is the same owner's: only the owner's budget applies, and it has 900 left.
+    let (status, held, _) = reserve(&app, json!({"thread_id": sage_with_bo, "tokens": 800})).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["budgets"], json!([on_owner["id"]]));
+    let (status, refused, _) =
+        reserve(&app, json!({"thread_id": sage_with_bo, "tokens": 200})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("owner 1 daily"),
+        "{refused}"
+    );
+
+    // Another owner's persona, and calls outside any persona, are not limited by them.
+    for body in [
+        json!({"thread_id": other_with_bo, "tokens": 5_000}),
+        json!({"user": "telegram:1", "tokens": 5_000}),
+        json!({"tokens": 5_000}),
+    ] {
+        let (status, held, _) = reserve(&app, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body} → {held}");
+        assert_eq!(held["budgets"], json!([]), "{body} → {held}");
+    }
+
+    // What a persona's calls really spent counts too: recorded without a reservation.
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/budgets/{}", on_owner["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    record(
+        &app,
+        json!({"thread_id": bard_with_cy, "provider": "local", "model": "m",
+               "tokens_in": 300, "tokens_out": 100}),
+    )
+    .await;
+    let standing = app
+        .get_ok(&format!(
+            "/api/v1/budgets/{}",
+            on_bard["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(standing["current"]["used_tokens"], 400, "{standing}");
+    assert_eq!(standing["current"]["reserved_tokens"], 600, "{standing}");
+}
+
 crate::on_both_backends!(
+    budgets_on_a_persona_and_on_its_owner_limit_its_conversations,
     calls_are_recorded_priced_listed_and_summed,
     a_budget_refuses_what_it_has_no_room_for_and_settling_gives_room_back,
     budgets_are_validated_listed_changed_and_deleted,

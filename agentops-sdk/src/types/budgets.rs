@@ -21,19 +21,33 @@ pub enum BudgetTarget {
     Project,
     /// One person's calls (`subject`: as the interface names them, e.g. `@ana`).
     User,
+    /// One persona's calls, whoever talks to it (`subject`: the persona's id).
+    Persona,
+    /// The calls of every persona one owner has (`subject`: the owner as their personas
+    /// record them, e.g. `telegram:42`).
+    Owner,
 }
 
 wire_names!(BudgetTarget, "budget target", {
     All => "all", Proactive => "proactive", Reactive => "reactive", Agent => "agent",
-    Project => "project", User => "user",
+    Project => "project", User => "user", Persona => "persona", Owner => "owner",
 });
 
 impl BudgetTarget {
-    /// Whether the target needs a `subject` (an agent, a project, a person).
+    /// Whether the target needs a `subject` (an agent, a project, a person, a persona,
+    /// an owner).
     pub fn needs_subject(self) -> bool {
+        !matches!(
+            self,
+            BudgetTarget::All | BudgetTarget::Proactive | BudgetTarget::Reactive
+        )
+    }
+
+    /// Whether the `subject` is an id (an agent's, a project's, a persona's).
+    pub fn subject_is_id(self) -> bool {
         matches!(
             self,
-            BudgetTarget::Agent | BudgetTarget::Project | BudgetTarget::User
+            BudgetTarget::Agent | BudgetTarget::Project | BudgetTarget::Persona
         )
     }
 }

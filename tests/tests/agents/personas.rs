@@ -7,7 +7,9 @@ use std::time::Duration;
 use agentops_agents::llm::LlmConfig;
 use agentops_agents::persona::PersonaRuntime;
 use agentops_sdk::CancellationToken;
-use agentops_sdk::types::{MessageRole, PersonaIn, PersonaPatch, Visibility};
+use agentops_sdk::types::{
+    BudgetIn, BudgetPeriod, BudgetTarget, MessageRole, PersonaIn, PersonaPatch, Visibility,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
@@ -314,6 +316,85 @@ async fn a_persona_with_its_owners_provider_key_thinks_with_that_key() {
         "{said}"
     );
     assert_eq!(llm.requests().len(), 2);
+}
+
+/// A budget on a persona, then one on its owner: once spent, the persona tells the person
+/// in its own name when it can answer again, and no call reaches the model; the owner's
+/// other persona answers until the owner's budget is spent too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persona_out_of_budget_says_when_it_can_answer_again() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let llm = LlmStandIn::spawn().await;
+    let _running = runtime(&app, Some(&llm), "persona-runtime").await;
+    let personas = app.client.personas().on_behalf_of("web:ana");
+    let poet = personas
+        .create(&PersonaIn {
+            visibility: Some(Visibility::Public),
+            ..PersonaIn::new("Poet", "You answer in verse.", "m")
+        })
+        .await
+        .unwrap();
+    let cook = personas
+        .create(&PersonaIn {
+            visibility: Some(Visibility::Public),
+            ..PersonaIn::new("Cook", "You answer with recipes.", "m")
+        })
+        .await
+        .unwrap();
+    let budget = |name: &str, applies_to, subject: String| BudgetIn {
+        name: name.into(),
+        applies_to,
+        subject: Some(subject),
+        period: BudgetPeriod::Day,
+        time_zone: None,
+        limit_tokens: 1,
+        limit_cost_usd: None,
+        enabled: None,
+    };
+    app.client
+        .budgets()
+        .create(budget("poet", BudgetTarget::Persona, poet.id.to_string()))
+        .await
+        .unwrap();
+
+    let (status, out) = say(&app, "web:bob", &poet.slug, "a poem about tea?").await;
+    assert_eq!(status, 200, "{out}");
+    let said = out["reply"]["text"].as_str().unwrap();
+    assert!(
+        said.starts_with("I am Poet, and I have reached the spending limit set for me")
+            && said.contains("I can answer again from ")
+            && said.ends_with(" UTC."),
+        "{said}"
+    );
+    assert_eq!(out["reply"]["metadata"]["budget_exhausted"], true, "{out}");
+    assert!(llm.requests().is_empty(), "no call was made");
+
+    llm.reply(answer("Brew the leaves for three minutes."));
+    let (status, out) = say(&app, "web:bob", &cook.slug, "tea?").await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["reply"]["text"], "Brew the leaves for three minutes.");
+
+    app.client
+        .budgets()
+        .create(budget(
+            "ana's personas",
+            BudgetTarget::Owner,
+            "web:ana".into(),
+        ))
+        .await
+        .unwrap();
+    let (status, out) = say(&app, "web:cy", &cook.slug, "coffee?").await;
+    assert_eq!(status, 200, "{out}");
+    let said = out["reply"]["text"].as_str().unwrap();
+    assert!(
+        said.starts_with("I am Cook, and I have reached the spending limit"),
+        "{said}"
+    );
+    assert_eq!(
+        llm.requests().len(),
+        1,
+        "only the Cook's first answer was a call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
