@@ -364,6 +364,25 @@ impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
 /// (`/personas/{persona}/versions/{version}`).
 pub struct NameVersionPath(pub String, pub u32);
 
+/// A path naming something by id or slug, then one of its parts by id
+/// (`/personas/{persona}/conversations/{thread}`); a part that is not an id is a 400.
+pub struct NameIdPath(pub String, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for NameIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((name, id)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(path_rejection)?;
+        let id = Uuid::parse_str(&id).map_err(|_| {
+            ApiError::refused(ErrorCode::InvalidPath, format!("`{id}` is not an id"))
+        })?;
+        Ok(NameIdPath(name, id))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for NameVersionPath {
     type Rejection = ApiError;
 

@@ -540,6 +540,24 @@ test('make a persona on the Personas page, give it new instructions, delete it',
   await page.waitForSelector(`[data-persona-row="${other.body.id}"]`, { timeout: 15_000 });
   await screenshot(page, 'personas');
 
+  // Its owner reads who talked to it and what was said, live.
+  const said = await api(`/personas/${made.id}/chat?wait=0`, { method: 'POST', body: { text: 'Ahoy, what is a CPU?' }, headers: { 'x-on-behalf-of': 'telegram:7' } });
+  assert.equal(said.status, 202, JSON.stringify(said.body));
+  await card.locator('[data-action=conversations]').click();
+  await page.waitForURL(/\/personas\/[0-9a-f-]+\/conversations$/);
+  const row = page.locator(`[data-conversation="${said.body.thread_id}"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), /telegram:7/);
+  await row.locator('a').click();
+  await page.waitForURL(/\/conversations\/[0-9a-f-]+$/);
+  await page.locator('ol.transcript li[data-role=user]', { hasText: 'Ahoy, what is a CPU?' }).waitFor();
+  await liveOpen(page);
+  const again = await api(`/personas/${made.id}/chat?wait=0`, { method: 'POST', body: { text: 'And a GPU?' }, headers: { 'x-on-behalf-of': 'telegram:7' } });
+  assert.equal(again.status, 202, JSON.stringify(again.body));
+  await page.locator('ol.transcript li[data-role=user]', { hasText: 'And a GPU?' }).waitFor({ timeout: 15_000 });
+  await screenshot(page, 'persona-conversation');
+  await page.goto('/personas');
+
   await card.locator('textarea[name=system_prompt]').fill('You are a grumpy pirate now.');
   await card.locator('[data-action=save-prompt]').click();
   await page.waitForURL(/\/personas$/);

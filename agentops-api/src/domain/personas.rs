@@ -28,8 +28,8 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use agentops_sdk::types::{
-    ErrorCode, Page, PersonaIn, PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus,
-    PersonaVersionOut, Role, Visibility, persona_keys,
+    ErrorCode, Page, PersonaConversationOut, PersonaIn, PersonaOut, PersonaPatch,
+    PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Role, Visibility, persona_keys,
 };
 
 use super::{Checks, PageRequest, limits, paginate};
@@ -720,6 +720,85 @@ pub async fn list(
         .collect();
     with_usage(state, mine).await?;
     Ok(page)
+}
+
+/// The persona named by `reference`, if `actor` owns it (or is the operator): 403 for
+/// anyone else who may see it, 404 for who may not; a deleted one too (its
+/// conversations stay for its owner).
+async fn owned<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    reference: &str,
+    what: &str,
+) -> Result<persona::Model, DomainError> {
+    let (row, _) = visible(conn, actor, reference).await?;
+    if !actor.owns(&row) {
+        return Err(DomainError::refused(
+            ErrorCode::Forbidden,
+            format!("only its owner may {what}"),
+        ));
+    }
+    Ok(row)
+}
+
+/// A persona's conversations, newest first: for its owner (and the operator) only.
+pub async fn conversations(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    page: PageRequest,
+) -> Result<Page<PersonaConversationOut>, DomainError> {
+    let row = owned(
+        &state.db,
+        actor,
+        reference,
+        "read a persona's conversations",
+    )
+    .await?;
+    let prefix = format!("{}:", row.id);
+    let found =
+        store::personas::conversations(&state.db, row.id, page.before, page.limit + 1).await?;
+    let items = found
+        .into_iter()
+        .map(|(thread, messages, last)| PersonaConversationOut {
+            thread_id: thread.id,
+            person: thread
+                .external_id
+                .as_deref()
+                .and_then(|external| external.strip_prefix(&prefix))
+                .unwrap_or_default()
+                .to_owned(),
+            messages,
+            started_at: thread.created_at,
+            last_message_at: last,
+        })
+        .collect();
+    Ok(paginate(items, page.limit, |c| c.thread_id))
+}
+
+/// One of a persona's conversations, its messages newest first: for its owner (and the
+/// operator) only. A thread that is not one of this persona's conversations is a 404.
+pub async fn conversation(
+    state: &Context,
+    actor: &Actor,
+    reference: &str,
+    thread: Uuid,
+    page: PageRequest,
+) -> Result<Page<agentops_sdk::types::MessageOut>, DomainError> {
+    let row = owned(
+        &state.db,
+        actor,
+        reference,
+        "read a persona's conversations",
+    )
+    .await?;
+    if store::personas::of_thread(&state.db, thread)
+        .await?
+        .is_none_or(|(persona, _)| persona != row.id)
+    {
+        return Err(DomainError::not_found(ErrorCode::ThreadNotFound, thread));
+    }
+    super::threads::messages(state, thread, page).await
 }
 
 /// A persona's versions, newest first.

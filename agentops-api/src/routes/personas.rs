@@ -9,8 +9,8 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use agentops_sdk::types::{
-    ErrorBody, Page, PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch,
-    PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
+    ErrorBody, MessageOut, Page, PersonaChatIn, PersonaChatOut, PersonaConversationOut, PersonaIn,
+    PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
 };
 
 use crate::auth::{AdminKey, AgentKey};
@@ -19,7 +19,8 @@ use crate::domain::Caller;
 use crate::domain::personas::{Actor, PersonaQuery};
 use crate::error::ApiResult;
 use crate::extract::{
-    ApiJson, ApiQuery, IdempotencyKey, NamePath, NameVersionPath, OnBehalfOf, PageParams,
+    ApiJson, ApiQuery, IdempotencyKey, NameIdPath, NamePath, NameVersionPath, OnBehalfOf,
+    PageParams,
 };
 use crate::state::AppState;
 
@@ -32,6 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_version))
         .routes(routes!(chat_with_persona))
         .routes(routes!(persona_secrets))
+        .routes(routes!(list_conversations))
+        .routes(routes!(conversation_messages))
 }
 
 /// A persona's secrets (its owner's provider key, its Telegram bot's token), **sealed**:
@@ -296,6 +299,57 @@ async fn list_versions(
     .limit;
     Ok(Json(
         domain::personas::versions(&state, &actor, &reference, params.before, limit).await?,
+    ))
+}
+
+/// A persona's conversations, newest first, each with its person, how many messages it
+/// holds and when the last was written: for its owner (and the operator) only, a deleted
+/// persona's too.
+#[utoipa::path(get, path = "/personas/{persona}/conversations", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug in any case"), PageParams,
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
+    responses((status = 200, body = Page<PersonaConversationOut>),
+        (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, description = "Not its owner", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn list_conversations(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NamePath(reference): NamePath,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<PersonaConversationOut>>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::conversations(&state, &actor, &reference, page.validate()?).await?,
+    ))
+}
+
+/// One of a persona's conversations: its messages, newest first (one page of `limit` is
+/// the last N; follow `next_cursor` for the whole history, to export it). For its owner
+/// (and the operator) only.
+#[utoipa::path(get, path = "/personas/{persona}/conversations/{thread}", tag = "personas",
+    params(("persona" = String, Path, description = "Persona id, or its slug in any case"),
+        ("thread" = uuid::Uuid, Path, description = "The conversation's thread id"), PageParams,
+        ("X-On-Behalf-Of" = Option<String>, Header, max_length = 200, description = "The person an admin key acts for")),
+    responses((status = 200, body = Page<MessageOut>),
+        (status = 400, description = "A path that cannot be read", body = ErrorBody),
+        (status = 403, description = "Not its owner", body = ErrorBody),
+        (status = 404, description = "No such persona, or the thread is not one of its conversations", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = ["viewer"])))]
+async fn conversation_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    OnBehalfOf(on_behalf_of): OnBehalfOf,
+    NameIdPath(reference, thread): NameIdPath,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<MessageOut>>> {
+    let actor = Actor::of(&caller, on_behalf_of.as_deref())?;
+    Ok(Json(
+        domain::personas::conversation(&state, &actor, &reference, thread, page.validate()?)
+            .await?,
     ))
 }
 

@@ -243,6 +243,62 @@ pub async fn of_thread<C: ConnectionTrait>(
     Ok(owner.map(|owner| (persona, owner)))
 }
 
+/// A persona's conversations (threads of channel `persona` whose external id starts with
+/// its id), newest first, before the `before` cursor, at most `limit`; each with how
+/// many messages it holds and when the last was written.
+pub async fn conversations<C: ConnectionTrait>(
+    conn: &C,
+    persona: Uuid,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<
+    Vec<(
+        super::entity::thread::Model,
+        u64,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )>,
+    DbErr,
+> {
+    use super::entity::{thread, thread_message};
+    let mut query = thread::Entity::find()
+        .filter(thread::Column::Channel.eq("persona"))
+        .filter(thread::Column::ExternalId.starts_with(format!("{persona}:")));
+    if let Some(before) = before {
+        query = query.filter(thread::Column::Id.lt(before));
+    }
+    let threads = query
+        .order_by_desc(thread::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    if threads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counts: Vec<(Uuid, i64, Option<chrono::DateTime<chrono::Utc>>)> =
+        thread_message::Entity::find()
+            .select_only()
+            .column(thread_message::Column::ThreadId)
+            .column_as(thread_message::Column::Id.count(), "n")
+            .column_as(thread_message::Column::CreatedAt.max(), "last")
+            .filter(thread_message::Column::ThreadId.is_in(threads.iter().map(|t| t.id)))
+            .group_by(thread_message::Column::ThreadId)
+            .into_tuple()
+            .all(conn)
+            .await?;
+    let counts: std::collections::HashMap<Uuid, (i64, Option<chrono::DateTime<chrono::Utc>>)> =
+        counts
+            .into_iter()
+            .map(|(thread, n, last)| (thread, (n, last)))
+            .collect();
+    Ok(threads
+        .into_iter()
+        .map(|thread| {
+            let (n, last) = counts.get(&thread.id).copied().unwrap_or_default();
+            (thread, u64::try_from(n).unwrap_or(0), last)
+        })
+        .collect())
+}
+
 /// Deletes a persona and its versions.
 pub async fn purge<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
     persona_version::Entity::delete_many()

@@ -658,7 +658,160 @@ async fn without_a_master_key_a_provider_key_is_refused(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
+/// The owner reads who talked to their persona and what was said (to export it), a
+/// deleted persona's too; nobody else does, and a thread of another persona is not
+/// reachable through this one.
+async fn owners_read_their_personas_conversations(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut body = pirate();
+    body.as_object_mut().unwrap().remove("provider_api_key");
+    let (status, made) = as_person(
+        &app,
+        "web:ana",
+        Method::POST,
+        "/api/v1/personas",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let slug = made["slug"].as_str().unwrap().to_owned();
+    let (status, other) = as_person(
+        &app,
+        "web:ana",
+        Method::POST,
+        "/api/v1/personas",
+        Some(json!({"name": "Other", "system_prompt": "x", "model": "m", "visibility": "public"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let mut threads = Vec::new();
+    for (person, text) in [
+        ("telegram:7", "ahoy"),
+        ("telegram:8", "what is RAM?"),
+        ("telegram:7", "again"),
+    ] {
+        let (status, chat) = as_person(
+            &app,
+            person,
+            Method::POST,
+            &format!("/api/v1/personas/{slug}/chat?wait=0"),
+            Some(json!({"text": text})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{chat}");
+        threads.push(chat["thread_id"].as_str().unwrap().to_owned());
+    }
+    let (_, elsewhere) = as_person(
+        &app,
+        "telegram:7",
+        Method::POST,
+        &format!(
+            "/api/v1/personas/{}/chat?wait=0",
+            other["slug"].as_str().unwrap()
+        ),
+        Some(json!({"text": "hi"})),
+    )
+    .await;
+    let elsewhere = elsewhere["thread_id"].as_str().unwrap().to_owned();
+
+    let path = format!("/api/v1/personas/{slug}/conversations");
+    let (status, listed) = as_person(&app, "web:ana", Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    // Newest first: Cy's conversation began after Bo's.
+    assert_eq!(items[0]["person"], "telegram:8");
+    assert_eq!(items[0]["thread_id"], threads[1].as_str());
+    assert_eq!(items[1]["person"], "telegram:7");
+    // The greeting and the person's messages.
+    assert_eq!(items[0]["messages"], 2, "{listed}");
+    assert_eq!(items[1]["messages"], 3, "{listed}");
+    assert!(
+        items[1]["last_message_at"].as_str().unwrap() >= items[1]["started_at"].as_str().unwrap()
+    );
+    let (status, first) = as_person(
+        &app,
+        "web:ana",
+        Method::GET,
+        &format!("{path}?limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, second) = as_person(
+        &app,
+        "web:ana",
+        Method::GET,
+        &format!(
+            "{path}?limit=1&cursor={}",
+            first["next_cursor"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(second["items"][0]["person"], "telegram:7", "{second}");
+
+    let (status, said) = as_person(
+        &app,
+        "web:ana",
+        Method::GET,
+        &format!("{path}/{}", threads[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{said}");
+    let texts: Vec<&str> = said["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["again", "ahoy", "Ahoy! What be yer question?"]);
+    // The operator may read it too.
+    let (status, _) = app.get(&format!("{path}/{}", threads[0])).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Not through another persona, not a thread id, not for someone else.
+    let (status, refused) = as_person(
+        &app,
+        "web:ana",
+        Method::GET,
+        &format!("{path}/{elsewhere}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_eq!(refused["error"]["code"], "thread_not_found");
+    let (status, refused) =
+        as_person(&app, "web:ana", Method::GET, &format!("{path}/nope"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    for who in ["telegram:7", "telegram:9"] {
+        for route in [path.clone(), format!("{path}/{}", threads[0])] {
+            let (status, refused) = as_person(&app, who, Method::GET, &route, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who} {route}: {refused}");
+            assert!(!refused.to_string().contains("ahoy"));
+        }
+    }
+
+    // Deleted, the history stays for its owner.
+    let (status, _) = as_person(
+        &app,
+        "web:ana",
+        Method::DELETE,
+        &format!("/api/v1/personas/{slug}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, listed) = as_person(&app, "web:ana", Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let (status, _) = as_person(&app, "telegram:7", Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 crate::on_both_backends!(
+    owners_read_their_personas_conversations,
     owners_create_share_change_and_delete_their_personas,
     provider_keys_are_sealed_at_rest_and_never_shown,
     who_may_act_and_bad_personas_are_refused,

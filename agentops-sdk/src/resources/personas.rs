@@ -6,8 +6,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    PersonaChatIn, PersonaChatOut, PersonaIn, PersonaOut, PersonaPatch, PersonaSecretsOut,
-    PersonaStatus, PersonaVersionOut, Visibility,
+    MessageOut, PersonaChatIn, PersonaChatOut, PersonaConversationOut, PersonaIn, PersonaOut,
+    PersonaPatch, PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
 };
 
 /// Personas: agents people create, share by link and talk to. Get it with
@@ -223,6 +223,45 @@ impl Personas<'_> {
             .await
     }
 
+    /// A persona's conversations, newest first, with who each is with, how many
+    /// messages it holds and when the last came: for its owner (and the operator) only.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// let ana = client.personas().on_behalf_of("telegram:42");
+    /// for talk in ana.conversations("captain-byte").limit(20).send().await?.items {
+    ///     println!("{}: {} messages", talk.person, talk.messages);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn conversations(&self, persona: &str) -> ListRequest<PersonaConversationOut> {
+        self.owner_list(format!("{}/conversations", Self::path(persona)))
+    }
+
+    /// The messages of one of a persona's conversations, newest first (page through
+    /// them all to export it): for its owner (and the operator) only.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, thread: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// let ana = client.personas().on_behalf_of("telegram:42");
+    /// let last_10 = ana.conversation("captain-byte", thread).limit(10).send().await?.items;
+    /// # Ok(()) }
+    /// ```
+    pub fn conversation(&self, persona: &str, thread_id: uuid::Uuid) -> ListRequest<MessageOut> {
+        self.owner_list(format!("{}/conversations/{thread_id}", Self::path(persona)))
+    }
+
+    fn owner_list<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        path: String,
+    ) -> ListRequest<T> {
+        let list = ListRequest::new(self.client, path, "cursor");
+        match &self.person {
+            Some(person) => list.header("x-on-behalf-of", person.clone()),
+            None => list,
+        }
+    }
+
     /// Lists personas, newest first: the public ones and who acts's own.
     ///
     /// ```no_run
@@ -231,11 +270,7 @@ impl Personas<'_> {
     /// # Ok(()) }
     /// ```
     pub fn list(&self) -> ListRequest<PersonaOut> {
-        let list = ListRequest::new(self.client, "api/v1/personas", "cursor");
-        match &self.person {
-            Some(person) => list.header("x-on-behalf-of", person.clone()),
-            None => list,
-        }
+        self.owner_list("api/v1/personas".to_owned())
     }
 }
 

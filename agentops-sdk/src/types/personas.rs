@@ -223,6 +223,24 @@ pub struct PersonaUsage {
     pub people: u64,
 }
 
+/// One person's conversation with a persona, as its owner sees it
+/// (`GET /personas/{persona}/conversations`); its messages are
+/// `GET /personas/{persona}/conversations/{thread_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaConversationOut {
+    /// The conversation (a thread of channel `persona`).
+    pub thread_id: Uuid,
+    /// Who the persona talks with, as the interface names them (`telegram:42`).
+    pub person: String,
+    /// Messages in it, both ways (the greeting included).
+    pub messages: u64,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// When its last message was written.
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
 /// One version of a persona: what it was like from `created_at` on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

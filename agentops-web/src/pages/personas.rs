@@ -1,15 +1,19 @@
 //! `/personas` (admin): the personas people made. Yours (made here: you are
 //! `web:<your key>` on the platform) with their links, a form for a new one, a change of
-//! instructions (a new version), deletion; then every persona on the platform, as its
-//! operator sees them. Live: a persona made, changed or deleted anywhere (Telegram, the
-//! API) shows up without a reload.
+//! instructions (a new version), deletion, and their conversations (who talked to them,
+//! and what was said, as their owner reads it); then every persona on the platform, as
+//! its operator sees them. Live: a persona made, changed or deleted anywhere (Telegram,
+//! the API), and a message in a conversation open here, show up without a reload.
 
 use axum::extract::{Form, Path};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use agentops_sdk::types::{PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, Visibility};
+use agentops_sdk::types::{
+    MessageRole, PersonaIn, PersonaOut, PersonaPatch, PersonaStatus, Visibility,
+};
+use uuid::Uuid;
 
 use super::{fragment, head};
 use crate::error::WebError;
@@ -99,6 +103,7 @@ fn own_card(session: &Session, p: &PersonaOut) -> Markup {
             @if let Some(today) = p.today {
                 p.muted.today { "Today: " (today.messages) " message(s) from " (today.people) " person(s)" }
             }
+            p { a data-action="conversations" href=(format!("/personas/{}/conversations", p.id)) { "Conversations" } }
             @if p.status == PersonaStatus::Active {
                 form.stack method="post" action=(format!("/personas/{}/prompt", p.id)) {
                     (csrf_field(session))
@@ -215,4 +220,123 @@ pub(crate) async fn delete(
         .delete(&id, false)
         .await?;
     Ok(Redirect::to("/personas").into_response())
+}
+
+/// Messages a conversation page shows (the latest).
+const TRANSCRIPT: u32 = 200;
+
+/// `GET /personas/{id}/conversations`: who talked to one of yours, newest first.
+pub(crate) async fn conversations(
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let me = person(&session).await?;
+    let mine = session.client.personas().on_behalf_of(me);
+    let (since, persona, rows) = tokio::try_join!(
+        head(&session),
+        async { Ok::<_, WebError>(mine.get(&id).await?) },
+        conversation_rows(&session, &id)
+    )?;
+    let live = LiveQuery::url(since, Some("thread.message"), None, None);
+    let title = format!("{} — conversations", persona.name);
+    let body = html! {
+        p { a href="/personas" { "← Personas" } }
+        h1 { (persona.name) " — conversations" }
+        p.muted { "Each person who talks to " (persona.name) " has a conversation of their own; you, its owner, can read them. The API exports them: GET /api/v1/personas/" (persona.slug) "/conversations." }
+        div #conversation-rows hx-get=(format!("/personas/{}/conversations/rows", persona.id)) hx-trigger="refresh" data-refresh-on="thread" data-refresh-ms="500" { (rows) }
+    };
+    Ok(layout::page(&session, Nav::Personas, &title, Some(live), body).into_response())
+}
+
+/// `GET /personas/{id}/conversations/rows`.
+pub(crate) async fn conversations_rows(
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    Ok(fragment(conversation_rows(&session, &id).await?))
+}
+
+async fn conversation_rows(session: &Session, id: &str) -> Result<Markup, WebError> {
+    let me = person(session).await?;
+    let page = session
+        .client
+        .personas()
+        .on_behalf_of(me)
+        .conversations(id)
+        .limit(LISTED)
+        .send()
+        .await?;
+    Ok(html! {
+        @if page.items.is_empty() { (layout::empty("Nobody has talked to it yet. Share its link.")) }
+        @else {
+            table.list {
+                thead { tr { th { "Person" } th { "Messages" } th.wide { "Began" } th { "Last message" } } }
+                tbody {
+                    @for c in &page.items {
+                        tr data-conversation=(c.thread_id) {
+                            td { a href=(format!("/personas/{id}/conversations/{}", c.thread_id)) { (c.person) } }
+                            td { (c.messages) }
+                            td.wide { (ago(c.started_at)) }
+                            td { @if let Some(at) = c.last_message_at { (ago(at)) } @else { "—" } }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /personas/{id}/conversations/{thread}`: what was said, oldest first.
+pub(crate) async fn conversation(
+    session: Session,
+    Path((id, thread)): Path<(String, Uuid)>,
+) -> Result<Response, WebError> {
+    let me = person(&session).await?;
+    let mine = session.client.personas().on_behalf_of(me);
+    let (since, persona, transcript) = tokio::try_join!(
+        head(&session),
+        async { Ok::<_, WebError>(mine.get(&id).await?) },
+        transcript(&session, &id, thread)
+    )?;
+    let live = LiveQuery::url(since, Some("thread.message"), None, None);
+    let body = html! {
+        p { a href=(format!("/personas/{}/conversations", persona.id)) { "← " (persona.name) "'s conversations" } }
+        h1 { (persona.name) " — one conversation" }
+        div #transcript hx-get=(format!("/personas/{}/conversations/{thread}/rows", persona.id)) hx-trigger="refresh" data-refresh-on="thread" data-refresh-ms="500" { (transcript) }
+    };
+    Ok(layout::page(&session, Nav::Personas, &persona.name, Some(live), body).into_response())
+}
+
+/// `GET /personas/{id}/conversations/{thread}/rows`.
+pub(crate) async fn conversation_part(
+    session: Session,
+    Path((id, thread)): Path<(String, Uuid)>,
+) -> Result<Response, WebError> {
+    Ok(fragment(transcript(&session, &id, thread).await?))
+}
+
+async fn transcript(session: &Session, id: &str, thread: Uuid) -> Result<Markup, WebError> {
+    let me = person(session).await?;
+    let mut page = session
+        .client
+        .personas()
+        .on_behalf_of(me)
+        .conversation(id, thread)
+        .limit(TRANSCRIPT)
+        .send()
+        .await?;
+    let earlier = page.next_cursor.is_some();
+    page.items.reverse();
+    Ok(html! {
+        @if earlier { p.muted { "Earlier messages: through the API (GET /api/v1/personas/" (id) "/conversations/" (thread) ")." } }
+        ol.transcript {
+            @for m in &page.items {
+                li data-role=(m.role.as_str()) {
+                    strong { @match m.role { MessageRole::Assistant => "the persona", MessageRole::System => "note", _ => "the person" } }
+                    " " small.muted { (ago(m.created_at)) }
+                    p { (m.text) }
+                }
+            }
+        }
+    })
 }

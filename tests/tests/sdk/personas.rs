@@ -101,6 +101,21 @@ async fn an_interface_manages_personas_for_its_people(backend: Backend) {
     assert_eq!(mine[0].today, Some(used));
     assert!(bob.list().send().await.unwrap().items.is_empty());
 
+    // She reads his conversation with it (newest first); he may not read hers.
+    let talks = ana.conversations(&made.slug).send().await.unwrap().items;
+    assert_eq!(talks.len(), 1);
+    assert_eq!(talks[0].person, "telegram:2");
+    let said: Vec<String> = ana
+        .conversation(&made.slug, talks[0].thread_id)
+        .stream()
+        .map_ok(|m| m.text)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(&said[..2], ["what is RAM?", "ahoy"]);
+    let refused = bob.conversations(&made.slug).send().await.unwrap_err();
+    assert_eq!(refused.error_code(), Some(ErrorCode::Forbidden));
+
     // Deleted: kept for her, gone for him, closed to changes.
     ana.delete(&made.slug, false).await.unwrap();
     assert_eq!(
