@@ -512,38 +512,58 @@ impl PersonaBot {
         let events = self.platform.events();
         let name = self.cursor.as_str();
         let mut saved = start;
-        let filter = EventFilter::new().types(["thread.message"]).since(start);
-        let mut stream = events.subscribe(filter);
+        let mut since = start;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            let watermark = outbox.watermark();
-            if watermark > saved {
-                match events.save_cursor(name, watermark).await {
-                    Ok(_) => saved = watermark,
-                    Err(err) => tracing::warn!("cannot save a persona bot's cursor: {err}"),
-                }
-            }
-            let next = tokio::select! {
-                () = stop.cancelled() => {
-                    let watermark = outbox.watermark();
-                    if watermark > saved {
-                        let _ = events.save_cursor(name, watermark).await;
+        'resume: loop {
+            let filter = EventFilter::new().types(["thread.message"]).since(since);
+            let mut stream = events.subscribe(filter);
+            loop {
+                let watermark = outbox.watermark();
+                if watermark > saved {
+                    match events.save_cursor(name, watermark).await {
+                        Ok(_) => saved = watermark,
+                        Err(err) => tracing::warn!("cannot save a persona bot's cursor: {err}"),
                     }
-                    return Ok(());
                 }
-                _ = tick.tick() => continue,
-                next = stream.next() => next,
-            };
-            let event = match next {
-                Some(Ok(event)) => event,
-                Some(Err(err)) => return Err(err.into()),
-                None => return Ok(()),
-            };
-            let items = match serde_json::from_value::<MessageOut>(event.data.clone()) {
-                Ok(message) => self.answer_of(&message),
-                Err(_) => Vec::new(),
-            };
-            outbox.hand_out(event.id, items).await;
+                let next = tokio::select! {
+                    () = stop.cancelled() => {
+                        let watermark = outbox.watermark();
+                        if watermark > saved {
+                            let _ = events.save_cursor(name, watermark).await;
+                        }
+                        return Ok(());
+                    }
+                    _ = tick.tick() => continue,
+                    next = stream.next() => next,
+                };
+                let event = match next {
+                    Some(Ok(event)) => event,
+                    Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
+                        // Down longer than the platform keeps events: go on with what
+                        // retention kept (answers after the pruned ones are still owed).
+                        let kept_after = events.latest().await?.pruned_through;
+                        tracing::error!(
+                            bot = self.bot_id,
+                            "events #{}..=#{kept_after} were deleted by retention before \
+                             they were relayed; going on after #{kept_after}",
+                            since + 1
+                        );
+                        events.save_cursor(name, kept_after).await?;
+                        saved = saved.max(kept_after);
+                        since = since.max(kept_after);
+                        continue 'resume;
+                    }
+                    Some(Err(err)) => return Err(err.into()),
+                    // The stream ended (the platform closed it): read on from here.
+                    None => continue 'resume,
+                };
+                let items = match serde_json::from_value::<MessageOut>(event.data.clone()) {
+                    Ok(message) => self.answer_of(&message),
+                    Err(_) => Vec::new(),
+                };
+                outbox.hand_out(event.id, items).await;
+                since = event.id;
+            }
         }
     }
 

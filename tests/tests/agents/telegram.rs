@@ -3418,3 +3418,95 @@ async fn a_persona_with_a_bot_token_is_its_own_bot_until_the_token_is_removed() 
             .all(|t| !t.contains("anyone there")),
     );
 }
+
+/// A persona bot down longer than the platform keeps events: back up, its relay finds
+/// its cursor expired and goes on with what retention kept — the answer written after
+/// the pruned ones still reaches its person — instead of failing for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persona_bot_whose_cursor_was_pruned_goes_on_with_what_retention_kept() {
+    use agentops_sdk::types::{PersonaChatIn, PersonaIn, Visibility};
+    use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
+
+    use crate::llm_standin::LlmStandIn;
+    let s = stack().await;
+    let llm = LlmStandIn::spawn().await;
+    let _runtime = crate::personas::runtime(&s.app, Some(&llm), "persona-runtime").await;
+    const BOT_TOKEN: &str = "987654322:AAbyte-bot-secret-part-9876543210";
+    let own = BotStandIn::spawn_as(BOT_TOKEN, "byte_two_bot").await;
+    let made = s
+        .app
+        .client
+        .personas()
+        .on_behalf_of("telegram:201")
+        .create(&PersonaIn {
+            visibility: Some(Visibility::Public),
+            telegram_bot_token: Some(BOT_TOKEN.into()),
+            ..PersonaIn::new("Byte", "You explain computers.", "m")
+        })
+        .await
+        .unwrap();
+    let start_bots = |stop: CancellationToken| {
+        let bots = PersonaBots::new(
+            s.app.client.clone(),
+            PersonaBotsConfig {
+                bot_api_base: own.base.clone(),
+                master_key: agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY)
+                    .unwrap(),
+                refresh: Duration::from_millis(300),
+            },
+        );
+        tokio::spawn(async move { bots.run(stop).await.unwrap() })
+    };
+    let first = CancellationToken::new();
+    let running = start_bots(first.clone());
+    // One answer relayed: the bot's cursor is saved.
+    llm.reply(json!({"role": "assistant", "content": "Hello, Bob."}));
+    own.queue_update(update_from(301, "private", 301, "bob", "hi"));
+    own.wait_for_message(301, |t| t == "Hello, Bob.").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    first.cancel();
+    running.await.unwrap();
+
+    // Down: two people's messages come through the bot's way and are answered; the
+    // first answer is pruned by retention, the second kept.
+    let via = Some("telegram-bot:987654322".to_owned());
+    for (person, answer) in [(302, "Pruned answer."), (303, "Kept answer.")] {
+        llm.reply(json!({"role": "assistant", "content": answer}));
+        let out = s
+            .app
+            .client
+            .personas()
+            .on_behalf_of(format!("telegram:{person}"))
+            .chat(
+                &made.slug,
+                &PersonaChatIn {
+                    text: "hello?".into(),
+                    via: via.clone(),
+                    ..PersonaChatIn::default()
+                },
+                20,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.reply.unwrap().text, answer);
+        if person == 302 {
+            let pruned = s.app.client.events().latest().await.unwrap().last_id;
+            let state = &s.app.server.state;
+            agentops_testkit::age_events(state, pruned, chrono::Duration::days(400)).await;
+        }
+    }
+    agentops_api::reaper::prune_events(&s.app.server.state)
+        .await
+        .unwrap();
+
+    // Back up: the kept answer reaches its person, the pruned one is gone, and the
+    // bot goes on relaying.
+    let second = CancellationToken::new();
+    let _running = start_bots(second.clone());
+    own.wait_for_message(303, |t| t == "Kept answer.").await;
+    assert!(own.texts_to(302).is_empty(), "{:?}", own.texts_to(302));
+    llm.reply(json!({"role": "assistant", "content": "Still here."}));
+    own.queue_update(update_from(301, "private", 301, "bob", "still there?"));
+    own.wait_for_message(301, |t| t == "Still here.").await;
+    second.cancel();
+}
