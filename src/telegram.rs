@@ -57,7 +57,8 @@ pub struct TelegramArgs {
     #[arg(long, env = "TELEGRAM_USER_RATE", default_value_t = agentops_telegram::USER_RATE)]
     pub user_rate: u32,
     /// The models people may choose for a persona they make with `/create` (its
-    /// buttons), as the LLM provider names them.
+    /// buttons), as the LLM provider names them, when the platform names none (its
+    /// `AGENTOPS_PERSONA_MODELS`, which then wins).
     #[arg(
         long,
         env = "TELEGRAM_PERSONA_MODELS",

@@ -223,6 +223,13 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_PRICES", value_delimiter = ',', value_parser = parse_price)]
     pub prices: Vec<Price>,
 
+    /// The models people may choose for their personas, comma-separated, as the LLM
+    /// provider names them (`llama-3.3-70b-instruct,mistral-small-3.1-24b-instruct-2503`):
+    /// `GET /api/v1/models` lists them to every interface, and a persona naming another
+    /// is refused. Empty: any model name is taken (the provider decides when it answers).
+    #[arg(long, env = "AGENTOPS_PERSONA_MODELS", value_delimiter = ',')]
+    pub persona_models: Vec<String>,
+
     /// Tokens proactive work (agents acting on their own) may spend per day: installed
     /// as the budget `default proactive` on first start (then managed with
     /// `/api/v1/budgets`); `0` installs none.

@@ -139,14 +139,29 @@ impl TelegramBot {
 
     /// A button for each model a persona may think with (`TELEGRAM_PERSONA_MODELS`), each
     /// pressing `data` of the model's place in that list.
-    fn model_buttons(&self, data: impl Fn(usize) -> String) -> Vec<InlineKeyboardButton> {
-        self.inner
-            .config
-            .persona_models
-            .iter()
+    /// The models people may choose: the platform's (`GET /models`, the operator's
+    /// `AGENTOPS_PERSONA_MODELS`), else this bot's `TELEGRAM_PERSONA_MODELS`.
+    async fn persona_models(&self) -> Result<Vec<String>, BotError> {
+        let platform = self.inner.platform.personas().models().await?.models;
+        Ok(if platform.is_empty() {
+            self.inner.config.persona_models.clone()
+        } else {
+            platform
+        })
+    }
+
+    /// A button per model people may choose, its data made by `data` from its index.
+    async fn model_buttons(
+        &self,
+        data: impl Fn(usize) -> String,
+    ) -> Result<Vec<InlineKeyboardButton>, BotError> {
+        Ok(self
+            .persona_models()
+            .await?
+            .into_iter()
             .enumerate()
-            .map(|(i, model)| InlineKeyboardButton::callback(model.clone(), data(i)))
-            .collect()
+            .map(|(i, model)| InlineKeyboardButton::callback(model, data(i)))
+            .collect())
     }
 
     /// Whether `user` writes faster than their rate (told once while it lasts).
@@ -351,7 +366,7 @@ impl TelegramBot {
                 wizard["prompt"] = json!(text);
                 self.set_metadata(thread, json!({ WIZARD_KEY: wizard }))
                     .await?;
-                let buttons = self.model_buttons(|i| format!("wizard:model:{i}"));
+                let buttons = self.model_buttons(|i| format!("wizard:model:{i}")).await?;
                 self.tell(chat, "Which model should it think with?", &buttons)
                     .await
             }
@@ -391,10 +406,11 @@ impl TelegramBot {
             };
             let thread = self.thread_of(chat).await?;
             if let Some(index) = choice.strip_prefix("model:") {
+                let models = self.persona_models().await?;
                 let Some(model) = index
                     .parse::<usize>()
                     .ok()
-                    .and_then(|i| self.inner.config.persona_models.get(i))
+                    .and_then(|i| models.get(i))
                     .filter(|_| wizard["step"] == "model")
                 else {
                     return Ok(Some("That choice is not open now.".into()));
@@ -633,11 +649,8 @@ impl TelegramBot {
         let mut parts = rest.splitn(3, ':');
         let (field, first, second) = (parts.next(), parts.next(), parts.next());
         if let (Some("setmodel"), Some(index), Some(id)) = (field, first, second) {
-            let Some(model) = index
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| self.inner.config.persona_models.get(i))
-            else {
+            let models = self.persona_models().await?;
+            let Some(model) = index.parse::<usize>().ok().and_then(|i| models.get(i)) else {
                 return Ok("That choice is not open now.".into());
             };
             let patch = PersonaPatch {
@@ -670,7 +683,9 @@ impl TelegramBot {
                 found.name
             ),
             "model" => {
-                let buttons = self.model_buttons(|i| format!("pedit:setmodel:{i}:{}", found.id));
+                let buttons = self
+                    .model_buttons(|i| format!("pedit:setmodel:{i}:{}", found.id))
+                    .await?;
                 self.tell(
                     chat,
                     &format!("Which model should {} think with?", found.name),

@@ -229,6 +229,35 @@ fn slug_from(name: &str) -> String {
     }
 }
 
+/// The models people may choose for a persona (`AGENTOPS_PERSONA_MODELS`, trimmed; empty:
+/// any).
+pub fn models(state: &Context) -> agentops_sdk::types::PersonaModelsOut {
+    agentops_sdk::types::PersonaModelsOut {
+        models: state
+            .cfg
+            .persona_models
+            .iter()
+            .map(|m| m.trim())
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+/// Refuses a model the operator did not list, when they listed some.
+fn check_model(state: &Context, checks: &mut Checks, model: &str) {
+    let allowed = models(state).models;
+    if !allowed.is_empty() && !allowed.iter().any(|m| m == model.trim()) {
+        checks.push(
+            "model",
+            format!(
+                "must be one of the platform's models: {}",
+                allowed.join(", ")
+            ),
+        );
+    }
+}
+
 fn check_temperature(checks: &mut Checks, field: &str, value: f64) {
     let limits::Float { min, max } = limits::TEMPERATURE;
     if !value.is_finite() || value < min || value > max {
@@ -263,6 +292,7 @@ pub async fn create(
         limits::PERSONA_PROMPT,
     );
     checks.text("model", &input.model, limits::PERSONA_MODEL);
+    check_model(state, &mut checks, &input.model);
     if let Some(t) = input.temperature {
         check_temperature(&mut checks, "temperature", t);
     }
@@ -494,6 +524,7 @@ pub async fn update(
     }
     if let Some(model) = &patch.model {
         checks.text("model", model, limits::PERSONA_MODEL);
+        check_model(state, &mut checks, model);
     }
     if let Some(t) = patch.temperature {
         check_temperature(&mut checks, "temperature", t);

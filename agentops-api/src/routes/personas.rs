@@ -10,10 +10,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use agentops_sdk::types::{
     ErrorBody, MessageOut, Page, PersonaChatIn, PersonaChatOut, PersonaConversationOut, PersonaIn,
-    PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
+    PersonaModelsOut, PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus,
+    PersonaVersionOut, Visibility,
 };
 
-use crate::auth::{AdminKey, AgentKey};
+use crate::auth::{AdminKey, AgentKey, ViewerKey};
 use crate::domain;
 use crate::domain::Caller;
 use crate::domain::personas::{Actor, PersonaQuery};
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_version))
         .routes(routes!(chat_with_persona))
         .routes(routes!(persona_secrets))
+        .routes(routes!(list_models))
         .routes(routes!(list_conversations))
         .routes(routes!(conversation_messages))
 }
@@ -300,6 +302,15 @@ async fn list_versions(
     Ok(Json(
         domain::personas::versions(&state, &actor, &reference, params.before, limit).await?,
     ))
+}
+
+/// The models people may choose for a persona (`AGENTOPS_PERSONA_MODELS`): what the
+/// interfaces offer, and all a persona may name. Empty: any model name is taken.
+#[utoipa::path(get, path = "/models", tag = "personas",
+    responses((status = 200, body = PersonaModelsOut)),
+    security(("bearer" = ["viewer"])))]
+async fn list_models(State(state): State<AppState>, _viewer: ViewerKey) -> Json<PersonaModelsOut> {
+    Json(domain::personas::models(&state))
 }
 
 /// A persona's conversations, newest first, each with its person, how many messages it

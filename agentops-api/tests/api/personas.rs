@@ -810,7 +810,88 @@ async fn owners_read_their_personas_conversations(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The operator's models are listed to everyone, and a persona naming another is
+/// refused; without a list any name is taken.
+async fn personas_think_with_the_models_the_operator_lists(backend: Backend) {
+    let open = TestApp::spawn(backend).await;
+    assert_eq!(open.get_ok("/api/v1/models").await, json!({"models": []}));
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.persona_models = vec!["llama-a".into(), " mistral-b".into(), String::new()];
+    })
+    .await;
+    let viewer = app.create_key("viewer").await;
+    let (status, listed) = act(
+        &app,
+        Some(&viewer),
+        None,
+        Method::GET,
+        "/api/v1/models",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed, json!({"models": ["llama-a", "mistral-b"]}));
+    let persona =
+        |model: &str| json!({"name": "Sage", "system_prompt": "Be calm.", "model": model});
+    let (status, refused) = as_person(
+        &app,
+        "web:ana",
+        Method::POST,
+        "/api/v1/personas",
+        Some(persona("gpt-9")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["details"][0]["field"], "model");
+    assert!(
+        refused["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("llama-a, mistral-b")
+    );
+    let (status, made) = as_person(
+        &app,
+        "web:ana",
+        Method::POST,
+        "/api/v1/personas",
+        Some(persona("mistral-b")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let path = format!("/api/v1/personas/{}", made["slug"].as_str().unwrap());
+    let (status, refused) = as_person(
+        &app,
+        "web:ana",
+        Method::PATCH,
+        &path,
+        Some(json!({"model": "gpt-9"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, changed) = as_person(
+        &app,
+        "web:ana",
+        Method::PATCH,
+        &path,
+        Some(json!({"model": "llama-a"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["model"], "llama-a");
+    let (status, _) = act(
+        &app,
+        Some("nope"),
+        None,
+        Method::GET,
+        "/api/v1/models",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 crate::on_both_backends!(
+    personas_think_with_the_models_the_operator_lists,
     owners_read_their_personas_conversations,
     owners_create_share_change_and_delete_their_personas,
     provider_keys_are_sealed_at_rest_and_never_shown,

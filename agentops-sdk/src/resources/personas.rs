@@ -6,8 +6,8 @@ use super::ListRequest;
 use crate::Client;
 use crate::error::Result;
 use crate::types::{
-    MessageOut, PersonaChatIn, PersonaChatOut, PersonaConversationOut, PersonaIn, PersonaOut,
-    PersonaPatch, PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
+    MessageOut, PersonaChatIn, PersonaChatOut, PersonaConversationOut, PersonaIn, PersonaModelsOut,
+    PersonaOut, PersonaPatch, PersonaSecretsOut, PersonaStatus, PersonaVersionOut, Visibility,
 };
 
 /// Personas: agents people create, share by link and talk to. Get it with
@@ -220,6 +220,22 @@ impl Personas<'_> {
     pub async fn secrets(&self, persona: &str) -> Result<PersonaSecretsOut> {
         self.client
             .send(self.call(Method::GET, &format!("{}/secrets", Self::path(persona))))
+            .await
+    }
+
+    /// The models people may choose for a persona (`GET /models`); empty: any name is
+    /// taken.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// for model in client.personas().models().await?.models {
+    ///     println!("{model}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn models(&self) -> Result<PersonaModelsOut> {
+        self.client
+            .send(self.client.call(Method::GET, "api/v1/models"))
             .await
     }
 

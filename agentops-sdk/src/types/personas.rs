@@ -223,6 +223,15 @@ pub struct PersonaUsage {
     pub people: u64,
 }
 
+/// The models people may choose for a persona (`GET /models`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonaModelsOut {
+    /// The models, as the LLM provider names them, the platform's first choice first.
+    /// Empty: the operator named none, and any model name is taken.
+    pub models: Vec<String>,
+}
+
 /// One person's conversation with a persona, as its owner sees it
 /// (`GET /personas/{persona}/conversations`); its messages are
 /// `GET /personas/{persona}/conversations/{thread_id}`.

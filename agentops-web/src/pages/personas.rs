@@ -32,7 +32,9 @@ async fn person(session: &Session) -> Result<String, WebError> {
 
 /// `GET /personas`.
 pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
-    let (since, rows) = tokio::try_join!(head(&session), rows_markup(&session))?;
+    let (since, rows, models) = tokio::try_join!(head(&session), rows_markup(&session), async {
+        Ok::<_, WebError>(session.client.personas().models().await?.models)
+    })?;
     let live = LiveQuery::url(since, Some("persona.*"), None, None);
     let body = html! {
         h1 { "Personas" }
@@ -46,7 +48,15 @@ pub(crate) async fn page(session: Session) -> Result<Response, WebError> {
                     textarea name="system_prompt" required maxlength="8000" rows="3"
                         placeholder="You are a cheerful pirate who explains computers." {}
                 }
-                label { "Model " input name="model" required maxlength="200" value="llama-3.3-70b-instruct"; }
+                @if models.is_empty() {
+                    label { "Model " input name="model" required maxlength="200" value="llama-3.3-70b-instruct"; }
+                } @else {
+                    label { "Model "
+                        select name="model" {
+                            @for model in &models { option value=(model) { (model) } }
+                        }
+                    }
+                }
                 label { "Who may talk to it "
                     select name="visibility" {
                         option value="link" { "anyone with its link" }

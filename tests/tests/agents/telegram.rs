@@ -3510,3 +3510,77 @@ async fn a_persona_bot_whose_cursor_was_pruned_goes_on_with_what_retention_kept(
     own.wait_for_message(301, |t| t == "Still here.").await;
     second.cancel();
 }
+
+/// The platform's models (`AGENTOPS_PERSONA_MODELS`) are what `/create` offers, over the
+/// bot's own list; the one pressed is the persona's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_wizard_offers_the_platforms_models() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
+        cfg.persona_models = vec!["llama-a".into(), " mistral-b ".into()];
+    })
+    .await;
+    let telegram = BotStandIn::spawn().await;
+    let bot = new_bot(&app, &telegram, "http://127.0.0.1:9".into(), &[ALLOWED]);
+    let update = |value: Value| {
+        serde_json::from_str::<agentops_telegram::Update>(&value.to_string()).unwrap()
+    };
+    let ana = 211;
+    for text in ["/create", "Sage", "You give calm advice."] {
+        bot.handle_update(update(update_from(ana, "private", ana, "ana", text)))
+            .await;
+    }
+    let asked = telegram
+        .wait_for_message(ana, |t| t == "Which model should it think with?")
+        .await;
+    let offered: Vec<&str> = asked["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["llama-a", "mistral-b"]);
+    bot.handle_update(update(press(
+        ana,
+        "private",
+        ana,
+        "ana",
+        &asked,
+        "wizard:model:1",
+    )))
+    .await;
+    let preview = telegram
+        .wait_for_message(ana, |t| t.starts_with("Here is Sage:"))
+        .await;
+    assert!(
+        preview["text"]
+            .as_str()
+            .unwrap()
+            .contains("Model: mistral-b"),
+        "{preview}"
+    );
+    bot.handle_update(update(press(
+        ana,
+        "private",
+        ana,
+        "ana",
+        &preview,
+        &button(&preview, 0),
+    )))
+    .await;
+    telegram
+        .wait_for_message(ana, |t| t.contains("https://t.me/"))
+        .await;
+    let made = app
+        .client
+        .personas()
+        .on_behalf_of(format!("telegram:{ana}"))
+        .list()
+        .owner("me")
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].model, "mistral-b");
+}
