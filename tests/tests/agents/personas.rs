@@ -417,3 +417,112 @@ async fn without_a_model_a_persona_says_so_in_its_own_name() {
     let (status, _) = say(&app, "web:bob", &made.slug, "hi").await;
     assert_eq!(status, 404, "a private persona is not found by others");
 }
+
+/// A writer the test's logs go to, kept for reading back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+/// Everything the platform and the persona runtime log, down to `trace` for our own
+/// crates, while an owner gives, uses, changes and removes their provider key and bot
+/// token: neither ever appears in clear (each test runs in a process of its own, so the
+/// subscriber sees this test alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_secrets_never_reach_the_logs() {
+    const KEY: &str = "sk-ana-log-canary-77c1d9";
+    const TOKEN_SECRET: &str = "AAlog-canary-bot-secret-0123456789";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,agentops_api=trace,agentops_agents=trace,agentops_sdk=trace,agentops=trace",
+        ))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let llm = LlmStandIn::spawn().await;
+    let _running = runtime(&app, Some(&llm), "persona-runtime").await;
+    let ana = app.client.personas().on_behalf_of("web:ana");
+    let made = ana
+        .create(&PersonaIn {
+            provider_api_key: Some(KEY.into()),
+            telegram_bot_token: Some(format!("4242:{TOKEN_SECRET}")),
+            visibility: Some(Visibility::Public),
+            ..PersonaIn::new("Keeper", "You keep secrets.", "m")
+        })
+        .await
+        .unwrap();
+    llm.reply(answer("My lips are sealed."));
+    let (status, out) = say(&app, "web:bob", &made.slug, "tell me a secret").await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["reply"]["text"], "My lips are sealed.");
+    // It was used, with the owner's key (so the runtime opened it).
+    assert_eq!(llm.requests()[0].0.as_deref(), Some(KEY));
+    // A refused change that carries a secret does not echo it either.
+    let refused = ana
+        .update(
+            &made.slug,
+            &PersonaPatch {
+                telegram_bot_token: Some(format!("x{TOKEN_SECRET}")),
+                ..PersonaPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(422));
+    assert!(!refused.to_string().contains(TOKEN_SECRET), "{refused}");
+    ana.update(
+        &made.slug,
+        &PersonaPatch {
+            provider_api_key: Some(String::new()),
+            telegram_bot_token: Some(String::new()),
+            ..PersonaPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    ana.delete(&made.slug, true).await.unwrap();
+
+    let text = logs.text();
+    assert!(
+        text.contains("persona"),
+        "the logs were captured ({} bytes)",
+        text.len()
+    );
+    for secret in [KEY, TOKEN_SECRET] {
+        assert!(
+            !text.contains(secret),
+            "{secret} is in the logs:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
