@@ -12,7 +12,8 @@
 # TEST_REDIS_URL, the local server on 6379, or a private one (installed if missing); an
 # S3-compatible server from TEST_S3_ENDPOINT, else moto started here (installed if missing).
 # Speech: TEST_SPEECH_URL, else the local speech server (scripts/speech/, installed if
-# missing; AGENTOPS_SKIP_SPEECH=1 skips it).
+# missing; AGENTOPS_SKIP_SPEECH=1 skips it). bubblewrap for Seed's sandbox (installed if
+# missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -210,6 +211,19 @@ ensure_speech() {
     export TEST_SPEECH_URL="$url"
 }
 
+# --- Seed's sandbox -------------------------------------------------------------------------
+# Seed runs shell steps under bubblewrap (Debian's bubblewrap; prlimit comes with
+# util-linux); its tests run real steps in it.
+ensure_bubblewrap() {
+    if ! command -v bwrap >/dev/null; then
+        log "bubblewrap: installing (apt-get install bubblewrap)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    fi
+    command -v prlimit >/dev/null || {
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >/dev/null
+    }
+}
+
 # --- Rust test runner --------------------------------------------------------------------
 ensure_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
@@ -222,6 +236,7 @@ ensure_postgres
 ensure_redis
 ensure_s3
 ensure_speech
+ensure_bubblewrap
 ensure_nextest
 
 # Test databases carry this run's id, so several runs can share one server.

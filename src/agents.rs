@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use agentops_agents::llm::LlmConfig;
-use agentops_agents::seed::{Limits, Seed, SeedConfig};
+use agentops_agents::seed::{Isolation, Limits, Seed, SeedConfig};
 use agentops_sdk::{Client, Worker};
 
 /// How an agent reaches the platform.
@@ -376,6 +376,62 @@ pub struct SeedArgs {
     /// Most LLM turns for one task.
     #[arg(long, env = "SEED_MAX_TURNS", default_value_t = 20)]
     pub max_turns: usize,
+    /// How shell steps are isolated: `bubblewrap` (namespaces of their own; shell steps
+    /// are refused where it cannot run) or `processes` (the weaker mode: limits and a
+    /// cleared environment only, said so in every task result).
+    #[arg(long, env = "SEED_SANDBOX", default_value = "bubblewrap", value_parser = parse_isolation)]
+    pub sandbox: Isolation,
+    /// Whether shell steps may reach the network (they have none otherwise; `fetch`
+    /// steps always may).
+    #[arg(long, env = "SEED_STEP_NETWORK", default_value_t = false)]
+    pub step_network: bool,
+    /// Most processes (and threads) a shell step may run at once.
+    #[arg(long, env = "SEED_MAX_PROCESSES", default_value_t = 256)]
+    pub max_processes: u64,
+    /// Largest a task's workspace may grow, in MiB (a step growing it further is killed).
+    #[arg(long, env = "SEED_WORKSPACE_MB", default_value_t = 2048)]
+    pub workspace_mb: u64,
+}
+
+/// `SEED_SANDBOX`: `bubblewrap` or `processes`.
+fn parse_isolation(text: &str) -> Result<Isolation, String> {
+    match text.trim() {
+        "bubblewrap" | "bwrap" => Ok(Isolation::Bubblewrap),
+        "processes" => Ok(Isolation::Processes),
+        other => Err(format!(
+            "`{other}`: SEED_SANDBOX is `bubblewrap` (the default) or `processes`"
+        )),
+    }
+}
+
+/// Says at start how the Seed's shell steps are isolated, and removes the workspaces a
+/// worker killed mid-task left under `workdir` (the system's temp dir if `None`).
+async fn seed_start(seed: &Seed, workdir: Option<&std::path::Path>) {
+    match seed.isolation().await {
+        Isolation::Bubblewrap => {
+            tracing::info!("shell steps run under bubblewrap, in namespaces of their own");
+        }
+        Isolation::Processes => tracing::warn!(
+            "shell steps run WITHOUT namespaces (SEED_SANDBOX=processes): limits and a \
+             cleared environment only; every task result says so"
+        ),
+        Isolation::Refused(why) => tracing::error!(
+            "shell steps will be REFUSED: {why}. Install bubblewrap, or allow the weaker \
+             mode with SEED_SANDBOX=processes"
+        ),
+    }
+    let parent = workdir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    match agentops_agents::seed::remove_orphans(&parent) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            "removed {n} workspace(s) a stopped Seed left in {}",
+            parent.display()
+        ),
+        Err(err) => tracing::warn!(
+            "cannot look for workspaces left in {}: {err}",
+            parent.display()
+        ),
+    }
 }
 
 impl SeedArgs {
@@ -395,6 +451,14 @@ impl SeedArgs {
         );
         anyhow::ensure!(self.max_file_mb >= 1, "SEED_MAX_FILE_MB must be at least 1");
         anyhow::ensure!(
+            self.max_processes >= 8,
+            "SEED_MAX_PROCESSES must be at least 8"
+        );
+        anyhow::ensure!(
+            self.workspace_mb >= 1,
+            "SEED_WORKSPACE_MB must be at least 1"
+        );
+        anyhow::ensure!(
             (1..=200).contains(&self.max_turns),
             "SEED_MAX_TURNS must be from 1 to 200"
         );
@@ -404,6 +468,10 @@ impl SeedArgs {
         );
         Ok(SeedConfig {
             limits: Limits {
+                isolation: self.sandbox.clone(),
+                network: self.step_network,
+                max_processes: self.max_processes,
+                workspace_mb: self.workspace_mb,
                 step_timeout: Duration::from_secs(self.step_timeout_secs),
                 memory_mb: self.memory_limit_mb,
                 max_file_mb: self.max_file_mb,
@@ -444,6 +512,7 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         "the rule-based brain (set LLM_BASE_URL for an LLM)".to_owned()
     };
     tracing::info!(url = %args.platform.url, kinds = ?args.kinds, "seed starting, thinking with {brain}");
+    seed_start(&seed, args.workdir.as_deref()).await;
     let worker = Worker::builder(client)
         .name(&args.name)
         .agent_kind("seed")
@@ -593,8 +662,17 @@ impl EmbeddedSeed {
             url: local_url(api),
             api_key: key,
         };
+        // The embedded Seed takes SEED_SANDBOX too (its other settings are the defaults).
+        let isolation = match std::env::var("SEED_SANDBOX") {
+            Ok(text) => parse_isolation(&text).map_err(anyhow::Error::msg)?,
+            Err(_) => Isolation::Bubblewrap,
+        };
         let config = SeedConfig {
             llm: llm.config()?,
+            limits: Limits {
+                isolation,
+                ..Limits::default()
+            },
             ..SeedConfig::default()
         };
         let seed = Seed::new(config).context("cannot set up the LLM client")?;
@@ -609,7 +687,10 @@ impl EmbeddedSeed {
             .concurrency(2)
             .handle_signals(false);
         let stop = builder.shutdown_handle();
-        let worker = builder.run(move |task| seed.clone().handle(task));
+        let worker = async move {
+            seed_start(&seed, None).await;
+            builder.run(move |task| seed.clone().handle(task)).await
+        };
         let run = tokio::spawn(async move {
             let result = worker.await;
             if let Err(err) = &result {

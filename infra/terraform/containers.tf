@@ -206,6 +206,7 @@ resource "scaleway_container" "seed" {
     AGENTOPS_URL        = local.api_url
     LLM_BASE_URL        = var.llm_base_url
     LLM_MODEL           = var.llm_model
+    SEED_SANDBOX        = var.seed_sandbox
     AGENTOPS_LOG_FORMAT = "json"
     RUST_LOG            = var.rust_log
   }

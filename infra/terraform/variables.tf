@@ -458,6 +458,17 @@ variable "seed_max_scale" {
   }
 }
 
+variable "seed_sandbox" {
+  description = "How Seed isolates shell steps: bubblewrap (namespaces; steps are refused where the container cannot create them) or processes (weaker: limits only)."
+  type        = string
+  default     = "bubblewrap"
+
+  validation {
+    condition     = contains(["bubblewrap", "processes"], var.seed_sandbox)
+    error_message = "seed_sandbox must be bubblewrap or processes."
+  }
+}
+
 variable "agent_cpu_limit" {
   description = "vCPU per agent/Telegram replica, in thousandths."
   type        = number

@@ -20,10 +20,13 @@
 //! without a note, the question counts as answered with nothing: `$ANSWER_n` is set but
 //! empty, and the LLM is told that no answer was given.
 //!
-//! Shell commands run with `/bin/sh -c`, a time limit, a memory limit, a file-size limit
-//! and a scrubbed environment (no API key, no LLM key: only `PATH`, `HOME`, `TMPDIR`,
-//! `LANG` and the step's own `env`), in their own process group, killed when done. Those
-//! limits stop runaway work; isolation from everything else is the container's job.
+//! Shell commands run with `/bin/sh -c` in a sandbox of their own (bubblewrap
+//! namespaces: see [`Sandbox`], and docs/seed.md for the threat model), with a time
+//! limit, a memory limit, a file-size limit, a process limit, a workspace size limit and
+//! a cleared environment (no API key, no LLM key: only `PATH`, `HOME`, `TMPDIR`, `LANG`
+//! and the step's own `env`). Where bubblewrap cannot run, shell steps are refused unless
+//! the operator allows the weaker mode ([`Isolation::Processes`]), which every result
+//! then names.
 //!
 //! ```no_run
 //! use agentops_agents::seed::{Seed, SeedConfig};
@@ -55,7 +58,9 @@ use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
 pub use plan::{Plan, Step};
-pub use sandbox::{Limits, Sandbox, StepError, protect_secrets};
+pub use sandbox::{
+    Isolation, Limits, SANDBOX_UID, Sandbox, StepError, protect_secrets, remove_orphans,
+};
 
 use crate::llm::{Llm, LlmConfig, LlmError};
 use crate::meter::Meter;
@@ -94,6 +99,8 @@ pub struct Seed {
 struct Inner {
     config: SeedConfig,
     llm: Option<Llm>,
+    /// How steps are isolated here, found on first use ([`Seed::isolation`]).
+    isolation: tokio::sync::OnceCell<Isolation>,
 }
 
 /// A question asked earlier in this task, and the human's answer.
@@ -114,8 +121,41 @@ impl Seed {
     pub fn new(config: SeedConfig) -> Result<Self, LlmError> {
         let llm = config.llm.clone().map(Llm::new).transpose()?;
         Ok(Self {
-            inner: Arc::new(Inner { config, llm }),
+            inner: Arc::new(Inner {
+                config,
+                llm,
+                isolation: tokio::sync::OnceCell::new(),
+            }),
         })
+    }
+
+    /// How this Seed's shell steps are isolated: the configured way, or
+    /// [`Isolation::Refused`] (with why) when bubblewrap was asked for and cannot run
+    /// here. Found once, by running an empty step.
+    pub async fn isolation(&self) -> Isolation {
+        self.inner
+            .isolation
+            .get_or_init(|| async {
+                let limits = &self.inner.config.limits;
+                if limits.isolation != Isolation::Bubblewrap {
+                    return limits.isolation.clone();
+                }
+                let probe = Sandbox::create(self.inner.config.workdir.as_deref(), limits.clone());
+                let outcome = match probe {
+                    Ok(sandbox) => sandbox.shell("true", &[], None).await,
+                    Err(err) => return Isolation::Refused(format!("no workspace: {err}")),
+                };
+                match outcome {
+                    Ok(out) if out.succeeded() => Isolation::Bubblewrap,
+                    Ok(out) => Isolation::Refused(format!(
+                        "bubblewrap does not run here ({})",
+                        last_words(&out.stdout, &out.stderr)
+                    )),
+                    Err(err) => Isolation::Refused(format!("bubblewrap cannot start: {err}")),
+                }
+            })
+            .await
+            .clone()
     }
 
     /// Whether goals go to an LLM (else to the rule-based brain).
@@ -133,9 +173,13 @@ impl Seed {
         let plan = plan::from_task(&t.input, &t.title, t.description.as_deref())
             .map_err(TaskError::permanent)?;
         let answers = answers(&task).await?;
+        let isolation = self.isolation().await;
         let sandbox = Sandbox::create(
             self.inner.config.workdir.as_deref(),
-            self.inner.config.limits.clone(),
+            Limits {
+                isolation: isolation.clone(),
+                ..self.inner.config.limits.clone()
+            },
         )
         .map_err(|err| TaskError::new(format!("cannot create the task's workspace: {err}")))?;
         let outcome = match (plan, &self.inner.llm) {
@@ -185,6 +229,16 @@ impl Seed {
         let artifacts = upload_outputs(&task, &sandbox).await?;
         if let Value::Object(map) = &mut result {
             map.insert("artifacts".into(), Value::Array(artifacts));
+            if isolation == Isolation::Processes {
+                map.insert(
+                    "sandbox".into(),
+                    json!(
+                        "processes: shell steps ran with limits and a cleared environment \
+                           but without namespaces (the operator's SEED_SANDBOX=processes): \
+                           they could read what this worker's user can and reach the network"
+                    ),
+                );
+            }
             if !answers.is_empty() {
                 map.insert("answers".into(), json!(answers));
             }

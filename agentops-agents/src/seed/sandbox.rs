@@ -1,10 +1,22 @@
-//! Where a Seed task runs: a private working directory, shell commands with a time limit,
-//! a memory limit and a scrubbed environment, bounded HTTP fetches, and the files it
-//! leaves in `out/` collected as artifacts.
+//! Where a Seed task runs: a private working directory, shell commands isolated from
+//! everything else, bounded HTTP fetches, and the files it leaves in `out/` collected as
+//! artifacts.
 //!
-//! The limits protect the worker from a runaway step, not the machine from a hostile
-//! one: run Seed in its own container (as the Terraform does), with nothing else
-//! reachable that a task should not reach.
+//! **Isolation** ([`Isolation::Bubblewrap`], the default): every shell step runs under
+//! [bubblewrap](https://github.com/containers/bubblewrap) in namespaces of its own (user,
+//! mount, PID, network, IPC, UTS, cgroup): the system read-only (`/usr` and a short list
+//! of harmless `/etc` files; no `/etc/shadow`, no home, no data directory, no key file),
+//! only the task's workspace writable, a private `/tmp`, no network (unless the operator
+//! grants it to steps), a fresh PID namespace that dies as a whole with the step, with the
+//! worker (`--die-with-parent`) or when the time is up, and a cleared environment. Inside,
+//! `prlimit` caps CPU time, address space, file size and the number of processes; a
+//! worker running as root runs its steps as `nobody` (65534), so that the process limit
+//! holds. A watchdog kills a step whose workspace grows over its size limit.
+//!
+//! Without bubblewrap (or where the kernel refuses it namespaces), shell steps are
+//! refused unless the operator chose [`Isolation::Processes`] (`SEED_SANDBOX=processes`):
+//! the same limits and cleared environment, in a process group killed with the step, but
+//! no namespaces: weaker, and said so in every result.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -13,9 +25,66 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+/// How shell steps are kept apart from the worker and the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Namespaces of their own, with bubblewrap (see the module docs).
+    #[default]
+    Bubblewrap,
+    /// The weaker mode an operator may allow where bubblewrap cannot run: limits, a
+    /// cleared environment and a process group, no namespaces.
+    Processes,
+    /// Shell steps are refused, for this reason (bubblewrap was asked for and cannot run).
+    Refused(String),
+}
+
+impl Isolation {
+    /// How the operator names it (`SEED_SANDBOX`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Isolation::Bubblewrap => "bubblewrap",
+            Isolation::Processes => "processes",
+            Isolation::Refused(_) => "refused",
+        }
+    }
+}
+
+/// How often a running step's workspace is measured against its size limit.
+const WATCH: Duration = Duration::from_millis(100);
+
+/// The user a root worker's steps run as (`nobody`).
+pub const SANDBOX_UID: u32 = 65_534;
+
+/// Files of `/etc` a step sees (read-only): what programs need to run, resolve names and
+/// check certificates; nothing secret.
+const ETC: &[&str] = &[
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    "/etc/ssl",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/mime.types",
+    "/etc/os-release",
+];
+
 /// Limits applied to every step.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// How shell steps are isolated.
+    pub isolation: Isolation,
+    /// Whether shell steps may reach the network (isolated steps have none otherwise).
+    pub network: bool,
+    /// Most processes (and threads) a step may run at once.
+    pub max_processes: u64,
+    /// Largest the workspace may grow, in MiB: a step making it larger is killed.
+    pub workspace_mb: u64,
     /// Longest a shell command may run (wall clock; CPU time is capped to the same).
     pub step_timeout: Duration,
     /// Address-space limit of a shell command, in MiB.
@@ -29,6 +98,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            isolation: Isolation::Bubblewrap,
+            network: false,
+            max_processes: 256,
+            workspace_mb: 2048,
             step_timeout: Duration::from_secs(300),
             memory_mb: 1024,
             max_file_mb: 100,
@@ -58,6 +131,10 @@ pub struct ShellOutcome {
     pub exit_code: Option<i32>,
     /// Whether the time limit killed it.
     pub timed_out: bool,
+    /// Why it was killed before its end, if a limit other than time did (the
+    /// workspace's size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed: Option<String>,
     /// The last `output_tail_bytes` of stdout.
     pub stdout: String,
     /// The last `output_tail_bytes` of stderr.
@@ -102,14 +179,70 @@ pub struct OutputFile {
 }
 
 /// A task's private working directory, removed when dropped.
+///
+/// Beside it, `<dir>.lock` is held locked for as long as it lives: a worker starting
+/// after a crash removes the workspaces whose lock nobody holds ([`remove_orphans`]).
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    lock: Option<(std::fs::File, PathBuf)>,
     limits: Limits,
     http: reqwest::Client,
 }
 
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some((_, path)) = self.lock.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Whether this process runs as root (its steps then run as [`SANDBOX_UID`]).
+fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Gives `path` to the user steps run as, when that is not this process's.
+fn hand_over(path: &Path) -> std::io::Result<()> {
+    if running_as_root() {
+        std::os::unix::fs::chown(path, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+    }
+    Ok(())
+}
+
+/// Removes the Seed workspaces under `parent` that no live worker holds (their lock is
+/// free): what a worker killed mid-task left behind. Returns how many it removed.
+///
+/// # Errors
+/// If `parent` cannot be listed.
+pub fn remove_orphans(parent: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(parent)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(workspace) = name
+            .strip_suffix(".lock")
+            .filter(|w| w.starts_with("seed-"))
+        else {
+            continue;
+        };
+        let Ok(lock) = std::fs::OpenOptions::new().write(true).open(entry.path()) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            let dir = parent.join(workspace);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+                removed += 1;
+            }
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(removed)
+}
 
 impl Sandbox {
     /// A fresh working directory under `parent` (the system's temp dir if `None`), with
@@ -127,15 +260,26 @@ impl Sandbox {
             }
             None => tempfile::Builder::new().prefix("seed-").tempdir()?,
         };
+        let lock_path = dir.path().with_extension("lock");
+        let lock = std::fs::File::create(&lock_path)?;
+        lock.lock()?;
         std::fs::create_dir(dir.path().join("out"))?;
         std::fs::create_dir(dir.path().join("tmp"))?;
+        for path in [dir.path(), &dir.path().join("out"), &dir.path().join("tmp")] {
+            hand_over(path)?;
+        }
         let http = reqwest::Client::builder()
             .timeout(limits.step_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("agentops-seed/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(std::io::Error::other)?;
-        Ok(Self { dir, limits, http })
+        Ok(Self {
+            dir,
+            lock: Some((lock, lock_path)),
+            limits,
+            http,
+        })
     }
 
     /// The working directory.
@@ -168,16 +312,34 @@ impl Sandbox {
         Ok(self.root().join(path))
     }
 
-    /// Runs `command` with `/bin/sh -c` in the workspace.
+    /// Makes the directories up to `target` (a resolved workspace path) and gives them,
+    /// once written, to the user steps run as.
+    async fn make_parents(&self, target: &Path) -> std::io::Result<()> {
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+            let mut dir = parent;
+            while dir.starts_with(self.root()) && dir != self.root() {
+                hand_over(dir)?;
+                match dir.parent() {
+                    Some(up) => dir = up,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `command` with `/bin/sh -c` in the workspace, isolated as
+    /// [`Limits::isolation`] says (see the module docs).
     ///
     /// The environment holds only `PATH`, `HOME` (the workspace), `TMPDIR`, `LANG` and
-    /// the variables given; stdin is empty. The command and everything it starts run in
-    /// their own process group, which is killed when the time is up (or as soon as the
-    /// command exits, so nothing it left in the background outlives the step, or when
-    /// this future is dropped before the command is done).
+    /// the variables given; stdin is empty. Nothing the command starts outlives it: under
+    /// bubblewrap its PID namespace ends with it, otherwise its process group is killed
+    /// when it exits, when the time is up, or when this future is dropped.
     ///
     /// # Errors
-    /// [`StepError::Transient`] if the shell cannot be started.
+    /// [`StepError::Invalid`] when shell steps are refused (no isolation available),
+    /// [`StepError::Transient`] if the sandbox cannot be started.
     pub async fn shell(
         &self,
         command: &str,
@@ -187,46 +349,69 @@ impl Sandbox {
         let timeout = timeout
             .unwrap_or(self.limits.step_timeout)
             .min(self.limits.step_timeout);
-        let cpu_secs = timeout.as_secs().max(1);
-        let memory_kib = self.limits.memory_mb.saturating_mul(1024);
-        let file_blocks = self.limits.max_file_mb.saturating_mul(2048);
-        // The limits are set by the shell itself (no unsafe `pre_exec`): `ulimit` applies
-        // to the shell and every process it starts; then the command runs in it.
-        let script = format!(
-            "ulimit -c 0; ulimit -t {cpu_secs} && ulimit -v {memory_kib} && ulimit -f {file_blocks} || exit 125\neval \"$1\""
-        );
-        let mut cmd = tokio::process::Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("seed-step")
-            .arg(command)
-            .current_dir(self.root())
-            .env_clear()
-            .env("PATH", PATH)
-            .env("HOME", self.root())
-            .env("TMPDIR", self.root().join("tmp"))
-            .env("LANG", "C.UTF-8")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+        let mut cmd = match &self.limits.isolation {
+            Isolation::Refused(why) => {
+                return Err(StepError::Invalid(format!(
+                    "shell steps are refused here: {why}. Install bubblewrap (Debian: \
+                     `apt-get install bubblewrap`), or let an operator allow the weaker \
+                     sandbox (SEED_SANDBOX=processes)"
+                )));
+            }
+            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout),
+            Isolation::Processes => self.plain(command, env, timeout),
+        };
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         let started = Instant::now();
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
         let mut child = cmd
             .spawn()
-            .map_err(|err| StepError::Transient(format!("cannot start /bin/sh: {err}")))?;
+            .map_err(|err| StepError::Transient(format!("cannot start {program}: {err}")))?;
         // Declared after `child`, so dropped first: the group is killed while the shell,
         // its leader, is not yet reaped and its id cannot have been reused.
         let mut group = GroupGuard(child.id());
         let tail = self.limits.output_tail_bytes;
         let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
         let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
-        let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(status) => (status.ok(), false),
-            Err(_) => {
-                kill_group(group.0);
-                (child.wait().await.ok(), true)
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut watch = tokio::time::interval(WATCH);
+        // Over the limit is what kills, but only by growing: a step that starts over it
+        // (a task's earlier step was cut short there) may still clean up.
+        let max_bytes = {
+            let root = self.root().to_owned();
+            let before = tokio::task::spawn_blocking(move || disk_usage(&root))
+                .await
+                .unwrap_or(0);
+            self.limits
+                .workspace_mb
+                .saturating_mul(1024 * 1024)
+                .max(before)
+        };
+        let (status, timed_out, killed) = loop {
+            tokio::select! {
+                status = child.wait() => break (status.ok(), false, None),
+                () = &mut deadline => {
+                    kill_group(group.0);
+                    break (child.wait().await.ok(), true, None);
+                }
+                _ = watch.tick() => {
+                    let root = self.root().to_owned();
+                    let size = tokio::task::spawn_blocking(move || disk_usage(&root))
+                        .await
+                        .unwrap_or(0);
+                    if size > max_bytes {
+                        kill_group(group.0);
+                        let why = format!(
+                            "killed: the workspace grew over its {} MiB limit",
+                            self.limits.workspace_mb
+                        );
+                        break (child.wait().await.ok(), false, Some(why));
+                    }
+                }
             }
         };
         // Whatever the command left running in the background goes with it (and must,
@@ -237,10 +422,106 @@ impl Sandbox {
         Ok(ShellOutcome {
             exit_code: status.and_then(|s| s.code()),
             timed_out,
+            killed,
             stdout,
             stderr,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
+    }
+
+    /// The limits as `prlimit` options: no core files, CPU time, address space, file
+    /// size and processes.
+    fn prlimits(&self, timeout: Duration) -> Vec<String> {
+        vec![
+            "--core=0".into(),
+            format!("--cpu={}", timeout.as_secs().max(1)),
+            format!("--as={}", self.limits.memory_mb.saturating_mul(1024 * 1024)),
+            format!(
+                "--fsize={}",
+                self.limits.max_file_mb.saturating_mul(1024 * 1024)
+            ),
+            format!("--nproc={}", self.limits.max_processes),
+        ]
+    }
+
+    /// `command` under bubblewrap (see the module docs).
+    fn bubblewrap(
+        &self,
+        command: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> tokio::process::Command {
+        let root = self.root().to_string_lossy().into_owned();
+        let tmp = self.root().join("tmp").to_string_lossy().into_owned();
+        let mut cmd = tokio::process::Command::new("bwrap");
+        cmd.env_clear();
+        cmd.args(["--unshare-all", "--die-with-parent", "--new-session"]);
+        cmd.args(["--hostname", "seed"]);
+        if self.limits.network {
+            cmd.arg("--share-net");
+        }
+        cmd.args(["--ro-bind", "/usr", "/usr"]);
+        // Merged-/usr systems have these as links into /usr; older ones as directories.
+        for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+            match std::fs::read_link(top) {
+                Ok(target) => {
+                    cmd.arg("--symlink").arg(target).arg(top);
+                }
+                Err(_) if Path::new(top).is_dir() => {
+                    cmd.args(["--ro-bind", top, top]);
+                }
+                Err(_) => {}
+            }
+        }
+        for file in ETC {
+            cmd.args(["--ro-bind-try", file, file]);
+        }
+        cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        cmd.args(["--bind", &root, &root, "--chdir", &root]);
+        // The sandbox's own root (where bubblewrap made its mount points) read-only too.
+        cmd.args(["--remount-ro", "/"]);
+        cmd.arg("--clearenv");
+        for (key, value) in [
+            ("PATH", PATH),
+            ("HOME", root.as_str()),
+            ("TMPDIR", tmp.as_str()),
+            ("LANG", "C.UTF-8"),
+        ] {
+            cmd.args(["--setenv", key, value]);
+        }
+        for (key, value) in env {
+            cmd.args(["--setenv", key, value]);
+        }
+        cmd.args(["--", "prlimit"]);
+        cmd.args(self.prlimits(timeout));
+        cmd.args(["--", "/bin/sh", "-c", command]);
+        if running_as_root() {
+            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
+        cmd
+    }
+
+    /// `command` in the weaker mode: limits and a cleared environment only.
+    fn plain(
+        &self,
+        command: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("prlimit");
+        cmd.args(self.prlimits(timeout))
+            .args(["--", "/bin/sh", "-c", command])
+            .current_dir(self.root())
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", self.root())
+            .env("TMPDIR", self.root().join("tmp"))
+            .env("LANG", "C.UTF-8")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if running_as_root() {
+            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
+        cmd
     }
 
     /// Fetches `url` with GET: into `save_as` (a workspace path) if given, else into the
@@ -290,11 +571,9 @@ impl Sandbox {
         let mut buffer = Vec::new();
         let mut file = match &target {
             Some(path) => {
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|err| StepError::Failed(format!("{}: {err}", path.display())))?;
-                }
+                self.make_parents(path)
+                    .await
+                    .map_err(|err| StepError::Failed(format!("{}: {err}", path.display())))?;
                 Some(
                     tokio::fs::File::create(path)
                         .await
@@ -332,6 +611,10 @@ impl Sandbox {
                 .await
                 .map_err(|err| StepError::Failed(format!("writing {url}'s body: {err}")))?;
         }
+        if let Some(path) = &target {
+            hand_over(path)
+                .map_err(|err| StepError::Failed(format!("{}: {err}", path.display())))?;
+        }
         Ok(FetchOutcome {
             status: status.as_u16(),
             content_type,
@@ -355,14 +638,13 @@ impl Sandbox {
                 self.limits.max_file_mb
             )));
         }
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|err| StepError::Failed(format!("{path}: {err}")))?;
-        }
+        self.make_parents(&target)
+            .await
+            .map_err(|err| StepError::Failed(format!("{path}: {err}")))?;
         tokio::fs::write(&target, content)
             .await
             .map_err(|err| StepError::Failed(format!("{path}: {err}")))?;
+        hand_over(&target).map_err(|err| StepError::Failed(format!("{path}: {err}")))?;
         Ok(content.len() as u64)
     }
 
@@ -480,6 +762,29 @@ fn kill_group(group: Option<u32>) {
     };
     // ESRCH (the group is gone already) is the usual answer after a clean exit.
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+}
+
+/// Bytes the files under `dir` take (links not followed; what cannot be read counts 0).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                // Blocks really taken: a sparse file counts what it holds.
+                total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+            }
+        }
+    }
+    total
 }
 
 /// Reads a pipe to its end, keeping the last `keep` bytes.
@@ -605,7 +910,12 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn dropping_a_running_step_kills_everything_it_started() {
-        let sb = sandbox(Limits::default());
+        // Without namespaces (the weaker mode): its process group goes. (Under
+        // bubblewrap, see `nothing_a_step_starts_outlives_it_or_its_worker`.)
+        let sb = sandbox(Limits {
+            isolation: Isolation::Processes,
+            ..Limits::default()
+        });
         let pid_file = sb.root().join("grandchild.pid");
         // A grandchild of the shell: it writes its own pid, then sleeps on.
         let step = sb.shell(
@@ -697,9 +1007,20 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn commands_cannot_read_the_workers_environment_once_secrets_are_protected() {
-        let sb = sandbox(Limits::default());
+        // The weaker mode, where the worker's process is in sight (under bubblewrap it
+        // is not: see `a_step_sees_nothing_of_the_worker_or_the_machine`).
+        let sb = sandbox(Limits {
+            isolation: Isolation::Processes,
+            ..Limits::default()
+        });
         let peek = "tr '\\0' '\\n' < /proc/$PPID/environ | grep -c '^PATH='";
         let before = sb.shell(peek, &[], None).await.unwrap();
+        if running_as_root() {
+            // A root worker's steps run as nobody: they cannot read it at all.
+            assert!(!before.succeeded(), "{before:?}");
+            assert!(before.stderr.contains("Permission denied"), "{before:?}");
+            return;
+        }
         assert!(before.succeeded(), "{before:?}");
         protect_secrets().unwrap();
         assert_eq!(
@@ -707,12 +1028,281 @@ mod tests {
             rustix::process::DumpableBehavior::NotDumpable
         );
         let after = sb.shell(peek, &[], None).await.unwrap();
-        if rustix::process::geteuid().is_root() {
-            // Root reads any process's /proc files: nothing more to check here.
-            return;
-        }
         assert!(!after.succeeded(), "{after:?}");
         assert!(after.stderr.contains("Permission denied"), "{after:?}");
+    }
+
+    /// Host processes whose command line holds `marker`.
+    #[cfg(target_os = "linux")]
+    fn processes_with(marker: &str) -> Vec<i32> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(marker) && !gone(pid) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// Under bubblewrap a step sees its workspace, a private `/tmp`, the system
+    /// read-only and nothing else: not the machine's secrets, not the worker (its
+    /// environment, its key file, its process), not the network.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_step_sees_nothing_of_the_worker_or_the_machine() {
+        let parent = tempfile::tempdir().unwrap();
+        // The worker's own key file, beside the workspaces.
+        let key = parent.path().join("secret.key");
+        std::fs::write(&key, "worker-key-canary").unwrap();
+        let sb = Sandbox::create(Some(parent.path()), Limits::default()).unwrap();
+        let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = api.local_addr().unwrap().port();
+        let checks = [
+            ("cat /etc/shadow", false),
+            (&format!("cat {}", key.display()), false),
+            ("ls /root /home /var/lib", false),
+            ("tr '\\0' '\\n' < /proc/1/environ | grep -q PATH=", false),
+            // Only the step's own processes: bwrap, prlimit's sh, and this pipeline.
+            ("test $(ls /proc | grep -c '^[0-9]') -le 6", true),
+            ("touch /usr/x", false),
+            ("touch /etc/x", false),
+            ("touch out/mine", true),
+            (
+                &format!(
+                    "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\""
+                ),
+                false,
+            ),
+            (
+                "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"",
+                false,
+            ),
+            ("test \"$(hostname)\" = seed", true),
+        ];
+        for (command, allowed) in checks {
+            let out = sb.shell(command, &[], None).await.unwrap();
+            assert_eq!(out.succeeded(), allowed, "{command}: {out:?}");
+        }
+        // Writes outside the workspace land in the sandbox's private /tmp, if anywhere.
+        let private = sb
+            .shell(
+                &format!(
+                    "touch /tmp/private && touch {}/escaped; ls /tmp",
+                    parent.path().display()
+                ),
+                &[],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(private.succeeded(), "{private:?}");
+        assert!(sb.root().join("out/mine").exists());
+        assert!(!parent.path().join("escaped").exists());
+        assert!(!Path::new("/tmp/private").exists());
+        assert!(!Path::new("/usr/x").exists());
+        let environment = sb.shell("env", &[], None).await.unwrap();
+        let names: Vec<&str> = environment
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| ["PATH", "HOME", "TMPDIR", "LANG", "PWD"].contains(n)),
+            "{names:?}"
+        );
+        drop(api);
+    }
+
+    /// A fork bomb, a disk filler, a runaway writer: each ends in its step, and the
+    /// worker runs the next step as if nothing happened.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hostile_step_ends_and_leaves_the_worker_healthy() {
+        let sb = sandbox(Limits {
+            max_processes: 64,
+            max_file_mb: 8,
+            workspace_mb: 24,
+            ..Limits::default()
+        });
+        let bomb = sb
+            .shell(
+                "b() { b | b & }; b; sleep 1",
+                &[],
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap();
+        // It hit the process limit, and ended with its step.
+        assert!(bomb.stderr.contains("Cannot fork"), "{bomb:?}");
+        assert!(bomb.duration_ms < 5_000, "{bomb:?}");
+        // Bigger than a file may be: cut at the file-size limit.
+        let big = sb
+            .shell("dd if=/dev/zero of=big bs=1M count=64", &[], None)
+            .await
+            .unwrap();
+        assert!(!big.succeeded(), "{big:?}");
+        assert!(std::fs::metadata(sb.root().join("big")).unwrap().len() <= 8 * 1024 * 1024);
+        // Many files under the limit each, over the workspace's size in all.
+        let filler = sb
+            .shell(
+                "i=0; while [ $i -lt 150 ]; do i=$((i+1)); dd if=/dev/zero of=f$i bs=1M count=4 2>/dev/null; done",
+                &[],
+                Some(Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        assert!(!filler.timed_out, "{filler:?}");
+        assert!(
+            filler
+                .killed
+                .as_deref()
+                .is_some_and(|k| k.contains("24 MiB")),
+            "{filler:?}"
+        );
+        // Measured every 100 ms, the limit may be passed by what the step writes in
+        // that time; the filler was stopped well before the 600 MiB it meant to write.
+        let used = disk_usage(sb.root());
+        assert!(used < 400 * 1024 * 1024, "{} MiB used", used / 1024 / 1024);
+        let healthy = sb
+            .shell("rm -f f* big; echo fine", &[], None)
+            .await
+            .unwrap();
+        assert!(healthy.succeeded(), "{healthy:?}");
+        assert_eq!(healthy.stdout.trim(), "fine");
+    }
+
+    /// What a step leaves running in the background ends with it.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn nothing_a_step_starts_outlives_it() {
+        let sb = sandbox(Limits::default());
+        let out = sb
+            .shell("sleep 300.123 & echo left", &[], None)
+            .await
+            .unwrap();
+        assert!(out.succeeded(), "{out:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with("300.123").is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(processes_with("300.123"), Vec::<i32>::new());
+    }
+
+    /// The environment variable that makes this test binary a worker for
+    /// `a_step_dies_with_its_worker_killed_with_sigkill`: the workspace parent to use.
+    const WORKER_PARENT: &str = "AGENTOPS_TEST_SANDBOX_WORKER";
+
+    /// Run only by `a_step_dies_with_its_worker_killed_with_sigkill`, as a process of
+    /// its own: a worker in the middle of a long step.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    #[ignore = "a helper process for a_step_dies_with_its_worker_killed_with_sigkill"]
+    async fn sandbox_worker_helper() {
+        let Some(parent) = std::env::var_os(WORKER_PARENT) else {
+            return;
+        };
+        let sb = Sandbox::create(Some(Path::new(&parent)), Limits::default()).unwrap();
+        let out = sb
+            .shell(
+                "echo started > started; sleep 300.456; echo finished > finished",
+                &[],
+                None,
+            )
+            .await;
+        panic!("the step was not meant to end: {out:?}");
+    }
+
+    /// A worker killed with SIGKILL in the middle of a step takes the step with it (no
+    /// process left to finish its command after the task went to another worker), and
+    /// the next worker to start there removes the workspace it left.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_step_dies_with_its_worker_killed_with_sigkill() {
+        let parent = tempfile::tempdir().unwrap();
+        // The step writes beside its workspace's parent... not: it may not. Markers go in
+        // a directory it can write, handed over like a workspace.
+        let markers = parent.path().join("seed-markers");
+        std::fs::create_dir(&markers).unwrap();
+        hand_over(&markers).unwrap();
+        let mut worker = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "seed::sandbox::tests::sandbox_worker_helper",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(WORKER_PARENT, &markers)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Started: its command runs (bubblewrap has set up the sandbox, and its tie to
+        // the worker, before it runs the command).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let started = || {
+            std::fs::read_dir(&markers)
+                .unwrap()
+                .flatten()
+                .any(|e| e.path().join("started").exists())
+        };
+        while !started() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !processes_with("300.456").is_empty(),
+            "the step never started"
+        );
+        assert!(
+            remove_orphans(&markers).unwrap() == 0,
+            "a live workspace is no orphan"
+        );
+
+        worker.kill().unwrap(); // SIGKILL
+        worker.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with("300.456").is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = processes_with("300.456");
+        let described: Vec<String> = left
+            .iter()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                format!(
+                    "{stat} :: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                )
+            })
+            .collect();
+        for pid in &left {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*pid).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        assert!(
+            left.is_empty(),
+            "the step outlived its worker: {described:#?}"
+        );
+        let workspaces = || {
+            std::fs::read_dir(&markers)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .count()
+        };
+        assert_eq!(workspaces(), 1, "the killed worker left its workspace");
+        assert_eq!(remove_orphans(&markers).unwrap(), 1);
+        assert_eq!(workspaces(), 0);
     }
 
     #[tokio::test]

@@ -765,3 +765,65 @@ async fn agentops_up_runs_a_seed_and_a_chief_of_staff_that_keep_their_keys_acros
         );
     }
 }
+
+/// Where bubblewrap cannot run, shell steps are refused, saying why and what to do
+/// (other steps still run); in the weaker mode an operator chose, they run, and the
+/// result says how weakly they were kept apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_isolation_shell_steps_are_refused_unless_the_operator_allows_the_weaker_mode() {
+    use agentops_agents::seed::{Isolation, Limits};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let project = app.project().await;
+    let refused = start(
+        &app,
+        SeedConfig {
+            limits: Limits {
+                isolation: Isolation::Refused("bubblewrap is not installed".into()),
+                ..Limits::default()
+            },
+            ..SeedConfig::default()
+        },
+    );
+    let shell = seed_task(&app, project, json!({"steps": [{"run": "echo hi"}]}), 3).await;
+    let writes = seed_task(
+        &app,
+        project,
+        json!({"steps": [{"write": "out/note.txt", "content": "kept"}]}),
+        3,
+    )
+    .await;
+    let shell = finished(&app, shell.id).await;
+    assert_eq!(shell.status, TaskStatus::Failed, "{shell:?}");
+    let error = shell.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("shell steps are refused here: bubblewrap is not installed")
+            && error.contains("SEED_SANDBOX=processes"),
+        "{error}"
+    );
+    assert_eq!(shell.attempts, 1, "refused at once, not retried");
+    let writes = finished(&app, writes.id).await;
+    assert_eq!(writes.status, TaskStatus::Completed, "{writes:?}");
+    drop(refused);
+
+    let _weaker = start(
+        &app,
+        SeedConfig {
+            limits: Limits {
+                isolation: Isolation::Processes,
+                ..Limits::default()
+            },
+            ..SeedConfig::default()
+        },
+    );
+    let shell = seed_task(&app, project, json!({"steps": [{"run": "echo hi"}]}), 3).await;
+    let shell = finished(&app, shell.id).await;
+    assert_eq!(shell.status, TaskStatus::Completed, "{shell:?}");
+    let result = shell.result.unwrap();
+    assert!(
+        result["sandbox"]
+            .as_str()
+            .unwrap()
+            .starts_with("processes:"),
+        "{result}"
+    );
+}
