@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use agentops_agents::llm::LlmConfig;
-use agentops_agents::seed::{Isolation, Limits, Seed, SeedConfig};
+use agentops_agents::seed::{Isolation, Limits, Seed, SeedConfig, StepNetwork};
 use agentops_sdk::{Client, Worker};
 
 /// How an agent reaches the platform.
@@ -381,16 +381,28 @@ pub struct SeedArgs {
     /// cleared environment only, said so in every task result).
     #[arg(long, env = "SEED_SANDBOX", default_value = "bubblewrap", value_parser = parse_isolation)]
     pub sandbox: Isolation,
-    /// Whether shell steps may reach the network (they have none otherwise; `fetch`
-    /// steps always may).
-    #[arg(long, env = "SEED_STEP_NETWORK", default_value_t = false)]
-    pub step_network: bool,
+    /// Which tasks' shell steps may reach the network: `off` (none; `fetch` steps always
+    /// may), `on-request` (tasks whose input says `"network": true`) or `always`.
+    #[arg(long, env = "SEED_STEP_NETWORK", default_value = "off", value_parser = parse_step_network)]
+    pub step_network: StepNetwork,
     /// Most processes (and threads) a shell step may run at once.
     #[arg(long, env = "SEED_MAX_PROCESSES", default_value_t = 256)]
     pub max_processes: u64,
     /// Largest a task's workspace may grow, in MiB (a step growing it further is killed).
     #[arg(long, env = "SEED_WORKSPACE_MB", default_value_t = 2048)]
     pub workspace_mb: u64,
+}
+
+/// `SEED_STEP_NETWORK`: `off`, `on-request` or `always`.
+fn parse_step_network(text: &str) -> Result<StepNetwork, String> {
+    match text.trim() {
+        "off" | "false" => Ok(StepNetwork::Off),
+        "on-request" => Ok(StepNetwork::OnRequest),
+        "always" | "true" => Ok(StepNetwork::Always),
+        other => Err(format!(
+            "`{other}`: SEED_STEP_NETWORK is `off` (the default), `on-request` or `always`"
+        )),
+    }
 }
 
 /// `SEED_SANDBOX`: `bubblewrap` or `processes`.
@@ -469,7 +481,6 @@ impl SeedArgs {
         Ok(SeedConfig {
             limits: Limits {
                 isolation: self.sandbox.clone(),
-                network: self.step_network,
                 max_processes: self.max_processes,
                 workspace_mb: self.workspace_mb,
                 step_timeout: Duration::from_secs(self.step_timeout_secs),
@@ -477,6 +488,7 @@ impl SeedArgs {
                 max_file_mb: self.max_file_mb,
                 ..Limits::default()
             },
+            network: self.step_network,
             workdir: self.workdir.clone(),
             llm: self.llm.config()?,
             max_turns: self.max_turns,

@@ -65,11 +65,26 @@ pub use sandbox::{
 use crate::llm::{Llm, LlmConfig, LlmError};
 use crate::meter::Meter;
 
+/// Whether shell steps may reach the network (they have none by default: their
+/// sandbox has a network namespace of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepNetwork {
+    /// Never; a task asking for it (`input.network: true`) fails, saying so.
+    #[default]
+    Off,
+    /// For the tasks that ask for it (`input.network: true`).
+    OnRequest,
+    /// For every task.
+    Always,
+}
+
 /// How a Seed works.
 #[derive(Debug, Clone)]
 pub struct SeedConfig {
     /// Limits on every step.
     pub limits: Limits,
+    /// Which tasks' shell steps may reach the network.
+    pub network: StepNetwork,
     /// Where task directories are made (the system's temp dir if `None`).
     pub workdir: Option<PathBuf>,
     /// The model for goals; the rule-based brain if `None`.
@@ -82,6 +97,7 @@ impl Default for SeedConfig {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
+            network: StepNetwork::Off,
             workdir: None,
             llm: None,
             max_turns: 20,
@@ -172,12 +188,32 @@ impl Seed {
         let t = task.task();
         let plan = plan::from_task(&t.input, &t.title, t.description.as_deref())
             .map_err(TaskError::permanent)?;
+        let asks_network = match t.input.get("network") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(asks)) => *asks,
+            Some(_) => {
+                return Err(TaskError::permanent(
+                    "`input.network` is true (the task's shell steps need the network) or false",
+                ));
+            }
+        };
+        let network = match (self.inner.config.network, asks_network) {
+            (StepNetwork::Always, _) | (StepNetwork::OnRequest, true) => true,
+            (StepNetwork::Off, true) => {
+                return Err(TaskError::permanent(
+                    "this task asks for the network for its shell steps (`input.network`), \
+                     and this Seed grants it to none (SEED_STEP_NETWORK=off)",
+                ));
+            }
+            (_, false) => false,
+        };
         let answers = answers(&task).await?;
         let isolation = self.isolation().await;
         let sandbox = Sandbox::create(
             self.inner.config.workdir.as_deref(),
             Limits {
                 isolation: isolation.clone(),
+                network,
                 ..self.inner.config.limits.clone()
             },
         )

@@ -827,3 +827,57 @@ async fn without_isolation_shell_steps_are_refused_unless_the_operator_allows_th
         "{result}"
     );
 }
+
+/// Shell steps have no network unless the task asks for it and the Seed grants such
+/// requests: then they reach it (here a server on the worker's loopback); a Seed that
+/// grants none fails such a task, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_gets_the_network_for_its_steps_only_when_it_asks_and_the_seed_grants_it() {
+    use agentops_agents::seed::StepNetwork;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let project = app.project().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect =
+        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3)\"");
+    let granting = start(
+        &app,
+        SeedConfig {
+            network: StepNetwork::OnRequest,
+            ..SeedConfig::default()
+        },
+    );
+    let asked = seed_task(
+        &app,
+        project,
+        json!({"network": true, "steps": [{"run": connect}]}),
+        1,
+    )
+    .await;
+    let not_asked = seed_task(&app, project, json!({"steps": [{"run": connect}]}), 1).await;
+    let asked = finished(&app, asked.id).await;
+    assert_eq!(asked.status, TaskStatus::Completed, "{asked:?}");
+    let not_asked = finished(&app, not_asked.id).await;
+    assert_eq!(not_asked.status, TaskStatus::Failed, "{not_asked:?}");
+    drop(granting);
+
+    let _closed = start(&app, SeedConfig::default());
+    let refused = seed_task(
+        &app,
+        project,
+        json!({"network": true, "steps": [{"run": "true"}]}),
+        3,
+    )
+    .await;
+    let refused = finished(&app, refused.id).await;
+    assert_eq!(refused.status, TaskStatus::Failed, "{refused:?}");
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("SEED_STEP_NETWORK=off"),
+        "{refused:?}"
+    );
+    drop(listener);
+}
