@@ -551,6 +551,7 @@ test('make a persona on the Personas page, give it new instructions, delete it',
   await row.locator('a').click();
   await page.waitForURL(/\/conversations\/[0-9a-f-]+$/);
   await page.locator('ol.transcript li[data-role=user]', { hasText: 'Ahoy, what is a CPU?' }).waitFor();
+  assert.equal(await page.locator('h1 .person').textContent(), 'telegram:7');
   await liveOpen(page);
   const again = await api(`/personas/${made.id}/chat?wait=0`, { method: 'POST', body: { text: 'And a GPU?' }, headers: { 'x-on-behalf-of': 'telegram:7' } });
   assert.equal(again.status, 202, JSON.stringify(again.body));

@@ -49,7 +49,8 @@ impl Isolation {
     }
 }
 
-/// How often a running step's workspace is measured against its size limit.
+/// How often a running step's workspace is measured against its size limit (less
+/// often when measuring it takes long: see [`Sandbox::shell`]).
 const WATCH: Duration = Duration::from_millis(100);
 
 /// The user a root worker's steps run as (`nobody`).
@@ -378,7 +379,7 @@ impl Sandbox {
         let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut watch = tokio::time::interval(WATCH);
+        let mut next_look = tokio::time::Instant::now();
         // Over the limit is what kills, but only by growing: a step that starts over it
         // (a task's earlier step was cut short there) may still clean up.
         let max_bytes = {
@@ -398,11 +399,15 @@ impl Sandbox {
                     kill_group(group.0);
                     break (child.wait().await.ok(), true, None);
                 }
-                _ = watch.tick() => {
+                () = tokio::time::sleep_until(next_look) => {
                     let root = self.root().to_owned();
+                    let looked = Instant::now();
                     let size = tokio::task::spawn_blocking(move || disk_usage(&root))
                         .await
                         .unwrap_or(0);
+                    // A workspace of many files is measured less often: the walk takes
+                    // at most a tenth of the time.
+                    next_look = tokio::time::Instant::now() + WATCH.max(looked.elapsed() * 10);
                     if size > max_bytes {
                         kill_group(group.0);
                         let why = format!(

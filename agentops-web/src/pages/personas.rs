@@ -303,15 +303,23 @@ pub(crate) async fn conversation(
 ) -> Result<Response, WebError> {
     let me = person(&session).await?;
     let mine = session.client.personas().on_behalf_of(me);
-    let (since, persona, transcript) = tokio::try_join!(
+    let (since, persona, transcript, talk) = tokio::try_join!(
         head(&session),
         async { Ok::<_, WebError>(mine.get(&id).await?) },
-        transcript(&session, &id, thread)
+        transcript(&session, &id, thread),
+        async { Ok::<_, WebError>(session.client.threads().get(thread).await?) },
     )?;
+    // The conversation's person: its thread's external id is `<persona id>:<person>`.
+    let with = talk
+        .external_id
+        .as_deref()
+        .and_then(|external| external.split_once(':'))
+        .map(|(_, person)| person.to_owned())
+        .unwrap_or_default();
     let live = LiveQuery::url(since, Some("thread.message"), None, None);
     let body = html! {
         p { a href=(format!("/personas/{}/conversations", persona.id)) { "← " (persona.name) "'s conversations" } }
-        h1 { (persona.name) " — one conversation" }
+        h1 { (persona.name) " — with " span.person { (with) } }
         div #transcript hx-get=(format!("/personas/{}/conversations/{thread}/rows", persona.id)) hx-trigger="refresh" data-refresh-on="thread" data-refresh-ms="500" { (transcript) }
     };
     Ok(layout::page(&session, Nav::Personas, &persona.name, Some(live), body).into_response())
