@@ -414,6 +414,24 @@ pub(crate) async fn relay_start(platform: &Client, name: &str) -> Result<i64, Bo
     })
 }
 
+/// Where a relay whose cursor `name` expired (retention pruned events it had not read
+/// since `since`) goes on from: after the pruned ones, saved as its cursor.
+pub(crate) async fn go_on_after_pruned(
+    events: &agentops_sdk::resources::Events<'_>,
+    name: &str,
+    since: i64,
+) -> Result<i64, BotError> {
+    let kept_after = events.latest().await?.pruned_through;
+    tracing::error!(
+        cursor = name,
+        "events #{}..=#{kept_after} were deleted by retention before they were relayed to \
+         Telegram; going on after #{kept_after}",
+        since + 1
+    );
+    events.save_cursor(name, kept_after).await?;
+    Ok(kept_after)
+}
+
 /// Merges `patch` into thread `thread`'s metadata (`PATCH /threads/{id}` is a JSON
 /// merge patch: `null` removes a key).
 pub(crate) async fn merge_metadata(
@@ -3275,13 +3293,7 @@ impl TelegramBot {
                     Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
                         // Go on with what retention kept, not from the head: events
                         // after the pruned ones are still owed to the chats.
-                        let kept_after = events.latest().await?.pruned_through;
-                        tracing::error!(
-                            "events #{}..=#{kept_after} were deleted by retention before \
-                             they were relayed to Telegram; going on after #{kept_after}",
-                            since + 1
-                        );
-                        events.save_cursor(name, kept_after).await?;
+                        let kept_after = go_on_after_pruned(&events, name, since).await?;
                         saved = saved.max(kept_after);
                         since = since.max(kept_after);
                         continue 'resume;

@@ -541,14 +541,7 @@ impl PersonaBot {
                     Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
                         // Down longer than the platform keeps events: go on with what
                         // retention kept (answers after the pruned ones are still owed).
-                        let kept_after = events.latest().await?.pruned_through;
-                        tracing::error!(
-                            bot = self.bot_id,
-                            "events #{}..=#{kept_after} were deleted by retention before \
-                             they were relayed; going on after #{kept_after}",
-                            since + 1
-                        );
-                        events.save_cursor(name, kept_after).await?;
+                        let kept_after = crate::go_on_after_pruned(&events, name, since).await?;
                         saved = saved.max(kept_after);
                         since = since.max(kept_after);
                         continue 'resume;
