@@ -23,6 +23,31 @@ task as an artifact when you finish. If you cannot go on without a human (a miss
 decision that is not yours), call ask_human with one clear question. When the task is done, call \
 finish with a short summary of what you did and what you found. Be concise.";
 
+/// What the model must know of the sandbox its commands run in, so that it does not
+/// try what cannot work (installing from the network without it, writing outside).
+fn sandbox_facts(limits: &super::Limits) -> String {
+    let network = if limits.network {
+        "Commands may reach the network."
+    } else {
+        "Commands have NO network (fetch_url still works: use it to download)."
+    };
+    let isolation = match limits.isolation {
+        super::Isolation::Bubblewrap => {
+            "Commands run in an isolated sandbox: only the workspace is writable (and a \
+             private /tmp); the system is read-only, so nothing can be installed system-wide."
+        }
+        _ => "Commands run with limits; write only inside the workspace.",
+    };
+    format!(
+        "{isolation} {network} Each command may run {} s at most, use {} MiB of memory, \
+         write files of up to {} MiB, and nothing it starts outlives it (no servers left \
+         running between commands).",
+        limits.step_timeout.as_secs(),
+        limits.memory_mb,
+        limits.max_file_mb
+    )
+}
+
 /// What the Seed's tools act on: the task, its workspace, and the log of what was done
 /// (the task's result carries it).
 struct Work<'a> {
@@ -275,7 +300,7 @@ pub(crate) async fn run(
     max_turns: usize,
 ) -> Result<Outcome, TaskError> {
     let messages = vec![
-        Message::system(SYSTEM),
+        Message::system(format!("{SYSTEM}\n\n{}", sandbox_facts(sandbox.limits()))),
         Message::user(brief(task, goal, answers)),
     ];
     let mut work = Work {

@@ -462,6 +462,12 @@ async fn the_llm_works_towards_the_goal_with_tools_until_it_finishes() {
     let (bearer, first) = &requests[0];
     assert_eq!(bearer.as_deref(), Some("sk-test"));
     assert_eq!(first["model"], "standin-model");
+    // The model is told what the sandbox allows, so it does not try what cannot work.
+    let system = first["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("only the workspace is writable") && system.contains("NO network"),
+        "{system}"
+    );
     let tools: Vec<&str> = first["tools"]
         .as_array()
         .unwrap()
