@@ -432,6 +432,119 @@ pub(crate) async fn go_on_after_pruned(
     Ok(kept_after)
 }
 
+/// The events the main bot relays to its chats.
+const RELAYED: &[&str] = &[
+    "thread.message",
+    "approval.approved",
+    "approval.rejected",
+    "approval.superseded",
+    "approval.executed",
+    "approval.failed",
+    "task.completed",
+    "task.failed",
+    "task.dead",
+    "task.blocked",
+    "task.cancelled",
+    "budget.warning",
+    "budget.exhausted",
+    "deployment.created",
+    "deployment.updated",
+    "pairing.requested",
+    "pairing.approved",
+    "pairing.revoked",
+];
+
+/// A relay, as the main bot and every persona bot run one: events of `types` from the
+/// cursor `name` on, each turned by `outgoing` into what chats are owed (`None`: stop
+/// now), handed to a paced [`Outbox`]; the cursor moves past an event once every chat
+/// has it. A cursor older than retention goes on with what was kept; a stream that
+/// ends is read again from where it was. Until `stop`, or an error the platform gives
+/// for good (a revoked key).
+pub(crate) async fn relay_events<F, Fut>(
+    bot: &Bot,
+    platform: &Client,
+    name: &str,
+    types: &[&str],
+    stop: &CancellationToken,
+    mut outgoing: F,
+) -> Result<(), BotError>
+where
+    F: FnMut(agentops_sdk::types::Event) -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<(ChatId, What)>>>,
+{
+    let start = relay_start(platform, name).await?;
+    let outbox = Outbox::new(
+        bot.clone(),
+        platform.clone(),
+        name.to_owned(),
+        start,
+        stop.child_token(),
+    );
+    let events = platform.events();
+    let mut saved = start;
+    let mut since = start;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let relayed = 'resume: loop {
+        tracing::info!(cursor = name, since, "relaying events to Telegram");
+        let mut stream =
+            events.subscribe(EventFilter::new().types(types.iter().copied()).since(since));
+        loop {
+            // What every chat has received: the cursor moves past it.
+            let watermark = outbox.watermark();
+            if watermark > saved {
+                match events.save_cursor(name, watermark).await {
+                    Ok(_) => saved = watermark,
+                    // The next save carries this one; a restart before it reads
+                    // again what the chats' cursors then skip.
+                    Err(err) => {
+                        tracing::warn!(cursor = name, "cannot save a relay's cursor: {err}")
+                    }
+                }
+            }
+            let next = tokio::select! {
+                () = stop.cancelled() => {
+                    // What was delivered by now is not sent again by the next start.
+                    let watermark = outbox.watermark();
+                    if watermark > saved && let Err(err) = events.save_cursor(name, watermark).await {
+                        tracing::warn!(cursor = name, "cannot save a relay's cursor: {err}");
+                    }
+                    break 'resume Ok(());
+                }
+                _ = tick.tick() => continue,
+                next = stream.next() => next,
+            };
+            let event = match next {
+                Some(Ok(event)) => event,
+                Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
+                    // Go on with what retention kept, not from the head: events
+                    // after the pruned ones are still owed to the chats.
+                    match go_on_after_pruned(&events, name, since).await {
+                        Ok(kept_after) => {
+                            saved = saved.max(kept_after);
+                            since = since.max(kept_after);
+                            continue 'resume;
+                        }
+                        Err(err) => break 'resume Err(err),
+                    }
+                }
+                Some(Err(err)) => break 'resume Err(err.into()),
+                // The stream ended (the platform closed it): read on from here.
+                None => continue 'resume,
+            };
+            let id = event.id;
+            let Some(items) = outgoing(event).await else {
+                break 'resume Ok(());
+            };
+            outbox.hand_out(id, items).await;
+            since = id;
+        }
+    };
+    // Stopped or failed: its senders stop before anything starts over (a restart after
+    // an error builds new ones, which must not send beside these).
+    outbox.finish(SENDERS_STOP).await;
+    relayed
+}
+
 /// Merges `patch` into thread `thread`'s metadata (`PATCH /threads/{id}` is a JSON
 /// merge patch: `null` removes a key).
 pub(crate) async fn merge_metadata(
@@ -3207,107 +3320,23 @@ impl TelegramBot {
     /// control (429, waiting as long as Telegram asks) or a platform failure is retried
     /// until it passes; a message Telegram refuses for good (a chat that blocked the
     /// bot) is skipped. If the cursor is older than the platform's event retention, the
-    /// events in between are gone: that is logged, and the relay goes on from the head.
+    /// events in between are gone: that is logged, and the relay goes on with what
+    /// retention kept.
     ///
     /// # Errors
     /// If the platform cannot be read at the start, or refuses the stream for good
     /// (a revoked key).
     pub async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
-        let start = relay_start(&self.inner.platform, &self.inner.cursor).await?;
-        let outbox = Outbox::new(
-            self.inner.bot.clone(),
-            self.inner.platform.clone(),
-            self.inner.cursor.clone(),
-            start,
-            stop.child_token(),
-        );
-        let relayed = self.relay(&stop, &outbox, start).await;
-        // Stopped or failed: its senders stop before anything starts over (a restart
-        // after an error builds new ones, which must not send beside these).
-        outbox.finish(SENDERS_STOP).await;
-        relayed
-    }
-
-    /// [`run_relay`](Self::run_relay)'s loop, from event `start` on, through `outbox`.
-    async fn relay(
-        &self,
-        stop: &CancellationToken,
-        outbox: &Arc<Outbox>,
-        start: i64,
-    ) -> Result<(), BotError> {
-        let events = self.inner.platform.events();
-        let name = self.inner.cursor.as_str();
-        let mut saved = start;
-        let mut since = start;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        'resume: loop {
-            tracing::info!(since, "relaying events to Telegram");
-            let filter = EventFilter::new()
-                .types([
-                    "thread.message",
-                    "approval.approved",
-                    "approval.rejected",
-                    "approval.superseded",
-                    "approval.executed",
-                    "approval.failed",
-                    "task.completed",
-                    "task.failed",
-                    "task.dead",
-                    "task.blocked",
-                    "task.cancelled",
-                    "budget.warning",
-                    "budget.exhausted",
-                    "deployment.created",
-                    "deployment.updated",
-                    "pairing.requested",
-                    "pairing.approved",
-                    "pairing.revoked",
-                ])
-                .since(since);
-            let mut stream = events.subscribe(filter);
-            loop {
-                // What every chat has received: the cursor moves past it.
-                let watermark = outbox.watermark();
-                if watermark > saved {
-                    match events.save_cursor(name, watermark).await {
-                        Ok(_) => saved = watermark,
-                        // The next save carries this one; a restart before it reads
-                        // again what the chats' cursors then skip.
-                        Err(err) => tracing::warn!("cannot save the relay's cursor: {err}"),
-                    }
-                }
-                let next = tokio::select! {
-                    () = stop.cancelled() => {
-                        // What was delivered by now is not sent again by the next start.
-                        let watermark = outbox.watermark();
-                        if watermark > saved && let Err(err) = events.save_cursor(name, watermark).await {
-                            tracing::warn!("cannot save the relay's cursor: {err}");
-                        }
-                        return Ok(());
-                    }
-                    _ = tick.tick() => continue,
-                    next = stream.next() => next,
-                };
-                let event = match next {
-                    Some(Ok(event)) => event,
-                    Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
-                        // Go on with what retention kept, not from the head: events
-                        // after the pruned ones are still owed to the chats.
-                        let kept_after = go_on_after_pruned(&events, name, since).await?;
-                        saved = saved.max(kept_after);
-                        since = since.max(kept_after);
-                        continue 'resume;
-                    }
-                    Some(Err(err)) => return Err(err.into()),
-                    None => continue 'resume,
-                };
-                let Some(items) = self.outgoing_until_done(&event, stop).await else {
-                    return Ok(());
-                };
-                outbox.hand_out(event.id, items).await;
-                since = event.id;
-            }
-        }
+        let stop = &stop;
+        relay_events(
+            &self.inner.bot,
+            &self.inner.platform,
+            &self.inner.cursor,
+            RELAYED,
+            stop,
+            |event| async move { self.outgoing_until_done(&event, stop).await },
+        )
+        .await
     }
 
     /// What `event` owes the chats, retrying platform failures with back-off; `None` if

@@ -43,9 +43,9 @@ use teloxide::requests::Requester;
 use teloxide::types::{AllowedUpdate, ChatId, Message, Update, UpdateKind};
 use uuid::Uuid;
 
+use crate::BotError;
 use crate::messages::{self, Bot};
-use crate::outbox::{Outbox, What};
-use crate::{BotError, SENDERS_STOP};
+use crate::outbox::What;
 
 /// How often the list of persona bots is read again (a change is seen at once too).
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -490,74 +490,21 @@ impl PersonaBot {
     /// Relays the persona's answers to the people who wrote through this bot, from the
     /// bot's cursor, until `stop`.
     async fn run_relay(&self, stop: CancellationToken) -> Result<(), BotError> {
-        let start = crate::relay_start(&self.platform, &self.cursor).await?;
-        let outbox = Outbox::new(
-            self.bot.clone(),
-            self.platform.clone(),
-            self.cursor.clone(),
-            start,
-            stop.child_token(),
-        );
-        let relayed = self.relay(&stop, &outbox, start).await;
-        outbox.finish(SENDERS_STOP).await;
-        relayed
-    }
-
-    async fn relay(
-        &self,
-        stop: &CancellationToken,
-        outbox: &Arc<Outbox>,
-        start: i64,
-    ) -> Result<(), BotError> {
-        let events = self.platform.events();
-        let name = self.cursor.as_str();
-        let mut saved = start;
-        let mut since = start;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        'resume: loop {
-            let filter = EventFilter::new().types(["thread.message"]).since(since);
-            let mut stream = events.subscribe(filter);
-            loop {
-                let watermark = outbox.watermark();
-                if watermark > saved {
-                    match events.save_cursor(name, watermark).await {
-                        Ok(_) => saved = watermark,
-                        Err(err) => tracing::warn!("cannot save a persona bot's cursor: {err}"),
-                    }
-                }
-                let next = tokio::select! {
-                    () = stop.cancelled() => {
-                        let watermark = outbox.watermark();
-                        if watermark > saved {
-                            let _ = events.save_cursor(name, watermark).await;
-                        }
-                        return Ok(());
-                    }
-                    _ = tick.tick() => continue,
-                    next = stream.next() => next,
-                };
-                let event = match next {
-                    Some(Ok(event)) => event,
-                    Some(Err(err)) if err.error_code() == Some(ErrorCode::CursorExpired) => {
-                        // Down longer than the platform keeps events: go on with what
-                        // retention kept (answers after the pruned ones are still owed).
-                        let kept_after = crate::go_on_after_pruned(&events, name, since).await?;
-                        saved = saved.max(kept_after);
-                        since = since.max(kept_after);
-                        continue 'resume;
-                    }
-                    Some(Err(err)) => return Err(err.into()),
-                    // The stream ended (the platform closed it): read on from here.
-                    None => continue 'resume,
-                };
-                let items = match serde_json::from_value::<MessageOut>(event.data.clone()) {
+        crate::relay_events(
+            &self.bot,
+            &self.platform,
+            &self.cursor,
+            &["thread.message"],
+            &stop,
+            |event| {
+                let items = match serde_json::from_value::<MessageOut>(event.data) {
                     Ok(message) => self.answer_of(&message),
                     Err(_) => Vec::new(),
                 };
-                outbox.hand_out(event.id, items).await;
-                since = event.id;
-            }
-        }
+                std::future::ready(Some(items))
+            },
+        )
+        .await
     }
 
     /// What the persona's answer `message` sends, if it answers someone who wrote

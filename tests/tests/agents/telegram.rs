@@ -3305,7 +3305,6 @@ async fn anyone_makes_a_persona_in_the_chat_and_others_talk_to_it_by_its_link() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persona_with_a_bot_token_is_its_own_bot_until_the_token_is_removed() {
     use agentops_sdk::types::{PersonaIn, PersonaPatch, Visibility};
-    use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
 
     use crate::llm_standin::LlmStandIn;
     let s = stack().await;
@@ -3352,15 +3351,7 @@ async fn a_persona_with_a_bot_token_is_its_own_bot_until_the_token_is_removed() 
         .unwrap_err();
     assert_eq!(bad.status().map(|s| s.as_u16()), Some(422), "{bad}");
 
-    let bots = PersonaBots::new(
-        s.app.client.clone(),
-        PersonaBotsConfig {
-            bot_api_base: own.base.clone(),
-            master_key: agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY)
-                .unwrap(),
-            refresh: Duration::from_millis(300),
-        },
-    );
+    let bots = persona_bots(&s.app, &own);
     {
         let (bots, stop) = (bots.clone(), s.stop.clone());
         tokio::spawn(async move { bots.run(stop).await.unwrap() });
@@ -3425,7 +3416,6 @@ async fn a_persona_with_a_bot_token_is_its_own_bot_until_the_token_is_removed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persona_bot_whose_cursor_was_pruned_goes_on_with_what_retention_kept() {
     use agentops_sdk::types::{PersonaChatIn, PersonaIn, Visibility};
-    use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
 
     use crate::llm_standin::LlmStandIn;
     let s = stack().await;
@@ -3446,15 +3436,7 @@ async fn a_persona_bot_whose_cursor_was_pruned_goes_on_with_what_retention_kept(
         .await
         .unwrap();
     let start_bots = |stop: CancellationToken| {
-        let bots = PersonaBots::new(
-            s.app.client.clone(),
-            PersonaBotsConfig {
-                bot_api_base: own.base.clone(),
-                master_key: agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY)
-                    .unwrap(),
-                refresh: Duration::from_millis(300),
-            },
-        );
+        let bots = persona_bots(&s.app, &own);
         tokio::spawn(async move { bots.run(stop).await.unwrap() })
     };
     let first = CancellationToken::new();
@@ -3583,4 +3565,19 @@ async fn the_create_wizard_offers_the_platforms_models() {
         .items;
     assert_eq!(made.len(), 1);
     assert_eq!(made[0].model, "mistral-b");
+}
+
+/// The persona bots of `app`, their Bot API served by `own` (each bot's stand-in), with
+/// the test master key and a quick refresh.
+fn persona_bots(app: &TestApp, own: &BotStandIn) -> agentops_telegram::persona_bots::PersonaBots {
+    use agentops_telegram::persona_bots::{PersonaBots, PersonaBotsConfig};
+    PersonaBots::new(
+        app.client.clone(),
+        PersonaBotsConfig {
+            bot_api_base: own.base.clone(),
+            master_key: agentops_sdk::secrets::MasterKey::parse(agentops_testkit::SECRET_KEY)
+                .unwrap(),
+            refresh: Duration::from_millis(300),
+        },
+    )
 }
