@@ -524,23 +524,15 @@ impl PersonaRuntime {
                     retry_after,
                 }) => {
                     tracing::info!(persona = %persona.id, "a persona is out of budget: {why}");
-                    let again = retry_after.map(|wait| {
-                        (chrono::Utc::now() + wait)
-                            .format("%Y-%m-%d %H:%M UTC")
-                            .to_string()
-                    });
-                    let said = match &again {
-                        Some(at) => format!(
-                            "I am {}, and I have reached the spending limit set for me, so I \
-                             cannot answer now. I can answer again from {at}.",
-                            persona.name
-                        ),
-                        None => format!(
-                            "I am {}, and I have reached the spending limit set for me, so I \
-                             cannot answer now.",
-                            persona.name
-                        ),
-                    };
+                    let mut said = format!(
+                        "I am {}, and I have reached the spending limit set for me, so I \
+                         cannot answer now.",
+                        persona.name
+                    );
+                    if let Some(wait) = retry_after {
+                        let at = (chrono::Utc::now() + wait).format("%Y-%m-%d %H:%M UTC");
+                        said.push_str(&format!(" I can answer again from {at}."));
+                    }
                     self.reply(
                         message,
                         &said,

@@ -137,8 +137,6 @@ impl TelegramBot {
         }
     }
 
-    /// A button for each model a persona may think with (`TELEGRAM_PERSONA_MODELS`), each
-    /// pressing `data` of the model's place in that list.
     /// The models people may choose: the platform's (`GET /models`, the operator's
     /// `AGENTOPS_PERSONA_MODELS`), else this bot's `TELEGRAM_PERSONA_MODELS`.
     async fn persona_models(&self) -> Result<Vec<String>, BotError> {

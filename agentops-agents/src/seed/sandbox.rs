@@ -38,17 +38,6 @@ pub enum Isolation {
     Refused(String),
 }
 
-impl Isolation {
-    /// How the operator names it (`SEED_SANDBOX`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Isolation::Bubblewrap => "bubblewrap",
-            Isolation::Processes => "processes",
-            Isolation::Refused(_) => "refused",
-        }
-    }
-}
-
 /// How often a running step's workspace is measured against its size limit (less
 /// often when measuring it takes long: see [`Sandbox::shell`]).
 const WATCH: Duration = Duration::from_millis(100);
@@ -186,16 +175,16 @@ pub struct OutputFile {
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
-    lock: Option<(std::fs::File, PathBuf)>,
+    /// Held (locked) while the workspace lives.
+    _lock: std::fs::File,
+    lock_path: PathBuf,
     limits: Limits,
     http: reqwest::Client,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Some((_, path)) = self.lock.take() {
-            let _ = std::fs::remove_file(path);
-        }
+        let _ = std::fs::remove_file(&self.lock_path);
     }
 }
 
@@ -277,7 +266,8 @@ impl Sandbox {
             .map_err(std::io::Error::other)?;
         Ok(Self {
             dir,
-            lock: Some((lock, lock_path)),
+            _lock: lock,
+            lock_path,
             limits,
             http,
         })
@@ -361,6 +351,11 @@ impl Sandbox {
             Isolation::Bubblewrap => self.bubblewrap(command, env, timeout),
             Isolation::Processes => self.plain(command, env, timeout),
         };
+        // A root worker's steps run as nobody, so that the process limit holds (it does
+        // not for root) and nothing they write is root's.
+        if running_as_root() {
+            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -382,16 +377,11 @@ impl Sandbox {
         let mut next_look = tokio::time::Instant::now();
         // Over the limit is what kills, but only by growing: a step that starts over it
         // (a task's earlier step was cut short there) may still clean up.
-        let max_bytes = {
-            let root = self.root().to_owned();
-            let before = tokio::task::spawn_blocking(move || disk_usage(&root))
-                .await
-                .unwrap_or(0);
-            self.limits
-                .workspace_mb
-                .saturating_mul(1024 * 1024)
-                .max(before)
-        };
+        let max_bytes = self
+            .limits
+            .workspace_mb
+            .saturating_mul(1024 * 1024)
+            .max(self.disk_usage().await);
         let (status, timed_out, killed) = loop {
             tokio::select! {
                 status = child.wait() => break (status.ok(), false, None),
@@ -400,11 +390,8 @@ impl Sandbox {
                     break (child.wait().await.ok(), true, None);
                 }
                 () = tokio::time::sleep_until(next_look) => {
-                    let root = self.root().to_owned();
                     let looked = Instant::now();
-                    let size = tokio::task::spawn_blocking(move || disk_usage(&root))
-                        .await
-                        .unwrap_or(0);
+                    let size = self.disk_usage().await;
                     // A workspace of many files is measured less often: the walk takes
                     // at most a tenth of the time.
                     next_look = tokio::time::Instant::now() + WATCH.max(looked.elapsed() * 10);
@@ -434,6 +421,34 @@ impl Sandbox {
         })
     }
 
+    /// Bytes the workspace takes now (walked off the async threads).
+    async fn disk_usage(&self) -> u64 {
+        let root = self.root().to_owned();
+        tokio::task::spawn_blocking(move || disk_usage(&root))
+            .await
+            .unwrap_or(0)
+    }
+
+    /// The environment a step gets: `PATH`, `HOME` (the workspace), `TMPDIR`, `LANG`,
+    /// then the step's own variables.
+    fn environment<'a>(
+        &self,
+        env: &'a [(String, String)],
+    ) -> impl Iterator<Item = (String, String)> + 'a {
+        let root = self.root();
+        [
+            ("PATH".to_owned(), PATH.to_owned()),
+            ("HOME".to_owned(), root.to_string_lossy().into_owned()),
+            (
+                "TMPDIR".to_owned(),
+                root.join("tmp").to_string_lossy().into_owned(),
+            ),
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+        ]
+        .into_iter()
+        .chain(env.iter().cloned())
+    }
+
     /// The limits as `prlimit` options: no core files, CPU time, address space, file
     /// size and processes.
     fn prlimits(&self, timeout: Duration) -> Vec<String> {
@@ -457,7 +472,6 @@ impl Sandbox {
         timeout: Duration,
     ) -> tokio::process::Command {
         let root = self.root().to_string_lossy().into_owned();
-        let tmp = self.root().join("tmp").to_string_lossy().into_owned();
         let mut cmd = tokio::process::Command::new("bwrap");
         cmd.env_clear();
         cmd.args(["--unshare-all", "--die-with-parent", "--new-session"]);
@@ -486,23 +500,12 @@ impl Sandbox {
         // The sandbox's own root (where bubblewrap made its mount points) read-only too.
         cmd.args(["--remount-ro", "/"]);
         cmd.arg("--clearenv");
-        for (key, value) in [
-            ("PATH", PATH),
-            ("HOME", root.as_str()),
-            ("TMPDIR", tmp.as_str()),
-            ("LANG", "C.UTF-8"),
-        ] {
-            cmd.args(["--setenv", key, value]);
-        }
-        for (key, value) in env {
-            cmd.args(["--setenv", key, value]);
+        for (key, value) in self.environment(env) {
+            cmd.arg("--setenv").arg(key).arg(value);
         }
         cmd.args(["--", "prlimit"]);
         cmd.args(self.prlimits(timeout));
         cmd.args(["--", "/bin/sh", "-c", command]);
-        if running_as_root() {
-            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
-        }
         cmd
     }
 
@@ -518,14 +521,7 @@ impl Sandbox {
             .args(["--", "/bin/sh", "-c", command])
             .current_dir(self.root())
             .env_clear()
-            .env("PATH", PATH)
-            .env("HOME", self.root())
-            .env("TMPDIR", self.root().join("tmp"))
-            .env("LANG", "C.UTF-8")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if running_as_root() {
-            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
-        }
+            .envs(self.environment(env));
         cmd
     }
 

@@ -450,16 +450,11 @@ async fn owned_for_update<C: sea_orm::ConnectionTrait>(
     what: &str,
 ) -> Result<(persona::Model, persona_version::Model), DomainError> {
     let not_found = || DomainError::not_found(ErrorCode::PersonaNotFound, reference);
-    let (found, _) = visible(conn, actor, reference).await?;
+    // Its owner never changes: who may change it is known before the lock.
+    let found = owned(conn, actor, reference, &format!("{what} a persona")).await?;
     let row = store::personas::find_for_update(conn, found.id)
         .await?
         .ok_or_else(not_found)?;
-    if !actor.owns(&row) {
-        return Err(DomainError::refused(
-            ErrorCode::Forbidden,
-            format!("only its owner may {what} a persona"),
-        ));
-    }
     // The version as the lock found it (a change may have landed in between).
     let version = store::personas::find_version(conn, row.id, row.version)
         .await?
@@ -823,10 +818,7 @@ pub async fn conversation(
         "read a persona's conversations",
     )
     .await?;
-    if store::personas::of_thread(&state.db, thread)
-        .await?
-        .is_none_or(|(persona, _)| persona != row.id)
-    {
+    if store::personas::persona_of_thread(&state.db, thread).await? != Some(row.id) {
         return Err(DomainError::not_found(ErrorCode::ThreadNotFound, thread));
     }
     super::threads::messages(state, thread, page).await

@@ -184,10 +184,7 @@ pub async fn usage_since<C: ConnectionTrait>(
         .await?;
     let owner_of: std::collections::HashMap<Uuid, Uuid> = threads
         .into_iter()
-        .filter_map(|(thread, external)| {
-            let persona = external?.get(..36)?.parse().ok()?;
-            Some((thread, persona))
-        })
+        .filter_map(|(thread, external)| Some((thread, persona_of_external(&external?)?)))
         .collect();
     let ids: Vec<Uuid> = owner_of.keys().copied().collect();
     for chunk in ids.chunks(500) {
@@ -213,13 +210,17 @@ pub async fn usage_since<C: ConnectionTrait>(
     Ok(usage)
 }
 
-/// The persona (its id and owner) whose conversation `thread` is, if it is one (a
-/// thread of channel `persona` whose external id starts with the persona's id); deleted
-/// personas too, as long as their row is kept.
-pub async fn of_thread<C: ConnectionTrait>(
+/// The persona a conversation's external id (`<persona id>:<person>`) names.
+fn persona_of_external(external: &str) -> Option<Uuid> {
+    external.get(..36)?.parse().ok()
+}
+
+/// The persona whose conversation `thread` is, if it is one (a thread of channel
+/// `persona` whose external id starts with the persona's id).
+pub async fn persona_of_thread<C: ConnectionTrait>(
     conn: &C,
     thread: Uuid,
-) -> Result<Option<(Uuid, String)>, DbErr> {
+) -> Result<Option<Uuid>, DbErr> {
     use super::entity::thread as thread_entity;
     let external: Option<Option<String>> = thread_entity::Entity::find_by_id(thread)
         .select_only()
@@ -228,10 +229,16 @@ pub async fn of_thread<C: ConnectionTrait>(
         .into_tuple()
         .one(conn)
         .await?;
-    let Some(persona) = external
-        .flatten()
-        .and_then(|external| external.get(..36)?.parse::<Uuid>().ok())
-    else {
+    Ok(external.flatten().as_deref().and_then(persona_of_external))
+}
+
+/// The persona (its id and owner) whose conversation `thread` is, if it is one; deleted
+/// personas too, as long as their row is kept.
+pub async fn of_thread<C: ConnectionTrait>(
+    conn: &C,
+    thread: Uuid,
+) -> Result<Option<(Uuid, String)>, DbErr> {
+    let Some(persona) = persona_of_thread(conn, thread).await? else {
         return Ok(None);
     };
     let owner: Option<String> = persona::Entity::find_by_id(persona)

@@ -251,7 +251,7 @@ impl Personas<'_> {
     /// # Ok(()) }
     /// ```
     pub fn conversations(&self, persona: &str) -> ListRequest<PersonaConversationOut> {
-        self.owner_list(format!("{}/conversations", Self::path(persona)))
+        self.acting_list(format!("{}/conversations", Self::path(persona)))
     }
 
     /// The messages of one of a persona's conversations, newest first (page through
@@ -264,10 +264,11 @@ impl Personas<'_> {
     /// # Ok(()) }
     /// ```
     pub fn conversation(&self, persona: &str, thread_id: uuid::Uuid) -> ListRequest<MessageOut> {
-        self.owner_list(format!("{}/conversations/{thread_id}", Self::path(persona)))
+        self.acting_list(format!("{}/conversations/{thread_id}", Self::path(persona)))
     }
 
-    fn owner_list<T: serde::de::DeserializeOwned + Send + 'static>(
+    /// A listing of `path`, sent as who acts (`X-On-Behalf-Of`) when one is set.
+    fn acting_list<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         path: String,
     ) -> ListRequest<T> {
@@ -286,7 +287,7 @@ impl Personas<'_> {
     /// # Ok(()) }
     /// ```
     pub fn list(&self) -> ListRequest<PersonaOut> {
-        self.owner_list("api/v1/personas".to_owned())
+        self.acting_list("api/v1/personas".to_owned())
     }
 }
 
