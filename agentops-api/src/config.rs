@@ -249,6 +249,22 @@ pub struct ApiConfig {
     #[arg(long, env = "AGENTOPS_RESERVATION_TTL_SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub reservation_ttl_secs: u64,
+
+    /// How tools agents write for themselves are approved: `review` (a person approves
+    /// each from Telegram or the dashboard; until then only the task that made it may
+    /// use it) or `auto` (approved when stored: for deployments whose agents are
+    /// trusted).
+    #[arg(long, env = "AGENTOPS_TOOL_APPROVAL", value_enum, default_value_t = ToolApproval::Review)]
+    pub tool_approval: ToolApproval,
+}
+
+/// How new tools are approved (`AGENTOPS_TOOL_APPROVAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolApproval {
+    /// A person approves each one.
+    Review,
+    /// Approved when stored.
+    Auto,
 }
 
 /// The price of one model, in US dollars per million tokens.

@@ -101,6 +101,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::deployments::router())
         .merge(routes::pairings::router())
         .merge(routes::personas::router())
+        .merge(routes::tools::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

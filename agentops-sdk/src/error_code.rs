@@ -122,6 +122,8 @@ error_codes! {
     PairingNotFound = ("pairing_not_found", 404, "No such pairing, or no pending pairing holds that code (codes expire after an hour)."),
     /// No such persona, or one the caller may not see.
     PersonaNotFound = ("persona_not_found", 404, "No such persona (by id or slug), or a private one of someone else."),
+    /// No such tool.
+    ToolNotFound = ("tool_not_found", 404, "No such tool."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.

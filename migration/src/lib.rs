@@ -73,6 +73,7 @@ mod m20261204_000018_pairings;
 mod m20261205_000019_personas;
 mod m20261205_000020_persona_bots;
 mod m20261205_000021_persona_budgets;
+mod m20261205_000022_tools;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -102,6 +103,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000019_personas::Migration),
             Box::new(m20261205_000020_persona_bots::Migration),
             Box::new(m20261205_000021_persona_budgets::Migration),
+            Box::new(m20261205_000022_tools::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub(crate) enum Chars {
     Code,
     /// `[A-Za-z0-9_-]`: a persona's slug (safe in a Telegram deep link).
     Slug,
+    /// `[a-z0-9_]` starting with a lower-case letter: a tool's function name.
+    Ident,
 }
 
 impl Chars {
@@ -48,6 +50,7 @@ impl Chars {
     pub fn admit(self, value: &str) -> bool {
         let first_ok = match self {
             Chars::Cursor => value.starts_with(|c: char| c.is_ascii_alphanumeric()),
+            Chars::Ident => value.starts_with(|c: char| c.is_ascii_lowercase()),
             _ => true,
         };
         first_ok && value.chars().all(|c| self.allows(c))
@@ -66,6 +69,7 @@ impl Chars {
             Chars::Chat => c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '.' | ':' | '-'),
             Chars::Code => c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'),
             Chars::Slug => c.is_ascii_alphanumeric() || matches!(c, '_' | '-'),
+            Chars::Ident => c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
         }
     }
 
@@ -81,6 +85,7 @@ impl Chars {
             Chars::Chat => "letters, digits, `_`, `@`, `.`, `:` and `-`",
             Chars::Code => "letters, digits, spaces and `-`",
             Chars::Slug => "letters, digits, `_` and `-`",
+            Chars::Ident => "lower-case letters, digits and `_`, starting with a letter",
         }
     }
 
@@ -93,6 +98,7 @@ impl Chars {
             Chars::Chat => format!("^[a-zA-Z0-9_@.:-]{{1,{max}}}$"),
             Chars::Code => format!("^[a-zA-Z0-9 -]{{1,{max}}}$"),
             Chars::Slug => format!("^[a-zA-Z0-9_-]{{1,{max}}}$"),
+            Chars::Ident => format!("^[a-z][a-z0-9_]{{0,{}}}$", max - 1),
         }
     }
 }
@@ -200,6 +206,17 @@ pub(crate) const PERSONA_PROVIDER_KEY: Text = Text { min: 0, max: 500 };
 pub(crate) const PERSONA_VIA: Text = Text { min: 1, max: 100 };
 /// A persona's owner, or who acts (`X-On-Behalf-Of`).
 pub(crate) const PERSONA_OWNER: Text = Text { min: 1, max: 200 };
+/// What a tool does, for the model.
+pub(crate) const TOOL_DESCRIPTION: Text = Text { min: 1, max: 1_000 };
+/// A tool's script.
+pub(crate) const TOOL_SOURCE: Text = Text {
+    min: 1,
+    max: 64_000,
+};
+/// What a tool's test expects, and what a test's run gave.
+pub(crate) const TOOL_TEXT: Text = Text { min: 1, max: 4_000 };
+/// What a test's run gave (may be empty).
+pub(crate) const TOOL_OUTPUT: Text = Text { min: 0, max: 4_000 };
 /// A provider's or a model's name in the ledger.
 pub(crate) const USAGE_NAME: Text = Text { min: 1, max: 200 };
 
@@ -238,6 +255,11 @@ pub(crate) const PERSONA_SLUG: Name = Name {
 pub(crate) const PAIRING_CODE: Name = Name {
     max: 64,
     chars: Chars::Code,
+};
+/// A tool's function name.
+pub(crate) const TOOL_NAME: Name = Name {
+    max: 64,
+    chars: Chars::Ident,
 };
 pub(crate) const NOTE_KEY: Name = Name {
     max: 100,
@@ -293,6 +315,8 @@ pub(crate) const DEPENDS_ON: Items = Items {
 };
 pub(crate) const CLAIM_KINDS: Items = Items { min: 0, max: 100 };
 pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
+/// A tool's tests (and their results).
+pub(crate) const TOOL_TESTS: Items = Items { min: 1, max: 20 };
 /// Items of one batched complete or heartbeat.
 pub(crate) const BATCH: Items = Items { min: 1, max: 100 };
 
@@ -441,6 +465,20 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("DeploymentIn.metadata", Rule::Object),
     ("DeploymentPatch.report", Rule::Text(DEPLOYMENT_REPORT)),
     ("DeploymentPatch.metadata", Rule::Object),
+    ("ToolIn.name", Rule::Name(TOOL_NAME)),
+    ("ToolIn.description", Rule::Text(TOOL_DESCRIPTION)),
+    ("ToolIn.input_schema", Rule::Object),
+    ("ToolIn.source", Rule::Text(TOOL_SOURCE)),
+    ("ToolIn.tests", Rule::Items(TOOL_TESTS)),
+    ("ToolIn.test_results", Rule::Items(TOOL_TESTS)),
+    ("ToolTest.input", Rule::Object),
+    ("ToolTest.expect", Rule::Text(TOOL_TEXT)),
+    ("ToolTestResult.output", Rule::Text(TOOL_OUTPUT)),
+    ("ToolTestResult.error", Rule::Text(TOOL_OUTPUT)),
+    ("ToolReviewIn.reason", Rule::Text(NOTE)),
+    ("ToolReviewIn.by", Rule::Text(AUTHOR)),
+    ("ToolRunIn.error", Rule::Text(NOTE)),
+    ("GET /api/v1/tools?name", Rule::Name(TOOL_NAME)),
     ("PairingIn.channel", Rule::Name(PAIRING_CHANNEL)),
     ("PairingIn.chat", Rule::Name(PAIRING_CHAT)),
     ("PairingIn.name", Rule::Text(PAIRING_NAME)),

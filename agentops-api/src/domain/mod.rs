@@ -21,6 +21,7 @@ pub mod schedules;
 pub mod task_status;
 pub mod tasks;
 pub mod threads;
+pub mod tools;
 pub mod usage;
 
 use std::future::Future;

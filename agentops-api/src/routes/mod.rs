@@ -16,6 +16,7 @@ pub mod projects;
 pub mod schedules;
 pub mod tasks;
 pub mod threads;
+pub mod tools;
 pub mod usage;
 
 use axum::Json;

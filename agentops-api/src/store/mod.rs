@@ -26,6 +26,7 @@ pub mod projects;
 pub mod schedules;
 pub mod tasks;
 pub mod threads;
+pub mod tools;
 pub mod usage;
 
 use std::path::Path;

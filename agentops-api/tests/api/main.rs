@@ -22,3 +22,4 @@ mod projects;
 mod schedules;
 mod tasks;
 mod threads;
+mod tools;

@@ -17,6 +17,7 @@ mod projects;
 mod schedules;
 mod tasks;
 mod threads;
+mod tools;
 mod usage;
 
 pub use agents::Agents;
@@ -32,6 +33,7 @@ pub use projects::Projects;
 pub use schedules::Schedules;
 pub use tasks::Tasks;
 pub use threads::{Approvals, Threads};
+pub use tools::Tools;
 pub use usage::{SummaryRequest, Usage};
 
 use crate::Client;
@@ -171,6 +173,19 @@ impl Client {
     /// ```
     pub fn deployments(&self) -> Deployments<'_> {
         Deployments { client: self }
+    }
+
+    /// Tools agents write for themselves (script, input schema, tests), their review
+    /// (`pending_review` → `approved` or `rejected`; `retired`) and their runs.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client) -> agentops_sdk::Result<()> {
+    /// use agentops_sdk::types::ToolStatus;
+    /// let to_review = client.tools().list().status(ToolStatus::PendingReview).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tools(&self) -> Tools<'_> {
+        Tools { client: self }
     }
 
     /// Pairings: the allowlist of chats an interface (the Telegram bot) serves, with

@@ -142,6 +142,7 @@ mod projects;
 mod schedules;
 mod tasks;
 mod threads;
+mod tools;
 mod usage;
 
 pub use agents::*;
@@ -157,6 +158,7 @@ pub use projects::*;
 pub use schedules::*;
 pub use tasks::*;
 pub use threads::*;
+pub use tools::*;
 pub use usage::*;
 
 /// Answer of `/health` and `/ready`.
@@ -319,6 +321,8 @@ mod tests {
         round_trips(&ApprovalStatus::ALL);
         round_trips(&DeploymentStatus::ALL);
         round_trips(&PairingStatus::ALL);
+        round_trips(&ToolStatus::ALL);
+        round_trips(&ToolRuntime::ALL);
     }
 
     #[test]

@@ -22,4 +22,5 @@ pub mod task_dependency;
 pub mod task_label;
 pub mod thread;
 pub mod thread_message;
+pub mod tool;
 pub mod usage_record;
