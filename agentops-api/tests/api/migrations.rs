@@ -87,6 +87,17 @@ async fn run(db: &sea_orm::DatabaseConnection, sql: &str, values: Vec<sea_orm::V
         .unwrap();
 }
 
+/// How many migrations to roll back so that `name` is undone (it and every later one).
+fn steps_to_undo(name: &str) -> u32 {
+    use migration::MigratorTrait;
+    let names: Vec<String> = migration::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let at = names.iter().position(|n| n == name).expect("a known migration");
+    (names.len() - at) as u32
+}
+
 async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
@@ -104,7 +115,8 @@ async fn the_persona_budgets_migration_keeps_periods_and_reservations(backend: B
     let test_db = TestDb::create(backend).await;
     let db = agentops_api::store::connect(&test_db.url, 2).await.unwrap();
     agentops_api::store::migrate(&db).await.unwrap();
-    agentops_api::store::migrate_down(&db, Some(1))
+    let steps = steps_to_undo("m20261205_000021_persona_budgets");
+    agentops_api::store::migrate_down(&db, Some(steps))
         .await
         .unwrap();
     let (budget, reservation) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
@@ -166,7 +178,7 @@ async fn the_persona_budgets_migration_keeps_periods_and_reservations(backend: B
         0,
         "the periods go with their budget"
     );
-    agentops_api::store::migrate_down(&db, Some(1))
+    agentops_api::store::migrate_down(&db, Some(steps))
         .await
         .unwrap();
     assert_eq!(
