@@ -283,9 +283,9 @@ pub struct FunctionCall {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {
     /// The function name.
-    pub name: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
     /// What it does, for the model.
-    pub description: &'static str,
+    pub description: std::borrow::Cow<'static, str>,
     /// JSON Schema of its arguments object.
     pub parameters: Value,
 }

@@ -679,9 +679,10 @@ impl PersonaRuntime {
 
 fn remember_tool() -> Tool {
     Tool {
-        name: "remember",
+        name: "remember".into(),
         description: "Keep a short note about the person you are talking with, for later \
-                      conversations with them (only you and they ever see it).",
+                      conversations with them (only you and they ever see it)."
+            .into(),
         parameters: json!({
             "type": "object",
             "properties": {"note": {"type": "string", "description": "The note, one short sentence."}},

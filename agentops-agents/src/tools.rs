@@ -90,6 +90,19 @@ pub trait Hooks: Send {
 
     /// Before each tool call the model makes.
     async fn before_call(&mut self, _turn: usize, _call: &ToolCall) {}
+
+    /// Tools the context offers besides the toolbox's (say, tools an agent wrote and
+    /// stored), as they are now: asked before every turn, so a tool made during the
+    /// loop is offered from the next turn on. A name the toolbox has is the toolbox's.
+    fn extra_tools(&self) -> Vec<llm::Tool> {
+        Vec::new()
+    }
+
+    /// Carries out a call of one of [`Hooks::extra_tools`]: its answer for the model,
+    /// or `None` if the context has no tool of that name.
+    async fn call_extra(&mut self, _call: &ToolCall) -> Option<String> {
+        None
+    }
 }
 
 /// A tool with its types erased, as a [`Toolbox`] keeps it.
@@ -115,8 +128,8 @@ where
 
     fn spec(&self) -> llm::Tool {
         llm::Tool {
-            name: T::NAME,
-            description: T::DESCRIPTION,
+            name: T::NAME.into(),
+            description: T::DESCRIPTION.into(),
             parameters: parameters_of::<T::Args>(),
         }
     }
@@ -183,6 +196,11 @@ impl<C: Send, S: Send> Toolbox<C, S> {
     /// What the model is shown of each tool.
     pub fn specs(&self) -> Vec<llm::Tool> {
         self.tools.iter().map(|tool| tool.spec()).collect()
+    }
+
+    /// Whether a tool of this name is in the box.
+    pub fn has(&self, name: &str) -> bool {
+        self.tools.iter().any(|tool| tool.name() == name)
     }
 
     /// Carries out one call the model made; a name no tool has is answered with the
@@ -284,7 +302,6 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
         context: &mut C,
         mut messages: Vec<Message>,
     ) -> Result<LoopEnd<S>, LoopError> {
-        let tools = self.toolbox.specs();
         let mut usage = Usage::default();
         let mut calls = 0u32;
         for turn in 1..=self.max_turns {
@@ -292,6 +309,13 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
                 .before_turn(turn)
                 .await
                 .map_err(LoopError::Stopped)?;
+            let mut tools = self.toolbox.specs();
+            tools.extend(
+                context
+                    .extra_tools()
+                    .into_iter()
+                    .filter(|extra| !self.toolbox.has(&extra.name)),
+            );
             let completion = match self.llm.chat(&messages, &tools).await {
                 Ok(completion) => completion,
                 Err(source) => {
@@ -318,7 +342,19 @@ impl<'a, C: Hooks, S: Send> ToolLoop<'a, C, S> {
             }
             for call in &message.tool_calls {
                 context.before_call(turn, call).await;
-                match self.toolbox.call(context, call).await {
+                let name = call.function.name.as_str();
+                let step = if self.toolbox.has(name) {
+                    self.toolbox.call(context, call).await
+                } else if let Some(reply) = context.call_extra(call).await {
+                    Step::Reply(reply)
+                } else {
+                    let names: Vec<_> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+                    Step::Reply(format!(
+                        "error: there is no tool `{name}`; use {}",
+                        names.join(", ")
+                    ))
+                };
+                match step {
                     Step::Reply(text) => messages.push(Message::tool(&call.id, text)),
                     Step::Stop(stop) => {
                         return Ok(LoopEnd {
@@ -355,6 +391,7 @@ mod tests {
     struct Scripted {
         replies: Mutex<VecDeque<Message>>,
         seen: Mutex<Vec<Vec<Message>>>,
+        offered: Mutex<Vec<Vec<String>>>,
     }
 
     #[async_trait::async_trait]
@@ -366,9 +403,13 @@ mod tests {
         async fn chat(
             &self,
             messages: &[Message],
-            _: &[llm::Tool],
+            tools: &[llm::Tool],
         ) -> Result<Completion, LlmError> {
             self.seen.lock().unwrap().push(messages.to_vec());
+            self.offered
+                .lock()
+                .unwrap()
+                .push(tools.iter().map(|t| t.name.to_string()).collect());
             let message = self
                 .replies
                 .lock()
@@ -412,6 +453,8 @@ mod tests {
         total: u64,
         turns_seen: Vec<usize>,
         stop_before: Option<usize>,
+        /// Whether `twice` is offered (an extra tool, as one an agent stored).
+        learned: bool,
     }
 
     #[async_trait::async_trait]
@@ -422,6 +465,46 @@ mod tests {
                 Some(at) if at == turn => Err("cancelled".into()),
                 _ => Ok(()),
             }
+        }
+
+        fn extra_tools(&self) -> Vec<llm::Tool> {
+            let twice = llm::Tool {
+                name: "twice".into(),
+                description: "Double the total.".into(),
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+            };
+            // A context's tool never shadows the toolbox's.
+            let add = llm::Tool {
+                name: "add".into(),
+                ..twice.clone()
+            };
+            if self.learned {
+                vec![twice, add]
+            } else {
+                Vec::new()
+            }
+        }
+
+        async fn call_extra(&mut self, call: &ToolCall) -> Option<String> {
+            (self.learned && call.function.name == "twice").then(|| {
+                self.total *= 2;
+                self.total.to_string()
+            })
+        }
+    }
+
+    /// Offers `twice` from the next turn on.
+    struct Learn;
+
+    #[async_trait::async_trait]
+    impl Tool<Tally, u64> for Learn {
+        type Args = Nothing;
+        const NAME: &'static str = "learn";
+        const DESCRIPTION: &'static str = "Learn to double.";
+
+        async fn call(&self, tally: &mut Tally, _: Nothing) -> Step<u64> {
+            tally.learned = true;
+            Step::Reply("learned".into())
         }
     }
 
@@ -573,6 +656,39 @@ mod tests {
         assert!(
             matches!(err, LoopError::Llm { calls: 1, usage, .. } if usage.prompt_tokens == 10),
             "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tool_the_context_adds_is_offered_from_the_next_turn_and_called() {
+        let (model, llm, toolbox) = setup(vec![
+            calls(&[("add", r#"{"amount": 3}"#), ("twice", "{}"), ("learn", "")]),
+            calls(&[("twice", "{}"), ("add", r#"{"amount": 1}"#)]),
+            calls(&[("done", "")]),
+        ]);
+        let toolbox = toolbox.with(Learn);
+        let mut tally = Tally::default();
+        let end = ToolLoop::new(&llm, &toolbox, 5)
+            .run(&mut tally, vec![Message::user("count")])
+            .await
+            .unwrap();
+        assert_eq!(end.ended, Ended::Stopped(7), "3, doubled, plus 1");
+        let offered = model.offered.lock().unwrap().clone();
+        assert_eq!(offered[0], ["add", "done", "learn"]);
+        assert_eq!(offered[1], ["add", "done", "learn", "twice"]);
+        let second = &model.seen.lock().unwrap()[1];
+        let replies: Vec<&str> = second
+            .iter()
+            .filter(|m| m.role == "tool")
+            .map(|m| m.content.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                "3",
+                "error: there is no tool `twice`; use add, done, learn",
+                "learned"
+            ]
         );
     }
 

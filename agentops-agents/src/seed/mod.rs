@@ -46,6 +46,7 @@
 mod plan;
 mod reason;
 mod sandbox;
+mod toolsmith;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -446,7 +447,7 @@ pub(crate) async fn block(task: &TaskContext, question: &str) -> Result<(), Task
 }
 
 /// The end of a failed command's output, for the task's error.
-fn last_words(stdout: &str, stderr: &str) -> String {
+pub(crate) fn last_words(stdout: &str, stderr: &str) -> String {
     let text = if stderr.trim().is_empty() {
         stdout
     } else {

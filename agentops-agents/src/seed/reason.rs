@@ -8,9 +8,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use agentops_sdk::types::{ToolIn, ToolOut, ToolReviewIn, ToolRunIn, ToolRuntime, ToolTest};
+
 use super::sandbox::{Sandbox, StepError};
+use super::toolsmith;
 use super::{Answer, Outcome, block};
-use crate::llm::{Llm, LlmError, Message, ToolCall, Usage};
+use crate::llm::{self, Llm, LlmError, Message, ToolCall, Usage};
 use crate::tools::{Ended, Hooks, LoopError, Step, Tool, ToolLoop, Toolbox};
 
 /// How much of a file `read_file` hands the model.
@@ -21,7 +24,13 @@ in a private Linux workspace (your current directory) using the tools given. Wor
 run commands, fetch URLs, read and write files. Every file you leave under out/ is attached to the \
 task as an artifact when you finish. If you cannot go on without a human (a missing secret, a \
 decision that is not yours), call ask_human with one clear question. When the task is done, call \
-finish with a short summary of what you did and what you found. Be concise.";
+finish with a short summary of what you did and what you found. Be concise.\n\n\
+Tools you may reuse: when a job is one you or other agents are likely to need again (parsing, \
+counting, converting a format), write it once as a tool with create_tool: a short sh or python \
+script that reads its arguments as JSON on standard input (or each top-level one as \
+$ARG_<NAME>) and prints its answer, with tests. It is stored only if its tests pass, and you \
+can then call it like any other tool. Tools beyond the built-in ones were written earlier: \
+prefer them to writing the same code again, and retire_tool one that is wrong.";
 
 /// What the model must know of the sandbox its commands run in, so that it does not
 /// try what cannot work (installing from the network without it, writing outside).
@@ -55,6 +64,10 @@ struct Work<'a> {
     sandbox: &'a Sandbox,
     log: Vec<Value>,
     max_turns: usize,
+    /// Stored tools this task may call (see [`toolsmith`]), the ones it makes included.
+    stored: Vec<ToolOut>,
+    /// `create_tool` calls that failed so far.
+    failed_creates: usize,
 }
 
 /// How a tool ends the Seed's loop.
@@ -85,6 +98,59 @@ impl Hooks for Work<'_> {
             )
             .await;
     }
+
+    fn extra_tools(&self) -> Vec<llm::Tool> {
+        self.stored.iter().map(toolsmith::spec).collect()
+    }
+
+    async fn call_extra(&mut self, call: &ToolCall) -> Option<String> {
+        let tool = self
+            .stored
+            .iter()
+            .find(|tool| tool.name == call.function.name)?
+            .clone();
+        Some(self.use_stored(&tool, &call.function.arguments).await)
+    }
+}
+
+impl Work<'_> {
+    /// Runs a stored tool in this task's sandbox and reports the run.
+    async fn use_stored(&mut self, tool: &ToolOut, arguments: &str) -> String {
+        let input = match toolsmith::arguments(tool, arguments) {
+            Ok(input) => input,
+            Err(why) => return format!("error: {why}"),
+        };
+        let outcome =
+            toolsmith::run(self.sandbox, &tool.name, tool.runtime, &tool.source, &input).await;
+        let (reply, error) = match &outcome {
+            Ok(out) if out.succeeded() => (serde_json::to_string(out).unwrap_or_default(), None),
+            Ok(out) => (
+                serde_json::to_string(out).unwrap_or_default(),
+                Some(format!(
+                    "exited with {}: {}",
+                    out.exit_code
+                        .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                    super::last_words(&out.stdout, &out.stderr)
+                )),
+            ),
+            Err(err) => (tool_error(err), Some(err.to_string())),
+        };
+        let run = ToolRunIn {
+            ok: error.is_none(),
+            error: error.map(|e| e.chars().take(2_000).collect()),
+            task_id: Some(self.task.id()),
+        };
+        if let Err(err) = self.task.client().tools().record_run(tool.id, run).await {
+            tracing::warn!(tool = %tool.name, "the run of a stored tool was not recorded: {err}");
+        }
+        self.log.push(json!({
+            "tool": tool.name,
+            "version": tool.version,
+            "input": input,
+            "outcome": outcome.as_ref().ok(),
+        }));
+        reply
+    }
 }
 
 /// The Seed's tools, in the order the model is shown them.
@@ -96,6 +162,227 @@ fn toolbox<'a>() -> Toolbox<Work<'a>, SeedStop> {
         .with(ReadFile)
         .with(AskHuman)
         .with(Finish)
+        .with(CreateTool)
+        .with(RetireTool)
+}
+
+/// What runs a new tool's script.
+#[derive(Deserialize, JsonSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+enum Runtime {
+    /// `/bin/sh`.
+    #[default]
+    Sh,
+    /// `python3`.
+    Python,
+}
+
+/// One test of a new tool.
+#[derive(Deserialize, JsonSchema)]
+struct TestArgs {
+    /// The tool's arguments for this test (a JSON object).
+    input: Value,
+    /// What its output must contain.
+    expect: String,
+    /// Whether the whole output (trimmed) must equal `expect` instead.
+    #[serde(default)]
+    exact: bool,
+}
+
+/// Arguments of `create_tool`.
+#[derive(Deserialize, JsonSchema)]
+struct CreateToolArgs {
+    /// The function name: a lower-case letter, then lower-case letters, digits and `_`.
+    name: String,
+    /// What it does and when to use it.
+    description: String,
+    /// JSON Schema of its arguments, e.g. {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}.
+    input_schema: Value,
+    /// `sh` or `python`.
+    #[serde(default)]
+    runtime: Runtime,
+    /// The script: it reads its arguments as JSON on standard input (or each top-level one as $ARG_<NAME>) and prints its answer; a non-zero exit is a failure.
+    source: String,
+    /// 1 to 20 tests; each runs the tool with `input` and checks its output.
+    tests: Vec<TestArgs>,
+}
+
+struct CreateTool;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for CreateTool {
+    type Args = CreateToolArgs;
+    const NAME: &'static str = "create_tool";
+    const DESCRIPTION: &'static str = "Write a reusable tool (a sh or python script with tests). Its tests run in your sandbox; if they all pass the tool is stored and you (and, once an operator approves it, later tasks) can call it like any other tool.";
+
+    async fn call(&self, work: &mut Work<'a>, args: CreateToolArgs) -> Step<SeedStop> {
+        if work.failed_creates >= toolsmith::MAX_FAILED_CREATES {
+            return Step::Reply(format!(
+                "error: {} attempts at creating tools failed in this task; go on without one",
+                toolsmith::MAX_FAILED_CREATES
+            ));
+        }
+        let reply = work.create_tool(args).await;
+        if reply.starts_with("error:") {
+            work.failed_creates += 1;
+        }
+        Step::Reply(reply)
+    }
+}
+
+impl Work<'_> {
+    /// Checks a new tool, runs its tests, and stores it if every one passes.
+    async fn create_tool(&mut self, args: CreateToolArgs) -> String {
+        if let Err(why) = toolsmith::check_name(&args.name) {
+            return format!("error: {why}");
+        }
+        if args.tests.is_empty() || args.tests.len() > 20 {
+            return "error: give 1 to 20 tests".to_owned();
+        }
+        if !args.input_schema.is_object() || args.tests.iter().any(|t| !t.input.is_object()) {
+            return "error: `input_schema` and every test's `input` must be JSON objects"
+                .to_owned();
+        }
+        let runtime = match args.runtime {
+            Runtime::Sh => ToolRuntime::Sh,
+            Runtime::Python => ToolRuntime::Python,
+        };
+        let tests: Vec<ToolTest> = args
+            .tests
+            .into_iter()
+            .map(|t| ToolTest {
+                input: t.input,
+                expect: t.expect,
+                exact: t.exact,
+            })
+            .collect();
+        let mut results = Vec::with_capacity(tests.len());
+        for test in &tests {
+            let outcome =
+                toolsmith::run(self.sandbox, &args.name, runtime, &args.source, &test.input).await;
+            results.push(toolsmith::judge(test, outcome.as_ref()));
+        }
+        let failed: Vec<String> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.passed)
+            .map(|(i, r)| {
+                format!(
+                    "test {} ({}): {}; output: {}",
+                    i + 1,
+                    tests[i].input,
+                    r.error.as_deref().unwrap_or("failed"),
+                    if r.output.is_empty() {
+                        "(none)"
+                    } else {
+                        &r.output
+                    }
+                )
+            })
+            .collect();
+        self.log.push(json!({
+            "create_tool": args.name,
+            "tests": tests.len(),
+            "passed": tests.len() - failed.len(),
+        }));
+        if !failed.is_empty() {
+            return format!(
+                "error: the tool was not stored: {} of {} tests failed.\n{}\nFix the script \
+                 (or the tests) and call create_tool again.",
+                failed.len(),
+                tests.len(),
+                failed.join("\n")
+            );
+        }
+        let input = ToolIn {
+            name: args.name.clone(),
+            description: args.description,
+            input_schema: args.input_schema,
+            runtime,
+            source: args.source,
+            tests,
+            test_results: results,
+            task_id: Some(self.task.id()),
+        };
+        match self.task.client().tools().create(input).await {
+            Ok(tool) => {
+                let review = match tool.status {
+                    agentops_sdk::types::ToolStatus::Approved => {
+                        "It is approved: later tasks are offered it too."
+                    }
+                    _ => {
+                        "It waits for an operator's review: until approved, only this task \
+                         can use it."
+                    }
+                };
+                let reply = format!(
+                    "stored `{}` v{}: every test passed. Call it as `{}` from now on. {review}",
+                    tool.name, tool.version, tool.name
+                );
+                self.stored.retain(|t| t.name != tool.name);
+                self.stored.push(tool);
+                reply
+            }
+            Err(err) => format!("error: the tool passed its tests but was not stored: {err}"),
+        }
+    }
+}
+
+/// Arguments of `retire_tool`.
+#[derive(Deserialize, JsonSchema)]
+struct RetireToolArgs {
+    /// The stored tool's name.
+    name: String,
+    /// Why (what is wrong with it).
+    reason: String,
+}
+
+struct RetireTool;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for RetireTool {
+    type Args = RetireToolArgs;
+    const NAME: &'static str = "retire_tool";
+    const DESCRIPTION: &'static str = "Take a stored tool out of use because it is wrong or keeps failing; it is no longer offered to any task.";
+
+    async fn call(&self, work: &mut Work<'a>, args: RetireToolArgs) -> Step<SeedStop> {
+        let Some(tool) = work.stored.iter().find(|t| t.name == args.name).cloned() else {
+            let names: Vec<&str> = work.stored.iter().map(|t| t.name.as_str()).collect();
+            return Step::Reply(format!(
+                "error: there is no stored tool `{}` (stored tools here: {})",
+                args.name,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        };
+        let review = ToolReviewIn {
+            reason: Some(args.reason.chars().take(2_000).collect()),
+            by: Some(format!(
+                "agent:{}",
+                work.task
+                    .task()
+                    .agent_id
+                    .map_or_else(String::new, |a| a.to_string())
+            )),
+        };
+        Step::Reply(
+            match work.task.client().tools().retire(tool.id, review).await {
+                Ok(_) => {
+                    work.stored.retain(|t| t.id != tool.id);
+                    work.log
+                        .push(json!({"retire_tool": tool.name, "version": tool.version}));
+                    format!(
+                        "retired `{}` v{}: it is no longer offered",
+                        tool.name, tool.version
+                    )
+                }
+                Err(err) => format!("error: `{}` was not retired: {err}", tool.name),
+            },
+        )
+    }
 }
 
 /// Arguments of `run_shell`.
@@ -303,11 +590,16 @@ pub(crate) async fn run(
         Message::system(format!("{SYSTEM}\n\n{}", sandbox_facts(sandbox.limits()))),
         Message::user(brief(task, goal, answers)),
     ];
+    let stored = toolsmith::usable(task)
+        .await
+        .map_err(|err| TaskError::new(format!("cannot list the stored tools: {err}")))?;
     let mut work = Work {
         task,
         sandbox,
         log: Vec::new(),
         max_turns,
+        stored,
+        failed_creates: 0,
     };
     let toolbox = toolbox();
     let end = match ToolLoop::new(llm, &toolbox, max_turns)
@@ -358,7 +650,7 @@ fn tool_error(err: &StepError) -> String {
 
 fn describe(call: &ToolCall) -> String {
     let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
-    let detail = ["command", "url", "path", "question", "summary"]
+    let detail = ["command", "url", "path", "question", "summary", "name"]
         .iter()
         .find_map(|key| args.get(*key).and_then(Value::as_str))
         .unwrap_or_default();
@@ -385,4 +677,19 @@ fn done(
             "completion_tokens": usage.completion_tokens,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_names_stored_tools_may_not_take_are_the_toolbox_s() {
+        let names: Vec<String> = toolbox()
+            .specs()
+            .into_iter()
+            .map(|t| t.name.into_owned())
+            .collect();
+        assert_eq!(names, toolsmith::BUILT_IN);
+    }
 }

@@ -24,8 +24,8 @@ async fn a_call_sends_the_conversation_tools_and_key_and_reads_the_answer_and_it
     standin.reply(json!({"role": "assistant", "content": "hello"}));
     let llm = agentops_agents::llm::Llm::new(config(&standin.base, "sk-1", "small")).unwrap();
     let tool = Tool {
-        name: "lookup",
-        description: "Looks a thing up.",
+        name: "lookup".into(),
+        description: "Looks a thing up.".into(),
         parameters: json!({"type": "object", "properties": {"q": {"type": "string"}}}),
     };
     let completion = llm

@@ -482,7 +482,9 @@ async fn the_llm_works_towards_the_goal_with_tools_until_it_finishes() {
             "write_file",
             "read_file",
             "ask_human",
-            "finish"
+            "finish",
+            "create_tool",
+            "retire_tool"
         ]
     );
     assert!(
@@ -886,4 +888,253 @@ async fn a_task_gets_the_network_for_its_steps_only_when_it_asks_and_the_seed_gr
         "{refused:?}"
     );
     drop(listener);
+}
+
+/// The environment variable that makes this test binary a Seed worker process for
+/// `a_tool_the_seed_writes_is_tested_stored_reviewed_and_reused_by_another_worker_process`:
+/// `<api url> <api key> <llm url>`.
+const SEED_PROCESS: &str = "AGENTOPS_TEST_SEED_PROCESS";
+
+/// Run only as a process of its own, by the test below: `agentops seed`, as an operator
+/// starts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a worker process for a_tool_the_seed_writes_is_tested_stored_reviewed_and_reused_by_another_worker_process"]
+async fn seed_worker_process_helper() {
+    let Ok(settings) = std::env::var(SEED_PROCESS) else {
+        return;
+    };
+    let settings: Vec<&str> = settings.split(' ').collect();
+    let cli = agentops::cli::Cli::try_parse_from([
+        "agentops",
+        "seed",
+        "--url",
+        settings[0],
+        "--api-key",
+        settings[1],
+        "--llm-base-url",
+        settings[2],
+        "--llm-api-key",
+        "sk-test",
+        "--llm-model",
+        "standin-model",
+        "--name",
+        "seed-process-2",
+    ])
+    .unwrap();
+    agentops::cli::run(cli).await.unwrap();
+}
+
+/// A word-frequency tool as a model would write it: JSON arguments on standard input.
+const WORD_FREQ: &str = r#"import collections, json, sys
+args = json.load(sys.stdin)
+counts = collections.Counter(args['text'].lower().split())
+ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+for word, n in ranked[: int(args.get('top', 10))]:
+    print(word, n)
+"#;
+
+fn word_freq_tool(source: &str) -> Value {
+    json!({
+        "name": "word_freq",
+        "description": "The most frequent words of `text`, one `word count` per line.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "top": {"type": "integer"}},
+            "required": ["text"],
+        },
+        "runtime": "python",
+        "source": source,
+        "tests": [
+            {"input": {"text": "the cat the dog the end", "top": 1}, "expect": "the 3", "exact": true},
+            {"input": {"text": "b a b a c", "top": 2}, "expect": "a 2\nb 2", "exact": true},
+        ],
+    })
+}
+
+/// The names of the tools the model was offered in one request.
+fn offered(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The tool replies the model got in one request, in order.
+fn tool_replies(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_the_seed_writes_is_tested_stored_reviewed_and_reused_by_another_worker_process() {
+    use agentops_sdk::types::{ToolReviewIn, ToolStatus};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let standin = LlmStandIn::spawn().await;
+    let project = app.project().await;
+
+    // Task 1: a first try whose tests fail is not stored; the fixed one is, and is used.
+    let buggy = WORD_FREQ.replace("print(word, n)", "print(word)");
+    standin.reply(tool_call("c1", "create_tool", word_freq_tool(&buggy)));
+    standin.reply(tool_call("c2", "create_tool", word_freq_tool(WORD_FREQ)));
+    standin.reply(tool_call(
+        "c3",
+        "word_freq",
+        json!({"text": "Rust and rust and more Rust", "top": 2}),
+    ));
+    standin.reply(tool_call(
+        "c4",
+        "finish",
+        json!({"summary": "rust is the most frequent word"}),
+    ));
+    let seed = start(&app, llm(&standin));
+    let first = seed_task(
+        &app,
+        project,
+        json!({"goal": "Count the words of a text"}),
+        1,
+    )
+    .await;
+    let first = finished(&app, first.id).await;
+    assert_eq!(first.status, TaskStatus::Completed, "{first:?}");
+    let requests: Vec<Value> = standin.requests().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(requests.len(), 4);
+    assert!(offered(&requests[0]).contains(&"create_tool".to_owned()));
+    assert!(!offered(&requests[0]).contains(&"word_freq".to_owned()));
+    let replies = tool_replies(&requests[3]);
+    assert!(
+        replies[0].starts_with("error: the tool was not stored: 2 of 2 tests failed")
+            && replies[0].contains("the output is not `the 3`"),
+        "{replies:?}"
+    );
+    assert!(
+        replies[1].starts_with("stored `word_freq` v1"),
+        "{replies:?}"
+    );
+    assert!(
+        offered(&requests[2]).contains(&"word_freq".to_owned()),
+        "offered once stored"
+    );
+    assert!(
+        replies[2].contains(r#""stdout":"rust 3\nand 2\n""#),
+        "{replies:?}"
+    );
+
+    let tools = app.client.tools().list().send().await.unwrap().items;
+    assert_eq!(
+        tools.len(),
+        1,
+        "the tool whose tests failed was never stored"
+    );
+    let tool = &tools[0];
+    assert_eq!((tool.name.as_str(), tool.version), ("word_freq", 1));
+    assert_eq!(tool.status, ToolStatus::PendingReview);
+    assert_eq!(tool.task_id, Some(first.id));
+    assert_eq!(tool.author_agent_id, first.agent_id);
+    assert!(tool.test_results.iter().all(|r| r.passed));
+    assert_eq!((tool.usage_count, tool.failure_count), (1, 0));
+    assert_eq!(
+        first.result.as_ref().unwrap()["steps"][2]["tool"],
+        "word_freq"
+    );
+
+    // Waiting for review, it is not offered to another task.
+    standin.reply(tool_call(
+        "p1",
+        "finish",
+        json!({"summary": "nothing to do"}),
+    ));
+    let other = seed_task(&app, project, json!({"goal": "Say hello"}), 1).await;
+    assert_eq!(finished(&app, other.id).await.status, TaskStatus::Completed);
+    let request = standin.requests().pop().unwrap().1;
+    assert!(
+        !offered(&request).contains(&"word_freq".to_owned()),
+        "{:?}",
+        offered(&request)
+    );
+    drop(seed);
+
+    // Approved, it is offered to a task run by a new worker process, which calls it
+    // without writing it again.
+    app.client
+        .tools()
+        .approve(
+            tool.id,
+            ToolReviewIn {
+                by: Some("ana".into()),
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    standin.reply(tool_call(
+        "d1",
+        "word_freq",
+        json!({"text": "to be or not to be", "top": 1}),
+    ));
+    standin.reply(tool_call(
+        "d2",
+        "finish",
+        json!({"summary": "be and to, twice each"}),
+    ));
+    let mut worker = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "seed::seed_worker_process_helper",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(
+            SEED_PROCESS,
+            format!("{} {ADMIN_KEY} {}", app.server.base, standin.base),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = seed_task(
+        &app,
+        project,
+        json!({"goal": "Count the words of Hamlet's line"}),
+        1,
+    )
+    .await;
+    let second = finished(&app, second.id).await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(second.status, TaskStatus::Completed, "{second:?}");
+    let runner = app
+        .client
+        .agents()
+        .get(second.agent_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        runner.name, "seed-process-2",
+        "the new worker process ran it"
+    );
+    let requests: Vec<Value> = standin.requests().into_iter().map(|(_, r)| r).collect();
+    let last = requests.last().unwrap();
+    assert!(offered(&requests[requests.len() - 2]).contains(&"word_freq".to_owned()));
+    assert!(
+        tool_replies(last)[0].contains(r#""stdout":"be 2\n""#),
+        "{:?}",
+        tool_replies(last)
+    );
+    let tool = app.client.tools().get(tool.id).await.unwrap();
+    assert_eq!(
+        (tool.usage_count, tool.version),
+        (2, 1),
+        "used, not written again"
+    );
+    assert_eq!(
+        app.client.tools().list().send().await.unwrap().items.len(),
+        1
+    );
 }
