@@ -25,10 +25,11 @@ FROM debian:bookworm-slim AS runtime
 # Unpinned on purpose: they must follow Debian security updates. curl and jq are
 # there for Seed's shell steps (with sh and coreutils, what its tasks can use);
 # build a derived image for more tools. bubblewrap isolates each shell step (prlimit,
-# from util-linux, sets its limits); it needs user namespaces from the host.
+# from util-linux, sets its limits; socat relays a step's granted network to the
+# worker's egress proxy); it needs user namespaces from the host.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl jq bubblewrap util-linux \
+ && apt-get install -y --no-install-recommends ca-certificates curl jq bubblewrap util-linux socat \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 agentops \
  && useradd --system --uid 10001 --gid agentops --home-dir /var/lib/agentops --create-home --shell /usr/sbin/nologin agentops

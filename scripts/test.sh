@@ -213,7 +213,8 @@ ensure_speech() {
 
 # --- Seed's sandbox -------------------------------------------------------------------------
 # Seed runs shell steps under bubblewrap (Debian's bubblewrap; prlimit comes with
-# util-linux); its tests run real steps in it.
+# util-linux; socat relays granted network to its egress proxy); its tests run real
+# steps in it.
 ensure_bubblewrap() {
     if ! command -v bwrap >/dev/null; then
         log "bubblewrap: installing (apt-get install bubblewrap)"
@@ -221,6 +222,12 @@ ensure_bubblewrap() {
     fi
     command -v prlimit >/dev/null || {
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >/dev/null
+    }
+    # Steps granted the network reach it through the worker's egress proxy, relayed into
+    # their network namespace by socat.
+    [ -x /usr/bin/socat ] || {
+        log "socat: installing (apt-get install socat)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null
     }
 }
 

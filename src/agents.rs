@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use agentops_agents::llm::LlmConfig;
-use agentops_agents::seed::{Isolation, Limits, Seed, SeedConfig, StepNetwork};
+use agentops_agents::seed::{Egress, IpNet, Isolation, Limits, Seed, SeedConfig, StepNetwork};
 use agentops_sdk::{Client, Worker};
 
 /// How an agent reaches the platform.
@@ -391,6 +391,21 @@ pub struct SeedArgs {
     /// Largest a task's workspace may grow, in MiB (a step growing it further is killed).
     #[arg(long, env = "SEED_WORKSPACE_MB", default_value_t = 2048)]
     pub workspace_mb: u64,
+    /// Private address ranges that steps granted the network, and fetches, may reach
+    /// all the same: comma-separated CIDRs (`10.20.0.0/16,fd00::/8`). Loopback, private,
+    /// link-local (cloud metadata) and the other non-public ranges stay refused.
+    #[arg(long, env = "SEED_EGRESS_ALLOW", value_delimiter = ',', value_parser = parse_net)]
+    pub egress_allow: Vec<IpNet>,
+}
+
+/// One range of `SEED_EGRESS_ALLOW`.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is not an address range such as 10.20.0.0/16 (SEED_EGRESS_ALLOW)")
+        })
 }
 
 /// `SEED_STEP_NETWORK`: `off`, `on-request` or `always`.
@@ -486,6 +501,9 @@ impl SeedArgs {
                 step_timeout: Duration::from_secs(self.step_timeout_secs),
                 memory_mb: self.memory_limit_mb,
                 max_file_mb: self.max_file_mb,
+                egress: Egress {
+                    allow: self.egress_allow.clone(),
+                },
                 ..Limits::default()
             },
             network: self.step_network,
@@ -674,15 +692,25 @@ impl EmbeddedSeed {
             url: local_url(api),
             api_key: key,
         };
-        // The embedded Seed takes SEED_SANDBOX too (its other settings are the defaults).
+        // The embedded Seed takes SEED_SANDBOX and SEED_EGRESS_ALLOW too (its other
+        // settings are the defaults).
         let isolation = match std::env::var("SEED_SANDBOX") {
             Ok(text) => parse_isolation(&text).map_err(anyhow::Error::msg)?,
             Err(_) => Isolation::Bubblewrap,
+        };
+        let allow = match std::env::var("SEED_EGRESS_ALLOW") {
+            Ok(text) if !text.trim().is_empty() => text
+                .split(',')
+                .map(parse_net)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?,
+            _ => Vec::new(),
         };
         let config = SeedConfig {
             llm: llm.config()?,
             limits: Limits {
                 isolation,
+                egress: Egress { allow },
                 ..Limits::default()
             },
             ..SeedConfig::default()

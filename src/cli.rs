@@ -627,6 +627,28 @@ mod tests {
     }
 
     #[test]
+    fn the_seed_takes_egress_ranges_and_refuses_what_is_not_one() {
+        let cli = Cli::try_parse_from([
+            "agentops",
+            "seed",
+            "--egress-allow",
+            "10.20.0.0/16, fd00::/8,192.168.1.7",
+        ])
+        .unwrap();
+        let Some(Command::Seed(args)) = cli.command else {
+            panic!("not the seed command");
+        };
+        let ranges: Vec<String> = args.egress_allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(ranges, ["10.20.0.0/16", "fd00::/8", "192.168.1.7/32"]);
+        let err =
+            Cli::try_parse_from(["agentops", "seed", "--egress-allow", "intranet"]).unwrap_err();
+        assert_eq!(
+            env_hint(&Cli::command(), &err).as_deref(),
+            Some("SEED_EGRESS_ALLOW")
+        );
+    }
+
+    #[test]
     fn a_short_admin_key_is_refused_with_its_name() {
         let mut cfg = ApiConfig::defaults();
         cfg.admin_key = Some("short".into());

@@ -43,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod egress;
 mod plan;
 mod reason;
 mod sandbox;
@@ -58,6 +59,8 @@ use agentops_sdk::{TaskContext, TaskError};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
+pub use egress::Egress;
+pub use ipnet::IpNet;
 pub use plan::{Plan, Step};
 pub use sandbox::{
     Isolation, Limits, SANDBOX_UID, Sandbox, StepError, protect_secrets, remove_orphans,

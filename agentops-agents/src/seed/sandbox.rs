@@ -22,8 +22,27 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::egress::{self, Egress, Proxy, Resolver, refuse_literal};
+
+/// An error with its causes, `: `-separated.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 /// How shell steps are kept apart from the worker and the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -83,6 +102,9 @@ pub struct Limits {
     pub max_file_mb: u64,
     /// How much of a command's stdout and stderr is kept in the result (the tail).
     pub output_tail_bytes: usize,
+    /// Which addresses steps granted the network, and the worker's own fetches, may
+    /// reach (see [`Egress`]).
+    pub egress: Egress,
 }
 
 impl Default for Limits {
@@ -96,6 +118,7 @@ impl Default for Limits {
             memory_mb: 1024,
             max_file_mb: 100,
             output_tail_bytes: 8 * 1024,
+            egress: Egress::default(),
         }
     }
 }
@@ -180,6 +203,8 @@ pub struct Sandbox {
     lock_path: PathBuf,
     limits: Limits,
     http: reqwest::Client,
+    /// The egress proxy of steps granted the network, started by the first of them.
+    proxy: std::sync::Mutex<Option<Proxy>>,
 }
 
 impl Drop for Sandbox {
@@ -228,6 +253,7 @@ pub fn remove_orphans(parent: &Path) -> std::io::Result<usize> {
                 std::fs::remove_dir_all(&dir)?;
                 removed += 1;
             }
+            let _ = std::fs::remove_dir_all(parent.join(format!("{workspace}.net")));
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -258,7 +284,20 @@ impl Sandbox {
         for path in [dir.path(), &dir.path().join("out"), &dir.path().join("tmp")] {
             hand_over(path)?;
         }
+        let egress = Arc::new(limits.egress.clone());
+        let checked = egress.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if let Some(why) = refuse_literal(&checked, attempt.url()) {
+                attempt.error(why)
+            } else if attempt.previous().len() >= 10 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(Resolver(egress)))
+            .redirect(redirects)
             .timeout(limits.step_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("agentops-seed/", env!("CARGO_PKG_VERSION")))
@@ -270,7 +309,22 @@ impl Sandbox {
             lock_path,
             limits,
             http,
+            proxy: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The directory of this sandbox's egress proxy socket, the proxy started if it is
+    /// not yet.
+    fn egress_proxy(&self) -> std::io::Result<PathBuf> {
+        let mut proxy = self.proxy.lock().unwrap_or_else(|e| e.into_inner());
+        if proxy.is_none() {
+            let dir = self.root().with_extension("net");
+            *proxy = Some(Proxy::start(&dir, Arc::new(self.limits.egress.clone()))?);
+        }
+        Ok(proxy
+            .as_ref()
+            .map(|p| p.dir().to_owned())
+            .unwrap_or_default())
     }
 
     /// The working directory.
@@ -348,7 +402,20 @@ impl Sandbox {
                      sandbox (SEED_SANDBOX=processes)"
                 )));
             }
-            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout),
+            Isolation::Bubblewrap if self.limits.network => {
+                if !Path::new("/usr/bin/socat").exists() {
+                    return Err(StepError::Invalid(
+                        "this task's steps are granted the network, which goes through an \
+                         egress proxy that needs socat (Debian: `apt-get install socat`)"
+                            .into(),
+                    ));
+                }
+                let proxy = self.egress_proxy().map_err(|err| {
+                    StepError::Transient(format!("cannot start the egress proxy: {err}"))
+                })?;
+                self.bubblewrap(command, env, timeout, Some(&proxy))
+            }
+            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout, None),
             Isolation::Processes => self.plain(command, env, timeout),
         };
         // A root worker's steps run as nobody, so that the process limit holds (it does
@@ -464,21 +531,20 @@ impl Sandbox {
         ]
     }
 
-    /// `command` under bubblewrap (see the module docs).
+    /// `command` under bubblewrap (see the module docs); with `proxy` (the directory of
+    /// the egress proxy's socket), its HTTP(S) goes out through the proxy.
     fn bubblewrap(
         &self,
         command: &str,
         env: &[(String, String)],
         timeout: Duration,
+        proxy: Option<&Path>,
     ) -> tokio::process::Command {
         let root = self.root().to_string_lossy().into_owned();
         let mut cmd = tokio::process::Command::new("bwrap");
         cmd.env_clear();
         cmd.args(["--unshare-all", "--die-with-parent", "--new-session"]);
         cmd.args(["--hostname", "seed"]);
-        if self.limits.network {
-            cmd.arg("--share-net");
-        }
         cmd.args(["--ro-bind", "/usr", "/usr"]);
         // Merged-/usr systems have these as links into /usr; older ones as directories.
         for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
@@ -497,15 +563,24 @@ impl Sandbox {
         }
         cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
         cmd.args(["--bind", &root, &root, "--chdir", &root]);
+        if let Some(proxy) = proxy {
+            cmd.arg("--bind").arg(proxy).arg("/run/agentops");
+        }
         // The sandbox's own root (where bubblewrap made its mount points) read-only too.
         cmd.args(["--remount-ro", "/"]);
         cmd.arg("--clearenv");
-        for (key, value) in self.environment(env) {
+        let proxied = proxy
+            .map(|_| egress::proxy_environment())
+            .unwrap_or_default();
+        for (key, value) in self.environment(env).chain(proxied) {
             cmd.arg("--setenv").arg(key).arg(value);
         }
         cmd.args(["--", "prlimit"]);
         cmd.args(self.prlimits(timeout));
-        cmd.args(["--", "/bin/sh", "-c", command]);
+        match proxy {
+            Some(_) => cmd.args(["--", "/bin/sh", "-c", &egress::wrapper(), "sh", command]),
+            None => cmd.args(["--", "/bin/sh", "-c", command]),
+        };
         cmd
     }
 
@@ -539,13 +614,18 @@ impl Sandbox {
                 "`{url}`: only http and https URLs can be fetched"
             )));
         }
+        if let Some(why) = refuse_literal(&self.limits.egress, &parsed) {
+            return Err(StepError::Invalid(format!("GET {url}: {why}")));
+        }
         let target = save_as.map(|p| self.resolve(p)).transpose()?;
-        let mut response = self
-            .http
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|err| StepError::Transient(format!("GET {url}: {err}")))?;
+        let mut response = self.http.get(parsed).send().await.map_err(|err| {
+            let why = error_chain(&err);
+            if why.contains("may not reach") {
+                StepError::Invalid(format!("GET {url}: {why}"))
+            } else {
+                StepError::Transient(format!("GET {url}: {why}"))
+            }
+        })?;
         let status = response.status();
         let content_type = response
             .headers()

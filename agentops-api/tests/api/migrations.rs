@@ -94,7 +94,10 @@ fn steps_to_undo(name: &str) -> u32 {
         .iter()
         .map(|m| m.name().to_owned())
         .collect();
-    let at = names.iter().position(|n| n == name).expect("a known migration");
+    let at = names
+        .iter()
+        .position(|n| n == name)
+        .expect("a known migration");
     (names.len() - at) as u32
 }
 

@@ -110,6 +110,20 @@ async fn artifact_text(app: &TestApp, task: &TaskOut, name: &str) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
+/// A Seed whose fetches may reach the test's own web server on 127.0.0.1 (a private
+/// address, refused by default).
+fn reaching_localhost() -> SeedConfig {
+    SeedConfig {
+        limits: agentops_agents::seed::Limits {
+            egress: agentops_agents::seed::Egress {
+                allow: vec!["127.0.0.1/32".parse().unwrap()],
+            },
+            ..Default::default()
+        },
+        ..SeedConfig::default()
+    }
+}
+
 /// A web server for fetch steps: `/page` answers text, anything else 404.
 async fn website() -> String {
     let app = Router::new().route("/page", get(|| async { "hello from the web" }));
@@ -135,7 +149,7 @@ async fn explicit_steps_run_in_order_and_out_files_become_artifacts(backend: Bac
     let app = TestApp::spawn(backend).await;
     let web = website().await;
     let project = app.project().await;
-    let _seed = start(&app, SeedConfig::default());
+    let _seed = start(&app, reaching_localhost());
     let task = seed_task(
         &app,
         project,
@@ -202,7 +216,7 @@ async fn failures_say_which_step_failed_and_why() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let web = website().await;
     let project = app.project().await;
-    let _seed = start(&app, SeedConfig::default());
+    let _seed = start(&app, reaching_localhost());
 
     let failing = seed_task(
         &app,
@@ -841,33 +855,100 @@ async fn without_isolation_shell_steps_are_refused_unless_the_operator_allows_th
 /// grants none fails such a task, saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_gets_the_network_for_its_steps_only_when_it_asks_and_the_seed_grants_it() {
-    use agentops_agents::seed::StepNetwork;
+    use agentops_agents::seed::{Egress, Limits, StepNetwork};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let project = app.project().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A server on a loopback address other than the sandbox's own 127.0.0.1, standing
+    // for one on the platform's private network.
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let connect =
-        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3)\"");
-    let granting = start(
-        &app,
-        SeedConfig {
-            network: StepNetwork::OnRequest,
-            ..SeedConfig::default()
+    let site = Router::new().route("/page", get(|| async { "hello from the private network" }));
+    tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
+    let raw =
+        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.2', {port}), 3)\"");
+    let curl = format!("curl -sS -f http://127.0.0.2:{port}/page");
+    // HTTPS goes out with CONNECT: `-p` tunnels plain HTTP the same way.
+    let tunnel = format!("curl -sS -f -p http://127.0.0.2:{port}/page");
+    let granting = |allow: &[&str]| SeedConfig {
+        network: StepNetwork::OnRequest,
+        limits: Limits {
+            egress: Egress {
+                allow: allow.iter().map(|net| net.parse().unwrap()).collect(),
+            },
+            ..Limits::default()
         },
-    );
-    let asked = seed_task(
+        ..SeedConfig::default()
+    };
+
+    // Granted, the private address is still refused, and nothing but HTTP(S) gets out.
+    let seed = start(&app, granting(&[]));
+    let private = seed_task(
         &app,
         project,
-        json!({"network": true, "steps": [{"run": connect}]}),
+        json!({"network": true, "steps": [{"run": curl}]}),
         1,
     )
     .await;
-    let not_asked = seed_task(&app, project, json!({"steps": [{"run": connect}]}), 1).await;
+    let private = finished(&app, private.id).await;
+    assert_eq!(private.status, TaskStatus::Failed, "{private:?}");
+    assert!(
+        private.error.as_deref().unwrap().contains("403"),
+        "{private:?}"
+    );
+    let raw_out = seed_task(
+        &app,
+        project,
+        json!({"network": true, "steps": [{"run": raw}]}),
+        1,
+    )
+    .await;
+    assert_eq!(finished(&app, raw_out.id).await.status, TaskStatus::Failed);
+    let fetched = seed_task(
+        &app,
+        project,
+        json!({"steps": [{"fetch": format!("http://127.0.0.2:{port}/page")}]}),
+        3,
+    )
+    .await;
+    let fetched = finished(&app, fetched.id).await;
+    assert_eq!(
+        fetched.status,
+        TaskStatus::Failed,
+        "the worker's own fetch is checked too"
+    );
+    assert!(
+        fetched
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("private address"),
+        "{fetched:?}"
+    );
+    drop(seed);
+
+    // An operator allows the range: asked for, the network reaches it (plain and
+    // tunnelled); not asked for, there is none.
+    let seed = start(&app, granting(&["127.0.0.2/32"]));
+    let asked = seed_task(
+        &app,
+        project,
+        json!({"network": true, "steps": [{"run": curl}, {"run": tunnel}]}),
+        1,
+    )
+    .await;
+    let not_asked = seed_task(&app, project, json!({"steps": [{"run": curl}]}), 1).await;
     let asked = finished(&app, asked.id).await;
     assert_eq!(asked.status, TaskStatus::Completed, "{asked:?}");
+    let steps = &asked.result.as_ref().unwrap()["steps"];
+    for step in [0, 1] {
+        assert_eq!(
+            steps[step]["outcome"]["stdout"], "hello from the private network",
+            "{steps}"
+        );
+    }
     let not_asked = finished(&app, not_asked.id).await;
     assert_eq!(not_asked.status, TaskStatus::Failed, "{not_asked:?}");
-    drop(granting);
+    drop(seed);
 
     let _closed = start(&app, SeedConfig::default());
     let refused = seed_task(
@@ -887,7 +968,6 @@ async fn a_task_gets_the_network_for_its_steps_only_when_it_asks_and_the_seed_gr
             .contains("SEED_STEP_NETWORK=off"),
         "{refused:?}"
     );
-    drop(listener);
 }
 
 /// The environment variable that makes this test binary a Seed worker process for
