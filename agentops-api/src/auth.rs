@@ -99,7 +99,7 @@ impl KeyCache {
     }
 
     /// Counts one request against the key's budget.
-    async fn check_rate(&self, key_id: Uuid) -> Result<(), ApiError> {
+    pub(crate) async fn check_rate(&self, key_id: Uuid) -> Result<(), ApiError> {
         self.limits
             .check(key_id)
             .await
@@ -161,7 +161,7 @@ pub async fn authenticate_secret(state: &Authenticator, secret: &str) -> Result<
 
 /// The bearer secret of a request: the `Authorization` header, or (for browsers, whose
 /// WebSocket API cannot set headers) an `access_token` query parameter.
-fn bearer_secret(request: &Request) -> Option<String> {
+pub(crate) fn bearer_secret(request: &Request) -> Option<String> {
     if let Some(value) = request.headers().get(axum::http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;

@@ -256,6 +256,23 @@ pub struct ApiConfig {
     /// trusted).
     #[arg(long, env = "AGENTOPS_TOOL_APPROVAL", value_enum, default_value_t = ToolApproval::Review)]
     pub tool_approval: ToolApproval,
+
+    /// How long a preview of a task's server is shown when its agent asks for no other
+    /// time, in seconds (its server is stopped then, and `/preview/…` answers 410).
+    #[arg(long, env = "AGENTOPS_PREVIEW_TTL_SECS", default_value_t = 1_800,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub preview_ttl_secs: u64,
+
+    /// The hosts previews may be forwarded to, comma-separated (the Seed workers'
+    /// addresses as the API reaches them): a preview naming another upstream is refused,
+    /// so that an agent key cannot make the API fetch what it should not.
+    #[arg(
+        long,
+        env = "AGENTOPS_PREVIEW_UPSTREAMS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1,localhost,::1"
+    )]
+    pub preview_upstreams: Vec<String>,
 }
 
 /// How new tools are approved (`AGENTOPS_TOOL_APPROVAL`).

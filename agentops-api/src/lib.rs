@@ -102,6 +102,7 @@ fn api_router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::pairings::router())
         .merge(routes::personas::router())
         .merge(routes::tools::router())
+        .merge(routes::previews::router())
         .merge(routes::events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(health)
+        .merge(routes::previews::proxy_router())
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", openapi))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

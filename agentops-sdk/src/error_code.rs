@@ -124,6 +124,8 @@ error_codes! {
     PersonaNotFound = ("persona_not_found", 404, "No such persona (by id or slug), or a private one of someone else."),
     /// No such tool.
     ToolNotFound = ("tool_not_found", 404, "No such tool."),
+    /// No such preview.
+    PreviewNotFound = ("preview_not_found", 404, "No such preview."),
     /// No event cursor of that name.
     EventCursorNotFound = ("event_cursor_not_found", 404, "No event cursor of that name."),
     /// A record went away while the request was served.
@@ -150,6 +152,8 @@ error_codes! {
     CursorExpired = ("cursor_expired", 410, "An event `since` older than the retained log: reload, then resume."),
     /// The persona was deleted by its owner.
     PersonaDeleted = ("persona_deleted", 410, "The persona was deleted by its owner: it takes no new messages or changes."),
+    /// The preview expired or was stopped: its server is gone.
+    PreviewGone = ("preview_gone", 410, "The preview expired or was stopped: its server is gone."),
     /// The body is larger than the server accepts.
     PayloadTooLarge = ("payload_too_large", 413, "The body is larger than the server accepts."),
     /// The body is not of a media type the route reads.
@@ -178,6 +182,8 @@ error_codes! {
     Internal = ("internal", 500, "A bug: its cause is logged, the message is generic."),
     /// A service in front of the platform could not reach its API.
     PlatformUnavailable = ("platform_unavailable", 502, "The Chief of Staff's HTTP API could not reach the platform API it works through."),
+    /// The preview's server does not answer.
+    PreviewUnreachable = ("preview_unreachable", 502, "The preview's server does not answer (its worker may have stopped)."),
     /// The Chief of Staff has no speech engine, or cannot reach it.
     SpeechUnavailable = ("speech_unavailable", 503, "The Chief of Staff's speech engine is not set up (`SPEECH_BASE_URL`) or cannot be reached now (with `Retry-After` when it may come back)."),
     /// The Chief of Staff has no vision model, or cannot reach it.

@@ -74,6 +74,7 @@ mod m20261205_000019_personas;
 mod m20261205_000020_persona_bots;
 mod m20261205_000021_persona_budgets;
 mod m20261205_000022_tools;
+mod m20261205_000023_previews;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -104,6 +105,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000020_persona_bots::Migration),
             Box::new(m20261205_000021_persona_budgets::Migration),
             Box::new(m20261205_000022_tools::Migration),
+            Box::new(m20261205_000023_previews::Migration),
         ]
     }
 }

@@ -317,6 +317,16 @@ pub(crate) const CLAIM_KINDS: Items = Items { min: 0, max: 100 };
 pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
 /// A tool's tests (and their results).
 pub(crate) const TOOL_TESTS: Items = Items { min: 1, max: 20 };
+/// How long a preview is shown, in seconds.
+pub(crate) const PREVIEW_TTL: Int = Int {
+    min: 60,
+    max: 86_400,
+};
+/// A TCP port.
+pub(crate) const PORT: Int = Int {
+    min: 1,
+    max: 65_535,
+};
 /// Items of one batched complete or heartbeat.
 pub(crate) const BATCH: Items = Items { min: 1, max: 100 };
 
@@ -479,6 +489,9 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ToolReviewIn.by", Rule::Text(AUTHOR)),
     ("ToolRunIn.error", Rule::Text(NOTE)),
     ("GET /api/v1/tools?name", Rule::Name(TOOL_NAME)),
+    ("PreviewIn.upstream", Rule::Text(Text { min: 1, max: 500 })),
+    ("PreviewIn.ttl_seconds", Rule::Int(PREVIEW_TTL)),
+    ("PreviewIn.port", Rule::Int(PORT)),
     ("PairingIn.channel", Rule::Name(PAIRING_CHANNEL)),
     ("PairingIn.chat", Rule::Name(PAIRING_CHAT)),
     ("PairingIn.name", Rule::Text(PAIRING_NAME)),

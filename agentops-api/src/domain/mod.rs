@@ -16,6 +16,7 @@ pub mod limits;
 pub mod notes;
 pub mod pairings;
 pub mod personas;
+pub mod previews;
 pub mod projects;
 pub mod schedules;
 pub mod task_status;

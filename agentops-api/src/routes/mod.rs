@@ -12,6 +12,7 @@ pub mod keys;
 pub mod notes;
 pub mod pairings;
 pub mod personas;
+pub mod previews;
 pub mod projects;
 pub mod schedules;
 pub mod tasks;

@@ -18,6 +18,7 @@ mod migrations;
 mod notes;
 mod pairings;
 mod personas;
+mod previews;
 mod projects;
 mod schedules;
 mod tasks;

@@ -17,6 +17,7 @@ mod projects;
 mod schedules;
 mod tasks;
 mod threads;
+mod previews;
 mod tools;
 mod usage;
 
@@ -33,6 +34,7 @@ pub use projects::Projects;
 pub use schedules::Schedules;
 pub use tasks::Tasks;
 pub use threads::{Approvals, Threads};
+pub use previews::Previews;
 pub use tools::Tools;
 pub use usage::{SummaryRequest, Usage};
 
@@ -186,6 +188,17 @@ impl Client {
     /// ```
     pub fn tools(&self) -> Tools<'_> {
         Tools { client: self }
+    }
+
+    /// Previews: servers tasks started, shown at `/preview/<short id>/` for a while.
+    ///
+    /// ```no_run
+    /// # async fn example(client: agentops_sdk::Client, task: uuid::Uuid) -> agentops_sdk::Result<()> {
+    /// let previews = client.previews().list().task(task).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn previews(&self) -> Previews<'_> {
+        Previews { client: self }
     }
 
     /// Pairings: the allowlist of chats an interface (the Telegram bot) serves, with

@@ -138,6 +138,7 @@ mod events;
 mod keys;
 mod pairings;
 mod personas;
+mod previews;
 mod projects;
 mod schedules;
 mod tasks;
@@ -154,6 +155,7 @@ pub use events::*;
 pub use keys::*;
 pub use pairings::*;
 pub use personas::*;
+pub use previews::*;
 pub use projects::*;
 pub use schedules::*;
 pub use tasks::*;
@@ -323,6 +325,7 @@ mod tests {
         round_trips(&PairingStatus::ALL);
         round_trips(&ToolStatus::ALL);
         round_trips(&ToolRuntime::ALL);
+        round_trips(&PreviewStatus::ALL);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod event_cursor;
 pub mod pairing;
 pub mod persona;
 pub mod persona_version;
+pub mod preview;
 pub mod project;
 pub mod project_note;
 pub mod schedule;

@@ -1,0 +1,210 @@
+//! Previews: a server a task started in its sandbox, shown by the platform at
+//! `/preview/<short id>/` for a limited time (`AGENTOPS_PREVIEW_TTL_SECS`, 30 minutes by
+//! default), after which it answers `410 preview_gone` (the agent stops the server then
+//! too).
+//!
+//! The short id is the end of the task's id (its random part), so the address says
+//! which task it shows; a task's later previews add `-2`, `-3`… The agent names the
+//! upstream the platform forwards to; only the hosts the operator lists
+//! (`AGENTOPS_PREVIEW_UPSTREAMS`, loopback by default) are taken, so an agent key cannot
+//! turn the proxy on the platform's private network. People open a preview with an API
+//! key, or with its link's token (kept in a cookie scoped to the preview's path, so the
+//! page's own links work).
+
+use chrono::Duration;
+use rand::Rng;
+use uuid::Uuid;
+
+use agentops_sdk::types::{ErrorCode, Page, PreviewIn, PreviewOut, PreviewStatus};
+
+use super::{Checks, PageRequest, paginate};
+use crate::domain::Context;
+use crate::error::DomainError;
+use crate::store::{self, NewEvent, entity::preview};
+
+/// Characters of an upstream URL.
+const UPSTREAM_MAX: usize = 500;
+
+fn status_of(row: &preview::Model, now: chrono::DateTime<chrono::Utc>) -> PreviewStatus {
+    if row.stopped {
+        PreviewStatus::Stopped
+    } else if row.expires_at <= now {
+        PreviewStatus::Expired
+    } else {
+        PreviewStatus::Live
+    }
+}
+
+fn out(row: preview::Model) -> PreviewOut {
+    let path = format!("/preview/{}/", row.short_id);
+    PreviewOut {
+        id: row.id,
+        task_id: row.task_id,
+        project_id: row.project_id,
+        status: status_of(&row, store::now()),
+        link: format!("{path}?token={}", row.token),
+        path,
+        short_id: row.short_id,
+        port: row.port,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+        stopped_at: row.stopped_at,
+    }
+}
+
+fn event(kind: &'static str, preview: &PreviewOut) -> NewEvent {
+    NewEvent {
+        kind,
+        project_id: Some(preview.project_id),
+        task_id: Some(preview.task_id),
+        agent_id: None,
+        data: serde_json::to_value(preview).unwrap_or_default(),
+    }
+}
+
+/// Checks an upstream: an `http://` base URL ending in `/`, on a listed host.
+fn check_upstream(state: &Context, checks: &mut Checks, upstream: &str) {
+    let allowed = |host: &str| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        state.cfg.preview_upstreams.iter().any(|h| {
+            h.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(host)
+        })
+    };
+    if upstream.chars().count() > UPSTREAM_MAX {
+        checks.push(
+            "upstream",
+            format!("must be at most {UPSTREAM_MAX} characters"),
+        );
+        return;
+    }
+    match reqwest::Url::parse(upstream) {
+        Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
+            checks.push("upstream", "must be an http(s) URL");
+        }
+        Ok(url) if !url.path().ends_with('/') || url.query().is_some() => {
+            checks.push(
+                "upstream",
+                "must be a base URL ending in `/`, without a query",
+            );
+        }
+        Ok(url) if !url.host_str().is_some_and(allowed) => checks.push(
+            "upstream",
+            "this host is not one previews may be forwarded to (AGENTOPS_PREVIEW_UPSTREAMS)",
+        ),
+        Ok(_) => {}
+        Err(err) => checks.push("upstream", format!("is not a URL: {err}")),
+    }
+}
+
+/// Starts showing a task's server; while a preview of the same task and upstream is
+/// live, returns it (a retried create makes no second one). Returns whether it is new.
+pub async fn create(state: &Context, input: PreviewIn) -> Result<(PreviewOut, bool), DomainError> {
+    let mut checks = Checks::default();
+    check_upstream(state, &mut checks, &input.upstream);
+    if let Some(ttl) = input.ttl_seconds {
+        checks.range("ttl_seconds", ttl, super::limits::PREVIEW_TTL);
+    }
+    if let Some(port) = input.port {
+        checks.range("port", i64::from(port), super::limits::PORT);
+    }
+    checks.finish()?;
+    let mut tx = state.begin().await?;
+    let task = store::tasks::find(tx.conn(), input.task_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, input.task_id))?;
+    let now = store::now();
+    if let Some(live) = store::previews::find_live(tx.conn(), task.id, &input.upstream, now).await?
+    {
+        return Ok((out(live), false));
+    }
+    let earlier = store::previews::list(tx.conn(), Some(task.id), None, 1_000)
+        .await?
+        .len();
+    let tail = task.id.simple().to_string()[20..].to_owned();
+    let short_id = if earlier == 0 {
+        tail
+    } else {
+        format!("{tail}-{}", earlier + 1)
+    };
+    let ttl = input
+        .ttl_seconds
+        .unwrap_or(i64::try_from(state.cfg.preview_ttl_secs).unwrap_or(1_800));
+    let token: String = {
+        let bytes: [u8; 16] = rand::rng().random();
+        hex::encode(bytes)
+    };
+    let row = preview::Model {
+        id: Uuid::now_v7(),
+        task_id: task.id,
+        project_id: task.project_id,
+        short_id,
+        token,
+        upstream: input.upstream,
+        port: input.port,
+        stopped: false,
+        expires_at: now + Duration::seconds(ttl),
+        created_at: now,
+        stopped_at: None,
+    };
+    let preview = out(store::previews::insert(tx.conn(), row).await?);
+    tx.emit(event("preview.started", &preview));
+    state.commit(tx).await?;
+    Ok((preview, true))
+}
+
+/// One preview.
+pub async fn get(state: &Context, id: Uuid) -> Result<PreviewOut, DomainError> {
+    store::previews::find(&state.db, id)
+        .await?
+        .map(out)
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PreviewNotFound, id))
+}
+
+/// Previews, newest first, optionally of one task.
+pub async fn list(
+    state: &Context,
+    task: Option<Uuid>,
+    page: PageRequest,
+) -> Result<Page<PreviewOut>, DomainError> {
+    let rows = store::previews::list(&state.db, task, page.before, page.limit + 1).await?;
+    Ok(paginate(
+        rows.into_iter().map(out).collect(),
+        page.limit,
+        |p| p.id,
+    ))
+}
+
+/// Stops showing a preview (again: unchanged).
+pub async fn stop(state: &Context, id: Uuid) -> Result<PreviewOut, DomainError> {
+    let mut tx = state.begin().await?;
+    let mut row = store::previews::find_for_update(tx.conn(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PreviewNotFound, id))?;
+    if row.stopped {
+        return Ok(out(row));
+    }
+    row.stopped = true;
+    row.stopped_at = Some(store::now());
+    let preview = out(store::previews::update(tx.conn(), row).await?);
+    tx.emit(event("preview.stopped", &preview));
+    state.commit(tx).await?;
+    Ok(preview)
+}
+
+/// What the proxy needs to serve `/preview/<short_id>/`: the row, if the preview is
+/// live (`404` none, `410` expired or stopped).
+pub async fn open(state: &Context, short_id: &str) -> Result<preview::Model, DomainError> {
+    let row = store::previews::find_by_short_id(&state.db, short_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ErrorCode::PreviewNotFound, short_id))?;
+    match status_of(&row, store::now()) {
+        PreviewStatus::Live => Ok(row),
+        status => Err(DomainError::refused(
+            ErrorCode::PreviewGone,
+            format!("this preview is {status}: its server is gone"),
+        )),
+    }
+}
