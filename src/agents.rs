@@ -11,7 +11,9 @@ use anyhow::Context;
 use clap::Args;
 
 use agentops_agents::llm::LlmConfig;
-use agentops_agents::seed::{Egress, IpNet, Isolation, Limits, Seed, SeedConfig, StepNetwork};
+use agentops_agents::seed::{
+    Egress, IpNet, Isolation, Limits, PreviewConfig, Seed, SeedConfig, StepNetwork,
+};
 use agentops_sdk::{Client, Worker};
 
 /// How an agent reaches the platform.
@@ -396,6 +398,14 @@ pub struct SeedArgs {
     /// link-local (cloud metadata) and the other non-public ranges stay refused.
     #[arg(long, env = "SEED_EGRESS_ALLOW", value_delimiter = ',', value_parser = parse_net)]
     pub egress_allow: Vec<IpNet>,
+    /// Where this Seed serves the previews of servers its tasks start, for the platform's
+    /// API to forward to (`off`: tasks cannot start previews).
+    #[arg(long, env = "SEED_PREVIEW_BIND", default_value = "127.0.0.1:0")]
+    pub preview_bind: String,
+    /// The base URL the API reaches that listener at, if not `http://<bind>/` (its host
+    /// must be in the API's AGENTOPS_PREVIEW_UPSTREAMS).
+    #[arg(long, env = "SEED_PREVIEW_URL")]
+    pub preview_url: Option<String>,
 }
 
 /// One range of `SEED_EGRESS_ALLOW`.
@@ -507,6 +517,18 @@ impl SeedArgs {
                 ..Limits::default()
             },
             network: self.step_network,
+            preview: match self.preview_bind.trim() {
+                "off" | "" => None,
+                bind => Some(PreviewConfig {
+                    bind: bind.parse().map_err(|_| {
+                        anyhow::anyhow!(
+                            "SEED_PREVIEW_BIND must be an address such as 127.0.0.1:7070, or off"
+                        )
+                    })?,
+                    public_url: self.preview_url.clone(),
+                    ..PreviewConfig::default()
+                }),
+            },
             workdir: self.workdir.clone(),
             llm: self.llm.config()?,
             max_turns: self.max_turns,

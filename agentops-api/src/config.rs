@@ -260,7 +260,7 @@ pub struct ApiConfig {
     /// How long a preview of a task's server is shown when its agent asks for no other
     /// time, in seconds (its server is stopped then, and `/preview/…` answers 410).
     #[arg(long, env = "AGENTOPS_PREVIEW_TTL_SECS", default_value_t = 1_800,
-          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+          value_parser = clap::value_parser!(u64).range(5..=86_400))]
     pub preview_ttl_secs: u64,
 
     /// The hosts previews may be forwarded to, comma-separated (the Seed workers'

@@ -202,11 +202,15 @@ resource "scaleway_container" "seed" {
   environment_variables = {
     # Serves /health for the health check below (the worker itself only
     # calls out, to the API and the LLM).
-    AGENTOPS_BIND       = "0.0.0.0:8080"
-    AGENTOPS_URL        = local.api_url
-    LLM_BASE_URL        = var.llm_base_url
-    LLM_MODEL           = var.llm_model
-    SEED_SANDBOX        = var.seed_sandbox
+    AGENTOPS_BIND = "0.0.0.0:8080"
+    AGENTOPS_URL  = local.api_url
+    LLM_BASE_URL  = var.llm_base_url
+    LLM_MODEL     = var.llm_model
+    SEED_SANDBOX  = var.seed_sandbox
+    # A preview is served by the one worker that runs its server, and a serverless
+    # pool routes each request to any of its instances: previews need a Seed the API
+    # reaches directly (see docs/seed.md), so they are off here.
+    SEED_PREVIEW_BIND   = "off"
     AGENTOPS_LOG_FORMAT = "json"
     RUST_LOG            = var.rust_log
   }

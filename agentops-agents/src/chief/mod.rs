@@ -1158,9 +1158,25 @@ fn plan_report(approval: &ApprovalOut, tasks: &[TaskOut]) -> String {
         .iter()
         .filter(|t| t.status == TaskStatus::Completed)
         .collect();
+    // Servers the tasks left running for people to see (the Seed's previews).
+    let mut previews = String::new();
+    for t in &completed {
+        let shown = t.result.as_ref().and_then(|r| r.get("previews"));
+        for preview in shown.and_then(Value::as_array).into_iter().flatten() {
+            if let Some(url) = preview.get("url").and_then(Value::as_str) {
+                let until = preview
+                    .get("expires_at")
+                    .and_then(Value::as_str)
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                    .map(|at| format!(" (until {} UTC)", at.naive_utc().format("%H:%M")))
+                    .unwrap_or_default();
+                previews.push_str(&format!("\n🔗 Preview of {}: {url}{until}", label(t)));
+            }
+        }
+    }
     if completed.len() == tasks.len() {
         return format!(
-            "✅ Work finished ({what}): {} completed: {}.",
+            "✅ Work finished ({what}): {} completed: {}.{previews}",
             if tasks.len() == 1 {
                 "the task".to_owned()
             } else {
@@ -1170,7 +1186,7 @@ fn plan_report(approval: &ApprovalOut, tasks: &[TaskOut]) -> String {
         );
     }
     let mut text = format!(
-        "⚠️ Finished ({what}): {} of {} completed.",
+        "⚠️ Finished ({what}): {} of {} completed.{previews}",
         completed.len(),
         actions::plural(tasks.len(), "task")
     );

@@ -297,17 +297,16 @@ async fn answer(client: &mut UnixStream, status: u16, message: &str) -> std::io:
     client.shutdown().await
 }
 
-/// The script that runs a step with the proxy: `socat` relays `127.0.0.1:3128` in the
-/// sandbox to the worker's socket, the step starts once it listens.
-pub(crate) fn wrapper() -> String {
+/// The lines that start a step's relay to the proxy: `socat` relays `127.0.0.1:3128`
+/// in the sandbox to the worker's socket; the step starts once it listens.
+pub(crate) fn relay_lines() -> String {
     format!(
         "socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr \
          UNIX-CONNECT:{SOCKET_IN_SANDBOX} </dev/null >/dev/null 2>&1 &\n\
          i=0\n\
          while [ $i -lt 300 ] && ! socat -u OPEN:/dev/null TCP:127.0.0.1:{PROXY_PORT} 2>/dev/null; do\n\
          i=$((i+1)); sleep 0.01\n\
-         done\n\
-         exec /bin/sh -c \"$1\""
+         done\n"
     )
 }
 

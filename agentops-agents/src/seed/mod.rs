@@ -45,6 +45,7 @@
 
 mod egress;
 mod plan;
+mod preview;
 mod reason;
 mod sandbox;
 mod toolsmith;
@@ -62,8 +63,9 @@ use serde_json::{Value, json};
 pub use egress::Egress;
 pub use ipnet::IpNet;
 pub use plan::{Plan, Step};
+pub use preview::PreviewConfig;
 pub use sandbox::{
-    Isolation, Limits, SANDBOX_UID, Sandbox, StepError, protect_secrets, remove_orphans,
+    Isolation, Limits, SANDBOX_UID, Sandbox, Server, StepError, protect_secrets, remove_orphans,
 };
 
 use crate::llm::{Llm, LlmConfig, LlmError};
@@ -95,6 +97,9 @@ pub struct SeedConfig {
     pub llm: Option<LlmConfig>,
     /// Most model turns for one task.
     pub max_turns: usize,
+    /// Where previews of the servers tasks start are served to the platform; `None`:
+    /// tasks cannot start previews.
+    pub preview: Option<PreviewConfig>,
 }
 
 impl Default for SeedConfig {
@@ -105,6 +110,7 @@ impl Default for SeedConfig {
             workdir: None,
             llm: None,
             max_turns: 20,
+            preview: Some(PreviewConfig::default()),
         }
     }
 }
@@ -121,6 +127,8 @@ struct Inner {
     llm: Option<Llm>,
     /// How steps are isolated here, found on first use ([`Seed::isolation`]).
     isolation: tokio::sync::OnceCell<Isolation>,
+    /// The preview listener, started by the first preview.
+    previews: tokio::sync::OnceCell<Result<preview::PreviewHost, String>>,
 }
 
 /// A question asked earlier in this task, and the human's answer.
@@ -145,6 +153,7 @@ impl Seed {
                 config,
                 llm,
                 isolation: tokio::sync::OnceCell::new(),
+                previews: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -176,6 +185,52 @@ impl Seed {
             })
             .await
             .clone()
+    }
+
+    /// Starts `command` (a server on `port`) in the task's sandbox and shows it through
+    /// the platform; returns what the task's result says of it.
+    pub(crate) async fn show_preview(
+        &self,
+        task: &TaskContext,
+        sandbox: &Arc<Sandbox>,
+        command: &str,
+        port: u16,
+    ) -> Result<Value, StepError> {
+        let Some(config) = self.inner.config.preview.clone() else {
+            return Err(StepError::Invalid(
+                "this Seed shows no previews (no SEED_PREVIEW_BIND)".into(),
+            ));
+        };
+        let host = self
+            .inner
+            .previews
+            .get_or_init(|| async move {
+                preview::PreviewHost::start(config)
+                    .await
+                    .map_err(|err| format!("cannot start the preview listener: {err}"))
+            })
+            .await
+            .clone()
+            .map_err(StepError::Transient)?;
+        let shown = host.show(task, sandbox.clone(), command, port).await?;
+        let url = task
+            .client()
+            .base_url()
+            .join(shown.link.trim_start_matches('/'))
+            .map_or_else(|_| shown.link.clone(), |url| url.to_string());
+        let _ = task
+            .message(format!(
+                "preview: {url} (until {} UTC)",
+                shown.expires_at.format("%H:%M")
+            ))
+            .await;
+        Ok(json!({
+            "url": url,
+            "path": shown.path,
+            "port": port,
+            "expires_at": shown.expires_at,
+            "id": shown.id,
+        }))
     }
 
     /// Whether goals go to an LLM (else to the rule-based brain).
@@ -213,17 +268,19 @@ impl Seed {
         };
         let answers = answers(&task).await?;
         let isolation = self.isolation().await;
-        let sandbox = Sandbox::create(
-            self.inner.config.workdir.as_deref(),
-            Limits {
-                isolation: isolation.clone(),
-                network,
-                ..self.inner.config.limits.clone()
-            },
-        )
-        .map_err(|err| TaskError::new(format!("cannot create the task's workspace: {err}")))?;
+        let sandbox = Arc::new(
+            Sandbox::create(
+                self.inner.config.workdir.as_deref(),
+                Limits {
+                    isolation: isolation.clone(),
+                    network,
+                    ..self.inner.config.limits.clone()
+                },
+            )
+            .map_err(|err| TaskError::new(format!("cannot create the task's workspace: {err}")))?,
+        );
         let outcome = match (plan, &self.inner.llm) {
-            (Plan::Steps(steps), _) => run_steps(&task, &sandbox, &steps, &answers).await?,
+            (Plan::Steps(steps), _) => self.run_steps(&task, &sandbox, &steps, &answers).await?,
             (Plan::Goal(goal), Some(llm)) => {
                 // Every call of this task is reserved against the budgets and recorded
                 // in the ledger, for this agent, project and task.
@@ -245,6 +302,7 @@ impl Seed {
                 reason::run(
                     &task,
                     &sandbox,
+                    &self,
                     &llm,
                     &goal,
                     &answers,
@@ -260,7 +318,7 @@ impl Seed {
                          (`run <command>`, `fetch <url> as <path>`, `ask <question>`, one per line)"
                     ))
                 })?;
-                run_steps(&task, &sandbox, &steps, &answers).await?
+                self.run_steps(&task, &sandbox, &steps, &answers).await?
             }
         };
         let Outcome::Done(mut result) = outcome else {
@@ -354,92 +412,108 @@ fn step_error(index: usize, step: &Step, err: StepError) -> TaskError {
     }
 }
 
-async fn run_steps(
-    task: &TaskContext,
-    sandbox: &Sandbox,
-    steps: &[Step],
-    answers: &[Answer],
-) -> Result<Outcome, TaskError> {
-    let mut records = Vec::with_capacity(steps.len());
-    let mut asked = 0usize;
-    let total = steps.len() as f64;
-    for (i, step) in steps.iter().enumerate() {
-        if task.is_cancelled() {
-            return Err(TaskError::new("cancelled"));
+impl Seed {
+    async fn run_steps(
+        &self,
+        task: &TaskContext,
+        sandbox: &Arc<Sandbox>,
+        steps: &[Step],
+        answers: &[Answer],
+    ) -> Result<Outcome, TaskError> {
+        let mut records = Vec::with_capacity(steps.len());
+        let mut previews = Vec::new();
+        let mut asked = 0usize;
+        let total = steps.len() as f64;
+        for (i, step) in steps.iter().enumerate() {
+            if task.is_cancelled() {
+                return Err(TaskError::new("cancelled"));
+            }
+            let _ = task
+                .progress(
+                    i as f64 / total,
+                    format!("step {}/{}: {}", i + 1, steps.len(), step.summary()),
+                )
+                .await;
+            let record = match step {
+                Step::Run {
+                    command,
+                    timeout,
+                    env,
+                    allow_failure,
+                } => {
+                    let mut vars: Vec<(String, String)> = answers
+                        .iter()
+                        .take(asked)
+                        .enumerate()
+                        .map(|(k, a)| (format!("ANSWER_{}", k + 1), a.answer.clone()))
+                        .collect();
+                    vars.extend(env.iter().cloned());
+                    let out = sandbox
+                        .shell(command, &vars, *timeout)
+                        .await
+                        .map_err(|err| step_error(i, step, err))?;
+                    if out.timed_out {
+                        return Err(TaskError::new(format!(
+                            "step {} ({}) ran over its time limit; output: {}",
+                            i + 1,
+                            step.summary(),
+                            last_words(&out.stdout, &out.stderr)
+                        )));
+                    }
+                    if !out.succeeded() && !allow_failure {
+                        return Err(TaskError::new(format!(
+                            "step {} ({}) exited with {}: {}",
+                            i + 1,
+                            step.summary(),
+                            out.exit_code
+                                .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                            last_words(&out.stdout, &out.stderr)
+                        )));
+                    }
+                    json!({ "run": command, "outcome": out })
+                }
+                Step::Fetch { url, save_as } => {
+                    let out = sandbox
+                        .fetch(url, save_as.as_deref())
+                        .await
+                        .map_err(|err| step_error(i, step, err))?;
+                    json!({ "fetch": url, "outcome": out })
+                }
+                Step::Write { path, content } => {
+                    let bytes = sandbox
+                        .write(path, content)
+                        .await
+                        .map_err(|err| step_error(i, step, err))?;
+                    json!({ "write": path, "bytes": bytes })
+                }
+                Step::Serve { command, port } => {
+                    let shown = self
+                        .show_preview(task, sandbox, command, *port)
+                        .await
+                        .map_err(|err| step_error(i, step, err))?;
+                    previews.push(shown.clone());
+                    json!({ "serve": command, "port": port, "preview": shown })
+                }
+                Step::Ask { question } => {
+                    let Some(answer) = answers.get(asked) else {
+                        block(task, question).await?;
+                        return Ok(Outcome::Blocked);
+                    };
+                    asked += 1;
+                    json!({ "ask": question, "answer": answer.answer })
+                }
+            };
+            records.push(record);
         }
         let _ = task
-            .progress(
-                i as f64 / total,
-                format!("step {}/{}: {}", i + 1, steps.len(), step.summary()),
-            )
+            .progress(1.0, format!("{} steps done", steps.len()))
             .await;
-        let record = match step {
-            Step::Run {
-                command,
-                timeout,
-                env,
-                allow_failure,
-            } => {
-                let mut vars: Vec<(String, String)> = answers
-                    .iter()
-                    .take(asked)
-                    .enumerate()
-                    .map(|(k, a)| (format!("ANSWER_{}", k + 1), a.answer.clone()))
-                    .collect();
-                vars.extend(env.iter().cloned());
-                let out = sandbox
-                    .shell(command, &vars, *timeout)
-                    .await
-                    .map_err(|err| step_error(i, step, err))?;
-                if out.timed_out {
-                    return Err(TaskError::new(format!(
-                        "step {} ({}) ran over its time limit; output: {}",
-                        i + 1,
-                        step.summary(),
-                        last_words(&out.stdout, &out.stderr)
-                    )));
-                }
-                if !out.succeeded() && !allow_failure {
-                    return Err(TaskError::new(format!(
-                        "step {} ({}) exited with {}: {}",
-                        i + 1,
-                        step.summary(),
-                        out.exit_code
-                            .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
-                        last_words(&out.stdout, &out.stderr)
-                    )));
-                }
-                json!({ "run": command, "outcome": out })
-            }
-            Step::Fetch { url, save_as } => {
-                let out = sandbox
-                    .fetch(url, save_as.as_deref())
-                    .await
-                    .map_err(|err| step_error(i, step, err))?;
-                json!({ "fetch": url, "outcome": out })
-            }
-            Step::Write { path, content } => {
-                let bytes = sandbox
-                    .write(path, content)
-                    .await
-                    .map_err(|err| step_error(i, step, err))?;
-                json!({ "write": path, "bytes": bytes })
-            }
-            Step::Ask { question } => {
-                let Some(answer) = answers.get(asked) else {
-                    block(task, question).await?;
-                    return Ok(Outcome::Blocked);
-                };
-                asked += 1;
-                json!({ "ask": question, "answer": answer.answer })
-            }
-        };
-        records.push(record);
+        let mut result = json!({ "steps": records });
+        if !previews.is_empty() {
+            result["previews"] = Value::Array(previews);
+        }
+        Ok(Outcome::Done(result))
     }
-    let _ = task
-        .progress(1.0, format!("{} steps done", steps.len()))
-        .await;
-    Ok(Outcome::Done(json!({ "steps": records })))
 }
 
 pub(crate) async fn block(task: &TaskContext, question: &str) -> Result<(), TaskError> {

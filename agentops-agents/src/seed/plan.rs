@@ -42,6 +42,13 @@ pub enum Step {
         /// The question.
         question: String,
     },
+    /// Start a server in the sandbox and show it through the platform (a preview).
+    Serve {
+        /// The command that starts it (it keeps running).
+        command: String,
+        /// The port it listens on.
+        port: u16,
+    },
 }
 
 impl Step {
@@ -52,6 +59,9 @@ impl Step {
             Step::Fetch { url, .. } => format!("fetch {}", shorten(url, 80)),
             Step::Write { path, .. } => format!("write {path}"),
             Step::Ask { question } => format!("ask \"{}\"", shorten(question, 80)),
+            Step::Serve { command, port } => {
+                format!("serve `{}` on port {port}", shorten(command, 80))
+            }
         }
     }
 }
@@ -113,13 +123,13 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step>, String> {
         .collect()
 }
 
-const STEP_KEYS: &str = "`run`, `fetch`, `write` or `ask`";
+const STEP_KEYS: &str = "`run`, `fetch`, `write`, `ask` or `serve`";
 
 fn parse_step(item: &Value) -> Result<Step, String> {
     let Some(object) = item.as_object() else {
         return Err(format!("must be an object with {STEP_KEYS}"));
     };
-    let actions: Vec<&str> = ["run", "fetch", "write", "ask"]
+    let actions: Vec<&str> = ["run", "fetch", "write", "ask", "serve"]
         .into_iter()
         .filter(|k| object.contains_key(*k))
         .collect();
@@ -132,6 +142,7 @@ fn parse_step(item: &Value) -> Result<Step, String> {
         "run" => &["run", "timeout_secs", "env", "allow_failure"],
         "fetch" => &["fetch", "save_as"],
         "write" => &["write", "content"],
+        "serve" => &["serve", "port"],
         _ => &["ask"],
     };
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -199,6 +210,13 @@ fn parse_step(item: &Value) -> Result<Step, String> {
             content: match object.get("content") {
                 Some(Value::String(s)) => s.clone(),
                 _ => return Err("`content` must be a string".into()),
+            },
+        },
+        "serve" => Step::Serve {
+            command: text("serve")?,
+            port: match object.get("port").and_then(Value::as_u64) {
+                Some(port) if (1..=65_535).contains(&port) => port as u16,
+                _ => return Err("`port` must be the port the server listens on (1-65535)".into()),
             },
         },
         _ => Step::Ask {

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use agentops_sdk::types::{ToolIn, ToolOut, ToolReviewIn, ToolRunIn, ToolRuntime, ToolTest};
 
+use std::sync::Arc;
+
 use super::sandbox::{Sandbox, StepError};
 use super::toolsmith;
 use super::{Answer, Outcome, block};
@@ -50,7 +52,8 @@ fn sandbox_facts(limits: &super::Limits) -> String {
     format!(
         "{isolation} {network} Each command may run {} s at most, use {} MiB of memory, \
          write files of up to {} MiB, and nothing it starts outlives it (no servers left \
-         running between commands).",
+         running between commands): to show a web server to people, start it with \
+         start_preview, which keeps it running and gives you its URL.",
         limits.step_timeout.as_secs(),
         limits.memory_mb,
         limits.max_file_mb
@@ -61,7 +64,10 @@ fn sandbox_facts(limits: &super::Limits) -> String {
 /// (the task's result carries it).
 struct Work<'a> {
     task: &'a TaskContext,
-    sandbox: &'a Sandbox,
+    sandbox: &'a Arc<Sandbox>,
+    seed: &'a super::Seed,
+    /// Previews started, as the result shows them.
+    previews: Vec<Value>,
     log: Vec<Value>,
     max_turns: usize,
     /// Stored tools this task may call (see [`toolsmith`]), the ones it makes included.
@@ -164,6 +170,49 @@ fn toolbox<'a>() -> Toolbox<Work<'a>, SeedStop> {
         .with(Finish)
         .with(CreateTool)
         .with(RetireTool)
+        .with(StartPreview)
+}
+
+/// Arguments of `start_preview`.
+#[derive(Deserialize, JsonSchema)]
+struct StartPreviewArgs {
+    /// The command that starts the server in the workspace; it must keep running (e.g. `python3 -m http.server 8000`).
+    command: String,
+    /// The port the server listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    port: u16,
+}
+
+struct StartPreview;
+
+#[async_trait::async_trait]
+impl<'a> Tool<Work<'a>, SeedStop> for StartPreview {
+    type Args = StartPreviewArgs;
+    const NAME: &'static str = "start_preview";
+    const DESCRIPTION: &'static str = "Start a web server in the workspace and show it to people through the platform for a limited time: returns the preview's URL. The server keeps running after the task finishes, until the preview expires.";
+
+    async fn call(&self, work: &mut Work<'a>, args: StartPreviewArgs) -> Step<SeedStop> {
+        Step::Reply(
+            match work
+                .seed
+                .show_preview(work.task, work.sandbox, &args.command, args.port)
+                .await
+            {
+                Ok(shown) => {
+                    let reply = format!(
+                        "the preview runs: {} (until {} UTC). Give this URL to the person in your summary.",
+                        shown["url"].as_str().unwrap_or_default(),
+                        shown["expires_at"].as_str().unwrap_or_default()
+                    );
+                    work.log
+                        .push(json!({"serve": args.command, "port": args.port, "preview": shown}));
+                    work.previews.push(shown);
+                    reply
+                }
+                Err(err) => tool_error(&err),
+            },
+        )
+    }
 }
 
 /// What runs a new tool's script.
@@ -580,7 +629,8 @@ fn brief(task: &TaskContext, goal: &str, answers: &[Answer]) -> String {
 /// Runs the loop for one task.
 pub(crate) async fn run(
     task: &TaskContext,
-    sandbox: &Sandbox,
+    sandbox: &Arc<Sandbox>,
+    seed: &super::Seed,
     llm: &Llm,
     goal: &str,
     answers: &[Answer],
@@ -596,6 +646,8 @@ pub(crate) async fn run(
     let mut work = Work {
         task,
         sandbox,
+        seed,
+        previews: Vec::new(),
         log: Vec::new(),
         max_turns,
         stored,
@@ -639,9 +691,29 @@ pub(crate) async fn run(
         Ended::Stopped(SeedStop::Blocked) => return Ok(Outcome::Blocked),
         Ended::Stopped(SeedStop::Failed(err)) => return Err(err),
     };
-    Ok(done(
+    let mut outcome = done(
         summary, end.turns, work.log, &end.model, end.usage, end.calls,
-    ))
+    );
+    if let Outcome::Done(result) = &mut outcome
+        && !work.previews.is_empty()
+    {
+        // Whatever the model said, the person gets the address.
+        let urls: Vec<&str> = work
+            .previews
+            .iter()
+            .filter_map(|p| p["url"].as_str())
+            .collect();
+        let summary = result["summary"].as_str().unwrap_or_default().to_owned();
+        let missing: Vec<&str> = urls
+            .into_iter()
+            .filter(|url| !summary.contains(url))
+            .collect();
+        if !missing.is_empty() {
+            result["summary"] = json!(format!("{summary}\n\nPreview: {}", missing.join(" ")));
+        }
+        result["previews"] = Value::Array(work.previews);
+    }
+    Ok(outcome)
 }
 
 fn tool_error(err: &StepError) -> String {

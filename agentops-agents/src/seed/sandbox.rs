@@ -29,6 +29,79 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::egress::{self, Egress, Proxy, Resolver, refuse_literal};
 
+/// Where a preview's socket directory is bound in its sandbox.
+const PREVIEW_DIR_IN_SANDBOX: &str = "/run/agentops-preview";
+
+/// A server a task started for a preview (see [`Sandbox::serve`]): it runs until this
+/// is dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: tokio::process::Child,
+    group: GroupGuard,
+    socket: PathBuf,
+    dir: PathBuf,
+    output: Option<(
+        tokio::task::JoinHandle<String>,
+        tokio::task::JoinHandle<String>,
+    )>,
+}
+
+impl Server {
+    /// The Unix socket its port is relayed to (HTTP).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops it (and everything it started) now.
+    pub fn stop(&mut self) {
+        self.group.kill();
+    }
+
+    /// The ends of what it wrote (once it ended).
+    async fn output(&mut self) -> (String, String) {
+        match self.output.take() {
+            Some((out, err)) => (out.await.unwrap_or_default(), err.await.unwrap_or_default()),
+            None => Default::default(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.group.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether an HTTP server answers on `socket`.
+async fn answers_http(socket: &Path) -> bool {
+    let Ok(Ok(mut stream)) = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::UnixStream::connect(socket),
+    )
+    .await
+    else {
+        return false;
+    };
+    if stream
+        .write_all(b"HEAD / HTTP/1.0\r\nHost: preview\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut start = [0u8; 5];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut start)).await,
+        Ok(Ok(_)) if &start == b"HTTP/"
+    )
+}
+
 /// An error with its causes, `: `-separated.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -254,6 +327,15 @@ pub fn remove_orphans(parent: &Path) -> std::io::Result<usize> {
                 removed += 1;
             }
             let _ = std::fs::remove_dir_all(parent.join(format!("{workspace}.net")));
+            // Preview socket directories: `<workspace>.preview-<port>`.
+            if let Ok(entries) = std::fs::read_dir(parent) {
+                let prefix = format!("{workspace}.preview-");
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -413,9 +495,9 @@ impl Sandbox {
                 let proxy = self.egress_proxy().map_err(|err| {
                     StepError::Transient(format!("cannot start the egress proxy: {err}"))
                 })?;
-                self.bubblewrap(command, env, timeout, Some(&proxy))
+                self.bubblewrap(command, env, timeout, Some(&proxy), None)
             }
-            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout, None),
+            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout, None, None),
             Isolation::Processes => self.plain(command, env, timeout),
         };
         // A root worker's steps run as nobody, so that the process limit holds (it does
@@ -532,13 +614,16 @@ impl Sandbox {
     }
 
     /// `command` under bubblewrap (see the module docs); with `proxy` (the directory of
-    /// the egress proxy's socket), its HTTP(S) goes out through the proxy.
+    /// the egress proxy's socket), its HTTP(S) goes out through the proxy; with `serve`
+    /// (a directory and a port), `port` in the sandbox is relayed to `http.sock` in that
+    /// directory, for a preview.
     fn bubblewrap(
         &self,
         command: &str,
         env: &[(String, String)],
         timeout: Duration,
         proxy: Option<&Path>,
+        serve: Option<(&Path, u16)>,
     ) -> tokio::process::Command {
         let root = self.root().to_string_lossy().into_owned();
         let mut cmd = tokio::process::Command::new("bwrap");
@@ -566,6 +651,9 @@ impl Sandbox {
         if let Some(proxy) = proxy {
             cmd.arg("--bind").arg(proxy).arg("/run/agentops");
         }
+        if let Some((dir, _)) = serve {
+            cmd.arg("--bind").arg(dir).arg(PREVIEW_DIR_IN_SANDBOX);
+        }
         // The sandbox's own root (where bubblewrap made its mount points) read-only too.
         cmd.args(["--remount-ro", "/"]);
         cmd.arg("--clearenv");
@@ -577,11 +665,113 @@ impl Sandbox {
         }
         cmd.args(["--", "prlimit"]);
         cmd.args(self.prlimits(timeout));
-        match proxy {
-            Some(_) => cmd.args(["--", "/bin/sh", "-c", &egress::wrapper(), "sh", command]),
-            None => cmd.args(["--", "/bin/sh", "-c", command]),
-        };
+        let mut wrapper = String::new();
+        if proxy.is_some() {
+            wrapper.push_str(&egress::relay_lines());
+        }
+        if let Some((_, port)) = serve {
+            wrapper.push_str(&format!(
+                "socat UNIX-LISTEN:{PREVIEW_DIR_IN_SANDBOX}/http.sock,fork,mode=777 \
+                 TCP:127.0.0.1:{port} </dev/null >/dev/null 2>&1 &\n"
+            ));
+        }
+        if wrapper.is_empty() {
+            cmd.args(["--", "/bin/sh", "-c", command]);
+        } else {
+            wrapper.push_str("exec /bin/sh -c \"$1\"");
+            cmd.args(["--", "/bin/sh", "-c", &wrapper, "sh", command]);
+        }
         cmd
+    }
+
+    /// Starts `command`, a server listening on `port` in the sandbox, for a preview: it
+    /// runs until the returned [`Server`] is dropped (or `lifetime`'s CPU time is spent),
+    /// and its port is reachable from the worker only, as HTTP on a Unix socket
+    /// ([`Server::socket`]). Returns once the server answers HTTP there (within
+    /// `ready_within`).
+    ///
+    /// # Errors
+    /// [`StepError::Invalid`] where previews cannot be isolated (bubblewrap is needed),
+    /// [`StepError::Failed`] when the server exits or does not answer in time.
+    pub async fn serve(
+        &self,
+        command: &str,
+        port: u16,
+        env: &[(String, String)],
+        lifetime: Duration,
+        ready_within: Duration,
+    ) -> Result<Server, StepError> {
+        if self.limits.isolation != Isolation::Bubblewrap {
+            return Err(StepError::Invalid(
+                "previews need the bubblewrap sandbox (a server's port must stay inside it)".into(),
+            ));
+        }
+        if !Path::new("/usr/bin/socat").exists() {
+            return Err(StepError::Invalid(
+                "previews need socat (Debian: `apt-get install socat`)".into(),
+            ));
+        }
+        let dir = self.root().with_extension(format!("preview-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| hand_over(&dir))
+            .map_err(|err| {
+                StepError::Transient(format!("cannot make the preview's socket directory: {err}"))
+            })?;
+        let proxy = if self.limits.network {
+            Some(self.egress_proxy().map_err(|err| {
+                StepError::Transient(format!("cannot start the egress proxy: {err}"))
+            })?)
+        } else {
+            None
+        };
+        let mut cmd = self.bubblewrap(command, env, lifetime, proxy.as_deref(), Some((&dir, port)));
+        if running_as_root() {
+            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|err| StepError::Transient(format!("cannot start bwrap: {err}")))?;
+        let group = GroupGuard(child.id());
+        let tail = self.limits.output_tail_bytes;
+        let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
+        let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
+        let socket = dir.join("http.sock");
+        let mut server = Server {
+            child,
+            group,
+            socket,
+            dir,
+            output: Some((stdout, stderr)),
+        };
+        let deadline = Instant::now() + ready_within;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let (out, err) = server.output().await;
+                return Err(StepError::Failed(format!(
+                    "the server exited ({status}) before it answered on port {port}: {}",
+                    super::last_words(&out, &err)
+                )));
+            }
+            if answers_http(&server.socket).await {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                let secs = ready_within.as_secs();
+                server.group.kill();
+                let (out, err) = server.output().await;
+                return Err(StepError::Failed(format!(
+                    "the server did not answer HTTP on port {port} within {secs} s: {}",
+                    super::last_words(&out, &err)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// `command` in the weaker mode: limits and a cleared environment only.
@@ -818,6 +1008,7 @@ pub fn protect_secrets() -> std::io::Result<()> {
 /// lost or the shutdown grace ends. `kill_on_drop` then kills only the shell; this kills
 /// everything it started too, rather than leave it running in a deleted workspace while
 /// the task runs again elsewhere.
+#[derive(Debug)]
 struct GroupGuard(Option<u32>);
 
 impl GroupGuard {

@@ -20,7 +20,7 @@ use super::sandbox::{Sandbox, ShellOutcome, StepError};
 use crate::llm;
 
 /// The Seed's built-in tools: a stored tool of one of these names is never offered.
-pub(crate) const BUILT_IN: [&str; 8] = [
+pub(crate) const BUILT_IN: [&str; 9] = [
     "run_shell",
     "fetch_url",
     "write_file",
@@ -29,6 +29,7 @@ pub(crate) const BUILT_IN: [&str; 8] = [
     "finish",
     "create_tool",
     "retire_tool",
+    "start_preview",
 ];
 
 /// Failed `create_tool` calls one task may make; after them the model is told to go on

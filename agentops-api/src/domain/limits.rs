@@ -319,7 +319,7 @@ pub(crate) const CAPABILITIES: Items = Items { min: 0, max: 100 };
 pub(crate) const TOOL_TESTS: Items = Items { min: 1, max: 20 };
 /// How long a preview is shown, in seconds.
 pub(crate) const PREVIEW_TTL: Int = Int {
-    min: 60,
+    min: 5,
     max: 86_400,
 };
 /// A TCP port.

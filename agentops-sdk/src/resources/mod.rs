@@ -13,11 +13,11 @@ mod keys;
 mod list;
 mod pairings;
 mod personas;
+mod previews;
 mod projects;
 mod schedules;
 mod tasks;
 mod threads;
-mod previews;
 mod tools;
 mod usage;
 
@@ -30,11 +30,11 @@ pub use keys::Keys;
 pub use list::ListRequest;
 pub use pairings::Pairings;
 pub use personas::Personas;
+pub use previews::Previews;
 pub use projects::Projects;
 pub use schedules::Schedules;
 pub use tasks::Tasks;
 pub use threads::{Approvals, Threads};
-pub use previews::Previews;
 pub use tools::Tools;
 pub use usage::{SummaryRequest, Usage};
 

@@ -45,7 +45,10 @@ impl Previews<'_> {
     /// ```
     pub async fn get(&self, id: Uuid) -> Result<PreviewOut> {
         self.client
-            .send(self.client.call(Method::GET, &format!("api/v1/previews/{id}")))
+            .send(
+                self.client
+                    .call(Method::GET, &format!("api/v1/previews/{id}")),
+            )
             .await
     }
 

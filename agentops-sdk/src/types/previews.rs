@@ -35,7 +35,7 @@ pub struct PreviewIn {
     /// allows (`AGENTOPS_PREVIEW_UPSTREAMS`; 1–500 characters). `/preview/<short id>/a/b`
     /// goes to `<upstream>a/b`.
     pub upstream: String,
-    /// How long it is shown, in seconds (60–86,400; default `AGENTOPS_PREVIEW_TTL_SECS`,
+    /// How long it is shown, in seconds (5–86,400; default `AGENTOPS_PREVIEW_TTL_SECS`,
     /// 1,800).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<i64>,

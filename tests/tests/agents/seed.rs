@@ -498,7 +498,8 @@ async fn the_llm_works_towards_the_goal_with_tools_until_it_finishes() {
             "ask_human",
             "finish",
             "create_tool",
-            "retire_tool"
+            "retire_tool",
+            "start_preview"
         ]
     );
     assert!(
@@ -1217,4 +1218,206 @@ async fn a_tool_the_seed_writes_is_tested_stored_reviewed_and_reused_by_another_
         app.client.tools().list().send().await.unwrap().items.len(),
         1
     );
+}
+
+/// The processes whose command line holds `marker` (zombies left out).
+fn processes_with(marker: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+            })
+            .unwrap_or(true);
+        if String::from_utf8_lossy(&cmdline).contains(marker) && !zombie {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// GETs `url` with no key (a person opening the link): the status and the body.
+async fn open_link(url: &str) -> (u16, String) {
+    let answer = reqwest::get(url).await.unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+/// Waits until `check` holds, for up to 30 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_page_is_shown_through_the_platform_until_its_preview_expires() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| cfg.preview_ttl_secs = 6).await;
+    let project = app.project().await;
+    let mark = format!("site-{}", &Uuid::now_v7().simple().to_string()[20..]);
+    let _seed = start(&app, SeedConfig::default());
+    let task = seed_task(
+        &app,
+        project,
+        json!({"steps": [
+            {"write": format!("{mark}/index.html"), "content": "<h1>Counter: 0</h1>"},
+            {"serve": format!("python3 -m http.server 8000 --bind 127.0.0.1 --directory {mark}"), "port": 8000},
+        ]}),
+        1,
+    )
+    .await;
+    let done = finished(&app, task.id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    let result = done.result.unwrap();
+    let url = result["previews"][0]["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/preview/", app.server.base)) && url.contains("?token="),
+        "{url}"
+    );
+    assert_eq!(result["steps"][1]["preview"]["url"], url.as_str());
+
+    // The task is over, its server is not: the link opens the page.
+    let (status, page) = open_link(&url).await;
+    assert_eq!((status, page.as_str()), (200, "<h1>Counter: 0</h1>"));
+    assert!(!processes_with(&mark).is_empty(), "the server runs");
+    let previews = app
+        .client
+        .previews()
+        .list()
+        .task(task.id)
+        .send()
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(previews.len(), 1);
+
+    // Its time runs out: 410, and the server is gone.
+    eventually("the preview to expire", || async {
+        open_link(&url).await.0 == 410
+    })
+    .await;
+    eventually("the server to stop", || async {
+        processes_with(&mark).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_words_becomes_a_plan_tasks_and_a_running_preview_in_the_chat() {
+    use agentops_sdk::types::{ChatIn, MessageRole};
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| cfg.preview_ttl_secs = 8).await;
+    let chief_llm = LlmStandIn::spawn().await;
+    let seed_llm = LlmStandIn::spawn().await;
+    let mark = format!("counter-{}", &Uuid::now_v7().simple().to_string()[20..]);
+    let chief = crate::chief::chief(&app, Some(&chief_llm));
+    chief_llm.reply(crate::llm_standin::classified("command", 0.95));
+    chief_llm.reply(tool_call(
+        "p1",
+        "propose_plan",
+        json!({
+            "understood": "a hello-world web page with a counter, shown to you",
+            "actions": [
+                {"action": "create_project", "name": "Counter page"},
+                {"action": "create_tasks", "project": "Counter page", "tasks": [
+                    {"title": "build and show the counter page",
+                     "description": "Make a hello-world web page with a counter and show it to me"}
+                ]}
+            ]
+        }),
+    ));
+    let page = format!(
+        "<h1>Hello, world</h1><button onclick=\"n.textContent=++c\">+1</button><p id=n>0</p>\
+         <script>let c=0</script><!-- {mark} -->"
+    );
+    seed_llm.reply(tool_call(
+        "s1",
+        "write_file",
+        json!({"path": format!("{mark}/index.html"), "content": page}),
+    ));
+    seed_llm.reply(tool_call(
+        "s2",
+        "start_preview",
+        json!({"command": format!("python3 -m http.server 8080 --bind 127.0.0.1 --directory {mark}"), "port": 8080}),
+    ));
+    seed_llm.reply(tool_call(
+        "s3",
+        "finish",
+        json!({"summary": "The counter page is up."}),
+    ));
+
+    let proposed = chief
+        .chat(ChatIn::on(
+            "web",
+            "ana",
+            "make a hello-world web page with a counter and show it to me",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        proposed.reply.ends_with("Reply OK to go ahead."),
+        "{}",
+        proposed.reply
+    );
+    let _executor = crate::chief::executor(&chief);
+    let _seed = start(&app, llm(&seed_llm));
+    let ok = chief.chat(ChatIn::on("web", "ana", "OK")).await.unwrap();
+    assert_eq!(ok.reply, "On it.");
+
+    // The chat is told, with the address.
+    let thread = proposed.thread_id;
+    eventually("the report with the preview", || async {
+        let texts = crate::chief::thread_texts(&app.client, thread).await;
+        matches!(texts.last(), Some((MessageRole::Assistant, text)) if text.contains("🔗 Preview"))
+    })
+    .await;
+    let (_, report) = crate::chief::thread_texts(&app.client, thread)
+        .await
+        .pop()
+        .unwrap();
+    assert!(report.starts_with("✅ Work finished"), "{report}");
+    let url = report
+        .split_whitespace()
+        .find(|word| word.contains("/preview/"))
+        .unwrap()
+        .to_owned();
+    let (status, body) = open_link(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<h1>Hello, world</h1>") && body.contains(&mark),
+        "{body}"
+    );
+    // The task's page (its result) holds it too.
+    let task = app
+        .client
+        .tasks()
+        .list()
+        .send()
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
+    assert_eq!(task.result.unwrap()["previews"][0]["url"], url.as_str());
+    assert!(!processes_with(&mark).is_empty());
+
+    eventually("the preview to expire", || async {
+        open_link(&url).await.0 == 410
+    })
+    .await;
+    eventually("the server to stop", || async {
+        processes_with(&mark).is_empty()
+    })
+    .await;
 }
