@@ -94,6 +94,8 @@ error_codes! {
     Unauthorized = ("unauthorized", 401, "No API key, or one that is unknown or revoked (with `WWW-Authenticate: Bearer`)."),
     /// The key's role is not enough.
     Forbidden = ("forbidden", 403, "The key's role is not enough (decided before the body is read)."),
+    /// A preview's upstream is on a host the platform does not forward to.
+    UpstreamNotAllowed = ("upstream_not_allowed", 403, "A preview's upstream is on a host the platform does not forward to (`AGENTOPS_PREVIEW_UPSTREAMS`)."),
     /// No such task.
     TaskNotFound = ("task_not_found", 404, "No such task."),
     /// No such project.

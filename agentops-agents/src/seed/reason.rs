@@ -142,7 +142,6 @@ impl Work<'_> {
             Err(err) => (tool_error(err), Some(err.to_string())),
         };
         let run = ToolRunIn {
-            ok: error.is_none(),
             error: error.map(|e| e.chars().take(2_000).collect()),
             task_id: Some(self.task.id()),
         };
@@ -296,23 +295,24 @@ impl Work<'_> {
             Runtime::Sh => ToolRuntime::Sh,
             Runtime::Python => ToolRuntime::Python,
         };
-        let tests: Vec<ToolTest> = args
+        let mut tests: Vec<ToolTest> = args
             .tests
             .into_iter()
             .map(|t| ToolTest {
                 input: t.input,
                 expect: t.expect,
                 exact: t.exact,
+                result: Default::default(),
             })
             .collect();
-        let mut results = Vec::with_capacity(tests.len());
-        for test in &tests {
+        for test in &mut tests {
             let outcome =
                 toolsmith::run(self.sandbox, &args.name, runtime, &args.source, &test.input).await;
-            results.push(toolsmith::judge(test, outcome.as_ref()));
+            test.result = toolsmith::judge(test, outcome.as_ref());
         }
-        let failed: Vec<String> = results
+        let failed: Vec<String> = tests
             .iter()
+            .map(|t| &t.result)
             .enumerate()
             .filter(|(_, r)| !r.passed)
             .map(|(i, r)| {
@@ -350,7 +350,6 @@ impl Work<'_> {
             runtime,
             source: args.source,
             tests,
-            test_results: results,
             task_id: Some(self.task.id()),
         };
         match self.task.client().tools().create(input).await {

@@ -279,7 +279,7 @@ mod tests {
         serde_json::from_value(json!({
             "id": uuid::Uuid::now_v7(), "name": name, "version": version,
             "description": "d", "input_schema": {"type": "object", "required": ["text"]},
-            "runtime": "sh", "source": "cat", "tests": [], "test_results": [],
+            "runtime": "sh", "source": "cat", "tests": [],
             "status": "approved", "author_agent_id": null, "task_id": null, "project_id": null,
             "usage_count": 0, "failure_count": 0, "last_error": null, "last_used_at": null,
             "reviewed_by": null, "review_reason": null, "reviewed_at": null,
@@ -352,6 +352,7 @@ mod tests {
             input: json!({}),
             expect: "the 2".into(),
             exact: false,
+            result: ToolTestResult::default(),
         };
         let exact = ToolTest {
             exact: true,

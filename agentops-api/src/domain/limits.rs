@@ -215,6 +215,8 @@ pub(crate) const TOOL_SOURCE: Text = Text {
 };
 /// What a tool's test expects, and what a test's run gave.
 pub(crate) const TOOL_TEXT: Text = Text { min: 1, max: 4_000 };
+/// Why a tool's run failed.
+pub(crate) const TOOL_RUN_ERROR: Text = Text { min: 1, max: 2_000 };
 /// What a test's run gave (may be empty).
 pub(crate) const TOOL_OUTPUT: Text = Text { min: 0, max: 4_000 };
 /// A provider's or a model's name in the ledger.
@@ -385,7 +387,22 @@ pub(crate) enum Rule {
     ExactlyOne(&'static str, &'static str),
     /// One of these names: a request that takes only some values of a wider wire enum.
     OneOf(&'static [&'static str]),
+    /// `true` only.
+    IsTrue,
+    /// An `http(s)://` base URL ending in `/` (see [`UPSTREAM_PATTERN`]).
+    Upstream,
 }
+
+/// An `http(s)://` base URL with no query, ending in `/`: a host name (its last label
+/// starting with a letter) or an IPv4 address, an optional port, path segments of URL
+/// characters.
+pub(crate) const UPSTREAM_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)",
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"/([A-Za-z0-9._~!$&'()*+,;=:@-]+/)*$"
+);
 
 /// Where each rule applies: `Schema.field` (a body property), `Schema.field[]` (each
 /// item of a list), or `METHOD /path?param` (a parameter; `*` for every operation).
@@ -480,16 +497,16 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ToolIn.input_schema", Rule::Object),
     ("ToolIn.source", Rule::Text(TOOL_SOURCE)),
     ("ToolIn.tests", Rule::Items(TOOL_TESTS)),
-    ("ToolIn.test_results", Rule::Items(TOOL_TESTS)),
     ("ToolTest.input", Rule::Object),
     ("ToolTest.expect", Rule::Text(TOOL_TEXT)),
+    ("ToolTestResult.passed", Rule::IsTrue),
     ("ToolTestResult.output", Rule::Text(TOOL_OUTPUT)),
     ("ToolTestResult.error", Rule::Text(TOOL_OUTPUT)),
     ("ToolReviewIn.reason", Rule::Text(NOTE)),
     ("ToolReviewIn.by", Rule::Text(AUTHOR)),
-    ("ToolRunIn.error", Rule::Text(NOTE)),
+    ("ToolRunIn.error", Rule::Text(TOOL_RUN_ERROR)),
     ("GET /api/v1/tools?name", Rule::Name(TOOL_NAME)),
-    ("PreviewIn.upstream", Rule::Text(Text { min: 1, max: 500 })),
+    ("PreviewIn.upstream", Rule::Upstream),
     ("PreviewIn.ttl_seconds", Rule::Int(PREVIEW_TTL)),
     ("PreviewIn.port", Rule::Int(PORT)),
     ("PairingIn.channel", Rule::Name(PAIRING_CHANNEL)),
@@ -669,6 +686,8 @@ fn constraints(rule: Rule) -> Value {
             json!({"anyOf": [given(a, b), given(b, a)]})
         }
         Rule::OneOf(names) => json!({"type": "string", "enum": names}),
+        Rule::IsTrue => json!({"const": true}),
+        Rule::Upstream => json!({"minLength": 1, "maxLength": 500, "pattern": UPSTREAM_PATTERN}),
     }
 }
 

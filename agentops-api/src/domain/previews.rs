@@ -62,48 +62,95 @@ fn event(kind: &'static str, preview: &PreviewOut) -> NewEvent {
     }
 }
 
-/// Checks an upstream: an `http://` base URL ending in `/`, on a listed host.
-fn check_upstream(state: &Context, checks: &mut Checks, upstream: &str) {
-    let allowed = |host: &str| {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        state.cfg.preview_upstreams.iter().any(|h| {
-            h.trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .eq_ignore_ascii_case(host)
-        })
+/// Whether `text` is an upstream as the OpenAPI document states it
+/// ([`limits::UPSTREAM_PATTERN`](super::limits::UPSTREAM_PATTERN)): `http(s)://`, a host
+/// name whose last label starts with a letter or a dotted IPv4 address, an optional port
+/// (1–65535), then `/` and `/`-ended segments of URL characters.
+fn upstream_syntax(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+    else {
+        return false;
     };
-    if upstream.chars().count() > UPSTREAM_MAX {
+    let Some(slash) = rest.find('/') else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(slash);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let octet = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 3
+            && part.chars().all(|c| c.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+            && part.parse::<u16>().is_ok_and(|n| n <= 255)
+    };
+    let ipv4 = host.split('.').count() == 4 && host.split('.').all(octet);
+    let labels: Vec<&str> = host.split('.').collect();
+    let name = labels
+        .iter()
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && labels
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.chars().all(|c| c.is_ascii_digit())
+            && !p.starts_with('0')
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
+    });
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let path_ok = path.ends_with('/')
+        && segments[..segments.len() - 1].iter().all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._~!$&'()*+,;=:@-".contains(c))
+        });
+    (ipv4 || name) && port_ok && path_ok
+}
+
+/// Checks an upstream's form (422), then its host (403 `upstream_not_allowed` unless
+/// listed in `AGENTOPS_PREVIEW_UPSTREAMS`).
+fn check_upstream(state: &Context, upstream: &str) -> Result<(), DomainError> {
+    let mut checks = Checks::default();
+    if upstream.chars().count() > UPSTREAM_MAX || !upstream_syntax(upstream) {
         checks.push(
             "upstream",
-            format!("must be at most {UPSTREAM_MAX} characters"),
+            "must be an http(s) base URL ending in `/`: a host name or IPv4 address, an \
+             optional port, no query (at most 500 characters)",
         );
-        return;
     }
-    match reqwest::Url::parse(upstream) {
-        Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
-            checks.push("upstream", "must be an http(s) URL");
-        }
-        Ok(url) if !url.path().ends_with('/') || url.query().is_some() => {
-            checks.push(
-                "upstream",
-                "must be a base URL ending in `/`, without a query",
-            );
-        }
-        Ok(url) if !url.host_str().is_some_and(allowed) => checks.push(
-            "upstream",
-            "this host is not one previews may be forwarded to (AGENTOPS_PREVIEW_UPSTREAMS)",
-        ),
-        Ok(_) => {}
-        Err(err) => checks.push("upstream", format!("is not a URL: {err}")),
+    checks.finish()?;
+    let host = reqwest::Url::parse(upstream)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let listed = state.cfg.preview_upstreams.iter().any(|h| {
+        h.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .eq_ignore_ascii_case(&host)
+    });
+    if !listed {
+        return Err(DomainError::refused(
+            ErrorCode::UpstreamNotAllowed,
+            format!(
+                "previews may not be forwarded to {host}: it is not in AGENTOPS_PREVIEW_UPSTREAMS"
+            ),
+        ));
     }
+    Ok(())
 }
 
 /// Starts showing a task's server; while a preview of the same task and upstream is
 /// live, returns it (a retried create makes no second one). Returns whether it is new.
 pub async fn create(state: &Context, input: PreviewIn) -> Result<(PreviewOut, bool), DomainError> {
     let mut checks = Checks::default();
-    check_upstream(state, &mut checks, &input.upstream);
     if let Some(ttl) = input.ttl_seconds {
         checks.range("ttl_seconds", ttl, super::limits::PREVIEW_TTL);
     }
@@ -111,6 +158,7 @@ pub async fn create(state: &Context, input: PreviewIn) -> Result<(PreviewOut, bo
         checks.range("port", i64::from(port), super::limits::PORT);
     }
     checks.finish()?;
+    check_upstream(state, &input.upstream)?;
     let mut tx = state.begin().await?;
     let task = store::tasks::find(tx.conn(), input.task_id)
         .await?
@@ -206,5 +254,40 @@ pub async fn open(state: &Context, short_id: &str) -> Result<preview::Model, Dom
             ErrorCode::PreviewGone,
             format!("this preview is {status}: its server is gone"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_syntax;
+
+    #[test]
+    fn upstreams_are_read_as_the_document_states() {
+        for good in [
+            "http://127.0.0.1:47285/p/3f2a/",
+            "https://seed-1.internal/",
+            "http://localhost/",
+            "http://0.0.0.0:65535/a/b/",
+        ] {
+            assert!(upstream_syntax(good), "{good}");
+        }
+        for bad in [
+            "http://127.0.0.1:8000/p",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:65536/",
+            "http://1.2.3/",
+            "http://256.1.1.1/",
+            "http://01.1.1.1/",
+            "http://a b/",
+            "http://a/x y/",
+            "http://a//",
+            "http://a/?q=1",
+            "ftp://a/",
+            "http://a:/",
+            "http:///",
+            "0000",
+        ] {
+            assert!(!upstream_syntax(bad), "{bad}");
+        }
     }
 }

@@ -40,7 +40,6 @@ impl From<tool::Model> for ToolOut {
             runtime: row.runtime.parse().unwrap_or(ToolRuntime::Sh),
             source: row.source,
             tests: serde_json::from_value(row.tests).unwrap_or_default(),
-            test_results: serde_json::from_value(row.test_results).unwrap_or_default(),
             // The table's `CHECK` admits only the wire names.
             status: row.status.parse().unwrap_or(ToolStatus::Retired),
             author_agent_id: row.author_agent_id,
@@ -101,41 +100,35 @@ fn check(input: &ToolIn) -> Result<(), DomainError> {
             ),
         );
     }
-    for (i, ToolTest { input, expect, .. }) in input.tests.iter().enumerate() {
-        checks.object(&format!("tests[{i}].input"), input, SCHEMA_MAX);
-        checks.text(&format!("tests[{i}].expect"), expect, limits::TOOL_TEXT);
-    }
-    if input.test_results.len() != input.tests.len() {
-        checks.push(
-            "test_results",
-            format!(
-                "give one result per test, in order ({} tests, {} results)",
-                input.tests.len(),
-                input.test_results.len()
-            ),
-        );
-    }
-    for (i, result) in input.test_results.iter().enumerate() {
+    for (i, test) in input.tests.iter().enumerate() {
+        let ToolTest {
+            input,
+            expect,
+            result,
+            ..
+        } = test;
         let ToolTestResult {
             passed,
             output,
             error,
         } = result;
+        checks.object(&format!("tests[{i}].input"), input, SCHEMA_MAX);
+        checks.text(&format!("tests[{i}].expect"), expect, limits::TOOL_TEXT);
         checks.text(
-            &format!("test_results[{i}].output"),
+            &format!("tests[{i}].result.output"),
             output,
             limits::TOOL_OUTPUT,
         );
         if let Some(error) = error {
             checks.text(
-                &format!("test_results[{i}].error"),
+                &format!("tests[{i}].result.error"),
                 error,
                 limits::TOOL_OUTPUT,
             );
         }
         if !passed {
             checks.push(
-                &format!("test_results[{i}].passed"),
+                &format!("tests[{i}].result.passed"),
                 "a tool is stored only once every test passes: fix it and run its tests again",
             );
         }
@@ -193,7 +186,6 @@ pub async fn create(
                 runtime: input.runtime.as_str().to_owned(),
                 source: input.source,
                 tests: serde_json::to_value(&input.tests).unwrap_or_default(),
-                test_results: serde_json::to_value(&input.test_results).unwrap_or_default(),
                 status: status.as_str().to_owned(),
                 author_agent_id: task.as_ref().and_then(|t| t.agent_id),
                 task_id: task.as_ref().map(|t| t.id),
@@ -350,18 +342,11 @@ pub async fn record_run(
     input: ToolRunIn,
 ) -> Result<ToolOut, DomainError> {
     let mut checks = Checks::default();
-    match (&input.error, input.ok) {
-        (Some(error), false) => checks.text("error", error, limits::NOTE),
-        (Some(_), true) => checks.push("error", "a run that went well has no `error`"),
-        (None, _) => {}
+    if let Some(error) = &input.error {
+        checks.text("error", error, limits::TOOL_RUN_ERROR);
     }
     checks.finish()?;
-    let error = (!input.ok).then(|| {
-        input
-            .error
-            .clone()
-            .unwrap_or_else(|| "failed (no reason given)".to_owned())
-    });
+    let error = input.error.clone();
     let mut tx = state.begin().await?;
     if !store::tools::record_run(tx.conn(), id, error.clone(), store::now()).await? {
         return Err(DomainError::not_found(ErrorCode::ToolNotFound, id));
@@ -384,7 +369,7 @@ pub async fn record_run(
             "id": out.id,
             "name": out.name,
             "version": out.version,
-            "ok": input.ok,
+            "ok": error.is_none(),
             "error": error,
             "task_id": input.task_id,
             "usage_count": out.usage_count,

@@ -204,9 +204,18 @@ async fn only_listed_hosts_may_be_upstreams(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let project = app.project().await;
     let task = app.task(project, "seed", json!({})).await;
+    for upstream in ["http://169.254.169.254/latest/", "http://10.0.0.5:8000/"] {
+        let (code, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/previews",
+                Some(json!({"task_id": task.id, "upstream": upstream})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{upstream}: {body}");
+        assert_eq!(body["error"]["code"], "upstream_not_allowed");
+    }
     for upstream in [
-        "http://169.254.169.254/latest/",
-        "http://10.0.0.5:8000/",
         "http://127.0.0.1:8000/no-slash",
         "ftp://127.0.0.1/",
         "not a url",

@@ -21,11 +21,11 @@ fn tool(name: &str, task_id: Option<uuid::Uuid>) -> ToolIn {
             input: json!({"text": "a b c"}),
             expect: "3".to_owned(),
             exact: true,
-        }],
-        test_results: vec![ToolTestResult {
-            passed: true,
-            output: "3\n".to_owned(),
-            error: None,
+            result: ToolTestResult {
+                passed: true,
+                output: "3\n".to_owned(),
+                error: None,
+            },
         }],
         task_id,
     }
@@ -164,7 +164,7 @@ async fn tools_are_versioned_by_name_and_wait_for_review(backend: Backend) {
 async fn a_tool_whose_tests_did_not_pass_is_never_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut failed = tool("word_count", None);
-    failed.test_results[0].passed = false;
+    failed.tests[0].result.passed = false;
     let (code, body) = app
         .call(
             Method::POST,
@@ -175,11 +175,11 @@ async fn a_tool_whose_tests_did_not_pass_is_never_stored(backend: Backend) {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
         body["error"]["details"][0]["field"],
-        "test_results[0].passed"
+        "tests[0].result.passed"
     );
 
     let mut missing = tool("word_count", None);
-    missing.test_results.clear();
+    missing.tests[0].result.output = "x".repeat(4_001);
     let (code, _) = app
         .call(
             Method::POST,
@@ -235,7 +235,6 @@ async fn runs_are_counted_and_failures_kept(backend: Backend) {
         .unwrap();
     let tools = app.client.tools();
     let ok = ToolRunIn {
-        ok: true,
         error: None,
         task_id: Some(task.id),
     };
@@ -244,7 +243,6 @@ async fn runs_are_counted_and_failures_kept(backend: Backend) {
         .record_run(
             made.id,
             ToolRunIn {
-                ok: false,
                 error: Some("exit 2: no such file".into()),
                 task_id: None,
             },
@@ -274,7 +272,7 @@ async fn runs_are_counted_and_failures_kept(backend: Backend) {
         .call(
             Method::POST,
             &format!("/api/v1/tools/{}/runs", made.id),
-            Some(json!({"ok": true, "error": "contradiction"})),
+            Some(json!({"error": ""})),
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);

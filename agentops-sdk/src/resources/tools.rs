@@ -32,8 +32,12 @@ impl Tools<'_> {
     ///         input_schema: json!({"type": "object", "properties": {"text": {"type": "string"}}}),
     ///         runtime: ToolRuntime::Sh,
     ///         source: "printf '%s\\n' \"$ARG_TEXT\" | tr a-z A-Z".into(),
-    ///         tests: vec![ToolTest { input: json!({"text": "hi"}), expect: "HI".into(), exact: true }],
-    ///         test_results: vec![ToolTestResult { passed: true, output: "HI".into(), error: None }],
+    ///         tests: vec![ToolTest {
+    ///             input: json!({"text": "hi"}),
+    ///             expect: "HI".into(),
+    ///             exact: true,
+    ///             result: ToolTestResult { passed: true, output: "HI".into(), error: None },
+    ///         }],
     ///         task_id: None,
     ///     })
     ///     .await?;
@@ -124,7 +128,7 @@ impl Tools<'_> {
     /// ```no_run
     /// # async fn example(client: agentops_sdk::Client, id: uuid::Uuid) -> agentops_sdk::Result<()> {
     /// use agentops_sdk::types::ToolRunIn;
-    /// client.tools().record_run(id, ToolRunIn { ok: false, error: Some("exit 2".into()), task_id: None }).await?;
+    /// client.tools().record_run(id, ToolRunIn { error: Some("exit 2".into()), task_id: None }).await?;
     /// # Ok(()) }
     /// ```
     pub async fn record_run(&self, id: Uuid, run: ToolRunIn) -> Result<ToolOut> {

@@ -63,7 +63,8 @@ wire_names!(ToolRuntime, "tool runtime", {
 });
 
 /// One test of a tool: run it with `input`, and its output must contain `expect` (or,
-/// with `exact`, be exactly `expect`, both trimmed).
+/// with `exact`, be exactly `expect`, both trimmed); `result` is how it went when the
+/// author ran it in its sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -75,14 +76,18 @@ pub struct ToolTest {
     /// Whether the whole output, trimmed, must equal `expect` (default: contain it).
     #[serde(default)]
     pub exact: bool,
+    /// How it went when the author ran it.
+    pub result: ToolTestResult,
 }
 
-/// How one test went when the author ran it in its sandbox.
+/// How one test went when the author ran it in its sandbox. Only tools whose tests all
+/// passed are stored, so `passed` is always `true` here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToolTestResult {
-    /// Whether the output matched and the script succeeded.
+    /// Whether the output matched and the script succeeded: must be `true` (a tool is
+    /// stored only once every test passes).
     pub passed: bool,
     /// The end of what the script wrote (up to 4,000 characters).
     #[serde(default)]
@@ -92,8 +97,8 @@ pub struct ToolTestResult {
     pub error: Option<String>,
 }
 
-/// Request to store a tool. Its tests must have passed: `test_results` holds one passed
-/// result per test, in order (the server stores no tool whose tests failed).
+/// Request to store a tool. Its tests must have passed: each carries its passed result
+/// (the server stores no tool whose tests failed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -112,10 +117,8 @@ pub struct ToolIn {
     /// and each top-level scalar argument as `$ARG_<NAME>` (upper case); what it writes
     /// to standard output is its answer, and a non-zero exit is a failure.
     pub source: String,
-    /// Its tests (1–20).
+    /// Its tests (1–20), each with how it went.
     pub tests: Vec<ToolTest>,
-    /// How each test went, in order: every one must have passed.
-    pub test_results: Vec<ToolTestResult>,
     /// The task it was made in: its agent is the author, and while the tool waits for
     /// review only that task may use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,14 +138,14 @@ pub struct ToolReviewIn {
     pub by: Option<String>,
 }
 
-/// One use of a tool, reported by the agent that ran it.
+/// One use of a tool, reported by the agent that ran it: it went well unless `error`
+/// says why it did not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToolRunIn {
-    /// Whether it succeeded.
-    pub ok: bool,
-    /// Why it failed (up to 2,000 characters); kept as the tool's `last_error`.
+    /// Why it failed (1–2,000 characters), kept as the tool's `last_error`; absent for a
+    /// run that went well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The task it ran for.
@@ -168,10 +171,8 @@ pub struct ToolOut {
     pub runtime: ToolRuntime,
     /// The script.
     pub source: String,
-    /// Its tests.
+    /// Its tests, with how they went when the author ran them.
     pub tests: Vec<ToolTest>,
-    /// How they went when the author ran them.
-    pub test_results: Vec<ToolTestResult>,
     /// Where it is in its life.
     pub status: ToolStatus,
     /// The agent that wrote it (the agent of its task), if known.

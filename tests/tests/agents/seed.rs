@@ -1118,7 +1118,11 @@ async fn a_tool_the_seed_writes_is_tested_stored_reviewed_and_reused_by_another_
     assert_eq!(tool.status, ToolStatus::PendingReview);
     assert_eq!(tool.task_id, Some(first.id));
     assert_eq!(tool.author_agent_id, first.agent_id);
-    assert!(tool.test_results.iter().all(|r| r.passed));
+    assert!(
+        tool.tests
+            .iter()
+            .all(|t| t.result.passed && !t.result.output.is_empty())
+    );
     assert_eq!((tool.usage_count, tool.failure_count), (1, 0));
     assert_eq!(
         first.result.as_ref().unwrap()["steps"][2]["tool"],

@@ -16,8 +16,6 @@ pub struct Model {
     pub source: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub tests: Json,
-    #[sea_orm(column_type = "JsonBinary")]
-    pub test_results: Json,
     pub status: String,
     pub author_agent_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
