@@ -37,10 +37,18 @@ pub struct PreviewIn {
     pub upstream: String,
     /// How long it is shown, in seconds (5–86,400; default `AGENTOPS_PREVIEW_TTL_SECS`,
     /// 1,800).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_seconds: Option<i64>,
     /// The port the server listens on in its sandbox, for people (1–65,535).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub port: Option<i32>,
 }
 
