@@ -5,7 +5,7 @@
 
   // Every event family the server names its SSE messages after.
   var FAMILIES = ['task', 'agent', 'approval', 'project', 'artifact', 'key', 'budget',
-    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'persona', 'other'];
+    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'persona', 'tool', 'other'];
 
   // The last event id this page has seen, for resuming after a drop.
   var live = window.agentopsLive = { lastId: null, opened: 0, received: 0 };
@@ -201,6 +201,26 @@
       audio.addEventListener('error', function () { play.removeAttribute('aria-busy'); play.textContent = '🔇'; });
       audio.play().catch(function () { play.removeAttribute('aria-busy'); play.textContent = '🔇'; });
     }
+  });
+
+  // A part that refreshes itself keeps open the <details> (with an id) a person opened:
+  // the source they are reading does not fold away when another event arrives.
+  var opened = new WeakMap();
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.querySelectorAll) return;
+    var ids = [];
+    target.querySelectorAll('details[id][open]').forEach(function (d) { ids.push(d.id); });
+    if (ids.length) opened.set(target, ids);
+  });
+  document.addEventListener('htmx:afterSwap', function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !opened.has(target)) return;
+    opened.get(target).forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details) details.open = true;
+    });
+    opened.delete(target);
   });
 
   // A live page shows whether its stream is connected.

@@ -574,7 +574,7 @@ test('make a persona on the Personas page, give it new instructions, delete it',
 
 const PAGES = [
   ['overview', '/'], ['tasks', '/tasks'], ['projects', '/projects'], ['agents', '/agents'],
-  ['events', '/events'], ['approvals', '/approvals'], ['schedules', '/schedules'], ['deployments', '/deployments'],
+  ['events', '/events'], ['approvals', '/approvals'], ['tools', '/tools'], ['schedules', '/schedules'], ['deployments', '/deployments'],
   ['usage', '/usage'], ['chat', '/chat'], ['chats', '/chats'], ['personas', '/personas'], ['keys', '/keys'],
 ];
 

@@ -75,7 +75,7 @@ pub(crate) async fn page(
             button #pause type="button" data-pause="#feed" aria-pressed="false" { "Pause" }
             span #paused-count.muted {}
         }
-        ol #feed.events sse-swap="task,agent,approval,project,artifact,key,budget,schedule,thread,message,usage,note,other"
+        ol #feed.events sse-swap="task,agent,approval,project,artifact,key,budget,schedule,thread,message,usage,note,tool,other"
             hx-swap="afterbegin" data-cap="300" {
             @for event in &shown { (event_row(event)) }
         }

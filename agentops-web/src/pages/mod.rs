@@ -13,6 +13,7 @@ pub(crate) mod projects;
 pub(crate) mod schedules;
 pub(crate) mod task;
 pub(crate) mod tasks;
+pub(crate) mod tools;
 pub(crate) mod usage;
 
 use axum::response::{Html, IntoResponse, Response};

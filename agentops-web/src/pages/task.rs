@@ -52,7 +52,7 @@ pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Respo
         }
         section.panel {
             h2 { "Timeline" }
-            ol #timeline.events.timeline sse-swap="task,artifact,usage,budget,agent" hx-swap="beforeend" data-cap="500" {
+            ol #timeline.events.timeline sse-swap="task,artifact,usage,budget,agent,tool" hx-swap="beforeend" data-cap="500" {
                 @for event in events { (event_row(event)) }
             }
             @if timeline.next_cursor.is_some() {
