@@ -8,8 +8,9 @@
 //! upstream the platform forwards to; only the hosts the operator lists
 //! (`AGENTOPS_PREVIEW_UPSTREAMS`, loopback by default) are taken, so an agent key cannot
 //! turn the proxy on the platform's private network. People open a preview with an API
-//! key, or with its link's token (kept in a cookie scoped to the preview's path, so the
-//! page's own links work).
+//! key, or with its link (`/preview/<short id>/~<token>/`: the token is a path segment,
+//! so the page's relative links keep it without cookies). The task's pages are served in
+//! a sandbox of their own origin (`Content-Security-Policy: sandbox`, see the routes).
 
 use chrono::Duration;
 use rand::Rng;
@@ -42,7 +43,7 @@ fn out(row: preview::Model) -> PreviewOut {
         task_id: row.task_id,
         project_id: row.project_id,
         status: status_of(&row, store::now()),
-        link: format!("{path}?token={}", row.token),
+        link: format!("{path}~{}/", row.token),
         path,
         short_id: row.short_id,
         port: row.port,

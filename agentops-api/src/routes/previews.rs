@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::any;
 use axum::{Json, Router};
@@ -142,40 +142,13 @@ async fn proxy(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The cookie that carries a preview's token, scoped to its path.
-fn cookie_name(short: &str) -> String {
-    format!("agentops_preview_{}", short.replace('-', "_"))
-}
-
-/// The value of cookie `name` in `headers`.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// The query without its `token` parameter, and the token if there was one.
-fn split_token(query: Option<&str>) -> (Option<String>, Option<String>) {
-    let Some(query) = query else {
-        return (None, None);
-    };
-    let mut token = None;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| match pair.strip_prefix("token=") {
-            Some(value) => {
-                token = Some(value.to_owned());
-                false
-            }
-            None => !pair.is_empty(),
-        })
-        .collect();
-    ((!kept.is_empty()).then(|| kept.join("&")), token)
+/// The token a path starts with (`~<token>/…`), and the rest of the path after it.
+fn split_token(rest: &str) -> Option<(&str, &str)> {
+    let rest = rest.strip_prefix('~')?;
+    Some(match rest.split_once('/') {
+        Some((token, after)) => (token, after),
+        None => (rest, ""),
+    })
 }
 
 fn client() -> &'static reqwest::Client {
@@ -200,37 +173,56 @@ const HOP: [header::HeaderName; 6] = [
     header::PROXY_AUTHORIZATION,
 ];
 
+/// What a task's page may do in a browser: run its scripts, forms and pop-ups, but in
+/// an origin of its own (no `allow-same-origin`), so that it cannot read or act with
+/// what the browser keeps for the platform's own origin (the dashboard's session).
+const SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
 async fn forward(
     state: AppState,
     short: String,
     rest: String,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (query, token) = split_token(request.uri().query());
-    let cookie_name = cookie_name(&short);
     let preview = domain::previews::open(&state, &short).await?;
-    let by_token = [token.clone(), cookie(request.headers(), &cookie_name)]
-        .into_iter()
-        .flatten()
-        .any(|given| given == preview.token);
+    let (rest, by_token) = match split_token(&rest) {
+        Some((token, after)) if token == preview.token => {
+            // The token opens the preview; its pages' relative links keep it.
+            if after.is_empty() && !rest.ends_with('/') {
+                return Ok(
+                    Redirect::permanent(&format!("/preview/{short}/~{token}/")).into_response()
+                );
+            }
+            (after.to_owned(), true)
+        }
+        Some(_) => {
+            return Err(ApiError::Unauthorized(
+                "this preview link's token is not the preview's",
+            ));
+        }
+        None => (rest, false),
+    };
     if !by_token {
         let secret = bearer_secret(&request).ok_or(ApiError::Unauthorized(
-            "open a preview with its link (`?token=…`) or an API key (`Authorization: Bearer <key>`)",
+            "open a preview with its link (`/preview/<id>/~<token>/`) or an API key \
+             (`Authorization: Bearer <key>`)",
         ))?;
         let caller = authenticate_secret(&state.authenticator(), &secret).await?;
         state.keys.check_rate(caller.key_id).await?;
     }
     let mut url = format!("{}{rest}", preview.upstream);
-    if let Some(query) = query {
+    if let Some(query) = request.uri().query() {
         url.push('?');
-        url.push_str(&query);
+        url.push_str(query);
     }
     let (parts, body) = request.into_parts();
     let mut headers = parts.headers;
-    for name in HOP
-        .iter()
-        .chain([&header::HOST, &header::AUTHORIZATION, &header::COOKIE])
-    {
+    for name in HOP.iter().chain([
+        &header::HOST,
+        &header::AUTHORIZATION,
+        &header::COOKIE,
+        &header::REFERER,
+    ]) {
         headers.remove(name);
     }
     let body = reqwest::Body::wrap_stream(body.into_data_stream());
@@ -249,20 +241,24 @@ async fn forward(
         })?;
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
-        if !HOP.contains(name) && name != header::CONTENT_LENGTH {
+        if !HOP.contains(name) && name != header::CONTENT_LENGTH && name != header::SET_COOKIE {
             response = response.header(name, value);
         }
     }
-    if let Some(token) = token.filter(|t| *t == preview.token) {
-        let seconds = (preview.expires_at - crate::store::now())
-            .num_seconds()
-            .max(0);
-        if let Ok(value) = HeaderValue::from_str(&format!(
-            "{cookie_name}={token}; Path=/preview/{short}/; Max-Age={seconds}; HttpOnly; SameSite=Lax"
-        )) {
-            response = response.header(header::SET_COOKIE, value);
-        }
-    }
+    response = response
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SANDBOX),
+        )
+        // The link's token is in its path: never sent on to the sites a page links to.
+        .header(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        )
+        .header(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
     let stream = answer.bytes_stream().map_err(std::io::Error::other);
     response
         .body(Body::from_stream(stream))
@@ -274,15 +270,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_token_is_taken_out_of_the_query() {
-        assert_eq!(split_token(None), (None, None));
+    fn the_token_is_the_first_segment_after_a_tilde() {
+        assert_eq!(split_token(""), None);
+        assert_eq!(split_token("app.js"), None);
+        assert_eq!(split_token("~abc"), Some(("abc", "")));
+        assert_eq!(split_token("~abc/"), Some(("abc", "")));
         assert_eq!(
-            split_token(Some("token=abc")),
-            (None, Some("abc".to_owned()))
-        );
-        assert_eq!(
-            split_token(Some("a=1&token=abc&b=2")),
-            (Some("a=1&b=2".to_owned()), Some("abc".to_owned()))
+            split_token("~abc/static/app.js"),
+            Some(("abc", "static/app.js"))
         );
     }
 }

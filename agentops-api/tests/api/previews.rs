@@ -52,11 +52,7 @@ async fn a_preview_is_served_with_a_key_or_its_link_until_it_is_stopped(backend:
     assert_eq!(preview.status, PreviewStatus::Live);
     assert_eq!(preview.short_id, task.id.simple().to_string()[20..]);
     assert_eq!(preview.path, format!("/preview/{}/", preview.short_id));
-    assert!(
-        preview
-            .link
-            .starts_with(&format!("{}?token=", preview.path))
-    );
+    assert!(preview.link.starts_with(&format!("{}~", preview.path)) && preview.link.ends_with('/'));
     assert_eq!((preview.project_id, preview.port), (project, Some(8000)));
     let left = (preview.expires_at - preview.created_at).num_seconds();
     assert_eq!(left, 600);
@@ -69,7 +65,8 @@ async fn a_preview_is_served_with_a_key_or_its_link_until_it_is_stopped(backend:
     let listed = previews.list().task(task.id).send().await.unwrap().items;
     assert_eq!(listed, std::slice::from_ref(&preview));
 
-    // No key, no token: 401. The link: the page, and a cookie for the rest of it.
+    // No key, no token: 401. The link: the page, sandboxed in an origin of its own, and
+    // its relative links keep the token.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -78,16 +75,19 @@ async fn a_preview_is_served_with_a_key_or_its_link_until_it_is_stopped(backend:
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     let answer = browser.get(app.url(&preview.link)).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        cookie.contains(&format!("Path={}", preview.path)),
-        "{cookie}"
+        csp.starts_with("sandbox ") && !csp.contains("allow-same-origin"),
+        "{csp}"
     );
+    assert_eq!(answer.headers()["referrer-policy"], "no-referrer");
     assert_eq!(answer.text().await.unwrap(), "<h1>Counter</h1>");
-    let pair = cookie.split(';').next().unwrap().to_owned();
     let echo = browser
-        .get(app.url(&format!("{}echo?a=1&b=2", preview.path)))
-        .header("cookie", &pair)
+        .get(app.url(&format!("{}echo?a=1&b=2", preview.link)))
+        .header("cookie", "agentops_session=secret")
         .send()
         .await
         .unwrap();
@@ -112,8 +112,15 @@ async fn a_preview_is_served_with_a_key_or_its_link_until_it_is_stopped(backend:
         .await
         .unwrap();
     assert_eq!(slashless.status(), StatusCode::PERMANENT_REDIRECT);
+    let bare_link = browser
+        .get(app.url(preview.link.trim_end_matches('/')))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare_link.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare_link.headers()["location"], preview.link.as_str());
     let wrong = browser
-        .get(app.url(&format!("{}?token=nope", preview.path)))
+        .get(app.url(&format!("{}~nope/", preview.path)))
         .send()
         .await
         .unwrap();

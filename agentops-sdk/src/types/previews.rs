@@ -66,8 +66,8 @@ pub struct PreviewOut {
     pub short_id: String,
     /// The path it is served at (with an API key, or the link's token).
     pub path: String,
-    /// The path with a token that opens it without a key, until it expires (keep it as
-    /// you would the preview itself).
+    /// The path with a token that opens it without a key until it expires,
+    /// `/preview/<short id>/~<token>/` (keep it as you would the preview itself).
     pub link: String,
     /// The port its server listens on in its sandbox, if said.
     pub port: Option<i32>,

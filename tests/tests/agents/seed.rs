@@ -1287,7 +1287,7 @@ async fn a_served_page_is_shown_through_the_platform_until_its_preview_expires()
     let result = done.result.unwrap();
     let url = result["previews"][0]["url"].as_str().unwrap().to_owned();
     assert!(
-        url.starts_with(&format!("{}/preview/", app.server.base)) && url.contains("?token="),
+        url.starts_with(&format!("{}/preview/", app.server.base)) && url.contains("/~"),
         "{url}"
     );
     assert_eq!(result["steps"][1]["preview"]["url"], url.as_str());
