@@ -3,9 +3,11 @@
 (function () {
   'use strict';
 
-  // Every event family the server names its SSE messages after.
+  // Every event family the server names its SSE messages after (live::FAMILIES in
+  // live.rs; a unit test there keeps the two lists equal).
   var FAMILIES = ['task', 'agent', 'approval', 'project', 'artifact', 'key', 'budget',
-    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'persona', 'tool', 'other'];
+    'schedule', 'thread', 'message', 'usage', 'note', 'deployment', 'pairing', 'persona', 'tool',
+    'preview', 'other'];
 
   // The last event id this page has seen, for resuming after a drop.
   var live = window.agentopsLive = { lastId: null, opened: 0, received: 0 };

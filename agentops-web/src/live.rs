@@ -67,9 +67,44 @@ impl LiveQuery {
     }
 }
 
-/// The event family an SSE message is named after: the part before the first dot.
-pub(crate) fn family(kind: &str) -> &str {
-    kind.split('.').next().unwrap_or("other")
+/// Every event family an SSE message may be named after. A kind of a family not listed
+/// (one the API added since) goes out as `other`, so the Events feed, which swaps in all
+/// of these, still shows it. `assets/app.js` lists the same names (a test keeps them
+/// equal), so each of them can refresh the parts that ask for it (`data-refresh-on`).
+pub(crate) const FAMILIES: [&str; 18] = [
+    "task",
+    "agent",
+    "approval",
+    "project",
+    "artifact",
+    "key",
+    "budget",
+    "schedule",
+    "thread",
+    "message",
+    "usage",
+    "note",
+    "deployment",
+    "pairing",
+    "persona",
+    "tool",
+    "preview",
+    "other",
+];
+
+/// The event family an SSE message is named after: the part before the first dot, if
+/// it is one of [`FAMILIES`], else `other`.
+pub(crate) fn family(kind: &str) -> &'static str {
+    let prefix = kind.split('.').next().unwrap_or_default();
+    FAMILIES
+        .into_iter()
+        .find(|family| *family == prefix)
+        .unwrap_or("other")
+}
+
+/// Every family, comma-separated: the `sse-swap` of a feed that shows every event.
+pub(crate) fn all_families() -> String {
+    FAMILIES.join(",")
 }
 
 /// One event as a feed or timeline row.
@@ -191,4 +226,40 @@ pub(crate) async fn stream(
     Sse::new(retry.chain(events))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_family_is_its_prefix_when_known_else_other() {
+        assert_eq!(family("task.completed"), "task");
+        assert_eq!(family("preview.started"), "preview");
+        assert_eq!(family("persona.updated"), "persona");
+        assert_eq!(family("deployment.updated"), "deployment");
+        assert_eq!(family("pairing.approved"), "pairing");
+        assert_eq!(family("secret.rotated"), "other");
+        assert_eq!(family(""), "other");
+        assert!(all_families().split(',').any(|f| f == "preview"));
+    }
+
+    #[test]
+    fn the_page_script_listens_to_every_family_the_server_names() {
+        let script = include_str!("../assets/app.js");
+        let start = script
+            .find("var FAMILIES = [")
+            .expect("app.js lists FAMILIES");
+        let list = &script[start..];
+        let list = &list[list.find('[').expect("[") + 1..list.find(']').expect("]")];
+        let in_script: Vec<&str> = list
+            .split(',')
+            .map(|name| name.trim().trim_matches('\''))
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert_eq!(
+            in_script, FAMILIES,
+            "app.js's FAMILIES and live::FAMILIES differ"
+        );
+    }
 }

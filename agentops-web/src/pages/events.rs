@@ -10,7 +10,7 @@ use agentops_sdk::types::EventFilter;
 
 use crate::error::WebError;
 use crate::layout::{self, Nav};
-use crate::live::{LiveQuery, event_row};
+use crate::live::{LiveQuery, all_families, event_row};
 use crate::session::Session;
 
 /// The feed's filters, as the form sends them.
@@ -75,8 +75,7 @@ pub(crate) async fn page(
             button #pause type="button" data-pause="#feed" aria-pressed="false" { "Pause" }
             span #paused-count.muted {}
         }
-        ol #feed.events sse-swap="task,agent,approval,project,artifact,key,budget,schedule,thread,message,usage,note,tool,other"
-            hx-swap="afterbegin" data-cap="300" {
+        ol #feed.events sse-swap=(all_families()) hx-swap="afterbegin" data-cap="300" {
             @for event in &shown { (event_row(event)) }
         }
         @if shown.is_empty() { (layout::empty("No event yet: they appear here as they happen.")) }

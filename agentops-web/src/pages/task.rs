@@ -1,5 +1,11 @@
-//! `/tasks/{id}`: one task, its live timeline, artifacts, dependencies, and the buttons
-//! a person needs: cancel, unblock with an answer, retry.
+//! `/tasks/{id}`: one task, its live timeline, artifacts, dependencies, the servers it
+//! shows (previews), and the buttons a person needs: cancel, unblock with an answer, retry.
+//!
+//! A preview's `link` (`/preview/<short id>/~<token>/`) is used as it is, relative to
+//! this page: the dashboard is served by the API process itself, on the same origin as
+//! `/preview/`, while the SDK client it holds points at that process's loopback address,
+//! which a person's browser (a phone, another machine) cannot reach. The link opens in a
+//! new tab, where the preview runs sandboxed in an origin of its own.
 
 use axum::body::Body;
 use axum::extract::{Form, Path};
@@ -10,18 +16,23 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use agentops_sdk::types::{
-    ArtifactOut, CancelIn, Event, EventFilter, TaskIn, TaskOut, TaskStatus, UnblockIn,
+    ArtifactOut, CancelIn, Event, EventFilter, PreviewOut, PreviewStatus, TaskIn, TaskOut,
+    TaskStatus, UnblockIn,
 };
 
 use super::fragment;
 use crate::error::WebError;
-use crate::layout::{self, Nav, ago, json_block, short, status_badge};
+use crate::layout::{self, Nav, ago, badge, json_block, short, status_badge};
 use crate::live::{LiveQuery, event_row};
 use crate::session::{CsrfForm, Session, csrf_field};
 
 /// Text artifacts up to this size are shown inline.
 const PREVIEW_BYTES: u64 = 64 * 1024;
+/// A task's previews the page lists (the newest).
+const PREVIEWS_LISTED: u32 = 20;
 
 /// `GET /tasks/{id}`.
 pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Response, WebError> {
@@ -47,12 +58,12 @@ pub(crate) async fn page(session: Session, Path(id): Path<Uuid>) -> Result<Respo
     let events: Vec<&Event> = timeline.items.iter().collect();
     let body = html! {
         nav.crumbs { a href="/tasks" { "Tasks" } " / " a href=(format!("/tasks?project_id={}", task.project_id)) { "project " (short(task.project_id)) } }
-        div #task-card hx-get=(format!("/tasks/{id}/card")) hx-trigger="refresh" data-refresh-on="task,artifact" data-refresh-ms="300" {
+        div #task-card hx-get=(format!("/tasks/{id}/card")) hx-trigger="refresh" data-refresh-on="task,artifact,preview" data-refresh-ms="300" {
             (card)
         }
         section.panel {
             h2 { "Timeline" }
-            ol #timeline.events.timeline sse-swap="task,artifact,usage,budget,agent,tool" hx-swap="beforeend" data-cap="500" {
+            ol #timeline.events.timeline sse-swap="task,artifact,usage,budget,agent,tool,preview" hx-swap="beforeend" data-cap="500" {
                 @for event in events { (event_row(event)) }
             }
             @if timeline.next_cursor.is_some() {
@@ -71,7 +82,7 @@ pub(crate) async fn card(session: Session, Path(id): Path<Uuid>) -> Result<Respo
 
 async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebError> {
     let client = &session.client;
-    let (artifacts, upstream, siblings) = tokio::try_join!(
+    let (artifacts, upstream, siblings, shown) = tokio::try_join!(
         async {
             Ok::<_, WebError>(
                 client
@@ -103,15 +114,24 @@ async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebErr
                 .send()
                 .await?)
         },
+        async {
+            Ok(client
+                .previews()
+                .list()
+                .task(task.id)
+                .limit(PREVIEWS_LISTED)
+                .send()
+                .await?)
+        },
     )?;
     let downstream: Vec<&TaskOut> = siblings
         .items
         .iter()
         .filter(|t| t.depends_on.contains(&task.id))
         .collect();
-    let mut previews = Vec::new();
+    let mut artifact_previews = Vec::new();
     for artifact in &artifacts.items {
-        previews.push(preview(session, artifact).await);
+        artifact_previews.push(preview(session, artifact).await);
     }
     let can_write = session.can_write();
     Ok(html! {
@@ -158,6 +178,7 @@ async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebErr
                 ul.plain { @for t in &downstream { li { a href=(format!("/tasks/{}", t.id)) { (t.title) } " " (status_badge(t.status)) } } }
             }
         }
+        @if !shown.items.is_empty() { (previews_markup(task.id, &shown.items, Utc::now())) }
         @if let Some(description) = &task.description { section.panel { h2 { "Description" } p.pre { (description) } } }
         section.panel {
             h2 { "Input and result" }
@@ -168,7 +189,7 @@ async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebErr
             h2 { "Artifacts" }
             @if artifacts.items.is_empty() { (layout::empty("No artifact yet.")) }
             ul.artifacts {
-                @for (artifact, preview) in artifacts.items.iter().zip(previews) {
+                @for (artifact, preview) in artifacts.items.iter().zip(artifact_previews) {
                     li data-artifact=(artifact.id) {
                         a.download href=(format!("/artifacts/{}/download", artifact.id)) download=(artifact.name) { (artifact.name) }
                         " " small { (artifact.content_type) " · " (layout::number(artifact.size)) " bytes" }
@@ -178,6 +199,64 @@ async fn card_markup(session: &Session, task: &TaskOut) -> Result<Markup, WebErr
             }
         }
     })
+}
+
+/// The servers a task shows through the platform: a live one as a prominent link (a new
+/// tab) with when it stops and its port, the expired and stopped ones greyed with their
+/// status. The card refreshes on `preview.*` events; an expiry has no event, so while
+/// one is live a hidden element refreshes the card when the soonest one runs out.
+fn previews_markup(task: Uuid, previews: &[PreviewOut], now: DateTime<Utc>) -> Markup {
+    let next_expiry = previews
+        .iter()
+        .filter(|p| p.status == PreviewStatus::Live)
+        .map(|p| p.expires_at)
+        .min();
+    html! {
+        section.panel #previews {
+            h2 { "Preview" }
+            ul.plain.previews {
+                @for p in previews {
+                    @if p.status == PreviewStatus::Live {
+                        li data-preview=(p.id) data-status=(p.status) {
+                            a.open-preview href=(p.link) target="_blank" rel="noopener noreferrer"
+                                title="Opens in a new tab" { "Open preview" }
+                            " " (badge(&p.status.to_string()))
+                            " until " (clock(p.expires_at, now))
+                            @if let Some(port) = p.port { " · port " (port) }
+                            " · " code { (p.path) }
+                        }
+                    } @else {
+                        li.gone data-preview=(p.id) data-status=(p.status) {
+                            (badge(&p.status.to_string())) " " code { (p.path) }
+                            @match (p.status, p.stopped_at) {
+                                (PreviewStatus::Stopped, Some(at)) => { " · stopped " (ago(at)) }
+                                _ => { " · expired " (ago(p.expires_at)) }
+                            }
+                            @if let Some(port) = p.port { " · port " (port) }
+                        }
+                    }
+                }
+            }
+            @if next_expiry.is_some() {
+                p.muted { "Anyone with the link can open it until it expires: share it as you would the server itself." }
+            }
+            @if let Some(at) = next_expiry {
+                // One second late, so the API already calls it expired.
+                span hidden hx-get=(format!("/tasks/{task}/card")) hx-target="#task-card"
+                    hx-trigger=(format!("load delay:{}s", (at - now).num_seconds().max(0) + 1)) {}
+            }
+        }
+    }
+}
+
+/// "14:30 UTC" today (in UTC), "Dec 6 14:30 UTC" on another day; exact on hover.
+fn clock(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+    let text = if at.date_naive() == now.date_naive() {
+        at.format("%H:%M UTC").to_string()
+    } else {
+        at.format("%b %-d %H:%M UTC").to_string()
+    };
+    html! { time datetime=(at.to_rfc3339()) title=(at.format("%Y-%m-%d %H:%M:%S UTC")) { (text) } }
 }
 
 fn actions(session: &Session, task: &TaskOut) -> Markup {
@@ -417,4 +496,84 @@ async fn artifact_response(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn preview(status: PreviewStatus, now: DateTime<Utc>) -> PreviewOut {
+        PreviewOut {
+            id: Uuid::now_v7(),
+            task_id: Uuid::now_v7(),
+            project_id: Uuid::now_v7(),
+            short_id: "8f3a2b1c9d0e".into(),
+            path: "/preview/8f3a2b1c9d0e/".into(),
+            link: "/preview/8f3a2b1c9d0e/~5b0c/".into(),
+            port: Some(8000),
+            status,
+            expires_at: now + Duration::minutes(30),
+            created_at: now,
+            stopped_at: (status == PreviewStatus::Stopped).then_some(now),
+        }
+    }
+
+    fn noon() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_live_preview_is_a_link_in_a_new_tab_with_its_end_and_port() {
+        let now = noon();
+        let live = preview(PreviewStatus::Live, now);
+        let task = Uuid::now_v7();
+        let html = previews_markup(task, std::slice::from_ref(&live), now).into_string();
+        assert!(
+            html.contains(
+                r#"href="/preview/8f3a2b1c9d0e/~5b0c/" target="_blank" rel="noopener noreferrer""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains(">Open preview</a>"), "{html}");
+        assert!(html.contains("12:30 UTC"), "{html}");
+        assert!(html.contains("port 8000"), "{html}");
+        // At its end the card refreshes itself: an expiry is not an event.
+        assert!(
+            html.contains(&format!(r#"hx-get="/tasks/{task}/card""#)),
+            "{html}"
+        );
+        assert!(html.contains(r#"hx-trigger="load delay:1801s""#), "{html}");
+    }
+
+    #[test]
+    fn stopped_and_expired_previews_are_greyed_with_their_status_and_no_link() {
+        let now = noon();
+        let mut expired = preview(PreviewStatus::Expired, now);
+        expired.expires_at = now - Duration::minutes(5);
+        let stopped = preview(PreviewStatus::Stopped, now);
+        let html = previews_markup(Uuid::now_v7(), &[stopped, expired], now).into_string();
+        assert!(!html.contains("Open preview"), "{html}");
+        assert!(!html.contains("~5b0c"), "no token to a dead link: {html}");
+        assert!(html.contains(r#"class="gone" data-preview"#), "{html}");
+        assert!(html.contains(r#"data-status="stopped""#), "{html}");
+        assert!(html.contains("badge s-stopped"), "{html}");
+        assert!(html.contains("· stopped "), "{html}");
+        assert!(html.contains("badge s-expired"), "{html}");
+        assert!(html.contains("· expired "), "{html}");
+        assert!(
+            !html.contains("hx-trigger"),
+            "nothing left to expire: {html}"
+        );
+    }
+
+    #[test]
+    fn an_end_on_another_day_names_the_day() {
+        let now = noon();
+        assert!(
+            clock(now + Duration::hours(13), now)
+                .into_string()
+                .contains(">Dec 6 01:00 UTC<")
+        );
+    }
 }
