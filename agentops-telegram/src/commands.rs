@@ -36,7 +36,7 @@ pub enum Command {
     Busy(String),
     /// `/notify [on|off|KINDS]`: which news this chat gets.
     #[command(
-        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy pairing"
+        description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy pairing tools"
     )]
     Notify(String),
     /// `/voice [on|off]`: whether the Chief's answers are said aloud in this chat.

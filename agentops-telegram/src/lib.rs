@@ -16,6 +16,8 @@
 //! - `task.completed`, `task.failed`, `task.dead` and `task.blocked` events are sent to
 //!   every allowed chat (those that arrive together as one digest: [`outbox`]), and so
 //!   are `budget.warning` (80 % of a budget spent) and `budget.exhausted`;
+//! - a tool an agent wrote for itself that waits for review is put to the operator
+//!   chats with its source and tests, under **Approve** / **Reject** buttons ([`tools`]);
 //! - everything sent goes through one paced queue per chat ([`outbox`]);
 //! - a chat's updates are handled in the order they arrived, different chats' side by
 //!   side ([`lanes`]);
@@ -41,6 +43,7 @@ pub mod outbox;
 pub mod persona_bots;
 pub mod personas;
 pub mod plans;
+pub mod tools;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -49,8 +52,8 @@ use std::time::Duration;
 use agentops_sdk::types::{
     AgentOut, ApprovalOut, ApprovalStatus, BudgetOut, CancelIn, ChatIn, ChatOut, DeploymentOut,
     DeploymentStatus, ErrorCode, EventFilter, MessageIn, MessageOut, MessageRole, PairingIn,
-    PairingOut, PairingStatus, TaskOut, TaskStatus, ThreadIn, ThreadPatch, UnblockIn, UsageGroupBy,
-    VOICE_TRANSCRIPT,
+    PairingOut, PairingStatus, TaskOut, TaskStatus, ThreadIn, ThreadPatch, ToolOut, UnblockIn,
+    UsageGroupBy, VOICE_TRANSCRIPT,
 };
 use agentops_sdk::{CancellationToken, Client};
 use futures_util::{StreamExt, TryStreamExt};
@@ -75,8 +78,9 @@ use crate::outbox::{Notice, NoticeKind, Outbox, What};
 pub use teloxide::types::Update;
 
 /// The news a chat can choose with `/notify`: task outcomes, budget alerts, the Chief
-/// of Staff's own rounds, and how deployments ended.
-pub const NEWS: [&str; 8] = [
+/// of Staff's own rounds, how deployments ended, chats asking to use the bot, and tools
+/// agents wrote that wait for review.
+pub const NEWS: [&str; 9] = [
     "completed",
     "failed",
     "blocked",
@@ -85,6 +89,7 @@ pub const NEWS: [&str; 8] = [
     "chief",
     "deploy",
     "pairing",
+    tools::NEWS,
 ];
 
 /// The thread metadata key of the updates accepted but not yet handled.
@@ -332,7 +337,7 @@ nothing changes before you press OK.\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
-/notify on | off | completed failed blocked cancelled budget chief deploy pairing — which news this chat gets\n\
+/notify on | off | completed failed blocked cancelled budget chief deploy pairing tools — which news this chat gets\n\
 /voice on | off — my answers said aloud too (send me voice notes any time)\n\
 /pair CODE — let the chat I gave CODE use me\n\
 /create — make a persona (an agent anyone can talk to by its link); /mine — yours; /edit NAME — change one; /talk NAME — talk to one; /exit — back\n\
@@ -452,6 +457,7 @@ const RELAYED: &[&str] = &[
     "pairing.requested",
     "pairing.approved",
     "pairing.revoked",
+    "tool.created",
 ];
 
 /// A relay, as the main bot and every persona bot run one: events of `types` from the
@@ -2260,6 +2266,26 @@ impl TelegramBot {
             answer(&text).await?;
             return Ok(());
         }
+        if matches!(verb, tools::APPROVE | tools::REJECT) {
+            // Only the notice of that very tool is answered (a forged press must not
+            // rewrite another message of the bot).
+            if !has_button(message, &format!("{verb}:{id}")) {
+                answer("I do not know this button.").await?;
+                return Ok(());
+            }
+            let text = match self
+                .on_tool_button(chat, message, verb == tools::APPROVE, id, &query.from)
+                .await
+            {
+                Ok(text) => text,
+                Err(err) => {
+                    answer("Something went wrong.").await?;
+                    return Err(err);
+                }
+            };
+            answer(&text).await?;
+            return Ok(());
+        }
         if matches!(verb, "answer" | "cancel" | "status") {
             let text = self
                 .on_task_button(chat, message, verb, id, &query.from)
@@ -3262,6 +3288,15 @@ impl TelegramBot {
                 Ok(_) => Ok(Vec::new()),
                 Err(err) => {
                     tracing::warn!(event = event.id, "a pairing event did not parse: {err}");
+                    Ok(Vec::new())
+                }
+            };
+        }
+        if event.kind == "tool.created" {
+            return match serde_json::from_value::<ToolOut>(event.data.clone()) {
+                Ok(tool) => self.tool_news(&tool).await,
+                Err(err) => {
+                    tracing::warn!(event = event.id, "a tool event did not parse: {err}");
                     Ok(Vec::new())
                 }
             };

@@ -3581,3 +3581,241 @@ fn persona_bots(app: &TestApp, own: &BotStandIn) -> agentops_telegram::persona_b
         },
     )
 }
+
+/// A tool as the Seed stores it once its tests passed: a shell script whose source has
+/// markup in it, made in `task`.
+fn written_tool(task: Option<uuid::Uuid>) -> agentops_sdk::types::ToolIn {
+    use agentops_sdk::types::{ToolIn, ToolRuntime, ToolTest, ToolTestResult};
+    ToolIn {
+        name: "word_count".into(),
+        description: "Counts the words of `text`.".into(),
+        input_schema: json!({"type": "object", "properties": {"text": {"type": "string"}},
+                             "required": ["text"]}),
+        runtime: ToolRuntime::Sh,
+        source: "printf '%s' \"$ARG_TEXT\" | wc -w  # <words> & more".into(),
+        tests: vec![ToolTest {
+            input: json!({"text": "a b c"}),
+            expect: "3".into(),
+            exact: true,
+            result: ToolTestResult {
+                passed: true,
+                output: "3\n".into(),
+                error: None,
+            },
+        }],
+        task_id: task,
+    }
+}
+
+impl Stack {
+    /// Posts `update` (a button press) and waits for its toast.
+    async fn toast_of(&self, update: &Value) -> String {
+        self.say_update(update).await;
+        let id = &update["callback_query"]["id"];
+        for _ in 0..400 {
+            if let Some(answer) = self
+                .telegram
+                .calls("answerCallbackQuery")
+                .into_iter()
+                .find(|a| a["callback_query_id"] == *id)
+            {
+                return answer["text"].as_str().unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "press {id} was never answered: {:?}",
+            self.telegram.calls("answerCallbackQuery")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_an_agent_wrote_is_approved_from_its_notice_in_telegram() {
+    use agentops_sdk::types::ToolStatus;
+    let s = stack().await;
+    let project = s.app.project().await;
+    let task = s.app.task(project, "seed", json!({})).await;
+    let tool = s
+        .app
+        .client
+        .tools()
+        .create(written_tool(Some(task.id)))
+        .await
+        .unwrap();
+    assert_eq!(tool.status, ToolStatus::PendingReview);
+
+    // Every operator chat is asked, with the code and how its tests went.
+    let notice = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.starts_with("🧰 New tool to review: word_count v1")
+        })
+        .await;
+    let text = notice["text"].as_str().unwrap();
+    for shown in [
+        "Counts the words of `text`.",
+        "Runtime: sh · made in task #",
+        "\"a seed task\" (project p)",
+        "Source (1 line)\nprintf '%s' \"$ARG_TEXT\" | wc -w  # <words> & more\n",
+        "Tests: 1 of 1, all passed\n✅ {\"text\":\"a b c\"} → exactly 3 · output: 3",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in {text}");
+    }
+    let html = notice["html"].as_str().unwrap();
+    assert!(
+        html.contains("<pre><code class=\"language-sh\">printf '%s' \"$ARG_TEXT\" | wc -w  # &lt;words&gt; &amp; more</code></pre>"),
+        "{html}"
+    );
+    let buttons = &notice["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(buttons[0]["text"], "✅ Approve");
+    assert_eq!(buttons[1]["text"], "✖ Reject");
+    assert_eq!(button(&notice, 0), format!("tool_approve:{}", tool.id));
+    assert_eq!(button(&notice, 1), format!("tool_reject:{}", tool.id));
+    let elsewhere = s
+        .telegram
+        .wait_for_message(101, |t| t.starts_with("🧰 New tool to review"))
+        .await;
+
+    // Approve: the tool is approved by the person who pressed, and the notice says so.
+    let toast = s
+        .toast_of(&press(
+            ALLOWED,
+            "private",
+            7,
+            "ana",
+            &notice,
+            &button(&notice, 0),
+        ))
+        .await;
+    assert_eq!(toast, "✅ Approved by @ana: later tasks are offered it.");
+    let approved = s.app.client.tools().get(tool.id).await.unwrap();
+    assert_eq!(approved.status, ToolStatus::Approved);
+    assert_eq!(approved.reviewed_by.as_deref(), Some("telegram:@ana"));
+    let edit = s
+        .wait_for_edit(&notice["message_id"], |t| {
+            t.ends_with("\n\n✅ Approved by @ana: later tasks are offered it.")
+        })
+        .await;
+    assert!(
+        edit["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("🧰 Tool word_count v1\n"),
+        "{edit}"
+    );
+    assert_eq!(edit["reply_markup"], json!({"inline_keyboard": []}));
+
+    // A late press in the other chat changes nothing, and says how the tool stands.
+    let toast = s
+        .toast_of(&press(
+            101,
+            "private",
+            8,
+            "bob",
+            &elsewhere,
+            &button(&elsewhere, 1),
+        ))
+        .await;
+    assert_eq!(toast, "Already approved by telegram:@ana.");
+    s.wait_for_edit(&elsewhere["message_id"], |t| {
+        t.ends_with("Already approved by telegram:@ana.")
+    })
+    .await;
+    assert_eq!(
+        s.app.client.tools().get(tool.id).await.unwrap().status,
+        ToolStatus::Approved
+    );
+
+    // The decision is not news of its own: later news shows nothing else came of it.
+    let agent = s.app.agent("ops-bot").await;
+    s.complete_task(project, agent, "after").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.contains("\"after\" completed"))
+        .await;
+    let about: Vec<String> = s
+        .telegram
+        .texts_to(ALLOWED)
+        .into_iter()
+        .filter(|t| t.contains("word_count"))
+        .collect();
+    assert_eq!(about.len(), 1, "{about:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_is_rejected_from_telegram_by_a_groups_admin_only() {
+    use agentops_sdk::types::ToolStatus;
+    let s = stack_with(&[ALLOWED, GROUP], agentops_telegram::USER_RATE).await;
+    s.telegram.make_admin(GROUP, 9);
+    let tool = s
+        .app
+        .client
+        .tools()
+        .create(written_tool(None))
+        .await
+        .unwrap();
+    let notice = s
+        .telegram
+        .wait_for_message(GROUP, |t| t.starts_with("🧰 New tool to review"))
+        .await;
+    assert!(
+        notice["text"]
+            .as_str()
+            .unwrap()
+            .contains("· made in no task\n"),
+        "{notice}"
+    );
+    let reject = button(&notice, 1);
+
+    // A member who is not an admin: refused.
+    let toast = s
+        .toast_of(&press(GROUP, "group", 8, "bob", &notice, &reject))
+        .await;
+    assert_eq!(toast, "Only an admin of this chat can review a tool.");
+    // A forged press on a message without that button: refused.
+    let other = json!({"message_id": 999, "text": "something else"});
+    let toast = s
+        .toast_of(&press(GROUP, "group", 9, "carol", &other, &reject))
+        .await;
+    assert_eq!(toast, "I do not know this button.");
+    assert_eq!(
+        s.app.client.tools().get(tool.id).await.unwrap().status,
+        ToolStatus::PendingReview
+    );
+
+    // An admin rejects it.
+    let toast = s
+        .toast_of(&press(GROUP, "group", 9, "carol", &notice, &reject))
+        .await;
+    assert_eq!(toast, "✖ Rejected by @carol.");
+    let rejected = s.app.client.tools().get(tool.id).await.unwrap();
+    assert_eq!(rejected.status, ToolStatus::Rejected);
+    assert_eq!(rejected.reviewed_by.as_deref(), Some("telegram:@carol"));
+    let edit = s
+        .wait_for_edit(&notice["message_id"], |t| {
+            t.ends_with("\n\n✖ Rejected by @carol.")
+        })
+        .await;
+    assert_eq!(edit["reply_markup"], json!({"inline_keyboard": []}));
+    // Approving it from the other chat's notice now changes nothing: it says how the
+    // tool stands.
+    let mine = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("🧰 New tool to review"))
+        .await;
+    let toast = s
+        .toast_of(&press(
+            ALLOWED,
+            "private",
+            7,
+            "ana",
+            &mine,
+            &button(&mine, 0),
+        ))
+        .await;
+    assert_eq!(toast, "Already rejected by telegram:@carol.");
+    assert_eq!(
+        s.app.client.tools().get(tool.id).await.unwrap().status,
+        ToolStatus::Rejected
+    );
+}
