@@ -288,6 +288,17 @@ impl Drop for Sandbox {
 
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// A started command: the child, its process group, the tails of its stdout and stderr.
+type Started = (
+    tokio::process::Child,
+    GroupGuard,
+    tokio::task::JoinHandle<String>,
+    tokio::task::JoinHandle<String>,
+);
+
+/// What relays a sandbox's ports (granted network, previews) to the worker.
+const SOCAT: &str = "/usr/bin/socat";
+
 /// Whether this process runs as root (its steps then run as [`SANDBOX_UID`]).
 fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -395,6 +406,48 @@ impl Sandbox {
         })
     }
 
+    /// For steps granted the network, the directory of the egress proxy's socket (the
+    /// proxy started if it is not yet); `None` for steps without network.
+    fn proxy_for_steps(&self) -> Result<Option<PathBuf>, StepError> {
+        if !self.limits.network {
+            return Ok(None);
+        }
+        if !Path::new(SOCAT).exists() {
+            return Err(StepError::Invalid(
+                "this task's steps are granted the network, which goes through an egress \
+                 proxy that needs socat (Debian: `apt-get install socat`)"
+                    .into(),
+            ));
+        }
+        self.egress_proxy()
+            .map(Some)
+            .map_err(|err| StepError::Transient(format!("cannot start the egress proxy: {err}")))
+    }
+
+    /// Starts a step's (or a server's) command: as `nobody` under a root worker, so that
+    /// the process limit holds (it does not for root) and nothing it writes is root's;
+    /// in a process group of its own, killed with it; the tails of its output read as
+    /// it runs. Bind the group after the child, so that it is dropped first.
+    fn spawn(&self, mut cmd: tokio::process::Command) -> Result<Started, StepError> {
+        if running_as_root() {
+            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let mut child = cmd
+            .spawn()
+            .map_err(|err| StepError::Transient(format!("cannot start {program}: {err}")))?;
+        let group = GroupGuard(child.id());
+        let tail = self.limits.output_tail_bytes;
+        let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
+        let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
+        Ok((child, group, stdout, stderr))
+    }
+
     /// The directory of this sandbox's egress proxy socket, the proxy started if it is
     /// not yet.
     fn egress_proxy(&self) -> std::io::Result<PathBuf> {
@@ -476,7 +529,7 @@ impl Sandbox {
         let timeout = timeout
             .unwrap_or(self.limits.step_timeout)
             .min(self.limits.step_timeout);
-        let mut cmd = match &self.limits.isolation {
+        let cmd = match &self.limits.isolation {
             Isolation::Refused(why) => {
                 return Err(StepError::Invalid(format!(
                     "shell steps are refused here: {why}. Install bubblewrap (Debian: \
@@ -484,43 +537,16 @@ impl Sandbox {
                      sandbox (SEED_SANDBOX=processes)"
                 )));
             }
-            Isolation::Bubblewrap if self.limits.network => {
-                if !Path::new("/usr/bin/socat").exists() {
-                    return Err(StepError::Invalid(
-                        "this task's steps are granted the network, which goes through an \
-                         egress proxy that needs socat (Debian: `apt-get install socat`)"
-                            .into(),
-                    ));
-                }
-                let proxy = self.egress_proxy().map_err(|err| {
-                    StepError::Transient(format!("cannot start the egress proxy: {err}"))
-                })?;
-                self.bubblewrap(command, env, timeout, Some(&proxy), None)
+            Isolation::Bubblewrap => {
+                let proxy = self.proxy_for_steps()?;
+                self.bubblewrap(command, env, timeout, proxy.as_deref(), None)
             }
-            Isolation::Bubblewrap => self.bubblewrap(command, env, timeout, None, None),
             Isolation::Processes => self.plain(command, env, timeout),
         };
-        // A root worker's steps run as nobody, so that the process limit holds (it does
-        // not for root) and nothing they write is root's.
-        if running_as_root() {
-            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
         let started = Instant::now();
-        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-        let mut child = cmd
-            .spawn()
-            .map_err(|err| StepError::Transient(format!("cannot start {program}: {err}")))?;
-        // Declared after `child`, so dropped first: the group is killed while the shell,
-        // its leader, is not yet reaped and its id cannot have been reused.
-        let mut group = GroupGuard(child.id());
-        let tail = self.limits.output_tail_bytes;
-        let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
-        let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
+        // `group` is bound after `child`, so dropped first: the group is killed while the
+        // shell, its leader, is not yet reaped and its id cannot have been reused.
+        let (mut child, mut group, stdout, stderr) = self.spawn(cmd)?;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut next_look = tokio::time::Instant::now();
@@ -706,7 +732,7 @@ impl Sandbox {
                 "previews need the bubblewrap sandbox (a server's port must stay inside it)".into(),
             ));
         }
-        if !Path::new("/usr/bin/socat").exists() {
+        if !Path::new(SOCAT).exists() {
             return Err(StepError::Invalid(
                 "previews need socat (Debian: `apt-get install socat`)".into(),
             ));
@@ -718,29 +744,9 @@ impl Sandbox {
             .map_err(|err| {
                 StepError::Transient(format!("cannot make the preview's socket directory: {err}"))
             })?;
-        let proxy = if self.limits.network {
-            Some(self.egress_proxy().map_err(|err| {
-                StepError::Transient(format!("cannot start the egress proxy: {err}"))
-            })?)
-        } else {
-            None
-        };
-        let mut cmd = self.bubblewrap(command, env, lifetime, proxy.as_deref(), Some((&dir, port)));
-        if running_as_root() {
-            cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|err| StepError::Transient(format!("cannot start bwrap: {err}")))?;
-        let group = GroupGuard(child.id());
-        let tail = self.limits.output_tail_bytes;
-        let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
-        let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
+        let proxy = self.proxy_for_steps()?;
+        let cmd = self.bubblewrap(command, env, lifetime, proxy.as_deref(), Some((&dir, port)));
+        let (child, group, stdout, stderr) = self.spawn(cmd)?;
         let socket = dir.join("http.sock");
         let mut server = Server {
             child,
