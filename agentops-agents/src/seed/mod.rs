@@ -465,8 +465,7 @@ impl Seed {
                             "step {} ({}) exited with {}: {}",
                             i + 1,
                             step.summary(),
-                            out.exit_code
-                                .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                            out.exit_status(),
                             last_words(&out.stdout, &out.stderr)
                         )));
                     }

@@ -134,8 +134,7 @@ impl Work<'_> {
                 serde_json::to_string(out).unwrap_or_default(),
                 Some(format!(
                     "exited with {}: {}",
-                    out.exit_code
-                        .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                    out.exit_status(),
                     super::last_words(&out.stdout, &out.stderr)
                 )),
             ),

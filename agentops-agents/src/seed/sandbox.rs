@@ -234,6 +234,12 @@ impl ShellOutcome {
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
+
+    /// How it exited, for messages: its exit code, or `a signal`.
+    pub fn exit_status(&self) -> String {
+        self.exit_code
+            .map_or_else(|| "a signal".to_owned(), |c| c.to_string())
+    }
 }
 
 /// The outcome of one fetch.

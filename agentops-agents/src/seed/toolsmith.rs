@@ -236,8 +236,7 @@ pub(crate) fn judge(test: &ToolTest, outcome: Result<&ShellOutcome, &StepError>)
     } else if out.exit_code != Some(0) {
         Some(format!(
             "exited with {}: {}",
-            out.exit_code
-                .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+            out.exit_status(),
             clean(out.stderr.trim())
         ))
     } else if !matched {
