@@ -314,6 +314,12 @@ pub struct ProactiveArgs {
     #[arg(long, env = "AGENTOPS_PROACTIVE_MAX_INTERVAL_SECS", default_value_t = 21_600,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub proactive_max_interval_secs: u64,
+    /// How often, at most, the Chief tells a plan's conversation how its tasks are going
+    /// while they run, in seconds (0: never; questions a task asks and the report when
+    /// the plan ends still come).
+    #[arg(long, env = "AGENTOPS_PLAN_PROGRESS_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub plan_progress_secs: u64,
 }
 
 impl ProactiveArgs {
@@ -323,6 +329,14 @@ impl ProactiveArgs {
             "on" => true,
             "off" => false,
             _ => has_llm,
+        }
+    }
+
+    /// How plans' progress is told.
+    pub fn progress(&self) -> agentops_agents::chief::progress::ProgressConfig {
+        agentops_agents::chief::progress::ProgressConfig {
+            every: (self.plan_progress_secs > 0)
+                .then(|| Duration::from_secs(self.plan_progress_secs)),
         }
     }
 

@@ -122,6 +122,7 @@ impl EmbeddedChief {
             ChiefConfig {
                 llm: llm.config()?,
                 classifier_model: llm.classifier_model(),
+                progress: proactive.progress(),
             },
         )
         .context("cannot set up the LLM client")?;
@@ -191,6 +192,7 @@ pub async fn run(args: ChiefArgs) -> anyhow::Result<()> {
         ChiefConfig {
             llm: args.llm.config()?,
             classifier_model: args.llm.classifier_model(),
+            progress: args.proactive.progress(),
         },
     )
     .context("cannot set up the LLM client")?;

@@ -2707,6 +2707,20 @@ impl TelegramBot {
                 InlineKeyboardButton::callback("✅ OK", format!("approve:{approval}")),
                 InlineKeyboardButton::callback("✖ No", format!("reject:{approval}")),
             ],
+            // The question a plan's task asks: the buttons of a blocked task's notice.
+            None if message
+                .metadata
+                .get(agentops_sdk::types::PLAN_QUESTION)
+                .is_some() =>
+            {
+                message
+                    .metadata
+                    .get("task_id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .map(outbox::blocked_task_buttons)
+                    .unwrap_or_default()
+            }
             // Buttons the bot asked for on its own message (a long list's pages).
             None => message
                 .metadata
@@ -2725,6 +2739,11 @@ impl TelegramBot {
                 .unwrap_or_default(),
         };
         let force_reply = message.metadata.get(FORCE_REPLY) == Some(&Value::Bool(true));
+        // Lines on how a plan goes arrive without a sound, and are not read aloud.
+        let progress_line = message
+            .metadata
+            .get(agentops_sdk::types::PLAN_PROGRESS)
+            .is_some();
         // The message it answers: named by the bot's own answers, or by the Chief's
         // (`in_reply_to`: the person's message, remembered when it passed).
         let reply_to = message
@@ -2746,6 +2765,7 @@ impl TelegramBot {
             .map(|(i, mut m)| {
                 m.force_reply = force_reply && m.buttons.is_none();
                 m.reply_to = reply_to.filter(|_| i == 0);
+                m.silent = progress_line;
                 let what = match plan {
                     Some(approval) if m.buttons.is_some() => What::Plan {
                         message: m,
@@ -2760,6 +2780,7 @@ impl TelegramBot {
         // Said aloud too, where the chat asked for it (the Chief's answers only).
         if message.role == MessageRole::Assistant
             && message.author.as_deref() != Some(BOT_AUTHOR)
+            && !progress_line
             && self.speaks_in(chat).await?
         {
             match self.spoken(&message.text).await {
@@ -2909,12 +2930,38 @@ impl TelegramBot {
             NoticeKind::Blocked => "blocked",
             NoticeKind::Cancelled => "cancelled",
         };
+        // The chat a plan came from hears of its tasks from the Chief of Staff (a line,
+        // the question a task asks, the report): not twice.
+        let told_by_chief = self.plan_chat(task).await?;
         Ok(self
             .chats_wanting(news)
             .await?
             .into_iter()
+            .filter(|chat| Some(*chat) != told_by_chief)
             .map(|chat| (chat, What::Notice(notice.clone())))
             .collect())
+    }
+
+    /// The chat the plan that made `task` came from, if it did come from one of the bot's
+    /// chats.
+    async fn plan_chat(&self, task: &TaskOut) -> Result<Option<ChatId>, BotError> {
+        let Some(approval) = task
+            .labels
+            .iter()
+            .find_map(|l| l.strip_prefix(agentops_sdk::types::PLAN_LABEL))
+            .and_then(|id| Uuid::parse_str(id).ok())
+        else {
+            return Ok(None);
+        };
+        let thread = match self.inner.platform.approvals().get(approval).await {
+            Ok(approval) => approval.thread_id,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(match self.audience_of(thread).await? {
+            Audience::Chat(chat) => Some(ChatId(chat)),
+            _ => None,
+        })
     }
 
     /// What a pairing's change owes the chats: a chat asking to use the bot is put to

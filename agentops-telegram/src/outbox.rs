@@ -685,11 +685,9 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
     };
     // A task that needs a person, alone: answer it, cancel it or see it, in one tap.
     let buttons = match notices {
-        [one] if kind == NoticeKind::Blocked => Some(InlineKeyboardMarkup::new([vec![
-            InlineKeyboardButton::callback("✍ Answer", format!("answer:{}", one.id)),
-            InlineKeyboardButton::callback("🚫 Cancel", format!("cancel:{}", one.id)),
-            InlineKeyboardButton::callback("ℹ Status", format!("status:{}", one.id)),
-        ]])),
+        [one] if kind == NoticeKind::Blocked => {
+            Some(InlineKeyboardMarkup::new([blocked_task_buttons(one.id)]))
+        }
         _ => None,
     };
     Outgoing {
@@ -701,6 +699,15 @@ fn digest(chat: ChatId, notices: &[&Notice]) -> Outgoing {
         force_reply: false,
         reply_to: None,
     }
+}
+
+/// The buttons under a blocked task's question: answer it, cancel it or see it.
+pub(crate) fn blocked_task_buttons(task: uuid::Uuid) -> Vec<InlineKeyboardButton> {
+    vec![
+        InlineKeyboardButton::callback("✍ Answer", format!("answer:{task}")),
+        InlineKeyboardButton::callback("🚫 Cancel", format!("cancel:{task}")),
+        InlineKeyboardButton::callback("ℹ Status", format!("status:{task}")),
+    ]
 }
 
 #[cfg(test)]

@@ -861,7 +861,7 @@ pub fn plan_label(approval_id: Uuid) -> String {
 }
 
 /// The prefix of [`plan_label`].
-pub const PLAN_LABEL: &str = "plan:";
+pub use agentops_sdk::types::PLAN_LABEL;
 
 /// The task kind the Chief of Staff carries out itself (reminders, reports).
 pub const CHIEF_KIND: &str = "chief";

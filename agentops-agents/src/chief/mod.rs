@@ -31,6 +31,7 @@ pub mod look;
 pub mod nlu;
 pub mod offline;
 pub mod proactive;
+pub mod progress;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod when;
@@ -62,6 +63,9 @@ const PROPOSER: &str = "chief-of-staff";
 
 /// Messages of history given with each new one.
 pub const HISTORY: u32 = 30;
+
+/// Messages read past [`HISTORY`] for those left out of it (lines on a plan's progress).
+const HISTORY_SKIPPED: u32 = 70;
 
 /// The reply when the LLM answers with nothing (or nothing but control characters).
 pub const NO_ANSWER: &str = "I have no answer to that. Could you say it another way?";
@@ -120,6 +124,8 @@ pub struct ChiefConfig {
     /// The model that classifies each message first (a cheaper one, on the same
     /// provider); the LLM's own model if `None`.
     pub classifier_model: Option<String>,
+    /// How a plan's conversation is told how its tasks are going while they run.
+    pub progress: progress::ProgressConfig,
 }
 
 /// The Chief of Staff. Cheap to clone.
@@ -140,6 +146,9 @@ struct Inner {
     /// Messages on their way to their conversation's turn, in the order they arrived,
     /// by thread id or by channel and chat.
     arrivals: Arc<Lanes<String, tokio::sync::Mutex<()>>>,
+    /// How plans' progress is told, and the lines gathered for it.
+    progress: progress::ProgressConfig,
+    progress_lines: progress::Tracker,
 }
 
 impl ChiefOfStaff {
@@ -162,11 +171,15 @@ impl ChiefOfStaff {
             }
             None => Arc::new(RuleBased),
         };
-        Ok(Self::with_brain(client, brain))
+        Ok(Self::build(client, brain, config.progress))
     }
 
     /// A Chief of Staff that decides with `brain`.
     pub fn with_brain(client: Client, brain: Arc<dyn Brain>) -> Self {
+        Self::build(client, brain, progress::ProgressConfig::default())
+    }
+
+    fn build(client: Client, brain: Arc<dyn Brain>, progress: progress::ProgressConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
@@ -174,6 +187,8 @@ impl ChiefOfStaff {
                 executing: Mutex::new(HashSet::new()),
                 turns: Arc::default(),
                 arrivals: Arc::default(),
+                progress,
+                progress_lines: progress::Tracker::default(),
             }),
         }
     }
@@ -264,6 +279,10 @@ impl ChiefOfStaff {
         if let Some(policy) = nlu::multitask_setting(&input.text) {
             return self.set_multitask(thread.id, &input, policy).await;
         }
+        // "/progress off", "just tell me when it's done": also set at once.
+        if let Some(on) = nlu::progress_setting(&input.text) {
+            return self.set_progress(thread.id, &input, on).await;
+        }
         let policy = input
             .multitask
             .or_else(|| {
@@ -343,6 +362,45 @@ impl ChiefOfStaff {
         };
         let posted = self
             .reply(thread, reply, json!({ MULTITASK: policy.as_str() }))
+            .await?;
+        Ok(ChatOut {
+            thread_id: thread,
+            reply: posted.text,
+            approval: None,
+        })
+    }
+
+    /// Turns the lines on how a plan's tasks are going on or off in conversation
+    /// `thread` (its thread's `metadata.progress`), and says so.
+    async fn set_progress(
+        &self,
+        thread: Uuid,
+        input: &ChatIn,
+        on: bool,
+    ) -> Result<ChatOut, ChatError> {
+        self.store_user(thread, input).await?;
+        let setting = if on { "on" } else { "off" };
+        self.inner
+            .client
+            .threads()
+            .update(
+                thread,
+                ThreadPatch {
+                    metadata: Some(json!({ progress::SETTING: setting })),
+                    ..ThreadPatch::default()
+                },
+            )
+            .await?;
+        let reply = match (on, self.inner.progress.every) {
+            (true, Some(every)) => format!(
+                "OK: while a plan of yours runs, I will tell you here how its tasks are going (at most every {}), and when it is done.",
+                progress::spoken(every)
+            ),
+            (true, None) => "OK. (Progress lines are turned off for everyone on this server: you will hear of questions and of the end of each plan.)".to_owned(),
+            (false, _) => "OK: no progress lines here. I will still tell you when a task needs an answer, and when a plan is done.".to_owned(),
+        };
+        let posted = self
+            .reply(thread, &reply, json!({ progress::SETTING: setting }))
             .await?;
         Ok(ChatOut {
             thread_id: thread,
@@ -536,15 +594,16 @@ impl ChiefOfStaff {
         }
 
         let stored = self.store_user(thread.id, &input).await?;
+        // Lines on how a plan goes are left out: they would crowd out what was said.
         let mut history: Vec<MessageOut> = client
             .threads()
             .messages(thread.id)
-            .limit(HISTORY + 1)
+            .limit(HISTORY + 1 + HISTORY_SKIPPED)
             .send()
             .await?
             .items
             .into_iter()
-            .filter(|m| m.id != stored.id)
+            .filter(|m| m.id != stored.id && m.metadata.get(progress::PLAN_PROGRESS).is_none())
             .take(HISTORY as usize)
             .collect();
         history.reverse();
@@ -924,6 +983,10 @@ impl ChiefOfStaff {
             EventFilter::new()
                 .types([
                     "approval.approved",
+                    "task.claimed",
+                    "task.progress",
+                    "task.requeued",
+                    "task.blocked",
                     "task.completed",
                     "task.failed",
                     "task.dead",
@@ -949,7 +1012,7 @@ impl ChiefOfStaff {
                     }
                     Some(Ok(event)) => match serde_json::from_value::<TaskOut>(event.data) {
                         Ok(task) => {
-                            if let Err(err) = self.follow_task(&task).await {
+                            if let Err(err) = self.follow_task(&event.kind, event.id, &task).await {
                                 tracing::warn!(task = %task.id, "could not report on a plan's tasks: {err}");
                             }
                         }
@@ -962,11 +1025,19 @@ impl ChiefOfStaff {
         }
     }
 
-    /// When `task` (just finished) was the last unfinished task of an approved plan, tells
-    /// the plan's conversation how it went: "✅ Done: …" when all completed, else which
-    /// failed or were cancelled, and why. Told once per plan: a report already in the
-    /// conversation (another replica's, or one made before a restart) is not repeated.
-    async fn follow_task(&self, task: &TaskOut) -> Result<(), agentops_sdk::Error> {
+    /// Tells the conversation of the plan that made `task` what its event `kind` (number
+    /// `event`) means for it ([`progress`]): a question it blocked on at once, other news
+    /// as a gathered line. When `task` (just finished) was the last unfinished task of an
+    /// approved plan, the report instead: "✅ Work finished: …" when all completed, else
+    /// which failed or were cancelled, and why. Told once per plan: a report already in
+    /// the conversation (another replica's, or one made before a restart) is not
+    /// repeated.
+    async fn follow_task(
+        &self,
+        kind: &str,
+        event: i64,
+        task: &TaskOut,
+    ) -> Result<(), agentops_sdk::Error> {
         let Some(approval_id) = task
             .labels
             .iter()
@@ -975,12 +1046,130 @@ impl ChiefOfStaff {
         else {
             return Ok(());
         };
-        self.report_plan(approval_id).await
+        if task.status.is_final() && self.report_plan(approval_id).await? {
+            return Ok(());
+        }
+        if kind == "task.blocked" {
+            return self.ask_for(approval_id, event, task).await;
+        }
+        let (Some(every), Some(line)) = (self.inner.progress.every, progress::line(kind, task))
+        else {
+            return Ok(());
+        };
+        let thread = match self.inner.progress_lines.thread_of(approval_id) {
+            Some(thread) => thread,
+            None => match self.inner.client.approvals().get(approval_id).await {
+                Ok(approval) => approval.thread_id,
+                Err(err) if err.is_not_found() => return Ok(()),
+                Err(err) => return Err(err),
+            },
+        };
+        // Lines of a plan this process is still carrying out wait until the conversation
+        // was told what it made (`execute` says them then); checked and gathered under
+        // the lock `execute` takes to finish, so none waits for good.
+        let next = {
+            let executing = self
+                .inner
+                .executing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.inner.progress_lines.gather(
+                approval_id,
+                thread,
+                task.id,
+                line,
+                every,
+                executing.contains(&approval_id),
+            )
+        };
+        match next {
+            progress::Next::Say(thread, text) => {
+                self.say_progress(approval_id, thread, &text, every).await
+            }
+            progress::Next::After(wait) => {
+                let chief = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    if let Some((thread, text)) = chief.inner.progress_lines.take(approval_id)
+                        && let Err(err) =
+                            chief.say_progress(approval_id, thread, &text, every).await
+                    {
+                        tracing::warn!(approval = %approval_id, "could not tell a plan's progress: {err}");
+                    }
+                });
+                Ok(())
+            }
+            progress::Next::Wait => Ok(()),
+        }
+    }
+
+    /// Says `text`, lines on how plan `approval_id` goes, in `thread`, unless the
+    /// conversation turned them off; once whichever Chief says it (one idempotency key
+    /// per plan and interval).
+    async fn say_progress(
+        &self,
+        approval_id: Uuid,
+        thread: Uuid,
+        text: &str,
+        every: Duration,
+    ) -> Result<(), agentops_sdk::Error> {
+        let client = &self.inner.client;
+        let conversation = client.threads().get(thread).await?;
+        if conversation.metadata.get(progress::SETTING) == Some(&json!("off")) {
+            return Ok(());
+        }
+        let key = progress::key(approval_id, every, chrono::Utc::now());
+        match client
+            .threads()
+            .post_with_key(
+                thread,
+                said(text, json!({ progress::PLAN_PROGRESS: approval_id })),
+                key,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.error_code() == Some(ErrorCode::IdempotencyKeyReused) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Passes on the question `task` of plan `approval_id` blocked on (event number
+    /// `event`) to the plan's conversation, once.
+    async fn ask_for(
+        &self,
+        approval_id: Uuid,
+        event: i64,
+        task: &TaskOut,
+    ) -> Result<(), agentops_sdk::Error> {
+        let client = &self.inner.client;
+        let thread = match client.approvals().get(approval_id).await {
+            Ok(approval) => approval.thread_id,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        match client
+            .threads()
+            .post_with_key(
+                thread,
+                said(
+                    &progress::question(task),
+                    json!({ progress::PLAN_QUESTION: approval_id, "task_id": task.id }),
+                ),
+                format!("{}:{}:{event}", progress::PLAN_QUESTION, task.id),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.error_code() == Some(ErrorCode::IdempotencyKeyReused) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     /// Tells the conversation of plan `approval_id` how it went, if all its tasks have
-    /// finished and it was not told yet (see [`follow_task`](Self::follow_task)).
-    async fn report_plan(&self, approval_id: Uuid) -> Result<(), agentops_sdk::Error> {
+    /// finished and it was not told yet (see [`follow_task`](Self::follow_task));
+    /// whether it was told (now or before).
+    async fn report_plan(&self, approval_id: Uuid) -> Result<bool, agentops_sdk::Error> {
         let client = &self.inner.client;
         let tasks: Vec<TaskOut> = client
             .tasks()
@@ -992,11 +1181,11 @@ impl ChiefOfStaff {
             .try_collect()
             .await?;
         if tasks.is_empty() || tasks.iter().any(|t| !t.status.is_final()) {
-            return Ok(());
+            return Ok(false);
         }
         let approval = match client.approvals().get(approval_id).await {
             Ok(approval) => approval,
-            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) if err.is_not_found() => return Ok(false),
             Err(err) => return Err(err),
         };
         // While the plan is still being carried out, its later tasks may not exist yet:
@@ -1005,8 +1194,10 @@ impl ChiefOfStaff {
             approval.status,
             ApprovalStatus::Executed | ApprovalStatus::Failed
         ) {
-            return Ok(());
+            return Ok(false);
         }
+        // Lines still gathered are dropped: the report says it all.
+        self.inner.progress_lines.finish(approval_id);
         // Said once whoever says it: the post's idempotency key is the plan's, so
         // another replica's report, or one made before a restart, is replayed rather
         // than repeated (and one worded otherwise is refused as a reuse of the key).
@@ -1020,8 +1211,8 @@ impl ChiefOfStaff {
             )
             .await
         {
-            Ok(_) => Ok(()),
-            Err(err) if err.error_code() == Some(ErrorCode::IdempotencyKeyReused) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(err) if err.error_code() == Some(ErrorCode::IdempotencyKeyReused) => Ok(true),
             Err(err) => Err(err),
         }
     }
@@ -1062,6 +1253,14 @@ impl ChiefOfStaff {
             .remove(&approval.id);
         if let Err(err) = outcome {
             tracing::warn!(approval = %approval.id, "could not record an approval's outcome: {err}");
+        }
+        // What its tasks did meanwhile, now that the conversation knows what it made.
+        if let (Some(every), Some((thread, text))) = (
+            self.inner.progress.every,
+            self.inner.progress_lines.take(approval.id),
+        ) && let Err(err) = self.say_progress(approval.id, thread, &text, every).await
+        {
+            tracing::warn!(approval = %approval.id, "could not tell a plan's progress: {err}");
         }
     }
 
@@ -1111,7 +1310,7 @@ impl ChiefOfStaff {
         .await
         .map_err(ChatError::into_platform)?;
         // Its tasks may all have finished while it was being carried out.
-        self.report_plan(approval.id).await
+        self.report_plan(approval.id).await.map(|_| ())
     }
 }
 

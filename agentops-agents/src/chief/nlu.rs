@@ -2723,6 +2723,91 @@ pub fn multitask_setting(text: &str) -> Option<Multitask> {
     }
 }
 
+/// Whether the message turns the lines on a plan's progress on (`Some(true)`) or off
+/// (`Some(false)`) in this conversation: "/progress off", "no progress updates please",
+/// "only tell me when it's done", "keep me posted". A question about progress ("what's
+/// the progress on Website?") or a request is not a setting.
+pub fn progress_setting(text: &str) -> Option<bool> {
+    let lower = normalise(text).to_ascii_lowercase();
+    let lower = lower.trim_end_matches(['.', '!']).trim();
+    if lower.contains('?') || lower.split_whitespace().count() > 14 {
+        return None;
+    }
+    if let Some(rest) = lower
+        .strip_prefix("progress updates")
+        .or_else(|| lower.strip_prefix("progress update"))
+        .or_else(|| lower.strip_prefix("progress"))
+    {
+        let rest = rest.trim_start_matches(':').trim();
+        return match rest {
+            "off" | "no" | "none" | "quiet" | "stop" => Some(false),
+            "on" | "yes" => Some(true),
+            _ => None,
+        };
+    }
+    if has_any_word(
+        lower,
+        &[
+            "create", "add", "project", "projects", "cancel", "unblock", "schedule", "remind",
+        ],
+    ) {
+        return None;
+    }
+    // Updates, not progress itself: "no progress on Website since Monday" is news.
+    let about_updates = has_any_word(lower, &["updates"])
+        || [
+            "progress update",
+            "progress line",
+            "progress message",
+            "progress note",
+            "progress report",
+            "step by step",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+    let off = has_any_word(
+        lower,
+        &[
+            "no", "stop", "don't", "dont", "without", "mute", "fewer", "less", "off", "quiet",
+            "spare",
+        ],
+    ) || lower.contains("do not");
+    if about_updates && off {
+        return Some(false);
+    }
+    if [
+        "only tell me when it's done",
+        "only tell me when it is done",
+        "only tell me when it's finished",
+        "only tell me when it is finished",
+        "just tell me when it's done",
+        "just tell me when it is done",
+        "just tell me when it's finished",
+        "just tell me when it is finished",
+        "only the final report",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        return Some(false);
+    }
+    if about_updates
+        && !lower.starts_with("what")
+        && !lower.starts_with("how")
+        && (has_any_word(lower, &["send", "on", "want", "like", "keep", "give"])
+            || lower.contains("show me"))
+    {
+        return Some(true);
+    }
+    if ["keep me posted", "keep me updated", "keep me in the loop"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        return Some(true);
+    }
+    None
+}
+
 /// How far apart two words are (insertions, deletions, substitutions), for "did you
 /// mean …".
 pub fn distance(a: &str, b: &str) -> usize {

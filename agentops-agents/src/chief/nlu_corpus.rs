@@ -929,6 +929,42 @@ fn the_busy_policy_is_read_from_plain_words() {
 }
 
 #[test]
+fn progress_lines_are_turned_on_and_off_in_plain_words() {
+    for (text, expected) in [
+        ("/progress off", Some(false)),
+        ("progress: on", Some(true)),
+        ("Progress updates off.", Some(false)),
+        ("no progress updates please", Some(false)),
+        ("stop sending me updates", Some(false)),
+        ("don't send progress updates", Some(false)),
+        ("just tell me when it's done", Some(false)),
+        ("only tell me when it is finished!", Some(false)),
+        ("keep me posted", Some(true)),
+        ("send me progress updates", Some(true)),
+        ("I want updates step by step", Some(true)),
+        ("what's the progress on Website?", None),
+        ("how is the progress", None),
+        ("give me an update", None),
+        ("update the README", None),
+        ("add task write progress report to Website", None),
+        ("no progress on Website since Monday", None),
+        ("progress on Website", None),
+        ("stop the daily report", None),
+        ("no", None),
+    ] {
+        assert_eq!(progress_setting(text), expected, "{text}");
+    }
+    // No phrasing of the corpus (requests, questions, answers) is taken for the setting.
+    for (text, _) in CORPUS
+        .iter()
+        .chain(WRITTEN_INDEPENDENTLY)
+        .chain(WRITTEN_INDEPENDENTLY_TERSE)
+    {
+        assert_eq!(progress_setting(text), None, "{text}");
+    }
+}
+
+#[test]
 fn near_names_are_a_short_distance_apart() {
     assert_eq!(distance("Webiste", "Website"), 2);
     assert_eq!(distance("launch", "Launch"), 1);

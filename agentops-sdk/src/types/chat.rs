@@ -128,3 +128,17 @@ pub const IMAGE_JSON: &str = "image_json";
 
 /// The text of a person's message that is a picture without a caption.
 pub const PICTURE_ONLY: &str = "(a picture)";
+
+/// The thread-message metadata key of the Chief's lines on how a plan's tasks are going
+/// (its value: the plan's approval id). An interface may deliver such a message quietly
+/// and not read it aloud; the Chief leaves them out of the history it thinks with.
+pub const PLAN_PROGRESS: &str = "plan_progress";
+
+/// The thread-message metadata key of the Chief's message passing on the question a
+/// plan's task blocked on (its value: the plan's approval id; `task_id` names the task).
+pub const PLAN_QUESTION: &str = "plan_question";
+
+/// The prefix of the label on every task an approved plan of the Chief created
+/// (`plan:<approval id>`): the Chief tells the plan's conversation how they go, so an
+/// interface leaves its own notices of them out of that conversation.
+pub const PLAN_LABEL: &str = "plan:";

@@ -20,7 +20,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use agentops_sdk::types::{
-    ApprovalStatus, ChatIn, MessageRole, SpeechIn, ThreadIn, ThreadOut, VOICE_TRANSCRIPT,
+    ApprovalStatus, ChatIn, MessageRole, PLAN_PROGRESS, SpeechIn, ThreadIn, ThreadOut,
+    VOICE_TRANSCRIPT,
 };
 
 use super::{fragment, head};
@@ -146,7 +147,9 @@ async fn conversation(
             @for message in &messages {
                 @let who = match message.role { MessageRole::User => "user", MessageRole::Assistant => "assistant", MessageRole::System => "system" };
                 @let spoken = message.metadata.get(VOICE_TRANSCRIPT).is_some();
-                li class=(format!("msg {who}")) {
+                // Lines on how a plan's tasks are going: shown lighter than what is said.
+                @let line = if message.metadata.get(PLAN_PROGRESS).is_some() { " progress" } else { "" };
+                li class=(format!("msg {who}{line}")) {
                     span.who { @if message.role == MessageRole::User { (message.author.as_deref().unwrap_or("you")) } @else { "Chief of Staff" } }
                     " " small { (ago(message.created_at)) }
                     @if spoken { " " small.spoken title="said aloud, as heard" { "🎙" } }

@@ -16,6 +16,7 @@ mod llm_standin;
 mod multitask;
 mod personas;
 mod proactive;
+mod progress;
 mod schedules;
 mod seed;
 mod speech;

@@ -1391,6 +1391,23 @@ async fn a_request_in_words_becomes_a_plan_tasks_and_a_running_preview_in_the_ch
         .pop()
         .unwrap();
     assert!(report.starts_with("✅ Work finished"), "{report}");
+    // On the way, the chat was told the work started, once it knew what the plan made.
+    let texts: Vec<String> = crate::chief::thread_texts(&app.client, thread)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    let at = |what: &dyn Fn(&str) -> bool| texts.iter().position(|t| what(t));
+    let made = at(&|t| t.starts_with("Done: created project \"Counter page\""));
+    let started = at(&|t| {
+        t.lines().any(|l| {
+            l.starts_with("▶️ #") && l.ends_with("\"build and show the counter page\" started")
+        })
+    });
+    assert!(
+        made.is_some() && started > made && started < Some(texts.len() - 1),
+        "{texts:#?}"
+    );
     let url = report
         .split_whitespace()
         .find(|word| word.contains("/preview/"))

@@ -400,12 +400,80 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
     );
     let cleared = s.telegram.calls("editMessageReplyMarkup");
     assert_eq!(cleared.last().unwrap()["message_id"], 5);
-    // Other chats never saw any of it.
+
+    // The chat follows the plan's work: a line when a task starts, quietly; a question
+    // the task asks, with a sound.
+    let project = s.app.client.projects().list().send().await.unwrap().items[0].id;
+    let agent = s.app.agent("launcher").await;
+    let claimed = s
+        .app
+        .client
+        .tasks()
+        .claim(ClaimIn {
+            agent_id: agent,
+            kinds: None,
+            labels: None,
+            project_id: Some(project),
+            limit: Some(1),
+            lease_seconds: None,
+        })
+        .await
+        .unwrap()
+        .tasks
+        .remove(0);
+    let started = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| t.ends_with("\"draft\" started"))
+        .await;
+    assert_eq!(started["disable_notification"], true, "{started}");
+    s.app
+        .client
+        .tasks()
+        .block(
+            claimed.task.id,
+            BlockIn {
+                claim_token: claimed.claim_token,
+                reason: "Which launch date?".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let asked = s
+        .telegram
+        .wait_for_message(ALLOWED, |t| {
+            t.contains("needs an answer: Which launch date?")
+        })
+        .await;
+    assert_ne!(asked["disable_notification"], true, "{asked}");
+    // With the buttons of a blocked task's notice: ✍ Answer, 🚫 Cancel, ℹ Status.
+    let row = &asked["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(row[0]["text"], "✍ Answer", "{asked}");
+    assert_eq!(
+        row[0]["callback_data"],
+        format!("answer:{}", claimed.task.id)
+    );
+    // The operators' notice of it goes to the other chats, not again to this one.
+    s.telegram
+        .wait_for_message(101, |t| t.contains("needs you: Which launch date?"))
+        .await;
+    assert_eq!(
+        s.telegram
+            .texts_to(ALLOWED)
+            .iter()
+            .filter(|t| t.contains("Which launch date?"))
+            .count(),
+        1,
+        "{:?}",
+        s.telegram.texts_to(ALLOWED)
+    );
+    // Other chats never saw the rest of it.
     assert!(
         s.telegram
             .texts_to(101)
             .iter()
-            .all(|t| !t.contains("Launch"))
+            .all(|t| !t.contains("Launch") || t.contains("needs you: Which launch date?")),
+        "{:?}",
+        s.telegram.texts_to(101)
     );
 }
 
