@@ -12,7 +12,8 @@ use clap::Args;
 
 use agentops_agents::llm::LlmConfig;
 use agentops_agents::seed::{
-    Egress, IpNet, Isolation, Limits, PreviewConfig, Seed, SeedConfig, StepNetwork,
+    CgroupSetting, Cgroups, Egress, IpNet, Isolation, Limits, PreviewConfig, Seed, SeedConfig,
+    StepNetwork,
 };
 use agentops_sdk::{Client, Worker};
 
@@ -407,6 +408,14 @@ pub struct SeedArgs {
     /// Largest a task's workspace may grow, in MiB (a step growing it further is killed).
     #[arg(long, env = "SEED_WORKSPACE_MB", default_value_t = 2048)]
     pub workspace_mb: u64,
+    /// Where each shell step gets a cgroup (v2) of its own, bounding its processes
+    /// together: `auto` (the worker's own cgroup, where it may manage it), `off`
+    /// (rlimits only) or the absolute path of a cgroup v2 directory.
+    #[arg(long, env = "SEED_CGROUP", default_value = "auto")]
+    pub cgroup: CgroupSetting,
+    /// CPUs a shell step may use (its cgroup's `cpu.max`; `0`: unbounded).
+    #[arg(long, env = "SEED_STEP_CPUS", default_value_t = 1.0)]
+    pub step_cpus: f64,
     /// Private address ranges that steps granted the network, and fetches, may reach
     /// all the same: comma-separated CIDRs (`10.20.0.0/16,fd00::/8`). Loopback, private,
     /// link-local (cloud metadata) and the other non-public ranges stay refused.
@@ -452,6 +461,30 @@ fn parse_isolation(text: &str) -> Result<Isolation, String> {
         other => Err(format!(
             "`{other}`: SEED_SANDBOX is `bubblewrap` (the default) or `processes`"
         )),
+    }
+}
+
+/// The cgroup steps get theirs under, as `setting` says (`SEED_CGROUP`), said in the
+/// log: where `auto` finds none to use, the steps have rlimits only; a path that cannot
+/// be used is an error.
+fn step_cgroups(setting: &CgroupSetting, cpus: f64) -> anyhow::Result<Option<Arc<Cgroups>>> {
+    let cpus = (cpus > 0.0).then_some(cpus);
+    match Cgroups::open(setting, cpus) {
+        Ok(Some(cgroups)) => {
+            tracing::info!("shell steps: {}", cgroups.describe());
+            Ok(Some(Arc::new(cgroups)))
+        }
+        Ok(None) => {
+            tracing::info!("shell steps are bounded by rlimits only (SEED_CGROUP=off)");
+            Ok(None)
+        }
+        Err(why) if *setting == CgroupSetting::Auto => {
+            tracing::warn!(
+                "shell steps are bounded by rlimits only, each process on its own, not by a                  cgroup per step: {why}"
+            );
+            Ok(None)
+        }
+        Err(why) => Err(anyhow::anyhow!("SEED_CGROUP: {why}")),
     }
 }
 
@@ -510,6 +543,10 @@ impl SeedArgs {
             "SEED_WORKSPACE_MB must be at least 1"
         );
         anyhow::ensure!(
+            (0.0..=1024.0).contains(&self.step_cpus),
+            "SEED_STEP_CPUS must be from 0 (unbounded) to 1024"
+        );
+        anyhow::ensure!(
             (1..=200).contains(&self.max_turns),
             "SEED_MAX_TURNS must be from 1 to 200"
         );
@@ -528,6 +565,7 @@ impl SeedArgs {
                 egress: Egress {
                     allow: self.egress_allow.clone(),
                 },
+                cgroups: step_cgroups(&self.cgroup, self.step_cpus)?,
                 ..Limits::default()
             },
             network: self.step_network,
@@ -728,11 +766,16 @@ impl EmbeddedSeed {
             url: local_url(api),
             api_key: key,
         };
-        // The embedded Seed takes SEED_SANDBOX and SEED_EGRESS_ALLOW too (its other
-        // settings are the defaults).
+        // The embedded Seed takes SEED_SANDBOX, SEED_EGRESS_ALLOW and SEED_CGROUP too
+        // (its other settings are the defaults).
         let isolation = match std::env::var("SEED_SANDBOX") {
             Ok(text) => parse_isolation(&text).map_err(anyhow::Error::msg)?,
             Err(_) => Isolation::Bubblewrap,
+        };
+        // Off unless asked for: `agentops up` shares its process with the API.
+        let cgroup = match std::env::var("SEED_CGROUP") {
+            Ok(text) => text.parse().map_err(anyhow::Error::msg)?,
+            Err(_) => CgroupSetting::Off,
         };
         let allow = match std::env::var("SEED_EGRESS_ALLOW") {
             Ok(text) if !text.trim().is_empty() => text
@@ -747,6 +790,7 @@ impl EmbeddedSeed {
             limits: Limits {
                 isolation,
                 egress: Egress { allow },
+                cgroups: step_cgroups(&cgroup, 1.0)?,
                 ..Limits::default()
             },
             ..SeedConfig::default()

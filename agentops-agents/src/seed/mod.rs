@@ -43,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cgroup;
 mod egress;
 mod plan;
 mod preview;
@@ -60,6 +61,7 @@ use agentops_sdk::{TaskContext, TaskError};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
+pub use cgroup::{CgroupSetting, Cgroups};
 pub use egress::Egress;
 pub use ipnet::IpNet;
 pub use plan::{Plan, Step};

@@ -11,7 +11,9 @@
 //! worker (`--die-with-parent`) or when the time is up, and a cleared environment. Inside,
 //! `prlimit` caps CPU time, address space, file size and the number of processes; a
 //! worker running as root runs its steps as `nobody` (65534), so that the process limit
-//! holds. A watchdog kills a step whose workspace grows over its size limit.
+//! holds. A watchdog kills a step whose workspace grows over its size limit. Where the
+//! worker has a cgroup v2 to divide ([`cgroup`](super::cgroup)), each step also runs in
+//! a cgroup of its own that bounds its processes together (memory, processes, CPU).
 //!
 //! Without bubblewrap (or where the kernel refuses it namespaces), shell steps are
 //! refused unless the operator chose [`Isolation::Processes`] (`SEED_SANDBOX=processes`):
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::cgroup::{self, Cgroups, StepCgroup};
 use super::egress::{self, Egress, Proxy, Resolver, refuse_literal};
 
 /// Where a preview's socket directory is bound in its sandbox.
@@ -38,6 +41,8 @@ const PREVIEW_DIR_IN_SANDBOX: &str = "/run/agentops-preview";
 pub struct Server {
     child: tokio::process::Child,
     group: GroupGuard,
+    /// Its cgroup, if steps get one (dropped after the child: see [`Sandbox::spawn`]).
+    _cgroup: Option<StepCgroup>,
     socket: PathBuf,
     dir: PathBuf,
     output: Option<(
@@ -60,6 +65,9 @@ impl Server {
     /// Stops it (and everything it started) now.
     pub fn stop(&mut self) {
         self.group.kill();
+        if let Some(cgroup) = &self._cgroup {
+            cgroup.kill();
+        }
     }
 
     /// The ends of what it wrote (once it ended).
@@ -178,6 +186,9 @@ pub struct Limits {
     /// Which addresses steps granted the network, and the worker's own fetches, may
     /// reach (see [`Egress`]).
     pub egress: Egress,
+    /// Where each step gets a cgroup of its own, bounding all its processes together
+    /// (see [`cgroup`](super::cgroup)); rlimits only if `None`.
+    pub cgroups: Option<Arc<Cgroups>>,
 }
 
 impl Default for Limits {
@@ -192,6 +203,7 @@ impl Default for Limits {
             max_file_mb: 100,
             output_tail_bytes: 8 * 1024,
             egress: Egress::default(),
+            cgroups: None,
         }
     }
 }
@@ -430,24 +442,70 @@ impl Sandbox {
             .map_err(|err| StepError::Transient(format!("cannot start the egress proxy: {err}")))
     }
 
+    /// A cgroup for the next step, if steps get one.
+    fn step_cgroup(&self) -> Result<Option<StepCgroup>, StepError> {
+        self.limits
+            .cgroups
+            .as_ref()
+            .map(|cgroups| {
+                cgroups
+                    .step(self.limits.memory_mb, self.limits.max_processes)
+                    .map_err(|err| {
+                        StepError::Transient(format!("cannot make the step's cgroup: {err}"))
+                    })
+            })
+            .transpose()
+    }
+
     /// Starts a step's (or a server's) command: as `nobody` under a root worker, so that
     /// the process limit holds (it does not for root) and nothing it writes is root's;
-    /// in a process group of its own, killed with it; the tails of its output read as
-    /// it runs. Bind the group after the child, so that it is dropped first.
-    fn spawn(&self, mut cmd: tokio::process::Command) -> Result<Started, StepError> {
+    /// in a process group of its own, killed with it; in `cgroup` (if any) before it runs
+    /// anything; the tails of its output read as it runs. Bind the group after the
+    /// child, and the cgroup before it, so that the group is dropped first and the
+    /// cgroup last.
+    async fn spawn(
+        &self,
+        cmd: tokio::process::Command,
+        cgroup: Option<&StepCgroup>,
+    ) -> Result<Started, StepError> {
+        let mut cmd = match cgroup {
+            Some(_) => cgroup::gated(&cmd),
+            None => cmd,
+        };
         if running_as_root() {
             cmd.uid(SANDBOX_UID).gid(SANDBOX_UID);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+        cmd.stdin(if cgroup.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
         let program = cmd.as_std().get_program().to_string_lossy().into_owned();
         let mut child = cmd
             .spawn()
             .map_err(|err| StepError::Transient(format!("cannot start {program}: {err}")))?;
         let group = GroupGuard(child.id());
+        if let Some(cgroup) = cgroup {
+            // In its cgroup before the gate opens: all it starts is born inside.
+            let placed = match (child.id(), child.stdin.take()) {
+                (Some(pid), Some(mut gate)) => match cgroup.add(pid) {
+                    Ok(()) => gate.write_all(b"go\n").await,
+                    Err(err) => Err(err),
+                },
+                _ => Err(std::io::Error::other("the step ended before it started")),
+            };
+            if let Err(err) = placed {
+                let _ = child.kill().await;
+                return Err(StepError::Transient(format!(
+                    "cannot put the step in its cgroup {}: {err}",
+                    cgroup.dir().display()
+                )));
+            }
+        }
         let tail = self.limits.output_tail_bytes;
         let stdout = tokio::spawn(read_tail(child.stdout.take(), tail));
         let stderr = tokio::spawn(read_tail(child.stderr.take(), tail));
@@ -550,9 +608,10 @@ impl Sandbox {
             Isolation::Processes => self.plain(command, env, timeout),
         };
         let started = Instant::now();
+        let cgroup = self.step_cgroup()?;
         // `group` is bound after `child`, so dropped first: the group is killed while the
         // shell, its leader, is not yet reaped and its id cannot have been reused.
-        let (mut child, mut group, stdout, stderr) = self.spawn(cmd)?;
+        let (mut child, mut group, stdout, stderr) = self.spawn(cmd, cgroup.as_ref()).await?;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut next_look = tokio::time::Instant::now();
@@ -590,6 +649,16 @@ impl Sandbox {
         // Whatever the command left running in the background goes with it (and must,
         // before the pipes are read to their end: it may hold them open).
         group.kill();
+        let mut killed = killed;
+        if let Some(cgroup) = &cgroup {
+            cgroup.kill();
+            if killed.is_none() && cgroup.oom_kills() > 0 {
+                killed = Some(format!(
+                    "killed: out of memory (the step's {} MiB limit)",
+                    self.limits.memory_mb
+                ));
+            }
+        }
         let stdout = stdout.await.unwrap_or_default();
         let stderr = stderr.await.unwrap_or_default();
         Ok(ShellOutcome {
@@ -752,11 +821,13 @@ impl Sandbox {
             })?;
         let proxy = self.proxy_for_steps()?;
         let cmd = self.bubblewrap(command, env, lifetime, proxy.as_deref(), Some((&dir, port)));
-        let (child, group, stdout, stderr) = self.spawn(cmd)?;
+        let cgroup = self.step_cgroup()?;
+        let (child, group, stdout, stderr) = self.spawn(cmd, cgroup.as_ref()).await?;
         let socket = dir.join("http.sock");
         let mut server = Server {
             child,
             group,
+            _cgroup: cgroup,
             socket,
             dir,
             output: Some((stdout, stderr)),
@@ -1587,6 +1658,111 @@ mod tests {
         assert_eq!(workspaces(), 1, "the killed worker left its workspace");
         assert_eq!(remove_orphans(&markers).unwrap(), 1);
         assert_eq!(workspaces(), 0);
+    }
+
+    /// With a cgroup v2 directory to use (`SEED_CGROUP=<path>`), every step runs in a
+    /// cgroup of its own: all its processes, from the first, are in it while it runs,
+    /// and it is gone with the step. (This machine's cgroup v2 hierarchy has none of the
+    /// memory, pids and cpu controllers, which its cgroup v1 holds: the limits they set
+    /// are not tried here, the placement and the clean-up are, on the real kernel.)
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn each_step_runs_in_a_cgroup_of_its_own_gone_with_it() {
+        use super::cgroup::CgroupSetting;
+        if !running_as_root() {
+            eprintln!("not run: mounting a cgroup v2 file system to try it on takes root");
+            return;
+        }
+        let mount = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(mount.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "cgroup2 mounts on this machine");
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(&self.0)
+                    .status();
+            }
+        }
+        let _unmount = Unmount(mount.path().to_owned());
+        let base = mount
+            .path()
+            .join(format!("agentops-test-{}", uuid::Uuid::new_v4().simple()));
+        struct Remove(PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir(self.0.join("agentops-worker"));
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let _remove = Remove(base.clone());
+        let cgroups = Cgroups::open(&CgroupSetting::At(base.clone()), Some(1.0))
+            .unwrap()
+            .expect("a cgroup");
+        assert_eq!(cgroups.base(), base);
+        let sb = sandbox(Limits {
+            cgroups: Some(Arc::new(cgroups)),
+            ..Limits::default()
+        });
+        let steps = || -> Vec<PathBuf> {
+            std::fs::read_dir(&base)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("agentops-step-"))
+                })
+                .collect()
+        };
+        let marker = format!("cg-{}", uuid::Uuid::new_v4().simple());
+        let command = format!("sleep 30 & sleep 1.5; echo done # {marker}");
+        let watch = async {
+            loop {
+                let with_marker = processes_with(&marker);
+                if let [step] = steps().as_slice()
+                    && !with_marker.is_empty()
+                {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let inside: Vec<i32> = std::fs::read_to_string(step.join("cgroup.procs"))
+                        .unwrap()
+                        .split_whitespace()
+                        .map(|p| p.parse().unwrap())
+                        .collect();
+                    return (processes_with(&marker), inside);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let (out, (with_marker, inside)) = tokio::join!(sb.shell(&command, &[], None), watch);
+        let out = out.unwrap();
+        assert!(out.succeeded(), "{out:?}");
+        assert_eq!(out.stdout.trim(), "done");
+        // bubblewrap, the step's shell and both sleeps: every one of them inside.
+        assert!(inside.len() >= 3, "{inside:?}");
+        for pid in &with_marker {
+            assert!(inside.contains(pid), "process {pid} is outside: {inside:?}");
+        }
+        for _ in 0..100 {
+            if steps().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            steps().is_empty(),
+            "the step's cgroup is removed: {:?}",
+            steps()
+        );
+        assert!(
+            processes_with(&marker).is_empty(),
+            "the background sleep is gone"
+        );
     }
 
     #[tokio::test]

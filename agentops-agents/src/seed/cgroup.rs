@@ -1,0 +1,420 @@
+//! A cgroup (v2) of its own for every shell step, where the worker has one delegated to
+//! it: the step's processes **together** are bounded in memory (`memory.max`, no swap),
+//! in number (`pids.max`) and in CPU (`cpu.max`, `SEED_STEP_CPUS` of them), and killed
+//! as a whole (`cgroup.kill`) when the step ends. The rlimits set inside the sandbox
+//! (`prlimit`) stay as a second wall; they bound each process, not the step, so without
+//! a cgroup a step may use up to its process limit times its memory limit.
+//!
+//! Where the cgroup comes from (`SEED_CGROUP`):
+//! - `auto` (the default): the worker's own cgroup, if the machine runs cgroup v2
+//!   (`/sys/fs/cgroup` is one) and the worker may manage it (a container with its own
+//!   cgroup namespace, a systemd unit with `Delegate=yes`) and has it to itself. The
+//!   worker moves to a leaf, `agentops-worker`, so that controllers can be enabled for
+//!   the steps' cgroups beside it (cgroup v2 lets only a cgroup without processes of its
+//!   own do that). If that is not possible, or none of the `memory`, `pids`, `cpu`
+//!   controllers is delegated, the steps are bounded by rlimits only, and the Seed says
+//!   so at start.
+//! - a directory: that cgroup (created if missing, on a cgroup v2 file system), used
+//!   with whatever controllers it has; an error there stops the Seed at start.
+//! - `off`: rlimits only.
+//!
+//! A step's process is placed in its cgroup by the worker before it runs anything: it
+//! starts behind a gate (`read` on its stdin), the worker writes its process id into the
+//! step's `cgroup.procs` and only then opens the gate, so everything the step starts is
+//! born inside.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The controllers that bound a step.
+const WANTED: [&str; 3] = ["memory", "pids", "cpu"];
+
+/// Where the worker's own cgroup v2 hierarchy is mounted.
+const MOUNT: &str = "/sys/fs/cgroup";
+
+/// The leaf the worker's processes move to, so their cgroup may have children with
+/// controllers.
+const WORKER_LEAF: &str = "agentops-worker";
+
+/// `SEED_CGROUP`: where steps' cgroups are made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CgroupSetting {
+    /// The worker's own cgroup, if it can be used (else rlimits only).
+    #[default]
+    Auto,
+    /// Rlimits only.
+    Off,
+    /// This cgroup v2 directory.
+    At(PathBuf),
+}
+
+impl std::str::FromStr for CgroupSetting {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "auto" | "" => Ok(Self::Auto),
+            "off" | "none" => Ok(Self::Off),
+            path if path.starts_with('/') => Ok(Self::At(PathBuf::from(path))),
+            other => Err(format!(
+                "`{other}`: SEED_CGROUP is `auto` (the default), `off` or the absolute path of a cgroup v2 directory"
+            )),
+        }
+    }
+}
+
+/// The cgroup under which steps get cgroups of their own.
+#[derive(Debug)]
+pub struct Cgroups {
+    base: PathBuf,
+    controllers: Vec<String>,
+    /// CPUs a step may use (`cpu.max`), if bounded.
+    cpus: Option<f64>,
+}
+
+impl Cgroups {
+    /// Sets up the cgroup `setting` names (`Ok(None)` for [`CgroupSetting::Off`]), with
+    /// `cpus` as the steps' CPU bound.
+    ///
+    /// # Errors
+    /// Why it cannot be used: for [`CgroupSetting::Auto`] a reason to say at start before
+    /// going on with rlimits, for [`CgroupSetting::At`] a configuration error.
+    pub fn open(setting: &CgroupSetting, cpus: Option<f64>) -> Result<Option<Self>, String> {
+        let (base, need_controllers) = match setting {
+            CgroupSetting::Off => return Ok(None),
+            CgroupSetting::Auto => {
+                let own = std::fs::read_to_string("/proc/self/cgroup")
+                    .map_err(|err| format!("cannot read /proc/self/cgroup: {err}"))?;
+                let relative = unified_path(&own)
+                    .ok_or("this machine runs cgroup v1 (no unified hierarchy)")?;
+                if !Path::new(MOUNT).join("cgroup.controllers").exists() {
+                    return Err(format!("{MOUNT} is not a cgroup v2 file system"));
+                }
+                (
+                    Path::new(MOUNT).join(relative.trim_start_matches('/')),
+                    true,
+                )
+            }
+            CgroupSetting::At(path) => {
+                if !path.exists() {
+                    std::fs::create_dir_all(path)
+                        .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+                }
+                if !path.join("cgroup.controllers").exists() {
+                    return Err(format!(
+                        "{} is not a cgroup v2 directory (no cgroup.controllers)",
+                        path.display()
+                    ));
+                }
+                // What the parent can give it, asked for (it may not be ours to change).
+                if let Some(parent) = path.parent() {
+                    for controller in WANTED {
+                        let _ = std::fs::write(
+                            parent.join("cgroup.subtree_control"),
+                            format!("+{controller}"),
+                        );
+                    }
+                }
+                (path.clone(), false)
+            }
+        };
+        make_room(&base)?;
+        let available = std::fs::read_to_string(base.join("cgroup.controllers"))
+            .map_err(|err| format!("cannot read {}: {err}", base.display()))?;
+        let mut controllers = Vec::new();
+        for controller in WANTED {
+            if available.split_whitespace().any(|c| c == controller)
+                && std::fs::write(
+                    base.join("cgroup.subtree_control"),
+                    format!("+{controller}"),
+                )
+                .is_ok()
+            {
+                controllers.push(controller.to_owned());
+            }
+        }
+        if need_controllers && controllers.is_empty() {
+            return Err(format!(
+                "none of the memory, pids and cpu controllers is delegated to {}",
+                base.display()
+            ));
+        }
+        Ok(Some(Self {
+            base,
+            controllers,
+            cpus,
+        }))
+    }
+
+    /// The cgroup steps' cgroups are made in.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The controllers that bound each step (of `memory`, `pids`, `cpu`).
+    pub fn controllers(&self) -> &[String] {
+        &self.controllers
+    }
+
+    /// How it stands, for the log at start.
+    pub fn describe(&self) -> String {
+        if self.controllers.is_empty() {
+            format!(
+                "each step in a cgroup of its own under {} (killed as a whole; no controller \
+                 is delegated there, so its limits are rlimits)",
+                self.base.display()
+            )
+        } else {
+            format!(
+                "each step in a cgroup of its own under {}, bounded by {}",
+                self.base.display(),
+                self.controllers.join(", ")
+            )
+        }
+    }
+
+    /// A new cgroup for one step: at most `memory_mb` MiB of memory (no swap) and
+    /// `max_processes` processes for all its processes together, and the configured CPUs.
+    ///
+    /// # Errors
+    /// If it cannot be made or its limits cannot be set.
+    pub fn step(&self, memory_mb: u64, max_processes: u64) -> std::io::Result<StepCgroup> {
+        let dir = self
+            .base
+            .join(format!("agentops-step-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir)?;
+        let step = StepCgroup { dir };
+        let has = |c: &str| self.controllers.iter().any(|x| x == c);
+        if has("memory") {
+            step.set(
+                "memory.max",
+                &memory_mb.saturating_mul(1024 * 1024).to_string(),
+            )?;
+            // Not every kernel has swap accounting.
+            let _ = step.set("memory.swap.max", "0");
+        }
+        if has("pids") {
+            step.set("pids.max", &max_processes.to_string())?;
+        }
+        if let (true, Some(cpus)) = (has("cpu"), self.cpus) {
+            const PERIOD: u64 = 100_000;
+            let quota = ((cpus * PERIOD as f64).round() as u64).max(1_000);
+            step.set("cpu.max", &format!("{quota} {PERIOD}"))?;
+        }
+        Ok(step)
+    }
+}
+
+/// Moves the worker out of `base` into its leaf [`WORKER_LEAF`], so that `base` may
+/// enable controllers for its children. Nothing moves if other processes share `base`
+/// (a terminal's session, say): that cgroup is not the worker's to divide.
+fn make_room(base: &Path) -> Result<(), String> {
+    let procs = std::fs::read_to_string(base.join("cgroup.procs"))
+        .map_err(|err| format!("cannot read {}: {err}", base.display()))?;
+    let own = std::process::id().to_string();
+    let pids: Vec<&str> = procs.split_whitespace().collect();
+    if pids.is_empty() {
+        return Ok(());
+    }
+    if pids.iter().any(|pid| *pid != own) {
+        return Err(format!(
+            "other processes share {} with the worker (give the Seed a cgroup of its own, or set SEED_CGROUP)",
+            base.display()
+        ));
+    }
+    let leaf = base.join(WORKER_LEAF);
+    if !leaf.exists() {
+        std::fs::create_dir(&leaf)
+            .map_err(|err| format!("cannot create {}: {err}", leaf.display()))?;
+    }
+    std::fs::write(leaf.join("cgroup.procs"), &own)
+        .map_err(|err| format!("cannot move the worker into {}: {err}", leaf.display()))
+}
+
+/// The cgroup v2 path of a process, from its `/proc/<pid>/cgroup` (`0::/path`).
+fn unified_path(proc_cgroup: &str) -> Option<&str> {
+    proc_cgroup
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::trim)
+}
+
+/// One step's cgroup: everything in it is killed, and it is removed, when this is
+/// dropped.
+#[derive(Debug)]
+pub struct StepCgroup {
+    dir: PathBuf,
+}
+
+impl StepCgroup {
+    fn set(&self, file: &str, value: &str) -> std::io::Result<()> {
+        std::fs::write(self.dir.join(file), value)
+            .map_err(|err| std::io::Error::new(err.kind(), format!("{file} = {value}: {err}")))
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Puts process `pid` (and what it starts from then on) in it.
+    ///
+    /// # Errors
+    /// If the kernel refuses.
+    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// The processes in it now.
+    pub fn processes(&self) -> Vec<u32> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// How many of its processes the kernel killed for want of memory.
+    pub fn oom_kills(&self) -> u64 {
+        std::fs::read_to_string(self.dir.join("memory.events"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Kills everything in it.
+    pub fn kill(&self) {
+        if std::fs::write(self.dir.join("cgroup.kill"), "1").is_err() {
+            // Kernels before 5.14: one by one.
+            for pid in self.processes() {
+                if let Some(pid) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StepCgroup {
+    fn drop(&mut self) {
+        self.kill();
+        // Removable once its processes are gone, which takes the kernel a moment.
+        for _ in 0..50 {
+            match std::fs::remove_dir(&self.dir) {
+                Ok(()) => return,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            for _ in 0..500 {
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            tracing::warn!("a step's cgroup {} could not be removed", dir.display());
+        });
+    }
+}
+
+/// `cmd` behind a gate: it waits for a line on its stdin (the worker writes it once the
+/// process is in its cgroup), then runs with stdin from `/dev/null`.
+pub(crate) fn gated(cmd: &tokio::process::Command) -> tokio::process::Command {
+    let std = cmd.as_std();
+    let program = resolve(std.get_program());
+    let mut gated = tokio::process::Command::new("/bin/sh");
+    gated
+        .arg("-c")
+        .arg("read -r _ && exec \"$@\" </dev/null")
+        .arg("sh")
+        .arg(program)
+        .args(std.get_args())
+        .env_clear();
+    for (key, value) in std.get_envs() {
+        if let Some(value) = value {
+            gated.env(key, value);
+        }
+    }
+    if let Some(dir) = std.get_current_dir() {
+        gated.current_dir(dir);
+    }
+    gated
+}
+
+/// `program` as a path, looked up in the worker's `PATH` if it is a bare name.
+fn resolve(program: &std::ffi::OsStr) -> PathBuf {
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return path.to_owned();
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|dirs| std::env::split_paths(&dirs).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unified_path_is_read_from_proc() {
+        assert_eq!(
+            unified_path("0::/system.slice/seed.service\n"),
+            Some("/system.slice/seed.service")
+        );
+        assert_eq!(
+            unified_path("9:name=systemd:/\n4:memory:/x\n0::/\n"),
+            Some("/")
+        );
+        assert_eq!(unified_path("4:memory:/x\n1:cpu:/\n"), None);
+    }
+
+    #[test]
+    fn the_setting_reads_auto_off_or_a_path() {
+        assert_eq!("auto".parse::<CgroupSetting>(), Ok(CgroupSetting::Auto));
+        assert_eq!("off".parse::<CgroupSetting>(), Ok(CgroupSetting::Off));
+        assert_eq!(
+            "/sys/fs/cgroup/seed".parse::<CgroupSetting>(),
+            Ok(CgroupSetting::At("/sys/fs/cgroup/seed".into()))
+        );
+        assert!("seed".parse::<CgroupSetting>().is_err());
+    }
+
+    #[test]
+    fn a_gated_command_keeps_its_program_arguments_environment_and_directory() {
+        let mut cmd = tokio::process::Command::new("prlimit");
+        cmd.args(["--nproc=8", "--", "/bin/sh", "-c", "echo hi"])
+            .env_clear()
+            .env("PATH", "/usr/bin")
+            .current_dir("/tmp");
+        let gated = gated(&cmd);
+        let std = gated.as_std();
+        assert_eq!(std.get_program(), "/bin/sh");
+        let args: Vec<_> = std
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[0], "-c");
+        assert_eq!(args[2], "sh");
+        assert!(args[3].ends_with("/prlimit"), "{args:?}");
+        assert_eq!(&args[4..], ["--nproc=8", "--", "/bin/sh", "-c", "echo hi"]);
+        assert_eq!(std.get_current_dir(), Some(Path::new("/tmp")));
+        assert_eq!(
+            std.get_envs().collect::<Vec<_>>(),
+            [(
+                std::ffi::OsStr::new("PATH"),
+                Some(std::ffi::OsStr::new("/usr/bin"))
+            )]
+        );
+    }
+}
