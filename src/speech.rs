@@ -37,7 +37,7 @@ impl LocalSpeech {
     /// already (`None` then, as when it is not installed: both are said in the log).
     ///
     /// # Errors
-    /// If it is installed but does not start or answer within [`STARTUP`].
+    /// If it is installed but does not start or answer within `STARTUP`.
     pub async fn start_if_installed(data_dir: &Path) -> anyhow::Result<Option<Self>> {
         if crate::agents::speech_answers(crate::agents::LOCAL_SPEECH).await {
             tracing::info!(

@@ -6,7 +6,7 @@
 //! [`chat`](crate::llm::Llm::chat), for the [`Spender`] it was given
 //! ([`Llm::for_spender`](crate::llm::Llm::for_spender)): the Seed per task, the Chief of
 //! Staff per conversation. A budget without room stops the call before it is made
-//! ([`LlmError::Budget`](crate::llm::LlmError::Budget)); the agent then pauses the work
+//! ([`crate::llm::LlmError::Budget`]); the agent then pauses the work
 //! and says why instead of failing it.
 //!
 //! The platform being unreachable does not stop the agents: the call goes ahead without

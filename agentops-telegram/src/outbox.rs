@@ -70,7 +70,7 @@ pub enum What {
     /// One message (a piece of a long text, with its buttons).
     Say(Outgoing),
     /// The message that proposes plan `approval` of thread `thread` (with its buttons):
-    /// once sent, its id is noted ([`plans`](crate::plans)) so it can be edited later.
+    /// once sent, its id is noted ([`crate::plans`]) so it can be edited later.
     Plan {
         /// The message.
         message: Outgoing,

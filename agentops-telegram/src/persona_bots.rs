@@ -12,7 +12,7 @@
 //!   message carries an idempotency key made of the bot and the update id, so an update
 //!   seen again after a crash is kept once;
 //! - **a relay** of the persona's answers: the event stream from the bot's own cursor
-//!   (`telegram.<bot id>`), through the same paced, retrying [`Outbox`] as the main bot.
+//!   (`telegram.<bot id>`), through the same paced, retrying [`Outbox`](crate::outbox::Outbox) as the main bot.
 //!
 //! A person talking to the bot is `telegram:<user id>`, as on the main bot, so their
 //! conversation with the persona (its memory, its daily limit) is the same whichever

@@ -7,7 +7,7 @@
 //!
 //! - **Pages** are rendered on the server with [maud] (one module per page, partials for
 //!   the parts the live stream refreshes) and readable without JavaScript.
-//! - **Live**: every page holds one [Server-Sent Events](live) stream, fed by the SDK's
+//! - **Live**: every page holds one Server-Sent Events stream (`live`), fed by the SDK's
 //!   resumable event subscription; vendored [htmx] 2.0 with its SSE extension appends
 //!   event rows and re-fetches the partials an event touches. The browser's own
 //!   `EventSource` resumes after a drop with `Last-Event-ID`, so nothing is missed.

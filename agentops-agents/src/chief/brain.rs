@@ -1,5 +1,5 @@
 //! How the Chief of Staff understands a message: the rule-based brain (plain English,
-//! no set-up; [`offline`](super::offline)) or an LLM with tools. Either answers a question at once or proposes a plan
+//! no set-up; the [`offline`] module) or an LLM with tools. Either answers a question at once or proposes a plan
 //! of [`Action`]s for a person to approve.
 
 use agentops_sdk::types::{IMAGE_JSON, MessageOut, Spender, VOICE_TRANSCRIPT};
@@ -77,7 +77,7 @@ pub trait Brain: Send + Sync + std::fmt::Debug {
     ) -> Result<Decision, LlmError>;
 }
 
-/// The rule-based brain: plain English with no LLM ([`offline`](super::offline)).
+/// The rule-based brain: plain English with no LLM ([`offline`] module).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RuleBased;
 

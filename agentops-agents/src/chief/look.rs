@@ -18,7 +18,7 @@ const TASKS_SCANNED: usize = 1_000;
 /// Lines in an answer before "and N more".
 const LINES: usize = 10;
 
-/// Every project (the newest [`PROJECTS_SCANNED`]).
+/// Every project (the newest `PROJECTS_SCANNED`).
 ///
 /// # Errors
 /// If the platform cannot be read.
@@ -97,7 +97,7 @@ pub fn project_in<'p>(projects: &'p [ProjectOut], text: &str) -> Option<&'p Proj
 }
 
 /// Tasks whose title is `words` (any case), or else that hold all its words; the newest
-/// first, among the newest [`TASKS_SCANNED`].
+/// first, among the newest `TASKS_SCANNED`.
 ///
 /// # Errors
 /// If the platform cannot be read.

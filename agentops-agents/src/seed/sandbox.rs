@@ -12,7 +12,7 @@
 //! `prlimit` caps CPU time, address space, file size and the number of processes; a
 //! worker running as root runs its steps as `nobody` (65534), so that the process limit
 //! holds. A watchdog kills a step whose workspace grows over its size limit. Where the
-//! worker has a cgroup v2 to divide ([`cgroup`](super::cgroup)), each step also runs in
+//! worker has a cgroup v2 to divide ([`Cgroups`]), each step also runs in
 //! a cgroup of its own that bounds its processes together (memory, processes, CPU).
 //!
 //! Without bubblewrap (or where the kernel refuses it namespaces), shell steps are
@@ -187,7 +187,7 @@ pub struct Limits {
     /// reach (see [`Egress`]).
     pub egress: Egress,
     /// Where each step gets a cgroup of its own, bounding all its processes together
-    /// (see [`cgroup`](super::cgroup)); rlimits only if `None`.
+    /// (see [`Cgroups`]); rlimits only if `None`.
     pub cgroups: Option<Arc<Cgroups>>,
 }
 

@@ -1,6 +1,6 @@
 //! The limits of request fields, in one place: validation checks these values, and the
-//! OpenAPI document declares them from the same table ([`FIELDS`], applied by
-//! [`apply`]), so a client generator or a fuzzer knows what the server accepts.
+//! OpenAPI document declares them from the same table (`FIELDS`, applied by
+//! `apply`), so a client generator or a fuzzer knows what the server accepts.
 //!
 //! What a schema cannot say (a key's expiry in the future, a cursor not beyond the
 //! newest event, a field that only makes sense with another) stays in the validation

@@ -163,7 +163,7 @@ pub async fn get(state: &Context, id: Uuid) -> Result<ThreadOut, DomainError> {
 }
 
 /// Changes a thread's title, and merges `patch.metadata` into its metadata as a JSON
-/// Merge Patch (RFC 7396, see [`merge_patch`]). The thread is locked while it changes,
+/// Merge Patch (RFC 7396, see `merge_patch`). The thread is locked while it changes,
 /// so two patches of different keys both take effect. Every change moves `updated_at`.
 pub async fn update(
     state: &Context,

@@ -6,8 +6,8 @@
 //!
 //! - A transaction's events are in the log when it commits, except on PostgreSQL when
 //!   another transaction was numbering events at that moment: then they wait in the
-//!   outbox and this process's [`sequencer`] moves them into the log right after.
-//! - Once in the log, events go to this process's [`hub`] directly and, when
+//!   outbox and this process's `sequencer` moves them into the log right after.
+//! - Once in the log, events go to this process's `hub` directly and, when
 //!   `REDIS_URL` is set, to the Redis channel every replica subscribes to.
 //! - Each replica's hub turns whatever arrives (local commits, Redis messages, possibly
 //!   out of order or duplicated) into one gapless, ordered stream: an event whose

@@ -1,7 +1,7 @@
 //! One handle per API resource (`client.tasks()`, `client.projects()`...), and the
 //! listing request they share.
 //!
-//! Handles borrow the [`Client`](crate::Client) and hold nothing else: make them on the
+//! Handles borrow the [`crate::Client`] and hold nothing else: make them on the
 //! spot (`client.tasks().get(id)`), there is no cost to it.
 
 mod agents;

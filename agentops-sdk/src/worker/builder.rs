@@ -100,7 +100,7 @@ impl WorkerBuilder {
     /// being heartbeated (the process froze or died) loses its task after this long. If
     /// no heartbeat is answered for this long (the server is down or hangs), the
     /// handler's context is cancelled a little before the server may give the task to
-    /// another worker (see the [module docs](self)). It is also how long an outcome is
+    /// another worker (see the [module docs](crate::worker)). It is also how long an outcome is
     /// retried through a server outage once the handler returned.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = lease.clamp(MIN_LEASE, MAX_LEASE);

@@ -13,7 +13,7 @@
 //!    fails, the object is deleted again.
 //!
 //! The object is made final before the row exists, never after: a crash between 3 and 4
-//! leaves an object without a row, which nobody can see and [`Sweeper`] removes, rather
+//! leaves an object without a row, which nobody can see and the `Sweeper` removes, rather
 //! than a row whose bytes are missing. Deleting goes the same way round: the row (with
 //! its `artifact.deleted` event) first, then the object. The steps after the request
 //! starts run in a task of their own, so a client that hangs up cannot cancel them
