@@ -34,6 +34,10 @@ pub enum Command {
     /// is still busy with this chat.
     #[command(description = "a message sent while I am busy: /busy enqueue | reject | interrupt")]
     Busy(String),
+    /// `/progress on|off`: whether the Chief says here how a plan's tasks are going while
+    /// they run.
+    #[command(description = "lines on a plan's tasks while they run: /progress on | off")]
+    Progress(String),
     /// `/notify [on|off|KINDS]`: which news this chat gets.
     #[command(
         description = "which news this chat gets: /notify on | off | completed failed blocked cancelled budget chief deploy pairing tools"
@@ -193,6 +197,7 @@ mod tests {
                 "/task",
                 "/usage",
                 "/busy",
+                "/progress",
                 "/notify",
                 "/voice",
                 "/pair",

@@ -337,6 +337,7 @@ nothing changes before you press OK.\n\
 /usage — today's LLM spend and the budgets\n\
 /task TITLE to PROJECT — a new task\n\
 /busy enqueue | reject | interrupt — what a message does while I am still working on your last one\n\
+/progress on | off — lines on a plan's tasks while they run (off: only questions and the end)\n\
 /notify on | off | completed failed blocked cancelled budget chief deploy pairing tools — which news this chat gets\n\
 /voice on | off — my answers said aloud too (send me voice notes any time)\n\
 /pair CODE — let the chat I gave CODE use me\n\
@@ -1587,6 +1588,23 @@ impl TelegramBot {
                 Parsed::Known(Command::Busy(args)) => {
                     self.ask_chief(chat, &format!("/busy {}", args.trim()), author, message.id)
                         .await
+                }
+                Parsed::Known(Command::Progress(args))
+                    if !matches!(args.trim(), "on" | "off") =>
+                {
+                    self.answer(&message,
+                        "Say /progress on (while a plan runs, I tell you here how its tasks are going) or /progress off (only questions and the end of each plan).",
+                    )
+                    .await
+                }
+                Parsed::Known(Command::Progress(args)) => {
+                    self.ask_chief(
+                        chat,
+                        &format!("/progress {}", args.trim()),
+                        author,
+                        message.id,
+                    )
+                    .await
                 }
                 Parsed::Known(Command::Usage) => {
                     let text = self.usage().await?;

@@ -379,6 +379,48 @@ mod tests {
         assert_eq!(unified_path("4:memory:/x\n1:cpu:/\n"), None);
     }
 
+    /// What a step's cgroup is given, as the kernel's files take it (on a plain directory:
+    /// this machine's cgroup v2 has none of these controllers to write them to).
+    #[test]
+    fn a_steps_cgroup_is_given_the_limits_of_the_delegated_controllers() {
+        let base = tempfile::tempdir().unwrap();
+        let read = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
+        let all = Cgroups {
+            base: base.path().to_owned(),
+            controllers: WANTED.iter().map(|c| (*c).to_owned()).collect(),
+            cpus: Some(1.5),
+        };
+        let step = all.step(1024, 256).unwrap();
+        assert!(step.dir().starts_with(base.path()));
+        assert_eq!(read(step.dir(), "memory.max").unwrap(), "1073741824");
+        assert_eq!(read(step.dir(), "memory.swap.max").unwrap(), "0");
+        assert_eq!(read(step.dir(), "pids.max").unwrap(), "256");
+        assert_eq!(read(step.dir(), "cpu.max").unwrap(), "150000 100000");
+        // Only what is delegated is set.
+        let pids_only = Cgroups {
+            base: base.path().to_owned(),
+            controllers: vec!["pids".into()],
+            cpus: Some(1.0),
+        };
+        let other = pids_only.step(64, 8).unwrap();
+        assert_eq!(read(other.dir(), "pids.max").unwrap(), "8");
+        assert_eq!(read(other.dir(), "memory.max"), None);
+        assert_eq!(read(other.dir(), "cpu.max"), None);
+        assert!(
+            pids_only.describe().ends_with("bounded by pids"),
+            "{}",
+            pids_only.describe()
+        );
+        // Out of memory, as the kernel counts it.
+        std::fs::write(
+            step.dir().join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert_eq!(step.oom_kills(), 1);
+        assert_eq!(other.oom_kills(), 0);
+    }
+
     #[test]
     fn the_setting_reads_auto_off_or_a_path() {
         assert_eq!("auto".parse::<CgroupSetting>(), Ok(CgroupSetting::Auto));

@@ -466,6 +466,16 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
         "{:?}",
         s.telegram.texts_to(ALLOWED)
     );
+    // `/progress off` turns the lines off for this chat (questions and reports stay).
+    s.say(ALLOWED, "/progress").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("Say /progress on"))
+        .await;
+    s.say(ALLOWED, "/progress off").await;
+    s.telegram
+        .wait_for_message(ALLOWED, |t| t.starts_with("OK: no progress lines here."))
+        .await;
+
     // Other chats never saw the rest of it.
     assert!(
         s.telegram
@@ -1183,6 +1193,7 @@ async fn the_telegram_command_checks_its_settings_and_registers_its_webhook() {
             "/task",
             "/usage",
             "/busy",
+            "/progress",
             "/notify",
             "/voice",
             "/pair",
