@@ -1,5 +1,6 @@
-//! The background reaper: ends attempts whose lease expired, marks silent agents
-//! offline, prunes events past their retention and session keys that ended.
+//! The background reaper: ends attempts whose lease expired, tells previews that
+//! expired, marks silent agents offline, prunes events past their retention and session
+//! keys that ended.
 //!
 //! Every replica runs one. On PostgreSQL they skip rows another replica holds
 //! (`SKIP LOCKED`), so running several is safe and only adds capacity.
@@ -88,6 +89,10 @@ pub async fn pass(state: &Context) -> Result<(), crate::error::DomainError> {
     let released = domain::budgets::release_expired(state).await?;
     if released > 0 {
         tracing::info!(released, "released budget reservations that expired");
+    }
+    let expired = domain::previews::tell_expired(state).await?;
+    if expired > 0 {
+        tracing::info!(expired, "previews expired");
     }
     let offline = domain::agents::mark_silent_offline(state).await?;
     if offline > 0 {

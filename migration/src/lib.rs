@@ -75,6 +75,7 @@ mod m20261205_000020_persona_bots;
 mod m20261205_000021_persona_budgets;
 mod m20261205_000022_tools;
 mod m20261205_000023_previews;
+mod m20261205_000024_preview_expiry;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -106,6 +107,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000021_persona_budgets::Migration),
             Box::new(m20261205_000022_tools::Migration),
             Box::new(m20261205_000023_previews::Migration),
+            Box::new(m20261205_000024_preview_expiry::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Previews: a server a task started in its sandbox, shown by the platform at
 //! `/preview/<short id>/` for a limited time (`AGENTOPS_PREVIEW_TTL_SECS`, 30 minutes by
 //! default), after which it answers `410 preview_gone` (the agent stops the server then
-//! too).
+//! too) and the reaper emits `preview.expired`.
 //!
 //! The short id is the end of the task's id (its random part), so the address says
 //! which task it shows; a task's later previews add `-2`, `-3`… The agent names the
@@ -197,6 +197,7 @@ pub async fn create(state: &Context, input: PreviewIn) -> Result<(PreviewOut, bo
         expires_at: now + Duration::seconds(ttl),
         created_at: now,
         stopped_at: None,
+        expiry_told: false,
     };
     let preview = out(store::previews::insert(tx.conn(), row).await?);
     tx.emit(event("preview.started", &preview));
@@ -241,6 +242,21 @@ pub async fn stop(state: &Context, id: Uuid) -> Result<PreviewOut, DomainError> 
     tx.emit(event("preview.stopped", &preview));
     state.commit(tx).await?;
     Ok(preview)
+}
+
+/// Tells the previews that expired since the last pass (`preview.expired`, once each:
+/// the row remembers it); returns how many. The agent stops their servers on its own.
+pub async fn tell_expired(state: &Context) -> Result<usize, DomainError> {
+    let mut tx = state.begin().await?;
+    let rows = store::previews::expired_untold_for_update(tx.conn(), store::now(), 200).await?;
+    let count = rows.len();
+    for mut row in rows {
+        row.expiry_told = true;
+        let preview = out(store::previews::update(tx.conn(), row).await?);
+        tx.emit(event("preview.expired", &preview));
+    }
+    state.commit(tx).await?;
+    Ok(count)
 }
 
 /// What the proxy needs to serve `/preview/<short_id>/`: the row, if the preview is

@@ -82,3 +82,27 @@ pub async fn list<C: ConnectionTrait>(
 pub async fn update<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, DbErr> {
     row.into_active_model().reset_all().update(conn).await
 }
+
+/// Up to `limit` previews past their expiry at `now` whose expiry was not told yet, not
+/// stopped, locked (on PostgreSQL skipping those another replica holds).
+pub async fn expired_untold_for_update<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let query = preview::Entity::find()
+        .filter(Column::Stopped.eq(false))
+        .filter(Column::ExpiryTold.eq(false))
+        .filter(Column::ExpiresAt.lte(now))
+        .order_by_asc(Column::ExpiresAt)
+        .limit(limit);
+    let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query.lock_with_behavior(
+            LockType::NoKeyUpdate,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        )
+    } else {
+        query
+    };
+    query.all(conn).await
+}

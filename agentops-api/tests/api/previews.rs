@@ -202,6 +202,20 @@ async fn an_expired_unknown_or_unreachable_preview_says_so(backend: Backend) {
         previews.get(preview.id).await.unwrap().status,
         PreviewStatus::Expired
     );
+    // The reaper tells it, once, however many passes (and replicas) find it.
+    for _ in 0..3 {
+        agentops_api::reaper::pass(&app.state).await.unwrap();
+    }
+    let told: Vec<_> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "preview.expired")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].data["id"], json!(preview.id));
+    assert_eq!(told[0].data["status"], "expired");
+    assert_eq!(told[0].task_id, Some(task.id));
     let (code, body) = app.call(Method::GET, "/preview/nothing-here/", None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "preview_not_found");

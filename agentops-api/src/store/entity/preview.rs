@@ -17,6 +17,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub stopped_at: Option<DateTimeUtc>,
+    /// Whether its expiry was told (`preview.expired`).
+    pub expiry_told: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
