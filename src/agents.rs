@@ -319,7 +319,7 @@ pub struct ProactiveArgs {
     /// while they run, in seconds (0: never; questions a task asks and the report when
     /// the plan ends still come).
     #[arg(long, env = "AGENTOPS_PLAN_PROGRESS_SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+          value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub plan_progress_secs: u64,
 }
 
@@ -480,7 +480,8 @@ fn step_cgroups(setting: &CgroupSetting, cpus: f64) -> anyhow::Result<Option<Arc
         }
         Err(why) if *setting == CgroupSetting::Auto => {
             tracing::warn!(
-                "shell steps are bounded by rlimits only, each process on its own, not by a                  cgroup per step: {why}"
+                "shell steps are bounded by rlimits only, each process on its own, not by a \
+                 cgroup per step: {why}"
             );
             Ok(None)
         }

@@ -2948,9 +2948,13 @@ impl TelegramBot {
             NoticeKind::Blocked => "blocked",
             NoticeKind::Cancelled => "cancelled",
         };
-        // The chat a plan came from hears of its tasks from the Chief of Staff (a line,
-        // the question a task asks, the report): not twice.
-        let told_by_chief = self.plan_chat(task).await?;
+        // The chat a plan came from is asked a task's question by the Chief of Staff, with
+        // the same buttons: not twice. (Other news of its tasks comes as `/notify` says:
+        // the Chief's lines may be off there, or gathered and dropped at the plan's end.)
+        let told_by_chief = match kind {
+            NoticeKind::Blocked => self.plan_chat(task).await?,
+            _ => None,
+        };
         Ok(self
             .chats_wanting(news)
             .await?

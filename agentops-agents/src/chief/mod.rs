@@ -979,6 +979,27 @@ impl ChiefOfStaff {
                 tracing::warn!(approval = %approval.id, "could not report on a plan: {err}");
             }
         }
+        // Questions plans' tasks asked while it was not following the events.
+        let blocked: Vec<TaskOut> = client
+            .tasks()
+            .list()
+            .status(agentops_sdk::types::TaskStatus::Blocked)
+            .limit(200)
+            .send()
+            .await?
+            .items;
+        for task in blocked {
+            let plan = task
+                .labels
+                .iter()
+                .find_map(|l| l.strip_prefix(actions::PLAN_LABEL))
+                .and_then(|id| Uuid::parse_str(id).ok());
+            if let Some(approval_id) = plan
+                && let Err(err) = self.ask_for(approval_id, &task).await
+            {
+                tracing::warn!(task = %task.id, "could not pass on a task's question: {err}");
+            }
+        }
         let mut events = client.events().subscribe(
             EventFilter::new()
                 .types([
@@ -1050,7 +1071,24 @@ impl ChiefOfStaff {
             return Ok(());
         }
         if kind == "task.blocked" {
-            return self.ask_for(approval_id, event, task).await;
+            // Asked on its own, tried again a few times: a person is waiting on it.
+            let (chief, task) = (self.clone(), task.clone());
+            tokio::spawn(async move {
+                let mut pause = Duration::from_secs(1);
+                for tries_left in (0..5).rev() {
+                    match chief.ask_for(approval_id, &task).await {
+                        Ok(()) => return,
+                        Err(err) if tries_left == 0 => {
+                            tracing::warn!(task = %task.id, "could not pass on a task's question: {err}");
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(pause).await;
+                            pause *= 2;
+                        }
+                    }
+                }
+            });
+            return Ok(());
         }
         let (Some(every), Some(line)) = (self.inner.progress.every, progress::line(kind, task))
         else {
@@ -1076,23 +1114,19 @@ impl ChiefOfStaff {
             self.inner.progress_lines.gather(
                 approval_id,
                 thread,
-                task.id,
-                line,
+                (task.id, event, line),
                 every,
                 executing.contains(&approval_id),
             )
         };
         match next {
-            progress::Next::Say(thread, text) => {
-                self.say_progress(approval_id, thread, &text, every).await
-            }
+            progress::Next::Say(lines) => self.say_progress(approval_id, lines).await,
             progress::Next::After(wait) => {
                 let chief = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
-                    if let Some((thread, text)) = chief.inner.progress_lines.take(approval_id)
-                        && let Err(err) =
-                            chief.say_progress(approval_id, thread, &text, every).await
+                    if let Some(lines) = chief.inner.progress_lines.take(approval_id)
+                        && let Err(err) = chief.say_progress(approval_id, lines).await
                     {
                         tracing::warn!(approval = %approval_id, "could not tell a plan's progress: {err}");
                     }
@@ -1103,22 +1137,23 @@ impl ChiefOfStaff {
         }
     }
 
-    /// Says `text`, lines on how plan `approval_id` goes, in `thread`, unless the
-    /// conversation turned them off; once whichever Chief says it (one idempotency key
-    /// per plan and interval).
+    /// Says `lines` on how plan `approval_id` goes, unless the conversation turned them
+    /// off or the plan was reported meanwhile; keyed by the plan and the newest event they
+    /// tell of, so the same lines are said once.
     async fn say_progress(
         &self,
         approval_id: Uuid,
-        thread: Uuid,
-        text: &str,
-        every: Duration,
+        (thread, text, newest): progress::Lines,
     ) -> Result<(), agentops_sdk::Error> {
         let client = &self.inner.client;
         let conversation = client.threads().get(thread).await?;
-        if conversation.metadata.get(progress::SETTING) == Some(&json!("off")) {
+        if conversation.metadata.get(progress::SETTING) == Some(&json!("off"))
+            || self.inner.progress_lines.ended(approval_id)
+        {
             return Ok(());
         }
-        let key = progress::key(approval_id, every, chrono::Utc::now());
+        let text = text.as_str();
+        let key = progress::key(approval_id, newest);
         match client
             .threads()
             .post_with_key(
@@ -1134,14 +1169,10 @@ impl ChiefOfStaff {
         }
     }
 
-    /// Passes on the question `task` of plan `approval_id` blocked on (event number
-    /// `event`) to the plan's conversation, once.
-    async fn ask_for(
-        &self,
-        approval_id: Uuid,
-        event: i64,
-        task: &TaskOut,
-    ) -> Result<(), agentops_sdk::Error> {
+    /// Passes on the question `task` of plan `approval_id` blocked on to the plan's
+    /// conversation, once per time it blocked (the key holds when it blocked, so the
+    /// catch-up after a restart does not ask again).
+    async fn ask_for(&self, approval_id: Uuid, task: &TaskOut) -> Result<(), agentops_sdk::Error> {
         let client = &self.inner.client;
         let thread = match client.approvals().get(approval_id).await {
             Ok(approval) => approval.thread_id,
@@ -1156,7 +1187,12 @@ impl ChiefOfStaff {
                     &progress::question(task),
                     json!({ progress::PLAN_QUESTION: approval_id, "task_id": task.id }),
                 ),
-                format!("{}:{}:{event}", progress::PLAN_QUESTION, task.id),
+                format!(
+                    "{}:{}:{}",
+                    progress::PLAN_QUESTION,
+                    task.id,
+                    task.updated_at.timestamp_millis()
+                ),
             )
             .await
         {
@@ -1196,8 +1232,11 @@ impl ChiefOfStaff {
         ) {
             return Ok(false);
         }
-        // Lines still gathered are dropped: the report says it all.
-        self.inner.progress_lines.finish(approval_id);
+        // Lines still gathered are dropped, and none is said after it: the report says
+        // it all.
+        self.inner
+            .progress_lines
+            .finish(approval_id, approval.thread_id);
         // Said once whoever says it: the post's idempotency key is the plan's, so
         // another replica's report, or one made before a restart, is replayed rather
         // than repeated (and one worded otherwise is refused as a reuse of the key).
@@ -1255,10 +1294,8 @@ impl ChiefOfStaff {
             tracing::warn!(approval = %approval.id, "could not record an approval's outcome: {err}");
         }
         // What its tasks did meanwhile, now that the conversation knows what it made.
-        if let (Some(every), Some((thread, text))) = (
-            self.inner.progress.every,
-            self.inner.progress_lines.take(approval.id),
-        ) && let Err(err) = self.say_progress(approval.id, thread, &text, every).await
+        if let Some(lines) = self.inner.progress_lines.take(approval.id)
+            && let Err(err) = self.say_progress(approval.id, lines).await
         {
             tracing::warn!(approval = %approval.id, "could not tell a plan's progress: {err}");
         }

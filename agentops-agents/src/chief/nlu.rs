@@ -2724,88 +2724,90 @@ pub fn multitask_setting(text: &str) -> Option<Multitask> {
 }
 
 /// Whether the message turns the lines on a plan's progress on (`Some(true)`) or off
-/// (`Some(false)`) in this conversation: "/progress off", "no progress updates please",
-/// "only tell me when it's done", "keep me posted". A question about progress ("what's
-/// the progress on Website?") or a request is not a setting.
+/// (`Some(false)`) in this conversation: "/progress off", "progress updates on", or one
+/// of a few whole sentences ("no progress updates please", "just tell me when it's
+/// done", "keep me posted"). Only the whole message counts: "any updates on the login
+/// bug", "install the security updates on web-1" or "no, don't install the updates" are
+/// about work, not about this setting.
 pub fn progress_setting(text: &str) -> Option<bool> {
     let lower = normalise(text).to_ascii_lowercase();
-    let lower = lower.trim_end_matches(['.', '!']).trim();
-    if lower.contains('?') || lower.split_whitespace().count() > 14 {
-        return None;
-    }
-    if let Some(rest) = lower
-        .strip_prefix("progress updates")
-        .or_else(|| lower.strip_prefix("progress update"))
-        .or_else(|| lower.strip_prefix("progress"))
+    let mut said = lower
+        .trim_end_matches(['.', '!'])
+        .trim()
+        .trim_end_matches(" please")
+        .trim_end_matches(',')
+        .trim()
+        .to_owned();
+    while let Some(rest) = ["please, ", "please ", "ok, ", "ok ", "okay, ", "okay "]
+        .iter()
+        .find_map(|lead| said.strip_prefix(lead))
     {
-        let rest = rest.trim_start_matches(':').trim();
-        return match rest {
+        said = rest.trim().to_owned();
+    }
+    let said = said.replace("dont", "don't").replace("it is", "it's");
+    if let Some(rest) = ["progress updates", "progress update", "progress"]
+        .iter()
+        .find_map(|p| said.strip_prefix(p))
+    {
+        return match rest.trim_start_matches(':').trim() {
             "off" | "no" | "none" | "quiet" | "stop" => Some(false),
             "on" | "yes" => Some(true),
             _ => None,
         };
     }
-    if has_any_word(
-        lower,
-        &[
-            "create", "add", "project", "projects", "cancel", "unblock", "schedule", "remind",
-        ],
-    ) {
-        return None;
-    }
-    // Updates, not progress itself: "no progress on Website since Monday" is news.
-    let about_updates = has_any_word(lower, &["updates"])
-        || [
-            "progress update",
-            "progress line",
-            "progress message",
-            "progress note",
-            "progress report",
-            "step by step",
-        ]
-        .iter()
-        .any(|p| lower.contains(p));
-    let off = has_any_word(
-        lower,
-        &[
-            "no", "stop", "don't", "dont", "without", "mute", "fewer", "less", "off", "quiet",
-            "spare",
-        ],
-    ) || lower.contains("do not");
-    if about_updates && off {
-        return Some(false);
-    }
-    if [
-        "only tell me when it's done",
-        "only tell me when it is done",
-        "only tell me when it's finished",
-        "only tell me when it is finished",
+    const OFF: &[&str] = &[
+        "no progress updates",
+        "no more progress updates",
+        "no progress lines",
+        "no progress messages",
+        "stop the progress updates",
+        "stop progress updates",
+        "stop the progress lines",
+        "stop sending progress updates",
+        "stop sending me progress updates",
+        "stop sending me updates",
+        "don't send progress updates",
+        "don't send me progress updates",
+        "don't send me updates",
+        "turn off progress updates",
+        "turn progress updates off",
+        "turn off the progress updates",
+        "mute progress updates",
+        "mute the progress updates",
+        "fewer updates",
+        "less updates",
+        "no updates until it's done",
+        "no updates until it's finished",
         "just tell me when it's done",
-        "just tell me when it is done",
         "just tell me when it's finished",
-        "just tell me when it is finished",
+        "only tell me when it's done",
+        "only tell me when it's finished",
+        "just tell me when they're done",
+        "only tell me when they're done",
         "only the final report",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-    {
-        return Some(false);
+    ];
+    const ON: &[&str] = &[
+        "keep me posted",
+        "keep me updated",
+        "keep me in the loop",
+        "send progress updates",
+        "send me progress updates",
+        "turn on progress updates",
+        "turn progress updates on",
+        "turn on the progress updates",
+        "i want progress updates",
+        "i'd like progress updates",
+        "give me progress updates",
+        "show me progress updates",
+        "progress updates, please",
+    ];
+    if OFF.contains(&said.as_str()) {
+        Some(false)
+    } else if ON.contains(&said.as_str()) {
+        Some(true)
+    } else {
+        None
     }
-    if about_updates
-        && !lower.starts_with("what")
-        && !lower.starts_with("how")
-        && (has_any_word(lower, &["send", "on", "want", "like", "keep", "give"])
-            || lower.contains("show me"))
-    {
-        return Some(true);
-    }
-    if ["keep me posted", "keep me updated", "keep me in the loop"]
-        .iter()
-        .any(|p| lower.contains(p))
-    {
-        return Some(true);
-    }
-    None
 }
 
 /// How far apart two words are (insertions, deletions, substitutions), for "did you

@@ -147,6 +147,10 @@ pub(crate) struct Tracker {
 #[derive(Debug)]
 struct Plan {
     thread: Uuid,
+    /// Its report was made: nothing more is said of it.
+    ended: bool,
+    /// The newest event among the lines gathered (their idempotency key).
+    newest: i64,
     /// When its lines were last said (by this process).
     said: Option<Instant>,
     /// Each task's latest line not said yet, in the order the tasks first moved.
@@ -157,11 +161,14 @@ struct Plan {
     heard: Instant,
 }
 
+/// Lines to say: in this thread, this text, the newest event they tell of.
+pub(crate) type Lines = (Uuid, String, i64);
+
 /// What to do after a line was gathered.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Next {
-    /// Say these lines in this thread now.
-    Say(Uuid, String),
+    /// Say these lines now.
+    Say(Lines),
     /// Say the plan's lines after this long ([`Tracker::take`]).
     After(Duration),
     /// Nothing: they will be said when the interval is up.
@@ -180,15 +187,16 @@ impl Tracker {
         self.plans().get(&approval).map(|p| p.thread)
     }
 
-    /// Gathers `line` of `task` of plan `approval` (told in `thread`); says when they are
-    /// to be said, `every` apart at most. With `hold` (the plan is still being carried
-    /// out, and the conversation not yet told what it made), they wait for [`take`](Self::take).
+    /// Gathers `line` of `task` of plan `approval` (told in `thread`), from event
+    /// number `event`; says when they are to be said, `every` apart at most. With `hold`
+    /// (the plan is still being carried out, and the conversation not yet told what it
+    /// made), they wait for [`take`](Self::take). Nothing is gathered for a plan whose
+    /// report was made.
     pub(crate) fn gather(
         &self,
         approval: Uuid,
         thread: Uuid,
-        task: Uuid,
-        line: String,
+        (task, event, line): (Uuid, i64, String),
         every: Duration,
         hold: bool,
     ) -> Next {
@@ -197,16 +205,22 @@ impl Tracker {
         plans.retain(|_, p| now.duration_since(p.heard) < IDLE);
         let plan = plans.entry(approval).or_insert(Plan {
             thread,
+            ended: false,
+            newest: 0,
             said: None,
             lines: Vec::new(),
             due: false,
             heard: now,
         });
         plan.heard = now;
+        if plan.ended {
+            return Next::Wait;
+        }
         match plan.lines.iter_mut().find(|(id, _)| *id == task) {
             Some(kept) => kept.1 = line,
             None => plan.lines.push((task, line)),
         }
+        plan.newest = plan.newest.max(event);
         if plan.due || hold {
             plan.due = true;
             return Next::Wait;
@@ -218,28 +232,56 @@ impl Tracker {
             }
             _ => {
                 plan.said = Some(now);
-                Next::Say(plan.thread, text(std::mem::take(&mut plan.lines)))
+                Next::Say(said(plan))
             }
         }
     }
 
     /// The lines of plan `approval` gathered since they were last said, now that they are
     /// due (`None` if there are none, or the plan ended meanwhile).
-    pub(crate) fn take(&self, approval: Uuid) -> Option<(Uuid, String)> {
+    pub(crate) fn take(&self, approval: Uuid) -> Option<Lines> {
         let mut plans = self.plans();
         let plan = plans.get_mut(&approval)?;
         plan.due = false;
-        if plan.lines.is_empty() {
+        if plan.lines.is_empty() || plan.ended {
             return None;
         }
         plan.said = Some(Instant::now());
-        Some((plan.thread, text(std::mem::take(&mut plan.lines))))
+        Some(said(plan))
     }
 
-    /// Forgets plan `approval`, its final report made: lines still gathered are dropped.
-    pub(crate) fn finish(&self, approval: Uuid) {
-        self.plans().remove(&approval);
+    /// Whether plan `approval`'s report was made (by this process).
+    pub(crate) fn ended(&self, approval: Uuid) -> bool {
+        self.plans().get(&approval).is_some_and(|p| p.ended)
     }
+
+    /// Marks plan `approval` reported: lines still gathered are dropped, and none is
+    /// gathered or said after it.
+    pub(crate) fn finish(&self, approval: Uuid, thread: Uuid) {
+        let now = Instant::now();
+        let mut plans = self.plans();
+        let plan = plans.entry(approval).or_insert(Plan {
+            thread,
+            ended: true,
+            newest: 0,
+            said: None,
+            lines: Vec::new(),
+            due: false,
+            heard: now,
+        });
+        plan.ended = true;
+        plan.lines.clear();
+        plan.heard = now;
+    }
+}
+
+/// The lines `plan` gathered, taken to be said.
+fn said(plan: &mut Plan) -> Lines {
+    (
+        plan.thread,
+        text(std::mem::take(&mut plan.lines)),
+        plan.newest,
+    )
 }
 
 /// Gathered lines as one message.
@@ -266,12 +308,11 @@ pub(crate) fn spoken(every: Duration) -> String {
     }
 }
 
-/// The idempotency key of plan `approval`'s lines said at `at` (Unix time): one per
-/// interval, so Chiefs side by side say them once.
-pub(crate) fn key(approval: Uuid, every: Duration, at: chrono::DateTime<chrono::Utc>) -> String {
-    let window = u64::try_from(at.timestamp_millis()).unwrap_or_default()
-        / u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
-    format!("{PLAN_PROGRESS}:{approval}:{window}")
+/// The idempotency key of plan `approval`'s lines whose newest event is `newest`: the
+/// same lines said by another Chief that gathered the same events are said once, and
+/// the next lines of one Chief always have a key of their own.
+pub(crate) fn key(approval: Uuid, newest: i64) -> String {
+    format!("{PLAN_PROGRESS}:{approval}:{newest}")
 }
 
 #[cfg(test)]
@@ -356,38 +397,53 @@ mod tests {
         let (plan, thread) = (Uuid::new_v4(), Uuid::new_v4());
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let every = Duration::from_secs(30);
+        let line = |task: Uuid, event: i64, text: &str| (task, event, text.to_owned());
         assert_eq!(
-            tracker.gather(plan, thread, a, "a started".into(), every, false),
-            Next::Say(thread, "a started".into())
+            tracker.gather(plan, thread, line(a, 1, "a started"), every, false),
+            Next::Say((thread, "a started".into(), 1))
         );
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(
-            tracker.gather(plan, thread, a, "a 10%".into(), every, false),
+            tracker.gather(plan, thread, line(a, 2, "a 10%"), every, false),
             Next::After(Duration::from_secs(20))
         );
         assert_eq!(
-            tracker.gather(plan, thread, b, "b started".into(), every, false),
+            tracker.gather(plan, thread, line(b, 3, "b started"), every, false),
             Next::Wait
         );
         assert_eq!(
-            tracker.gather(plan, thread, a, "a 50%".into(), every, false),
+            tracker.gather(plan, thread, line(a, 4, "a 50%"), every, false),
             Next::Wait
         );
         tokio::time::advance(Duration::from_secs(20)).await;
         assert_eq!(
             tracker.take(plan),
-            Some((thread, "a 50%\nb started".into()))
+            Some((thread, "a 50%\nb started".into(), 4))
         );
         assert_eq!(tracker.take(plan), None, "nothing new");
-        // A plan that ends drops what it gathered.
+        // A plan whose report was made drops what it gathered, and gathers nothing more.
         tokio::time::advance(Duration::from_secs(5)).await;
         assert!(matches!(
-            tracker.gather(plan, thread, b, "b 90%".into(), every, false),
+            tracker.gather(plan, thread, line(b, 5, "b 90%"), every, false),
             Next::After(_)
         ));
-        tracker.finish(plan);
+        assert!(!tracker.ended(plan));
+        tracker.finish(plan, thread);
+        assert!(tracker.ended(plan));
         assert_eq!(tracker.take(plan), None);
-        assert_eq!(tracker.thread_of(plan), None);
+        tokio::time::advance(every).await;
+        assert_eq!(
+            tracker.gather(plan, thread, line(b, 6, "b done"), every, false),
+            Next::Wait
+        );
+        assert_eq!(tracker.take(plan), None);
+        // Reported before any line came (another event of it first): the same.
+        let other = Uuid::new_v4();
+        tracker.finish(other, thread);
+        assert_eq!(
+            tracker.gather(other, thread, line(a, 7, "late"), every, false),
+            Next::Wait
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -396,18 +452,18 @@ mod tests {
         let (plan, thread, task) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let every = Duration::from_secs(30);
         assert_eq!(
-            tracker.gather(plan, thread, task, "started".into(), every, true),
+            tracker.gather(plan, thread, (task, 8, "started".into()), every, true),
             Next::Wait
         );
         assert_eq!(
-            tracker.gather(plan, thread, task, "10%".into(), every, false),
+            tracker.gather(plan, thread, (task, 9, "10%".into()), every, false),
             Next::Wait
         );
-        assert_eq!(tracker.take(plan), Some((thread, "10%".into())));
+        assert_eq!(tracker.take(plan), Some((thread, "10%".into(), 9)));
         tokio::time::advance(every).await;
         assert_eq!(
-            tracker.gather(plan, thread, task, "20%".into(), every, false),
-            Next::Say(thread, "20%".into())
+            tracker.gather(plan, thread, (task, 10, "20%".into()), every, false),
+            Next::Say((thread, "20%".into(), 10))
         );
     }
 
@@ -430,11 +486,9 @@ mod tests {
     }
 
     #[test]
-    fn one_key_per_plan_and_interval() {
+    fn lines_are_keyed_by_their_plan_and_newest_event() {
         let plan = Uuid::new_v4();
-        let every = Duration::from_secs(30);
-        let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
-        assert_eq!(key(plan, every, at(60)), key(plan, every, at(89)));
-        assert_ne!(key(plan, every, at(89)), key(plan, every, at(90)));
+        assert_eq!(key(plan, 41), format!("plan_progress:{plan}:41"));
+        assert_ne!(key(plan, 41), key(plan, 42));
     }
 }

@@ -7,8 +7,10 @@
 //!
 //! Where the cgroup comes from (`SEED_CGROUP`):
 //! - `auto` (the default): the worker's own cgroup, if the machine runs cgroup v2
-//!   (`/sys/fs/cgroup` is one) and the worker may manage it (a container with its own
-//!   cgroup namespace, a systemd unit with `Delegate=yes`) and has it to itself. The
+//!   (`/sys/fs/cgroup` is one) and that cgroup is the worker's to divide — the root of
+//!   its own cgroup namespace with a writable cgroup file system (a container run so),
+//!   one systemd delegated (`Delegate=yes`), or one its (non-root) user owns — and it has
+//!   it to itself. The
 //!   worker moves to a leaf, `agentops-worker`, so that controllers can be enabled for
 //!   the steps' cgroups beside it (cgroup v2 lets only a cgroup without processes of its
 //!   own do that). If that is not possible, or none of the `memory`, `pids`, `cpu`
@@ -90,10 +92,19 @@ impl Cgroups {
                 if !Path::new(MOUNT).join("cgroup.controllers").exists() {
                     return Err(format!("{MOUNT} is not a cgroup v2 file system"));
                 }
-                (
-                    Path::new(MOUNT).join(relative.trim_start_matches('/')),
-                    true,
-                )
+                let base = Path::new(MOUNT).join(relative.trim_start_matches('/'));
+                // Only a cgroup that is the worker's to divide: the root of its own cgroup
+                // namespace (a container's), one systemd delegated (`Delegate=yes` marks
+                // it), or one owned by the worker's user. Root may write any cgroup, which
+                // does not make it the worker's.
+                if relative != "/" && !delegated(&base) {
+                    return Err(format!(
+                        "the worker's cgroup {} is not delegated to it (systemd: Delegate=yes; \
+                         or set SEED_CGROUP to a cgroup v2 directory of its own)",
+                        base.display()
+                    ));
+                }
+                (base, true)
             }
             CgroupSetting::At(path) => {
                 if !path.exists() {
@@ -139,11 +150,57 @@ impl Cgroups {
                 base.display()
             ));
         }
-        Ok(Some(Self {
+        let cgroups = Self {
             base,
             controllers,
             cpus,
-        }))
+        };
+        cgroups.sweep();
+        cgroups.probe()?;
+        Ok(Some(cgroups))
+    }
+
+    /// Removes the empty step cgroups a worker that was killed left behind (a step's
+    /// processes die with their worker; one still running belongs to another worker
+    /// sharing this cgroup, and is left alone).
+    fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.base) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(STEP_PREFIX)
+                && !populated(&entry.path())
+            {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+
+    /// Makes a step cgroup and moves a process into it, as every step will be: what
+    /// cannot be done is said at start rather than at every step.
+    fn probe(&self) -> Result<(), String> {
+        let step = self.step(64, 8).map_err(|err| {
+            format!(
+                "cannot make a step's cgroup in {}: {err}",
+                self.base.display()
+            )
+        })?;
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "read -r _"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|err| format!("cannot start /bin/sh: {err}"))?;
+        let moved = step.add(child.id());
+        drop(child.stdin.take());
+        let _ = child.wait();
+        moved.map_err(|err| {
+            format!(
+                "cannot move a process into a step's cgroup under {}: {err}",
+                self.base.display()
+            )
+        })
     }
 
     /// The cgroup steps' cgroups are made in.
@@ -181,7 +238,7 @@ impl Cgroups {
     pub fn step(&self, memory_mb: u64, max_processes: u64) -> std::io::Result<StepCgroup> {
         let dir = self
             .base
-            .join(format!("agentops-step-{}", uuid::Uuid::new_v4().simple()));
+            .join(format!("{STEP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir)?;
         let step = StepCgroup { dir };
         let has = |c: &str| self.controllers.iter().any(|x| x == c);
@@ -204,6 +261,35 @@ impl Cgroups {
         Ok(step)
     }
 }
+
+/// Whether systemd delegated cgroup `dir` (`Delegate=yes` sets `trusted.delegate` or,
+/// for a user's manager, `user.delegate`), or this process's user (not root) owns it.
+fn delegated(dir: &Path) -> bool {
+    let marked = ["trusted.delegate", "user.delegate"].iter().any(|name| {
+        let mut value = [0u8; 8];
+        rustix::fs::getxattr(dir, *name, &mut value[..]).is_ok_and(|n| value[..n] == *b"1")
+    });
+    let me = rustix::process::geteuid();
+    let owned = !me.is_root()
+        && std::fs::metadata(dir.join("cgroup.procs"))
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == me.as_raw());
+    marked || owned
+}
+
+/// Whether cgroup `dir` has processes (in it or below).
+fn populated(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.events"))
+        .ok()
+        .and_then(|events| {
+            events
+                .lines()
+                .find_map(|l| l.strip_prefix("populated ").map(|n| n.trim() != "0"))
+        })
+        .unwrap_or(true)
+}
+
+/// How step cgroups' names start.
+const STEP_PREFIX: &str = "agentops-step-";
 
 /// Moves the worker out of `base` into its leaf [`WORKER_LEAF`], so that `base` may
 /// enable controllers for its children. Nothing moves if other processes share `base`
@@ -284,51 +370,76 @@ impl StepCgroup {
             .unwrap_or(0)
     }
 
-    /// Kills everything in it.
+    /// Kills everything in it (`cgroup.kill`; on kernels before 5.14, frozen first so
+    /// nothing forks meanwhile, then each process).
     pub fn kill(&self) {
-        if std::fs::write(self.dir.join("cgroup.kill"), "1").is_err() {
-            // Kernels before 5.14: one by one.
-            for pid in self.processes() {
-                if let Some(pid) = i32::try_from(pid)
-                    .ok()
-                    .and_then(rustix::process::Pid::from_raw)
-                {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                }
-            }
+        kill_all(&self.dir);
+    }
+}
+
+fn kill_all(dir: &Path) {
+    if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    let frozen = std::fs::write(dir.join("cgroup.freeze"), "1").is_ok();
+    let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
+    if frozen {
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    }
+}
+
+/// Kills what is left in `dir` until it is empty, then removes it (for up to 10 s).
+fn clean_up(dir: &Path) {
+    for _ in 0..500 {
+        if !dir.exists() {
+            return;
+        }
+        if populated(dir) {
+            kill_all(dir);
+        } else if std::fs::remove_dir(dir).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::warn!("a step's cgroup {} could not be removed", dir.display());
 }
 
 impl Drop for StepCgroup {
     fn drop(&mut self) {
-        self.kill();
-        // Removable once its processes are gone, which takes the kernel a moment.
-        for _ in 0..50 {
-            match std::fs::remove_dir(&self.dir) {
-                Ok(()) => return,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
+        kill_all(&self.dir);
+        // Removable once its processes are gone, which takes the kernel a moment: waited
+        // for off the async threads.
         let dir = self.dir.clone();
-        std::thread::spawn(move || {
-            for _ in 0..500 {
-                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || clean_up(&dir));
             }
-            tracing::warn!("a step's cgroup {} could not be removed", dir.display());
-        });
+            Err(_) => clean_up(&dir),
+        }
     }
 }
 
 /// `cmd` behind a gate: it waits for a line on its stdin (the worker writes it once the
 /// process is in its cgroup), then runs with stdin from `/dev/null`.
-pub(crate) fn gated(cmd: &tokio::process::Command) -> tokio::process::Command {
+///
+/// # Errors
+/// If its program cannot be found (said now, not as the gate's exit status 127).
+pub(crate) fn gated(cmd: &tokio::process::Command) -> std::io::Result<tokio::process::Command> {
     let std = cmd.as_std();
-    let program = resolve(std.get_program());
+    let program = resolve(std.get_program()).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is not installed", std.get_program().to_string_lossy()),
+        )
+    })?;
     let mut gated = tokio::process::Command::new("/bin/sh");
     gated
         .arg("-c")
@@ -345,21 +456,21 @@ pub(crate) fn gated(cmd: &tokio::process::Command) -> tokio::process::Command {
     if let Some(dir) = std.get_current_dir() {
         gated.current_dir(dir);
     }
-    gated
+    Ok(gated)
 }
 
-/// `program` as a path, looked up in the worker's `PATH` if it is a bare name.
-fn resolve(program: &std::ffi::OsStr) -> PathBuf {
+/// `program` as a path, looked up in the worker's `PATH` if it is a bare name (`None` if
+/// it is not there).
+fn resolve(program: &std::ffi::OsStr) -> Option<PathBuf> {
     let path = Path::new(program);
     if path.components().count() > 1 {
-        return path.to_owned();
+        return path.is_file().then(|| path.to_owned());
     }
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|dirs| std::env::split_paths(&dirs).collect::<Vec<_>>())
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| path.to_owned())
 }
 
 #[cfg(test)]
@@ -419,6 +530,10 @@ mod tests {
         .unwrap();
         assert_eq!(step.oom_kills(), 1);
         assert_eq!(other.oom_kills(), 0);
+        // Plain directories, not cgroups: removed here, not waited for as cgroups are.
+        for dir in [step.dir(), other.dir()] {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     #[test]
@@ -439,7 +554,7 @@ mod tests {
             .env_clear()
             .env("PATH", "/usr/bin")
             .current_dir("/tmp");
-        let gated = gated(&cmd);
+        let gated = gated(&cmd).unwrap();
         let std = gated.as_std();
         assert_eq!(std.get_program(), "/bin/sh");
         let args: Vec<_> = std
@@ -457,6 +572,11 @@ mod tests {
                 std::ffi::OsStr::new("PATH"),
                 Some(std::ffi::OsStr::new("/usr/bin"))
             )]
+        );
+        let missing = tokio::process::Command::new("no-such-program-here");
+        assert_eq!(
+            super::gated(&missing).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
         );
     }
 }

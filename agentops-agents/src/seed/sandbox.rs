@@ -469,7 +469,8 @@ impl Sandbox {
         cgroup: Option<&StepCgroup>,
     ) -> Result<Started, StepError> {
         let mut cmd = match cgroup {
-            Some(_) => cgroup::gated(&cmd),
+            Some(_) => cgroup::gated(&cmd)
+                .map_err(|err| StepError::Transient(format!("cannot start the step: {err}")))?,
             None => cmd,
         };
         if running_as_root() {

@@ -347,3 +347,52 @@ async fn chiefs_side_by_side_say_each_line_and_question_once_and_think_without_t
     assert!(transcript.contains("How many?"), "{transcript}");
     assert!(!transcript.contains("started"), "{transcript}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_asked_while_the_chief_was_away_is_passed_on_when_it_is_back() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chief = chief_every(&app, Duration::from_secs(3_600));
+    let running = executor(&chief);
+    let (thread, tasks) = planned(&app, &chief, "cy", "create project Away with tasks sort").await;
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The task blocks while no Chief follows the events.
+    let agent = app.agent("sorter").await;
+    let held = claim(&app, agent, &tasks[0]).await;
+    app.client
+        .tasks()
+        .block(
+            tasks[0].id,
+            BlockIn {
+                claim_token: held.claim_token,
+                reason: "By size or by colour?".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let asked = |m: &MessageOut| m.metadata.get(PLAN_QUESTION).is_some();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!messages(&app, thread).await.iter().any(asked));
+
+    // Back: asked once, and not again by the next start.
+    let back = executor(&chief);
+    wait_until("the question", || async {
+        messages(&app, thread).await.iter().any(asked)
+    })
+    .await;
+    drop(back);
+    let _again = executor(&chief);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let questions: Vec<String> = messages(&app, thread)
+        .await
+        .into_iter()
+        .filter(|m| asked(m))
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(questions.len(), 1, "{questions:?}");
+    assert!(
+        questions[0].contains("By size or by colour?"),
+        "{questions:?}"
+    );
+}
