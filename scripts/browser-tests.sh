@@ -80,6 +80,8 @@ env_vars=(
     # No embedded Seed: it would claim and run the tasks the tests create.
     AGENTOPS_EMBEDDED_SEED=false
     AGENTOPS_CHIEF_BIND="127.0.0.1:$chief_port"
+    # A plan's progress lines in the chat every 2 s rather than 30 s.
+    AGENTOPS_PLAN_PROGRESS_SECS=2
     RUST_LOG=warn
 )
 backend=sqlite

@@ -412,7 +412,26 @@ test('chat with the Chief of Staff: the reply appears in the conversation', asyn
   await page.waitForURL(/\/chat$/);
   await page.waitForSelector(`ol.messages .msg.assistant:has-text('Done: created project "${site}"')`, { timeout: 15_000 });
   const made = await api('/projects?limit=200');
-  assert.ok(made.body.items.some((p) => p.name === site), 'the project exists');
+  const project = made.body.items.find((p) => p.name === site);
+  assert.ok(project, 'the project exists');
+  // The plan's work is followed in the chat as it happens (lighter lines): a task that
+  // starts, its progress (every 2 s here: AGENTOPS_PLAN_PROGRESS_SECS), and at once the
+  // question it asks.
+  const claimed = await api('/tasks/claim', { method: 'POST', body: { agent_id: await agent(), kinds: ['seed'], project_id: project.id, limit: 1, lease_seconds: 120 } });
+  assert.equal(claimed.status, 200, JSON.stringify(claimed.body));
+  const [work] = claimed.body.tasks;
+  assert.equal(work.title, 'write copy');
+  await page.waitForSelector(`ol.messages .msg.progress:has-text('"write copy" started')`, { timeout: 15_000 });
+  const hb = await api(`/tasks/${work.id}/heartbeat`, { method: 'POST', body: { claim_token: work.claim_token, progress: 0.4, message: 'drafting the headline' } });
+  assert.equal(hb.status, 200, JSON.stringify(hb.body));
+  await page.waitForSelector(`ol.messages .msg.progress:has-text('40% · drafting the headline')`, { timeout: 15_000 });
+  const blocked = await api(`/tasks/${work.id}/block`, { method: 'POST', body: { claim_token: work.claim_token, reason: 'Formal or friendly tone?' } });
+  assert.equal(blocked.status, 200, JSON.stringify(blocked.body));
+  const question = page.locator(`ol.messages .msg.assistant:has-text('needs an answer: Formal or friendly tone?')`);
+  await question.waitFor({ timeout: 15_000 });
+  assert.equal(await question.evaluate((el) => el.classList.contains('progress')), false, 'a question is not shown as a progress line');
+  await question.scrollIntoViewIfNeeded();
+  await screenshot(page, 'chat-progress');
   assert.deepEqual(page.consoleErrors, []);
   await page.context().close();
 });

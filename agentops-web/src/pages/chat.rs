@@ -153,7 +153,7 @@ async fn conversation(
                     span.who { @if message.role == MessageRole::User { (message.author.as_deref().unwrap_or("you")) } @else { "Chief of Staff" } }
                     " " small { (ago(message.created_at)) }
                     @if spoken { " " small.spoken title="said aloud, as heard" { "🎙" } }
-                    @if speaks && message.role == MessageRole::Assistant {
+                    @if speaks && message.role == MessageRole::Assistant && line.is_empty() {
                         " " button.play type="button" data-speak=(format!("/chat/speech/{}", message.id)) title="Play it aloud" { "🔊" }
                     }
                     p.pre { (message.text) }
