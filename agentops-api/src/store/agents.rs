@@ -95,15 +95,7 @@ pub async fn list_silent_for_update<C: ConnectionTrait>(
         .filter(agent::Column::Status.eq("online"))
         .filter(agent::Column::LastHeartbeatAt.lt(cutoff))
         .limit(limit);
-    let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        query.lock_with_behavior(
-            LockType::NoKeyUpdate,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        )
-    } else {
-        query
-    };
-    query.all(conn).await
+    super::skip_locked(conn, query).all(conn).await
 }
 
 /// Saves every column of `row`.

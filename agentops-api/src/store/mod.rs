@@ -42,6 +42,25 @@ use sea_orm::{
 
 pub use events::{Appended, NewEvent};
 
+/// `query`'s rows locked for update until the transaction ends, on PostgreSQL skipping
+/// rows another replica holds (`FOR NO KEY UPDATE SKIP LOCKED`): what the reapers of
+/// several replicas take each share out without waiting on one another. SQLite has one
+/// writer, so no lock is needed there.
+pub fn skip_locked<E: sea_orm::EntityTrait, C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<E>,
+) -> sea_orm::Select<E> {
+    use sea_orm::QuerySelect;
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query.lock_with_behavior(
+            sea_orm::sea_query::LockType::NoKeyUpdate,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        )
+    } else {
+        query
+    }
+}
+
 /// The current time, truncated to microseconds: the precision PostgreSQL keeps, so a
 /// value reads back exactly as it was written on both backends.
 pub fn now() -> DateTime<Utc> {

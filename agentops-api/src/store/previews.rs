@@ -96,13 +96,5 @@ pub async fn expired_untold_for_update<C: ConnectionTrait>(
         .filter(Column::ExpiresAt.lte(now))
         .order_by_asc(Column::ExpiresAt)
         .limit(limit);
-    let query = if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        query.lock_with_behavior(
-            LockType::NoKeyUpdate,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        )
-    } else {
-        query
-    };
-    query.all(conn).await
+    super::skip_locked(conn, query).all(conn).await
 }

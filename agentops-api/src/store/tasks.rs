@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query},
+    sea_query::{Expr, ExprTrait, LockType, Query},
 };
 use uuid::Uuid;
 
@@ -839,12 +839,7 @@ pub async fn expired_leases_for_update<C: ConnectionTrait>(
         .filter(task::Column::LeaseExpiresAt.lt(now))
         .order_by_asc(task::Column::LeaseExpiresAt)
         .limit(limit);
-    let query = if conn.get_database_backend() == DbBackend::Postgres {
-        query.lock_with_behavior(LockType::NoKeyUpdate, LockBehavior::SkipLocked)
-    } else {
-        query
-    };
-    query.all(conn).await
+    super::skip_locked(conn, query).all(conn).await
 }
 
 /// The `n`th (1-based) bind parameter in the backend's syntax.

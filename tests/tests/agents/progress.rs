@@ -136,6 +136,20 @@ async fn complete(app: &TestApp, claimed: &ClaimedTask, summary: &str) {
         .unwrap();
 }
 
+async fn block(app: &TestApp, task: Uuid, claim_token: Uuid, reason: &str) {
+    app.client
+        .tasks()
+        .block(
+            task,
+            BlockIn {
+                claim_token,
+                reason: reason.into(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
 fn code(task: &TaskOut) -> String {
     agentops_agents::chief::actions::short_id(task.id)
 }
@@ -201,17 +215,7 @@ async fn a_plans_tasks_are_followed_in_its_chat_until_the_report(backend: Backen
 
     // A question is passed on at once, whatever the interval, with how to answer it;
     // the answer in the chat reaches the task.
-    app.client
-        .tasks()
-        .block(
-            review.id,
-            BlockIn {
-                claim_token: held.claim_token,
-                reason: "Roses or tulips?".into(),
-            },
-        )
-        .await
-        .unwrap();
+    block(&app, review.id, held.claim_token, "Roses or tulips?").await;
     let asked = format!(
         "❓ {code} \"review\" needs an answer: Roses or tulips?\nTo answer it: unblock {code} with your answer.",
         code = code(&review)
@@ -307,17 +311,7 @@ async fn chiefs_side_by_side_say_each_line_and_question_once_and_think_without_t
         lines(&app, thread).await.len() == 1
     })
     .await;
-    app.client
-        .tasks()
-        .block(
-            tasks[0].id,
-            BlockIn {
-                claim_token: held.claim_token,
-                reason: "How many?".into(),
-            },
-        )
-        .await
-        .unwrap();
+    block(&app, tasks[0].id, held.claim_token, "How many?").await;
     let asked = |m: &MessageOut| m.metadata.get(PLAN_QUESTION).is_some();
     wait_until("the question", || async {
         messages(&app, thread).await.iter().any(asked)
@@ -360,17 +354,7 @@ async fn a_question_asked_while_the_chief_was_away_is_passed_on_when_it_is_back(
     // The task blocks while no Chief follows the events.
     let agent = app.agent("sorter").await;
     let held = claim(&app, agent, &tasks[0]).await;
-    app.client
-        .tasks()
-        .block(
-            tasks[0].id,
-            BlockIn {
-                claim_token: held.claim_token,
-                reason: "By size or by colour?".into(),
-            },
-        )
-        .await
-        .unwrap();
+    block(&app, tasks[0].id, held.claim_token, "By size or by colour?").await;
     let asked = |m: &MessageOut| m.metadata.get(PLAN_QUESTION).is_some();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!messages(&app, thread).await.iter().any(asked));
