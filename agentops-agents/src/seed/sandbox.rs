@@ -1764,6 +1764,45 @@ mod tests {
             processes_with(&marker).is_empty(),
             "the background sleep is gone"
         );
+
+        // A preview's server too: in a cgroup of its own while it runs, gone with it.
+        let page = format!("{marker}-page");
+        sb.write(&format!("{page}/index.html"), "<p>hi</p>")
+            .await
+            .unwrap();
+        let server = sb
+            .serve(
+                &format!("python3 -m http.server 8080 --bind 127.0.0.1 --directory {page}"),
+                8080,
+                &[],
+                Duration::from_secs(60),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        let [step] = <[PathBuf; 1]>::try_from(steps()).expect("one cgroup, the server's");
+        let inside = std::fs::read_to_string(step.join("cgroup.procs")).unwrap();
+        let serving = processes_with(&page);
+        assert!(!serving.is_empty());
+        for pid in serving {
+            assert!(
+                inside.split_whitespace().any(|p| p == pid.to_string()),
+                "server process {pid} is outside: {inside}"
+            );
+        }
+        drop(server);
+        for _ in 0..100 {
+            if steps().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            steps().is_empty(),
+            "the server's cgroup is removed: {:?}",
+            steps()
+        );
+        assert!(processes_with(&page).is_empty(), "the server is gone");
     }
 
     #[tokio::test]
