@@ -370,6 +370,106 @@ impl ChiefOfStaff {
         })
     }
 
+    /// Passes `input` on as the answer to the question a plan's task asked, when that
+    /// question is among the Chief's latest words in conversation `thread` (progress
+    /// lines aside: its very latest with an LLM, one of its last [`QUESTION_LOOKBACK`]
+    /// without), the task still waits for it, and `input` is no request or question of its
+    /// own (no `?`; the offline reading finds nothing in it, or a yes or a no) from
+    /// someone who may decide here: the task goes back to the queue with it, as the ✍ Answer button on Telegram
+    /// does. `None` otherwise.
+    async fn answer_question(
+        &self,
+        thread: Uuid,
+        input: &ChatIn,
+    ) -> Result<Option<ChatOut>, ChatError> {
+        // A question back ("what should I say?") is for the Chief, not the answer.
+        if input.metadata.as_ref().and_then(|m| m.get(MAY_DECIDE)) == Some(&json!(false))
+            || input.text.contains('?')
+        {
+            return Ok(None);
+        }
+        match nlu::parse(&input.text, chrono::Utc::now()) {
+            nlu::Intent::Unknown { .. } | nlu::Intent::Yes | nlu::Intent::No => {}
+            _ => return Ok(None),
+        }
+        let client = &self.inner.client;
+        let recent = client
+            .threads()
+            .messages(thread)
+            .limit(30)
+            .send()
+            .await?
+            .items;
+        // With an LLM, only a question that is the Chief's latest word (anything else the
+        // person says is for the LLM to read); the rule-based brain, which would not
+        // understand the message anyway, looks back a few of its messages (a question
+        // back and its answer may have come in between).
+        let looked_at = if self.has_llm() { 1 } else { QUESTION_LOOKBACK };
+        let asked = recent
+            .iter()
+            .filter(|m| {
+                m.role == MessageRole::Assistant
+                    && m.metadata.get(progress::PLAN_PROGRESS).is_none()
+            })
+            .take(looked_at)
+            .find_map(|m| {
+                m.metadata
+                    .get(progress::PLAN_QUESTION)
+                    .and(m.metadata.get("task_id"))
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            });
+        let Some(task_id) = asked else {
+            return Ok(None);
+        };
+        let task = match client.tasks().get(task_id).await {
+            Ok(task) => task,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        if task.status != agentops_sdk::types::TaskStatus::Blocked {
+            return Ok(None);
+        }
+        let mut answer = input.clone();
+        answer.metadata = Some(with_key(
+            input.metadata.clone(),
+            "answers_task",
+            json!(task_id),
+        )?);
+        let stored = self.store_user(thread, &answer).await?;
+        let note = agentops_sdk::text::truncate(input.text.trim(), agentops_sdk::limits::NOTE);
+        let name = format!("{} \"{}\"", actions::short_id(task.id), task.title);
+        let reply = match client
+            .tasks()
+            .unblock(
+                task_id,
+                agentops_sdk::types::UnblockIn {
+                    note: Some(note.clone()),
+                },
+            )
+            .await
+        {
+            Ok(_) => format!("Passed on to {name}: \"{}\". It goes on.", gist(&note)),
+            // Answered meanwhile (a button, the dashboard) or cancelled.
+            Err(err) if err.is_conflict() || err.is_invalid_transition() => {
+                format!("{name} no longer waits for an answer.")
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let posted = self
+            .reply(
+                thread,
+                &reply,
+                in_reply_to(json!({ "task_id": task_id }), stored.id),
+            )
+            .await?;
+        Ok(Some(ChatOut {
+            thread_id: thread,
+            reply: posted.text,
+            approval: None,
+        }))
+    }
+
     /// Turns the lines on how a plan's tasks are going on or off in conversation
     /// `thread` (its thread's `metadata.progress`), and says so.
     async fn set_progress(
@@ -593,6 +693,10 @@ impl ChiefOfStaff {
             });
         }
 
+        // A reply to the question a plan's task asked: the answer, passed on at once.
+        if let Some(out) = self.answer_question(thread.id, &input).await? {
+            return Ok(out);
+        }
         let stored = self.store_user(thread.id, &input).await?;
         // Lines on how a plan goes are left out: they would crowd out what was said.
         let mut history: Vec<MessageOut> = client
@@ -1364,6 +1468,10 @@ fn fit(text: &str, max: usize) -> String {
         .unwrap_or(head.len());
     format!("{}…", head[..cut].trim_end())
 }
+
+/// How many of its latest messages in a conversation the rule-based Chief looks back
+/// through for a question a plan's task asked, when a message may be its answer.
+const QUESTION_LOOKBACK: usize = 4;
 
 /// The metadata key of the report that a plan's tasks have all finished.
 pub const PLAN_DONE: &str = "plan_done";

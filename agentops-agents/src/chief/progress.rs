@@ -126,7 +126,7 @@ pub(crate) fn line(kind: &str, task: &TaskOut) -> Option<String> {
 pub(crate) fn question(task: &TaskOut) -> String {
     let code = short_id(task.id);
     format!(
-        "❓ {code} \"{}\" needs an answer: {}\nTo answer it: unblock {code} with your answer.",
+        "❓ {code} \"{}\" needs an answer: {}\nReply here with your answer (or any time: unblock {code} with your answer).",
         task.title,
         truncate(
             task.block_reason
@@ -387,7 +387,7 @@ mod tests {
         t.block_reason = Some("Which colour?".into());
         assert_eq!(
             question(&t),
-            "❓ #54703c \"Write the page\" needs an answer: Which colour?\nTo answer it: unblock #54703c with your answer."
+            "❓ #54703c \"Write the page\" needs an answer: Which colour?\nReply here with your answer (or any time: unblock #54703c with your answer)."
         );
     }
 

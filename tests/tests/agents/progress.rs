@@ -217,7 +217,7 @@ async fn a_plans_tasks_are_followed_in_its_chat_until_the_report(backend: Backen
     // the answer in the chat reaches the task.
     block(&app, review.id, held.claim_token, "Roses or tulips?").await;
     let asked = format!(
-        "❓ {code} \"review\" needs an answer: Roses or tulips?\nTo answer it: unblock {code} with your answer.",
+        "❓ {code} \"review\" needs an answer: Roses or tulips?\nReply here with your answer (or any time: unblock {code} with your answer).",
         code = code(&review)
     );
     wait_until("the question", || async {
@@ -379,4 +379,28 @@ async fn a_question_asked_while_the_chief_was_away_is_passed_on_when_it_is_back(
         questions[0].contains("By size or by colour?"),
         "{questions:?}"
     );
+
+    // A question back is not the answer; the next plain message is, at once: the task
+    // goes back to the queue with it.
+    let back = say(&chief, "cy", "what do you mean?").await;
+    assert!(!back.reply.starts_with("Passed on"), "{}", back.reply);
+    assert_eq!(
+        app.client.tasks().get(tasks[0].id).await.unwrap().status,
+        TaskStatus::Blocked
+    );
+    let answered = say(&chief, "cy", "By colour").await;
+    assert_eq!(
+        answered.reply,
+        format!(
+            "Passed on to {} \"sort\": \"By colour\". It goes on.",
+            code(&tasks[0])
+        )
+    );
+    assert!(answered.approval.is_none());
+    let task = app.client.tasks().get(tasks[0].id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Queued);
+    assert_eq!(task.progress_message.as_deref(), Some("By colour"));
+    // Once answered, the same words are an ordinary message again.
+    let next = say(&chief, "cy", "By colour").await;
+    assert!(!next.reply.starts_with("Passed on"), "{}", next.reply);
 }
