@@ -337,18 +337,6 @@ impl ChiefOfStaff {
         input: &ChatIn,
         policy: Multitask,
     ) -> Result<ChatOut, ChatError> {
-        self.store_user(thread, input).await?;
-        self.inner
-            .client
-            .threads()
-            .update(
-                thread,
-                ThreadPatch {
-                    metadata: Some(json!({ MULTITASK: policy.as_str() })),
-                    ..ThreadPatch::default()
-                },
-            )
-            .await?;
         let reply = match policy {
             Multitask::Enqueue => {
                 "OK: a message you send while I am still busy here waits its turn, and I answer them in order."
@@ -360,9 +348,33 @@ impl ChiefOfStaff {
                 "OK: a message you send while I am still busy here stops what I am doing (at the next safe point; what is done stays done), and I read it at once."
             }
         };
-        let posted = self
-            .reply(thread, reply, json!({ MULTITASK: policy.as_str() }))
+        self.set_setting(thread, input, MULTITASK, policy.as_str(), reply)
+            .await
+    }
+
+    /// Stores `input`, sets `key` of conversation `thread`'s metadata to `value`, and
+    /// answers `reply` (marked with the same key and value).
+    async fn set_setting(
+        &self,
+        thread: Uuid,
+        input: &ChatIn,
+        key: &str,
+        value: &str,
+        reply: &str,
+    ) -> Result<ChatOut, ChatError> {
+        self.store_user(thread, input).await?;
+        self.inner
+            .client
+            .threads()
+            .update(
+                thread,
+                ThreadPatch {
+                    metadata: Some(json!({ key: value })),
+                    ..ThreadPatch::default()
+                },
+            )
             .await?;
+        let posted = self.reply(thread, reply, json!({ key: value })).await?;
         Ok(ChatOut {
             thread_id: thread,
             reply: posted.text,
@@ -478,19 +490,7 @@ impl ChiefOfStaff {
         input: &ChatIn,
         on: bool,
     ) -> Result<ChatOut, ChatError> {
-        self.store_user(thread, input).await?;
         let setting = if on { "on" } else { "off" };
-        self.inner
-            .client
-            .threads()
-            .update(
-                thread,
-                ThreadPatch {
-                    metadata: Some(json!({ progress::SETTING: setting })),
-                    ..ThreadPatch::default()
-                },
-            )
-            .await?;
         let reply = match (on, self.inner.progress.every) {
             (true, Some(every)) => format!(
                 "OK: while a plan of yours runs, I will tell you here how its tasks are going (at most every {}), and when it is done.",
@@ -499,14 +499,8 @@ impl ChiefOfStaff {
             (true, None) => "OK. (Progress lines are turned off for everyone on this server: you will hear of questions and of the end of each plan.)".to_owned(),
             (false, _) => "OK: no progress lines here. I will still tell you when a task needs an answer, and when a plan is done.".to_owned(),
         };
-        let posted = self
-            .reply(thread, &reply, json!({ progress::SETTING: setting }))
-            .await?;
-        Ok(ChatOut {
-            thread_id: thread,
-            reply: posted.text,
-            approval: None,
-        })
+        self.set_setting(thread, input, progress::SETTING, setting, &reply)
+            .await
     }
 
     /// The turn of conversation `thread`, for `what`: at once if it is free, else as
