@@ -552,6 +552,32 @@ where
     relayed
 }
 
+/// One message, `text` (Telegram HTML that fits in one), to each of `chats`, with
+/// `buttons` under it, without a sound if `silent`.
+pub(crate) fn one_each(
+    chats: Vec<ChatId>,
+    text: &str,
+    buttons: Option<InlineKeyboardMarkup>,
+    silent: bool,
+) -> Vec<(ChatId, What)> {
+    chats
+        .into_iter()
+        .map(|chat| {
+            (
+                chat,
+                What::Say(messages::Outgoing {
+                    chat,
+                    text: text.to_owned(),
+                    buttons: buttons.clone(),
+                    silent,
+                    force_reply: false,
+                    reply_to: None,
+                }),
+            )
+        })
+        .collect()
+}
+
 /// Merges `patch` into thread `thread`'s metadata (`PATCH /threads/{id}` is a JSON
 /// merge patch: `null` removes a key).
 pub(crate) async fn merge_metadata(
@@ -2967,12 +2993,7 @@ impl TelegramBot {
     /// The chat the plan that made `task` came from, if it did come from one of the bot's
     /// chats.
     async fn plan_chat(&self, task: &TaskOut) -> Result<Option<ChatId>, BotError> {
-        let Some(approval) = task
-            .labels
-            .iter()
-            .find_map(|l| l.strip_prefix(agentops_sdk::types::PLAN_LABEL))
-            .and_then(|id| Uuid::parse_str(id).ok())
-        else {
+        let Some(approval) = task.plan() else {
             return Ok(None);
         };
         let thread = match self.inner.platform.approvals().get(approval).await {
@@ -3329,25 +3350,12 @@ impl TelegramBot {
             {
                 return Ok(Vec::new());
             }
-            let text = deployment_text(&deployment);
-            return Ok(self
-                .chats_wanting("deploy")
-                .await?
-                .into_iter()
-                .map(|chat| {
-                    (
-                        chat,
-                        What::Say(messages::Outgoing {
-                            chat,
-                            text: text.clone(),
-                            buttons: None,
-                            silent: deployment.status == DeploymentStatus::Healthy,
-                            force_reply: false,
-                            reply_to: None,
-                        }),
-                    )
-                })
-                .collect());
+            return Ok(one_each(
+                self.chats_wanting("deploy").await?,
+                &deployment_text(&deployment),
+                None,
+                deployment.status == DeploymentStatus::Healthy,
+            ));
         }
         if event.kind.starts_with("pairing.") {
             return match serde_json::from_value::<PairingOut>(event.data.clone()) {

@@ -1087,12 +1087,7 @@ impl ChiefOfStaff {
             .await?
             .items;
         for task in blocked {
-            let plan = task
-                .labels
-                .iter()
-                .find_map(|l| l.strip_prefix(actions::PLAN_LABEL))
-                .and_then(|id| Uuid::parse_str(id).ok());
-            if let Some(approval_id) = plan
+            if let Some(approval_id) = task.plan()
                 && let Err(err) = self.ask_for(approval_id, &task).await
             {
                 tracing::warn!(task = %task.id, "could not pass on a task's question: {err}");
@@ -1157,12 +1152,7 @@ impl ChiefOfStaff {
         event: i64,
         task: &TaskOut,
     ) -> Result<(), agentops_sdk::Error> {
-        let Some(approval_id) = task
-            .labels
-            .iter()
-            .find_map(|l| l.strip_prefix(actions::PLAN_LABEL))
-            .and_then(|id| Uuid::parse_str(id).ok())
-        else {
+        let Some(approval_id) = task.plan() else {
             return Ok(());
         };
         if task.status.is_final() && self.report_plan(approval_id).await? {

@@ -142,3 +142,14 @@ pub const PLAN_QUESTION: &str = "plan_question";
 /// (`plan:<approval id>`): the Chief tells the plan's conversation how they go, so an
 /// interface leaves its own notices of them out of that conversation.
 pub const PLAN_LABEL: &str = "plan:";
+
+impl TaskOut {
+    /// The approval of the Chief's plan that created this task (its [`PLAN_LABEL`]
+    /// label), if one did.
+    pub fn plan(&self) -> Option<Uuid> {
+        self.labels
+            .iter()
+            .find_map(|l| l.strip_prefix(PLAN_LABEL))
+            .and_then(|id| Uuid::parse_str(id).ok())
+    }
+}
