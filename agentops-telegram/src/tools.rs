@@ -265,24 +265,12 @@ impl TelegramBot {
             InlineKeyboardButton::callback("✅ Approve", format!("{APPROVE}:{}", tool.id)),
             InlineKeyboardButton::callback("✖ Reject", format!("{REJECT}:{}", tool.id)),
         ]]);
-        Ok(self
-            .chats_wanting(NEWS)
-            .await?
-            .into_iter()
-            .map(|chat| {
-                (
-                    chat,
-                    What::Say(messages::Outgoing {
-                        chat,
-                        text: text.clone(),
-                        buttons: Some(buttons.clone()),
-                        silent: false,
-                        force_reply: false,
-                        reply_to: None,
-                    }),
-                )
-            })
-            .collect())
+        Ok(crate::one_each(
+            self.chats_wanting(NEWS).await?,
+            &text,
+            Some(buttons),
+            false,
+        ))
     }
 
     /// Where `tool` was made, for its notice: `task #… "…" (project …)`.
