@@ -508,16 +508,40 @@ async fn review_of(session: &Session, reason: &str) -> Result<ToolReviewIn, WebE
     })
 }
 
+/// What a review form does to a tool.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Approve,
+    Reject,
+    Retire,
+}
+
+/// A review form's verdict on tool `id`, checked (CSRF) and sent as the signed-in key,
+/// then back to where the form was.
+async fn decide(
+    session: Session,
+    id: Uuid,
+    form: ReviewForm,
+    verdict: Verdict,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let review = review_of(&session, &form.reason).await?;
+    let tools = session.client.tools();
+    match verdict {
+        Verdict::Approve => tools.approve(id, review).await?,
+        Verdict::Reject => tools.reject(id, review).await?,
+        Verdict::Retire => tools.retire(id, review).await?,
+    };
+    Ok(back_to(id, form.back.as_deref()).into_response())
+}
+
 /// `POST /tools/{id}/approve`.
 pub(crate) async fn approve(
     session: Session,
     Path(id): Path<Uuid>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, WebError> {
-    session.check_csrf(&form.csrf)?;
-    let review = review_of(&session, &form.reason).await?;
-    session.client.tools().approve(id, review).await?;
-    Ok(back_to(id, form.back.as_deref()).into_response())
+    decide(session, id, form, Verdict::Approve).await
 }
 
 /// `POST /tools/{id}/reject`.
@@ -526,10 +550,7 @@ pub(crate) async fn reject(
     Path(id): Path<Uuid>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, WebError> {
-    session.check_csrf(&form.csrf)?;
-    let review = review_of(&session, &form.reason).await?;
-    session.client.tools().reject(id, review).await?;
-    Ok(back_to(id, form.back.as_deref()).into_response())
+    decide(session, id, form, Verdict::Reject).await
 }
 
 /// `POST /tools/{id}/retire`.
@@ -538,10 +559,7 @@ pub(crate) async fn retire(
     Path(id): Path<Uuid>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, WebError> {
-    session.check_csrf(&form.csrf)?;
-    let review = review_of(&session, &form.reason).await?;
-    session.client.tools().retire(id, review).await?;
-    Ok(back_to(id, form.back.as_deref()).into_response())
+    decide(session, id, form, Verdict::Retire).await
 }
 
 #[cfg(test)]
