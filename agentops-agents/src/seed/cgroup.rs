@@ -208,11 +208,6 @@ impl Cgroups {
         &self.base
     }
 
-    /// The controllers that bound each step (of `memory`, `pids`, `cpu`).
-    pub fn controllers(&self) -> &[String] {
-        &self.controllers
-    }
-
     /// How it stands, for the log at start.
     pub fn describe(&self) -> String {
         if self.controllers.is_empty() {
@@ -349,15 +344,6 @@ impl StepCgroup {
     /// If the kernel refuses.
     pub fn add(&self, pid: u32) -> std::io::Result<()> {
         std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
-    }
-
-    /// The processes in it now.
-    pub fn processes(&self) -> Vec<u32> {
-        std::fs::read_to_string(self.dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect()
     }
 
     /// How many of its processes the kernel killed for want of memory.

@@ -1661,6 +1661,16 @@ mod tests {
         assert_eq!(workspaces(), 0);
     }
 
+    /// Waits up to 2 s for `steps` (the step cgroups there are) to be none.
+    async fn until_no_step_cgroups(steps: &impl Fn() -> Vec<PathBuf>) {
+        for _ in 0..100 {
+            if steps().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// With a cgroup v2 directory to use (`SEED_CGROUP=<path>`), every step runs in a
     /// cgroup of its own: all its processes, from the first, are in it while it runs,
     /// and it is gone with the step. (This machine's cgroup v2 hierarchy has none of the
@@ -1749,12 +1759,7 @@ mod tests {
         for pid in &with_marker {
             assert!(inside.contains(pid), "process {pid} is outside: {inside:?}");
         }
-        for _ in 0..100 {
-            if steps().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_no_step_cgroups(&steps).await;
         assert!(
             steps().is_empty(),
             "the step's cgroup is removed: {:?}",
@@ -1791,12 +1796,7 @@ mod tests {
             );
         }
         drop(server);
-        for _ in 0..100 {
-            if steps().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_no_step_cgroups(&steps).await;
         assert!(
             steps().is_empty(),
             "the server's cgroup is removed: {:?}",
