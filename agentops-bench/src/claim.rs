@@ -40,7 +40,8 @@ use agentops_api::auth::Caller;
 use agentops_api::state::AppState;
 use agentops_sdk::Client;
 use agentops_sdk::types::{
-    AgentIn, ClaimIn, CompleteIn, CompleteItem, CompleteManyIn, ProjectIn, Role, TaskIn,
+    AgentIn, BatchItemOut, ClaimIn, CompleteIn, CompleteItem, CompleteManyIn, ProjectIn, Role,
+    TaskIn,
 };
 use anyhow::{Context, bail};
 use clap::Args;
@@ -87,6 +88,20 @@ pub struct ClaimBenchArgs {
     /// Print one JSON object per run as the last lines.
     #[arg(long)]
     pub json: bool,
+    /// How the SDK workers report what they finished: with their next claim (`with-claim`,
+    /// `POST /tasks/claim` with `complete`: one request per round) or in requests of its
+    /// own (`apart`: `POST /tasks/{id}/complete` or `POST /tasks/complete`, then the claim).
+    #[arg(long, value_enum, default_value_t = Reporting::WithClaim)]
+    pub report: Reporting,
+}
+
+/// How SDK workers report the tasks they finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reporting {
+    /// In the next claim request.
+    WithClaim,
+    /// In a request of their own before the next claim.
+    Apart,
 }
 
 /// The outcome of one batch size.
@@ -271,9 +286,10 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                         let project = enqueue(&state, &caller, n).await?;
                         vacuum(&state).await?;
                         let cpu = CpuMark::now(in_use);
-                        let (secs, done) = through_sdk(&clients[..replicas], &agents, batch)
-                            .await
-                            .context("SDK run")?;
+                        let (secs, done) =
+                            through_sdk(&clients[..replicas], &agents, batch, args.report)
+                                .await
+                                .context("SDK run")?;
                         let cpu = cpu_used(cpu, in_use);
                         (
                             secs,
@@ -475,7 +491,7 @@ async fn enqueue(state: &AppState, caller: &Caller, n: u64) -> anyhow::Result<Uu
     Ok(project)
 }
 
-fn claim_input(agent_id: Uuid, batch: u32) -> ClaimIn {
+fn claim_input(agent_id: Uuid, batch: u32, complete: Vec<CompleteItem>) -> ClaimIn {
     ClaimIn {
         agent_id,
         kinds: Some(vec!["bench".into()]),
@@ -483,7 +499,16 @@ fn claim_input(agent_id: Uuid, batch: u32) -> ClaimIn {
         project_id: None,
         limit: Some(batch),
         lease_seconds: Some(300),
+        complete: (!complete.is_empty()).then_some(complete),
     }
+}
+
+/// Fails unless every outcome says completed.
+fn all_completed(outcomes: &[BatchItemOut]) -> anyhow::Result<u64> {
+    if let Some(refused) = outcomes.iter().find(|item| item.status != 200) {
+        bail!("task {} was not completed: {:?}", refused.id, refused.error);
+    }
+    Ok(outcomes.len() as u64)
 }
 
 fn tiny_result() -> Option<serde_json::Value> {
@@ -496,6 +521,7 @@ async fn through_sdk(
     clients: &[Client],
     agents: &[Uuid],
     batch: u32,
+    report: Reporting,
 ) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -503,8 +529,35 @@ async fn through_sdk(
         let client = clients[i % clients.len()].clone();
         workers.spawn(async move {
             let mut done = 0u64;
+            if report == Reporting::WithClaim {
+                // Each claim reports what the previous one handed out.
+                let mut finished = Vec::new();
+                loop {
+                    let out = client
+                        .tasks()
+                        .claim(claim_input(agent, batch, finished))
+                        .await?;
+                    done += all_completed(&out.completed)?;
+                    if out.tasks.is_empty() {
+                        return Ok::<_, anyhow::Error>(done);
+                    }
+                    finished = out
+                        .tasks
+                        .iter()
+                        .map(|task| CompleteItem {
+                            id: task.task.id,
+                            claim_token: task.claim_token,
+                            result: tiny_result(),
+                        })
+                        .collect();
+                }
+            }
             loop {
-                let claimed = client.tasks().claim(claim_input(agent, batch)).await?.tasks;
+                let claimed = client
+                    .tasks()
+                    .claim(claim_input(agent, batch, Vec::new()))
+                    .await?
+                    .tasks;
                 match claimed.len() {
                     0 => return Ok::<_, anyhow::Error>(done),
                     1 => {
@@ -530,11 +583,7 @@ async fn through_sdk(
                             .tasks()
                             .complete_many(CompleteManyIn { items })
                             .await?;
-                        if let Some(refused) = outcome.items.iter().find(|item| item.status != 200)
-                        {
-                            bail!("task {} was not completed: {:?}", refused.id, refused.error);
-                        }
-                        done += outcome.items.len() as u64;
+                        done += all_completed(&outcome.items)?;
                     }
                 }
             }

@@ -134,3 +134,24 @@ fn claims_of_a_few_hundred_tasks() {
         assert!(report["cpu_ms_per_task"]["api_x1"]["postgres"].as_f64() > Some(0.0));
     }
 }
+
+#[test]
+fn claims_with_completions_in_requests_of_their_own() {
+    let database = service("TEST_DATABASE_URL");
+    let report = bench(&[
+        "claim",
+        "--tasks",
+        "100",
+        "--workers",
+        "4",
+        "--rounds",
+        "1",
+        "--two-replicas",
+        "false",
+        "--report",
+        "apart",
+        "--database-url",
+        &database,
+    ]);
+    assert_eq!(report["completed_once"], true, "{report}");
+}

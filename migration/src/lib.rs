@@ -76,6 +76,7 @@ mod m20261205_000021_persona_budgets;
 mod m20261205_000022_tools;
 mod m20261205_000023_previews;
 mod m20261205_000024_preview_expiry;
+mod m20261205_000025_sequencer_by_index;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -108,6 +109,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000022_tools::Migration),
             Box::new(m20261205_000023_previews::Migration),
             Box::new(m20261205_000024_preview_expiry::Migration),
+            Box::new(m20261205_000025_sequencer_by_index::Migration),
         ]
     }
 }

@@ -39,13 +39,13 @@ CREATE TABLE event_outbox (
 )
 "#;
 
-// One sequencer batch in one round trip (called as a statement of its own, it is its own
+// One sequencer batch in one round trip (as first written; migration 25 replaces it) (called as a statement of its own, it is its own
 // transaction). The lock is taken by a statement of its own: a VOLATILE function's next
 // statement takes a fresh snapshot, so it sees every row the previous batch (which held
 // the lock until it committed) moved. 7243819113002 is the key writers took before the
 // outbox, so old and new replicas stay ordered together during a rolling upgrade. Ids
 // are drawn as the sorted rows reach the insert, so a batch keeps outbox order.
-const CREATE_FUNCTION: &str = r#"
+pub(crate) const CREATE_SEQUENCE_FUNCTION: &str = r#"
 CREATE FUNCTION agentops_sequence_events(max_rows integer) RETURNS SETOF events
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -68,7 +68,7 @@ $$
 "#;
 
 postgres_only_migration! {
-    up: [CREATE_TABLE, CREATE_FUNCTION],
+    up: [CREATE_TABLE, CREATE_SEQUENCE_FUNCTION],
     down: [
         "DROP FUNCTION IF EXISTS agentops_sequence_events(integer)",
         "DROP TABLE IF EXISTS event_outbox",

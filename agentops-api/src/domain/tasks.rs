@@ -526,7 +526,7 @@ pub async fn heartbeat_many(
     input: HeartbeatManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();
-    check_batch(&mut checks, input.items.iter().map(|item| item.id));
+    check_batch(&mut checks, "items", input.items.iter().map(|item| item.id));
     for (i, item) in input.items.iter().enumerate() {
         check_heartbeat(
             &mut checks,
@@ -565,13 +565,13 @@ pub async fn heartbeat_many(
 }
 
 /// [`limits::BATCH`] items, each about a different task.
-fn check_batch(checks: &mut Checks, ids: impl ExactSizeIterator<Item = Uuid>) {
-    checks.count("items", ids.len(), limits::BATCH);
+fn check_batch(checks: &mut Checks, field: &str, ids: impl ExactSizeIterator<Item = Uuid>) {
+    checks.count(field, ids.len(), limits::BATCH);
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
         if !seen.insert(id) {
             checks.push(
-                &format!("items.{i}.id"),
+                &format!("{field}.{i}.id"),
                 "names a task an earlier item already names",
             );
         }

@@ -893,6 +893,131 @@ async fn a_batch_completes_each_task_on_its_own_terms(backend: Backend) {
     }
 }
 
+/// `POST /tasks/claim` with `complete`: the tasks the agent finished are completed in
+/// the claim's own transaction, before it, each judged on its own (a stale token fails
+/// only its item and the claim still goes on); a completion that releases a dependent
+/// lets the same claim take it; a repeat completes nothing twice; an unknown agent
+/// completes nothing; a malformed list is refused whole.
+async fn a_claim_completes_what_the_agent_finished_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.create_project("p").await;
+    let first = app.create_task(project, json!({ "title": "first" })).await;
+    let second = app.create_task(project, json!({ "title": "second" })).await;
+    let after = app
+        .create_task(
+            project,
+            json!({ "title": "after", "depends_on": [id_of(&first)] }),
+        )
+        .await;
+    let agent = app.register_agent("worker").await;
+    let claimed = app.claim(agent, json!({ "limit": 2 })).await;
+    assert_eq!(claimed.len(), 2);
+    let items = json!([
+        { "id": claimed[0]["id"], "claim_token": claimed[0]["claim_token"], "result": { "n": 1 } },
+        { "id": claimed[1]["id"], "claim_token": Uuid::new_v4() },
+    ]);
+    let (replayed, next, completed) = claim_completing(&app, agent, "next-1", &items).await;
+    assert!(!replayed);
+    assert_eq!(completed.len(), 2, "{completed:?}");
+    assert_eq!(completed[0]["id"], claimed[0]["id"]);
+    assert_eq!(completed[0]["status"], 200);
+    assert_eq!(completed[0]["task"]["status"], "completed");
+    assert_eq!(completed[0]["task"]["result"], json!({ "n": 1 }));
+    assert_eq!(completed[1]["status"], 409, "{}", completed[1]);
+    assert_eq!(completed[1]["error"]["code"], "stale_claim");
+    // The completion released the dependent, and the same claim took it.
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0]["id"], after["id"]);
+    let (_, still) = app.get(&format!("/api/v1/tasks/{}", id_of(&second))).await;
+    assert_eq!(still["status"], "running", "a stale token changes nothing");
+    assert_eq!(
+        app.task_event_kinds(id_of(&claimed[0])).await,
+        ["task.created", "task.claimed", "task.completed"]
+    );
+    let log = app.events().await;
+    let position = |kind: &str, id: &Value| {
+        log.iter()
+            .position(|e| e.kind == kind && e.task_id.map(|t| json!(t)) == Some(id.clone()))
+            .unwrap()
+    };
+    assert!(
+        position("task.completed", &claimed[0]["id"]) < position("task.claimed", &after["id"]),
+        "the completion's event comes before the claim's"
+    );
+
+    // The answer was lost; the same request again: the same tasks, nothing twice.
+    let (replayed, again, completed) = claim_completing(&app, agent, "next-1", &items).await;
+    assert!(replayed);
+    assert_eq!(again, next);
+    assert_eq!(completed[0]["status"], 200);
+    assert_eq!(completed[0]["task"]["result"], json!({ "n": 1 }));
+    assert_eq!(app.task_event_kinds(id_of(&claimed[0])).await.len(), 3);
+
+    // An unknown agent: 404, and its completions are not made.
+    let token = claimed[1]["claim_token"].clone();
+    let (status, body) = app
+        .post(
+            "/api/v1/tasks/claim",
+            json!({ "agent_id": Uuid::new_v4(),
+                    "complete": [{ "id": claimed[1]["id"], "claim_token": token }] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, still) = app.get(&format!("/api/v1/tasks/{}", id_of(&second))).await;
+    assert_eq!(still["status"], "running");
+
+    // Malformed lists are refused whole, before anything is done.
+    let item = json!({ "id": claimed[1]["id"], "claim_token": token });
+    let too_many: Vec<Value> = (0..101)
+        .map(|_| json!({ "id": Uuid::new_v4(), "claim_token": token }))
+        .collect();
+    for (complete, field) in [
+        (json!([item, item]), "complete.1.id"),
+        (json!(too_many), "complete"),
+        (json!([{ "id": claimed[1]["id"] }]), ""),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/v1/tasks/claim",
+                json!({ "agent_id": agent, "complete": complete }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        if !field.is_empty() {
+            assert_eq!(body["error"]["details"][0]["field"], field, "{body}");
+        }
+    }
+    let (_, still) = app.get(&format!("/api/v1/tasks/{}", id_of(&second))).await;
+    assert_eq!(still["status"], "running");
+}
+
+/// `POST /tasks/claim` with `Idempotency-Key: key` completing `items`: whether it says
+/// it replayed, the claimed tasks, and the completions' outcomes.
+async fn claim_completing(
+    app: &TestApp,
+    agent: Uuid,
+    key: &str,
+    items: &Value,
+) -> (bool, Vec<Value>, Vec<Value>) {
+    let response = app
+        .http
+        .post(app.url("/api/v1/tasks/claim"))
+        .bearer_auth(agentops_testkit::ADMIN_KEY)
+        .header("idempotency-key", key)
+        .json(&json!({ "agent_id": agent, "complete": items }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let out: Value = response.json().await.unwrap();
+    let list = |field: &str| out[field].as_array().cloned().unwrap_or_default();
+    (replayed, list("tasks"), list("completed"))
+}
+
 /// Batches are refused whole for what no item could fix: none, too many, a task named
 /// twice, a result too big, unknown fields, an array instead of an object.
 async fn a_malformed_batch_is_refused_whole(backend: Backend) {
@@ -1093,6 +1218,7 @@ crate::on_both_backends!(
     tasks_can_be_patched_only_while_not_running,
     task_listing_filters_and_paginates,
     a_batch_completes_each_task_on_its_own_terms,
+    a_claim_completes_what_the_agent_finished_first,
     a_malformed_batch_is_refused_whole,
     a_batch_of_heartbeats_extends_each_lease,
 );

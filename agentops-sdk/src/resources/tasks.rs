@@ -204,6 +204,7 @@ impl Tasks<'_> {
     ///         project_id: None,
     ///         limit: Some(10),
     ///         lease_seconds: Some(60),
+    ///         complete: None,
     ///     })
     ///     .await?;
     /// for claimed in claimed.tasks {

@@ -211,6 +211,12 @@ pub struct ClaimIn {
         skip_serializing_if = "Option::is_none"
     )]
     pub lease_seconds: Option<u32>,
+    /// Tasks this agent finished, completed in the same request (and transaction) before
+    /// the claim, each judged as `POST /tasks/{id}/complete` would judge it (0–100, each
+    /// of a different task). A worker that finishes a task and asks for the next saves a
+    /// round trip; each item's outcome is in [`ClaimOut::completed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<Vec<CompleteItem>>,
 }
 
 /// A task handed to an agent, with the token that proves it holds the lease.
@@ -230,6 +236,10 @@ pub struct ClaimedTask {
 pub struct ClaimOut {
     /// The claimed tasks, highest priority first, then oldest first.
     pub tasks: Vec<ClaimedTask>,
+    /// The outcome of each of the request's `complete` items, in their order (absent when
+    /// it had none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub completed: Vec<BatchItemOut>,
 }
 
 /// Extends a task's lease and optionally reports progress.

@@ -13,13 +13,18 @@
 //! it always did. A completion sent twice is harmless: the server answers a repeated
 //! completion with the same claim token with the completed task, so nothing is completed
 //! twice.
+//!
+//! The worker's claim loop may also [`Batcher::take`] the completions still gathering and
+//! send them with its next claim (`POST /tasks/claim` with `complete`): a worker that
+//! finishes a task and asks for the next then makes one request where it made two.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -113,19 +118,29 @@ impl Op for Heartbeat {
     }
 }
 
-type Waiting<I> = (I, oneshot::Sender<Result<TaskOut>>);
+/// A call waiting for its batch, with where its answer goes.
+pub(super) type Waiting<I> = (I, oneshot::Sender<Result<TaskOut>>);
+
+/// The calls gathering for the next batch.
+type Gathering<I> = Arc<Mutex<Vec<Waiting<I>>>>;
 
 /// Gathers calls of one kind into batches. Cheap to clone; its task ends when the last
 /// clone is dropped.
 pub(super) struct Batcher<O: Op> {
-    calls: mpsc::UnboundedSender<Waiting<O::Item>>,
+    gathering: Gathering<O::Item>,
+    /// One signal per call, to the gathering task.
+    wake: mpsc::UnboundedSender<()>,
+    /// Also told of each call, once it is gathering (see [`Batcher::telling`]).
+    told: Option<Arc<Notify>>,
     client: Client,
 }
 
 impl<O: Op> Clone for Batcher<O> {
     fn clone(&self) -> Self {
         Self {
-            calls: self.calls.clone(),
+            gathering: self.gathering.clone(),
+            wake: self.wake.clone(),
+            told: self.told.clone(),
             client: self.client.clone(),
         }
     }
@@ -134,17 +149,34 @@ impl<O: Op> Clone for Batcher<O> {
 impl<O: Op> Batcher<O> {
     /// Starts the gathering task (on the current Tokio runtime).
     pub fn start(client: Client) -> Self {
-        let (calls, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(gather::<O>(client.clone(), waiting));
-        Self { calls, client }
+        let (wake, woken) = mpsc::unbounded_channel();
+        let gathering = Gathering::default();
+        tokio::spawn(gather::<O>(client.clone(), woken, gathering.clone()));
+        Self {
+            gathering,
+            wake,
+            told: None,
+            client,
+        }
+    }
+
+    /// Notifies `told` of each call once it can be [taken](Batcher::take).
+    pub fn telling(mut self, told: Arc<Notify>) -> Self {
+        self.told = Some(told);
+        self
     }
 
     /// Makes the call, alone or with others; the answer is this item's own.
     pub async fn call(&self, item: O::Item) -> Result<TaskOut> {
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError((item, _))) = self.calls.send((item, reply)) {
-            // The gathering task is gone (its runtime is shutting down): go alone.
-            return O::one(self.client.clone(), item).await;
+        lock(&self.gathering).push((item, reply));
+        if let Some(told) = &self.told {
+            told.notify_one();
+        }
+        if self.wake.send(()).is_err() {
+            // The gathering task is gone (its runtime is shutting down): send what is
+            // gathered now, this call included.
+            send::<O>(self.client.clone(), self.take(usize::MAX)).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(Error::Config(
@@ -152,25 +184,68 @@ impl<O: Op> Batcher<O> {
             ))
         })
     }
+
+    /// Takes up to `max` of the calls gathering for the next batch, to send them another
+    /// way; each must then be answered, by [`Batcher::answer`].
+    pub fn take(&self, max: usize) -> Vec<Waiting<O::Item>> {
+        let mut gathering = lock(&self.gathering);
+        let n = gathering.len().min(max);
+        gathering.drain(..n).collect()
+    }
+
+    /// Answers `taken` (from [`Batcher::take`]) with `outcomes`, one per call in order;
+    /// without them, or if they do not answer each call, sends the calls as a batch of
+    /// their own (nothing of them was done).
+    pub fn answer(&self, taken: Vec<Waiting<O::Item>>, outcomes: Option<Vec<BatchItemOut>>) {
+        match outcomes {
+            Some(outcomes) if answers_each::<O>(&outcomes, &taken) => {
+                for ((_, reply), outcome) in taken.into_iter().zip(outcomes) {
+                    let _ = reply.send(item_result(outcome));
+                }
+            }
+            _ if taken.is_empty() => {}
+            _ => {
+                tokio::spawn(send::<O>(self.client.clone(), taken));
+            }
+        }
+    }
 }
 
-async fn gather<O: Op>(client: Client, mut waiting: mpsc::UnboundedReceiver<Waiting<O::Item>>) {
-    while let Some(first) = waiting.recv().await {
-        let mut batch = vec![first];
+fn lock<I>(gathering: &Gathering<I>) -> std::sync::MutexGuard<'_, Vec<Waiting<I>>> {
+    gathering.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn gather<O: Op>(
+    client: Client,
+    mut woken: mpsc::UnboundedReceiver<()>,
+    gathering: Gathering<O::Item>,
+) {
+    while woken.recv().await.is_some() {
         let until = Instant::now() + LINGER;
-        while batch.len() < MAX_ITEMS {
-            match tokio::time::timeout_at(until, waiting.recv()).await {
-                Ok(Some(call)) => batch.push(call),
+        while lock(&gathering).len() < MAX_ITEMS {
+            match tokio::time::timeout_at(until, woken.recv()).await {
+                Ok(Some(())) => {}
                 Ok(None) | Err(_) => break,
             }
         }
-        // Sent on a task of its own: the next batch gathers meanwhile.
-        tokio::spawn(send::<O>(client.clone(), batch));
+        // Sent on tasks of their own: the next batch gathers meanwhile. (The calls may
+        // have been taken already, by the claim loop.)
+        loop {
+            let batch = {
+                let mut gathering = lock(&gathering);
+                let n = gathering.len().min(MAX_ITEMS);
+                gathering.drain(..n).collect::<Vec<_>>()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            tokio::spawn(send::<O>(client.clone(), batch));
+        }
     }
 }
 
 /// Sends `batch` and answers each caller.
-async fn send<O: Op>(client: Client, mut batch: Vec<Waiting<O::Item>>) {
+pub(super) async fn send<O: Op>(client: Client, mut batch: Vec<Waiting<O::Item>>) {
     // The server refuses a batch that names a task twice: those go alone.
     let mut seen = HashSet::new();
     let (together, alone): (Vec<_>, Vec<_>) = batch

@@ -21,6 +21,7 @@ pub(super) struct Config {
     pub(super) project_id: Option<Uuid>,
     pub(super) concurrency: usize,
     pub(super) batch_size: Option<usize>,
+    pub(super) complete_with_claims: bool,
     pub(super) lease: Duration,
     pub(super) heartbeat_interval: Option<Duration>,
     pub(super) agent_heartbeat_interval: Duration,
@@ -93,6 +94,15 @@ impl WorkerBuilder {
     /// at 100). A claim never asks for more than the free handler slots.
     pub fn batch_size(mut self, batch: usize) -> Self {
         self.config.batch_size = Some(batch.clamp(1, MAX_BATCH));
+        self
+    }
+
+    /// Whether a claim carries the completions of the tasks that just finished (default
+    /// `true`): a worker that finishes a task and takes the next then makes one request
+    /// (`POST /tasks/claim` with `complete`) instead of two. With `false`, completions
+    /// always go in requests of their own (still batched when they come together).
+    pub fn complete_with_claims(mut self, yes: bool) -> Self {
+        self.config.complete_with_claims = yes;
         self
     }
 

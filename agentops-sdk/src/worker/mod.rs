@@ -177,6 +177,7 @@ impl Worker {
                 project_id: None,
                 concurrency: 1,
                 batch_size: None,
+                complete_with_claims: true,
                 lease: Duration::from_secs(60),
                 heartbeat_interval: None,
                 agent_heartbeat_interval: Duration::from_secs(10),

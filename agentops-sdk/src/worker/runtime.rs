@@ -1,5 +1,13 @@
 //! The running worker: the claim loop, one supervisor per task (lease kept alive,
 //! handler run, outcome written until the server has it), and the graceful shutdown.
+//!
+//! A task whose handler has returned frees its slot at once, while its outcome is still
+//! being written: the claim loop then asks for the next task right away and takes the
+//! completions gathering at that moment along (`POST /tasks/claim` with `complete`), so
+//! a worker that finishes one task and takes the next makes one request, not two. If that
+//! claim fails as a whole, its completions are sent on their own, as they would have
+//! been; a server that does not know `complete` (it answers `invalid_body`) is sent no
+//! more of them.
 
 use super::*;
 
@@ -14,6 +22,10 @@ pub(super) struct Runtime {
     pub(super) completions: batch::Batcher<batch::Complete>,
     /// Lease heartbeats, likewise.
     pub(super) heartbeats: batch::Batcher<batch::Heartbeat>,
+    /// Supervisors whose handler has returned (their outcome is being written).
+    pub(super) finishing: Arc<Finishing>,
+    /// Whether claims carry the completions gathering when they are sent.
+    pub(super) completes_with_claims: AtomicBool,
     pub(super) _agent_heartbeat: AbortOnDrop<()>,
     pub(super) _signals: Option<AbortOnDrop<()>>,
 }
@@ -60,9 +72,13 @@ impl Runtime {
                 shutdown.shutdown();
             }))
         });
+        let finishing = Arc::<Finishing>::default();
+        let complete_with_claims = config.complete_with_claims;
         Ok(Self {
-            completions: batch::Batcher::start(client.clone()),
+            completions: batch::Batcher::start(client.clone()).telling(finishing.wake.clone()),
             heartbeats: batch::Batcher::start(client.clone()),
+            finishing,
+            completes_with_claims: AtomicBool::new(complete_with_claims),
             client,
             config,
             handler,
@@ -86,10 +102,12 @@ impl Runtime {
             while let Some(done) = running.try_join_next() {
                 log_supervisor_end(done);
             }
-            let free = self.config.concurrency.saturating_sub(running.len());
+            let busy = running.len().saturating_sub(self.finishing.count());
+            let free = self.config.concurrency.saturating_sub(busy);
             if free == 0 {
                 tokio::select! {
                     done = running.join_next() => if let Some(done) = done { log_supervisor_end(done) },
+                    () = self.finishing.wake.notified() => {}
                     () = stop.cancelled() => {}
                 }
                 continue;
@@ -155,6 +173,12 @@ impl Runtime {
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedTask>> {
+        let finished = if self.completes_with_claims.load(Ordering::Relaxed) {
+            self.completions.take(MAX_BATCH)
+        } else {
+            Vec::new()
+        };
+        let complete: Vec<CompleteItem> = finished.iter().map(|(item, _)| item.clone()).collect();
         let input = ClaimIn {
             agent_id: self.agent_id,
             kinds: (!self.config.kinds.is_empty()).then(|| self.config.kinds.clone()),
@@ -162,8 +186,24 @@ impl Runtime {
             project_id: self.config.project_id,
             limit: Some(u32::try_from(limit).unwrap_or(1)),
             lease_seconds: Some(u32::try_from(self.config.lease.as_secs()).unwrap_or(60)),
+            complete: (!complete.is_empty()).then_some(complete),
         };
-        Ok(self.client.tasks().claim(input).await?.tasks)
+        match self.client.tasks().claim(input).await {
+            Ok(out) => {
+                self.completions.answer(finished, Some(out.completed));
+                Ok(out.tasks)
+            }
+            Err(err) => {
+                if !finished.is_empty()
+                    && err.error_code() == Some(crate::types::ErrorCode::InvalidBody)
+                {
+                    tracing::warn!(error = %err, "the server does not take completions with claims; sending them apart");
+                    self.completes_with_claims.store(false, Ordering::Relaxed);
+                }
+                self.completions.answer(finished, None);
+                Err(err)
+            }
+        }
     }
 
     /// Runs one task: the handler, its lease heartbeats, and the writing of its outcome.
@@ -183,6 +223,7 @@ impl Runtime {
         let client = self.client.clone();
         let completions = self.completions.clone();
         let heartbeats = self.heartbeats.clone();
+        let finishing = self.finishing.clone();
         async move {
             let id = ctx.id();
             // The handler is called inside the spawned task, so that a panic in its
@@ -224,6 +265,11 @@ impl Runtime {
             if ctx.is_finished() {
                 return;
             }
+            // The handler is done: its slot is free while the outcome is written. The
+            // claim loop is woken for it, a completion's once the completion can go with
+            // the next claim (the completions' batcher tells it).
+            let completing = matches!(outcome, Some(Ok(Ok(_))));
+            let _finishing = outcome.is_some().then(|| finishing.enter(!completing));
             let writer = Writer {
                 client: &client,
                 completions: &completions,
@@ -595,5 +641,37 @@ mod tests {
         }
         assert!(!is_transient(&api(StatusCode::CONFLICT)));
         assert_eq!(api_message(&api(StatusCode::UNPROCESSABLE_ENTITY)), "why");
+    }
+}
+
+/// Counts the supervisors whose handler has returned, and wakes the claim loop when one
+/// joins them.
+#[derive(Default)]
+pub(super) struct Finishing {
+    count: std::sync::atomic::AtomicUsize,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Finishing {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Counts one until the guard is dropped, and wakes the claim loop if `wake`.
+    fn enter(self: &Arc<Self>, wake: bool) -> FinishingGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if wake {
+            self.wake.notify_one();
+        }
+        FinishingGuard(self.clone())
+    }
+}
+
+/// One supervisor writing its outcome.
+pub(super) struct FinishingGuard(Arc<Finishing>);
+
+impl Drop for FinishingGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -288,6 +288,7 @@ async fn reports_name_blocked_tasks_and_an_unblock_carries_the_answer() {
             project_id: None,
             limit: None,
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap();

@@ -48,6 +48,7 @@ async fn troubled_task(app: &TestApp, project: Uuid, title: &str, block: bool) -
             project_id: None,
             limit: Some(1),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap()

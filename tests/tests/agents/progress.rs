@@ -97,6 +97,7 @@ async fn claim(app: &TestApp, agent: Uuid, task: &TaskOut) -> ClaimedTask {
             project_id: Some(task.project_id),
             limit: Some(1),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap()

@@ -241,6 +241,7 @@ impl Stack {
                 project_id: None,
                 limit: Some(1),
                 lease_seconds: None,
+                complete: None,
             })
             .await
             .unwrap();
@@ -416,6 +417,7 @@ async fn a_chat_plans_with_the_chief_of_staff_and_approves_with_the_button() {
             project_id: Some(project),
             limit: Some(1),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap()
@@ -626,6 +628,7 @@ async fn task_outcomes_reach_every_allowed_chat() {
             project_id: None,
             limit: Some(2),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap();
@@ -1607,6 +1610,7 @@ impl Stack {
                 project_id: Some(project),
                 limit: Some(1),
                 lease_seconds: None,
+                complete: None,
             })
             .await
             .unwrap()
@@ -2618,6 +2622,7 @@ async fn status_counts_everything_and_pages_the_tasks_that_need_a_look() {
             project_id: None,
             limit: Some(12),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap();

@@ -165,6 +165,7 @@ async fn plain_english_is_understood_against_what_exists() {
             project_id: Some(website),
             limit: Some(1),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap();
@@ -627,6 +628,7 @@ async fn a_plan_that_finished_while_the_chief_was_away_is_reported_when_it_is_ba
             project_id: Some(project),
             limit: Some(1),
             lease_seconds: None,
+            complete: None,
         })
         .await
         .unwrap();

@@ -21,6 +21,7 @@ fn claim(agent_id: Uuid, limit: u32) -> ClaimIn {
         project_id: None,
         limit: Some(limit),
         lease_seconds: Some(30),
+        complete: None,
     }
 }
 

@@ -154,6 +154,7 @@ async fn a_completion_whose_answer_was_lost_is_retried_safely(backend: Backend) 
             project_id: None,
             limit: Some(1),
             lease_seconds: Some(30),
+            complete: None,
         })
         .await
         .unwrap()
@@ -195,6 +196,7 @@ async fn a_claim_whose_answer_was_lost_gets_its_tasks_back(backend: Backend) {
         project_id: None,
         limit: Some(1),
         lease_seconds: Some(30),
+        complete: None,
     };
 
     // The server claims the task, then the answer is lost: the retry carries the same

@@ -675,6 +675,7 @@ async fn completions_that_come_together_go_in_one_request(backend: Backend) {
         .kinds(["together"])
         .concurrency(20)
         .batch_size(20)
+        .complete_with_claims(false)
         .lease(Duration::from_secs(6))
         .heartbeat_interval(Duration::from_millis(300));
     let stop = builder.shutdown_handle();
@@ -719,7 +720,50 @@ async fn completions_that_come_together_go_in_one_request(backend: Backend) {
         .unwrap();
 }
 
+/// A worker that finishes a task and takes the next reports the first in the claim of the
+/// second: with one handler slot, six tasks one after the other need (almost) no
+/// completion request of their own, and each is still completed exactly once with its
+/// result.
+async fn a_finished_task_is_reported_with_the_next_claim(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let project = app.project().await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(app.task(project, "chain", json!({ "i": i })).await.id);
+    }
+    let builder = worker(&app, "chain").kinds(["chain"]).concurrency(1);
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(
+        builder.run(|task: TaskContext| async move { Ok(json!({ "echo": task.input() })) }),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let done = app
+            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
+            .await;
+        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
+        assert_eq!(
+            events_of(&app, *id).await,
+            ["task.created", "task.claimed", "task.completed"],
+            "completed exactly once"
+        );
+    }
+    let apart = requests_on(&app, "/api/v1/tasks/complete").await
+        + requests_on(&app, "/api/v1/tasks/{id}/complete").await;
+    // Without the claims carrying them, each of the six goes alone.
+    assert!(
+        apart <= 2,
+        "{apart} of 6 completions went in requests of their own"
+    );
+    stop.shutdown();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
 on_both_backends!(
+    a_finished_task_is_reported_with_the_next_claim,
     a_worker_completes_tasks_with_its_handlers_results,
     handler_errors_and_panics_fail_the_task_with_their_message,
     a_handler_that_panics_before_its_first_await_fails_its_task,

@@ -12,6 +12,10 @@ use super::*;
 /// or their leases ran out), the key claims afresh, as a new claim would. Claims with one key and agent
 /// take turns (the agent's row is locked), so a repeat sent while the first is still
 /// under way waits for it rather than claiming a second set.
+///
+/// The request's `complete` items are completed first, in the same transaction, each
+/// judged as [`complete`] would judge it (a repeat of the request completes nothing
+/// twice: a completion already made answers with the completed task).
 pub async fn claim(
     state: &Context,
     input: ClaimIn,
@@ -27,6 +31,19 @@ pub async fn claim(
     }
     let labels = normalise_labels(&input.labels.unwrap_or_default());
     check_labels(&mut checks, &labels);
+    let completions = input.complete.unwrap_or_default();
+    if !completions.is_empty() {
+        check_batch(
+            &mut checks,
+            "complete",
+            completions.iter().map(|item| item.id),
+        );
+    }
+    for (i, item) in completions.iter().enumerate() {
+        if let Some(result) = &item.result {
+            checks.json_size(&format!("complete.{i}.result"), result, INPUT_MAX);
+        }
+    }
     checks.finish()?;
     let lease_seconds = lease_seconds(input.lease_seconds, DEFAULT_LEASE_SECONDS)?;
 
@@ -41,6 +58,7 @@ pub async fn claim(
             now: store::now(),
             claim_key: idempotency_key,
         },
+        completions: completions.into_iter().map(Completion::from).collect(),
     };
     let batch_state = state.clone();
     state
@@ -54,12 +72,17 @@ pub async fn claim(
 /// One claim request, waiting for its batch.
 struct ClaimCall {
     params: store::tasks::ClaimParams,
+    /// Its tasks to complete first.
+    completions: Vec<Completion>,
 }
 
 impl Keyed for ClaimCall {
     type Key = Uuid;
+    /// The agent, and each task it completes (agents and tasks never share an id).
     fn keys(&self) -> Vec<Uuid> {
-        vec![self.params.agent_id]
+        std::iter::once(self.params.agent_id)
+            .chain(self.completions.iter().map(|item| item.id))
+            .collect()
     }
 }
 
@@ -137,15 +160,46 @@ async fn claim_together(
         .max()
         .unwrap_or_else(store::now);
     let locked = store::tasks::lock_claimants(tx.conn(), &keyed, now).await?;
+    let known = |params: &store::tasks::ClaimParams| match &params.claim_key {
+        Some(_) => locked.get(&params.agent_id).copied().flatten(),
+        None => agents.contains(&params.agent_id).then_some(false),
+    };
+    // The completions of the calls whose agent exists come first, all in one go.
+    let finishing: Vec<&Completion> = calls
+        .iter()
+        .filter(|call| known(&call.params).is_some())
+        .flat_map(|call| &call.completions)
+        .collect();
+    let mut finished = if finishing.is_empty() {
+        Vec::new()
+    } else {
+        complete_in(&mut tx, &finishing).await?
+    }
+    .into_iter()
+    .zip(finishing.iter().map(|item| item.id));
     // Each call's rows (and whether they are a keyed repeat's), or its refusal; `None`
     // for the calls still to claim.
     let mut taken: Vec<Option<Taken>> = Vec::with_capacity(calls.len());
-    for ClaimCall { params } in calls {
+    let mut completed: Vec<Vec<BatchItemOut>> = Vec::with_capacity(calls.len());
+    for ClaimCall {
+        params,
+        completions,
+    } in calls
+    {
         let agent_id = params.agent_id;
-        let known = match &params.claim_key {
-            Some(_) => locked.get(&agent_id).copied().flatten(),
-            None => agents.contains(&agent_id).then_some(false),
-        };
+        let known = known(params);
+        completed.push(if known.is_some() {
+            finished
+                .by_ref()
+                .take(completions.len())
+                .map(|(outcome, id)| match outcome {
+                    Ok(task) => item_done(task),
+                    Err(refused) => item_refused(id, refused),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        });
         taken.push(match known {
             None => Some(Err(DomainError::not_found(
                 ErrorCode::AgentNotFound,
@@ -206,7 +260,7 @@ async fn claim_together(
         .collect();
     let mut outcomes = Vec::with_capacity(calls.len());
     let mut claimed_tasks = 0;
-    for call in taken {
+    for (call, completed) in taken.into_iter().zip(completed) {
         let (rows, replayed) = match call {
             Ok(taken) => taken,
             Err(refused) => {
@@ -232,7 +286,7 @@ async fn claim_together(
             claimed_tasks += tasks.len();
         }
         outcomes.push(Ok(Created {
-            value: ClaimOut { tasks },
+            value: ClaimOut { tasks, completed },
             replayed,
         }));
     }
@@ -426,7 +480,7 @@ pub async fn complete_many(
     input: CompleteManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();
-    check_batch(&mut checks, input.items.iter().map(|item| item.id));
+    check_batch(&mut checks, "items", input.items.iter().map(|item| item.id));
     for (i, item) in input.items.iter().enumerate() {
         if let Some(result) = &item.result {
             checks.json_size(&format!("items.{i}.result"), result, INPUT_MAX);
@@ -434,15 +488,7 @@ pub async fn complete_many(
     }
     checks.finish()?;
     let ids: Vec<Uuid> = input.items.iter().map(|item| item.id).collect();
-    let items = input
-        .items
-        .into_iter()
-        .map(|item| Completion {
-            id: item.id,
-            claim_token: item.claim_token,
-            result: item.result.unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
+    let items = input.items.into_iter().map(Completion::from).collect();
     let outcomes = complete_batched(state, items).await?;
     let items = outcomes
         .into_iter()
@@ -453,4 +499,14 @@ pub async fn complete_many(
         })
         .collect();
     Ok(BatchOut { items })
+}
+
+impl From<agentops_sdk::types::CompleteItem> for Completion {
+    fn from(item: agentops_sdk::types::CompleteItem) -> Self {
+        Self {
+            id: item.id,
+            claim_token: item.claim_token,
+            result: item.result.unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
