@@ -41,10 +41,16 @@
 //! transient failures (connection errors, timeouts, 5xx, 429), with back-off, while the
 //! lease is kept by heartbeats, until it lands, the lease is lost, or one lease length
 //! has passed since the handler returned (the shutdown grace for a release).
-//! Completions and lease heartbeats of several tasks that come within 2 ms of each other
-//! go to the server as one request (`POST /tasks/complete`, `POST /tasks/heartbeat`),
-//! each task still getting its own answer. A refusal of the content is not retried as
-//! is:
+//! A handler that returns frees its slot at once, so the next claim goes out while the
+//! outcome is still being written, and that claim carries the completions waiting at that
+//! moment (`POST /tasks/claim` with `complete`): a worker that finishes a task and takes
+//! the next makes one request, not two
+//! ([`complete_with_claims(false)`](WorkerBuilder::complete_with_claims) turns this off).
+//! Completions no claim takes, and lease heartbeats, of several tasks that come within
+//! 2 ms of each other go to the server as one request (`POST /tasks/complete`,
+//! `POST /tasks/heartbeat`), each task still getting its own answer. If a request that
+//! carries several fails as a whole, each is sent again on its own. A refusal of the
+//! content is not retried as is:
 //!
 //! - a failure message the server refuses (over 10,000 characters, or with control
 //!   characters such as the escape codes of coloured output) is sent once more with the
