@@ -52,7 +52,9 @@ impl std::ops::Deref for Context {
 }
 
 impl Context {
-    /// Assembles the context; task writes are batched in `cfg.write_lanes` lanes.
+    /// Assembles the context; task writes are batched in `cfg.write_lanes` lanes, at most
+    /// half the database pool (8 connections on SQLite), so that the writes' transactions
+    /// always leave connections to the other requests.
     pub fn new(
         db: DatabaseConnection,
         cfg: ApiConfig,
@@ -60,7 +62,11 @@ impl Context {
         metrics: Metrics,
         storage: Arc<dyn ArtifactStore>,
     ) -> Self {
-        let task_writes = TaskWrites::new(cfg.write_lanes as usize);
+        let pool = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => cfg.db_max_connections,
+            _ => crate::store::SQLITE_CONNECTIONS,
+        };
+        let task_writes = TaskWrites::new(cfg.write_lanes.min((pool / 2).max(1)) as usize);
         let secrets = cfg.master_key();
         Self {
             inner: Arc::new(Parts {

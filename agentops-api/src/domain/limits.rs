@@ -331,6 +331,11 @@ pub(crate) const PORT: Int = Int {
 };
 /// Items of one batched complete or heartbeat.
 pub(crate) const BATCH: Items = Items { min: 1, max: 100 };
+/// Completions a claim carries (`ClaimIn.complete`): none, or as many as a batch.
+pub(crate) const CLAIM_COMPLETIONS: Items = Items {
+    min: 0,
+    max: BATCH.max,
+};
 
 /// A number within `min..=max`.
 #[derive(Debug, Clone, Copy)]
@@ -436,6 +441,7 @@ pub(crate) const FIELDS: &[(&str, Rule)] = &[
     ("ClaimIn.labels", Rule::Items(LABELS)),
     ("ClaimIn.labels[]", Rule::Name(LABEL)),
     ("ClaimIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
+    ("ClaimIn.complete", Rule::Items(CLAIM_COMPLETIONS)),
     ("TaskHeartbeatIn.lease_seconds", Rule::Int(LEASE_SECONDS)),
     ("TaskHeartbeatIn.progress", Rule::Float(PROGRESS)),
     ("TaskHeartbeatIn.message", Rule::Text(NOTE)),

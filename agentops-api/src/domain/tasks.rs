@@ -526,7 +526,12 @@ pub async fn heartbeat_many(
     input: HeartbeatManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();
-    check_batch(&mut checks, "items", input.items.iter().map(|item| item.id));
+    check_batch(
+        &mut checks,
+        "items",
+        limits::BATCH,
+        input.items.iter().map(|item| item.id),
+    );
     for (i, item) in input.items.iter().enumerate() {
         check_heartbeat(
             &mut checks,
@@ -565,8 +570,13 @@ pub async fn heartbeat_many(
 }
 
 /// [`limits::BATCH`] items, each about a different task.
-fn check_batch(checks: &mut Checks, field: &str, ids: impl ExactSizeIterator<Item = Uuid>) {
-    checks.count(field, ids.len(), limits::BATCH);
+fn check_batch(
+    checks: &mut Checks,
+    field: &str,
+    rule: limits::Items,
+    ids: impl ExactSizeIterator<Item = Uuid>,
+) {
+    checks.count(field, ids.len(), rule);
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
         if !seen.insert(id) {

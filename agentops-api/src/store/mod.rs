@@ -11,6 +11,9 @@
 //! but not inserts that only reference it (foreign-key checks take `FOR KEY SHARE`). A
 //! row about to be deleted is read `FOR UPDATE`, which does hold those back.
 
+/// Connections of the SQLite pool.
+pub const SQLITE_CONNECTIONS: u32 = 8;
+
 pub mod agents;
 pub mod artifacts;
 pub mod budgets;
@@ -109,13 +112,15 @@ pub async fn connect_with(
     // SQLite has one writer at a time: write transactions start IMMEDIATE (see
     // `Tx::begin`) and wait for each other through the busy timeout, while WAL lets
     // readers go on in parallel.
-    options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
-        opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            .create_if_missing(true)
-    });
+    options
+        .max_connections(SQLITE_CONNECTIONS)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
     // Opening a new SQLite file while another process converts it to WAL (or recovers
     // it) can fail with SQLITE_BUSY without going through the busy timeout: retry.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -181,8 +181,9 @@ pub struct TaskOut {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Request to claim runnable tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Request to claim runnable tasks. Fields may be added: fill what you leave out with
+/// `..Default::default()`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClaimIn {
@@ -231,7 +232,7 @@ pub struct ClaimedTask {
 }
 
 /// The tasks handed out by one claim: empty when none is runnable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ClaimOut {
     /// The claimed tasks, highest priority first, then oldest first.

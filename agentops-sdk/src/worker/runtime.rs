@@ -25,7 +25,7 @@ pub(super) struct Runtime {
     /// Supervisors whose handler has returned (their outcome is being written).
     pub(super) finishing: Arc<Finishing>,
     /// Whether claims carry the completions gathering when they are sent.
-    pub(super) completes_with_claims: AtomicBool,
+    pub(super) completes_with_claims: Arc<AtomicBool>,
     pub(super) _agent_heartbeat: AbortOnDrop<()>,
     pub(super) _signals: Option<AbortOnDrop<()>>,
 }
@@ -78,7 +78,7 @@ impl Runtime {
             completions: batch::Batcher::start(client.clone()).telling(finishing.wake.clone()),
             heartbeats: batch::Batcher::start(client.clone()),
             finishing,
-            completes_with_claims: AtomicBool::new(complete_with_claims),
+            completes_with_claims: Arc::new(AtomicBool::new(complete_with_claims)),
             client,
             config,
             handler,
@@ -178,6 +178,35 @@ impl Runtime {
         } else {
             Vec::new()
         };
+        if finished.is_empty() {
+            return self.claim_carrying(limit, finished).await;
+        }
+        match self.claim_carrying(limit, finished).await {
+            // Refused whole for what it carried (a result the server will not take, a
+            // server that predates `complete`): the completions went on their own, and
+            // the claim goes again at once without them.
+            Err(err)
+                if err
+                    .status()
+                    .is_some_and(|s| s.is_client_error() && s.as_u16() != 429) =>
+            {
+                if unknown_complete_field(&err) {
+                    tracing::warn!(error = %err, "the server does not take completions with claims; sending them apart");
+                    self.completes_with_claims.store(false, Ordering::Relaxed);
+                }
+                self.claim_carrying(limit, Vec::new()).await
+            }
+            claimed => claimed,
+        }
+    }
+
+    /// Claims up to `limit` tasks, completing `finished` (taken from the completions'
+    /// batcher) in the same request; whatever happens, each of `finished` is answered.
+    async fn claim_carrying(
+        &self,
+        limit: usize,
+        finished: Vec<batch::Waiting<CompleteItem>>,
+    ) -> Result<Vec<ClaimedTask>> {
         let complete: Vec<CompleteItem> = finished.iter().map(|(item, _)| item.clone()).collect();
         let input = ClaimIn {
             agent_id: self.agent_id,
@@ -194,12 +223,7 @@ impl Runtime {
                 Ok(out.tasks)
             }
             Err(err) => {
-                if !finished.is_empty()
-                    && err.error_code() == Some(crate::types::ErrorCode::InvalidBody)
-                {
-                    tracing::warn!(error = %err, "the server does not take completions with claims; sending them apart");
-                    self.completes_with_claims.store(false, Ordering::Relaxed);
-                }
+                // Nothing of it was done: the completions go on their own.
                 self.completions.answer(finished, None);
                 Err(err)
             }
@@ -224,6 +248,7 @@ impl Runtime {
         let completions = self.completions.clone();
         let heartbeats = self.heartbeats.clone();
         let finishing = self.finishing.clone();
+        let with_claims = self.completes_with_claims.clone();
         async move {
             let id = ctx.id();
             // The handler is called inside the spawned task, so that a panic in its
@@ -265,11 +290,14 @@ impl Runtime {
             if ctx.is_finished() {
                 return;
             }
-            // The handler is done: its slot is free while the outcome is written. The
-            // claim loop is woken for it, a completion's once the completion can go with
-            // the next claim (the completions' batcher tells it).
+            // The handler is done: while completions ride on claims, its slot is free
+            // while the outcome is written, and the claim loop is woken for it (a
+            // completion's once it can go with the next claim: the completions' batcher
+            // tells). Otherwise the slot frees once the outcome is written, so that the
+            // next claim sees what it changed (a dependent it released).
             let completing = matches!(outcome, Some(Ok(Ok(_))));
-            let _finishing = outcome.is_some().then(|| finishing.enter(!completing));
+            let _finishing = (outcome.is_some() && with_claims.load(Ordering::Relaxed))
+                .then(|| finishing.enter(!completing));
             let writer = Writer {
                 client: &client,
                 completions: &completions,
@@ -674,4 +702,10 @@ impl Drop for FinishingGuard {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Whether `err` is a server's refusal of the `complete` field itself (it predates it).
+fn unknown_complete_field(err: &crate::Error) -> bool {
+    err.error_code() == Some(crate::types::ErrorCode::InvalidBody)
+        && matches!(err, crate::Error::Api { message, .. } if message.contains("unknown field `complete`"))
 }

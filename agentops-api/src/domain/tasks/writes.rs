@@ -32,13 +32,12 @@ pub async fn claim(
     let labels = normalise_labels(&input.labels.unwrap_or_default());
     check_labels(&mut checks, &labels);
     let completions = input.complete.unwrap_or_default();
-    if !completions.is_empty() {
-        check_batch(
-            &mut checks,
-            "complete",
-            completions.iter().map(|item| item.id),
-        );
-    }
+    check_batch(
+        &mut checks,
+        "complete",
+        limits::CLAIM_COMPLETIONS,
+        completions.iter().map(|item| item.id),
+    );
     for (i, item) in completions.iter().enumerate() {
         if let Some(result) = &item.result {
             checks.json_size(&format!("complete.{i}.result"), result, INPUT_MAX);
@@ -91,6 +90,7 @@ async fn claim_batch(
     state: Context,
     calls: Vec<ClaimCall>,
 ) -> Vec<Result<Created<ClaimOut>, DomainError>> {
+    let _lane = state.task_writes.lane().await;
     together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
         .await
         .into_iter()
@@ -309,6 +309,9 @@ fn lost(err: crate::coalesce::Lost) -> DomainError {
 pub struct TaskWrites {
     claims: Coalescer<ClaimCall, Result<Created<ClaimOut>, DomainError>>,
     completions: Coalescer<CompleteCall, CompleteOutcome>,
+    /// One per lane: claims and completions together run at most this many
+    /// transactions (and hold at most this many connections) at once.
+    transactions: tokio::sync::Semaphore,
 }
 
 /// Calls per batch. A completion call names at most [`limits::BATCH`] tasks, so a batch
@@ -316,12 +319,21 @@ pub struct TaskWrites {
 const CALLS_PER_BATCH: usize = 32;
 
 impl TaskWrites {
-    /// At most `lanes` batches of each kind at once.
+    /// At most `lanes` batches at once, claims and completions together.
     pub fn new(lanes: usize) -> Self {
         Self {
             claims: Coalescer::new(lanes, CALLS_PER_BATCH),
             completions: Coalescer::new(lanes, CALLS_PER_BATCH),
+            transactions: tokio::sync::Semaphore::new(lanes.max(1)),
         }
+    }
+}
+
+impl TaskWrites {
+    /// Waits for a lane: held while a batch's transactions run.
+    async fn lane(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed; without a permit the batch runs all the same.
+        self.transactions.acquire().await.ok()
     }
 }
 
@@ -373,6 +385,7 @@ async fn complete_batched(state: &Context, items: Vec<Completion>) -> CompleteOu
 
 /// Completes `calls` in one transaction; if that fails as a whole, each in its own.
 async fn complete_batch(state: Context, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
+    let _lane = state.task_writes.lane().await;
     together_or_one_by_one(&calls, "completions", |calls| {
         complete_together(&state, calls)
     })
@@ -480,7 +493,12 @@ pub async fn complete_many(
     input: CompleteManyIn,
 ) -> Result<BatchOut, DomainError> {
     let mut checks = Checks::default();
-    check_batch(&mut checks, "items", input.items.iter().map(|item| item.id));
+    check_batch(
+        &mut checks,
+        "items",
+        limits::BATCH,
+        input.items.iter().map(|item| item.id),
+    );
     for (i, item) in input.items.iter().enumerate() {
         if let Some(result) = &item.result {
             checks.json_size(&format!("items.{i}.result"), result, INPUT_MAX);
