@@ -52,9 +52,9 @@ pub struct ApiConfig {
     /// Task claims and completions that arrive together share a transaction (group
     /// commit, see `agentops_api::coalesce`): at most this many such transactions run
     /// at once in this process, each carrying what queued while the others ran. `1`
-    /// batches the most; a replica never waits on another's lanes. Each kind (claims,
-    /// completions) holds up to this many database connections while its lanes run, so
-    /// keep it well under `AGENTOPS_DB_MAX_CONNECTIONS`.
+    /// batches the most; a replica never waits on another's lanes. Claims and completions
+    /// share the lanes, and each lane holds a database connection while it runs, so at
+    /// most half of `AGENTOPS_DB_MAX_CONNECTIONS` are used (8 connections on SQLite).
     #[arg(long, env = "AGENTOPS_WRITE_LANES", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub write_lanes: u32,
