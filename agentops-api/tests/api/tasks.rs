@@ -704,6 +704,13 @@ async fn a_released_task_goes_back_to_the_queue_without_using_an_attempt(backend
 /// `POST /tasks/claim` with `Idempotency-Key: key`; returns whether it says it replayed,
 /// and the claimed tasks.
 async fn claim_keyed(app: &TestApp, agent: Uuid, key: &str, extra: Value) -> (bool, Vec<Value>) {
+    let (replayed, out) = claim_with_key(app, agent, key, extra).await;
+    (replayed, list(&out, "tasks"))
+}
+
+/// `POST /tasks/claim` with `Idempotency-Key: key` and `extra` fields; returns whether
+/// it says it replayed, and its body.
+async fn claim_with_key(app: &TestApp, agent: Uuid, key: &str, extra: Value) -> (bool, Value) {
     let mut body = json!({ "agent_id": agent });
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
@@ -722,11 +729,12 @@ async fn claim_keyed(app: &TestApp, agent: Uuid, key: &str, extra: Value) -> (bo
         .headers()
         .get("idempotent-replayed")
         .is_some_and(|v| v == "true");
-    let out: Value = response.json().await.unwrap();
-    (
-        replayed,
-        out["tasks"].as_array().cloned().unwrap_or_default(),
-    )
+    (replayed, response.json().await.unwrap())
+}
+
+/// The array `field` of `out` (empty if absent).
+fn list(out: &Value, field: &str) -> Vec<Value> {
+    out[field].as_array().cloned().unwrap_or_default()
 }
 
 async fn a_repeated_claim_gets_the_same_tasks_back(backend: Backend) {
@@ -999,23 +1007,8 @@ async fn claim_completing(
     key: &str,
     items: &Value,
 ) -> (bool, Vec<Value>, Vec<Value>) {
-    let response = app
-        .http
-        .post(app.url("/api/v1/tasks/claim"))
-        .bearer_auth(agentops_testkit::ADMIN_KEY)
-        .header("idempotency-key", key)
-        .json(&json!({ "agent_id": agent, "complete": items }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    let out: Value = response.json().await.unwrap();
-    let list = |field: &str| out[field].as_array().cloned().unwrap_or_default();
-    (replayed, list("tasks"), list("completed"))
+    let (replayed, out) = claim_with_key(app, agent, key, json!({ "complete": items })).await;
+    (replayed, list(&out, "tasks"), list(&out, "completed"))
 }
 
 /// Batches are refused whole for what no item could fix: none, too many, a task named
