@@ -40,8 +40,8 @@ use agentops_api::auth::Caller;
 use agentops_api::state::AppState;
 use agentops_sdk::Client;
 use agentops_sdk::types::{
-    AgentIn, BatchItemOut, ClaimIn, CompleteIn, CompleteItem, CompleteManyIn, ProjectIn, Role,
-    TaskIn,
+    AgentIn, BatchItemOut, ClaimIn, ClaimedTask, CompleteIn, CompleteItem, CompleteManyIn,
+    ProjectIn, Role, TaskIn,
 };
 use anyhow::{Context, bail};
 use clap::Args;
@@ -515,6 +515,18 @@ fn tiny_result() -> Option<serde_json::Value> {
     Some(serde_json::json!({ "ok": true }))
 }
 
+/// A completion with a tiny result for each of `tasks`.
+fn completions_of(tasks: &[ClaimedTask]) -> Vec<CompleteItem> {
+    tasks
+        .iter()
+        .map(|task| CompleteItem {
+            id: task.task.id,
+            claim_token: task.claim_token,
+            result: tiny_result(),
+        })
+        .collect()
+}
+
 /// `W` SDK workers, spread over `clients` (one per API process), claim and complete until
 /// the queue is empty; returns the elapsed seconds and the number of tasks completed.
 async fn through_sdk(
@@ -541,15 +553,7 @@ async fn through_sdk(
                     if out.tasks.is_empty() {
                         return Ok::<_, anyhow::Error>(done);
                     }
-                    finished = out
-                        .tasks
-                        .iter()
-                        .map(|task| CompleteItem {
-                            id: task.task.id,
-                            claim_token: task.claim_token,
-                            result: tiny_result(),
-                        })
-                        .collect();
+                    finished = completions_of(&out.tasks);
                 }
             }
             loop {
@@ -571,14 +575,7 @@ async fn through_sdk(
                     }
                     _ => {
                         // What a worker holding several tasks does: one request for all.
-                        let items = claimed
-                            .iter()
-                            .map(|task| CompleteItem {
-                                id: task.task.id,
-                                claim_token: task.claim_token,
-                                result: tiny_result(),
-                            })
-                            .collect();
+                        let items = completions_of(&claimed);
                         let outcome = client
                             .tasks()
                             .complete_many(CompleteManyIn { items })

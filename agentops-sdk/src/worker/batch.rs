@@ -188,9 +188,7 @@ impl<O: Op> Batcher<O> {
     /// Takes up to `max` of the calls gathering for the next batch, to send them another
     /// way; each must then be answered, by [`Batcher::answer`].
     pub fn take(&self, max: usize) -> Vec<Waiting<O::Item>> {
-        let mut gathering = lock(&self.gathering);
-        let n = gathering.len().min(max);
-        gathering.drain(..n).collect()
+        take_gathered(&self.gathering, max)
     }
 
     /// Answers `taken` (from [`Batcher::take`]) with `outcomes`, one per call in order;
@@ -215,6 +213,13 @@ fn lock<I>(gathering: &Gathering<I>) -> std::sync::MutexGuard<'_, Vec<Waiting<I>
     gathering.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The oldest `max` calls gathering, taken out.
+fn take_gathered<I>(gathering: &Gathering<I>, max: usize) -> Vec<Waiting<I>> {
+    let mut gathering = lock(gathering);
+    let n = gathering.len().min(max);
+    gathering.drain(..n).collect()
+}
+
 async fn gather<O: Op>(
     client: Client,
     mut woken: mpsc::UnboundedReceiver<()>,
@@ -231,11 +236,7 @@ async fn gather<O: Op>(
         // Sent on tasks of their own: the next batch gathers meanwhile. (The calls may
         // have been taken already, by the claim loop.)
         loop {
-            let batch = {
-                let mut gathering = lock(&gathering);
-                let n = gathering.len().min(MAX_ITEMS);
-                gathering.drain(..n).collect::<Vec<_>>()
-            };
+            let batch = take_gathered(&gathering, MAX_ITEMS);
             if batch.is_empty() {
                 break;
             }
@@ -245,7 +246,7 @@ async fn gather<O: Op>(
 }
 
 /// Sends `batch` and answers each caller.
-pub(super) async fn send<O: Op>(client: Client, mut batch: Vec<Waiting<O::Item>>) {
+async fn send<O: Op>(client: Client, mut batch: Vec<Waiting<O::Item>>) {
     // The server refuses a batch that names a task twice: those go alone.
     let mut seen = HashSet::new();
     let (together, alone): (Vec<_>, Vec<_>) = batch

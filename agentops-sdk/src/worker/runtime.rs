@@ -616,6 +616,44 @@ async fn shutdown_signal() {
     }
 }
 
+/// Counts the supervisors whose handler has returned, and wakes the claim loop when one
+/// joins them.
+#[derive(Default)]
+pub(super) struct Finishing {
+    count: std::sync::atomic::AtomicUsize,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Finishing {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Counts one until the guard is dropped, and wakes the claim loop if `wake`.
+    fn enter(self: &Arc<Self>, wake: bool) -> FinishingGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if wake {
+            self.wake.notify_one();
+        }
+        FinishingGuard(self.clone())
+    }
+}
+
+/// One supervisor writing its outcome.
+pub(super) struct FinishingGuard(Arc<Finishing>);
+
+impl Drop for FinishingGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether `err` is a server's refusal of the `complete` field itself (it predates it).
+fn unknown_complete_field(err: &crate::Error) -> bool {
+    err.error_code() == Some(crate::types::ErrorCode::InvalidBody)
+        && matches!(err, crate::Error::Api { message, .. } if message.contains("unknown field `complete`"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,42 +708,4 @@ mod tests {
         assert!(!is_transient(&api(StatusCode::CONFLICT)));
         assert_eq!(api_message(&api(StatusCode::UNPROCESSABLE_ENTITY)), "why");
     }
-}
-
-/// Counts the supervisors whose handler has returned, and wakes the claim loop when one
-/// joins them.
-#[derive(Default)]
-pub(super) struct Finishing {
-    count: std::sync::atomic::AtomicUsize,
-    wake: Arc<tokio::sync::Notify>,
-}
-
-impl Finishing {
-    fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Counts one until the guard is dropped, and wakes the claim loop if `wake`.
-    fn enter(self: &Arc<Self>, wake: bool) -> FinishingGuard {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        if wake {
-            self.wake.notify_one();
-        }
-        FinishingGuard(self.clone())
-    }
-}
-
-/// One supervisor writing its outcome.
-pub(super) struct FinishingGuard(Arc<Finishing>);
-
-impl Drop for FinishingGuard {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Whether `err` is a server's refusal of the `complete` field itself (it predates it).
-fn unknown_complete_field(err: &crate::Error) -> bool {
-    err.error_code() == Some(crate::types::ErrorCode::InvalidBody)
-        && matches!(err, crate::Error::Api { message, .. } if message.contains("unknown field `complete`"))
 }

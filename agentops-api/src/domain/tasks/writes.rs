@@ -327,9 +327,7 @@ impl TaskWrites {
             transactions: tokio::sync::Semaphore::new(lanes.max(1)),
         }
     }
-}
 
-impl TaskWrites {
     /// Waits for a lane: held while a batch's transactions run.
     async fn lane(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         // The semaphore is never closed; without a permit the batch runs all the same.
