@@ -214,6 +214,21 @@ pub struct Seen {
     pub idempotency_key: Option<String>,
     /// Whether it was forwarded to the server.
     pub forwarded: bool,
+    /// Its body, as text.
+    pub body: String,
+}
+
+/// An answer the proxy gives itself, instead of forwarding, to every request of a method
+/// and path whose body contains some text: how a server of another version would answer
+/// it, for instance.
+#[derive(Debug, Clone)]
+pub struct AnswerRule {
+    pub method: String,
+    pub path: String,
+    pub body_contains: String,
+    pub status: u16,
+    /// The JSON body of the answer.
+    pub answer: String,
 }
 
 #[derive(Default)]
@@ -221,6 +236,7 @@ struct Plan {
     faults: VecDeque<Fault>,
     /// Apply this fault to every request once `faults` is empty.
     always: Option<Fault>,
+    rules: Vec<AnswerRule>,
     seen: Vec<Seen>,
 }
 
@@ -266,6 +282,11 @@ impl FaultProxy {
         self.plan.lock().unwrap().always = fault;
     }
 
+    /// Answers the requests `rule` matches with its answer, from now on.
+    pub fn answer_when(&self, rule: AnswerRule) {
+        self.plan.lock().unwrap().rules.push(rule);
+    }
+
     /// The requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.plan.lock().unwrap().seen.clone()
@@ -288,18 +309,45 @@ async fn serve_connection(mut client: TcpStream, upstream: SocketAddr, plan: Arc
         let Some(request) = read_message(&mut client, &mut buffer, true).await else {
             return;
         };
-        let fault = {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let (fault, rule) = {
             let mut plan = plan.lock().unwrap();
-            let fault = plan.faults.pop_front().or_else(|| plan.always.clone());
-            let forwarded = !matches!(fault, Some(Fault::Status(..)));
+            let rule = plan
+                .rules
+                .iter()
+                .find(|rule| {
+                    rule.method == request.method
+                        && rule.path == request.path
+                        && body.contains(&rule.body_contains)
+                })
+                .cloned();
+            let fault = if rule.is_some() {
+                None
+            } else {
+                plan.faults.pop_front().or_else(|| plan.always.clone())
+            };
+            let forwarded = rule.is_none() && !matches!(fault, Some(Fault::Status(..)));
             plan.seen.push(Seen {
                 method: request.method.clone(),
                 path: request.path.clone(),
                 idempotency_key: request.idempotency_key.clone(),
                 forwarded,
+                body,
             });
-            fault
+            (fault, rule)
         };
+        if let Some(rule) = rule {
+            let answer = format!(
+                "HTTP/1.1 {} Answered\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                rule.status,
+                rule.answer.len(),
+                rule.answer
+            );
+            if client.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if let Some(Fault::Status(status, retry_after)) = fault {
             let retry = retry_after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
             let body = format!(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{ADMIN_KEY, AnswerRule, Backend, FaultProxy, TestApp, client_for};
 use crate::on_both_backends;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -762,7 +762,75 @@ async fn a_finished_task_is_reported_with_the_next_claim(backend: Backend) {
         .unwrap();
 }
 
+/// A server from before claims carried completions refuses the field as any unknown field
+/// (422 `invalid_body`): the worker sends that claim again without them, sends its
+/// completions in requests of their own from then on, and every task is still completed
+/// exactly once with its result. Here a proxy in front of the API answers as that server
+/// would.
+async fn a_server_that_predates_completions_in_claims_gets_them_apart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let proxy = FaultProxy::start(app.server.addr).await;
+    proxy.answer_when(AnswerRule {
+        method: "POST".into(),
+        path: "/api/v1/tasks/claim".into(),
+        body_contains: "\"complete\"".into(),
+        status: 422,
+        answer: json!({ "error": {
+            "code": "invalid_body",
+            "message": "the body does not match the expected shape: unknown field `complete`, \
+                expected one of `agent_id`, `kinds`, `labels`, `project_id`, `limit`, \
+                `lease_seconds` at line 1 column 61",
+        }})
+        .to_string(),
+    });
+    let project = app.project().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(app.task(project, "older", json!({ "i": i })).await.id);
+    }
+    let builder = worker_with(client_for(&proxy.base, ADMIN_KEY), "older")
+        .kinds(["older"])
+        .concurrency(1);
+    let stop = builder.shutdown_handle();
+    let run = tokio::spawn(
+        builder.run(|task: TaskContext| async move { Ok(json!({ "echo": task.input() })) }),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let done = app
+            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
+            .await;
+        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
+        assert_eq!(
+            events_of(&app, *id).await,
+            ["task.created", "task.claimed", "task.completed"],
+            "completed exactly once"
+        );
+    }
+    stop.shutdown();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+    let seen = proxy.seen();
+    let carried: Vec<_> = seen
+        .iter()
+        .filter(|request| request.path == "/api/v1/tasks/claim" && !request.forwarded)
+        .collect();
+    assert_eq!(
+        carried.len(),
+        1,
+        "after the first refusal no claim carries completions: {carried:?}"
+    );
+    let apart = seen
+        .iter()
+        .filter(|request| request.method == "POST" && request.path.ends_with("/complete"))
+        .count();
+    assert!(apart >= 3, "the completions went apart: {apart} requests");
+}
+
 on_both_backends!(
+    a_server_that_predates_completions_in_claims_gets_them_apart,
     a_finished_task_is_reported_with_the_next_claim,
     a_worker_completes_tasks_with_its_handlers_results,
     handler_errors_and_panics_fail_the_task_with_their_message,
