@@ -31,6 +31,10 @@
 //! per task of PostgreSQL's processes, of the API processes, and of this process (the
 //! workers, or the raw SQL's connections). On a machine whose cores are all busy, that
 //! is what decides the throughput.
+//!
+//! And the write-ahead log each side makes the server write per task (from
+//! `pg_current_wal_insert_lsn()` before and after each timed part): what every commit
+//! has to flush, and a direct measure of how much each side writes for the same job.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +132,9 @@ pub struct RunResult {
     /// Where the CPU went, in CPU milliseconds per task, for each side (`raw_sql`,
     /// `api_x1`, `api_x2`); absent where `/proc` cannot be read.
     pub cpu_ms_per_task: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Bytes of write-ahead log the server wrote per task, for each side (`raw_sql`,
+    /// `api_x1`, `api_x2`): what each commit has to flush to disk.
+    pub wal_bytes_per_task: serde_json::Map<String, serde_json::Value>,
 }
 
 /// CPU milliseconds per task of one side: PostgreSQL's processes, the API processes, and
@@ -273,35 +280,41 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                     Runner::RawSql => &apis[..0],
                     Runner::Api { replicas } => &apis[..replicas],
                 };
-                let (secs, done, ok, cpu) = match runner {
+                let (secs, done, ok, cpu, wal) = match runner {
                     Runner::RawSql => {
                         raw.enqueue(n).await?;
                         raw.vacuum().await?;
+                        let wal = wal_position(&state.db).await?;
                         let cpu = CpuMark::now(in_use);
                         let (secs, done) = raw.run(batch).await.context("raw SQL run")?;
                         let cpu = cpu_used(cpu, in_use);
-                        (secs, done, done == n && raw.completed(n).await?, cpu)
+                        let wal = wal_position(&state.db).await? - wal;
+                        (secs, done, done == n && raw.completed(n).await?, cpu, wal)
                     }
                     Runner::Api { replicas } => {
                         let project = enqueue(&state, &caller, n).await?;
                         vacuum(&state).await?;
+                        let wal = wal_position(&state.db).await?;
                         let cpu = CpuMark::now(in_use);
                         let (secs, done) =
                             through_sdk(&clients[..replicas], &agents, batch, args.report)
                                 .await
                                 .context("SDK run")?;
                         let cpu = cpu_used(cpu, in_use);
+                        let wal = wal_position(&state.db).await? - wal;
                         (
                             secs,
                             done,
                             done == n && completed_once(&state, project, n).await?,
                             cpu,
+                            wal,
                         )
                     }
                 };
                 let side = &mut totals[which];
                 side.secs += secs;
                 side.tasks += done;
+                side.wal_bytes += wal;
                 side.ok &= ok;
                 side.cpu = side.cpu.zip(cpu).map(|(a, b)| CpuPerTask {
                     postgres: a.postgres + b.postgres,
@@ -321,17 +334,22 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
         }
         let mut cpu = serde_json::Map::new();
         let mut cpu_line = Vec::new();
+        let mut wal = serde_json::Map::new();
+        let mut wal_line = Vec::new();
         for (runner, side) in runners.iter().zip(&totals) {
+            let name = match runner {
+                Runner::RawSql => "raw_sql".to_owned(),
+                Runner::Api { replicas } => format!("api_x{replicas}"),
+            };
+            let wal_per_task = (side.wal_bytes as f64 / side.tasks.max(1) as f64).round();
+            wal_line.push(format!("{name}: {wal_per_task:.0}"));
+            wal.insert(name.clone(), serde_json::json!(wal_per_task));
             let Some(used) = side.cpu else { continue };
             let per_task = |secs: f64| round3(secs * 1000.0 / side.tasks.max(1) as f64);
             let used = CpuPerTask {
                 postgres: per_task(used.postgres),
                 api: per_task(used.api),
                 workers: per_task(used.workers),
-            };
-            let name = match runner {
-                Runner::RawSql => "raw_sql".to_owned(),
-                Runner::Api { replicas } => format!("api_x{replicas}"),
             };
             cpu_line.push(format!(
                 "{name}: postgres {:.2}, api {:.2}, workers {:.2}",
@@ -342,6 +360,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
         if !cpu_line.is_empty() {
             eprintln!("  CPU ms per task: {}", cpu_line.join(" | "));
         }
+        eprintln!("  WAL bytes per task: {}", wal_line.join(" | "));
         let rate = |side: &Side| side.tasks as f64 / side.secs;
         let baseline_rate = rate(&totals[0]);
         let one = rate(&totals[1]);
@@ -359,6 +378,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                 .iter()
                 .all(|side| side.ok && side.tasks == args.tasks),
             cpu_ms_per_task: (!cpu.is_empty()).then_some(cpu),
+            wal_bytes_per_task: wal,
         });
     }
 
@@ -375,6 +395,8 @@ struct Side {
     tasks: u64,
     ok: bool,
     cpu: Option<CpuPerTask>,
+    /// Bytes of write-ahead log written during its runs.
+    wal_bytes: i64,
 }
 
 impl Default for Side {
@@ -384,6 +406,7 @@ impl Default for Side {
             tasks: 0,
             ok: true,
             cpu: Some(CpuPerTask::default()),
+            wal_bytes: 0,
         }
     }
 }
@@ -424,6 +447,19 @@ fn cpu_used(mark: Option<CpuMark>, apis: &[ApiProcess]) -> Option<CpuPerTask> {
         api: api - mark.api,
         workers: own_cpu_seconds().ok()? - mark.own,
     })
+}
+
+/// The server's write-ahead log insert position, in bytes. The benchmark's database is
+/// the only busy one, so the difference over a run is that run's log.
+async fn wal_position(db: &DatabaseConnection) -> anyhow::Result<i64> {
+    let position = Count::find_by_statement(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint AS value",
+    ))
+    .one(db)
+    .await?
+    .context("no WAL position")?;
+    Ok(position.value)
 }
 
 /// Clears dead rows and refreshes statistics (untimed), so each run starts from the same

@@ -133,6 +133,13 @@ fn claims_of_a_few_hundred_tasks() {
         }
         assert!(report["cpu_ms_per_task"]["api_x1"]["postgres"].as_f64() > Some(0.0));
     }
+    // Every side writes a log: its changes (and on the API's side, its events).
+    for side in ["raw_sql", "api_x1", "api_x2"] {
+        assert!(
+            report["wal_bytes_per_task"][side].as_f64() > Some(0.0),
+            "no WAL on {side}: {report}"
+        );
+    }
 }
 
 #[test]

@@ -261,10 +261,14 @@ impl Runtime {
             // Kept beating while the outcome is written, too; cancelled once the lease is
             // gone.
             let lost = CancellationToken::new();
+            let writing = CancellationToken::new();
             let _heartbeat = AbortOnDrop(tokio::spawn(keep_lease(
                 heartbeats,
                 ctx.clone(),
-                lost.clone(),
+                Lease {
+                    lost: lost.clone(),
+                    writing: writing.clone(),
+                },
                 lease,
                 every,
                 asked,
@@ -296,6 +300,7 @@ impl Runtime {
             // tells). Otherwise the slot frees once the outcome is written, so that the
             // next claim sees what it changed (a dependent it released).
             let completing = matches!(outcome, Some(Ok(Ok(_))));
+            writing.cancel();
             let _finishing = (outcome.is_some() && with_claims.load(Ordering::Relaxed))
                 .then(|| finishing.enter(!completing));
             let writer = Writer {
@@ -327,9 +332,23 @@ impl Runtime {
     }
 }
 
+/// The signals between a supervisor and its task's heartbeat.
+struct Lease {
+    /// Cancelled by the heartbeat once the lease is gone.
+    lost: CancellationToken,
+    /// Cancelled by the supervisor once the handler has returned and its outcome is being
+    /// written.
+    writing: CancellationToken,
+}
+
 /// Heartbeats `ctx`'s task every `every` until aborted, and once the lease is gone (the
 /// server said so, or no heartbeat was answered before its end) cancels `lost` and the
 /// context.
+///
+/// A server that says the task is no longer running while its outcome is being written
+/// may be answering after that very outcome landed (a completion that rode on a claim is
+/// applied before the claim's answer comes back): then the heartbeat just stops, and the
+/// write's own answer says whether the task was still ours.
 ///
 /// The lease's end is counted from when the claim (`asked`) or the last answered
 /// heartbeat was sent, less a margin: the server started it later than that, so this end
@@ -337,7 +356,7 @@ impl Runtime {
 async fn keep_lease(
     heartbeats: batch::Batcher<batch::Heartbeat>,
     ctx: TaskContext,
-    lost: CancellationToken,
+    Lease { lost, writing }: Lease,
     lease: Duration,
     every: Duration,
     asked: Instant,
@@ -365,6 +384,10 @@ async fn keep_lease(
         // must not keep the handler going once the task may run elsewhere.
         match tokio::time::timeout_at(ends, extend(&heartbeats, &ctx, lease)).await {
             Ok(Ok(())) => ends = sent + lease - margin,
+            Ok(Err(err)) if lease_gone(&err) && writing.is_cancelled() => {
+                tracing::debug!(task_id = %id, error = %err, "the task is no longer running while its outcome is written; heartbeats stop");
+                return;
+            }
             Ok(Err(err)) if lease_gone(&err) => {
                 tracing::warn!(task_id = %id, error = %err, "lease lost; cancelling the handler");
                 break;
