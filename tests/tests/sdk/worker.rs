@@ -647,6 +647,22 @@ async fn a_worker_without_a_name_or_with_a_viewer_key_does_not_start(backend: Ba
 }
 
 /// How many requests the server answered on `route` (from `/metrics`).
+/// Waits until each of `ids` (the `i`-th created with input `{"i": i}`) is completed with
+/// its input echoed, and checks it was claimed and completed exactly once.
+async fn each_echoed_once(app: &TestApp, ids: &[Uuid]) {
+    for (i, id) in ids.iter().enumerate() {
+        let done = app
+            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
+            .await;
+        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
+        assert_eq!(
+            events_of(app, *id).await,
+            ["task.created", "task.claimed", "task.completed"],
+            "completed exactly once"
+        );
+    }
+}
+
 async fn requests_on(app: &TestApp, route: &str) -> u64 {
     let text = reqwest::get(format!("{}/metrics", app.server.base))
         .await
@@ -690,17 +706,7 @@ async fn completions_that_come_together_go_in_one_request(backend: Backend) {
             Ok(json!({ "echo": task.input() }))
         }
     }));
-    for (i, id) in ids.iter().enumerate() {
-        let done = app
-            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
-            .await;
-        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
-        assert_eq!(
-            events_of(&app, *id).await,
-            ["task.created", "task.claimed", "task.completed"],
-            "completed exactly once"
-        );
-    }
+    each_echoed_once(&app, &ids).await;
     let batched = requests_on(&app, "/api/v1/tasks/complete").await;
     let single = requests_on(&app, "/api/v1/tasks/{id}/complete").await;
     assert!(batched >= 1, "no batched completion");
@@ -736,17 +742,7 @@ async fn a_finished_task_is_reported_with_the_next_claim(backend: Backend) {
     let run = tokio::spawn(
         builder.run(|task: TaskContext| async move { Ok(json!({ "echo": task.input() })) }),
     );
-    for (i, id) in ids.iter().enumerate() {
-        let done = app
-            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
-            .await;
-        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
-        assert_eq!(
-            events_of(&app, *id).await,
-            ["task.created", "task.claimed", "task.completed"],
-            "completed exactly once"
-        );
-    }
+    each_echoed_once(&app, &ids).await;
     let apart = requests_on(&app, "/api/v1/tasks/complete").await
         + requests_on(&app, "/api/v1/tasks/{id}/complete").await;
     // Without the claims carrying them, each of the six goes alone.
@@ -795,17 +791,7 @@ async fn a_server_that_predates_completions_in_claims_gets_them_apart(backend: B
     let run = tokio::spawn(
         builder.run(|task: TaskContext| async move { Ok(json!({ "echo": task.input() })) }),
     );
-    for (i, id) in ids.iter().enumerate() {
-        let done = app
-            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
-            .await;
-        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
-        assert_eq!(
-            events_of(&app, *id).await,
-            ["task.created", "task.claimed", "task.completed"],
-            "completed exactly once"
-        );
-    }
+    each_echoed_once(&app, &ids).await;
     stop.shutdown();
     tokio::time::timeout(WAIT, run)
         .await
