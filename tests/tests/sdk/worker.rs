@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentops_sdk::types::{AgentStatus, TaskIn, TaskOut, TaskStatus};
-use agentops_sdk::worker::WorkerBuilder;
+use agentops_sdk::worker::{ShutdownHandle, WorkerBuilder};
 use agentops_sdk::{TaskContext, TaskError, Worker};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::helpers::{ADMIN_KEY, AnswerRule, Backend, FaultProxy, TestApp, client_for};
@@ -66,12 +67,7 @@ async fn a_worker_completes_tasks_with_its_handlers_results(backend: Backend) {
         }
     }));
 
-    for (i, id) in ids.iter().enumerate() {
-        let done = app
-            .wait_for_task(*id, WAIT, |t| t.status == TaskStatus::Completed)
-            .await;
-        assert_eq!(done.result, Some(json!({ "echo": { "i": i } })));
-    }
+    each_echoed_once(&app, &ids).await;
     assert!(
         peak.load(Ordering::SeqCst) <= 4,
         "never above the concurrency"
@@ -91,12 +87,7 @@ async fn a_worker_completes_tasks_with_its_handlers_results(backend: Backend) {
     assert_eq!(agent.capabilities, ["echo"]);
     assert_eq!(agent.status, AgentStatus::Online);
 
-    stop.shutdown();
-    tokio::time::timeout(WAIT, run)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop, run).await;
 }
 
 async fn handler_errors_and_panics_fail_the_task_with_their_message(backend: Backend) {
@@ -646,7 +637,6 @@ async fn a_worker_without_a_name_or_with_a_viewer_key_does_not_start(backend: Ba
     assert!(err.is_auth(), "{err:?}");
 }
 
-/// How many requests the server answered on `route` (from `/metrics`).
 /// Waits until each of `ids` (the `i`-th created with input `{"i": i}`) is completed with
 /// its input echoed, and checks it was claimed and completed exactly once.
 async fn each_echoed_once(app: &TestApp, ids: &[Uuid]) {
@@ -663,6 +653,21 @@ async fn each_echoed_once(app: &TestApp, ids: &[Uuid]) {
     }
 }
 
+/// Asks the worker to stop, and waits (at most [`WAIT`]) until its run ends without an
+/// error.
+pub(crate) async fn stop_and_wait(
+    stop: &ShutdownHandle,
+    run: JoinHandle<agentops_sdk::Result<()>>,
+) {
+    stop.shutdown();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+/// How many requests the server answered on `route` (from `/metrics`).
 async fn requests_on(app: &TestApp, route: &str) -> u64 {
     let text = reqwest::get(format!("{}/metrics", app.server.base))
         .await
@@ -718,12 +723,7 @@ async fn completions_that_come_together_go_in_one_request(backend: Backend) {
         requests_on(&app, "/api/v1/tasks/heartbeat").await >= 1,
         "no batched heartbeat"
     );
-    stop.shutdown();
-    tokio::time::timeout(WAIT, run)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop, run).await;
 }
 
 /// A worker that finishes a task and takes the next reports the first in the claim of the
@@ -750,12 +750,7 @@ async fn a_finished_task_is_reported_with_the_next_claim(backend: Backend) {
         apart <= 2,
         "{apart} of 6 completions went in requests of their own"
     );
-    stop.shutdown();
-    tokio::time::timeout(WAIT, run)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop, run).await;
 }
 
 /// A server from before claims carried completions refuses the field as any unknown field
@@ -792,12 +787,7 @@ async fn a_server_that_predates_completions_in_claims_gets_them_apart(backend: B
         builder.run(|task: TaskContext| async move { Ok(json!({ "echo": task.input() })) }),
     );
     each_echoed_once(&app, &ids).await;
-    stop.shutdown();
-    tokio::time::timeout(WAIT, run)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop, run).await;
     let seen = proxy.seen();
     let carried: Vec<_> = seen
         .iter()

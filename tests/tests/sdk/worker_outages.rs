@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::helpers::{ADMIN_KEY, Backend, CuttableProxy, TestApp, client_for};
 use crate::on_both_backends;
-use crate::worker::worker_with;
+use crate::worker::{stop_and_wait, worker_with};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -89,12 +89,7 @@ async fn a_worker_whose_api_stops_answering_stops_its_handler_before_the_task_ru
 
     // A cannot reach the API to shut down gracefully: stop it the crash way.
     a.abort();
-    stop_b.shutdown();
-    tokio::time::timeout(WAIT, b)
-        .await
-        .expect("B stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop_b, b).await;
 }
 
 async fn a_result_is_written_through_a_short_outage(backend: Backend) {
@@ -143,12 +138,7 @@ async fn a_result_is_written_through_a_short_outage(backend: Backend) {
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["task.created", "task.claimed", "task.completed"]);
-    stop.shutdown();
-    tokio::time::timeout(WAIT, run)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    stop_and_wait(&stop, run).await;
 }
 
 on_both_backends!(
