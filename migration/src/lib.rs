@@ -77,6 +77,7 @@ mod m20261205_000022_tools;
 mod m20261205_000023_previews;
 mod m20261205_000024_preview_expiry;
 mod m20261205_000025_sequencer_by_index;
+mod m20261206_000026_append_returns_ids;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -110,6 +111,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000023_previews::Migration),
             Box::new(m20261205_000024_preview_expiry::Migration),
             Box::new(m20261205_000025_sequencer_by_index::Migration),
+            Box::new(m20261206_000026_append_returns_ids::Migration),
         ]
     }
 }

@@ -142,7 +142,12 @@ impl Hub {
 
     fn broadcast(&mut self, event: Event) {
         self.cursor = event.id;
-        // An error only means nobody is listening.
+        // Nobody listening: a sent event would be dropped, so its frame is not even made
+        // (a subscriber gets only what is sent after it subscribed).
+        if self.live.receiver_count() == 0 {
+            return;
+        }
+        // An error only means the last listener just left.
         let _ = self.live.send(LiveEvent::new(event));
     }
 }

@@ -144,7 +144,7 @@ impl Events {
     pub fn committed(&self, appended: crate::store::Appended) {
         match appended {
             crate::store::Appended::Logged(events) => {
-                publish_logged(&self.inner, &events, Utc::now());
+                publish_logged(&self.inner, events, Utc::now());
             }
             crate::store::Appended::Queued(_) => {
                 if let Some(sequencer) = &self.inner.sequencer {
@@ -195,15 +195,13 @@ impl Events {
 }
 
 /// Publishes events that are in the log, whose transactions committed at `committed_at`.
-fn publish_logged(inner: &Inner, events: &[Event], committed_at: DateTime<Utc>) {
+fn publish_logged(inner: &Inner, events: Vec<Event>, committed_at: DateTime<Utc>) {
     if events.is_empty() {
         return;
     }
     if let Some(redis) = &inner.redis {
-        redis.publish(events, committed_at);
+        redis.publish(&events, committed_at);
     }
     // A full queue drops the hint; the hub's next log poll delivers the events.
-    let _ = inner
-        .hub_input
-        .try_send(hub::Input::Events(events.to_vec()));
+    let _ = inner.hub_input.try_send(hub::Input::Events(events));
 }

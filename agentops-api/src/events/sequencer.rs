@@ -105,7 +105,7 @@ impl Sequencer {
 
     /// Runs forever: one run per wake-up or poll interval, handing each batch it moves
     /// to `publish` along with the time its oldest write committed.
-    pub async fn run(self, poll_every: Duration, publish: impl Fn(&[Event], DateTime<Utc>)) {
+    pub async fn run(self, poll_every: Duration, publish: impl Fn(Vec<Event>, DateTime<Utc>)) {
         let shared = &self.inner;
         let mut failures: u32 = 0;
         loop {
@@ -151,14 +151,14 @@ async fn drain(
     db: &DatabaseConnection,
     committed_at: Option<DateTime<Utc>>,
     report: bool,
-    publish: &impl Fn(&[Event], DateTime<Utc>),
+    publish: &impl Fn(Vec<Event>, DateTime<Utc>),
 ) -> bool {
     loop {
         match store::events::sequence(db, store::events::SEQUENCE_BATCH).await {
             Ok(events) => {
                 let full = events.len() as u64 == store::events::SEQUENCE_BATCH;
                 if !events.is_empty() {
-                    publish(&events, committed_at.unwrap_or_else(Utc::now));
+                    publish(events, committed_at.unwrap_or_else(Utc::now));
                 }
                 if !full {
                     return true;

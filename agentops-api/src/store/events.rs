@@ -28,7 +28,7 @@
 //! Either way a change exists with its events or not at all.
 //!
 //! The whole rule (try, then move and number, or queue) is one database function
-//! (`agentops_append_events`), so appending costs the writer one round trip.
+//! (`agentops_append_events_ids`), so appending costs the writer one round trip.
 //!
 //! Events of one transaction stay together and in the order they were emitted; a
 //! transaction that starts after another committed has its events numbered after the
@@ -138,43 +138,96 @@ pub async fn append<C: ConnectionTrait>(
 
 /// PostgreSQL: the whole of [`append`]'s rule (try the ordering lock; free → move the
 /// outbox, then number these; busy → queue them) in one round trip, by the function of
-/// the migration `m20261203_000009_write_functions`. Nobody waits for the lock; whatever
-/// committed before these events is moved first, so causes keep lower ids than their
-/// effects.
+/// the migration `m20261206_000026_append_returns_ids`. Nobody waits for the lock;
+/// whatever committed before these events is moved first, so causes keep lower ids than
+/// their effects. For the writer's own events the database answers only their ids (it
+/// has the events already); the rows moved from the outbox come back whole.
 async fn append_postgres<C: ConnectionTrait>(
     conn: &C,
     events: Vec<NewEvent>,
 ) -> Result<Appended, DbErr> {
+    use sea_orm::FromQueryResult;
+    /// A row the append wrote: one of the writer's own (`own`: only `id` and
+    /// `created_at`), or one moved from the outbox (whole).
+    #[derive(Debug, FromQueryResult)]
+    struct Row {
+        id: i64,
+        kind: Option<String>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        project_id: Option<Uuid>,
+        task_id: Option<Uuid>,
+        agent_id: Option<Uuid>,
+        data: Option<serde_json::Value>,
+        own: bool,
+    }
+    /// One event as the function reads it, its data borrowed: the batch is written as
+    /// JSON text straight from the events, with no copy of their data.
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        project_id: Option<Uuid>,
+        task_id: Option<Uuid>,
+        agent_id: Option<Uuid>,
+        data: &'a serde_json::Value,
+    }
     let count = events.len();
-    let batch: Vec<serde_json::Value> = events
-        .into_iter()
-        .map(|event| {
-            serde_json::json!({
-                "type": event.kind,
-                "project_id": event.project_id,
-                "task_id": event.task_id,
-                "agent_id": event.agent_id,
-                "data": event.data,
-            })
+    let batch: Vec<Item<'_>> = events
+        .iter()
+        .map(|event| Item {
+            kind: event.kind,
+            project_id: event.project_id,
+            task_id: event.task_id,
+            agent_id: event.agent_id,
+            data: &event.data,
         })
         .collect();
-    let rows = event::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT id, type, created_at, project_id, task_id, agent_id, data \
-             FROM agentops_append_events($1, $2, $3)",
-            [
-                serde_json::Value::Array(batch).into(),
-                super::now().into(),
-                i32::try_from(SEQUENCE_BATCH).unwrap_or(i32::MAX).into(),
-            ],
-        ))
-        .all(conn)
-        .await?;
+    let batch = serde_json::to_string(&batch).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id, type AS kind, created_at, project_id, task_id, agent_id, data, own \
+         FROM agentops_append_events_ids(CAST($1 AS jsonb), $2, $3)",
+        [
+            batch.into(),
+            super::now().into(),
+            i32::try_from(SEQUENCE_BATCH).unwrap_or(i32::MAX).into(),
+        ],
+    ))
+    .all(conn)
+    .await?;
     if rows.is_empty() {
         return Ok(Appended::Queued(count));
     }
-    let mut logged: Vec<Event> = rows.into_iter().map(Event::from).collect();
+    let (mut own, moved): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|row| row.own);
+    if own.len() != count {
+        return Err(DbErr::Custom(format!(
+            "the event append numbered {} of {count} events",
+            own.len()
+        )));
+    }
+    // Numbered in the order they were emitted.
+    own.sort_by_key(|row| row.id);
+    let mut logged: Vec<Event> = moved
+        .into_iter()
+        .map(|row| Event {
+            id: row.id,
+            kind: row.kind.unwrap_or_default(),
+            created_at: row.created_at,
+            project_id: row.project_id,
+            task_id: row.task_id,
+            agent_id: row.agent_id,
+            data: row.data.unwrap_or_default(),
+        })
+        .collect();
+    logged.extend(own.into_iter().zip(events).map(|(row, event)| Event {
+        id: row.id,
+        kind: event.kind.to_owned(),
+        created_at: row.created_at,
+        project_id: event.project_id,
+        task_id: event.task_id,
+        agent_id: event.agent_id,
+        data: event.data,
+    }));
     logged.sort_by_key(|event| event.id);
     Ok(Appended::Logged(logged))
 }

@@ -1165,7 +1165,9 @@ async fn the_log_shows_every_write_answered_before_the_read(backend: Backend) {
 
 /// A writer that finds the ordering lock free numbers its own events, but first moves
 /// what others left in the outbox: an event committed before the write keeps the lower
-/// id, and both are in the log when the write is answered.
+/// id, and both are in the log when the write is answered. The writer publishes both,
+/// whole, in that order (the database answers only the ids of its own events: their
+/// type, links and data are the ones the writer emitted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_numbering_its_own_events_first_moves_what_others_queued() {
     // A poll slow enough that only the writer can have moved the queued event.
@@ -1174,7 +1176,23 @@ async fn a_writer_numbering_its_own_events_first_moves_what_others_queued() {
     let queued = open_long_transaction(&app, 9).await;
     // Committed without telling any sequencer, as a replica that died right after would.
     queued.commit().await.unwrap();
+    let mut live = app.state.events.subscribe();
     let project = app.create_project("after").await;
+    let mut published = Vec::new();
+    while published.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(10), live.recv())
+            .await
+            .expect("the writer publishes what it logged")
+            .unwrap();
+        published.push(event.event.clone());
+    }
+    assert_eq!(published[0].kind, "test.long");
+    assert_eq!(published[0].data, json!({ "n": 9 }));
+    assert_eq!(published[1].kind, "project.created");
+    assert_eq!(published[1].project_id, Some(project));
+    assert_eq!(published[1].data["id"], json!(project));
+    assert_eq!(published[1].data["name"], "after");
+    assert_eq!(published[1].id, published[0].id + 1, "{published:?}");
     let log: Vec<agentops_sdk::types::Event> =
         agentops_api::store::events::list_after(&app.state.db, 0, 1_000)
             .await
