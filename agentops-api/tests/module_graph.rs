@@ -2,7 +2,7 @@
 //!
 //! From the bottom up: the foundations (`config`, `error`, `metrics`, `coalesce`,
 //! `storage`, `redis_client`, `rate_limit`), then `store` (the database), `events` (the
-//! log's delivery: hub, fan-out, sequencer, filters, the WebSocket protocol), `domain`
+//! log's delivery: hub, fan-out, filters, the WebSocket protocol), `domain`
 //! (the use cases, on a narrow [`Context`](agentops_api::domain::Context)), `auth`, then
 //! the HTTP layer (`state`, `extract`, `routes`, `openapi`) and what runs beside it
 //! (`reaper`). This test reads the sources (`crate::…` paths outside comments

@@ -89,13 +89,9 @@ impl Context {
     /// Commits `tx` and then hands its events to the fan-out: subscribers never hear of
     /// a change that did not commit.
     pub async fn commit(&self, tx: Tx) -> Result<(), DomainError> {
-        let appended = tx.commit().await?;
-        let written = match &appended {
-            crate::store::Appended::Logged(events) => events.len(),
-            crate::store::Appended::Queued(count) => *count,
-        };
-        self.metrics.events_written.inc_by(written as u64);
-        self.events.committed(appended);
+        let events = tx.commit().await?;
+        self.metrics.events_written.inc_by(events.len() as u64);
+        self.events.committed(events);
         Ok(())
     }
 }

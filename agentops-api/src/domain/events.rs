@@ -41,7 +41,14 @@ pub async fn list(
         agent_id: filter.agent_id,
         exclude_keys: !filter.include_keys,
     };
-    let rows = store::events::list_after_where(&state.db, since, &id_filter, limit).await?;
+    let rows = store::events::list_after_where(
+        &state.db,
+        since,
+        &id_filter,
+        state.events.delivered(),
+        limit,
+    )
+    .await?;
     // Retention may have committed between the check and the read (its deletion and
     // its mark go together): look again, so a reader never gets a page with a silent gap.
     check_cursor(&state.db, since).await?;
@@ -59,7 +66,8 @@ pub async fn list(
 /// has pruned it.
 pub async fn head(state: &Context) -> Result<EventLogHead, DomainError> {
     state.events.flush().await?;
-    let (last_id, pruned_through) = store::events::head(&state.db).await?;
+    let (last_id, pruned_through) =
+        store::events::head(&state.db, state.events.delivered()).await?;
     Ok(EventLogHead {
         last_id,
         pruned_through,
@@ -115,7 +123,7 @@ pub async fn save_cursor(
     checks.range("last_id", input.last_id, EVENT_ID);
     checks.finish()?;
     state.events.flush().await?;
-    let newest = store::events::max_id(&state.db).await?;
+    let newest = store::events::max_id(&state.db, state.events.delivered()).await?;
     if input.last_id > newest {
         return Err(DomainError::invalid(
             "last_id",
@@ -168,7 +176,7 @@ impl From<event_cursor::Model> for EventCursor {
 /// live stream that starts "from now on" starts after it.
 pub async fn newest_id(state: &Context) -> Result<i64, DomainError> {
     state.events.flush().await?;
-    Ok(store::events::max_id(&state.db).await?)
+    Ok(store::events::max_id(&state.db, state.events.delivered()).await?)
 }
 
 /// Up to `limit` events with an id above `after`, oldest first, of those `filter` may
@@ -187,5 +195,5 @@ pub async fn page_after(
         agent_id: filter.agent_id,
         exclude_keys: !filter.include_keys,
     };
-    store::events::list_after_where(&state.db, after, &ids, limit).await
+    store::events::list_after_where(&state.db, after, &ids, state.events.delivered(), limit).await
 }

@@ -1,15 +1,22 @@
 //! The per-process hub: turns event arrivals into one ordered, gapless broadcast.
 //!
 //! The hub holds `cursor`, the highest id it has broadcast; everything at or below it
-//! has been broadcast or is a hole left by a rolled-back transaction. An event above
-//! `cursor + 1` means it missed some: because ids are in commit order, every lower id is
-//! already committed or abandoned, so one read of the log fills the gap for good.
+//! has been broadcast or is a hole that will never fill (an id drawn by a write that
+//! rolled back). Writers commit in any order, so an event may arrive above
+//! `cursor + 1`: it waits in `pending` until the ids below it arrive too, which is the
+//! usual case (the writers that drew them are committing at that moment). If they have
+//! not arrived after a short while ([`SETTLE_FIRST`], doubling while nothing is
+//! settled), the hub asks the log how far it is settled (see
+//! [`store::events::settled_head`]) and broadcasts what the log holds up to there; the
+//! ids the log does not hold there are holes. The same read runs on the poll timer, so
+//! an event whose publication was lost is still delivered.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
@@ -22,6 +29,11 @@ use crate::store;
 const PAGE: u64 = 1000;
 /// How often the log is polled while Redis is configured but unreachable.
 const DEGRADED_POLL: Duration = Duration::from_millis(200);
+/// How long an event waits for the ids below it before the hub looks in the log.
+const SETTLE_FIRST: Duration = Duration::from_millis(10);
+/// The longest wait between two looks while ids below a pending event stay unsettled
+/// (a transaction that drew them is still open).
+const SETTLE_MAX: Duration = Duration::from_millis(200);
 
 /// What the hub is told.
 pub(super) enum Input {
@@ -32,13 +44,21 @@ pub(super) enum Input {
 }
 
 pub(super) struct Hub {
-    pub db: DatabaseConnection,
-    pub input: mpsc::Receiver<Input>,
-    pub live: broadcast::Sender<Arc<LiveEvent>>,
-    pub cursor: i64,
-    pub poll_every: Duration,
+    db: DatabaseConnection,
+    input: mpsc::Receiver<Input>,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+    cursor: i64,
+    /// `cursor` for the rest of the process, stored before each broadcast.
+    delivered: Arc<AtomicI64>,
+    poll_every: Duration,
     /// Set while the Redis subscription is up; `None` without Redis.
-    pub fanout_up: Option<Arc<AtomicBool>>,
+    fanout_up: Option<Arc<AtomicBool>>,
+    /// Events above `cursor + 1`, waiting for the ids below them.
+    pending: BTreeMap<i64, Event>,
+    /// When to look in the log for what the pending events wait for.
+    settle_at: Option<Instant>,
+    /// The wait before the next look, doubling while nothing settles.
+    settle_wait: Duration,
 }
 
 pub(super) async fn run(mut hub: Hub) {
@@ -46,15 +66,18 @@ pub(super) async fn run(mut hub: Hub) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_poll = Instant::now();
     loop {
+        let settle_at = hub.settle_at;
         tokio::select! {
             input = hub.input.recv() => match input {
                 None => return,
-                Some(Input::Events(events)) => hub.ingest(events).await,
+                Some(Input::Events(events)) => hub.ingest(events),
                 Some(Input::CatchUp) => {
                     hub.catch_up().await;
                     last_poll = Instant::now();
                 }
             },
+            () = tokio::time::sleep_until(settle_at.unwrap_or_else(Instant::now)),
+                if settle_at.is_some() => hub.catch_up().await,
             _ = tick.tick() => {
                 if last_poll.elapsed() >= hub.poll_interval() {
                     hub.catch_up().await;
@@ -66,6 +89,29 @@ pub(super) async fn run(mut hub: Hub) {
 }
 
 impl Hub {
+    pub(super) fn new(
+        db: DatabaseConnection,
+        input: mpsc::Receiver<Input>,
+        live: broadcast::Sender<Arc<LiveEvent>>,
+        cursor: i64,
+        delivered: Arc<AtomicI64>,
+        poll_every: Duration,
+        fanout_up: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        Self {
+            db,
+            input,
+            live,
+            cursor,
+            delivered,
+            poll_every,
+            fanout_up,
+            pending: BTreeMap::new(),
+            settle_at: None,
+            settle_wait: SETTLE_FIRST,
+        }
+    }
+
     fn poll_interval(&self) -> Duration {
         match &self.fanout_up {
             Some(up) if !up.load(Ordering::Relaxed) => self.poll_every.min(DEGRADED_POLL),
@@ -73,75 +119,83 @@ impl Hub {
         }
     }
 
-    async fn ingest(&mut self, mut events: Vec<Event>) {
-        events.sort_by_key(|event| event.id);
+    /// Takes events that committed: broadcasts those that follow the cursor, holds the
+    /// others until the ids below them arrive or settle.
+    fn ingest(&mut self, events: Vec<Event>) {
         for event in events {
-            if event.id <= self.cursor {
-                continue;
-            }
-            if event.id > self.cursor + 1 && !self.fill_gap(event.id).await {
-                // The log is unreachable: the poll will deliver this event in order later.
-                return;
-            }
             if event.id > self.cursor {
+                self.pending.entry(event.id).or_insert(event);
+            }
+        }
+        self.release();
+    }
+
+    /// Broadcasts the pending events that follow the cursor without a gap, and arms or
+    /// disarms the look in the log for the rest.
+    fn release(&mut self) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() <= self.cursor {
+                entry.remove();
+            } else if *entry.key() == self.cursor + 1 {
+                let event = entry.remove();
                 self.broadcast(event);
+            } else {
+                break;
             }
+        }
+        if self.pending.is_empty() {
+            self.settle_at = None;
+            self.settle_wait = SETTLE_FIRST;
+        } else if self.settle_at.is_none() {
+            self.settle_at = Some(Instant::now() + self.settle_wait);
         }
     }
 
-    /// Broadcasts everything the log holds between the cursor and `before`; the ids it
-    /// does not hold there are holes that will never fill. Returns `false` if the log is
-    /// unreachable.
-    async fn fill_gap(&mut self, before: i64) -> bool {
-        loop {
-            let missing = u64::try_from(before - 1 - self.cursor).unwrap_or(0);
-            if missing == 0 {
-                return true;
-            }
-            let want = missing.min(PAGE);
-            match store::events::list_after(&self.db, self.cursor, want).await {
-                Ok(events) => {
-                    let exhausted =
-                        (events.len() as u64) < want || events.iter().any(|e| e.id >= before);
-                    for event in events.into_iter().filter(|e| e.id < before) {
-                        self.broadcast(event);
-                    }
-                    if exhausted {
-                        self.cursor = before - 1;
-                        return true;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the event log to fill a gap");
-                    return false;
-                }
-            }
-        }
-    }
-
-    /// Broadcasts whatever the log has beyond the cursor.
+    /// Broadcasts whatever the log has settled beyond the cursor (the ids it does not
+    /// hold up to its settled head are holes), then what was pending above it.
     async fn catch_up(&mut self) {
-        loop {
-            match store::events::list_after(&self.db, self.cursor, PAGE).await {
-                Ok(events) => {
-                    let full = events.len() as u64 == PAGE;
-                    for event in events {
-                        self.broadcast(event);
-                    }
-                    if !full {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot poll the event log");
-                    return;
+        let before = self.cursor;
+        if let Err(err) = self.read_settled().await {
+            tracing::warn!(error = %err, "cannot read the event log");
+        }
+        self.settle_at = None;
+        if self.cursor == before {
+            // Nothing settled: look again later, less often.
+            self.settle_wait = (self.settle_wait * 2).min(SETTLE_MAX);
+        } else {
+            self.settle_wait = SETTLE_FIRST;
+        }
+        self.release();
+    }
+
+    async fn read_settled(&mut self) -> Result<(), DbErr> {
+        let head = store::events::settled_head(&self.db, self.cursor).await?;
+        while self.cursor < head {
+            let events = store::events::list_between(&self.db, self.cursor, head, PAGE).await?;
+            let full = events.len() as u64 == PAGE;
+            for event in events {
+                if event.id > self.cursor {
+                    self.pending.remove(&event.id);
+                    self.broadcast(event);
                 }
             }
+            if !full {
+                self.advance(head);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor past holes.
+    fn advance(&mut self, to: i64) {
+        if to > self.cursor {
+            self.cursor = to;
+            self.delivered.store(to, Ordering::SeqCst);
         }
     }
 
     fn broadcast(&mut self, event: Event) {
-        self.cursor = event.id;
+        self.advance(event.id);
         // Nobody listening: a sent event would be dropped, so its frame is not even made
         // (a subscriber gets only what is sent after it subscribed).
         if self.live.receiver_count() == 0 {

@@ -2,18 +2,19 @@
 //! order, with no gap and no duplicate.
 //!
 //! The event log in the database is the source of truth (see [`crate::store::events`]
-//! for why its ids are in commit order). Fan-out only makes delivery fast:
+//! for how its ids are given out and when an id is settled). Fan-out only makes delivery
+//! fast:
 //!
-//! - A transaction's events are in the log when it commits, except on PostgreSQL when
-//!   another transaction was numbering events at that moment: then they wait in the
-//!   outbox and this process's `sequencer` moves them into the log right after.
-//! - Once in the log, events go to this process's `hub` directly and, when
-//!   `REDIS_URL` is set, to the Redis channel every replica subscribes to.
-//! - Each replica's hub turns whatever arrives (local commits, Redis messages, possibly
-//!   out of order or duplicated) into one gapless, ordered stream: an event whose
-//!   predecessors it has not seen makes it read the missing ids from the log first. It
-//!   also polls the log on a timer (often while Redis is unreachable), so an event whose
-//!   publication was lost is still delivered, a little later.
+//! - A transaction's events are in the log when it commits; it then hands them to this
+//!   process's `hub` directly and, when `REDIS_URL` is set, to the Redis channel every
+//!   replica subscribes to.
+//! - Each replica's hub turns whatever arrives (local commits, Redis messages, in any
+//!   order, possibly duplicated) into one gapless, ordered stream. Concurrent writers
+//!   commit in any order, so an event can arrive before a lower id: the hub holds it
+//!   until the lower ids arrive, or until the log shows them settled (committed, or
+//!   never to exist: a rolled-back write leaves a hole). It also polls the log on a
+//!   timer (often while Redis is unreachable), so an event whose publication was lost
+//!   is still delivered, a little later.
 //! - WebSocket sessions subscribe to that stream ([`tokio::sync::broadcast`]) after
 //!   replaying the log from the client's `since`.
 //!
@@ -23,10 +24,10 @@
 pub mod filter;
 mod hub;
 pub mod redis_fanout;
-mod sequencer;
 pub mod ws;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +39,9 @@ use agentops_sdk::types::Event;
 
 use crate::config::ApiConfig;
 use redis_fanout::RedisFanout;
+
+/// How long [`Events::flush`] waits for the events committed before it to settle.
+pub const FLUSH_PATIENCE: Duration = Duration::from_secs(10);
 
 /// One committed event, serialised once for every subscriber.
 #[derive(Debug)]
@@ -64,8 +68,9 @@ pub struct Events {
 
 struct Inner {
     hub_input: mpsc::Sender<hub::Input>,
-    /// `None` on SQLite, whose events are in the log at commit.
-    sequencer: Option<sequencer::Sequencer>,
+    db: DatabaseConnection,
+    /// The hub's cursor: every id at or below it has been broadcast or will never exist.
+    delivered: Arc<AtomicI64>,
     live: broadcast::Sender<Arc<LiveEvent>>,
     redis: Option<RedisFanout>,
     closing: watch::Sender<bool>,
@@ -94,73 +99,81 @@ impl Events {
             Some(url) => Some(RedisFanout::connect(url, cfg)?),
             None => None,
         };
-        let cursor = crate::store::events::max_id(&db).await?;
+        let cursor = crate::store::events::max_id(&db, 0).await?;
+        let delivered = Arc::new(AtomicI64::new(cursor));
         let poll_every = Duration::from_millis(cfg.event_poll_ms);
-        let sequencer = (db.get_database_backend() == DbBackend::Postgres)
-            .then(|| sequencer::Sequencer::new(db.clone()));
-        let mut tasks = vec![tokio::spawn(hub::run(hub::Hub {
-            db,
-            input: hub_rx,
-            live: live.clone(),
+        let mut tasks = vec![tokio::spawn(hub::run(hub::Hub::new(
+            db.clone(),
+            hub_rx,
+            live.clone(),
             cursor,
+            delivered.clone(),
             poll_every,
-            fanout_up: redis.as_ref().map(RedisFanout::subscribed_flag),
-        }))];
+            redis.as_ref().map(RedisFanout::subscribed_flag),
+        )))];
         // 0.1 ms to about 3.3 s.
         let redis_lag = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         if let Some(redis) = &redis {
             tasks.extend(redis.spawn(hub_input.clone(), redis_lag.clone()));
         }
         let (closing, _) = watch::channel(false);
-        let events = Self {
-            inner: Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
-                if let Some(sequencer) = &sequencer {
-                    let weak = weak.clone();
-                    tasks.push(tokio::spawn(sequencer.clone().run(
-                        poll_every,
-                        move |events, committed_at| {
-                            if let Some(inner) = weak.upgrade() {
-                                publish_logged(&inner, events, committed_at);
-                            }
-                        },
-                    )));
-                }
-                Inner {
-                    hub_input,
-                    sequencer,
-                    live,
-                    redis,
-                    closing,
-                    redis_lag,
-                    tasks,
-                }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hub_input,
+                db,
+                delivered,
+                live,
+                redis,
+                closing,
+                redis_lag,
+                tasks,
             }),
-        };
-        Ok(events)
+        })
     }
 
-    /// Hands what a transaction's commit did with its events to the fan-out: events in
-    /// the log are published, queued ones wake the sequencer. Never blocks and never fails.
-    pub fn committed(&self, appended: crate::store::Appended) {
-        match appended {
-            crate::store::Appended::Logged(events) => {
-                publish_logged(&self.inner, events, Utc::now());
-            }
-            crate::store::Appended::Queued(_) => {
-                if let Some(sequencer) = &self.inner.sequencer {
-                    sequencer.committed(Utc::now());
-                }
-            }
-        }
+    /// Hands a committed transaction's events (with their ids) to the fan-out. Never
+    /// blocks and never fails.
+    pub fn committed(&self, events: Vec<Event>) {
+        publish_logged(&self.inner, events, Utc::now());
     }
 
-    /// Returns once every event whose transaction committed before this call is in the
-    /// log (at once on SQLite, and on PostgreSQL when the outbox is empty). Readers of
-    /// the log that must see every write answered before them call it first.
+    /// The hub's cursor: every event with an id at or below it has been broadcast, or the
+    /// id will never be used. Reads of the log may go that far even where the database
+    /// cannot yet show the id settled (see [`crate::store::events::list_after_where`]).
+    pub fn delivered(&self) -> i64 {
+        self.inner.delivered.load(Ordering::SeqCst)
+    }
+
+    /// Returns once every event whose transaction committed before this call is settled
+    /// (PostgreSQL; at once on SQLite, whose ids are in commit order): a read of the log
+    /// that starts afterwards, capped at the settled head, includes them. Readers of the
+    /// log that must see every write answered before them call it first.
+    ///
+    /// Usually the hub has already delivered them, or the log shows them settled at the
+    /// first look. An id drawn by a transaction that has not ended yet holds the settled
+    /// head back until it ends; after [`FLUSH_PATIENCE`] the call gives up with a
+    /// connection error (a 503), as for an outage.
     pub async fn flush(&self) -> Result<(), DbErr> {
-        match &self.inner.sequencer {
-            Some(sequencer) => sequencer.flush().await,
-            None => Ok(()),
+        let db = &self.inner.db;
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let target = crate::store::events::newest_visible(db).await?;
+        let deadline = tokio::time::Instant::now() + FLUSH_PATIENCE;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let known = self.delivered();
+            if known >= target || crate::store::events::settled_head(db, known).await? >= target {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+                    "event {target} is not settled yet: a transaction that drew an \
+                     earlier id is still open"
+                ))));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 

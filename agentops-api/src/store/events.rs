@@ -1,49 +1,53 @@
 //! The event log: append inside a write transaction, read in id order.
 //!
-//! # Why ids are in commit order, and who gives them out
+//! # How ids are given out, and where readers stop
 //!
-//! Readers resume with "everything after the last id I saw", so an event with a lower id
-//! must never become visible after one with a higher id. With concurrent transactions a
-//! sequence drawn by the writers does not guarantee that: transaction A can draw id 5,
-//! transaction B id 6, and B commit first.
+//! Readers resume with "everything after the last id I saw", so a reader must never be
+//! handed an id while a lower id may still appear. With concurrent transactions a
+//! sequence drawn by the writers does not guarantee that by itself: transaction A can
+//! draw id 5, transaction B id 6, and B commit first. Writers do not wait for each other
+//! to prevent it (no lock orders them); readers stop where the log is *settled* instead.
 //!
-//! On PostgreSQL ids are drawn only under a transaction-scoped advisory lock, held until
-//! the transaction that drew them ends: whoever draws higher ids commits after every
-//! lower id has committed or rolled back (PostgreSQL makes a commit visible before it
-//! releases the transaction's locks). But no writer ever waits for that lock. [`append`]
-//! *tries* it:
+//! On PostgreSQL each write transaction appends its events as its last statement before
+//! commit, in one round trip (`agentops_append_events_once`, migration 27), once, straight
+//! into `events`:
 //!
-//! - **Free** (the usual case when writes do not overlap): the writer numbers its events
-//!   itself, inserting them into `events`, after first moving into the log whatever
-//!   other writers left in the outbox (so causes keep lower ids than their effects). Its
-//!   events are in the log the moment it commits.
-//! - **Busy** (another writer or a sequencer is numbering right now): the writer puts its
-//!   events in the `event_outbox` table, in its own transaction, and commits without
-//!   waiting. After commit the **sequencer** ([`sequence`], driven by `crate::events`)
-//!   moves whatever the outbox holds into `events` in one short transaction that takes
-//!   the lock (waiting for it: only sequencers wait, at most one per replica), numbering
-//!   the rows as it inserts them. A run carries every write queued since the last, so
-//!   the lock's cost is shared by the whole batch.
+//! 1. it makes sure it has a transaction id;
+//! 2. it draws the batch's ids from the log's sequence, in the order the events were
+//!    emitted;
+//! 3. it inserts the rows inside a subtransaction, so their `xmin` is a transaction id
+//!    given out *after* the draw.
 //!
-//! Either way a change exists with its events or not at all.
+//! A transaction that drew a lower id got its transaction id before its draw, so before
+//! the rows' `xmin`. Once a reader's snapshot has every transaction below a row's `xmin`
+//! finished (`pg_snapshot_xmin(pg_current_snapshot())` is above it), every id below that
+//! row is either visible to that snapshot or will never exist (its writer rolled back,
+//! leaving a hole that is never filled). The **settled head** is the highest such row's
+//! id (`agentops_settled_event_id`, [`settled_head`]), and every read that readers
+//! resume from ([`list_after_where`], [`head`]) stops there. The top-level transaction id
+//! would not do: a transaction that started earlier can draw later, and the test
+//! `an_id_is_settled_only_once_every_lower_id_drawn_before_it_has_ended` shows the
+//! difference.
 //!
-//! The whole rule (try, then move and number, or queue) is one database function
-//! (`agentops_append_events_ids`), so appending costs the writer one round trip.
+//! What this costs readers: an id stays unsettled while *any* transaction of the
+//! PostgreSQL server that is older than its row's `xmin` is open (the snapshot's xmin
+//! is server-wide). The live stream mostly does not wait for that: the hub delivers an
+//! event as soon as every lower id has been delivered ([`crate::events`]), and reads
+//! may go as far as the hub has (`known`). Only holes and events whose publication was
+//! lost need the log's proof. A long transaction on the same server (a migration, a
+//! bulk import by another application) therefore delays those, and `GET /events` reads
+//! that must wait for them (`Events::flush` gives up after a while with a 503).
 //!
-//! Events of one transaction stay together and in the order they were emitted; a
-//! transaction that starts after another committed has its events numbered after the
-//! other's (the outbox's own identity orders a batch), so cause comes before effect.
+//! A change exists with its events or not at all. Events of one transaction keep the
+//! order they were emitted in (other transactions' ids may fall between them); a
+//! transaction that starts after another committed draws after it, so cause comes
+//! before effect. SQLite has a single writer, so its ids are in commit order already and
+//! every visible id is settled.
 //!
-//! A queued event is in the log shortly after its write is answered, not at that moment:
-//! a read of the log that must see every write answered before it (`GET /events`, a
-//! cursor's head) first waits for a sequencer run that started after the read did
-//! (`Events::flush`). SQLite has a single writer, so ids are in commit order already
-//! and it writes to `events` directly.
-//!
-//! The lock's key is the one earlier versions took in every writer, so during a rolling
-//! upgrade the old replicas' writes and the new replicas' batches are ordered together.
-//!
-//! A rolled-back batch can leave a hole in the ids; holes are never filled later.
+//! Earlier versions numbered events under an advisory lock or through an outbox and a
+//! sequencer (migrations 8–26); migration 27 moved what the outbox held into the log
+//! and dropped their append functions, so a replica of an earlier version fails its
+//! writes instead of numbering events out of step. Stop those before starting this one.
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -84,26 +88,16 @@ impl From<event::Model> for Event {
     }
 }
 
-/// What [`append`] did with a transaction's events.
-#[derive(Debug)]
-pub enum Appended {
-    /// Written to the log with their ids (SQLite; PostgreSQL when the ordering lock was
-    /// free), together with the outbox rows moved ahead of them.
-    Logged(Vec<Event>),
-    /// Queued in the outbox for the sequencer (PostgreSQL, the lock busy): this many.
-    Queued(usize),
-}
-
-/// Appends `events` to the log, or on PostgreSQL to the outbox when the ordering lock is
-/// busy (see the module doc); must run inside the transaction that made the changes, as
-/// its last statement before commit.
+/// Appends `events` to the log; must run inside the transaction that made the changes,
+/// as its last statement before commit. Returns the events with their ids and creation
+/// time, in the order they were emitted.
 pub async fn append<C: ConnectionTrait>(
     conn: &C,
     events: Vec<NewEvent>,
-) -> Result<Appended, DbErr> {
+) -> Result<Vec<Event>, DbErr> {
     let backend = conn.get_database_backend();
     if events.is_empty() {
-        return Ok(Appended::Logged(Vec::new()));
+        return Ok(Vec::new());
     }
     if backend == DbBackend::Postgres {
         return append_postgres(conn, events).await;
@@ -131,34 +125,22 @@ pub async fn append<C: ConnectionTrait>(
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?;
-    Ok(Appended::Logged(
-        rows.into_iter().map(Event::from).collect(),
-    ))
+    let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
+    events.sort_by_key(|event| event.id);
+    Ok(events)
 }
 
-/// PostgreSQL: the whole of [`append`]'s rule (try the ordering lock; free → move the
-/// outbox, then number these; busy → queue them) in one round trip, by the function of
-/// the migration `m20261206_000026_append_returns_ids`. Nobody waits for the lock;
-/// whatever committed before these events is moved first, so causes keep lower ids than
-/// their effects. For the writer's own events the database answers only their ids (it
-/// has the events already); the rows moved from the outbox come back whole.
+/// PostgreSQL: draws the batch's ids and writes the rows once, straight into the log, by
+/// the function of the migration `m20261206_000027_events_written_once` (one round
+/// trip). The database answers only the ids: the writer holds the events.
 async fn append_postgres<C: ConnectionTrait>(
     conn: &C,
     events: Vec<NewEvent>,
-) -> Result<Appended, DbErr> {
+) -> Result<Vec<Event>, DbErr> {
     use sea_orm::FromQueryResult;
-    /// A row the append wrote: one of the writer's own (`own`: only `id` and
-    /// `created_at`), or one moved from the outbox (whole).
     #[derive(Debug, FromQueryResult)]
     struct Row {
         id: i64,
-        kind: Option<String>,
-        created_at: chrono::DateTime<chrono::Utc>,
-        project_id: Option<Uuid>,
-        task_id: Option<Uuid>,
-        agent_id: Option<Uuid>,
-        data: Option<serde_json::Value>,
-        own: bool,
     }
     /// One event as the function reads it, its data borrowed: the batch is written as
     /// JSON text straight from the events, with no copy of their data.
@@ -183,92 +165,57 @@ async fn append_postgres<C: ConnectionTrait>(
         })
         .collect();
     let batch = serde_json::to_string(&batch).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let created_at = super::now();
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT id, type AS kind, created_at, project_id, task_id, agent_id, data, own \
-         FROM agentops_append_events_ids(CAST($1 AS jsonb), $2, $3)",
-        [
-            batch.into(),
-            super::now().into(),
-            i32::try_from(SEQUENCE_BATCH).unwrap_or(i32::MAX).into(),
-        ],
+        "SELECT id FROM agentops_append_events_once(CAST($1 AS jsonb), $2) AS a(id)",
+        [batch.into(), created_at.into()],
     ))
     .all(conn)
     .await?;
-    if rows.is_empty() {
-        return Ok(Appended::Queued(count));
-    }
-    let (mut own, moved): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|row| row.own);
-    if own.len() != count {
+    if rows.len() != count {
         return Err(DbErr::Custom(format!(
             "the event append numbered {} of {count} events",
-            own.len()
+            rows.len()
         )));
     }
-    // Numbered in the order they were emitted.
-    own.sort_by_key(|row| row.id);
-    let mut logged: Vec<Event> = moved
+    let mut ids: Vec<i64> = rows.into_iter().map(|row| row.id).collect();
+    // Drawn in the order the events were emitted.
+    ids.sort_unstable();
+    Ok(ids
         .into_iter()
-        .map(|row| Event {
-            id: row.id,
-            kind: row.kind.unwrap_or_default(),
-            created_at: row.created_at,
-            project_id: row.project_id,
-            task_id: row.task_id,
-            agent_id: row.agent_id,
-            data: row.data.unwrap_or_default(),
+        .zip(events)
+        .map(|(id, event)| Event {
+            id,
+            kind: event.kind.to_owned(),
+            created_at,
+            project_id: event.project_id,
+            task_id: event.task_id,
+            agent_id: event.agent_id,
+            data: event.data,
         })
-        .collect();
-    logged.extend(own.into_iter().zip(events).map(|(row, event)| Event {
-        id: row.id,
-        kind: event.kind.to_owned(),
-        created_at: row.created_at,
-        project_id: event.project_id,
-        task_id: event.task_id,
-        agent_id: event.agent_id,
-        data: event.data,
-    }));
-    logged.sort_by_key(|event| event.id);
-    Ok(Appended::Logged(logged))
+        .collect())
 }
 
-/// Outbox rows moved per sequencer batch.
-pub const SEQUENCE_BATCH: u64 = 5_000;
-
-/// Moves up to `limit` committed outbox rows into the log (PostgreSQL only), oldest
-/// first; returns them as stored, in id order. The function it calls (see the migration
-/// `m20261203_000008_event_outbox`) takes the ordering lock, then moves the batch: on a
-/// plain connection the statement is its own transaction, inside one the lock is held
-/// until that transaction ends.
-pub async fn sequence<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<Event>, DbErr> {
-    let rows = event::Entity::find()
-        .from_raw_sql(Statement::from_string(
-            DbBackend::Postgres,
-            format!(
-                "SELECT id, type, created_at, project_id, task_id, agent_id, data \
-                 FROM agentops_sequence_events({})",
-                i32::try_from(limit).unwrap_or(i32::MAX)
-            ),
-        ))
-        .all(conn)
-        .await?;
-    let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
-    events.sort_by_key(|event| event.id);
-    Ok(events)
+/// The settled head above `after`: the highest id whose every lower id is in the log,
+/// visible to any read that starts now, or will never exist; `after` if no id above it
+/// is settled yet. On SQLite, whose single writer commits ids in order, the newest id.
+/// (PostgreSQL: `agentops_settled_event_id`, see the module doc.)
+pub async fn settled_head<C: ConnectionTrait>(conn: &C, after: i64) -> Result<i64, DbErr> {
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => "SELECT agentops_settled_event_id($1) AS value",
+        _ => "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0), ?1) AS value",
+    };
+    Ok(query_i64_with(conn, sql, [after.into()])
+        .await?
+        .unwrap_or(after))
 }
 
-/// Whether the outbox holds events not yet in the log (always `false` on SQLite).
-pub async fn outbox_pending<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
-    if conn.get_database_backend() != DbBackend::Postgres {
-        return Ok(false);
-    }
-    Ok(query_i64(
-        conn,
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM event_outbox) THEN 1::bigint ELSE 0::bigint END AS value",
-    )
-    .await?
-    .unwrap_or(0)
-        == 1)
+/// The newest id a read starting now can see, settled or not (0 for an empty log).
+pub async fn newest_visible<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    Ok(query_i64(conn, "SELECT MAX(id) AS value FROM events")
+        .await?
+        .unwrap_or(0))
 }
 
 /// `(?7, ?8, ?9)` or `($7, $8, $9)`: `count` placeholders starting after `base` values.
@@ -282,13 +229,14 @@ pub(crate) fn placeholders(backend: DbBackend, base: usize, count: usize) -> Str
     format!("({})", list.join(", "))
 }
 
-/// Events with an id above `after`, oldest first, at most `limit`.
+/// Settled events with an id above `after`, oldest first, at most `limit` (see
+/// [`list_after_where`]).
 pub async fn list_after<C: ConnectionTrait>(
     conn: &C,
     after: i64,
     limit: u64,
 ) -> Result<Vec<Event>, DbErr> {
-    list_after_where(conn, after, &IdFilter::default(), limit).await
+    list_after_where(conn, after, &IdFilter::default(), 0, limit).await
 }
 
 /// Conditions of a log read that SQL can apply exactly.
@@ -304,29 +252,102 @@ pub struct IdFilter {
     pub exclude_keys: bool,
 }
 
-/// Events with an id above `after` that pass `filter`, oldest first, at most `limit`.
+/// Events with an id above `after` that pass `filter`, oldest first, at most `limit`,
+/// up to the settled head: a reader that resumes after the last id it got misses
+/// nothing. `known` is an id the caller knows to be settled already (the hub's cursor:
+/// everything at or below it was delivered or will never exist), so a read is never
+/// held back further than the live stream; 0 if none.
 pub async fn list_after_where<C: ConnectionTrait>(
     conn: &C,
     after: i64,
     filter: &IdFilter,
+    known: i64,
     limit: u64,
 ) -> Result<Vec<Event>, DbErr> {
-    let mut query = event::Entity::find().filter(event::Column::Id.gt(after));
-    if let Some(id) = filter.project_id {
-        query = query.filter(event::Column::ProjectId.eq(id));
+    let through = match conn.get_database_backend() {
+        DbBackend::Postgres => Through::SettledOr(known),
+        _ => Through::Anything,
+    };
+    list_where(conn, after, through, filter, limit).await
+}
+
+/// Events with `after < id <= through`, oldest first, at most `limit`: the caller knows
+/// `through` to be settled (see [`settled_head`]).
+pub async fn list_between<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    through: i64,
+    limit: u64,
+) -> Result<Vec<Event>, DbErr> {
+    list_where(
+        conn,
+        after,
+        Through::Id(through),
+        &IdFilter::default(),
+        limit,
+    )
+    .await
+}
+
+/// Where a log read stops.
+enum Through {
+    /// Whatever is visible (SQLite: its ids are in commit order).
+    Anything,
+    /// This id.
+    Id(i64),
+    /// The settled head, or this id if higher (PostgreSQL).
+    SettledOr(i64),
+}
+
+async fn list_where<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    through: Through,
+    filter: &IdFilter,
+    limit: u64,
+) -> Result<Vec<Event>, DbErr> {
+    let backend = conn.get_database_backend();
+    let param = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let mut sql = format!(
+        "SELECT id, type, created_at, project_id, task_id, agent_id, data FROM events \
+         WHERE id > {}",
+        param(1)
+    );
+    let mut values: Vec<Value> = vec![after.into()];
+    match through {
+        Through::Anything => {}
+        Through::Id(id) => {
+            values.push(id.into());
+            sql.push_str(&format!(" AND id <= {}", param(values.len())));
+        }
+        Through::SettledOr(known) => {
+            values.push(known.into());
+            sql.push_str(&format!(
+                " AND id <= GREATEST(agentops_settled_event_id({}), {})",
+                param(1),
+                param(values.len())
+            ));
+        }
     }
-    if let Some(id) = filter.task_id {
-        query = query.filter(event::Column::TaskId.eq(id));
-    }
-    if let Some(id) = filter.agent_id {
-        query = query.filter(event::Column::AgentId.eq(id));
+    for (column, id) in [
+        ("project_id", filter.project_id),
+        ("task_id", filter.task_id),
+        ("agent_id", filter.agent_id),
+    ] {
+        if let Some(id) = id {
+            values.push(id.into());
+            sql.push_str(&format!(" AND {column} = {}", param(values.len())));
+        }
     }
     if filter.exclude_keys {
-        query = query.filter(event::Column::Kind.not_like("key.%"));
+        sql.push_str(" AND type NOT LIKE 'key.%'");
     }
-    Ok(query
-        .order_by_asc(event::Column::Id)
-        .limit(limit)
+    sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
+    Ok(event::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?
         .into_iter()
@@ -336,35 +357,47 @@ pub async fn list_after_where<C: ConnectionTrait>(
 
 /// The one integer (named `value`) a query returns: `None` for no row or `NULL`.
 async fn query_i64<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Option<i64>, DbErr> {
+    query_i64_with(conn, sql, []).await
+}
+
+/// [`query_i64`] with parameters.
+async fn query_i64_with<C: ConnectionTrait, const N: usize>(
+    conn: &C,
+    sql: &str,
+    values: [Value; N],
+) -> Result<Option<i64>, DbErr> {
     use sea_orm::FromQueryResult;
     #[derive(Debug, sea_orm::FromQueryResult)]
     struct Row {
         value: Option<i64>,
     }
-    let row = Row::find_by_statement(Statement::from_string(conn.get_database_backend(), sql))
-        .one(conn)
-        .await?;
+    let row = Row::find_by_statement(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        sql,
+        values,
+    ))
+    .one(conn)
+    .await?;
     Ok(row.and_then(|r| r.value))
 }
 
-/// The log's head: the highest event id given out so far (0 for a log never written).
-/// See [`head`].
-pub async fn max_id<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
-    Ok(head(conn).await?.0)
+/// The log's settled head (see [`settled_head`], at least `known`; 0 for a log never
+/// written). See [`head`].
+pub async fn max_id<C: ConnectionTrait>(conn: &C, known: i64) -> Result<i64, DbErr> {
+    Ok(head(conn, known).await?.0)
 }
 
-/// The log's head and its [`pruned_through`] mark, read together.
+/// The log's settled head (at least `known`, an id the caller knows to be settled) and
+/// its [`pruned_through`] mark, read together.
 ///
 /// Retention may have deleted every event, so the head is the newest remaining id or
 /// the mark, whichever is higher: a head that fell back would send every reader resuming
 /// from it into `cursor_expired`. Ids are never reused (an identity column on
 /// PostgreSQL, SQLite `AUTOINCREMENT`), so what comes next is always above it.
-pub async fn head<C: ConnectionTrait>(conn: &C) -> Result<(i64, i64), DbErr> {
-    let newest = query_i64(conn, "SELECT MAX(id) AS value FROM events")
-        .await?
-        .unwrap_or(0);
+pub async fn head<C: ConnectionTrait>(conn: &C, known: i64) -> Result<(i64, i64), DbErr> {
+    let newest = settled_head(conn, 0).await?;
     let pruned = pruned_through(conn).await?;
-    Ok((newest.max(pruned), pruned))
+    Ok((newest.max(pruned).max(known), pruned))
 }
 
 /// Deletes events created before `cutoff`, at most `limit` of them, and moves the

@@ -1,4 +1,4 @@
-//! The data layer: connecting, migrating, transactions with their event outbox, and the
+//! The data layer: connecting, migrating, transactions with their events, and the
 //! query functions of each table.
 //!
 //! It owns SQL and nothing else: no HTTP types, no authorisation, no business rules
@@ -43,7 +43,7 @@ use sea_orm::{
     DbErr, Statement, TransactionOptions, TransactionTrait,
 };
 
-pub use events::{Appended, NewEvent};
+pub use events::NewEvent;
 
 /// `query`'s rows locked for update until the transaction ends, on PostgreSQL skipping
 /// rows another replica holds (`FOR NO KEY UPDATE SKIP LOCKED`): what the reapers of
@@ -208,9 +208,8 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// A write transaction together with the events it will emit.
 ///
 /// Events are written by [`Tx::commit`], in the same transaction as the changes they
-/// describe: either both exist or neither does. On PostgreSQL, when another transaction
-/// is numbering events at that moment, they go to the outbox instead and get their ids
-/// from the sequencer after commit (see [`events`]).
+/// describe: either both exist or neither does (see [`events`] for how their ids keep
+/// readers from missing any).
 pub struct Tx {
     txn: DatabaseTransaction,
     events: Vec<NewEvent>,
@@ -242,9 +241,9 @@ impl Tx {
         self.events.push(event);
     }
 
-    /// Writes the recorded events and commits; returns what became of the events: in the
-    /// log with their ids, ready to be published, or queued for the sequencer.
-    pub async fn commit(self) -> Result<Appended, DbErr> {
+    /// Writes the recorded events and commits; returns the events with their ids, ready
+    /// to be published.
+    pub async fn commit(self) -> Result<Vec<agentops_sdk::types::Event>, DbErr> {
         let appended = events::append(&self.txn, self.events).await?;
         self.txn.commit().await?;
         Ok(appended)

@@ -670,7 +670,7 @@ async fn project_created_id(server: &TestServer) -> i64 {
 
 async fn last_event_id(server: &TestServer) -> i64 {
     server.state.events.flush().await.unwrap();
-    agentops_api::store::events::max_id(&server.state.db)
+    agentops_api::store::events::max_id(&server.state.db, 0)
         .await
         .unwrap()
 }
@@ -1005,29 +1005,44 @@ async fn a_plain_request_to_the_stream_is_refused_with_a_json_error() {
     assert_eq!(body["error"]["code"], "not_a_websocket_request");
 }
 
-/// Opens a transaction that has queued one `test.long` event in the outbox and stays
-/// open, as a slow write that found the ordering lock busy would: its event is in the
-/// database, uncommitted and unnumbered.
-async fn open_long_transaction(app: &TestApp, n: u32) -> sea_orm::DatabaseTransaction {
+/// Opens a write transaction that has a transaction id, as a write under way has before
+/// it appends its events (the append is a write's last statement before commit).
+async fn open_write(app: &TestApp) -> sea_orm::DatabaseTransaction {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let txn = app.state.db.begin().await.unwrap();
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        "INSERT INTO event_outbox (type, created_at, data) VALUES ('test.long', now(), $1)",
-        [json!({ "n": n }).into()],
-    ))
-    .await
-    .unwrap();
+    txn.execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
     txn
 }
 
-/// Commits a transaction from [`open_long_transaction`] and tells the fan-out, as
-/// `AppState::commit` does.
-async fn commit_long_transaction(app: &TestApp, txn: sea_orm::DatabaseTransaction) {
+/// Appends one `test.long` event `{"n": n}` in `txn`, as `Tx::commit` does.
+async fn append_long(
+    txn: &sea_orm::DatabaseTransaction,
+    n: u32,
+) -> Vec<agentops_sdk::types::Event> {
+    agentops_api::store::events::append(
+        txn,
+        vec![agentops_api::store::NewEvent {
+            kind: "test.long",
+            project_id: None,
+            task_id: None,
+            agent_id: None,
+            data: json!({ "n": n }),
+        }],
+    )
+    .await
+    .unwrap()
+}
+
+/// Commits `txn` and hands its events to the fan-out, as `AppState::commit` does.
+async fn commit_write(
+    app: &TestApp,
+    txn: sea_orm::DatabaseTransaction,
+    events: Vec<agentops_sdk::types::Event>,
+) {
     txn.commit().await.unwrap();
-    app.state
-        .events
-        .committed(agentops_api::store::Appended::Queued(1));
+    app.state.events.committed(events);
 }
 
 /// A short write through the API, which must be answered while long transactions are
@@ -1038,51 +1053,67 @@ async fn short_write(app: &TestApp, name: &str) {
         .unwrap_or_else(|_| panic!("the write of {name} waited for a transaction still open"));
 }
 
-/// PostgreSQL writers commit side by side: transactions held open with their events
-/// written hold up no short write, and the short writes' events are delivered at once.
-/// When a long one commits, its event comes after everything already delivered, so a
-/// reader that resumed past the short writes' events still gets it. With ids drawn by
-/// the writers and no ordering, the long transactions' events would carry the lowest
-/// ids and every resuming reader would miss them; with a lock held by writers until
-/// commit, the short writes would wait for the long transactions.
+/// A reader that connects after `last`, takes `want` events, and leaves.
+async fn take_delivered(app: &TestApp, last: &mut i64, seen: &mut Vec<i64>, want: usize) {
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={last}"))
+        .await
+        .unwrap();
+    for _ in 0..want {
+        let event = next_event(&mut ws, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("only {seen:?} arrived after {last}"));
+        *last = event["id"].as_i64().unwrap();
+        seen.push(*last);
+    }
+}
+
+/// The ids `GET /events?since=…` returns.
+async fn page_ids(app: &TestApp, since: i64) -> Vec<i64> {
+    let (status, page) = app.get(&format!("/api/v1/events?since={since}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// PostgreSQL writers commit side by side and never wait for each other: a transaction
+/// held open holds up no short write. Before it appends its events it holds up no
+/// reader either (the short writes' events are delivered, and shown over HTTP, at
+/// once). Once it has drawn its ids, the events drawn after them wait for it: readers
+/// get ids in order, so a reader that resumed past a later event would otherwise miss
+/// it. A write that rolls back after drawing leaves a hole, which readers step over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_transactions_hold_up_no_writer_and_no_reader_misses_their_events() {
+    use sea_orm::TransactionTrait;
     let app = TestApp::spawn(B::Postgres).await;
     app.create_project("before").await;
     let start = app.events().await.last().unwrap().id;
     let mut seen: Vec<i64> = Vec::new();
     let mut last = start;
-    // A reader that connects, takes whatever has been delivered, and leaves.
-    async fn take_delivered(app: &TestApp, last: &mut i64, seen: &mut Vec<i64>, want: usize) {
-        let mut ws = connect(&app.base, Some(ADMIN_KEY), &format!("since={last}"))
-            .await
-            .unwrap();
-        for _ in 0..want {
-            let event = next_event(&mut ws, Duration::from_secs(10))
-                .await
-                .unwrap_or_else(|| panic!("only {seen:?} arrived after {last}"));
-            *last = event["id"].as_i64().unwrap();
-            seen.push(*last);
-        }
-    }
 
-    let first = open_long_transaction(&app, 1).await;
+    let first = open_write(&app).await;
     short_write(&app, "s1").await;
     take_delivered(&app, &mut last, &mut seen, 1).await;
-    let second = open_long_transaction(&app, 2).await;
+    assert_eq!(page_ids(&app, start).await, seen, "s1 is shown at once");
+    let long1 = append_long(&first, 1).await;
     short_write(&app, "s2").await;
-    take_delivered(&app, &mut last, &mut seen, 1).await;
-    commit_long_transaction(&app, first).await;
-    short_write(&app, "s3").await;
-    // The first long transaction's event, then s3's.
+    // s2's id is above long1's, which is not committed: no reader gets s2 yet.
+    let settled = agentops_api::store::events::list_after(&app.state.db, last, 100)
+        .await
+        .unwrap();
+    assert!(settled.is_empty(), "{settled:?}");
+    commit_write(&app, first, long1).await;
     take_delivered(&app, &mut last, &mut seen, 2).await;
-    let third = open_long_transaction(&app, 3).await;
-    short_write(&app, "s4").await;
+    // A write that draws an id and rolls back.
+    let second = app.state.db.begin().await.unwrap();
+    let abandoned = append_long(&second, 2).await[0].id;
+    second.rollback().await.unwrap();
+    short_write(&app, "s3").await;
     take_delivered(&app, &mut last, &mut seen, 1).await;
-    commit_long_transaction(&app, second).await;
-    take_delivered(&app, &mut last, &mut seen, 1).await;
-    commit_long_transaction(&app, third).await;
-    take_delivered(&app, &mut last, &mut seen, 1).await;
+    assert!(last > abandoned);
 
     let log: Vec<(i64, String)> = app
         .events()
@@ -1098,14 +1129,10 @@ async fn long_transactions_hold_up_no_writer_and_no_reader_misses_their_events()
         })
         .collect();
     let order: Vec<&str> = log.iter().map(|(_, what)| what.as_str()).collect();
-    // Each event was delivered before the next transaction here committed, or was
-    // caused by one that had (s3 started after long1 committed): that fixes the order.
-    // (Transactions that commit while none of them is delivered yet may be numbered in
-    // either order; readers only need every one exactly once.)
     assert_eq!(
         order,
-        ["s1", "s2", "long1", "s3", "s4", "long2", "long3"],
-        "events are numbered in the order their transactions committed"
+        ["s1", "long1", "s2", "s3"],
+        "events in the order of their ids"
     );
     let ids: Vec<i64> = log.iter().map(|(id, _)| *id).collect();
     assert_eq!(
@@ -1114,28 +1141,78 @@ async fn long_transactions_hold_up_no_writer_and_no_reader_misses_their_events()
     );
     // Over HTTP too, from any point.
     for from in std::iter::once(start).chain(ids.iter().copied()) {
-        let (status, page) = app.get(&format!("/api/v1/events?since={from}")).await;
-        assert_eq!(status, StatusCode::OK);
-        let got: Vec<i64> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["id"].as_i64().unwrap())
-            .collect();
         let want: Vec<i64> = ids.iter().copied().filter(|&id| id > from).collect();
-        assert_eq!(got, want, "GET /events?since={from}");
+        assert_eq!(page_ids(&app, from).await, want, "GET /events?since={from}");
     }
 }
 
-/// An event whose writer committed but died before telling its sequencer (a crashed
-/// replica) is moved into the log by the poll, and delivered.
+/// The case a plain "committed before the oldest open transaction" test gets wrong: a
+/// transaction that got its transaction id *after* another drew a lower event id. B
+/// starts first, A second (so A's transaction id is the higher), A draws id `x`, B draws
+/// `y > x` and commits. Every transaction older than B's has ended, yet `x` is still in
+/// flight: `y` is not settled until A ends, in the log and in the live stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_is_settled_only_once_every_lower_id_drawn_before_it_has_ended() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 50).await;
+    app.create_project("warm-up").await;
+    let mut live = app.state.events.subscribe();
+    let a = app.state.db.begin().await.unwrap();
+    let b = open_write(&app).await;
+    a.execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+    let x = append_long(&a, 1).await;
+    let y = append_long(&b, 2).await;
+    let (x_id, y_id) = (x[0].id, y[0].id);
+    assert!(x_id < y_id);
+    commit_write(&app, b, y).await;
+    let head = agentops_api::store::events::settled_head(&app.state.db, x_id - 1)
+        .await
+        .unwrap();
+    assert_eq!(head, x_id - 1, "y is committed but x, below it, is not");
+    assert!(
+        agentops_api::store::events::list_after(&app.state.db, x_id - 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The hub holds y back too, through several looks at the log.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        matches!(
+            live.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+        ),
+        "y was broadcast before x"
+    );
+    commit_write(&app, a, x).await;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(10), live.recv())
+            .await
+            .expect("both are delivered once x commits")
+            .unwrap();
+        got.push(event.event.id);
+    }
+    assert_eq!(got, [x_id, y_id]);
+    let head = agentops_api::store::events::settled_head(&app.state.db, x_id - 1)
+        .await
+        .unwrap();
+    assert_eq!(head, y_id);
+}
+
+/// An event whose writer committed but died before handing it to the fan-out (a crashed
+/// replica) is found by the poll, and delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_committed_by_a_writer_that_died_are_still_delivered() {
+    use sea_orm::TransactionTrait;
     let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
     let mut ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
         .await
         .unwrap();
-    let txn = open_long_transaction(&app, 7).await;
+    let txn = app.state.db.begin().await.unwrap();
+    append_long(&txn, 7).await;
     txn.commit().await.unwrap();
     let event = next_event(&mut ws, Duration::from_secs(10))
         .await
@@ -1163,51 +1240,33 @@ async fn the_log_shows_every_write_answered_before_the_read(backend: Backend) {
     }
 }
 
-/// A writer that finds the ordering lock free numbers its own events, but first moves
-/// what others left in the outbox: an event committed before the write keeps the lower
-/// id, and both are in the log when the write is answered. The writer publishes both,
-/// whole, in that order (the database answers only the ids of its own events: their
-/// type, links and data are the ones the writer emitted).
+/// A writer publishes its events whole (the database answers only their ids): what
+/// subscribers get is what the log holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_numbering_its_own_events_first_moves_what_others_queued() {
-    // A poll slow enough that only the writer can have moved the queued event.
+async fn a_writer_publishes_its_events_as_the_log_holds_them() {
+    // A poll slow enough that only the writer can have published the event.
     let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 60_000).await;
     app.create_project("warm-up").await;
-    let queued = open_long_transaction(&app, 9).await;
-    // Committed without telling any sequencer, as a replica that died right after would.
-    queued.commit().await.unwrap();
     let mut live = app.state.events.subscribe();
     let project = app.create_project("after").await;
-    let mut published = Vec::new();
-    while published.len() < 2 {
-        let event = tokio::time::timeout(Duration::from_secs(10), live.recv())
-            .await
-            .expect("the writer publishes what it logged")
-            .unwrap();
-        published.push(event.event.clone());
-    }
-    assert_eq!(published[0].kind, "test.long");
-    assert_eq!(published[0].data, json!({ "n": 9 }));
-    assert_eq!(published[1].kind, "project.created");
-    assert_eq!(published[1].project_id, Some(project));
-    assert_eq!(published[1].data["id"], json!(project));
-    assert_eq!(published[1].data["name"], "after");
-    assert_eq!(published[1].id, published[0].id + 1, "{published:?}");
+    let published = tokio::time::timeout(Duration::from_secs(10), live.recv())
+        .await
+        .expect("the writer publishes what it logged")
+        .unwrap()
+        .event
+        .clone();
+    assert_eq!(published.kind, "project.created");
+    assert_eq!(published.project_id, Some(project));
+    assert_eq!(published.data["name"], "after");
     let log: Vec<agentops_sdk::types::Event> =
         agentops_api::store::events::list_after(&app.state.db, 0, 1_000)
             .await
             .unwrap();
-    let queued_id = log
-        .iter()
-        .find(|e| e.kind == "test.long")
-        .expect("the queued event was moved by the writer")
-        .id;
-    let written_id = log
+    let stored = log
         .iter()
         .find(|e| e.project_id == Some(project))
-        .expect("the writer's own event is in the log at commit")
-        .id;
-    assert!(queued_id < written_id, "{queued_id} < {written_id}");
+        .expect("the writer's event is in the log at commit");
+    assert_eq!(&published, stored);
 }
 
 /// Reads until the server closes the stream; its close frame.

@@ -6,7 +6,8 @@ use super::*;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Event {
-    /// Position in the log: strictly increasing in commit order.
+    /// Position in the log. Readers get events in increasing id order, and one that
+    /// resumes after an id gets every later event exactly once.
     pub id: i64,
     /// What happened, `entity.verb` (e.g. `task.completed`).
     #[serde(rename = "type")]
