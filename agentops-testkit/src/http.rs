@@ -139,7 +139,8 @@ impl TestApp {
     /// Every event in the log, oldest first (every write answered so far included).
     pub async fn events(&self) -> Vec<agentops_sdk::types::Event> {
         self.state.events.flush().await.unwrap();
-        agentops_api::store::events::list_after(&self.state.db, 0, 1_000_000)
+        let known = self.state.events.delivered();
+        agentops_api::store::events::list_after(&self.state.db, 0, known, 1_000_000)
             .await
             .unwrap()
     }

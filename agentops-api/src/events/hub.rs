@@ -34,6 +34,10 @@ const SETTLE_FIRST: Duration = Duration::from_millis(10);
 /// The longest wait between two looks while ids below a pending event stay unsettled
 /// (a transaction that drew them is still open).
 const SETTLE_MAX: Duration = Duration::from_millis(200);
+/// Events held at most while they wait for lower ids (an id drawn by a transaction that
+/// stays open holds back every later one); above that the highest are let go and read
+/// from the log once settled.
+const PENDING_MAX: usize = 50_000;
 
 /// What the hub is told.
 pub(super) enum Input {
@@ -55,6 +59,9 @@ pub(super) struct Hub {
     fanout_up: Option<Arc<AtomicBool>>,
     /// Events above `cursor + 1`, waiting for the ids below them.
     pending: BTreeMap<i64, Event>,
+    /// The highest id let go from `pending` (see [`PENDING_MAX`]), to be read from the
+    /// log.
+    let_go: i64,
     /// When to look in the log for what the pending events wait for.
     settle_at: Option<Instant>,
     /// The wait before the next look, doubling while nothing settles.
@@ -107,6 +114,7 @@ impl Hub {
             poll_every,
             fanout_up,
             pending: BTreeMap::new(),
+            let_go: 0,
             settle_at: None,
             settle_wait: SETTLE_FIRST,
         }
@@ -127,6 +135,11 @@ impl Hub {
                 self.pending.entry(event.id).or_insert(event);
             }
         }
+        while self.pending.len() > PENDING_MAX {
+            if let Some((id, _)) = self.pending.pop_last() {
+                self.let_go = self.let_go.max(id);
+            }
+        }
         self.release();
     }
 
@@ -143,7 +156,7 @@ impl Hub {
                 break;
             }
         }
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.cursor >= self.let_go {
             self.settle_at = None;
             self.settle_wait = SETTLE_FIRST;
         } else if self.settle_at.is_none() {

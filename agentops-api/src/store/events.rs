@@ -229,14 +229,15 @@ pub(crate) fn placeholders(backend: DbBackend, base: usize, count: usize) -> Str
     format!("({})", list.join(", "))
 }
 
-/// Settled events with an id above `after`, oldest first, at most `limit` (see
-/// [`list_after_where`]).
+/// Settled events with an id above `after`, oldest first, at most `limit`; `known` as
+/// for [`list_after_where`].
 pub async fn list_after<C: ConnectionTrait>(
     conn: &C,
     after: i64,
+    known: i64,
     limit: u64,
 ) -> Result<Vec<Event>, DbErr> {
-    list_after_where(conn, after, &IdFilter::default(), 0, limit).await
+    list_after_where(conn, after, &IdFilter::default(), known, limit).await
 }
 
 /// Conditions of a log read that SQL can apply exactly.
