@@ -28,7 +28,7 @@ impl MigrationName for Migration {
 // `batch` is a JSON array of {type, project_id, task_id, agent_id, data}, in the order
 // the transaction emitted them. Returns the rows written to `events` (the outbox's moved
 // first, then the batch's), or no row when the batch was queued in the outbox.
-pub(crate) const CREATE_FUNCTION: &str = r#"
+const CREATE_FUNCTION: &str = r#"
 CREATE FUNCTION agentops_append_events(batch jsonb, created timestamptz, max_moved integer)
 RETURNS SETOF events
 LANGUAGE plpgsql VOLATILE AS $$

@@ -20,7 +20,7 @@ impl MigrationName for Migration {
     }
 }
 
-pub(crate) const CREATE_FUNCTION: &str = r#"
+const CREATE_FUNCTION: &str = r#"
 CREATE FUNCTION agentops_append_events_ids(batch jsonb, created timestamptz, max_moved integer)
 RETURNS TABLE (id bigint, type text, created_at timestamptz, project_id uuid, task_id uuid,
                agent_id uuid, data jsonb, own boolean)

@@ -17,11 +17,10 @@
 //! highest id above `after` whose every lower id is settled, or `after`. Readers of the
 //! log cap their reads there (see `store::events`).
 //!
-//! The two append functions of earlier versions are dropped, so that a replica of an
-//! earlier version still running fails its writes (nothing is committed) rather than
-//! numbering events out of step with this scheme; whatever their writers left in the
-//! outbox is moved into the log first. The sequencer function and the outbox table stay,
-//! unused, for the down migration.
+//! What the outbox holds is moved into the log. The earlier versions' functions and the
+//! outbox stay: replicas of the previous version keep writing while a release rolls
+//! (and after a rollback to it), and this version's poll moves whatever one of them
+//! leaves queued.
 
 use sea_orm_migration::prelude::*;
 
@@ -96,12 +95,8 @@ postgres_only_migration! {
         APPEND,
         SETTLED,
         DRAIN_OUTBOX,
-        "DROP FUNCTION agentops_append_events_ids(jsonb, timestamptz, integer)",
-        "DROP FUNCTION agentops_append_events(jsonb, timestamptz, integer)",
     ],
     down: [
-        crate::m20261203_000009_write_functions::CREATE_FUNCTION,
-        crate::m20261206_000026_append_returns_ids::CREATE_FUNCTION,
         "DROP FUNCTION agentops_settled_event_id(bigint)",
         "DROP FUNCTION agentops_append_events_once(jsonb, timestamptz)",
     ],

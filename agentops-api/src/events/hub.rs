@@ -9,7 +9,9 @@
 //! settled), the hub asks the log how far it is settled (see
 //! [`store::events::settled_head`]) and broadcasts what the log holds up to there; the
 //! ids the log does not hold there are holes. The same read runs on the poll timer, so
-//! an event whose publication was lost is still delivered.
+//! an event whose publication was lost is still delivered; the poll also moves into the
+//! log what a replica of an earlier version (one with an outbox, before migration 27)
+//! left queued while a release rolled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,6 +89,7 @@ pub(super) async fn run(mut hub: Hub) {
                 if settle_at.is_some() => hub.catch_up().await,
             _ = tick.tick() => {
                 if last_poll.elapsed() >= hub.poll_interval() {
+                    hub.move_legacy_outbox().await;
                     hub.catch_up().await;
                     last_poll = Instant::now();
                 }
@@ -179,6 +182,21 @@ impl Hub {
             self.settle_wait = SETTLE_FIRST;
         }
         self.release();
+    }
+
+    /// Moves what a replica of an earlier version left in its outbox into the log, where
+    /// the read that follows finds it (see [`store::events::move_legacy_outbox`]).
+    async fn move_legacy_outbox(&self) {
+        loop {
+            match store::events::move_legacy_outbox(&self.db, PAGE).await {
+                Ok(moved) if moved == PAGE => {}
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot move the outbox of an earlier version");
+                    return;
+                }
+            }
+        }
     }
 
     async fn read_settled(&mut self) -> Result<(), DbErr> {

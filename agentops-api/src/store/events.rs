@@ -45,9 +45,12 @@
 //! every visible id is settled.
 //!
 //! Earlier versions numbered events under an advisory lock or through an outbox and a
-//! sequencer (migrations 8–26); migration 27 moved what the outbox held into the log
-//! and dropped their append functions, so a replica of an earlier version fails its
-//! writes instead of numbering events out of step. Stop those before starting this one.
+//! sequencer (migrations 8–26). Their functions stay, so a replica of the previous
+//! version keeps working while a release rolls, and after a rollback to it; this
+//! version's poll moves what such a replica leaves in the outbox
+//! ([`move_legacy_outbox`]). While both versions write side by side the two schemes do
+//! not order each other's ids: in a rare interleaving a reader can be handed an id
+//! before a lower one the other version wrote. That window closes when the roll does.
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -209,6 +212,34 @@ pub async fn settled_head<C: ConnectionTrait>(conn: &C, after: i64) -> Result<i6
     Ok(query_i64_with(conn, sql, [after.into()])
         .await?
         .unwrap_or(after))
+}
+
+/// Moves into the log what a replica of a version before migration 27 left in its
+/// outbox (PostgreSQL; nothing elsewhere), at most `limit` rows; returns how many.
+/// Those replicas' sequencers move their own rows after each commit: this catches the
+/// rows of one that stopped before its sequencer ran. The rows are numbered under the
+/// earlier versions' ordering lock (`agentops_sequence_events`), and settle like any
+/// other once their transaction has ended.
+pub async fn move_legacy_outbox<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<u64, DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(0);
+    }
+    let queued = query_i64(
+        conn,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM event_outbox) THEN 1::bigint ELSE 0::bigint END \
+         AS value",
+    )
+    .await?;
+    if queued != Some(1) {
+        return Ok(0);
+    }
+    let moved = query_i64_with(
+        conn,
+        "SELECT COUNT(*) AS value FROM agentops_sequence_events($1)",
+        [i32::try_from(limit).unwrap_or(i32::MAX).into()],
+    )
+    .await?;
+    Ok(moved.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
 }
 
 /// The newest id a read starting now can see, settled or not (0 for an empty log).

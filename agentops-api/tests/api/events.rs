@@ -1246,6 +1246,61 @@ async fn events_committed_by_a_writer_that_died_are_still_delivered() {
     assert_eq!(event["data"]["n"], 7);
 }
 
+/// A replica of the version before migration 27 (still running while a release rolls)
+/// queues its events in the outbox when the ordering lock is busy, and its sequencer
+/// moves them. One that stopped before its sequencer ran leaves them there: this
+/// version's poll moves them into the log, and delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_an_earlier_version_left_in_its_outbox_are_moved_and_delivered() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
+    let mut ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
+        .await
+        .unwrap();
+    // Another writer of that version holds the ordering lock.
+    let holder = app.state.db.begin().await.unwrap();
+    holder
+        .execute_unprepared("SELECT pg_advisory_xact_lock(7243819113002)")
+        .await
+        .unwrap();
+    let txn = app.state.db.begin().await.unwrap();
+    // The previous version's append: the lock is busy, so it queues the event.
+    let numbered = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM agentops_append_events_ids(CAST($1 AS jsonb), now(), 5000)",
+            [json!([{ "type": "test.legacy", "data": { "n": 3 } }])
+                .to_string()
+                .into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(numbered, 0, "the event was queued");
+    txn.commit().await.unwrap();
+    holder.commit().await.unwrap();
+    let event = next_event(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("the queued event was moved and delivered");
+    assert_eq!(event["type"], "test.legacy");
+    assert_eq!(event["data"]["n"], 3);
+    let outbox = app
+        .state
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM event_outbox",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(outbox, 0);
+}
+
 /// A write answered before a read of the log is in what the read returns, at once.
 async fn the_log_shows_every_write_answered_before_the_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
