@@ -50,16 +50,23 @@ pub(super) enum Input {
 }
 
 pub(super) struct Hub {
-    db: DatabaseConnection,
-    input: mpsc::Receiver<Input>,
-    live: broadcast::Sender<Arc<LiveEvent>>,
-    cursor: i64,
+    pub db: DatabaseConnection,
+    pub input: mpsc::Receiver<Input>,
+    pub live: broadcast::Sender<Arc<LiveEvent>>,
+    pub cursor: i64,
     /// `cursor` for the rest of the process, stored before each broadcast.
-    delivered: Arc<AtomicI64>,
-    poll_every: Duration,
+    pub delivered: Arc<AtomicI64>,
+    pub poll_every: Duration,
     /// Set while the Redis subscription is up; `None` without Redis.
-    fanout_up: Option<Arc<AtomicBool>>,
-    /// Events above `cursor + 1`, waiting for the ids below them.
+    pub fanout_up: Option<Arc<AtomicBool>>,
+    /// The events waiting for lower ids.
+    pub waiting: Waiting,
+}
+
+/// Events above the cursor that wait for the ids below them, and when to look for those
+/// in the log.
+pub(super) struct Waiting {
+    /// Events above `cursor + 1`.
     pending: BTreeMap<i64, Event>,
     /// The highest id let go from `pending` (see [`PENDING_MAX`]), to be read from the
     /// log.
@@ -70,12 +77,23 @@ pub(super) struct Hub {
     settle_wait: Duration,
 }
 
+impl Default for Waiting {
+    fn default() -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            let_go: 0,
+            settle_at: None,
+            settle_wait: SETTLE_FIRST,
+        }
+    }
+}
+
 pub(super) async fn run(mut hub: Hub) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_poll = Instant::now();
     loop {
-        let settle_at = hub.settle_at;
+        let settle_at = hub.waiting.settle_at;
         tokio::select! {
             input = hub.input.recv() => match input {
                 None => return,
@@ -99,30 +117,6 @@ pub(super) async fn run(mut hub: Hub) {
 }
 
 impl Hub {
-    pub(super) fn new(
-        db: DatabaseConnection,
-        input: mpsc::Receiver<Input>,
-        live: broadcast::Sender<Arc<LiveEvent>>,
-        cursor: i64,
-        delivered: Arc<AtomicI64>,
-        poll_every: Duration,
-        fanout_up: Option<Arc<AtomicBool>>,
-    ) -> Self {
-        Self {
-            db,
-            input,
-            live,
-            cursor,
-            delivered,
-            poll_every,
-            fanout_up,
-            pending: BTreeMap::new(),
-            let_go: 0,
-            settle_at: None,
-            settle_wait: SETTLE_FIRST,
-        }
-    }
-
     fn poll_interval(&self) -> Duration {
         match &self.fanout_up {
             Some(up) if !up.load(Ordering::Relaxed) => self.poll_every.min(DEGRADED_POLL),
@@ -135,12 +129,12 @@ impl Hub {
     fn ingest(&mut self, events: Vec<Event>) {
         for event in events {
             if event.id > self.cursor {
-                self.pending.entry(event.id).or_insert(event);
+                self.waiting.pending.entry(event.id).or_insert(event);
             }
         }
-        while self.pending.len() > PENDING_MAX {
-            if let Some((id, _)) = self.pending.pop_last() {
-                self.let_go = self.let_go.max(id);
+        while self.waiting.pending.len() > PENDING_MAX {
+            if let Some((id, _)) = self.waiting.pending.pop_last() {
+                self.waiting.let_go = self.waiting.let_go.max(id);
             }
         }
         self.release();
@@ -149,7 +143,7 @@ impl Hub {
     /// Broadcasts the pending events that follow the cursor without a gap, and arms or
     /// disarms the look in the log for the rest.
     fn release(&mut self) {
-        while let Some(entry) = self.pending.first_entry() {
+        while let Some(entry) = self.waiting.pending.first_entry() {
             if *entry.key() <= self.cursor {
                 entry.remove();
             } else if *entry.key() == self.cursor + 1 {
@@ -159,11 +153,11 @@ impl Hub {
                 break;
             }
         }
-        if self.pending.is_empty() && self.cursor >= self.let_go {
-            self.settle_at = None;
-            self.settle_wait = SETTLE_FIRST;
-        } else if self.settle_at.is_none() {
-            self.settle_at = Some(Instant::now() + self.settle_wait);
+        if self.waiting.pending.is_empty() && self.cursor >= self.waiting.let_go {
+            self.waiting.settle_at = None;
+            self.waiting.settle_wait = SETTLE_FIRST;
+        } else if self.waiting.settle_at.is_none() {
+            self.waiting.settle_at = Some(Instant::now() + self.waiting.settle_wait);
         }
     }
 
@@ -174,12 +168,12 @@ impl Hub {
         if let Err(err) = self.read_settled().await {
             tracing::warn!(error = %err, "cannot read the event log");
         }
-        self.settle_at = None;
+        self.waiting.settle_at = None;
         if self.cursor == before {
             // Nothing settled: look again later, less often.
-            self.settle_wait = (self.settle_wait * 2).min(SETTLE_MAX);
+            self.waiting.settle_wait = (self.waiting.settle_wait * 2).min(SETTLE_MAX);
         } else {
-            self.settle_wait = SETTLE_FIRST;
+            self.waiting.settle_wait = SETTLE_FIRST;
         }
         self.release();
     }
@@ -206,7 +200,7 @@ impl Hub {
             let full = events.len() as u64 == PAGE;
             for event in events {
                 if event.id > self.cursor {
-                    self.pending.remove(&event.id);
+                    self.waiting.pending.remove(&event.id);
                     self.broadcast(event);
                 }
             }

@@ -102,15 +102,16 @@ impl Events {
         let cursor = crate::store::events::max_id(&db, 0).await?;
         let delivered = Arc::new(AtomicI64::new(cursor));
         let poll_every = Duration::from_millis(cfg.event_poll_ms);
-        let mut tasks = vec![tokio::spawn(hub::run(hub::Hub::new(
-            db.clone(),
-            hub_rx,
-            live.clone(),
+        let mut tasks = vec![tokio::spawn(hub::run(hub::Hub {
+            db: db.clone(),
+            input: hub_rx,
+            live: live.clone(),
             cursor,
-            delivered.clone(),
+            delivered: delivered.clone(),
             poll_every,
-            redis.as_ref().map(RedisFanout::subscribed_flag),
-        )))];
+            fanout_up: redis.as_ref().map(RedisFanout::subscribed_flag),
+            waiting: hub::Waiting::default(),
+        }))];
         // 0.1 ms to about 3.3 s.
         let redis_lag = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         if let Some(redis) = &redis {

@@ -1227,15 +1227,21 @@ async fn an_id_is_settled_only_once_every_lower_id_drawn_before_it_has_ended() {
     }
 }
 
+/// A PostgreSQL server whose hub polls every 100 ms, and a stream of its `test.*` events.
+async fn polling_app_watching_tests() -> (TestApp, Ws) {
+    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
+    let ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
+        .await
+        .unwrap();
+    (app, ws)
+}
+
 /// An event whose writer committed but died before handing it to the fan-out (a crashed
 /// replica) is found by the poll, and delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_committed_by_a_writer_that_died_are_still_delivered() {
     use sea_orm::TransactionTrait;
-    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
-    let mut ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
-        .await
-        .unwrap();
+    let (app, mut ws) = polling_app_watching_tests().await;
     let txn = app.state.db.begin().await.unwrap();
     append_long(&txn, 7).await;
     txn.commit().await.unwrap();
@@ -1253,10 +1259,7 @@ async fn events_committed_by_a_writer_that_died_are_still_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_an_earlier_version_left_in_its_outbox_are_moved_and_delivered() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let app = TestApp::spawn_with(B::Postgres, |cfg| cfg.event_poll_ms = 100).await;
-    let mut ws = connect(&app.base, Some(ADMIN_KEY), "types=test.*")
-        .await
-        .unwrap();
+    let (app, mut ws) = polling_app_watching_tests().await;
     // Another writer of that version holds the ordering lock.
     let holder = app.state.db.begin().await.unwrap();
     holder
