@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -135,7 +135,14 @@ impl Events {
     /// Hands a committed transaction's events (with their ids) to the fan-out. Never
     /// blocks and never fails.
     pub fn committed(&self, events: Vec<Event>) {
-        publish_logged(&self.inner, events, Utc::now());
+        if events.is_empty() {
+            return;
+        }
+        if let Some(redis) = &self.inner.redis {
+            redis.publish(&events, Utc::now());
+        }
+        // A full queue drops the hint; the hub's next log poll delivers the events.
+        let _ = self.inner.hub_input.try_send(hub::Input::Events(events));
     }
 
     /// The hub's cursor: every event with an id at or below it has been broadcast, or the
@@ -206,16 +213,4 @@ impl Events {
             Some(redis) => redis.check().await.map(|()| "ok (redis)".to_owned()),
         }
     }
-}
-
-/// Publishes events that are in the log, whose transactions committed at `committed_at`.
-fn publish_logged(inner: &Inner, events: Vec<Event>, committed_at: DateTime<Utc>) {
-    if events.is_empty() {
-        return;
-    }
-    if let Some(redis) = &inner.redis {
-        redis.publish(&events, committed_at);
-    }
-    // A full queue drops the hint; the hub's next log poll delivers the events.
-    let _ = inner.hub_input.try_send(hub::Input::Events(events));
 }

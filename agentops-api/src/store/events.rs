@@ -427,9 +427,9 @@ pub async fn max_id<C: ConnectionTrait>(conn: &C, known: i64) -> Result<i64, DbE
 /// from it into `cursor_expired`. Ids are never reused (an identity column on
 /// PostgreSQL, SQLite `AUTOINCREMENT`), so what comes next is always above it.
 pub async fn head<C: ConnectionTrait>(conn: &C, known: i64) -> Result<(i64, i64), DbErr> {
-    let newest = settled_head(conn, 0).await?;
+    let newest = settled_head(conn, known).await?;
     let pruned = pruned_through(conn).await?;
-    Ok((newest.max(pruned).max(known), pruned))
+    Ok((newest.max(pruned), pruned))
 }
 
 /// Deletes events created before `cutoff`, at most `limit` of them, and moves the
