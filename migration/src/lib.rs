@@ -79,6 +79,7 @@ mod m20261205_000024_preview_expiry;
 mod m20261205_000025_sequencer_by_index;
 mod m20261206_000026_append_returns_ids;
 mod m20261206_000027_events_written_once;
+mod m20261206_000028_dependents_seen_by_completion;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -114,6 +115,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000025_sequencer_by_index::Migration),
             Box::new(m20261206_000026_append_returns_ids::Migration),
             Box::new(m20261206_000027_events_written_once::Migration),
+            Box::new(m20261206_000028_dependents_seen_by_completion::Migration),
         ]
     }
 }

@@ -727,14 +727,14 @@ pub struct Completion {
 }
 
 /// Completes, in one statement, each of `items` that is `running` under its claim token;
-/// returns the rows it completed (in no particular order), with their links. Items it
-/// leaves alone (a stale token, another status, no such task) are for the caller to
-/// explain.
+/// returns the rows it completed (in no particular order), with their links and whether
+/// any task depends on them. Items it leaves alone (a stale token, another status, no
+/// such task) are for the caller to explain.
 pub async fn complete_running<C: ConnectionTrait>(
     conn: &C,
     items: &[&Completion],
     now: DateTime<Utc>,
-) -> Result<Vec<LinkedRow>, DbErr> {
+) -> Result<Vec<CompletedRow>, DbErr> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -766,14 +766,34 @@ pub async fn complete_running<C: ConnectionTrait>(
          progress = 1.0, finished_at = {now}, updated_at = {now} \
          FROM ({rows}) AS v \
          WHERE tasks.id = v.id AND tasks.claim_token = v.claim_token \
-         AND tasks.status = 'running' RETURNING {returning}",
+         AND tasks.status = 'running' RETURNING {returning}, {dependents} AS has_dependents",
         now = param(backend, 1),
         rows = rows.join(" UNION ALL "),
         returning = returning_linked(backend),
+        // Asked after the row's lock was granted, in a snapshot of its own: see the
+        // migration `m20261206_000028_dependents_seen_by_completion`. SQLite has one
+        // writer, so the statement's own snapshot is enough there.
+        dependents = if postgres {
+            "agentops_has_dependents(tasks.id)"
+        } else {
+            "EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.id)"
+        },
     );
-    LinkedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+    CompletedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await
+}
+
+/// A row [`complete_running`] completed.
+#[derive(Debug, FromQueryResult)]
+pub struct CompletedRow {
+    /// The row as written, with its upstream tasks.
+    #[sea_orm(nested)]
+    pub linked: LinkedRow,
+    /// Whether any task depends on it (waiting ones may now be released). Asked after
+    /// the row was locked, so a dependent whose creator held the row until it committed
+    /// is counted.
+    pub has_dependents: bool,
 }
 
 /// A task row as the statement that wrote it returned it, with its upstream tasks, read

@@ -411,10 +411,11 @@ async fn complete_together(
 /// and their ids distinct; each item's outcome in the items' order, as [`complete`]
 /// would answer it alone.
 ///
-/// Whatever the number of items, the usual case costs two statements: an update that
+/// Whatever the number of items, the usual case costs one statement: an update that
 /// completes every item running under its claim token and returns, with each row, its
-/// dependencies, and one that finds (and locks) the waiting tasks that depend on any of
-/// them. Only items it left alone (retries of a completion, stale tokens) are read again,
+/// dependencies and whether any task depends on it. Only for the rows that have
+/// dependents does a second statement find (and lock) the waiting ones, to release them;
+/// only items it left alone (retries of a completion, stale tokens) are read again,
 /// locked, to say why.
 async fn complete_in(
     tx: &mut Tx,
@@ -429,8 +430,14 @@ async fn complete_in(
     let mut sorted = items.to_vec();
     sorted.sort_by_key(|item| item.id);
     let mut outs: HashMap<Uuid, TaskOut> = HashMap::with_capacity(items.len());
-    for row in store::tasks::complete_running(tx.conn(), &sorted, store::now()).await? {
-        let (row, depends_on) = row.into_parts()?;
+    // The completed tasks that others depend on: only their dependents may need
+    // releasing.
+    let mut upstreams: Vec<Uuid> = Vec::new();
+    for completed in store::tasks::complete_running(tx.conn(), &sorted, store::now()).await? {
+        let (row, depends_on) = completed.linked.into_parts()?;
+        if completed.has_dependents {
+            upstreams.push(row.id);
+        }
         outs.insert(row.id, to_out(row, depends_on)?);
     }
     let (completed, leftovers): (Vec<Uuid>, Vec<Uuid>) =
@@ -457,9 +464,10 @@ async fn complete_in(
         tx.emit(task_event("task.completed", &outs[id]));
     }
     // In a statement of its own, so that it sees a dependent created while the update
-    // waited for the lock its creator held on the upstream task.
-    if !completed.is_empty() {
-        release_dependents_of_any(tx, &completed).await?;
+    // waited for the lock its creator held on the upstream task (the update's answer
+    // to "has dependents" is asked after that wait, so it counts that dependent).
+    if !upstreams.is_empty() {
+        release_dependents_of_any(tx, &upstreams).await?;
     }
     Ok(order
         .into_iter()
