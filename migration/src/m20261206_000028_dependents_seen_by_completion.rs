@@ -1,10 +1,11 @@
-//! `agentops_has_dependents(task)`: whether any task depends on `task`, asked in a
-//! snapshot of its own.
+//! `agentops_with_dependents(tasks)`: those of `tasks` that any task depends on, asked
+//! in a snapshot of its own.
 //!
-//! A completion asks it in its `UPDATE … RETURNING`, for each row it completed, and
-//! looks for waiting dependents to release only where the answer is yes, which saves
-//! a statement (a round trip) per completing transaction in the usual case of no
-//! dependents. The answer has to come from a fresh snapshot: a dependent's creator
+//! A completion asks it once, about every row its `UPDATE` completed, in the same
+//! statement (the argument reads the whole `UPDATE`'s output, so the update, with any
+//! lock waits, is over before the call), and looks for waiting dependents to release
+//! only for those rows, which saves a statement (a round trip) per completing
+//! transaction in the usual case of no dependents. The answer has to come from a fresh snapshot: a dependent's creator
 //! holds its upstream locked while it writes the dependency, so a completion of that
 //! upstream waits for the creator to commit, and the `UPDATE`'s own snapshot, taken
 //! before that wait, would not see the new dependency. A `VOLATILE` function takes a
@@ -26,16 +27,17 @@ impl MigrationName for Migration {
     }
 }
 
-const HAS_DEPENDENTS: &str = r#"
-CREATE FUNCTION agentops_has_dependents(task uuid) RETURNS boolean
+const WITH_DEPENDENTS: &str = r#"
+CREATE FUNCTION agentops_with_dependents(tasks uuid[]) RETURNS uuid[]
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = task);
+    RETURN ARRAY(SELECT DISTINCT d.depends_on FROM task_dependencies d
+                 WHERE d.depends_on = ANY (tasks));
 END
 $$
 "#;
 
 postgres_only_migration! {
-    up: [HAS_DEPENDENTS],
-    down: ["DROP FUNCTION agentops_has_dependents(uuid)"],
+    up: [WITH_DEPENDENTS],
+    down: ["DROP FUNCTION agentops_with_dependents(uuid[])"],
 }

@@ -761,24 +761,33 @@ pub async fn complete_running<C: ConnectionTrait>(
             format!("SELECT {id} AS id, {token} AS claim_token, {result} AS result")
         });
     }
-    let sql = format!(
+    let update = format!(
         "UPDATE tasks SET status = 'completed', result = v.result, lease_expires_at = NULL, \
          progress = 1.0, finished_at = {now}, updated_at = {now} \
          FROM ({rows}) AS v \
          WHERE tasks.id = v.id AND tasks.claim_token = v.claim_token \
-         AND tasks.status = 'running' RETURNING {returning}, {dependents} AS has_dependents",
+         AND tasks.status = 'running' RETURNING {returning}",
         now = param(backend, 1),
         rows = rows.join(" UNION ALL "),
         returning = returning_linked(backend),
-        // Asked after the row's lock was granted, in a snapshot of its own: see the
-        // migration `m20261206_000028_dependents_seen_by_completion`. SQLite has one
-        // writer, so the statement's own snapshot is enough there.
-        dependents = if postgres {
-            "agentops_has_dependents(tasks.id)"
-        } else {
-            "EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.id)"
-        },
     );
+    let sql = if postgres {
+        // Asked once, after the update is over (the argument reads all of its rows), in
+        // a snapshot of its own: see the migration
+        // `m20261206_000028_dependents_seen_by_completion`.
+        format!(
+            "WITH done AS ({update}) \
+             SELECT done.*, done.id = ANY (w.upstreams) AS has_dependents \
+             FROM done CROSS JOIN \
+             agentops_with_dependents(ARRAY(SELECT id FROM done)) AS w(upstreams)"
+        )
+    } else {
+        // One writer: the statement's own snapshot is enough.
+        format!(
+            "{update}, EXISTS (SELECT 1 FROM task_dependencies d \
+             WHERE d.depends_on = tasks.id) AS has_dependents"
+        )
+    };
     CompletedRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await
