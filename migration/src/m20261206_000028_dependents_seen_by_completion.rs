@@ -5,13 +5,15 @@
 //! statement (the argument reads the whole `UPDATE`'s output, so the update, with any
 //! lock waits, is over before the call), and looks for waiting dependents to release
 //! only for those rows, which saves a statement (a round trip) per completing
-//! transaction in the usual case of no dependents. The answer has to come from a fresh snapshot: a dependent's creator
-//! holds its upstream locked while it writes the dependency, so a completion of that
-//! upstream waits for the creator to commit, and the `UPDATE`'s own snapshot, taken
-//! before that wait, would not see the new dependency. A `VOLATILE` function takes a
-//! new snapshot for each statement it runs (PostgreSQL's "Function Volatility
-//! Categories"), here after the row lock was granted; PL/pgSQL keeps it from being
-//! inlined into the calling statement. A creator that comes after the completion
+//! transaction in the usual case of no dependents.
+//!
+//! The answer has to come from a fresh snapshot: a dependent's creator holds its
+//! upstream locked while it writes the dependency, so a completion of that upstream
+//! waits for the creator to commit, and the `UPDATE`'s own snapshot, taken before that
+//! wait, would not see the new dependency. A `VOLATILE` function takes a new snapshot
+//! for each statement it runs (PostgreSQL's "Function Volatility Categories"), here
+//! after the rows' locks were granted; PL/pgSQL keeps it from being inlined into the
+//! calling statement. A creator that comes after the completion
 //! waits for it, and then sees the upstream completed.
 //!
 //! SQLite has one writer, so the statement's own view is enough there; nothing to
