@@ -222,7 +222,11 @@ impl From<DbErr> for ApiError {
                 code: ErrorCode::RecordNotFound,
                 id: what,
             },
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            // Unreachable, or the connection went while in use (the statement's outcome
+            // is unknown: the caller retries, and our writes are safe to repeat).
+            err if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+                || crate::store::connection_lost(&err) =>
+            {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }

@@ -80,6 +80,7 @@ mod m20261205_000025_sequencer_by_index;
 mod m20261206_000026_append_returns_ids;
 mod m20261206_000027_events_written_once;
 mod m20261206_000028_dependents_seen_by_completion;
+mod m20261207_000029_append_draws_in_a_loop;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -116,6 +117,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000026_append_returns_ids::Migration),
             Box::new(m20261206_000027_events_written_once::Migration),
             Box::new(m20261206_000028_dependents_seen_by_completion::Migration),
+            Box::new(m20261207_000029_append_draws_in_a_loop::Migration),
         ]
     }
 }

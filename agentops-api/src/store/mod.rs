@@ -73,6 +73,44 @@ pub fn now() -> DateTime<Utc> {
 /// How long a request waits for a PostgreSQL connection unless configured otherwise.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is handed
+/// out; one in use more recently is handed out as it is.
+///
+/// sqlx pings every connection it hands out unless told otherwise, which costs a round
+/// trip per transaction: one in eight of a claim's (that ping, `BEGIN`, four statements,
+/// `COMMIT`, and the ping sqlx always sends when the connection comes back to the
+/// pool). What the ping is for is a connection the server, a proxy or a firewall
+/// dropped while it sat idle. A connection in use in the last second can still have been
+/// dropped (a server restart): [`Tx::begin`] then starts again on another connection
+/// (nothing was done on the lost one), and any other statement on it fails with
+/// [`connection_lost`], answered 503 like an unreachable server.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether `err` says the connection to the database is gone or unusable (an I/O or TLS
+/// error, a connection the server ended: SQLSTATE classes 08 and 57P), rather than
+/// anything about the statement itself. The statement may or may not have run: only a
+/// `BEGIN` that failed this way is safe to run again.
+pub fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    let (DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    match &**err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// Connects to `url` (PostgreSQL or SQLite), creating the SQLite file's directory if
 /// needed, and tunes the pool for the backend; see [`connect_with`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -97,7 +135,8 @@ pub async fn connect_with(
         options
             .acquire_timeout(acquire_timeout)
             .max_connections(max_connections)
-            .min_connections(1);
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(PING_AFTER_IDLE);
         return Database::connect(options).await;
     }
     options.acquire_timeout(Duration::from_secs(30));
@@ -218,13 +257,39 @@ pub struct Tx {
 impl Tx {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers
     /// queue on the busy timeout instead of failing when they upgrade a read lock).
+    ///
+    /// A `BEGIN` that finds its connection lost (a pooled connection the server dropped,
+    /// see [`PING_AFTER_IDLE`]) is sent again on another one: nothing was done on the
+    /// lost connection, and the pool discards it. At most once per connection the pool
+    /// may hold, plus one, so even a pool whose every connection went with a server
+    /// restart gets through to a fresh one. A server that cannot be reached fails the
+    /// pool's acquire instead ([`DbErr::ConnectionAcquire`]), which is not tried again.
     pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        let txn = db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let attempts = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                db.get_postgres_connection_pool()
+                    .options()
+                    .get_max_connections()
+                    + 1
+            }
+            _ => 1,
+        };
+        let mut attempt = 1;
+        let txn = loop {
+            match db
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await
+            {
+                Err(err) if attempt < attempts && connection_lost(&err) => {
+                    tracing::debug!(error = %err, attempt, "BEGIN found its connection lost; beginning on another");
+                    attempt += 1;
+                }
+                begun => break begun?,
+            }
+        };
         Ok(Self {
             txn,
             events: Vec::new(),

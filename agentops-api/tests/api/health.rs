@@ -137,6 +137,66 @@ async fn a_lost_database_network_is_reported_promptly_and_ridden_out() {
     database_outage(TcpProxy::partition).await;
 }
 
+/// Connections the server ends while they sit in the pool (a restart, an operator's
+/// `pg_terminate_backend`) cost no write. A connection used in the last second is handed
+/// out without a ping (`store::PING_AFTER_IDLE`), so a write's `BEGIN` finds it lost and
+/// begins again on another (`Tx::begin`). A read that meets one is refused 503
+/// `unavailable`, never 500, and succeeds when asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_ended_cost_no_write() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = TestApp::spawn_with(Backend::Postgres, |cfg| cfg.db_max_connections = 4).await;
+    let db = app.state.db.clone();
+    let name = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_database() AS name",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "name")
+        .unwrap();
+    let admin = sea_orm::Database::connect(postgres_admin_url())
+        .await
+        .unwrap();
+    for round in 0..3 {
+        // Every connection of the pool busy at once, then back in it, just used.
+        let app = &app;
+        futures_util::future::join_all(
+            (0..4).map(|i| async move { app.create_project(&format!("warm-{round}-{i}")).await }),
+        )
+        .await;
+        let ended = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS ended \
+                 FROM pg_stat_activity WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "ended")
+            .unwrap();
+        assert!(ended >= 1, "round {round}: no connection to end");
+        for i in 0..6 {
+            app.create_project(&format!("after-{round}-{i}")).await;
+        }
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            let (status, body) = app.get("/api/v1/projects").await;
+            if status != StatusCode::OK {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+                assert_eq!(body["error"]["code"], "unavailable");
+            }
+            answers.push(status);
+        }
+        assert_eq!(answers.last(), Some(&StatusCode::OK), "{answers:?}");
+    }
+    admin.close().await.unwrap();
+}
+
 async fn database_outage(outage: fn(&TcpProxy)) {
     let proxy = TcpProxy::start_for(&postgres_admin_url(), 5432).await;
     let app = TestApp::spawn_with(Backend::Postgres, |cfg| {
