@@ -32,7 +32,7 @@ impl MigrationName for Migration {
     }
 }
 
-const APPEND: &str = r#"
+pub(crate) const APPEND: &str = r#"
 CREATE FUNCTION agentops_append_events_once(batch jsonb, created timestamptz)
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE AS $$

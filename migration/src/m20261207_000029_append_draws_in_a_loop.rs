@@ -51,34 +51,16 @@ END
 $$
 "#;
 
-/// Migration 27's body, for `down`.
-const APPEND_QUERY: &str = r#"
-CREATE OR REPLACE FUNCTION agentops_append_events_once(batch jsonb, created timestamptz)
-RETURNS SETOF bigint
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    ids bigint[];
-BEGIN
-    PERFORM pg_current_xact_id();
-    ids := ARRAY(
-        SELECT nextval('events_id_seq'::regclass)
-        FROM generate_series(1, jsonb_array_length(batch))
-    );
-    BEGIN
-        INSERT INTO events (id, type, created_at, project_id, task_id, agent_id, data)
-        OVERRIDING SYSTEM VALUE
-        SELECT ids[e.n], e.value->>'type', created, (e.value->>'project_id')::uuid,
-               (e.value->>'task_id')::uuid, (e.value->>'agent_id')::uuid, e.value->'data'
-        FROM jsonb_array_elements(batch) WITH ORDINALITY AS e(value, n);
-    EXCEPTION WHEN OTHERS THEN
-        RAISE;
-    END;
-    RETURN QUERY SELECT unnest(ids);
-END
-$$
-"#;
+/// `down`: migration 27's function as that migration wrote it, put back in place.
+fn append_of_migration_27() -> String {
+    super::m20261206_000027_events_written_once::APPEND.replacen(
+        "CREATE FUNCTION",
+        "CREATE OR REPLACE FUNCTION",
+        1,
+    )
+}
 
 postgres_only_migration! {
     up: [APPEND_LOOP],
-    down: [APPEND_QUERY],
+    down: [&append_of_migration_27()],
 }
