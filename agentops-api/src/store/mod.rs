@@ -246,10 +246,11 @@ impl Tx {
     ///
     /// A `BEGIN` that finds its connection lost (a pooled connection the server dropped
     /// between the pool's ping and the `BEGIN`) is sent again on another one: nothing
-    /// was done on the lost connection, and the pool discards it. At most once per connection the pool
-    /// may hold, plus one, so even a pool whose every connection went with a server
-    /// restart gets through to a fresh one. A server that cannot be reached fails the
-    /// pool's acquire instead ([`DbErr::ConnectionAcquire`]), which is not tried again.
+    /// was done on the lost connection, and the pool discards it. At most once per
+    /// connection the pool may hold, plus one, so even a pool whose every connection
+    /// went with a server restart gets through to a fresh one. A server that cannot be
+    /// reached fails the pool's acquire instead ([`DbErr::ConnectionAcquire`]), which
+    /// is not tried again.
     pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
         let attempts = match db.get_database_backend() {
             DbBackend::Postgres => {
