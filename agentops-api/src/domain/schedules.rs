@@ -297,7 +297,9 @@ pub async fn set_paused(
     paused: bool,
 ) -> Result<ScheduleOut, DomainError> {
     let mut tx = state.begin().await?;
-    let mut row = store::schedules::find(tx.conn(), id)
+    // Locked: a firing in flight commits its run first, and the row saved below is the
+    // one it left (read unlocked, saving it would put the run count back).
+    let mut row = store::schedules::find_for_update(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::ScheduleNotFound, id))?;
     let now = store::now();
@@ -326,7 +328,7 @@ pub async fn set_paused(
 /// Deletes a schedule (the tasks it created stay).
 pub async fn delete(state: &Context, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
-    let row = store::schedules::find(tx.conn(), id)
+    let row = store::schedules::find_for_delete(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::ScheduleNotFound, id))?;
     store::schedules::delete(tx.conn(), id).await?;

@@ -1,6 +1,7 @@
 //! Queries on `schedules`.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
@@ -17,6 +18,30 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, D
 /// One schedule.
 pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
     schedule::Entity::find_by_id(id).one(conn).await
+}
+
+/// One schedule, locked `FOR NO KEY UPDATE` until the transaction ends (see
+/// [`crate::store`]): a replica firing it holds it `FOR UPDATE`, so what is read here is
+/// what that firing committed, and saving it cannot undo the run it recorded.
+pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    schedule::Entity::find_by_id(id)
+        .lock(LockType::NoKeyUpdate)
+        .one(conn)
+        .await
+}
+
+/// One schedule, locked `FOR UPDATE` for deletion until the transaction ends.
+pub async fn find_for_delete<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    schedule::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await
 }
 
 /// Schedules (of one project, if given), newest first, before the `before` cursor.

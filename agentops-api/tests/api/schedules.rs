@@ -293,6 +293,75 @@ crate::on_both_backends!(
     missed_runs_are_skipped_or_run_once_and_never_twice,
 );
 
+/// Pausing a schedule while a replica fires it keeps the run that firing records: the
+/// pause waits for the firing to commit and saves the row it left, not an older copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_while_a_replica_fires_keeps_its_run_on_postgres() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("Ops").await;
+    let created = app
+        .post_ok(
+            "/api/v1/schedules",
+            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
+                   "task": {"title": "tick"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = id_of(&created).to_string();
+    // A replica firing it: the row held as a firing pass holds it, its run recorded,
+    // not yet committed.
+    let firing = app.state.db.begin().await.unwrap();
+    for sql in [
+        format!("SELECT id FROM schedules WHERE id = '{id}' FOR UPDATE"),
+        format!(
+            "UPDATE schedules SET runs = runs + 1, last_run_at = now(), \
+             next_run_at = next_run_at + interval '1 hour' WHERE id = '{id}'"
+        ),
+    ] {
+        firing.execute_unprepared(&sql).await.unwrap();
+    }
+    let db = &app.state.db;
+    let pause_path = format!("/api/v1/schedules/{id}/pause");
+    let pause = app.post(&pause_path, json!({}));
+    let commit_once_pause_waits = async {
+        // Commits once the pause is queued behind the firing's row lock.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting = db
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS waiting FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "waiting")
+                .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the pause never waited"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        firing.commit().await.unwrap();
+    };
+    let ((status, paused), ()) = tokio::join!(pause, commit_once_pause_waits);
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["runs"], 1, "{paused}");
+    let schedule = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(
+        schedule["runs"], 1,
+        "the firing's run was undone: {schedule}"
+    );
+    assert_eq!(schedule["status"], "paused", "{schedule}");
+    assert!(!schedule["last_run_at"].is_null(), "{schedule}");
+}
+
 /// Eight "replicas" fire the same every-second schedule as fast as they can for three
 /// seconds: each due time makes exactly one task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
