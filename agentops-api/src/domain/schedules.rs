@@ -7,7 +7,8 @@
 //! idempotency key `schedule:<id>:<due time>` under the schedule creator's key, and the
 //! schedule moves on only from the due time it was read at. A crash between creating the
 //! task and moving the schedule on makes the next pass create nothing new: each due time
-//! gives one task.
+//! gives one task. Pausing, resuming and deleting lock the row too, so they wait for a
+//! firing in flight and never write back a run count or due time read before it.
 //!
 //! Missed due times (the platform was down): `skip` goes on to the next due time from
 //! now; `run_once` creates one task for all of them first. A due time is "missed" once it

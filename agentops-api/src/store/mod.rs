@@ -73,6 +73,19 @@ pub fn now() -> DateTime<Utc> {
 /// How long a request waits for a PostgreSQL connection unless configured otherwise.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is handed
+/// out; one in use more recently is handed out as it is.
+///
+/// sqlx pings every connection it hands out unless told otherwise, which costs a round
+/// trip per transaction: one in eight of a claim's (that ping, `BEGIN`, four statements,
+/// `COMMIT`, and the ping sqlx always sends when the connection comes back to the
+/// pool). What the ping is for is a connection the server, a proxy or a firewall
+/// dropped while it sat idle. A connection in use in the last second can still have been
+/// dropped (a server restart): [`Tx::begin`] then starts again on another connection
+/// (nothing was done on the lost one), and any other statement on it fails with
+/// [`connection_lost`], answered 503 like an unreachable server.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// Whether `err` says the connection to the database is gone or unusable (an I/O or TLS
 /// error, a connection the server ended: SQLSTATE classes 08 and 57P), rather than
 /// anything about the statement itself. The statement may or may not have run: only a
@@ -122,7 +135,8 @@ pub async fn connect_with(
         options
             .acquire_timeout(acquire_timeout)
             .max_connections(max_connections)
-            .min_connections(1);
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(PING_AFTER_IDLE);
         return Database::connect(options).await;
     }
     options.acquire_timeout(Duration::from_secs(30));
@@ -244,13 +258,12 @@ impl Tx {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers
     /// queue on the busy timeout instead of failing when they upgrade a read lock).
     ///
-    /// A `BEGIN` that finds its connection lost (a pooled connection the server dropped
-    /// between the pool's ping and the `BEGIN`) is sent again on another one: nothing
-    /// was done on the lost connection, and the pool discards it. At most once per
-    /// connection the pool may hold, plus one, so even a pool whose every connection
-    /// went with a server restart gets through to a fresh one. A server that cannot be
-    /// reached fails the pool's acquire instead ([`DbErr::ConnectionAcquire`]), which
-    /// is not tried again.
+    /// A `BEGIN` that finds its connection lost (a pooled connection the server dropped,
+    /// see [`PING_AFTER_IDLE`]) is sent again on another one: nothing was done on the
+    /// lost connection, and the pool discards it. At most once per connection the pool
+    /// may hold, plus one, so even a pool whose every connection went with a server
+    /// restart gets through to a fresh one. A server that cannot be reached fails the
+    /// pool's acquire instead ([`DbErr::ConnectionAcquire`]), which is not tried again.
     pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
         let attempts = match db.get_database_backend() {
             DbBackend::Postgres => {
