@@ -136,6 +136,37 @@ impl TestApp {
             .expect("list events")
     }
 
+    /// Returns once some connection to the test's database waits for a lock
+    /// (PostgreSQL's `pg_stat_activity`): a request racing a transaction the test holds
+    /// open has reached the row that transaction locked. Panics after 20 s.
+    pub async fn until_a_lock_is_awaited(&self) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting = self
+                .state
+                .db
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS waiting FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                ))
+                .await
+                .expect("read pg_stat_activity")
+                .expect("one row")
+                .try_get::<i64>("", "waiting")
+                .expect("a count");
+            if waiting > 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nothing waited for a lock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Ends the current lease of a running task now, as if its holder had gone silent
     /// (the reaper re-queues it on its next pass, within 50 ms in tests).
     pub async fn expire_lease(&self, task_id: Uuid) {

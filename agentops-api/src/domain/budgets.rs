@@ -274,7 +274,8 @@ pub async fn update(
     check_limits(&mut checks, patch.limit_tokens, patch.limit_cost_usd);
     checks.finish()?;
     let mut tx = state.begin().await?;
-    let mut row = store::budgets::find(tx.conn(), id)
+    // Locked: a concurrent change commits first, and this one patches what it left.
+    let mut row = store::budgets::find_for_update(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::BudgetNotFound, id))?;
     if let Some(name) = patch.name {
@@ -300,7 +301,7 @@ pub async fn update(
 /// Deletes a budget.
 pub async fn delete(state: &Context, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
-    let row = store::budgets::find(tx.conn(), id)
+    let row = store::budgets::find_for_delete(tx.conn(), id)
         .await?
         .ok_or_else(|| DomainError::not_found(ErrorCode::BudgetNotFound, id))?;
     let gone = load(tx.conn(), row).await?;

@@ -5,6 +5,7 @@
 //! reservers on any number of replicas never hold more than the limit between them.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement, Value,
@@ -51,6 +52,30 @@ pub async fn insert_if_absent<C: ConnectionTrait>(conn: &C, row: Model) -> Resul
 /// One budget.
 pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
     budget::Entity::find_by_id(id).one(conn).await
+}
+
+/// One budget, locked `FOR NO KEY UPDATE` until the transaction ends (see
+/// [`crate::store`]): two changes of one budget take turns, so neither saves fields it
+/// read before the other committed.
+pub async fn find_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    budget::Entity::find_by_id(id)
+        .lock(LockType::NoKeyUpdate)
+        .one(conn)
+        .await
+}
+
+/// One budget, locked `FOR UPDATE` for deletion until the transaction ends.
+pub async fn find_for_delete<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    budget::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await
 }
 
 /// Budgets by name, after the `after` cursor (an id), at most `limit`.

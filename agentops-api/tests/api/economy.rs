@@ -635,3 +635,39 @@ async fn concurrent_reservers_never_overspend_on_postgres() {
     let summed = app.get_ok("/api/v1/usage/summary?group_by=scope").await;
     assert_eq!(summed["total"]["calls"], granted);
 }
+
+/// Two changes of one budget at once (an operator renames it while another raises its
+/// limit): the second waits for the first and patches what it left, so both stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_of_a_budget_both_stay_on_postgres() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(Backend::Postgres, |cfg| cfg.proactive_daily_tokens = 0).await;
+    let budget = create_budget(
+        &app,
+        json!({"name": "writers", "applies_to": "all", "period": "day", "limit_tokens": 1000}),
+    )
+    .await;
+    let id = id_of(&budget);
+    // The first change, under way: the row held as a change holds it, not yet committed.
+    let renaming = app.state.db.begin().await.unwrap();
+    for sql in [
+        format!("SELECT id FROM budgets WHERE id = '{id}' FOR NO KEY UPDATE"),
+        format!("UPDATE budgets SET name = 'editors' WHERE id = '{id}'"),
+    ] {
+        renaming.execute_unprepared(&sql).await.unwrap();
+    }
+    let path = format!("/api/v1/budgets/{id}");
+    let raise = app.call(Method::PATCH, &path, Some(json!({"limit_tokens": 5000})));
+    let commit_once_raise_waits = async {
+        app.until_a_lock_is_awaited().await;
+        renaming.commit().await.unwrap();
+    };
+    let ((status, raised), ()) = tokio::join!(raise, commit_once_raise_waits);
+    assert_eq!(status, StatusCode::OK, "{raised}");
+    let standing = app.get_ok(&path).await;
+    assert_eq!(standing["limit_tokens"], 5000, "{standing}");
+    assert_eq!(
+        standing["name"], "editors",
+        "the rename was undone: {standing}"
+    );
+}

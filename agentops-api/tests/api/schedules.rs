@@ -321,33 +321,10 @@ async fn pausing_while_a_replica_fires_keeps_its_run_on_postgres() {
     ] {
         firing.execute_unprepared(&sql).await.unwrap();
     }
-    let db = &app.state.db;
     let pause_path = format!("/api/v1/schedules/{id}/pause");
     let pause = app.post(&pause_path, json!({}));
     let commit_once_pause_waits = async {
-        // Commits once the pause is queued behind the firing's row lock.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let waiting = db
-                .query_one_raw(Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT count(*) AS waiting FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "waiting")
-                .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the pause never waited"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        app.until_a_lock_is_awaited().await;
         firing.commit().await.unwrap();
     };
     let ((status, paused), ()) = tokio::join!(pause, commit_once_pause_waits);
