@@ -89,6 +89,14 @@ pub struct ClaimBenchArgs {
     /// Also run the API side with two API processes on the same database.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub two_replicas: bool,
+    /// Caps each API process at this much CPU (in cores: 0.25 is a quarter of one),
+    /// in a Linux control group of its own (needs write access to `/sys/fs/cgroup`).
+    /// Here every process shares the same cores, so a second replica can only add CPU
+    /// the database then lacks; capped, each replica is limited by its own share, as on
+    /// a machine of its own, and whether two replicas add capacity or queue on each
+    /// other shows.
+    #[arg(long, value_parser = parse_cores)]
+    pub api_cpu: Option<f64>,
     /// Print one JSON object per run as the last lines.
     #[arg(long)]
     pub json: bool,
@@ -129,6 +137,8 @@ pub struct RunResult {
     pub two_replicas_ratio: Option<f64>,
     /// Whether, on every side, every task was completed exactly once.
     pub completed_once: bool,
+    /// The CPU cap of each API process, in cores (`--api-cpu`; absent: none).
+    pub api_cpu_cap: Option<f64>,
     /// Where the CPU went, in CPU milliseconds per task, for each side (`raw_sql`,
     /// `api_x1`, `api_x2`); absent where `/proc` cannot be read.
     pub cpu_ms_per_task: Option<serde_json::Map<String, serde_json::Value>>,
@@ -150,6 +160,16 @@ pub struct CpuPerTask {
     pub workers: f64,
 }
 
+/// A CPU share in cores, more than 0 and at most 64.
+fn parse_cores(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(cores) if cores > 0.0 && cores <= 64.0 => Ok(cores),
+        _ => Err(format!(
+            "{text:?} is not a number of cores above 0 and up to 64"
+        )),
+    }
+}
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: ClaimBenchArgs) -> anyhow::Result<()> {
     let bench_db = BenchDatabase::create(&args.database_url).await?;
@@ -157,6 +177,9 @@ pub async fn run(args: ClaimBenchArgs) -> anyhow::Result<()> {
     bench_db.drop_now().await;
     let results = outcome?;
     println!();
+    if let Some(cores) = args.api_cpu {
+        println!("each API process capped at {cores} of a core");
+    }
     println!(
         "batch  workers  tasks   raw SQL tasks/s  API x1 tasks/s  ratio  API x2 tasks/s  ratio  completed once"
     );
@@ -211,7 +234,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
     let replicas = if args.two_replicas { 2 } else { 1 };
     let mut apis = Vec::new();
     for i in 0..replicas {
-        let api = ApiProcess::start(&[
+        let mut api = ApiProcess::start(&[
             ("DATABASE_URL", database_url.to_owned()),
             ("AGENTOPS_ADMIN_KEY", admin_key.clone()),
             (
@@ -228,6 +251,9 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                     .to_string(),
             ),
         ])?;
+        if let Some(cores) = args.api_cpu {
+            api.cap_cpu(cores)?;
+        }
         api.wait_ready().await?;
         apis.push(api);
     }
@@ -377,6 +403,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
             completed_once: totals
                 .iter()
                 .all(|side| side.ok && side.tasks == args.tasks),
+            api_cpu_cap: args.api_cpu,
             cpu_ms_per_task: (!cpu.is_empty()).then_some(cpu),
             wal_bytes_per_task: wal,
         });

@@ -12,6 +12,8 @@ pub struct ApiProcess {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// Its CPU cap, if it has one (removed after the process ends).
+    cap: Option<CpuCap>,
 }
 
 impl ApiProcess {
@@ -45,7 +47,16 @@ impl ApiProcess {
         Ok(Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            cap: None,
         })
+    }
+
+    /// Caps the process at `cores` of CPU time (0.25: a quarter of one core), in a
+    /// control group of its own: what limits a replica on a machine of its own is its own
+    /// CPU, where on this machine every process shares the same cores.
+    pub fn cap_cpu(&mut self, cores: f64) -> anyhow::Result<()> {
+        self.cap = Some(CpuCap::new(self.child.id(), cores)?);
+        Ok(())
     }
 
     pub async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -111,6 +122,55 @@ impl Drop for ApiProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Empty now: the group can go.
+        self.cap.take();
+    }
+}
+
+/// A CPU control group holding one process, capped by the kernel's CFS bandwidth
+/// control: cgroup v2 (`cpu.max`, where the `cpu` controller is enabled for child groups
+/// of the root) or v1 (`cpu.cfs_quota_us` under `/sys/fs/cgroup/cpu`). Needs write access
+/// to `/sys/fs/cgroup` (root, outside a container that hides it).
+struct CpuCap {
+    dir: std::path::PathBuf,
+}
+
+impl CpuCap {
+    const PERIOD_US: u64 = 100_000;
+
+    fn new(pid: u32, cores: f64) -> anyhow::Result<Self> {
+        let quota = (cores * Self::PERIOD_US as f64).round() as u64;
+        if quota < 1_000 {
+            bail!("a CPU cap below 0.01 of a core is too small to measure anything");
+        }
+        let name = format!("agentops-bench-{pid}");
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let dir = if v2 {
+            std::path::Path::new("/sys/fs/cgroup").join(name)
+        } else {
+            std::path::Path::new("/sys/fs/cgroup/cpu").join(name)
+        };
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("cannot create the control group {}", dir.display()))?;
+        let cap = Self { dir };
+        let write = |file: &str, value: String| {
+            std::fs::write(cap.dir.join(file), value)
+                .with_context(|| format!("cannot write {}/{file}", cap.dir.display()))
+        };
+        if v2 {
+            write("cpu.max", format!("{quota} {}", Self::PERIOD_US))?;
+        } else {
+            write("cpu.cfs_period_us", Self::PERIOD_US.to_string())?;
+            write("cpu.cfs_quota_us", quota.to_string())?;
+        }
+        write("cgroup.procs", pid.to_string())?;
+        Ok(cap)
+    }
+}
+
+impl Drop for CpuCap {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 

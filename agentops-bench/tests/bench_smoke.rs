@@ -162,3 +162,51 @@ fn claims_with_completions_in_requests_of_their_own() {
     ]);
     assert_eq!(report["completed_once"], true, "{report}");
 }
+
+/// `--api-cpu`: each API process runs in a CPU control group of its own, removed once
+/// it ends. Needs write access to `/sys/fs/cgroup` (root, as in CI); elsewhere it says
+/// so and checks nothing.
+#[test]
+fn claims_with_each_api_process_capped() {
+    let hierarchy = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        std::path::PathBuf::from("/sys/fs/cgroup")
+    } else {
+        std::path::PathBuf::from("/sys/fs/cgroup/cpu")
+    };
+    let probe = hierarchy.join(format!("agentops-bench-probe-{}", std::process::id()));
+    if std::fs::create_dir(&probe).is_err() {
+        eprintln!(
+            "skipped: {} is not writable here (the cap needs root)",
+            hierarchy.display()
+        );
+        return;
+    }
+    std::fs::remove_dir(&probe).expect("remove the probe group");
+    let database = service("TEST_DATABASE_URL");
+    let report = bench(&[
+        "claim",
+        "--tasks",
+        "100",
+        "--workers",
+        "4",
+        "--rounds",
+        "1",
+        "--api-cpu",
+        "0.5",
+        "--database-url",
+        &database,
+    ]);
+    assert_eq!(report["completed_once"], true, "{report}");
+    assert_eq!(report["api_cpu_cap"], 0.5, "{report}");
+    assert!(
+        report["two_replicas_tasks_per_sec"].as_f64() > Some(0.0),
+        "{report}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&hierarchy)
+        .expect("list control groups")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("agentops-bench-") && !name.contains("probe"))
+        .collect();
+    assert!(left.is_empty(), "control groups left behind: {left:?}");
+}
