@@ -399,6 +399,18 @@ pub async fn fire_due(state: &Context) -> Result<usize, DomainError> {
         let made = if run {
             match create_task(state, &row, due_at).await {
                 Ok(task) => Some(task),
+                // The database (or a limit) failed, not the template: the schedule stays
+                // due at this time and the next pass tries again (the idempotency key
+                // makes that create nothing twice, should the task exist after all).
+                Err(
+                    err @ (DomainError::Db(_)
+                    | DomainError::Exhausted { .. }
+                    | DomainError::Limited { .. }),
+                ) => {
+                    tracing::warn!(schedule = %row.id, due = %due_at,
+                        "a schedule's task could not be created now; trying again: {err}");
+                    continue;
+                }
                 Err(err) => {
                     // A template the platform refuses now (its project's rules changed):
                     // say so, and go on to the next due time rather than retrying forever.

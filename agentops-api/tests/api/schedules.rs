@@ -339,6 +339,56 @@ async fn pausing_while_a_replica_fires_keeps_its_run_on_postgres() {
     assert!(!schedule["last_run_at"].is_null(), "{schedule}");
 }
 
+/// A due time whose task cannot be created for want of the database (here, no pool
+/// connection within the acquire timeout) is not skipped: the schedule stays due, and
+/// the next pass creates the task and records the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_leaves_the_run_due_on_postgres() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn_with(Backend::Postgres, |cfg| {
+        cfg.db_max_connections = 2;
+        cfg.db_acquire_timeout_secs = 1;
+        // Only this test fires the schedule.
+        cfg.reaper_interval_ms = 3_600_000;
+    })
+    .await;
+    let project = app.create_project("Ops").await;
+    let created = app
+        .post_ok(
+            "/api/v1/schedules",
+            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
+                   "task": {"title": "tick"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = id_of(&created).to_string();
+    let due = chrono::Utc::now() - chrono::Duration::seconds(1);
+    set_next_run(&app, &id, due).await;
+    let before = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
+    // One of the pool's two connections held: the pass's claim takes the other, and
+    // its task's transaction finds none.
+    let held = app.state.db.begin().await.unwrap();
+    let fired = agentops_api::domain::schedules::fire_due(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(fired, 0);
+    held.rollback().await.unwrap();
+    let after = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(after["runs"], 0, "{after}");
+    assert_eq!(
+        after["next_run_at"], before["next_run_at"],
+        "the due time was skipped: {after}"
+    );
+    assert!(scheduled_tasks(&app, &id).await.is_empty());
+    let fired = agentops_api::domain::schedules::fire_due(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(fired, 1);
+    let after = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(after["runs"], 1, "{after}");
+    assert_eq!(scheduled_tasks(&app, &id).await.len(), 1);
+}
+
 /// Eight "replicas" fire the same every-second schedule as fast as they can for three
 /// seconds: each due time makes exactly one task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
