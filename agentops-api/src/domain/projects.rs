@@ -174,6 +174,12 @@ pub async fn update(
 /// Deletes a project and its finished tasks; refused while any task is unfinished.
 pub async fn delete(state: &Context, id: Uuid) -> Result<(), DomainError> {
     let mut tx = state.begin().await?;
+    // Its schedules first (the delete removes them too): a replica firing one holds it
+    // while the task it fires is created, in a transaction of its own that needs the
+    // project row. Taking the project first and then waiting for the schedule would be a
+    // deadlock the database cannot see (the firing waits in the application, not on a
+    // lock); this way the firing finishes and its task is counted below.
+    store::schedules::lock_of_project(tx.conn(), id).await?;
     // `FOR UPDATE`: a task being created in the project waits for the outcome, so none
     // slips in between the check below and the delete.
     let row = store::projects::find_for_delete(tx.conn(), id)

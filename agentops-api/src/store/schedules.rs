@@ -44,6 +44,21 @@ pub async fn find_for_delete<C: ConnectionTrait>(
         .await
 }
 
+/// Locks the schedules of a project `FOR UPDATE`, in id order, until the transaction
+/// ends: deleting a project takes these before the project's own row.
+pub async fn lock_of_project<C: ConnectionTrait>(conn: &C, project_id: Uuid) -> Result<(), DbErr> {
+    schedule::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::ProjectId.eq(project_id))
+        .order_by_asc(Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await
+        .map(drop)
+}
+
 /// Schedules (of one project, if given), newest first, before the `before` cursor.
 pub async fn list<C: ConnectionTrait>(
     conn: &C,

@@ -389,6 +389,57 @@ async fn a_database_failure_leaves_the_run_due_on_postgres() {
     assert_eq!(scheduled_tasks(&app, &id).await.len(), 1);
 }
 
+/// Deleting a project while a replica fires one of its schedules: the firing holds the
+/// schedule while its task is created in a transaction of its own, which needs the
+/// project row. The delete waits for the firing without holding that row, so the task
+/// is created, the firing ends, and the delete is refused (the project has a task now)
+/// rather than the two waiting on each other for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_project_while_its_schedule_fires_does_not_hang_on_postgres() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("Ops").await;
+    let created = app
+        .post_ok(
+            "/api/v1/schedules",
+            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
+                   "task": {"title": "tick"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = id_of(&created).to_string();
+    // The firing: the schedule held as a pass holds it; its task comes next.
+    let firing = app.state.db.begin().await.unwrap();
+    firing
+        .execute_unprepared(&format!(
+            "SELECT id FROM schedules WHERE id = '{id}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/projects/{project}");
+    let delete = app.call(Method::DELETE, &path, None);
+    let fire = async {
+        app.until_a_lock_is_awaited().await;
+        // The firing's task, in a transaction of its own.
+        let task = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.post(
+                "/api/v1/tasks",
+                json!({"project_id": project, "title": "tick"}),
+            ),
+        )
+        .await;
+        firing.commit().await.unwrap();
+        task
+    };
+    let ((status, deleted), task) = tokio::join!(delete, fire);
+    let (task_status, task) =
+        task.expect("the firing's task waited on the delete, which waited on the firing");
+    assert_eq!(task_status, StatusCode::CREATED, "{task}");
+    assert_eq!(status, StatusCode::CONFLICT, "{deleted}");
+    assert_eq!(deleted["error"]["code"], "project_not_empty");
+}
+
 /// Eight "replicas" fire the same every-second schedule as fast as they can for three
 /// seconds: each due time makes exactly one task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
