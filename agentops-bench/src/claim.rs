@@ -163,10 +163,8 @@ pub struct CpuPerTask {
 /// A CPU share in cores, more than 0 and at most 64.
 fn parse_cores(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(cores) if cores > 0.0 && cores <= 64.0 => Ok(cores),
-        _ => Err(format!(
-            "{text:?} is not a number of cores above 0 and up to 64"
-        )),
+        Ok(cores) if (0.01..=64.0).contains(&cores) => Ok(cores),
+        _ => Err(format!("{text:?} is not a number of cores from 0.01 to 64")),
     }
 }
 
@@ -178,7 +176,7 @@ pub async fn run(args: ClaimBenchArgs) -> anyhow::Result<()> {
     let results = outcome?;
     println!();
     if let Some(cores) = args.api_cpu {
-        println!("each API process capped at {cores} of a core");
+        println!("each API process capped at {cores} core(s) of CPU time");
     }
     println!(
         "batch  workers  tasks   raw SQL tasks/s  API x1 tasks/s  ratio  API x2 tasks/s  ratio  completed once"
@@ -233,8 +231,13 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
 
     let replicas = if args.two_replicas { 2 } else { 1 };
     let mut apis = Vec::new();
+    // A capped process runs as many runtime threads as it has whole cores (at least
+    // one), as it would on a machine of that size, rather than one per core here.
+    let threads = args
+        .api_cpu
+        .map(|cores| (cores.ceil() as u32).max(1).to_string());
     for i in 0..replicas {
-        let mut api = ApiProcess::start(&[
+        let mut envs = vec![
             ("DATABASE_URL", database_url.to_owned()),
             ("AGENTOPS_ADMIN_KEY", admin_key.clone()),
             (
@@ -250,7 +253,11 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                     .display()
                     .to_string(),
             ),
-        ])?;
+        ];
+        if let Some(threads) = &threads {
+            envs.push(("TOKIO_WORKER_THREADS", threads.clone()));
+        }
+        let mut api = ApiProcess::start(&envs)?;
         if let Some(cores) = args.api_cpu {
             api.cap_cpu(cores)?;
         }

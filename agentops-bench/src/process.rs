@@ -130,9 +130,23 @@ impl Drop for ApiProcess {
 /// A CPU control group holding one process, capped by the kernel's CFS bandwidth
 /// control: cgroup v2 (`cpu.max`, where the `cpu` controller is enabled for child groups
 /// of the root) or v1 (`cpu.cfs_quota_us` under `/sys/fs/cgroup/cpu`). Needs write access
-/// to `/sys/fs/cgroup` (root, outside a container that hides it).
+/// to `/sys/fs/cgroup` (root, outside a container that hides it). The group is made at
+/// the top of the hierarchy, so on cgroup v2 the process leaves its own group's other
+/// limits (memory, an enclosing CPU limit) for the run.
 struct CpuCap {
     dir: std::path::PathBuf,
+}
+
+/// Where CPU control groups go on this machine, and the file that caps one.
+fn cpu_cgroup_hierarchy() -> (std::path::PathBuf, &'static str) {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        (std::path::PathBuf::from("/sys/fs/cgroup"), "cpu.max")
+    } else {
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup/cpu"),
+            "cpu.cfs_quota_us",
+        )
+    }
 }
 
 impl CpuCap {
@@ -143,21 +157,26 @@ impl CpuCap {
         if quota < 1_000 {
             bail!("a CPU cap below 0.01 of a core is too small to measure anything");
         }
-        let name = format!("agentops-bench-{pid}");
-        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let dir = if v2 {
-            std::path::Path::new("/sys/fs/cgroup").join(name)
-        } else {
-            std::path::Path::new("/sys/fs/cgroup/cpu").join(name)
-        };
+        let (hierarchy, cap_file) = cpu_cgroup_hierarchy();
+        let dir = hierarchy.join(format!(
+            "agentops-bench-{pid}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir(&dir)
             .with_context(|| format!("cannot create the control group {}", dir.display()))?;
         let cap = Self { dir };
+        if !cap.dir.join(cap_file).exists() {
+            bail!(
+                "{} has no {cap_file}: the cpu controller is not enabled for child groups \
+                 here (cgroup v2: `+cpu` in the parent's cgroup.subtree_control)",
+                cap.dir.display()
+            );
+        }
         let write = |file: &str, value: String| {
             std::fs::write(cap.dir.join(file), value)
                 .with_context(|| format!("cannot write {}/{file}", cap.dir.display()))
         };
-        if v2 {
+        if cap_file == "cpu.max" {
             write("cpu.max", format!("{quota} {}", Self::PERIOD_US))?;
         } else {
             write("cpu.cfs_period_us", Self::PERIOD_US.to_string())?;

@@ -164,15 +164,19 @@ fn claims_with_completions_in_requests_of_their_own() {
 }
 
 /// `--api-cpu`: each API process runs in a CPU control group of its own, removed once
-/// it ends. Needs write access to `/sys/fs/cgroup` (root, as in CI); elsewhere it says
-/// so and checks nothing.
+/// it ends. Needs write access to `/sys/fs/cgroup` with the cpu controller (root, as in
+/// CI); elsewhere it says so and checks nothing.
 #[test]
 fn claims_with_each_api_process_capped() {
-    let hierarchy = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        std::path::PathBuf::from("/sys/fs/cgroup")
-    } else {
-        std::path::PathBuf::from("/sys/fs/cgroup/cpu")
-    };
+    let (hierarchy, cap_file) =
+        if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            (std::path::PathBuf::from("/sys/fs/cgroup"), "cpu.max")
+        } else {
+            (
+                std::path::PathBuf::from("/sys/fs/cgroup/cpu"),
+                "cpu.cfs_quota_us",
+            )
+        };
     let probe = hierarchy.join(format!("agentops-bench-probe-{}", std::process::id()));
     if std::fs::create_dir(&probe).is_err() {
         eprintln!(
@@ -181,7 +185,21 @@ fn claims_with_each_api_process_capped() {
         );
         return;
     }
+    let capable = probe.join(cap_file).exists();
     std::fs::remove_dir(&probe).expect("remove the probe group");
+    if !capable {
+        eprintln!("skipped: no {cap_file} in a new group (the cpu controller is not enabled)");
+        return;
+    }
+    let groups = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(&hierarchy)
+            .expect("list control groups")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("agentops-bench-"))
+            .collect()
+    };
+    let before = groups();
     let database = service("TEST_DATABASE_URL");
     let report = bench(&[
         "claim",
@@ -202,11 +220,6 @@ fn claims_with_each_api_process_capped() {
         report["two_replicas_tasks_per_sec"].as_f64() > Some(0.0),
         "{report}"
     );
-    let left: Vec<_> = std::fs::read_dir(&hierarchy)
-        .expect("list control groups")
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("agentops-bench-") && !name.contains("probe"))
-        .collect();
+    let left: Vec<String> = groups().difference(&before).cloned().collect();
     assert!(left.is_empty(), "control groups left behind: {left:?}");
 }

@@ -136,20 +136,31 @@ impl TestApp {
             .expect("list events")
     }
 
-    /// Returns once some connection to the test's database waits for a lock
-    /// (PostgreSQL's `pg_stat_activity`): a request racing a transaction the test holds
-    /// open has reached the row that transaction locked. Panics after 20 s.
-    pub async fn until_a_lock_is_awaited(&self) {
-        use sea_orm::{ConnectionTrait, Statement};
+    /// Returns once some session waits for a lock that `holder` (a transaction the test
+    /// holds open on PostgreSQL) holds: a request racing that transaction has reached the
+    /// row it locked (`pg_blocking_pids`). Panics after 20 s.
+    pub async fn until_blocked_by(&self, holder: &impl sea_orm::ConnectionTrait) {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let pid = holder
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await
+            .expect("read the holder's backend")
+            .expect("one row")
+            .try_get::<i32>("", "pid")
+            .expect("a pid");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let waiting = self
                 .state
                 .db
-                .query_one_raw(Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
                     "SELECT count(*) AS waiting FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                     WHERE $1 = ANY (pg_blocking_pids(pid))",
+                    [pid.into()],
                 ))
                 .await
                 .expect("read pg_stat_activity")
@@ -161,7 +172,7 @@ impl TestApp {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "nothing waited for a lock"
+                "nothing waited for the held transaction's locks"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -659,7 +659,7 @@ async fn concurrent_changes_of_a_budget_both_stay_on_postgres() {
     let path = format!("/api/v1/budgets/{id}");
     let raise = app.call(Method::PATCH, &path, Some(json!({"limit_tokens": 5000})));
     let commit_once_raise_waits = async {
-        app.until_a_lock_is_awaited().await;
+        app.until_blocked_by(&renaming).await;
         renaming.commit().await.unwrap();
     };
     let ((status, raised), ()) = tokio::join!(raise, commit_once_raise_waits);

@@ -324,7 +324,7 @@ async fn pausing_while_a_replica_fires_keeps_its_run_on_postgres() {
     let pause_path = format!("/api/v1/schedules/{id}/pause");
     let pause = app.post(&pause_path, json!({}));
     let commit_once_pause_waits = async {
-        app.until_a_lock_is_awaited().await;
+        app.until_blocked_by(&firing).await;
         firing.commit().await.unwrap();
     };
     let ((status, paused), ()) = tokio::join!(pause, commit_once_pause_waits);
@@ -419,7 +419,7 @@ async fn deleting_a_project_while_its_schedule_fires_does_not_hang_on_postgres()
     let path = format!("/api/v1/projects/{project}");
     let delete = app.call(Method::DELETE, &path, None);
     let fire = async {
-        app.until_a_lock_is_awaited().await;
+        app.until_blocked_by(&firing).await;
         // The firing's task, in a transaction of its own.
         let task = tokio::time::timeout(
             Duration::from_secs(10),
