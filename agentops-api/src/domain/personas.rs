@@ -883,36 +883,61 @@ pub async fn reseal(
         };
         after = Some(last.id);
         for mut row in batch {
-            let mut changed = false;
-            for field in [
-                persona_keys::PROVIDER_API_KEY,
-                persona_keys::TELEGRAM_BOT_TOKEN,
-            ] {
-                let slot = if field == persona_keys::PROVIDER_API_KEY {
-                    &mut row.provider_key_sealed
-                } else {
-                    &mut row.telegram_token_sealed
+            // Only the two sealed columns are written, and only if they are still what
+            // was read: the services may be up, and an owner's change made meanwhile (a
+            // new key, a removed token, a deletion) is read again, never undone.
+            loop {
+                let Some(sealed) = sealed_again(&row, old, new)? else {
+                    break;
                 };
-                let Some(sealed) = slot.clone() else {
-                    continue;
-                };
-                if agentops_sdk::secrets::sealed_with(&sealed) == Some(new.id()) {
-                    continue;
+                let before = (
+                    row.provider_key_sealed.as_deref(),
+                    row.telegram_token_sealed.as_deref(),
+                );
+                if store::personas::swap_sealed(db, row.id, before, sealed, Utc::now()).await? {
+                    resealed += 1;
+                    break;
                 }
-                let context = persona_keys::secret_context(row.id, field);
-                let secret = old.open(&sealed, &context).map_err(|err| {
-                    anyhow::anyhow!("persona {}: its {field} does not open: {err}", row.id)
-                })?;
-                *slot = Some(new.seal(&secret, &context));
-                changed = true;
-            }
-            if changed {
-                row.updated_at = Utc::now();
-                store::personas::update(db, row).await?;
-                resealed += 1;
+                match store::personas::find(db, row.id).await? {
+                    Some(now) => row = now,
+                    None => break,
+                }
             }
         }
     }
+}
+
+/// A persona's provider key and Telegram token sealed under `new` (those under `old`
+/// opened and sealed again, those already under `new` or absent kept), or `None` if
+/// nothing needs sealing again.
+fn sealed_again(
+    row: &store::entity::persona::Model,
+    old: &agentops_sdk::secrets::MasterKey,
+    new: &agentops_sdk::secrets::MasterKey,
+) -> anyhow::Result<Option<(Option<String>, Option<String>)>> {
+    let mut sealed = (
+        row.provider_key_sealed.clone(),
+        row.telegram_token_sealed.clone(),
+    );
+    let mut changed = false;
+    for (field, slot) in [
+        (persona_keys::PROVIDER_API_KEY, &mut sealed.0),
+        (persona_keys::TELEGRAM_BOT_TOKEN, &mut sealed.1),
+    ] {
+        let Some(current) = slot.clone() else {
+            continue;
+        };
+        if agentops_sdk::secrets::sealed_with(&current) == Some(new.id()) {
+            continue;
+        }
+        let context = persona_keys::secret_context(row.id, field);
+        let secret = old.open(&current, &context).map_err(|err| {
+            anyhow::anyhow!("persona {}: its {field} does not open: {err}", row.id)
+        })?;
+        *slot = Some(new.seal(&secret, &context));
+        changed = true;
+    }
+    Ok(changed.then_some(sealed))
 }
 
 /// A persona's secrets, sealed, for the operator (an admin key acting for itself): the

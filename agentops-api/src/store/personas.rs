@@ -34,6 +34,32 @@ pub async fn update<C: ConnectionTrait>(conn: &C, row: Model) -> Result<Model, D
     row.into_active_model().reset_all().update(conn).await
 }
 
+/// Writes a persona's sealed provider key and Telegram token as `after` if they are
+/// still `before` (a compare-and-set: a change made since they were read is not undone);
+/// whether it did.
+pub async fn swap_sealed<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    before: (Option<&str>, Option<&str>),
+    after: (Option<String>, Option<String>),
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    let same = |column: Column, value: Option<&str>| match value {
+        Some(value) => column.eq(value),
+        None => column.is_null(),
+    };
+    let done = persona::Entity::update_many()
+        .col_expr(Column::ProviderKeySealed, after.0.into())
+        .col_expr(Column::TelegramTokenSealed, after.1.into())
+        .col_expr(Column::UpdatedAt, now.into())
+        .filter(Column::Id.eq(id))
+        .filter(same(Column::ProviderKeySealed, before.0))
+        .filter(same(Column::TelegramTokenSealed, before.1))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
 /// One persona.
 pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
     persona::Entity::find_by_id(id).one(conn).await

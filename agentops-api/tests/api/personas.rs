@@ -468,6 +468,37 @@ async fn provider_keys_are_sealed_at_rest_and_never_shown(backend: Backend) {
         0,
         "done once"
     );
+    // A re-seal writes only if the sealed secrets are still what it read: one that read
+    // them before the owner added the bot token (the provider key as it is, no token)
+    // writes nothing.
+    let persona: uuid::Uuid = id.to_string().parse().unwrap();
+    let provider: String = db
+        .query_one_raw(Statement::from_string(
+            backend_kind,
+            "SELECT provider_key_sealed FROM personas",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "provider_key_sealed")
+        .unwrap();
+    let swapped = agentops_api::store::personas::swap_sealed(
+        db,
+        persona,
+        (Some(provider.as_str()), None),
+        (Some("overwritten".to_owned()), None),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(!swapped, "a stale re-seal wrote");
+    assert_eq!(
+        agentops_api::domain::personas::reseal(db, &new, &MasterKey::generate())
+            .await
+            .unwrap(),
+        1,
+        "the persona's secrets were left as they were, so a rotation still finds them"
+    );
 }
 
 async fn who_may_act_and_bad_personas_are_refused(backend: Backend) {
