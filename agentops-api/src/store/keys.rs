@@ -93,7 +93,14 @@ pub async fn revoke<C: ConnectionTrait>(
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Option<(Model, Vec<Uuid>)>, DbErr> {
-    let Some(row) = find_active(conn, id).await? else {
+    // Locked: of two revocations at once, the second waits, finds the key revoked, and
+    // revokes (and tells) nothing.
+    let Some(row) = api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::RevokedAt.is_null())
+        .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
+        .one(conn)
+        .await?
+    else {
         return Ok(None);
     };
     let mut active: api_key::ActiveModel = row.into();

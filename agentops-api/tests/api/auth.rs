@@ -682,3 +682,46 @@ async fn replicas_share_each_keys_rate_limit_through_redis() {
     assert!(ok(&on_b) < 4, "B did not see what A spent: {on_b:?}");
     assert!(b.state.keys.limits().shared());
 }
+
+/// Two revocations of one key at once: the second waits for the first, finds the key
+/// revoked, and answers 404 without revoking (or telling) it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_twice_at_once_is_revoked_once_on_postgres() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let created = app
+        .post_ok(
+            "/api/v1/keys",
+            json!({ "name": "ci", "role": "viewer" }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = id_of(&created);
+    // The first revocation, under way: the row held as a revocation holds it.
+    let first = app.state.db.begin().await.unwrap();
+    for sql in [
+        format!("SELECT id FROM api_keys WHERE id = '{id}' FOR NO KEY UPDATE"),
+        format!("UPDATE api_keys SET revoked_at = now() WHERE id = '{id}'"),
+    ] {
+        first.execute_unprepared(&sql).await.unwrap();
+    }
+    let path = format!("/api/v1/keys/{id}");
+    let second = app.call(Method::DELETE, &path, None);
+    let commit_once_second_waits = async {
+        app.until_blocked_by(&first).await;
+        first.commit().await.unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(second, commit_once_second_waits);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "key_not_found");
+    let told = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "key.revoked")
+        .count();
+    assert_eq!(
+        told, 0,
+        "the second revocation told a revocation it did not make"
+    );
+}
