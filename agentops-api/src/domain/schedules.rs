@@ -7,8 +7,10 @@
 //! idempotency key `schedule:<id>:<due time>` under the schedule creator's key, and the
 //! schedule moves on only from the due time it was read at. A crash between creating the
 //! task and moving the schedule on makes the next pass create nothing new: each due time
-//! gives one task. Pausing, resuming and deleting lock the row too, so they wait for a
-//! firing in flight and never write back a run count or due time read before it.
+//! gives one task. On PostgreSQL pausing, resuming and deleting lock the row too, so they
+//! wait for a firing in flight and never write back a run count or due time read before
+//! it. A due time whose task fails for want of the database (not for its template) stays
+//! due and is tried again on the next pass.
 //!
 //! Missed due times (the platform was down): `skip` goes on to the next due time from
 //! now; `run_once` creates one task for all of them first. A due time is "missed" once it

@@ -140,7 +140,8 @@ async fn a_lost_database_network_is_reported_promptly_and_ridden_out() {
 /// Connections the server ends while they sit in the pool (a restart, an operator's
 /// `pg_terminate_backend`) cost no write. A connection used in the last second is handed
 /// out without a ping (`store::PING_AFTER_IDLE`), so a write's `BEGIN` finds it lost and
-/// begins again on another (`Tx::begin`). A read that meets one is refused 503
+/// begins again on another (`Tx::begin`); one idle for longer (a slow machine) is pinged
+/// and replaced by the pool instead. A read that meets one is refused 503
 /// `unavailable`, never 500, and succeeds when asked again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_the_server_ended_cost_no_write() {
