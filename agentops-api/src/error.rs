@@ -230,6 +230,16 @@ impl From<DbErr> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
+            // A deadlock or serialization failure: the database undid the request's
+            // transaction to let a concurrent one through; the request may be sent again.
+            err if crate::store::rolled_back_for_a_conflict(&err) => {
+                tracing::warn!(error = %err, "a transaction was rolled back for a conflict");
+                ApiError::Unavailable(
+                    "the database undid this request to resolve a conflict with a concurrent \
+                     one; send it again"
+                        .into(),
+                )
+            }
             other if rejects_nul(&other) => ApiError::Refused {
                 code: ErrorCode::InvalidText,
                 message: "text must not contain the NUL character (\\u0000)".to_owned(),

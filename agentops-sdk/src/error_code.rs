@@ -193,7 +193,7 @@ error_codes! {
     /// No master key to seal secrets with.
     SecretsUnavailable = ("secrets_unavailable", 503, "The platform has no master key (`AGENTOPS_SECRET_KEY`), so it cannot store a secret such as a provider key."),
     /// The database is down or unreachable, or the connection to it was lost.
-    Unavailable = ("unavailable", 503, "The database (or artifact storage) is down or unreachable, or the connection to it was lost while the request ran (with `Retry-After: 2`); requests succeed again on their own once it is back. A write that lost its connection may or may not have been made: repeat it with the same `Idempotency-Key` (the SDK does)."),
+    Unavailable = ("unavailable", 503, "The database (or artifact storage) is down or unreachable, or the connection to it was lost while the request ran (with `Retry-After: 2`); requests succeed again on their own once it is back. Also when the database undid the request to resolve a conflict with a concurrent one (a deadlock): nothing of it stays. A write that lost its connection may or may not have been made: repeat it with the same `Idempotency-Key` (the SDK does)."),
 }
 
 impl ErrorCode {

@@ -111,6 +111,23 @@ pub fn connection_lost(err: &DbErr) -> bool {
     }
 }
 
+/// Whether PostgreSQL rolled the transaction back to end a conflict with a concurrent
+/// one (SQLSTATE 40P01, a deadlock; 40001, a serialization failure): nothing it did
+/// stays, and the same request sent again can succeed.
+pub fn rolled_back_for_a_conflict(err: &DbErr) -> bool {
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    match &**err {
+        sea_orm::sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
 /// Connects to `url` (PostgreSQL or SQLite), creating the SQLite file's directory if
 /// needed, and tunes the pool for the backend; see [`connect_with`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {

@@ -89,3 +89,48 @@ async fn projects_can_be_created_read_changed_listed_and_deleted(backend: Backen
 }
 
 crate::on_both_backends!(projects_can_be_created_read_changed_listed_and_deleted);
+
+/// A request the database picks as a deadlock's victim is answered 503 `unavailable`
+/// (its transaction was undone, so sending it again is safe), not 500; sent again, it
+/// succeeds. The deadlock: a rename holds the project and then wants its schedule, while
+/// the delete holds the schedule and waits for the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_victim_is_told_to_retry_on_postgres() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("Ops").await;
+    let schedule = app
+        .post_ok(
+            "/api/v1/schedules",
+            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
+                   "task": {"title": "tick"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let schedule = schedule["id"].as_str().unwrap().to_owned();
+    let rename = app.state.db.begin().await.unwrap();
+    for sql in [
+        // This session never looks for deadlocks: the request's session finds it.
+        "SET LOCAL deadlock_timeout = '100s'".to_owned(),
+        format!("SELECT id FROM projects WHERE id = '{project}' FOR NO KEY UPDATE"),
+    ] {
+        rename.execute_unprepared(&sql).await.unwrap();
+    }
+    let path = format!("/api/v1/projects/{project}");
+    let delete = app.call(Method::DELETE, &path, None);
+    let rename_then_schedule = async {
+        app.until_blocked_by(&rename).await;
+        rename
+            .execute_unprepared(&format!(
+                "SELECT id FROM schedules WHERE id = '{schedule}' FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+        rename.commit().await.unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(delete, rename_then_schedule);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let (status, body) = app.call(Method::DELETE, &path, None).await;
+    assert!(status.is_success(), "{status}: {body}");
+}
