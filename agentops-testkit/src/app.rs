@@ -178,6 +178,35 @@ impl TestApp {
         }
     }
 
+    /// Runs `request` while the test holds a transaction that has run `statements`
+    /// (PostgreSQL: a change in flight, such as a replica's), and commits that
+    /// transaction once `request` is blocked by it ([`Self::until_blocked_by`]);
+    /// `request`'s output.
+    pub async fn while_held<T>(
+        &self,
+        statements: &[String],
+        request: impl std::future::Future<Output = T>,
+    ) -> T {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let held = self
+            .state
+            .db
+            .begin()
+            .await
+            .expect("begin the held transaction");
+        for sql in statements {
+            held.execute_unprepared(sql)
+                .await
+                .expect("a statement of the held transaction");
+        }
+        let release = async {
+            self.until_blocked_by(&held).await;
+            held.commit().await.expect("commit the held transaction");
+        };
+        let (out, ()) = tokio::join!(request, release);
+        out
+    }
+
     /// Ends the current lease of a running task now, as if its holder had gone silent
     /// (the reaper re-queues it on its next pass, within 50 ms in tests).
     pub async fn expire_lease(&self, task_id: Uuid) {

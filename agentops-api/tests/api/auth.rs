@@ -687,7 +687,6 @@ async fn replicas_share_each_keys_rate_limit_through_redis() {
 /// revoked, and answers 404 without revoking (or telling) it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_twice_at_once_is_revoked_once_on_postgres() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(Backend::Postgres).await;
     let created = app
         .post_ok(
@@ -698,20 +697,14 @@ async fn a_key_revoked_twice_at_once_is_revoked_once_on_postgres() {
         .await;
     let id = id_of(&created);
     // The first revocation, under way: the row held as a revocation holds it.
-    let first = app.state.db.begin().await.unwrap();
-    for sql in [
+    let first = [
         format!("SELECT id FROM api_keys WHERE id = '{id}' FOR NO KEY UPDATE"),
         format!("UPDATE api_keys SET revoked_at = now() WHERE id = '{id}'"),
-    ] {
-        first.execute_unprepared(&sql).await.unwrap();
-    }
+    ];
     let path = format!("/api/v1/keys/{id}");
-    let second = app.call(Method::DELETE, &path, None);
-    let commit_once_second_waits = async {
-        app.until_blocked_by(&first).await;
-        first.commit().await.unwrap();
-    };
-    let ((status, body), ()) = tokio::join!(second, commit_once_second_waits);
+    let (status, body) = app
+        .while_held(&first, app.call(Method::DELETE, &path, None))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "key_not_found");
     let told = app

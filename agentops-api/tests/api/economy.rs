@@ -640,7 +640,6 @@ async fn concurrent_reservers_never_overspend_on_postgres() {
 /// limit): the second waits for the first and patches what it left, so both stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_changes_of_a_budget_both_stay_on_postgres() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn_with(Backend::Postgres, |cfg| cfg.proactive_daily_tokens = 0).await;
     let budget = create_budget(
         &app,
@@ -649,20 +648,13 @@ async fn concurrent_changes_of_a_budget_both_stay_on_postgres() {
     .await;
     let id = id_of(&budget);
     // The first change, under way: the row held as a change holds it, not yet committed.
-    let renaming = app.state.db.begin().await.unwrap();
-    for sql in [
+    let renaming = [
         format!("SELECT id FROM budgets WHERE id = '{id}' FOR NO KEY UPDATE"),
         format!("UPDATE budgets SET name = 'editors' WHERE id = '{id}'"),
-    ] {
-        renaming.execute_unprepared(&sql).await.unwrap();
-    }
+    ];
     let path = format!("/api/v1/budgets/{id}");
     let raise = app.call(Method::PATCH, &path, Some(json!({"limit_tokens": 5000})));
-    let commit_once_raise_waits = async {
-        app.until_blocked_by(&renaming).await;
-        renaming.commit().await.unwrap();
-    };
-    let ((status, raised), ()) = tokio::join!(raise, commit_once_raise_waits);
+    let (status, raised) = app.while_held(&renaming, raise).await;
     assert_eq!(status, StatusCode::OK, "{raised}");
     let standing = app.get_ok(&path).await;
     assert_eq!(standing["limit_tokens"], 5000, "{standing}");

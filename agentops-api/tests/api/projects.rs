@@ -99,15 +99,7 @@ async fn a_deadlock_victim_is_told_to_retry_on_postgres() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(Backend::Postgres).await;
     let project = app.create_project("Ops").await;
-    let schedule = app
-        .post_ok(
-            "/api/v1/schedules",
-            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
-                   "task": {"title": "tick"}}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let schedule = schedule["id"].as_str().unwrap().to_owned();
+    let schedule = crate::schedules::hourly_schedule(&app, project).await;
     let rename = app.state.db.begin().await.unwrap();
     for sql in [
         // This session never looks for deadlocks: the request's session finds it.

@@ -18,6 +18,19 @@ async fn scheduled_tasks(app: &TestApp, schedule: &str) -> Vec<Value> {
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// A schedule of `project` due every hour (next due an hour from now); its id.
+pub(crate) async fn hourly_schedule(app: &TestApp, project: uuid::Uuid) -> String {
+    let created = app
+        .post_ok(
+            "/api/v1/schedules",
+            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
+                   "task": {"title": "tick"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    id_of(&created).to_string()
+}
+
 async fn wait_for_runs(app: &TestApp, schedule: &str, runs: u64) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -297,37 +310,22 @@ crate::on_both_backends!(
 /// pause waits for the firing to commit and saves the row it left, not an older copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pausing_while_a_replica_fires_keeps_its_run_on_postgres() {
-    use sea_orm::TransactionTrait;
     let app = TestApp::spawn(Backend::Postgres).await;
     let project = app.create_project("Ops").await;
-    let created = app
-        .post_ok(
-            "/api/v1/schedules",
-            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
-                   "task": {"title": "tick"}}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let id = id_of(&created).to_string();
+    let id = hourly_schedule(&app, project).await;
     // A replica firing it: the row held as a firing pass holds it, its run recorded,
     // not yet committed.
-    let firing = app.state.db.begin().await.unwrap();
-    for sql in [
+    let firing = [
         format!("SELECT id FROM schedules WHERE id = '{id}' FOR UPDATE"),
         format!(
             "UPDATE schedules SET runs = runs + 1, last_run_at = now(), \
              next_run_at = next_run_at + interval '1 hour' WHERE id = '{id}'"
         ),
-    ] {
-        firing.execute_unprepared(&sql).await.unwrap();
-    }
+    ];
     let pause_path = format!("/api/v1/schedules/{id}/pause");
-    let pause = app.post(&pause_path, json!({}));
-    let commit_once_pause_waits = async {
-        app.until_blocked_by(&firing).await;
-        firing.commit().await.unwrap();
-    };
-    let ((status, paused), ()) = tokio::join!(pause, commit_once_pause_waits);
+    let (status, paused) = app
+        .while_held(&firing, app.post(&pause_path, json!({})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{paused}");
     assert_eq!(paused["runs"], 1, "{paused}");
     let schedule = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
@@ -353,15 +351,7 @@ async fn a_database_failure_leaves_the_run_due_on_postgres() {
     })
     .await;
     let project = app.create_project("Ops").await;
-    let created = app
-        .post_ok(
-            "/api/v1/schedules",
-            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
-                   "task": {"title": "tick"}}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let id = id_of(&created).to_string();
+    let id = hourly_schedule(&app, project).await;
     let due = chrono::Utc::now() - chrono::Duration::seconds(1);
     set_next_run(&app, &id, due).await;
     let before = app.get_ok(&format!("/api/v1/schedules/{id}")).await;
@@ -399,15 +389,7 @@ async fn deleting_a_project_while_its_schedule_fires_does_not_hang_on_postgres()
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(Backend::Postgres).await;
     let project = app.create_project("Ops").await;
-    let created = app
-        .post_ok(
-            "/api/v1/schedules",
-            json!({"name": "hourly", "project_id": project, "every_seconds": 3600,
-                   "task": {"title": "tick"}}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let id = id_of(&created).to_string();
+    let id = hourly_schedule(&app, project).await;
     // The firing: the schedule held as a pass holds it; its task comes next.
     let firing = app.state.db.begin().await.unwrap();
     firing
