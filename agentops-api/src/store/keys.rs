@@ -37,12 +37,14 @@ pub async fn find_by_hash<C: ConnectionTrait>(
         .await
 }
 
+/// Key `id` if it has not been revoked.
+fn active(id: Uuid) -> sea_orm::Select<api_key::Entity> {
+    api_key::Entity::find_by_id(id).filter(api_key::Column::RevokedAt.is_null())
+}
+
 /// A key that has not been revoked.
 pub async fn find_active<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
-    api_key::Entity::find_by_id(id)
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(conn)
-        .await
+    active(id).one(conn).await
 }
 
 /// Whether key `id` may still be used at `now`: not revoked, not expired, and, for a
@@ -95,8 +97,7 @@ pub async fn revoke<C: ConnectionTrait>(
 ) -> Result<Option<(Model, Vec<Uuid>)>, DbErr> {
     // Locked: of two revocations at once, the second waits, finds the key revoked, and
     // revokes (and tells) nothing.
-    let Some(row) = api_key::Entity::find_by_id(id)
-        .filter(api_key::Column::RevokedAt.is_null())
+    let Some(row) = active(id)
         .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
         .one(conn)
         .await?
