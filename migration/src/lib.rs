@@ -81,6 +81,7 @@ mod m20261206_000026_append_returns_ids;
 mod m20261206_000027_events_written_once;
 mod m20261206_000028_dependents_seen_by_completion;
 mod m20261207_000029_append_draws_in_a_loop;
+mod m20261207_000030_claim_round;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -118,6 +119,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000027_events_written_once::Migration),
             Box::new(m20261206_000028_dependents_seen_by_completion::Migration),
             Box::new(m20261207_000029_append_draws_in_a_loop::Migration),
+            Box::new(m20261207_000030_claim_round::Migration),
         ]
     }
 }

@@ -90,8 +90,13 @@ impl Context {
     /// a change that did not commit.
     pub async fn commit(&self, tx: Tx) -> Result<(), DomainError> {
         let events = tx.commit().await?;
+        self.published(events);
+        Ok(())
+    }
+
+    /// Hands events that were committed (in id order) to the fan-out.
+    pub fn published(&self, events: Vec<agentops_sdk::types::Event>) {
         self.metrics.events_written.inc_by(events.len() as u64);
         self.events.committed(events);
-        Ok(())
     }
 }

@@ -805,6 +805,104 @@ pub struct CompletedRow {
     pub has_dependents: bool,
 }
 
+/// A row changed by [`claim_round`], with its event.
+#[derive(Debug, FromQueryResult)]
+pub struct RoundRow {
+    /// The claim (0-based, in the order given) that took the task; `None` for a
+    /// completion.
+    pub call_no: Option<i32>,
+    /// Whether the row was completed (otherwise claimed).
+    pub completed: bool,
+    /// The task after the change, as JSON text in its wire form.
+    pub task: String,
+    /// The claim token of a claimed task.
+    pub claim_token: Option<Uuid>,
+    /// The id of the change's event.
+    pub event_id: i64,
+}
+
+/// PostgreSQL only: `claims` (distinct agents), after the completions `done` (distinct
+/// tasks, in the order given), with one event per change appended at `created`, in one
+/// statement and so in one implicit transaction of its own: the function
+/// `agentops_claim_round` of the migration `m20261207_000030_claim_round`, which says
+/// what it does and why. Must not run inside a transaction.
+///
+/// `Ok(None)` when the round needs the general path (an unknown agent, a repeated keyed
+/// claim, a completion that did not apply, a completed task with dependents): nothing
+/// was changed. Otherwise every completion applied, and the rows completed (in the
+/// order given) and claimed (by claim, each in claim order), each with its event.
+pub async fn claim_round<C: ConnectionTrait>(
+    conn: &C,
+    claims: &[&ClaimParams],
+    done: &[&Completion],
+    at: DateTime<Utc>,
+    created: DateTime<Utc>,
+) -> Result<Option<Vec<RoundRow>>, DbErr> {
+    #[derive(serde::Serialize)]
+    struct Call<'a> {
+        agent_id: Uuid,
+        claim_key: Option<&'a str>,
+        kinds: &'a [String],
+        labels: &'a [String],
+        project_id: Option<Uuid>,
+        limit: u32,
+        lease_seconds: u32,
+    }
+    #[derive(serde::Serialize)]
+    struct Done<'a> {
+        id: Uuid,
+        claim_token: Uuid,
+        result: &'a serde_json::Value,
+    }
+    let calls: Vec<Call<'_>> = claims
+        .iter()
+        .map(|p| Call {
+            agent_id: p.agent_id,
+            claim_key: p.claim_key.as_deref(),
+            kinds: &p.kinds,
+            labels: &p.labels,
+            project_id: p.project_id,
+            limit: p.limit,
+            lease_seconds: p.lease_seconds,
+        })
+        .collect();
+    let done: Vec<Done<'_>> = done
+        .iter()
+        .map(|item| Done {
+            id: item.id,
+            claim_token: item.claim_token,
+            result: &item.result,
+        })
+        .collect();
+    let calls = serde_json::to_string(&calls).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let done = serde_json::to_string(&done).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let rows = RoundRow::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT out_call - 1 AS call_no, out_completed AS completed, out_task AS task, \
+         out_token AS claim_token, out_event AS event_id FROM agentops_claim_round(CAST($1 AS jsonb), CAST($2 AS jsonb), $3, $4)",
+        [calls.into(), done.into(), at.into(), created.into()],
+    ))
+    .all(conn)
+    .await;
+    match rows {
+        Ok(rows) => Ok(Some(rows)),
+        Err(err) if needs_general_path(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether `err` is `agentops_claim_round` leaving the round to the general path.
+fn needs_general_path(err: &DbErr) -> bool {
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "AO001")
+}
+
 /// A task row as the statement that wrote it returned it, with its upstream tasks, read
 /// by that same statement: the answer to a claim or a completion needs them, and asking
 /// in the `RETURNING` saves a round trip per write. (A task's upstream tasks are fixed when

@@ -1277,3 +1277,229 @@ async fn a_dependent_created_while_its_upstream_completes_is_released() {
     assert_eq!(down["status"], "queued", "{down}");
     assert_eq!(down["depends_on"], json!([upstream]));
 }
+
+/// PostgreSQL runs a batch of claims with the completions they carry as one statement
+/// (`store::tasks::claim_round`), whose events' data is written by SQL: each must read
+/// as the API shows the task, the claimed one as the claim answered it, the completed
+/// one as `GET /tasks/{id}` shows it, field by field and timestamp by timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_round_writes_each_task_as_the_api_shows_it_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let project = app.create_project("round").await;
+    for extra in [
+        json!({
+            "title": "a \"quoted\" ünïcode title",
+            "description": "two\nlines\t and a \\ backslash",
+            "labels": ["x", "y"],
+            "priority": 5,
+            "input": {"n": 1.5, "list": [1, null, "s"], "nested": {"deep": true}},
+        }),
+        json!({"title": "b", "kind": "other", "max_attempts": 7}),
+    ] {
+        app.create_task(project, extra).await;
+    }
+    let agent = app.register_agent("rounder").await;
+    let claimed = app
+        .post_ok(
+            "/api/v1/tasks/claim",
+            json!({"agent_id": agent, "limit": 2}),
+            StatusCode::OK,
+        )
+        .await["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let done: Vec<Value> = claimed
+        .iter()
+        .map(|task| {
+            json!({"id": task["id"], "claim_token": task["claim_token"],
+                   "result": {"ok": true, "share": 0.25, "list": [1, 2.5]}})
+        })
+        .collect();
+    let out = app
+        .post_ok(
+            "/api/v1/tasks/claim",
+            json!({"agent_id": agent, "complete": done}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(out["completed"].as_array().unwrap().len(), 2, "{out}");
+    // A completion on its own goes the same way.
+    let third = id_of(&app.create_task(project, json!({"title": "c"})).await);
+    let held = app.claim(agent, json!({})).await;
+    assert_eq!(id_of(&held[0]), third);
+    app.post_ok(
+        &format!("/api/v1/tasks/{third}/complete"),
+        json!({"claim_token": held[0]["claim_token"], "result": [1, "two"]}),
+        StatusCode::OK,
+    )
+    .await;
+
+    let events = app.events().await;
+    let completed_alone = events
+        .iter()
+        .find(|e| e.task_id == Some(third) && e.kind == "task.completed")
+        .expect("its completion's event");
+    assert_eq!(
+        completed_alone.data,
+        app.get_ok(&format!("/api/v1/tasks/{third}")).await
+    );
+    for task in &claimed {
+        let id = id_of(task);
+        let event = |kind: &str| {
+            events
+                .iter()
+                .find(|e| e.task_id == Some(id) && e.kind == kind)
+                .unwrap_or_else(|| panic!("no {kind} event for {id}"))
+                .clone()
+        };
+        let mut as_claimed = task.clone();
+        as_claimed.as_object_mut().unwrap().remove("claim_token");
+        let on_claim = event("task.claimed");
+        assert_eq!(on_claim.data, as_claimed);
+        assert_eq!(on_claim.agent_id, Some(agent));
+        assert_eq!(on_claim.project_id, Some(project));
+        let shown = app.get_ok(&format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(shown["status"], "completed");
+        let on_completion = event("task.completed");
+        assert_eq!(on_completion.data, shown);
+        assert_eq!(on_completion.agent_id, Some(agent));
+    }
+}
+
+/// The one-statement round takes the plain case itself, and leaves to the API's general
+/// path, having changed nothing, whatever needs explaining: a repeated keyed claim, a
+/// completion that does not apply, an unknown agent, a completed task with dependents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_round_leaves_what_it_cannot_explain_to_the_general_path_on_postgres() {
+    use agentops_api::store::{
+        self,
+        tasks::{ClaimParams, Completion, claim_round},
+    };
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let db = &app.state.db;
+    let project = app.create_project("round").await;
+    let first = id_of(&app.create_task(project, json!({"priority": 9})).await);
+    let agent = app.register_agent("rounder").await;
+    let params = |agent_id: Uuid, key: &str| ClaimParams {
+        agent_id,
+        kinds: Vec::new(),
+        labels: Vec::new(),
+        project_id: None,
+        limit: 1,
+        lease_seconds: 60,
+        now: store::now(),
+        claim_key: Some(key.to_owned()),
+    };
+    let now = store::now();
+
+    let claim = params(agent, "k1");
+    let rows = claim_round(db, &[&claim], &[], now, now)
+        .await
+        .unwrap()
+        .expect("the plain claim is the round's own");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].call_no, rows[0].completed), (Some(0), false));
+    let token = rows[0].claim_token.expect("a claim token");
+    let data: Value = serde_json::from_str(&rows[0].task).unwrap();
+    assert_eq!(data, app.get_ok(&format!("/api/v1/tasks/{first}")).await);
+    assert_eq!(data["id"], json!(first));
+
+    let second = id_of(&app.create_task(project, json!({})).await);
+    let queued = |id: Uuid| {
+        let app = &app;
+        async move { app.get_ok(&format!("/api/v1/tasks/{id}")).await["status"].clone() }
+    };
+    // A repeat of the keyed claim.
+    let repeat = params(agent, "k1");
+    assert!(
+        claim_round(db, &[&repeat], &[], now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A completion under a stale token.
+    let stale = Completion {
+        id: first,
+        claim_token: Uuid::new_v4(),
+        result: Value::Null,
+    };
+    let fresh = params(agent, "k2");
+    assert!(
+        claim_round(db, &[&fresh], &[&stale], now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An agent that does not exist, beside one that does.
+    let nobody = params(Uuid::new_v4(), "k3");
+    assert!(
+        claim_round(db, &[&fresh, &nobody], &[], now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A completion of a task another one depends on.
+    app.create_task(project, json!({"depends_on": [first]}))
+        .await;
+    let good = Completion {
+        id: first,
+        claim_token: token,
+        result: json!({"r": 1}),
+    };
+    assert!(
+        claim_round(db, &[&fresh], &[&good], now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Nothing of it stayed: the first task still runs, the second still waits.
+    assert_eq!(queued(first).await, "running");
+    assert_eq!(queued(second).await, "queued");
+    let kinds = app.task_event_kinds(first).await;
+    assert_eq!(kinds, ["task.created", "task.claimed"]);
+}
+
+/// Timestamps and whole numbers written by SQL for the round's events read exactly as
+/// the API's serializer writes them (RFC 3339 in UTC, `Z`, 0, 3 or 6 fractional digits;
+/// `1.0` for a whole `f64`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_writes_times_and_floats_as_the_api_does_on_postgres() {
+    use chrono::TimeZone;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ask = |sql: &'static str, value: sea_orm::Value| {
+        let db = app.state.db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [value],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<String>("", "out").unwrap()
+        }
+    };
+    let base = chrono::Utc
+        .with_ymd_and_hms(2026, 12, 6, 19, 2, 24)
+        .unwrap();
+    for micros in [0, 5, 120_000, 123_000, 123_400, 999_999, 1_000] {
+        let at = base + chrono::Duration::microseconds(micros);
+        let written = ask("SELECT agentops_json_time($1) AS out", at.into()).await;
+        assert_eq!(
+            format!("\"{written}\""),
+            serde_json::to_string(&at).unwrap()
+        );
+    }
+    for x in [1.0f64, 0.0, 0.5, 0.25, 0.1, 0.3333333333333333] {
+        let written = ask("SELECT agentops_json_float($1)::text AS out", x.into()).await;
+        assert_eq!(written, serde_json::to_string(&x).unwrap(), "{x}");
+    }
+}

@@ -91,11 +91,203 @@ async fn claim_batch(
     calls: Vec<ClaimCall>,
 ) -> Vec<Result<Created<ClaimOut>, DomainError>> {
     let _lane = state.task_writes.lane().await;
+    let keyed = calls.iter().all(|call| call.params.claim_key.is_some());
+    match in_one_statement(&state, "claims", keyed, claim_round(&state, &calls)).await {
+        Some(Ok(outcomes)) => return outcomes,
+        Some(Err(err)) => {
+            return calls
+                .iter()
+                .map(|_| Err(DomainError::Db(unavailable(&err))))
+                .collect();
+        }
+        None => {}
+    }
     together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
         .await
         .into_iter()
         .map(|outcome| outcome.and_then(|claimed| claimed))
         .collect()
+}
+
+/// On PostgreSQL, runs `round` (a batch in one statement, see [`run_round`]) and
+/// returns its outcome; `Some(Err)` with the error to answer every call with when the
+/// database could not be reached, or when the connection went while the statement ran
+/// and running the batch again is not safe (`again_safe`: every completion is safe to
+/// repeat, a keyed claim too, an unkeyed claim is not). `None` when the general path is
+/// to run the batch: on SQLite, when the round left it to that path (nothing was
+/// changed), or when the statement failed as a whole and nothing stayed (a deadlock).
+async fn in_one_statement<O>(
+    state: &Context,
+    what: &str,
+    again_safe: bool,
+    round: impl std::future::Future<Output = Result<Option<O>, sea_orm::DbErr>>,
+) -> Option<Result<O, sea_orm::DbErr>> {
+    if state.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return None;
+    }
+    match round.await {
+        Ok(outcome) => outcome.map(Ok),
+        // Unreachable: the general path would wait as long again.
+        Err(err @ (sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_))) => {
+            Some(Err(err))
+        }
+        // Lost while it ran: it may have committed.
+        Err(err) if store::connection_lost(&err) && !again_safe => Some(Err(err)),
+        Err(err) => {
+            tracing::debug!(error = %err, "a batch of {what} failed in one statement; \
+                running it on the general path");
+            None
+        }
+    }
+}
+
+/// The database error every call of a batch that could not reach the database gets
+/// (answered 503).
+fn unavailable(err: &sea_orm::DbErr) -> sea_orm::DbErr {
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(err.to_string()))
+}
+
+/// What a batch run in one statement ([`run_round`]) changed, its events published.
+struct Round {
+    /// The completed tasks, by id.
+    completed: HashMap<Uuid, TaskOut>,
+    /// Each claim's tasks, in claim order.
+    claimed: Vec<Vec<ClaimedTask>>,
+    /// Why the answer could not be read, if it could not: the changes were made, but
+    /// no call can be told what they were.
+    broken: Option<String>,
+}
+
+impl Round {
+    /// The outcome of one completion of the round: the completed task.
+    fn completion(&mut self, id: Uuid) -> Result<TaskOut, DomainError> {
+        if let Some(broken) = &self.broken {
+            return Err(DomainError::Db(sea_orm::DbErr::Custom(broken.clone())));
+        }
+        self.completed
+            .remove(&id)
+            .ok_or_else(|| DomainError::not_found(ErrorCode::TaskNotFound, id))
+    }
+}
+
+/// PostgreSQL: `claims` (distinct agents) after the completions `done` (distinct tasks),
+/// with their events, in one statement ([`store::tasks::claim_round`]): one round trip
+/// where the general path takes six. `None` if they need the general path (nothing was
+/// changed): an unknown agent, a repeated keyed claim, a completion that does not apply
+/// (a retry, a stale token), a completed task with dependents. Otherwise every
+/// completion applied, and the events are published.
+async fn run_round(
+    state: &Context,
+    claims: &[&store::tasks::ClaimParams],
+    done: &[&Completion],
+) -> Result<Option<Round>, sea_orm::DbErr> {
+    let now = claims
+        .iter()
+        .map(|params| params.now)
+        .max()
+        .unwrap_or_else(store::now);
+    let created = store::now();
+    let Some(rows) = store::tasks::claim_round(&state.db, claims, done, now, created).await? else {
+        return Ok(None);
+    };
+    // Committed: from here on an error cannot send the calls elsewhere.
+    let mut round = Round {
+        completed: HashMap::with_capacity(done.len()),
+        claimed: claims.iter().map(|_| Vec::new()).collect(),
+        broken: None,
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let parsed = serde_json::from_str::<serde_json::Value>(&row.task).and_then(|data| {
+            let task = <TaskOut as serde::Deserialize>::deserialize(&data)?;
+            Ok((data, task))
+        });
+        let (data, task) = match parsed {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                round.broken = Some(format!(
+                    "a task changed in one statement read back as {err}"
+                ));
+                continue;
+            }
+        };
+        events.push(agentops_sdk::types::Event {
+            id: row.event_id,
+            kind: if row.completed {
+                "task.completed"
+            } else {
+                "task.claimed"
+            }
+            .to_owned(),
+            created_at: created,
+            project_id: Some(task.project_id),
+            task_id: Some(task.id),
+            agent_id: task.agent_id,
+            data,
+        });
+        let claim = row
+            .call_no
+            .and_then(|call| usize::try_from(call).ok())
+            .and_then(|call| round.claimed.get_mut(call));
+        match (row.completed, claim, row.claim_token) {
+            (true, _, _) => {
+                round.completed.insert(task.id, task);
+            }
+            (false, Some(tasks), Some(claim_token)) => {
+                tasks.push(ClaimedTask { task, claim_token })
+            }
+            (false, _, _) => {
+                round.broken = Some(format!("task {} was claimed without its claim", task.id));
+            }
+        }
+    }
+    if let Some(broken) = &round.broken {
+        tracing::error!(error = %broken, "the answer of a batch run in one statement could not be read");
+    }
+    state.published(events);
+    Ok(Some(round))
+}
+
+/// PostgreSQL: claim `calls` with [`run_round`]; each call's outcome, or `None` for the
+/// general path.
+async fn claim_round(
+    state: &Context,
+    calls: &[ClaimCall],
+) -> Result<Option<Vec<Result<Created<ClaimOut>, DomainError>>>, sea_orm::DbErr> {
+    let claims: Vec<&store::tasks::ClaimParams> = calls.iter().map(|call| &call.params).collect();
+    let done: Vec<&Completion> = calls.iter().flat_map(|call| &call.completions).collect();
+    let Some(mut round) = run_round(state, &claims, &done).await? else {
+        return Ok(None);
+    };
+    let claimed = std::mem::take(&mut round.claimed);
+    state
+        .metrics
+        .claims
+        .inc_by(claimed.iter().map(|tasks| tasks.len() as u64).sum());
+    state.metrics.write_batch("claim", calls.len());
+    Ok(Some(
+        calls
+            .iter()
+            .zip(claimed)
+            .map(|(call, tasks)| {
+                let completed = call
+                    .completions
+                    .iter()
+                    .map(|item| match round.completion(item.id) {
+                        Ok(task) => item_done(task),
+                        Err(refused) => item_refused(item.id, refused),
+                    })
+                    .collect();
+                if let Some(broken) = &round.broken {
+                    return Err(DomainError::Db(sea_orm::DbErr::Custom(broken.clone())));
+                }
+                Ok(Created {
+                    value: ClaimOut { tasks, completed },
+                    replayed: false,
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// Runs `calls` with `run` in one transaction; if that fails as a whole (a deadlock, a
@@ -384,10 +576,46 @@ async fn complete_batched(state: &Context, items: Vec<Completion>) -> CompleteOu
 /// Completes `calls` in one transaction; if that fails as a whole, each in its own.
 async fn complete_batch(state: Context, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
     let _lane = state.task_writes.lane().await;
+    // A completion is safe to make again: one already made is answered as made.
+    match in_one_statement(&state, "completions", true, complete_round(&state, &calls)).await {
+        Some(Ok(outcomes)) => return outcomes,
+        Some(Err(err)) => {
+            return calls
+                .iter()
+                .map(|_| Err(DomainError::Db(unavailable(&err))))
+                .collect();
+        }
+        None => {}
+    }
     together_or_one_by_one(&calls, "completions", |calls| {
         complete_together(&state, calls)
     })
     .await
+}
+
+/// PostgreSQL: complete `calls` with [`run_round`]; each call's outcome, or `None` for
+/// the general path.
+async fn complete_round(
+    state: &Context,
+    calls: &[CompleteCall],
+) -> Result<Option<Vec<CompleteOutcome>>, sea_orm::DbErr> {
+    let done: Vec<&Completion> = calls.iter().flat_map(|call| &call.0).collect();
+    let Some(mut round) = run_round(state, &[], &done).await? else {
+        return Ok(None);
+    };
+    state.metrics.write_batch("complete", calls.len());
+    Ok(Some(
+        calls
+            .iter()
+            .map(|call| {
+                Ok(call
+                    .0
+                    .iter()
+                    .map(|item| round.completion(item.id))
+                    .collect())
+            })
+            .collect(),
+    ))
 }
 
 /// `calls` in one transaction: each call's items' outcomes, or the error that undid them
