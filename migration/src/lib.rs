@@ -82,6 +82,7 @@ mod m20261206_000027_events_written_once;
 mod m20261206_000028_dependents_seen_by_completion;
 mod m20261207_000029_append_draws_in_a_loop;
 mod m20261207_000030_claim_round;
+mod m20261207_000031_events_created_at_brin;
 
 /// The ordered list of AgentOps migrations.
 pub struct Migrator;
@@ -120,6 +121,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000028_dependents_seen_by_completion::Migration),
             Box::new(m20261207_000029_append_draws_in_a_loop::Migration),
             Box::new(m20261207_000030_claim_round::Migration),
+            Box::new(m20261207_000031_events_created_at_brin::Migration),
         ]
     }
 }
