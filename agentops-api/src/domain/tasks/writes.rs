@@ -85,22 +85,17 @@ impl Keyed for ClaimCall {
     }
 }
 
-/// Claims `calls` in one transaction; if that fails as a whole, each in its own.
+/// Claims `calls` in one statement on PostgreSQL ([`claim_round`]), or else in one
+/// transaction; if that fails as a whole, each in its own.
 async fn claim_batch(
     state: Context,
     calls: Vec<ClaimCall>,
 ) -> Vec<Result<Created<ClaimOut>, DomainError>> {
     let _lane = state.task_writes.lane().await;
     let keyed = calls.iter().all(|call| call.params.claim_key.is_some());
-    match in_one_statement(&state, "claims", keyed, claim_round(&state, &calls)).await {
-        Some(Ok(outcomes)) => return outcomes,
-        Some(Err(err)) => {
-            return calls
-                .iter()
-                .map(|_| Err(DomainError::Db(unavailable(&err))))
-                .collect();
-        }
-        None => {}
+    let round = claim_round(&state, &calls);
+    if let Some(outcomes) = in_one_statement(&state, "claims", calls.len(), keyed, round).await {
+        return outcomes;
     }
     together_or_one_by_one(&calls, "claims", |calls| claim_together(&state, calls))
         .await
@@ -109,42 +104,45 @@ async fn claim_batch(
         .collect()
 }
 
-/// On PostgreSQL, runs `round` (a batch in one statement, see [`run_round`]) and
-/// returns its outcome; `Some(Err)` with the error to answer every call with when the
-/// database could not be reached, or when the connection went while the statement ran
-/// and running the batch again is not safe (`again_safe`: every completion is safe to
-/// repeat, a keyed claim too, an unkeyed claim is not). `None` when the general path is
-/// to run the batch: on SQLite, when the round left it to that path (nothing was
-/// changed), or when the statement failed as a whole and nothing stayed (a deadlock).
-async fn in_one_statement<O>(
+/// On PostgreSQL, runs `round` (a batch of `calls` in one statement, see [`run_round`])
+/// and returns each call's outcome; every call gets a 503 when the database could not
+/// be reached, or when the connection went while the statement ran and running the
+/// batch again is not safe (`again_safe`: every completion is safe to repeat, a keyed
+/// claim too, an unkeyed claim is not). `None` when the general path is to run the
+/// batch: on SQLite, when the round left it to that path (nothing was changed), or when
+/// the statement failed as a whole and nothing stayed (a deadlock).
+async fn in_one_statement<T>(
     state: &Context,
     what: &str,
+    calls: usize,
     again_safe: bool,
-    round: impl std::future::Future<Output = Result<Option<O>, sea_orm::DbErr>>,
-) -> Option<Result<O, sea_orm::DbErr>> {
+    round: impl std::future::Future<
+        Output = Result<Option<Vec<Result<T, DomainError>>>, sea_orm::DbErr>,
+    >,
+) -> Option<Vec<Result<T, DomainError>>> {
     if state.db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return None;
     }
+    // Answered 503, like an unreachable database.
+    let unavailable = |err: sea_orm::DbErr| {
+        let message = err.to_string();
+        let conn = || sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(message.clone()));
+        Some((0..calls).map(|_| Err(DomainError::Db(conn()))).collect())
+    };
     match round.await {
-        Ok(outcome) => outcome.map(Ok),
+        Ok(outcomes) => outcomes,
         // Unreachable: the general path would wait as long again.
         Err(err @ (sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_))) => {
-            Some(Err(err))
+            unavailable(err)
         }
         // Lost while it ran: it may have committed.
-        Err(err) if store::connection_lost(&err) && !again_safe => Some(Err(err)),
+        Err(err) if store::connection_lost(&err) && !again_safe => unavailable(err),
         Err(err) => {
             tracing::debug!(error = %err, "a batch of {what} failed in one statement; \
                 running it on the general path");
             None
         }
     }
-}
-
-/// The database error every call of a batch that could not reach the database gets
-/// (answered 503).
-fn unavailable(err: &sea_orm::DbErr) -> sea_orm::DbErr {
-    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(err.to_string()))
 }
 
 /// What a batch run in one statement ([`run_round`]) changed, its events published.
@@ -573,19 +571,15 @@ async fn complete_batched(state: &Context, items: Vec<Completion>) -> CompleteOu
         .map_err(lost)?
 }
 
-/// Completes `calls` in one transaction; if that fails as a whole, each in its own.
+/// Completes `calls` in one statement on PostgreSQL ([`complete_round`]), or else in one
+/// transaction; if that fails as a whole, each in its own.
 async fn complete_batch(state: Context, calls: Vec<CompleteCall>) -> Vec<CompleteOutcome> {
     let _lane = state.task_writes.lane().await;
     // A completion is safe to make again: one already made is answered as made.
-    match in_one_statement(&state, "completions", true, complete_round(&state, &calls)).await {
-        Some(Ok(outcomes)) => return outcomes,
-        Some(Err(err)) => {
-            return calls
-                .iter()
-                .map(|_| Err(DomainError::Db(unavailable(&err))))
-                .collect();
-        }
-        None => {}
+    let round = complete_round(&state, &calls);
+    if let Some(outcomes) = in_one_statement(&state, "completions", calls.len(), true, round).await
+    {
+        return outcomes;
     }
     together_or_one_by_one(&calls, "completions", |calls| {
         complete_together(&state, calls)
