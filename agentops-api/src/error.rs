@@ -264,13 +264,10 @@ impl From<DbErr> for ApiError {
 /// PostgreSQL refusing a NUL in `text` (22021) or `\\u0000` in `jsonb` (22P05). The
 /// extractors refuse both up front; this keeps whatever slips past them a 4xx.
 fn rejects_nul(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    if let DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) = err
-        && let sea_orm::sqlx::Error::Database(db) = &**e
-    {
-        return matches!(db.code().as_deref(), Some("22021" | "22P05"));
-    }
-    false
+    matches!(
+        crate::store::sqlstate(err).as_deref(),
+        Some("22021" | "22P05")
+    )
 }
 
 impl ApiError {

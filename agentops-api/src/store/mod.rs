@@ -115,16 +115,20 @@ pub fn connection_lost(err: &DbErr) -> bool {
 /// one (SQLSTATE 40P01, a deadlock; 40001, a serialization failure): nothing it did
 /// stays, and the same request sent again can succeed.
 pub fn rolled_back_for_a_conflict(err: &DbErr) -> bool {
+    matches!(sqlstate(err).as_deref(), Some("40P01" | "40001"))
+}
+
+/// The SQLSTATE the database refused a statement with, if it refused one (not for a
+/// connection that failed).
+pub fn sqlstate(err: &DbErr) -> Option<std::borrow::Cow<'_, str>> {
     let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
     | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
     else {
-        return false;
+        return None;
     };
     match &**err {
-        sea_orm::sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("40P01" | "40001"))
-        }
-        _ => false,
+        sea_orm::sqlx::Error::Database(db) => db.code(),
+        _ => None,
     }
 }
 

@@ -879,28 +879,18 @@ pub async fn claim_round<C: ConnectionTrait>(
     let rows = RoundRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT out_call - 1 AS call_no, out_completed AS completed, out_task AS task, \
-         out_token AS claim_token, out_event AS event_id FROM agentops_claim_round(CAST($1 AS jsonb), CAST($2 AS jsonb), $3, $4)",
+         out_token AS claim_token, out_event AS event_id \
+         FROM agentops_claim_round(CAST($1 AS jsonb), CAST($2 AS jsonb), $3, $4)",
         [calls.into(), done.into(), at.into(), created.into()],
     ))
     .all(conn)
     .await;
     match rows {
         Ok(rows) => Ok(Some(rows)),
-        Err(err) if needs_general_path(&err) => Ok(None),
+        // The function leaving the round to the general path.
+        Err(err) if super::sqlstate(&err).as_deref() == Some("AO001") => Ok(None),
         Err(err) => Err(err),
     }
-}
-
-/// Whether `err` is `agentops_claim_round` leaving the round to the general path.
-fn needs_general_path(err: &DbErr) -> bool {
-    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err))
-    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(err))) = err
-    else {
-        return false;
-    };
-    err.as_database_error()
-        .and_then(|db| db.code())
-        .is_some_and(|code| code == "AO001")
 }
 
 /// A task row as the statement that wrote it returned it, with its upstream tasks, read

@@ -1408,7 +1408,7 @@ async fn a_claim_round_leaves_what_it_cannot_explain_to_the_general_path_on_post
     assert_eq!(data["id"], json!(first));
 
     let second = id_of(&app.create_task(project, json!({})).await);
-    let queued = |id: Uuid| {
+    let status_of = |id: Uuid| {
         let app = &app;
         async move { app.get_ok(&format!("/api/v1/tasks/{id}")).await["status"].clone() }
     };
@@ -1457,8 +1457,8 @@ async fn a_claim_round_leaves_what_it_cannot_explain_to_the_general_path_on_post
     );
 
     // Nothing of it stayed: the first task still runs, the second still waits.
-    assert_eq!(queued(first).await, "running");
-    assert_eq!(queued(second).await, "queued");
+    assert_eq!(status_of(first).await, "running");
+    assert_eq!(status_of(second).await, "queued");
     let kinds = app.task_event_kinds(first).await;
     assert_eq!(kinds, ["task.created", "task.claimed"]);
 }

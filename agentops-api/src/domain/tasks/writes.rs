@@ -157,6 +157,14 @@ struct Round {
 }
 
 impl Round {
+    /// If the answer could not be read, what each of `calls` claims is answered (a 500:
+    /// the changes were made).
+    fn unreadable<T>(&self, calls: usize) -> Option<Vec<Result<T, DomainError>>> {
+        let broken = self.broken.as_ref()?;
+        let err = || DomainError::Db(sea_orm::DbErr::Custom(broken.clone()));
+        Some((0..calls).map(|_| Err(err())).collect())
+    }
+
     /// The outcome of one completion of the round: the completed task.
     fn completion(&mut self, id: Uuid) -> Result<TaskOut, DomainError> {
         if let Some(broken) = &self.broken {
@@ -263,6 +271,9 @@ async fn claim_round(
         .claims
         .inc_by(claimed.iter().map(|tasks| tasks.len() as u64).sum());
     state.metrics.write_batch("claim", calls.len());
+    if let Some(outcomes) = round.unreadable(calls.len()) {
+        return Ok(Some(outcomes));
+    }
     Ok(Some(
         calls
             .iter()
@@ -276,9 +287,6 @@ async fn claim_round(
                         Err(refused) => item_refused(item.id, refused),
                     })
                     .collect();
-                if let Some(broken) = &round.broken {
-                    return Err(DomainError::Db(sea_orm::DbErr::Custom(broken.clone())));
-                }
                 Ok(Created {
                     value: ClaimOut { tasks, completed },
                     replayed: false,
