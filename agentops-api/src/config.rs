@@ -55,7 +55,13 @@ pub struct ApiConfig {
     /// batches the most; a replica never waits on another's lanes. Claims and completions
     /// share the lanes, and each lane holds a database connection while it runs, so at
     /// most half of `AGENTOPS_DB_MAX_CONNECTIONS` are used (8 connections on SQLite).
-    #[arg(long, env = "AGENTOPS_WRITE_LANES", default_value_t = 8,
+    ///
+    /// Each lane's statement keeps a database core busy while it runs, so lanes beyond
+    /// what the database's cores can run at once only make smaller batches, each with
+    /// its own commit and per-statement work. The default suits the 2-vCPU database
+    /// `infra/` provisions (about its cores plus one, measured in `docs/benchmarks.md`,
+    /// "How many write lanes"); raise it with a larger database.
+    #[arg(long, env = "AGENTOPS_WRITE_LANES", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub write_lanes: u32,
 

@@ -16,7 +16,9 @@
 //!   `POST /tasks/{id}/complete` for a single task, one `POST /tasks/complete` (the
 //!   batched protocol, one transaction) for several.
 //! - **API × 2**: the same with two `agentops api` processes on the same database, the
-//!   workers split between them.
+//!   workers split between them. The second runs only for these parts: left idle
+//!   through the others, it would still follow the first one's events (from the log, or
+//!   from Redis with `--redis-url`) and tax them.
 //!
 //! Each side runs in `--rounds` parts, the sides taking turns in a rotating order, and
 //! each part starts on a freshly vacuumed table: on a shared machine, load from
@@ -97,6 +99,13 @@ pub struct ClaimBenchArgs {
     /// other shows.
     #[arg(long, value_parser = parse_cores)]
     pub api_cpu: Option<f64>,
+    /// Redis for the API processes (`REDIS_URL`), under a key prefix of this run's own,
+    /// as replicas are deployed: each gets the others' events through it rather than by
+    /// reading them back from the log, and every request is counted against its key's
+    /// rate limit there. `none` (the default): every API process on the embedded
+    /// defaults, as the README's first command runs it.
+    #[arg(long, env = "BENCH_CLAIM_REDIS_URL", default_value = "none")]
+    pub redis_url: String,
     /// Print one JSON object per run as the last lines.
     #[arg(long)]
     pub json: bool,
@@ -229,58 +238,25 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
     let state = AppState::connect(cfg).await?;
     let raw = RawQueue::create(database_url, args.workers).await?;
 
-    let replicas = if args.two_replicas { 2 } else { 1 };
-    let mut apis = Vec::new();
-    // A capped process runs as many runtime threads as it has whole cores (at least
-    // one), as it would on a machine of that size, rather than one per core here.
-    let threads = args
-        .api_cpu
-        .map(|cores| (cores.ceil() as u32).max(1).to_string());
-    for i in 0..replicas {
-        let mut envs = vec![
-            ("DATABASE_URL", database_url.to_owned()),
-            ("AGENTOPS_ADMIN_KEY", admin_key.clone()),
-            (
-                "AGENTOPS_DB_MAX_CONNECTIONS",
-                args.db_connections.to_string(),
-            ),
-            ("AGENTOPS_MIGRATE", "false".to_owned()),
-            (
-                "AGENTOPS_DATA_DIR",
-                data_dir
-                    .path()
-                    .join(format!("api-{i}"))
-                    .display()
-                    .to_string(),
-            ),
-        ];
-        if let Some(threads) = &threads {
-            envs.push(("TOKIO_WORKER_THREADS", threads.clone()));
-        }
-        let mut api = ApiProcess::start(&envs)?;
-        if let Some(cores) = args.api_cpu {
-            api.cap_cpu(cores)?;
-        }
-        api.wait_ready().await?;
-        apis.push(api);
-    }
-    let clients = apis
-        .iter()
-        .map(|api| {
-            Client::builder()
-                .base_url(&api.base)
-                .api_key(&admin_key)
-                .timeout(Duration::from_secs(60))
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // The API processes: the first runs throughout; the second only for the parts run
+    // through two (idle, it would still follow the first's events, and tax its parts).
+    let redis_prefix = format!("agentops_bench_{}:", Uuid::new_v4().simple());
+    let replica = Replica {
+        args,
+        database_url,
+        admin_key: &admin_key,
+        data_dir: data_dir.path(),
+        redis_prefix: &redis_prefix,
+    };
+    let first = replica.start(0).await?;
     let caller = Caller {
         key_id: Uuid::new_v4(),
         role: Role::Admin,
     };
     let mut agents = Vec::new();
     for i in 0..args.workers {
-        let agent = clients[0]
+        let agent = first
+            .1
             .agents()
             .register(AgentIn {
                 name: format!("bench-{i}"),
@@ -291,7 +267,7 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
     }
 
     let mut runners = vec![Runner::RawSql, Runner::Api { replicas: 1 }];
-    if replicas == 2 {
+    if args.two_replicas {
         runners.push(Runner::Api { replicas: 2 });
     }
     let mut results = Vec::new();
@@ -309,10 +285,19 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
             for k in 0..runners.len() {
                 let which = (k + round as usize) % runners.len();
                 let runner = runners[which];
-                let in_use = match runner {
-                    Runner::RawSql => &apis[..0],
-                    Runner::Api { replicas } => &apis[..replicas],
+                let second = match runner {
+                    Runner::Api { replicas: 2 } => Some(replica.start(1).await?),
+                    _ => None,
                 };
+                let mut apis = Vec::new();
+                let mut clients = Vec::new();
+                if runner != Runner::RawSql {
+                    for (api, client) in std::iter::once(&first).chain(&second) {
+                        apis.push(api);
+                        clients.push(client.clone());
+                    }
+                }
+                let in_use = &apis[..];
                 let (secs, done, ok, cpu, wal) = match runner {
                     Runner::RawSql => {
                         raw.enqueue(n).await?;
@@ -324,15 +309,14 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
                         let wal = wal_position(&state.db).await? - wal;
                         (secs, done, done == n && raw.completed(n).await?, cpu, wal)
                     }
-                    Runner::Api { replicas } => {
+                    Runner::Api { .. } => {
                         let project = enqueue(&state, &caller, n).await?;
                         vacuum(&state).await?;
                         let wal = wal_position(&state.db).await?;
                         let cpu = CpuMark::now(in_use);
-                        let (secs, done) =
-                            through_sdk(&clients[..replicas], &agents, batch, args.report)
-                                .await
-                                .context("SDK run")?;
+                        let (secs, done) = through_sdk(&clients, &agents, batch, args.report)
+                            .await
+                            .context("SDK run")?;
                         let cpu = cpu_used(cpu, in_use);
                         let wal = wal_position(&state.db).await? - wal;
                         (
@@ -416,10 +400,63 @@ async fn run_on(args: &ClaimBenchArgs, database_url: &str) -> anyhow::Result<Vec
         });
     }
 
-    drop(apis);
+    drop(first);
     raw.close().await;
     state.db.clone().close().await.ok();
     Ok(results)
+}
+
+/// How to start the API processes under test, and the SDK client of each.
+struct Replica<'a> {
+    args: &'a ClaimBenchArgs,
+    database_url: &'a str,
+    admin_key: &'a str,
+    data_dir: &'a std::path::Path,
+    redis_prefix: &'a str,
+}
+
+impl Replica<'_> {
+    /// Starts API process number `i` (its own data directory), capped when asked, and
+    /// waits until it is ready.
+    async fn start(&self, i: usize) -> anyhow::Result<(ApiProcess, Client)> {
+        let args = self.args;
+        let mut envs = vec![
+            ("DATABASE_URL", self.database_url.to_owned()),
+            ("AGENTOPS_ADMIN_KEY", self.admin_key.to_owned()),
+            (
+                "AGENTOPS_DB_MAX_CONNECTIONS",
+                args.db_connections.to_string(),
+            ),
+            ("AGENTOPS_MIGRATE", "false".to_owned()),
+            (
+                "AGENTOPS_DATA_DIR",
+                self.data_dir.join(format!("api-{i}")).display().to_string(),
+            ),
+        ];
+        // A capped process runs as many runtime threads as it has whole cores (at least
+        // one), as it would on a machine of that size, rather than one per core here.
+        if let Some(cores) = args.api_cpu {
+            envs.push((
+                "TOKIO_WORKER_THREADS",
+                (cores.ceil() as u32).max(1).to_string(),
+            ));
+        }
+        if args.redis_url != "none" {
+            envs.push(("REDIS_URL", args.redis_url.clone()));
+            envs.push(("AGENTOPS_REDIS_PREFIX", self.redis_prefix.to_owned()));
+        }
+        let mut api = ApiProcess::start(&envs)?;
+        if let Some(cores) = args.api_cpu {
+            api.cap_cpu(cores)?;
+        }
+        api.wait_ready().await?;
+        let client = Client::builder()
+            .base_url(&api.base)
+            .api_key(self.admin_key)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok((api, client))
+    }
 }
 
 /// Time, tasks and CPU seconds of one side over the rounds.
@@ -453,7 +490,7 @@ struct CpuMark {
 }
 
 impl CpuMark {
-    fn now(apis: &[ApiProcess]) -> Option<Self> {
+    fn now(apis: &[&ApiProcess]) -> Option<Self> {
         let postgres = cpu_by_pid("postgres");
         if postgres.is_empty() {
             return None;
@@ -470,7 +507,7 @@ impl CpuMark {
 }
 
 /// CPU seconds used since `mark` by part (`None` without a mark).
-fn cpu_used(mark: Option<CpuMark>, apis: &[ApiProcess]) -> Option<CpuPerTask> {
+fn cpu_used(mark: Option<CpuMark>, apis: &[&ApiProcess]) -> Option<CpuPerTask> {
     let mark = mark?;
     let api: f64 = apis
         .iter()

@@ -142,6 +142,32 @@ fn claims_of_a_few_hundred_tasks() {
     }
 }
 
+/// `--redis-url`: the API processes run as replicas are deployed, sharing Redis (event
+/// fan-out, rate limits) under a prefix of the run's own.
+#[test]
+fn claims_through_replicas_that_share_redis() {
+    let database = service("TEST_DATABASE_URL");
+    let redis = service("TEST_REDIS_URL");
+    let report = bench(&[
+        "claim",
+        "--tasks",
+        "200",
+        "--workers",
+        "4",
+        "--rounds",
+        "1",
+        "--redis-url",
+        &redis,
+        "--database-url",
+        &database,
+    ]);
+    assert_eq!(report["completed_once"], true, "{report}");
+    assert!(
+        report["two_replicas_tasks_per_sec"].as_f64() > Some(0.0),
+        "{report}"
+    );
+}
+
 #[test]
 fn claims_with_completions_in_requests_of_their_own() {
     let database = service("TEST_DATABASE_URL");
