@@ -184,13 +184,25 @@ async fn the_pace_slows_as_the_proactive_budget_runs_down_and_never_overspends()
             .await
             .unwrap();
     }
+    // The pace shares the time left in the budget's day among the rounds its tokens pay
+    // for, so the day must not be about to end (at 23:52 UTC the fourth sleep was
+    // 354 s): the budget's day runs in a zone where it is about noon now.
+    let noon_zone = {
+        let hour = i32::try_from(chrono::Timelike::hour(&chrono::Utc::now())).unwrap_or(0);
+        // IANA's `Etc/GMT-N` is N hours ahead of UTC.
+        match 12 - hour {
+            0 => "Etc/GMT".to_owned(),
+            ahead if ahead > 0 => format!("Etc/GMT-{ahead}"),
+            behind => format!("Etc/GMT+{}", -behind),
+        }
+    };
     let cap = budgets
         .create(BudgetIn {
             name: "proactive, small".into(),
             applies_to: BudgetTarget::Proactive,
             subject: None,
             period: BudgetPeriod::Day,
-            time_zone: None,
+            time_zone: Some(noon_zone),
             limit_tokens: 10_000,
             limit_cost_usd: None,
             enabled: None,
