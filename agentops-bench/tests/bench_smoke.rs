@@ -28,6 +28,25 @@ fn bench(args: &[&str]) -> Value {
     serde_json::from_str(last).unwrap_or_else(|err| panic!("not JSON ({err}): {last}"))
 }
 
+/// `bench claim` over `tasks` tasks, 4 workers, one round, on the test database, with
+/// `options`.
+fn claim(tasks: &str, options: &[&str]) -> Value {
+    let database = service("TEST_DATABASE_URL");
+    let mut args = vec![
+        "claim",
+        "--tasks",
+        tasks,
+        "--workers",
+        "4",
+        "--rounds",
+        "1",
+        "--database-url",
+        &database,
+    ];
+    args.extend_from_slice(options);
+    bench(&args)
+}
+
 fn service(variable: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| {
         panic!(
@@ -109,18 +128,7 @@ fn events_at_a_few_subscribers() {
 
 #[test]
 fn claims_of_a_few_hundred_tasks() {
-    let database = service("TEST_DATABASE_URL");
-    let report = bench(&[
-        "claim",
-        "--tasks",
-        "200",
-        "--workers",
-        "4",
-        "--rounds",
-        "1",
-        "--database-url",
-        &database,
-    ]);
+    let report = claim("200", &[]);
     assert_eq!(report["completed_once"], true, "{report}");
     if cfg!(target_os = "linux") {
         for side in ["raw_sql", "api_x1", "api_x2"] {
@@ -146,21 +154,8 @@ fn claims_of_a_few_hundred_tasks() {
 /// fan-out, rate limits) under a prefix of the run's own.
 #[test]
 fn claims_through_replicas_that_share_redis() {
-    let database = service("TEST_DATABASE_URL");
     let redis = service("TEST_REDIS_URL");
-    let report = bench(&[
-        "claim",
-        "--tasks",
-        "200",
-        "--workers",
-        "4",
-        "--rounds",
-        "1",
-        "--redis-url",
-        &redis,
-        "--database-url",
-        &database,
-    ]);
+    let report = claim("200", &["--redis-url", &redis]);
     assert_eq!(report["completed_once"], true, "{report}");
     assert!(
         report["two_replicas_tasks_per_sec"].as_f64() > Some(0.0),
@@ -170,22 +165,7 @@ fn claims_through_replicas_that_share_redis() {
 
 #[test]
 fn claims_with_completions_in_requests_of_their_own() {
-    let database = service("TEST_DATABASE_URL");
-    let report = bench(&[
-        "claim",
-        "--tasks",
-        "100",
-        "--workers",
-        "4",
-        "--rounds",
-        "1",
-        "--two-replicas",
-        "false",
-        "--report",
-        "apart",
-        "--database-url",
-        &database,
-    ]);
+    let report = claim("100", &["--two-replicas", "false", "--report", "apart"]);
     assert_eq!(report["completed_once"], true, "{report}");
 }
 
@@ -226,20 +206,7 @@ fn claims_with_each_api_process_capped() {
             .collect()
     };
     let before = groups();
-    let database = service("TEST_DATABASE_URL");
-    let report = bench(&[
-        "claim",
-        "--tasks",
-        "100",
-        "--workers",
-        "4",
-        "--rounds",
-        "1",
-        "--api-cpu",
-        "0.5",
-        "--database-url",
-        &database,
-    ]);
+    let report = claim("100", &["--api-cpu", "0.5"]);
     assert_eq!(report["completed_once"], true, "{report}");
     assert_eq!(report["api_cpu_cap"], 0.5, "{report}");
     assert!(
